@@ -1,0 +1,237 @@
+//! A minimal runtime for PV guest kernels: entry, console output, panics,
+//! shutdown, and the test reporter.
+//!
+//! The pieces that define linker symbols (`_start`, the boot stack, the
+//! `hypercall_page`, the ELF notes and the `#[panic_handler]`) are emitted by
+//! [`crate::pv_guest!`] into the guest's own crate, so linking this crate
+//! into something that is not a guest (the hypervisor) adds none of them.
+//!
+//! Start of day, as the domain builder leaves it: `rsi` holds the virtual
+//! address of `start_info`, `rsp` a one-page stack, events are masked and no
+//! callbacks are registered. `_start` moves to a 64 KiB stack in `.bss`
+//! (which the loader zeroes: memsz exceeds filesz) and calls [`start`], which
+//! calls the guest's `main`. Nothing else is set up: no trap table, so a
+//! fault kills the domain, which the test runner sees as a missing result
+//! line.
+
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::console::LineBuffer;
+use crate::hypercall::{console_io_write, sched_op_shutdown, sched_op_yield};
+use crate::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
+use crate::xen::StartInfo;
+
+pub mod report;
+
+/// What a guest's `main` receives.
+pub type StartInfoRef = &'static StartInfo;
+
+/// Size of the boot stack `pv_guest!` reserves.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// The virtual base every guest links at (see `pv64.ld`).
+pub const VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Called by `_start` with the value of `rsi` at entry; runs `main`.
+///
+/// # Safety
+///
+/// `si` must be the start-info pointer the domain builder passed in `rsi`:
+/// it points to a `start_info` that stays mapped and that nothing writes
+/// while the guest runs (true until the guest suspends).
+pub unsafe fn start(si: *const StartInfo, main: fn(StartInfoRef) -> !) -> ! {
+    if si.is_null() || !si.is_aligned() {
+        crate::println!("guest-abi: bad start_info pointer {:p}", si);
+        shutdown(SHUTDOWN_CRASH);
+    }
+    // SAFETY: non-null and aligned (checked above); the caller guarantees
+    // it points to a live start_info that is not written behind our back.
+    let si: StartInfoRef = unsafe { &*si };
+    main(si)
+}
+
+/// Formats `args` to the hypervisor console. Used by [`crate::print!`].
+///
+/// Output goes out one line per `console_io` call (or 256 bytes when a line
+/// is longer). Errors from the console are ignored: there is nowhere else
+/// to report them.
+pub fn print_fmt(args: fmt::Arguments<'_>) {
+    struct Console(LineBuffer<256>);
+    impl Write for Console {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0.push(s.as_bytes(), &mut |b| {
+                console_io_write(b);
+            });
+            Ok(())
+        }
+    }
+    let mut c = Console(LineBuffer::new());
+    let _ = c.write_fmt(args);
+    c.0.flush(&mut |b| {
+        console_io_write(b);
+    });
+}
+
+/// Prints to the hypervisor console (`CONSOLEIO_write`), like `std::print!`.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::rt::print_fmt(format_args!($($arg)*)) };
+}
+
+/// Prints a line to the hypervisor console, like `std::println!`.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::rt::print_fmt(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::rt::print_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Stops the domain with `reason` (`SHUTDOWN_*`).
+///
+/// If the hypervisor refuses (or `reason` is `SHUTDOWN_suspend` and the
+/// domain resumes), yields the CPU for ever: a PV kernel runs in ring 3 and
+/// has no `hlt`.
+pub fn shutdown(reason: u32) -> ! {
+    let rc = sched_op_shutdown(reason);
+    crate::println!(
+        "guest-abi: shutdown({}) returned {} ({})",
+        crate::sched::shutdown_reason_name(reason),
+        rc,
+        crate::errno::name(rc)
+    );
+    loop {
+        sched_op_yield();
+    }
+}
+
+/// Stops the domain normally (`SHUTDOWN_poweroff`).
+pub fn poweroff() -> ! {
+    shutdown(SHUTDOWN_POWEROFF)
+}
+
+/// Set once a panic starts, so a panic while reporting one goes straight
+/// to the crash shutdown instead of recursing.
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
+/// The body of the panic handler `pv_guest!` installs: prints
+/// `panic: <message> at <file>:<line>` and shuts down with `SHUTDOWN_crash`.
+pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        match info.location() {
+            Some(loc) => crate::println!(
+                "panic: {} at {}:{}",
+                info.message(),
+                loc.file(),
+                loc.line()
+            ),
+            None => crate::println!("panic: {} at <unknown>", info.message()),
+        }
+    }
+    shutdown(SHUTDOWN_CRASH)
+}
+
+/// Declares a PV guest kernel: its ELF notes, entry point, boot stack,
+/// hypercall page and panic handler.
+///
+/// ```ignore
+/// guest_abi::pv_guest!(main, name = "hello");
+/// fn main(si: guest_abi::rt::StartInfoRef) -> ! { guest_abi::rt::poweroff() }
+/// ```
+///
+/// `main` is a path to a `fn(&'static StartInfo) -> !`; `name` a string
+/// literal (without `"` or `\`) that becomes the `GUEST_OS` note. Use it once
+/// per binary, in a `#![no_std] #![no_main]` crate linked with
+/// `guest-abi/pv64.ld`.
+///
+/// The notes: `GUEST_OS` = name, `GUEST_VERSION` "0.1", `XEN_VERSION`
+/// "xen-3.0", `LOADER` "generic", `VIRT_BASE` 0xffffffff80000000,
+/// `PADDR_OFFSET` 0, `ENTRY` `_start`, `HYPERCALL_PAGE` `hypercall_page`,
+/// `PAE_MODE` "yes", `SUPPORTED_FEATURES` `1 << XENFEAT_dom0` (so Xen also
+/// accepts the kernel as dom0).
+#[macro_export]
+macro_rules! pv_guest {
+    ($main:path, name = $name:literal $(,)?) => {
+        extern "C" fn __guest_abi_entry(si: *const $crate::xen::StartInfo) -> ! {
+            // SAFETY: only `_start` calls this, passing the `rsi` the domain
+            // builder set: the start_info pointer.
+            unsafe { $crate::rt::start(si, $main) }
+        }
+
+        #[panic_handler]
+        fn __guest_abi_panic(info: &::core::panic::PanicInfo<'_>) -> ! {
+            $crate::rt::panic(info)
+        }
+
+        ::core::arch::global_asm!(
+            // Entry: keep rsi (start_info), switch to our stack, call Rust.
+            ".pushsection .text.entry, \"ax\", @progbits",
+            ".globl _start",
+            ".type _start, @function",
+            "_start:",
+            "    cld",
+            "    lea rsp, [rip + __guest_abi_stack_top]",
+            "    xor ebp, ebp",
+            "    mov rdi, rsi",
+            "    call {entry}",
+            "    ud2",
+            ".size _start, . - _start",
+            ".popsection",
+            // The hypercall page: filled by the hypervisor before entry.
+            ".pushsection .text.hypercall_page, \"ax\", @progbits",
+            ".balign 4096",
+            ".globl hypercall_page",
+            ".type hypercall_page, @object",
+            "hypercall_page:",
+            "    .fill 4096, 1, 0xcc",
+            ".size hypercall_page, 4096",
+            ".popsection",
+            // The boot stack.
+            ".pushsection .bss.guest_abi_stack, \"aw\", @nobits",
+            ".balign 16",
+            "__guest_abi_stack_bottom:",
+            "    .skip 65536",
+            "__guest_abi_stack_top:",
+            ".popsection",
+            // The Xen notes: namesz, descsz, type, "Xen\0", descriptor.
+            ".pushsection .note.Xen, \"a\", @note",
+            ".balign 4",
+            ".long 4, 6f - 5f, 6",
+            ".asciz \"Xen\"",
+            concat!("5: .asciz \"", $name, "\""),
+            "6: .balign 4",
+            ".long 4, 6f - 5f, 7",
+            ".asciz \"Xen\"",
+            "5: .asciz \"0.1\"",
+            "6: .balign 4",
+            ".long 4, 6f - 5f, 5",
+            ".asciz \"Xen\"",
+            "5: .asciz \"xen-3.0\"",
+            "6: .balign 4",
+            ".long 4, 6f - 5f, 8",
+            ".asciz \"Xen\"",
+            "5: .asciz \"generic\"",
+            "6: .balign 4",
+            ".long 4, 8, 3",
+            ".asciz \"Xen\"",
+            ".quad 0xffffffff80000000",
+            ".long 4, 8, 4",
+            ".asciz \"Xen\"",
+            ".quad 0",
+            ".long 4, 8, 1",
+            ".asciz \"Xen\"",
+            ".quad _start",
+            ".long 4, 8, 2",
+            ".asciz \"Xen\"",
+            ".quad hypercall_page",
+            ".long 4, 6f - 5f, 9",
+            ".asciz \"Xen\"",
+            "5: .asciz \"yes\"",
+            "6: .balign 4",
+            ".long 4, 4, 17",
+            ".asciz \"Xen\"",
+            ".long 1 << 11",
+            ".popsection",
+            entry = sym __guest_abi_entry,
+        );
+    };
+}

@@ -1,0 +1,103 @@
+//! The boot CPU's local APIC (xAPIC, MMIO) and its timer, calibrated against
+//! the PIT; the legacy 8259 PICs are masked.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::cpu::{inb, outb, rdmsr, rdtsc, MSR_APIC_BASE};
+use crate::mm::frame_access as phys;
+
+const REG_ID: u64 = 0x20;
+const REG_EOI: u64 = 0xb0;
+const REG_SVR: u64 = 0xf0;
+const REG_LVT_TIMER: u64 = 0x320;
+const REG_TIMER_INIT: u64 = 0x380;
+const REG_TIMER_CURRENT: u64 = 0x390;
+const REG_TIMER_DIVIDE: u64 = 0x3e0;
+
+/// Vector of the APIC timer.
+pub const TIMER_VECTOR: u32 = 0x20;
+/// Spurious-interrupt vector.
+pub const SPURIOUS_VECTOR: u32 = 0xff;
+/// Timer ticks per second.
+pub const TICK_HZ: u64 = 100;
+
+static BASE: AtomicU64 = AtomicU64::new(0xfee0_0000);
+static TICKS: AtomicU64 = AtomicU64::new(0);
+static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
+static APIC_TICKS_PER_MS: AtomicU32 = AtomicU32::new(0);
+
+fn read(reg: u64) -> u32 {
+    phys::read_u32(BASE.load(Ordering::Relaxed) + reg).unwrap_or(0)
+}
+
+fn write(reg: u64, v: u32) {
+    let _ = phys::write_u32(BASE.load(Ordering::Relaxed) + reg, v);
+}
+
+/// What calibration found, for the boot log.
+pub struct TimerInfo {
+    pub apic_id: u32,
+    pub apic_ticks_per_ms: u32,
+    pub tsc_khz: u64,
+}
+
+/// Masks the PICs, enables the local APIC, calibrates its timer and the TSC
+/// over 10 ms of PIT time, and starts a periodic tick.
+pub fn init() -> Result<TimerInfo, &'static str> {
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
+    let base = rdmsr(MSR_APIC_BASE) & 0x000f_ffff_ffff_f000;
+    BASE.store(base, Ordering::Relaxed);
+    let va = crate::mm::page_table::make_uncacheable(base)?;
+    super::cpu::invlpg(va);
+    write(REG_SVR, 0x100 | SPURIOUS_VECTOR);
+    write(REG_TIMER_DIVIDE, 0x3); // divide by 16
+    write(REG_LVT_TIMER, 1 << 16); // masked, one-shot
+    write(REG_TIMER_INIT, u32::MAX);
+    let tsc0 = rdtsc();
+    pit_wait_10ms();
+    let tsc1 = rdtsc();
+    let elapsed = u32::MAX - read(REG_TIMER_CURRENT);
+    write(REG_TIMER_INIT, 0);
+    let per_ms = (elapsed / 10).max(1);
+    APIC_TICKS_PER_MS.store(per_ms, Ordering::Relaxed);
+    TSC_KHZ.store((tsc1 - tsc0) / 10, Ordering::Relaxed);
+    write(REG_LVT_TIMER, TIMER_VECTOR | 1 << 17); // periodic
+    let period = u64::from(per_ms) * 1000 / TICK_HZ;
+    write(REG_TIMER_INIT, u32::try_from(period).unwrap_or(u32::MAX));
+    Ok(TimerInfo { apic_id: read(REG_ID) >> 24, apic_ticks_per_ms: per_ms, tsc_khz: TSC_KHZ.load(Ordering::Relaxed) })
+}
+
+/// Busy-waits 10 ms on PIT channel 2.
+fn pit_wait_10ms() {
+    const COUNT: u16 = 11932; // 1.193182 MHz × 10 ms
+    let gate = inb(0x61) & !0x02; // speaker off
+    outb(0x61, gate & !0x01); // gate low
+    outb(0x43, 0xb0); // channel 2, lo/hi byte, mode 0
+    outb(0x42, (COUNT & 0xff) as u8);
+    outb(0x42, (COUNT >> 8) as u8);
+    outb(0x61, gate | 0x01); // gate high: count down
+    while inb(0x61) & 0x20 == 0 {
+        core::hint::spin_loop();
+    }
+}
+
+/// Signals end of interrupt.
+pub fn eoi() {
+    write(REG_EOI, 0);
+}
+
+/// Counts one timer tick.
+pub fn tick() -> u64 {
+    TICKS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Timer ticks since `init`.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// TSC frequency in kHz as calibrated.
+pub fn tsc_khz() -> u64 {
+    TSC_KHZ.load(Ordering::Relaxed)
+}

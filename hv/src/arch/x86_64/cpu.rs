@@ -1,0 +1,204 @@
+//! CPU primitives: port I/O, MSRs, control registers, CPUID, the interrupt
+//! flag, and the boot CPU's stacks.
+//!
+//! Each function is one instruction (or a few) wrapped so that callers above
+//! `arch` stay safe. Those that can break memory safety by themselves (loading
+//! CR3, writing arbitrary MSRs) stay `unsafe fn` with their conditions stated.
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+
+/// Size of each hypervisor stack (the boot CPU's main stack and each IST stack).
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// A stack: memory that only the CPU writes, through `rsp`.
+#[repr(C, align(4096))]
+pub struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
+
+// SAFETY: Rust code never forms references into a stack's bytes; only the
+// CPU uses them through rsp, one CPU per stack.
+unsafe impl Sync for Stack {}
+
+impl Stack {
+    const fn new() -> Self {
+        Self(UnsafeCell::new([0; STACK_SIZE]))
+    }
+
+    /// Address one past the top of the stack (the initial rsp).
+    pub fn top(&self) -> u64 {
+        self.0.get() as u64 + STACK_SIZE as u64
+    }
+
+    /// Lowest address of the stack.
+    pub fn bottom(&self) -> u64 {
+        self.0.get() as u64
+    }
+}
+
+/// The boot CPU's stack: `hv_main` runs on it, and it is TSS.rsp0, so every
+/// entry from the guest saves the guest's registers at its top.
+pub static BSP_STACK: Stack = Stack::new();
+/// IST stack for #DF.
+pub static DF_STACK: Stack = Stack::new();
+/// IST stack for NMI.
+pub static NMI_STACK: Stack = Stack::new();
+/// IST stack for #MC.
+pub static MC_STACK: Stack = Stack::new();
+
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: port output has no effect on Rust-visible memory; the ports hv
+    // touches (COM1, PIT, debug-exit, ACPI PM) are devices it owns.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+}
+
+pub fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: as for `outb`.
+    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+pub fn outw(port: u16, value: u16) {
+    // SAFETY: as for `outb`.
+    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags)) }
+}
+
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) }
+}
+
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: reading an MSR has no memory effect; callers pass architectural
+    // MSRs that exist on every x86_64 CPU or that CPUID reported.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+/// Writes an MSR.
+///
+/// # Safety
+/// The MSR and value must not break the invariants hv relies on (paging,
+/// segment bases, the syscall entry point).
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    let lo = (value & 0xffff_ffff) as u32;
+    let hi = (value >> 32) as u32;
+    // SAFETY: the caller guarantees the write is sound.
+    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") lo, in("edx") hi, options(nostack, preserves_flags)) }
+}
+
+pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+pub fn read_cr0() -> u64 {
+    let v: u64;
+    // SAFETY: reading a control register has no side effect.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+pub fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: reading a control register has no side effect.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: reading a control register has no side effect.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+pub fn read_cr4() -> u64 {
+    let v: u64;
+    // SAFETY: reading a control register has no side effect.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// Loads CR3.
+///
+/// # Safety
+/// `value` must point at a valid L4 table that maps hv (slots 256–271 as in
+/// the idle page table) and the current stack.
+pub unsafe fn write_cr3(value: u64) {
+    // SAFETY: the caller guarantees the new tables map everything hv uses.
+    unsafe { asm!("mov cr3, {}", in(reg) value, options(nostack, preserves_flags)) }
+}
+
+/// Loads CR4.
+///
+/// # Safety
+/// Only feature bits the CPU reported may be set, and none that invalidate
+/// hv's current paging mode.
+pub unsafe fn write_cr4(value: u64) {
+    // SAFETY: the caller guarantees the bits are supported and consistent.
+    unsafe { asm!("mov cr4, {}", in(reg) value, options(nostack, preserves_flags)) }
+}
+
+/// Loads CR0.
+///
+/// # Safety
+/// As for `write_cr4`.
+pub unsafe fn write_cr0(value: u64) {
+    // SAFETY: the caller guarantees the bits are consistent.
+    unsafe { asm!("mov cr0, {}", in(reg) value, options(nostack, preserves_flags)) }
+}
+
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc has no memory effect.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Waits for an interrupt with interrupts enabled, then disables them again.
+pub fn idle_wait() {
+    // SAFETY: `sti; hlt` is the standard idle sequence; the handlers that may
+    // run preserve all state and hv code runs with interrupts off otherwise.
+    unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) }
+}
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: cli; hlt only stops the CPU.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
+    }
+}
+
+/// Reads rbp (the frame pointer) of the caller, for backtraces.
+pub fn frame_pointer() -> u64 {
+    let v: u64;
+    // SAFETY: reading rbp has no effect.
+    unsafe { asm!("mov {}, rbp", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+pub const MSR_EFER: u32 = 0xc000_0080;
+pub const MSR_STAR: u32 = 0xc000_0081;
+pub const MSR_LSTAR: u32 = 0xc000_0082;
+pub const MSR_CSTAR: u32 = 0xc000_0083;
+pub const MSR_FMASK: u32 = 0xc000_0084;
+pub const MSR_FS_BASE: u32 = 0xc000_0100;
+pub const MSR_GS_BASE: u32 = 0xc000_0101;
+pub const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+pub const MSR_APIC_BASE: u32 = 0x1b;
+
+pub const EFER_SCE: u64 = 1 << 0;
+pub const EFER_NXE: u64 = 1 << 11;
+
+pub const CR4_PGE: u64 = 1 << 7;
+pub const CR4_OSFXSR: u64 = 1 << 9;
+pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
+pub const CR4_SMEP: u64 = 1 << 20;
+pub const CR4_SMAP: u64 = 1 << 21;
+
+/// Drops the TLB entry (global ones included) for `va`.
+pub fn invlpg(va: u64) {
+    // SAFETY: invalidating a translation never breaks memory safety.
+    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
+}

@@ -1,0 +1,359 @@
+//! Entry and exit paths: the IDT, the `syscall` entry, and the return to a
+//! guest.
+//!
+//! Every entry from a guest (exception, interrupt, `syscall`) leaves one
+//! [`GuestRegs`] frame at the very top of the CPU's stack (TSS.rsp0), so hv
+//! always finds the running vCPU's registers at the same place and may edit
+//! them before the return. Entries from ring 0 (faults inside hv) nest on the
+//! current stack; the handler tells them apart by `cs`.
+//!
+//! The return is always `iretq` from that frame. `iretq` faults in ring 0 on a
+//! non-canonical `rip` before it changes privilege; the #GP handler recognises
+//! the faulting address [`hv_iretq`] and blames the guest instead of hv, so
+//! the fast path needs no canonical check of its own.
+//!
+//! The hypercall path is written for instruction count: 21 pushes, one call
+//! into Rust, 21 pops and `iretq`.
+
+use core::arch::{asm, global_asm};
+use core::cell::UnsafeCell;
+
+use super::cpu::{BSP_STACK, STACK_SIZE};
+use super::gdt::{HV_CS, IST_DF, IST_MC, IST_NMI};
+
+/// The registers of the interrupted context, in the order the entry code
+/// pushes them (the layout of Xen's `cpu_user_regs` up to `ss`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub error_code: u32,
+    /// Exception/interrupt vector, or [`ENTRY_SYSCALL`] / [`ENTRY_SYSCALL32`].
+    pub entry_vector: u32,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+pub const GUEST_REGS_SIZE: usize = core::mem::size_of::<GuestRegs>();
+const _: () = assert!(GUEST_REGS_SIZE == 21 * 8);
+/// Room the boot code leaves unused at the top of the stack, so the first
+/// guest frame can be written there while boot code still runs below it.
+pub const FRAME_RESERVE: usize = 256;
+const _: () = assert!(GUEST_REGS_SIZE <= FRAME_RESERVE);
+
+/// `entry_vector` of a 64-bit `syscall` (Xen's TRAP_syscall).
+pub const ENTRY_SYSCALL: u32 = 0x100;
+/// `entry_vector` of a `syscall` from 32-bit compatibility mode.
+pub const ENTRY_SYSCALL32: u32 = 0x101;
+
+impl GuestRegs {
+    /// Whether the context ran in ring 3 (a guest) rather than in hv.
+    pub fn from_guest(&self) -> bool {
+        self.cs & 3 != 0
+    }
+}
+
+const VECTORS_WITH_ERROR_CODE: [u32; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
+
+global_asm!(
+    r#"
+    .section .text.hv_entry, "ax"
+    .balign 16
+    .global hv_vector_stubs
+hv_vector_stubs:
+    .set vec, 0
+    .rept 256
+    .balign 16
+    .if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 13) || (vec == 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+    .else
+    pushq $0
+    .endif
+    movl $vec, 4(%rsp)
+    jmp hv_trap_common
+    .set vec, vec + 1
+    .endr
+
+    .balign 16
+hv_trap_common:
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rax
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    sub $8, %rsp
+    cld
+    call {trap}
+    add $8, %rsp
+    .global hv_return_to_guest
+hv_return_to_guest:
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rax
+    pop %rcx
+    pop %rdx
+    pop %rsi
+    pop %rdi
+    add $8, %rsp
+    .global hv_iretq
+hv_iretq:
+    iretq
+
+    .balign 16
+    .global hv_syscall_entry
+hv_syscall_entry:
+    mov %rsp, hv_syscall_scratch(%rip)
+    lea {stack}+{stack_size}(%rip), %rsp
+    pushq ${ss}
+    pushq hv_syscall_scratch(%rip)
+    push %r11
+    pushq ${cs}
+    push %rcx
+    pushq $0
+    movl ${vsyscall}, 4(%rsp)
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rax
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    sub $8, %rsp
+    call {syscall}
+    add $8, %rsp
+    jmp hv_return_to_guest
+
+    .balign 16
+    .global hv_syscall32_entry
+hv_syscall32_entry:
+    mov %rsp, hv_syscall_scratch(%rip)
+    lea {stack}+{stack_size}(%rip), %rsp
+    pushq ${ss}
+    pushq hv_syscall_scratch(%rip)
+    push %r11
+    pushq ${cs32}
+    push %rcx
+    pushq $0
+    movl ${vsyscall32}, 4(%rsp)
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rax
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    sub $8, %rsp
+    call {trap}
+    add $8, %rsp
+    jmp hv_return_to_guest
+
+    .section .bss.hv_syscall_scratch, "aw", @nobits
+    .balign 8
+hv_syscall_scratch:
+    .quad 0
+"#,
+    trap = sym trap_entry,
+    syscall = sym syscall_entry,
+    stack = sym BSP_STACK,
+    stack_size = const STACK_SIZE,
+    ss = const super::gdt::RING3_DS,
+    cs = const super::gdt::RING3_CS64,
+    cs32 = const super::gdt::RING3_CS32,
+    vsyscall = const ENTRY_SYSCALL,
+    vsyscall32 = const ENTRY_SYSCALL32,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    static hv_vector_stubs: [u8; 256 * 16];
+    static hv_iretq: u8;
+    static hv_syscall_entry: u8;
+    static hv_syscall32_entry: u8;
+    static hv_return_to_guest: u8;
+}
+
+extern "C" fn trap_entry(regs: &mut GuestRegs) {
+    crate::traps::handle(regs);
+}
+
+extern "C" fn syscall_entry(regs: &mut GuestRegs) {
+    crate::hypercall::dispatch(regs);
+}
+
+/// Address of the `iretq` that returns to guests (see the module docs).
+pub fn iretq_address() -> u64 {
+    core::ptr::addr_of!(hv_iretq) as u64
+}
+
+/// Entry points for MSR_LSTAR and MSR_CSTAR.
+pub fn syscall_entries() -> (u64, u64) {
+    (core::ptr::addr_of!(hv_syscall_entry) as u64, core::ptr::addr_of!(hv_syscall32_entry) as u64)
+}
+
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    _reserved: u32,
+}
+
+struct Idt(UnsafeCell<[Gate; 256]>);
+
+// SAFETY: written by `init_idt` on the boot CPU before `lidt`; read-only after.
+unsafe impl Sync for Idt {}
+
+static IDT: Idt = Idt(UnsafeCell::new(
+    [Gate { offset_low: 0, selector: 0, ist: 0, attributes: 0, offset_mid: 0, offset_high: 0, _reserved: 0 }; 256],
+));
+
+/// Fills and loads the IDT: interrupt gates for all 256 vectors (interrupts
+/// stay off in hv), #BP and #OF reachable from ring 3 as in Xen, #DF/NMI/#MC
+/// on their own stacks.
+pub fn init_idt() {
+    let base = core::ptr::addr_of!(hv_vector_stubs) as u64;
+    // SAFETY: boot CPU, before `lidt`; nothing else references the IDT.
+    let idt = unsafe { &mut *IDT.0.get() };
+    for (vec, gate) in idt.iter_mut().enumerate() {
+        let handler = base + 16 * vec as u64;
+        let dpl: u8 = if vec == 3 || vec == 4 { 3 } else { 0 };
+        let ist = match vec {
+            2 => IST_NMI,
+            8 => IST_DF,
+            18 => IST_MC,
+            _ => 0,
+        };
+        *gate = Gate {
+            offset_low: (handler & 0xffff) as u16,
+            selector: HV_CS,
+            ist,
+            attributes: 0x8e | dpl << 5,
+            offset_mid: ((handler >> 16) & 0xffff) as u16,
+            offset_high: (handler >> 32) as u32,
+            _reserved: 0,
+        };
+    }
+    let ptr = super::gdt::DescriptorPointer { limit: (256 * 16 - 1) as u16, base: IDT.0.get() as u64 };
+    // SAFETY: the IDT is complete and static; every gate points at a stub in
+    // hv's text.
+    unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
+    let _ = VECTORS_WITH_ERROR_CODE;
+}
+
+/// The frame at the top of this CPU's stack: the registers of the guest
+/// context that last entered hv.
+fn top_frame() -> *mut GuestRegs {
+    (BSP_STACK.top() - GUEST_REGS_SIZE as u64) as *mut GuestRegs
+}
+
+/// Starts (or resumes) a guest context: writes `regs` as the top frame and
+/// returns to it. Does not return.
+pub fn enter_guest(regs: &GuestRegs) -> ! {
+    let frame = top_frame();
+    let ret = core::ptr::addr_of!(hv_return_to_guest);
+    // SAFETY: (1) the top FRAME_RESERVE bytes of the stack are never used by
+    // boot code (hv_start64 starts below them) and a guest frame is only ever
+    // live between an entry and its return, so writing there clobbers no
+    // live data; (2) `regs` was built by hv (selectors RPL 3), so the iretq
+    // at the end of hv_return_to_guest drops to ring 3; (3) rsp moves to the
+    // frame and the current stack contents are abandoned for good.
+    unsafe {
+        frame.write(*regs);
+        asm!("mov rsp, {frame}", "jmp {ret}", frame = in(reg) frame, ret = in(reg) ret, options(noreturn));
+    }
+}
+
+/// The guest frame an `iretq` at `rsp` was returning to. Only meaningful for
+/// the #GP at [`hv_iretq`], where `rsp` points into the top frame; anything
+/// else gives a default frame.
+pub fn frame_at(rsp: u64) -> GuestRegs {
+    let top = top_frame();
+    let iret_part = top as u64 + GUEST_REGS_SIZE as u64 - 40;
+    if rsp != iret_part {
+        return GuestRegs::default();
+    }
+    // SAFETY: `top` is the top frame of this CPU's stack, in bounds and
+    // aligned; its registers were popped but the memory still holds them
+    // and nothing has overwritten it (the #GP frame nests below).
+    unsafe { top.read() }
+}
+
+/// Calls `f` with each return address on the frame-pointer chain from `rbp`,
+/// while the chain stays inside one of hv's stacks (at most 32 frames).
+pub fn backtrace(mut rbp: u64, mut f: impl FnMut(u64)) {
+    let stacks = [&BSP_STACK, &super::cpu::DF_STACK, &super::cpu::NMI_STACK, &super::cpu::MC_STACK];
+    for _ in 0..32 {
+        let inside = stacks.iter().any(|s| rbp >= s.bottom() && rbp.saturating_add(16) <= s.top());
+        if !inside || rbp % 8 != 0 {
+            return;
+        }
+        // SAFETY: [rbp, rbp+16) lies inside one of hv's stacks (checked
+        // above), which are always mapped; reading stale words is harmless.
+        let (next, ret) = unsafe { ((rbp as *const u64).read(), (rbp as *const u64).add(1).read()) };
+        if ret == 0 {
+            return;
+        }
+        f(ret);
+        if next <= rbp {
+            return;
+        }
+        rbp = next;
+    }
+}

@@ -1,0 +1,130 @@
+//! The GDT and TSS, laid out as Xen 4.17 lays them out for 64-bit PV guests.
+//!
+//! Xen reserves the last entries of a full 8192-entry GDT for itself
+//! (entries from 0xe000 >> 3 on), leaving the first 14 pages to the guest's
+//! own descriptors (`set_gdt`, a later issue). The selectors a PV guest sees
+//! are therefore fixed: 0xe033 (64-bit ring-3 code), 0xe02b (ring-3 data),
+//! 0xe023 (32-bit ring-3 code). hv's own are 0xe008 (code) and 0xe010
+//! (data). `syscall`/`sysret` derive their selectors from MSR_STAR, which
+//! only works with exactly this order: 0xe008, 0xe010 for entry; 0xe020 + 8
+//! (data, RPL 3) and + 16 (64-bit code, RPL 3) for return.
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+
+use super::cpu::{DF_STACK, MC_STACK, NMI_STACK};
+
+pub const HV_CS: u16 = 0xe008;
+pub const HV_DS: u16 = 0xe010;
+pub const RING3_CS32: u16 = 0xe023;
+pub const RING3_DS: u16 = 0xe02b;
+pub const RING3_CS64: u16 = 0xe033;
+pub const TSS_SEL: u16 = 0xe040;
+
+/// IST slots (1-based, as the IDT encodes them).
+pub const IST_DF: u8 = 1;
+pub const IST_NMI: u8 = 2;
+pub const IST_MC: u8 = 3;
+
+const ENTRIES: usize = 8192;
+
+#[repr(C, align(4096))]
+struct Gdt(UnsafeCell<[u64; ENTRIES]>);
+
+// SAFETY: written only by `init` on the boot CPU before it is loaded; after
+// that only the CPU touches it (the TSS busy bit).
+unsafe impl Sync for Gdt {}
+
+static GDT: Gdt = Gdt(UnsafeCell::new([0; ENTRIES]));
+
+/// The 64-bit TSS (Intel SDM vol. 3 §8.7).
+#[repr(C, packed(4))]
+pub struct Tss {
+    _reserved0: u32,
+    pub rsp: [u64; 3],
+    _reserved1: u64,
+    pub ist: [u64; 7],
+    _reserved2: u64,
+    _reserved3: u16,
+    pub iomap_base: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Tss>() == 104);
+
+struct TssCell(UnsafeCell<Tss>);
+
+// SAFETY: written by `init` on the boot CPU before `ltr`; afterwards only the
+// CPU reads it.
+unsafe impl Sync for TssCell {}
+
+static TSS: TssCell = TssCell(UnsafeCell::new(Tss {
+    _reserved0: 0,
+    rsp: [0; 3],
+    _reserved1: 0,
+    ist: [0; 7],
+    _reserved2: 0,
+    _reserved3: 0,
+    iomap_base: 104, // no I/O bitmap: every port faults from ring 3
+}));
+
+const fn index(sel: u16) -> usize {
+    (sel >> 3) as usize
+}
+
+/// Builds the GDT and TSS, loads them, and reloads every segment register.
+/// `rsp0` is where the CPU saves guest state on every entry from ring 3.
+pub fn init(rsp0: u64) {
+    let tss_ptr = TSS.0.get();
+    let tss_base = tss_ptr as u64;
+    // SAFETY: boot CPU, before the GDT/TSS are in use; nothing else holds a
+    // reference to either static.
+    unsafe {
+        (*tss_ptr).rsp[0] = rsp0;
+        (*tss_ptr).ist[usize::from(IST_DF - 1)] = DF_STACK.top();
+        (*tss_ptr).ist[usize::from(IST_NMI - 1)] = NMI_STACK.top();
+        (*tss_ptr).ist[usize::from(IST_MC - 1)] = MC_STACK.top();
+        let gdt = &mut *GDT.0.get();
+        gdt[index(HV_CS)] = 0x00af_9b00_0000_ffff; // 64-bit code, DPL 0
+        gdt[index(HV_DS)] = 0x00cf_9300_0000_ffff; // data, DPL 0
+        gdt[index(RING3_CS32)] = 0x00cf_fb00_0000_ffff; // 32-bit code, DPL 3
+        gdt[index(RING3_DS)] = 0x00cf_f300_0000_ffff; // data, DPL 3
+        gdt[index(RING3_CS64)] = 0x00af_fb00_0000_ffff; // 64-bit code, DPL 3
+        let limit = (core::mem::size_of::<Tss>() - 1) as u64;
+        gdt[index(TSS_SEL)] = (limit & 0xffff)
+            | (tss_base & 0xff_ffff) << 16
+            | 0x89 << 40 // present, 64-bit available TSS
+            | ((limit >> 16) & 0xf) << 48
+            | ((tss_base >> 24) & 0xff) << 56;
+        gdt[index(TSS_SEL) + 1] = tss_base >> 32;
+    }
+    let ptr = DescriptorPointer { limit: (ENTRIES * 8 - 1) as u16, base: GDT.0.get() as u64 };
+    // SAFETY: the GDT is fully built, lives for ever, and holds HV_CS/HV_DS
+    // and the TSS at the selectors loaded here; the far return reloads CS
+    // with HV_CS.
+    unsafe {
+        asm!(
+            "lgdt [{ptr}]",
+            "push {cs}",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "retfq",
+            "2:",
+            "mov ss, {ds:e}",
+            "mov ds, {ds:e}",
+            "mov es, {ds:e}",
+            "ltr {tss:x}",
+            ptr = in(reg) &ptr,
+            cs = const HV_CS as u64,
+            tmp = out(reg) _,
+            ds = in(reg) u32::from(HV_DS),
+            tss = in(reg) TSS_SEL,
+        );
+    }
+}
+
+/// Operand of `lgdt`/`lidt`.
+#[repr(C, packed)]
+pub struct DescriptorPointer {
+    pub limit: u16,
+    pub base: u64,
+}

@@ -1,0 +1,92 @@
+//! x86_64: boot stub, CPU primitives, descriptor tables, entry paths, APIC.
+
+pub mod acpi;
+pub mod apic;
+pub mod boot;
+pub mod cpu;
+pub mod entry;
+pub mod gdt;
+pub mod power;
+pub mod serial;
+
+/// Called by the boot stub on the boot CPU's stack, in long mode, with `.bss`
+/// zeroed. `magic`/`info` are the loader's `eax`/`ebx`.
+extern "C" fn hv_entry(magic: u32, info: u32) -> ! {
+    crate::main(magic, info)
+}
+
+use cpu::{rdmsr, wrmsr, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_SMAP, CR4_SMEP, EFER_NXE, EFER_SCE};
+
+unsafe extern "C" {
+    static __hv_phys_start: u8;
+    static __hv_phys_end: u8;
+}
+
+/// Physical extent of hv's image (boot stub to end of .bss).
+pub fn image_range() -> (u64, u64) {
+    (core::ptr::addr_of!(__hv_phys_start) as u64, core::ptr::addr_of!(__hv_phys_end) as u64)
+}
+
+/// CPU features hv uses or reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Features {
+    pub nx: bool,
+    pub smep: bool,
+    pub smap: bool,
+    pub x2apic: bool,
+}
+
+/// Per-CPU setup of the boot CPU: descriptor tables, `syscall`, protection
+/// features (NX, SMEP, SMAP: hv never runs or touches guest memory through
+/// guest mappings), and SSE for guests.
+pub fn init_cpu() -> Features {
+    gdt::init(cpu::BSP_STACK.top());
+    entry::init_idt();
+    let ext = cpu::cpuid(0x8000_0001, 0);
+    let leaf7 = cpu::cpuid(7, 0);
+    let leaf1 = cpu::cpuid(1, 0);
+    let f = Features {
+        nx: ext[3] & (1 << 20) != 0,
+        smep: leaf7[1] & (1 << 7) != 0,
+        smap: leaf7[1] & (1 << 20) != 0,
+        x2apic: leaf1[2] & (1 << 21) != 0,
+    };
+    let (lstar, cstar) = entry::syscall_entries();
+    let star = (u64::from(gdt::RING3_CS32 & !3) << 48) | (u64::from(gdt::HV_CS) << 32);
+    // SAFETY: (1) EFER: SCE enables syscall, whose MSRs are set right after
+    // and before any guest runs; NXE only if the CPU has NX. (2) STAR's
+    // selectors exist in the GDT just loaded. (3) LSTAR/CSTAR point at hv's
+    // entry code. (4) FMASK clears TF, IF, DF, IOPL, NT and AC on entry.
+    unsafe {
+        let efer = rdmsr(cpu::MSR_EFER) | EFER_SCE | if f.nx { EFER_NXE } else { 0 };
+        wrmsr(cpu::MSR_EFER, efer);
+        wrmsr(cpu::MSR_STAR, star);
+        wrmsr(cpu::MSR_LSTAR, lstar);
+        wrmsr(cpu::MSR_CSTAR, cstar);
+        wrmsr(cpu::MSR_FMASK, 0x4_7700);
+    }
+    let mut cr4 = cpu::read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    if f.smep {
+        cr4 |= CR4_SMEP;
+    }
+    if f.smap {
+        cr4 |= CR4_SMAP;
+    }
+    // SAFETY: only bits the CPU reported are set; hv never executes or
+    // accesses user pages through their user mappings, so SMEP/SMAP cannot
+    // fault hv itself.
+    unsafe { cpu::write_cr4(cr4) };
+    // CR0: MP on, EM off (SSE for guests), TS off.
+    let cr0 = (cpu::read_cr0() | (1 << 1)) & !((1 << 2) | (1 << 3));
+    // SAFETY: changes only FPU trapping behaviour.
+    unsafe { cpu::write_cr0(cr0) };
+    f
+}
+
+/// Loads a guest's page table and enters it with `regs`.
+pub fn enter_guest(cr3: u64, regs: &entry::GuestRegs) -> ! {
+    // SAFETY: `cr3` is a domain's L4 built by the domain builder, which
+    // copied hv's slots into it, so hv (and this stack) stays mapped.
+    unsafe { cpu::write_cr3(cr3) };
+    entry::enter_guest(regs)
+}

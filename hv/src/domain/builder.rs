@@ -1,0 +1,284 @@
+//! Builds a boot-time domain from a PV kernel ELF, as Xen 4.17's PV dom0
+//! builder does, so the same image starts with the same state on both.
+//!
+//! The arithmetic (what goes where, which page-table entries exist) is the
+//! host-tested `hv::layout`; this module only allocates frames and writes the
+//! bytes: kernel segments, module, P2M list, start_info, bootstrap page
+//! tables (with hv's L4 slots), hypercall page, shared info, and the vCPU's
+//! start-of-day registers.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use hv::elf::{self, Policy, PvKernel};
+use hv::layout::{self, Layout};
+
+use super::{Domain, RunState, Vcpu};
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
+use crate::mm::frame_access as phys;
+use crate::mm::{self, page_table, Mfn, PAGE_SIZE};
+
+
+/// Offsets in `struct start_info` (x86_64).
+mod si {
+    pub const MAGIC: u64 = 0;
+    pub const NR_PAGES: u64 = 32;
+    pub const SHARED_INFO: u64 = 40;
+    pub const FLAGS: u64 = 48;
+    pub const PT_BASE: u64 = 88;
+    pub const NR_PT_FRAMES: u64 = 96;
+    pub const MFN_LIST: u64 = 104;
+    pub const MOD_START: u64 = 112;
+    pub const MOD_LEN: u64 = 120;
+    pub const CMD_LINE: u64 = 128;
+    pub const FIRST_P2M_PFN: u64 = 1152;
+    pub const NR_P2M_FRAMES: u64 = 1160;
+}
+
+const SIF_PRIVILEGED: u32 = 1 << 0;
+const SIF_INITDOMAIN: u32 = 1 << 1;
+const SIF_MOD_START_PFN: u32 = 1 << 3;
+
+/// Why a domain could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    Elf(elf::ElfError),
+    Layout(layout::LayoutError),
+    OutOfMemory { wanted: u64, free: u64 },
+    /// A write landed outside the domain's memory: an hv bug or an
+    /// inconsistent layout.
+    Internal(&'static str),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Elf(e) => write!(f, "{e}"),
+            Self::Layout(e) => write!(f, "{e}"),
+            Self::OutOfMemory { wanted, free } => {
+                write!(f, "not enough memory: the domain needs {wanted} pages, {free} are free")
+            }
+            Self::Internal(what) => write!(f, "internal error: {what}"),
+        }
+    }
+}
+
+impl From<phys::OutOfRange> for BuildError {
+    fn from(_: phys::OutOfRange) -> Self {
+        Self::Internal("frame outside the direct map")
+    }
+}
+
+/// What to build.
+pub struct BootDomainSpec<'a> {
+    pub id: super::DomId,
+    pub kernel: &'a [u8],
+    pub cmdline: &'a str,
+    pub module: Option<&'a [u8]>,
+    pub nr_pages: u64,
+    pub initial: bool,
+}
+
+/// Machine memory of a domain under construction, addressed by pfn.
+struct Memory {
+    p2m: Vec<Mfn>,
+}
+
+impl Memory {
+    fn allocate(nr_pages: u64) -> Result<Self, BuildError> {
+        let free = mm::free_frames();
+        if nr_pages > free {
+            return Err(BuildError::OutOfMemory { wanted: nr_pages, free });
+        }
+        let n = usize::try_from(nr_pages).map_err(|_| BuildError::Internal("page count"))?;
+        let mut p2m = Vec::with_capacity(n);
+        // One contiguous run when possible (as Xen gives dom0), else frame by
+        // frame.
+        if let Some(first) = mm::alloc_contiguous(nr_pages, 1) {
+            p2m.extend(first..first + nr_pages);
+        } else {
+            for _ in 0..nr_pages {
+                match mm::alloc_frame() {
+                    Some(mfn) => p2m.push(mfn),
+                    None => {
+                        p2m.into_iter().for_each(mm::free_frame);
+                        return Err(BuildError::OutOfMemory { wanted: nr_pages, free });
+                    }
+                }
+            }
+        }
+        for &mfn in &p2m {
+            phys::zero(mfn * PAGE_SIZE, PAGE_SIZE)?;
+        }
+        Ok(Self { p2m })
+    }
+
+    fn mfn(&self, pfn: u64) -> Result<Mfn, BuildError> {
+        usize::try_from(pfn)
+            .ok()
+            .and_then(|i| self.p2m.get(i).copied())
+            .ok_or(BuildError::Internal("pfn outside the domain"))
+    }
+
+    /// Writes `data` at guest virtual address `va` of the initial mapping.
+    fn write_va(&self, l: &Layout, va: u64, data: &[u8]) -> Result<(), BuildError> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let cur = va + done as u64;
+            let pfn = l.pfn_of(cur).ok_or(BuildError::Internal("write outside the initial mapping"))?;
+            let off = cur % PAGE_SIZE;
+            let n = usize::try_from(PAGE_SIZE - off).unwrap_or(usize::MAX).min(data.len() - done);
+            phys::write(self.mfn(pfn)? * PAGE_SIZE + off, &data[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn write_u64_va(&self, l: &Layout, va: u64, v: u64) -> Result<(), BuildError> {
+        self.write_va(l, va, &v.to_le_bytes())
+    }
+}
+
+/// Builds the domain and returns it, ready to register and enter.
+pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
+    let policy = Policy { initial_domain: spec.initial, requirable_features: elf::XEN_DOM0_REQUIRABLE_FEATURES };
+    let kernel = elf::parse(spec.kernel, policy).map_err(BuildError::Elf)?;
+    let module_len = spec.module.map_or(0, |m| m.len() as u64);
+    let l = layout::dom0_layout(&kernel.layout_params(), spec.nr_pages, module_len).map_err(BuildError::Layout)?;
+    log_layout(&kernel, &l);
+
+    let mem = Memory::allocate(l.alloc_pages.max(spec.nr_pages))?;
+
+    for seg in kernel.segments() {
+        mem.write_va(&l, seg.dest, seg.data)?;
+        // The rest of memsz is already zero: every frame was zeroed.
+    }
+    if let Some(m) = spec.module {
+        match l.module_pfn {
+            Some(pfn) if l.mod_start_is_pfn() => {
+                for (i, chunk) in m.chunks(4096).enumerate() {
+                    phys::write(mem.mfn(pfn + i as u64)? * PAGE_SIZE, chunk)?;
+                }
+            }
+            _ => mem.write_va(&l, l.vinitrd_start, m)?,
+        }
+    }
+    if !l.p2m_external {
+        for (pfn, &mfn) in mem.p2m.iter().enumerate() {
+            mem.write_u64_va(&l, l.vphysmap_start + 8 * pfn as u64, mfn)?;
+        }
+    }
+
+    let shared_info = mm::alloc_zeroed_frame().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+    // Every vcpu_info in shared_info (64 bytes each, 32 of them) starts with
+    // events masked: evtchn_upcall_mask is byte 1.
+    for v in 0..32u64 {
+        phys::write(shared_info * PAGE_SIZE + v * 64 + 1, &[1])?;
+    }
+
+    write_start_info(spec, &kernel, &l, &mem, shared_info)?;
+    let l4 = write_page_tables(&l, &mem)?;
+    if let Some(hp) = kernel.virt_hypercall {
+        mem.write_va(&l, hp, &hypercall_page())?;
+    }
+
+    let initial_regs = GuestRegs {
+        rip: kernel.virt_entry,
+        cs: u64::from(RING3_CS64),
+        rflags: 0x202,
+        rsp: l.vstack_end,
+        ss: u64::from(RING3_DS),
+        rsi: l.vstartinfo_start,
+        ..GuestRegs::default()
+    };
+    Ok(Domain {
+        id: spec.id,
+        privileged: spec.initial,
+        initial: spec.initial,
+        p2m: mem.p2m,
+        shared_info,
+        vm_assist: if kernel.start_info_magic().ends_with('p') { 1 << 3 } else { 0 },
+        vcpu: Vcpu { id: 0, cr3: l4 * PAGE_SIZE, initial_regs },
+        state: RunState::Running,
+        handle: [0; 16],
+    })
+}
+
+fn write_start_info(
+    spec: &BootDomainSpec<'_>,
+    kernel: &PvKernel<'_>,
+    l: &Layout,
+    mem: &Memory,
+    shared_info: Mfn,
+) -> Result<(), BuildError> {
+    let mut page = [0u8; layout::START_INFO_SIZE as usize];
+    let mut put = |off: u64, bytes: &[u8]| {
+        let off = usize::try_from(off).unwrap_or(usize::MAX);
+        if let Some(dst) = page.get_mut(off..off + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    };
+    put(si::MAGIC, kernel.start_info_magic().as_bytes());
+    put(si::NR_PAGES, &(mem.p2m.len() as u64).to_le_bytes());
+    put(si::SHARED_INFO, &(shared_info * PAGE_SIZE).to_le_bytes());
+    let mut flags = if spec.initial { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
+    if l.mod_start_is_pfn() {
+        flags |= SIF_MOD_START_PFN;
+    }
+    put(si::FLAGS, &flags.to_le_bytes());
+    put(si::PT_BASE, &l.vpt_start.to_le_bytes());
+    put(si::NR_PT_FRAMES, &l.nr_pt_frames.to_le_bytes());
+    put(si::MFN_LIST, &l.vphysmap_start.to_le_bytes());
+    put(si::MOD_START, &l.start_info_mod_start().to_le_bytes());
+    put(si::MOD_LEN, &l.module_len.to_le_bytes());
+    let cmd = spec.cmdline.as_bytes();
+    put(si::CMD_LINE, &cmd[..cmd.len().min(1023)]);
+    put(si::FIRST_P2M_PFN, &l.nr_pages_initial.to_le_bytes());
+    put(si::NR_P2M_FRAMES, &0u64.to_le_bytes());
+    mem.write_va(l, l.vstartinfo_start, &page)
+}
+
+/// Writes the bootstrap page tables and returns the L4's machine frame.
+fn write_page_tables(l: &Layout, mem: &Memory) -> Result<Mfn, BuildError> {
+    for e in l.bootstrap_page_table_entries() {
+        let table = mem.mfn(e.table_pfn)?;
+        let target = mem.mfn(e.target_pfn)?;
+        phys::write_u64(table * PAGE_SIZE + u64::from(e.index) * 8, e.value(target))?;
+    }
+    let l4 = mem.mfn(l.l4_pfn())?;
+    page_table::install_hv_slots(l4 * PAGE_SIZE)?;
+    Ok(l4)
+}
+
+/// Xen's 64-bit PV hypercall page: 128 stubs of 32 bytes, stub `n` doing
+/// `push %rcx; push %r11; mov $n,%eax; syscall; pop %r11; pop %rcx; ret`,
+/// except `iret` (23), which pushes rax too and never returns.
+pub fn hypercall_page() -> [u8; 4096] {
+    let mut page = [0xcc_u8; 4096];
+    for (n, stub) in page.chunks_exact_mut(32).enumerate() {
+        let nr = (n as u32).to_le_bytes();
+        if n == 23 {
+            stub[..11].copy_from_slice(&[0x51, 0x41, 0x53, 0x50, 0xb8, nr[0], nr[1], nr[2], nr[3], 0x0f, 0x05]);
+        } else {
+            stub[..14].copy_from_slice(&[
+                0x51, 0x41, 0x53, 0xb8, nr[0], nr[1], nr[2], nr[3], 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3,
+            ]);
+        }
+    }
+    page
+}
+
+fn log_layout(k: &PvKernel<'_>, l: &Layout) {
+    crate::hvlog!(info, " Dom0 kernel: 64-bit, lsb, paddr {:#x} -> {:#x}", k.paddr_start, k.paddr_end);
+    crate::hvlog!(info, " Loaded kernel: {:#x}->{:#x}", l.vkern_start, l.vkern_end);
+    if l.module_len > 0 {
+        crate::hvlog!(info, " Init. ramdisk: {:#x}->{:#x}", l.vinitrd_start, l.vinitrd_end);
+    }
+    crate::hvlog!(info, " Phys-Mach map: {:#x}->{:#x}", l.vphysmap_start, l.vphysmap_end);
+    crate::hvlog!(info, " Start info:    {:#x}->{:#x}", l.vstartinfo_start, l.vstartinfo_end);
+    crate::hvlog!(info, " Page tables:   {:#x}->{:#x}", l.vpt_start, l.vpt_end);
+    crate::hvlog!(info, " Boot stack:    {:#x}->{:#x}", l.vstack_start, l.vstack_end);
+    crate::hvlog!(info, " TOTAL:         {:#x}->{:#x}", l.v_start, l.v_end);
+    crate::hvlog!(info, " ENTRY ADDRESS: {:#x}", k.virt_entry);
+}

@@ -1,0 +1,91 @@
+//! Copying to and from guest virtual memory, for hypercall arguments.
+//!
+//! A guest pointer is an allegation. hv does not dereference it: it walks the
+//! guest's own page tables in software (through the direct map) with the
+//! rights the guest kernel has — every level present and user-accessible,
+//! and writable for writes — and copies page by page through the direct map.
+//! A pointer that fails the walk anywhere gives `-EFAULT` and no partial
+//! effect on the hv side: reads are complete before anything is used.
+
+use crate::mm::frame_access as phys;
+use crate::mm::page_table::{l1_index, l2_index, l3_index, l4_index, PTE_ADDR_MASK, PTE_P, PTE_PS, PTE_RW, PTE_US};
+use crate::mm::PAGE_SIZE;
+
+/// The guest address was not accessible: the hypercall returns `-EFAULT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault;
+
+const HV_START: u64 = 0xffff_8000_0000_0000;
+const HV_END: u64 = 0xffff_8800_0000_0000;
+
+fn canonical(va: u64) -> bool {
+    let top = va >> 47;
+    top == 0 || top == 0x1_ffff
+}
+
+/// Translates one guest virtual address to a physical address.
+fn translate(cr3: u64, va: u64, write: bool) -> Result<u64, Fault> {
+    if !canonical(va) || (HV_START..HV_END).contains(&va) {
+        return Err(Fault);
+    }
+    let need = PTE_P | PTE_US | if write { PTE_RW } else { 0 };
+    let mut table = cr3 & PTE_ADDR_MASK;
+    for (level, index) in [(4, l4_index(va)), (3, l3_index(va)), (2, l2_index(va)), (1, l1_index(va))] {
+        let e = phys::read_u64(table + index as u64 * 8).map_err(|_| Fault)?;
+        if e & need != need {
+            return Err(Fault);
+        }
+        let frame = e & PTE_ADDR_MASK;
+        match level {
+            3 if e & PTE_PS != 0 => return Ok((frame & !0x3fff_ffff) | (va & 0x3fff_ffff)),
+            2 if e & PTE_PS != 0 => return Ok((frame & !0x1f_ffff) | (va & 0x1f_ffff)),
+            1 => return Ok(frame | (va & 0xfff)),
+            _ => table = frame,
+        }
+    }
+    Err(Fault)
+}
+
+/// Splits `[va, va+len)` into page-bounded pieces and calls `f(paddr, offset, n)`.
+fn for_each_piece(
+    cr3: u64,
+    va: u64,
+    len: usize,
+    write: bool,
+    mut f: impl FnMut(u64, usize, usize) -> Result<(), Fault>,
+) -> Result<(), Fault> {
+    let mut done = 0usize;
+    while done < len {
+        let cur = va.checked_add(done as u64).ok_or(Fault)?;
+        let in_page = usize::try_from(PAGE_SIZE - (cur % PAGE_SIZE)).map_err(|_| Fault)?;
+        let n = in_page.min(len - done);
+        let pa = translate(cr3, cur, write)?;
+        f(pa, done, n)?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).
+pub fn copy_from_guest(cr3: u64, va: u64, out: &mut [u8]) -> Result<(), Fault> {
+    let len = out.len();
+    for_each_piece(cr3, va, len, false, |pa, off, n| {
+        let dst = out.get_mut(off..off + n).ok_or(Fault)?;
+        phys::read(pa, dst).map_err(|_| Fault)
+    })
+}
+
+/// Checks that `[va, va+len)` is writable by the guest, without writing.
+pub fn check_writable(cr3: u64, va: u64, len: usize) -> Result<(), Fault> {
+    for_each_piece(cr3, va, len, true, |_, _, _| Ok(()))
+}
+
+/// Copies `data` to guest address `va`. The whole range is checked first,
+/// so a fault leaves the guest's memory untouched.
+pub fn copy_to_guest(cr3: u64, va: u64, data: &[u8]) -> Result<(), Fault> {
+    check_writable(cr3, va, data.len())?;
+    for_each_piece(cr3, va, data.len(), true, |pa, off, n| {
+        let src = data.get(off..off + n).ok_or(Fault)?;
+        phys::write(pa, src).map_err(|_| Fault)
+    })
+}

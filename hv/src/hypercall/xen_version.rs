@@ -1,0 +1,78 @@
+//! `xen_version`: hv answers as Xen 4.17 does, so guests that check the
+//! version see 4.17.
+
+use guest_abi::errno;
+use guest_abi::version::*;
+
+use super::HcResult;
+
+const VERSION: u64 = (4 << 16) | 17;
+const EXTRAVERSION: &[u8] = b".0-hv";
+const CAPABILITIES: &[u8] = b"xen-3.0-x86_64";
+const CHANGESET: &[u8] = b"hv " ;
+/// HYPERVISOR_VIRT_START for 64-bit PV guests.
+const VIRT_START: u64 = 0xffff_8000_0000_0000;
+
+/// XENFEAT bits hv reports: pae_pgdir_above_4gb, and dom0 for the initial
+/// domain.
+fn features(initial: bool) -> u32 {
+    (1 << 4) | if initial { 1 << 11 } else { 0 }
+}
+
+/// Copies a NUL-padded string into a fixed-size guest buffer of `size` bytes.
+fn put_str(arg: u64, s: &[u8], size: usize) -> HcResult {
+    let mut buf = [0u8; 1024];
+    let n = s.len().min(size - 1);
+    buf[..n].copy_from_slice(&s[..n]);
+    super::copy_out(arg, &buf[..size])?;
+    Ok(0)
+}
+
+pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
+    match cmd {
+        XENVER_VERSION => Ok(VERSION),
+        XENVER_EXTRAVERSION => put_str(arg, EXTRAVERSION, 16),
+        XENVER_COMPILE_INFO => {
+            let mut info = [0u8; 144];
+            let fields: [(&[u8], usize, usize); 4] =
+                [(b"rustc", 0, 64), (b"hv", 64, 16), (b"localdomain", 80, 32), (b"unknown", 112, 32)];
+            for (s, off, len) in fields {
+                let n = s.len().min(len - 1);
+                info[off..off + n].copy_from_slice(&s[..n]);
+            }
+            super::copy_out(arg, &info)?;
+            Ok(0)
+        }
+        XENVER_CAPABILITIES => put_str(arg, CAPABILITIES, 1024),
+        XENVER_CHANGESET => put_str(arg, CHANGESET, 64),
+        XENVER_PLATFORM_PARAMETERS => {
+            super::copy_out(arg, &VIRT_START.to_le_bytes())?;
+            Ok(0)
+        }
+        XENVER_GET_FEATURES => {
+            let mut fi = [0u8; 8];
+            super::copy_in(arg, &mut fi)?;
+            let idx = u32::from_le_bytes([fi[0], fi[1], fi[2], fi[3]]);
+            if idx != 0 {
+                return Err(-errno::EINVAL);
+            }
+            let initial = crate::domain::with_current(|d| d.initial);
+            fi[4..8].copy_from_slice(&features(initial).to_le_bytes());
+            super::copy_out(arg, &fi)?;
+            Ok(0)
+        }
+        XENVER_PAGESIZE => Ok(4096),
+        XENVER_GUEST_HANDLE => {
+            let handle = crate::domain::with_current(|d| d.handle);
+            super::copy_out(arg, &handle)?;
+            Ok(0)
+        }
+        XENVER_COMMANDLINE => {
+            if !crate::domain::with_current(|d| d.privileged) {
+                return Err(-errno::EPERM);
+            }
+            put_str(arg, crate::hv_cmdline().as_bytes(), 1024)
+        }
+        _ => Err(-errno::ENOSYS),
+    }
+}

@@ -1,0 +1,12 @@
+//! hv's pure logic, shared by the kernel binary and host unit tests.
+//!
+//! Nothing here touches hardware: every module works on byte slices and plain
+//! numbers, so `cargo test -p hv --lib` checks it on the host.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+pub mod frames;
+
+pub mod bundle;
+pub mod elf;
+pub mod layout;

@@ -1,0 +1,184 @@
+//! hv: a small ring-0 hypervisor exposing Xen 4.17's x86_64 PV ABI.
+//!
+//! `main` below reads as the boot sequence. Raw hardware access lives in
+//! `arch`; raw access to machine frames in `mm::frame_access`; everything else
+//! is safe Rust working on validated values.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+#[expect(unsafe_code, reason = "hardware access is confined to arch")]
+mod arch;
+mod bootinfo;
+mod console;
+mod domain;
+mod guest_mem;
+mod hypercall;
+mod mm;
+mod shutdown;
+mod traps;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use arch::x86_64 as x86;
+use console::Level;
+
+static HV_CMDLINE: spin::Once<String> = spin::Once::new();
+
+/// hv's own command line (`XENVER_commandline`).
+pub fn hv_cmdline() -> &'static str {
+    HV_CMDLINE.get().map_or("", String::as_str)
+}
+
+/// Options on hv's command line (Xen's names where Xen has the option).
+struct Options {
+    /// `dom0_mem=<size>[K|M|G]`: memory of the boot domain.
+    dom0_mem: Option<u64>,
+    /// `loglvl=error|warning|info|debug|all`.
+    loglvl: Level,
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn parse_options(cmdline: &str) -> Options {
+    let mut o = Options { dom0_mem: None, loglvl: Level::Info };
+    for word in cmdline.split_ascii_whitespace() {
+        let (key, value) = word.split_once('=').unwrap_or((word, ""));
+        match key {
+            // Xen's form may carry ",max:..." parts; the first plain size wins.
+            "dom0_mem" => o.dom0_mem = value.split(',').find_map(parse_size),
+            "loglvl" => {
+                o.loglvl = match value {
+                    "error" | "none" => Level::Error,
+                    "warning" => Level::Warn,
+                    "debug" | "all" => Level::Debug,
+                    _ => Level::Info,
+                }
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
+/// Stops boot with a message naming what went wrong.
+fn fatal(what: core::fmt::Arguments<'_>) -> ! {
+    console::emergency(format_args!("(hv) FATAL: CPU0: {what}\n"));
+    shutdown::panic_exit()
+}
+
+fn main(magic: u32, info: u32) -> ! {
+    x86::serial::init();
+    hvlog!(info, "hv {} (Xen 4.17 x86_64 PV ABI) starting", env!("CARGO_PKG_VERSION"));
+
+    let bi = bootinfo::parse(magic, info).unwrap_or_else(|e| fatal(format_args!("boot information: {e:?}")));
+    let opts = parse_options(&bi.cmdline);
+    console::set_level(opts.loglvl);
+    hvlog!(info, "Bootloader: {}", bi.loader);
+    hvlog!(info, "Command line: {}", bi.cmdline);
+
+    let features = x86::init_cpu();
+    hvlog!(debug, "CPU features: {features:?}");
+
+    let image = x86::image_range();
+    let mem = mm::init(&bi, image);
+    let heap_bytes = (mem.free_frames * mm::PAGE_SIZE / 16).clamp(8 << 20, 64 << 20);
+    mm::init_heap(heap_bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    HV_CMDLINE.call_once(|| String::from(bi.cmdline.as_str()));
+    mm::page_table::init(x86::cpu::read_cr3()).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    hvlog!(
+        info,
+        "Memory: {} MiB of RAM, {} MiB free, {} MiB heap{}",
+        mem.top >> 20,
+        (mm::free_frames() * mm::PAGE_SIZE) >> 20,
+        heap_bytes >> 20,
+        if mem.top > mem.usable_limit { " (RAM above 4 GiB is not used yet)" } else { "" }
+    );
+
+    match x86::acpi::read(bi.rsdp) {
+        Ok(p) => {
+            hvlog!(info, "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using CPU0 only", p.cpus.len(), p.cpus, p.io_apics);
+            if let Some(port) = p.pm1a_control {
+                shutdown::set_pm1a_control(port);
+            }
+        }
+        Err(e) => hvlog!(warn, "ACPI tables unusable ({e:?}): no poweroff through ACPI"),
+    }
+    match x86::apic::init() {
+        Ok(t) => hvlog!(
+            info,
+            "APIC: CPU0 APIC id {}, timer {} ticks/ms, {} Hz tick; TSC {} kHz",
+            t.apic_id,
+            t.apic_ticks_per_ms,
+            x86::apic::TICK_HZ,
+            t.tsc_khz
+        ),
+        Err(e) => fatal(format_args!("local APIC: {e}")),
+    }
+
+    let dom0 = build_boot_domain(&bi, opts.dom0_mem);
+    hvlog!(info, "*** domain 0 built: {} pages; entering it ***", dom0.nr_pages());
+    domain::register(dom0);
+    let (cr3, regs) = domain::switch_to(0).unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
+    x86::enter_guest(cr3, &regs)
+}
+
+/// Builds domain 0 from the first boot module: a bundle made by `cargo xtask`
+/// (kernel, command line, optional module) or a bare PV kernel ELF.
+fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::Domain {
+    let Some(first) = bi.modules.first() else {
+        fatal(format_args!("no boot module: domain 0's kernel must be the first module"))
+    };
+    let bytes: Vec<u8> = mm::frame_access::read_vec(first.paddr, first.len)
+        .unwrap_or_else(|_| fatal(format_args!("boot module at {:#x} is outside memory", first.paddr)));
+    let second: Option<Vec<u8>> = bi.modules.get(1).and_then(|m| mm::frame_access::read_vec(m.paddr, m.len).ok());
+    let (kernel, cmdline, module): (&[u8], String, Option<&[u8]>) = match hv::bundle::parse(&bytes) {
+        Ok(b) => {
+            let k = b.kernel().unwrap_or_else(|| fatal(format_args!("boot bundle has no kernel")));
+            (k.data, String::from(k.cmdline), b.module().map(|m| m.data))
+        }
+        Err(hv::bundle::BundleError::NotABundle) => {
+            // Like Xen, drop the module string's first word (the image name
+            // GRUB puts there).
+            let args = first.cmdline.split_once(' ').map_or("", |(_, rest)| rest.trim_start());
+            (&bytes, String::from(args), second.as_deref())
+        }
+        Err(e) => fatal(format_args!("boot bundle: {e}")),
+    };
+    let free = mm::free_frames();
+    let nr_pages = match dom0_mem {
+        Some(bytes) => bytes / mm::PAGE_SIZE,
+        // Xen's default: all but 1/16 of memory (at most 128 MiB) for hv.
+        None => free - (free / 16).min((128 << 20) / mm::PAGE_SIZE),
+    };
+    hvlog!(info, "*** Building a PV Dom0 *** ({} KiB kernel, {} pages)", kernel.len() / 1024, nr_pages);
+    let spec = domain::builder::BootDomainSpec { id: 0, kernel, cmdline: &cmdline, module, nr_pages, initial: true };
+    domain::builder::build(&spec).unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")))
+}
+
+/// Prints the frame-pointer backtrace from `rbp`.
+pub fn backtrace(rbp: u64) {
+    console::emergency(format_args!("(hv) backtrace:\n"));
+    x86::entry::backtrace(rbp, |ret| console::emergency(format_args!("(hv)   {ret:#018x}\n")));
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    console::emergency(format_args!(
+        "\n(hv) PANIC on CPU0 (current domain {}): {info}\n",
+        domain::current_id()
+    ));
+    backtrace(x86::cpu::frame_pointer());
+    shutdown::panic_exit()
+}

@@ -1,0 +1,81 @@
+//! Machine memory: the frame allocator, the heap, and raw frame access.
+//!
+//! Invariant: a frame is either free in the allocator, or owned by exactly one
+//! party (hv itself, hv's heap, or a domain through the frame table).
+
+#[expect(unsafe_code, reason = "the one raw-frame module of mm")]
+pub mod frame_access;
+pub mod page_table;
+
+use hv::frames::FrameBitmap;
+
+use crate::bootinfo::BootInfo;
+pub use frame_access::PAGE_SIZE;
+
+/// Frames the bitmap can describe: 64 GiB of physical address space.
+const BITMAP_WORDS: usize = 64 * (1 << 30) / 4096 / 64;
+
+static FRAMES: spin::Mutex<FrameBitmap<BITMAP_WORDS>> = spin::Mutex::new(FrameBitmap::new());
+
+/// A machine frame number.
+pub type Mfn = u64;
+
+/// Memory hv cannot hand out: below 1 MiB (firmware, loader data), its own
+/// image, and the boot modules.
+pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
+    let mut f = FRAMES.lock();
+    let top = bi.ram.iter().map(|r| r.1).max().unwrap_or(0);
+    let limit = top.min(frame_access::direct_map_limit());
+    f.reset(limit / PAGE_SIZE);
+    for &(start, end) in &bi.ram {
+        f.mark_free(start.div_ceil(PAGE_SIZE), end.min(limit) / PAGE_SIZE);
+    }
+    f.mark_used(0, 0x10_0000 / PAGE_SIZE);
+    f.mark_used(hv_phys.0 / PAGE_SIZE, hv_phys.1.div_ceil(PAGE_SIZE));
+    for m in &bi.modules {
+        f.mark_used(m.paddr / PAGE_SIZE, (m.paddr + m.len).div_ceil(PAGE_SIZE));
+    }
+    MemoryStats { top, usable_limit: limit, free_frames: f.free_frames() }
+}
+
+/// What `init` found, for the boot log.
+pub struct MemoryStats {
+    pub top: u64,
+    pub usable_limit: u64,
+    pub free_frames: u64,
+}
+
+/// Takes one free frame (contents undefined).
+pub fn alloc_frame() -> Option<Mfn> {
+    FRAMES.lock().alloc()
+}
+
+/// Takes one free frame and zeroes it.
+pub fn alloc_zeroed_frame() -> Option<Mfn> {
+    let mfn = alloc_frame()?;
+    frame_access::zero(mfn * PAGE_SIZE, PAGE_SIZE).ok()?;
+    Some(mfn)
+}
+
+/// Takes `count` contiguous frames aligned to `align` frames.
+pub fn alloc_contiguous(count: u64, align: u64) -> Option<Mfn> {
+    FRAMES.lock().alloc_contiguous(count, align)
+}
+
+/// Returns a frame to the allocator.
+pub fn free_frame(mfn: Mfn) {
+    if let Err(e) = FRAMES.lock().free(mfn) {
+        crate::hvlog!(error, "freeing frame {mfn:#x}: {e:?}");
+    }
+}
+
+pub fn free_frames() -> u64 {
+    FRAMES.lock().free_frames()
+}
+
+/// Gives the heap `bytes` of contiguous memory.
+pub fn init_heap(bytes: u64) -> Result<(), &'static str> {
+    let frames = bytes / PAGE_SIZE;
+    let mfn = alloc_contiguous(frames, 512).ok_or("no contiguous memory for the heap")?;
+    frame_access::init_heap(mfn * PAGE_SIZE, frames * PAGE_SIZE).map_err(|_| "heap outside the direct map")
+}

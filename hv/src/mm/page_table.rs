@@ -1,0 +1,94 @@
+//! hv's own page tables: the idle L4 the boot stub built, the hypervisor slots
+//! every guest L4 shares, and cache attributes for device memory.
+//!
+//! Invariant: each of L4 slots 256–271 in the idle table points at an L3 that
+//! never changes for the life of hv, so copying those 16 entries into a guest
+//! L4 once gives the guest every later hv mapping too.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::frame_access as phys;
+use super::PAGE_SIZE;
+
+pub const PTE_P: u64 = 1 << 0;
+pub const PTE_RW: u64 = 1 << 1;
+pub const PTE_US: u64 = 1 << 2;
+pub const PTE_PWT: u64 = 1 << 3;
+pub const PTE_PCD: u64 = 1 << 4;
+pub const PTE_A: u64 = 1 << 5;
+pub const PTE_D: u64 = 1 << 6;
+pub const PTE_PS: u64 = 1 << 7;
+pub const PTE_G: u64 = 1 << 8;
+pub const PTE_NX: u64 = 1 << 63;
+pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// First and one-past-last L4 slot reserved for the hypervisor.
+pub const HV_SLOT_FIRST: usize = 256;
+pub const HV_SLOT_END: usize = 272;
+
+static IDLE_L4: AtomicU64 = AtomicU64::new(0);
+
+/// Records the idle L4 (the boot tables, from CR3) and gives every empty
+/// hypervisor slot its own L3, so that the slots are fixed from now on.
+pub fn init(idle_l4: u64) -> Result<(), &'static str> {
+    IDLE_L4.store(idle_l4, Ordering::Relaxed);
+    for slot in HV_SLOT_FIRST..HV_SLOT_END {
+        let e = entry_paddr(idle_l4, slot);
+        if phys::read_u64(e).map_err(|_| "idle L4 unreadable")? & PTE_P == 0 {
+            let l3 = super::alloc_zeroed_frame().ok_or("no memory for hypervisor L3s")?;
+            phys::write_u64(e, l3 * PAGE_SIZE | PTE_P | PTE_RW).map_err(|_| "idle L4 unwritable")?;
+        }
+    }
+    Ok(())
+}
+
+/// Physical address of the idle L4.
+pub fn idle_l4() -> u64 {
+    IDLE_L4.load(Ordering::Relaxed)
+}
+
+const fn entry_paddr(table: u64, index: usize) -> u64 {
+    table + (index as u64) * 8
+}
+
+/// Copies the hypervisor slots of the idle L4 into the L4 at `l4_paddr`.
+pub fn install_hv_slots(l4_paddr: u64) -> Result<(), phys::OutOfRange> {
+    let idle = idle_l4();
+    for slot in HV_SLOT_FIRST..HV_SLOT_END {
+        let v = phys::read_u64(entry_paddr(idle, slot))?;
+        phys::write_u64(entry_paddr(l4_paddr, slot), v)?;
+    }
+    Ok(())
+}
+
+/// Makes the direct-map 2 MiB page holding `paddr` uncacheable (device
+/// registers such as the local APIC's). Returns the virtual address to
+/// invalidate.
+pub fn make_uncacheable(paddr: u64) -> Result<u64, &'static str> {
+    let va = phys::virt_of(paddr).map_err(|_| "outside the direct map")?;
+    let l4e = phys::read_u64(entry_paddr(idle_l4(), l4_index(va))).map_err(|_| "bad L4")?;
+    let l3e = phys::read_u64(entry_paddr(l4e & PTE_ADDR_MASK, l3_index(va))).map_err(|_| "bad L3")?;
+    if l3e & PTE_P == 0 || l3e & PTE_PS != 0 {
+        return Err("direct map is not built from 2 MiB pages there");
+    }
+    let pde = entry_paddr(l3e & PTE_ADDR_MASK, l2_index(va));
+    let v = phys::read_u64(pde).map_err(|_| "bad L2")?;
+    if v & PTE_PS == 0 {
+        return Err("direct map is not built from 2 MiB pages there");
+    }
+    phys::write_u64(pde, v | PTE_PCD | PTE_PWT).map_err(|_| "bad L2")?;
+    Ok(va & !0x1f_ffff)
+}
+
+pub const fn l4_index(va: u64) -> usize {
+    ((va >> 39) & 511) as usize
+}
+pub const fn l3_index(va: u64) -> usize {
+    ((va >> 30) & 511) as usize
+}
+pub const fn l2_index(va: u64) -> usize {
+    ((va >> 21) & 511) as usize
+}
+pub const fn l1_index(va: u64) -> usize {
+    ((va >> 12) & 511) as usize
+}

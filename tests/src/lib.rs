@@ -1,0 +1,4 @@
+//! Conformance guests: each binary in `src/bin/` is one PV kernel that
+//! exercises one area of the Xen x86_64 PV ABI and reports through
+//! `guest_abi::rt::report`.
+#![no_std]

@@ -1,0 +1,200 @@
+//! Deciding whether one conformance run passed, from its serial log and how
+//! QEMU ended. Silence is a crash: a run passes only on positive evidence.
+//!
+//! A result line is any log line containing `Test result: ` followed by
+//! `SUCCESS`, `SKIP`, `ERROR` or `FAILURE` (hv or Xen may prefix guest
+//! output). Exactly one is allowed.
+
+use crate::meta::{ExpectResult, RunSpec};
+use crate::qemu::Ending;
+
+const RESULT_MARK: &str = "Test result: ";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    Success,
+    Skip,
+    Error,
+    Failure,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass { skipped: bool },
+    Fail(String),
+}
+
+/// The result lines of a log, in order; an unknown word is an error.
+fn result_lines(log: &str) -> Result<Vec<Reported>, String> {
+    log.lines()
+        .filter_map(|line| line.split_once(RESULT_MARK).map(|(_, rest)| rest))
+        .map(|rest| match rest.split_whitespace().next().unwrap_or("") {
+            "SUCCESS" => Ok(Reported::Success),
+            "SKIP" => Ok(Reported::Skip),
+            "ERROR" => Ok(Reported::Error),
+            "FAILURE" => Ok(Reported::Failure),
+            other => Err(format!("malformed result line `Test result: {other}`")),
+        })
+        .collect()
+}
+
+pub fn judge(spec: &RunSpec, log: &str, ending: Ending) -> Verdict {
+    let mut problems = Vec::new();
+    if let Ending::TimedOut(_) = ending {
+        problems.push(format!("{ending}: counted as a crash"));
+    }
+
+    let mut skipped = false;
+    match result_lines(log) {
+        Err(e) => problems.push(e),
+        Ok(results) if results.len() > 1 => {
+            problems.push(format!("{} result lines, expected one", results.len()))
+        }
+        Ok(results) => {
+            let got = results.first().copied();
+            skipped = got == Some(Reported::Skip);
+            let ok = match spec.expect_result {
+                ExpectResult::Success => matches!(got, Some(Reported::Success | Reported::Skip)),
+                ExpectResult::Skip => got == Some(Reported::Skip),
+                ExpectResult::Error => got == Some(Reported::Error),
+                ExpectResult::Failure => {
+                    matches!(got, None | Some(Reported::Failure | Reported::Error))
+                }
+                ExpectResult::Nothing => got.is_none(),
+            };
+            if !ok {
+                problems.push(match got {
+                    None => "no result line (crash)".to_owned(),
+                    Some(r) => format!("guest reported {}", format!("{r:?}").to_uppercase()),
+                });
+            }
+        }
+    }
+
+    if let Ending::Exited(_) | Ending::Signaled(_) = ending {
+        let expected = spec.expect_exit.status();
+        if ending != Ending::Exited(expected) {
+            problems.push(format!("{ending}, expected {}", spec.expect_exit.name()));
+        }
+    }
+
+    for wanted in &spec.expect_lines {
+        if !log.lines().any(|line| line.contains(wanted.as_str())) {
+            problems.push(format!("missing line `{wanted}`"));
+        }
+    }
+
+    if problems.is_empty() {
+        Verdict::Pass { skipped }
+    } else {
+        Verdict::Fail(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::Shutdown;
+
+    fn fail(v: Verdict) -> String {
+        match v {
+            Verdict::Fail(why) => why,
+            Verdict::Pass { .. } => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn success_needs_line_and_status() {
+        let spec = RunSpec::default();
+        let log = "booting\r\nok 1 - version\r\nTest result: SUCCESS\r\n";
+        assert_eq!(
+            judge(&spec, log, Ending::Exited(0)),
+            Verdict::Pass { skipped: false }
+        );
+        assert_eq!(
+            judge(&spec, "(d0) Test result: SKIP\n", Ending::Exited(0)),
+            Verdict::Pass { skipped: true }
+        );
+        assert_eq!(
+            fail(judge(&spec, "booting\n", Ending::Exited(0))),
+            "no result line (crash)"
+        );
+        assert_eq!(
+            fail(judge(&spec, log, Ending::Exited(65))),
+            "hv panicked (status 65), expected poweroff"
+        );
+        assert!(fail(judge(&spec, log, Ending::TimedOut(60))).starts_with("timed out after 60 s"));
+        assert_eq!(
+            fail(judge(&spec, "Test result: FAILURE\n", Ending::Exited(0))),
+            "guest reported FAILURE"
+        );
+        assert_eq!(
+            fail(judge(
+                &spec,
+                "Test result: SUCCESS\nTest result: SUCCESS\n",
+                Ending::Exited(0)
+            )),
+            "2 result lines, expected one"
+        );
+        assert!(
+            fail(judge(&spec, "Test result: PASSED\n", Ending::Exited(0))).contains("malformed")
+        );
+        assert!(fail(judge(&spec, log, Ending::Signaled(9))).contains("signal 9"));
+    }
+
+    #[test]
+    fn expected_lines_and_exit() {
+        let spec = RunSpec {
+            expect_exit: Shutdown::Reboot,
+            expect_lines: vec!["(hv) domain 0 shut down: reboot".into()],
+            ..RunSpec::default()
+        };
+        let log = "Test result: SUCCESS\n(hv) domain 0 shut down: reboot\n";
+        assert_eq!(
+            judge(&spec, log, Ending::Exited(33)),
+            Verdict::Pass { skipped: false }
+        );
+        assert_eq!(
+            fail(judge(&spec, "Test result: SUCCESS\n", Ending::Exited(0))),
+            "domain 0 powered off (status 0), expected reboot; missing line `(hv) domain 0 shut down: reboot`"
+        );
+    }
+
+    #[test]
+    fn negative_tests() {
+        let spec = RunSpec {
+            expect_result: ExpectResult::Failure,
+            expect_exit: Shutdown::Crash,
+            expect_lines: vec!["invalid opcode".into()],
+            ..RunSpec::default()
+        };
+        let crashed = "(hv) d0v0 invalid opcode at ffffffff80001234\n";
+        assert_eq!(
+            judge(&spec, crashed, Ending::Exited(37)),
+            Verdict::Pass { skipped: false }
+        );
+        let reported = format!("Test result: FAILURE\n{crashed}");
+        assert_eq!(
+            judge(&spec, &reported, Ending::Exited(37)),
+            Verdict::Pass { skipped: false }
+        );
+        let passed = format!("Test result: SUCCESS\n{crashed}");
+        assert_eq!(
+            fail(judge(&spec, &passed, Ending::Exited(37))),
+            "guest reported SUCCESS"
+        );
+
+        let nothing = RunSpec {
+            expect_result: ExpectResult::Nothing,
+            ..RunSpec::default()
+        };
+        assert_eq!(
+            judge(&nothing, "", Ending::Exited(0)),
+            Verdict::Pass { skipped: false }
+        );
+        assert!(matches!(
+            judge(&nothing, "Test result: FAILURE", Ending::Exited(0)),
+            Verdict::Fail(_)
+        ));
+    }
+}

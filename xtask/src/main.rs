@@ -1,0 +1,450 @@
+//! `cargo xtask`: the one host tool of the workspace. It builds the kernels
+//! (`hv`, `dom0`, the conformance guests in `tests/`) for
+//! `x86_64-unknown-none`, packs a boot domain into a boot bundle, boots `hv`
+//! under QEMU, runs every test, and lints. CI runs exactly what developers
+//! run (`.ci/run` = `cargo xtask setup` + `cargo xtask test`).
+//!
+//! Commands (`cargo xtask help` prints the options):
+//!
+//! - `build [--debug]`: `cargo build --release --target x86_64-unknown-none
+//!   -p hv -p dom0 -p tests`; kernels land in
+//!   `target/x86_64-unknown-none/{release,debug}/`.
+//! - `run`: build, bundle the boot domain (default `dom0`) into
+//!   `target/xtask/boot.bundle` ([`bundle`]), print the QEMU command line and
+//!   boot with the serial console on the terminal ([`qemu`]). Exits 0 when
+//!   QEMU did (domain 0 powered off), else names the shutdown and exits with
+//!   QEMU's status.
+//! - `test`: host unit tests, build, then every conformance guest under QEMU
+//!   ([`conformance`]), judged from its log ([`judge`]) against the metadata
+//!   in its source ([`meta`]: the `//! @key: value` format is documented
+//!   there). Ends with the line `N passed, M failed`.
+//! - `lint`: rustfmt check, clippy for the kernel target and for the host.
+//! - `setup`: check and install every prerequisite ([`prereq`]); every other
+//!   command checks (and installs, as root) just what it needs first.
+//! - `bundle`: write a boot bundle, for debugging.
+//!
+//! Std-only on purpose: the tool that sets up the machine must build on a
+//! fresh one.
+
+mod args;
+mod bundle;
+mod conformance;
+mod judge;
+mod meta;
+mod prereq;
+mod qemu;
+#[cfg(test)]
+mod qemu_smoke;
+mod shell;
+mod workspace;
+
+use args::Args;
+use prereq::Prereq;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use workspace::{Profile, Workspace};
+
+/// Why a command stopped.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line: printed with a hint, exit status 2.
+    Usage(String),
+    /// Something failed: printed, exit status 1.
+    Failed(String),
+    /// Already reported: exit with this status.
+    Exit(i32),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Failed(m) => f.write_str(m),
+            Error::Exit(code) => write!(f, "exit status {code}"),
+        }
+    }
+}
+
+const HELP: &str = "\
+cargo xtask <command> [options]
+
+  build [--debug]
+      Build hv, dom0 and the conformance guests for x86_64-unknown-none.
+
+  run [--guest FILE] [--cmdline STR] [--module FILE] [--hv-cmdline STR]
+      [--smp N] [--mem MiB] [--kvm] [--timeout SECS] [--debug] [--no-build]
+      [-- extra qemu args]
+      Build, bundle the boot domain (default: dom0) and boot hv under QEMU
+      with the serial console on this terminal.
+        --guest FILE       boot domain kernel ELF (default: the built dom0)
+        --cmdline STR      its command line (default: empty)
+        --module FILE      its module (initrd)
+        --hv-cmdline STR   hv's command line (default: console=com1 dom0_mem=64M)
+        --smp N, --mem MiB machine vCPUs (default 1) and memory (default 512)
+        --kvm              -accel kvm -cpu host instead of TCG -cpu max
+        --timeout SECS     stop QEMU after SECS seconds
+        --no-build         use the kernels already built
+
+  test [--filter S] [--kvm] [--timeout SECS] [--jobs N] [--debug] [--list] [--xen]
+      Host unit tests, then every conformance guest under QEMU. One line per
+      test, then `N passed, M failed`. Logs: target/xtask/logs/.
+        --filter S         only tests whose name contains S
+                           (host unit tests are named host-unit-tests)
+        --timeout SECS     per-run timeout unless the test sets one (default 60)
+        --jobs N           QEMU runs in parallel (default 1)
+        --list             list the test names and exit
+        --xen              boot the guests on real Xen 4.17 (not implemented yet)
+
+  lint
+      cargo fmt --check, clippy -D warnings for the kernel target and the host.
+
+  setup
+      Check every prerequisite and install what is missing (as root).
+
+  bundle --guest FILE [--cmdline STR] [--module FILE] -o OUT
+      Write a boot bundle.
+
+  help
+      This text.
+";
+
+fn main() {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    let command = if argv.is_empty() {
+        "help".to_owned()
+    } else {
+        argv.remove(0)
+    };
+    let ws = Workspace::detect();
+    let result = match command.as_str() {
+        "build" => cmd_build(&ws, Args::new(argv)),
+        "run" => cmd_run(&ws, Args::new(argv)),
+        "test" => cmd_test(&ws, Args::new(argv)),
+        "lint" => cmd_lint(&ws, Args::new(argv)),
+        "setup" => cmd_setup(&ws, Args::new(argv)),
+        "bundle" => cmd_bundle(Args::new(argv)),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(Error::Usage(format!(
+            "unknown command {other:?} (try `cargo xtask help`)"
+        ))),
+    };
+    match result {
+        Ok(()) => {}
+        Err(Error::Usage(m)) => {
+            eprintln!("xtask: {m}");
+            std::process::exit(2);
+        }
+        Err(Error::Failed(m)) => {
+            eprintln!("xtask: error: {m}");
+            std::process::exit(1);
+        }
+        Err(Error::Exit(code)) => std::process::exit(code),
+    }
+}
+
+/// Only `--help` and `-h`; every command accepts them.
+fn help_requested(opt: &str) -> Result<(), Error> {
+    if opt == "--help" || opt == "-h" {
+        print!("{HELP}");
+        return Err(Error::Exit(0));
+    }
+    Ok(())
+}
+
+fn ensure(ws: &Workspace, needs: &[Prereq]) -> Result<(), Error> {
+    prereq::ensure(needs, &prereq::Probe::host(&ws.root), false)
+}
+
+/// `cargo build` of every kernel crate.
+pub fn build_kernels(ws: &Workspace, profile: Profile) -> Result<(), Error> {
+    let mut cmd = ws.cargo();
+    cmd.arg("build");
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    cmd.args([
+        "--target",
+        workspace::KERNEL_TARGET,
+        "-p",
+        "hv",
+        "-p",
+        "dom0",
+        "-p",
+        "tests",
+    ]);
+    shell::run(&mut cmd)
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path)
+        .map_err(|e| Error::Failed(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Writes the bundle for one boot domain (kernel + optional module).
+pub fn write_bundle(
+    guest: &Path,
+    cmdline: &str,
+    module: Option<&Path>,
+    out: &Path,
+) -> Result<(), Error> {
+    let kernel = read_file(guest, "guest kernel")?;
+    if !kernel.starts_with(b"\x7fELF") {
+        return Err(Error::Failed(format!(
+            "guest kernel {} is not an ELF file",
+            guest.display()
+        )));
+    }
+    let module = module.map(|m| read_file(m, "module")).transpose()?;
+    let mut images = vec![bundle::Image {
+        data: &kernel,
+        cmdline,
+    }];
+    if let Some(module) = &module {
+        images.push(bundle::Image {
+            data: module,
+            cmdline: "",
+        });
+    }
+    let bytes = bundle::build(&images)
+        .map_err(|e| Error::Failed(format!("cannot bundle {}: {e}", guest.display())))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(out, bytes)
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))
+}
+
+fn cmd_build(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+    let mut profile = Profile::Release;
+    while let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        match opt.as_str() {
+            "--debug" => profile = Profile::Debug,
+            _ => return Err(args.unknown()),
+        }
+    }
+    ensure(ws, &[Prereq::KernelTarget])?;
+    build_kernels(ws, profile)
+}
+
+fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+    let mut profile = Profile::Release;
+    let (mut guest, mut module): (Option<PathBuf>, Option<PathBuf>) = (None, None);
+    let mut cmdline = String::new();
+    let mut hv_cmdline = qemu::DEFAULT_HV_CMDLINE.to_owned();
+    let (mut smp, mut mem) = (qemu::DEFAULT_SMP, qemu::DEFAULT_MEM_MIB);
+    let (mut kvm, mut build) = (false, true);
+    let mut timeout = None;
+    let mut extra = Vec::new();
+    while let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        match opt.as_str() {
+            "--guest" => guest = Some(args.value()?.into()),
+            "--cmdline" => cmdline = args.value()?,
+            "--module" => module = Some(args.value()?.into()),
+            "--hv-cmdline" => hv_cmdline = args.value()?,
+            "--smp" => smp = positive(args.parsed()?, &opt)?,
+            "--mem" => mem = positive(args.parsed()?, &opt)?,
+            "--kvm" => kvm = true,
+            "--timeout" => timeout = Some(Duration::from_secs(positive(args.parsed()?, &opt)?)),
+            "--debug" => profile = Profile::Debug,
+            "--no-build" => build = false,
+            "--" => extra = args.rest(),
+            _ => return Err(args.unknown()),
+        }
+    }
+    ensure(ws, &[Prereq::KernelTarget, Prereq::Qemu])?;
+    if build {
+        build_kernels(ws, profile)?;
+    }
+    let guest = guest.unwrap_or_else(|| ws.kernel(profile, "dom0"));
+    let hv = ws.kernel(profile, "hv");
+    if !hv.is_file() {
+        return Err(Error::Failed(format!(
+            "hv kernel {} does not exist (build it first)",
+            hv.display()
+        )));
+    }
+    let bundle_path = ws.xtask_dir().join("boot.bundle");
+    write_bundle(&guest, &cmdline, module.as_deref(), &bundle_path)?;
+
+    let mut cfg = qemu::Config::new(hv, bundle_path);
+    cfg.hv_cmdline = hv_cmdline;
+    cfg.smp = smp;
+    cfg.mem_mib = mem;
+    cfg.kvm = kvm;
+    cfg.extra = extra;
+    println!("{}", cfg.shell_line());
+    let ending = cfg.run_interactive(timeout).map_err(Error::Failed)?;
+    match ending {
+        qemu::Ending::Exited(0) => Ok(()),
+        qemu::Ending::Exited(code) => {
+            eprintln!("xtask: {ending}");
+            Err(Error::Exit(code))
+        }
+        qemu::Ending::TimedOut(_) => {
+            eprintln!("xtask: {ending}");
+            Err(Error::Exit(124))
+        }
+        qemu::Ending::Signaled(_) => {
+            eprintln!("xtask: {ending}");
+            Err(Error::Exit(1))
+        }
+    }
+}
+
+fn positive<T: PartialEq + Default>(value: T, opt: &str) -> Result<T, Error> {
+    if value == T::default() {
+        Err(Error::Usage(format!("option {opt} must be positive")))
+    } else {
+        Ok(value)
+    }
+}
+
+fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+    let mut opts = conformance::Options {
+        filter: None,
+        profile: Profile::Release,
+        kvm: false,
+        timeout_secs: conformance::DEFAULT_TIMEOUT_SECS,
+        jobs: 1,
+        list: false,
+    };
+    let mut xen = false;
+    while let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        match opt.as_str() {
+            "--filter" => opts.filter = Some(args.value()?),
+            "--kvm" => opts.kvm = true,
+            "--timeout" => opts.timeout_secs = positive(args.parsed()?, &opt)?,
+            "--jobs" | "-j" => opts.jobs = positive(args.parsed()?, &opt)?,
+            "--debug" => opts.profile = Profile::Debug,
+            "--list" => opts.list = true,
+            "--xen" => xen = true,
+            _ => return Err(args.unknown()),
+        }
+    }
+    if xen {
+        return Err(Error::Failed("test --xen: not implemented yet".into()));
+    }
+    if !opts.list {
+        ensure(
+            ws,
+            &[
+                Prereq::KernelTarget,
+                Prereq::Qemu,
+                Prereq::Cc,
+                Prereq::XenHeaders,
+            ],
+        )?;
+    }
+    conformance::run(ws, &opts)
+}
+
+fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+    if let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        return Err(args.unknown());
+    }
+    ensure(ws, &[Prereq::KernelTarget])?;
+    // Host clippy is two runs: `--lib`/`--all-targets` apply to every package
+    // on a cargo line, and hv's binary is a kernel that only builds for the
+    // kernel target (its `--tests` are the library's unit tests).
+    const D_WARNINGS: [&str; 3] = ["--", "-D", "warnings"];
+    let kernel_crates = [
+        "-p",
+        "hv",
+        "-p",
+        "dom0",
+        "-p",
+        "tests",
+        "-p",
+        "guest-abi",
+        "-p",
+        "pv-drivers",
+    ];
+    let steps: [(&str, Vec<&str>); 4] = [
+        ("rustfmt", vec!["fmt", "--all", "--check"]),
+        (
+            "clippy for the kernel target",
+            [
+                &["clippy", "--target", workspace::KERNEL_TARGET][..],
+                &kernel_crates,
+                &D_WARNINGS,
+            ]
+            .concat(),
+        ),
+        (
+            "clippy for hv's library on the host",
+            [&["clippy", "-p", "hv", "--lib", "--tests"][..], &D_WARNINGS].concat(),
+        ),
+        (
+            "clippy for the host crates",
+            [
+                &[
+                    "clippy",
+                    "-p",
+                    "xtask",
+                    "-p",
+                    "guest-abi",
+                    "-p",
+                    "pv-drivers",
+                    "--all-targets",
+                ][..],
+                &D_WARNINGS,
+            ]
+            .concat(),
+        ),
+    ];
+    // Run every step, so one report shows all that is wrong.
+    let mut failed = Vec::new();
+    for (what, step) in steps {
+        let mut cmd = ws.cargo();
+        cmd.args(step);
+        if let Err(e) = shell::run(&mut cmd) {
+            eprintln!("xtask: {e}");
+            failed.push(what);
+        }
+    }
+    if failed.is_empty() {
+        eprintln!("xtask: lint clean");
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("lint failed: {}", failed.join(", "))))
+    }
+}
+
+fn cmd_setup(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+    if let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        return Err(args.unknown());
+    }
+    eprintln!("xtask: checking prerequisites");
+    prereq::ensure(&Prereq::ALL, &prereq::Probe::host(&ws.root), true)?;
+    eprintln!("xtask: everything is in place");
+    Ok(())
+}
+
+fn cmd_bundle(mut args: Args) -> Result<(), Error> {
+    let (mut guest, mut module, mut out): (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) =
+        (None, None, None);
+    let mut cmdline = String::new();
+    while let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        match opt.as_str() {
+            "--guest" => guest = Some(args.value()?.into()),
+            "--cmdline" => cmdline = args.value()?,
+            "--module" => module = Some(args.value()?.into()),
+            "-o" | "--output" => out = Some(args.value()?.into()),
+            _ => return Err(args.unknown()),
+        }
+    }
+    let guest = guest.ok_or_else(|| Error::Usage("bundle needs --guest FILE".into()))?;
+    let out = out.ok_or_else(|| Error::Usage("bundle needs -o OUT".into()))?;
+    write_bundle(&guest, &cmdline, module.as_deref(), &out)?;
+    eprintln!("xtask: wrote {}", out.display());
+    Ok(())
+}

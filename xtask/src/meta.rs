@@ -1,0 +1,415 @@
+//! Per-test metadata: how to run a conformance guest and what to expect.
+//!
+//! It lives in the guest's own source, as `//!` doc-comment lines of the form
+//! `//! @key: value` in the comment block at the top of
+//! `tests/src/bin/<name>.rs` (or `tests/src/bin/<name>/main.rs`). The block
+//! ends at the first line that is neither a `//` comment nor blank. Other
+//! doc lines are ordinary documentation. Unknown keys are errors, so a typo
+//! fails the test instead of being ignored.
+//!
+//! | key | value | default |
+//! | --- | --- | --- |
+//! | `@cmdline` | the guest's command line | empty |
+//! | `@hv-cmdline-append` | words appended to hv's default command line (`console=com1 dom0_mem=64M`) | none |
+//! | `@expect-exit` | how the run must end: `poweroff`, `reboot`, `suspend`, `crash`, `watchdog`, `soft_reset`, `unknown`, `panic` (hv panicked) | `poweroff` |
+//! | `@expect-result` | `SUCCESS` (a `SUCCESS` or `SKIP` line), `SKIP`, `ERROR`, `FAILURE` (a `FAILURE` or `ERROR` line, or no result line at all: the guest may crash), `none` (no result line) | `SUCCESS` |
+//! | `@expect-line` | text that must appear in some line of the log (substring match; repeatable) | none |
+//! | `@timeout` | seconds before the run counts as a crash | `cargo xtask test --timeout`, 60 |
+//! | `@smp` | vCPUs of the machine | 1 |
+//! | `@mem` | machine memory in MiB | 512 |
+//! | `@module` | a module (initrd) for the guest, relative to the workspace root | none |
+//! | `@variant` | `NAME key=value ...`: one more run of the binary (see below) | none |
+//!
+//! The run described by the plain keys is reported as `<name>`. Each
+//! `@variant` adds a run reported as `<name>/<NAME>`: it starts from the plain
+//! keys and replaces the ones it names, using the same keys without `@`.
+//! Values containing spaces are written in double quotes (`\"` and `\\`
+//! escape inside them). A variant's `expect-line`s replace the inherited
+//! list (repeat the key for several; `expect-line=""` clears it). Example:
+//!
+//! ```text
+//! //! Shutdown reasons reach hv.
+//! //!
+//! //! @cmdline: reason=reboot
+//! //! @expect-exit: reboot
+//! //! @expect-line: (hv) domain 0 shut down: reboot
+//! //! @variant: crash cmdline=reason=crash expect-exit=crash expect-line="(hv) domain 0 shut down: crash"
+//! ```
+
+use crate::qemu::Shutdown;
+use std::fmt;
+
+/// What the guest's `Test result:` line must say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectResult {
+    /// `SUCCESS` or `SKIP`.
+    Success,
+    Skip,
+    Error,
+    /// `FAILURE` or `ERROR`, or no result line (the guest crashed).
+    Failure,
+    /// No result line at all.
+    Nothing,
+}
+
+impl ExpectResult {
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "SUCCESS" => ExpectResult::Success,
+            "SKIP" => ExpectResult::Skip,
+            "ERROR" => ExpectResult::Error,
+            "FAILURE" => ExpectResult::Failure,
+            "none" => ExpectResult::Nothing,
+            _ => return None,
+        })
+    }
+}
+
+/// One run of a conformance guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSpec {
+    pub cmdline: String,
+    pub hv_cmdline_append: String,
+    pub expect_exit: Shutdown,
+    pub expect_result: ExpectResult,
+    pub expect_lines: Vec<String>,
+    pub timeout_secs: Option<u64>,
+    pub smp: Option<u32>,
+    pub mem_mib: Option<u32>,
+    pub module: Option<String>,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self {
+            cmdline: String::new(),
+            hv_cmdline_append: String::new(),
+            expect_exit: Shutdown::Poweroff,
+            expect_result: ExpectResult::Success,
+            expect_lines: Vec::new(),
+            timeout_secs: None,
+            smp: None,
+            mem_mib: None,
+            module: None,
+        }
+    }
+}
+
+/// A run with its reported name: `<binary>` or `<binary>/<variant>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub name: String,
+    pub binary: String,
+    pub variant: Option<String>,
+    pub spec: RunSpec,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct MetaError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Whether a key is being set by a `@key:` line or inside a `@variant:`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Base,
+    Variant,
+}
+
+fn set(
+    spec: &mut RunSpec,
+    key: &str,
+    value: &str,
+    origin: Origin,
+    lines_replaced: &mut bool,
+) -> Result<(), String> {
+    fn number<T: std::str::FromStr + PartialEq + Default>(
+        key: &str,
+        value: &str,
+    ) -> Result<T, String> {
+        match value.parse::<T>() {
+            Ok(n) if n != T::default() => Ok(n),
+            _ => Err(format!("{key}: expected a positive number, not {value:?}")),
+        }
+    }
+    match key {
+        "cmdline" => spec.cmdline = value.to_owned(),
+        "hv-cmdline-append" => spec.hv_cmdline_append = value.to_owned(),
+        "expect-exit" => {
+            spec.expect_exit = Shutdown::from_name(value).ok_or_else(|| {
+                let names: Vec<_> = Shutdown::ALL.iter().map(|s| s.name()).collect();
+                format!(
+                    "expect-exit: unknown reason {value:?} (one of {})",
+                    names.join(", ")
+                )
+            })?;
+        }
+        "expect-result" => {
+            spec.expect_result = ExpectResult::parse(value).ok_or_else(|| {
+                format!("expect-result: {value:?} is not SUCCESS, SKIP, ERROR, FAILURE or none")
+            })?;
+        }
+        "expect-line" => {
+            if origin == Origin::Variant && !*lines_replaced {
+                spec.expect_lines.clear();
+                *lines_replaced = true;
+            }
+            if !value.is_empty() {
+                spec.expect_lines.push(value.to_owned());
+            } else if origin == Origin::Base {
+                return Err("expect-line: empty".into());
+            }
+        }
+        "timeout" => spec.timeout_secs = Some(number(key, value)?),
+        "smp" => spec.smp = Some(number(key, value)?),
+        "mem" => spec.mem_mib = Some(number(key, value)?),
+        "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
+        _ => return Err(format!("unknown key {key:?}")),
+    }
+    Ok(())
+}
+
+/// Splits `NAME key=value key="a b"` into words, honouring double quotes.
+fn split_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(words);
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+            if c != '"' {
+                word.push(c);
+                continue;
+            }
+            loop {
+                match chars.next() {
+                    None => return Err("unterminated quote".into()),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(e @ ('"' | '\\')) => word.push(e),
+                        _ => return Err(r#"only \" and \\ are escapes"#.into()),
+                    },
+                    Some(c) => word.push(c),
+                }
+            }
+        }
+        words.push(word);
+    }
+}
+
+fn valid_variant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Parses the metadata of binary `binary` from its source text.
+pub fn parse(binary: &str, source: &str) -> Result<Vec<Case>, MetaError> {
+    let mut base = RunSpec::default();
+    // Variants are applied after the whole block is read, so they inherit
+    // plain keys written below them too.
+    let mut variants: Vec<(usize, String)> = Vec::new();
+    for (index, raw) in source.lines().enumerate() {
+        let line = index + 1;
+        let err = |message: String| MetaError { line, message };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !trimmed.starts_with("//") {
+            break;
+        }
+        let Some(doc) = trimmed.strip_prefix("//!") else {
+            continue;
+        };
+        let Some(item) = doc.trim().strip_prefix('@') else {
+            continue;
+        };
+        let (key, value) = item
+            .split_once(':')
+            .ok_or_else(|| err(format!("expected `@key: value`, found {:?}", doc.trim())))?;
+        let (key, value) = (key.trim(), value.trim());
+        if key == "variant" {
+            variants.push((line, value.to_owned()));
+        } else {
+            set(&mut base, key, value, Origin::Base, &mut false).map_err(err)?;
+        }
+    }
+
+    let mut cases = vec![Case {
+        name: binary.to_owned(),
+        binary: binary.to_owned(),
+        variant: None,
+        spec: base.clone(),
+    }];
+    for (line, text) in variants {
+        let err = |message: String| MetaError { line, message };
+        let mut words = split_words(&text).map_err(err)?.into_iter();
+        let name = words.next().unwrap_or_default();
+        if !valid_variant_name(&name) {
+            return Err(err(format!(
+                "variant name {name:?} must be letters, digits, - or _"
+            )));
+        }
+        if cases
+            .iter()
+            .any(|c| c.variant.as_deref() == Some(name.as_str()))
+        {
+            return Err(err(format!("variant {name:?} defined twice")));
+        }
+        let mut spec = base.clone();
+        let mut lines_replaced = false;
+        for word in words {
+            let (key, value) = word.split_once('=').ok_or_else(|| {
+                err(format!(
+                    "variant {name}: expected key=value, found {word:?}"
+                ))
+            })?;
+            set(&mut spec, key, value, Origin::Variant, &mut lines_replaced)
+                .map_err(|m| err(format!("variant {name}: {m}")))?;
+        }
+        cases.push(Case {
+            name: format!("{binary}/{name}"),
+            binary: binary.to_owned(),
+            variant: Some(name),
+            spec,
+        });
+    }
+    Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_metadata_means_defaults() {
+        let cases = parse("smoke", "//! Just a smoke test.\n#![no_std]\n").unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].name, "smoke");
+        assert_eq!(cases[0].spec, RunSpec::default());
+        assert_eq!(cases[0].spec.expect_exit, Shutdown::Poweroff);
+        assert_eq!(cases[0].spec.expect_result, ExpectResult::Success);
+    }
+
+    #[test]
+    fn keys_and_variants() {
+        let src = r#"//! Shutdown reasons reach hv.
+//!
+//! @cmdline: reason=reboot
+//! @expect-exit: reboot
+//! @expect-line: (hv) domain 0 shut down: reboot
+//! @expect-line: bye
+//! @variant: crash cmdline=reason=crash expect-exit=crash expect-line="(hv) domain 0 shut down: crash"
+//! @variant: quiet cmdline="reason=reboot quiet" expect-line=""
+//! @variant: slow smp=2 mem=1024 timeout=120 hv-cmdline-append=loglvl=all
+//! @timeout: 30
+
+#![no_std]
+//! @cmdline: ignored, after the header block
+"#;
+        let cases = parse("shutdown", src).unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "shutdown",
+                "shutdown/crash",
+                "shutdown/quiet",
+                "shutdown/slow"
+            ]
+        );
+
+        let base = &cases[0].spec;
+        assert_eq!(base.cmdline, "reason=reboot");
+        assert_eq!(base.expect_exit, Shutdown::Reboot);
+        assert_eq!(
+            base.expect_lines,
+            ["(hv) domain 0 shut down: reboot", "bye"]
+        );
+        assert_eq!(base.timeout_secs, Some(30));
+
+        let crash = &cases[1].spec;
+        assert_eq!(cases[1].binary, "shutdown");
+        assert_eq!(cases[1].variant.as_deref(), Some("crash"));
+        assert_eq!(crash.cmdline, "reason=crash");
+        assert_eq!(crash.expect_exit, Shutdown::Crash);
+        assert_eq!(crash.expect_lines, ["(hv) domain 0 shut down: crash"]);
+        assert_eq!(
+            crash.timeout_secs,
+            Some(30),
+            "inherits keys written after it"
+        );
+
+        assert_eq!(cases[2].spec.cmdline, "reason=reboot quiet");
+        assert!(cases[2].spec.expect_lines.is_empty());
+
+        let slow = &cases[3].spec;
+        assert_eq!(
+            (slow.smp, slow.mem_mib, slow.timeout_secs),
+            (Some(2), Some(1024), Some(120))
+        );
+        assert_eq!(slow.hv_cmdline_append, "loglvl=all");
+        assert_eq!(slow.expect_lines, base.expect_lines);
+    }
+
+    #[test]
+    fn negative_test() {
+        let src = "//! @expect-result: FAILURE\n//! @expect-exit: crash\n//! @expect-line: (hv) d0v0 invalid opcode\n";
+        let spec = &parse("ud2", src).unwrap()[0].spec;
+        assert_eq!(spec.expect_result, ExpectResult::Failure);
+        assert_eq!(spec.expect_exit, Shutdown::Crash);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = |src: &str| parse("t", src).unwrap_err();
+        assert_eq!(bad("//! ok\n//! @expect-exit: explode\n").line, 2);
+        assert!(bad("//! @expect-exit: explode\n")
+            .message
+            .contains("unknown reason"));
+        assert!(bad("//! @expect-result: success\n")
+            .message
+            .contains("not SUCCESS"));
+        assert!(bad("//! @exepct-line: x\n").message.contains("unknown key"));
+        assert!(bad("//! @timeout\n").message.contains("@key: value"));
+        assert!(bad("//! @timeout: 0\n").message.contains("positive number"));
+        assert!(bad("//! @smp: two\n").message.contains("positive number"));
+        assert!(bad("//! @expect-line:\n").message.contains("empty"));
+        assert!(bad("//! @variant: a/b\n").message.contains("variant name"));
+        assert!(bad("//! @variant:\n").message.contains("variant name"));
+        assert!(bad("//! @variant: a\n//! @variant: a\n")
+            .message
+            .contains("twice"));
+        assert!(bad("//! @variant: a cmdline\n")
+            .message
+            .contains("key=value"));
+        assert!(bad("//! @variant: a cmdline=\"x\n")
+            .message
+            .contains("unterminated"));
+        assert!(bad("//! @variant: a variant=b\n")
+            .message
+            .contains("unknown key"));
+    }
+
+    #[test]
+    fn quoted_words() {
+        assert_eq!(
+            split_words(r#" a  b="c d" e="x\"y\\" "#).unwrap(),
+            ["a", "b=c d", r#"e=x"y\"#]
+        );
+        assert_eq!(split_words("").unwrap(), Vec::<String>::new());
+        assert!(split_words(r#"a="\n""#).is_err());
+    }
+}
