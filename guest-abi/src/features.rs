@@ -29,7 +29,9 @@ pub const XENFEAT_HVM_PIRQS: u32 = 10;
 /// Running as dom0 is supported (a kernel's `SUPPORTED_FEATURES` note must
 /// carry it to boot as dom0).
 pub const XENFEAT_DOM0: u32 = 11;
-/// Grant references are also mapped at pfn = mfn.
+/// Grant references are also mapped at pfn = mfn (deprecated). The 4.17
+/// header's `#define` for it is swallowed by an unterminated comment; the
+/// number is still 12.
 pub const XENFEAT_GRANT_MAP_IDENTITY: u32 = 12;
 /// `XENMEMF_vnode` is supported by memory_op.
 pub const XENFEAT_MEMORY_OP_VNODE_SUPPORTED: u32 = 13;

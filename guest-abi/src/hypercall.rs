@@ -189,7 +189,12 @@ mod tests {
     #[test]
     fn list_is_sorted_unique_and_in_range() {
         for pair in ALL.windows(2) {
-            assert!(pair[0].nr < pair[1].nr, "{} vs {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].nr < pair[1].nr,
+                "{} vs {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         assert!(ALL.iter().all(|h| h.nr < NR_HYPERCALLS));
         assert_eq!(info(CONSOLE_IO).map(|h| h.name), Some("console_io"));
@@ -205,6 +210,9 @@ mod tests {
         );
         assert!(s[14..].iter().all(|&b| b == 0xcc));
         let i = hypercall_page_stub(23);
-        assert_eq!(&i[..11], &[0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05]);
+        assert_eq!(
+            &i[..11],
+            &[0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05]
+        );
     }
 }

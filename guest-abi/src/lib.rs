@@ -11,7 +11,7 @@
 //!
 //! The crate is `no_std` and builds for the host (so `hv`'s host tests can
 //! use the types) and for `x86_64-unknown-none`. The hypercall wrappers and
-//! the guest runtime ([`rt`]) exist only on `target_os = "none"`.
+//! the guest runtime (`rt`) exist only on `target_os = "none"`.
 //!
 //! # Writing a PV guest
 //!

@@ -54,7 +54,9 @@ pub fn shutdown_reason_name(reason: u32) -> &'static str {
 
 /// `sched_shutdown`: argument of `SCHEDOP_shutdown` and `SCHEDOP_shutdown_code`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SchedShutdown {
     /// `SHUTDOWN_*`.
     pub reason: u32,
@@ -63,7 +65,9 @@ assert_layout!(SchedShutdown, 4; reason = 0);
 
 /// `sched_poll`: argument of `SCHEDOP_poll`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SchedPoll {
     /// Guest pointer to an array of `evtchn_port_t`.
     pub ports: u64,
@@ -78,7 +82,9 @@ assert_layout!(SchedPoll, 24; ports = 0, nr_ports = 8, timeout = 16);
 
 /// `sched_remote_shutdown`: argument of `SCHEDOP_remote_shutdown`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SchedRemoteShutdown {
     /// The domain to shut down.
     pub domain_id: u16,
@@ -91,7 +97,9 @@ assert_layout!(SchedRemoteShutdown, 8; domain_id = 0, reason = 4);
 
 /// `sched_watchdog`: argument of `SCHEDOP_watchdog`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SchedWatchdog {
     /// Watchdog id (0 allocates a new one).
     pub id: u32,
@@ -102,7 +110,9 @@ assert_layout!(SchedWatchdog, 8; id = 0, timeout = 4);
 
 /// `sched_pin_override`: argument of `SCHEDOP_pin_override`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SchedPinOverride {
     /// Physical CPU to pin to, or negative to undo the override.
     pub pcpu: i32,

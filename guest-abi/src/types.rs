@@ -81,7 +81,9 @@ pub type Gfn = Pfn;
 /// special ids are available only through their named constants or
 /// [`DomId::try_new_or_special`].
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DomId(u16);
 
 impl DomId {
@@ -185,8 +187,14 @@ mod tests {
         assert_eq!(DomId::try_new(5).map(DomId::get), Ok(5));
         assert_eq!(DomId::try_new(DOMID_SELF), Err(InvalidValue::Reserved));
         assert_eq!(DomId::try_new_or_special(DOMID_SELF), Ok(DomId::SELF));
-        assert_eq!(DomId::try_new_or_special(0x7ff8), Err(InvalidValue::OutOfRange));
-        assert_eq!(DomId::try_new_or_special(0x8000), Err(InvalidValue::OutOfRange));
+        assert_eq!(
+            DomId::try_new_or_special(0x7ff8),
+            Err(InvalidValue::OutOfRange)
+        );
+        assert_eq!(
+            DomId::try_new_or_special(0x8000),
+            Err(InvalidValue::OutOfRange)
+        );
         assert!(DomId::IDLE.is_special() && !DomId::DOM0.is_special());
     }
 
@@ -194,7 +202,10 @@ mod tests {
     fn frames_and_indices() {
         assert_eq!(Mfn::try_new(MAX_FRAME), Err(InvalidValue::OutOfRange));
         assert_eq!(Pfn::try_new(3).map(Pfn::addr), Ok(0x3000));
-        assert_eq!(EvtchnPort::try_new(4096, 4096), Err(InvalidValue::AboveLimit));
+        assert_eq!(
+            EvtchnPort::try_new(4096, 4096),
+            Err(InvalidValue::AboveLimit)
+        );
         assert_eq!(GrantRef::try_new(7, 8).map(GrantRef::get), Ok(7));
     }
 }

@@ -58,7 +58,9 @@ pub type XenDomainHandle = [u8; 16];
 
 /// `xen_platform_parameters`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct XenPlatformParameters {
     /// Lowest virtual address reserved by the hypervisor.
     pub virt_start: u64,
@@ -67,7 +69,9 @@ assert_layout!(XenPlatformParameters, 8; virt_start = 0);
 
 /// `xen_feature_info`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct XenFeatureInfo {
     /// In: which 32-bit word of the feature bitmap.
     pub submap_idx: u32,

@@ -36,10 +36,6 @@ const fn lo32(x: u64) -> u32 {
 }
 
 /// High 32 bits of a 64-bit union word.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the shifted value fits in 32 bits"
-)]
 const fn hi32(x: u64) -> u32 {
     (x >> 32) as u32
 }
@@ -147,7 +143,9 @@ impl StartInfo {
 /// Word 0 is `domU.mfn`, or `dom0.info_off` (low half) and `dom0.info_size`
 /// (high half); word 1's low half is `domU.evtchn`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct StartInfoConsole {
     /// The union's two 64-bit words.
     pub words: [u64; 2],
@@ -225,7 +223,9 @@ impl Dom0VgaConsoleInfo {
 
 /// `dom0_vga_console_info.u.text_mode_3`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct TextMode3Info {
     /// Font height in pixels.
     pub font_height: u16,
@@ -243,7 +243,9 @@ assert_layout!(TextMode3Info, 10;
 
 /// `dom0_vga_console_info.u.vesa_lfb`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct VesaLfbInfo {
     /// Width in pixels.
     pub width: u16,
@@ -290,7 +292,9 @@ assert_layout!(VesaLfbInfo, 36;
 /// `xen_multiboot_mod_list`: one entry of a multiboot module list
 /// (`SIF_MULTIBOOT_MOD`).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct XenMultibootModList {
     /// Address of the module's first byte.
     pub mod_start: u32,
@@ -321,7 +325,9 @@ pub const XEN_PVCLOCK_GUEST_STOPPED: u8 = 1 << 1;
 /// System time in ns = `system_time + (((tsc - tsc_timestamp) << tsc_shift)
 /// * tsc_to_system_mul) >> 32` (a negative shift shifts right).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct VcpuTimeInfo {
     /// Update counter, odd while an update is in progress.
     pub version: u32,
@@ -346,7 +352,9 @@ assert_layout!(VcpuTimeInfo, 32;
 
 /// `arch_vcpu_info` (x86_64).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct ArchVcpuInfo {
     /// The faulting address of the last page fault bounced to the guest.
     pub cr2: u64,
@@ -357,7 +365,9 @@ assert_layout!(ArchVcpuInfo, 16; cr2 = 0, pad = 8);
 
 /// `vcpu_info`: one vCPU's event and time state (64 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct VcpuInfo {
     /// Set by the hypervisor when an event is pending; cleared by the guest
     /// before it scans for work.
@@ -379,7 +389,9 @@ assert_layout!(VcpuInfo, 64;
 
 /// `arch_shared_info` (x86_64).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct ArchSharedInfo {
     /// Number of valid P2M entries.
     pub max_pfn: u64,
@@ -492,7 +504,9 @@ pub const MMU_PT_UPDATE_NO_TRANSLATE: u64 = 3;
 
 /// `mmu_update`: one request; the command sits in the low 2 bits of `ptr`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MmuUpdate {
     /// Machine address of the PTE (or frame), ORed with an `MMU_*` command.
     pub ptr: u64,
@@ -548,7 +562,9 @@ pub const MMUEXT_UNMARK_SUPER: u32 = 20;
 /// on `cmd`; `arg2` is `nr_ents` (low 32 bits), a guest pointer to a vCPU
 /// bitmap (`vcpumask`), or `src_mfn`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MmuextOp {
     /// `MMUEXT_*`.
     pub cmd: u32,
@@ -589,7 +605,9 @@ pub const UVMF_ALL: u64 = 1 << 2;
 
 /// `multicall_entry`: one call of a `multicall` batch (64 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MulticallEntry {
     /// Hypercall number.
     pub op: u64,
@@ -603,7 +621,9 @@ assert_layout!(MulticallEntry, 64; op = 0, result = 8, args = 16);
 /// `trap_info`: one entry of the virtual IDT given to `set_trap_table`; a
 /// zero `address` ends the list.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct TrapInfo {
     /// Exception vector.
     pub vector: u8,
@@ -634,7 +654,9 @@ impl TrapInfo {
 /// `cpu_user_regs` (x86_64): a vCPU's general registers as saved on entry
 /// to the hypervisor (200 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CpuUserRegs {
     /// r15.
     pub r15: u64,

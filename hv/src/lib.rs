@@ -5,7 +5,9 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+
 pub mod frames;
+pub mod page_info;
 
 pub mod bundle;
 pub mod elf;

@@ -95,6 +95,7 @@ fn main(magic: u32, info: u32) -> ! {
     let mem = mm::init(&bi, image);
     let heap_bytes = (mem.free_frames * mm::PAGE_SIZE / 16).clamp(8 << 20, 64 << 20);
     mm::init_heap(heap_bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    mm::init_frame_table().unwrap_or_else(|e| fatal(format_args!("{e}")));
     HV_CMDLINE.call_once(|| String::from(bi.cmdline.as_str()));
     mm::page_table::init(x86::cpu::read_cr3()).unwrap_or_else(|e| fatal(format_args!("{e}")));
     hvlog!(

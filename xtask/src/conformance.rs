@@ -8,7 +8,7 @@
 //! [`crate::judge`]. `--filter` keeps the entries whose name contains the
 //! given text, `host-unit-tests` included.
 
-use crate::judge::{judge, Verdict};
+use crate::judge::{judge, Host, Verdict};
 use crate::meta::{self, Case};
 use crate::qemu;
 use crate::workspace::{Profile, Workspace};
@@ -29,6 +29,9 @@ pub struct Options {
     pub timeout_secs: u64,
     pub jobs: usize,
     pub list: bool,
+    /// Run the guests as dom0 of real Xen (this uncompressed image) instead
+    /// of on hv; host unit tests are then not run.
+    pub xen: Option<PathBuf>,
 }
 
 /// A conformance guest binary and its source file.
@@ -193,28 +196,43 @@ fn try_run_case(
     let guest = ws.kernel(opts.profile, &case.binary);
     let module = spec.module.as_ref().map(|m| ws.root.join(m));
     let stem = file_stem(&case.name);
-    let bundle = ws
-        .xtask_dir()
-        .join("bundles")
-        .join(format!("{stem}.bundle"));
-    crate::write_bundle(&guest, &spec.cmdline, module.as_deref(), &bundle)
-        .map_err(|e| e.to_string())?;
-
-    let mut cfg = qemu::Config::new(ws.kernel(opts.profile, "hv"), bundle);
-    cfg.hv_cmdline = format!("{} {}", qemu::DEFAULT_HV_CMDLINE, spec.hv_cmdline_append)
-        .trim()
-        .to_owned();
+    let (mut cfg, log_dir, host, stop_on) = match &opts.xen {
+        None => {
+            let bundle = ws
+                .xtask_dir()
+                .join("bundles")
+                .join(format!("{stem}.bundle"));
+            crate::write_bundle(&guest, &spec.cmdline, module.as_deref(), &bundle)
+                .map_err(|e| e.to_string())?;
+            let mut cfg = qemu::Config::new(ws.kernel(opts.profile, "hv"), &bundle);
+            cfg.append = format!("{} {}", qemu::DEFAULT_HV_CMDLINE, spec.hv_cmdline_append)
+                .trim()
+                .to_owned();
+            (cfg, ws.xtask_dir().join("logs"), Host::Hv, &[][..])
+        }
+        Some(xen) => {
+            let cfg = crate::xen::config(xen, &guest, &spec.cmdline, module.as_deref())?;
+            (
+                cfg,
+                ws.xtask_dir().join("logs").join("xen"),
+                Host::Xen,
+                &[crate::xen::HALT_LINE][..],
+            )
+        }
+    };
     cfg.smp = spec.smp.unwrap_or(qemu::DEFAULT_SMP);
     cfg.mem_mib = spec.mem_mib.unwrap_or(qemu::DEFAULT_MEM_MIB);
     cfg.kvm = opts.kvm;
     let timeout = Duration::from_secs(spec.timeout_secs.unwrap_or(opts.timeout_secs));
 
-    let log_path = ws.xtask_dir().join("logs").join(format!("{stem}.log"));
-    let ending = cfg.run_logged(&log_path, timeout)?;
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    let log_path = log_dir.join(format!("{stem}.log"));
+    let ending = cfg.run_logged(&log_path, timeout, stop_on)?;
     let log =
         std::fs::read(&log_path).map_err(|e| format!("cannot read {}: {e}", log_path.display()))?;
     let log = String::from_utf8_lossy(&log).into_owned();
-    Ok((judge(spec, &log, ending), (log_path, log)))
+    Ok((judge(spec, &log, ending, host), (log_path, log)))
 }
 
 pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
@@ -223,7 +241,7 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         .into_iter()
         .filter(|p| wanted(p.name()))
         .collect();
-    let host = wanted(HOST_ENTRY);
+    let host = wanted(HOST_ENTRY) && opts.xen.is_none();
     if opts.list {
         if host {
             println!("{HOST_ENTRY}");
@@ -254,7 +272,13 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     // Without a filter the kernels are built even when there is no guest to
     // run, so a broken kernel build fails the run.
     if opts.filter.is_none() || !planned.is_empty() {
-        let built = crate::build_kernels(ws, opts.profile);
+        // The oracle needs only the guests, not a working hv.
+        let packages: &[&str] = if opts.xen.is_some() {
+            &["tests"]
+        } else {
+            &["hv", "dom0", "tests"]
+        };
+        let built = crate::build_kernels(ws, opts.profile, packages);
         if let (Err(e), true) = (&built, planned.is_empty()) {
             tally.record("kernel-build", &Verdict::Fail(e.to_string()), &[]);
         }
@@ -264,11 +288,13 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
                 .map_err(|e| Error::Failed(format!("cannot create {}: {e}", dir.display())))?;
         }
         if !planned.is_empty() {
-            println!(
-                "running {} conformance run(s), {} at a time",
-                planned.len(),
-                opts.jobs
-            );
+            let on = if opts.xen.is_some() {
+                "real Xen 4.17"
+            } else {
+                "hv"
+            };
+            let (n, jobs) = (planned.len(), opts.jobs);
+            println!("running {n} conformance run(s) on {on}, {jobs} at a time");
         }
         let next = AtomicUsize::new(0);
         let tally_lock = Mutex::new(&mut tally);
@@ -410,6 +436,7 @@ mod end_to_end {
             timeout_secs: 30,
             jobs: 2,
             list: false,
+            xen: None,
         };
         let planned = plan(&discover(&ws.test_bin_dir()).unwrap());
         let verdicts: Vec<(Verdict, Vec<String>)> = planned

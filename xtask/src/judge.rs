@@ -8,6 +8,16 @@
 use crate::meta::{ExpectResult, RunSpec};
 use crate::qemu::Ending;
 
+/// Which hypervisor ran the guest: how its shutdown is observed differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// `hv`: QEMU's exit status encodes the shutdown (see [`crate::qemu`]).
+    Hv,
+    /// Real Xen: its console says how dom0 shut down ([`crate::xen`]);
+    /// expected lines starting with `(hv)` are hv's own and not checked.
+    Xen,
+}
+
 const RESULT_MARK: &str = "Test result: ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +48,7 @@ fn result_lines(log: &str) -> Result<Vec<Reported>, String> {
         .collect()
 }
 
-pub fn judge(spec: &RunSpec, log: &str, ending: Ending) -> Verdict {
+pub fn judge(spec: &RunSpec, log: &str, ending: Ending, host: Host) -> Verdict {
     let mut problems = Vec::new();
     if let Ending::TimedOut(_) = ending {
         problems.push(format!("{ending}: counted as a crash"));
@@ -71,14 +81,39 @@ pub fn judge(spec: &RunSpec, log: &str, ending: Ending) -> Verdict {
         }
     }
 
-    if let Ending::Exited(_) | Ending::Signaled(_) = ending {
-        let expected = spec.expect_exit.status();
-        if ending != Ending::Exited(expected) {
-            problems.push(format!("{ending}, expected {}", spec.expect_exit.name()));
+    let expected = spec.expect_exit;
+    match (host, ending) {
+        (_, Ending::TimedOut(_)) => {}
+        (Host::Hv, _) => {
+            if ending != Ending::Exited(expected.status()) {
+                problems.push(format!("{ending}, expected {}", expected.name()));
+            }
         }
+        (Host::Xen, Ending::Exited(0) | Ending::StoppedOnLine) => {
+            match crate::xen::shutdown_from_log(log) {
+                Some(seen) if seen == expected => {}
+                Some(seen) => problems.push(format!(
+                    "Xen reports {}, expected {}",
+                    seen.name(),
+                    expected.name()
+                )),
+                None => problems.push(format!(
+                    "no shutdown message from Xen, expected {}",
+                    expected.name()
+                )),
+            }
+        }
+        (Host::Xen, _) => problems.push(format!(
+            "{ending}, expected Xen to report {}",
+            expected.name()
+        )),
     }
 
-    for wanted in &spec.expect_lines {
+    let checked = spec
+        .expect_lines
+        .iter()
+        .filter(|l| host == Host::Hv || !l.starts_with("(hv)"));
+    for wanted in checked {
         if !log.lines().any(|line| line.contains(wanted.as_str())) {
             problems.push(format!("missing line `{wanted}`"));
         }
@@ -96,6 +131,45 @@ mod tests {
     use super::*;
     use crate::qemu::Shutdown;
 
+    fn on_hv(spec: &RunSpec, log: &str, ending: Ending) -> Verdict {
+        judge(spec, log, ending, Host::Hv)
+    }
+
+    #[test]
+    fn xen_shutdown_comes_from_its_console() {
+        let spec = RunSpec {
+            expect_lines: vec!["(hv) only on hv".into(), "Freed".into()],
+            ..RunSpec::default()
+        };
+        let log = "(XEN) Freed 656kB init memory\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
+        assert_eq!(
+            judge(&spec, log, Ending::StoppedOnLine, Host::Xen),
+            Verdict::Pass { skipped: false }
+        );
+        assert_eq!(
+            fail(judge(&spec, log, Ending::StoppedOnLine, Host::Hv)),
+            "stopped after the final line, expected poweroff; missing line `(hv) only on hv`"
+        );
+        let reboot = RunSpec {
+            expect_exit: Shutdown::Reboot,
+            ..RunSpec::default()
+        };
+        assert_eq!(
+            fail(judge(&reboot, log, Ending::StoppedOnLine, Host::Xen)),
+            "Xen reports poweroff, expected reboot"
+        );
+        assert_eq!(
+            fail(judge(
+                &reboot,
+                "Test result: SUCCESS\n",
+                Ending::Exited(0),
+                Host::Xen
+            )),
+            "no shutdown message from Xen, expected reboot"
+        );
+        assert!(fail(judge(&reboot, log, Ending::Exited(1), Host::Xen)).starts_with("QEMU failed"));
+    }
+
     fn fail(v: Verdict) -> String {
         match v {
             Verdict::Fail(why) => why,
@@ -108,28 +182,28 @@ mod tests {
         let spec = RunSpec::default();
         let log = "booting\r\nok 1 - version\r\nTest result: SUCCESS\r\n";
         assert_eq!(
-            judge(&spec, log, Ending::Exited(0)),
+            on_hv(&spec, log, Ending::Exited(0)),
             Verdict::Pass { skipped: false }
         );
         assert_eq!(
-            judge(&spec, "(d0) Test result: SKIP\n", Ending::Exited(0)),
+            on_hv(&spec, "(d0) Test result: SKIP\n", Ending::Exited(0)),
             Verdict::Pass { skipped: true }
         );
         assert_eq!(
-            fail(judge(&spec, "booting\n", Ending::Exited(0))),
+            fail(on_hv(&spec, "booting\n", Ending::Exited(0))),
             "no result line (crash)"
         );
         assert_eq!(
-            fail(judge(&spec, log, Ending::Exited(65))),
+            fail(on_hv(&spec, log, Ending::Exited(65))),
             "hv panicked (status 65), expected poweroff"
         );
-        assert!(fail(judge(&spec, log, Ending::TimedOut(60))).starts_with("timed out after 60 s"));
+        assert!(fail(on_hv(&spec, log, Ending::TimedOut(60))).starts_with("timed out after 60 s"));
         assert_eq!(
-            fail(judge(&spec, "Test result: FAILURE\n", Ending::Exited(0))),
+            fail(on_hv(&spec, "Test result: FAILURE\n", Ending::Exited(0))),
             "guest reported FAILURE"
         );
         assert_eq!(
-            fail(judge(
+            fail(on_hv(
                 &spec,
                 "Test result: SUCCESS\nTest result: SUCCESS\n",
                 Ending::Exited(0)
@@ -137,9 +211,9 @@ mod tests {
             "2 result lines, expected one"
         );
         assert!(
-            fail(judge(&spec, "Test result: PASSED\n", Ending::Exited(0))).contains("malformed")
+            fail(on_hv(&spec, "Test result: PASSED\n", Ending::Exited(0))).contains("malformed")
         );
-        assert!(fail(judge(&spec, log, Ending::Signaled(9))).contains("signal 9"));
+        assert!(fail(on_hv(&spec, log, Ending::Signaled(9))).contains("signal 9"));
     }
 
     #[test]
@@ -151,11 +225,11 @@ mod tests {
         };
         let log = "Test result: SUCCESS\n(hv) domain 0 shut down: reboot\n";
         assert_eq!(
-            judge(&spec, log, Ending::Exited(33)),
+            on_hv(&spec, log, Ending::Exited(33)),
             Verdict::Pass { skipped: false }
         );
         assert_eq!(
-            fail(judge(&spec, "Test result: SUCCESS\n", Ending::Exited(0))),
+            fail(on_hv(&spec, "Test result: SUCCESS\n", Ending::Exited(0))),
             "domain 0 powered off (status 0), expected reboot; missing line `(hv) domain 0 shut down: reboot`"
         );
     }
@@ -170,17 +244,17 @@ mod tests {
         };
         let crashed = "(hv) d0v0 invalid opcode at ffffffff80001234\n";
         assert_eq!(
-            judge(&spec, crashed, Ending::Exited(37)),
+            on_hv(&spec, crashed, Ending::Exited(37)),
             Verdict::Pass { skipped: false }
         );
         let reported = format!("Test result: FAILURE\n{crashed}");
         assert_eq!(
-            judge(&spec, &reported, Ending::Exited(37)),
+            on_hv(&spec, &reported, Ending::Exited(37)),
             Verdict::Pass { skipped: false }
         );
         let passed = format!("Test result: SUCCESS\n{crashed}");
         assert_eq!(
-            fail(judge(&spec, &passed, Ending::Exited(37))),
+            fail(on_hv(&spec, &passed, Ending::Exited(37))),
             "guest reported SUCCESS"
         );
 
@@ -189,11 +263,11 @@ mod tests {
             ..RunSpec::default()
         };
         assert_eq!(
-            judge(&nothing, "", Ending::Exited(0)),
+            on_hv(&nothing, "", Ending::Exited(0)),
             Verdict::Pass { skipped: false }
         );
         assert!(matches!(
-            judge(&nothing, "Test result: FAILURE", Ending::Exited(0)),
+            on_hv(&nothing, "Test result: FAILURE", Ending::Exited(0)),
             Verdict::Fail(_)
         ));
     }

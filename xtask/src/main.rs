@@ -17,7 +17,8 @@
 //! - `test`: host unit tests, build, then every conformance guest under QEMU
 //!   ([`conformance`]), judged from its log ([`judge`]) against the metadata
 //!   in its source ([`meta`]: the `//! @key: value` format is documented
-//!   there). Ends with the line `N passed, M failed`.
+//!   there). Ends with the line `N passed, M failed`. With `--xen` the same
+//!   guests boot as dom0 of real Xen 4.17 instead ([`xen`], the oracle).
 //! - `lint`: rustfmt check, clippy for the kernel target and for the host.
 //! - `setup`: check and install every prerequisite ([`prereq`]); every other
 //!   command checks (and installs, as root) just what it needs first.
@@ -37,6 +38,7 @@ mod qemu;
 mod qemu_smoke;
 mod shell;
 mod workspace;
+mod xen;
 
 use args::Args;
 use prereq::Prereq;
@@ -92,7 +94,8 @@ cargo xtask <command> [options]
         --timeout SECS     per-run timeout unless the test sets one (default 60)
         --jobs N           QEMU runs in parallel (default 1)
         --list             list the test names and exit
-        --xen              boot the guests on real Xen 4.17 (not implemented yet)
+        --xen              boot the guests as dom0 of real Xen 4.17 instead of
+                           hv (the oracle; no host unit tests, TCG only)
 
   lint
       cargo fmt --check, clippy -D warnings for the kernel target and the host.
@@ -157,23 +160,20 @@ fn ensure(ws: &Workspace, needs: &[Prereq]) -> Result<(), Error> {
     prereq::ensure(needs, &prereq::Probe::host(&ws.root), false)
 }
 
-/// `cargo build` of every kernel crate.
-pub fn build_kernels(ws: &Workspace, profile: Profile) -> Result<(), Error> {
+/// The kernel crates: hv, dom0 and the conformance guests.
+pub const ALL_KERNELS: &[&str] = &["hv", "dom0", "tests"];
+
+/// `cargo build` of kernel crates.
+pub fn build_kernels(ws: &Workspace, profile: Profile, packages: &[&str]) -> Result<(), Error> {
     let mut cmd = ws.cargo();
     cmd.arg("build");
     if profile == Profile::Release {
         cmd.arg("--release");
     }
-    cmd.args([
-        "--target",
-        workspace::KERNEL_TARGET,
-        "-p",
-        "hv",
-        "-p",
-        "dom0",
-        "-p",
-        "tests",
-    ]);
+    cmd.args(["--target", workspace::KERNEL_TARGET]);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
     shell::run(&mut cmd)
 }
 
@@ -227,7 +227,7 @@ fn cmd_build(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         }
     }
     ensure(ws, &[Prereq::KernelTarget])?;
-    build_kernels(ws, profile)
+    build_kernels(ws, profile, ALL_KERNELS)
 }
 
 fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
@@ -258,7 +258,7 @@ fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     }
     ensure(ws, &[Prereq::KernelTarget, Prereq::Qemu])?;
     if build {
-        build_kernels(ws, profile)?;
+        build_kernels(ws, profile, ALL_KERNELS)?;
     }
     let guest = guest.unwrap_or_else(|| ws.kernel(profile, "dom0"));
     let hv = ws.kernel(profile, "hv");
@@ -271,8 +271,8 @@ fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     let bundle_path = ws.xtask_dir().join("boot.bundle");
     write_bundle(&guest, &cmdline, module.as_deref(), &bundle_path)?;
 
-    let mut cfg = qemu::Config::new(hv, bundle_path);
-    cfg.hv_cmdline = hv_cmdline;
+    let mut cfg = qemu::Config::new(hv, &bundle_path);
+    cfg.append = hv_cmdline;
     cfg.smp = smp;
     cfg.mem_mib = mem;
     cfg.kvm = kvm;
@@ -289,7 +289,7 @@ fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
             eprintln!("xtask: {ending}");
             Err(Error::Exit(124))
         }
-        qemu::Ending::Signaled(_) => {
+        qemu::Ending::Signaled(_) | qemu::Ending::StoppedOnLine => {
             eprintln!("xtask: {ending}");
             Err(Error::Exit(1))
         }
@@ -312,6 +312,7 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         timeout_secs: conformance::DEFAULT_TIMEOUT_SECS,
         jobs: 1,
         list: false,
+        xen: None,
     };
     let mut xen = false;
     while let Some(opt) = args.next_option()? {
@@ -327,19 +328,22 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
             _ => return Err(args.unknown()),
         }
     }
-    if xen {
-        return Err(Error::Failed("test --xen: not implemented yet".into()));
-    }
     if !opts.list {
-        ensure(
-            ws,
-            &[
-                Prereq::KernelTarget,
-                Prereq::Qemu,
-                Prereq::Cc,
-                Prereq::XenHeaders,
-            ],
-        )?;
+        let mut needs = vec![Prereq::KernelTarget, Prereq::Qemu];
+        if xen {
+            needs.push(Prereq::XenHypervisor);
+        } else {
+            needs.extend([Prereq::Cc, Prereq::XenHeaders]);
+        }
+        ensure(ws, &needs)?;
+    }
+    if xen {
+        // Listing needs no image, only the knowledge that it is the oracle run.
+        opts.xen = Some(if opts.list {
+            PathBuf::new()
+        } else {
+            xen::image(ws)?
+        });
     }
     conformance::run(ws, &opts)
 }

@@ -112,6 +112,9 @@ pub enum Ending {
     Exited(i32),
     Signaled(i32),
     TimedOut(u64),
+    /// Stopped by us on seeing a line that means the machine is done but
+    /// will not exit by itself (real Xen halting after dom0 powers off).
+    StoppedOnLine,
 }
 
 impl Ending {
@@ -140,6 +143,7 @@ impl fmt::Display for Ending {
             },
             Ending::Signaled(signal) => write!(f, "QEMU was killed by signal {signal}"),
             Ending::TimedOut(secs) => write!(f, "timed out after {secs} s"),
+            Ending::StoppedOnLine => write!(f, "stopped after the final line"),
         }
     }
 }
@@ -148,9 +152,12 @@ impl fmt::Display for Ending {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub qemu: String,
-    pub hv: PathBuf,
-    pub bundle: PathBuf,
-    pub hv_cmdline: String,
+    /// `-kernel`: hv (or Xen, for the oracle).
+    pub kernel: PathBuf,
+    /// `-initrd`: the boot bundle (or Xen's multiboot module list).
+    pub initrd: String,
+    /// `-append`: the hypervisor's command line.
+    pub append: String,
     pub mem_mib: u32,
     pub smp: u32,
     pub kvm: bool,
@@ -158,12 +165,12 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn new(hv: PathBuf, bundle: PathBuf) -> Self {
+    pub fn new(hv: PathBuf, bundle: &std::path::Path) -> Self {
         Self {
             qemu: QEMU.to_owned(),
-            hv,
-            bundle,
-            hv_cmdline: DEFAULT_HV_CMDLINE.to_owned(),
+            kernel: hv,
+            initrd: bundle.to_string_lossy().into_owned(),
+            append: DEFAULT_HV_CMDLINE.to_owned(),
             mem_mib: DEFAULT_MEM_MIB,
             smp: DEFAULT_SMP,
             kvm: false,
@@ -197,11 +204,11 @@ impl Config {
             ]
             .map(String::from),
         );
-        args.push(self.hv.to_string_lossy().into_owned());
+        args.push(self.kernel.to_string_lossy().into_owned());
         args.push("-append".into());
-        args.push(self.hv_cmdline.clone());
+        args.push(self.append.clone());
         args.push("-initrd".into());
-        args.push(self.bundle.to_string_lossy().into_owned());
+        args.push(self.initrd.clone());
         args.extend(self.extra.iter().cloned());
         args
     }
@@ -227,12 +234,18 @@ impl Config {
             .command()
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.qemu))?;
-        wait(child, timeout)
+        wait(child, timeout, || false)
     }
 
     /// Boots with stdin closed and the serial console (and QEMU's own
-    /// messages) written to `log`.
-    pub fn run_logged(&self, log: &std::path::Path, timeout: Duration) -> Result<Ending, String> {
+    /// messages) written to `log`. A log line containing one of `stop_on`
+    /// ends the run early with [`Ending::StoppedOnLine`].
+    pub fn run_logged(
+        &self,
+        log: &std::path::Path,
+        timeout: Duration,
+        stop_on: &[&str],
+    ) -> Result<Ending, String> {
         let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = self
@@ -242,16 +255,29 @@ impl Config {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.qemu))?;
-        wait(child, Some(timeout))
+        let seen = || {
+            !stop_on.is_empty()
+                && std::fs::read(log).is_ok_and(|bytes| {
+                    String::from_utf8_lossy(&bytes)
+                        .lines()
+                        .any(|line| stop_on.iter().any(|s| line.contains(s)))
+                })
+        };
+        wait(child, Some(timeout), seen)
     }
 }
 
-fn wait(mut child: Child, timeout: Option<Duration>) -> Result<Ending, String> {
+fn wait(
+    mut child: Child,
+    timeout: Option<Duration>,
+    stop_now: impl Fn() -> bool,
+) -> Result<Ending, String> {
     let Some(timeout) = timeout else {
         let status = child.wait().map_err(|e| e.to_string())?;
         return Ok(Ending::from_status(status));
     };
     let start = Instant::now();
+    let mut polls = 0u32;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             return Ok(Ending::from_status(status));
@@ -259,6 +285,12 @@ fn wait(mut child: Child, timeout: Option<Duration>) -> Result<Ending, String> {
         if start.elapsed() >= timeout {
             stop(&mut child);
             return Ok(Ending::TimedOut(timeout.as_secs()));
+        }
+        // Reading the log is cheap but not free: every 10th poll (200 ms).
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(10) && stop_now() {
+            stop(&mut child);
+            return Ok(Ending::StoppedOnLine);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -326,7 +358,7 @@ mod tests {
     fn command_line() {
         let mut cfg = Config::new(
             "target/x86_64-unknown-none/release/hv".into(),
-            "target/xtask/boot.bundle".into(),
+            std::path::Path::new("target/xtask/boot.bundle"),
         );
         assert_eq!(
             cfg.shell_line(),
@@ -338,7 +370,7 @@ mod tests {
         cfg.kvm = true;
         cfg.smp = 4;
         cfg.mem_mib = 1024;
-        cfg.hv_cmdline = "console=com1".into();
+        cfg.append = "console=com1".into();
         cfg.extra = vec!["-s".into(), "-S".into()];
         let args = cfg.args();
         let joined = args.join(" ");

@@ -3,7 +3,7 @@
 //! isa-debug-exit, booted with exactly the command line `run` and `test` use.
 //! Skipped (with a note) when QEMU is not installed.
 
-use crate::judge::{judge, Verdict};
+use crate::judge::{judge, Host, Verdict};
 use crate::meta::RunSpec;
 use crate::qemu::{Config, Ending, Shutdown};
 use std::path::PathBuf;
@@ -101,9 +101,9 @@ fn fake_kernel_reports_through_serial_and_debug_exit() {
     let bundle = dir.join("boot.bundle");
     crate::write_bundle(&kernel, "reason=reboot", None, &bundle).unwrap();
 
-    let cfg = Config::new(kernel, bundle);
+    let cfg = Config::new(kernel, &bundle);
     let log = dir.join("serial.log");
-    let ending = cfg.run_logged(&log, Duration::from_secs(60)).unwrap();
+    let ending = cfg.run_logged(&log, Duration::from_secs(60), &[]).unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(ending, Ending::Exited(33), "log:\n{text}");
     let spec = RunSpec {
@@ -112,7 +112,7 @@ fn fake_kernel_reports_through_serial_and_debug_exit() {
         ..RunSpec::default()
     };
     assert_eq!(
-        judge(&spec, &text, ending),
+        judge(&spec, &text, ending, Host::Hv),
         Verdict::Pass { skipped: false }
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -126,9 +126,9 @@ fn hv_panic_status_is_named() {
     let dir = scratch("panic");
     let kernel = dir.join("fake-hv");
     std::fs::write(&kernel, pvh_kernel("(hv) panic: oops\n", 0x20)).unwrap();
-    let cfg = Config::new(kernel.clone(), kernel);
+    let cfg = Config::new(kernel.clone(), &kernel);
     let ending = cfg
-        .run_logged(&dir.join("serial.log"), Duration::from_secs(60))
+        .run_logged(&dir.join("serial.log"), Duration::from_secs(60), &[])
         .unwrap();
     assert_eq!(ending.to_string(), "hv panicked (status 65)");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -140,9 +140,9 @@ fn missing_kernel_fails_cleanly() {
         return;
     }
     let dir = scratch("missing");
-    let cfg = Config::new(dir.join("no-such-hv"), dir.join("no-such.bundle"));
+    let cfg = Config::new(dir.join("no-such-hv"), &dir.join("no-such.bundle"));
     let log = dir.join("serial.log");
-    let ending = cfg.run_logged(&log, Duration::from_secs(60)).unwrap();
+    let ending = cfg.run_logged(&log, Duration::from_secs(60), &[]).unwrap();
     assert_eq!(ending, Ending::Exited(1));
     assert!(ending.to_string().starts_with("QEMU failed"));
     let text = std::fs::read_to_string(&log).unwrap();
@@ -168,15 +168,44 @@ fn hang_times_out() {
         .unwrap();
     image[exit..exit + 4].copy_from_slice(&[0x90; 4]); // nop out the exit
     std::fs::write(&kernel, image).unwrap();
-    let cfg = Config::new(kernel.clone(), kernel);
+    let cfg = Config::new(kernel.clone(), &kernel);
     let log = dir.join("serial.log");
-    let ending = cfg.run_logged(&log, Duration::from_secs(2)).unwrap();
+    let ending = cfg.run_logged(&log, Duration::from_secs(2), &[]).unwrap();
     assert_eq!(ending, Ending::TimedOut(2));
     let verdict = judge(
         &RunSpec::default(),
         &std::fs::read_to_string(&log).unwrap(),
         ending,
+        Host::Hv,
     );
     assert!(matches!(verdict, Verdict::Fail(why) if why.contains("timed out")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stops_on_a_final_line() {
+    if !qemu_present() {
+        return;
+    }
+    let dir = scratch("stop");
+    let kernel = dir.join("fake-xen");
+    let mut image = pvh_kernel("(XEN) Hardware Dom0 halted: halting machine\n", 0);
+    let exit = image
+        .windows(4)
+        .position(|w| w == [0xb0, 0, 0xe6, 0xf4])
+        .unwrap();
+    image[exit..exit + 4].copy_from_slice(&[0x90; 4]);
+    std::fs::write(&kernel, image).unwrap();
+    let cfg = Config::new(kernel.clone(), &kernel);
+    let start = std::time::Instant::now();
+    let ending = cfg
+        .run_logged(
+            &dir.join("serial.log"),
+            Duration::from_secs(60),
+            &[crate::xen::HALT_LINE],
+        )
+        .unwrap();
+    assert_eq!(ending, Ending::StoppedOnLine);
+    assert!(start.elapsed() < Duration::from_secs(30));
     std::fs::remove_dir_all(&dir).unwrap();
 }

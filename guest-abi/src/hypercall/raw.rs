@@ -252,14 +252,7 @@ pub unsafe fn hypercall_page_call4(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64) 
 ///
 /// As for [`hypercall_page_call0`] and [`hypercall1`].
 #[inline]
-pub unsafe fn hypercall_page_call5(
-    nr: u64,
-    a1: u64,
-    a2: u64,
-    a3: u64,
-    a4: u64,
-    a5: u64,
-) -> i64 {
+pub unsafe fn hypercall_page_call5(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> i64 {
     page_call!(nr, a1, a2, a3, a4, a5)
 }
 

@@ -118,12 +118,9 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     if !PANICKING.swap(true, Ordering::Relaxed) {
         match info.location() {
-            Some(loc) => crate::println!(
-                "panic: {} at {}:{}",
-                info.message(),
-                loc.file(),
-                loc.line()
-            ),
+            Some(loc) => {
+                crate::println!("panic: {} at {}:{}", info.message(), loc.file(), loc.line())
+            }
             None => crate::println!("panic: {} at <unknown>", info.message()),
         }
     }

@@ -49,6 +49,8 @@ pub enum BuildError {
     /// A write landed outside the domain's memory: an hv bug or an
     /// inconsistent layout.
     Internal(&'static str),
+    /// The bootstrap page tables broke a page-type rule (an hv bug).
+    PageType(hv::page_info::PageError),
 }
 
 impl fmt::Display for BuildError {
@@ -60,6 +62,7 @@ impl fmt::Display for BuildError {
                 write!(f, "not enough memory: the domain needs {wanted} pages, {free} are free")
             }
             Self::Internal(what) => write!(f, "internal error: {what}"),
+            Self::PageType(e) => write!(f, "internal error: bootstrap page tables: {e:?}"),
         }
     }
 }
@@ -170,6 +173,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         }
     }
 
+    type_frames(spec.id, &l, &mem)?;
     let shared_info = mm::alloc_zeroed_frame().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
     // Every vcpu_info in shared_info (64 bytes each, 32 of them) starts with
     // events masked: evtchn_upcall_mask is byte 1.
@@ -237,6 +241,39 @@ fn write_start_info(
     put(si::FIRST_P2M_PFN, &l.nr_pages_initial.to_le_bytes());
     put(si::NR_P2M_FRAMES, &0u64.to_le_bytes());
     mem.write_va(l, l.vstartinfo_start, &page)
+}
+
+/// Records the domain's frames in the frame table and types the bootstrap
+/// page tables as Xen does: each table frame gets the type of its level (and
+/// one typed reference per entry pointing at it), every page mapped writable
+/// the writable type, page-table frames only general references (they are
+/// mapped read-only), and the L4 is pinned.
+fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildError> {
+    use hv::layout::PtLevel;
+    use hv::page_info::PageType;
+    mm::with_frame_table(|ft| {
+        for (pfn, &mfn) in mem.p2m.iter().enumerate() {
+            ft.assign(mfn, id, pfn as u64)?;
+        }
+        for e in l.bootstrap_page_table_entries() {
+            let target = mem.mfn(e.target_pfn).map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
+            let ty = match e.level {
+                PtLevel::L4 => PageType::L3,
+                PtLevel::L3 => PageType::L2,
+                PtLevel::L2 => PageType::L1,
+                PtLevel::L1 if e.flags & page_table::PTE_RW != 0 => PageType::Writable,
+                PtLevel::L1 => {
+                    ft.get_page(target, id)?;
+                    continue;
+                }
+            };
+            ft.get_page_and_type(target, id, ty)?;
+        }
+        let l4 = mem.mfn(l.l4_pfn()).map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
+        ft.pin(l4, id, PageType::L4)
+    })
+    .ok_or(BuildError::Internal("no frame table"))?
+    .map_err(BuildError::PageType)
 }
 
 /// Writes the bootstrap page tables and returns the L4's machine frame.

@@ -79,3 +79,23 @@ pub fn init_heap(bytes: u64) -> Result<(), &'static str> {
     let mfn = alloc_contiguous(frames, 512).ok_or("no contiguous memory for the heap")?;
     frame_access::init_heap(mfn * PAGE_SIZE, frames * PAGE_SIZE).map_err(|_| "heap outside the direct map")
 }
+
+use alloc::vec::Vec;
+use hv::page_info::{FrameTable, PageInfo};
+
+static FRAME_TABLE: spin::Mutex<Option<FrameTable<Vec<PageInfo>>>> = spin::Mutex::new(None);
+
+/// Creates the frame table, one entry per frame the allocator covers.
+pub fn init_frame_table() -> Result<(), &'static str> {
+    let n = usize::try_from(FRAMES.lock().nframes()).map_err(|_| "frame count")?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| "no heap for the frame table")?;
+    v.resize(n, PageInfo::default());
+    *FRAME_TABLE.lock() = Some(FrameTable::new(v));
+    Ok(())
+}
+
+/// Runs `f` on the frame table.
+pub fn with_frame_table<R>(f: impl FnOnce(&mut FrameTable<Vec<PageInfo>>) -> R) -> Option<R> {
+    FRAME_TABLE.lock().as_mut().map(f)
+}

@@ -41,7 +41,10 @@ fn main(si: StartInfoRef) -> ! {
     // SAFETY: the HYPERCALL_PAGE note makes the loader fill the page before
     // entry; XENVER_version takes no buffer.
     let via_page = unsafe { hypercall_page_call2(XEN_VERSION, 0, 0) };
-    r.check("XENVER_version via the hypercall page agrees", via_page == version);
+    r.check(
+        "XENVER_version via the hypercall page agrees",
+        via_page == version,
+    );
     if cmdline.split(' ').any(|w| w == "panic") {
         panic!("asked to panic by the command line");
     }
