@@ -10,7 +10,9 @@
 #![no_std]
 #![no_main]
 
-use guest_abi::hypercall::{xen_version_capabilities, xen_version_extraversion, xen_version_version};
+use guest_abi::hypercall::{
+    xen_version_capabilities, xen_version_extraversion, xen_version_version,
+};
 use guest_abi::rt::{shutdown, StartInfoRef};
 use guest_abi::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT};
 use guest_abi::{println, xen};
@@ -28,19 +30,43 @@ fn main(si: StartInfoRef) -> ! {
     let v = xen_version_version();
     let _ = xen_version_extraversion(&mut extra);
     let _ = xen_version_capabilities(&mut caps);
-    println!("dom0: running on Xen-compatible hypervisor {}.{}{} ({})", v >> 16, v & 0xffff, c_str(&extra), c_str(&caps).trim_end());
+    println!(
+        "dom0: running on Xen-compatible hypervisor {}.{}{} ({})",
+        v >> 16,
+        v & 0xffff,
+        c_str(&extra),
+        c_str(&caps).trim_end()
+    );
     println!("dom0: start_info magic {}", si.magic_str());
     println!(
         "dom0: flags {:#x}{}{}",
         si.flags,
-        if si.flags & xen::SIF_PRIVILEGED != 0 { " privileged" } else { "" },
-        if si.flags & xen::SIF_INITDOMAIN != 0 { " initial-domain" } else { "" }
+        if si.flags & xen::SIF_PRIVILEGED != 0 {
+            " privileged"
+        } else {
+            ""
+        },
+        if si.flags & xen::SIF_INITDOMAIN != 0 {
+            " initial-domain"
+        } else {
+            ""
+        }
     );
-    println!("dom0: memory {} pages ({} MiB)", si.nr_pages, si.nr_pages * 4096 >> 20);
+    println!(
+        "dom0: memory {} pages ({} MiB)",
+        si.nr_pages,
+        si.nr_pages * 4096 >> 20
+    );
     println!("dom0: shared_info at machine address {:#x}", si.shared_info);
-    println!("dom0: page tables at {:#x} ({} frames), P2M list at {:#x}", si.pt_base, si.nr_pt_frames, si.mfn_list);
+    println!(
+        "dom0: page tables at {:#x} ({} frames), P2M list at {:#x}",
+        si.pt_base, si.nr_pt_frames, si.mfn_list
+    );
     if si.mod_len != 0 {
-        println!("dom0: boot module: {} bytes at {:#x}", si.mod_len, si.mod_start);
+        println!(
+            "dom0: boot module: {} bytes at {:#x}",
+            si.mod_len, si.mod_start
+        );
     } else {
         println!("dom0: no boot module");
     }
@@ -53,6 +79,9 @@ fn main(si: StartInfoRef) -> ! {
     } else {
         SHUTDOWN_POWEROFF
     };
-    println!("dom0: nothing else to do yet; shutting down ({})", guest_abi::sched::shutdown_reason_name(reason));
+    println!(
+        "dom0: nothing else to do yet; shutting down ({})",
+        guest_abi::sched::shutdown_reason_name(reason)
+    );
     shutdown(reason)
 }

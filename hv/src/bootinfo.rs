@@ -42,6 +42,20 @@ pub enum BootInfoError {
     TooMany(&'static str),
 }
 
+impl core::fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownLoader { magic } => write!(
+                f,
+                "unknown loader (eax {magic:#x}, and no hvm_start_info at ebx): boot hv through PVH (QEMU -kernel) or multiboot2 (GRUB)"
+            ),
+            Self::Unreadable(a) => write!(f, "loader data at {a:#x} is outside the first 4 GiB"),
+            Self::NoMemoryMap => write!(f, "the loader gave no memory map"),
+            Self::TooMany(what) => write!(f, "too many {what}"),
+        }
+    }
+}
+
 impl From<phys::OutOfRange> for BootInfoError {
     fn from(_: phys::OutOfRange) -> Self {
         Self::Unreadable(0)
@@ -73,7 +87,11 @@ fn rd_cstr<const N: usize>(paddr: u64) -> Result<String<N>, BootInfoError> {
         if b[0] == 0 {
             break;
         }
-        let c = if b[0].is_ascii() { char::from(b[0]) } else { '?' };
+        let c = if b[0].is_ascii() {
+            char::from(b[0])
+        } else {
+            '?'
+        };
         if s.push(c).is_err() {
             break;
         }
@@ -116,13 +134,21 @@ fn parse_pvh(si: u64) -> Result<BootInfo, BootInfoError> {
         let (addr, size, ty) = (rd64(e)?, rd64(e + 8)?, rd32(e + 16)?);
         if ty == E820_RAM {
             let end = addr.checked_add(size).ok_or(BootInfoError::Unreadable(e))?;
-            bi.ram.push((addr, end)).map_err(|_| BootInfoError::TooMany("memory ranges"))?;
+            bi.ram
+                .push((addr, end))
+                .map_err(|_| BootInfoError::TooMany("memory ranges"))?;
         }
     }
     for i in 0..u64::from(nr_modules) {
         let m = modlist + i * 32;
-        let module = Module { paddr: rd64(m)?, len: rd64(m + 8)?, cmdline: rd_cstr(rd64(m + 16)?)? };
-        bi.modules.push(module).map_err(|_| BootInfoError::TooMany("modules"))?;
+        let module = Module {
+            paddr: rd64(m)?,
+            len: rd64(m + 8)?,
+            cmdline: rd_cstr(rd64(m + 16)?)?,
+        };
+        bi.modules
+            .push(module)
+            .map_err(|_| BootInfoError::TooMany("modules"))?;
     }
     if bi.ram.is_empty() {
         return Err(BootInfoError::NoMemoryMap);
@@ -151,8 +177,14 @@ fn parse_multiboot2(mbi: u64) -> Result<BootInfo, BootInfoError> {
             3 => {
                 let start = u64::from(rd32(tag + 8)?);
                 let stop = u64::from(rd32(tag + 12)?);
-                let module = Module { paddr: start, len: stop.saturating_sub(start), cmdline: rd_cstr(tag + 16)? };
-                bi.modules.push(module).map_err(|_| BootInfoError::TooMany("modules"))?;
+                let module = Module {
+                    paddr: start,
+                    len: stop.saturating_sub(start),
+                    cmdline: rd_cstr(tag + 16)?,
+                };
+                bi.modules
+                    .push(module)
+                    .map_err(|_| BootInfoError::TooMany("modules"))?;
             }
             6 => {
                 let entry_size = u64::from(rd32(tag + 8)?).max(24);
@@ -161,17 +193,15 @@ fn parse_multiboot2(mbi: u64) -> Result<BootInfo, BootInfoError> {
                     let (addr, len, ty) = (rd64(e)?, rd64(e + 8)?, rd32(e + 16)?);
                     if ty == E820_RAM {
                         let stop = addr.checked_add(len).ok_or(BootInfoError::Unreadable(e))?;
-                        bi.ram.push((addr, stop)).map_err(|_| BootInfoError::TooMany("memory ranges"))?;
+                        bi.ram
+                            .push((addr, stop))
+                            .map_err(|_| BootInfoError::TooMany("memory ranges"))?;
                     }
                     e += entry_size;
                 }
             }
             // ACPI 1.0 / 2.0 RSDP copies: the table itself starts after the tag header.
-            14 | 15 => {
-                if bi.rsdp.is_none() || ty == 15 {
-                    bi.rsdp = Some(tag + 8);
-                }
-            }
+            14 | 15 if bi.rsdp.is_none() || ty == 15 => bi.rsdp = Some(tag + 8),
             _ => {}
         }
         tag += size.next_multiple_of(8);

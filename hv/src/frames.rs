@@ -30,10 +30,21 @@ fn split(pfn: u64) -> (usize, u64) {
     (word, 1u64 << (pfn % 64))
 }
 
+impl<const W: usize> Default for FrameBitmap<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const W: usize> FrameBitmap<W> {
     /// An empty bitmap (no frames), usable in a `static`.
     pub const fn new() -> Self {
-        Self { words: [u64::MAX; W], nframes: 0, free: 0, hint: 0 }
+        Self {
+            words: [u64::MAX; W],
+            nframes: 0,
+            free: 0,
+            hint: 0,
+        }
     }
 
     /// Covers `nframes` frames (clamped to the capacity), all in use.

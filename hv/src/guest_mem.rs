@@ -8,7 +8,9 @@
 //! effect on the hv side: reads are complete before anything is used.
 
 use crate::mm::frame_access as phys;
-use crate::mm::page_table::{l1_index, l2_index, l3_index, l4_index, PTE_ADDR_MASK, PTE_P, PTE_PS, PTE_RW, PTE_US};
+use crate::mm::page_table::{
+    l1_index, l2_index, l3_index, l4_index, PTE_ADDR_MASK, PTE_P, PTE_PS, PTE_RW, PTE_US,
+};
 use crate::mm::PAGE_SIZE;
 
 /// The guest address was not accessible: the hypercall returns `-EFAULT`.
@@ -30,7 +32,12 @@ fn translate(cr3: u64, va: u64, write: bool) -> Result<u64, Fault> {
     }
     let need = PTE_P | PTE_US | if write { PTE_RW } else { 0 };
     let mut table = cr3 & PTE_ADDR_MASK;
-    for (level, index) in [(4, l4_index(va)), (3, l3_index(va)), (2, l2_index(va)), (1, l1_index(va))] {
+    for (level, index) in [
+        (4, l4_index(va)),
+        (3, l3_index(va)),
+        (2, l2_index(va)),
+        (1, l1_index(va)),
+    ] {
         let e = phys::read_u64(table + index as u64 * 8).map_err(|_| Fault)?;
         if e & need != need {
             return Err(Fault);

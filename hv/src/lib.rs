@@ -5,7 +5,6 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
-
 pub mod frames;
 pub mod page_info;
 

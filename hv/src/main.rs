@@ -52,7 +52,10 @@ fn parse_size(s: &str) -> Option<u64> {
 }
 
 fn parse_options(cmdline: &str) -> Options {
-    let mut o = Options { dom0_mem: None, loglvl: Level::Info };
+    let mut o = Options {
+        dom0_mem: None,
+        loglvl: Level::Info,
+    };
     for word in cmdline.split_ascii_whitespace() {
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
         match key {
@@ -80,9 +83,14 @@ fn fatal(what: core::fmt::Arguments<'_>) -> ! {
 
 fn main(magic: u32, info: u32) -> ! {
     x86::serial::init();
-    hvlog!(info, "hv {} (Xen 4.17 x86_64 PV ABI) starting", env!("CARGO_PKG_VERSION"));
+    hvlog!(
+        info,
+        "hv {} (Xen 4.17 x86_64 PV ABI) starting",
+        env!("CARGO_PKG_VERSION")
+    );
 
-    let bi = bootinfo::parse(magic, info).unwrap_or_else(|e| fatal(format_args!("boot information: {e:?}")));
+    let bi = bootinfo::parse(magic, info)
+        .unwrap_or_else(|e| fatal(format_args!("boot information: {e}")));
     let opts = parse_options(&bi.cmdline);
     console::set_level(opts.loglvl);
     hvlog!(info, "Bootloader: {}", bi.loader);
@@ -104,17 +112,30 @@ fn main(magic: u32, info: u32) -> ! {
         mem.top >> 20,
         (mm::free_frames() * mm::PAGE_SIZE) >> 20,
         heap_bytes >> 20,
-        if mem.top > mem.usable_limit { " (RAM above 4 GiB is not used yet)" } else { "" }
+        if mem.top > mem.usable_limit {
+            " (RAM above 4 GiB is not used yet)"
+        } else {
+            ""
+        }
     );
 
     match x86::acpi::read(bi.rsdp) {
         Ok(p) => {
-            hvlog!(info, "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using CPU0 only", p.cpus.len(), p.cpus, p.io_apics);
+            hvlog!(
+                info,
+                "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using CPU0 only",
+                p.cpus.len(),
+                p.cpus,
+                p.io_apics
+            );
             if let Some(port) = p.pm1a_control {
                 shutdown::set_pm1a_control(port);
             }
         }
-        Err(e) => hvlog!(warn, "ACPI tables unusable ({e:?}): no poweroff through ACPI"),
+        Err(e) => hvlog!(
+            warn,
+            "ACPI tables unusable ({e:?}): no poweroff through ACPI"
+        ),
     }
     match x86::apic::init() {
         Ok(t) => hvlog!(
@@ -129,9 +150,14 @@ fn main(magic: u32, info: u32) -> ! {
     }
 
     let dom0 = build_boot_domain(&bi, opts.dom0_mem);
-    hvlog!(info, "*** domain 0 built: {} pages; entering it ***", dom0.nr_pages());
+    hvlog!(
+        info,
+        "*** domain 0 built: {} pages; entering it ***",
+        dom0.nr_pages()
+    );
     domain::register(dom0);
-    let (cr3, regs) = domain::switch_to(0).unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
+    let (cr3, regs) =
+        domain::switch_to(0).unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
     x86::enter_guest(cr3, &regs)
 }
 
@@ -139,20 +165,35 @@ fn main(magic: u32, info: u32) -> ! {
 /// (kernel, command line, optional module) or a bare PV kernel ELF.
 fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::Domain {
     let Some(first) = bi.modules.first() else {
-        fatal(format_args!("no boot module: domain 0's kernel must be the first module"))
+        fatal(format_args!(
+            "no boot module: domain 0's kernel must be the first module"
+        ))
     };
-    let bytes: Vec<u8> = mm::frame_access::read_vec(first.paddr, first.len)
-        .unwrap_or_else(|_| fatal(format_args!("boot module at {:#x} is outside memory", first.paddr)));
-    let second: Option<Vec<u8>> = bi.modules.get(1).and_then(|m| mm::frame_access::read_vec(m.paddr, m.len).ok());
-    let (kernel, cmdline, module): (&[u8], String, Option<&[u8]>) = match hv::bundle::parse(&bytes) {
+    let bytes: Vec<u8> = mm::frame_access::read_vec(first.paddr, first.len).unwrap_or_else(|_| {
+        fatal(format_args!(
+            "boot module at {:#x} is outside memory",
+            first.paddr
+        ))
+    });
+    let second: Option<Vec<u8>> = bi
+        .modules
+        .get(1)
+        .and_then(|m| mm::frame_access::read_vec(m.paddr, m.len).ok());
+    let (kernel, cmdline, module): (&[u8], String, Option<&[u8]>) = match hv::bundle::parse(&bytes)
+    {
         Ok(b) => {
-            let k = b.kernel().unwrap_or_else(|| fatal(format_args!("boot bundle has no kernel")));
+            let k = b
+                .kernel()
+                .unwrap_or_else(|| fatal(format_args!("boot bundle has no kernel")));
             (k.data, String::from(k.cmdline), b.module().map(|m| m.data))
         }
         Err(hv::bundle::BundleError::NotABundle) => {
             // Like Xen, drop the module string's first word (the image name
             // GRUB puts there).
-            let args = first.cmdline.split_once(' ').map_or("", |(_, rest)| rest.trim_start());
+            let args = first
+                .cmdline
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest.trim_start());
             (&bytes, String::from(args), second.as_deref())
         }
         Err(e) => fatal(format_args!("boot bundle: {e}")),
@@ -163,15 +204,30 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
         // Xen's default: all but 1/16 of memory (at most 128 MiB) for hv.
         None => free - (free / 16).min((128 << 20) / mm::PAGE_SIZE),
     };
-    hvlog!(info, "*** Building a PV Dom0 *** ({} KiB kernel, {} pages)", kernel.len() / 1024, nr_pages);
-    let spec = domain::builder::BootDomainSpec { id: 0, kernel, cmdline: &cmdline, module, nr_pages, initial: true };
-    domain::builder::build(&spec).unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")))
+    hvlog!(
+        info,
+        "*** Building a PV Dom0 *** ({} KiB kernel, {} pages)",
+        kernel.len() / 1024,
+        nr_pages
+    );
+    let spec = domain::builder::BootDomainSpec {
+        id: 0,
+        kernel,
+        cmdline: &cmdline,
+        module,
+        nr_pages,
+        initial: true,
+    };
+    domain::builder::build(&spec)
+        .unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")))
 }
 
 /// Prints the frame-pointer backtrace from `rbp`.
 pub fn backtrace(rbp: u64) {
     console::emergency(format_args!("(hv) backtrace:\n"));
-    x86::entry::backtrace(rbp, |ret| console::emergency(format_args!("(hv)   {ret:#018x}\n")));
+    x86::entry::backtrace(rbp, |ret| {
+        console::emergency(format_args!("(hv)   {ret:#018x}\n"))
+    });
 }
 
 #[panic_handler]

@@ -80,7 +80,10 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
 
     fn entry(&mut self, mfn: u64) -> Result<&mut PageInfo, PageError> {
         let i = usize::try_from(mfn).map_err(|_| PageError::NoSuchFrame)?;
-        self.frames.as_mut().get_mut(i).ok_or(PageError::NoSuchFrame)
+        self.frames
+            .as_mut()
+            .get_mut(i)
+            .ok_or(PageError::NoSuchFrame)
     }
 
     /// Gives an unowned frame to `owner` as its frame `pfn`.
@@ -89,7 +92,11 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         if p.owner.is_some() {
             return Err(PageError::AlreadyOwned);
         }
-        *p = PageInfo { owner: Some(owner), pfn, ..PageInfo::default() };
+        *p = PageInfo {
+            owner: Some(owner),
+            pfn,
+            ..PageInfo::default()
+        };
         Ok(())
     }
 
@@ -113,7 +120,12 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     /// Takes a general and a typed reference: the frame becomes (or already
     /// is) of type `ty`. Returns whether the type is new (the caller must
     /// then validate the contents for that type).
-    pub fn get_page_and_type(&mut self, mfn: u64, owner: u16, ty: PageType) -> Result<bool, PageError> {
+    pub fn get_page_and_type(
+        &mut self,
+        mfn: u64,
+        owner: u16,
+        ty: PageType,
+    ) -> Result<bool, PageError> {
         let p = self.entry(mfn)?;
         if p.owner != Some(owner) {
             return Err(PageError::NotOwner);
@@ -174,12 +186,19 @@ mod tests {
         assert_eq!(t.get_page_and_type(1, 0, PageType::L1), Ok(true));
         assert_eq!(
             t.get_page_and_type(1, 0, PageType::Writable),
-            Err(PageError::TypeConflict { current: PageType::L1 })
+            Err(PageError::TypeConflict {
+                current: PageType::L1
+            })
         );
         t.put_page_and_type(1).unwrap();
         assert_eq!(t.get_page_and_type(1, 0, PageType::Writable), Ok(true));
         assert_eq!(t.get_page_and_type(1, 0, PageType::Writable), Ok(false));
-        assert_eq!(t.get_page_and_type(1, 0, PageType::L2), Err(PageError::TypeConflict { current: PageType::Writable }));
+        assert_eq!(
+            t.get_page_and_type(1, 0, PageType::L2),
+            Err(PageError::TypeConflict {
+                current: PageType::Writable
+            })
+        );
     }
 
     #[test]
@@ -188,7 +207,10 @@ mod tests {
         t.assign(2, 7, 5).unwrap();
         assert_eq!(t.assign(2, 8, 0), Err(PageError::AlreadyOwned));
         assert_eq!(t.get_page(2, 8), Err(PageError::NotOwner));
-        assert_eq!(t.get_page_and_type(2, 8, PageType::L4), Err(PageError::NotOwner));
+        assert_eq!(
+            t.get_page_and_type(2, 8, PageType::L4),
+            Err(PageError::NotOwner)
+        );
         assert_eq!(t.get_page(3, 7), Err(PageError::NotOwner));
         assert_eq!(t.get_page(99, 7), Err(PageError::NoSuchFrame));
         assert_eq!(t.get(2).unwrap().pfn, 5);
@@ -203,6 +225,11 @@ mod tests {
         t.pin(0, 0, PageType::L4).unwrap();
         let p = *t.get(0).unwrap();
         assert!(p.pinned && p.type_count == 1 && p.refs == 1 && p.ty == PageType::L4);
-        assert_eq!(t.pin(0, 0, PageType::Writable), Err(PageError::TypeConflict { current: PageType::Writable }));
+        assert_eq!(
+            t.pin(0, 0, PageType::Writable),
+            Err(PageError::TypeConflict {
+                current: PageType::Writable
+            })
+        );
     }
 }

@@ -43,24 +43,37 @@ pub fn reason_name(reason: u32) -> &'static str {
 /// A domain asked to shut down (or was crashed). When it was the last one
 /// running, the machine follows.
 pub fn domain_shutdown(id: DomId, reason: u32) -> ! {
-    crate::hvlog!(info, "domain {id} shut down: {} (reason {reason})", reason_name(reason));
+    crate::hvlog!(
+        info,
+        "domain {id} shut down: {} (reason {reason})",
+        reason_name(reason)
+    );
     let left = domain::mark_shutdown(id, reason);
     if left == 0 {
         machine_exit(reason);
     }
     // With more than one domain, the scheduler would pick the next one here.
-    crate::hvlog!(error, "no scheduler yet: {left} domain(s) left running, halting");
+    crate::hvlog!(
+        error,
+        "no scheduler yet: {left} domain(s) left running, halting"
+    );
     machine_exit(reason)
 }
 
 /// Leaves the machine for `reason` (a SHUTDOWN_* value).
 pub fn machine_exit(reason: u32) -> ! {
     if reason == 0 {
-        crate::hvlog!(info, "no domain left: powering off");
+        crate::hvlog!(
+            info,
+            "no domain left: powering off after {} ms",
+            crate::arch::x86_64::apic::uptime_ms()
+        );
         let port = PM1A_CONTROL.load(Ordering::Relaxed);
         if port != 0 {
             // QEMU's _S5 sleep type is 0 on both of its PC machines.
             power::acpi_poweroff(port, 0);
+            // Give the machine time to go away before saying it did not.
+            crate::arch::x86_64::apic::delay_ms(100);
         }
         crate::hvlog!(error, "ACPI poweroff did not take effect; halting");
         cpu::halt_forever();
@@ -69,7 +82,12 @@ pub fn machine_exit(reason: u32) -> ! {
         1..=5 => 0x0f + reason,
         _ => 0x15,
     };
-    crate::hvlog!(info, "no domain left: leaving with {} (QEMU status {})", reason_name(reason), code << 1 | 1);
+    crate::hvlog!(
+        info,
+        "no domain left: leaving with {} (QEMU status {})",
+        reason_name(reason),
+        code << 1 | 1
+    );
     power::debug_exit(code);
     if reason == 1 {
         power::reset();

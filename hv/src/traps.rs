@@ -12,13 +12,17 @@ use crate::arch::x86_64::{apic, cpu};
 use crate::{domain, shutdown};
 
 const NAMES: [&str; 32] = [
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS", "#NP", "#SS", "#GP", "#PF",
-    "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC",
-    "#SX", "#31",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS", "#NP", "#SS",
+    "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25",
+    "#26", "#27", "#HV", "#VC", "#SX", "#31",
 ];
 
 pub fn vector_name(v: u32) -> &'static str {
-    usize::try_from(v).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("interrupt")
+    usize::try_from(v)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("interrupt")
 }
 
 /// Entry from the IDT stubs (and from `syscall` in 32-bit mode).
@@ -33,7 +37,7 @@ pub fn handle(regs: &mut GuestRegs) {
         ENTRY_SYSCALL32 => guest_fault(regs, "syscall from 32-bit mode (not supported)", 0),
         0..=31 => {
             let cr2 = if v == 14 { cpu::read_cr2() } else { 0 };
-            if regs.from_guest() {
+            if regs.is_guest_context() {
                 guest_fault(regs, vector_name(v), cr2);
             } else if v == 13 && regs.rip == entry::iretq_address() {
                 // The guest frame being returned to was refused by iretq;
@@ -67,11 +71,47 @@ fn guest_fault(regs: &GuestRegs, what: &str, cr2: u64) -> ! {
 }
 
 fn dump_regs(r: &GuestRegs) {
-    crate::hvlog!(error, "  rip {:#018x} cs {:#06x} rflags {:#010x} rsp {:#018x} ss {:#06x}", r.rip, r.cs, r.rflags, r.rsp, r.ss);
-    crate::hvlog!(error, "  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}", r.rax, r.rbx, r.rcx, r.rdx);
-    crate::hvlog!(error, "  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}", r.rsi, r.rdi, r.rbp, r.r8);
-    crate::hvlog!(error, "  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}", r.r9, r.r10, r.r11, r.r12);
-    crate::hvlog!(error, "  r13 {:#018x} r14 {:#018x} r15 {:#018x} cr3 {:#x}", r.r13, r.r14, r.r15, cpu::read_cr3());
+    crate::hvlog!(
+        error,
+        "  rip {:#018x} cs {:#06x} rflags {:#010x} rsp {:#018x} ss {:#06x}",
+        r.rip,
+        r.cs,
+        r.rflags,
+        r.rsp,
+        r.ss
+    );
+    crate::hvlog!(
+        error,
+        "  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}",
+        r.rax,
+        r.rbx,
+        r.rcx,
+        r.rdx
+    );
+    crate::hvlog!(
+        error,
+        "  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}",
+        r.rsi,
+        r.rdi,
+        r.rbp,
+        r.r8
+    );
+    crate::hvlog!(
+        error,
+        "  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}",
+        r.r9,
+        r.r10,
+        r.r11,
+        r.r12
+    );
+    crate::hvlog!(
+        error,
+        "  r13 {:#018x} r14 {:#018x} r15 {:#018x} cr3 {:#x}",
+        r.r13,
+        r.r14,
+        r.r15,
+        cpu::read_cr3()
+    );
 }
 
 /// A fault inside hv: report and leave.

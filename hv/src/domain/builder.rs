@@ -19,11 +19,11 @@ use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::mm::frame_access as phys;
 use crate::mm::{self, page_table, Mfn, PAGE_SIZE};
 
-
 /// Offsets in `struct start_info` (x86_64).
 mod si {
     pub const MAGIC: u64 = 0;
     pub const NR_PAGES: u64 = 32;
+    pub const CONSOLE: u64 = 72;
     pub const SHARED_INFO: u64 = 40;
     pub const FLAGS: u64 = 48;
     pub const PT_BASE: u64 = 88;
@@ -36,6 +36,16 @@ mod si {
     pub const NR_P2M_FRAMES: u64 = 1160;
 }
 
+/// `sizeof(struct start_info)` and `sizeof(struct dom0_vga_console_info)`.
+const START_INFO_BYTES: usize = core::mem::size_of::<guest_abi::xen::StartInfo>();
+const START_INFO_BYTES_U32: u32 = 1168;
+const VGA_CONSOLE_INFO_BYTES_U32: u32 = 40;
+const _: () = assert!(
+    START_INFO_BYTES as u64 == layout::START_INFO_SIZE
+        && START_INFO_BYTES_U32 as u64 == layout::START_INFO_SIZE
+);
+const _: () = assert!(VGA_CONSOLE_INFO_BYTES_U32 as u64 == layout::VGA_CONSOLE_INFO_SIZE);
+
 const SIF_PRIVILEGED: u32 = 1 << 0;
 const SIF_INITDOMAIN: u32 = 1 << 1;
 const SIF_MOD_START_PFN: u32 = 1 << 3;
@@ -45,7 +55,10 @@ const SIF_MOD_START_PFN: u32 = 1 << 3;
 pub enum BuildError {
     Elf(elf::ElfError),
     Layout(layout::LayoutError),
-    OutOfMemory { wanted: u64, free: u64 },
+    OutOfMemory {
+        wanted: u64,
+        free: u64,
+    },
     /// A write landed outside the domain's memory: an hv bug or an
     /// inconsistent layout.
     Internal(&'static str),
@@ -59,7 +72,10 @@ impl fmt::Display for BuildError {
             Self::Elf(e) => write!(f, "{e}"),
             Self::Layout(e) => write!(f, "{e}"),
             Self::OutOfMemory { wanted, free } => {
-                write!(f, "not enough memory: the domain needs {wanted} pages, {free} are free")
+                write!(
+                    f,
+                    "not enough memory: the domain needs {wanted} pages, {free} are free"
+                )
             }
             Self::Internal(what) => write!(f, "internal error: {what}"),
             Self::PageType(e) => write!(f, "internal error: bootstrap page tables: {e:?}"),
@@ -92,7 +108,10 @@ impl Memory {
     fn allocate(nr_pages: u64) -> Result<Self, BuildError> {
         let free = mm::free_frames();
         if nr_pages > free {
-            return Err(BuildError::OutOfMemory { wanted: nr_pages, free });
+            return Err(BuildError::OutOfMemory {
+                wanted: nr_pages,
+                free,
+            });
         }
         let n = usize::try_from(nr_pages).map_err(|_| BuildError::Internal("page count"))?;
         let mut p2m = Vec::with_capacity(n);
@@ -106,7 +125,10 @@ impl Memory {
                     Some(mfn) => p2m.push(mfn),
                     None => {
                         p2m.into_iter().for_each(mm::free_frame);
-                        return Err(BuildError::OutOfMemory { wanted: nr_pages, free });
+                        return Err(BuildError::OutOfMemory {
+                            wanted: nr_pages,
+                            free,
+                        });
                     }
                 }
             }
@@ -129,9 +151,13 @@ impl Memory {
         let mut done = 0usize;
         while done < data.len() {
             let cur = va + done as u64;
-            let pfn = l.pfn_of(cur).ok_or(BuildError::Internal("write outside the initial mapping"))?;
+            let pfn = l
+                .pfn_of(cur)
+                .ok_or(BuildError::Internal("write outside the initial mapping"))?;
             let off = cur % PAGE_SIZE;
-            let n = usize::try_from(PAGE_SIZE - off).unwrap_or(usize::MAX).min(data.len() - done);
+            let n = usize::try_from(PAGE_SIZE - off)
+                .unwrap_or(usize::MAX)
+                .min(data.len() - done);
             phys::write(self.mfn(pfn)? * PAGE_SIZE + off, &data[done..done + n])?;
             done += n;
         }
@@ -145,10 +171,14 @@ impl Memory {
 
 /// Builds the domain and returns it, ready to register and enter.
 pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
-    let policy = Policy { initial_domain: spec.initial, requirable_features: elf::XEN_DOM0_REQUIRABLE_FEATURES };
+    let policy = Policy {
+        initial_domain: spec.initial,
+        requirable_features: elf::XEN_DOM0_REQUIRABLE_FEATURES,
+    };
     let kernel = elf::parse(spec.kernel, policy).map_err(BuildError::Elf)?;
     let module_len = spec.module.map_or(0, |m| m.len() as u64);
-    let l = layout::dom0_layout(&kernel.layout_params(), spec.nr_pages, module_len).map_err(BuildError::Layout)?;
+    let l = layout::dom0_layout(&kernel.layout_params(), spec.nr_pages, module_len)
+        .map_err(BuildError::Layout)?;
     log_layout(&kernel, &l);
 
     let mem = Memory::allocate(l.alloc_pages.max(spec.nr_pages))?;
@@ -174,7 +204,8 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     }
 
     type_frames(spec.id, &l, &mem)?;
-    let shared_info = mm::alloc_zeroed_frame().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
+    let shared_info =
+        mm::alloc_zeroed_frame().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
     // Every vcpu_info in shared_info (64 bytes each, 32 of them) starts with
     // events masked: evtchn_upcall_mask is byte 1.
     for v in 0..32u64 {
@@ -202,10 +233,18 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         initial: spec.initial,
         p2m: mem.p2m,
         shared_info,
-        vm_assist: if kernel.start_info_magic().ends_with('p') { 1 << 3 } else { 0 },
-        vcpu: Vcpu { id: 0, cr3: l4 * PAGE_SIZE, initial_regs },
+        vm_assist: if kernel.start_info_magic().ends_with('p') {
+            1 << 3
+        } else {
+            0
+        },
+        vcpu: Vcpu {
+            cr3: l4 * PAGE_SIZE,
+            initial_regs,
+        },
         state: RunState::Running,
         handle: [0; 16],
+        shutdown_code: None,
     })
 }
 
@@ -216,7 +255,7 @@ fn write_start_info(
     mem: &Memory,
     shared_info: Mfn,
 ) -> Result<(), BuildError> {
-    let mut page = [0u8; layout::START_INFO_SIZE as usize];
+    let mut page = [0u8; START_INFO_BYTES];
     let mut put = |off: u64, bytes: &[u8]| {
         let off = usize::try_from(off).unwrap_or(usize::MAX);
         if let Some(dst) = page.get_mut(off..off + bytes.len()) {
@@ -226,11 +265,21 @@ fn write_start_info(
     put(si::MAGIC, kernel.start_info_magic().as_bytes());
     put(si::NR_PAGES, &(mem.p2m.len() as u64).to_le_bytes());
     put(si::SHARED_INFO, &(shared_info * PAGE_SIZE).to_le_bytes());
-    let mut flags = if spec.initial { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
+    let mut flags = if spec.initial {
+        SIF_PRIVILEGED | SIF_INITDOMAIN
+    } else {
+        0
+    };
     if l.mod_start_is_pfn() {
         flags |= SIF_MOD_START_PFN;
     }
     put(si::FLAGS, &flags.to_le_bytes());
+    // console.dom0: where the (here all-zero: no VGA) dom0_vga_console_info
+    // sits, right after start_info, as Xen always sets for dom0.
+    if spec.initial {
+        put(si::CONSOLE, &START_INFO_BYTES_U32.to_le_bytes());
+        put(si::CONSOLE + 4, &VGA_CONSOLE_INFO_BYTES_U32.to_le_bytes());
+    }
     put(si::PT_BASE, &l.vpt_start.to_le_bytes());
     put(si::NR_PT_FRAMES, &l.nr_pt_frames.to_le_bytes());
     put(si::MFN_LIST, &l.vphysmap_start.to_le_bytes());
@@ -256,7 +305,9 @@ fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildEr
             ft.assign(mfn, id, pfn as u64)?;
         }
         for e in l.bootstrap_page_table_entries() {
-            let target = mem.mfn(e.target_pfn).map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
+            let target = mem
+                .mfn(e.target_pfn)
+                .map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
             let ty = match e.level {
                 PtLevel::L4 => PageType::L3,
                 PtLevel::L3 => PageType::L2,
@@ -269,7 +320,9 @@ fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildEr
             };
             ft.get_page_and_type(target, id, ty)?;
         }
-        let l4 = mem.mfn(l.l4_pfn()).map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
+        let l4 = mem
+            .mfn(l.l4_pfn())
+            .map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
         ft.pin(l4, id, PageType::L4)
     })
     .ok_or(BuildError::Internal("no frame table"))?
@@ -293,29 +346,52 @@ fn write_page_tables(l: &Layout, mem: &Memory) -> Result<Mfn, BuildError> {
 /// except `iret` (23), which pushes rax too and never returns.
 pub fn hypercall_page() -> [u8; 4096] {
     let mut page = [0xcc_u8; 4096];
-    for (n, stub) in page.chunks_exact_mut(32).enumerate() {
-        let nr = (n as u32).to_le_bytes();
-        if n == 23 {
-            stub[..11].copy_from_slice(&[0x51, 0x41, 0x53, 0x50, 0xb8, nr[0], nr[1], nr[2], nr[3], 0x0f, 0x05]);
-        } else {
-            stub[..14].copy_from_slice(&[
-                0x51, 0x41, 0x53, 0xb8, nr[0], nr[1], nr[2], nr[3], 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3,
-            ]);
-        }
+    for (nr, stub) in (0u8..).zip(page.chunks_exact_mut(32)) {
+        stub.copy_from_slice(&guest_abi::hypercall::hypercall_page_stub(nr));
     }
     page
 }
 
 fn log_layout(k: &PvKernel<'_>, l: &Layout) {
-    crate::hvlog!(info, " Dom0 kernel: 64-bit, lsb, paddr {:#x} -> {:#x}", k.paddr_start, k.paddr_end);
-    crate::hvlog!(info, " Loaded kernel: {:#x}->{:#x}", l.vkern_start, l.vkern_end);
+    crate::hvlog!(
+        info,
+        " Dom0 kernel: 64-bit, lsb, paddr {:#x} -> {:#x}",
+        k.paddr_start,
+        k.paddr_end
+    );
+    crate::hvlog!(
+        info,
+        " Loaded kernel: {:#x}->{:#x}",
+        l.vkern_start,
+        l.vkern_end
+    );
     if l.module_len > 0 {
-        crate::hvlog!(info, " Init. ramdisk: {:#x}->{:#x}", l.vinitrd_start, l.vinitrd_end);
+        crate::hvlog!(
+            info,
+            " Init. ramdisk: {:#x}->{:#x}",
+            l.vinitrd_start,
+            l.vinitrd_end
+        );
     }
-    crate::hvlog!(info, " Phys-Mach map: {:#x}->{:#x}", l.vphysmap_start, l.vphysmap_end);
-    crate::hvlog!(info, " Start info:    {:#x}->{:#x}", l.vstartinfo_start, l.vstartinfo_end);
+    crate::hvlog!(
+        info,
+        " Phys-Mach map: {:#x}->{:#x}",
+        l.vphysmap_start,
+        l.vphysmap_end
+    );
+    crate::hvlog!(
+        info,
+        " Start info:    {:#x}->{:#x}",
+        l.vstartinfo_start,
+        l.vstartinfo_end
+    );
     crate::hvlog!(info, " Page tables:   {:#x}->{:#x}", l.vpt_start, l.vpt_end);
-    crate::hvlog!(info, " Boot stack:    {:#x}->{:#x}", l.vstack_start, l.vstack_end);
+    crate::hvlog!(
+        info,
+        " Boot stack:    {:#x}->{:#x}",
+        l.vstack_start,
+        l.vstack_end
+    );
     crate::hvlog!(info, " TOTAL:         {:#x}->{:#x}", l.v_start, l.v_end);
     crate::hvlog!(info, " ENTRY ADDRESS: {:#x}", k.virt_entry);
 }

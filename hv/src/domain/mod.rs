@@ -21,7 +21,6 @@ pub type DomId = u16;
 /// One virtual CPU.
 #[derive(Debug)]
 pub struct Vcpu {
-    pub id: u32,
     /// Physical address of the L4 in use (the guest kernel's page table).
     pub cr3: u64,
     /// Registers to start from.
@@ -46,6 +45,10 @@ pub struct Domain {
     /// Pseudo-physical to machine frame.
     pub p2m: Vec<Mfn>,
     /// The shared-info page (hv-allocated, shared with the guest).
+    #[expect(
+        dead_code,
+        reason = "read by the event-channel and time code of later issues"
+    )]
     pub shared_info: Mfn,
     /// Enabled VM assists (bit per VMASST_TYPE_*).
     pub vm_assist: u64,
@@ -53,6 +56,8 @@ pub struct Domain {
     pub state: RunState,
     /// Xen's 16-byte domain handle (zero for boot-time domains).
     pub handle: [u8; 16],
+    /// Reason latched by `SCHEDOP_shutdown_code`, used by a later shutdown.
+    pub shutdown_code: Option<u8>,
 }
 
 impl Domain {
@@ -75,16 +80,11 @@ pub fn register(d: Domain) {
 pub fn with_current<R>(f: impl FnOnce(&mut Domain) -> R) -> R {
     let id = CURRENT.load(core::sync::atomic::Ordering::Relaxed);
     let mut table = DOMAINS.lock();
-    let d = table.iter_mut().find(|d| d.id == id).expect("a guest entry with no current domain");
+    let d = table
+        .iter_mut()
+        .find(|d| d.id == id)
+        .expect("a guest entry with no current domain");
     f(d)
-}
-
-/// Like [`with_current`] for fault paths: gives up instead of waiting when
-/// the table is locked (a fault while it was held).
-pub fn try_with_current<R>(f: impl FnOnce(&mut Domain) -> R) -> Option<R> {
-    let id = CURRENT.load(core::sync::atomic::Ordering::Relaxed);
-    let mut table = DOMAINS.try_lock()?;
-    table.iter_mut().find(|d| d.id == id).map(f)
 }
 
 /// Id of the current domain.
@@ -103,9 +103,14 @@ pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
 
 /// Records that domain `id` shut down; returns how many domains still run.
 pub fn mark_shutdown(id: DomId, reason: u32) -> usize {
-    let Some(mut table) = DOMAINS.try_lock() else { return 0 };
+    let Some(mut table) = DOMAINS.try_lock() else {
+        return 0;
+    };
     if let Some(d) = table.iter_mut().find(|d| d.id == id) {
         d.state = RunState::Shutdown(reason);
     }
-    table.iter().filter(|d| d.state == RunState::Running).count()
+    table
+        .iter()
+        .filter(|d| d.state == RunState::Running)
+        .count()
 }

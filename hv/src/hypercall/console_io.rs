@@ -1,33 +1,50 @@
 //! `console_io`: the initial domain's console on hv's serial line.
 //!
-//! `CONSOLEIO_write` copies the guest's buffer in chunks and prints each one
-//! raw; a buffer that faults gives `-EFAULT` (chunks before the fault were
-//! printed, as on Xen). `CONSOLEIO_read` has no input yet and returns 0.
-//! Domains without the privilege get `-EPERM` (Xen's default XSM policy).
+//! `CONSOLEIO_write` copies the guest's buffer in 127-byte chunks (Xen's)
+//! and prints each one raw; a buffer that faults gives `-EFAULT` (chunks
+//! before the fault were printed, as on Xen). A long write is preempted
+//! every [`CHUNKS_PER_CALL`] chunks: the call is re-issued with the rest, so
+//! hv never spends unbounded time on one guest request.
+//! `CONSOLEIO_read` has no input yet and returns 0. Counts above `INT_MAX`
+//! are refused with `-E2BIG` and domains without the privilege get `-EPERM`
+//! (Xen's default XSM policy).
 
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno;
 
-use super::HcResult;
+use super::{Continuation, HcResult};
 
-const CHUNK: usize = 128;
+const CHUNK: usize = 127;
+/// Chunks printed before the call yields and resumes.
+const CHUNKS_PER_CALL: usize = 32;
 
-pub fn console_io(cmd: u32, count: u32, buffer: u64) -> HcResult {
+pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) -> HcResult {
     if !crate::domain::with_current(|d| d.privileged) {
         return Err(-errno::EPERM);
     }
     match cmd {
         CONSOLEIO_WRITE => {
+            if count > i32::MAX as u32 {
+                return Err(-errno::E2BIG);
+            }
             let mut buf = [0u8; CHUNK];
-            let total = usize::try_from(count).map_err(|_| -errno::EINVAL)?;
+            let total = usize::try_from(count).map_err(|_| -errno::E2BIG)?;
             let mut done = 0usize;
-            while done < total {
+            for _ in 0..CHUNKS_PER_CALL {
+                if done == total {
+                    return Ok(0);
+                }
                 let n = CHUNK.min(total - done);
                 let va = buffer.checked_add(done as u64).ok_or(-errno::EFAULT)?;
                 super::copy_in(va, &mut buf[..n])?;
                 crate::console::guest_write(&buf[..n]);
                 done += n;
             }
+            if done == total {
+                return Ok(0);
+            }
+            // Resume with what is left: (cmd, count - done, buffer + done).
+            cont.resume([u64::from(cmd), (total - done) as u64, buffer + done as u64]);
             Ok(0)
         }
         CONSOLEIO_READ => Ok(0),

@@ -1,23 +1,48 @@
-//! `sched_op`: yield and shutdown.
+//! `sched_op` and the old `sched_op_compat`: yield and shutdown.
 //!
 //! With one vCPU and no other runnable domain, yield returns at once.
-//! Shutdown reads `struct sched_shutdown`; its reason is reported and, when
-//! no domain is left, decides how hv leaves the machine.
+//! Shutdown reads `struct sched_shutdown`; as on Xen the reason is truncated
+//! to 8 bits, and a code latched earlier with `SCHEDOP_shutdown_code` takes
+//! precedence. The reason is reported and, when no domain is left, decides
+//! how hv leaves the machine. `SCHEDOP_block` and `SCHEDOP_poll` wait for
+//! events, which arrive with the event-channel issue: until then they
+//! return `-ENOSYS`.
 
 use guest_abi::errno;
-use guest_abi::sched::{SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
+use guest_abi::sched::{SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE, SCHEDOP_YIELD};
 
 use super::HcResult;
+
+fn read_reason(arg: u64) -> Result<u8, i64> {
+    let mut raw = [0u8; 4];
+    super::copy_in(arg, &mut raw)?;
+    Ok(raw[0])
+}
+
+fn shutdown(reason: u8) -> ! {
+    let latched = crate::domain::with_current(|d| d.shutdown_code);
+    let reason = latched.unwrap_or(reason);
+    crate::shutdown::domain_shutdown(crate::domain::current_id(), u32::from(reason))
+}
 
 pub fn sched_op(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         SCHEDOP_YIELD => Ok(0),
-        SCHEDOP_SHUTDOWN => {
-            let mut raw = [0u8; 4];
-            super::copy_in(arg, &mut raw)?;
-            let reason = u32::from_le_bytes(raw);
-            crate::shutdown::domain_shutdown(crate::domain::current_id(), reason)
+        SCHEDOP_SHUTDOWN => shutdown(read_reason(arg)?),
+        SCHEDOP_SHUTDOWN_CODE => {
+            let reason = read_reason(arg)?;
+            crate::domain::with_current(|d| d.shutdown_code = Some(reason));
+            Ok(0)
         }
+        _ => Err(-errno::ENOSYS),
+    }
+}
+
+/// Hypercall 6: the pre-3.0 form, with the shutdown reason passed by value.
+pub fn sched_op_compat(cmd: u32, arg: u64) -> HcResult {
+    match cmd {
+        SCHEDOP_YIELD => Ok(0),
+        SCHEDOP_SHUTDOWN => shutdown((arg & 0xff) as u8),
         _ => Err(-errno::ENOSYS),
     }
 }

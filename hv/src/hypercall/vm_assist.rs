@@ -5,12 +5,13 @@ use guest_abi::errno;
 
 use super::HcResult;
 
-/// VM assists valid for a 64-bit PV guest (Xen's native set): 4gb_segments,
-/// 4gb_segments_notify, writable_pagetables, pae_extended_cr3,
-/// architectural_iopl, runstate_update_flag, m2p_strict.
-const VALID: u64 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8);
+/// VM assists valid for a 64-bit PV guest (Xen 4.17's set): 4gb_segments (0),
+/// 4gb_segments_notify (1), writable_pagetables (2), pae_extended_cr3 (3),
+/// architectural_iopl (4), runstate_update_flag (5), m2p_strict (32).
+const VALID: u64 = 0x3f | (1 << 32);
 
 pub fn vm_assist(cmd: u32, ty: u32) -> HcResult {
+    // The type is checked before the command, as on Xen.
     if ty >= 64 || VALID & (1 << ty) == 0 {
         return Err(-errno::EINVAL);
     }

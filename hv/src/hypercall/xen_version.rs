@@ -8,16 +8,27 @@ use super::HcResult;
 
 const VERSION: u64 = (4 << 16) | 17;
 const EXTRAVERSION: &[u8] = b".0-hv";
-const CAPABILITIES: &[u8] = b"xen-3.0-x86_64";
-const CHANGESET: &[u8] = b"hv " ;
+/// Xen lists each supported guest type followed by a space; hv runs 64-bit
+/// PV guests only.
+const CAPABILITIES: &[u8] = b"xen-3.0-x86_64 ";
+const CHANGESET: &[u8] = b"hv";
 /// HYPERVISOR_VIRT_START for 64-bit PV guests.
 const VIRT_START: u64 = 0xffff_8000_0000_0000;
 
-/// XENFEAT bits hv reports: pae_pgdir_above_4gb, and dom0 for the initial
-/// domain.
-fn features(initial: bool) -> u32 {
-    (1 << 4) | if initial { 1 << 11 } else { 0 }
+/// XENFEAT bits hv reports, as Xen 4.17 does for a 64-bit PV guest where hv
+/// has the feature: pae_pgdir_above_4gb (4) while the pae_extended_cr3
+/// assist is on, highmem_assist (6), dom0 (11) for the initial domain,
+/// direct_mapped (17: PV guests see machine frames). Xen's other bits —
+/// mmu_pt_update_preserve_ad (5), gnttab_map_avail_bits (7),
+/// memory_op_vnode_supported (13) — arrive with the MMU, grant-table and
+/// NUMA work.
+fn features(initial: bool, vm_assist: u64) -> u32 {
+    let pae = if vm_assist & (1 << 3) != 0 { 1 << 4 } else { 0 };
+    pae | (1 << 6) | if initial { 1 << 11 } else { 0 } | (1 << 17)
 }
+
+/// What a guest without the privilege reads for hv's command line.
+const DENIED: &[u8] = b"<denied>";
 
 /// Copies a NUL-padded string into a fixed-size guest buffer of `size` bytes.
 fn put_str(arg: u64, s: &[u8], size: usize) -> HcResult {
@@ -34,8 +45,12 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
         XENVER_EXTRAVERSION => put_str(arg, EXTRAVERSION, 16),
         XENVER_COMPILE_INFO => {
             let mut info = [0u8; 144];
-            let fields: [(&[u8], usize, usize); 4] =
-                [(b"rustc", 0, 64), (b"hv", 64, 16), (b"localdomain", 80, 32), (b"unknown", 112, 32)];
+            let fields: [(&[u8], usize, usize); 4] = [
+                (b"rustc", 0, 64),
+                (b"hv", 64, 16),
+                (b"localdomain", 80, 32),
+                (b"unknown", 112, 32),
+            ];
             for (s, off, len) in fields {
                 let n = s.len().min(len - 1);
                 info[off..off + n].copy_from_slice(&s[..n]);
@@ -56,8 +71,8 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
             if idx != 0 {
                 return Err(-errno::EINVAL);
             }
-            let initial = crate::domain::with_current(|d| d.initial);
-            fi[4..8].copy_from_slice(&features(initial).to_le_bytes());
+            let (initial, assists) = crate::domain::with_current(|d| (d.initial, d.vm_assist));
+            fi[4..8].copy_from_slice(&features(initial, assists).to_le_bytes());
             super::copy_out(arg, &fi)?;
             Ok(0)
         }
@@ -68,11 +83,14 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
             Ok(0)
         }
         XENVER_COMMANDLINE => {
-            if !crate::domain::with_current(|d| d.privileged) {
-                return Err(-errno::EPERM);
+            if crate::domain::with_current(|d| d.privileged) {
+                put_str(arg, crate::hv_cmdline().as_bytes(), 1024)
+            } else {
+                put_str(arg, DENIED, 1024)
             }
-            put_str(arg, crate::hv_cmdline().as_bytes(), 1024)
         }
+        // hv carries no build id.
+        XENVER_BUILD_ID => Err(-errno::ENODATA),
         _ => Err(-errno::ENOSYS),
     }
 }

@@ -21,11 +21,6 @@ static DIRECT_MAP_LIMIT: AtomicU64 = AtomicU64::new(4 << 30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfRange;
 
-/// Records how much of the physical address space the direct map covers.
-pub fn set_direct_map_limit(bytes: u64) {
-    DIRECT_MAP_LIMIT.store(bytes, Ordering::Relaxed);
-}
-
 fn checked_va(paddr: u64, len: u64) -> Result<u64, OutOfRange> {
     let end = paddr.checked_add(len).ok_or(OutOfRange)?;
     if end > DIRECT_MAP_LIMIT.load(Ordering::Relaxed) {
@@ -71,7 +66,7 @@ pub fn zero(paddr: u64, len: u64) -> Result<(), OutOfRange> {
 
 /// Reads one aligned 64-bit word (a page-table entry, say) exactly once.
 pub fn read_u64(paddr: u64) -> Result<u64, OutOfRange> {
-    if paddr % 8 != 0 {
+    if !paddr.is_multiple_of(8) {
         return Err(OutOfRange);
     }
     let va = checked_va(paddr, 8)?;
@@ -81,7 +76,7 @@ pub fn read_u64(paddr: u64) -> Result<u64, OutOfRange> {
 
 /// Writes one aligned 64-bit word exactly once.
 pub fn write_u64(paddr: u64, value: u64) -> Result<(), OutOfRange> {
-    if paddr % 8 != 0 {
+    if !paddr.is_multiple_of(8) {
         return Err(OutOfRange);
     }
     let va = checked_va(paddr, 8)?;
@@ -93,7 +88,7 @@ pub fn write_u64(paddr: u64, value: u64) -> Result<(), OutOfRange> {
 
 /// Reads one aligned 32-bit word exactly once (MMIO registers, say).
 pub fn read_u32(paddr: u64) -> Result<u32, OutOfRange> {
-    if paddr % 4 != 0 {
+    if !paddr.is_multiple_of(4) {
         return Err(OutOfRange);
     }
     let va = checked_va(paddr, 4)?;
@@ -103,7 +98,7 @@ pub fn read_u32(paddr: u64) -> Result<u32, OutOfRange> {
 
 /// Writes one aligned 32-bit word exactly once (MMIO registers, say).
 pub fn write_u32(paddr: u64, value: u32) -> Result<(), OutOfRange> {
-    if paddr % 4 != 0 {
+    if !paddr.is_multiple_of(4) {
         return Err(OutOfRange);
     }
     let va = checked_va(paddr, 4)?;
@@ -135,7 +130,10 @@ struct HvHeap(spin::Mutex<linked_list_allocator::Heap>);
 // mutex serialises every operation.
 unsafe impl core::alloc::GlobalAlloc for HvHeap {
     unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
-        self.0.lock().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
+        self.0
+            .lock()
+            .allocate_first_fit(layout)
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {

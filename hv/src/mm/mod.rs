@@ -35,7 +35,11 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
     for m in &bi.modules {
         f.mark_used(m.paddr / PAGE_SIZE, (m.paddr + m.len).div_ceil(PAGE_SIZE));
     }
-    MemoryStats { top, usable_limit: limit, free_frames: f.free_frames() }
+    MemoryStats {
+        top,
+        usable_limit: limit,
+        free_frames: f.free_frames(),
+    }
 }
 
 /// What `init` found, for the boot log.
@@ -77,7 +81,8 @@ pub fn free_frames() -> u64 {
 pub fn init_heap(bytes: u64) -> Result<(), &'static str> {
     let frames = bytes / PAGE_SIZE;
     let mfn = alloc_contiguous(frames, 512).ok_or("no contiguous memory for the heap")?;
-    frame_access::init_heap(mfn * PAGE_SIZE, frames * PAGE_SIZE).map_err(|_| "heap outside the direct map")
+    frame_access::init_heap(mfn * PAGE_SIZE, frames * PAGE_SIZE)
+        .map_err(|_| "heap outside the direct map")
 }
 
 use alloc::vec::Vec;
@@ -89,7 +94,8 @@ static FRAME_TABLE: spin::Mutex<Option<FrameTable<Vec<PageInfo>>>> = spin::Mutex
 pub fn init_frame_table() -> Result<(), &'static str> {
     let n = usize::try_from(FRAMES.lock().nframes()).map_err(|_| "frame count")?;
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| "no heap for the frame table")?;
+    v.try_reserve_exact(n)
+        .map_err(|_| "no heap for the frame table")?;
     v.resize(n, PageInfo::default());
     *FRAME_TABLE.lock() = Some(FrameTable::new(v));
     Ok(())

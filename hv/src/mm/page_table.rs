@@ -15,11 +15,7 @@ pub const PTE_RW: u64 = 1 << 1;
 pub const PTE_US: u64 = 1 << 2;
 pub const PTE_PWT: u64 = 1 << 3;
 pub const PTE_PCD: u64 = 1 << 4;
-pub const PTE_A: u64 = 1 << 5;
-pub const PTE_D: u64 = 1 << 6;
 pub const PTE_PS: u64 = 1 << 7;
-pub const PTE_G: u64 = 1 << 8;
-pub const PTE_NX: u64 = 1 << 63;
 pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// First and one-past-last L4 slot reserved for the hypervisor.
@@ -36,7 +32,8 @@ pub fn init(idle_l4: u64) -> Result<(), &'static str> {
         let e = entry_paddr(idle_l4, slot);
         if phys::read_u64(e).map_err(|_| "idle L4 unreadable")? & PTE_P == 0 {
             let l3 = super::alloc_zeroed_frame().ok_or("no memory for hypervisor L3s")?;
-            phys::write_u64(e, l3 * PAGE_SIZE | PTE_P | PTE_RW).map_err(|_| "idle L4 unwritable")?;
+            phys::write_u64(e, (l3 * PAGE_SIZE) | PTE_P | PTE_RW)
+                .map_err(|_| "idle L4 unwritable")?;
         }
     }
     Ok(())
@@ -67,7 +64,8 @@ pub fn install_hv_slots(l4_paddr: u64) -> Result<(), phys::OutOfRange> {
 pub fn make_uncacheable(paddr: u64) -> Result<u64, &'static str> {
     let va = phys::virt_of(paddr).map_err(|_| "outside the direct map")?;
     let l4e = phys::read_u64(entry_paddr(idle_l4(), l4_index(va))).map_err(|_| "bad L4")?;
-    let l3e = phys::read_u64(entry_paddr(l4e & PTE_ADDR_MASK, l3_index(va))).map_err(|_| "bad L3")?;
+    let l3e =
+        phys::read_u64(entry_paddr(l4e & PTE_ADDR_MASK, l3_index(va))).map_err(|_| "bad L3")?;
     if l3e & PTE_P == 0 || l3e & PTE_PS != 0 {
         return Err("direct map is not built from 2 MiB pages there");
     }

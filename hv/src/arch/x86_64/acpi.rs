@@ -16,7 +16,11 @@ use crate::mm::frame_access;
 struct DirectMap;
 
 impl AcpiHandler for DirectMap {
-    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        physical_address: usize,
+        size: usize,
+    ) -> PhysicalMapping<Self, T> {
         let va = frame_access::virt_of(physical_address as u64).unwrap_or(0);
         // The direct map covers the whole table (firmware tables lie below
         // 4 GiB here); a null pointer would only come from an address outside

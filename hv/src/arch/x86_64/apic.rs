@@ -65,7 +65,11 @@ pub fn init() -> Result<TimerInfo, &'static str> {
     write(REG_LVT_TIMER, TIMER_VECTOR | 1 << 17); // periodic
     let period = u64::from(per_ms) * 1000 / TICK_HZ;
     write(REG_TIMER_INIT, u32::try_from(period).unwrap_or(u32::MAX));
-    Ok(TimerInfo { apic_id: read(REG_ID) >> 24, apic_ticks_per_ms: per_ms, tsc_khz: TSC_KHZ.load(Ordering::Relaxed) })
+    Ok(TimerInfo {
+        apic_id: read(REG_ID) >> 24,
+        apic_ticks_per_ms: per_ms,
+        tsc_khz: TSC_KHZ.load(Ordering::Relaxed),
+    })
 }
 
 /// Busy-waits 10 ms on PIT channel 2.
@@ -100,4 +104,18 @@ pub fn ticks() -> u64 {
 /// TSC frequency in kHz as calibrated.
 pub fn tsc_khz() -> u64 {
     TSC_KHZ.load(Ordering::Relaxed)
+}
+
+/// Busy-waits about `ms` milliseconds on the calibrated TSC.
+pub fn delay_ms(ms: u64) {
+    let khz = tsc_khz().max(1_000_000);
+    let end = rdtsc().saturating_add(khz.saturating_mul(ms));
+    while rdtsc() < end {
+        core::hint::spin_loop();
+    }
+}
+
+/// Milliseconds since the tick started.
+pub fn uptime_ms() -> u64 {
+    ticks() * (1000 / TICK_HZ)
 }

@@ -48,31 +48,41 @@ pub static MC_STACK: Stack = Stack::new();
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port output has no effect on Rust-visible memory; the ports hv
     // touches (COM1, PIT, debug-exit, ACPI PM) are devices it owns.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 pub fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: as for `outb`.
-    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
     value
 }
 
 pub fn outw(port: u16, value: u16) {
     // SAFETY: as for `outb`.
-    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 pub fn outl(port: u16, value: u32) {
     // SAFETY: as for `outb`.
-    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    }
 }
 
 pub fn rdmsr(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: reading an MSR has no memory effect; callers pass architectural
     // MSRs that exist on every x86_64 CPU or that CPUID reported.
-    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    }
     u64::from(hi) << 32 | u64::from(lo)
 }
 
@@ -85,7 +95,9 @@ pub unsafe fn wrmsr(msr: u32, value: u64) {
     let lo = (value & 0xffff_ffff) as u32;
     let hi = (value >> 32) as u32;
     // SAFETY: the caller guarantees the write is sound.
-    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") lo, in("edx") hi, options(nostack, preserves_flags)) }
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") lo, in("edx") hi, options(nostack, preserves_flags))
+    }
 }
 
 pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
@@ -155,13 +167,6 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Waits for an interrupt with interrupts enabled, then disables them again.
-pub fn idle_wait() {
-    // SAFETY: `sti; hlt` is the standard idle sequence; the handlers that may
-    // run preserve all state and hv code runs with interrupts off otherwise.
-    unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) }
-}
-
 /// Stops this CPU for good.
 pub fn halt_forever() -> ! {
     loop {
@@ -183,15 +188,11 @@ pub const MSR_STAR: u32 = 0xc000_0081;
 pub const MSR_LSTAR: u32 = 0xc000_0082;
 pub const MSR_CSTAR: u32 = 0xc000_0083;
 pub const MSR_FMASK: u32 = 0xc000_0084;
-pub const MSR_FS_BASE: u32 = 0xc000_0100;
-pub const MSR_GS_BASE: u32 = 0xc000_0101;
-pub const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub const MSR_APIC_BASE: u32 = 0x1b;
 
 pub const EFER_SCE: u64 = 1 << 0;
 pub const EFER_NXE: u64 = 1 << 11;
 
-pub const CR4_PGE: u64 = 1 << 7;
 pub const CR4_OSFXSR: u64 = 1 << 9;
 pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
 pub const CR4_SMEP: u64 = 1 << 20;

@@ -65,10 +65,13 @@ pub const ENTRY_SYSCALL32: u32 = 0x101;
 
 impl GuestRegs {
     /// Whether the context ran in ring 3 (a guest) rather than in hv.
-    pub fn from_guest(&self) -> bool {
+    pub fn is_guest_context(&self) -> bool {
         self.cs & 3 != 0
     }
 }
+
+/// `lidt` limit: 256 gates of 16 bytes.
+const IDT_LIMIT: u16 = 256 * 16 - 1;
 
 const VECTORS_WITH_ERROR_CODE: [u32; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
 
@@ -240,7 +243,10 @@ pub fn iretq_address() -> u64 {
 
 /// Entry points for MSR_LSTAR and MSR_CSTAR.
 pub fn syscall_entries() -> (u64, u64) {
-    (core::ptr::addr_of!(hv_syscall_entry) as u64, core::ptr::addr_of!(hv_syscall32_entry) as u64)
+    (
+        core::ptr::addr_of!(hv_syscall_entry) as u64,
+        core::ptr::addr_of!(hv_syscall32_entry) as u64,
+    )
 }
 
 #[repr(C, align(16))]
@@ -261,7 +267,15 @@ struct Idt(UnsafeCell<[Gate; 256]>);
 unsafe impl Sync for Idt {}
 
 static IDT: Idt = Idt(UnsafeCell::new(
-    [Gate { offset_low: 0, selector: 0, ist: 0, attributes: 0, offset_mid: 0, offset_high: 0, _reserved: 0 }; 256],
+    [Gate {
+        offset_low: 0,
+        selector: 0,
+        ist: 0,
+        attributes: 0,
+        offset_mid: 0,
+        offset_high: 0,
+        _reserved: 0,
+    }; 256],
 ));
 
 /// Fills and loads the IDT: interrupt gates for all 256 vectors (interrupts
@@ -290,7 +304,10 @@ pub fn init_idt() {
             _reserved: 0,
         };
     }
-    let ptr = super::gdt::DescriptorPointer { limit: (256 * 16 - 1) as u16, base: IDT.0.get() as u64 };
+    let ptr = super::gdt::DescriptorPointer {
+        limit: IDT_LIMIT,
+        base: IDT.0.get() as u64,
+    };
     // SAFETY: the IDT is complete and static; every gate points at a stub in
     // hv's text.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
@@ -338,15 +355,27 @@ pub fn frame_at(rsp: u64) -> GuestRegs {
 /// Calls `f` with each return address on the frame-pointer chain from `rbp`,
 /// while the chain stays inside one of hv's stacks (at most 32 frames).
 pub fn backtrace(mut rbp: u64, mut f: impl FnMut(u64)) {
-    let stacks = [&BSP_STACK, &super::cpu::DF_STACK, &super::cpu::NMI_STACK, &super::cpu::MC_STACK];
+    let stacks = [
+        &BSP_STACK,
+        &super::cpu::DF_STACK,
+        &super::cpu::NMI_STACK,
+        &super::cpu::MC_STACK,
+    ];
     for _ in 0..32 {
-        let inside = stacks.iter().any(|s| rbp >= s.bottom() && rbp.saturating_add(16) <= s.top());
-        if !inside || rbp % 8 != 0 {
+        let inside = stacks
+            .iter()
+            .any(|s| rbp >= s.bottom() && rbp.saturating_add(16) <= s.top());
+        if !inside || !rbp.is_multiple_of(8) {
             return;
         }
         // SAFETY: [rbp, rbp+16) lies inside one of hv's stacks (checked
         // above), which are always mapped; reading stale words is harmless.
-        let (next, ret) = unsafe { ((rbp as *const u64).read(), (rbp as *const u64).add(1).read()) };
+        let (next, ret) = unsafe {
+            (
+                (rbp as *const u64).read(),
+                (rbp as *const u64).add(1).read(),
+            )
+        };
         if ret == 0 {
             return;
         }

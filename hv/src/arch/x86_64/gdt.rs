@@ -27,6 +27,9 @@ pub const IST_NMI: u8 = 2;
 pub const IST_MC: u8 = 3;
 
 const ENTRIES: usize = 8192;
+/// `lgdt` limit of the full 8192-entry table.
+const GDT_LIMIT: u16 = 0xffff;
+const _: () = assert!(GDT_LIMIT as usize == ENTRIES * 8 - 1);
 
 #[repr(C, align(4096))]
 struct Gdt(UnsafeCell<[u64; ENTRIES]>);
@@ -97,7 +100,10 @@ pub fn init(rsp0: u64) {
             | ((tss_base >> 24) & 0xff) << 56;
         gdt[index(TSS_SEL) + 1] = tss_base >> 32;
     }
-    let ptr = DescriptorPointer { limit: (ENTRIES * 8 - 1) as u16, base: GDT.0.get() as u64 };
+    let ptr = DescriptorPointer {
+        limit: GDT_LIMIT,
+        base: GDT.0.get() as u64,
+    };
     // SAFETY: the GDT is fully built, lives for ever, and holds HV_CS/HV_DS
     // and the TSS at the selectors loaded here; the far return reloads CS
     // with HV_CS.

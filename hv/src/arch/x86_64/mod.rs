@@ -24,7 +24,10 @@ unsafe extern "C" {
 
 /// Physical extent of hv's image (boot stub to end of .bss).
 pub fn image_range() -> (u64, u64) {
-    (core::ptr::addr_of!(__hv_phys_start) as u64, core::ptr::addr_of!(__hv_phys_end) as u64)
+    (
+        core::ptr::addr_of!(__hv_phys_start) as u64,
+        core::ptr::addr_of!(__hv_phys_end) as u64,
+    )
 }
 
 /// CPU features hv uses or reports.
@@ -33,7 +36,6 @@ pub struct Features {
     pub nx: bool,
     pub smep: bool,
     pub smap: bool,
-    pub x2apic: bool,
 }
 
 /// Per-CPU setup of the boot CPU: descriptor tables, `syscall`, protection
@@ -44,12 +46,10 @@ pub fn init_cpu() -> Features {
     entry::init_idt();
     let ext = cpu::cpuid(0x8000_0001, 0);
     let leaf7 = cpu::cpuid(7, 0);
-    let leaf1 = cpu::cpuid(1, 0);
     let f = Features {
         nx: ext[3] & (1 << 20) != 0,
         smep: leaf7[1] & (1 << 7) != 0,
         smap: leaf7[1] & (1 << 20) != 0,
-        x2apic: leaf1[2] & (1 << 21) != 0,
     };
     let (lstar, cstar) = entry::syscall_entries();
     let star = (u64::from(gdt::RING3_CS32 & !3) << 48) | (u64::from(gdt::HV_CS) << 32);
