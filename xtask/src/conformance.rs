@@ -73,6 +73,75 @@ pub fn discover(bin_dir: &Path) -> Result<Vec<Binary>, Error> {
     Ok(binaries)
 }
 
+/// Prefix of the names of external guests (`tests/external/<dir>/`).
+pub const EXTERNAL_PREFIX: &str = "external-";
+
+/// Guests written outside this repository's crates, in C and assembly as Xen
+/// guests usually are: `tests/external/<dir>/` with `head.S`, `main.c` (which
+/// carries the `//! @key:` metadata) and `link.ld`. They show that hv boots
+/// foreign Xen-style PV images, not only those built on guest-abi.
+pub fn discover_external(dir: &Path) -> Result<Vec<Binary>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Failed(format!("cannot list {}: {e}", dir.display()))),
+    };
+    let mut binaries: Vec<Binary> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("main.c").is_file())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_owned();
+            Some(Binary {
+                name: format!("{EXTERNAL_PREFIX}{name}"),
+                source: p.join("main.c"),
+            })
+        })
+        .collect();
+    binaries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(binaries)
+}
+
+/// Compiles an external guest with the system C compiler; returns the ELF.
+fn build_external(ws: &Workspace, binary: &str) -> Result<PathBuf, String> {
+    let dir_name = binary.strip_prefix(EXTERNAL_PREFIX).unwrap_or(binary);
+    let src = ws.root.join("tests").join("external").join(dir_name);
+    let out_dir = ws.xtask_dir().join("external");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let out = out_dir.join(format!("{dir_name}.elf"));
+    // Unique temporary name: variants of one guest may build concurrently.
+    let tmp = out_dir.join(format!(
+        "{dir_name}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut cmd = std::process::Command::new("cc");
+    cmd.args([
+        "-O2",
+        "-ffreestanding",
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-fno-pic",
+        "-mcmodel=kernel",
+        "-mno-red-zone",
+        "-mgeneral-regs-only",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+        "-Wl,--build-id=none",
+        "-Wl,--no-warn-rwx-segments",
+    ]);
+    cmd.arg(format!("-Wl,-T,{}", src.join("link.ld").display()));
+    cmd.arg("-o")
+        .arg(&tmp)
+        .arg(src.join("head.S"))
+        .arg(src.join("main.c"));
+    crate::shell::run(&mut cmd).map_err(|e| format!("building external guest {dir_name}: {e}"))?;
+    std::fs::rename(&tmp, &out).map_err(|e| format!("cannot move {}: {e}", tmp.display()))?;
+    Ok(out)
+}
+
 /// What to run: a case, or a binary whose metadata does not parse.
 enum Planned {
     Run(Case),
@@ -193,7 +262,11 @@ fn try_run_case(
     case: &Case,
 ) -> Result<(Verdict, (PathBuf, String)), String> {
     let spec = &case.spec;
-    let guest = ws.kernel(opts.profile, &case.binary);
+    let guest = if case.binary.starts_with(EXTERNAL_PREFIX) {
+        build_external(ws, &case.binary)?
+    } else {
+        ws.kernel(opts.profile, &case.binary)
+    };
     let module = spec.module.as_ref().map(|m| ws.root.join(m));
     let stem = file_stem(&case.name);
     let (mut cfg, log_dir, host, stop_on) = match &opts.xen {
@@ -237,7 +310,9 @@ fn try_run_case(
 
 pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     let wanted = |name: &str| opts.filter.as_deref().is_none_or(|f| name.contains(f));
-    let planned: Vec<Planned> = plan(&discover(&ws.test_bin_dir())?)
+    let mut binaries = discover(&ws.test_bin_dir())?;
+    binaries.extend(discover_external(&ws.root.join("tests").join("external"))?);
+    let planned: Vec<Planned> = plan(&binaries)
         .into_iter()
         .filter(|p| wanted(p.name()))
         .collect();

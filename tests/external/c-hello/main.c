@@ -1,3 +1,5 @@
+//! @expect-line: hello from a C PV kernel
+//! @expect-line: start_info magic: xen-3.0-x86_64
 /* A Xen-style PV guest in C: prints through console_io, checks start_info
  * and xen_version, reports, and powers off. */
 typedef unsigned long u64;
