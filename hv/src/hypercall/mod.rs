@@ -1,4 +1,4 @@
-//! The hypercall dispatcher: one table from hypercall number to handler.
+//! The hypercall dispatch table: one entry per hypercall number.
 //!
 //! Arguments arrive in rdi, rsi, rdx, r10, r8 (Xen's x86_64 convention) and
 //! the result goes back in rax; every other guest register is preserved (the
@@ -46,18 +46,63 @@ pub fn arg32(reg: u64) -> u32 {
     (reg & 0xffff_ffff) as u32
 }
 
-/// Entry from `syscall` in guest kernel mode.
-pub fn dispatch(regs: &mut GuestRegs) {
-    let (a1, a2, a3) = (regs.rdi, regs.rsi, regs.rdx);
-    let mut cont = Continuation::default();
-    let result = match regs.rax {
-        nr::CONSOLE_IO => console_io::console_io(arg32(a1), arg32(a2), a3, &mut cont),
-        nr::XEN_VERSION => xen_version::xen_version(arg32(a1), a2),
-        nr::SCHED_OP => sched_op::sched_op(arg32(a1), a2),
-        nr::SCHED_OP_COMPAT => sched_op::sched_op_compat(arg32(a1), a2),
-        nr::VM_ASSIST => vm_assist::vm_assist(arg32(a1), arg32(a2)),
-        _ => Err(-errno::ENOSYS),
+/// A hypercall handler as the entry path calls it: registers in, result
+/// written to `rax` (or the registers rewritten for a continuation).
+pub type Handler = extern "C" fn(&mut GuestRegs);
+
+/// Number of entries in the dispatch table (Xen's `NR_hypercalls`).
+pub const TABLE_LEN: usize = 64;
+
+/// The dispatch table, indexed by hypercall number. The `syscall` entry
+/// path bounds-checks and clamps the number (so a mispredicted check cannot
+/// index past the end) and calls the entry directly: no dispatcher in
+/// between, which keeps a null hypercall short.
+pub static TABLE: [Handler; TABLE_LEN] = {
+    let mut t: [Handler; TABLE_LEN] = [enosys; TABLE_LEN];
+    t[nr::SCHED_OP_COMPAT as usize] = hc_sched_op_compat;
+    t[nr::XEN_VERSION as usize] = hc_xen_version;
+    t[nr::CONSOLE_IO as usize] = hc_console_io;
+    t[nr::VM_ASSIST as usize] = hc_vm_assist;
+    t[nr::SCHED_OP as usize] = hc_sched_op;
+    t
+};
+
+fn finish(regs: &mut GuestRegs, result: HcResult) {
+    regs.rax = match result {
+        Ok(v) => v,
+        Err(e) => e.cast_unsigned(),
     };
+}
+
+/// Every number without a handler, and (called by the entry path) every
+/// number beyond the table.
+pub extern "C" fn enosys(regs: &mut GuestRegs) {
+    finish(regs, Err(-errno::ENOSYS));
+}
+
+extern "C" fn hc_xen_version(regs: &mut GuestRegs) {
+    let r = xen_version::xen_version(arg32(regs.rdi), regs.rsi);
+    finish(regs, r);
+}
+
+extern "C" fn hc_sched_op(regs: &mut GuestRegs) {
+    let r = sched_op::sched_op(arg32(regs.rdi), regs.rsi);
+    finish(regs, r);
+}
+
+extern "C" fn hc_sched_op_compat(regs: &mut GuestRegs) {
+    let r = sched_op::sched_op_compat(arg32(regs.rdi), regs.rsi);
+    finish(regs, r);
+}
+
+extern "C" fn hc_vm_assist(regs: &mut GuestRegs) {
+    let r = vm_assist::vm_assist(arg32(regs.rdi), arg32(regs.rsi));
+    finish(regs, r);
+}
+
+extern "C" fn hc_console_io(regs: &mut GuestRegs) {
+    let mut cont = Continuation::default();
+    let r = console_io::console_io(arg32(regs.rdi), arg32(regs.rsi), regs.rdx, &mut cont);
     if let Some([c1, c2, c3]) = cont.args {
         CONTINUATIONS.fetch_add(1, Ordering::Relaxed);
         regs.rdi = c1;
@@ -66,10 +111,7 @@ pub fn dispatch(regs: &mut GuestRegs) {
         regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
         return;
     }
-    regs.rax = match result {
-        Ok(v) => v,
-        Err(e) => e.cast_unsigned(),
-    };
+    finish(regs, r);
 }
 
 /// Hypercalls preempted and resumed so far (for the log and benchmarks).

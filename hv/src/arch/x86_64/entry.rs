@@ -12,8 +12,9 @@
 //! the faulting address [`hv_iretq`] and blames the guest instead of hv, so
 //! the fast path needs no canonical check of its own.
 //!
-//! The hypercall path is written for instruction count: 21 pushes, one call
-//! into Rust, 21 pops and `iretq`.
+//! The hypercall path is written for instruction count: 21 pushes, a
+//! bounds-checked (and speculation-clamped) indirect call straight into the
+//! handler from `hypercall::TABLE`, 17 pops and `iretq`.
 
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
@@ -166,7 +167,16 @@ hv_syscall_entry:
     push %r15
     mov %rsp, %rdi
     sub $8, %rsp
-    call {syscall}
+    cmp ${table_len}, %rax
+    jae 1f
+    sbb %rcx, %rcx                      /* all ones here; 0 if the jae was mispredicted */
+    and %rcx, %rax
+    lea {table}(%rip), %rcx
+    call *(%rcx,%rax,8)
+    add $8, %rsp
+    jmp hv_return_to_guest
+1:
+    call {enosys}
     add $8, %rsp
     jmp hv_return_to_guest
 
@@ -209,7 +219,9 @@ hv_syscall_scratch:
     .quad 0
 "#,
     trap = sym trap_entry,
-    syscall = sym syscall_entry,
+    table = sym crate::hypercall::TABLE,
+    table_len = const crate::hypercall::TABLE_LEN,
+    enosys = sym crate::hypercall::enosys,
     stack = sym BSP_STACK,
     stack_size = const STACK_SIZE,
     ss = const super::gdt::RING3_DS,
@@ -230,10 +242,6 @@ unsafe extern "C" {
 
 extern "C" fn trap_entry(regs: &mut GuestRegs) {
     crate::traps::handle(regs);
-}
-
-extern "C" fn syscall_entry(regs: &mut GuestRegs) {
-    crate::hypercall::dispatch(regs);
 }
 
 /// Address of the `iretq` that returns to guests (see the module docs).
