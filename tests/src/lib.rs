@@ -2,3 +2,8 @@
 //! exercises one area of the Xen x86_64 PV ABI and reports through
 //! `guest_abi::rt::report`.
 #![no_std]
+
+#[cfg(target_os = "none")]
+pub mod expect;
+#[cfg(target_os = "none")]
+pub mod regs;

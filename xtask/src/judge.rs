@@ -12,10 +12,24 @@ use crate::qemu::Ending;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Host {
     /// `hv`: QEMU's exit status encodes the shutdown (see [`crate::qemu`]).
+    /// Expected lines starting with `(hv)` are checked only here, those
+    /// starting with `(XEN)` only on Xen.
     Hv,
-    /// Real Xen: its console says how dom0 shut down ([`crate::xen`]);
-    /// expected lines starting with `(hv)` are hv's own and not checked.
+    /// Real Xen: its console says how dom0 shut down ([`crate::xen`]).
     Xen,
+}
+
+impl Host {
+    /// Whether an expected line applies on this host: one starting with
+    /// `(hv)` is hv's own message and one starting with `(XEN)` is Xen's,
+    /// so each is checked only where it can appear; other lines (the
+    /// guest's) are checked on both.
+    fn checks_line(self, line: &str) -> bool {
+        match self {
+            Host::Hv => !line.starts_with("(XEN)"),
+            Host::Xen => !line.starts_with("(hv)"),
+        }
+    }
 }
 
 const RESULT_MARK: &str = "Test result: ";
@@ -112,10 +126,20 @@ pub fn judge(spec: &RunSpec, log: &str, ending: Ending, host: Host) -> Verdict {
     let checked = spec
         .expect_lines
         .iter()
-        .filter(|l| host == Host::Hv || !l.starts_with("(hv)"));
+        .filter(|l| host.checks_line(l));
     for wanted in checked {
         if !log.lines().any(|line| line.contains(wanted.as_str())) {
             problems.push(format!("missing line `{wanted}`"));
+        }
+    }
+
+    let rejected = spec
+        .reject_lines
+        .iter()
+        .filter(|l| host == Host::Hv || !l.starts_with("(hv)"));
+    for unwanted in rejected {
+        if log.lines().any(|line| line.contains(unwanted.as_str())) {
+            problems.push(format!("unexpected line `{unwanted}`"));
         }
     }
 
@@ -168,6 +192,37 @@ mod tests {
             "no shutdown message from Xen, expected reboot"
         );
         assert!(fail(judge(&reboot, log, Ending::Exited(1), Host::Xen)).starts_with("QEMU failed"));
+    }
+
+    #[test]
+    fn host_specific_expected_lines() {
+        let spec = RunSpec {
+            expect_lines: vec![
+                "(hv) domain 0 shut down: poweroff".into(),
+                "(XEN) Hardware Dom0 halted: halting machine".into(),
+                "Test: x".into(),
+            ],
+            ..RunSpec::default()
+        };
+        let hv_log = "Test: x\nTest result: SUCCESS\n(hv) domain 0 shut down: poweroff (reason 0)\n";
+        let xen_log = "Test: x\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
+        assert_eq!(
+            judge(&spec, hv_log, Ending::Exited(0), Host::Hv),
+            Verdict::Pass { skipped: false }
+        );
+        assert_eq!(
+            judge(&spec, xen_log, Ending::StoppedOnLine, Host::Xen),
+            Verdict::Pass { skipped: false }
+        );
+        assert_eq!(
+            fail(judge(&spec, "Test result: SUCCESS\n", Ending::Exited(0), Host::Hv)),
+            "missing line `(hv) domain 0 shut down: poweroff`; missing line `Test: x`"
+        );
+        assert_eq!(
+            fail(judge(&spec, hv_log, Ending::StoppedOnLine, Host::Xen)),
+            "no shutdown message from Xen, expected poweroff; \
+             missing line `(XEN) Hardware Dom0 halted: halting machine`"
+        );
     }
 
     fn fail(v: Verdict) -> String {
@@ -231,6 +286,34 @@ mod tests {
         assert_eq!(
             fail(on_hv(&spec, "Test result: SUCCESS\n", Ending::Exited(0))),
             "domain 0 powered off (status 0), expected reboot; missing line `(hv) domain 0 shut down: reboot`"
+        );
+    }
+
+    #[test]
+    fn rejected_lines() {
+        let spec = RunSpec {
+            reject_lines: vec!["LEAK".into(), "(hv) only hv".into()],
+            ..RunSpec::default()
+        };
+        let clean = "Test result: SUCCESS\n";
+        assert_eq!(
+            on_hv(&spec, clean, Ending::Exited(0)),
+            Verdict::Pass { skipped: false }
+        );
+        let leaked = "a LEAK here\nTest result: SUCCESS\n";
+        assert_eq!(
+            fail(on_hv(&spec, leaked, Ending::Exited(0))),
+            "unexpected line `LEAK`"
+        );
+        let hv_line = "(hv) only hv\nTest result: SUCCESS\n";
+        assert_eq!(
+            fail(on_hv(&spec, hv_line, Ending::Exited(0))),
+            "unexpected line `(hv) only hv`"
+        );
+        let xen_log = "(hv) only hv\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
+        assert_eq!(
+            judge(&spec, xen_log, Ending::StoppedOnLine, Host::Xen),
+            Verdict::Pass { skipped: false }
         );
     }
 

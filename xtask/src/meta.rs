@@ -14,6 +14,7 @@
 //! | `@expect-exit` | how the run must end: `poweroff`, `reboot`, `suspend`, `crash`, `watchdog`, `soft_reset`, `unknown`, `panic` (hv panicked) | `poweroff` |
 //! | `@expect-result` | `SUCCESS` (a `SUCCESS` or `SKIP` line), `SKIP`, `ERROR`, `FAILURE` (a `FAILURE` or `ERROR` line, or no result line at all: the guest may crash), `none` (no result line) | `SUCCESS` |
 //! | `@expect-line` | text that must appear in some line of the log (substring match; repeatable) | none |
+//! | `@reject-line` | text that must not appear in any line of the log (substring match; repeatable) | none |
 //! | `@timeout` | seconds before the run counts as a crash | `cargo xtask test --timeout`, 60 |
 //! | `@smp` | vCPUs of the machine | 1 |
 //! | `@mem` | machine memory in MiB | 512 |
@@ -25,7 +26,8 @@
 //! keys and replaces the ones it names, using the same keys without `@`.
 //! Values containing spaces are written in double quotes (`\"` and `\\`
 //! escape inside them). A variant's `expect-line`s replace the inherited
-//! list (repeat the key for several; `expect-line=""` clears it). Example:
+//! list (repeat the key for several; `expect-line=""` clears it), and
+//! likewise for `reject-line`. Example:
 //!
 //! ```text
 //! //! Shutdown reasons reach hv.
@@ -73,6 +75,7 @@ pub struct RunSpec {
     pub expect_exit: Shutdown,
     pub expect_result: ExpectResult,
     pub expect_lines: Vec<String>,
+    pub reject_lines: Vec<String>,
     pub timeout_secs: Option<u64>,
     pub smp: Option<u32>,
     pub mem_mib: Option<u32>,
@@ -87,6 +90,7 @@ impl Default for RunSpec {
             expect_exit: Shutdown::Poweroff,
             expect_result: ExpectResult::Success,
             expect_lines: Vec::new(),
+            reject_lines: Vec::new(),
             timeout_secs: None,
             smp: None,
             mem_mib: None,
@@ -128,7 +132,7 @@ fn set(
     key: &str,
     value: &str,
     origin: Origin,
-    lines_replaced: &mut bool,
+    replaced: &mut Replaced,
 ) -> Result<(), String> {
     fn number<T: std::str::FromStr + PartialEq + Default>(
         key: &str,
@@ -156,22 +160,54 @@ fn set(
                 format!("expect-result: {value:?} is not SUCCESS, SKIP, ERROR, FAILURE or none")
             })?;
         }
-        "expect-line" => {
-            if origin == Origin::Variant && !*lines_replaced {
-                spec.expect_lines.clear();
-                *lines_replaced = true;
-            }
-            if !value.is_empty() {
-                spec.expect_lines.push(value.to_owned());
-            } else if origin == Origin::Base {
-                return Err("expect-line: empty".into());
-            }
-        }
+        "expect-line" => push_line(
+            &mut spec.expect_lines,
+            key,
+            value,
+            origin,
+            &mut replaced.expect,
+        )?,
+        "reject-line" => push_line(
+            &mut spec.reject_lines,
+            key,
+            value,
+            origin,
+            &mut replaced.reject,
+        )?,
         "timeout" => spec.timeout_secs = Some(number(key, value)?),
         "smp" => spec.smp = Some(number(key, value)?),
         "mem" => spec.mem_mib = Some(number(key, value)?),
         "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
         _ => return Err(format!("unknown key {key:?}")),
+    }
+    Ok(())
+}
+
+/// Which inherited line lists a variant has already replaced.
+#[derive(Default)]
+struct Replaced {
+    expect: bool,
+    reject: bool,
+}
+
+/// Adds `value` to a line list (`expect-line`, `reject-line`): a variant's
+/// first one replaces the inherited list, and an empty value in a variant
+/// just clears it.
+fn push_line(
+    list: &mut Vec<String>,
+    key: &str,
+    value: &str,
+    origin: Origin,
+    replaced: &mut bool,
+) -> Result<(), String> {
+    if origin == Origin::Variant && !*replaced {
+        list.clear();
+        *replaced = true;
+    }
+    if !value.is_empty() {
+        list.push(value.to_owned());
+    } else if origin == Origin::Base {
+        return Err(format!("{key}: empty"));
     }
     Ok(())
 }
@@ -243,7 +279,14 @@ pub fn parse(binary: &str, source: &str) -> Result<Vec<Case>, MetaError> {
         if key == "variant" {
             variants.push((line, value.to_owned()));
         } else {
-            set(&mut base, key, value, Origin::Base, &mut false).map_err(err)?;
+            set(
+                &mut base,
+                key,
+                value,
+                Origin::Base,
+                &mut Replaced::default(),
+            )
+            .map_err(err)?;
         }
     }
 
@@ -269,14 +312,14 @@ pub fn parse(binary: &str, source: &str) -> Result<Vec<Case>, MetaError> {
             return Err(err(format!("variant {name:?} defined twice")));
         }
         let mut spec = base.clone();
-        let mut lines_replaced = false;
+        let mut replaced = Replaced::default();
         for word in words {
             let (key, value) = word.split_once('=').ok_or_else(|| {
                 err(format!(
                     "variant {name}: expected key=value, found {word:?}"
                 ))
             })?;
-            set(&mut spec, key, value, Origin::Variant, &mut lines_replaced)
+            set(&mut spec, key, value, Origin::Variant, &mut replaced)
                 .map_err(|m| err(format!("variant {name}: {m}")))?;
         }
         cases.push(Case {
@@ -401,6 +444,22 @@ mod tests {
         assert!(bad("//! @variant: a variant=b\n")
             .message
             .contains("unknown key"));
+    }
+
+    #[test]
+    fn reject_lines() {
+        let src = "//! @reject-line: BAD one\n//! @reject-line: worse\n//! @expect-line: ok\n\
+//! @variant: keep expect-line=fine\n//! @variant: swap reject-line=other\n\
+//! @variant: none reject-line=\"\"\n";
+        let cases = parse("t", src).unwrap();
+        assert_eq!(cases[0].spec.reject_lines, ["BAD one", "worse"]);
+        assert_eq!(cases[1].spec.reject_lines, ["BAD one", "worse"]);
+        assert_eq!(cases[1].spec.expect_lines, ["fine"]);
+        assert_eq!(cases[2].spec.reject_lines, ["other"]);
+        assert_eq!(cases[2].spec.expect_lines, ["ok"]);
+        assert!(cases[3].spec.reject_lines.is_empty());
+        let err = parse("t", "//! @reject-line:\n").unwrap_err();
+        assert!(err.message.contains("reject-line: empty"), "{}", err.message);
     }
 
     #[test]

@@ -8,13 +8,16 @@
 //!
 //! Start of day, as the domain builder leaves it: `rsi` holds the virtual
 //! address of `start_info`, `rsp` a one-page stack, events are masked and no
-//! callbacks are registered. `_start` moves to a 64 KiB stack in `.bss`
+//! callbacks are registered. `_start` first stores every register as it
+//! found it ([`entry_regs`]), then moves to a 64 KiB stack in `.bss`
 //! (which the loader zeroes: memsz exceeds filesz) and calls [`start`], which
 //! calls the guest's `main`. Nothing else is set up: no trap table, so a
 //! fault kills the domain, which the test runner sees as a missing result
 //! line.
 
+use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::console::LineBuffer;
@@ -32,6 +35,120 @@ pub const STACK_SIZE: usize = 64 * 1024;
 
 /// The virtual base every guest links at (see `pv64.ld`).
 pub const VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// The registers as the domain builder left them at the guest's first
+/// instruction, stored by `_start` before it changes any of them.
+///
+/// The general-purpose registers and `rflags` are the full 64-bit values;
+/// the selectors are the 16-bit values of `cs`, `ss`, `ds`, `es`, `fs` and
+/// `gs`. The order of the fields is the one `_start` stores them in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rflags: u64,
+    pub cs: u16,
+    pub ss: u16,
+    pub ds: u16,
+    pub es: u16,
+    pub fs: u16,
+    pub gs: u16,
+    /// Padding to a multiple of 8 bytes.
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<EntryRegs>() == 17 * 8 + 6 * 2 + 4);
+
+/// Byte offsets of [`EntryRegs`]' fields, for `_start`'s stores.
+#[doc(hidden)]
+pub mod entry_regs_offset {
+    use super::{offset_of, EntryRegs};
+    pub const RAX: usize = offset_of!(EntryRegs, rax);
+    pub const RBX: usize = offset_of!(EntryRegs, rbx);
+    pub const RCX: usize = offset_of!(EntryRegs, rcx);
+    pub const RDX: usize = offset_of!(EntryRegs, rdx);
+    pub const RSI: usize = offset_of!(EntryRegs, rsi);
+    pub const RDI: usize = offset_of!(EntryRegs, rdi);
+    pub const RBP: usize = offset_of!(EntryRegs, rbp);
+    pub const RSP: usize = offset_of!(EntryRegs, rsp);
+    pub const R8: usize = offset_of!(EntryRegs, r8);
+    pub const R9: usize = offset_of!(EntryRegs, r9);
+    pub const R10: usize = offset_of!(EntryRegs, r10);
+    pub const R11: usize = offset_of!(EntryRegs, r11);
+    pub const R12: usize = offset_of!(EntryRegs, r12);
+    pub const R13: usize = offset_of!(EntryRegs, r13);
+    pub const R14: usize = offset_of!(EntryRegs, r14);
+    pub const R15: usize = offset_of!(EntryRegs, r15);
+    pub const RFLAGS: usize = offset_of!(EntryRegs, rflags);
+    pub const CS: usize = offset_of!(EntryRegs, cs);
+    pub const SS: usize = offset_of!(EntryRegs, ss);
+    pub const DS: usize = offset_of!(EntryRegs, ds);
+    pub const ES: usize = offset_of!(EntryRegs, es);
+    pub const FS: usize = offset_of!(EntryRegs, fs);
+    pub const GS: usize = offset_of!(EntryRegs, gs);
+}
+
+/// Where `_start` stores the entry registers: written once by assembly
+/// before any Rust runs, only read afterwards.
+#[doc(hidden)]
+#[repr(transparent)]
+pub struct EntryRegsSlot(UnsafeCell<EntryRegs>);
+
+// SAFETY: the slot is written only by `_start`, on the boot vCPU, before
+// any Rust code runs; from then on it is only read.
+unsafe impl Sync for EntryRegsSlot {}
+
+#[doc(hidden)]
+pub static ENTRY_REGS: EntryRegsSlot = EntryRegsSlot(UnsafeCell::new(EntryRegs {
+    rax: 0,
+    rbx: 0,
+    rcx: 0,
+    rdx: 0,
+    rsi: 0,
+    rdi: 0,
+    rbp: 0,
+    rsp: 0,
+    r8: 0,
+    r9: 0,
+    r10: 0,
+    r11: 0,
+    r12: 0,
+    r13: 0,
+    r14: 0,
+    r15: 0,
+    rflags: 0,
+    cs: 0,
+    ss: 0,
+    ds: 0,
+    es: 0,
+    fs: 0,
+    gs: 0,
+    _pad: 0,
+}));
+
+/// The registers at the guest's first instruction (see [`EntryRegs`]).
+///
+/// Only meaningful in a guest declared with [`crate::pv_guest!`], whose
+/// `_start` fills them in.
+pub fn entry_regs() -> EntryRegs {
+    // SAFETY: `_start` finished writing the slot before any Rust code ran
+    // and nothing writes it again, so this read races with nothing.
+    unsafe { ENTRY_REGS.0.get().read_volatile() }
+}
 
 /// Called by `_start` with the value of `rsi` at entry; runs `main`.
 ///
@@ -160,11 +277,39 @@ macro_rules! pv_guest {
         }
 
         ::core::arch::global_asm!(
-            // Entry: keep rsi (start_info), switch to our stack, call Rust.
+            // Entry: record the registers as the builder left them (GPRs
+            // first, then rflags through the builder's stack, then the
+            // selectors), keep rsi (start_info), switch to our stack, call
+            // Rust.
             ".pushsection .text.entry, \"ax\", @progbits",
             ".globl _start",
             ".type _start, @function",
             "_start:",
+            "    mov [rip + {regs} + {rax}], rax",
+            "    mov [rip + {regs} + {rbx}], rbx",
+            "    mov [rip + {regs} + {rcx}], rcx",
+            "    mov [rip + {regs} + {rdx}], rdx",
+            "    mov [rip + {regs} + {rsi}], rsi",
+            "    mov [rip + {regs} + {rdi}], rdi",
+            "    mov [rip + {regs} + {rbp}], rbp",
+            "    mov [rip + {regs} + {rsp}], rsp",
+            "    mov [rip + {regs} + {r8}], r8",
+            "    mov [rip + {regs} + {r9}], r9",
+            "    mov [rip + {regs} + {r10}], r10",
+            "    mov [rip + {regs} + {r11}], r11",
+            "    mov [rip + {regs} + {r12}], r12",
+            "    mov [rip + {regs} + {r13}], r13",
+            "    mov [rip + {regs} + {r14}], r14",
+            "    mov [rip + {regs} + {r15}], r15",
+            "    pushfq",
+            "    pop rax",
+            "    mov [rip + {regs} + {rflags}], rax",
+            "    mov word ptr [rip + {regs} + {cs}], cs",
+            "    mov word ptr [rip + {regs} + {ss}], ss",
+            "    mov word ptr [rip + {regs} + {ds}], ds",
+            "    mov word ptr [rip + {regs} + {es}], es",
+            "    mov word ptr [rip + {regs} + {fs}], fs",
+            "    mov word ptr [rip + {regs} + {gs}], gs",
             "    cld",
             "    lea rsp, [rip + __guest_abi_stack_top]",
             "    xor ebp, ebp",
@@ -229,6 +374,30 @@ macro_rules! pv_guest {
             ".long 1 << 11",
             ".popsection",
             entry = sym __guest_abi_entry,
+            regs = sym $crate::rt::ENTRY_REGS,
+            rax = const $crate::rt::entry_regs_offset::RAX,
+            rbx = const $crate::rt::entry_regs_offset::RBX,
+            rcx = const $crate::rt::entry_regs_offset::RCX,
+            rdx = const $crate::rt::entry_regs_offset::RDX,
+            rsi = const $crate::rt::entry_regs_offset::RSI,
+            rdi = const $crate::rt::entry_regs_offset::RDI,
+            rbp = const $crate::rt::entry_regs_offset::RBP,
+            rsp = const $crate::rt::entry_regs_offset::RSP,
+            r8 = const $crate::rt::entry_regs_offset::R8,
+            r9 = const $crate::rt::entry_regs_offset::R9,
+            r10 = const $crate::rt::entry_regs_offset::R10,
+            r11 = const $crate::rt::entry_regs_offset::R11,
+            r12 = const $crate::rt::entry_regs_offset::R12,
+            r13 = const $crate::rt::entry_regs_offset::R13,
+            r14 = const $crate::rt::entry_regs_offset::R14,
+            r15 = const $crate::rt::entry_regs_offset::R15,
+            rflags = const $crate::rt::entry_regs_offset::RFLAGS,
+            cs = const $crate::rt::entry_regs_offset::CS,
+            ss = const $crate::rt::entry_regs_offset::SS,
+            ds = const $crate::rt::entry_regs_offset::DS,
+            es = const $crate::rt::entry_regs_offset::ES,
+            fs = const $crate::rt::entry_regs_offset::FS,
+            gs = const $crate::rt::entry_regs_offset::GS,
         );
     };
 }

@@ -57,6 +57,10 @@ pub const TABLE_LEN: usize = 64;
 /// path bounds-checks and clamps the number (so a mispredicted check cannot
 /// index past the end) and calls the entry directly: no dispatcher in
 /// between, which keeps a null hypercall short.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "hypercall numbers are below 64; const context has no try_from"
+)]
 pub static TABLE: [Handler; TABLE_LEN] = {
     let mut t: [Handler; TABLE_LEN] = [enosys; TABLE_LEN];
     t[nr::SCHED_OP_COMPAT as usize] = hc_sched_op_compat;
