@@ -116,6 +116,9 @@ fn build_external(ws: &Workspace, binary: &str) -> Result<PathBuf, String> {
         std::process::id(),
         std::thread::current().id()
     ));
+    // A `cflags` file in the guest's directory adds flags (e.g. a code
+    // model for a guest not linked in the top 2 GiB); later flags win.
+    let extra = std::fs::read_to_string(src.join("cflags")).unwrap_or_default();
     let mut cmd = std::process::Command::new("cc");
     cmd.args([
         "-O2",
@@ -132,6 +135,7 @@ fn build_external(ws: &Workspace, binary: &str) -> Result<PathBuf, String> {
         "-Wl,--build-id=none",
         "-Wl,--no-warn-rwx-segments",
     ]);
+    cmd.args(extra.split_whitespace());
     cmd.arg(format!("-Wl,-T,{}", src.join("link.ld").display()));
     cmd.arg("-o")
         .arg(&tmp)

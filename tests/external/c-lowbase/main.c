@@ -1,0 +1,1 @@
+../c-hello/main.c
