@@ -39,6 +39,15 @@ struct Options {
     dom0_mem: Option<u64>,
     /// `loglvl=error|warning|info|debug|all`.
     loglvl: Level,
+    /// `selftest=pagefault|panic`: make hv itself fail just before entering
+    /// domain 0, to exercise (and test) the fatal-fault report.
+    selftest: Option<SelfTest>,
+}
+
+#[derive(Clone, Copy)]
+enum SelfTest {
+    PageFault,
+    Panic,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -55,6 +64,7 @@ fn parse_options(cmdline: &str) -> Options {
     let mut o = Options {
         dom0_mem: None,
         loglvl: Level::Info,
+        selftest: None,
     };
     for word in cmdline.split_ascii_whitespace() {
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
@@ -67,6 +77,13 @@ fn parse_options(cmdline: &str) -> Options {
                     "warning" => Level::Warn,
                     "debug" | "all" => Level::Debug,
                     _ => Level::Info,
+                }
+            }
+            "selftest" => {
+                o.selftest = match value {
+                    "pagefault" => Some(SelfTest::PageFault),
+                    "panic" => Some(SelfTest::Panic),
+                    _ => None,
                 }
             }
             _ => {}
@@ -156,6 +173,14 @@ fn main(magic: u32, info: u32) -> ! {
         dom0.nr_pages()
     );
     domain::register(dom0);
+    match opts.selftest {
+        Some(SelfTest::PageFault) => {
+            hvlog!(info, "selftest: reading an unmapped hypervisor address");
+            x86::cpu::selftest_page_fault();
+        }
+        Some(SelfTest::Panic) => panic!("selftest: panic requested on the command line"),
+        None => {}
+    }
     let (cr3, regs) =
         domain::switch_to(0).unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
     x86::enter_guest(cr3, &regs)

@@ -203,3 +203,13 @@ pub fn invlpg(va: u64) {
     // SAFETY: invalidating a translation never breaks memory safety.
     unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
 }
+
+/// Reads an address hv never maps (the bottom of the hypervisor range), so
+/// the #PF path for faults inside hv can be tested (`selftest=pagefault`).
+pub fn selftest_page_fault() {
+    let va = 0xffff_8400_0000_0000_u64;
+    // SAFETY: the read faults before any value is produced; the #PF handler
+    // reports the fault and leaves the machine, so execution never continues
+    // with an invented value.
+    let _ = unsafe { core::ptr::read_volatile(va as *const u64) };
+}
