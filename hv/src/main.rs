@@ -123,6 +123,7 @@ fn main(magic: u32, info: u32) -> ! {
     mm::init_frame_table().unwrap_or_else(|e| fatal(format_args!("{e}")));
     HV_CMDLINE.call_once(|| String::from(bi.cmdline.as_str()));
     mm::page_table::init(x86::cpu::read_cr3()).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    mm::m2p::init(mem.usable_limit / mm::PAGE_SIZE).unwrap_or_else(|e| fatal(format_args!("{e}")));
     hvlog!(
         info,
         "Memory: {} MiB of RAM, {} MiB free, {} MiB heap{}",

@@ -303,6 +303,7 @@ fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildEr
     mm::with_frame_table(|ft| {
         for (pfn, &mfn) in mem.p2m.iter().enumerate() {
             ft.assign(mfn, id, pfn as u64)?;
+            mm::m2p::set(mfn, pfn as u64);
         }
         for e in l.bootstrap_page_table_entries() {
             let target = mem

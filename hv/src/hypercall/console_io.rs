@@ -5,9 +5,9 @@
 //! before the fault were printed, as on Xen). A long write is preempted
 //! every [`CHUNKS_PER_CALL`] chunks: the call is re-issued with the rest, so
 //! hv never spends unbounded time on one guest request.
-//! `CONSOLEIO_read` has no input yet and returns 0. Counts above `INT_MAX`
-//! are refused with `-E2BIG` and domains without the privilege get `-EPERM`
-//! (Xen's default XSM policy).
+//! `CONSOLEIO_read` has no input yet and returns 0, after refusing counts
+//! above `INT_MAX` with `-E2BIG` as Xen does. Domains without the privilege
+//! get `-EPERM` (Xen's default XSM policy).
 
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno;
@@ -24,11 +24,8 @@ pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) ->
     }
     match cmd {
         CONSOLEIO_WRITE => {
-            if count > i32::MAX as u32 {
-                return Err(-errno::E2BIG);
-            }
             let mut buf = [0u8; CHUNK];
-            let total = usize::try_from(count).map_err(|_| -errno::E2BIG)?;
+            let total = usize::try_from(count).map_err(|_| -errno::EFAULT)?;
             let mut done = 0usize;
             for _ in 0..CHUNKS_PER_CALL {
                 if done == total {
@@ -47,6 +44,9 @@ pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) ->
             cont.resume([u64::from(cmd), (total - done) as u64, buffer + done as u64]);
             Ok(0)
         }
+        // The result is a count or an errno, so counts that would read as
+        // negative are refused first (as on Xen); there is no input yet.
+        CONSOLEIO_READ if i32::try_from(count).is_err() => Err(-errno::E2BIG),
         CONSOLEIO_READ => Ok(0),
         _ => Err(-errno::ENOSYS),
     }

@@ -163,3 +163,12 @@ pub fn init_heap(paddr: u64, len: u64) -> Result<(), OutOfRange> {
     unsafe { heap.init(va as *mut u8, len) };
     Ok(())
 }
+
+/// Fills `len` bytes at physical `paddr` with `byte`.
+pub fn fill(paddr: u64, len: u64, byte: u8) -> Result<(), OutOfRange> {
+    let va = checked_va(paddr, len)?;
+    let len = usize::try_from(len).map_err(|_| OutOfRange)?;
+    // SAFETY: as for `write`.
+    unsafe { core::ptr::write_bytes(va as *mut u8, byte, len) };
+    Ok(())
+}
