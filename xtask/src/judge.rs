@@ -123,10 +123,7 @@ pub fn judge(spec: &RunSpec, log: &str, ending: Ending, host: Host) -> Verdict {
         )),
     }
 
-    let checked = spec
-        .expect_lines
-        .iter()
-        .filter(|l| host.checks_line(l));
+    let checked = spec.expect_lines.iter().filter(|l| host.checks_line(l));
     for wanted in checked {
         if !log.lines().any(|line| line.contains(wanted.as_str())) {
             problems.push(format!("missing line `{wanted}`"));
@@ -204,8 +201,10 @@ mod tests {
             ],
             ..RunSpec::default()
         };
-        let hv_log = "Test: x\nTest result: SUCCESS\n(hv) domain 0 shut down: poweroff (reason 0)\n";
-        let xen_log = "Test: x\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
+        let hv_log =
+            "Test: x\nTest result: SUCCESS\n(hv) domain 0 shut down: poweroff (reason 0)\n";
+        let xen_log =
+            "Test: x\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
         assert_eq!(
             judge(&spec, hv_log, Ending::Exited(0), Host::Hv),
             Verdict::Pass { skipped: false }
@@ -215,7 +214,12 @@ mod tests {
             Verdict::Pass { skipped: false }
         );
         assert_eq!(
-            fail(judge(&spec, "Test result: SUCCESS\n", Ending::Exited(0), Host::Hv)),
+            fail(judge(
+                &spec,
+                "Test result: SUCCESS\n",
+                Ending::Exited(0),
+                Host::Hv
+            )),
             "missing line `(hv) domain 0 shut down: poweroff`; missing line `Test: x`"
         );
         assert_eq!(
@@ -310,7 +314,8 @@ mod tests {
             fail(on_hv(&spec, hv_line, Ending::Exited(0))),
             "unexpected line `(hv) only hv`"
         );
-        let xen_log = "(hv) only hv\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
+        let xen_log =
+            "(hv) only hv\nTest result: SUCCESS\n(XEN) Hardware Dom0 halted: halting machine\n";
         assert_eq!(
             judge(&spec, xen_log, Ending::StoppedOnLine, Host::Xen),
             Verdict::Pass { skipped: false }

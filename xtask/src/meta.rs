@@ -459,7 +459,11 @@ mod tests {
         assert_eq!(cases[2].spec.expect_lines, ["ok"]);
         assert!(cases[3].spec.reject_lines.is_empty());
         let err = parse("t", "//! @reject-line:\n").unwrap_err();
-        assert!(err.message.contains("reject-line: empty"), "{}", err.message);
+        assert!(
+            err.message.contains("reject-line: empty"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

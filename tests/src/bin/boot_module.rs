@@ -28,13 +28,28 @@ const PAGE: u64 = 4096;
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("boot_module");
     let kernel_end = core::ptr::addr_of!(__bss_end) as u64;
-    println!("mod_start {:#x} mod_len {} kernel end {:#x} mfn_list {:#x}", si.mod_start, si.mod_len, kernel_end, si.mfn_list);
-    r.check("mod_len is the module's length", si.mod_len == EXPECTED.len() as u64);
-    r.check("mod_start is a virtual address (no SIF_MOD_START_PFN)", si.flags & SIF_MOD_START_PFN == 0);
+    println!(
+        "mod_start {:#x} mod_len {} kernel end {:#x} mfn_list {:#x}",
+        si.mod_start, si.mod_len, kernel_end, si.mfn_list
+    );
+    r.check(
+        "mod_len is the module's length",
+        si.mod_len == EXPECTED.len() as u64,
+    );
+    r.check(
+        "mod_start is a virtual address (no SIF_MOD_START_PFN)",
+        si.flags & SIF_MOD_START_PFN == 0,
+    );
     r.check("mod_start is page aligned", si.mod_start % PAGE == 0);
-    r.check("mod_start follows the kernel image", si.mod_start == kernel_end.next_multiple_of(PAGE));
+    r.check(
+        "mod_start follows the kernel image",
+        si.mod_start == kernel_end.next_multiple_of(PAGE),
+    );
     let module_end = si.mod_start + si.mod_len;
-    r.check("the P2M list follows the module", si.mfn_list == module_end.next_multiple_of(PAGE));
+    r.check(
+        "the P2M list follows the module",
+        si.mfn_list == module_end.next_multiple_of(PAGE),
+    );
     if si.mod_len == EXPECTED.len() as u64 && si.mod_start != 0 {
         let len = EXPECTED.len();
         // SAFETY: the builder mapped [mod_start, mod_start + mod_len) in the
@@ -47,7 +62,10 @@ fn main(si: StartInfoRef) -> ! {
         // SAFETY: the rest of the module's last page is part of the initial
         // mapping (the P2M list starts on the next page).
         let tail = unsafe { core::slice::from_raw_parts(module_end as *const u8, tail_len) };
-        r.check("the module's last page is zero-padded", tail.iter().all(|&b| b == 0));
+        r.check(
+            "the module's last page is zero-padded",
+            tail.iter().all(|&b| b == 0),
+        );
     }
     r.finish()
 }

@@ -1,0 +1,76 @@
+//! Small helpers shared by the conformance guests: comparing a hypercall's
+//! result with the value Xen 4.17 returns, printing both in a form a reader
+//! can check against the headers (`-EFAULT`, `0x40011`), and the guest
+//! addresses that no hypercall may accept as a buffer.
+
+use core::fmt;
+
+use guest_abi::errno;
+use guest_abi::rt::report::Report;
+
+/// A hypercall result as the reader wants to see it: `-ENAME` for an errno,
+/// decimal for small values, hex for large ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rc(pub i64);
+
+impl fmt::Display for Rc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            v if (-4095..0).contains(&v) => write!(f, "-{}", errno::name(v)),
+            v if (0..=0xffff).contains(&v) => write!(f, "{v}"),
+            v => write!(f, "{v:#x}"),
+        }
+    }
+}
+
+/// Records the check `got == want` as `<what> -> <want>`, adding what came
+/// back when it differs.
+pub fn rc(r: &mut Report, what: impl fmt::Display, got: i64, want: i64) -> bool {
+    if got == want {
+        r.check(format_args!("{what} -> {}", Rc(want)), true)
+    } else {
+        r.check(
+            format_args!("{what} -> {} (got {})", Rc(want), Rc(got)),
+            false,
+        )
+    }
+}
+
+/// Guest addresses that are never a usable hypercall buffer for a 64-bit PV
+/// guest, with a name for the report. Xen's `access_ok()` refuses the
+/// non-canonical ones and its own range (`HYPERVISOR_VIRT_START` to
+/// `HYPERVISOR_VIRT_END`, L4 slots 256–271) before touching memory; the
+/// unmapped ones fault in the copy. Either way the result is `-EFAULT`.
+///
+/// The "unmapped" ones sit in the lower half, where a PV dom0's initial
+/// page tables map nothing (its kernel is in L4 slot 511).
+pub const BAD_POINTERS: &[(&str, u64)] = &[
+    ("null", 0),
+    ("unmapped 0x1000", 0x1000),
+    ("unmapped top of lower half", 0x7fff_ffff_f000),
+    ("non-canonical 1<<47", 0x8000_0000_0000),
+    ("non-canonical 0xdead...", 0xdead_beef_dead_b000),
+    ("hypervisor range start (RO M2P)", 0xffff_8000_0000_0000),
+    ("hypervisor direct map", 0xffff_8300_0000_0000),
+    ("hypervisor range last bytes", 0xffff_87ff_ffff_fff0),
+];
+
+/// The bytes of a C string buffer before its first NUL, or `None` if
+/// there is no NUL in it.
+pub fn c_str(buf: &[u8]) -> Option<&[u8]> {
+    buf.iter().position(|&b| b == 0).map(|n| &buf[..n])
+}
+
+/// Whether every byte after the first NUL is NUL too (Xen clears the whole
+/// fixed-size field before copying the string in).
+pub fn nul_padded(buf: &[u8]) -> bool {
+    match buf.iter().position(|&b| b == 0) {
+        Some(n) => buf[n..].iter().all(|&b| b == 0),
+        None => false,
+    }
+}
+
+/// `bytes` as text for a report line (`<not utf-8>` if it is not).
+pub fn text(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).unwrap_or("<not utf-8>")
+}
