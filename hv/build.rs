@@ -9,5 +9,7 @@ fn main() {
         // executable: hv lives at 0xffff82d0_80000000, outside the ±2 GiB windows
         // that the static relocation model's code models can address.
         println!("cargo:rustc-link-arg-bins=--no-pie");
+        // A build id, for XENVER_build_id.
+        println!("cargo:rustc-link-arg-bins=--build-id=sha1");
     }
 }

@@ -55,7 +55,7 @@ fn main(si: StartInfoRef) -> ! {
     println!(
         "dom0: memory {} pages ({} MiB)",
         si.nr_pages,
-        si.nr_pages * 4096 >> 20
+        (si.nr_pages * 4096) >> 20
     );
     println!("dom0: shared_info at machine address {:#x}", si.shared_info);
     println!(

@@ -31,7 +31,10 @@ pub fn sched_op(cmd: u32, arg: u64) -> HcResult {
         SCHEDOP_SHUTDOWN => shutdown(read_reason(arg)?),
         SCHEDOP_SHUTDOWN_CODE => {
             let reason = read_reason(arg)?;
-            crate::domain::with_current(|d| d.shutdown_code = Some(reason));
+            // The first code latched wins, as on Xen.
+            crate::domain::with_current(|d| {
+                d.shutdown_code.get_or_insert(reason);
+            });
             Ok(0)
         }
         _ => Err(-errno::ENOSYS),

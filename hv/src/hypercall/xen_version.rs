@@ -76,6 +76,8 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
             super::copy_out(arg, &fi)?;
             Ok(0)
         }
+        // Takes no argument: a non-null one is refused, as on Xen.
+        XENVER_PAGESIZE if arg != 0 => Err(-errno::EINVAL),
         XENVER_PAGESIZE => Ok(4096),
         XENVER_GUEST_HANDLE => {
             let handle = crate::domain::with_current(|d| d.handle);
@@ -89,8 +91,29 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
                 put_str(arg, DENIED, 1024)
             }
         }
-        // hv carries no build id.
-        XENVER_BUILD_ID => Err(-errno::ENODATA),
+        XENVER_BUILD_ID => {
+            // struct xen_build_id { u32 len; u8 buf[]; }: with no buffer the
+            // size is returned; otherwise the header is read, a zero length
+            // refused, a short one answered -ENOBUFS, as on Xen.
+            let id = crate::arch::x86_64::build_id();
+            if id.is_empty() {
+                return Err(-errno::ENODATA);
+            }
+            let size = id.len() as u64;
+            if arg == 0 {
+                return Ok(size);
+            }
+            let mut len = [0u8; 4];
+            super::copy_in(arg, &mut len)?;
+            match u64::from(u32::from_le_bytes(len)) {
+                0 => Err(-errno::EINVAL),
+                n if n < size => Err(-errno::ENOBUFS),
+                _ => {
+                    super::copy_out(arg + 4, id)?;
+                    Ok(size)
+                }
+            }
+        }
         _ => Err(-errno::ENOSYS),
     }
 }

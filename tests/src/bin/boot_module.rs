@@ -40,7 +40,10 @@ fn main(si: StartInfoRef) -> ! {
         "mod_start is a virtual address (no SIF_MOD_START_PFN)",
         si.flags & SIF_MOD_START_PFN == 0,
     );
-    r.check("mod_start is page aligned", si.mod_start % PAGE == 0);
+    r.check(
+        "mod_start is page aligned",
+        si.mod_start.is_multiple_of(PAGE),
+    );
     r.check(
         "mod_start follows the kernel image",
         si.mod_start == kernel_end.next_multiple_of(PAGE),

@@ -20,6 +20,27 @@ use cpu::{rdmsr, wrmsr, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_SMAP, CR4_SMEP, EFER_NXE
 unsafe extern "C" {
     static __hv_phys_start: u8;
     static __hv_phys_end: u8;
+    static __build_id_start: u8;
+    static __build_id_end: u8;
+}
+
+/// hv's build id: the descriptor of the GNU build-id note the linker wrote
+/// (empty if there is none).
+pub fn build_id() -> &'static [u8] {
+    let start = core::ptr::addr_of!(__build_id_start);
+    let end = core::ptr::addr_of!(__build_id_end) as usize;
+    let len = end.saturating_sub(start as usize);
+    // SAFETY: the linker script brackets the note section, which is part of
+    // hv's read-only image and lives for ever.
+    let note = unsafe { core::slice::from_raw_parts(start, len) };
+    // namesz, descsz, type, "GNU\0", descriptor.
+    let word = |i: usize| {
+        note.get(i..i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (namesz, descsz) = (word(0) as usize, word(4) as usize);
+    let desc = 12 + namesz.next_multiple_of(4);
+    note.get(desc..desc + descsz).unwrap_or(&[])
 }
 
 /// Physical extent of hv's image (boot stub to end of .bss).
