@@ -240,6 +240,9 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         },
         vcpu: Vcpu {
             cr3: l4 * PAGE_SIZE,
+            kernel_cr3: l4 * PAGE_SIZE,
+            user_cr3: 0,
+            in_kernel: true,
             initial_regs,
         },
         state: RunState::Running,

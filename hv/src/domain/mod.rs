@@ -20,9 +20,18 @@ pub type DomId = u16;
 
 /// One virtual CPU.
 #[derive(Debug)]
+#[allow(dead_code, reason = "kernel_cr3/user_cr3/in_kernel are read by the MMU and trap work in progress")]
 pub struct Vcpu {
-    /// Physical address of the L4 in use (the guest kernel's page table).
+    /// Physical address of the L4 loaded now: `kernel_cr3` while the guest
+    /// kernel runs, `user_cr3` while guest user mode runs.
     pub cr3: u64,
+    /// The guest kernel's page table (`MMUEXT_NEW_BASEPTR`).
+    pub kernel_cr3: u64,
+    /// The guest user page table (`MMUEXT_NEW_USER_BASEPTR`), 0 if none.
+    pub user_cr3: u64,
+    /// Whether the guest kernel (rather than guest user mode) runs: a PV
+    /// kernel and its processes both run in ring 3, so hv tracks which.
+    pub in_kernel: bool,
     /// Registers to start from.
     pub initial_regs: GuestRegs,
 }
