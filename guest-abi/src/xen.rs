@@ -765,6 +765,189 @@ pub const VIRQ_XENPMU: u32 = 13;
 /// Number of VIRQs.
 pub const NR_VIRQS: u32 = 24;
 
+// ---------------------------------------------------------------------------
+// Further xen.h / arch-x86 items
+
+/// `xen_pfn_t` on x86_64: a frame number as the C ABI carries it (before
+/// validation into [`crate::types::Mfn`] or [`crate::types::Pfn`]).
+pub type XenPfn = u64;
+/// `xen_ulong_t` on x86_64.
+pub type XenUlong = u64;
+
+// `MAX_VMASST_TYPE` and `NR_EVENT_CHANNELS` exist only for interface
+// versions before 4.6 and 4.4; see `crate::event_channel::EVTCHN_2L_NR_CHANNELS`.
+
+/// First of eight architecture-specific VIRQs.
+pub const VIRQ_ARCH_0: u32 = 16;
+/// Architecture-specific VIRQ 1.
+pub const VIRQ_ARCH_1: u32 = 17;
+/// Architecture-specific VIRQ 2.
+pub const VIRQ_ARCH_2: u32 = 18;
+/// Architecture-specific VIRQ 3.
+pub const VIRQ_ARCH_3: u32 = 19;
+/// Architecture-specific VIRQ 4.
+pub const VIRQ_ARCH_4: u32 = 20;
+/// Architecture-specific VIRQ 5.
+pub const VIRQ_ARCH_5: u32 = 21;
+/// Architecture-specific VIRQ 6.
+pub const VIRQ_ARCH_6: u32 = 22;
+/// Architecture-specific VIRQ 7.
+pub const VIRQ_ARCH_7: u32 = 23;
+/// x86 (global, dom0): machine-check telemetry available (`VIRQ_ARCH_0`).
+pub const VIRQ_MCA: u32 = VIRQ_ARCH_0;
+
+/// The I/O port of the hypervisor's debug console for HVM guests.
+pub const XEN_HVM_DEBUGCONS_IOPORT: u16 = 0xe9;
+
+/// `iret_context`: the frame a 64-bit PV guest pushes before the `iret`
+/// hypercall, top of stack first (72 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct IretContext {
+    /// rax to restore.
+    pub rax: u64,
+    /// r11 to restore.
+    pub r11: u64,
+    /// rcx to restore.
+    pub rcx: u64,
+    /// `VGCF_in_syscall` or 0.
+    pub flags: u64,
+    /// Return address.
+    pub rip: u64,
+    /// Return code selector.
+    pub cs: u64,
+    /// Return flags.
+    pub rflags: u64,
+    /// Return stack pointer.
+    pub rsp: u64,
+    /// Return stack selector.
+    pub ss: u64,
+}
+assert_layout!(IretContext, 72;
+    rax = 0, r11 = 8, rcx = 16, flags = 24, rip = 32, cs = 40, rflags = 48, rsp = 56, ss = 64);
+
+/// Entries of [`VcpuGuestContext::trap_ctxt`]: one per vector.
+pub const VGC_TRAP_ENTRIES: usize = 256;
+
+/// `vcpu_guest_context` (x86_64, guest and toolstack view): a vCPU's full
+/// PV state, for `VCPUOP_initialise` and `XEN_DOMCTL_{set,get}vcpucontext`
+/// (5168 bytes).
+///
+/// `user_regs.cs`/`ss` and the callbacks use the flat ring-3 selectors;
+/// `ctrlreg[3]` is the kernel page table and `ctrlreg[1]` the user one,
+/// both as [`crate::arch::pfn_to_cr3`] values.
+#[repr(C)]
+#[derive(Clone, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct VcpuGuestContext {
+    /// The FXSAVE image of the user FPU state (valid with `VGCF_I387_VALID`).
+    pub fpu_ctxt: [u8; 512],
+    /// `VGCF_*`.
+    pub flags: u64,
+    /// General registers.
+    pub user_regs: CpuUserRegs,
+    /// The virtual IDT.
+    pub trap_ctxt: [TrapInfo; VGC_TRAP_ENTRIES],
+    /// Linear address of the LDT.
+    pub ldt_base: u64,
+    /// LDT entries.
+    pub ldt_ents: u64,
+    /// Machine frames of the GDT.
+    pub gdt_frames: [u64; 16],
+    /// GDT entries.
+    pub gdt_ents: u64,
+    /// Kernel stack segment (the virtual TSS's SS1).
+    pub kernel_ss: u64,
+    /// Kernel stack pointer (the virtual TSS's SP1).
+    pub kernel_sp: u64,
+    /// CR0-CR7 (CR1 holds the user page table on x86_64).
+    pub ctrlreg: [u64; 8],
+    /// DR0-DR7.
+    pub debugreg: [u64; 8],
+    /// Event upcall entry point.
+    pub event_callback_eip: u64,
+    /// Failsafe entry point.
+    pub failsafe_callback_eip: u64,
+    /// `syscall` entry point.
+    pub syscall_callback_eip: u64,
+    /// Bitmap of enabled `VMASST_TYPE_*`.
+    pub vm_assist: u64,
+    /// FS base.
+    pub fs_base: u64,
+    /// Kernel-mode GS base.
+    pub gs_base_kernel: u64,
+    /// User-mode GS base.
+    pub gs_base_user: u64,
+}
+assert_layout!(VcpuGuestContext, 5168;
+    fpu_ctxt = 0, flags = 512, user_regs = 520, trap_ctxt = 720, ldt_base = 4816,
+    ldt_ents = 4824, gdt_frames = 4832, gdt_ents = 4960, kernel_ss = 4968, kernel_sp = 4976,
+    ctrlreg = 4984, debugreg = 5048, event_callback_eip = 5112, failsafe_callback_eip = 5120,
+    syscall_callback_eip = 5128, vm_assist = 5136, fs_base = 5144, gs_base_kernel = 5152,
+    gs_base_user = 5160);
+
+impl VcpuGuestContext {
+    /// A zeroed context (for builders and tests).
+    pub fn zeroed() -> Self {
+        Self::new_zeroed()
+    }
+}
+
+/// `xen_cpuid_leaf`: one serialised CPUID leaf.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct XenCpuidLeaf {
+    /// Leaf (EAX in).
+    pub leaf: u32,
+    /// Subleaf (ECX in), or `XEN_CPUID_NO_SUBLEAF`.
+    pub subleaf: u32,
+    /// EAX out.
+    pub a: u32,
+    /// EBX out.
+    pub b: u32,
+    /// ECX out.
+    pub c: u32,
+    /// EDX out.
+    pub d: u32,
+}
+assert_layout!(XenCpuidLeaf, 24; leaf = 0, subleaf = 4, a = 8, b = 12, c = 16, d = 20);
+
+/// `xen_cpuid_leaf.subleaf` for leaves without subleaves.
+pub const XEN_CPUID_NO_SUBLEAF: u32 = 0xffff_ffff;
+
+/// `xen_msr_entry`: one serialised MSR.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct XenMsrEntry {
+    /// MSR index.
+    pub idx: u32,
+    /// Reserved, must be 0.
+    pub flags: u32,
+    /// Value.
+    pub val: u64,
+}
+assert_layout!(XenMsrEntry, 16; idx = 0, flags = 4, val = 8);
+
+/// `xenctl_bitmap`: a bitmap of CPUs or nodes passed to domctl/sysctl.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct XenctlBitmap {
+    /// Guest pointer to the bytes.
+    pub bitmap: u64,
+    /// Bits in the bitmap.
+    pub nr_bits: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+assert_layout!(XenctlBitmap, 16; bitmap = 0, nr_bits = 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,19 @@
 //! with the system `cc`, runs it, and fails on any difference. It also reads
 //! the headers' text to make sure no hypercall or errno is missing from the
 //! Rust lists.
+//!
+//! No struct can escape: `every_mirrored_struct_is_checked` reads the
+//! crate's sources, finds every `#[repr(C)]` / `#[repr(transparent)]`
+//! struct and its fields, and fails unless `layout!` (or `layout_in!` /
+//! `Checks::cover`) checked that struct, by its full Rust path, and every
+//! field not named `_…` (explicit padding). Adding a struct to the crate
+//! without a C comparison here fails the test.
 
-use std::collections::BTreeMap;
+use std::any::type_name;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::mem::{offset_of, size_of};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use guest_abi::{arch, elfnote, errno, features, hypercall, sched, types, version, xen};
@@ -26,29 +34,83 @@ fn v<T: TryInto<u64>>(x: T) -> u64 {
         .unwrap_or_else(|_| panic!("value does not fit u64"))
 }
 
+/// A signed value from the Rust side, as C's `(unsigned long long)` cast of
+/// it (two's complement).
+fn sv<T: Into<i64>>(x: T) -> u64 {
+    u64::from_ne_bytes(x.into().to_ne_bytes())
+}
+
 #[derive(Default)]
 struct Checks {
     items: Vec<(String, u64)>,
+    /// Rust type path -> the fields whose offsets were compared with C.
+    covered: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Checks {
     fn add(&mut self, c_expr: impl Into<String>, rust: u64) {
         self.items.push((c_expr.into(), rust));
     }
+
+    /// Records that `T` (and these of its fields) were compared with C.
+    fn cover<T>(&mut self, fields: &[&str]) {
+        self.covered
+            .entry(type_name::<T>().to_string())
+            .or_default()
+            .extend(fields.iter().map(|f| f.to_string()));
+    }
+}
+
+/// The size of the field a projection closure selects.
+fn field_size<T, F>(_: impl Fn(&T) -> &F) -> usize {
+    size_of::<F>()
 }
 
 /// `layout!(checks, RustType, "c type" { rust_field, rust_field => "c.path", ... })`:
-/// checks sizeof and every listed field offset.
+/// checks sizeof, and every listed field's offset and size (so a field whose
+/// type changes width is caught even where the padding hides it).
 macro_rules! layout {
     ($c:ident, $ty:ty, $cty:literal { $($rf:ident $(=> $cf:literal)?),* $(,)? }) => {{
         $c.add(format!("sizeof({})", $cty), v(size_of::<$ty>()));
         $(
             let cname: &str = layout!(@name $rf $($cf)?);
             $c.add(format!("offsetof({}, {})", $cty, cname), v(offset_of!($ty, $rf)));
+            $c.add(
+                format!("sizeof((({} *)0)->{})", $cty, cname),
+                v(crate::field_size(|x: &$ty| &x.$rf)),
+            );
         )*
+        $c.cover::<$ty>(&[$(stringify!($rf)),*]);
     }};
     (@name $rf:ident) => { stringify!($rf) };
     (@name $rf:ident $cf:literal) => { $cf };
+}
+
+/// `layout_in!(checks, RustType, "struct outer", "member", rust_offset; { fields })`:
+/// checks a struct that C declares only as an (anonymous or union) member
+/// of `outer`: its size, and each field's offset inside `outer`.
+macro_rules! layout_in {
+    ($c:ident, $ty:ty, $outer:literal, $member:literal, $base:expr;
+        { $($rf:ident $(=> $cf:literal)?),* $(,)? }) => {{
+        let base: usize = $base;
+        $c.add(
+            format!("sizeof((({} *)0)->{})", $outer, $member),
+            v(size_of::<$ty>()),
+        );
+        $c.add(format!("offsetof({}, {})", $outer, $member), v(base));
+        $(
+            let cname: &str = layout!(@name $rf $($cf)?);
+            $c.add(
+                format!("offsetof({}, {}.{})", $outer, $member, cname),
+                v(base + offset_of!($ty, $rf)),
+            );
+            $c.add(
+                format!("sizeof((({} *)0)->{}.{})", $outer, $member, cname),
+                v(crate::field_size(|x: &$ty| &x.$rf)),
+            );
+        )*
+        $c.cover::<$ty>(&[$(stringify!($rf)),*]);
+    }};
 }
 
 /// `konst!(checks, rust_const => "C_NAME", ...)`.
@@ -57,6 +119,9 @@ macro_rules! konst {
         $( $c.add($cn, v($r)); )*
     };
 }
+
+#[path = "layout/abi.rs"]
+mod abi;
 
 fn struct_checks(c: &mut Checks) {
     use xen::*;
@@ -72,6 +137,7 @@ fn struct_checks(c: &mut Checks) {
         "sizeof(((struct start_info *)0)->console)",
         v(size_of::<StartInfoConsole>()),
     );
+    c.cover::<StartInfoConsole>(&["words"]);
     c.add("offsetof(struct start_info, console.domU.mfn)", v(con));
     c.add(
         "offsetof(struct start_info, console.domU.evtchn)",
@@ -103,6 +169,7 @@ fn struct_checks(c: &mut Checks) {
                     v(m + offset_of!($ty, $f)),
                 );
             )*
+            c.cover::<$ty>(&[$(stringify!($f)),*]);
         };
     }
     sub!(
@@ -209,9 +276,12 @@ fn struct_checks(c: &mut Checks) {
     c.add("sizeof(xen_pfn_t)", v(size_of::<types::Mfn>()));
     c.add("sizeof(xen_pfn_t)", v(size_of::<types::Pfn>()));
     c.add("sizeof(domid_t)", v(size_of::<types::DomId>()));
+    c.cover::<types::DomId>(&[]);
     c.add("sizeof(evtchn_port_t)", v(size_of::<types::EvtchnPort>()));
     c.add("sizeof(grant_ref_t)", v(size_of::<types::GrantRef>()));
     c.add("sizeof(((struct vcpu_info *)0)->time.tsc_shift)", 1);
+
+    abi::struct_checks(c);
 }
 
 fn constant_checks(c: &mut Checks) {
@@ -372,17 +442,31 @@ fn constant_checks(c: &mut Checks) {
         XEN_ELFNOTE_PHYS32_ENTRY => "XEN_ELFNOTE_PHYS32_ENTRY",
         XEN_ELFNOTE_MAX => "XEN_ELFNOTE_MAX",
     );
+
+    abi::constant_checks(c);
 }
 
 /// Builds and runs the C side; returns expression -> value.
 fn c_values(checks: &Checks) -> BTreeMap<String, u64> {
+    // `__XEN_TOOLS__` unlocks domctl.h and sysctl.h; <errno.h> comes first
+    // so xs_wire.h defines its `xsd_errors` table.
     let mut src = format!(
         "#define __XEN_INTERFACE_VERSION__ {XEN_INTERFACE_VERSION}\n\
+         #define __XEN_TOOLS__ 1\n\
+         #include <errno.h>\n#include <string.h>\n\
          #include <stdint.h>\n#include <stddef.h>\n#include <stdio.h>\n\
          #include <xen/xen.h>\n#include <xen/version.h>\n#include <xen/features.h>\n\
          #include <xen/sched.h>\n#include <xen/elfnote.h>\n#include <xen/errno.h>\n\
          #include <xen/event_channel.h>\n#include <xen/grant_table.h>\n\
          #include <xen/arch-x86/xen-mca.h>\n\
+         #include <xen/memory.h>\n#include <xen/vcpu.h>\n#include <xen/callback.h>\n\
+         #include <xen/physdev.h>\n#include <xen/nmi.h>\n\
+         #include <xen/domctl.h>\n#include <xen/sysctl.h>\n\
+         #include <xen/io/ring.h>\n#include <xen/io/xs_wire.h>\n#include <xen/io/console.h>\n\
+         #include <xen/io/blkif.h>\n#include <xen/io/netif.h>\n#include <xen/io/xenbus.h>\n\
+         static const char *gnttab_msgs[] = GNTTABOP_error_msgs;\n\
+         struct test_e820entry {{ uint64_t addr; uint64_t size; uint32_t type; }} \
+         __attribute__((packed));\n\
          int main(void) {{\n"
     );
     for (i, (expr, _)) in checks.items.iter().enumerate() {
@@ -506,4 +590,127 @@ fn no_errno_is_missing() {
         n += 1;
     }
     assert_eq!(n, errno::ALL.len());
+}
+
+/// Rust module path of a source file under `src/` (`io/ring.rs` ->
+/// `guest_abi::io::ring`).
+fn module_path(rel: &Path) -> String {
+    let mut parts = vec!["guest_abi".to_string()];
+    let comps: Vec<String> = rel
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    for (i, c) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let name = if last { c.trim_end_matches(".rs") } else { c };
+        if !(last && (name == "lib" || name == "mod")) {
+            parts.push(name.to_string());
+        }
+    }
+    parts.join("::")
+}
+
+/// Every `#[repr(C)]` / `#[repr(transparent)]` struct declared in `file`,
+/// with its named fields.
+fn repr_structs(file: &Path, module: &str) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut out = Vec::new();
+    let mut pending = false;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let t = line.trim();
+        if t.starts_with("#[repr(C") || t.starts_with("#[repr(transparent)") {
+            pending = true;
+            continue;
+        }
+        let decl = t.strip_prefix("pub ").unwrap_or(t);
+        let Some(rest) = decl.strip_prefix("struct ") else {
+            if decl.starts_with("enum ") || decl.starts_with("union ") || decl.starts_with("fn ") {
+                pending = false;
+            }
+            continue;
+        };
+        if !pending {
+            continue;
+        }
+        pending = false;
+        let name: String = rest
+            .chars()
+            .take_while(|ch| ch.is_alphanumeric() || *ch == '_' || *ch == '$')
+            .collect();
+        let mut fields = Vec::new();
+        if rest.trim_end().ends_with('{') {
+            for body in lines.by_ref() {
+                let b = body.trim();
+                if b.starts_with('}') {
+                    break;
+                }
+                if let Some(f) = b.strip_prefix("pub ").and_then(|f| f.split_once(':')) {
+                    fields.push(f.0.trim().to_string());
+                }
+            }
+        }
+        out.push((format!("{module}::{name}"), fields));
+    }
+    out
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Source directories whose structs are not mirrors of Xen's headers: the
+/// guest runtime (`rt/`, runtime state such as the start-of-day capture)
+/// and the hypercall wrappers (`hypercall/`).
+const NOT_MIRRORS: &[&str] = &["rt", "hypercall"];
+
+#[test]
+fn every_mirrored_struct_is_checked() {
+    let mut checks = Checks::default();
+    struct_checks(&mut checks);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_sources(&src, &mut files);
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let top = rel.iter().next().unwrap().to_string_lossy();
+        if NOT_MIRRORS.iter().any(|d| top == *d) {
+            continue;
+        }
+        for (ty, fields) in repr_structs(&file, &module_path(rel)) {
+            if ty.contains('$') {
+                // A macro template (types.rs): its instances are the
+                // typedef-sized newtypes checked by name in struct_checks.
+                continue;
+            }
+            seen += 1;
+            let Some(done) = checks.covered.get(&ty) else {
+                problems.push(format!("{ty}: not compared with C"));
+                continue;
+            };
+            for f in fields.iter().filter(|f| !f.starts_with('_')) {
+                if !done.contains(f) {
+                    problems.push(format!("{ty}.{f}: offset not compared with C"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The scanner must keep finding the structs (guards against a silent
+    // parser failure that would make this test vacuous).
+    assert!(seen >= 120, "only {seen} mirrored structs found");
+    assert!(
+        seen <= checks.covered.len(),
+        "{seen} structs, {} covered",
+        checks.covered.len()
+    );
 }

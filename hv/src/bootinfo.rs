@@ -28,6 +28,8 @@ pub struct BootInfo {
     pub loader: &'static str,
     /// RAM ranges `[start, end)` in bytes.
     pub ram: Vec<(u64, u64), 64>,
+    /// The firmware's whole memory map: (address, size, E820 type).
+    pub e820: Vec<(u64, u64, u32), 128>,
     pub modules: Vec<Module, 8>,
     pub cmdline: String<1024>,
     pub rsdp: Option<u64>,
@@ -120,6 +122,7 @@ fn parse_pvh(si: u64) -> Result<BootInfo, BootInfoError> {
     let mut bi = BootInfo {
         loader: "PVH",
         ram: Vec::new(),
+        e820: Vec::new(),
         modules: Vec::new(),
         cmdline,
         rsdp: (rsdp != 0).then_some(rsdp),
@@ -132,6 +135,9 @@ fn parse_pvh(si: u64) -> Result<BootInfo, BootInfoError> {
     for i in 0..u64::from(entries) {
         let e = memmap + i * 24;
         let (addr, size, ty) = (rd64(e)?, rd64(e + 8)?, rd32(e + 16)?);
+        bi.e820
+            .push((addr, size, ty))
+            .map_err(|_| BootInfoError::TooMany("memory map entries"))?;
         if ty == E820_RAM {
             let end = addr.checked_add(size).ok_or(BootInfoError::Unreadable(e))?;
             bi.ram
@@ -161,6 +167,7 @@ fn parse_multiboot2(mbi: u64) -> Result<BootInfo, BootInfoError> {
     let mut bi = BootInfo {
         loader: "multiboot2",
         ram: Vec::new(),
+        e820: Vec::new(),
         modules: Vec::new(),
         cmdline: String::new(),
         rsdp: None,
@@ -191,6 +198,9 @@ fn parse_multiboot2(mbi: u64) -> Result<BootInfo, BootInfoError> {
                 let mut e = tag + 16;
                 while e + 24 <= tag + size {
                     let (addr, len, ty) = (rd64(e)?, rd64(e + 8)?, rd32(e + 16)?);
+                    bi.e820
+                        .push((addr, len, ty))
+                        .map_err(|_| BootInfoError::TooMany("memory map entries"))?;
                     if ty == E820_RAM {
                         let stop = addr.checked_add(len).ok_or(BootInfoError::Unreadable(e))?;
                         bi.ram

@@ -7,7 +7,11 @@
 
 pub mod frames;
 pub mod page_info;
+pub mod pt;
 
 pub mod bundle;
 pub mod elf;
 pub mod layout;
+pub mod pv_cpuid;
+pub mod segdesc;
+pub mod x86_decode;

@@ -14,6 +14,7 @@ mod arch;
 mod bootinfo;
 mod console;
 mod domain;
+mod emulate;
 mod guest_mem;
 mod hypercall;
 mod mm;

@@ -62,6 +62,14 @@ pub struct PageInfo {
     pub pinned: bool,
     /// The pseudo-physical frame the owner knows it by (the M2P entry).
     pub pfn: u64,
+    /// Linear page-table use, Xen's sign rule: > 0 counts the linear
+    /// entries this table holds, < 0 counts linear entries elsewhere that
+    /// point at it. A table is never both, so linear links cannot form a
+    /// cycle that would keep frames alive for ever.
+    pub linear: i16,
+    /// A page hv shares with the domain (shared_info): mappable, but only
+    /// with ordinary (write-back) caching.
+    pub special: bool,
 }
 
 /// The table of every machine frame.
@@ -76,6 +84,20 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
 
     pub fn get(&self, mfn: u64) -> Option<&PageInfo> {
         self.frames.as_ref().get(usize::try_from(mfn).ok()?)
+    }
+
+    /// Mutable access for the page-table engine (pin bookkeeping).
+    pub fn get_mut(&mut self, mfn: u64) -> Option<&mut PageInfo> {
+        self.frames.as_mut().get_mut(usize::try_from(mfn).ok()?)
+    }
+
+    /// Number of frames the table covers.
+    pub fn len(&self) -> usize {
+        self.frames.as_ref().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.as_ref().is_empty()
     }
 
     fn entry(&mut self, mfn: u64) -> Result<&mut PageInfo, PageError> {
@@ -97,6 +119,19 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
             pfn,
             ..PageInfo::default()
         };
+        Ok(())
+    }
+
+    /// Takes a frame back from `owner` (it must hold no references).
+    pub fn release(&mut self, mfn: u64, owner: u16) -> Result<(), PageError> {
+        let p = self.entry(mfn)?;
+        if p.owner != Some(owner) {
+            return Err(PageError::NotOwner);
+        }
+        if p.refs != 0 || p.type_count != 0 {
+            return Err(PageError::AlreadyOwned);
+        }
+        *p = PageInfo::default();
         Ok(())
     }
 

@@ -27,6 +27,12 @@ pub fn set_pm1a_control(port: u16) {
     PM1A_CONTROL.store(port, Ordering::Relaxed);
 }
 
+/// The PM1a control port hv powers off through (0 if unknown); guests
+/// never get it.
+pub fn pm1a_control() -> u16 {
+    PM1A_CONTROL.load(Ordering::Relaxed)
+}
+
 /// Name of a `SHUTDOWN_*` reason.
 pub fn reason_name(reason: u32) -> &'static str {
     match reason {

@@ -6,4 +6,6 @@
 #[cfg(target_os = "none")]
 pub mod expect;
 #[cfg(target_os = "none")]
+pub mod pvmm;
+#[cfg(target_os = "none")]
 pub mod regs;

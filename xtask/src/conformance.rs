@@ -1,16 +1,27 @@
-//! `cargo xtask test`: host unit tests, then every conformance guest booted
-//! as the boot domain of `hv` under QEMU, one line per run and a summary.
+//! `cargo xtask test`: host unit tests, then every conformance case booted
+//! both as the boot domain of `hv` and as dom0 of real Xen 4.17 (the
+//! oracle, [`crate::xen`]) under QEMU, one line per case with both results
+//! side by side, and a summary.
 //!
 //! Host unit tests count as one entry, `host-unit-tests` (cargo prints their
-//! details above it). Each run of a guest is one entry, `<binary>` or
-//! `<binary>/<variant>` (see [`crate::meta`]); its serial log is kept in
-//! `target/xtask/logs/<binary>.log` (`<binary>.<variant>.log`) and judged by
-//! [`crate::judge`]. `--filter` keeps the entries whose name contains the
-//! given text, `host-unit-tests` included.
+//! details above it). Each run of a guest is one case, `<binary>` or
+//! `<binary>/<variant>` (see [`crate::meta`]), reported as
+//! `test NAME ... hv ok | xen ok`. A case passes when every side it needs
+//! passed: both, unless its metadata says `@only: hv (reason)` or
+//! `@only: xen (reason)` (the other side then shows `skipped (hv only:
+//! reason)`), and only the sides selected (`--hv-only`, `--xen-only`) and
+//! available (without Xen's package, Xen shows `not run` and only hv
+//! counts). Serial logs are kept in `target/xtask/logs/<binary>.log`
+//! (`<binary>.<variant>.log`; Xen's under `logs/xen/`) and judged by
+//! [`crate::judge`]; the results go to `target/xtask/results.json`
+//! ([`crate::results`]). The (case, side) runs are spread over `--jobs`
+//! threads, one QEMU each. `--filter` keeps the entries whose name contains
+//! the given text, `host-unit-tests` included.
 
 use crate::judge::{judge, Host, Verdict};
-use crate::meta::{self, Case};
+use crate::meta::{self, Case, Side};
 use crate::qemu;
+use crate::results::{self, CaseResult, Outcome, SideResult};
 use crate::workspace::{Profile, Workspace};
 use crate::Error;
 use std::path::{Path, PathBuf};
@@ -29,9 +40,31 @@ pub struct Options {
     pub timeout_secs: u64,
     pub jobs: usize,
     pub list: bool,
-    /// Run the guests as dom0 of real Xen (this uncompressed image) instead
-    /// of on hv; host unit tests are then not run.
+    /// Boot the guests on hv (and run the host unit tests first).
+    pub hv: bool,
+    /// Boot the guests as dom0 of real Xen, from this uncompressed image.
     pub xen: Option<PathBuf>,
+    /// Why Xen, although wanted, cannot run (its package is missing): the
+    /// Xen column then says `not run` and only hv counts.
+    pub xen_missing: Option<String>,
+}
+
+impl Options {
+    /// Whether a side's column is shown.
+    fn shows(&self, side: Side) -> bool {
+        match side {
+            Side::Hv => self.hv,
+            Side::Xen => self.xen.is_some() || self.xen_missing.is_some(),
+        }
+    }
+
+    /// Whether a side actually boots guests.
+    fn runs(&self, side: Side) -> bool {
+        match side {
+            Side::Hv => self.hv,
+            Side::Xen => self.xen.is_some(),
+        }
+    }
 }
 
 /// A conformance guest binary and its source file.
@@ -148,7 +181,7 @@ fn build_external(ws: &Workspace, binary: &str) -> Result<PathBuf, String> {
 
 /// What to run: a case, or a binary whose metadata does not parse.
 enum Planned {
-    Run(Case),
+    Run(Box<Case>),
     BadMetadata { name: String, why: String },
 }
 
@@ -168,7 +201,7 @@ fn plan(binaries: &[Binary]) -> Vec<Planned> {
             .map_err(|e| e.to_string())
             .and_then(|src| meta::parse(&binary.name, &src).map_err(|e| e.to_string()));
         match parsed {
-            Ok(cases) => planned.extend(cases.into_iter().map(Planned::Run)),
+            Ok(cases) => planned.extend(cases.into_iter().map(|c| Planned::Run(Box::new(c)))),
             Err(why) => planned.push(Planned::BadMetadata {
                 name: binary.name.clone(),
                 why: format!("metadata in {}: {why}", binary.source.display()),
@@ -189,32 +222,100 @@ pub fn tail(log: &str, n: usize) -> Vec<&str> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
+/// What one side of a case came to, with the log tail for a failure.
+struct SideRun {
+    result: SideResult,
+    details: Vec<String>,
+}
+
+fn side_result(verdict: &Verdict, secs: Option<f64>) -> SideResult {
+    let (outcome, why) = match verdict {
+        Verdict::Pass { skipped: false } => (Outcome::Ok, String::new()),
+        Verdict::Pass { skipped: true } => (Outcome::Skip, String::new()),
+        Verdict::Fail(why) => (Outcome::Failed, why.clone()),
+    };
+    SideResult { outcome, secs, why }
+}
+
+/// `hv ok`, `xen FAILED (why)`, `xen skipped (hv only: reason)`.
+fn side_text(side: Side, r: &SideResult) -> String {
+    let n = side.name();
+    match r.outcome {
+        Outcome::Ok => format!("{n} ok"),
+        Outcome::Skip => format!("{n} ok (SKIP)"),
+        Outcome::Failed => format!("{n} FAILED ({})", r.why),
+        Outcome::Skipped => format!("{n} skipped ({})", r.why),
+        Outcome::NotRun => format!("{n} not run ({})", r.why),
+    }
+}
+
+/// A case's line: `test NAME ... hv ok | xen ok`, showing `sides`.
+fn case_line(name: &str, sides: &[Side], result: &CaseResult) -> String {
+    let texts: Vec<String> = sides
+        .iter()
+        .map(|&s| side_text(s, result.side(s)))
+        .collect();
+    format!("test {name} ... {}", texts.join(" | "))
+}
+
+/// Whether a case passed: every side it needs passed; `None` when it needs
+/// none of the sides that ran (it is then not counted).
+fn case_passed(result: &CaseResult, required: &[Side]) -> Option<bool> {
+    (!required.is_empty()).then(|| required.iter().all(|&s| result.side(s).outcome.passed()))
+}
+
+#[derive(Default)]
 struct Tally {
     passed: usize,
     skipped: usize,
+    uncounted: usize,
     failed: Vec<String>,
+    results: Vec<CaseResult>,
 }
 
 impl Tally {
-    fn record(&mut self, name: &str, verdict: &Verdict, details: &[String]) {
+    /// The host unit tests' line (a single side of their own).
+    fn record_host(&mut self, verdict: &Verdict) {
         match verdict {
-            Verdict::Pass { skipped: false } => {
-                println!("test {name} ... ok");
+            Verdict::Pass { .. } => {
+                println!("test {HOST_ENTRY} ... ok");
                 self.passed += 1;
-            }
-            Verdict::Pass { skipped: true } => {
-                println!("test {name} ... ok (SKIP)");
-                self.passed += 1;
-                self.skipped += 1;
             }
             Verdict::Fail(why) => {
-                println!("test {name} ... FAILED ({why})");
-                for line in details {
-                    println!("    | {line}");
-                }
-                self.failed.push(name.to_owned());
+                println!("test {HOST_ENTRY} ... FAILED ({why})");
+                self.failed.push(HOST_ENTRY.to_owned());
             }
         }
+    }
+
+    fn record(
+        &mut self,
+        sides: &[Side],
+        required: &[Side],
+        result: CaseResult,
+        details: &[(Side, Vec<String>)],
+    ) {
+        let name = result.name.clone();
+        println!("{}", case_line(&name, sides, &result));
+        for (side, lines) in details {
+            for line in lines {
+                println!("    | {}: {line}", side.name());
+            }
+        }
+        match case_passed(&result, required) {
+            Some(true) => {
+                self.passed += 1;
+                if required
+                    .iter()
+                    .any(|&s| result.side(s).outcome == Outcome::Skip)
+                {
+                    self.skipped += 1;
+                }
+            }
+            Some(false) => self.failed.push(name),
+            None => self.uncounted += 1,
+        }
+        self.results.push(result);
     }
 }
 
@@ -240,9 +341,13 @@ fn host_unit_tests(ws: &Workspace) -> Verdict {
     }
 }
 
-/// Boots one case and judges it; the log tail comes back for failures.
-fn run_case(ws: &Workspace, opts: &Options, case: &Case) -> (Verdict, Vec<String>) {
-    match try_run_case(ws, opts, case) {
+/// Boots one case on one side and judges it; the log tail comes back for
+/// failures.
+fn run_case(ws: &Workspace, opts: &Options, case: &Case, side: Side) -> SideRun {
+    let start = Instant::now();
+    let outcome = try_run_case(ws, opts, case, side);
+    let secs = Some(start.elapsed().as_secs_f64());
+    match outcome {
         Ok((verdict, log)) => {
             let details = if matches!(verdict, Verdict::Fail(_)) {
                 let mut details = vec![format!(
@@ -254,9 +359,15 @@ fn run_case(ws: &Workspace, opts: &Options, case: &Case) -> (Verdict, Vec<String
             } else {
                 Vec::new()
             };
-            (verdict, details)
+            SideRun {
+                result: side_result(&verdict, secs),
+                details,
+            }
         }
-        Err(why) => (Verdict::Fail(why), Vec::new()),
+        Err(why) => SideRun {
+            result: side_result(&Verdict::Fail(why), secs),
+            details: Vec::new(),
+        },
     }
 }
 
@@ -264,6 +375,7 @@ fn try_run_case(
     ws: &Workspace,
     opts: &Options,
     case: &Case,
+    side: Side,
 ) -> Result<(Verdict, (PathBuf, String)), String> {
     let spec = &case.spec;
     let guest = if case.binary.starts_with(EXTERNAL_PREFIX) {
@@ -273,8 +385,8 @@ fn try_run_case(
     };
     let module = spec.module.as_ref().map(|m| ws.root.join(m));
     let stem = file_stem(&case.name);
-    let (mut cfg, log_dir, host, stop_on) = match &opts.xen {
-        None => {
+    let (mut cfg, log_dir, host, stop_on) = match (side, &opts.xen) {
+        (Side::Hv, _) => {
             let bundle = ws
                 .xtask_dir()
                 .join("bundles")
@@ -287,19 +399,20 @@ fn try_run_case(
                 .to_owned();
             (cfg, ws.xtask_dir().join("logs"), Host::Hv, &[][..])
         }
-        Some(xen) => {
+        (Side::Xen, Some(xen)) => {
             let cfg = crate::xen::config(xen, &guest, &spec.cmdline, module.as_deref())?;
             (
                 cfg,
                 ws.xtask_dir().join("logs").join("xen"),
                 Host::Xen,
-                &[crate::xen::HALT_LINE][..],
+                crate::xen::STOP_LINES,
             )
         }
+        (Side::Xen, None) => return Err("no Xen image".into()),
     };
     cfg.smp = spec.smp.unwrap_or(qemu::DEFAULT_SMP);
     cfg.mem_mib = spec.mem_mib.unwrap_or(qemu::DEFAULT_MEM_MIB);
-    cfg.kvm = opts.kvm;
+    cfg.kvm = opts.kvm && side == Side::Hv;
     let timeout = Duration::from_secs(spec.timeout_secs.unwrap_or(opts.timeout_secs));
 
     std::fs::create_dir_all(&log_dir)
@@ -312,6 +425,48 @@ fn try_run_case(
     Ok((judge(spec, &log, ending, host), (log_path, log)))
 }
 
+/// The sides a case needs (selected, available, not excluded by `@only`)
+/// and what the others show.
+fn sides_of(opts: &Options, item: &Planned) -> (Vec<Side>, Vec<(Side, SideResult)>) {
+    let mut required = Vec::new();
+    let mut others = Vec::new();
+    for side in Side::BOTH {
+        if !opts.shows(side) {
+            continue;
+        }
+        let only = match item {
+            Planned::Run(case) => case.spec.only.as_ref().filter(|o| o.side != side),
+            Planned::BadMetadata { .. } => None,
+        };
+        if let Some(only) = only {
+            let why = format!("{} only: {}", only.side.name(), only.reason);
+            others.push((
+                side,
+                SideResult {
+                    outcome: Outcome::Skipped,
+                    secs: None,
+                    why,
+                },
+            ));
+        } else if !opts.runs(side) {
+            let why = opts.xen_missing.clone().unwrap_or_default();
+            others.push((side, SideResult::not_run(&why)));
+        } else {
+            required.push(side);
+        }
+    }
+    (required, others)
+}
+
+/// One case's results while its sides run.
+struct Pending {
+    required: Vec<Side>,
+    left: usize,
+    hv: SideResult,
+    xen: SideResult,
+    details: Vec<(Side, Vec<String>)>,
+}
+
 pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     let wanted = |name: &str| opts.filter.as_deref().is_none_or(|f| name.contains(f));
     let mut binaries = discover(&ws.test_bin_dir())?;
@@ -320,7 +475,7 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         .into_iter()
         .filter(|p| wanted(p.name()))
         .collect();
-    let host = wanted(HOST_ENTRY) && opts.xen.is_none();
+    let host = wanted(HOST_ENTRY) && opts.hv;
     if opts.list {
         if host {
             println!("{HOST_ENTRY}");
@@ -338,71 +493,142 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     }
 
     let start = Instant::now();
-    let mut tally = Tally {
-        passed: 0,
-        skipped: 0,
-        failed: Vec::new(),
-    };
+    let mut tally = Tally::default();
     if host {
         let verdict = host_unit_tests(ws);
-        tally.record(HOST_ENTRY, &verdict, &[]);
+        tally.record_host(&verdict);
     }
+    let shown: Vec<Side> = Side::BOTH.into_iter().filter(|&s| opts.shows(s)).collect();
 
     // Without a filter the kernels are built even when there is no guest to
     // run, so a broken kernel build fails the run.
     if opts.filter.is_none() || !planned.is_empty() {
         // The oracle needs only the guests, not a working hv.
-        let packages: &[&str] = if opts.xen.is_some() {
-            &["tests"]
-        } else {
+        let packages: &[&str] = if opts.hv {
             &["hv", "dom0", "tests"]
+        } else {
+            &["tests"]
         };
         let built = crate::build_kernels(ws, opts.profile, packages);
         if let (Err(e), true) = (&built, planned.is_empty()) {
-            tally.record("kernel-build", &Verdict::Fail(e.to_string()), &[]);
+            println!("test kernel-build ... FAILED ({e})");
+            tally.failed.push("kernel-build".into());
         }
         for dir in ["bundles", "logs"] {
             let dir = ws.xtask_dir().join(dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::Failed(format!("cannot create {}: {e}", dir.display())))?;
         }
-        if !planned.is_empty() {
-            let on = if opts.xen.is_some() {
-                "real Xen 4.17"
-            } else {
-                "hv"
+
+        // Work items: (case, side), Xen first within a case (its runs are
+        // the longer ones), so both sides of a case finish close together
+        // and its line is printed early.
+        let mut pending = Vec::new();
+        let mut work = Vec::new();
+        for (index, item) in planned.iter().enumerate() {
+            let (required, others) = sides_of(opts, item);
+            let mut p = Pending {
+                required: required.clone(),
+                left: required.len(),
+                hv: SideResult::not_run(""),
+                xen: SideResult::not_run(""),
+                details: Vec::new(),
             };
-            let (n, jobs) = (planned.len(), opts.jobs);
-            println!("running {n} conformance run(s) on {on}, {jobs} at a time");
+            for (side, result) in others {
+                *p.side_mut(side) = result;
+            }
+            match (item, &built) {
+                (Planned::BadMetadata { why, .. }, _) => {
+                    for &side in &required {
+                        *p.side_mut(side) = side_result(&Verdict::Fail(why.clone()), None);
+                    }
+                    p.left = 0;
+                }
+                (Planned::Run(_), Err(_)) => {
+                    for &side in &required {
+                        *p.side_mut(side) = side_result(
+                            &Verdict::Fail("kernel build failed (see above)".into()),
+                            None,
+                        );
+                    }
+                    p.left = 0;
+                }
+                (Planned::Run(_), Ok(())) => {
+                    work.extend(required.iter().rev().map(|&side| (index, side)));
+                }
+            }
+            pending.push(p);
+        }
+        // Cases with nothing to run are reported first.
+        for (index, p) in pending.iter().enumerate() {
+            if p.left == 0 {
+                tally.record(
+                    &shown,
+                    &p.required,
+                    p.result(planned[index].name()),
+                    &p.details,
+                );
+            }
+        }
+        if !work.is_empty() {
+            let on: Vec<&str> = Side::BOTH
+                .into_iter()
+                .filter(|&s| opts.runs(s))
+                .map(|s| if s == Side::Hv { "hv" } else { "real Xen 4.17" })
+                .collect();
+            println!(
+                "running {} conformance run(s) on {}, {} at a time",
+                work.len(),
+                on.join(" and "),
+                opts.jobs
+            );
         }
         let next = AtomicUsize::new(0);
-        let tally_lock = Mutex::new(&mut tally);
+        let shared = Mutex::new((&mut tally, &mut pending));
         std::thread::scope(|scope| {
             for _ in 0..opts.jobs.max(1) {
                 scope.spawn(|| {
-                    while let Some(item) = planned.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let (verdict, details) = match (item, &built) {
-                            (Planned::BadMetadata { why, .. }, _) => {
-                                (Verdict::Fail(why.clone()), Vec::new())
-                            }
-                            (Planned::Run(_), Err(_)) => (
-                                Verdict::Fail("kernel build failed (see above)".into()),
-                                Vec::new(),
-                            ),
-                            (Planned::Run(case), Ok(())) => run_case(ws, opts, case),
+                    while let Some(&(index, side)) = work.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        let Planned::Run(case) = &planned[index] else {
+                            continue;
                         };
-                        tally_lock.lock().unwrap_or_else(|p| p.into_inner()).record(
-                            item.name(),
-                            &verdict,
-                            &details,
-                        );
+                        let done = run_case(ws, opts, case, side);
+                        let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                        let (tally, pending) = &mut *guard;
+                        let p = &mut pending[index];
+                        *p.side_mut(side) = done.result;
+                        if !done.details.is_empty() {
+                            p.details.push((side, done.details));
+                        }
+                        p.left -= 1;
+                        if p.left == 0 {
+                            p.details.sort_by_key(|(s, _)| *s);
+                            tally.record(&shown, &p.required, p.result(&case.name), &p.details);
+                        }
                     }
                 });
             }
         });
     }
 
+    let path = results_path(ws);
+    // Every case there is, so a filtered run keeps the others' results.
+    let all = plan(&binaries);
+    let order: Vec<&str> = all.iter().map(Planned::name).collect();
+    let previous = results::load(&path).unwrap_or_else(|e| {
+        eprintln!("xtask: ignoring the previous results: {e}");
+        Vec::new()
+    });
+    let merged = results::merge(previous, std::mem::take(&mut tally.results), &order);
+    if let Err(e) = std::fs::write(&path, results::to_json(&merged)) {
+        eprintln!("xtask: cannot write {}: {e}", path.display());
+    }
+
     println!();
+    if let Some(why) = &opts.xen_missing {
+        println!("note: Xen not run ({why}); only hv counted");
+    }
     if !tally.failed.is_empty() {
         println!("failures:");
         for name in &tally.failed {
@@ -412,12 +638,44 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     if tally.skipped > 0 {
         println!("({} of the passed reported SKIP)", tally.skipped);
     }
-    println!("finished in {:.1} s", start.elapsed().as_secs_f64());
+    if tally.uncounted > 0 {
+        println!(
+            "({} case(s) not counted: not meant for the side(s) run)",
+            tally.uncounted
+        );
+    }
+    println!(
+        "finished in {:.1} s; results in {}",
+        start.elapsed().as_secs_f64(),
+        ws.display(&path)
+    );
     println!("{} passed, {} failed", tally.passed, tally.failed.len());
     if tally.failed.is_empty() {
         Ok(())
     } else {
         Err(Error::Exit(1))
+    }
+}
+
+/// `target/xtask/results.json`.
+pub fn results_path(ws: &Workspace) -> PathBuf {
+    ws.xtask_dir().join("results.json")
+}
+
+impl Pending {
+    fn side_mut(&mut self, side: Side) -> &mut SideResult {
+        match side {
+            Side::Hv => &mut self.hv,
+            Side::Xen => &mut self.xen,
+        }
+    }
+
+    fn result(&self, name: &str) -> CaseResult {
+        CaseResult {
+            name: name.to_owned(),
+            hv: self.hv.clone(),
+            xen: self.xen.clone(),
+        }
     }
 }
 
@@ -457,6 +715,94 @@ mod tests {
         assert_eq!(names, ["bad", "good", "good/v2"]);
         assert!(matches!(&planned[0], Planned::BadMetadata { why, .. } if why.contains("line 1")));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn side(outcome: Outcome, why: &str) -> SideResult {
+        SideResult {
+            outcome,
+            secs: Some(1.0),
+            why: why.into(),
+        }
+    }
+
+    #[test]
+    fn lines_show_both_sides() {
+        let both = [Side::Hv, Side::Xen];
+        let case = CaseResult {
+            name: "shutdown/reboot".into(),
+            hv: side(Outcome::Ok, ""),
+            xen: side(Outcome::Ok, ""),
+        };
+        assert_eq!(
+            case_line("shutdown/reboot", &both, &case),
+            "test shutdown/reboot ... hv ok | xen ok"
+        );
+        assert_eq!(case_passed(&case, &both), Some(true));
+
+        let failed = CaseResult {
+            xen: side(Outcome::Failed, "Xen reports crash, expected reboot"),
+            ..case.clone()
+        };
+        assert_eq!(
+            case_line("x", &both, &failed),
+            "test x ... hv ok | xen FAILED (Xen reports crash, expected reboot)"
+        );
+        assert_eq!(case_passed(&failed, &both), Some(false));
+        assert_eq!(case_passed(&failed, &[Side::Hv]), Some(true));
+
+        let hv_only = CaseResult {
+            hv: side(Outcome::Skip, ""),
+            xen: SideResult {
+                outcome: Outcome::Skipped,
+                secs: None,
+                why: "hv only: no such option on Xen".into(),
+            },
+            ..case.clone()
+        };
+        assert_eq!(
+            case_line("hv_fault", &both, &hv_only),
+            "test hv_fault ... hv ok (SKIP) | xen skipped (hv only: no such option on Xen)"
+        );
+        assert_eq!(case_passed(&hv_only, &[Side::Hv]), Some(true));
+        assert_eq!(case_passed(&hv_only, &[]), None);
+        assert_eq!(case_line("a", &[Side::Hv], &case), "test a ... hv ok");
+    }
+
+    #[test]
+    fn only_decides_the_required_sides() {
+        let src = "//! @only: hv (a reason)\n//! @variant: both only=\"\"\n";
+        let cases = meta::parse("t", src).unwrap();
+        let mut opts = Options {
+            filter: None,
+            profile: Profile::Release,
+            kvm: false,
+            timeout_secs: 1,
+            jobs: 1,
+            list: false,
+            hv: true,
+            xen: Some(PathBuf::from("/xen")),
+            xen_missing: None,
+        };
+        let hv_only = Planned::Run(Box::new(cases[0].clone()));
+        let both = Planned::Run(Box::new(cases[1].clone()));
+        let (required, others) = sides_of(&opts, &hv_only);
+        assert_eq!(required, [Side::Hv]);
+        assert_eq!(others[0].0, Side::Xen);
+        assert_eq!(others[0].1.outcome, Outcome::Skipped);
+        assert_eq!(others[0].1.why, "hv only: a reason");
+        assert_eq!(sides_of(&opts, &both).0, [Side::Hv, Side::Xen]);
+
+        opts.hv = false;
+        assert!(sides_of(&opts, &hv_only).0.is_empty());
+        assert_eq!(sides_of(&opts, &both).0, [Side::Xen]);
+        assert!(sides_of(&opts, &both).1.is_empty(), "hv is not shown");
+
+        opts.hv = true;
+        opts.xen = None;
+        opts.xen_missing = Some("not installed".into());
+        let (required, others) = sides_of(&opts, &both);
+        assert_eq!(required, [Side::Hv]);
+        assert_eq!(others[0].1, SideResult::not_run("not installed"));
     }
 
     #[test]
@@ -515,22 +861,26 @@ mod end_to_end {
             timeout_secs: 30,
             jobs: 2,
             list: false,
+            hv: true,
             xen: None,
+            xen_missing: None,
         };
         let planned = plan(&discover(&ws.test_bin_dir()).unwrap());
-        let verdicts: Vec<(Verdict, Vec<String>)> = planned
+        let runs: Vec<SideRun> = planned
             .iter()
             .map(|p| match p {
-                Planned::Run(case) => run_case(&ws, &opts, case),
+                Planned::Run(case) => run_case(&ws, &opts, case, Side::Hv),
                 Planned::BadMetadata { .. } => panic!("metadata should parse"),
             })
             .collect();
-        assert_eq!(verdicts[0].0, Verdict::Pass { skipped: false });
+        assert_eq!(runs[0].result.outcome, Outcome::Ok);
+        assert!(runs[0].result.secs.is_some());
+        assert_eq!(runs[1].result.outcome, Outcome::Failed);
         assert_eq!(
-            verdicts[1].0,
-            Verdict::Fail("domain 0 rebooted (status 33), expected crash".into())
+            runs[1].result.why,
+            "domain 0 rebooted (status 33), expected crash"
         );
-        let details = &verdicts[1].1;
+        let details = &runs[1].details;
         assert!(details[0].starts_with("last 20 lines of target/xtask/logs/shutdown.crash.log"));
         assert!(details.iter().any(|l| l.contains("Test result: SUCCESS")));
         let bundle = std::fs::read(ws.xtask_dir().join("bundles/shutdown.bundle")).unwrap();

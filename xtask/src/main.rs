@@ -15,28 +15,37 @@
 //!   QEMU did (domain 0 powered off), else names the shutdown and exits with
 //!   QEMU's status.
 //! - `test`: host unit tests, build, then every conformance guest under QEMU
+//!   on hv and as dom0 of real Xen 4.17 ([`xen`], the oracle), side by side
 //!   ([`conformance`]), judged from its log ([`judge`]) against the metadata
 //!   in its source ([`meta`]: the `//! @key: value` format is documented
-//!   there). Ends with the line `N passed, M failed`. With `--xen` the same
-//!   guests boot as dom0 of real Xen 4.17 instead ([`xen`], the oracle).
-//! - `lint`: rustfmt check, clippy for the kernel target and for the host.
+//!   there). Ends with the line `N passed, M failed`; results also go to
+//!   `target/xtask/results.json` ([`results`]).
+//! - `conformance-table [--check]`: regenerate (or check) the README's
+//!   conformance table ([`conformance_table`]).
+//! - `lint`: rustfmt check, clippy for the kernel target and for the host,
+//!   `conformance-table --check`.
 //! - `setup`: check and install every prerequisite ([`prereq`]); every other
 //!   command checks (and installs, as root) just what it needs first.
 //! - `bundle`: write a boot bundle, for debugging.
 //!
-//! Std-only on purpose: the tool that sets up the machine must build on a
-//! fresh one.
+//! No crates.io dependency of its own: the tool that sets up the machine
+//! must build on a fresh one. It uses `guest-abi`, a workspace crate that
+//! builds on the host, for the one list of hypercalls.
 
 mod args;
+mod bench;
 mod bundle;
 mod conformance;
+mod conformance_table;
 mod judge;
 mod meta;
 mod prereq;
 mod qemu;
 #[cfg(test)]
 mod qemu_smoke;
+mod results;
 mod shell;
+mod svg;
 mod workspace;
 mod xen;
 
@@ -86,19 +95,38 @@ cargo xtask <command> [options]
         --timeout SECS     stop QEMU after SECS seconds
         --no-build         use the kernels already built
 
-  test [--filter S] [--kvm] [--timeout SECS] [--jobs N] [--debug] [--list] [--xen]
-      Host unit tests, then every conformance guest under QEMU. One line per
-      test, then `N passed, M failed`. Logs: target/xtask/logs/.
+  test [--filter S] [--hv-only | --xen-only] [--jobs N] [--timeout SECS] [--kvm]
+      [--debug] [--list]
+      Host unit tests, then every conformance case under QEMU both on hv and
+      as dom0 of real Xen 4.17 (the oracle; when its package is installed).
+      One line per case, `test NAME ... hv ok | xen ok`; a case fails if a
+      side it needs fails (`@only: hv (reason)` in a guest skips Xen). Ends
+      with `N passed, M failed`. Logs: target/xtask/logs/ (Xen's in
+      logs/xen/); results: target/xtask/results.json.
         --filter S         only tests whose name contains S
                            (host unit tests are named host-unit-tests)
+        --hv-only          run the guests on hv only
+        --xen-only, --xen  run the guests on Xen only (no host unit tests)
+        --jobs N           QEMU runs in parallel (default: number of CPUs)
         --timeout SECS     per-run timeout unless the test sets one (default 60)
-        --jobs N           QEMU runs in parallel (default 1)
+        --kvm              hv runs use KVM (Xen always runs under TCG)
         --list             list the test names and exit
-        --xen              boot the guests as dom0 of real Xen 4.17 instead of
-                           hv (the oracle; no host unit tests, TCG only)
+
+  conformance-table [--check]
+      Regenerate the conformance table in README.md from guest-abi's
+      hypercall list, hv's dispatch table and @implements lines, the guests'
+      @covers lines and target/xtask/results.json. --check fails if the
+      README is stale (ignoring the on-Xen column, which depends on the last
+      local test run); `lint` runs it.
+
+  bench [--filter S] [--iterations N] [--repeats R] [--wallclock]
+        [--update-readme] [--timeout SECS] [--no-build]
+      Hot paths on hv and on real Xen 4.17 side by side, in instructions
+      (QEMU -icount). `cargo xtask bench --help` for details.
 
   lint
-      cargo fmt --check, clippy -D warnings for the kernel target and the host.
+      cargo fmt --check, clippy -D warnings for the kernel target and the host,
+      conformance-table --check.
 
   setup
       Check every prerequisite and install what is missing (as root).
@@ -122,8 +150,10 @@ fn main() {
         "build" => cmd_build(&ws, Args::new(argv)),
         "run" => cmd_run(&ws, Args::new(argv)),
         "test" => cmd_test(&ws, Args::new(argv)),
+        "conformance-table" => cmd_conformance_table(&ws, Args::new(argv)),
         "lint" => cmd_lint(&ws, Args::new(argv)),
         "setup" => cmd_setup(&ws, Args::new(argv)),
+        "bench" => bench::cmd(&ws, Args::new(argv)),
         "bundle" => cmd_bundle(Args::new(argv)),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
@@ -310,11 +340,13 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         profile: Profile::Release,
         kvm: false,
         timeout_secs: conformance::DEFAULT_TIMEOUT_SECS,
-        jobs: 1,
+        jobs: std::thread::available_parallelism().map_or(1, usize::from),
         list: false,
+        hv: true,
         xen: None,
+        xen_missing: None,
     };
-    let mut xen = false;
+    let (mut hv_only, mut xen_only) = (false, false);
     while let Some(opt) = args.next_option()? {
         help_requested(&opt)?;
         match opt.as_str() {
@@ -324,28 +356,50 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
             "--jobs" | "-j" => opts.jobs = positive(args.parsed()?, &opt)?,
             "--debug" => opts.profile = Profile::Debug,
             "--list" => opts.list = true,
-            "--xen" => xen = true,
+            "--hv-only" => hv_only = true,
+            "--xen-only" | "--xen" => xen_only = true,
             _ => return Err(args.unknown()),
         }
     }
+    if hv_only && xen_only {
+        return Err(Error::Usage(
+            "--hv-only and --xen-only exclude each other".into(),
+        ));
+    }
+    opts.hv = !xen_only;
+    // Without --hv-only Xen runs when its package is there (`setup` installs
+    // it; --xen-only insists on it).
+    let xen_present = Path::new(xen::PACKAGED_XEN).is_file();
     if !opts.list {
         let mut needs = vec![Prereq::KernelTarget, Prereq::Qemu];
-        if xen {
+        if xen_only {
             needs.push(Prereq::XenHypervisor);
         } else {
             needs.extend([Prereq::Cc, Prereq::XenHeaders]);
         }
         ensure(ws, &needs)?;
-    }
-    if xen {
-        // Listing needs no image, only the knowledge that it is the oracle run.
-        opts.xen = Some(if opts.list {
-            PathBuf::new()
-        } else {
-            xen::image(ws)?
-        });
+        if !hv_only && (xen_only || xen_present) {
+            opts.xen = Some(xen::image(ws)?);
+        } else if !hv_only {
+            opts.xen_missing = Some(format!(
+                "{} is missing; `cargo xtask setup` installs it",
+                xen::PACKAGED_XEN
+            ));
+        }
     }
     conformance::run(ws, &opts)
+}
+
+fn cmd_conformance_table(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+    let mut check = false;
+    while let Some(opt) = args.next_option()? {
+        help_requested(&opt)?;
+        match opt.as_str() {
+            "--check" => check = true,
+            _ => return Err(args.unknown()),
+        }
+    }
+    conformance_table::run(ws, check)
 }
 
 fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
@@ -412,6 +466,10 @@ fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
             eprintln!("xtask: {e}");
             failed.push(what);
         }
+    }
+    if let Err(e) = conformance_table::run(ws, true) {
+        eprintln!("xtask: {e}");
+        failed.push("conformance table");
     }
     if failed.is_empty() {
         eprintln!("xtask: lint clean");

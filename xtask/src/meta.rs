@@ -19,6 +19,8 @@
 //! | `@smp` | vCPUs of the machine | 1 |
 //! | `@mem` | machine memory in MiB | 512 |
 //! | `@module` | a module (initrd) for the guest, relative to the workspace root | none |
+//! | `@only` | `hv (reason)` or `xen (reason)`: the run is meaningful on one side only; the other side is skipped and the reason shown | both sides |
+//! | `@covers` | what the guest checks, for the README's conformance table: hypercalls (`sched_op_compat`) and sub-operations (`console_io.write`), space-separated, repeatable; not in variants | none |
 //! | `@variant` | `NAME key=value ...`: one more run of the binary (see below) | none |
 //!
 //! The run described by the plain keys is reported as `<name>`. Each
@@ -40,6 +42,54 @@
 
 use crate::qemu::Shutdown;
 use std::fmt;
+
+/// The two hypervisors a conformance guest runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    Hv,
+    Xen,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Hv, Side::Xen];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Hv => "hv",
+            Side::Xen => "xen",
+        }
+    }
+}
+
+/// `@only: hv (reason)`: the side a run is limited to, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Only {
+    pub side: Side,
+    pub reason: String,
+}
+
+impl Only {
+    fn parse(value: &str) -> Result<Self, String> {
+        let err = || format!("only: expected `hv (reason)` or `xen (reason)`, not {value:?}");
+        let (side, rest) = value.split_once(char::is_whitespace).ok_or_else(err)?;
+        let side = match side {
+            "hv" => Side::Hv,
+            "xen" => Side::Xen,
+            _ => return Err(err()),
+        };
+        let reason = rest
+            .trim()
+            .strip_prefix('(')
+            .and_then(|r| r.strip_suffix(')'))
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(err)?;
+        Ok(Only {
+            side,
+            reason: reason.to_owned(),
+        })
+    }
+}
 
 /// What the guest's `Test result:` line must say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +130,17 @@ pub struct RunSpec {
     pub smp: Option<u32>,
     pub mem_mib: Option<u32>,
     pub module: Option<String>,
+    /// Set by `@only`: the run is required on this side only.
+    pub only: Option<Only>,
+    /// `@covers`: the hypercalls and sub-operations the guest checks.
+    pub covers: Vec<String>,
+}
+
+impl RunSpec {
+    /// Whether this run is meant to run on `side`.
+    pub fn runs_on(&self, side: Side) -> bool {
+        self.only.as_ref().is_none_or(|o| o.side == side)
+    }
 }
 
 impl Default for RunSpec {
@@ -95,6 +156,8 @@ impl Default for RunSpec {
             smp: None,
             mem_mib: None,
             module: None,
+            only: None,
+            covers: Vec::new(),
         }
     }
 }
@@ -178,6 +241,33 @@ fn set(
         "smp" => spec.smp = Some(number(key, value)?),
         "mem" => spec.mem_mib = Some(number(key, value)?),
         "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
+        "only" if value.is_empty() && origin == Origin::Variant => spec.only = None,
+        "only" => spec.only = Some(Only::parse(value)?),
+        "covers" if origin == Origin::Variant => {
+            return Err("covers: belongs to the guest, not to a variant".into())
+        }
+        "covers" => {
+            for item in value.split_whitespace() {
+                let valid = |w: &str| {
+                    !w.is_empty()
+                        && w.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                };
+                let ok = match item.split_once('.') {
+                    Some((hc, op)) => valid(hc) && valid(op),
+                    None => valid(item),
+                };
+                if !ok {
+                    return Err(format!(
+                        "covers: {item:?} is not `hypercall` or `hypercall.sub_op`"
+                    ));
+                }
+                spec.covers.push(item.to_owned());
+            }
+            if value.trim().is_empty() {
+                return Err(format!("{key}: empty"));
+            }
+        }
         _ => return Err(format!("unknown key {key:?}")),
     }
     Ok(())
@@ -464,6 +554,42 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn only_and_covers() {
+        let src = "//! @only: hv (hv's selftest= option does not exist on Xen)\n\
+//! @covers: console_io.write sched_op\n//! @covers: xen_version.build_id\n\
+//! @variant: both only=\"\"\n//! @variant: x \"only=xen (a reason)\"\n";
+        let cases = parse("t", src).unwrap();
+        let only = cases[0].spec.only.as_ref().unwrap();
+        assert_eq!(only.side, Side::Hv);
+        assert_eq!(only.reason, "hv's selftest= option does not exist on Xen");
+        assert!(cases[0].spec.runs_on(Side::Hv) && !cases[0].spec.runs_on(Side::Xen));
+        assert_eq!(
+            cases[0].spec.covers,
+            ["console_io.write", "sched_op", "xen_version.build_id"]
+        );
+        assert_eq!(cases[1].spec.only, None);
+        assert!(cases[1].spec.runs_on(Side::Xen));
+        assert_eq!(cases[1].spec.covers, cases[0].spec.covers);
+        assert_eq!(
+            cases[2].spec.only,
+            Some(Only {
+                side: Side::Xen,
+                reason: "a reason".into()
+            })
+        );
+
+        let bad = |src: &str| parse("t", src).unwrap_err().message;
+        assert!(bad("//! @only: hv\n").contains("hv (reason)"));
+        assert!(bad("//! @only: hv ()\n").contains("hv (reason)"));
+        assert!(bad("//! @only: kvm (x)\n").contains("hv (reason)"));
+        assert!(bad("//! @only: hv reason\n").contains("hv (reason)"));
+        assert!(bad("//! @covers: Console_io\n").contains("sub_op"));
+        assert!(bad("//! @covers: a.b.c\n").contains("sub_op"));
+        assert!(bad("//! @covers:\n").contains("empty"));
+        assert!(bad("//! @variant: v covers=x\n").contains("not to a variant"));
     }
 
     #[test]

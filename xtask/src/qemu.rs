@@ -238,8 +238,9 @@ impl Config {
     }
 
     /// Boots with stdin closed and the serial console (and QEMU's own
-    /// messages) written to `log`. A log line containing one of `stop_on`
-    /// ends the run early with [`Ending::StoppedOnLine`].
+    /// messages) written to `log`. A complete log line (one that ends in a
+    /// newline, so the whole of it is in the log) containing one of
+    /// `stop_on` ends the run early with [`Ending::StoppedOnLine`].
     pub fn run_logged(
         &self,
         log: &std::path::Path,
@@ -257,14 +258,18 @@ impl Config {
             .map_err(|e| format!("cannot start {}: {e}", self.qemu))?;
         let seen = || {
             !stop_on.is_empty()
-                && std::fs::read(log).is_ok_and(|bytes| {
-                    String::from_utf8_lossy(&bytes)
-                        .lines()
-                        .any(|line| stop_on.iter().any(|s| line.contains(s)))
-                })
+                && std::fs::read(log).is_ok_and(|bytes| complete_line_with(&bytes, stop_on))
         };
         wait(child, Some(timeout), seen)
     }
+}
+
+/// Whether `log` has a newline-terminated line containing one of `needles`.
+fn complete_line_with(log: &[u8], needles: &[&str]) -> bool {
+    let end = log.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&log[..end])
+        .lines()
+        .any(|line| needles.iter().any(|s| line.contains(s)))
 }
 
 fn wait(
@@ -337,6 +342,18 @@ mod tests {
         }
         assert_eq!(Shutdown::from_name("soft-reset"), Some(Shutdown::SoftReset));
         assert_eq!(Shutdown::from_status(1), None);
+    }
+
+    #[test]
+    fn stops_only_on_complete_lines() {
+        let needles = ["Dom0 halted"];
+        assert!(complete_line_with(
+            b"a\r\n(XEN) Dom0 halted: x\r\n",
+            &needles
+        ));
+        assert!(!complete_line_with(b"a\n(XEN) Dom0 halted: x", &needles));
+        assert!(!complete_line_with(b"(XEN) Dom0 hal", &needles));
+        assert!(!complete_line_with(b"", &needles));
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! drops the first word) and where QEMU's `-initrd` separates modules with
 //! `,`, so a comma in dom0's arguments is written `,,`. Xen does not leave
 //! QEMU through isa-debug-exit: how dom0 shut down is read from Xen's
-//! `hwdom_shutdown()` messages, and after a poweroff Xen halts for ever, so
-//! the runner stops QEMU when it sees that line. KVM on this project's
+//! `hwdom_shutdown()` messages, and the runner stops QEMU as soon as one is
+//! complete in the log ([`STOP_LINES`]): after a poweroff Xen halts for
+//! ever, and after a crash it waits 5 seconds before rebooting. KVM on this project's
 //! machines cannot run Xen (see `xen-facts.md`); the oracle uses TCG.
 
 use crate::qemu::{self, Shutdown};
@@ -22,6 +23,18 @@ pub const XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 dom0_mem=64M,max:64M
                                dom0_max_vcpus=1 loglvl=all guest_loglvl=all";
 /// Printed when dom0 powers off; Xen then spins in `hlt` for ever.
 pub const HALT_LINE: &str = "Hardware Dom0 halted: halting machine";
+
+/// Lines after which Xen has nothing more to say about the run: every
+/// message of `hwdom_shutdown()` and the end of a panic. The runner stops
+/// QEMU on the first one instead of waiting for Xen's halt (for ever) or its
+/// 5-second reboot delay (crash, suspend, unknown reasons, panics).
+pub const STOP_LINES: &[&str] = &[
+    HALT_LINE,
+    "Hardware Dom0 shutdown",
+    "Hardware Dom0 crashed",
+    "did unsupported soft reset",
+    "Reboot in five seconds",
+];
 
 /// The uncompressed Xen image, unpacked once from the Debian package.
 pub fn image(ws: &Workspace) -> Result<PathBuf, Error> {
@@ -135,6 +148,25 @@ mod tests {
         assert!(args
             .contains("-kernel /x/xen -append console=com1 com1=115200,8n1 dom0_mem=64M,max:64M"));
         assert!(args.ends_with("-initrd /t/hello x=1"));
+    }
+
+    #[test]
+    fn every_shutdown_message_stops_the_run() {
+        let messages = [
+            "(XEN) Hardware Dom0 halted: halting machine",
+            "(XEN) Hardware Dom0 shutdown: rebooting machine",
+            "(XEN) Hardware Dom0 shutdown: watchdog rebooting machine",
+            "(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.",
+            "(XEN) Hardware domain 0 did unsupported soft reset, rebooting.",
+            "(XEN) Hardware Dom0 shutdown (unknown reason 6): rebooting machine in 5 seconds.",
+            "(XEN) Reboot in five seconds...",
+        ];
+        for m in messages {
+            assert!(STOP_LINES.iter().any(|s| m.contains(s)), "{m}");
+        }
+        for m in &messages[..6] {
+            assert!(shutdown_from_log(m).is_some(), "{m}");
+        }
     }
 
     #[test]

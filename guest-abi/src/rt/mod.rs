@@ -1,6 +1,11 @@
 //! A minimal runtime for PV guest kernels: entry, console output, panics,
 //! shutdown, and the test reporter.
 //!
+//! Both address-space layouts Xen's PV builder accepts are supported
+//! ([`Layout`]): linked at [`VIRT_BASE`] with paddr = vaddr - VIRT_BASE (the
+//! default, `pv64.ld`), or virtual = physical from 1 MiB with no VIRT_BASE
+//! note (`pv64-low.ld`, `pv_guest!(..., layout = physical)`).
+//!
 //! The pieces that define linker symbols (`_start`, the boot stack, the
 //! `hypercall_page`, the ELF notes and the `#[panic_handler]`) are emitted by
 //! [`crate::pv_guest!`] into the guest's own crate, so linking this crate
@@ -10,22 +15,26 @@
 //! address of `start_info`, `rsp` a one-page stack, events are masked and no
 //! callbacks are registered. `_start` first stores every register as it
 //! found it ([`entry_regs`]), then moves to a 64 KiB stack in `.bss`
-//! (which the loader zeroes: memsz exceeds filesz) and calls [`start`], which
-//! calls the guest's `main`. Nothing else is set up: no trap table, so a
-//! fault kills the domain, which the test runner sees as a missing result
-//! line.
+//! (which the loader zeroes: memsz exceeds filesz) and calls [`start`],
+//! which picks the console (`console_io` for the initial domain, else the
+//! PV console ring `start_info` names; see [`console()`]) and calls the
+//! guest's `main`. Nothing else is set up: no trap table, so a fault kills
+//! the domain, which the test runner sees as a missing result line.
 
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::console::LineBuffer;
-use crate::hypercall::{console_io_write, sched_op_shutdown, sched_op_yield};
+use crate::hypercall::{sched_op_shutdown, sched_op_yield};
 use crate::sched::{SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 use crate::xen::StartInfo;
 
+mod console;
 pub mod report;
+
+pub use console::{console, Console};
 
 /// What a guest's `main` receives.
 pub type StartInfoRef = &'static StartInfo;
@@ -33,8 +42,49 @@ pub type StartInfoRef = &'static StartInfo;
 /// Size of the boot stack `pv_guest!` reserves.
 pub const STACK_SIZE: usize = 64 * 1024;
 
-/// The virtual base every guest links at (see `pv64.ld`).
+/// The virtual base guests of the default layout link at (see `pv64.ld`).
 pub const VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Where a guest of the physical layout is linked (see `pv64-low.ld`).
+pub const LOW_LINK_BASE: u64 = 0x10_0000;
+
+/// The two address-space layouts of a PV kernel image that Xen's domain
+/// builder accepts, chosen with `pv_guest!(..., layout = ...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `layout = virt_base` (the default): notes `VIRT_BASE`
+    /// 0xffffffff80000000 and `PADDR_OFFSET` 0; linked with `pv64.ld` at
+    /// [`VIRT_BASE`], ELF paddrs from 0. The initial mapping starts at
+    /// [`VIRT_BASE`].
+    VirtBase,
+    /// `layout = physical`: no `VIRT_BASE` or `PADDR_OFFSET` note; linked
+    /// with `pv64-low.ld` at [`LOW_LINK_BASE`] with paddr = vaddr. The
+    /// builder takes VIRT_BASE = 0, so the initial mapping starts at 0 and
+    /// pseudo-physical frame `pfn` is at virtual `pfn << 12`.
+    Physical,
+}
+
+impl Layout {
+    /// The virtual address the initial mapping starts at: pfn 0's.
+    pub const fn virt_base(self) -> u64 {
+        match self {
+            Layout::VirtBase => VIRT_BASE,
+            Layout::Physical => 0,
+        }
+    }
+}
+
+/// The layout `start` was told about (0: not started, 1/2: `Layout`).
+static LAYOUT: AtomicU8 = AtomicU8::new(0);
+
+/// The layout the running guest was declared with (see [`Layout`]);
+/// [`Layout::VirtBase`] before `main` runs.
+pub fn layout() -> Layout {
+    match LAYOUT.load(Ordering::Relaxed) {
+        2 => Layout::Physical,
+        _ => Layout::VirtBase,
+    }
+}
 
 /// The registers as the domain builder left them at the guest's first
 /// instruction, stored by `_start` before it changes any of them.
@@ -150,14 +200,22 @@ pub fn entry_regs() -> EntryRegs {
     unsafe { ENTRY_REGS.0.get().read_volatile() }
 }
 
-/// Called by `_start` with the value of `rsi` at entry; runs `main`.
+/// Called by `_start` with the value of `rsi` at entry; records the
+/// layout, sets up the console and runs `main`.
 ///
 /// # Safety
 ///
 /// `si` must be the start-info pointer the domain builder passed in `rsi`:
 /// it points to a `start_info` that stays mapped and that nothing writes
 /// while the guest runs (true until the guest suspends).
-pub unsafe fn start(si: *const StartInfo, main: fn(StartInfoRef) -> !) -> ! {
+pub unsafe fn start(si: *const StartInfo, layout: Layout, main: fn(StartInfoRef) -> !) -> ! {
+    LAYOUT.store(
+        match layout {
+            Layout::VirtBase => 1,
+            Layout::Physical => 2,
+        },
+        Ordering::Relaxed,
+    );
     if si.is_null() || !si.is_aligned() {
         crate::println!("guest-abi: bad start_info pointer {:p}", si);
         shutdown(SHUTDOWN_CRASH);
@@ -165,38 +223,37 @@ pub unsafe fn start(si: *const StartInfo, main: fn(StartInfoRef) -> !) -> ! {
     // SAFETY: non-null and aligned (checked above); the caller guarantees
     // it points to a live start_info that is not written behind our back.
     let si: StartInfoRef = unsafe { &*si };
+    console::init(si);
     main(si)
 }
 
-/// Formats `args` to the hypervisor console. Used by [`crate::print!`].
+/// Formats `args` to the console (see [`console()`]). Used by
+/// [`crate::print!`].
 ///
-/// Output goes out one line per `console_io` call (or 256 bytes when a line
-/// is longer). Errors from the console are ignored: there is nowhere else
-/// to report them.
+/// Output goes out one line per `console_io` call or ring write (or 256
+/// bytes when a line is longer). Errors from the console are ignored: there
+/// is nowhere else to report them.
 pub fn print_fmt(args: fmt::Arguments<'_>) {
-    struct Console(LineBuffer<256>);
-    impl Write for Console {
+    struct Out(LineBuffer<256>);
+    impl Write for Out {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0.push(s.as_bytes(), &mut |b| {
-                console_io_write(b);
-            });
+            self.0.push(s.as_bytes(), &mut console::write);
             Ok(())
         }
     }
-    let mut c = Console(LineBuffer::new());
+    let mut c = Out(LineBuffer::new());
     let _ = c.write_fmt(args);
-    c.0.flush(&mut |b| {
-        console_io_write(b);
-    });
+    c.0.flush(&mut console::write);
 }
 
-/// Prints to the hypervisor console (`CONSOLEIO_write`), like `std::print!`.
+/// Prints to the console (`CONSOLEIO_write` for the initial domain, the PV
+/// console ring otherwise), like `std::print!`.
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => { $crate::rt::print_fmt(format_args!($($arg)*)) };
 }
 
-/// Prints a line to the hypervisor console, like `std::println!`.
+/// Prints a line to the console, like `std::println!`.
 #[macro_export]
 macro_rules! println {
     () => { $crate::rt::print_fmt(format_args!("\n")) };
@@ -254,21 +311,61 @@ pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 ///
 /// `main` is a path to a `fn(&'static StartInfo) -> !`; `name` a string
 /// literal (without `"` or `\`) that becomes the `GUEST_OS` note. Use it once
-/// per binary, in a `#![no_std] #![no_main]` crate linked with
-/// `guest-abi/pv64.ld`.
+/// per binary, in a `#![no_std] #![no_main]` crate.
+///
+/// An optional `layout = virt_base | physical` picks the address-space
+/// layout ([`rt::Layout`](crate::rt::Layout)); the binary must be linked
+/// with the matching script, `--no-pie`:
+///
+/// | `layout =` | linker script | build-script variable |
+/// | --- | --- | --- |
+/// | `virt_base` (default) | `guest-abi/pv64.ld` | `DEP_GUEST_ABI_PV64_LD` |
+/// | `physical` | `guest-abi/pv64-low.ld` | `DEP_GUEST_ABI_PV64_LOW_LD` |
+///
+/// (A mismatch fails the link with the scripts' `ASSERT` message.)
 ///
 /// The notes: `GUEST_OS` = name, `GUEST_VERSION` "0.1", `XEN_VERSION`
-/// "xen-3.0", `LOADER` "generic", `VIRT_BASE` 0xffffffff80000000,
-/// `PADDR_OFFSET` 0, `ENTRY` `_start`, `HYPERCALL_PAGE` `hypercall_page`,
-/// `PAE_MODE` "yes", `SUPPORTED_FEATURES` `1 << XENFEAT_dom0` (so Xen also
-/// accepts the kernel as dom0).
+/// "xen-3.0", `LOADER` "generic", for `virt_base` only `VIRT_BASE`
+/// 0xffffffff80000000 and `PADDR_OFFSET` 0, `ENTRY` `_start`,
+/// `HYPERCALL_PAGE` `hypercall_page`, `PAE_MODE` "yes",
+/// `SUPPORTED_FEATURES` `1 << XENFEAT_dom0` (so Xen also accepts the kernel
+/// as dom0).
 #[macro_export]
 macro_rules! pv_guest {
     ($main:path, name = $name:literal $(,)?) => {
+        $crate::pv_guest!($main, name = $name, layout = virt_base);
+    };
+    ($main:path, name = $name:literal, layout = virt_base $(,)?) => {
+        $crate::__pv_guest!(
+            $main,
+            $name,
+            $crate::rt::Layout::VirtBase,
+            "guest_abi_layout_virt_base",
+            // VIRT_BASE, then PADDR_OFFSET.
+            ".long 4, 8, 3; .asciz \"Xen\"; .quad 0xffffffff80000000; .long 4, 8, 4; .asciz \"Xen\"; .quad 0"
+        );
+    };
+    ($main:path, name = $name:literal, layout = physical $(,)?) => {
+        $crate::__pv_guest!(
+            $main,
+            $name,
+            $crate::rt::Layout::Physical,
+            "guest_abi_layout_physical",
+            // No VIRT_BASE or PADDR_OFFSET: virtual = physical.
+            ".balign 4"
+        );
+    };
+}
+
+/// The body of [`pv_guest!`], for one layout.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pv_guest {
+    ($main:path, $name:literal, $layout:expr, $layout_symbol:literal, $layout_notes:literal) => {
         extern "C" fn __guest_abi_entry(si: *const $crate::xen::StartInfo) -> ! {
             // SAFETY: only `_start` calls this, passing the `rsi` the domain
             // builder set: the start_info pointer.
-            unsafe { $crate::rt::start(si, $main) }
+            unsafe { $crate::rt::start(si, $layout, $main) }
         }
 
         #[panic_handler]
@@ -353,12 +450,7 @@ macro_rules! pv_guest {
             ".asciz \"Xen\"",
             "5: .asciz \"generic\"",
             "6: .balign 4",
-            ".long 4, 8, 3",
-            ".asciz \"Xen\"",
-            ".quad 0xffffffff80000000",
-            ".long 4, 8, 4",
-            ".asciz \"Xen\"",
-            ".quad 0",
+            $layout_notes,
             ".long 4, 8, 1",
             ".asciz \"Xen\"",
             ".quad _start",
@@ -373,6 +465,10 @@ macro_rules! pv_guest {
             ".asciz \"Xen\"",
             ".long 1 << 11",
             ".popsection",
+            // Checked by the linker script's ASSERT: the layout the notes
+            // describe is the one the script links.
+            concat!(".globl ", $layout_symbol),
+            concat!(".set ", $layout_symbol, ", 1"),
             entry = sym __guest_abi_entry,
             regs = sym $crate::rt::ENTRY_REGS,
             rax = const $crate::rt::entry_regs_offset::RAX,

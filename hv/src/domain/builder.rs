@@ -212,6 +212,18 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         phys::write(shared_info * PAGE_SIZE + v * 64 + 1, &[1])?;
     }
 
+    // The guest maps shared_info by its machine address, so the frame is
+    // the domain's as far as mappings go (Xen shares it the same way); it
+    // has no pfn.
+    mm::with_frame_table(|ft| {
+        ft.assign(shared_info, spec.id, u64::MAX)?;
+        if let Some(p) = ft.get_mut(shared_info) {
+            p.special = true;
+        }
+        Ok(())
+    })
+    .ok_or(BuildError::Internal("no frame table"))?
+    .map_err(BuildError::PageType)?;
     write_start_info(spec, &kernel, &l, &mem, shared_info)?;
     let l4 = write_page_tables(&l, &mem)?;
     if let Some(hp) = kernel.virt_hypercall {
@@ -227,6 +239,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         rsi: l.vstartinfo_start,
         ..GuestRegs::default()
     };
+    let nr_pages = mem.p2m.len() as u64;
     Ok(Domain {
         id: spec.id,
         privileged: spec.initial,
@@ -244,10 +257,15 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
             user_cr3: 0,
             in_kernel: true,
             initial_regs,
+            traps: super::TrapState::new(),
+            ldt: (0, 0),
+            priv_state: crate::emulate::PrivState::default(),
         },
         state: RunState::Running,
         handle: [0; 16],
         shutdown_code: None,
+        tot_pages: nr_pages,
+        max_pages: nr_pages,
     })
 }
 
@@ -341,7 +359,7 @@ fn write_page_tables(l: &Layout, mem: &Memory) -> Result<Mfn, BuildError> {
         phys::write_u64(table * PAGE_SIZE + u64::from(e.index) * 8, e.value(target))?;
     }
     let l4 = mem.mfn(l.l4_pfn())?;
-    page_table::install_hv_slots(l4 * PAGE_SIZE)?;
+    page_table::install_hv_slots(l4 * PAGE_SIZE, true)?;
     Ok(l4)
 }
 

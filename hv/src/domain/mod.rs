@@ -12,6 +12,8 @@ pub mod builder;
 
 use alloc::vec::Vec;
 
+use guest_abi::xen::TrapInfo;
+
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::mm::Mfn;
 
@@ -20,7 +22,6 @@ pub type DomId = u16;
 
 /// One virtual CPU.
 #[derive(Debug)]
-#[allow(dead_code, reason = "kernel_cr3/user_cr3/in_kernel are read by the MMU and trap work in progress")]
 pub struct Vcpu {
     /// Physical address of the L4 loaded now: `kernel_cr3` while the guest
     /// kernel runs, `user_cr3` while guest user mode runs.
@@ -34,6 +35,92 @@ pub struct Vcpu {
     pub in_kernel: bool,
     /// Registers to start from.
     pub initial_regs: GuestRegs,
+    /// The virtual IDT, callbacks, kernel stack and segment bases: what hv
+    /// needs to bounce exceptions and `syscall`s to the guest kernel.
+    pub traps: TrapState,
+    /// The guest's LDT (`MMUEXT_SET_LDT`): linear address and entry count.
+    pub ldt: (u64, u64),
+    /// Emulated privileged state: I/O bitmap, CR4 guest bits, PCI cf8.
+    pub priv_state: crate::emulate::PrivState,
+}
+
+/// DR6 and DR7 as a vCPU starts (their fixed-1 bits).
+pub const DR6_DEFAULT: u64 = 0xffff_0ff0;
+pub const DR7_DEFAULT: u64 = 0x400;
+
+/// A vCPU's trap, callback, descriptor-table and debug-register state
+/// (Xen's `arch.pv` fields and `arch.dr`).
+#[derive(Debug, Clone)]
+pub struct TrapState {
+    /// The virtual IDT (`set_trap_table`), one entry per vector; an entry
+    /// with address 0 is absent. Entry 2 doubles as the NMI callback, as in
+    /// Xen.
+    pub table: [TrapInfo; 256],
+    /// Kernel stack selector and pointer (`stack_switch`), used when a
+    /// bounce leaves guest user mode.
+    pub kernel_ss: u64,
+    pub kernel_sp: u64,
+    /// Callback entry points (`set_callbacks`, `callback_op`); 0 = none.
+    pub event_callback: u64,
+    pub failsafe_callback: u64,
+    pub syscall_callback: u64,
+    pub syscall32_callback: u64,
+    pub sysenter_callback: u64,
+    /// `CALLBACKF_mask_events` of the callbacks that have it.
+    pub failsafe_masks_events: bool,
+    pub syscall_masks_events: bool,
+    pub syscall32_masks_events: bool,
+    pub sysenter_masks_events: bool,
+    /// The guest's segment bases: FS, and GS for each guest mode. The live
+    /// values are in the CPU's MSRs while the vCPU runs.
+    pub fs_base: u64,
+    pub gs_base_kernel: u64,
+    pub gs_base_user: u64,
+    /// The guest's virtual CR0.TS (`fpu_taskswitch`, `clts`).
+    pub virtual_ts: bool,
+    /// Virtual IOPL, in rflags position (bits 12-13): what `in`/`out`
+    /// emulation checks and bounce frames show with
+    /// `VMASST_TYPE_architectural_iopl`.
+    pub iopl: u64,
+    /// The guest's GDT (`set_gdt`): its frames, each holding a SegDesc
+    /// type reference, and how many there are.
+    pub gdt_frames: [u64; hv::segdesc::GDT_FRAMES],
+    pub gdt_nr_frames: usize,
+    /// Virtual debug registers DR0-DR7 (`set_debugreg`); DR4/DR5 unused.
+    pub debugreg: [u64; 8],
+}
+
+impl TrapState {
+    pub const fn new() -> Self {
+        Self {
+            table: [TrapInfo {
+                vector: 0,
+                flags: 0,
+                cs: 0,
+                _pad: [0; 4],
+                address: 0,
+            }; 256],
+            kernel_ss: 0,
+            kernel_sp: 0,
+            event_callback: 0,
+            failsafe_callback: 0,
+            syscall_callback: 0,
+            syscall32_callback: 0,
+            sysenter_callback: 0,
+            failsafe_masks_events: false,
+            syscall_masks_events: false,
+            syscall32_masks_events: false,
+            sysenter_masks_events: false,
+            fs_base: 0,
+            gs_base_kernel: 0,
+            gs_base_user: 0,
+            virtual_ts: false,
+            iopl: 0,
+            gdt_frames: [0; hv::segdesc::GDT_FRAMES],
+            gdt_nr_frames: 0,
+            debugreg: [0, 0, 0, 0, 0, 0, DR6_DEFAULT, DR7_DEFAULT],
+        }
+    }
 }
 
 /// Why and how a domain stopped.
@@ -54,10 +141,6 @@ pub struct Domain {
     /// Pseudo-physical to machine frame.
     pub p2m: Vec<Mfn>,
     /// The shared-info page (hv-allocated, shared with the guest).
-    #[expect(
-        dead_code,
-        reason = "read by the event-channel and time code of later issues"
-    )]
     pub shared_info: Mfn,
     /// Enabled VM assists (bit per VMASST_TYPE_*).
     pub vm_assist: u64,
@@ -67,6 +150,10 @@ pub struct Domain {
     pub handle: [u8; 16],
     /// Reason latched by `SCHEDOP_shutdown_code`, used by a later shutdown.
     pub shutdown_code: Option<u8>,
+    /// Frames the domain owns now (`current_reservation`).
+    pub tot_pages: u64,
+    /// The most it may own (`maximum_reservation`).
+    pub max_pages: u64,
 }
 
 impl Domain {

@@ -8,6 +8,8 @@
 //! `CONSOLEIO_read` has no input yet and returns 0, after refusing counts
 //! above `INT_MAX` with `-E2BIG` as Xen does. Domains without the privilege
 //! get `-EPERM` (Xen's default XSM policy).
+//!
+//! @implements: console_io.write console_io.read
 
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno;

@@ -6,9 +6,20 @@
 //! prototypes declare: where Xen takes an `int`/`unsigned int`, the upper 32
 //! bits of the register are ignored, as on Xen. Every number without a
 //! handler, and every number ≥ 64, returns `-ENOSYS`.
+//!
+//! Each handler file says which sub-operations it implements in a
+//! `//! @implements: hypercall.sub_op ...` line; `cargo xtask
+//! conformance-table` reads them and this table into the README.
 
+mod callback;
 mod console_io;
+mod memory;
+mod mmu;
+mod multicall;
+mod physdev;
 mod sched_op;
+mod segments;
+pub mod traps;
 mod vm_assist;
 mod xen_version;
 
@@ -68,6 +79,21 @@ pub static TABLE: [Handler; TABLE_LEN] = {
     t[nr::CONSOLE_IO as usize] = hc_console_io;
     t[nr::VM_ASSIST as usize] = hc_vm_assist;
     t[nr::SCHED_OP as usize] = hc_sched_op;
+    t[nr::MMU_UPDATE as usize] = mmu::hc_mmu_update;
+    t[nr::MULTICALL as usize] = multicall::hc_multicall;
+    t[nr::MEMORY_OP as usize] = memory::hc_memory_op;
+    t[nr::MMUEXT_OP as usize] = mmu::hc_mmuext_op;
+    t[nr::UPDATE_VA_MAPPING as usize] = mmu::hc_update_va_mapping;
+    t[nr::UPDATE_VA_MAPPING_OTHERDOMAIN as usize] = mmu::hc_update_va_mapping_otherdomain;
+    t[nr::SET_TRAP_TABLE as usize] = traps::hc_set_trap_table;
+    t[nr::STACK_SWITCH as usize] = traps::hc_stack_switch;
+    t[nr::FPU_TASKSWITCH as usize] = traps::hc_fpu_taskswitch;
+    t[nr::IRET as usize] = traps::hc_iret;
+    t[nr::SET_CALLBACKS as usize] = callback::hc_set_callbacks;
+    t[nr::CALLBACK_OP as usize] = callback::hc_callback_op;
+    t[nr::NMI_OP as usize] = callback::hc_nmi_op;
+    t[nr::SET_SEGMENT_BASE as usize] = segments::hc_set_segment_base;
+    t[nr::PHYSDEV_OP as usize] = physdev::hc_physdev_op;
     t
 };
 

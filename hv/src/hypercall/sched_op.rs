@@ -7,6 +7,9 @@
 //! how hv leaves the machine. `SCHEDOP_block` and `SCHEDOP_poll` wait for
 //! events, which arrive with the event-channel issue: until then they
 //! return `-ENOSYS`.
+//!
+//! @implements: sched_op.yield sched_op.shutdown sched_op.shutdown_code
+//! @implements: sched_op_compat.yield sched_op_compat.shutdown
 
 use guest_abi::errno;
 use guest_abi::sched::{SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE, SCHEDOP_YIELD};

@@ -1,5 +1,7 @@
 //! `vm_assist`: per-domain assists. hv records the flags; the assists that
 //! change behaviour arrive with the MMU issue.
+//!
+//! @implements: vm_assist.enable vm_assist.disable
 
 use guest_abi::errno;
 

@@ -1,5 +1,11 @@
 //! `xen_version`: hv answers as Xen 4.17 does, so guests that check the
 //! version see 4.17.
+//!
+//! @implements: xen_version.version xen_version.extraversion xen_version.compile_info
+//! @implements: xen_version.capabilities xen_version.changeset
+//! @implements: xen_version.platform_parameters xen_version.get_features
+//! @implements: xen_version.pagesize xen_version.guest_handle
+//! @implements: xen_version.commandline xen_version.build_id
 
 use guest_abi::errno;
 use guest_abi::version::*;

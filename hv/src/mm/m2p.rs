@@ -64,3 +64,11 @@ pub fn set(mfn: u64, pfn: u64) {
         let _ = phys::write_u64(BASE.load(Ordering::Relaxed) + mfn * 8, pfn);
     }
 }
+
+/// Machine frames holding the table, one per 2 MiB chunk
+/// (`XENMEM_machphys_mfn_list`): the first frame of each chunk.
+pub fn chunk_mfns() -> impl Iterator<Item = u64> {
+    let base = BASE.load(Ordering::Relaxed) / PAGE_SIZE;
+    let chunks = (ENTRIES.load(Ordering::Relaxed) * 8).div_ceil(TWO_MIB);
+    (0..chunks).map(move |i| base + i * (TWO_MIB / PAGE_SIZE))
+}

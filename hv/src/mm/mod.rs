@@ -24,6 +24,7 @@ pub type Mfn = u64;
 /// Memory hv cannot hand out: below 1 MiB (firmware, loader data), its own
 /// image, and the boot modules.
 pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
+    E820.call_once(|| bi.e820.clone());
     let mut f = FRAMES.lock();
     let top = bi.ram.iter().map(|r| r.1).max().unwrap_or(0);
     let limit = top.min(frame_access::direct_map_limit());
@@ -50,6 +51,14 @@ pub struct MemoryStats {
     pub free_frames: u64,
 }
 
+/// The firmware's memory map, kept for `XENMEM_machine_memory_map`.
+static E820: spin::Once<heapless::Vec<(u64, u64, u32), 128>> = spin::Once::new();
+
+/// The firmware's memory map: (address, size, E820 type).
+pub fn e820() -> &'static [(u64, u64, u32)] {
+    E820.get().map_or(&[], |v| v.as_slice())
+}
+
 /// Takes one free frame (contents undefined).
 pub fn alloc_frame() -> Option<Mfn> {
     FRAMES.lock().alloc()
@@ -72,6 +81,12 @@ pub fn free_frame(mfn: Mfn) {
     if let Err(e) = FRAMES.lock().free(mfn) {
         crate::hvlog!(error, "freeing frame {mfn:#x}: {e:?}");
     }
+}
+
+/// Machine frames the allocator covers: one past the highest RAM frame hv
+/// uses.
+pub fn nr_frames() -> u64 {
+    FRAMES.lock().nframes()
 }
 
 pub fn free_frames() -> u64 {
@@ -105,4 +120,40 @@ pub fn init_frame_table() -> Result<(), &'static str> {
 /// Runs `f` on the frame table.
 pub fn with_frame_table<R>(f: impl FnOnce(&mut FrameTable<Vec<PageInfo>>) -> R) -> Option<R> {
     FRAME_TABLE.lock().as_mut().map(f)
+}
+
+/// Guest page-table frames read and written through the direct map.
+pub struct DirectMapTables;
+
+impl hv::pt::TableMemory for DirectMapTables {
+    fn read(&self, mfn: u64, index: usize) -> u64 {
+        frame_access::read_u64(mfn * PAGE_SIZE + index as u64 * 8).unwrap_or(0)
+    }
+    fn write(&mut self, mfn: u64, index: usize, value: u64) {
+        let _ = frame_access::write_u64(mfn * PAGE_SIZE + index as u64 * 8, value);
+    }
+}
+
+/// Runs `f` with the page-table rules engine for `domain` (`io_caps`: the
+/// domain has I/O rights, as the hardware domain does).
+pub fn with_page_tables<R>(
+    domain: u16,
+    io_caps: bool,
+    f: impl FnOnce(&mut hv::pt::PageTables<'_, Vec<PageInfo>, DirectMapTables>) -> R,
+) -> Option<R> {
+    let mut guard = FRAME_TABLE.lock();
+    let frames = guard.as_mut()?;
+    let mut mem = DirectMapTables;
+    let mut pt = hv::pt::PageTables {
+        frames,
+        mem: &mut mem,
+        domain,
+        io_caps,
+    };
+    Some(f(&mut pt))
+}
+
+/// One past the highest machine frame hv manages (Xen's `max_page`).
+pub fn max_page() -> u64 {
+    FRAMES.lock().nframes()
 }

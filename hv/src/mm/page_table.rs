@@ -49,13 +49,40 @@ const fn entry_paddr(table: u64, index: usize) -> u64 {
 }
 
 /// Copies the hypervisor slots of the idle L4 into the L4 at `l4_paddr`.
-pub fn install_hv_slots(l4_paddr: u64) -> Result<(), phys::OutOfRange> {
+///
+/// Slot 256, the guests' read-only view of the M2P, is filled only when
+/// `with_m2p` (as Xen fills it when a table becomes a vCPU's kernel base
+/// table, and leaves it empty in tables that are merely pinned); hv itself
+/// never uses it.
+pub fn install_hv_slots(l4_paddr: u64, with_m2p: bool) -> Result<(), phys::OutOfRange> {
     let idle = idle_l4();
-    for slot in HV_SLOT_FIRST..HV_SLOT_END {
+    for slot in HV_SLOT_FIRST + 1..HV_SLOT_END {
         let v = phys::read_u64(entry_paddr(idle, slot))?;
         phys::write_u64(entry_paddr(l4_paddr, slot), v)?;
     }
-    Ok(())
+    set_m2p_slot(l4_paddr, with_m2p)
+}
+
+/// Fills (or empties) slot 256 of a guest L4: the read-only M2P.
+pub fn set_m2p_slot(l4_paddr: u64, present: bool) -> Result<(), phys::OutOfRange> {
+    let v = if present {
+        phys::read_u64(entry_paddr(idle_l4(), HV_SLOT_FIRST))?
+    } else {
+        0
+    };
+    phys::write_u64(entry_paddr(l4_paddr, HV_SLOT_FIRST), v)
+}
+
+/// Whether the L4 at `l4_paddr` carries exactly the idle table's
+/// hypervisor slots (slot 256, the guests' M2P view, aside).
+pub fn hv_slots_installed(l4_paddr: u64) -> bool {
+    let idle = idle_l4();
+    (HV_SLOT_FIRST + 1..HV_SLOT_END).all(|slot| {
+        matches!(
+            (phys::read_u64(entry_paddr(idle, slot)), phys::read_u64(entry_paddr(l4_paddr, slot))),
+            (Ok(a), Ok(b)) if a == b
+        )
+    })
 }
 
 /// Makes the direct-map 2 MiB page holding `paddr` uncacheable (device

@@ -1,5 +1,6 @@
 //! @expect-line: hello from a C PV kernel
 //! @expect-line: start_info magic: xen-3.0-x86_64
+//! @covers: xen_version.version
 /* A Xen-style PV guest in C: prints through console_io, checks start_info
  * and xen_version, reports, and powers off. */
 typedef unsigned long u64;

@@ -1,6 +1,38 @@
 //! The smallest PV guest: prints what it was given, checks a few start-of-day
 //! facts, and powers off. With `panic` on its command line it panics after
 //! the checks instead (to exercise the panic handler).
+//!
+//! # Walkthrough: a PV guest on `guest-abi`
+//!
+//! - `#![no_std]` and `#![no_main]`: a PV kernel has no OS under it and no
+//!   Rust `main` shim. Built for `x86_64-unknown-none`, which aborts on
+//!   panic, so no profile settings are needed.
+//! - `guest_abi::pv_guest!(main, name = "hello")` emits everything that makes
+//!   the binary a Xen PV kernel: the ELF notes Xen's domain builder reads
+//!   (`GUEST_OS` "hello", `VIRT_BASE`, `ENTRY`, `HYPERCALL_PAGE`, ...), the
+//!   entry point `_start` (records the entry registers, switches to a 64 KiB
+//!   stack, calls `main`), the hypercall page and the panic handler. With
+//!   `layout = physical` the guest is instead linked virtual = physical (see
+//!   `low_layout.rs`).
+//! - The binary links with `guest-abi/pv64.ld` and `--no-pie`: this crate's
+//!   `build.rs` passes them (a guest crate of your own does the same with
+//!   three lines, see the README's "Write your own PV guest").
+//! - `main` receives Xen's `start_info` ([`StartInfoRef`]) and never returns.
+//! - `println!` writes to the console: `console_io` for the initial domain
+//!   (as here), the PV console ring `start_info` names for any other.
+//! - Hypercalls: typed wrappers such as [`xen_version_version`] issue an
+//!   inline `syscall`; `hypercall_page_call*` go through the page Xen
+//!   filled in. Both work on Xen and on hv.
+//! - [`Report`] prints `Test: hello`, one `PASS:`/`FAIL:` line per check and
+//!   `Test result: SUCCESS` (or the worst outcome), then powers off, which is
+//!   what `cargo xtask test` judges. A `panic!` prints `panic: ... at
+//!   file:line` and shuts the domain down with `SHUTDOWN_crash`.
+//!
+//! Run it alone with `cargo xtask run --guest
+//! target/x86_64-unknown-none/release/hello`, or as a test on hv and real
+//! Xen with `cargo xtask test --filter hello`.
+//!
+//! @covers: xen_version.version xen_version.extraversion
 #![no_std]
 #![no_main]
 

@@ -10,6 +10,8 @@
 //! the address after the `syscall` and `r11` as the `rflags` the guest had,
 //! as `sysret` leaves them. Arguments declared `int`/`unsigned int` ignore
 //! the upper half of their register.
+//!
+//! @covers: xen_version.version sched_op.yield
 
 #![no_std]
 #![no_main]

@@ -8,6 +8,8 @@
 //! itself they return `-EFAULT` and the domain keeps running, with no code
 //! latched (the `shutdown` test checks what a latched code does). The
 //! shutdowns themselves are in the `shutdown` test.
+//!
+//! @covers: sched_op.yield sched_op.shutdown sched_op.shutdown_code
 #![no_std]
 #![no_main]
 

@@ -19,6 +19,7 @@
 //! 257 a reboot. The first latched code wins over later latches and over
 //! the reason passed to the shutdown itself.
 //!
+//! @covers: sched_op.shutdown sched_op.shutdown_code
 //! @cmdline: reason=0
 //! @expect-exit: poweroff
 //! @expect-line: (hv) domain 0 shut down: poweroff (reason 0)

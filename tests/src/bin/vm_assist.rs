@@ -7,6 +7,8 @@
 //! Xen checks the type before the command, so a bad type with a bad
 //! command is `-EINVAL`. Both arguments are C `unsigned int`s: the upper
 //! halves of their registers do not count.
+//!
+//! @covers: vm_assist.enable vm_assist.disable
 #![no_std]
 #![no_main]
 

@@ -10,6 +10,12 @@
 //! pointer the guest could not use itself (null, unmapped, non-canonical,
 //! inside the hypervisor's range, or read-only for an op that writes) and
 //! leaves the guest running.
+//!
+//! @covers: xen_version.version xen_version.extraversion xen_version.compile_info
+//! @covers: xen_version.capabilities xen_version.changeset
+//! @covers: xen_version.platform_parameters xen_version.get_features
+//! @covers: xen_version.pagesize xen_version.guest_handle
+//! @covers: xen_version.commandline xen_version.build_id
 #![no_std]
 #![no_main]
 

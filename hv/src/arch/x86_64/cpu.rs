@@ -213,3 +213,32 @@ pub fn selftest_page_fault() {
     // with an invented value.
     let _ = unsafe { core::ptr::read_volatile(va as *const u64) };
 }
+
+pub fn inw(port: u16) -> u16 {
+    let value: u16;
+    // SAFETY: as for `outb`; callers above `arch` pass only ports the
+    // port policy in `emulate` gives the hardware domain.
+    unsafe {
+        asm!("in ax, dx", out("ax") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    value
+}
+
+pub fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: as for `inw`.
+    unsafe {
+        asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    value
+}
+
+/// Writes back and invalidates every cache (the hardware domain's `wbinvd`).
+pub fn wbinvd() {
+    // SAFETY: flushing caches never changes memory contents.
+    unsafe { asm!("wbinvd", options(nostack, preserves_flags)) }
+}
+
+pub const MSR_FS_BASE: u32 = 0xc000_0100;
+pub const MSR_GS_BASE: u32 = 0xc000_0101;
+pub const MSR_SHADOW_GS_BASE: u32 = 0xc000_0102;

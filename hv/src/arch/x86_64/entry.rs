@@ -12,12 +12,17 @@
 //! the faulting address [`hv_iretq`] and blames the guest instead of hv, so
 //! the fast path needs no canonical check of its own.
 //!
-//! The hypercall path is written for instruction count: 21 pushes, a
-//! bounds-checked (and speculation-clamped) indirect call straight into the
+//! A `syscall` from guest user mode is not a hypercall: one byte flag
+//! ([`set_guest_user_mode`]), tested after the registers are saved, sends
+//! it to the trap handler, which bounces it to the guest kernel.
+//!
+//! The hypercall path is written for instruction count: 21 pushes, the
+//! user-mode test, a bounds-checked (and speculation-clamped) indirect call straight into the
 //! handler from `hypercall::TABLE`, 17 pops and `iretq`.
 
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::cpu::{BSP_STACK, STACK_SIZE};
 use super::gdt::{HV_CS, IST_DF, IST_MC, IST_NMI};
@@ -167,6 +172,8 @@ hv_syscall_entry:
     push %r15
     mov %rsp, %rdi
     sub $8, %rsp
+    cmpb $0, {user_mode}(%rip)
+    jne 2f
     cmp ${table_len}, %rax
     jae 1f
     sbb %rcx, %rcx                      /* all ones here; 0 if the jae was mispredicted */
@@ -177,6 +184,10 @@ hv_syscall_entry:
     jmp hv_return_to_guest
 1:
     call {enosys}
+    add $8, %rsp
+    jmp hv_return_to_guest
+2:
+    call {trap}
     add $8, %rsp
     jmp hv_return_to_guest
 
@@ -222,6 +233,7 @@ hv_syscall_scratch:
     table = sym crate::hypercall::TABLE,
     table_len = const crate::hypercall::TABLE_LEN,
     enosys = sym crate::hypercall::enosys,
+    user_mode = sym GUEST_USER_MODE,
     stack = sym BSP_STACK,
     stack_size = const STACK_SIZE,
     ss = const super::gdt::RING3_DS,
@@ -238,6 +250,17 @@ unsafe extern "C" {
     static hv_syscall_entry: u8;
     static hv_syscall32_entry: u8;
     static hv_return_to_guest: u8;
+}
+
+/// Non-zero while the running vCPU is in guest user mode: its `syscall`s
+/// are then calls into the guest kernel, not hypercalls. The syscall entry
+/// tests this one byte, so the hypercall path pays a single compare and a
+/// well-predicted branch.
+static GUEST_USER_MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Records the running vCPU's guest mode for the syscall entry.
+pub fn set_guest_user_mode(user: bool) {
+    GUEST_USER_MODE.store(u8::from(user), Ordering::Relaxed);
 }
 
 extern "C" fn trap_entry(regs: &mut GuestRegs) {

@@ -2,7 +2,8 @@
 //!
 //! Xen reserves the last entries of a full 8192-entry GDT for itself
 //! (entries from 0xe000 >> 3 on), leaving the first 14 pages to the guest's
-//! own descriptors (`set_gdt`, a later issue). The selectors a PV guest sees
+//! own descriptors (`set_gdt`), which hv copies in once validated
+//! ([`set_guest_descriptor`]). The selectors a PV guest sees
 //! are therefore fixed: 0xe033 (64-bit ring-3 code), 0xe02b (ring-3 data),
 //! 0xe023 (32-bit ring-3 code). hv's own are 0xe008 (code) and 0xe010
 //! (data). `syscall`/`sysret` derive their selectors from MSR_STAR, which
@@ -34,8 +35,10 @@ const _: () = assert!(GDT_LIMIT as usize == ENTRIES * 8 - 1);
 #[repr(C, align(4096))]
 struct Gdt(UnsafeCell<[u64; ENTRIES]>);
 
-// SAFETY: written only by `init` on the boot CPU before it is loaded; after
-// that only the CPU touches it (the TSS busy bit).
+// SAFETY: written by `init` on the boot CPU before it is loaded; after
+// that only the CPU touches hv's entries (the TSS busy bit), and the
+// guest's entries change only through `set_guest_descriptor`, one aligned
+// 8-byte store at a time, on the one CPU.
 unsafe impl Sync for Gdt {}
 
 static GDT: Gdt = Gdt(UnsafeCell::new([0; ENTRIES]));
@@ -133,4 +136,53 @@ pub fn init(rsp0: u64) {
 pub struct DescriptorPointer {
     pub limit: u16,
     pub base: u64,
+}
+
+/// Whether ring 0 can load `sel` (RPL forced to 3) into a data segment
+/// register without faulting, as the guest's own load would: null, or a
+/// present descriptor in the GDT that is data or readable code with DPL 3
+/// (or conforming readable code). The LDT is never loaded, so LDT
+/// selectors are refused.
+pub fn loadable_by_guest(sel: u16) -> bool {
+    if sel < 4 {
+        return true;
+    }
+    if sel & 4 != 0 {
+        return false;
+    }
+    let i = index(sel);
+    // SAFETY: `i` < 8192 (a 13-bit index); a plain read of one descriptor
+    // of the static table, which hv changes only on this CPU.
+    let d = unsafe { (*GDT.0.get())[i] };
+    let access = (d >> 40) & 0xff;
+    let present = access & 0x80 != 0;
+    let user_segment = access & 0x10 != 0;
+    let code = access & 0x08 != 0;
+    let readable_or_data = !code || access & 0x02 != 0;
+    let conforming_code = code && access & 0x04 != 0;
+    let dpl = (access >> 5) & 3;
+    present && user_segment && readable_or_data && (dpl == 3 || conforming_code)
+}
+
+/// Entries of the GDT that hold the guest's own descriptors (`set_gdt`):
+/// everything below hv's selectors at 0xe000.
+pub const GUEST_ENTRIES: usize = 0xe000 >> 3;
+const _: () = assert!(GUEST_ENTRIES <= index(HV_CS));
+
+/// Writes guest descriptor `i` (below [`GUEST_ENTRIES`]; returns false and
+/// changes nothing otherwise). The caller has validated `desc` with
+/// `hv::segdesc::check_descriptor`, so it gives ring 3 nothing more
+/// privileged than ring 3.
+pub fn set_guest_descriptor(i: usize, desc: u64) -> bool {
+    if i >= GUEST_ENTRIES {
+        return false;
+    }
+    let base = GDT.0.get().cast::<u64>();
+    // SAFETY: (1) `i` is in bounds of the 8192-entry table and below hv's
+    // own entries, which stay untouched; (2) one aligned 8-byte volatile
+    // store, so the CPU, which reads descriptors only when a selector is
+    // loaded, sees the old or the new entry, never a mix; (3) hv itself
+    // never loads guest selectors except after `loadable_by_guest` checks.
+    unsafe { base.add(i).write_volatile(desc) };
+    true
 }

@@ -6,6 +6,8 @@ pub mod boot;
 pub mod cpu;
 pub mod entry;
 pub mod gdt;
+pub mod guest_state;
+pub mod mm;
 pub mod power;
 pub mod serial;
 

@@ -1,0 +1,132 @@
+//! Control registers as a PV guest sees them, and its CPUID.
+//!
+//! - cr0: hv's CR0 with TS replaced by the guest's virtual TS
+//!   (`fpu_taskswitch`, `clts`). A write may change TS only; any other
+//!   difference is refused (#GP), as on Xen.
+//! - cr2: `vcpu_info.arch.cr2` in shared_info, where a page-fault bounce
+//!   puts the faulting address (Xen keeps a copy it writes together with
+//!   that field); a write sets it.
+//! - cr3: the guest kernel's page table as a machine address (for a 64-bit
+//!   PV guest `xen_pfn_to_cr3(mfn)` is the plain address). A write is left
+//!   to the MMU work (Xen switches to the new base pointer): not emulated.
+//! - cr4: Xen's PV view, PAE, MCE (if the CPU has it), OSFXSR and
+//!   OSXMMEXCPT, plus the guest-controlled bits; a write that keeps the guest-controlled
+//!   bits as they are (all clear) is accepted and changes nothing, others
+//!   are refused until hv can honour TSD/DE/FSGSBASE/OSXSAVE (Xen accepts
+//!   them).
+
+use hv::pv_cpuid::{self, Context};
+use hv::x86_decode::Cr;
+
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::{apic, cpu, guest_state};
+use crate::domain::Domain;
+use crate::mm::{frame_access, PAGE_SIZE};
+
+const CR0_TS: u64 = 1 << 3;
+const CR4_PAE: u64 = 1 << 5;
+const CR4_MCE: u64 = 1 << 6;
+const CR4_OSFXSR: u64 = 1 << 9;
+const CR4_OSXMMEXCPT: u64 = 1 << 10;
+const CR4_OSXSAVE: u64 = 1 << 18;
+/// CPUID.1.EDX.MCE: Xen runs with CR4.MCE whenever the CPU has it.
+const CPUID_MCE: u32 = 1 << 7;
+
+/// Offset of `vcpu_info[0].arch.cr2` in shared_info.
+const VCPU_INFO_CR2: u64 = 16;
+
+/// The guest's view of CR0.
+pub fn cr0(d: &Domain) -> u64 {
+    let ts = if d.vcpu.traps.virtual_ts { CR0_TS } else { 0 };
+    (cpu::read_cr0() & !CR0_TS) | ts
+}
+
+/// The guest's view of CR4.
+pub fn cr4(d: &Domain) -> u64 {
+    // Xen's `PV_CR4_GUEST_VISIBLE_MASK` of Xen's own CR4, which always has
+    // PAE, OSFXSR and OSXMMEXCPT, and MCE when the CPU has it (whatever
+    // hv's own CR4 holds).
+    let mce = if cpu::cpuid(1, 0)[3] & CPUID_MCE != 0 {
+        CR4_MCE
+    } else {
+        0
+    };
+    CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | mce | d.vcpu.priv_state.cr4_guest
+}
+
+pub fn read_cr(d: &Domain, cr: Cr) -> u64 {
+    match cr {
+        Cr::Cr0 => cr0(d),
+        Cr::Cr2 => frame_access::read_u64(d.shared_info * PAGE_SIZE + VCPU_INFO_CR2).unwrap_or(0),
+        Cr::Cr3 => d.vcpu.kernel_cr3,
+        Cr::Cr4 => cr4(d),
+    }
+}
+
+pub fn write_cr(d: &mut Domain, cr: Cr, v: u64) -> bool {
+    match cr {
+        Cr::Cr0 => {
+            if (v ^ cr0(d)) & !CR0_TS != 0 {
+                crate::hvlog!(
+                    warn,
+                    "d{}: attempt to change unmodifiable CR0 flags ({v:#x})",
+                    d.id
+                );
+                return false;
+            }
+            set_fpu_taskswitch(d, v & CR0_TS != 0);
+            true
+        }
+        Cr::Cr2 => frame_access::write_u64(d.shared_info * PAGE_SIZE + VCPU_INFO_CR2, v).is_ok(),
+        // MMU hook: mov to cr3 = MMUEXT_NEW_BASEPTR with the frame at v.
+        Cr::Cr3 => false,
+        Cr::Cr4 => {
+            const GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | CR4_OSXSAVE;
+            if v & GUEST_MASK != d.vcpu.priv_state.cr4_guest {
+                crate::hvlog!(
+                    warn,
+                    "d{}: CR4 write {v:#x} sets guest-controlled bits hv does not support yet",
+                    d.id
+                );
+                return false;
+            }
+            true
+        }
+    }
+}
+
+/// Sets the guest's virtual CR0.TS and the hardware's with it, as
+/// `fpu_taskswitch` does (the #NM it causes clears both).
+pub fn set_fpu_taskswitch(d: &mut Domain, ts: bool) {
+    d.vcpu.traps.virtual_ts = ts;
+    guest_state::set_cr0_ts(ts);
+}
+
+/// Answers `cpuid` for the guest (`forced`: through the forced-emulation
+/// prefix, else a faulted `cpuid`).
+pub fn cpuid(d: &Domain, regs: &mut GuestRegs, forced: bool) {
+    let leaf = crate::hypercall::arg32(regs.rax);
+    let subleaf = crate::hypercall::arg32(regs.rcx);
+    let ctx = Context {
+        hardware_domain: d.initial,
+        kernel_mode: d.vcpu.in_kernel,
+        forced,
+        guest_cr4: d.vcpu.priv_state.cr4_guest,
+        host_osxsave: cpu::read_cr4() & CR4_OSXSAVE != 0,
+        tsc_khz: u32::try_from(apic::tsc_khz()).unwrap_or(u32::MAX),
+        host_rdtscp: cpu::cpuid(0x8000_0001, 0)[3] & (1 << 27) != 0,
+        machine_address_bits: machine_address_bits(),
+    };
+    let [a, b, c, dx] = pv_cpuid::pv_cpuid(leaf, subleaf, &cpu::cpuid, &ctx);
+    regs.rax = u64::from(a);
+    regs.rbx = u64::from(b);
+    regs.rcx = u64::from(c);
+    regs.rdx = u64::from(dx);
+}
+
+/// Bits needed for the highest machine address of RAM (Xen's
+/// `flsl(get_upper_mfn_bound()) + PAGE_SHIFT`).
+fn machine_address_bits() -> u32 {
+    let top = crate::mm::nr_frames().saturating_sub(1);
+    (64 - top.leading_zeros()) + 12
+}

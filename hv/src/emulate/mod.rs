@@ -1,0 +1,265 @@
+//! Emulation of the privileged instructions Xen 4.17 emulates for a 64-bit
+//! PV guest.
+//!
+//! A PV kernel runs in ring 3, so its privileged instructions fault. As Xen
+//! does, hv emulates a fixed set and lets every other #GP reach the guest:
+//!
+//! - #GP with error code 0: port I/O (`in`/`out`/`ins`/`outs`) and
+//!   `cli`/`sti` when the virtual IOPL or the I/O bitmap allow it
+//!   (`cli`/`sti` are then no-ops, as on Xen); and from guest kernel mode
+//!   only: `mov` from cr0/cr2/cr3/cr4, `mov` to cr0 (TS only) / cr2 / cr4
+//!   (see [`control`]), `clts`, `wbinvd`, `rdmsr`/`wrmsr` (see [`msr`]),
+//!   and a faulted `cpuid`/`rdtsc`;
+//! - #UD: the forced-emulation prefix `ud2; .ascii "xen"` followed by
+//!   `cpuid`, from kernel or user mode, answered from the PV CPUID policy
+//!   in [`hv::pv_cpuid`].
+//!
+//! The instruction bytes are copied from guest memory at `rip` through the
+//! guest's page tables and decoded by [`hv::x86_decode`]; the error code is
+//! never trusted. Anything not recognised exactly is `NotEmulated`, and the
+//! caller delivers the original fault to the guest.
+//!
+//! Where hv differs from Xen (documented at each place): a fault while
+//! fetching or copying guest memory gives the guest the original fault
+//! rather than a #PF; `mov` to cr3 is left to the MMU work; unknown MSRs
+//! #GP even when the guest has no #GP handler (Xen then reads them as 0);
+//! debug registers and `xsetbv` are not emulated yet.
+
+mod control;
+mod io;
+mod msr;
+
+use hv::x86_decode::{self, DecodeError, Insn, MAX_INSN_LEN};
+
+use crate::arch::x86_64::cpu;
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::domain::Domain;
+use crate::guest_mem;
+use crate::mm::PAGE_SIZE;
+
+use control::set_fpu_taskswitch;
+
+/// The outcome of an emulation attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulated {
+    /// The instruction was carried out and `rip` moved past it (or, for a
+    /// long `rep ins/outs`, left on it to continue).
+    Done,
+    /// Not an instruction hv emulates here: deliver the fault to the guest.
+    NotEmulated,
+}
+
+/// Per-vCPU state of the emulated privileged architecture that the trap
+/// state (`Vcpu::traps`: virtual IOPL, virtual CR0.TS, segment bases) does
+/// not already hold.
+#[derive(Debug, Clone, Default)]
+pub struct PrivState {
+    /// Guest virtual address of the I/O permission bitmap
+    /// (`PHYSDEVOP_set_iobitmap`); a set bit denies the port.
+    pub iobmp: u64,
+    /// Ports the bitmap covers; 0 = no bitmap.
+    pub iobmp_limit: u32,
+    /// The guest-controlled CR4 bits (TSD, DE, FSGSBASE, OSXSAVE); hv
+    /// accepts none set yet.
+    pub cr4_guest: u64,
+    /// The last dword written to port 0xcf8 (PCI CONFIG_ADDRESS).
+    pub pci_cf8: u32,
+}
+
+/// EFLAGS.RF: cleared after an emulated instruction, as the CPU does.
+const RFLAGS_RF: u64 = 1 << 16;
+
+/// #GP from the guest: emulate what Xen emulates, advancing `regs.rip`.
+pub fn emulate_gp(regs: &mut GuestRegs) -> Emulated {
+    if regs.error_code != 0 || !regs.is_guest_context() {
+        return Emulated::NotEmulated;
+    }
+    crate::domain::with_current(|d| {
+        let (bytes, n) = fetch(d.vcpu.cr3, regs.rip);
+        let decoded = match x86_decode::decode(bytes.get(..n).unwrap_or(&[])) {
+            Ok(dec) => dec,
+            Err(DecodeError::Truncated | DecodeError::Unsupported) => return Emulated::NotEmulated,
+        };
+        let done = execute(d, regs, decoded.insn);
+        match done {
+            Step::Next => {
+                regs.rip = regs.rip.wrapping_add(decoded.len as u64);
+                regs.rflags &= !RFLAGS_RF;
+                Emulated::Done
+            }
+            Step::Again => Emulated::Done,
+            Step::Refuse => Emulated::NotEmulated,
+        }
+    })
+}
+
+/// #UD from the guest: the forced-emulation prefix before `cpuid`.
+pub fn emulate_ud(regs: &mut GuestRegs) -> Emulated {
+    if !regs.is_guest_context() {
+        return Emulated::NotEmulated;
+    }
+    crate::domain::with_current(|d| {
+        let mut sig = [0u8; x86_decode::FORCED_CPUID.len()];
+        if guest_mem::copy_from_guest(d.vcpu.cr3, regs.rip, &mut sig).is_err()
+            || !x86_decode::is_forced_cpuid(&sig)
+        {
+            return Emulated::NotEmulated;
+        }
+        control::cpuid(d, regs, true);
+        regs.rip = regs.rip.wrapping_add(sig.len() as u64);
+        regs.rflags &= !RFLAGS_RF;
+        Emulated::Done
+    })
+}
+
+/// The vector of the `int $n` at the guest's `rip`, decoded from guest
+/// memory (see [`x86_decode::int_n`]); `None` if the bytes there are not
+/// exactly `cd nn` or cannot be read. Used for the #GP an `int $n` to a
+/// gate of lower DPL raises: its error code is not trusted (QEMU 7.2 in
+/// long mode reports the wrong vector in it).
+pub fn int_n_at(regs: &GuestRegs) -> Option<u8> {
+    if !regs.is_guest_context() {
+        return None;
+    }
+    let cr3 = crate::domain::with_current(|d| d.vcpu.cr3);
+    let (bytes, n) = fetch(cr3, regs.rip);
+    x86_decode::int_n(bytes.get(..n).unwrap_or(&[]))
+}
+
+/// What to do with `rip` after executing.
+enum Step {
+    /// Move past the instruction.
+    Next,
+    /// Leave `rip` on the instruction (a `rep` string I/O with iterations
+    /// left: the guest re-executes it).
+    Again,
+    /// Not emulated.
+    Refuse,
+}
+
+fn execute(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
+    let kernel = d.vcpu.in_kernel;
+    match insn {
+        Insn::In { .. } | Insn::Out { .. } | Insn::Ins { .. } | Insn::Outs { .. } => {
+            io::port_insn(d, regs, insn)
+        }
+        // With IOPL, Xen treats cli/sti as no-ops (it does not touch the
+        // event mask).
+        Insn::Cli | Insn::Sti => step(io::iopl_ok(d)),
+        Insn::Cpuid => {
+            control::cpuid(d, regs, false);
+            Step::Next
+        }
+        Insn::Rdtsc => {
+            let tsc = cpu::rdtsc();
+            regs.rax = tsc & 0xffff_ffff;
+            regs.rdx = tsc >> 32;
+            Step::Next
+        }
+        // The rest needs ring 0, which only the guest kernel stands for.
+        _ if !kernel => Step::Refuse,
+        Insn::Clts => {
+            set_fpu_taskswitch(d, false);
+            Step::Next
+        }
+        Insn::Wbinvd => {
+            // Xen ignores wbinvd from a domain without I/O memory access.
+            if d.privileged {
+                cpu::wbinvd();
+            }
+            Step::Next
+        }
+        Insn::Rdmsr => step(msr::rdmsr(d, regs)),
+        Insn::Wrmsr => step(msr::wrmsr(d, regs)),
+        Insn::MovFromCr { cr, gpr } => {
+            let v = control::read_cr(d, cr);
+            set_gpr(regs, gpr, v);
+            Step::Next
+        }
+        Insn::MovToCr { cr, gpr } => {
+            let v = gpr_value(regs, gpr);
+            step(control::write_cr(d, cr, v))
+        }
+    }
+}
+
+fn step(ok: bool) -> Step {
+    if ok {
+        Step::Next
+    } else {
+        Step::Refuse
+    }
+}
+
+/// Copies up to 15 instruction bytes from `rip`: all of them if readable,
+/// else those up to the end of the first page (the decoder then decides
+/// whether it has enough).
+fn fetch(cr3: u64, rip: u64) -> ([u8; MAX_INSN_LEN], usize) {
+    let mut buf = [0u8; MAX_INSN_LEN];
+    let in_page = usize::try_from(PAGE_SIZE - rip % PAGE_SIZE).unwrap_or(MAX_INSN_LEN);
+    let first = in_page.min(MAX_INSN_LEN);
+    let Some(head) = buf.get_mut(..first) else {
+        return (buf, 0);
+    };
+    if guest_mem::copy_from_guest(cr3, rip, head).is_err() {
+        return (buf, 0);
+    }
+    if first == MAX_INSN_LEN {
+        return (buf, first);
+    }
+    let Some(next) = rip.checked_add(first as u64) else {
+        return (buf, first);
+    };
+    let Some(tail) = buf.get_mut(first..) else {
+        return (buf, first);
+    };
+    if guest_mem::copy_from_guest(cr3, next, tail).is_ok() {
+        (buf, MAX_INSN_LEN)
+    } else {
+        (buf, first)
+    }
+}
+
+/// A general-purpose register by its encoding number (0 = rax … 15 = r15).
+fn gpr_value(regs: &GuestRegs, n: u8) -> u64 {
+    match n & 15 {
+        0 => regs.rax,
+        1 => regs.rcx,
+        2 => regs.rdx,
+        3 => regs.rbx,
+        4 => regs.rsp,
+        5 => regs.rbp,
+        6 => regs.rsi,
+        7 => regs.rdi,
+        8 => regs.r8,
+        9 => regs.r9,
+        10 => regs.r10,
+        11 => regs.r11,
+        12 => regs.r12,
+        13 => regs.r13,
+        14 => regs.r14,
+        _ => regs.r15,
+    }
+}
+
+fn set_gpr(regs: &mut GuestRegs, n: u8, v: u64) {
+    let r = match n & 15 {
+        0 => &mut regs.rax,
+        1 => &mut regs.rcx,
+        2 => &mut regs.rdx,
+        3 => &mut regs.rbx,
+        4 => &mut regs.rsp,
+        5 => &mut regs.rbp,
+        6 => &mut regs.rsi,
+        7 => &mut regs.rdi,
+        8 => &mut regs.r8,
+        9 => &mut regs.r9,
+        10 => &mut regs.r10,
+        11 => &mut regs.r11,
+        12 => &mut regs.r12,
+        13 => &mut regs.r13,
+        14 => &mut regs.r14,
+        _ => &mut regs.r15,
+    };
+    *r = v;
+}

@@ -1,0 +1,436 @@
+//! `memory_op` for PV domains: reservation queries and changes, the M2P's
+//! location.
+//!
+//! Reservation changes are per extent and report how many extents were
+//! done (Xen's convention: the result is a count, not an errno, once the
+//! arguments were readable). A PV domain names machine frames directly:
+//! `increase_reservation` and `populate_physmap` hand back MFNs (and
+//! `populate_physmap` records the guest's pfn in the M2P), and
+//! `decrease_reservation` takes MFNs. Only frames nothing refers to any
+//! more can be given back; the first that is still in use ends the call.
+//! `exchange` swaps frames for others with Xen's hardened checks (XSA-212):
+//! every argument is validated before anything changes, progress is kept
+//! in `nr_exchanged`, and input frames must be unused. Calls that concern
+//! translated guests (`add_to_physmap`) are refused as Xen refuses them for
+//! PV (-EACCES); calls naming other domains find none (-ESRCH) until there
+//! are other domains.
+//!
+//! @implements: memory_op.increase_reservation memory_op.decrease_reservation memory_op.populate_physmap
+//! @implements: memory_op.maximum_ram_page memory_op.current_reservation memory_op.maximum_reservation
+//! @implements: memory_op.maximum_gpfn memory_op.machphys_mfn_list memory_op.machphys_mapping
+//! @implements: memory_op.machine_memory_map memory_op.add_to_physmap memory_op.exchange
+
+use guest_abi::errno;
+use guest_abi::memory::*;
+
+use super::{copy_in, copy_out, HcResult};
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::domain;
+use crate::mm::{self, PAGE_SIZE};
+
+const DOMID_SELF: u16 = 0x7ff0;
+/// Largest extent a domain may ask for at once: 2^12 pages for the
+/// hardware domain, 2^9 for others (Xen 4.17's limits).
+const MAX_ORDER_HWDOM: u32 = 12;
+const MAX_ORDER_DOMU: u32 = 9;
+/// `XENMEM_machphys_mapping` for a 64-bit PV guest.
+const MACH2PHYS_VIRT_START: u64 = 0xffff_8000_0000_0000;
+const MACH2PHYS_VIRT_END: u64 = 0xffff_8040_0000_0000;
+/// Extents handled per call before the call is continued.
+const BATCH: u64 = 256;
+const SYSCALL_LEN: u64 = 2;
+/// Offset of `arch.max_pfn` in `shared_info`.
+const SHARED_INFO_MAX_PFN: u64 = core::mem::offset_of!(guest_abi::xen::SharedInfo, arch) as u64;
+const E820_ENTRY_SIZE: u64 = 20;
+
+pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
+    let cmd = regs.rdi;
+    let op = super::arg32(cmd) & 0x3f;
+    let start_extent = (cmd & 0xffff_ffff) >> 6;
+    let arg = regs.rsi;
+    let r = match op {
+        XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
+            match reservation(op, start_extent, arg) {
+                Ok(Progress::Done(n)) => Ok(n),
+                Ok(Progress::Continue(next)) => {
+                    regs.rdi = (next << 6) | u64::from(op);
+                    regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+                    return;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        XENMEM_MAXIMUM_RAM_PAGE if start_extent != 0 => Err(-errno::EINVAL),
+        XENMEM_MAXIMUM_RAM_PAGE => Ok(mm::max_page()),
+        XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION | XENMEM_MAXIMUM_GPFN => {
+            query(op, arg)
+        }
+        XENMEM_MACHPHYS_MFN_LIST => machphys_mfn_list(arg),
+        XENMEM_MACHINE_MEMORY_MAP => machine_memory_map(arg),
+        XENMEM_ADD_TO_PHYSMAP => {
+            // struct xen_add_to_physmap: read, domain looked up, then refused
+            // because a PV domain has no physmap to add to.
+            let mut raw = [0u8; 24];
+            copy_in(arg, &mut raw)
+                .and_then(|()| check_self(u16::from_le_bytes([raw[0], raw[1]])))
+                .and(Err(-errno::EACCES))
+        }
+        XENMEM_EXCHANGE => exchange(arg),
+        XENMEM_MACHPHYS_MAPPING => {
+            // The hardware domain sees the real extent of machine memory.
+            let initial = domain::with_current(|d| d.initial);
+            let max_mfn = if initial {
+                mm::max_page().saturating_sub(1)
+            } else {
+                (256 << 30) / 8 - 1
+            };
+            let mut out = [0u8; 24];
+            out[..8].copy_from_slice(&MACH2PHYS_VIRT_START.to_le_bytes());
+            out[8..16].copy_from_slice(&MACH2PHYS_VIRT_END.to_le_bytes());
+            out[16..].copy_from_slice(&max_mfn.to_le_bytes());
+            copy_out(arg, &out).map(|()| 0)
+        }
+        _ => Err(-errno::ENOSYS),
+    };
+    super::finish(regs, r);
+}
+
+/// The domain an argument names: only the caller itself, for now.
+fn check_self(domid: u16) -> Result<(), i64> {
+    if domid == DOMID_SELF || domid == domain::current_id() {
+        Ok(())
+    } else {
+        Err(-errno::ESRCH)
+    }
+}
+
+fn query(op: u32, arg: u64) -> HcResult {
+    let mut raw = [0u8; 2];
+    copy_in(arg, &mut raw)?;
+    check_self(u16::from_le_bytes(raw))?;
+    Ok(domain::with_current(|d| match op {
+        XENMEM_CURRENT_RESERVATION => d.tot_pages,
+        XENMEM_MAXIMUM_RESERVATION => d.max_pages,
+        // A PV guest's pseudo-physical extent is what it says it is, in
+        // shared_info.arch.max_pfn (0 counts as 1), as on Xen.
+        _ => {
+            let at = d.shared_info * PAGE_SIZE + SHARED_INFO_MAX_PFN;
+            mm::frame_access::read_u64(at).unwrap_or(0).max(1) - 1
+        }
+    }))
+}
+
+fn machphys_mfn_list(arg: u64) -> HcResult {
+    let mut raw = [0u8; 24];
+    copy_in(arg, &mut raw)?;
+    let max = u64::from(u32::from_le_bytes(raw[..4].try_into().unwrap_or_default()));
+    let list = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let mut n = 0u64;
+    for mfn in mm::m2p::chunk_mfns().take(usize::try_from(max).unwrap_or(usize::MAX)) {
+        copy_out(list + n * 8, &mfn.to_le_bytes())?;
+        n += 1;
+    }
+    copy_out(arg + 16, &((n & 0xffff_ffff) as u32).to_le_bytes())?;
+    Ok(0)
+}
+
+enum Progress {
+    Done(u64),
+    Continue(u64),
+}
+
+/// As on Xen, a reservation call answers with the number of extents done:
+/// an unreadable argument, an unknown domain or a bad extent list end the
+/// call with what was done so far, not with an errno.
+fn reservation(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
+    Ok(reservation_inner(op, start, arg).unwrap_or(Progress::Done(start)))
+}
+
+fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
+    let mut raw = [0u8; 32];
+    copy_in(arg, &mut raw)?;
+    let list = u64::from_le_bytes(raw[..8].try_into().unwrap_or_default());
+    let nr = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let order = u32::from_le_bytes(raw[16..20].try_into().unwrap_or_default());
+    let flags = u32::from_le_bytes(raw[20..24].try_into().unwrap_or_default());
+    let domid = u16::from_le_bytes([raw[24], raw[25]]);
+    check_self(domid)?;
+    // Continuations keep the extent index in the upper bits of cmd.
+    if nr > (u64::MAX >> 6) || start > nr {
+        return Ok(Progress::Done(start));
+    }
+    // Address-width and NUMA hints are accepted and ignored; other flags
+    // are refused as Xen refuses unknown ones.
+    if flags & !0x0000_ffff != 0 {
+        return Ok(Progress::Done(start));
+    }
+    let (id, initial) = domain::with_current(|d| (d.id, d.initial));
+    let max_order = if initial {
+        MAX_ORDER_HWDOM
+    } else {
+        MAX_ORDER_DOMU
+    };
+    if order > max_order {
+        return Ok(Progress::Done(start));
+    }
+    let pages = 1u64 << order;
+    let mut i = start;
+    while i < nr {
+        if i - start == BATCH {
+            return Ok(Progress::Continue(i));
+        }
+        let slot = list + i * 8;
+        let ok = match op {
+            XENMEM_DECREASE_RESERVATION => {
+                let mut g = [0u8; 8];
+                copy_in(slot, &mut g).is_ok() && give_back(id, u64::from_le_bytes(g), pages)
+            }
+            _ => {
+                let gpfn = if op == XENMEM_POPULATE_PHYSMAP {
+                    let mut g = [0u8; 8];
+                    match copy_in(slot, &mut g) {
+                        Ok(()) => Some(u64::from_le_bytes(g)),
+                        Err(_) => break,
+                    }
+                } else {
+                    None
+                };
+                // The slot must be writable before a frame is handed out.
+                let cr3 = domain::with_current(|d| d.vcpu.cr3);
+                if crate::guest_mem::check_writable(cr3, slot, 8).is_err() {
+                    break;
+                }
+                match take(id, pages, gpfn) {
+                    Some(mfn) => copy_out(slot, &mfn.to_le_bytes()).is_ok(),
+                    None => false,
+                }
+            }
+        };
+        if !ok {
+            break;
+        }
+        i += 1;
+    }
+    Ok(Progress::Done(i))
+}
+
+/// Allocates `pages` contiguous zeroed frames to domain `id` (within its
+/// maximum); returns the first MFN.
+fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
+    let room = domain::with_current(|d| d.max_pages.saturating_sub(d.tot_pages));
+    if pages > room {
+        return None;
+    }
+    let first = mm::alloc_contiguous(pages, pages)?;
+    for (j, mfn) in (first..first + pages).enumerate() {
+        let pfn = gpfn.map_or(u64::MAX, |g| g + j as u64);
+        let zeroed = mm::frame_access::zero(mfn * PAGE_SIZE, PAGE_SIZE).is_ok();
+        let assigned = mm::with_frame_table(|ft| ft.assign(mfn, id, pfn).is_ok()) == Some(true);
+        if !(zeroed && assigned) {
+            // Nothing of this extent reached the guest: give it all back.
+            for m in first..first + pages {
+                mm::with_frame_table(|ft| ft.release(m, id));
+                mm::free_frame(m);
+            }
+            return None;
+        }
+        mm::m2p::set(mfn, pfn);
+    }
+    domain::with_current(|d| d.tot_pages += pages);
+    Some(first)
+}
+
+/// Returns `pages` frames from `mfn` on, if the domain owns them all and
+/// nothing refers to them.
+fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
+    let Some(end) = mfn.checked_add(pages) else {
+        return false;
+    };
+    let free = mm::with_frame_table(|ft| {
+        (mfn..end).all(|m| {
+            ft.get(m)
+                .is_some_and(|p| p.owner == Some(id) && p.refs == 0 && p.type_count == 0)
+        })
+    });
+    if free != Some(true) {
+        return false;
+    }
+    for m in mfn..end {
+        mm::with_frame_table(|ft| ft.release(m, id));
+        mm::m2p::set(m, u64::MAX);
+        mm::free_frame(m);
+    }
+    domain::with_current(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
+    true
+}
+
+/// `XENMEM_machine_memory_map` (the hardware domain): the firmware's map.
+fn machine_memory_map(arg: u64) -> HcResult {
+    if !domain::with_current(|d| d.privileged) {
+        return Err(-errno::EPERM);
+    }
+    let mut raw = [0u8; 16];
+    copy_in(arg, &mut raw)?;
+    let room = u64::from(u32::from_le_bytes(raw[..4].try_into().unwrap_or_default()));
+    let buffer = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let mut n = 0u64;
+    for &(addr, size, ty) in mm::e820()
+        .iter()
+        .take(usize::try_from(room).unwrap_or(usize::MAX))
+    {
+        let mut e = [0u8; 20];
+        e[..8].copy_from_slice(&addr.to_le_bytes());
+        e[8..16].copy_from_slice(&size.to_le_bytes());
+        e[16..].copy_from_slice(&ty.to_le_bytes());
+        copy_out(buffer + n * E820_ENTRY_SIZE, &e)?;
+        n += 1;
+    }
+    copy_out(arg, &((n & 0xffff_ffff) as u32).to_le_bytes())?;
+    Ok(0)
+}
+
+/// Whether `n` 8-byte entries from `va` lie in guest address space.
+fn list_ok(va: u64, n: u64) -> bool {
+    let ok = |a: u64| {
+        matches!(a >> 47, 0 | 0x1_ffff)
+            && !(0xffff_8000_0000_0000..0xffff_8800_0000_0000).contains(&a)
+    };
+    n == 0
+        || (ok(va)
+            && n.checked_mul(8)
+                .and_then(|len| va.checked_add(len - 1))
+                .is_some_and(ok))
+}
+
+/// One side of an exchange (a `xen_memory_reservation`).
+struct Side {
+    list: u64,
+    nr: u64,
+    order: u32,
+    domid: u16,
+}
+
+fn side(raw: &[u8]) -> Side {
+    let word = |k: usize| {
+        raw.get(k..k + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    Side {
+        list: word(0),
+        nr: word(8),
+        order: u32::from_le_bytes(
+            raw.get(16..20)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default(),
+        ),
+        domid: u16::from_le_bytes([
+            raw.get(24).copied().unwrap_or(0),
+            raw.get(25).copied().unwrap_or(0),
+        ]),
+    }
+}
+
+/// `XENMEM_exchange`: gives the domain fresh frames for frames it hands
+/// back, in chunks of the larger of the two extent orders. All checks come
+/// first (XSA-212); then each chunk is done completely or not at all.
+fn exchange(arg: u64) -> HcResult {
+    let mut raw = [0u8; 72];
+    copy_in(arg, &mut raw)?;
+    let (inp, out) = (side(&raw[..32]), side(&raw[32..64]));
+    let mut done = u64::from_le_bytes(raw[64..72].try_into().unwrap_or_default());
+    let (id, initial) = domain::with_current(|d| (d.id, d.initial));
+    let max_order = if initial {
+        MAX_ORDER_HWDOM
+    } else {
+        MAX_ORDER_DOMU
+    };
+    if inp.order > max_order || out.order > max_order {
+        return Err(-errno::EPERM);
+    }
+    if done > inp.nr || inp.domid != out.domid {
+        return Err(-errno::EINVAL);
+    }
+    check_self(inp.domid)?;
+    // Total sizes must match and must not overflow.
+    let in_pages = inp
+        .nr
+        .checked_shl(inp.order)
+        .filter(|v| v >> inp.order == inp.nr);
+    let out_pages = out
+        .nr
+        .checked_shl(out.order)
+        .filter(|v| v >> out.order == out.nr);
+    match (in_pages, out_pages) {
+        (Some(a), Some(b)) if a == b => {}
+        _ => return Err(-errno::EINVAL),
+    }
+    let chunk_order = inp.order.max(out.order);
+    let in_per_chunk = 1u64 << (chunk_order - inp.order);
+    let out_per_chunk = 1u64 << (chunk_order - out.order);
+    // Both lists must be ranges of guest addresses (Xen's
+    // guest_handle_okay: an address check; faults come per element).
+    if !list_ok(inp.list, inp.nr) || !list_ok(out.list, out.nr) {
+        return Err(-errno::EFAULT);
+    }
+    let mut result = Ok(0);
+    while done < inp.nr {
+        // Read and check the chunk's input extents.
+        let mut mfns = alloc::vec::Vec::new();
+        for k in 0..in_per_chunk {
+            let mut g = [0u8; 8];
+            copy_in(inp.list + (done + k) * 8, &mut g)?;
+            mfns.push(u64::from_le_bytes(g));
+        }
+        let pages_in = 1u64 << inp.order;
+        let usable = mm::with_frame_table(|ft| {
+            mfns.iter().all(|&m| {
+                m.checked_add(pages_in).is_some_and(|end| {
+                    (m..end).all(|f| {
+                        ft.get(f).is_some_and(|p| {
+                            p.owner == Some(id) && p.refs == 0 && p.type_count == 0
+                        })
+                    })
+                })
+            })
+        });
+        if usable != Some(true) {
+            result = Err(-errno::EINVAL);
+            break;
+        }
+        // Allocate the chunk's output extents before giving anything back.
+        let pages_out = 1u64 << out.order;
+        let mut fresh = alloc::vec::Vec::new();
+        for _ in 0..out_per_chunk {
+            match mm::alloc_contiguous(pages_out, pages_out) {
+                Some(first) => fresh.push(first),
+                None => break,
+            }
+        }
+        if fresh.len() as u64 != out_per_chunk {
+            for first in fresh {
+                (first..first + pages_out).for_each(mm::free_frame);
+            }
+            result = Err(-errno::ENOMEM);
+            break;
+        }
+        for &m in &mfns {
+            for f in m..m + pages_in {
+                mm::with_frame_table(|ft| ft.release(f, id));
+                mm::m2p::set(f, u64::MAX);
+                mm::free_frame(f);
+            }
+        }
+        let base = done / in_per_chunk * out_per_chunk;
+        for (k, &first) in fresh.iter().enumerate() {
+            for f in first..first + pages_out {
+                let _ = mm::frame_access::zero(f * PAGE_SIZE, PAGE_SIZE);
+                mm::with_frame_table(|ft| ft.assign(f, id, u64::MAX));
+            }
+            copy_out(out.list + (base + k as u64) * 8, &first.to_le_bytes())?;
+        }
+        done += in_per_chunk;
+    }
+    copy_out(arg + 64, &done.to_le_bytes())?;
+    result
+}

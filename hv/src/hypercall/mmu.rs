@@ -1,0 +1,631 @@
+//! The PV MMU hypercalls: `mmu_update`, `mmuext_op`, `update_va_mapping`.
+//!
+//! Guests never write their page tables directly (the frames are mapped
+//! read-only); every change comes here, is validated by the page-table rules
+//! engine (`hv::pt`), and either happens completely or not at all. Batches
+//! stop at the first bad element and report how many were done through
+//! `pdone`, and are preempted every [`BATCH`] elements with Xen's encoding
+//! (the count re-issued with `MMU_UPDATE_PREEMPTED`, progress accumulated in
+//! `*pdone`), so a guest-given count never holds the CPU unboundedly.
+//!
+//! TLB: single CPU for now. Any batch that changed a translation ends with a
+//! full local flush, which is at least what Xen guarantees and keeps a stale
+//! writable translation from surviving a frame's promotion to a page table.
+//!
+//! @implements: mmu_update.normal_pt_update mmu_update.machphys_update mmu_update.pt_update_preserve_ad
+//! @implements: mmu_update.pt_update_no_translate
+//! @implements: mmuext_op.pin_l1_table mmuext_op.pin_l2_table mmuext_op.pin_l3_table mmuext_op.pin_l4_table
+//! @implements: mmuext_op.unpin_table mmuext_op.new_baseptr mmuext_op.new_user_baseptr
+//! @implements: mmuext_op.tlb_flush_local mmuext_op.tlb_flush_multi mmuext_op.tlb_flush_all
+//! @implements: mmuext_op.invlpg_local mmuext_op.invlpg_multi mmuext_op.invlpg_all
+//! @implements: mmuext_op.flush_cache mmuext_op.flush_cache_global mmuext_op.set_ldt
+//! @implements: mmuext_op.clear_page mmuext_op.copy_page
+//! @implements: update_va_mapping update_va_mapping_otherdomain
+
+use guest_abi::errno;
+use hv::page_info::PageType;
+use hv::pt::{self, PtError};
+
+use super::HcResult;
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::mm as tlb;
+use crate::domain::{self, DomId};
+use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
+
+/// Elements handled per call before the batch is preempted and resumed.
+const BATCH: u64 = 256;
+/// Bit of `count` marking a resumed batch.
+const PREEMPTED: u64 = 0x8000_0000;
+/// `DOMID_SELF`.
+const DOMID_SELF: u64 = 0x7ff0;
+const MMU_UPDATE_SIZE: u64 = 16;
+const MMUEXT_OP_SIZE: u64 = 24;
+/// Length of the `syscall` instruction the continuation re-executes.
+const SYSCALL_LEN: u64 = 2;
+
+const HV_START: u64 = 0xffff_8000_0000_0000;
+const HV_END: u64 = 0xffff_8800_0000_0000;
+
+/// Whether a guest linear address is one Xen accepts (`__addr_ok`):
+/// canonical and outside the hypervisor's range.
+fn addr_ok(va: u64) -> bool {
+    let canonical = matches!(va >> 47, 0 | 0x1_ffff);
+    canonical && !(HV_START..HV_END).contains(&va)
+}
+
+/// What the running domain is, for the checks below.
+struct Current {
+    id: DomId,
+    io_caps: bool,
+}
+
+fn current() -> Current {
+    domain::with_current(|d| Current {
+        id: d.id,
+        io_caps: d.privileged,
+    })
+}
+
+fn err(e: PtError) -> i64 {
+    -e.errno()
+}
+
+/// `foreigndom`: only the domain itself, as DOMID_SELF, until there are
+/// other domains (Xen answers -ESRCH for a domain it cannot find, and for a
+/// domain naming itself by number).
+fn check_foreigndom(foreigndom: u64) -> Result<(), i64> {
+    let pg_owner = foreigndom & 0xffff;
+    let pt_owner = (foreigndom >> 16) & 0xffff;
+    if pg_owner != DOMID_SELF || pt_owner != 0 {
+        return Err(-errno::ESRCH);
+    }
+    Ok(())
+}
+
+/// Whether `[va, va + len)` is a range of guest addresses at all (Xen's
+/// `guest_handle_okay`: an address check, not a mapping check).
+fn range_ok(va: u64, len: u64) -> bool {
+    len == 0 || (addr_ok(va) && va.checked_add(len - 1).is_some_and(addr_ok))
+}
+
+/// Progress of a batch: elements done (including earlier calls of a
+/// preempted batch), written back to `*pdone`.
+struct Batch {
+    done: u64,
+    pdone: u64,
+}
+
+impl Batch {
+    fn start(count: &mut u64, pdone: u64) -> Self {
+        let mut done = 0;
+        if *count & PREEMPTED != 0 {
+            *count &= !PREEMPTED;
+            if pdone != 0 {
+                let mut raw = [0u8; 4];
+                if super::copy_in(pdone, &mut raw).is_ok() {
+                    done = u64::from(u32::from_le_bytes(raw));
+                }
+            }
+        }
+        Self { done, pdone }
+    }
+
+    fn finish(&self) {
+        if self.pdone != 0 {
+            // `pdone` is an unsigned int; a fault here is the guest's loss.
+            let _ = super::copy_out(
+                self.pdone,
+                &((self.done & 0xffff_ffff) as u32).to_le_bytes(),
+            );
+        }
+    }
+}
+
+/// Re-issues the batch hypercall with the remaining elements.
+fn continue_batch(regs: &mut GuestRegs, next: u64, remaining: u64) {
+    regs.rdi = next;
+    regs.rsi = remaining | PREEMPTED;
+    regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+}
+
+// ---------------------------------------------------------------------------
+// mmu_update
+
+pub extern "C" fn hc_mmu_update(regs: &mut GuestRegs) {
+    let (reqs, mut count, pdone, foreigndom) = (
+        regs.rdi,
+        u64::from(super::arg32(regs.rsi)),
+        regs.rdx,
+        regs.r10,
+    );
+    let r = mmu_update(regs, reqs, &mut count, pdone, foreigndom);
+    if let Some(r) = r {
+        super::finish(regs, r);
+    }
+}
+
+/// Requests copied in at a time: one guest page walk per chunk.
+const CHUNK: usize = 16;
+
+type Tables<'a> =
+    hv::pt::PageTables<'a, alloc::vec::Vec<hv::page_info::PageInfo>, mm::DirectMapTables>;
+
+/// Returns `None` when the call was turned into a continuation.
+fn mmu_update(
+    regs: &mut GuestRegs,
+    reqs: u64,
+    count: &mut u64,
+    pdone: u64,
+    foreigndom: u64,
+) -> Option<HcResult> {
+    let mut batch = Batch::start(count, pdone);
+    if let Err(e) = check_foreigndom(foreigndom) {
+        return Some(Err(e));
+    }
+    if !range_ok(reqs, count.saturating_mul(MMU_UPDATE_SIZE)) {
+        return Some(Err(-errno::EFAULT));
+    }
+    let cur = current();
+    let mut changed = false;
+    let mut rc = Ok(0);
+    let mut buf = [0u8; CHUNK * 16];
+    let mut i = 0u64;
+    'outer: while i < *count {
+        if i >= BATCH {
+            batch.finish();
+            flush_if(changed);
+            continue_batch(regs, reqs + i * MMU_UPDATE_SIZE, *count - i);
+            return None;
+        }
+        let n = usize::try_from((*count - i).min(CHUNK as u64)).unwrap_or(CHUNK);
+        if let Err(e) = super::copy_in(reqs + i * MMU_UPDATE_SIZE, &mut buf[..n * 16]) {
+            // Xen copies one request at a time: the ones before the bad
+            // page still count.
+            for j in 0..n as u64 {
+                let mut one = [0u8; 16];
+                if let Err(e) = super::copy_in(reqs + (i + j) * MMU_UPDATE_SIZE, &mut one) {
+                    rc = Err(e);
+                    break 'outer;
+                }
+                match mm::with_page_tables(cur.id, cur.io_caps, |t| one_update(t, &cur, &one)) {
+                    Some(Ok(c)) => changed |= c,
+                    Some(Err(e)) => {
+                        rc = Err(e);
+                        break 'outer;
+                    }
+                    None => {
+                        rc = Err(-errno::EINVAL);
+                        break 'outer;
+                    }
+                }
+                batch.done += 1;
+            }
+            rc = Err(e);
+            break;
+        }
+        let result = mm::with_page_tables(cur.id, cur.io_caps, |t| {
+            for req in buf[..n * 16].chunks_exact(16) {
+                match one_update(t, &cur, req) {
+                    Ok(c) => changed |= c,
+                    Err(e) => return Err(e),
+                }
+                batch.done += 1;
+            }
+            Ok(())
+        });
+        match result {
+            Some(Ok(())) => i += n as u64,
+            Some(Err(e)) => {
+                rc = Err(e);
+                break;
+            }
+            None => {
+                rc = Err(-errno::EINVAL);
+                break;
+            }
+        }
+    }
+    batch.finish();
+    flush_if(changed);
+    Some(rc)
+}
+
+fn flush_if(changed: bool) {
+    if changed {
+        tlb::flush_tlb_all_local();
+    }
+}
+
+/// One `mmu_update` request (16 bytes: ptr, val); returns whether a
+/// translation changed.
+fn one_update(t: &mut Tables<'_>, cur: &Current, req: &[u8]) -> Result<bool, i64> {
+    let word = |k: usize| {
+        req.get(k..k + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let (ptr, val) = (word(0), word(8));
+    let cmd = ptr & 7;
+    let mfn = ptr >> 12;
+    let index = usize::try_from((ptr & 0xff8) >> 3).unwrap_or(0);
+    match cmd {
+        // NORMAL_PT_UPDATE, PT_UPDATE_PRESERVE_AD, PT_UPDATE_NO_TRANSLATE
+        // (the last is the normal update for a PV domain).
+        0 | 2 | 3 => normal_update(t, cur, mfn, index, val, cmd == 2),
+        // MACHPHYS_UPDATE: the M2P entry of one of the domain's frames.
+        1 => {
+            match t.frames.get_mut(mfn) {
+                Some(p) if p.owner == Some(cur.id) => p.pfn = val,
+                _ => return Err(-errno::EINVAL),
+            }
+            mm::m2p::set(mfn, val);
+            Ok(false)
+        }
+        _ => Err(-errno::ENOSYS),
+    }
+}
+
+fn normal_update(
+    t: &mut Tables<'_>,
+    cur: &Current,
+    mfn: u64,
+    index: usize,
+    val: u64,
+    preserve_ad: bool,
+) -> Result<bool, i64> {
+    let info = t.frames.get(mfn).copied().ok_or(-errno::EINVAL)?;
+    if info.owner != Some(cur.id) {
+        return Err(-errno::EINVAL);
+    }
+    let entry_addr = mfn * PAGE_SIZE + index as u64 * 8;
+    match (info.type_count, info.ty) {
+        (n, ty) if n > 0 && ty.is_page_table() => {
+            let new = if preserve_ad {
+                let old = phys::read_u64(entry_addr).map_err(|_| -errno::EINVAL)?;
+                val | (old & (pt::PTE_A | pt::PTE_D))
+            } else {
+                val
+            };
+            t.update_entry(mfn, index, new).map_err(err)?;
+            Ok(true)
+        }
+        // An ordinary page of the domain (in use as writable memory, or
+        // untyped): Xen writes the 8 bytes as they are.
+        (n, PageType::Writable) if n > 0 => raw_write(entry_addr, val),
+        (0, _) => raw_write(entry_addr, val),
+        // Descriptor tables and other typed uses.
+        _ => Err(-errno::EINVAL),
+    }
+}
+
+fn raw_write(addr: u64, val: u64) -> Result<bool, i64> {
+    phys::write_u64(addr, val).map_err(|_| -errno::EINVAL)?;
+    Ok(false)
+}
+
+// ---------------------------------------------------------------------------
+// update_va_mapping
+
+pub extern "C" fn hc_update_va_mapping(regs: &mut GuestRegs) {
+    let r = update_va_mapping(regs.rdi, regs.rsi, regs.rdx);
+    super::finish(regs, r);
+}
+
+/// `update_va_mapping_otherdomain(va, val, flags, domid)`: only the domain
+/// itself exists to be named for now.
+pub extern "C" fn hc_update_va_mapping_otherdomain(regs: &mut GuestRegs) {
+    let domid = regs.r10 & 0xffff;
+    let own = domain::current_id();
+    let r = if domid == DOMID_SELF || domid == u64::from(own) {
+        // Xen looks the domain up like foreigndom: naming itself by number
+        // is not a foreign domain either.
+        if domid == DOMID_SELF {
+            update_va_mapping(regs.rdi, regs.rsi, regs.rdx)
+        } else {
+            Err(-errno::ESRCH)
+        }
+    } else {
+        Err(-errno::ESRCH)
+    };
+    super::finish(regs, r);
+}
+
+/// The L1 frame (machine frame number) that maps `va` in the running
+/// domain's current page table, if it is one of its validated L1s.
+fn l1_of(cur: &Current, cr3: u64, va: u64) -> Result<(u64, usize), i64> {
+    if !addr_ok(va) {
+        return Err(-errno::EINVAL);
+    }
+    let mut table = cr3 >> 12;
+    for shift in [39u32, 30, 21] {
+        let index = (va >> shift) & 511;
+        let e = phys::read_u64(table * PAGE_SIZE + index * 8).map_err(|_| -errno::EINVAL)?;
+        if e & pt::PTE_P == 0 || (shift != 39 && e & pt::PTE_PSE != 0) {
+            return Err(-errno::EINVAL);
+        }
+        table = (e & pt::PTE_ADDR) >> 12;
+    }
+    let info = mm::with_frame_table(|ft| ft.get(table).copied())
+        .flatten()
+        .ok_or(-errno::EINVAL)?;
+    if info.owner != Some(cur.id) || info.ty != PageType::L1 || info.type_count == 0 {
+        return Err(-errno::EINVAL);
+    }
+    Ok((table, usize::try_from((va >> 12) & 511).unwrap_or(0)))
+}
+
+fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {
+    let cur = current();
+    let cr3 = domain::with_current(|d| d.vcpu.cr3);
+    let (l1, index) = l1_of(&cur, cr3, va)?;
+    let old = mm::with_page_tables(cur.id, cur.io_caps, |t| t.update_entry(l1, index, val))
+        .ok_or(-errno::EINVAL)?
+        .map_err(err)?;
+    // Xen flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG); hv also flushes
+    // whenever a present translation lost rights or changed frame, so no
+    // stale entry outlives the reference that justified it.
+    let lost = old & pt::PTE_P != 0
+        && ((old ^ val) & pt::PTE_ADDR != 0
+            || (old & pt::PTE_RW != 0 && val & pt::PTE_RW == 0)
+            || val & pt::PTE_P == 0);
+    match flags & 3 {
+        1 => tlb::flush_tlb_all_local(),
+        2 if !lost => tlb::invlpg(va),
+        _ if lost => tlb::flush_tlb_all_local(),
+        _ => {}
+    }
+    // A vCPU mask (UVMF_MULTI) is read after the update, as on Xen.
+    let mask = flags & !7;
+    if flags & 3 != 0 && mask != 0 && mask != 4 {
+        let mut word = [0u8; 8];
+        super::copy_in(mask & !3, &mut word)?;
+    }
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------
+// mmuext_op
+
+pub extern "C" fn hc_mmuext_op(regs: &mut GuestRegs) {
+    let (ops, mut count, pdone, foreigndom) = (
+        regs.rdi,
+        u64::from(super::arg32(regs.rsi)),
+        regs.rdx,
+        regs.r10,
+    );
+    if let Some(r) = mmuext_op(regs, ops, &mut count, pdone, foreigndom) {
+        super::finish(regs, r);
+    }
+}
+
+fn mmuext_op(
+    regs: &mut GuestRegs,
+    ops: u64,
+    count: &mut u64,
+    pdone: u64,
+    foreigndom: u64,
+) -> Option<HcResult> {
+    let mut batch = Batch::start(count, pdone);
+    if let Err(e) = check_foreigndom(foreigndom) {
+        return Some(Err(e));
+    }
+    if !range_ok(ops, count.saturating_mul(MMUEXT_OP_SIZE)) {
+        return Some(Err(-errno::EFAULT));
+    }
+    let cur = current();
+    let mut rc = Ok(0);
+    for i in 0..*count {
+        if i == BATCH {
+            batch.finish();
+            continue_batch(regs, ops + i * MMUEXT_OP_SIZE, *count - i);
+            return None;
+        }
+        let mut raw = [0u8; 24];
+        if let Err(e) = super::copy_in(ops + i * MMUEXT_OP_SIZE, &mut raw) {
+            rc = Err(e);
+            break;
+        }
+        let cmd = u32::from_le_bytes(raw[..4].try_into().unwrap_or_default());
+        let arg1 = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+        let arg2 = u64::from_le_bytes(raw[16..24].try_into().unwrap_or_default());
+        if let Err(e) = one_ext_op(&cur, cmd, arg1, arg2) {
+            rc = Err(e);
+            break;
+        }
+        batch.done += 1;
+    }
+    batch.finish();
+    Some(rc)
+}
+
+fn owned(cur: &Current, mfn: u64) -> bool {
+    mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(cur.id))) == Some(true)
+}
+
+fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> {
+    use guest_abi::xen::*;
+    match cmd {
+        MMUEXT_PIN_L1_TABLE | MMUEXT_PIN_L2_TABLE | MMUEXT_PIN_L3_TABLE | MMUEXT_PIN_L4_TABLE => {
+            if !owned(cur, arg1) {
+                return Err(-errno::EINVAL);
+            }
+            let level = u8::try_from(cmd + 1).unwrap_or(1);
+            mm::with_page_tables(cur.id, cur.io_caps, |t| t.pin(arg1, level))
+                .ok_or(-errno::EINVAL)?
+                .map_err(|e| match e {
+                    // Pinning a pinned table.
+                    PtError::Page {
+                        error: hv::page_info::PageError::AlreadyOwned,
+                        ..
+                    } => -errno::EINVAL,
+                    e => err(e),
+                })?;
+            if level == 4 {
+                // A pinned table is not (yet) anyone's base: no M2P view.
+                // A table that is a base already keeps its view.
+                let is_base = domain::with_current(|d| d.vcpu.kernel_cr3 == arg1 * PAGE_SIZE);
+                install_slots(arg1, is_base)?;
+            }
+            tlb::flush_tlb_all_local();
+            Ok(())
+        }
+        MMUEXT_UNPIN_TABLE => {
+            if !owned(cur, arg1) {
+                return Err(-errno::EINVAL);
+            }
+            mm::with_page_tables(cur.id, cur.io_caps, |t| t.unpin(arg1))
+                .ok_or(-errno::EINVAL)?
+                .map_err(err)?;
+            tlb::flush_tlb_all_local();
+            Ok(())
+        }
+        MMUEXT_NEW_BASEPTR => new_baseptr(cur, arg1, false),
+        MMUEXT_NEW_USER_BASEPTR => new_baseptr(cur, arg1, true),
+        MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_ALL => {
+            tlb::flush_tlb_all_local();
+            Ok(())
+        }
+        MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
+            // arg2: a guest pointer to a vCPU bitmap.
+            let mut word = [0u8; 8];
+            super::copy_in(arg2, &mut word).map_err(|_| -errno::EINVAL)?;
+            if cmd == MMUEXT_TLB_FLUSH_MULTI {
+                tlb::flush_tlb_all_local();
+            } else if addr_ok(arg1) {
+                tlb::invlpg(arg1);
+            }
+            Ok(())
+        }
+        MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_ALL => {
+            if addr_ok(arg1) {
+                tlb::invlpg(arg1);
+            }
+            Ok(())
+        }
+        MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
+            if !cur.io_caps {
+                return Err(if cmd == MMUEXT_FLUSH_CACHE {
+                    -errno::EACCES
+                } else {
+                    -errno::EINVAL
+                });
+            }
+            crate::arch::x86_64::cpu::wbinvd();
+            Ok(())
+        }
+        MMUEXT_SET_LDT => {
+            // `nr_ents` is an unsigned int in the arg2 union.
+            let nr_ents = arg2 & 0xffff_ffff;
+            if nr_ents > 8192 || (nr_ents != 0 && (arg1 & 0xfff != 0 || !addr_ok(arg1))) {
+                return Err(-errno::EINVAL);
+            }
+            domain::with_current(|d| d.vcpu.ldt = (arg1, nr_ents));
+            Ok(())
+        }
+        MMUEXT_CLEAR_PAGE => {
+            with_writable(cur, arg1, |dst| {
+                phys::zero(dst * PAGE_SIZE, PAGE_SIZE).is_ok()
+            })?;
+            Ok(())
+        }
+        MMUEXT_COPY_PAGE => {
+            if !owned(cur, arg2) {
+                return Err(-errno::EINVAL);
+            }
+            let mut page = alloc::vec![0u8; 4096];
+            phys::read(arg2 * PAGE_SIZE, &mut page).map_err(|_| -errno::EINVAL)?;
+            with_writable(cur, arg1, |dst| phys::write(dst * PAGE_SIZE, &page).is_ok())?;
+            Ok(())
+        }
+        MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(-errno::EOPNOTSUPP),
+        _ => Err(-errno::ENOSYS),
+    }
+}
+
+/// Runs `f` on frame `mfn` while holding a writable type reference on it
+/// (so it cannot be a page table or descriptor table meanwhile).
+fn with_writable(cur: &Current, mfn: u64, f: impl FnOnce(u64) -> bool) -> Result<(), i64> {
+    let got = mm::with_frame_table(|ft| {
+        ft.get_page_and_type(mfn, cur.id, PageType::Writable)
+            .is_ok()
+    });
+    if got != Some(true) {
+        return Err(-errno::EINVAL);
+    }
+    let ok = f(mfn);
+    mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
+    if ok {
+        Ok(())
+    } else {
+        Err(-errno::EINVAL)
+    }
+}
+
+fn install_slots(l4: u64, with_m2p: bool) -> Result<(), i64> {
+    page_table::install_hv_slots(l4 * PAGE_SIZE, with_m2p).map_err(|_| -errno::EINVAL)
+}
+
+/// VMASST_TYPE_m2p_strict: the M2P is visible in kernel base tables only
+/// (and not in user tables).
+fn m2p_strict() -> bool {
+    domain::with_current(|d| d.vm_assist & (1 << 32) != 0)
+}
+
+/// `MMUEXT_NEW_BASEPTR` / `MMUEXT_NEW_USER_BASEPTR`: take an L4 type
+/// reference on the new table, drop the old table's, and load the new one
+/// if it is the one the vCPU runs on.
+fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
+    let old = domain::with_current(|d| {
+        if user {
+            d.vcpu.user_cr3
+        } else {
+            d.vcpu.kernel_cr3
+        }
+    }) >> 12;
+    if user && mfn == 0 {
+        if old != 0 {
+            mm::with_page_tables(cur.id, cur.io_caps, |t| t.put_type(old));
+        }
+        domain::with_current(|d| d.vcpu.user_cr3 = 0);
+        return Ok(());
+    }
+    if mfn == old {
+        return Ok(());
+    }
+    if !owned(cur, mfn) {
+        return Err(-errno::EINVAL);
+    }
+    mm::with_page_tables(cur.id, cur.io_caps, |t| t.get_type(mfn, PageType::L4))
+        .ok_or(-errno::EINVAL)?
+        .map_err(err)?;
+    // Every hv slot is rewritten: nothing the guest wrote there before the
+    // frame became an L4 survives. A kernel base table shows the M2P; a
+    // user table too, unless m2p_strict keeps it to kernels.
+    install_slots(mfn, !user || !m2p_strict())?;
+    let (reload, in_kernel) = domain::with_current(|d| {
+        if user {
+            d.vcpu.user_cr3 = mfn * PAGE_SIZE;
+        } else {
+            d.vcpu.kernel_cr3 = mfn * PAGE_SIZE;
+        }
+        let active = if d.vcpu.in_kernel {
+            d.vcpu.kernel_cr3
+        } else {
+            d.vcpu.user_cr3
+        };
+        let reload = active != 0 && active != d.vcpu.cr3;
+        if reload {
+            d.vcpu.cr3 = active;
+        }
+        (reload.then_some(active), d.vcpu.in_kernel)
+    });
+    let _ = in_kernel;
+    if let Some(cr3) = reload {
+        tlb::load_guest_page_table(cr3).map_err(|_| -errno::EINVAL)?;
+    }
+    if old != 0 {
+        mm::with_page_tables(cur.id, cur.io_caps, |t| t.put_type(old));
+    }
+    tlb::flush_tlb_all_local();
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `physdev_op` (33): the I/O privilege sub-ops every PV kernel may use.
+//!
+//! - `PHYSDEVOP_set_iopl`: the vCPU's virtual IOPL, 0–3 (`-EINVAL`
+//!   above); see `emulate` for what it permits.
+//! - `PHYSDEVOP_set_iobitmap`: the guest address of an I/O permission
+//!   bitmap and how many ports it covers. As on Xen the bitmap is only
+//!   range-checked here (8 KiB from the address must lie outside the
+//!   hypervisor's range and be canonical, `nr_ports` at most 65536, else
+//!   `-EINVAL`); it is read, through the kernel's page tables, at each
+//!   port access.
+//!
+//! An unreadable argument is `-EFAULT`. Every other sub-op is `-ENOSYS`
+//! until the physical-device work.
+//!
+//! @implements: physdev_op.set_iopl physdev_op.set_iobitmap
+
+use guest_abi::errno;
+use guest_abi::physdev::{PHYSDEVOP_SET_IOBITMAP, PHYSDEVOP_SET_IOPL};
+
+use super::{arg32, copy_in, finish, HcResult};
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::domain;
+
+/// Bytes of a full I/O bitmap (65536 ports).
+const IOBMP_BYTES: u64 = 8192;
+const MAX_PORTS: u32 = 65536;
+/// First address above the hypervisor's range.
+const HYPERVISOR_VIRT_END: u64 = 0xffff_8800_0000_0000;
+
+/// Xen's `__addr_ok`: the lower canonical half or above the hypervisor.
+fn addr_ok(va: u64) -> bool {
+    !((1 << 47)..HYPERVISOR_VIRT_END).contains(&va)
+}
+
+fn physdev_op(cmd: u32, arg: u64) -> HcResult {
+    match cmd {
+        PHYSDEVOP_SET_IOPL => {
+            let mut raw = [0u8; 4];
+            copy_in(arg, &mut raw)?;
+            let iopl = u32::from_le_bytes(raw);
+            if iopl > 3 {
+                return Err(-errno::EINVAL);
+            }
+            domain::with_current(|d| d.vcpu.traps.iopl = u64::from(iopl) << 12);
+            Ok(0)
+        }
+        PHYSDEVOP_SET_IOBITMAP => {
+            let mut raw = [0u8; 16];
+            copy_in(arg, &mut raw)?;
+            let [b0, b1, b2, b3, b4, b5, b6, b7, n0, n1, n2, n3, ..] = raw;
+            let bitmap = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+            let nr_ports = u32::from_le_bytes([n0, n1, n2, n3]);
+            let end_ok = bitmap.checked_add(IOBMP_BYTES - 1).is_some_and(addr_ok);
+            if !addr_ok(bitmap) || !end_ok || nr_ports > MAX_PORTS {
+                return Err(-errno::EINVAL);
+            }
+            domain::with_current(|d| {
+                d.vcpu.priv_state.iobmp = bitmap;
+                d.vcpu.priv_state.iobmp_limit = nr_ports;
+            });
+            Ok(0)
+        }
+        _ => Err(-errno::ENOSYS),
+    }
+}
+
+pub extern "C" fn hc_physdev_op(regs: &mut GuestRegs) {
+    let r = physdev_op(arg32(regs.rdi), regs.rsi);
+    finish(regs, r);
+}

@@ -1,0 +1,174 @@
+//! The trap hypercalls: `set_trap_table`, `stack_switch`,
+//! `fpu_taskswitch` and `iret`.
+//!
+//! `set_trap_table` copies entries one at a time until one with address 0
+//! (Xen's terminator): each entry is installed as soon as it is read, so a
+//! fault part-way leaves the earlier ones in place and returns `-EFAULT`;
+//! a non-canonical handler gives `-EINVAL`; the code selector gets RPL 3
+//! (Xen's fixup for 64-bit PV). A null table pointer clears the whole
+//! table. Long tables are preempted and resumed.
+//!
+//! `iret` reads Xen's `iret_context` from the guest stack and returns to
+//! the frame it describes (see `arch-x86/xen-x86_64.h`); a frame that
+//! cannot be read, or a return to user mode with no user page table,
+//! crashes the domain as on Xen. It is not a call that returns: `rax` is
+//! the saved one. Xen refuses it inside a multicall (XSA-213), see
+//! [`allowed_in_multicall`].
+//!
+//! @implements: set_trap_table stack_switch fpu_taskswitch iret
+
+use guest_abi::arch::VGCF_IN_SYSCALL;
+use guest_abi::errno;
+use guest_abi::xen::{IretContext, TrapInfo, VMASST_TYPE_ARCHITECTURAL_IOPL};
+use zerocopy::FromBytes;
+
+use super::{arg32, finish, HcResult, SYSCALL_LEN};
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::guest_state::{self, is_canonical};
+use crate::domain::{self, Domain};
+use crate::traps::bounce::{self, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_VM};
+
+/// Entries installed per call before `set_trap_table` resumes itself.
+const ENTRIES_PER_CALL: usize = 64;
+
+/// Architecturally defined rflags bits (the rest are reserved, zero).
+const RFLAGS_DEFINED: u64 = 0x003f_7fd5;
+const RFLAGS_FIXED1: u64 = 1 << 1;
+
+#[allow(
+    dead_code,
+    reason = "for the multicall, which is being written alongside"
+)]
+/// Whether hypercall `nr` may be issued from a multicall. `iret` may not:
+/// it rewrites the frame the multicall would return through (XSA-213).
+pub fn allowed_in_multicall(nr: u64) -> bool {
+    nr != guest_abi::hypercall::IRET
+}
+
+/// Forces a guest selector's RPL to 3 (guest kernel RPL of a 64-bit PV
+/// guest), as Xen's `fixup_guest_{code,stack}_selector`.
+fn fixup_selector(sel: u64) -> u64 {
+    if sel & 3 >= 3 {
+        sel
+    } else {
+        (sel & !3) | 3
+    }
+}
+
+enum TableResult {
+    Done(HcResult),
+    Resume(u64),
+}
+
+fn set_trap_table(table: u64) -> TableResult {
+    if table == 0 {
+        domain::with_current(|d| {
+            d.vcpu.traps.table = crate::domain::TrapState::new().table;
+        });
+        return TableResult::Done(Ok(0));
+    }
+    let mut va = table;
+    for _ in 0..ENTRIES_PER_CALL {
+        let mut raw = [0u8; 16];
+        if super::copy_in(va, &mut raw).is_err() {
+            return TableResult::Done(Err(-errno::EFAULT));
+        }
+        let Ok(mut ti) = TrapInfo::read_from_bytes(&raw) else {
+            return TableResult::Done(Err(-errno::EFAULT));
+        };
+        if ti.address == 0 {
+            return TableResult::Done(Ok(0));
+        }
+        if !is_canonical(ti.address) {
+            return TableResult::Done(Err(-errno::EINVAL));
+        }
+        ti.cs = u16::try_from(fixup_selector(u64::from(ti.cs))).unwrap_or(ti.cs | 3);
+        domain::with_current(|d| d.vcpu.traps.table[usize::from(ti.vector)] = ti);
+        va = va.wrapping_add(16);
+    }
+    TableResult::Resume(va)
+}
+
+pub extern "C" fn hc_set_trap_table(regs: &mut GuestRegs) {
+    match set_trap_table(regs.rdi) {
+        TableResult::Done(r) => finish(regs, r),
+        TableResult::Resume(va) => {
+            regs.rdi = va;
+            regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+        }
+    }
+}
+
+pub extern "C" fn hc_stack_switch(regs: &mut GuestRegs) {
+    let (ss, sp) = (fixup_selector(regs.rdi), regs.rsi);
+    domain::with_current(|d| {
+        d.vcpu.traps.kernel_ss = ss;
+        d.vcpu.traps.kernel_sp = sp;
+    });
+    finish(regs, Ok(0));
+}
+
+pub extern "C" fn hc_fpu_taskswitch(regs: &mut GuestRegs) {
+    let set = arg32(regs.rdi) != 0;
+    domain::with_current(|d| d.vcpu.traps.virtual_ts = set);
+    // The hardware TS makes the guest's next FPU instruction fault; the #NM
+    // handler clears it and bounces if the virtual TS is still set.
+    guest_state::set_cr0_ts(set);
+    finish(regs, Ok(0));
+}
+
+/// Why `iret` crashed the domain.
+#[derive(Debug)]
+enum IretError {
+    Unreadable(u64),
+    NoUserPageTable,
+}
+
+fn iret(d: &mut Domain, regs: &mut GuestRegs) -> Result<(), IretError> {
+    let mut raw = [0u8; core::mem::size_of::<IretContext>()];
+    crate::guest_mem::copy_from_guest(d.vcpu.cr3, regs.rsp, &mut raw)
+        .map_err(|_| IretError::Unreadable(regs.rsp))?;
+    let ctx = IretContext::read_from_bytes(&raw).map_err(|_| IretError::Unreadable(regs.rsp))?;
+    if ctx.cs & 3 == 3 {
+        if d.vcpu.user_cr3 == 0 {
+            return Err(IretError::NoUserPageTable);
+        }
+        bounce::toggle_guest_mode(d);
+    }
+    if d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        d.vcpu.traps.iopl = ctx.rflags & RFLAGS_IOPL;
+    }
+    regs.rip = ctx.rip;
+    regs.cs = fixup_selector(ctx.cs);
+    regs.rflags =
+        (ctx.rflags & RFLAGS_DEFINED & !(RFLAGS_IOPL | RFLAGS_VM)) | RFLAGS_IF | RFLAGS_FIXED1;
+    regs.rsp = ctx.rsp;
+    regs.ss = fixup_selector(ctx.ss);
+    if ctx.flags & VGCF_IN_SYSCALL != 0 {
+        // Xen returns with sysret: rcx and r11 become rip and rflags.
+        bounce::sysret_registers(regs);
+    } else {
+        regs.rcx = ctx.rcx;
+        regs.r11 = ctx.r11;
+    }
+    bounce::set_upcall_mask(d, ctx.rflags & RFLAGS_IF == 0);
+    regs.rax = ctx.rax;
+    Ok(())
+}
+
+pub extern "C" fn hc_iret(regs: &mut GuestRegs) {
+    let r = domain::with_current(|d| iret(d, regs));
+    if let Err(e) = r {
+        match e {
+            IretError::Unreadable(va) => crate::hvlog!(
+                error,
+                "CPU0: iret: fault while reading the iret context at {va:#x}"
+            ),
+            IretError::NoUserPageTable => crate::hvlog!(
+                error,
+                "CPU0: iret: switching to user mode with no user page table"
+            ),
+        }
+        crate::traps::crash_current(regs, "bad iret");
+    }
+}

@@ -1,0 +1,826 @@
+//! Guest page tables under direct paging: the rules that decide which
+//! page-table entries a PV guest may have, and the reference counting that
+//! keeps every frame's type honest (Xen 4.17's `get_page_type` /
+//! `get_page_from_lNe` family, as plain logic).
+//!
+//! A frame becomes an Ln table when something first takes an Ln type
+//! reference on it (a pin, a parent entry, a CR3 load): every present entry
+//! is then validated and takes its own reference on what it points at —
+//! a general reference (plus a writable type reference when it maps RW) for
+//! an L1 entry, an L(n-1) type reference for higher levels, which validates
+//! the child in turn. When the last type reference goes, every entry's
+//! reference is dropped again. An update of one entry takes the new entry's
+//! reference before dropping the old one, so a failed update changes
+//! nothing.
+//!
+//! Invariants (checked by the property tests below): a frame typed as a page
+//! table is never mapped writable by any validated L1; every reference held
+//! by an entry of a validated table is counted on its target exactly once;
+//! a frame's counts return to zero when nothing refers to it.
+//!
+//! The hypervisor's own L4 slots (256–271) are not the guest's: they are
+//! skipped when an L4 is validated (hv writes its own entries there) and
+//! updates to them are refused.
+
+use crate::page_info::{FrameTable, PageError, PageInfo, PageType};
+
+pub const PTE_P: u64 = 1 << 0;
+pub const PTE_RW: u64 = 1 << 1;
+pub const PTE_US: u64 = 1 << 2;
+pub const PTE_PWT: u64 = 1 << 3;
+pub const PTE_PCD: u64 = 1 << 4;
+pub const PTE_A: u64 = 1 << 5;
+pub const PTE_D: u64 = 1 << 6;
+/// PSE in L2/L3 entries, PAT in L1 entries.
+pub const PTE_PSE: u64 = 1 << 7;
+pub const PTE_G: u64 = 1 << 8;
+pub const PTE_NX: u64 = 1 << 63;
+/// Physical-address bits of an entry (52-bit physical addresses).
+pub const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
+
+/// First and one-past-last hypervisor L4 slot.
+pub const HV_L4_FIRST: usize = 256;
+pub const HV_L4_END: usize = 272;
+
+/// Xen's "guest kernel page" software bit (bit 52), set on L1 entries of
+/// pages the guest mapped without the user bit.
+pub const PTE_GUEST_KERNEL: u64 = 1 << 52;
+
+/// Flags a guest may not set in L2–L4 entries (Xen 4.17's base mask for
+/// 64-bit PV): no cache attributes, no superpages, no global bit. Bits 9–11
+/// and 52–62 are the guest's, NX is allowed.
+const UPPER_DISALLOW: u64 = PTE_PWT | PTE_PCD | PTE_PSE | PTE_G;
+/// L1 entries of a domain without I/O rights may not choose caching either.
+const L1_DISALLOW_NO_IO: u64 = PTE_PWT | PTE_PCD | PTE_PSE;
+
+/// Why a page-table operation was refused. Every refusal leaves all counts
+/// and entries as they were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtError {
+    /// A reserved or unsupported flag is set in an entry.
+    BadFlags { level: u8, entry: u64 },
+    /// An L1 entry names a frame that is not memory (Xen: I/O memory the
+    /// domain has no permission for).
+    NotMemory { mfn: u64 },
+    /// An L1 entry names memory the domain does not own, or maps a frame
+    /// writable that is in use as a page table or descriptor table.
+    Busy { mfn: u64 },
+    /// A frame's bookkeeping refused (owner, type conflict, counts) where
+    /// Xen answers -EINVAL.
+    Page { mfn: u64, error: PageError },
+    /// The table being updated is not a validated page table of the
+    /// domain, or not of the level the request implies.
+    NotPageTable { mfn: u64 },
+    /// The entry index is one of the hypervisor's L4 slots.
+    HypervisorSlot { index: usize },
+    /// Index outside a table.
+    BadIndex,
+    /// A page hv shares with the domain mapped with a cache attribute
+    /// other than write-back.
+    CacheAttributes { mfn: u64 },
+}
+
+impl PtError {
+    /// The errno Xen 4.17 answers for the same refusal (positive value).
+    pub fn errno(self) -> i64 {
+        const EPERM: i64 = 1;
+        const EBUSY: i64 = 16;
+        const EINVAL: i64 = 22;
+        match self {
+            Self::NotMemory { mfn } if mfn == (PTE_ADDR >> 12) => EINVAL,
+            Self::NotMemory { .. } => EPERM,
+            Self::Busy { .. } => EBUSY,
+            Self::CacheAttributes { .. } => 13, // EACCES
+            Self::BadFlags { .. }
+            | Self::Page { .. }
+            | Self::NotPageTable { .. }
+            | Self::HypervisorSlot { .. }
+            | Self::BadIndex => EINVAL,
+        }
+    }
+}
+
+/// What Xen stores for a present entry the guest wrote: 64-bit PV kernels
+/// run in ring 3, so every level is user-accessible; L1 pages the guest
+/// mapped for its kernel (no user bit) are marked with the guest-kernel bit,
+/// and its user pages are made global.
+pub fn adjust_entry(level: u8, entry: u64) -> u64 {
+    if entry & PTE_P == 0 {
+        return entry;
+    }
+    match level {
+        1 => {
+            let e = if entry & PTE_US == 0 {
+                entry | PTE_US | PTE_GUEST_KERNEL
+            } else {
+                entry
+            };
+            if e & PTE_GUEST_KERNEL == 0 {
+                e | PTE_G | PTE_US
+            } else {
+                e
+            }
+        }
+        4 => entry | PTE_US | PTE_A,
+        _ => entry | PTE_US,
+    }
+}
+
+/// Access to the contents of page-table frames.
+pub trait TableMemory {
+    fn read(&self, mfn: u64, index: usize) -> u64;
+    fn write(&mut self, mfn: u64, index: usize, value: u64);
+}
+
+fn level_type(level: u8) -> PageType {
+    match level {
+        1 => PageType::L1,
+        2 => PageType::L2,
+        3 => PageType::L3,
+        _ => PageType::L4,
+    }
+}
+
+/// The level of a page-table type.
+pub fn type_level(ty: PageType) -> Option<u8> {
+    match ty {
+        PageType::L1 => Some(1),
+        PageType::L2 => Some(2),
+        PageType::L3 => Some(3),
+        PageType::L4 => Some(4),
+        _ => None,
+    }
+}
+
+fn entry_mfn(entry: u64) -> u64 {
+    (entry & PTE_ADDR) >> 12
+}
+
+fn is_guest_slot(level: u8, index: usize) -> bool {
+    level != 4 || !(HV_L4_FIRST..HV_L4_END).contains(&index)
+}
+
+/// The rules engine for one domain's page tables.
+pub struct PageTables<'a, S, M>
+where
+    S: AsMut<[PageInfo]> + AsRef<[PageInfo]>,
+    M: TableMemory,
+{
+    pub frames: &'a mut FrameTable<S>,
+    pub mem: &'a mut M,
+    pub domain: u16,
+    /// The domain has I/O rights (the hardware domain): its L1 entries may
+    /// choose cache attributes.
+    pub io_caps: bool,
+}
+
+impl<S, M> PageTables<'_, S, M>
+where
+    S: AsMut<[PageInfo]> + AsRef<[PageInfo]>,
+    M: TableMemory,
+{
+    fn page_err(mfn: u64) -> impl Fn(PageError) -> PtError {
+        move |error| PtError::Page { mfn, error }
+    }
+
+    /// Takes a type reference of `ty` on `mfn`, validating its contents if
+    /// the type is new. On failure nothing changes.
+    pub fn get_type(&mut self, mfn: u64, ty: PageType) -> Result<(), PtError> {
+        let fresh = self
+            .frames
+            .get_page_and_type(mfn, self.domain, ty)
+            .map_err(Self::page_err(mfn))?;
+        self.after_get_type(mfn, ty, fresh)
+    }
+
+    fn after_get_type(&mut self, mfn: u64, ty: PageType, fresh: bool) -> Result<(), PtError> {
+        if fresh {
+            if let Some(level) = type_level(ty) {
+                if let Err(e) = self.validate(mfn, level) {
+                    // Undo the reference taken above; the frame is typeless again.
+                    let _ = self.frames.put_page_and_type(mfn);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a type reference; when it was the last one of a page-table
+    /// type, drops every reference the table's entries held.
+    pub fn put_type(&mut self, mfn: u64) -> Result<(), PtError> {
+        let before = *self.frames.get(mfn).ok_or(PtError::Page {
+            mfn,
+            error: PageError::NoSuchFrame,
+        })?;
+        self.frames
+            .put_page_and_type(mfn)
+            .map_err(Self::page_err(mfn))?;
+        if before.type_count == 1 {
+            if let Some(level) = type_level(before.ty) {
+                self.devalidate(mfn, level);
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates every present entry of a table of `level`; on a bad entry
+    /// drops the references already taken and reports it.
+    fn validate(&mut self, mfn: u64, level: u8) -> Result<(), PtError> {
+        for index in 0..512 {
+            if !is_guest_slot(level, index) {
+                continue;
+            }
+            let entry = self.mem.read(mfn, index);
+            if let Err(e) = self.get_entry(level, mfn, entry) {
+                for undo in (0..index).rev() {
+                    if is_guest_slot(level, undo) {
+                        let old = self.mem.read(mfn, undo);
+                        self.put_entry(level, mfn, old);
+                    }
+                }
+                return Err(e);
+            }
+        }
+        // Validation succeeded: store the entries as Xen adjusts them.
+        for index in (0..512).filter(|&i| is_guest_slot(level, i)) {
+            let entry = self.mem.read(mfn, index);
+            let adjusted = adjust_entry(level, entry);
+            if adjusted != entry {
+                self.mem.write(mfn, index, adjusted);
+            }
+        }
+        Ok(())
+    }
+
+    fn devalidate(&mut self, mfn: u64, level: u8) {
+        for index in 0..512 {
+            if is_guest_slot(level, index) {
+                let entry = self.mem.read(mfn, index);
+                self.put_entry(level, mfn, entry);
+            }
+        }
+    }
+
+    /// Checks one entry of table `table` (of `level`) and takes the
+    /// reference it holds on its target.
+    pub fn get_entry(&mut self, level: u8, table: u64, entry: u64) -> Result<(), PtError> {
+        if entry & PTE_P == 0 {
+            return Ok(());
+        }
+        let disallow = match level {
+            1 if self.io_caps => 0,
+            1 => L1_DISALLOW_NO_IO,
+            _ => UPPER_DISALLOW,
+        };
+        if entry & disallow != 0 {
+            return Err(PtError::BadFlags { level, entry });
+        }
+        let target = entry_mfn(entry);
+        if level == 1 {
+            return self.get_l1_target(target, entry);
+        }
+        match self.get_type(target, level_type(level - 1)) {
+            // Only a conflict on the target itself (not one found while
+            // validating it) can make a linear entry.
+            Err(PtError::Page {
+                mfn,
+                error: PageError::TypeConflict { current },
+            }) if mfn == target && current == level_type(level) => {
+                self.get_linear(level, table, target, entry)
+            }
+            other => other,
+        }
+    }
+
+    fn get_l1_target(&mut self, target: u64, entry: u64) -> Result<(), PtError> {
+        let writable = entry & PTE_RW != 0;
+        let Some(info) = self.frames.get(target).copied() else {
+            return Err(PtError::NotMemory { mfn: target });
+        };
+        if info.owner != Some(self.domain) {
+            return Err(PtError::Busy { mfn: target });
+        }
+        if info.special && entry & (PTE_PWT | PTE_PCD | PTE_PSE) != 0 {
+            return Err(PtError::CacheAttributes { mfn: target });
+        }
+        let r = if writable {
+            self.frames
+                .get_page_and_type(target, self.domain, PageType::Writable)
+                .map(|_| ())
+        } else {
+            self.frames.get_page(target, self.domain)
+        };
+        r.map_err(|_| PtError::Busy { mfn: target })
+    }
+
+    /// A linear (same-level) entry, as Xen 4.17 allows them: read-only, and
+    /// either pointing at its own table (no reference) or at another
+    /// validated table of the same level (a type reference). Anything else
+    /// keeps the original type conflict.
+    fn get_linear(
+        &mut self,
+        level: u8,
+        table: u64,
+        target: u64,
+        entry: u64,
+    ) -> Result<(), PtError> {
+        let conflict = PtError::Page {
+            mfn: target,
+            error: PageError::TypeConflict {
+                current: level_type(level),
+            },
+        };
+        if entry & PTE_RW != 0 {
+            return Err(conflict);
+        }
+        if target == table {
+            return Ok(());
+        }
+        let (t, x) = match (self.frames.get(table), self.frames.get(target)) {
+            // The target must already be a validated table of this level.
+            (Some(t), Some(x)) if x.type_count > 0 && x.ty == level_type(level) => {
+                (t.linear, x.linear)
+            }
+            _ => return Err(conflict),
+        };
+        if t < 0 || x > 0 || t == i16::MAX || x == i16::MIN {
+            return Err(conflict);
+        }
+        self.frames
+            .get_page_and_type(target, self.domain, level_type(level))
+            .map_err(|_| conflict)?;
+        if let Some(p) = self.frames.get_mut(table) {
+            p.linear += 1;
+        }
+        if let Some(p) = self.frames.get_mut(target) {
+            p.linear -= 1;
+        }
+        Ok(())
+    }
+
+    /// Drops the reference an entry of table `table` (of `level`) held.
+    pub fn put_entry(&mut self, level: u8, table: u64, entry: u64) {
+        if entry & PTE_P == 0 {
+            return;
+        }
+        let target = entry_mfn(entry);
+        if level == 1 {
+            if self
+                .frames
+                .get(target)
+                .is_none_or(|p| p.owner != Some(self.domain))
+            {
+                return;
+            }
+            if entry & PTE_RW != 0 {
+                let _ = self.frames.put_page_and_type(target);
+            } else {
+                let _ = self.frames.put_page(target);
+            }
+        } else if target == table {
+            // A self-referencing linear entry holds nothing.
+        } else {
+            if self
+                .frames
+                .get(target)
+                .is_some_and(|p| p.ty == level_type(level))
+            {
+                // A linear entry: undo the sign-rule counts.
+                if let Some(p) = self.frames.get_mut(table) {
+                    p.linear -= 1;
+                }
+                if let Some(p) = self.frames.get_mut(target) {
+                    p.linear += 1;
+                }
+            }
+            let _ = self.put_type(target);
+        }
+    }
+
+    /// Replaces entry `index` of the validated table `table` (which must be
+    /// a page table of the domain) with `new`. Returns the old entry.
+    pub fn update_entry(&mut self, table: u64, index: usize, new: u64) -> Result<u64, PtError> {
+        if index >= 512 {
+            return Err(PtError::BadIndex);
+        }
+        let info = *self
+            .frames
+            .get(table)
+            .ok_or(PtError::NotPageTable { mfn: table })?;
+        if info.owner != Some(self.domain) || info.type_count == 0 {
+            return Err(PtError::NotPageTable { mfn: table });
+        }
+        let level = type_level(info.ty).ok_or(PtError::NotPageTable { mfn: table })?;
+        if !is_guest_slot(level, index) {
+            return Err(PtError::HypervisorSlot { index });
+        }
+        let old = self.mem.read(table, index);
+        self.get_entry(level, table, new)?;
+        self.mem.write(table, index, adjust_entry(level, new));
+        self.put_entry(level, table, old);
+        Ok(old)
+    }
+
+    /// Pins `mfn` as a table of `level` (one more type reference, held until
+    /// unpinned).
+    pub fn pin(&mut self, mfn: u64, level: u8) -> Result<(), PtError> {
+        let info = self.frames.get(mfn).copied().ok_or(PtError::Page {
+            mfn,
+            error: PageError::NoSuchFrame,
+        })?;
+        if info.pinned {
+            return Err(PtError::Page {
+                mfn,
+                error: PageError::AlreadyOwned,
+            });
+        }
+        self.get_type(mfn, level_type(level))?;
+        if let Some(p) = self.frames.get_mut(mfn) {
+            p.pinned = true;
+        }
+        Ok(())
+    }
+
+    /// Drops a pin.
+    pub fn unpin(&mut self, mfn: u64) -> Result<(), PtError> {
+        let info = self.frames.get(mfn).copied().ok_or(PtError::Page {
+            mfn,
+            error: PageError::NoSuchFrame,
+        })?;
+        if !info.pinned || info.owner != Some(self.domain) {
+            return Err(PtError::NotPageTable { mfn });
+        }
+        if let Some(p) = self.frames.get_mut(mfn) {
+            p.pinned = false;
+        }
+        self.put_type(mfn)
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "test frame numbers and indices are tiny; the casts keep the property tests readable"
+)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Frame contents for the tests: 512 entries per frame.
+    #[derive(Default)]
+    struct Mem(HashMap<u64, [u64; 512]>);
+
+    impl TableMemory for Mem {
+        fn read(&self, mfn: u64, index: usize) -> u64 {
+            self.0.get(&mfn).map_or(0, |t| t[index])
+        }
+        fn write(&mut self, mfn: u64, index: usize, value: u64) {
+            self.0.entry(mfn).or_insert([0; 512])[index] = value;
+        }
+    }
+
+    const DOM: u16 = 1;
+    const OTHER: u16 = 2;
+    const N: u64 = 24;
+
+    fn setup() -> (FrameTable<Vec<PageInfo>>, Mem) {
+        let mut ft = FrameTable::new(vec![PageInfo::default(); N as usize + 4]);
+        for mfn in 0..N {
+            ft.assign(mfn, DOM, mfn).unwrap();
+        }
+        ft.assign(N, OTHER, 0).unwrap(); // someone else's frame
+        (ft, Mem::default())
+    }
+
+    fn e(mfn: u64, flags: u64) -> u64 {
+        (mfn << 12) | flags
+    }
+
+    #[test]
+    fn pinning_validates_the_whole_tree() {
+        let (mut ft, mut mem) = setup();
+        // L4(1) -> L3(2) -> L2(3) -> L1(4) -> data 5 (RW), 6 (RO)
+        mem.write(1, 0, e(2, PTE_P | PTE_RW | PTE_US));
+        mem.write(2, 0, e(3, PTE_P | PTE_RW | PTE_US));
+        mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
+        mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
+        mem.write(4, 1, e(6, PTE_P | PTE_US));
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(1, 4).unwrap();
+        assert_eq!(ft.get(4).unwrap().ty, PageType::L1);
+        assert_eq!(ft.get(5).unwrap().ty, PageType::Writable);
+        assert_eq!(ft.get(6).unwrap().refs, 1);
+        assert_eq!(ft.get(6).unwrap().type_count, 0);
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.unpin(1).unwrap();
+        for mfn in 0..N {
+            let p = ft.get(mfn).unwrap();
+            assert_eq!((p.refs, p.type_count), (0, 0), "frame {mfn}");
+        }
+    }
+
+    #[test]
+    fn a_table_that_maps_itself_writable_cannot_be_pinned() {
+        let (mut ft, mut mem) = setup();
+        mem.write(4, 7, e(4, PTE_P | PTE_RW | PTE_US));
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        assert_eq!(pt.pin(4, 1).map_err(PtError::errno), Err(16)); // EBUSY, as Xen
+        assert_eq!(ft.get(4).unwrap().type_count, 0);
+        assert_eq!(ft.get(4).unwrap().refs, 0);
+    }
+
+    #[test]
+    fn bad_entries_are_refused_and_change_nothing() {
+        let (mut ft, mut mem) = setup();
+        mem.write(4, 0, e(5, PTE_P | PTE_RW));
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(4, 1).unwrap();
+        let stored = pt.mem.read(4, 0);
+        let cases = [
+            e(N, PTE_P),           // another domain's frame
+            e(N + 100, PTE_P),     // beyond memory
+            e(6, PTE_P | PTE_PCD), // caching choice without I/O rights
+            e(4, PTE_P | PTE_RW),  // the table itself, writable
+        ];
+        for new in cases {
+            let mut pt = PageTables {
+                frames: &mut ft,
+                mem: &mut mem,
+                domain: DOM,
+                io_caps: false,
+            };
+            assert!(pt.update_entry(4, 0, new).is_err(), "{new:#x}");
+            assert_eq!(mem.read(4, 0), stored);
+            assert_eq!(ft.get(5).unwrap().type_count, 1);
+        }
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        assert_eq!(pt.update_entry(4, 0, e(6, PTE_P)), Ok(stored));
+        assert_eq!(ft.get(5).unwrap().refs, 0);
+        assert_eq!(ft.get(6).unwrap().refs, 1);
+    }
+
+    #[test]
+    fn superpages_and_hypervisor_slots_are_refused() {
+        let (mut ft, mut mem) = setup();
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(3, 2).unwrap();
+        pt.pin(1, 4).unwrap();
+        assert!(matches!(
+            pt.update_entry(3, 0, e(8, PTE_P | PTE_PSE)),
+            Err(PtError::BadFlags { .. })
+        ));
+        assert!(matches!(
+            pt.update_entry(3, 0, e(8, PTE_P | PTE_G)),
+            Err(PtError::BadFlags { .. })
+        ));
+        assert_eq!(
+            pt.update_entry(1, 256, e(2, PTE_P)),
+            Err(PtError::HypervisorSlot { index: 256 })
+        );
+        assert_eq!(
+            pt.update_entry(7, 0, e(2, PTE_P)),
+            Err(PtError::NotPageTable { mfn: 7 })
+        );
+    }
+
+    #[test]
+    fn errnos_follow_xen() {
+        let (mut ft, mut mem) = setup();
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(4, 1).unwrap();
+        pt.pin(3, 2).unwrap();
+        let busy = pt.update_entry(4, 0, e(N, PTE_P)).unwrap_err(); // another domain's page
+        let pt_rw = pt.update_entry(4, 0, e(3, PTE_P | PTE_RW)).unwrap_err(); // a page table, writable
+        let hole = pt.update_entry(4, 0, e(N + 100, PTE_P)).unwrap_err(); // not memory
+        let flags = pt.update_entry(4, 0, e(5, PTE_P | PTE_PWT)).unwrap_err();
+        assert_eq!(
+            (busy.errno(), pt_rw.errno(), hole.errno(), flags.errno()),
+            (16, 16, 1, 22)
+        );
+        // An L2 entry naming a frame mapped writable: a type conflict.
+        pt.update_entry(4, 1, e(6, PTE_P | PTE_RW)).unwrap(); // frame 6 writable
+        assert_eq!(pt.update_entry(3, 1, e(6, PTE_P)).unwrap_err().errno(), 22);
+    }
+
+    #[test]
+    fn entries_are_stored_as_xen_adjusts_them() {
+        let (mut ft, mut mem) = setup();
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(4, 1).unwrap();
+        pt.update_entry(4, 0, e(5, PTE_P | PTE_RW)).unwrap();
+        pt.update_entry(4, 1, e(6, PTE_P | PTE_US)).unwrap();
+        assert_eq!(
+            pt.mem.read(4, 0),
+            e(5, PTE_P | PTE_RW | PTE_US | PTE_GUEST_KERNEL)
+        );
+        assert_eq!(pt.mem.read(4, 1), e(6, PTE_P | PTE_US | PTE_G));
+        pt.pin(1, 4).unwrap();
+        pt.update_entry(1, 0, e(2, PTE_P)).unwrap();
+        assert_eq!(pt.mem.read(1, 0), e(2, PTE_P | PTE_US | PTE_A));
+    }
+
+    #[test]
+    fn linear_entries_follow_xen() {
+        let (mut ft, mut mem) = setup();
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(1, 4).unwrap();
+        pt.pin(2, 4).unwrap();
+        // Self-reference, read-only: allowed and holds nothing.
+        pt.update_entry(1, 5, e(1, PTE_P)).unwrap();
+        assert_eq!(pt.frames.get(1).unwrap().type_count, 1);
+        // Writable self-reference: refused.
+        assert_eq!(
+            pt.update_entry(1, 6, e(1, PTE_P | PTE_RW))
+                .unwrap_err()
+                .errno(),
+            22
+        );
+        // Read-only link to another validated L4: a type reference.
+        pt.update_entry(1, 7, e(2, PTE_P)).unwrap();
+        assert_eq!(pt.frames.get(2).unwrap().type_count, 2);
+        pt.update_entry(1, 7, 0).unwrap();
+        assert_eq!(pt.frames.get(2).unwrap().type_count, 1);
+        pt.update_entry(1, 5, 0).unwrap();
+        pt.unpin(1).unwrap();
+        assert_eq!(pt.frames.get(1).unwrap().type_count, 0);
+    }
+
+    /// A tiny deterministic PRNG for the property tests.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Recomputes every frame's expected counts from the pins and the
+    /// entries of validated tables, and checks the frame table agrees and
+    /// that no page table is mapped writable. (The random tests only write
+    /// entries 0..4, so only the first 8 of each table are scanned.)
+    fn check_invariants(ft: &FrameTable<Vec<PageInfo>>, mem: &Mem) {
+        let mut refs = vec![0u32; ft.len()];
+        let mut types = vec![0u32; ft.len()];
+        for mfn in 0..ft.len() as u64 {
+            let p = ft.get(mfn).unwrap();
+            if p.pinned {
+                refs[mfn as usize] += 1;
+                types[mfn as usize] += 1;
+            }
+            let Some(level) = type_level(p.ty) else {
+                continue;
+            };
+            if p.type_count == 0 {
+                continue;
+            }
+            for index in 0..8 {
+                let entry = mem.read(mfn, index);
+                if entry & PTE_P == 0 {
+                    continue;
+                }
+                let t = entry_mfn(entry) as usize;
+                if t as u64 == mfn && level > 1 {
+                    continue; // a self-referencing linear entry holds nothing
+                }
+                refs[t] += 1;
+                if level > 1 || entry & PTE_RW != 0 {
+                    types[t] += 1;
+                }
+                if level == 1 && entry & PTE_RW != 0 {
+                    assert!(
+                        !ft.get(t as u64).unwrap().ty.is_page_table(),
+                        "page table {t} mapped writable"
+                    );
+                }
+            }
+        }
+        for mfn in 0..ft.len() {
+            let p = ft.get(mfn as u64).unwrap();
+            assert_eq!(p.refs, refs[mfn], "refs of frame {mfn}");
+            assert_eq!(p.type_count, types[mfn], "type count of frame {mfn}");
+        }
+    }
+
+    #[test]
+    fn random_operations_never_break_an_invariant() {
+        for seed in 1..=120u64 {
+            let (mut ft, mut mem) = setup();
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut log: Vec<String> = Vec::new();
+            // Random initial contents, so pins validate arbitrary trees.
+            for _ in 0..40 {
+                let flags = [PTE_P, PTE_P | PTE_RW, 0, PTE_P | PTE_PSE, PTE_P | (1 << 60)]
+                    [rng.below(5) as usize];
+                mem.write(
+                    rng.below(N),
+                    rng.below(4) as usize,
+                    e(rng.below(N + 2), flags | PTE_US),
+                );
+            }
+            for _ in 0..200 {
+                let mut pt = PageTables {
+                    frames: &mut ft,
+                    mem: &mut mem,
+                    domain: DOM,
+                    io_caps: false,
+                };
+                let mfn = rng.below(N + 2);
+                match rng.below(4) {
+                    0 => {
+                        let level = 1 + rng.below(4) as u8;
+                        let r = pt.pin(mfn, level);
+                        log.push(format!("pin {mfn} L{level} -> {r:?}"));
+                    }
+                    1 => {
+                        let r = pt.unpin(mfn);
+                        log.push(format!("unpin {mfn} -> {r:?}"));
+                    }
+                    _ => {
+                        let flags =
+                            [PTE_P, PTE_P | PTE_RW, 0, PTE_P | PTE_PSE][rng.below(4) as usize];
+                        let new = e(rng.below(N + 2), flags | PTE_US);
+                        let index = rng.below(4) as usize;
+                        let before = pt.mem.read(mfn, index);
+                        let r = pt.update_entry(mfn, index, new);
+                        log.push(format!("update {mfn}[{index}] = {new:#x} -> {r:?}"));
+                        if r.is_err() {
+                            assert_eq!(
+                                pt.mem.read(mfn, index),
+                                before,
+                                "a refused update changed the entry"
+                            );
+                        }
+                    }
+                }
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    check_invariants(&ft, &mem)
+                }));
+                if ok.is_err() {
+                    for l in &log {
+                        eprintln!("{l}");
+                    }
+                    for m in 0..ft.len() as u64 {
+                        let p = ft.get(m).unwrap();
+                        if p.type_count > 0 || p.refs > 0 {
+                            let es: Vec<String> =
+                                (0..4).map(|i| format!("{:#x}", mem.read(m, i))).collect();
+                            eprintln!("frame {m}: {p:?} entries {es:?}");
+                        }
+                    }
+                    panic!("invariant broken with seed {seed}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Delivering an exception, a software interrupt or a `syscall` to the guest
+//! kernel: Xen's "bounce frame".
+//!
+//! The guest kernel runs in ring 3, so hv plays the CPU's part of an
+//! exception: it switches to guest kernel mode (page table, GS base, kernel
+//! stack from `stack_switch`) when the guest was in user mode, writes the
+//! frame a 64-bit PV kernel expects onto the guest kernel stack and resumes
+//! the guest at the handler. From the new stack pointer upwards the frame is
+//! `rcx, r11, [error code,] rip, cs, rflags, rsp, ss`, 16-byte aligned
+//! below the interrupted stack pointer (or below `kernel_sp`). In the `cs`
+//! slot, bits 0-15 are the interrupted `cs` with RPL 0 when the guest kernel
+//! was interrupted (RPL 3 means user mode, which is how `iret` tells the
+//! two apart) and bits 32-39 the event mask as it was; `rflags.IF` is the
+//! inverse of that mask. The handler then runs with the mask set if its
+//! entry asked for it.
+//!
+//! A frame that cannot be written (a stack in hv's range, unmapped or
+//! read-only) or a handler that is missing crashes the domain, as on Xen.
+
+use guest_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
+
+use crate::arch::x86_64::entry::{self, GuestRegs};
+use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
+use crate::arch::x86_64::guest_state;
+use crate::domain::Domain;
+use crate::mm::{frame_access, PAGE_SIZE};
+
+const RFLAGS_TF: u64 = 1 << 8;
+pub const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_DF: u64 = 1 << 10;
+pub const RFLAGS_IOPL: u64 = 3 << 12;
+const RFLAGS_NT: u64 = 1 << 14;
+const RFLAGS_RF: u64 = 1 << 16;
+pub const RFLAGS_VM: u64 = 1 << 17;
+const RFLAGS_AC: u64 = 1 << 18;
+
+const HV_START: u64 = guest_abi::arch::HYPERVISOR_VIRT_START;
+const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
+
+/// What to deliver.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounce {
+    /// Guest handler address (0: none registered).
+    pub handler: u64,
+    /// Error code to push, if the event has one.
+    pub error_code: Option<u32>,
+    /// Set `evtchn_upcall_mask` on entry (trap entry flag bit 2,
+    /// `CALLBACKF_mask_events`).
+    pub mask_events: bool,
+}
+
+/// Why a bounce could not be made; the domain is crashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BounceError {
+    /// No handler registered.
+    NoHandler,
+    /// The guest stack pointer lies in hv's range.
+    BadStack(u64),
+    /// The frame could not be written at this address.
+    StackFault(u64),
+}
+
+/// Physical address of vCPU 0's `vcpu_info` (at the start of shared_info).
+fn vcpu_info(d: &Domain) -> u64 {
+    d.shared_info * PAGE_SIZE
+}
+
+/// `evtchn_upcall_mask` of the current vCPU.
+pub fn upcall_mask(d: &Domain) -> u8 {
+    let mut b = [0u8];
+    // shared_info is an hv-allocated frame inside the direct map; a read
+    // cannot fail, and if it did the mask would read as clear.
+    let _ = frame_access::read(vcpu_info(d) + 1, &mut b);
+    b[0]
+}
+
+pub fn set_upcall_mask(d: &Domain, mask: bool) {
+    let _ = frame_access::write(vcpu_info(d) + 1, &[u8::from(mask)]);
+}
+
+/// Stores a page fault's address where the guest reads it
+/// (`vcpu_info.arch.cr2`).
+pub fn set_guest_cr2(d: &Domain, cr2: u64) {
+    let _ = frame_access::write_u64(vcpu_info(d) + 16, cr2);
+}
+
+/// Switches between guest kernel and guest user mode: page table, live GS
+/// base, and the entry path's mode flag.
+pub fn toggle_guest_mode(d: &mut Domain) {
+    let v = &mut d.vcpu;
+    v.in_kernel = !v.in_kernel;
+    guest_state::swapgs();
+    let cr3 = if v.in_kernel {
+        v.kernel_cr3
+    } else {
+        v.user_cr3
+    };
+    if cr3 != 0 && cr3 != v.cr3 {
+        v.cr3 = cr3;
+        guest_state::load_guest_cr3(cr3);
+    }
+    entry::set_guest_user_mode(!v.in_kernel);
+}
+
+/// The rflags a guest sees in a frame: the real ones with IF standing for
+/// the event mask and IOPL virtualised.
+fn guest_visible_rflags(d: &Domain, rflags: u64, mask: u8) -> u64 {
+    let mut f = rflags & !(RFLAGS_IF | RFLAGS_IOPL);
+    if mask == 0 {
+        f |= RFLAGS_IF;
+    }
+    if d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        f |= d.vcpu.traps.iopl & RFLAGS_IOPL;
+    }
+    f
+}
+
+/// Writes the bounce frame and points `regs` at the handler.
+pub fn create_bounce_frame(
+    d: &mut Domain,
+    regs: &mut GuestRegs,
+    b: &Bounce,
+) -> Result<(), BounceError> {
+    if b.handler == 0 {
+        return Err(BounceError::NoHandler);
+    }
+    let mut cs = regs.cs & 0xffff;
+    let sp = if d.vcpu.in_kernel {
+        // The interrupted context was the guest kernel: RPL 0 says so.
+        cs &= !3;
+        regs.rsp
+    } else {
+        toggle_guest_mode(d);
+        d.vcpu.traps.kernel_sp
+    } & !0xf;
+    // The frame would reach into hv's range (Xen allows 8 words above it).
+    if sp > HV_START && sp < HV_END + 64 {
+        return Err(BounceError::BadStack(sp));
+    }
+    let saved_mask = upcall_mask(d);
+    let rflags = guest_visible_rflags(d, regs.rflags, saved_mask);
+    let mut frame = [0u64; 8];
+    let mut n = 0;
+    let mut push = |w: u64| {
+        frame[n] = w;
+        n += 1;
+    };
+    push(regs.rcx);
+    push(regs.r11);
+    if let Some(ec) = b.error_code {
+        push(u64::from(ec));
+    }
+    push(regs.rip);
+    push(cs | u64::from(saved_mask) << 32);
+    push(rflags);
+    push(regs.rsp);
+    push(regs.ss);
+    let words = &frame[..n];
+    let new_sp = sp.wrapping_sub(8 * n as u64);
+    let mut bytes = [0u8; 64];
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    crate::guest_mem::copy_to_guest(d.vcpu.cr3, new_sp, &bytes[..8 * n])
+        .map_err(|_| BounceError::StackFault(new_sp))?;
+    if b.mask_events {
+        set_upcall_mask(d, true);
+    }
+    regs.rflags &= !(RFLAGS_AC | RFLAGS_VM | RFLAGS_RF | RFLAGS_NT | RFLAGS_TF);
+    regs.ss = u64::from(RING3_DS);
+    regs.rsp = new_sp;
+    regs.cs = u64::from(RING3_CS64);
+    regs.rip = b.handler;
+    // Xen returns to a bounced handler with sysret, which leaves the
+    // handler's address in rcx and the flags in r11; do the same.
+    sysret_registers(regs);
+    Ok(())
+}
+
+/// The values `sysretq` leaves in rcx and r11 when Xen uses it to return
+/// to the guest at `regs.rip`.
+pub fn sysret_registers(regs: &mut GuestRegs) {
+    regs.rcx = regs.rip;
+    regs.r11 = (regs.rflags & !(RFLAGS_IOPL | RFLAGS_VM)) | RFLAGS_IF;
+}
+
+/// The bounce for a `syscall` from guest user mode, after which Xen also
+/// clears DF.
+pub fn clear_df(regs: &mut GuestRegs) {
+    regs.rflags &= !RFLAGS_DF;
+    sysret_registers(regs);
+}

@@ -1,0 +1,335 @@
+//! Exceptions and interrupts.
+//!
+//! An exception in a guest goes to the guest kernel's handler from its
+//! virtual IDT (`set_trap_table`) through a bounce frame (see [`bounce`]),
+//! after hv has had its say: #GP from `int $n` (decoded from guest memory,
+//! never from the error code) becomes vector n when the entry's DPL allows
+//! it, a #GP(0) in guest kernel mode may be an
+//! instruction hv emulates, #NM clears the virtual CR0.TS. A `syscall`
+//! from guest user mode is bounced to the guest's syscall callback. An
+//! exception without a handler (or whose frame cannot be written) crashes
+//! the domain with a report; a fault in hv itself is fatal and reported
+//! with registers and a backtrace. The only ring-0 fault a guest can
+//! provoke, `iretq` refusing the frame it returns to, is recognised and
+//! charged to the guest.
+
+pub mod bounce;
+
+use crate::arch::x86_64::entry::{self, GuestRegs, ENTRY_SYSCALL, ENTRY_SYSCALL32};
+use crate::arch::x86_64::{apic, cpu, guest_state};
+use crate::emulate::{self, Emulated};
+use crate::{domain, shutdown};
+
+use bounce::{Bounce, BounceError};
+
+const NAMES: [&str; 32] = [
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS", "#NP", "#SS",
+    "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25",
+    "#26", "#27", "#HV", "#VC", "#SX", "#31",
+];
+
+/// Exceptions that push an error code (Xen's `X86_EXC_HAVE_EC`).
+const HAVE_ERROR_CODE: u32 = 1 << 8
+    | 1 << 10
+    | 1 << 11
+    | 1 << 12
+    | 1 << 13
+    | 1 << 14
+    | 1 << 17
+    | 1 << 21
+    | 1 << 29
+    | 1 << 30;
+
+const VEC_UD: u8 = 6;
+const VEC_NM: u8 = 7;
+const VEC_GP: u8 = 13;
+const VEC_PF: u8 = 14;
+
+/// #GP error code bits: an external event, and a fault on an IDT gate.
+const EC_EXT: u32 = 1;
+const EC_IDT: u32 = 2;
+/// #PF error code: the access came from user mode.
+const PFEC_USER: u32 = 1 << 2;
+
+/// Length of `syscall`.
+const SYSCALL_LEN: u64 = 2;
+
+pub fn vector_name(v: u32) -> &'static str {
+    usize::try_from(v)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("interrupt")
+}
+
+/// Entry from the IDT stubs, from `syscall` in 32-bit mode, and from a
+/// 64-bit `syscall` in guest user mode.
+pub fn handle(regs: &mut GuestRegs) {
+    let v = regs.entry_vector;
+    match v {
+        apic::TIMER_VECTOR => {
+            apic::tick();
+            apic::eoi();
+        }
+        apic::SPURIOUS_VECTOR => {}
+        ENTRY_SYSCALL | ENTRY_SYSCALL32 => guest_syscall(regs),
+        0..=31 => {
+            if regs.is_guest_context() && !matches!(v, 2 | 8 | 18) {
+                guest_exception(regs);
+            } else if regs.is_guest_context() {
+                guest_fault(regs, vector_name(v), 0);
+            } else if regs.rip == entry::iretq_address() {
+                // The guest frame being returned to was refused by iretq;
+                // report it (it sits where rsp pointed) as the guest's fault.
+                let bad = entry::frame_at(regs.rsp);
+                guest_fault(&bad, "fault on return to guest (bad rip or selector)", 0);
+            } else {
+                let cr2 = if v == 14 { cpu::read_cr2() } else { 0 };
+                hv_fault(regs, cr2);
+            }
+        }
+        _ => {
+            crate::hvlog!(warn, "CPU0: unexpected interrupt vector {v:#x}");
+            apic::eoi();
+        }
+    }
+}
+
+/// A `syscall` that is not a hypercall: guest user mode calling its kernel.
+/// Bounced to the syscall (or syscall32) callback; without one, the guest
+/// gets #UD at the `syscall` instruction, as on Xen.
+fn guest_syscall(regs: &mut GuestRegs) {
+    let result = domain::with_current(|d| {
+        if d.vcpu.in_kernel {
+            // Only a 32-bit-mode syscall from the guest kernel gets here.
+            return Err((
+                "syscall from 32-bit mode (not supported)",
+                BounceError::NoHandler,
+            ));
+        }
+        let t = &d.vcpu.traps;
+        let (handler, mask) = if regs.entry_vector == ENTRY_SYSCALL32 {
+            (t.syscall32_callback, t.syscall32_masks_events)
+        } else {
+            (t.syscall_callback, t.syscall_masks_events)
+        };
+        let b = if handler == 0 {
+            regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+            regs.entry_vector = u32::from(VEC_UD);
+            trap_bounce(d, VEC_UD, None)
+        } else {
+            Bounce {
+                handler,
+                error_code: None,
+                mask_events: mask,
+            }
+        };
+        bounce::create_bounce_frame(d, regs, &b).map_err(|e| ("#UD", e))?;
+        bounce::clear_df(regs);
+        Ok(())
+    });
+    if let Err((what, e)) = result {
+        bounce_failed(regs, what, e, 0);
+    }
+}
+
+/// The bounce for `vector` as the guest's virtual IDT describes it.
+fn trap_bounce(d: &domain::Domain, vector: u8, error_code: Option<u32>) -> Bounce {
+    let ti = d.vcpu.traps.table[usize::from(vector)];
+    Bounce {
+        handler: ti.address,
+        error_code,
+        mask_events: ti.masks_events(),
+    }
+}
+
+/// An exception raised by guest code.
+fn guest_exception(regs: &mut GuestRegs) {
+    let Ok(vector) = u8::try_from(regs.entry_vector) else {
+        return;
+    };
+    let mut error_code = (HAVE_ERROR_CODE & (1 << vector) != 0).then_some(regs.error_code);
+    let mut cr2 = 0;
+    match vector {
+        VEC_NM => {
+            // hv keeps no lazy FPU state: the hardware TS is set only for
+            // the guest's virtual TS, which the #NM consumes (as Xen's
+            // does). An #NM with the virtual TS already clear (the guest
+            // did `clts`) just resumes.
+            guest_state::set_cr0_ts(false);
+            let pending =
+                domain::with_current(|d| core::mem::replace(&mut d.vcpu.traps.virtual_ts, false));
+            if !pending {
+                return;
+            }
+        }
+        // The forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
+        VEC_UD if emulate::emulate_ud(regs) == Emulated::Done => return,
+        VEC_GP => {
+            let ec = regs.error_code;
+            if ec & (EC_IDT | EC_EXT) == EC_IDT {
+                // A fault on an IDT gate: `int $n` to a gate whose DPL is
+                // below 3 (hv's gates stay private, the guest's virtual
+                // gate decides). The vector comes from the instruction
+                // itself, decoded from guest memory, not from the error
+                // code (QEMU 7.2 in long mode reports a wrong one). Bytes
+                // other than exactly `cd nn` leave the #GP to the guest
+                // with the hardware's error code.
+                if let Some(n) = emulate::int_n_at(regs) {
+                    let in_kernel = domain::with_current(|d| d.vcpu.in_kernel);
+                    if software_interrupt(regs, n, in_kernel) {
+                        return;
+                    }
+                    // Not allowed: the #GP names the gate as hardware
+                    // that gets the error code right does.
+                    error_code = Some(u32::from(n) << 3 | EC_IDT);
+                }
+            } else if ec == 0 && emulate::emulate_gp(regs) == Emulated::Done {
+                // The emulator applies Xen's rules on guest mode and IOPL.
+                return;
+            }
+        }
+        VEC_PF => {
+            cr2 = cpu::read_cr2();
+            // MMU HOOK: faults the MMU fixes up itself (writable page
+            // tables, spurious faults) return here before the bounce.
+            let in_kernel = domain::with_current(|d| d.vcpu.in_kernel);
+            let ec = regs.error_code & !PFEC_USER | if in_kernel { 0 } else { PFEC_USER };
+            error_code = Some(ec);
+        }
+        _ => {}
+    }
+    let result = domain::with_current(|d| {
+        let b = trap_bounce(d, vector, error_code);
+        if b.handler != 0 && vector == VEC_PF {
+            bounce::set_guest_cr2(d, cr2);
+        }
+        bounce::create_bounce_frame(d, regs, &b)
+    });
+    if let Err(e) = result {
+        if let Some(ec) = error_code {
+            regs.error_code = ec;
+        }
+        bounce_failed(regs, vector_name(u32::from(vector)), e, cr2);
+    }
+}
+
+/// `int $n` (n not 3 or 4) from the guest: delivered as vector n if the
+/// guest's entry allows it from the current mode (DPL ≥ 1 from the guest
+/// kernel, DPL 3 from user mode: Xen's rule). Returns false if not
+/// allowed, and the #GP goes to the guest.
+fn software_interrupt(regs: &mut GuestRegs, n: u8, in_kernel: bool) -> bool {
+    let result = domain::with_current(|d| {
+        let ti = d.vcpu.traps.table[usize::from(n)];
+        let need = if in_kernel { 1 } else { 3 };
+        if ti.dpl() < need {
+            return Ok(false);
+        }
+        regs.rip = regs.rip.wrapping_add(hv::x86_decode::INT_N_LEN);
+        bounce::create_bounce_frame(d, regs, &trap_bounce(d, n, None)).map(|()| true)
+    });
+    match result {
+        Ok(done) => done,
+        Err(e) => {
+            regs.entry_vector = u32::from(n);
+            bounce_failed(regs, "int $n", e, 0)
+        }
+    }
+}
+
+/// Crashes the domain for an event hv could not deliver.
+fn bounce_failed(regs: &GuestRegs, what: &str, e: BounceError, cr2: u64) -> ! {
+    match e {
+        BounceError::NoHandler => guest_fault(regs, what, cr2),
+        BounceError::BadStack(sp) => crate::hvlog!(
+            error,
+            "CPU0: bouncing {what}: guest stack {sp:#x} is in hv's range"
+        ),
+        BounceError::StackFault(sp) => crate::hvlog!(
+            error,
+            "CPU0: bouncing {what}: guest stack {sp:#x} is not writable"
+        ),
+    }
+    guest_fault(regs, what, cr2)
+}
+
+/// Crashes the current domain for a protocol violation found by a
+/// hypercall (`what` names it in the report).
+pub fn crash_current(regs: &GuestRegs, what: &str) -> ! {
+    guest_fault(regs, what, 0)
+}
+
+/// Crashes the current domain for a fault it cannot handle.
+fn guest_fault(regs: &GuestRegs, what: &str, cr2: u64) -> ! {
+    let id = domain::current_id();
+    crate::hvlog!(
+        error,
+        "CPU0: domain {id} crashed: {what} (vector {}) at rip {:#018x}, error code {:#x}, cr2 {:#x}",
+        regs.entry_vector,
+        regs.rip,
+        regs.error_code,
+        cr2
+    );
+    dump_regs(regs);
+    shutdown::domain_shutdown(id, 3)
+}
+
+fn dump_regs(r: &GuestRegs) {
+    crate::hvlog!(
+        error,
+        "  rip {:#018x} cs {:#06x} rflags {:#010x} rsp {:#018x} ss {:#06x}",
+        r.rip,
+        r.cs,
+        r.rflags,
+        r.rsp,
+        r.ss
+    );
+    crate::hvlog!(
+        error,
+        "  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}",
+        r.rax,
+        r.rbx,
+        r.rcx,
+        r.rdx
+    );
+    crate::hvlog!(
+        error,
+        "  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}",
+        r.rsi,
+        r.rdi,
+        r.rbp,
+        r.r8
+    );
+    crate::hvlog!(
+        error,
+        "  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}",
+        r.r9,
+        r.r10,
+        r.r11,
+        r.r12
+    );
+    crate::hvlog!(
+        error,
+        "  r13 {:#018x} r14 {:#018x} r15 {:#018x} cr3 {:#x}",
+        r.r13,
+        r.r14,
+        r.r15,
+        cpu::read_cr3()
+    );
+}
+
+/// A fault inside hv: report and leave.
+fn hv_fault(regs: &GuestRegs, cr2: u64) -> ! {
+    crate::console::emergency(format_args!(
+        "\n(hv) FATAL: CPU0: {} (vector {}) in hv at rip {:#018x}, error code {:#x}, cr2 {:#x}, current domain {}\n",
+        vector_name(regs.entry_vector),
+        regs.entry_vector,
+        regs.rip,
+        regs.error_code,
+        cr2,
+        domain::current_id()
+    ));
+    dump_regs(regs);
+    crate::backtrace(regs.rbp);
+    shutdown::panic_exit()
+}

@@ -1,0 +1,454 @@
+//! Decoding of the few privileged instructions hv emulates for a 64-bit PV
+//! guest (the set Xen 4.17's PV privileged-op emulator accepts).
+//!
+//! The decoder is pure: it takes the bytes copied from the guest's `rip` and
+//! either names one instruction and its length or refuses. It is strict on
+//! purpose: anything it does not recognise exactly (an unknown opcode, a
+//! `lock` prefix, a control register other than 0/2/3/4, more than 15
+//! bytes) is [`DecodeError::Unsupported`], and the caller delivers #GP to
+//! the guest as the hardware would have. Instruction bytes never come from
+//! the error code or any other hint: only from guest memory.
+//!
+//! Prefixes handled: operand size (0x66), address size (0x67, for the
+//! string forms), `rep`/`repne` (the string forms treat both as `rep`), the
+//! six segment overrides (they matter only for `outs`, whose source may be
+//! `fs:`/`gs:` based) and REX. As on hardware, a REX byte counts only when
+//! it immediately precedes the opcode.
+
+/// The architectural maximum instruction length.
+pub const MAX_INSN_LEN: usize = 15;
+
+/// A segment register named by an override prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg {
+    Es,
+    Cs,
+    Ss,
+    Ds,
+    Fs,
+    Gs,
+}
+
+/// Where an `in`/`out` takes its port number from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// An 8-bit immediate.
+    Imm(u8),
+    /// The `dx` register.
+    Dx,
+}
+
+/// A control register hv emulates accesses to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cr {
+    Cr0,
+    Cr2,
+    Cr3,
+    Cr4,
+}
+
+/// One decoded instruction. `size` is the I/O width in bytes (1, 2 or 4);
+/// `gpr` is a general-purpose register number in the encoding's order
+/// (0 = rax, 1 = rcx, 2 = rdx, 3 = rbx, 4 = rsp, 5 = rbp, 6 = rsi,
+/// 7 = rdi, 8..15 = r8..r15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insn {
+    In {
+        port: Port,
+        size: u8,
+    },
+    Out {
+        port: Port,
+        size: u8,
+    },
+    /// `ins`: port `dx` to `es:[rdi]` (`edi` with `addr32`).
+    Ins {
+        size: u8,
+        rep: bool,
+        addr32: bool,
+    },
+    /// `outs`: `seg:[rsi]` (`esi` with `addr32`) to port `dx`.
+    Outs {
+        size: u8,
+        rep: bool,
+        addr32: bool,
+        seg: Seg,
+    },
+    Cli,
+    Sti,
+    Clts,
+    Wbinvd,
+    Rdtsc,
+    Rdmsr,
+    Wrmsr,
+    Cpuid,
+    MovFromCr {
+        cr: Cr,
+        gpr: u8,
+    },
+    MovToCr {
+        cr: Cr,
+        gpr: u8,
+    },
+}
+
+/// A decoded instruction and its length in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    pub insn: Insn,
+    pub len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The bytes ran out before the instruction ended (the caller could
+    /// not read further, or the instruction exceeds 15 bytes).
+    Truncated,
+    /// Not an instruction hv emulates.
+    Unsupported,
+}
+
+#[derive(Default)]
+struct Prefixes {
+    opsize: bool,
+    addrsize: bool,
+    rep: bool,
+    seg: Option<Seg>,
+    rex: u8,
+}
+
+/// Decodes the instruction at the start of `bytes`.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let bytes = bytes.get(..MAX_INSN_LEN).unwrap_or(bytes);
+    let mut p = Prefixes::default();
+    let mut i = 0usize;
+    let byte = |i: usize| bytes.get(i).copied().ok_or(DecodeError::Truncated);
+    let opcode = loop {
+        let b = byte(i)?;
+        i += 1;
+        match b {
+            0x66 => p.opsize = true,
+            0x67 => p.addrsize = true,
+            0xf2 | 0xf3 => p.rep = true,
+            0x26 => p.seg = Some(Seg::Es),
+            0x2e => p.seg = Some(Seg::Cs),
+            0x36 => p.seg = Some(Seg::Ss),
+            0x3e => p.seg = Some(Seg::Ds),
+            0x64 => p.seg = Some(Seg::Fs),
+            0x65 => p.seg = Some(Seg::Gs),
+            // `lock` on any of these instructions is #UD on hardware.
+            0xf0 => return Err(DecodeError::Unsupported),
+            0x40..=0x4f => {
+                // REX counts only immediately before the opcode.
+                let next = byte(i)?;
+                if (0x40..=0x4f).contains(&next) || is_legacy_prefix(next) {
+                    continue;
+                }
+                p.rex = b;
+            }
+            _ => break b,
+        }
+    };
+    let wide = if p.opsize { 2 } else { 4 };
+    let insn = match opcode {
+        0xe4 => Insn::In {
+            port: Port::Imm(byte(i)?),
+            size: 1,
+        },
+        0xe5 => Insn::In {
+            port: Port::Imm(byte(i)?),
+            size: wide,
+        },
+        0xe6 => Insn::Out {
+            port: Port::Imm(byte(i)?),
+            size: 1,
+        },
+        0xe7 => Insn::Out {
+            port: Port::Imm(byte(i)?),
+            size: wide,
+        },
+        0xec => Insn::In {
+            port: Port::Dx,
+            size: 1,
+        },
+        0xed => Insn::In {
+            port: Port::Dx,
+            size: wide,
+        },
+        0xee => Insn::Out {
+            port: Port::Dx,
+            size: 1,
+        },
+        0xef => Insn::Out {
+            port: Port::Dx,
+            size: wide,
+        },
+        0x6c | 0x6d => Insn::Ins {
+            size: if opcode == 0x6c { 1 } else { wide },
+            rep: p.rep,
+            addr32: p.addrsize,
+        },
+        0x6e | 0x6f => Insn::Outs {
+            size: if opcode == 0x6e { 1 } else { wide },
+            rep: p.rep,
+            addr32: p.addrsize,
+            seg: p.seg.unwrap_or(Seg::Ds),
+        },
+        0xfa => Insn::Cli,
+        0xfb => Insn::Sti,
+        0x0f => {
+            let op2 = byte(i)?;
+            i += 1;
+            match op2 {
+                0x06 => Insn::Clts,
+                0x09 => Insn::Wbinvd,
+                0x30 => Insn::Wrmsr,
+                0x31 => Insn::Rdtsc,
+                0x32 => Insn::Rdmsr,
+                0xa2 => Insn::Cpuid,
+                0x20 | 0x22 => {
+                    // The mod field is ignored: the operand is always a
+                    // register.
+                    let modrm = byte(i)?;
+                    let reg = ((modrm >> 3) & 7) | if p.rex & 4 != 0 { 8 } else { 0 };
+                    let gpr = (modrm & 7) | if p.rex & 1 != 0 { 8 } else { 0 };
+                    let cr = match reg {
+                        0 => Cr::Cr0,
+                        2 => Cr::Cr2,
+                        3 => Cr::Cr3,
+                        4 => Cr::Cr4,
+                        _ => return Err(DecodeError::Unsupported),
+                    };
+                    if op2 == 0x20 {
+                        Insn::MovFromCr { cr, gpr }
+                    } else {
+                        Insn::MovToCr { cr, gpr }
+                    }
+                }
+                _ => return Err(DecodeError::Unsupported),
+            }
+        }
+        _ => return Err(DecodeError::Unsupported),
+    };
+    let operand_bytes = match opcode {
+        0xe4..=0xe7 => 1,
+        0x0f => match insn {
+            Insn::MovFromCr { .. } | Insn::MovToCr { .. } => 1,
+            _ => 0,
+        },
+        _ => 0,
+    };
+    let len = i + operand_bytes;
+    if len > MAX_INSN_LEN {
+        return Err(DecodeError::Truncated);
+    }
+    Ok(Decoded { insn, len })
+}
+
+fn is_legacy_prefix(b: u8) -> bool {
+    matches!(
+        b,
+        0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3 | 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65
+    )
+}
+
+/// The vector of `int imm8` (`cd ib`) at the start of `bytes`, exactly
+/// that encoding: no prefix (a prefixed `int` is not what Xen's 2-byte
+/// software-interrupt path assumes), and neither `int3` (`cc`), `into`
+/// (`ce`) nor `int1` (`f1`), which reach their own gates. The instruction
+/// is 2 bytes long.
+pub fn int_n(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [0xcd, n, ..] => Some(*n),
+        _ => None,
+    }
+}
+
+/// Length of `int imm8`.
+pub const INT_N_LEN: u64 = 2;
+
+/// Whether the first bytes are Xen's forced-emulation prefix
+/// (`ud2; .ascii "xen"`) followed by `cpuid`; the total length is 7.
+pub fn is_forced_cpuid(bytes: &[u8]) -> bool {
+    bytes.get(..7) == Some(&FORCED_CPUID[..])
+}
+
+/// `ud2; .ascii "xen"; cpuid`.
+pub const FORCED_CPUID: [u8; 7] = [0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(bytes: &[u8]) -> Decoded {
+        decode(bytes).expect("decodes")
+    }
+
+    #[test]
+    fn software_interrupts() {
+        assert_eq!(int_n(&[0xcd, 0x80, 0x90]), Some(0x80));
+        assert_eq!(int_n(&[0xcd, 0x00]), Some(0));
+        assert_eq!(int_n(&[0xcd]), None);
+        assert_eq!(int_n(&[0x66, 0xcd, 0x80]), None);
+        assert_eq!(int_n(&[0x48, 0xcd, 0x80]), None);
+        assert_eq!(int_n(&[0xcc]), None);
+        assert_eq!(int_n(&[0xce]), None);
+        assert_eq!(int_n(&[0xf1]), None);
+        assert_eq!(int_n(&[]), None);
+    }
+
+    #[test]
+    fn port_io() {
+        assert_eq!(
+            ok(&[0xe4, 0x80]),
+            Decoded {
+                insn: Insn::In {
+                    port: Port::Imm(0x80),
+                    size: 1
+                },
+                len: 2
+            }
+        );
+        assert_eq!(
+            ok(&[0x66, 0xed]).insn,
+            Insn::In {
+                port: Port::Dx,
+                size: 2
+            }
+        );
+        assert_eq!(ok(&[0x66, 0xed]).len, 2);
+        assert_eq!(
+            ok(&[0xef]).insn,
+            Insn::Out {
+                port: Port::Dx,
+                size: 4
+            }
+        );
+        // REX.W does not make port I/O 64-bit.
+        assert_eq!(
+            ok(&[0x48, 0xe7, 0x10]).insn,
+            Insn::Out {
+                port: Port::Imm(0x10),
+                size: 4
+            }
+        );
+        assert_eq!(ok(&[0x48, 0xe7, 0x10]).len, 3);
+        assert_eq!(decode(&[0xe4]), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn string_io() {
+        assert_eq!(
+            ok(&[0xf3, 0x6c]).insn,
+            Insn::Ins {
+                size: 1,
+                rep: true,
+                addr32: false
+            }
+        );
+        assert_eq!(
+            ok(&[0x64, 0x67, 0x66, 0xf3, 0x6f]),
+            Decoded {
+                insn: Insn::Outs {
+                    size: 2,
+                    rep: true,
+                    addr32: true,
+                    seg: Seg::Fs
+                },
+                len: 5
+            }
+        );
+        assert_eq!(
+            ok(&[0x6e]).insn,
+            Insn::Outs {
+                size: 1,
+                rep: false,
+                addr32: false,
+                seg: Seg::Ds
+            }
+        );
+    }
+
+    #[test]
+    fn system_instructions() {
+        assert_eq!(ok(&[0xfa]).insn, Insn::Cli);
+        assert_eq!(ok(&[0xfb]).insn, Insn::Sti);
+        assert_eq!(ok(&[0x0f, 0x06]).insn, Insn::Clts);
+        assert_eq!(ok(&[0x0f, 0x09]).insn, Insn::Wbinvd);
+        assert_eq!(ok(&[0x0f, 0x32]).insn, Insn::Rdmsr);
+        assert_eq!(ok(&[0x0f, 0x30]).insn, Insn::Wrmsr);
+        assert_eq!(ok(&[0x0f, 0xa2]).len, 2);
+    }
+
+    #[test]
+    fn control_registers() {
+        // mov %cr3, %rax
+        assert_eq!(
+            ok(&[0x0f, 0x20, 0xd8]),
+            Decoded {
+                insn: Insn::MovFromCr {
+                    cr: Cr::Cr3,
+                    gpr: 0
+                },
+                len: 3
+            }
+        );
+        // mov %cr0, %r9 (REX.B)
+        assert_eq!(
+            ok(&[0x41, 0x0f, 0x20, 0xc1]).insn,
+            Insn::MovFromCr {
+                cr: Cr::Cr0,
+                gpr: 9
+            }
+        );
+        // mov %rbx, %cr4
+        assert_eq!(
+            ok(&[0x0f, 0x22, 0xe3]).insn,
+            Insn::MovToCr {
+                cr: Cr::Cr4,
+                gpr: 3
+            }
+        );
+        // cr8 (REX.R) and cr1 are refused.
+        assert_eq!(
+            decode(&[0x44, 0x0f, 0x20, 0xc0]),
+            Err(DecodeError::Unsupported)
+        );
+        assert_eq!(decode(&[0x0f, 0x20, 0xc8]), Err(DecodeError::Unsupported));
+        assert_eq!(decode(&[0x0f, 0x20]), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn rex_only_counts_next_to_the_opcode() {
+        // REX.B then an operand-size prefix: the REX is dropped.
+        assert_eq!(
+            ok(&[0x41, 0x66, 0x0f, 0x20, 0xc1]).insn,
+            Insn::MovFromCr {
+                cr: Cr::Cr0,
+                gpr: 1
+            }
+        );
+    }
+
+    #[test]
+    fn refused() {
+        assert_eq!(decode(&[0xf4]), Err(DecodeError::Unsupported)); // hlt
+        assert_eq!(decode(&[0xf0, 0xfa]), Err(DecodeError::Unsupported)); // lock cli
+        assert_eq!(decode(&[0x0f, 0x01, 0xd1]), Err(DecodeError::Unsupported)); // xsetbv
+        assert_eq!(decode(&[0x0f, 0x21, 0xc0]), Err(DecodeError::Unsupported)); // mov dr
+        assert_eq!(decode(&[]), Err(DecodeError::Truncated));
+        // Fifteen prefixes leave no room for the opcode.
+        assert_eq!(decode(&[0x66; 16]), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn forced_emulation_prefix() {
+        assert!(is_forced_cpuid(&[
+            0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2, 0x90
+        ]));
+        assert!(!is_forced_cpuid(&[
+            0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0x31
+        ]));
+        assert!(!is_forced_cpuid(&[0x0f, 0x0b, b'x', b'e', b'n']));
+    }
+}

@@ -1,0 +1,789 @@
+//! The bench guest: times the hypervisor's hot paths with fenced `rdtsc`
+//! and prints one machine-readable line per row for `cargo xtask bench`.
+//!
+//! Command line: `iterations=N` (default 1000), `repeats=R` (default 3: each
+//! row is timed R times and the fastest run counts, so a timer interrupt
+//! landing in one run does not show), `filter=A,B` (only rows whose name
+//! contains one of the words). Output, one line each:
+//!
+//! ```text
+//! bench-config iterations=1000 repeats=3
+//! bench <row> iterations=<n> cycles_per_op=<c.cc> total=<t> overhead=<o>
+//! bench <row> unsupported reason="<why>"
+//! bench-end rows=<measured> unsupported=<count>
+//! ```
+//!
+//! `total` is the TSC delta of n iterations of the row's loop, `overhead`
+//! the delta of n iterations of the same loop with an empty body (its
+//! `dec`/`jnz` and the `rdtsc` reads around it), and `cycles_per_op` is
+//! `(total - overhead) / n`. Under QEMU's `-icount shift=0` the TSC counts
+//! instructions, so the figure is the number of instructions one operation
+//! costs: the guest's argument loads, the hypervisor's path, the return.
+//!
+//! Each loop is a hand-written assembly function ([`timed_loop!`]) so the
+//! empty loop is exactly the row's loop minus its body. Every row first
+//! probes whether its hypercalls exist: a `-ENOSYS` makes the row
+//! `unsupported` (and rows that need a trap table, callbacks or user mode
+//! never raise an exception the hypervisor could not bounce). A row that
+//! measures nothing (per-op cost zero or less) or whose hypercall fails is a
+//! failure. The rows:
+//!
+//! | row | one operation |
+//! | --- | --- |
+//! | `null_hypercall_inline` | `xen_version(XENVER_version)` through an inline `syscall` |
+//! | `null_hypercall_page` | the same through the hypercall page |
+//! | `update_va_mapping_invlpg` | rewrite one L1 entry (its current value) with `UVMF_INVLPG` |
+//! | `mmu_update_64` | `mmu_update` of 64 L1 entries (their current values) |
+//! | `mmuext_tlb_flush_local` | `mmuext_op(MMUEXT_TLB_FLUSH_LOCAL)` |
+//! | `int3_bounce` | `int3` -> guest handler -> `iret` hypercall |
+//! | `page_fault_bounce` | load from an unmapped address -> #PF handler skips it -> `iret` |
+//! | `syscall_bounce` | guest user `syscall` -> kernel callback -> `iret` (`VGCF_in_syscall`) |
+//! | `sched_yield` | `sched_op(SCHEDOP_yield)` with one vCPU |
+//!
+//! A new row is one entry in [`ROWS`] and, for a hypercall, a call to
+//! [`hypercall_row`] with its arguments.
+//!
+//! @cmdline: iterations=20 repeats=1
+//! @timeout: 120
+#![no_std]
+#![no_main]
+
+use core::arch::global_asm;
+use core::fmt;
+
+use guest_abi::arch::{FLAT_KERNEL_CS, FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
+use guest_abi::errno;
+use guest_abi::hypercall::{
+    hypercall1, hypercall2, hypercall3, hypercall4, MMUEXT_OP, MMU_UPDATE, SCHED_OP, SET_CALLBACKS,
+    SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, XEN_VERSION,
+};
+use guest_abi::println;
+use guest_abi::rt::report::Report;
+use guest_abi::rt::{StartInfoRef, VIRT_BASE};
+use guest_abi::sched::SCHEDOP_YIELD;
+use guest_abi::version::XENVER_VERSION;
+use guest_abi::xen::{
+    MmuUpdate, MmuextOp, TrapInfo, DOMID_SELF, MMUEXT_NEW_USER_BASEPTR, MMUEXT_TLB_FLUSH_LOCAL,
+    MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
+};
+use tests::expect::Rc;
+
+guest_abi::pv_guest!(main, name = "bench");
+
+// ---------------------------------------------------------------------------
+// Timed loops
+
+/// Emits `extern "C" fn NAME(n: u64, arg: u64) -> u64`: reads the TSC,
+/// runs BODY n times (n > 0), reads the TSC again and returns the delta.
+///
+/// In BODY, `r14` holds `arg`; `rax`, `rcx`, `rdx`, `rsi`, `rdi`, `r8`-`r11`
+/// and `r15` are scratch; `r12` (start time) and `r13` (count) must survive.
+/// Every loop shares the prologue and epilogue, so the empty loop's delta is
+/// exactly what a row's delta holds besides its n bodies.
+macro_rules! timed_loop {
+    ($name:literal, $($body:literal),* $(,)?) => {
+        global_asm!(concat!(
+            ".pushsection .text.bench, \"ax\", @progbits\n",
+            ".globl ", $name, "\n",
+            ".type ", $name, ", @function\n",
+            $name, ":\n",
+            "    push rbx\n    push rbp\n    push r12\n    push r13\n    push r14\n    push r15\n",
+            "    mov r13, rdi\n",
+            "    mov r14, rsi\n",
+            "    lfence\n    rdtsc\n    shl rdx, 32\n    or rax, rdx\n    mov r12, rax\n",
+            "2:\n",
+            $("    ", $body, "\n",)*
+            "    dec r13\n    jnz 2b\n",
+            "    lfence\n    rdtsc\n    shl rdx, 32\n    or rax, rdx\n    sub rax, r12\n",
+            "    pop r15\n    pop r14\n    pop r13\n    pop r12\n    pop rbp\n    pop rbx\n",
+            "    ret\n",
+            ".size ", $name, ", . - ", $name, "\n",
+            ".popsection\n",
+        ));
+    };
+}
+
+// The loop overhead every row subtracts.
+timed_loop!("bench_loop_empty",);
+
+// A hypercall whose number and five arguments are `arg[0..6]`, inline.
+timed_loop!(
+    "bench_loop_hypercall",
+    "mov rax, [r14]",
+    "mov rdi, [r14 + 8]",
+    "mov rsi, [r14 + 16]",
+    "mov rdx, [r14 + 24]",
+    "mov r10, [r14 + 32]",
+    "mov r8, [r14 + 40]",
+    "syscall",
+);
+
+// The same through the hypercall page: `arg[6]` is the stub's address (the
+// stub sets rax itself).
+timed_loop!(
+    "bench_loop_hypercall_page",
+    "mov rdi, [r14 + 8]",
+    "mov rsi, [r14 + 16]",
+    "mov rdx, [r14 + 24]",
+    "mov r10, [r14 + 32]",
+    "mov r8, [r14 + 40]",
+    "call qword ptr [r14 + 48]",
+);
+
+// A breakpoint, bounced to `bench_int3_handler`.
+timed_loop!("bench_loop_int3", "int3");
+
+// A 4-byte load from the unmapped address `arg`: `mov eax, [r14]` is the
+// 3 bytes 41 8b 06, which `bench_pf_handler` steps over.
+timed_loop!("bench_loop_page_fault", "mov eax, dword ptr [r14]");
+
+/// Length of the faulting load in `bench_loop_page_fault`.
+const PF_INSN_LEN: u64 = 3;
+/// `r15` value with which guest user mode asks the syscall callback to end
+/// the user-mode run instead of returning.
+const USER_EXIT_MAGIC: u64 = 0x7e57;
+/// `iret` flags: return with `sysret` (`VGCF_in_syscall`).
+const VGCF_IN_SYSCALL: u64 = 1 << 8;
+/// The `iret` hypercall.
+const IRET: u64 = guest_abi::hypercall::IRET;
+
+// Exception handlers and the user-mode syscall loop.
+//
+// Xen's 64-bit PV bounce frame, at the handler's rsp: rcx, r11, [error
+// code], rip, cs, rflags, rsp, ss (cs with RPL 0 when the guest kernel was
+// interrupted, RPL 3 for guest user mode). The `iret` hypercall takes, at
+// rsp: rax, r11, rcx, flags, rip, cs, rflags, rsp, ss (`struct
+// iret_context`). So a handler pops rcx and r11, drops the error code,
+// pushes flags, rcx, r11 and rax, and issues hypercall 23; every other
+// register is the interrupted context's, because the handler changes none.
+//
+// `bench_user_syscalls(n) -> cycles` enters guest user mode (the `iret`
+// frame's cs has RPL 3; rflags.IF clear keeps events masked) at
+// `bench_user_loop`, which times n `syscall`s the way `timed_loop!` times a
+// body and ends with r15 = USER_EXIT_MAGIC; the syscall callback then, back
+// in kernel mode on the `stack_switch` stack, returns the cycles to the
+// caller of `bench_user_syscalls` from the stack pointer it saved.
+global_asm!(
+    ".pushsection .text.bench, \"ax\", @progbits",
+    ".globl bench_int3_handler",
+    "bench_int3_handler:",
+    "    pop rcx",
+    "    pop r11",
+    "    push 0",
+    "    push rcx",
+    "    push r11",
+    "    push rax",
+    "    mov eax, {iret}",
+    "    syscall",
+    "    ud2",
+    ".globl bench_pf_handler",
+    "bench_pf_handler:",
+    "    pop rcx",
+    "    pop r11",
+    "    add rsp, 8",
+    "    add qword ptr [rsp], {pf_len}",
+    "    push 0",
+    "    push rcx",
+    "    push r11",
+    "    push rax",
+    "    mov eax, {iret}",
+    "    syscall",
+    "    ud2",
+    ".globl bench_syscall_callback",
+    "bench_syscall_callback:",
+    "    cmp r15, {magic}",
+    "    je 3f",
+    "    pop rcx",
+    "    pop r11",
+    "    push {in_syscall}",
+    "    push rcx",
+    "    push r11",
+    "    push rax",
+    "    mov eax, {iret}",
+    "    syscall",
+    "    ud2",
+    "3:",
+    "    mov rax, r12",
+    "    mov rsp, [rip + {kernel_rsp}]",
+    "    pop r15",
+    "    pop r14",
+    "    pop r13",
+    "    pop r12",
+    "    pop rbp",
+    "    pop rbx",
+    "    ret",
+    ".globl bench_user_syscalls",
+    "bench_user_syscalls:",
+    "    push rbx",
+    "    push rbp",
+    "    push r12",
+    "    push r13",
+    "    push r14",
+    "    push r15",
+    "    mov [rip + {kernel_rsp}], rsp",
+    "    mov r13, rdi",
+    "    lea rax, [rip + {user_stack} + {user_stack_size}]",
+    "    push {user_ss}",
+    "    push rax",
+    "    push 0x2",
+    "    push {user_cs}",
+    "    lea rax, [rip + 4f]",
+    "    push rax",
+    "    push 0",
+    "    push 0",
+    "    push 0",
+    "    push 0",
+    "    mov eax, {iret}",
+    "    syscall",
+    "    ud2",
+    "4:",
+    "    xor r15, r15",
+    "    lfence",
+    "    rdtsc",
+    "    shl rdx, 32",
+    "    or rax, rdx",
+    "    mov r12, rax",
+    "2:",
+    "    syscall",
+    "    dec r13",
+    "    jnz 2b",
+    "    lfence",
+    "    rdtsc",
+    "    shl rdx, 32",
+    "    or rax, rdx",
+    "    sub rax, r12",
+    "    mov r12, rax",
+    "    mov r15, {magic}",
+    "    syscall",
+    "    ud2",
+    ".popsection",
+    iret = const IRET,
+    pf_len = const PF_INSN_LEN,
+    magic = const USER_EXIT_MAGIC,
+    in_syscall = const VGCF_IN_SYSCALL,
+    kernel_rsp = sym KERNEL_RSP,
+    user_stack = sym USER_STACK,
+    user_stack_size = const USER_STACK_SIZE,
+    user_ss = const FLAT_USER_SS,
+    user_cs = const FLAT_USER_CS,
+);
+
+/// Guest user selectors (`FLAT_USER_SS`/`FLAT_USER_CS`: RPL 3 means user).
+const FLAT_USER_SS: u16 = guest_abi::arch::FLAT_USER_SS;
+const FLAT_USER_CS: u16 = guest_abi::arch::FLAT_USER_CS;
+
+unsafe extern "C" {
+    fn bench_loop_empty(n: u64, arg: u64) -> u64;
+    fn bench_loop_hypercall(n: u64, arg: u64) -> u64;
+    fn bench_loop_hypercall_page(n: u64, arg: u64) -> u64;
+    fn bench_loop_int3(n: u64, arg: u64) -> u64;
+    fn bench_loop_page_fault(n: u64, arg: u64) -> u64;
+    fn bench_user_syscalls(n: u64) -> u64;
+    fn bench_int3_handler();
+    fn bench_pf_handler();
+    fn bench_syscall_callback();
+    static hypercall_page: [u8; 4096];
+}
+
+/// Where `bench_user_syscalls` keeps its stack pointer while user mode runs.
+/// Only that assembly reads and writes it.
+#[unsafe(no_mangle)]
+static mut KERNEL_RSP: u64 = 0;
+
+const USER_STACK_SIZE: usize = 4096;
+
+/// Stack of guest user mode (its loop pushes nothing; the frame needs one).
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+#[unsafe(no_mangle)]
+static mut USER_STACK: Page = Page([0; 4096]);
+
+/// The stack the hypervisor switches to when user mode enters the kernel
+/// (`stack_switch`).
+static mut KERNEL_STACK: [Page; 4] = [const { Page([0; 4096]) }; 4];
+
+/// 64 pages in one L1 table (256 KiB aligned, inside one 2 MiB region) whose
+/// PTEs the MMU rows rewrite.
+#[repr(C, align(262144))]
+struct MmuArea([Page; 64]);
+
+static MMU_AREA: MmuArea = MmuArea([const { Page([0; 4096]) }; 64]);
+
+// ---------------------------------------------------------------------------
+// Rows
+
+/// What one row measured.
+enum Outcome {
+    /// TSC deltas of the row's loop and of the empty loop, n iterations each.
+    Measured { total: u64, overhead: u64 },
+    /// The hypervisor lacks what the row needs.
+    Unsupported(&'static str),
+    /// The row went wrong.
+    Failed(Failure),
+}
+
+/// Why a row failed, for its report line.
+enum Failure {
+    /// A hypercall the row relies on returned this instead of 0.
+    Hypercall(&'static str, i64),
+    /// The guest could not find what it needed (e.g. a page-table entry).
+    Setup(&'static str),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Hypercall(what, rc) => write!(f, "{what} returned {}", Rc(*rc)),
+            Failure::Setup(what) => f.write_str(what),
+        }
+    }
+}
+
+/// What the rows share.
+struct Ctx {
+    si: StartInfoRef,
+    iterations: u64,
+    repeats: u32,
+    traps: Traps,
+}
+
+struct Row {
+    name: &'static str,
+    run: fn(&mut Ctx) -> Outcome,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        name: "null_hypercall_inline",
+        run: |c| {
+            hypercall_row(
+                c,
+                "xen_version",
+                [XEN_VERSION, u64::from(XENVER_VERSION), 0, 0, 0, 0],
+                false,
+            )
+        },
+    },
+    Row {
+        name: "null_hypercall_page",
+        run: |c| {
+            hypercall_row(
+                c,
+                "xen_version",
+                [XEN_VERSION, u64::from(XENVER_VERSION), 0, 0, 0, 0],
+                true,
+            )
+        },
+    },
+    Row {
+        name: "update_va_mapping_invlpg",
+        run: update_va_mapping,
+    },
+    Row {
+        name: "mmu_update_64",
+        run: mmu_update_64,
+    },
+    Row {
+        name: "mmuext_tlb_flush_local",
+        run: mmuext_tlb_flush_local,
+    },
+    Row {
+        name: "int3_bounce",
+        run: int3_bounce,
+    },
+    Row {
+        name: "page_fault_bounce",
+        run: page_fault_bounce,
+    },
+    Row {
+        name: "syscall_bounce",
+        run: syscall_bounce,
+    },
+    Row {
+        name: "sched_yield",
+        run: |c| {
+            hypercall_row(
+                c,
+                "sched_op(SCHEDOP_yield)",
+                [SCHED_OP, u64::from(SCHEDOP_YIELD), 0, 0, 0, 0],
+                false,
+            )
+        },
+    },
+];
+
+/// A pointer as a hypercall argument.
+fn addr<T: ?Sized>(p: *const T) -> u64 {
+    p.cast::<u8>().addr() as u64
+}
+
+/// The fastest of `repeats` runs of `f(iterations)`.
+fn fastest(c: &Ctx, f: impl Fn(u64) -> u64) -> u64 {
+    (0..c.repeats.max(1))
+        .map(|_| f(c.iterations))
+        .min()
+        .unwrap_or(0)
+}
+
+/// Times `lp(n, arg)` and the empty loop.
+fn measure(c: &Ctx, lp: unsafe extern "C" fn(u64, u64) -> u64, arg: u64) -> Outcome {
+    // SAFETY: the caller set up what the loop's body needs (its argument
+    // block, or the handler that bounces its exception); n > 0.
+    let total = fastest(c, |n| unsafe { lp(n, arg) });
+    // SAFETY: the empty loop only reads the TSC.
+    let overhead = fastest(c, |n| unsafe { bench_loop_empty(n, 0) });
+    Outcome::Measured { total, overhead }
+}
+
+/// One call of hypercall `args[0]` with `args[1..6]`.
+fn call(args: &[u64; 6]) -> i64 {
+    // SAFETY: only the rows' own hypercalls come here: version queries,
+    // yields, flushes, and page-table writes of entries' current values
+    // (which change no mapping).
+    unsafe {
+        guest_abi::hypercall::hypercall5(args[0], args[1], args[2], args[3], args[4], args[5])
+    }
+}
+
+/// A row that times one hypercall: probes it once (`-ENOSYS` makes the row
+/// unsupported, any other non-zero result a failure), then loops.
+fn hypercall_row(c: &mut Ctx, what: &'static str, args: [u64; 6], via_page: bool) -> Outcome {
+    match call(&args) {
+        0.. => {}
+        rc if rc == -errno::ENOSYS => return Outcome::Unsupported("hypercall returns -ENOSYS"),
+        rc => return Outcome::Failed(Failure::Hypercall(what, rc)),
+    }
+    let page = addr(core::ptr::addr_of!(hypercall_page));
+    let stub = page + args[0] * guest_abi::hypercall::HYPERCALL_STUB_SIZE;
+    let block = [args[0], args[1], args[2], args[3], args[4], args[5], stub];
+    let lp = if via_page {
+        bench_loop_hypercall_page
+    } else {
+        bench_loop_hypercall
+    };
+    let outcome = measure(c, lp, addr(&block));
+    match call(&args) {
+        0.. => outcome,
+        rc => Outcome::Failed(Failure::Hypercall(what, rc)),
+    }
+}
+
+/// Whether hypercall `nr` exists, from a call with arguments no
+/// implementation accepts or acts on.
+fn probe(nr: u64, args: [u64; 5]) -> bool {
+    call(&[nr, args[0], args[1], args[2], args[3], args[4]]) != -errno::ENOSYS
+}
+
+/// A non-canonical address: every pointer check refuses it.
+const BAD_VA: u64 = 0xdead_0000_0000_0000;
+
+/// The machine frame of a page of the initial mapping.
+fn mfn_of(si: StartInfoRef, va: u64) -> Option<u64> {
+    let pfn = va.checked_sub(VIRT_BASE)? / PAGE_SIZE;
+    if pfn >= si.nr_pages {
+        return None;
+    }
+    let p2m = si.mfn_list as *const u64;
+    // SAFETY: mfn_list is the P2M array of nr_pages entries, mapped for the
+    // guest's life; pfn < nr_pages.
+    Some(unsafe { p2m.add(usize::try_from(pfn).ok()?).read_volatile() })
+}
+
+/// The virtual address of a page-table frame of the initial mapping, from
+/// the read-only M2P.
+fn pt_va(si: StartInfoRef, mfn: u64) -> Option<u64> {
+    let m2p = MACH2PHYS_VIRT_START as *const u64;
+    // SAFETY: the M2P is mapped read-only at MACH2PHYS_VIRT_START with an
+    // entry for every machine frame the domain owns; mfn came from one of
+    // its page-table entries.
+    let pfn = unsafe { m2p.add(usize::try_from(mfn).ok()?).read_volatile() };
+    if pfn >= si.nr_pages {
+        return None;
+    }
+    Some(VIRT_BASE + pfn * PAGE_SIZE)
+}
+
+/// Machine address and current value of the L1 entry mapping `va`, walking
+/// the bootstrap page tables (which the guest may read, not write).
+fn l1_entry(si: StartInfoRef, va: u64) -> Option<(u64, u64)> {
+    const PRESENT: u64 = 1;
+    const PSE: u64 = 1 << 7;
+    const FRAME: u64 = 0x000f_ffff_ffff_f000;
+    let mut table = si.pt_base;
+    let mut table_mfn = mfn_of(si, table)?;
+    for level in (0..4u32).rev() {
+        let index = (va >> (12 + 9 * level)) & 511;
+        let entry_va = table + index * 8;
+        // SAFETY: `table` is a page-table frame of the initial mapping
+        // (pt_base, then frames found through present entries), mapped
+        // read-only; the index is below 512.
+        let entry = unsafe { (entry_va as *const u64).read_volatile() };
+        if level == 0 {
+            return Some(((table_mfn << 12) + index * 8, entry));
+        }
+        if entry & PRESENT == 0 || entry & PSE != 0 {
+            return None;
+        }
+        table_mfn = (entry & FRAME) >> 12;
+        table = pt_va(si, table_mfn)?;
+    }
+    None
+}
+
+fn update_va_mapping(c: &mut Ctx) -> Outcome {
+    if !probe(UPDATE_VA_MAPPING, [BAD_VA, 0, 0, 0, 0]) {
+        return Outcome::Unsupported("update_va_mapping returns -ENOSYS");
+    }
+    let va = addr(&MMU_AREA);
+    let Some((_, pte)) = l1_entry(c.si, va) else {
+        return Outcome::Failed(Failure::Setup("no L1 entry for the bench area"));
+    };
+    hypercall_row(
+        c,
+        "update_va_mapping",
+        [UPDATE_VA_MAPPING, va, pte, UVMF_INVLPG | UVMF_LOCAL, 0, 0],
+        false,
+    )
+}
+
+fn mmu_update_64(c: &mut Ctx) -> Outcome {
+    if !probe(MMU_UPDATE, [0, 0, 0, u64::from(DOMID_SELF), 0]) {
+        return Outcome::Unsupported("mmu_update returns -ENOSYS");
+    }
+    let base = addr(&MMU_AREA);
+    let mut reqs = [MmuUpdate::default(); 64];
+    for (i, req) in (0u64..).zip(reqs.iter_mut()) {
+        let Some((ptr, val)) = l1_entry(c.si, base + i * PAGE_SIZE) else {
+            return Outcome::Failed(Failure::Setup("no L1 entry for the bench area"));
+        };
+        *req = MmuUpdate {
+            ptr: ptr | MMU_NORMAL_PT_UPDATE,
+            val,
+        };
+    }
+    let outcome = hypercall_row(
+        c,
+        "mmu_update",
+        [MMU_UPDATE, addr(&reqs), 64, 0, u64::from(DOMID_SELF), 0],
+        false,
+    );
+    core::hint::black_box(&reqs);
+    outcome
+}
+
+fn mmuext_tlb_flush_local(c: &mut Ctx) -> Outcome {
+    if !probe(MMUEXT_OP, [0, 0, 0, u64::from(DOMID_SELF), 0]) {
+        return Outcome::Unsupported("mmuext_op returns -ENOSYS");
+    }
+    let op = MmuextOp {
+        cmd: MMUEXT_TLB_FLUSH_LOCAL,
+        ..MmuextOp::default()
+    };
+    let outcome = hypercall_row(
+        c,
+        "mmuext_op(MMUEXT_TLB_FLUSH_LOCAL)",
+        [MMUEXT_OP, addr(&op), 1, 0, u64::from(DOMID_SELF), 0],
+        false,
+    );
+    core::hint::black_box(&op);
+    outcome
+}
+
+/// Whether the trap table with the bench handlers is in place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Traps {
+    NotTried,
+    Installed,
+    Unsupported,
+    Failed(i64),
+}
+
+/// Installs the int3 and page-fault handlers once; later rows reuse the
+/// answer. `Err` is the row's outcome when there are no handlers.
+fn traps(c: &mut Ctx) -> Result<(), Outcome> {
+    if c.traps == Traps::NotTried {
+        // A null table clears the trap table on Xen: a harmless probe.
+        c.traps = if probe(SET_TRAP_TABLE, [0; 5]) {
+            let entry = |vector: u8, handler: unsafe extern "C" fn()| TrapInfo {
+                vector,
+                // DPL 3: the guest kernel (ring 3) may raise it with `int`.
+                flags: 3,
+                cs: FLAT_KERNEL_CS,
+                _pad: [0; 4],
+                address: addr(handler as *const ()),
+            };
+            let table = [
+                entry(3, bench_int3_handler),
+                entry(14, bench_pf_handler),
+                TrapInfo::default(),
+            ];
+            // SAFETY: the table is a zero-terminated trap_info list the
+            // hypercall only reads; the handlers return through `iret`.
+            match unsafe { hypercall1(SET_TRAP_TABLE, addr(&table)) } {
+                0 => Traps::Installed,
+                rc => Traps::Failed(rc),
+            }
+        } else {
+            Traps::Unsupported
+        };
+    }
+    match c.traps {
+        Traps::Installed => Ok(()),
+        Traps::Failed(rc) => Err(Outcome::Failed(Failure::Hypercall("set_trap_table", rc))),
+        Traps::NotTried | Traps::Unsupported => {
+            Err(Outcome::Unsupported("set_trap_table returns -ENOSYS"))
+        }
+    }
+}
+
+fn int3_bounce(c: &mut Ctx) -> Outcome {
+    if let Err(o) = traps(c) {
+        return o;
+    }
+    measure(c, bench_loop_int3, 0)
+}
+
+fn page_fault_bounce(c: &mut Ctx) -> Outcome {
+    if let Err(o) = traps(c) {
+        return o;
+    }
+    // The lower half is empty in a PV dom0's initial mapping.
+    let va = 0x1000;
+    if l1_entry(c.si, va).is_some_and(|(_, pte)| pte & 1 != 0) {
+        return Outcome::Failed(Failure::Setup("0x1000 is mapped"));
+    }
+    measure(c, bench_loop_page_fault, va)
+}
+
+fn syscall_bounce(c: &mut Ctx) -> Outcome {
+    // Callbacks: event and failsafe stay 0 (events are masked throughout).
+    let callback = addr(bench_syscall_callback as *const ());
+    // SAFETY: registers entry points; changes no memory.
+    match unsafe { hypercall3(SET_CALLBACKS, 0, 0, callback) } {
+        0 => {}
+        rc if rc == -errno::ENOSYS => return Outcome::Unsupported("set_callbacks returns -ENOSYS"),
+        rc => return Outcome::Failed(Failure::Hypercall("set_callbacks", rc)),
+    }
+    let kstack_top = addr(core::ptr::addr_of!(KERNEL_STACK)) + 4 * PAGE_SIZE;
+    // SAFETY: names the stack user-to-kernel bounces land on; only the
+    // hypervisor and the callback use it.
+    match unsafe { hypercall2(STACK_SWITCH, u64::from(FLAT_KERNEL_SS), kstack_top) } {
+        0 => {}
+        rc if rc == -errno::ENOSYS => return Outcome::Unsupported("stack_switch returns -ENOSYS"),
+        rc => return Outcome::Failed(Failure::Hypercall("stack_switch", rc)),
+    }
+    // User mode runs on the kernel's own page tables (everything a 64-bit
+    // PV guest maps is user-accessible anyway).
+    let Some(l4_mfn) = mfn_of(c.si, c.si.pt_base) else {
+        return Outcome::Failed(Failure::Setup("no frame for pt_base"));
+    };
+    let op = MmuextOp {
+        cmd: MMUEXT_NEW_USER_BASEPTR,
+        _pad: 0,
+        arg1: l4_mfn,
+        arg2: 0,
+    };
+    // SAFETY: sets the user page-table base; the kernel's mappings are
+    // unchanged.
+    match unsafe { hypercall4(MMUEXT_OP, addr(&op), 1, 0, u64::from(DOMID_SELF)) } {
+        0 => {}
+        rc if rc == -errno::ENOSYS => return Outcome::Unsupported("mmuext_op returns -ENOSYS"),
+        rc => return Outcome::Failed(Failure::Hypercall("mmuext_op(MMUEXT_NEW_USER_BASEPTR)", rc)),
+    }
+    // SAFETY: the callback, kernel stack and user page tables are in place;
+    // `bench_user_syscalls` returns on the stack it left from.
+    let total = fastest(c, |n| unsafe { bench_user_syscalls(n) });
+    // SAFETY: the empty loop only reads the TSC.
+    let overhead = fastest(c, |n| unsafe { bench_loop_empty(n, 0) });
+    Outcome::Measured { total, overhead }
+}
+
+// ---------------------------------------------------------------------------
+// Main
+
+/// `key=value` from the command line.
+fn arg<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline
+        .split(' ')
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// `x / n` with two decimals, for a per-operation figure.
+struct PerOp {
+    cycles: u64,
+    n: u64,
+}
+
+impl fmt::Display for PerOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hundredths =
+            (u128::from(self.cycles) * 100 + u128::from(self.n) / 2) / u128::from(self.n);
+        write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
+    }
+}
+
+fn main(si: StartInfoRef) -> ! {
+    let cmdline = core::str::from_utf8(si.cmd_line_bytes()).unwrap_or("");
+    let mut r = Report::new("bench");
+    let iterations = arg(cmdline, "iterations")
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1000);
+    let repeats = arg(cmdline, "repeats")
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
+    let filter = arg(cmdline, "filter").unwrap_or("");
+    let mut c = Ctx {
+        si,
+        iterations,
+        repeats,
+        traps: Traps::NotTried,
+    };
+    println!("bench-config iterations={iterations} repeats={repeats}");
+    let (mut measured, mut unsupported) = (0u32, 0u32);
+    for row in ROWS {
+        if !filter.is_empty() && !filter.split(',').any(|f| row.name.contains(f)) {
+            continue;
+        }
+        match (row.run)(&mut c) {
+            Outcome::Measured { total, overhead } if total > overhead => {
+                let cycles = PerOp {
+                    cycles: total - overhead,
+                    n: iterations,
+                };
+                println!(
+                    "bench {} iterations={iterations} cycles_per_op={cycles} total={total} overhead={overhead}",
+                    row.name
+                );
+                r.check(
+                    format_args!("{}: {cycles} cycles per operation", row.name),
+                    true,
+                );
+                measured += 1;
+            }
+            Outcome::Measured { total, overhead } => {
+                r.check(
+                    format_args!(
+                        "{}: measured nothing (total {total} <= overhead {overhead})",
+                        row.name
+                    ),
+                    false,
+                );
+            }
+            Outcome::Unsupported(why) => {
+                println!("bench {} unsupported reason=\"{why}\"", row.name);
+                r.check(format_args!("{}: unsupported here ({why})", row.name), true);
+                unsupported += 1;
+            }
+            Outcome::Failed(why) => {
+                println!("bench {} failed reason=\"{why}\"", row.name);
+                r.check(format_args!("{}: {why}", row.name), false);
+            }
+        }
+    }
+    println!("bench-end rows={measured} unsupported={unsupported}");
+    r.check("at least one row ran", measured + unsupported > 0);
+    r.finish()
+}

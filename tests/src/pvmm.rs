@@ -1,0 +1,350 @@
+//! What the PV memory-management guests share: the bootstrap page tables
+//! found from `pt_base`, spare frames of the domain's own memory, a 2 MiB
+//! window of fresh virtual address space to map them in, and thin wrappers
+//! of `mmu_update`, `mmuext_op`, `update_va_mapping` and `memory_op`.
+//!
+//! Spare frames are the pfns from `first_p2m_pfn` up to `nr_pages`: Xen's
+//! dom0 builder gives the domain those frames but maps none of them, so they
+//! are plain untyped pages the test may clear, type and map as it likes.
+//!
+//! The window: the bootstrap L1s cover `[v_start, v_end)` only, and `v_end`
+//! is 4 MiB aligned, so the L2 slot covering `v_end` is empty. [`Window`]
+//! clears a spare frame with `MMUEXT_CLEAR_PAGE` (no mapping needed), pins
+//! it as an L1, hooks it into that L2 slot with `mmu_update`, and maps the
+//! L1 itself read-only at the window's first page so its entries can be
+//! read back. Nothing here touches an address it has not first checked is
+//! mapped: these guests have no trap handlers, and any fault crashes them.
+
+use guest_abi::hypercall::{
+    hypercall2, hypercall3, hypercall4, MEMORY_OP, MMUEXT_OP, MMU_UPDATE, UPDATE_VA_MAPPING,
+};
+use guest_abi::rt::report::Report;
+use guest_abi::xen::{
+    MmuUpdate, MmuextOp, StartInfo, DOMID_SELF, MMUEXT_CLEAR_PAGE, MMUEXT_PIN_L1_TABLE,
+    MMU_NORMAL_PT_UPDATE, UVMF_INVLPG,
+};
+
+use crate::expect;
+
+pub const PAGE: u64 = 4096;
+pub const P: u64 = 1 << 0;
+pub const RW: u64 = 1 << 1;
+pub const US: u64 = 1 << 2;
+pub const PWT: u64 = 1 << 3;
+pub const PCD: u64 = 1 << 4;
+pub const A: u64 = 1 << 5;
+pub const D: u64 = 1 << 6;
+pub const PSE: u64 = 1 << 7;
+pub const G: u64 = 1 << 8;
+pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// The read-only M2P every PV guest sees (L4 slot 256).
+pub const M2P: u64 = 0xffff_8000_0000_0000;
+/// An MFN no machine has: Xen's `INVALID_MFN` within the 40-bit PFN field.
+pub const ALL_ONES_MFN: u64 = 0xff_ffff_ffff;
+
+/// Reads the 8 bytes at `va`.
+pub fn read_u64(va: u64) -> u64 {
+    // SAFETY: callers pass addresses inside the initial mapping, the M2P, or
+    // a window page they mapped (and checked the result of) themselves.
+    unsafe { (va as *const u64).read_volatile() }
+}
+
+/// Writes the 8 bytes at `va`.
+pub fn write_u64(va: u64, v: u64) {
+    // SAFETY: callers pass only window pages they mapped writable, holding
+    // frames no Rust object lives in.
+    unsafe { (va as *mut u64).write_volatile(v) }
+}
+
+/// The frame a page-table entry points to.
+pub const fn mfn_of(pte: u64) -> u64 {
+    (pte & ADDR_MASK) >> 12
+}
+
+/// `mmu_update(reqs, count, pdone, dom)` with raw arguments.
+pub fn mmu_update_raw(reqs: u64, count: u64, pdone: u64, dom: u64) -> i64 {
+    // SAFETY: the requests are checked by the hypervisor; callers pass
+    // buffers that are theirs (or deliberately bad ones) and never ask for
+    // a change to a mapping Rust relies on.
+    unsafe { hypercall4(MMU_UPDATE, reqs, count, pdone, dom) }
+}
+
+/// `mmu_update` of `reqs` for `DOMID_SELF`, with `done` as `pdone`.
+pub fn mmu_update(reqs: &[MmuUpdate], done: Option<&mut u32>) -> i64 {
+    let pdone = done.map_or(0, |d| core::ptr::from_mut(d) as u64);
+    mmu_update_raw(
+        reqs.as_ptr() as u64,
+        reqs.len() as u64,
+        pdone,
+        u64::from(DOMID_SELF),
+    )
+}
+
+/// One `MMU_NORMAL_PT_UPDATE` of the entry at machine address `ma`.
+pub fn pt_write(ma: u64, val: u64) -> i64 {
+    mmu_update(
+        &[MmuUpdate {
+            ptr: ma | MMU_NORMAL_PT_UPDATE,
+            val,
+        }],
+        None,
+    )
+}
+
+/// `mmuext_op(ops, count, pdone, dom)` with raw arguments.
+pub fn mmuext_raw(ops: u64, count: u64, pdone: u64, dom: u64) -> i64 {
+    // SAFETY: as for `mmu_update_raw`.
+    unsafe { hypercall4(MMUEXT_OP, ops, count, pdone, dom) }
+}
+
+/// `mmuext_op` of `ops` for `DOMID_SELF`.
+pub fn mmuext(ops: &[MmuextOp], done: Option<&mut u32>) -> i64 {
+    let pdone = done.map_or(0, |d| core::ptr::from_mut(d) as u64);
+    mmuext_raw(
+        ops.as_ptr() as u64,
+        ops.len() as u64,
+        pdone,
+        u64::from(DOMID_SELF),
+    )
+}
+
+/// One `mmuext_op` command.
+pub fn mmuext1(cmd: u32, arg1: u64, arg2: u64) -> i64 {
+    mmuext(&[op(cmd, arg1, arg2)], None)
+}
+
+/// An `MmuextOp`.
+pub const fn op(cmd: u32, arg1: u64, arg2: u64) -> MmuextOp {
+    MmuextOp {
+        cmd,
+        _pad: 0,
+        arg1,
+        arg2,
+    }
+}
+
+/// `update_va_mapping(va, pte, flags)`.
+pub fn uvm(va: u64, pte: u64, flags: u64) -> i64 {
+    // SAFETY: callers only change window pages, which hold no Rust object.
+    unsafe { hypercall3(UPDATE_VA_MAPPING, va, pte, flags) }
+}
+
+/// `memory_op(cmd, arg)`.
+pub fn memory_op(cmd: u64, arg: u64) -> i64 {
+    // SAFETY: `arg` points to the sub-op's struct owned by the caller (or is
+    // deliberately bad); the extents it names are the caller's spare frames.
+    unsafe { hypercall2(MEMORY_OP, cmd, arg) }
+}
+
+/// The domain's bootstrap page tables and spare frames.
+pub struct Env {
+    pub si: &'static StartInfo,
+    pub v_start: u64,
+    pub v_end: u64,
+    /// Virtual address and MFN of the L4 (`pt_base`).
+    pub l4: u64,
+    pub l4_mfn: u64,
+    /// The bootstrap L2 covering the initial mapping.
+    pub l2: u64,
+    pub l2_mfn: u64,
+    next_spare: u64,
+}
+
+impl Env {
+    /// Walks the bootstrap tables from `pt_base` down to the L2 of `v_start`.
+    pub fn new(r: &mut Report, si: &'static StartInfo) -> Option<Self> {
+        let v_start = guest_abi::rt::VIRT_BASE;
+        let v_end = v_start + si.first_p2m_pfn * PAGE;
+        let l4 = si.pt_base;
+        let mut env = Self {
+            si,
+            v_start,
+            v_end,
+            l4,
+            l4_mfn: 0,
+            l2: 0,
+            l2_mfn: 0,
+            next_spare: si.first_p2m_pfn,
+        };
+        env.l4_mfn = env.mfn((l4 - v_start) / PAGE);
+        let e4 = read_u64(l4 + idx(v_start, 39) * 8);
+        let l3 = env.bootstrap_va(mfn_of(e4))?;
+        let e3 = read_u64(l3 + idx(v_start, 30) * 8);
+        env.l2_mfn = mfn_of(e3);
+        env.l2 = env.bootstrap_va(env.l2_mfn)?;
+        let ok = r.check(
+            format_args!(
+                "bootstrap tables: L4 {l4:#x} (mfn {:#x}), L3 {l3:#x}, L2 {:#x} (mfn {:#x}); v_end {v_end:#x}",
+                env.l4_mfn, env.l2, env.l2_mfn
+            ),
+            e4 & P != 0 && e3 & P != 0,
+        );
+        ok.then_some(env)
+    }
+
+    /// `mfn_list[pfn]`.
+    pub fn mfn(&self, pfn: u64) -> u64 {
+        read_u64(self.si.mfn_list + pfn * 8)
+    }
+
+    /// The virtual address of a frame of the initial mapping, by its M2P
+    /// entry.
+    pub fn bootstrap_va(&self, mfn: u64) -> Option<u64> {
+        let pfn = read_u64(M2P + mfn * 8);
+        (pfn < self.si.first_p2m_pfn && self.mfn(pfn) == mfn).then(|| self.v_start + pfn * PAGE)
+    }
+
+    /// The next unused spare frame: (pfn, mfn).
+    pub fn spare(&mut self) -> (u64, u64) {
+        let pfn = self.next_spare;
+        self.next_spare += 1;
+        (pfn, self.mfn(pfn))
+    }
+}
+
+/// Index of `va` in the table at level `shift` (39, 30, 21, 12).
+pub const fn idx(va: u64, shift: u32) -> u64 {
+    (va >> shift) & 511
+}
+
+/// A fresh 2 MiB of virtual address space backed by a pinned L1 the test
+/// built; page 0 maps the L1 itself read-only.
+pub struct Window {
+    pub base: u64,
+    pub l1_mfn: u64,
+    /// Machine address of the L2 entry that points to the L1.
+    pub l2e_ma: u64,
+    /// Virtual address of that L2 entry (the bootstrap L2 is mapped).
+    pub l2e_va: u64,
+}
+
+impl Window {
+    /// Builds the window just past `v_end` (`None` after a failed check).
+    pub fn new(r: &mut Report, env: &mut Env) -> Option<Self> {
+        let base = env.v_end.next_multiple_of(2 << 20);
+        let slot = idx(base, 21);
+        let (_, l1_mfn) = env.spare();
+        let w = Self {
+            base,
+            l1_mfn,
+            l2e_ma: (env.l2_mfn << 12) + slot * 8,
+            l2e_va: env.l2 + slot * 8,
+        };
+        let same_l2 = idx(base, 30) == idx(env.v_start, 30) && slot != 0;
+        let before = read_u64(w.l2e_va);
+        if !r.check(
+            format_args!(
+                "window {base:#x}: L2[{slot}] {before:#x} is empty and in the bootstrap L2"
+            ),
+            same_l2 && before == 0,
+        ) {
+            return None;
+        }
+        let ok = expect::rc(
+            r,
+            format_args!("MMUEXT_CLEAR_PAGE spare mfn {l1_mfn:#x}"),
+            mmuext1(MMUEXT_CLEAR_PAGE, l1_mfn, 0),
+            0,
+        ) && expect::rc(
+            r,
+            "MMUEXT_PIN_L1_TABLE of it",
+            mmuext1(MMUEXT_PIN_L1_TABLE, l1_mfn, 0),
+            0,
+        ) && expect::rc(
+            r,
+            format_args!("mmu_update L2[{slot}] = L1 {l1_mfn:#x} P|RW|US|A"),
+            pt_write(w.l2e_ma, (l1_mfn << 12) | P | RW | US | A),
+            0,
+        );
+        if !ok {
+            return None;
+        }
+        let e = read_u64(w.l2e_va);
+        let ok = r.check(
+            format_args!("L2[{slot}] reads back {e:#x}: the L1, P|RW|US"),
+            mfn_of(e) == l1_mfn && e & (P | RW | US | PSE) == P | RW | US,
+        ) && expect::rc(
+            r,
+            "update_va_mapping window page 0 = the L1, read-only",
+            uvm(base, (l1_mfn << 12) | P | US | A, UVMF_INVLPG),
+            0,
+        );
+        ok.then_some(w)
+    }
+
+    /// Virtual address of page `i`.
+    pub const fn va(&self, i: u64) -> u64 {
+        self.base + i * PAGE
+    }
+
+    /// Machine address of the L1 entry for page `i`.
+    pub const fn pte_ma(&self, i: u64) -> u64 {
+        (self.l1_mfn << 12) + i * 8
+    }
+
+    /// The L1 entry for page `i`, read through page 0.
+    pub fn pte(&self, i: u64) -> u64 {
+        read_u64(self.base + i * 8)
+    }
+
+    /// Maps `mfn` at page `i` with `flags` (`update_va_mapping`, INVLPG).
+    pub fn map(&self, i: u64, mfn: u64, flags: u64) -> i64 {
+        uvm(self.va(i), (mfn << 12) | flags, UVMF_INVLPG)
+    }
+
+    /// Unmaps page `i`.
+    pub fn unmap(&self, i: u64) -> i64 {
+        uvm(self.va(i), 0, UVMF_INVLPG)
+    }
+}
+
+/// Records a rejected request: `got == want` (an errno) and the entry at
+/// `entry_va` still holding `before`.
+pub fn rejected(
+    r: &mut Report,
+    what: impl core::fmt::Display,
+    got: i64,
+    want: i64,
+    entry_va: u64,
+    before: u64,
+) -> bool {
+    let after = read_u64(entry_va);
+    let ok = got == want && after == before;
+    let rc = expect::Rc;
+    if ok {
+        r.check(
+            format_args!("{what} -> {}, entry still {before:#x}", rc(want)),
+            true,
+        )
+    } else {
+        r.check(
+            format_args!(
+                "{what} -> {}, entry still {before:#x} (got {}, entry {after:#x})",
+                rc(want),
+                rc(got)
+            ),
+            false,
+        )
+    }
+}
+
+/// `XENMEM_maximum_ram_page`: one past the highest machine frame.
+pub fn max_page() -> i64 {
+    memory_op(u64::from(guest_abi::memory::XENMEM_MAXIMUM_RAM_PAGE), 0)
+}
+
+/// The first MFN of the M2P table (`XENMEM_machphys_mfn_list`), a frame
+/// the hypervisor owns.
+pub fn m2p_mfn() -> Option<u64> {
+    let mut mfns = [0u64; 4];
+    let mut list = guest_abi::memory::XenMachphysMfnList {
+        max_extents: 4,
+        extent_start: mfns.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let rc = memory_op(
+        u64::from(guest_abi::memory::XENMEM_MACHPHYS_MFN_LIST),
+        core::ptr::from_mut(&mut list) as u64,
+    );
+    (rc == 0 && list.nr_extents > 0).then_some(mfns[0])
+}
