@@ -1,11 +1,15 @@
 //! Copying to and from guest virtual memory, for hypercall arguments.
 //!
-//! A guest pointer is an allegation. hv does not dereference it: it walks the
-//! guest's own page tables in software (through the direct map) with the
-//! rights the guest kernel has — every level present and user-accessible,
-//! and writable for writes — and copies page by page through the direct map.
-//! A pointer that fails the walk anywhere gives `-EFAULT` and no partial
-//! effect on the hv side: reads are complete before anything is used.
+//! A guest pointer is an allegation. hv first checks that the whole range
+//! lies in guest-owned address space (never hv's slots, never across the
+//! canonical hole). Then, when the guest's tables are the ones loaded (every
+//! hypercall), the CPU does the walk: a `rep movsb` whose faults are caught
+//! (`arch::x86_64::uaccess`) — every guest mapping is user-accessible and
+//! CR0.WP is on, so hv gets exactly the guest kernel's rights. Otherwise hv
+//! walks the guest's tables in software with those same rights (every level
+//! present and user-accessible, and writable for writes) and copies through
+//! the direct map. Either way a bad pointer gives `-EFAULT`, and hv uses
+//! what it read only once the read completed.
 
 use crate::mm::frame_access as phys;
 use crate::mm::page_table::{
@@ -73,8 +77,38 @@ fn for_each_piece(
     Ok(())
 }
 
+/// Whether `[va, va + len)` lies wholly in one of the two guest-owned
+/// parts of the address space: the lower canonical half, or the upper half
+/// above the hypervisor's slots.
+fn range_ok(va: u64, len: usize) -> bool {
+    const LOWER_END: u64 = 0x0000_8000_0000_0000;
+    let Some(last) = va.checked_add((len as u64).saturating_sub(1)) else {
+        return false;
+    };
+    len == 0 || (last < LOWER_END) || (va >= HV_END && last >= va)
+}
+
+/// Whether `cr3` is the page table the CPU uses right now, so the hardware
+/// can do the walk (fast path).
+fn is_loaded(cr3: u64) -> bool {
+    crate::arch::x86_64::cpu::read_cr3() & PTE_ADDR_MASK == cr3 & PTE_ADDR_MASK
+}
+
 /// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).
+///
+/// When those tables are loaded the CPU walks them (a fault is caught and
+/// reported); otherwise hv walks them in software.
 pub fn copy_from_guest(cr3: u64, va: u64, out: &mut [u8]) -> Result<(), Fault> {
+    if !range_ok(va, out.len()) {
+        return Err(Fault);
+    }
+    if is_loaded(cr3) {
+        return crate::arch::x86_64::uaccess::read_guest(va, out).map_err(|_| Fault);
+    }
+    copy_from_guest_walk(cr3, va, out)
+}
+
+fn copy_from_guest_walk(cr3: u64, va: u64, out: &mut [u8]) -> Result<(), Fault> {
     let len = out.len();
     for_each_piece(cr3, va, len, false, |pa, off, n| {
         let dst = out.get_mut(off..off + n).ok_or(Fault)?;
@@ -87,9 +121,15 @@ pub fn check_writable(cr3: u64, va: u64, len: usize) -> Result<(), Fault> {
     for_each_piece(cr3, va, len, true, |_, _, _| Ok(()))
 }
 
-/// Copies `data` to guest address `va`. The whole range is checked first,
-/// so a fault leaves the guest's memory untouched.
+/// Copies `data` to guest address `va`. As with Xen's `copy_to_guest`, a
+/// fault part-way leaves the bytes before it written.
 pub fn copy_to_guest(cr3: u64, va: u64, data: &[u8]) -> Result<(), Fault> {
+    if !range_ok(va, data.len()) {
+        return Err(Fault);
+    }
+    if is_loaded(cr3) {
+        return crate::arch::x86_64::uaccess::write_guest(va, data).map_err(|_| Fault);
+    }
     check_writable(cr3, va, data.len())?;
     for_each_piece(cr3, va, data.len(), true, |pa, off, n| {
         let src = data.get(off..off + n).ok_or(Fault)?;

@@ -13,6 +13,8 @@
 
 mod callback;
 mod console_io;
+mod debugreg;
+mod descriptors;
 mod memory;
 mod mmu;
 mod multicall;
@@ -93,6 +95,10 @@ pub static TABLE: [Handler; TABLE_LEN] = {
     t[nr::CALLBACK_OP as usize] = callback::hc_callback_op;
     t[nr::NMI_OP as usize] = callback::hc_nmi_op;
     t[nr::SET_SEGMENT_BASE as usize] = segments::hc_set_segment_base;
+    t[nr::SET_GDT as usize] = descriptors::hc_set_gdt;
+    t[nr::UPDATE_DESCRIPTOR as usize] = descriptors::hc_update_descriptor;
+    t[nr::SET_DEBUGREG as usize] = debugreg::hc_set_debugreg;
+    t[nr::GET_DEBUGREG as usize] = debugreg::hc_get_debugreg;
     t[nr::PHYSDEV_OP as usize] = physdev::hc_physdev_op;
     t
 };

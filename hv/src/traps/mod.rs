@@ -78,6 +78,13 @@ pub fn handle(regs: &mut GuestRegs) {
                 guest_exception(regs);
             } else if regs.is_guest_context() {
                 guest_fault(regs, vector_name(v), 0);
+            } else if let Some(fixup) = (v == 14)
+                .then(|| crate::arch::x86_64::uaccess::fixup_for(regs.rip))
+                .flatten()
+            {
+                // A guest address that was not accessible during a copy:
+                // resume at the copy's fixup, which reports -EFAULT.
+                regs.rip = fixup;
             } else if regs.rip == entry::iretq_address() {
                 // The guest frame being returned to was refused by iretq;
                 // report it (it sits where rsp pointed) as the guest's fault.

@@ -10,6 +10,7 @@ pub mod guest_state;
 pub mod mm;
 pub mod power;
 pub mod serial;
+pub mod uaccess;
 
 /// Called by the boot stub on the boot CPU's stack, in long mode, with `.bss`
 /// zeroed. `magic`/`info` are the loader's `eax`/`ebx`.
@@ -95,6 +96,7 @@ pub fn init_cpu() -> Features {
     if f.smap {
         cr4 |= CR4_SMAP;
     }
+    uaccess::set_smap(f.smap);
     // SAFETY: only bits the CPU reported are set; hv never executes or
     // accesses user pages through their user mappings, so SMEP/SMAP cannot
     // fault hv itself.

@@ -1,0 +1,187 @@
+//! The guest's descriptor tables: `set_gdt` and `update_descriptor`.
+//!
+//! `set_gdt(frame_list, entries)` takes up to 14 machine frames (entries
+//! below 0xe000 >> 3, else `-EINVAL`; an unreadable list is `-EFAULT`).
+//! Each frame takes a general and a SegDesc type reference, so it can no
+//! longer be mapped writable or written by `mmu_update`; a frame that is
+//! not the domain's, or already has another type in use (it is mapped
+//! writable, or is a page table) gives `-EINVAL` and no reference is kept.
+//! A frame newly typed SegDesc has its 512 descriptors checked and fixed
+//! up in place (`hv::segdesc`); one bad descriptor refuses the frame. Only
+//! then are the old frames' references dropped and the new frames' whole
+//! contents copied into the CPU's GDT below hv's selectors (the CPU sees
+//! the whole of each frame, as under Xen, whatever `entries` says).
+//!
+//! `update_descriptor(maddr, desc)` writes one checked descriptor at a
+//! machine address of the domain: 8-byte aligned, in a frame that is SegDesc
+//! (re-checked in full if no reference keeps it validated) or can be
+//! writable (not a page table). A frame of the live GDT has its CPU copy
+//! updated too. Every refusal is `-EINVAL`.
+//!
+//! @implements: set_gdt update_descriptor
+
+use guest_abi::errno;
+use hv::page_info::{FrameTable, PageInfo, PageType};
+use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES, PER_FRAME};
+
+use super::{arg32, copy_in, finish, HcResult};
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::gdt;
+use crate::arch::x86_64::mm as tlb;
+use crate::domain;
+use crate::mm::{self, frame_access as phys, PAGE_SIZE};
+
+type Frames = FrameTable<alloc::vec::Vec<PageInfo>>;
+
+/// Checks every descriptor of `mfn` and writes the fixed-up ones back.
+fn validate_frame(mfn: u64) -> bool {
+    let mut page = [0u8; 4096];
+    if phys::read(mfn * PAGE_SIZE, &mut page).is_err() {
+        return false;
+    }
+    let mut fixed = [0u64; PER_FRAME];
+    for (out, raw) in fixed.iter_mut().zip(page.chunks_exact(8)) {
+        let d = u64::from_le_bytes(raw.try_into().unwrap_or_default());
+        match check_descriptor(d) {
+            Some(f) => *out = f,
+            None => return false,
+        }
+    }
+    for (i, (&f, raw)) in fixed.iter().zip(page.chunks_exact(8)).enumerate() {
+        if u64::from_le_bytes(raw.try_into().unwrap_or_default()) != f {
+            let _ = phys::write_u64(mfn * PAGE_SIZE + i as u64 * 8, f);
+        }
+    }
+    true
+}
+
+/// Takes a SegDesc reference on `mfn` for domain `id`, validating the
+/// frame if the type is new.
+fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
+    match ft.get_page_and_type(mfn, id, PageType::SegDesc) {
+        Ok(false) => true,
+        Ok(true) if validate_frame(mfn) => true,
+        Ok(true) => {
+            let _ = ft.put_page_and_type(mfn);
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// Copies frame `slot` of the GDT (or zeros, for `None`) into the CPU's.
+fn load_frame(slot: usize, mfn: Option<u64>) {
+    let mut page = [0u8; 4096];
+    if let Some(mfn) = mfn {
+        let _ = phys::read(mfn * PAGE_SIZE, &mut page);
+    }
+    for (k, raw) in page.chunks_exact(8).enumerate() {
+        let d = u64::from_le_bytes(raw.try_into().unwrap_or_default());
+        gdt::set_guest_descriptor(slot * PER_FRAME + k, d);
+    }
+}
+
+fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
+    if entries > FIRST_RESERVED_GDT_ENTRY {
+        return Err(-errno::EINVAL);
+    }
+    let nr = usize::try_from(entries.div_ceil(512)).unwrap_or(GDT_FRAMES);
+    let mut frames = [0u64; GDT_FRAMES];
+    let mut raw = [0u8; GDT_FRAMES * 8];
+    let bytes = raw.get_mut(..nr * 8).ok_or(-errno::EINVAL)?;
+    copy_in(frame_list, bytes)?;
+    for (f, b) in frames.iter_mut().zip(bytes.chunks_exact(8)) {
+        *f = u64::from_le_bytes(b.try_into().unwrap_or_default());
+    }
+    let new = frames.get(..nr).unwrap_or(&[]);
+    let id = domain::current_id();
+    let got = mm::with_frame_table(|ft| {
+        for (i, &mfn) in new.iter().enumerate() {
+            if !get_segdesc(ft, mfn, id) {
+                for &undo in new.get(..i).unwrap_or(&[]) {
+                    let _ = ft.put_page_and_type(undo);
+                }
+                return false;
+            }
+        }
+        true
+    });
+    if got != Some(true) {
+        return Err(-errno::EINVAL);
+    }
+    let (old, old_nr) = domain::with_current(|d| {
+        let t = &mut d.vcpu.traps;
+        let old = (t.gdt_frames, t.gdt_nr_frames);
+        t.gdt_frames = frames;
+        t.gdt_nr_frames = nr;
+        old
+    });
+    mm::with_frame_table(|ft| {
+        for &mfn in old.get(..old_nr).unwrap_or(&[]) {
+            let _ = ft.put_page_and_type(mfn);
+        }
+    });
+    for slot in 0..old_nr.max(nr) {
+        load_frame(slot, new.get(slot).copied());
+    }
+    tlb::flush_tlb_all_local();
+    Ok(0)
+}
+
+pub extern "C" fn hc_set_gdt(regs: &mut GuestRegs) {
+    let r = set_gdt(regs.rdi, arg32(regs.rsi));
+    finish(regs, r);
+}
+
+fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
+    let einval = Err(-errno::EINVAL);
+    if maddr % 8 != 0 {
+        return einval;
+    }
+    let Some(desc) = check_descriptor(desc) else {
+        return einval;
+    };
+    let mfn = maddr / PAGE_SIZE;
+    let id = domain::current_id();
+    let done = mm::with_frame_table(|ft| {
+        let Some(info) = ft.get(mfn).copied() else {
+            return false;
+        };
+        if info.owner != Some(id) {
+            return false;
+        }
+        let ok = if info.ty == PageType::SegDesc {
+            get_segdesc(ft, mfn, id)
+        } else {
+            ft.get_page_and_type(mfn, id, PageType::Writable).is_ok()
+        };
+        if !ok {
+            return false;
+        }
+        let written = phys::write_u64(maddr, desc).is_ok();
+        let _ = ft.put_page_and_type(mfn);
+        written
+    });
+    if done != Some(true) {
+        return einval;
+    }
+    // A frame of the live GDT: the CPU's copy follows.
+    let slot = domain::with_current(|d| {
+        let t = &d.vcpu.traps;
+        t.gdt_frames
+            .get(..t.gdt_nr_frames)
+            .and_then(|f| f.iter().position(|&m| m == mfn))
+    });
+    if let Some(slot) = slot {
+        let k = usize::try_from((maddr % PAGE_SIZE) / 8).unwrap_or(0);
+        gdt::set_guest_descriptor(slot * PER_FRAME + k, desc);
+    }
+    Ok(0)
+}
+
+pub extern "C" fn hc_update_descriptor(regs: &mut GuestRegs) {
+    let r = update_descriptor(regs.rdi, regs.rsi);
+    finish(regs, r);
+}
+
+const _: () = assert!(segdesc::GDT_FRAMES * segdesc::PER_FRAME == gdt::GUEST_ENTRIES);
