@@ -70,9 +70,8 @@ unsafe extern "C" {
 pub fn fixup_for(rip: u64) -> Option<u64> {
     let insn = core::ptr::addr_of!(hv_uaccess_insn) as u64;
     let end = core::ptr::addr_of!(hv_uaccess_end) as u64;
-    (insn..end)
-        .contains(&rip)
-        .then(|| core::ptr::addr_of!(hv_uaccess_fixup) as u64)
+    let fixup = core::ptr::addr_of!(hv_uaccess_fixup) as u64;
+    (insn..end).contains(&rip).then_some(fixup)
 }
 
 /// A fault during the copy (the guest address was not accessible).
