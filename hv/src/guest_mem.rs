@@ -94,6 +94,34 @@ fn is_loaded(cr3: u64) -> bool {
     crate::arch::x86_64::cpu::read_cr3() & PTE_ADDR_MASK == cr3 & PTE_ADDR_MASK
 }
 
+/// Copies from guest address `va` through the page tables loaded now (the
+/// calling vCPU's, in a hypercall).
+pub fn copy_from_loaded(va: u64, out: &mut [u8]) -> Result<(), Fault> {
+    if !range_ok(va, out.len()) {
+        return Err(Fault);
+    }
+    crate::arch::x86_64::uaccess::read_guest(va, out).map_err(|_| Fault)
+}
+
+/// Copies to guest address `va` through the page tables loaded now.
+pub fn copy_to_loaded(va: u64, data: &[u8]) -> Result<(), Fault> {
+    if !range_ok(va, data.len()) {
+        return Err(Fault);
+    }
+    crate::arch::x86_64::uaccess::write_guest(va, data).map_err(|_| Fault)
+}
+
+/// Copies 64-bit words (little-endian, as x86 stores them) to guest
+/// address `va` through the page tables loaded now.
+pub fn copy_words_to_loaded(va: u64, words: &[u64]) -> Result<(), Fault> {
+    let mut bytes = [0u8; 64];
+    let n = words.len().min(8);
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(&words[..n]) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    copy_to_loaded(va, &bytes[..8 * n])
+}
+
 /// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).
 ///
 /// When those tables are loaded the CPU walks them (a fault is caught and

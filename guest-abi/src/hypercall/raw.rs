@@ -426,8 +426,8 @@ pub fn sched_op_shutdown(reason: u32) -> i64 {
 /// disables ([`crate::xen::VMASST_CMD_DISABLE`]) assist `type_`
 /// (`VMASST_TYPE_*`).
 ///
-/// Returns 0, or `-EINVAL` for an unknown command or an assist this guest
-/// type does not support.
+/// Returns 0, or `-EINVAL` for an assist this guest type does not support
+/// (checked first), `-ENOSYS` for an unknown command.
 pub fn vm_assist(cmd: u32, type_: u32) -> i64 {
     // SAFETY: the assists change how the hypervisor interprets later
     // requests, never the guest's existing memory.

@@ -164,6 +164,9 @@ impl Domain {
 
 static DOMAINS: spin::Mutex<Vec<Domain>> = spin::Mutex::new(Vec::new());
 static CURRENT: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
+/// Position of the current domain in `DOMAINS` (entries are never removed
+/// or reordered, so it stays valid).
+static CURRENT_SLOT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// Adds a built domain to the table.
 pub fn register(d: Domain) {
@@ -174,11 +177,10 @@ pub fn register(d: Domain) {
 ///
 /// Panics (an hv bug) if there is none: only guest entries call this.
 pub fn with_current<R>(f: impl FnOnce(&mut Domain) -> R) -> R {
-    let id = CURRENT.load(core::sync::atomic::Ordering::Relaxed);
+    let slot = CURRENT_SLOT.load(core::sync::atomic::Ordering::Relaxed);
     let mut table = DOMAINS.lock();
     let d = table
-        .iter_mut()
-        .find(|d| d.id == id)
+        .get_mut(slot)
         .expect("a guest entry with no current domain");
     f(d)
 }
@@ -192,8 +194,10 @@ pub fn current_id() -> DomId {
 /// with.
 pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
     let table = DOMAINS.lock();
-    let d = table.iter().find(|d| d.id == id)?;
+    let slot = table.iter().position(|d| d.id == id)?;
+    let d = table.get(slot)?;
     CURRENT.store(id, core::sync::atomic::Ordering::Relaxed);
+    CURRENT_SLOT.store(slot, core::sync::atomic::Ordering::Relaxed);
     Some((d.vcpu.cr3, d.vcpu.initial_regs))
 }
 

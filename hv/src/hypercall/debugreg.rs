@@ -36,7 +36,7 @@ const DR_RW_IO: u64 = 2;
 
 /// An address a guest breakpoint may name (Xen's `__addr_ok`).
 fn breakpoint_addr_ok(va: u64) -> bool {
-    va < 1 << 47 || va >= HV_END
+    !(1 << 47..HV_END).contains(&va)
 }
 
 /// The value to store for DR`reg`, or the errno.

@@ -135,7 +135,7 @@ pub extern "C" fn hc_set_gdt(regs: &mut GuestRegs) {
 
 fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
     let einval = Err(-errno::EINVAL);
-    if maddr % 8 != 0 {
+    if !maddr.is_multiple_of(8) {
         return einval;
     }
     let Some(desc) = check_descriptor(desc) else {

@@ -153,14 +153,14 @@ extern "C" fn hc_console_io(regs: &mut GuestRegs) {
 /// Hypercalls preempted and resumed so far (for the log and benchmarks).
 static CONTINUATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// Copies a plain value's bytes from the current guest.
+/// Copies a plain value's bytes from the current guest. Hypercalls run on
+/// the calling vCPU's page tables, so the CPU does the walk.
 pub fn copy_in(va: u64, out: &mut [u8]) -> Result<(), i64> {
-    let cr3 = crate::domain::with_current(|d| d.vcpu.cr3);
-    crate::guest_mem::copy_from_guest(cr3, va, out).map_err(|_| -errno::EFAULT)
+    crate::guest_mem::copy_from_loaded(va, out).map_err(|_| -errno::EFAULT)
 }
 
-/// Copies bytes to the current guest (all or nothing).
+/// Copies bytes to the current guest (a fault part-way leaves the bytes
+/// before it written, as on Xen).
 pub fn copy_out(va: u64, data: &[u8]) -> Result<(), i64> {
-    let cr3 = crate::domain::with_current(|d| d.vcpu.cr3);
-    crate::guest_mem::copy_to_guest(cr3, va, data).map_err(|_| -errno::EFAULT)
+    crate::guest_mem::copy_to_loaded(va, data).map_err(|_| -errno::EFAULT)
 }

@@ -20,7 +20,7 @@
 use guest_abi::arch::VGCF_IN_SYSCALL;
 use guest_abi::errno;
 use guest_abi::xen::{IretContext, TrapInfo, VMASST_TYPE_ARCHITECTURAL_IOPL};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use super::{arg32, finish, HcResult, SYSCALL_LEN};
 use crate::arch::x86_64::entry::GuestRegs;
@@ -125,10 +125,10 @@ enum IretError {
 }
 
 fn iret(d: &mut Domain, regs: &mut GuestRegs) -> Result<(), IretError> {
-    let mut raw = [0u8; core::mem::size_of::<IretContext>()];
-    crate::guest_mem::copy_from_guest(d.vcpu.cr3, regs.rsp, &mut raw)
+    let mut ctx = IretContext::new_zeroed();
+    // A hypercall runs on the caller's page tables: the CPU walks them.
+    crate::guest_mem::copy_from_loaded(regs.rsp, ctx.as_mut_bytes())
         .map_err(|_| IretError::Unreadable(regs.rsp))?;
-    let ctx = IretContext::read_from_bytes(&raw).map_err(|_| IretError::Unreadable(regs.rsp))?;
     if ctx.cs & 3 == 3 {
         if d.vcpu.user_cr3 == 0 {
             return Err(IretError::NoUserPageTable);

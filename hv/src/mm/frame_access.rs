@@ -172,3 +172,18 @@ pub fn fill(paddr: u64, len: u64, byte: u8) -> Result<(), OutOfRange> {
     unsafe { core::ptr::write_bytes(va as *mut u8, byte, len) };
     Ok(())
 }
+
+/// Reads one byte exactly once.
+pub fn read_u8(paddr: u64) -> Result<u8, OutOfRange> {
+    let va = checked_va(paddr, 1)?;
+    // SAFETY: inside the direct map (checked above).
+    Ok(unsafe { core::ptr::read_volatile(va as *const u8) })
+}
+
+/// Writes one byte exactly once.
+pub fn write_u8(paddr: u64, value: u8) -> Result<(), OutOfRange> {
+    let va = checked_va(paddr, 1)?;
+    // SAFETY: inside the direct map; see `write` for who may be written.
+    unsafe { core::ptr::write_volatile(va as *mut u8, value) };
+    Ok(())
+}

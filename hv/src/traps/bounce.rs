@@ -67,15 +67,13 @@ fn vcpu_info(d: &Domain) -> u64 {
 
 /// `evtchn_upcall_mask` of the current vCPU.
 pub fn upcall_mask(d: &Domain) -> u8 {
-    let mut b = [0u8];
     // shared_info is an hv-allocated frame inside the direct map; a read
     // cannot fail, and if it did the mask would read as clear.
-    let _ = frame_access::read(vcpu_info(d) + 1, &mut b);
-    b[0]
+    frame_access::read_u8(vcpu_info(d) + 1).unwrap_or(0)
 }
 
 pub fn set_upcall_mask(d: &Domain, mask: bool) {
-    let _ = frame_access::write(vcpu_info(d) + 1, &[u8::from(mask)]);
+    let _ = frame_access::write_u8(vcpu_info(d) + 1, u8::from(mask));
 }
 
 /// Stores a page fault's address where the guest reads it
@@ -139,29 +137,33 @@ pub fn create_bounce_frame(
     }
     let saved_mask = upcall_mask(d);
     let rflags = guest_visible_rflags(d, regs.rflags, saved_mask);
+    // The frame, lowest address first: rcx, r11, [error code], rip, cs,
+    // rflags, rsp, ss.
     let mut frame = [0u64; 8];
-    let mut n = 0;
-    let mut push = |w: u64| {
-        frame[n] = w;
-        n += 1;
+    let tail = [
+        regs.rip,
+        cs | u64::from(saved_mask) << 32,
+        rflags,
+        regs.rsp,
+        regs.ss,
+    ];
+    frame[0] = regs.rcx;
+    frame[1] = regs.r11;
+    let n = match b.error_code {
+        Some(ec) => {
+            frame[2] = u64::from(ec);
+            frame[3..].copy_from_slice(&tail);
+            8
+        }
+        None => {
+            frame[2..7].copy_from_slice(&tail);
+            7
+        }
     };
-    push(regs.rcx);
-    push(regs.r11);
-    if let Some(ec) = b.error_code {
-        push(u64::from(ec));
-    }
-    push(regs.rip);
-    push(cs | u64::from(saved_mask) << 32);
-    push(rflags);
-    push(regs.rsp);
-    push(regs.ss);
-    let words = &frame[..n];
     let new_sp = sp.wrapping_sub(8 * n as u64);
-    let mut bytes = [0u8; 64];
-    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    crate::guest_mem::copy_to_guest(d.vcpu.cr3, new_sp, &bytes[..8 * n])
+    // The kernel's page table is the one loaded now (a bounce from user
+    // mode switched to it above), so the CPU walks it.
+    crate::guest_mem::copy_words_to_loaded(new_sp, &frame[..n])
         .map_err(|_| BounceError::StackFault(new_sp))?;
     if b.mask_events {
         set_upcall_mask(d, true);

@@ -1,7 +1,8 @@
 //! A guest kernel that runs a small user process: the process makes
 //! syscalls, takes a page fault its kernel fixes up, touches a page only
-//! the kernel maps, and is killed by its kernel for a privileged
-//! instruction, as on Xen 4.17.
+//! the kernel maps, raises `int $0x80` (gate DPL 3: delivered) and `int
+//! $0x82` (DPL 1: #GP(0x412) from user mode), and is killed by its kernel
+//! for a privileged instruction, as on Xen 4.17.
 //!
 //! Set-up: the user page table is a separate L4 holding only the kernel's
 //! slot 511 (a copy of the entry, so both tables share everything below
