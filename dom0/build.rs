@@ -1,16 +1,13 @@
-//! Link dom0 with the shared PV linker script.
+//! Link dom0 with guest-abi's PV linker script (the VIRT_BASE layout), whose
+//! path guest-abi's build script hands over as `DEP_GUEST_ABI_PV64_LD`.
 
 use std::env;
-use std::path::PathBuf;
 
 fn main() {
-    let target = env::var("TARGET").unwrap_or_default();
-    if target == "x86_64-unknown-none" {
-        let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-        let script = manifest_dir.join("../guest-abi/pv64.ld");
-        println!("cargo:rustc-link-arg-bins=-T{}", script.display());
-        println!("cargo:rustc-link-arg-bins=--no-pie");
-        println!("cargo:rerun-if-changed={}", script.display());
-    }
     println!("cargo:rerun-if-changed=build.rs");
+    if env::var("TARGET").as_deref() == Ok("x86_64-unknown-none") {
+        let script = env::var("DEP_GUEST_ABI_PV64_LD").expect("guest-abi's build script sets it");
+        println!("cargo:rustc-link-arg-bins=-T{script}");
+        println!("cargo:rustc-link-arg-bins=--no-pie");
+    }
 }
