@@ -258,7 +258,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
             in_kernel: true,
             initial_regs,
             traps: super::TrapState::new(),
-            ldt: (0, 0),
+            ldt: crate::mm::ldt::Ldt::default(),
             priv_state: crate::emulate::PrivState::default(),
         },
         state: RunState::Running,
@@ -345,7 +345,11 @@ fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildEr
         let l4 = mem
             .mfn(l.l4_pfn())
             .map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
-        ft.pin(l4, id, PageType::L4)
+        // Pinned, as Xen leaves dom0's initial table, plus the type
+        // reference the vCPU's base pointer holds (Xen's guest_table), so
+        // unpinning the live table does not untype it.
+        ft.pin(l4, id, PageType::L4)?;
+        ft.get_page_and_type(l4, id, PageType::L4).map(|_| ())
     })
     .ok_or(BuildError::Internal("no frame table"))?
     .map_err(BuildError::PageType)

@@ -38,8 +38,8 @@ pub struct Vcpu {
     /// The virtual IDT, callbacks, kernel stack and segment bases: what hv
     /// needs to bounce exceptions and `syscall`s to the guest kernel.
     pub traps: TrapState,
-    /// The guest's LDT (`MMUEXT_SET_LDT`): linear address and entry count.
-    pub ldt: (u64, u64),
+    /// The guest's LDT (`MMUEXT_SET_LDT`) and the pages hv mapped for it.
+    pub ldt: crate::mm::ldt::Ldt,
     /// Emulated privileged state: I/O bitmap, CR4 guest bits, PCI cf8.
     pub priv_state: crate::emulate::PrivState,
 }

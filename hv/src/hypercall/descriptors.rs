@@ -57,7 +57,7 @@ fn validate_frame(mfn: u64) -> bool {
 
 /// Takes a SegDesc reference on `mfn` for domain `id`, validating the
 /// frame if the type is new.
-fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
+pub(crate) fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
     match ft.get_page_and_type(mfn, id, PageType::SegDesc) {
         Ok(false) => true,
         Ok(true) if validate_frame(mfn) => true,

@@ -12,6 +12,10 @@
 //! full local flush, which is at least what Xen guarantees and keeps a stale
 //! writable translation from surviving a frame's promotion to a page table.
 //!
+//! `MMUEXT_SET_LDT` records the LDT and maps nothing: its pages are typed
+//! and mapped when the CPU first reads them (see `mm::ldt`), so the call
+//! succeeds whatever the pages hold, as on Xen.
+//!
 //! @implements: mmu_update.normal_pt_update mmu_update.machphys_update mmu_update.pt_update_preserve_ad
 //! @implements: mmu_update.pt_update_no_translate
 //! @implements: mmuext_op.pin_l1_table mmuext_op.pin_l2_table mmuext_op.pin_l3_table mmuext_op.pin_l4_table
@@ -513,15 +517,7 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
             crate::arch::x86_64::cpu::wbinvd();
             Ok(())
         }
-        MMUEXT_SET_LDT => {
-            // `nr_ents` is an unsigned int in the arg2 union.
-            let nr_ents = arg2 & 0xffff_ffff;
-            if nr_ents > 8192 || (nr_ents != 0 && (arg1 & 0xfff != 0 || !addr_ok(arg1))) {
-                return Err(-errno::EINVAL);
-            }
-            domain::with_current(|d| d.vcpu.ldt = (arg1, nr_ents));
-            Ok(())
-        }
+        MMUEXT_SET_LDT => set_ldt(arg1, arg2),
         MMUEXT_CLEAR_PAGE => {
             with_writable(cur, arg1, |dst| {
                 phys::zero(dst * PAGE_SIZE, PAGE_SIZE).is_ok()
@@ -540,6 +536,26 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
         MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(-errno::EOPNOTSUPP),
         _ => Err(-errno::ENOSYS),
     }
+}
+
+/// Unmaps the LDT pages on a new kernel page table: they were found
+/// through the old one (Xen drops them too; they are mapped again on the
+/// next access).
+#[cold]
+fn drop_ldt_mappings() {
+    domain::with_current(|d| mm::ldt::destroy(&mut d.vcpu.ldt));
+}
+
+/// `MMUEXT_SET_LDT(linear_addr, nr_ents)`.
+#[cold]
+fn set_ldt(linear_addr: u64, arg2: u64) -> Result<(), i64> {
+    // `nr_ents` is an unsigned int in the arg2 union.
+    let nr_ents = super::arg32(arg2);
+    if nr_ents > 8192 || (nr_ents != 0 && (linear_addr & 0xfff != 0 || !addr_ok(linear_addr))) {
+        return Err(-errno::EINVAL);
+    }
+    domain::with_current(|d| mm::ldt::set(d, linear_addr, nr_ents));
+    Ok(())
 }
 
 /// Runs `f` on frame `mfn` while holding a writable type reference on it
@@ -620,6 +636,9 @@ fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
         (reload.then_some(active), d.vcpu.in_kernel)
     });
     let _ = in_kernel;
+    if !user {
+        drop_ldt_mappings();
+    }
     if let Some(cr3) = reload {
         tlb::load_guest_page_table(cr3).map_err(|_| -errno::EINVAL)?;
     }

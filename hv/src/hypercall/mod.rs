@@ -14,7 +14,7 @@
 mod callback;
 mod console_io;
 mod debugreg;
-mod descriptors;
+pub(crate) mod descriptors;
 mod memory;
 mod mmu;
 mod multicall;

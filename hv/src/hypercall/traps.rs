@@ -11,7 +11,12 @@
 //! `iret` reads Xen's `iret_context` from the guest stack and returns to
 //! the frame it describes (see `arch-x86/xen-x86_64.h`); a frame that
 //! cannot be read, or a return to user mode with no user page table,
-//! crashes the domain as on Xen. It is not a call that returns: `rax` is
+//! crashes the domain as on Xen. A frame the CPU then refuses (bad
+//! selectors, non-canonical rip) is the guest's exception at that frame
+//! (see `traps`). Known difference: with `VGCF_in_syscall` and a canonical
+//! rip Xen returns with `sysret`, which never looks at the frame's cs and
+//! ss, so bogus selectors there go unnoticed on Xen but fault on hv. It is
+//! not a call that returns: `rax` is
 //! the saved one. Xen refuses it inside a multicall (XSA-213), see
 //! [`allowed_in_multicall`].
 //!
@@ -48,11 +53,7 @@ pub fn allowed_in_multicall(nr: u64) -> bool {
 /// Forces a guest selector's RPL to 3 (guest kernel RPL of a 64-bit PV
 /// guest), as Xen's `fixup_guest_{code,stack}_selector`.
 fn fixup_selector(sel: u64) -> u64 {
-    if sel & 3 >= 3 {
-        sel
-    } else {
-        (sel & !3) | 3
-    }
+    sel | 3
 }
 
 enum TableResult {
@@ -139,13 +140,15 @@ fn iret(d: &mut Domain, regs: &mut GuestRegs) -> Result<(), IretError> {
         d.vcpu.traps.iopl = ctx.rflags & RFLAGS_IOPL;
     }
     regs.rip = ctx.rip;
-    regs.cs = fixup_selector(ctx.cs);
     regs.rflags =
         (ctx.rflags & RFLAGS_DEFINED & !(RFLAGS_IOPL | RFLAGS_VM)) | RFLAGS_IF | RFLAGS_FIXED1;
     regs.rsp = ctx.rsp;
+    regs.cs = fixup_selector(ctx.cs);
     regs.ss = fixup_selector(ctx.ss);
     if ctx.flags & VGCF_IN_SYSCALL != 0 {
         // Xen returns with sysret: rcx and r11 become rip and rflags.
+        // (Its sysret also ignores the frame's cs and ss, which hv, always
+        // returning with iretq, does not: see the module docs.)
         bounce::sysret_registers(regs);
     } else {
         regs.rcx = ctx.rcx;

@@ -5,6 +5,7 @@
 
 #[expect(unsafe_code, reason = "the one raw-frame module of mm")]
 pub mod frame_access;
+pub mod ldt;
 pub mod m2p;
 pub mod page_table;
 

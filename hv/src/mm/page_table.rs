@@ -3,7 +3,10 @@
 //!
 //! Invariant: each of L4 slots 256–271 in the idle table points at an L3 that
 //! never changes for the life of hv, so copying those 16 entries into a guest
-//! L4 once gives the guest every later hv mapping too.
+//! L4 once gives the guest every later hv mapping too. For the same reason
+//! the tables under slot 260 (Xen's per-domain slot), where the vCPU's LDT
+//! pages are mapped on demand, are allocated at boot: only L1 entries
+//! change later.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +27,16 @@ pub const HV_SLOT_END: usize = 272;
 
 static IDLE_L4: AtomicU64 = AtomicU64::new(0);
 
+/// L4 slot of the per-domain area (Xen's `PERDOMAIN_VIRT_START` slot).
+const PERDOMAIN_SLOT: usize = 260;
+/// Where the CPU sees the vCPU's LDT: the start of the per-domain slot,
+/// room for the largest LDT (8192 descriptors, 16 pages), supervisor-only.
+pub const LDT_AREA: u64 = 0xffff_0000_0000_0000 | (PERDOMAIN_SLOT as u64) << 39;
+pub const LDT_PAGES: usize = 16;
+pub const LDT_AREA_END: u64 = LDT_AREA + LDT_PAGES as u64 * PAGE_SIZE;
+/// Physical address of the L1 that maps the LDT area.
+static LDT_L1: AtomicU64 = AtomicU64::new(0);
+
 /// Records the idle L4 (the boot tables, from CR3) and gives every empty
 /// hypervisor slot its own L3, so that the slots are fixed from now on.
 pub fn init(idle_l4: u64) -> Result<(), &'static str> {
@@ -36,7 +49,49 @@ pub fn init(idle_l4: u64) -> Result<(), &'static str> {
                 .map_err(|_| "idle L4 unwritable")?;
         }
     }
+    init_ldt_area(idle_l4)
+}
+
+/// Builds the L2 and L1 under the per-domain slot's L3 that map the LDT
+/// area (all entries absent for now).
+fn init_ldt_area(idle_l4: u64) -> Result<(), &'static str> {
+    let l3 = phys::read_u64(entry_paddr(idle_l4, PERDOMAIN_SLOT))
+        .map_err(|_| "idle L4 unreadable")?
+        & PTE_ADDR_MASK;
+    let mut table = l3;
+    for index in [l3_index(LDT_AREA), l2_index(LDT_AREA)] {
+        let e = entry_paddr(table, index);
+        if phys::read_u64(e).map_err(|_| "per-domain table unreadable")? & PTE_P != 0 {
+            return Err("per-domain slot already in use");
+        }
+        let next = super::alloc_zeroed_frame().ok_or("no memory for the LDT area")? * PAGE_SIZE;
+        phys::write_u64(e, next | PTE_P | PTE_RW).map_err(|_| "per-domain table unwritable")?;
+        table = next;
+    }
+    LDT_L1.store(table, Ordering::Relaxed);
     Ok(())
+}
+
+/// Maps machine frame `mfn` (or nothing) at page `page` of the LDT area,
+/// read-write for the CPU (it sets descriptors' accessed bits), never
+/// user-accessible. The caller flushes the old translation.
+pub fn set_ldt_page(page: usize, mfn: Option<u64>) -> Result<(), phys::OutOfRange> {
+    if page >= LDT_PAGES {
+        return Err(phys::OutOfRange);
+    }
+    const PTE_A: u64 = 1 << 5;
+    const PTE_D: u64 = 1 << 6;
+    let v = mfn.map_or(0, |m| (m * PAGE_SIZE) | PTE_P | PTE_RW | PTE_A | PTE_D);
+    phys::write_u64(entry_paddr(LDT_L1.load(Ordering::Relaxed), page), v)
+}
+
+/// The frame mapped at page `page` of the LDT area, if any.
+pub fn ldt_page(page: usize) -> Option<u64> {
+    if page >= LDT_PAGES {
+        return None;
+    }
+    let e = phys::read_u64(entry_paddr(LDT_L1.load(Ordering::Relaxed), page)).ok()?;
+    (e & PTE_P != 0).then_some((e & PTE_ADDR_MASK) / PAGE_SIZE)
 }
 
 /// Physical address of the idle L4.

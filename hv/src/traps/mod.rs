@@ -10,14 +10,23 @@
 //! exception without a handler (or whose frame cannot be written) crashes
 //! the domain with a report; a fault in hv itself is fatal and reported
 //! with registers and a backtrace. The only ring-0 fault a guest can
-//! provoke, `iretq` refusing the frame it returns to, is recognised and
-//! charged to the guest.
+//! provoke, `iretq` refusing the frame it returns to, is handled as Xen
+//! 4.17 handles it for 64-bit PV guests: as an exception raised by the
+//! guest context being returned to (#GP with the bad selector, or #GP(0)
+//! for a non-canonical rip, at that rip), bounced through the guest's
+//! trap table and crashing the domain only if there is no handler. Xen's
+//! failsafe callback is not involved: it serves the segment reloads of a
+//! context switch, which hv does not do (the guest's data segments stay
+//! loaded while hv runs). A #PF at hv's LDT area maps the guest's LDT page
+//! (`mm::ldt`) and retries, or becomes the guest's #PF at its own LDT
+//! address.
 
 pub mod bounce;
 
 use crate::arch::x86_64::entry::{self, GuestRegs, ENTRY_SYSCALL, ENTRY_SYSCALL32};
 use crate::arch::x86_64::{apic, cpu, guest_state};
 use crate::emulate::{self, Emulated};
+use crate::mm::ldt::{self, LdtFault};
 use crate::{domain, shutdown};
 
 use bounce::{Bounce, BounceError};
@@ -74,25 +83,13 @@ pub fn handle(regs: &mut GuestRegs) {
         apic::SPURIOUS_VECTOR => {}
         ENTRY_SYSCALL | ENTRY_SYSCALL32 => guest_syscall(regs),
         0..=31 => {
-            if regs.is_guest_context() && !matches!(v, 2 | 8 | 18) {
+            if !regs.is_guest_context() && !ring0_exception(regs) {
+                return;
+            }
+            if !matches!(v, 2 | 8 | 18) {
                 guest_exception(regs);
-            } else if regs.is_guest_context() {
-                guest_fault(regs, vector_name(v), 0);
-            } else if let Some(fixup) = (v == 14)
-                .then(|| crate::arch::x86_64::uaccess::fixup_for(regs.rip))
-                .flatten()
-            {
-                // A guest address that was not accessible during a copy:
-                // resume at the copy's fixup, which reports -EFAULT.
-                regs.rip = fixup;
-            } else if regs.rip == entry::iretq_address() {
-                // The guest frame being returned to was refused by iretq;
-                // report it (it sits where rsp pointed) as the guest's fault.
-                let bad = entry::frame_at(regs.rsp);
-                guest_fault(&bad, "fault on return to guest (bad rip or selector)", 0);
             } else {
-                let cr2 = if v == 14 { cpu::read_cr2() } else { 0 };
-                hv_fault(regs, cr2);
+                guest_fault(regs, vector_name(v), 0);
             }
         }
         _ => {
@@ -100,6 +97,33 @@ pub fn handle(regs: &mut GuestRegs) {
             apic::eoi();
         }
     }
+}
+
+/// An exception in hv itself. Returns true if it is the guest's after all
+/// and `regs` now holds the guest context that raised it: `iretq` refused
+/// the context it was returning to (or read an LDT page not mapped yet).
+/// As on Xen, that is an exception of that context itself, which the
+/// caller bounces (or fixes up), returning straight to the outcome.
+#[cold]
+fn ring0_exception(regs: &mut GuestRegs) -> bool {
+    let v = regs.entry_vector;
+    if let Some(fixup) = (v == 14)
+        .then(|| crate::arch::x86_64::uaccess::fixup_for(regs.rip))
+        .flatten()
+    {
+        // A guest address that was not accessible during a copy: resume
+        // at the copy's fixup, which reports -EFAULT.
+        regs.rip = fixup;
+        return false;
+    }
+    if regs.rip == entry::iretq_address() && matches!(v, 11..=14) {
+        if let Some(guest) = entry::returning_frame(regs) {
+            *regs = guest;
+            return true;
+        }
+    }
+    let cr2 = if v == 14 { cpu::read_cr2() } else { 0 };
+    hv_fault(regs, cr2)
 }
 
 /// A `syscall` that is not a hypercall: guest user mode calling its kernel.
@@ -152,7 +176,7 @@ fn trap_bounce(d: &domain::Domain, vector: u8, error_code: Option<u32>) -> Bounc
 
 /// An exception raised by guest code.
 fn guest_exception(regs: &mut GuestRegs) {
-    let Ok(vector) = u8::try_from(regs.entry_vector) else {
+    let Ok(mut vector) = u8::try_from(regs.entry_vector) else {
         return;
     };
     let mut error_code = (HAVE_ERROR_CODE & (1 << vector) != 0).then_some(regs.error_code);
@@ -198,11 +222,30 @@ fn guest_exception(regs: &mut GuestRegs) {
         }
         VEC_PF => {
             cr2 = cpu::read_cr2();
+            if ldt::in_area(cr2) {
+                match ldt::handle_fault(cr2) {
+                    LdtFault::Mapped => return,
+                    // The guest's own LDT address faults instead.
+                    LdtFault::Refused(linear) => cr2 = linear,
+                    LdtFault::RefusedNonCanonical(ec) => {
+                        vector = VEC_GP;
+                        regs.entry_vector = u32::from(VEC_GP);
+                        error_code = Some(ec);
+                    }
+                }
+            }
             // MMU HOOK: faults the MMU fixes up itself (writable page
             // tables, spurious faults) return here before the bounce.
-            let in_kernel = domain::with_current(|d| d.vcpu.in_kernel);
-            let ec = regs.error_code & !PFEC_USER | if in_kernel { 0 } else { PFEC_USER };
-            error_code = Some(ec);
+            if vector == VEC_PF {
+                // The user bit says which guest mode faulted (both run
+                // in ring 3).
+                let user = if entry::guest_user_mode() {
+                    PFEC_USER
+                } else {
+                    0
+                };
+                error_code = Some(regs.error_code & !PFEC_USER | user);
+            }
         }
         _ => {}
     }

@@ -61,7 +61,39 @@ fn main(si: StartInfoRef) -> ! {
     user_baseptr(&mut r, &mut env, &w);
     batches(&mut r, &mut env, &w);
     multicall(&mut r, &mut env, &w);
+    unpinning_the_live_l4_keeps_it_typed(&mut r, &env);
     r.finish()
+}
+
+/// Regression (found by hypercall_fuzz): the vCPU's base pointer holds its
+/// own type reference on the live L4, so unpinning dom0's initial table
+/// (which the builder leaves pinned, as Xen does) must not turn it into an
+/// ordinary page that COPY_PAGE or CLEAR_PAGE could overwrite.
+fn unpinning_the_live_l4_keeps_it_typed(r: &mut Report, env: &Env) {
+    rc(
+        r,
+        "unpin the live L4 (pt_base)",
+        mmuext1(MMUEXT_UNPIN_TABLE, env.l4_mfn, 0),
+        0,
+    );
+    rc(
+        r,
+        "COPY_PAGE onto the live, unpinned L4 (still an L4: -EINVAL)",
+        mmuext1(MMUEXT_COPY_PAGE, env.l4_mfn, env.l4_mfn),
+        -EINVAL,
+    );
+    rc(
+        r,
+        "CLEAR_PAGE of it (-EINVAL)",
+        mmuext1(MMUEXT_CLEAR_PAGE, env.l4_mfn, 0),
+        -EINVAL,
+    );
+    rc(
+        r,
+        "pin it again",
+        mmuext1(MMUEXT_PIN_L4_TABLE, env.l4_mfn, 0),
+        0,
+    );
 }
 
 /// A cleared spare frame.

@@ -8,9 +8,11 @@
 //! current stack; the handler tells them apart by `cs`.
 //!
 //! The return is always `iretq` from that frame. `iretq` faults in ring 0 on a
-//! non-canonical `rip` before it changes privilege; the #GP handler recognises
-//! the faulting address [`hv_iretq`] and blames the guest instead of hv, so
-//! the fast path needs no canonical check of its own.
+//! non-canonical `rip` or a selector the CPU refuses (or #PF reading an LDT
+//! page hv has yet to map) before it changes privilege; the trap handler
+//! recognises the faulting address [`hv_iretq`] and treats the fault as the
+//! guest's, raised at the context being returned to ([`returning_frame`]),
+//! so the fast path needs no checks of its own.
 //!
 //! A `syscall` from guest user mode is not a hypercall: one byte flag
 //! ([`set_guest_user_mode`]), tested after the registers are saved, sends
@@ -263,6 +265,11 @@ pub fn set_guest_user_mode(user: bool) {
     GUEST_USER_MODE.store(u8::from(user), Ordering::Relaxed);
 }
 
+/// Whether the running vCPU is in guest user mode (as last recorded).
+pub fn guest_user_mode() -> bool {
+    GUEST_USER_MODE.load(Ordering::Relaxed) != 0
+}
+
 extern "C" fn trap_entry(regs: &mut GuestRegs) {
     crate::traps::handle(regs);
 }
@@ -368,19 +375,30 @@ pub fn enter_guest(regs: &GuestRegs) -> ! {
     }
 }
 
-/// The guest frame an `iretq` at `rsp` was returning to. Only meaningful for
-/// the #GP at [`hv_iretq`], where `rsp` points into the top frame; anything
-/// else gives a default frame.
-pub fn frame_at(rsp: u64) -> GuestRegs {
-    let top = top_frame();
-    let iret_part = top as u64 + GUEST_REGS_SIZE as u64 - 40;
-    if rsp != iret_part {
-        return GuestRegs::default();
+/// The guest context an `iretq` at [`hv_iretq`] was returning to when it
+/// faulted in ring 0 with `regs` (the fault's own frame): the general
+/// registers as they were (already popped, so the fault saved them in
+/// `regs`) and the `iretq` frame still at `regs.rsp`. `None` if `regs.rsp`
+/// is not inside hv's stack.
+pub fn returning_frame(regs: &GuestRegs) -> Option<GuestRegs> {
+    let iret_part = regs.rsp;
+    let end = iret_part.checked_add(40)?;
+    if iret_part < BSP_STACK.bottom() || end > BSP_STACK.top() || !iret_part.is_multiple_of(8) {
+        return None;
     }
-    // SAFETY: `top` is the top frame of this CPU's stack, in bounds and
-    // aligned; its registers were popped but the memory still holds them
-    // and nothing has overwritten it (the #GP frame nests below).
-    unsafe { top.read() }
+    let words = iret_part as *const u64;
+    // SAFETY: the five words lie inside hv's stack (checked above), which
+    // is always mapped, and are 8-byte aligned; `iretq` had not consumed
+    // them yet and the fault's frame was pushed below them.
+    let [rip, cs, rflags, rsp, ss] = unsafe { core::array::from_fn(|i| words.add(i).read()) };
+    Some(GuestRegs {
+        rip,
+        cs,
+        rflags,
+        rsp,
+        ss,
+        ..*regs
+    })
 }
 
 /// Calls `f` with each return address on the frame-pointer chain from `rbp`,

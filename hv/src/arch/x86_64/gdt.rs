@@ -8,7 +8,8 @@
 //! 0xe023 (32-bit ring-3 code). hv's own are 0xe008 (code) and 0xe010
 //! (data). `syscall`/`sysret` derive their selectors from MSR_STAR, which
 //! only works with exactly this order: 0xe008, 0xe010 for entry; 0xe020 + 8
-//! (data, RPL 3) and + 16 (64-bit code, RPL 3) for return.
+//! (data, RPL 3) and + 16 (64-bit code, RPL 3) for return. The TSS is at
+//! 0xe040 and the guest's LDT, when it has one, at 0xe050 ([`load_ldt`]).
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -21,6 +22,9 @@ pub const RING3_CS32: u16 = 0xe023;
 pub const RING3_DS: u16 = 0xe02b;
 pub const RING3_CS64: u16 = 0xe033;
 pub const TSS_SEL: u16 = 0xe040;
+/// The guest's LDT, when it has one (Xen's `LDT_ENTRY`): a 16-byte system
+/// descriptor right after the TSS's.
+pub const LDT_SEL: u16 = 0xe050;
 
 /// IST slots (1-based, as the IDT encodes them).
 pub const IST_DF: u8 = 1;
@@ -129,6 +133,9 @@ pub fn init(rsp0: u64) {
             tss = in(reg) TSS_SEL,
         );
     }
+    // The CPU comes out of reset with an LDT of 64 KiB at address 0; no
+    // guest selector may reach that.
+    load_ldt(0, 0);
 }
 
 /// Operand of `lgdt`/`lidt`.
@@ -141,8 +148,9 @@ pub struct DescriptorPointer {
 /// Whether ring 0 can load `sel` (RPL forced to 3) into a data segment
 /// register without faulting, as the guest's own load would: null, or a
 /// present descriptor in the GDT that is data or readable code with DPL 3
-/// (or conforming readable code). The LDT is never loaded, so LDT
-/// selectors are refused.
+/// (or conforming readable code). LDT selectors are refused: hv does not
+/// read the guest's LDT from ring 0, whose pages may not be mapped yet
+/// (Xen would load them).
 pub fn loadable_by_guest(sel: u16) -> bool {
     if sel < 4 {
         return true;
@@ -162,6 +170,35 @@ pub fn loadable_by_guest(sel: u16) -> bool {
     let conforming_code = code && access & 0x04 != 0;
     let dpl = (access >> 5) & 3;
     present && user_segment && readable_or_data && (dpl == 3 || conforming_code)
+}
+
+/// Loads the LDT register: the null LDT when `nr_ents` is 0, else an LDT
+/// of `nr_ents` descriptors at `base` (hv's per-vCPU LDT area, which hv
+/// maps from the guest's validated LDT pages).
+pub fn load_ldt(base: u64, nr_ents: u64) {
+    if nr_ents == 0 {
+        // SAFETY: a null LDT selector is always valid; afterwards any LDT
+        // selector faults in the guest, as the guest expects.
+        unsafe { asm!("lldt {0:x}", in(reg) 0u16, options(nomem, nostack, preserves_flags)) };
+        return;
+    }
+    let limit = nr_ents.saturating_mul(8).saturating_sub(1) & 0xf_ffff;
+    let low = (limit & 0xffff)
+        | (base & 0xff_ffff) << 16
+        | 0x82 << 40 // present, DPL 0, LDT
+        | ((limit >> 16) & 0xf) << 48
+        | ((base >> 24) & 0xff) << 56;
+    let slots = GDT.0.get().cast::<u64>();
+    // SAFETY: (1) LDT_SEL's two entries are hv's own, in bounds and used
+    // for nothing else; (2) the descriptor is a present LDT descriptor
+    // whose base is hv's LDT area, mapped supervisor-only, so the CPU
+    // reads guest descriptors only from pages hv validated; (3) `lldt`
+    // only changes which descriptors LDT selectors name.
+    unsafe {
+        slots.add(index(LDT_SEL)).write_volatile(low);
+        slots.add(index(LDT_SEL) + 1).write_volatile(base >> 32);
+        asm!("lldt {0:x}", in(reg) LDT_SEL, options(nostack, preserves_flags));
+    }
 }
 
 /// Entries of the GDT that hold the guest's own descriptors (`set_gdt`):

@@ -1,0 +1,156 @@
+//! The guest's LDT, as Xen 4.17 provides it to 64-bit PV guests.
+//!
+//! `MMUEXT_SET_LDT` only records a linear address and an entry count and
+//! loads an LDT register that points at hv's per-vCPU LDT area (see
+//! `page_table::LDT_AREA`), with the limit the count gives. Nothing is
+//! mapped there yet. The first time the CPU reads a descriptor from a page
+//! of the area it faults (#PF in hv's range, from guest context or from
+//! hv's `iretq`); [`handle_fault`] then looks up the guest's page through
+//! the guest kernel's page table, takes a general and a SegDesc type
+//! reference on it (the domain's own frame, every descriptor passing
+//! Xen's checks, not mapped writable anywhere) and maps it there, and the
+//! access is retried. If any of that fails, the guest gets the #PF at its
+//! own LDT address instead, as on Xen (or #GP with the selector, were that
+//! address non-canonical).
+//!
+//! Invariant: a page mapped in the LDT area holds exactly one SegDesc type
+//! reference (and its general reference), recorded in [`Ldt`];
+//! [`destroy`] drops both, so a page that is no longer the LDT can be
+//! mapped writable again. Xen tears the mappings down whenever the LDT
+//! changes and when the kernel page table is replaced.
+
+use crate::arch::x86_64::gdt;
+use crate::arch::x86_64::guest_state::is_canonical;
+use crate::arch::x86_64::mm as tlb;
+use crate::domain::{self, Domain};
+use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
+
+use page_table::{LDT_AREA, LDT_AREA_END, LDT_PAGES};
+
+const PTE_P: u64 = 1;
+const PTE_PSE: u64 = 1 << 7;
+const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
+
+/// A vCPU's LDT (Xen's `ldt_base`, `ldt_ents` and shadow mappings), kept
+/// small: the frames mapped are in the LDT area's own page table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ldt {
+    /// Guest linear address (page-aligned; 0 when there are no entries).
+    pub base: u64,
+    /// Descriptors (0: no LDT; at most 8192).
+    pub ents: u32,
+    /// Bit n: page n of the LDT area is mapped (and holds references).
+    mapped: u16,
+}
+
+const _: () = assert!(LDT_PAGES <= 16);
+
+/// `MMUEXT_SET_LDT` with checked arguments: a new LDT replaces the old
+/// one's mappings; the same LDT again changes nothing.
+#[inline(never)]
+pub fn set(d: &mut Domain, base: u64, ents: u32) {
+    let base = if ents == 0 { 0 } else { base };
+    let l = &mut d.vcpu.ldt;
+    if l.base == base && l.ents == ents {
+        return;
+    }
+    destroy(l);
+    l.base = base;
+    l.ents = ents;
+    gdt::load_ldt(LDT_AREA, u64::from(ents));
+}
+
+/// Unmaps every LDT page and drops its references.
+#[inline(never)]
+pub fn destroy(l: &mut Ldt) {
+    for page in 0..LDT_PAGES {
+        if l.mapped & (1 << page) == 0 {
+            continue;
+        }
+        let mfn = page_table::ldt_page(page);
+        let _ = page_table::set_ldt_page(page, None);
+        tlb::invlpg(LDT_AREA + page as u64 * PAGE_SIZE);
+        if let Some(mfn) = mfn {
+            mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
+        }
+    }
+    l.mapped = 0;
+}
+
+/// What a #PF at an address in the LDT area came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdtFault {
+    /// The page is mapped now: retry the access.
+    Mapped,
+    /// The guest's page cannot be its LDT: the fault goes to the guest at
+    /// this linear address of its own LDT.
+    Refused(u64),
+    /// As `Refused`, but that address is not canonical: #GP with this
+    /// error code (the selector's index, TI set) instead.
+    RefusedNonCanonical(u32),
+}
+
+/// Whether `cr2` is an address of the LDT area.
+pub fn in_area(cr2: u64) -> bool {
+    (LDT_AREA..LDT_AREA_END).contains(&cr2)
+}
+
+/// Maps the guest LDT page that a fault at `cr2` (in the LDT area) needs.
+pub fn handle_fault(cr2: u64) -> LdtFault {
+    let offset = cr2.wrapping_sub(LDT_AREA);
+    let page = usize::try_from(offset / PAGE_SIZE).unwrap_or(LDT_PAGES);
+    domain::with_current(|d| {
+        let (base, kernel_cr3, id) = (d.vcpu.ldt.base, d.vcpu.kernel_cr3, d.id);
+        let refused = || {
+            let linear = base.wrapping_add(offset);
+            if is_canonical(linear) {
+                LdtFault::Refused(linear)
+            } else {
+                LdtFault::RefusedNonCanonical(u32::try_from((offset & 0xfffc) | 4).unwrap_or(4))
+            }
+        };
+        let l = &mut d.vcpu.ldt;
+        if page >= LDT_PAGES || offset >= u64::from(l.ents) * 8 {
+            return refused();
+        }
+        if l.mapped & (1 << page) != 0 {
+            // Mapped meanwhile (a stale translation): retry.
+            tlb::invlpg(cr2);
+            return LdtFault::Mapped;
+        }
+        let linear = base.wrapping_add(page as u64 * PAGE_SIZE);
+        let Some(mfn) = kernel_frame_of(kernel_cr3, linear) else {
+            return refused();
+        };
+        let typed =
+            mm::with_frame_table(|ft| crate::hypercall::descriptors::get_segdesc(ft, mfn, id));
+        if typed != Some(true) {
+            return refused();
+        }
+        if page_table::set_ldt_page(page, Some(mfn)).is_err() {
+            mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
+            return refused();
+        }
+        l.mapped |= 1 << page;
+        tlb::invlpg(LDT_AREA + page as u64 * PAGE_SIZE);
+        LdtFault::Mapped
+    })
+}
+
+/// The frame the guest kernel's page table maps at `va` (Xen reads the
+/// LDT through the kernel's tables whichever guest mode faulted), if the
+/// page is present.
+fn kernel_frame_of(cr3: u64, va: u64) -> Option<u64> {
+    if !is_canonical(va) || cr3 == 0 {
+        return None;
+    }
+    let mut table = cr3 & PTE_ADDR;
+    for shift in [39u32, 30, 21, 12] {
+        let e = phys::read_u64(table + ((va >> shift) & 511) * 8).ok()?;
+        if e & PTE_P == 0 || (shift != 39 && shift != 12 && e & PTE_PSE != 0) {
+            return None;
+        }
+        table = e & PTE_ADDR;
+    }
+    Some(table / PAGE_SIZE)
+}

@@ -1,0 +1,376 @@
+//! The LDT (`MMUEXT_SET_LDT`) as Xen 4.17 provides it: the call checks its
+//! arguments and records the table; the pages are only typed (SegDesc,
+//! every descriptor checked) and mapped when the CPU first reads a
+//! descriptor through a selector with TI set, so `SET_LDT` succeeds even
+//! while the page is still mapped writable, and the first load then
+//! faults. A valid LDT page gives usable segments (`mov %fs`, reads through
+//! the segment's base, `lsl`, the DPL raised to 3), refuses writable
+//! mappings (`-EBUSY`) and raw writes while in use, and is an ordinary
+//! page again after `SET_LDT` with 0 entries. A selector past the limit,
+//! or with no LDT at all, is #GP(selector); a page holding a descriptor
+//! Xen refuses (a TSS) is a #PF at the guest's own LDT address.
+//!
+//! @covers: mmuext_op.set_ldt
+#![no_std]
+#![no_main]
+
+use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use guest_abi::errno::{EBUSY, EINVAL};
+use guest_abi::hypercall::{hypercall1, hypercall3, SET_TRAP_TABLE, UPDATE_VA_MAPPING};
+use guest_abi::rt::report::Report;
+use guest_abi::rt::{StartInfoRef, VIRT_BASE};
+use guest_abi::xen::{TrapInfo, MMUEXT_CLEAR_PAGE, MMUEXT_SET_LDT};
+use tests::expect::rc;
+use tests::pvmm::{mmuext1, pt_write, read_u64, Env, Window, A, D, P, RW, US};
+
+guest_abi::pv_guest!(main, name = "ldt");
+
+const KRW: u64 = P | RW | US | A | D;
+const KRO: u64 = P | US | A;
+const KERNEL_CS: u16 = 0xe033;
+
+/// The last fault: vector and the 8 words of its frame (rcx, r11, error
+/// code, rip, cs, rflags, rsp, ss).
+static FAULT_VECTOR: AtomicU64 = AtomicU64::new(0);
+static FAULT_FRAME: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+static SAVED_RSP: AtomicU64 = AtomicU64::new(0);
+
+global_asm!(
+    r#"
+    .pushsection .text.ldt_probe, "ax"
+    /* ldt_load(selector, which): loads %fs (which 0) or %es (else) with
+       the selector; 0 if that worked, 1 if it faulted. */
+    .globl ldt_load
+ldt_load:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rip + {saved_rsp}], rsp
+    test esi, esi
+    jnz 1f
+    mov fs, edi
+    jmp 2f
+1:
+    mov es, edi
+2:
+    xor eax, eax
+ldt_load_done:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+    /* The #GP and #PF handlers: record the frame, abandon the load. */
+    .globl ldt_fault_13
+ldt_fault_13:
+    mov qword ptr [rip + {vector}], 13
+    jmp 3f
+    .globl ldt_fault_14
+ldt_fault_14:
+    mov qword ptr [rip + {vector}], 14
+3:
+    lea rcx, [rip + {frame}]
+    xor edx, edx
+4:
+    mov rax, [rsp + rdx * 8]
+    mov [rcx + rdx * 8], rax
+    inc edx
+    cmp edx, 8
+    jb 4b
+    mov rsp, [rip + {saved_rsp}]
+    mov eax, 1
+    jmp ldt_load_done
+    .popsection
+"#,
+    saved_rsp = sym SAVED_RSP,
+    vector = sym FAULT_VECTOR,
+    frame = sym FAULT_FRAME,
+);
+
+unsafe extern "C" {
+    fn ldt_load(sel: u64, which: u64) -> u64;
+    fn ldt_fault_13();
+    fn ldt_fault_14();
+}
+
+const FS: u64 = 0;
+const ES: u64 = 1;
+
+/// A segment load that may fault: `Ok(())`, or the vector and error code.
+fn load(sel: u64, which: u64) -> Result<(), (u64, u64)> {
+    FAULT_VECTOR.store(0, SeqCst);
+    // SAFETY: the load either succeeds or faults into the handlers above,
+    // which restore the stack and callee-saved registers and return 1.
+    let faulted = unsafe { ldt_load(sel, which) };
+    if faulted == 0 {
+        Ok(())
+    } else {
+        Err((FAULT_VECTOR.load(SeqCst), FAULT_FRAME[2].load(SeqCst)))
+    }
+}
+
+fn null_segments() {
+    // SAFETY: null selectors always load.
+    unsafe { asm!("mov fs, {z:e}", "mov es, {z:e}", z = in(reg) 0u32) };
+}
+
+fn fs_selector() -> u64 {
+    let s: u64;
+    // SAFETY: reads a segment register.
+    unsafe { asm!("mov {s:e}, fs", s = out(reg) s) };
+    s & 0xffff
+}
+
+/// Reads 8 bytes at `off` through %fs.
+fn read_fs(off: u64) -> u64 {
+    let v: u64;
+    // SAFETY: callers pass an offset that, with the loaded base, is the
+    // address of a static of this image.
+    unsafe { asm!("mov {v}, fs:[{o}]", o = in(reg) off, v = out(reg) v) };
+    v
+}
+
+fn lsl(sel: u64) -> Option<u64> {
+    let (v, ok): (u64, u8);
+    // SAFETY: lsl never faults on a bad selector; it clears ZF.
+    unsafe {
+        asm!("xor {v:e}, {v:e}", "lsl {v}, {s}", "setz {ok}", v = out(reg) v, s = in(reg) sel, ok = out(reg_byte) ok)
+    };
+    (ok != 0).then_some(v)
+}
+
+fn set_ldt(va: u64, ents: u64) -> i64 {
+    mmuext1(MMUEXT_SET_LDT, va, ents)
+}
+
+fn trap(vector: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
+    TrapInfo {
+        vector,
+        flags: 0,
+        cs: KERNEL_CS,
+        _pad: [0; 4],
+        address: handler as usize as u64,
+    }
+}
+
+/// Maps the shared-info page at the last page of the initial 4 MiB
+/// mapping (padding on both Xen and hv), for `arch.cr2`.
+fn map_shared_info(si: StartInfoRef) -> Option<u64> {
+    let va = VIRT_BASE + (4 << 20) - 4096;
+    // SAFETY: replaces the mapping of an unused padding page.
+    let rc = unsafe { hypercall3(UPDATE_VA_MAPPING, va, si.shared_info | 0x67, 2) };
+    (rc == 0).then_some(va)
+}
+
+static TARGET: u64 = 0x001d_75e9_c0de_f00d;
+
+/// A data segment, DPL 0 (Xen raises it to 3), base 0x1000, 4 GiB.
+const DATA_BASE_1000: u64 = 0x00cf_9300_1000_ffff;
+const DATA_BASE_1000_DPL3: u64 = 0x00cf_f300_1000_ffff;
+const TSS: u64 = 0x0000_8900_0000_0067;
+
+fn main(si: StartInfoRef) -> ! {
+    let mut r = Report::new("ldt");
+    let Some(mut env) = Env::new(&mut r, si) else {
+        r.finish()
+    };
+    let Some(w) = Window::new(&mut r, &mut env) else {
+        r.finish()
+    };
+    let table = [
+        trap(13, ldt_fault_13),
+        trap(14, ldt_fault_14),
+        TrapInfo::default(),
+    ];
+    // SAFETY: the hypervisor reads the table.
+    let trc = unsafe { hypercall1(SET_TRAP_TABLE, table.as_ptr() as u64) };
+    if !rc(&mut r, "set_trap_table(#GP, #PF)", trc, 0) {
+        r.finish()
+    }
+    let shared = map_shared_info(si);
+    r.check("map shared info", shared.is_some());
+
+    // Argument checks.
+    rc(
+        &mut r,
+        "SET_LDT(misaligned, 1)",
+        set_ldt(w.va(2) + 8, 1),
+        -EINVAL,
+    );
+    rc(&mut r, "SET_LDT(va, 8193)", set_ldt(w.va(2), 8193), -EINVAL);
+    rc(
+        &mut r,
+        "SET_LDT(hypervisor range, 1)",
+        set_ldt(0xffff_8000_0000_0000, 1),
+        -EINVAL,
+    );
+    rc(
+        &mut r,
+        "SET_LDT(non-canonical, 1)",
+        set_ldt(0x8000_0000_0000_0000, 1),
+        -EINVAL,
+    );
+    rc(&mut r, "SET_LDT(misaligned, 0)", set_ldt(0x1001, 0), 0);
+    r.check(
+        format_args!("no LDT: mov %fs, 0x0f is #GP(0x0c) ({:x?})", load(0x0f, FS)),
+        load(0x0f, FS) == Err((13, 0x0c)),
+    );
+
+    // An LDT page with one data segment at index 1.
+    let l = env.spare().1;
+    rc(
+        &mut r,
+        "MMUEXT_CLEAR_PAGE ldt frame",
+        mmuext1(MMUEXT_CLEAR_PAGE, l, 0),
+        0,
+    );
+    rc(
+        &mut r,
+        "raw write ldt[1] = data DPL 0, base 0x1000",
+        pt_write((l << 12) + 8, DATA_BASE_1000),
+        0,
+    );
+    rc(&mut r, "map it read-only", w.map(2, l, KRO), 0);
+    rc(&mut r, "map it writable too", w.map(3, l, KRW), 0);
+    let va = w.va(2);
+    rc(
+        &mut r,
+        "SET_LDT(va, 2) while it is writable",
+        set_ldt(va, 2),
+        0,
+    );
+    let got = load(0x0f, FS);
+    let cr2 = shared.map_or(0, |s| read_u64(s + 16));
+    r.check(
+        format_args!("mov %fs, 0x0f faults: #PF (got {got:x?})"),
+        matches!(got, Err((14, ec)) if ec & 1 == 0),
+    );
+    r.check(
+        format_args!(
+            "cr2 is the descriptor's own address {:#x} (got {cr2:#x})",
+            va + 8
+        ),
+        shared.is_none() || cr2 == va + 8,
+    );
+    rc(&mut r, "unmap the writable view", w.unmap(3), 0);
+    let got = load(0x0f, FS);
+    r.check(
+        format_args!("mov %fs, 0x0f loads now ({got:x?})"),
+        got.is_ok(),
+    );
+    r.check(
+        format_args!("%fs reads back 0x0f (got {:#x})", fs_selector()),
+        fs_selector() == 0x0f,
+    );
+    let target = core::ptr::addr_of!(TARGET) as u64;
+    if got.is_ok() {
+        let v = read_fs(target.wrapping_sub(0x1000));
+        r.check(
+            format_args!("read through %fs with base 0x1000 ({v:#x})"),
+            v == TARGET,
+        );
+    }
+    r.check(
+        format_args!("lsl 0x0f: 4 GiB ({:x?})", lsl(0x0f)),
+        lsl(0x0f) == Some(0xffff_ffff),
+    );
+    let d = read_u64(va + 8);
+    r.check(
+        format_args!("ldt[1] reads back with DPL 3: {DATA_BASE_1000_DPL3:#x} (got {d:#x})"),
+        d == DATA_BASE_1000_DPL3,
+    );
+    r.check(
+        format_args!(
+            "mov %es, 0x17 past the limit is #GP(0x14) ({:x?})",
+            load(0x17, ES)
+        ),
+        load(0x17, ES) == Err((13, 0x14)),
+    );
+    rc(
+        &mut r,
+        "map the LDT page writable",
+        w.map(3, l, KRW),
+        -EBUSY,
+    );
+    rc(
+        &mut r,
+        "mmu_update raw write into it",
+        pt_write((l << 12) + 16, 0),
+        -EINVAL,
+    );
+    null_segments();
+    rc(&mut r, "SET_LDT(0, 0)", set_ldt(0, 0), 0);
+    rc(
+        &mut r,
+        "the page can be mapped writable again",
+        w.map(3, l, KRW),
+        0,
+    );
+    rc(&mut r, "unmap it", w.unmap(3), 0);
+    r.check(
+        format_args!(
+            "LDT gone: mov %fs, 0x0f is #GP(0x0c) ({:x?})",
+            load(0x0f, FS)
+        ),
+        load(0x0f, FS) == Err((13, 0x0c)),
+    );
+
+    // A page Xen cannot take as an LDT: a TSS descriptor at index 3.
+    let b = env.spare().1;
+    rc(
+        &mut r,
+        "MMUEXT_CLEAR_PAGE bad frame",
+        mmuext1(MMUEXT_CLEAR_PAGE, b, 0),
+        0,
+    );
+    rc(
+        &mut r,
+        "raw write bad[1] = data",
+        pt_write((b << 12) + 8, DATA_BASE_1000),
+        0,
+    );
+    rc(
+        &mut r,
+        "raw write bad[3] = 64-bit TSS",
+        pt_write((b << 12) + 24, TSS),
+        0,
+    );
+    rc(&mut r, "map it read-only", w.map(4, b, KRO), 0);
+    let vb = w.va(4);
+    rc(&mut r, "SET_LDT(bad page, 4)", set_ldt(vb, 4), 0);
+    let got = load(0x0f, ES);
+    let cr2 = shared.map_or(0, |s| read_u64(s + 16));
+    r.check(
+        format_args!("mov %es, 0x0f: #PF (got {got:x?})"),
+        matches!(got, Err((14, ec)) if ec & 1 == 0),
+    );
+    r.check(
+        format_args!("cr2 {:#x}, in the guest's LDT (got {cr2:#x})", vb + 8),
+        shared.is_none() || cr2 == vb + 8,
+    );
+    r.check(
+        format_args!(
+            "the faulting rip is the load's (frame rip {:#x})",
+            FAULT_FRAME[3].load(SeqCst)
+        ),
+        FAULT_FRAME[3].load(SeqCst) != 0,
+    );
+    rc(
+        &mut r,
+        "the bad page can be mapped writable",
+        w.map(5, b, KRW),
+        0,
+    );
+    rc(&mut r, "unmap it", w.unmap(5), 0);
+    rc(&mut r, "SET_LDT(0, 0)", set_ldt(0, 0), 0);
+    null_segments();
+    r.finish()
+}
