@@ -50,6 +50,13 @@ pub const PTE_GUEST_KERNEL: u64 = 1 << 52;
 /// 64-bit PV): no cache attributes, no superpages, no global bit. Bits 9–11
 /// and 52–62 are the guest's, NX is allowed.
 const UPPER_DISALLOW: u64 = PTE_PWT | PTE_PCD | PTE_PSE | PTE_G;
+/// Flags an update may change on a present entry without re-taking its
+/// reference (Xen's fast path): NX, the guest's available bits, global,
+/// dirty, accessed and user. Not RW (writable mappings hold a type
+/// reference) and not the cache attributes (checked against the frame).
+const FAST_PATH_FLAGS: u64 =
+    PTE_NX | 0x7ff0_0000_0000_0000 | 0xe00 | PTE_G | PTE_D | PTE_A | PTE_US;
+
 /// L1 entries of a domain without I/O rights may not choose caching either.
 const L1_DISALLOW_NO_IO: u64 = PTE_PWT | PTE_PCD | PTE_PSE;
 
@@ -156,6 +163,7 @@ fn entry_mfn(entry: u64) -> u64 {
     (entry & PTE_ADDR) >> 12
 }
 
+#[inline]
 fn is_guest_slot(level: u8, index: usize) -> bool {
     level != 4 || !(HV_L4_FIRST..HV_L4_END).contains(&index)
 }
@@ -268,12 +276,7 @@ where
         if entry & PTE_P == 0 {
             return Ok(());
         }
-        let disallow = match level {
-            1 if self.io_caps => 0,
-            1 => L1_DISALLOW_NO_IO,
-            _ => UPPER_DISALLOW,
-        };
-        if entry & disallow != 0 {
+        if entry & self.disallowed(level) != 0 {
             return Err(PtError::BadFlags { level, entry });
         }
         let target = entry_mfn(entry);
@@ -404,22 +407,37 @@ where
         if index >= 512 {
             return Err(PtError::BadIndex);
         }
-        let info = *self
-            .frames
-            .get(table)
-            .ok_or(PtError::NotPageTable { mfn: table })?;
-        if info.owner != Some(self.domain) || info.type_count == 0 {
-            return Err(PtError::NotPageTable { mfn: table });
+        let level = match self.frames.get(table) {
+            Some(p) if p.owner == Some(self.domain) && p.type_count > 0 => type_level(p.ty),
+            _ => None,
         }
-        let level = type_level(info.ty).ok_or(PtError::NotPageTable { mfn: table })?;
+        .ok_or(PtError::NotPageTable { mfn: table })?;
         if !is_guest_slot(level, index) {
             return Err(PtError::HypervisorSlot { index });
         }
         let old = self.mem.read(table, index);
+        // Xen's fast path: the same frame, and only flags that carry no
+        // reference changed (the reference the old entry holds is exactly
+        // the one the new entry needs), so only the flags are checked.
+        if old & new & PTE_P != 0 && (old ^ new) & !FAST_PATH_FLAGS == 0 {
+            if new & self.disallowed(level) != 0 {
+                return Err(PtError::BadFlags { level, entry: new });
+            }
+            self.mem.write(table, index, adjust_entry(level, new));
+            return Ok(old);
+        }
         self.get_entry(level, table, new)?;
         self.mem.write(table, index, adjust_entry(level, new));
         self.put_entry(level, table, old);
         Ok(old)
+    }
+
+    fn disallowed(&self, level: u8) -> u64 {
+        match level {
+            1 if self.io_caps => 0,
+            1 => L1_DISALLOW_NO_IO,
+            _ => UPPER_DISALLOW,
+        }
     }
 
     /// Pins `mfn` as a table of `level` (one more type reference, held until

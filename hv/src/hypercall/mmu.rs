@@ -208,7 +208,7 @@ fn mmu_update(
             break;
         }
         let result = mm::with_page_tables(cur.id, cur.io_caps, |t| {
-            for req in buf[..n * 16].chunks_exact(16) {
+            for req in buf[..n * 16].as_chunks::<16>().0 {
                 match one_update(t, &cur, req) {
                     Ok(c) => changed |= c,
                     Err(e) => return Err(e),
@@ -242,13 +242,10 @@ fn flush_if(changed: bool) {
 
 /// One `mmu_update` request (16 bytes: ptr, val); returns whether a
 /// translation changed.
-fn one_update(t: &mut Tables<'_>, cur: &Current, req: &[u8]) -> Result<bool, i64> {
-    let word = |k: usize| {
-        req.get(k..k + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    };
-    let (ptr, val) = (word(0), word(8));
+fn one_update(t: &mut Tables<'_>, cur: &Current, req: &[u8; 16]) -> Result<bool, i64> {
+    let (ptr_bytes, val_bytes) = req.split_at(8);
+    let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
+    let (ptr, val) = (word(ptr_bytes), word(val_bytes));
     let cmd = ptr & 7;
     let mfn = ptr >> 12;
     let index = usize::try_from((ptr & 0xff8) >> 3).unwrap_or(0);
@@ -277,12 +274,12 @@ fn normal_update(
     val: u64,
     preserve_ad: bool,
 ) -> Result<bool, i64> {
-    let info = t.frames.get(mfn).copied().ok_or(-errno::EINVAL)?;
-    if info.owner != Some(cur.id) {
-        return Err(-errno::EINVAL);
-    }
+    let (type_count, ty) = match t.frames.get(mfn) {
+        Some(p) if p.owner == Some(cur.id) => (p.type_count, p.ty),
+        _ => return Err(-errno::EINVAL),
+    };
     let entry_addr = mfn * PAGE_SIZE + index as u64 * 8;
-    match (info.type_count, info.ty) {
+    match (type_count, ty) {
         (n, ty) if n > 0 && ty.is_page_table() => {
             let new = if preserve_ad {
                 let old = phys::read_u64(entry_addr).map_err(|_| -errno::EINVAL)?;
@@ -334,9 +331,10 @@ pub extern "C" fn hc_update_va_mapping_otherdomain(regs: &mut GuestRegs) {
     super::finish(regs, r);
 }
 
-/// The L1 frame (machine frame number) that maps `va` in the running
-/// domain's current page table, if it is one of its validated L1s.
-fn l1_of(cur: &Current, cr3: u64, va: u64) -> Result<(u64, usize), i64> {
+/// The L1 frame (machine frame number) that maps `va` in the page table at
+/// `cr3`, and the entry's index; whether it is one of the domain's
+/// validated L1s is checked under the frame-table lock by the caller.
+fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), i64> {
     if !addr_ok(va) {
         return Err(-errno::EINVAL);
     }
@@ -349,22 +347,20 @@ fn l1_of(cur: &Current, cr3: u64, va: u64) -> Result<(u64, usize), i64> {
         }
         table = (e & pt::PTE_ADDR) >> 12;
     }
-    let info = mm::with_frame_table(|ft| ft.get(table).copied())
-        .flatten()
-        .ok_or(-errno::EINVAL)?;
-    if info.owner != Some(cur.id) || info.ty != PageType::L1 || info.type_count == 0 {
-        return Err(-errno::EINVAL);
-    }
     Ok((table, usize::try_from((va >> 12) & 511).unwrap_or(0)))
 }
 
 fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {
-    let cur = current();
-    let cr3 = domain::with_current(|d| d.vcpu.cr3);
-    let (l1, index) = l1_of(&cur, cr3, va)?;
-    let old = mm::with_page_tables(cur.id, cur.io_caps, |t| t.update_entry(l1, index, val))
-        .ok_or(-errno::EINVAL)?
-        .map_err(err)?;
+    let (id, io_caps, cr3) = domain::with_current(|d| (d.id, d.privileged, d.vcpu.cr3));
+    let (l1, index) = l1_of(cr3, va)?;
+    let old = mm::with_page_tables(id, io_caps, |t| {
+        match t.frames.get(l1) {
+            Some(p) if p.owner == Some(id) && p.ty == PageType::L1 && p.type_count > 0 => {}
+            _ => return Err(-errno::EINVAL),
+        }
+        t.update_entry(l1, index, val).map_err(err)
+    })
+    .ok_or(-errno::EINVAL)??;
     // Xen flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG); hv also flushes
     // whenever a present translation lost rights or changed frame, so no
     // stale entry outlives the reference that justified it.
