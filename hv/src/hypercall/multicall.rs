@@ -41,7 +41,7 @@ pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
         let word =
             |k: usize| u64::from_le_bytes(raw[k * 8..k * 8 + 8].try_into().unwrap_or_default());
         let op = word(0);
-        if op == nr::IRET {
+        if !super::traps::allowed_in_multicall(op) {
             // Runs on the real context and ends the batch.
             let iret = TABLE[usize::try_from(nr::IRET).unwrap_or(0)];
             iret(regs);

@@ -40,10 +40,6 @@ const ENTRIES_PER_CALL: usize = 64;
 const RFLAGS_DEFINED: u64 = 0x003f_7fd5;
 const RFLAGS_FIXED1: u64 = 1 << 1;
 
-#[allow(
-    dead_code,
-    reason = "for the multicall, which is being written alongside"
-)]
 /// Whether hypercall `nr` may be issued from a multicall. `iret` may not:
 /// it rewrites the frame the multicall would return through (XSA-213).
 pub fn allowed_in_multicall(nr: u64) -> bool {

@@ -85,6 +85,40 @@ const VECTORS_WITH_ERROR_CODE: [u32; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 3
 
 global_asm!(
     r#"
+    /* The general registers, in the reverse order of GuestRegs' fields. */
+    .macro hv_push_gprs
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rax
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    .endm
+
+    /* After `syscall`: move to the top of this CPU's stack and build the
+       frame an interrupt from ring 3 would have left, then the registers. */
+    .macro hv_syscall_frame cs, vector
+    mov %rsp, hv_syscall_scratch(%rip)
+    lea {stack}+{stack_size}(%rip), %rsp
+    pushq ${ss}
+    pushq hv_syscall_scratch(%rip)
+    push %r11
+    pushq \cs
+    push %rcx
+    pushq $0
+    movl \vector, 4(%rsp)
+    hv_push_gprs
+    .endm
+
     .section .text.hv_entry, "ax"
     .balign 16
     .global hv_vector_stubs
@@ -103,21 +137,7 @@ hv_vector_stubs:
 
     .balign 16
 hv_trap_common:
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rax
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %rbx
-    push %rbp
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    hv_push_gprs
     mov %rsp, %rdi
     sub $8, %rsp
     cld
@@ -148,30 +168,7 @@ hv_iretq:
     .balign 16
     .global hv_syscall_entry
 hv_syscall_entry:
-    mov %rsp, hv_syscall_scratch(%rip)
-    lea {stack}+{stack_size}(%rip), %rsp
-    pushq ${ss}
-    pushq hv_syscall_scratch(%rip)
-    push %r11
-    pushq ${cs}
-    push %rcx
-    pushq $0
-    movl ${vsyscall}, 4(%rsp)
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rax
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %rbx
-    push %rbp
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    hv_syscall_frame ${cs}, ${vsyscall}
     mov %rsp, %rdi
     sub $8, %rsp
     cmpb $0, {user_mode}(%rip)
@@ -196,30 +193,7 @@ hv_syscall_entry:
     .balign 16
     .global hv_syscall32_entry
 hv_syscall32_entry:
-    mov %rsp, hv_syscall_scratch(%rip)
-    lea {stack}+{stack_size}(%rip), %rsp
-    pushq ${ss}
-    pushq hv_syscall_scratch(%rip)
-    push %r11
-    pushq ${cs32}
-    push %rcx
-    pushq $0
-    movl ${vsyscall32}, 4(%rsp)
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rax
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    push %rbx
-    push %rbp
-    push %r12
-    push %r13
-    push %r14
-    push %r15
+    hv_syscall_frame ${cs32}, ${vsyscall32}
     mov %rsp, %rdi
     sub $8, %rsp
     call {trap}
