@@ -168,10 +168,15 @@ fn main(magic: u32, info: u32) -> ! {
         Err(e) => fatal(format_args!("local APIC: {e}")),
     }
 
+    let t0 = x86::cpu::rdtsc();
     let dom0 = build_boot_domain(&bi, opts.dom0_mem);
+    let micros =
+        x86::cpu::rdtsc().saturating_sub(t0).saturating_mul(1000) / x86::apic::tsc_khz().max(1);
     hvlog!(
         info,
-        "*** domain 0 built: {} pages; entering it ***",
+        "*** domain 0 built in {}.{:03} ms: {} pages; entering it ***",
+        micros / 1000,
+        micros % 1000,
         dom0.nr_pages()
     );
     domain::register(dom0);
