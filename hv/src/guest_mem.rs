@@ -114,12 +114,7 @@ pub fn copy_to_loaded(va: u64, data: &[u8]) -> Result<(), Fault> {
 /// Copies 64-bit words (little-endian, as x86 stores them) to guest
 /// address `va` through the page tables loaded now.
 pub fn copy_words_to_loaded(va: u64, words: &[u64]) -> Result<(), Fault> {
-    let mut bytes = [0u8; 64];
-    let n = words.len().min(8);
-    for (chunk, w) in bytes.chunks_exact_mut(8).zip(&words[..n]) {
-        chunk.copy_from_slice(&w.to_le_bytes());
-    }
-    copy_to_loaded(va, &bytes[..8 * n])
+    copy_to_loaded(va, zerocopy::IntoBytes::as_bytes(words))
 }
 
 /// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).

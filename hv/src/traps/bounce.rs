@@ -139,26 +139,27 @@ pub fn create_bounce_frame(
     let rflags = guest_visible_rflags(d, regs.rflags, saved_mask);
     // The frame, lowest address first: rcx, r11, [error code], rip, cs,
     // rflags, rsp, ss.
-    let mut frame = [0u64; 8];
-    let tail = [
-        regs.rip,
-        cs | u64::from(saved_mask) << 32,
-        rflags,
-        regs.rsp,
-        regs.ss,
-    ];
-    frame[0] = regs.rcx;
-    frame[1] = regs.r11;
-    let n = match b.error_code {
-        Some(ec) => {
-            frame[2] = u64::from(ec);
-            frame[3..].copy_from_slice(&tail);
-            8
-        }
-        None => {
-            frame[2..7].copy_from_slice(&tail);
-            7
-        }
+    let cs_word = cs | u64::from(saved_mask) << 32;
+    let (frame, n) = match b.error_code {
+        Some(ec) => (
+            [
+                regs.rcx,
+                regs.r11,
+                u64::from(ec),
+                regs.rip,
+                cs_word,
+                rflags,
+                regs.rsp,
+                regs.ss,
+            ],
+            8,
+        ),
+        None => (
+            [
+                regs.rcx, regs.r11, regs.rip, cs_word, rflags, regs.rsp, regs.ss, 0,
+            ],
+            7,
+        ),
     };
     let new_sp = sp.wrapping_sub(8 * n as u64);
     // The kernel's page table is the one loaded now (a bounce from user
