@@ -847,3 +847,41 @@ fn real_guest_elf() {
     let l = dom0_layout(&k.layout_params(), 16384, 0).unwrap();
     assert!(l.bootstrap_page_table_entries().count() as u64 > l.nr_pages_initial);
 }
+
+/// A small deterministic PRNG for the mutation tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> usize {
+        usize::try_from(self.next() % n.max(1)).unwrap()
+    }
+}
+
+/// Random bytes of random length as a boot bundle: a clean answer, never a
+/// panic; an accepted bundle's entries stay inside the input.
+#[test]
+fn random_bundles_never_panic() {
+    let mut rng = Rng(0xb0b0_cafe_1234_5678);
+    for _ in 0..5000 {
+        let len = rng.below(512);
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|_| u8::try_from(rng.next() & 0xff).unwrap())
+            .collect();
+        if len >= 16 && rng.below(2) == 0 {
+            bytes[..8].copy_from_slice(b"HVBUNDL1");
+            bytes[8..12].copy_from_slice(&u32::try_from(rng.below(4)).unwrap().to_le_bytes());
+            bytes[12..16].fill(0);
+        }
+        let lens: Vec<usize> = crate::bundle::parse(&bytes)
+            .map(|b| b.entries().map(|e| e.data.len()).collect())
+            .unwrap_or_default();
+        assert!(lens.iter().all(|&l| l <= bytes.len()));
+    }
+}
