@@ -13,9 +13,9 @@
 //! cannot be read, or a return to user mode with no user page table,
 //! crashes the domain as on Xen. A frame the CPU then refuses (bad
 //! selectors, non-canonical rip) is the guest's exception at that frame
-//! (see `traps`). Known difference: with `VGCF_in_syscall` and a canonical
-//! rip Xen returns with `sysret`, which never looks at the frame's cs and
-//! ss, so bogus selectors there go unnoticed on Xen but fault on hv. It is
+//! (see `traps`). With `VGCF_in_syscall` and a canonical rip Xen returns
+//! with `sysret`, which never looks at the frame's cs and ss; hv returns
+//! with `iretq` but loads sysret's selectors, to the same effect. It is
 //! not a call that returns: `rax` is
 //! the saved one. Xen refuses it inside a multicall (XSA-213), see
 //! [`allowed_in_multicall`].
@@ -142,10 +142,14 @@ fn iret(d: &mut Domain, regs: &mut GuestRegs) -> Result<(), IretError> {
     regs.cs = fixup_selector(ctx.cs);
     regs.ss = fixup_selector(ctx.ss);
     if ctx.flags & VGCF_IN_SYSCALL != 0 {
-        // Xen returns with sysret: rcx and r11 become rip and rflags.
-        // (Its sysret also ignores the frame's cs and ss, which hv, always
-        // returning with iretq, does not: see the module docs.)
+        // Xen returns with sysret: rcx and r11 become rip and rflags, and
+        // cs/ss are sysret's fixed selectors whatever the frame said (for a
+        // non-canonical rip Xen falls back to iret, which faults).
         bounce::sysret_registers(regs);
+        if matches!(ctx.rip >> 47, 0 | 0x1_ffff) {
+            regs.cs = u64::from(crate::arch::x86_64::gdt::RING3_CS64);
+            regs.ss = u64::from(crate::arch::x86_64::gdt::RING3_DS);
+        }
     } else {
         regs.rcx = ctx.rcx;
         regs.r11 = ctx.r11;

@@ -296,6 +296,17 @@ fn main(si: StartInfoRef) -> ! {
     );
     let label = LANDED[2].load(SeqCst);
 
+    // With VGCF_in_syscall the return is a sysret, which ignores the
+    // frame's selectors: bogus ones land all the same, with sysret's.
+    let got = iret_to(0xfff0, 0, VGCF_IN_SYSCALL, 0xfff0);
+    r.check(
+        format_args!(
+            "iret with VGCF_in_syscall and bogus cs/ss 0xfff0 lands (got {got}), cs {:#x}",
+            LANDED[0].load(SeqCst)
+        ),
+        got == 1 && LANDED[0].load(SeqCst) == KERNEL_CS,
+    );
+
     let got = iret_to(0xfff0, 0, 0, KERNEL_SS);
     r.check(
         format_args!("iret to cs 0xfff0: #GP handler (got {got})"),
