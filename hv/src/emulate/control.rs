@@ -7,8 +7,9 @@
 //!   puts the faulting address (Xen keeps a copy it writes together with
 //!   that field); a write sets it.
 //! - cr3: the guest kernel's page table as a machine address (for a 64-bit
-//!   PV guest `xen_pfn_to_cr3(mfn)` is the plain address). A write is left
-//!   to the MMU work (Xen switches to the new base pointer): not emulated.
+//!   PV guest `xen_pfn_to_cr3(mfn)` is the plain address). A write switches
+//!   the base pointer as `MMUEXT_NEW_BASEPTR` does (in `emulate`, after the
+//!   domain lock is released).
 //! - cr4: Xen's PV view, PAE, MCE (if the CPU has it), OSFXSR and
 //!   OSXMMEXCPT, plus the guest-controlled bits; a write that keeps the guest-controlled
 //!   bits as they are (all clear) is accepted and changes nothing, others
@@ -78,7 +79,7 @@ pub fn write_cr(d: &mut Domain, cr: Cr, v: u64) -> bool {
             true
         }
         Cr::Cr2 => frame_access::write_u64(d.shared_info * PAGE_SIZE + VCPU_INFO_CR2, v).is_ok(),
-        // MMU hook: mov to cr3 = MMUEXT_NEW_BASEPTR with the frame at v.
+        // Handled by the caller (MMUEXT_NEW_BASEPTR); never reaches here.
         Cr::Cr3 => false,
         Cr::Cr4 => {
             const GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | CR4_OSXSAVE;

@@ -29,7 +29,7 @@ mod control;
 mod io;
 mod msr;
 
-use hv::x86_decode::{self, DecodeError, Insn, MAX_INSN_LEN};
+use hv::x86_decode::{self, Cr, DecodeError, Insn, MAX_INSN_LEN};
 
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
@@ -74,23 +74,31 @@ pub fn emulate_gp(regs: &mut GuestRegs) -> Emulated {
     if regs.error_code != 0 || !regs.is_guest_context() {
         return Emulated::NotEmulated;
     }
-    crate::domain::with_current(|d| {
+    let done = crate::domain::with_current(|d| {
         let (bytes, n) = fetch(d.vcpu.cr3, regs.rip);
         let decoded = match x86_decode::decode(bytes.get(..n).unwrap_or(&[])) {
             Ok(dec) => dec,
-            Err(DecodeError::Truncated | DecodeError::Unsupported) => return Emulated::NotEmulated,
+            Err(DecodeError::Truncated | DecodeError::Unsupported) => return (Step::Refuse, 0),
         };
-        let done = execute(d, regs, decoded.insn);
-        match done {
-            Step::Next => {
-                regs.rip = regs.rip.wrapping_add(decoded.len as u64);
-                regs.rflags &= !RFLAGS_RF;
-                Emulated::Done
-            }
-            Step::Again => Emulated::Done,
-            Step::Refuse => Emulated::NotEmulated,
+        (execute(d, regs, decoded.insn), decoded.len)
+    });
+    let (step, len) = done;
+    let step = match step {
+        // As Xen: `mov` to cr3 is MMUEXT_NEW_BASEPTR; a frame that cannot
+        // become the base table leaves the #GP to the guest.
+        Step::NewBaseptr(mfn) if crate::hypercall::new_baseptr_for_emulation(mfn) => Step::Next,
+        Step::NewBaseptr(_) => Step::Refuse,
+        other => other,
+    };
+    match step {
+        Step::Next => {
+            regs.rip = regs.rip.wrapping_add(len as u64);
+            regs.rflags &= !RFLAGS_RF;
+            Emulated::Done
         }
-    })
+        Step::Again => Emulated::Done,
+        Step::Refuse | Step::NewBaseptr(_) => Emulated::NotEmulated,
+    }
 }
 
 /// #UD from the guest: the forced-emulation prefix before `cpuid`.
@@ -135,6 +143,9 @@ enum Step {
     Again,
     /// Not emulated.
     Refuse,
+    /// `mov` to cr3: switch base pointer to this frame, which needs the
+    /// MMU (and the domain lock released) before moving past.
+    NewBaseptr(u64),
 }
 
 fn execute(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
@@ -175,6 +186,11 @@ fn execute(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
             let v = control::read_cr(d, cr);
             set_gpr(regs, gpr, v);
             Step::Next
+        }
+        Insn::MovToCr { cr: Cr::Cr3, gpr } => {
+            // For a 64-bit PV guest cr3 holds the machine address of the
+            // new L4 (xen_pfn_to_cr3 is the plain address).
+            Step::NewBaseptr(gpr_value(regs, gpr) >> 12)
         }
         Insn::MovToCr { cr, gpr } => {
             let v = gpr_value(regs, gpr);

@@ -586,6 +586,11 @@ fn m2p_strict() -> bool {
 /// `MMUEXT_NEW_BASEPTR` / `MMUEXT_NEW_USER_BASEPTR`: take an L4 type
 /// reference on the new table, drop the old table's, and load the new one
 /// if it is the one the vCPU runs on.
+/// `MMUEXT_NEW_BASEPTR` for the running domain, outside a batch.
+pub fn new_baseptr_current(mfn: u64) -> bool {
+    new_baseptr(&current(), mfn, false).is_ok()
+}
+
 fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
     let old = domain::with_current(|d| {
         if user {

@@ -153,6 +153,12 @@ extern "C" fn hc_console_io(regs: &mut GuestRegs) {
 /// Hypercalls preempted and resumed so far (for the log and benchmarks).
 static CONTINUATIONS: AtomicU64 = AtomicU64::new(0);
 
+/// `mov` to cr3 from the guest kernel, emulated as `MMUEXT_NEW_BASEPTR`
+/// (Xen does the same); returns whether the switch happened.
+pub fn new_baseptr_for_emulation(mfn: u64) -> bool {
+    mmu::new_baseptr_current(mfn)
+}
+
 /// Copies a plain value's bytes from the current guest. Hypercalls run on
 /// the calling vCPU's page tables, so the CPU does the walk.
 pub fn copy_in(va: u64, out: &mut [u8]) -> Result<(), i64> {

@@ -39,6 +39,7 @@
 //! @variant: noiopl cmdline=crash=in expect-result=none expect-exit=crash expect-line="about to crash: in" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
 //! @variant: wrmsr cmdline=crash=wrmsr expect-result=none expect-exit=crash expect-line="about to crash: wrmsr" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
 //! @variant: cr0 cmdline=crash=cr0 expect-result=none expect-exit=crash expect-line="about to crash: cr0" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
+//! @variant: cr3 cmdline=crash=cr3 expect-result=none expect-exit=crash expect-line="about to crash: cr3" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
 #![no_std]
 #![no_main]
 
@@ -297,6 +298,15 @@ fn check_control_registers(r: &mut Report, si: StartInfoRef) {
         format_args!("mov from cr3: {cr3:#x} = machine address of pt_base (mfn {mfn:#x})"),
         cr3 == mfn << 12,
     );
+    // `mov` to cr3 is emulated as MMUEXT_NEW_BASEPTR; the current table
+    // again is allowed and changes nothing.
+    // SAFETY: cr3 is written with the value just read: the same page table.
+    unsafe { asm!("mov cr3, {}", in(reg) cr3, options(nostack)) };
+    let again = read_cr!("cr3");
+    r.check(
+        format_args!("mov to cr3 of the current table is emulated (cr3 now {again:#x})"),
+        again == cr3,
+    );
     let cr4 = read_cr!("cr4");
     let mce = if native_cpuid(1)[3] & (1 << 7) != 0 {
         CR4_MCE
@@ -509,6 +519,11 @@ fn crash(kind: &str) -> ! {
             let cr0 = read_cr!("cr0");
             // SAFETY: the write is refused with #GP.
             unsafe { asm!("mov cr0, {}", in(reg) cr0 ^ (1 << 16), options(nomem, nostack)) };
+        }
+        "cr3" => {
+            // SAFETY: machine frame 0 is not the domain's and cannot become
+            // its page table: the emulated switch is refused with #GP.
+            unsafe { asm!("mov cr3, {}", in(reg) 0u64, options(nostack)) };
         }
         _ => {}
     }
