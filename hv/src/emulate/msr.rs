@@ -21,10 +21,13 @@
 //!   `ENERGY_PERF_BIAS`; Intel/AMD `MPERF`/`APERF`; AMD P-state MSRs and
 //!   `HWCR`.
 //!
-//! Everything else is #GP. Xen differs in two ways hv does not follow yet:
+//! - 0x40000000 (Xen's hypercall-page MSR): fills the domain's page at that
+//!   machine address with the hypercall stubs (index bits 0, a page that
+//!   can be writable).
+//!
+//! Everything else is #GP. Xen differs in one way hv does not follow yet:
 //! a guest with no #GP handler registered reads an MSR the hardware has
-//! as 0 ("faking RDMSR"), and a write to 0x40000000 fills a hypercall page
-//! (that needs the frame's type from the MMU work).
+//! as 0 ("faking RDMSR").
 
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::{cpu, guest_state};
@@ -142,6 +145,7 @@ fn write(d: &mut Domain, msr: u32, v: u64) -> bool {
             ok
         }
         cpu::MSR_EFER => v == guest_efer(),
+        MSR_XEN_HYPERCALL_PAGE => write_hypercall_page(d, v),
         MSR_AMD64_NB_CFG => true,
         MSR_MISC_ENABLE | MSR_THERM_CONTROL | MSR_ENERGY_PERF_BIAS => vendor == Vendor::Intel,
         MSR_MPERF | MSR_APERF => vendor != Vendor::Other,
@@ -149,6 +153,28 @@ fn write(d: &mut Domain, msr: u32, v: u64) -> bool {
         m if AMD_PSTATE_MSRS.contains(&m) => vendor == Vendor::Amd,
         _ => false,
     }
+}
+
+/// Xen's hypercall-page MSR: `v` is the machine address of a page of the
+/// domain (index bits must be 0) that can be writable; hv fills it with the
+/// hypercall stubs, holding a writable type reference meanwhile so it
+/// cannot be a page table or descriptor table.
+fn write_hypercall_page(d: &Domain, v: u64) -> bool {
+    use hv::page_info::PageType;
+    let (mfn, idx) = (v >> 12, v & 0xfff);
+    if idx != 0 {
+        return false;
+    }
+    let held = crate::mm::with_frame_table(|ft| {
+        ft.get_page_and_type(mfn, d.id, PageType::Writable).is_ok()
+    });
+    if held != Some(true) {
+        return false;
+    }
+    let page = crate::domain::builder::hypercall_page();
+    let ok = crate::mm::frame_access::write(mfn * crate::mm::PAGE_SIZE, &page).is_ok();
+    crate::mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
+    ok
 }
 
 fn msr_index(regs: &GuestRegs) -> u32 {

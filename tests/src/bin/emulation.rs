@@ -363,6 +363,47 @@ fn check_control_registers(r: &mut Report, si: StartInfoRef) {
     r.check("wbinvd: emulated", true);
 }
 
+unsafe extern "C" {
+    /// The hypercall page `pv_guest!` reserves (filled by the hypervisor).
+    static hypercall_page: u8;
+}
+
+/// Xen's hypercall-page MSR (0x40000000): a write of the page's machine
+/// address (re)fills it with the hypercall stubs.
+fn check_hypercall_page_msr(r: &mut Report, si: StartInfoRef) {
+    let va = core::ptr::addr_of!(hypercall_page) as u64;
+    let pfn = (va - VIRT_BASE) / 4096;
+    // SAFETY: mfn_list maps the domain's nr_pages entries; pfn is in the
+    // initial mapping.
+    let mfn = unsafe { *(si.mfn_list as *const u64).add(pfn as usize) };
+    let page = va as *mut u8;
+    // SAFETY: the hypercall page lies in the initial mapping, which is
+    // writable; stub 17 (xen_version) is overwritten with int3 and must be
+    // restored by the MSR write before it is called again.
+    let saved = unsafe {
+        let saved: [u8; 32] = core::ptr::read_volatile(page.add(17 * 32).cast());
+        core::ptr::write_bytes(page.add(17 * 32), 0xcc, 32);
+        saved
+    };
+    wrmsr(0x4000_0000, mfn << 12);
+    // SAFETY: as above; reading the stub back.
+    let now: [u8; 32] = unsafe { core::ptr::read_volatile(page.add(17 * 32).cast()) };
+    r.check(
+        format_args!("wrmsr 0x40000000 (mfn {mfn:#x}) refilled the hypercall page"),
+        now == saved,
+    );
+    // SAFETY: stub 17 is restored (checked above) before it is called.
+    let v = if now == saved {
+        unsafe { guest_abi::hypercall::hypercall_page_call2(17, 0, 0) }
+    } else {
+        -1
+    };
+    r.check(
+        format_args!("xen_version through the refilled page: {v:#x}"),
+        v == 0x40011,
+    );
+}
+
 fn check_msrs(r: &mut Report) {
     let efer = rdmsr(0xc000_0080);
     r.check(
@@ -541,6 +582,7 @@ fn main(si: StartInfoRef) -> ! {
     check_cpuid(&mut r);
     check_control_registers(&mut r, si);
     check_msrs(&mut r);
+    check_hypercall_page_msr(&mut r, si);
     check_io(&mut r);
     r.finish()
 }
