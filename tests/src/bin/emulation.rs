@@ -392,8 +392,9 @@ fn check_hypercall_page_msr(r: &mut Report, si: StartInfoRef) {
         format_args!("wrmsr 0x40000000 (mfn {mfn:#x}) refilled the hypercall page"),
         now == saved,
     );
-    // SAFETY: stub 17 is restored (checked above) before it is called.
     let v = if now == saved {
+        // SAFETY: stub 17 is restored (checked above) before it is called;
+        // XENVER_version takes no buffer.
         unsafe { guest_abi::hypercall::hypercall_page_call2(17, 0, 0) }
     } else {
         -1
