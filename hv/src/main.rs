@@ -19,6 +19,7 @@ mod guest_mem;
 mod hypercall;
 mod mm;
 mod shutdown;
+mod time;
 mod traps;
 
 use alloc::string::String;
@@ -100,6 +101,7 @@ fn fatal(what: core::fmt::Arguments<'_>) -> ! {
 }
 
 fn main(magic: u32, info: u32) -> ! {
+    time::mark_boot();
     x86::serial::init();
     hvlog!(
         info,
@@ -167,6 +169,11 @@ fn main(magic: u32, info: u32) -> ! {
         ),
         Err(e) => fatal(format_args!("local APIC: {e}")),
     }
+    let (y, mo, d, h, mi, s) = time::init();
+    hvlog!(
+        info,
+        "Time: wallclock {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC (CMOS)"
+    );
 
     let t0 = x86::cpu::rdtsc();
     let dom0 = build_boot_domain(&bi, opts.dom0_mem);

@@ -211,6 +211,8 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     for v in 0..32u64 {
         phys::write(shared_info * PAGE_SIZE + v * 64 + 1, &[1])?;
     }
+    // vCPU 0's time and the wallclock, as Xen has them before it first runs.
+    crate::time::fill(shared_info, 0)?;
 
     // The guest maps shared_info by its machine address, so the frame is
     // the domain's as far as mappings go (Xen shares it the same way); it
