@@ -276,14 +276,22 @@ struct Tally {
 impl Tally {
     /// The host unit tests' line (a single side of their own).
     fn record_host(&mut self, verdict: &Verdict) {
+        self.record_single(HOST_ENTRY, verdict, &[]);
+    }
+
+    /// An entry with one result of its own (host tests, the GRUB boot).
+    fn record_single(&mut self, name: &str, verdict: &Verdict, details: &[String]) {
         match verdict {
             Verdict::Pass { .. } => {
-                println!("test {HOST_ENTRY} ... ok");
+                println!("test {name} ... ok");
                 self.passed += 1;
             }
             Verdict::Fail(why) => {
-                println!("test {HOST_ENTRY} ... FAILED ({why})");
-                self.failed.push(HOST_ENTRY.to_owned());
+                println!("test {name} ... FAILED ({why})");
+                for line in details {
+                    println!("    | {line}");
+                }
+                self.failed.push(name.to_owned());
             }
         }
     }
@@ -476,16 +484,20 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         .filter(|p| wanted(p.name()))
         .collect();
     let host = wanted(HOST_ENTRY) && opts.hv;
+    let grub = wanted(crate::grub::ENTRY) && opts.hv;
     if opts.list {
         if host {
             println!("{HOST_ENTRY}");
+        }
+        if grub {
+            println!("{}", crate::grub::ENTRY);
         }
         for p in &planned {
             println!("{}", p.name());
         }
         return Ok(());
     }
-    if !host && planned.is_empty() {
+    if !host && !grub && planned.is_empty() {
         return Err(Error::Failed(format!(
             "no test matches filter {:?}",
             opts.filter.as_deref().unwrap_or("")
@@ -502,7 +514,7 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
 
     // Without a filter the kernels are built even when there is no guest to
     // run, so a broken kernel build fails the run.
-    if opts.filter.is_none() || !planned.is_empty() {
+    if opts.filter.is_none() || !planned.is_empty() || grub {
         // The oracle needs only the guests, not a working hv.
         let packages: &[&str] = if opts.hv {
             &["hv", "dom0", "tests"]
@@ -513,6 +525,12 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         if let (Err(e), true) = (&built, planned.is_empty()) {
             println!("test kernel-build ... FAILED ({e})");
             tally.failed.push("kernel-build".into());
+        }
+        if grub && built.is_ok() {
+            std::fs::create_dir_all(ws.xtask_dir().join("logs"))
+                .map_err(|e| Error::Failed(format!("cannot create the log directory: {e}")))?;
+            let (verdict, details) = crate::grub::boot_test(ws, opts.profile);
+            tally.record_single(crate::grub::ENTRY, &verdict, &details);
         }
         for dir in ["bundles", "logs"] {
             let dir = ws.xtask_dir().join(dir);

@@ -37,6 +37,7 @@ mod bench;
 mod bundle;
 mod conformance;
 mod conformance_table;
+mod grub;
 mod judge;
 mod meta;
 mod prereq;
@@ -372,6 +373,9 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     let xen_present = Path::new(xen::PACKAGED_XEN).is_file();
     if !opts.list {
         let mut needs = vec![Prereq::KernelTarget, Prereq::Qemu];
+        if !xen_only {
+            needs.push(Prereq::Grub);
+        }
         if xen_only {
             needs.push(Prereq::XenHypervisor);
         } else {

@@ -27,15 +27,18 @@ pub enum Prereq {
     Cc,
     XenHeaders,
     XenHypervisor,
+    /// GRUB's ISO maker, for the test that boots hv through multiboot2.
+    Grub,
 }
 
 impl Prereq {
-    pub const ALL: [Prereq; 5] = [
+    pub const ALL: [Prereq; 6] = [
         Prereq::KernelTarget,
         Prereq::Qemu,
         Prereq::Cc,
         Prereq::XenHeaders,
         Prereq::XenHypervisor,
+        Prereq::Grub,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Prereq {
             Prereq::Cc => "C compiler `cc`",
             Prereq::XenHeaders => "Xen public headers (/usr/include/xen/xen.h, libxen-dev)",
             Prereq::XenHypervisor => "Xen 4.17 hypervisor (/boot/xen-4.17-amd64.gz)",
+            Prereq::Grub => "GRUB's grub-mkrescue with its BIOS files, xorriso and mtools",
         }
     }
 }
@@ -210,6 +214,17 @@ impl Probe {
                 .ok_or_else(|| "`cc` not found in PATH".to_owned()),
             Prereq::XenHeaders => self.exists("/usr/include/xen/xen.h"),
             Prereq::XenHypervisor => self.exists("/boot/xen-4.17-amd64.gz"),
+            Prereq::Grub => {
+                for tool in ["grub-mkrescue", "xorriso", "mformat"] {
+                    self.find(tool)
+                        .ok_or_else(|| format!("`{tool}` not found in PATH"))?;
+                }
+                if self.file("/usr/lib/grub/i386-pc").is_dir() {
+                    Ok(())
+                } else {
+                    Err("/usr/lib/grub/i386-pc not found".to_owned())
+                }
+            }
         }
     }
 
@@ -245,6 +260,7 @@ impl Probe {
                 Prereq::Cc => Some(["gcc", "libc6-dev"].as_slice()),
                 Prereq::XenHeaders => Some(["libxen-dev"].as_slice()),
                 Prereq::XenHypervisor => Some(["xen-hypervisor-4.17-amd64"].as_slice()),
+                Prereq::Grub => Some(["grub-pc-bin", "xorriso", "mtools"].as_slice()),
                 _ => None,
             })
             .flatten()
@@ -423,7 +439,7 @@ mod tests {
                 "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list",
                 "DEBIAN_FRONTEND=noninteractive apt-get update",
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -t bookworm-backports qemu-system-x86",
-                "DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev libxen-dev xen-hypervisor-4.17-amd64",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev libxen-dev xen-hypervisor-4.17-amd64 grub-pc-bin xorriso mtools",
             ]
         );
     }
@@ -441,6 +457,10 @@ mod tests {
         fake.script("cc", "exit 0");
         fake.file("usr/include/xen/xen.h", "");
         fake.file("boot/xen-4.17-amd64.gz", "");
+        for tool in ["grub-mkrescue", "xorriso", "mformat"] {
+            fake.script(tool, "exit 0");
+        }
+        fake.file("usr/lib/grub/i386-pc/boot.img", "");
         let probe = fake.probe();
         for p in Prereq::ALL {
             assert_eq!(probe.check(p), Ok(()), "{p:?}");

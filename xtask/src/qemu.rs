@@ -162,6 +162,9 @@ pub struct Config {
     pub smp: u32,
     pub kvm: bool,
     pub extra: Vec<String>,
+    /// Boot from this ISO (through its boot loader) instead of
+    /// `-kernel`/`-append`/`-initrd`.
+    pub cdrom: Option<PathBuf>,
 }
 
 impl Config {
@@ -175,6 +178,7 @@ impl Config {
             smp: DEFAULT_SMP,
             kvm: false,
             extra: Vec::new(),
+            cdrom: None,
         }
     }
 
@@ -200,15 +204,20 @@ impl Config {
                 "-no-reboot",
                 "-device",
                 "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                "-kernel",
             ]
             .map(String::from),
         );
-        args.push(self.kernel.to_string_lossy().into_owned());
-        args.push("-append".into());
-        args.push(self.append.clone());
-        args.push("-initrd".into());
-        args.push(self.initrd.clone());
+        if let Some(iso) = &self.cdrom {
+            args.push("-cdrom".into());
+            args.push(iso.to_string_lossy().into_owned());
+        } else {
+            args.push("-kernel".into());
+            args.push(self.kernel.to_string_lossy().into_owned());
+            args.push("-append".into());
+            args.push(self.append.clone());
+            args.push("-initrd".into());
+            args.push(self.initrd.clone());
+        }
         args.extend(self.extra.iter().cloned());
         args
     }
