@@ -114,6 +114,23 @@ impl Batch {
         Self { done, pdone }
     }
 
+    /// Starts a batch call: progress so far, then Xen's argument checks
+    /// (the foreign domain, and that the list is guest address space).
+    fn open(
+        count: &mut u64,
+        pdone: u64,
+        foreigndom: u64,
+        list: u64,
+        size: u64,
+    ) -> Result<Self, i64> {
+        let batch = Self::start(count, pdone);
+        check_foreigndom(foreigndom)?;
+        if !range_ok(list, count.saturating_mul(size)) {
+            return Err(-errno::EFAULT);
+        }
+        Ok(batch)
+    }
+
     fn finish(&self) {
         if self.pdone != 0 {
             // `pdone` is an unsigned int; a fault here is the guest's loss.
@@ -162,13 +179,10 @@ fn mmu_update(
     pdone: u64,
     foreigndom: u64,
 ) -> Option<HcResult> {
-    let mut batch = Batch::start(count, pdone);
-    if let Err(e) = check_foreigndom(foreigndom) {
-        return Some(Err(e));
-    }
-    if !range_ok(reqs, count.saturating_mul(MMU_UPDATE_SIZE)) {
-        return Some(Err(-errno::EFAULT));
-    }
+    let mut batch = match Batch::open(count, pdone, foreigndom, reqs, MMU_UPDATE_SIZE) {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e)),
+    };
     let cur = current();
     let mut changed = false;
     let mut rc = Ok(0);
@@ -405,13 +419,10 @@ fn mmuext_op(
     pdone: u64,
     foreigndom: u64,
 ) -> Option<HcResult> {
-    let mut batch = Batch::start(count, pdone);
-    if let Err(e) = check_foreigndom(foreigndom) {
-        return Some(Err(e));
-    }
-    if !range_ok(ops, count.saturating_mul(MMUEXT_OP_SIZE)) {
-        return Some(Err(-errno::EFAULT));
-    }
+    let mut batch = match Batch::open(count, pdone, foreigndom, ops, MMUEXT_OP_SIZE) {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e)),
+    };
     let cur = current();
     let mut rc = Ok(0);
     for i in 0..*count {
