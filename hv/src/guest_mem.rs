@@ -21,8 +21,21 @@ use crate::mm::PAGE_SIZE;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault;
 
-const HV_START: u64 = 0xffff_8000_0000_0000;
-const HV_END: u64 = 0xffff_8800_0000_0000;
+const HV_START: u64 = guest_abi::arch::HYPERVISOR_VIRT_START;
+const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
+
+/// Whether a guest linear address is one Xen accepts (`__addr_ok`): the
+/// lower canonical half, or the upper half above the hypervisor's slots.
+pub fn addr_ok(va: u64) -> bool {
+    !((1 << 47)..HV_END).contains(&va)
+}
+
+/// Whether an argument array of `len` bytes at `va` starts and ends at
+/// addresses Xen accepts (`guest_handle_okay`-style: a check of addresses,
+/// not of mappings; the copies fault element by element).
+pub fn array_ok(va: u64, len: u64) -> bool {
+    len == 0 || (addr_ok(va) && va.checked_add(len - 1).is_some_and(addr_ok))
+}
 
 fn canonical(va: u64) -> bool {
     let top = va >> 47;

@@ -42,16 +42,8 @@ const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
 const UPPER_HALF_START: u64 = 0xffff_8000_0000_0000;
 const ENTRIES: u64 = 512;
 
-/// Present.
-pub const PTE_P: u64 = 1 << 0;
-/// Writable.
-pub const PTE_RW: u64 = 1 << 1;
-/// User (the PV kernel runs in ring 3).
-pub const PTE_US: u64 = 1 << 2;
-/// Accessed.
-pub const PTE_A: u64 = 1 << 5;
-/// Dirty.
-pub const PTE_D: u64 = 1 << 6;
+pub use crate::pt::{PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US};
+
 /// Flags of L4, L3 and L2 entries (Xen's `L{2,3,4}_PROT`).
 pub const TABLE_FLAGS: u64 = PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
 /// Flags of L1 entries mapping ordinary pages (Xen's `L1_PROT` without its

@@ -101,7 +101,7 @@ impl CaseResult {
 }
 
 /// `s` as a JSON string literal.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -43,7 +43,8 @@ pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) ->
                 return Ok(0);
             }
             // Resume with what is left: (cmd, count - done, buffer + done).
-            cont.resume([u64::from(cmd), (total - done) as u64, buffer + done as u64]);
+            let rest = buffer.checked_add(done as u64).ok_or(-errno::EFAULT)?;
+            cont.resume([u64::from(cmd), (total - done) as u64, rest]);
             Ok(0)
         }
         // The result is a count or an errno, so counts that would read as

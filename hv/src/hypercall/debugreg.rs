@@ -24,7 +24,6 @@ use super::{arg32, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::domain::{self, DR6_DEFAULT, DR7_DEFAULT};
 
-const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
 /// DR6 bit 12 reads as zero.
 const DR6_ZEROS: u64 = 1 << 12;
 /// DR7 bits 11, 12, 14, 15 read as zero.
@@ -35,9 +34,7 @@ const DR7_ENABLES: u64 = 0xff;
 const DR_RW_IO: u64 = 2;
 
 /// An address a guest breakpoint may name (Xen's `__addr_ok`).
-fn breakpoint_addr_ok(va: u64) -> bool {
-    !(1 << 47..HV_END).contains(&va)
-}
+use crate::guest_mem::addr_ok as breakpoint_addr_ok;
 
 /// The value to store for DR`reg`, or the errno.
 fn check(reg: u32, value: u64, cr4_de: bool) -> Result<(usize, u64), i64> {

@@ -28,7 +28,7 @@ use crate::arch::x86_64::entry::GuestRegs;
 use crate::domain;
 use crate::mm::{self, PAGE_SIZE};
 
-const DOMID_SELF: u16 = 0x7ff0;
+use guest_abi::xen::DOMID_SELF;
 /// Largest extent a domain may ask for at once: 2^12 pages for the
 /// hardware domain, 2^9 for others (Xen 4.17's limits).
 const MAX_ORDER_HWDOM: u32 = 12;
@@ -38,7 +38,6 @@ const MACH2PHYS_VIRT_START: u64 = 0xffff_8000_0000_0000;
 const MACH2PHYS_VIRT_END: u64 = 0xffff_8040_0000_0000;
 /// Extents handled per call before the call is continued.
 const BATCH: u64 = 256;
-const SYSCALL_LEN: u64 = 2;
 /// Offset of `arch.max_pfn` in `shared_info`.
 const SHARED_INFO_MAX_PFN: u64 = core::mem::offset_of!(guest_abi::xen::SharedInfo, arch) as u64;
 const E820_ENTRY_SIZE: u64 = 20;
@@ -54,7 +53,7 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
                 Ok(Progress::Done(n)) => Ok(n),
                 Ok(Progress::Continue(next)) => {
                     regs.rdi = (next << 6) | u64::from(op);
-                    regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+                    super::reissue(regs);
                     return;
                 }
                 Err(e) => Err(e),
@@ -75,7 +74,14 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
                 .and_then(|()| check_self(u16::from_le_bytes([raw[0], raw[1]])))
                 .and(Err(-errno::EACCES))
         }
-        XENMEM_EXCHANGE => exchange(arg),
+        XENMEM_EXCHANGE => match exchange(arg) {
+            Some(r) => r,
+            None => {
+                // Progress is in the guest's `nr_exchanged`: re-issue as is.
+                super::reissue(regs);
+                return;
+            }
+        },
         XENMEM_MACHPHYS_MAPPING => {
             // The hardware domain sees the real extent of machine memory.
             let initial = domain::with_current(|d| d.initial);
@@ -127,7 +133,8 @@ fn machphys_mfn_list(arg: u64) -> HcResult {
     let list = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
     let mut n = 0u64;
     for mfn in mm::m2p::chunk_mfns().take(usize::try_from(max).unwrap_or(usize::MAX)) {
-        copy_out(list + n * 8, &mfn.to_le_bytes())?;
+        let at = list.checked_add(n * 8).ok_or(-errno::EFAULT)?;
+        copy_out(at, &mfn.to_le_bytes())?;
         n += 1;
     }
     copy_out(arg + 16, &((n & 0xffff_ffff) as u32).to_le_bytes())?;
@@ -179,7 +186,10 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
         if i - start == BATCH {
             return Ok(Progress::Continue(i));
         }
-        let slot = list + i * 8;
+        // An extent past the top of the address space is unreadable.
+        let Some(slot) = list.checked_add(i * 8) else {
+            break;
+        };
         let ok = match op {
             XENMEM_DECREASE_RESERVATION => {
                 let mut g = [0u8; 8];
@@ -223,7 +233,8 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
     }
     let first = mm::alloc_contiguous(pages, pages)?;
     for (j, mfn) in (first..first + pages).enumerate() {
-        let pfn = gpfn.map_or(u64::MAX, |g| g + j as u64);
+        // Xen's `gpfn + j` (unsigned long: a guest's wrap is its own).
+        let pfn = gpfn.map_or(u64::MAX, |g| g.wrapping_add(j as u64));
         let zeroed = mm::frame_access::zero(mfn * PAGE_SIZE, PAGE_SIZE).is_ok();
         let assigned = mm::with_frame_table(|ft| ft.assign(mfn, id, pfn).is_ok()) == Some(true);
         if !(zeroed && assigned) {
@@ -282,24 +293,20 @@ fn machine_memory_map(arg: u64) -> HcResult {
         e[..8].copy_from_slice(&addr.to_le_bytes());
         e[8..16].copy_from_slice(&size.to_le_bytes());
         e[16..].copy_from_slice(&ty.to_le_bytes());
-        copy_out(buffer + n * E820_ENTRY_SIZE, &e)?;
+        let at = buffer
+            .checked_add(n * E820_ENTRY_SIZE)
+            .ok_or(-errno::EFAULT)?;
+        copy_out(at, &e)?;
         n += 1;
     }
     copy_out(arg, &((n & 0xffff_ffff) as u32).to_le_bytes())?;
     Ok(0)
 }
 
-/// Whether `n` 8-byte entries from `va` lie in guest address space.
-fn list_ok(va: u64, n: u64) -> bool {
-    let ok = |a: u64| {
-        matches!(a >> 47, 0 | 0x1_ffff)
-            && !(0xffff_8000_0000_0000..0xffff_8800_0000_0000).contains(&a)
-    };
-    n == 0
-        || (ok(va)
-            && n.checked_mul(8)
-                .and_then(|len| va.checked_add(len - 1))
-                .is_some_and(ok))
+/// Whether a list of `n` 8-byte entries at `va` lies in guest address space.
+fn entries_ok(va: u64, n: u64) -> bool {
+    n.checked_mul(8)
+        .is_some_and(|len| crate::guest_mem::array_ok(va, len))
 }
 
 /// One side of an exchange (a `xen_memory_reservation`).
@@ -334,7 +341,17 @@ fn side(raw: &[u8]) -> Side {
 /// `XENMEM_exchange`: gives the domain fresh frames for frames it hands
 /// back, in chunks of the larger of the two extent orders. All checks come
 /// first (XSA-212); then each chunk is done completely or not at all.
-fn exchange(arg: u64) -> HcResult {
+/// Returns `None` when the call is to be re-issued (progress written back
+/// to `nr_exchanged`), every [`BATCH`] chunks.
+fn exchange(arg: u64) -> Option<HcResult> {
+    match exchange_inner(arg) {
+        Ok(Progress::Done(r)) => Some(Ok(r)),
+        Ok(Progress::Continue(_)) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+fn exchange_inner(arg: u64) -> Result<Progress, i64> {
     let mut raw = [0u8; 72];
     copy_in(arg, &mut raw)?;
     let (inp, out) = (side(&raw[..32]), side(&raw[32..64]));
@@ -368,19 +385,34 @@ fn exchange(arg: u64) -> HcResult {
     let chunk_order = inp.order.max(out.order);
     let in_per_chunk = 1u64 << (chunk_order - inp.order);
     let out_per_chunk = 1u64 << (chunk_order - out.order);
+    // Progress counts whole chunks, as on Xen (which rounds it down).
+    done -= done % in_per_chunk;
     // Both lists must be ranges of guest addresses (Xen's
     // guest_handle_okay: an address check; faults come per element).
-    if !list_ok(inp.list, inp.nr) || !list_ok(out.list, out.nr) {
+    if !entries_ok(inp.list, inp.nr) || !entries_ok(out.list, out.nr) {
         return Err(-errno::EFAULT);
     }
     let mut result = Ok(0);
+    let mut chunks = 0u64;
     while done < inp.nr {
+        if chunks == BATCH {
+            copy_out(arg + 64, &done.to_le_bytes())?;
+            return Ok(Progress::Continue(done));
+        }
+        chunks += 1;
         // Read and check the chunk's input extents.
         let mut mfns = alloc::vec::Vec::new();
         for k in 0..in_per_chunk {
             let mut g = [0u8; 8];
-            copy_in(inp.list + (done + k) * 8, &mut g)?;
+            if let Err(e) = copy_in(inp.list + (done + k) * 8, &mut g) {
+                // Progress so far still goes back to the guest, below.
+                result = Err(e);
+                break;
+            }
             mfns.push(u64::from_le_bytes(g));
+        }
+        if result.is_err() {
+            break;
         }
         let pages_in = 1u64 << inp.order;
         let usable = mm::with_frame_table(|ft| {
@@ -394,7 +426,14 @@ fn exchange(arg: u64) -> HcResult {
                 })
             })
         });
-        if usable != Some(true) {
+        // No frame may be handed back twice (repeated or overlapping
+        // extents in one chunk).
+        let mut sorted = mfns.clone();
+        sorted.sort_unstable();
+        let disjoint = sorted
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if b - a >= pages_in));
+        if usable != Some(true) || !disjoint {
             result = Err(-errno::EINVAL);
             break;
         }
@@ -427,10 +466,18 @@ fn exchange(arg: u64) -> HcResult {
                 let _ = mm::frame_access::zero(f * PAGE_SIZE, PAGE_SIZE);
                 mm::with_frame_table(|ft| ft.assign(f, id, u64::MAX));
             }
-            copy_out(out.list + (base + k as u64) * 8, &first.to_le_bytes())?;
+            // The frames are the domain's now whatever happens: a list the
+            // guest cannot receive them in is its -EFAULT, and the chunk
+            // still counts in nr_exchanged.
+            if let Err(e) = copy_out(out.list + (base + k as u64) * 8, &first.to_le_bytes()) {
+                result = Err(e);
+            }
         }
         done += in_per_chunk;
+        if result.is_err() {
+            break;
+        }
     }
     copy_out(arg + 64, &done.to_le_bytes())?;
-    result
+    result.map(Progress::Done)
 }

@@ -34,28 +34,17 @@ use super::HcResult;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::mm as tlb;
 use crate::domain::{self, DomId};
+use crate::guest_mem::{addr_ok, array_ok};
 use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
 
 /// Elements handled per call before the batch is preempted and resumed.
 const BATCH: u64 = 256;
 /// Bit of `count` marking a resumed batch.
 const PREEMPTED: u64 = 0x8000_0000;
-/// `DOMID_SELF`.
-const DOMID_SELF: u64 = 0x7ff0;
+/// `DOMID_SELF`, as the registers carry it.
+const DOMID_SELF: u64 = guest_abi::xen::DOMID_SELF as u64;
 const MMU_UPDATE_SIZE: u64 = 16;
 const MMUEXT_OP_SIZE: u64 = 24;
-/// Length of the `syscall` instruction the continuation re-executes.
-const SYSCALL_LEN: u64 = 2;
-
-const HV_START: u64 = 0xffff_8000_0000_0000;
-const HV_END: u64 = 0xffff_8800_0000_0000;
-
-/// Whether a guest linear address is one Xen accepts (`__addr_ok`):
-/// canonical and outside the hypervisor's range.
-fn addr_ok(va: u64) -> bool {
-    let canonical = matches!(va >> 47, 0 | 0x1_ffff);
-    canonical && !(HV_START..HV_END).contains(&va)
-}
 
 /// What the running domain is, for the checks below.
 struct Current {
@@ -84,12 +73,6 @@ fn check_foreigndom(foreigndom: u64) -> Result<(), i64> {
         return Err(-errno::ESRCH);
     }
     Ok(())
-}
-
-/// Whether `[va, va + len)` is a range of guest addresses at all (Xen's
-/// `guest_handle_okay`: an address check, not a mapping check).
-fn range_ok(va: u64, len: u64) -> bool {
-    len == 0 || (addr_ok(va) && va.checked_add(len - 1).is_some_and(addr_ok))
 }
 
 /// Progress of a batch: elements done (including earlier calls of a
@@ -125,7 +108,7 @@ impl Batch {
     ) -> Result<Self, i64> {
         let batch = Self::start(count, pdone);
         check_foreigndom(foreigndom)?;
-        if !range_ok(list, count.saturating_mul(size)) {
+        if !array_ok(list, count.saturating_mul(size)) {
             return Err(-errno::EFAULT);
         }
         Ok(batch)
@@ -146,7 +129,7 @@ impl Batch {
 fn continue_batch(regs: &mut GuestRegs, next: u64, remaining: u64) {
     regs.rdi = next;
     regs.rsi = remaining | PREEMPTED;
-    regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+    super::reissue(regs);
 }
 
 // ---------------------------------------------------------------------------

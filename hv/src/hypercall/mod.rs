@@ -25,8 +25,6 @@ pub mod traps;
 mod vm_assist;
 mod xen_version;
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 use guest_abi::errno;
 use guest_abi::hypercall as nr;
 
@@ -52,6 +50,14 @@ impl Continuation {
 
 /// Length of the `syscall` instruction.
 const SYSCALL_LEN: u64 = 2;
+
+/// Makes the guest issue the same hypercall again when it resumes (Xen's
+/// hypercall continuation): `rip` goes back onto its `syscall`, and `rax`
+/// still holds the number; the caller has put the remaining work in the
+/// argument registers.
+pub fn reissue(regs: &mut GuestRegs) {
+    regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+}
 
 /// Low 32 bits of an argument register, for handlers whose Xen prototype
 /// takes an `int` or `unsigned int`.
@@ -140,18 +146,14 @@ extern "C" fn hc_console_io(regs: &mut GuestRegs) {
     let mut cont = Continuation::default();
     let r = console_io::console_io(arg32(regs.rdi), arg32(regs.rsi), regs.rdx, &mut cont);
     if let Some([c1, c2, c3]) = cont.args {
-        CONTINUATIONS.fetch_add(1, Ordering::Relaxed);
         regs.rdi = c1;
         regs.rsi = c2;
         regs.rdx = c3;
-        regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+        reissue(regs);
         return;
     }
     finish(regs, r);
 }
-
-/// Hypercalls preempted and resumed so far (for the log and benchmarks).
-static CONTINUATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// `mov` to cr3 from the guest kernel, emulated as `MMUEXT_NEW_BASEPTR`
 /// (Xen does the same); returns whether the switch happened.

@@ -20,19 +20,22 @@ use crate::arch::x86_64::entry::GuestRegs;
 
 const ENTRY_SIZE: u64 = 64;
 const BATCH: u64 = 64;
-const SYSCALL_LEN: u64 = 2;
 
 pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
     let list = regs.rdi;
     let count = u64::from(super::arg32(regs.rsi));
     for i in 0..count {
+        // An entry past the top of the address space is unreadable.
+        let Some(at) = list.checked_add(i * ENTRY_SIZE) else {
+            finish(regs, Err(-errno::EFAULT));
+            return;
+        };
         if i == BATCH {
-            regs.rdi = list + i * ENTRY_SIZE;
+            regs.rdi = at;
             regs.rsi = count - i;
-            regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+            super::reissue(regs);
             return;
         }
-        let at = list + i * ENTRY_SIZE;
         let mut raw = [0u8; 64];
         if let Err(e) = copy_in(at, &mut raw) {
             finish(regs, Err(e));
@@ -79,7 +82,7 @@ pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
                 }
                 regs.rdi = at;
                 regs.rsi = count - i;
-                regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+                super::reissue(regs);
                 return;
             }
             sub.rax

@@ -25,12 +25,7 @@ use crate::domain;
 const IOBMP_BYTES: u64 = 8192;
 const MAX_PORTS: u32 = 65536;
 /// First address above the hypervisor's range.
-const HYPERVISOR_VIRT_END: u64 = 0xffff_8800_0000_0000;
-
-/// Xen's `__addr_ok`: the lower canonical half or above the hypervisor.
-fn addr_ok(va: u64) -> bool {
-    !((1 << 47)..HYPERVISOR_VIRT_END).contains(&va)
-}
+use crate::guest_mem::addr_ok;
 
 fn physdev_op(cmd: u32, arg: u64) -> HcResult {
     match cmd {

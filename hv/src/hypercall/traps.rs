@@ -27,7 +27,7 @@ use guest_abi::errno;
 use guest_abi::xen::{IretContext, TrapInfo, VMASST_TYPE_ARCHITECTURAL_IOPL};
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
-use super::{arg32, finish, HcResult, SYSCALL_LEN};
+use super::{arg32, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state::{self, is_canonical};
 use crate::domain::{self, Domain};
@@ -91,7 +91,7 @@ pub extern "C" fn hc_set_trap_table(regs: &mut GuestRegs) {
         TableResult::Done(r) => finish(regs, r),
         TableResult::Resume(va) => {
             regs.rdi = va;
-            regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
+            super::reissue(regs);
         }
     }
 }

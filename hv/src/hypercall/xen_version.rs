@@ -115,7 +115,8 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
                 0 => Err(-errno::EINVAL),
                 n if n < size => Err(-errno::ENOBUFS),
                 _ => {
-                    super::copy_out(arg + 4, id)?;
+                    let buf = arg.checked_add(4).ok_or(-errno::EFAULT)?;
+                    super::copy_out(buf, id)?;
                     Ok(size)
                 }
             }

@@ -12,12 +12,12 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::frame_access as phys;
 use super::page_table::{self, PTE_P, PTE_PS, PTE_US};
 use super::PAGE_SIZE;
+use hv::pt::PTE_NX;
 
 /// Where guests see the table (`MACH2PHYS_VIRT_START`, L4 slot 256).
 const VIRT_START: u64 = 0xffff_8000_0000_0000;
 const _: () = assert!(VIRT_START >> 39 & 511 == 256);
 
-const PTE_NX: u64 = 1 << 63;
 const TWO_MIB: u64 = 2 << 20;
 
 static BASE: AtomicU64 = AtomicU64::new(0);

@@ -13,13 +13,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::frame_access as phys;
 use super::PAGE_SIZE;
 
-pub const PTE_P: u64 = 1 << 0;
-pub const PTE_RW: u64 = 1 << 1;
-pub const PTE_US: u64 = 1 << 2;
-pub const PTE_PWT: u64 = 1 << 3;
-pub const PTE_PCD: u64 = 1 << 4;
-pub const PTE_PS: u64 = 1 << 7;
-pub const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+// The entry bits are the page-table rules engine's (`hv::pt`).
+pub use hv::pt::{
+    PTE_ADDR as PTE_ADDR_MASK, PTE_P, PTE_PCD, PTE_PSE as PTE_PS, PTE_PWT, PTE_RW, PTE_US,
+};
 
 /// First and one-past-last L4 slot reserved for the hypervisor.
 pub const HV_SLOT_FIRST: usize = 256;

@@ -37,18 +37,6 @@ const NAMES: [&str; 32] = [
     "#26", "#27", "#HV", "#VC", "#SX", "#31",
 ];
 
-/// Exceptions that push an error code (Xen's `X86_EXC_HAVE_EC`).
-const HAVE_ERROR_CODE: u32 = 1 << 8
-    | 1 << 10
-    | 1 << 11
-    | 1 << 12
-    | 1 << 13
-    | 1 << 14
-    | 1 << 17
-    | 1 << 21
-    | 1 << 29
-    | 1 << 30;
-
 const VEC_UD: u8 = 6;
 const VEC_NM: u8 = 7;
 const VEC_GP: u8 = 13;
@@ -179,7 +167,7 @@ fn guest_exception(regs: &mut GuestRegs) {
     let Ok(mut vector) = u8::try_from(regs.entry_vector) else {
         return;
     };
-    let mut error_code = (HAVE_ERROR_CODE & (1 << vector) != 0).then_some(regs.error_code);
+    let mut error_code = (entry::HAVE_ERROR_CODE & (1 << vector) != 0).then_some(regs.error_code);
     let mut cr2 = 0;
     match vector {
         VEC_NM => {

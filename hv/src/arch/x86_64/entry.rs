@@ -81,7 +81,19 @@ impl GuestRegs {
 /// `lidt` limit: 256 gates of 16 bytes.
 const IDT_LIMIT: u16 = 256 * 16 - 1;
 
-const VECTORS_WITH_ERROR_CODE: [u32; 10] = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30];
+/// Exceptions for which the CPU pushes an error code (Xen's
+/// `X86_EXC_HAVE_EC`): 8, 10–14, 17, 21, 29, 30. The vector stubs below
+/// push a dummy one for every other vector; keep the two lists equal.
+pub const HAVE_ERROR_CODE: u32 = 1 << 8
+    | 1 << 10
+    | 1 << 11
+    | 1 << 12
+    | 1 << 13
+    | 1 << 14
+    | 1 << 17
+    | 1 << 21
+    | 1 << 29
+    | 1 << 30;
 
 global_asm!(
     r#"
@@ -323,7 +335,6 @@ pub fn init_idt() {
     // SAFETY: the IDT is complete and static; every gate points at a stub in
     // hv's text.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
-    let _ = VECTORS_WITH_ERROR_CODE;
 }
 
 /// The frame at the top of this CPU's stack: the registers of the guest
