@@ -129,6 +129,8 @@ struct HvHeap(spin::Mutex<linked_list_allocator::Heap>);
 // belongs to the heap alone (taken from the frame allocator once), and the
 // mutex serialises every operation.
 unsafe impl core::alloc::GlobalAlloc for HvHeap {
+    /// # Safety
+    /// The trait's: `layout` has a non-zero size.
     unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
         self.0
             .lock()
@@ -136,6 +138,8 @@ unsafe impl core::alloc::GlobalAlloc for HvHeap {
             .map_or(core::ptr::null_mut(), |p| p.as_ptr())
     }
 
+    /// # Safety
+    /// The trait's: `ptr` came from `alloc` on this allocator with `layout`.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
         if let Some(p) = core::ptr::NonNull::new(ptr) {
             // SAFETY: GlobalAlloc's contract: `ptr` came from `alloc` with

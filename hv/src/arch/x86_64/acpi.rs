@@ -16,6 +16,8 @@ use crate::mm::frame_access;
 struct DirectMap;
 
 impl AcpiHandler for DirectMap {
+    /// # Safety
+    /// The trait's: `physical_address` holds a valid `T` of `size` bytes.
     unsafe fn map_physical_region<T>(
         &self,
         physical_address: usize,
