@@ -48,6 +48,19 @@ fn put_str(arg: u64, s: &[u8], size: usize) -> HcResult {
 pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         XENVER_VERSION => Ok(VERSION),
+        // Takes no argument: a non-null one is refused, as on Xen.
+        XENVER_PAGESIZE if arg != 0 => Err(-errno::EINVAL),
+        XENVER_PAGESIZE => Ok(4096),
+        _ => with_buffer(cmd, arg),
+    }
+}
+
+/// The sub-operations that read or write a guest buffer. Kept out of line so
+/// the register-only answers above (the null hypercall) do not pay for
+/// these buffers' stack frame.
+#[inline(never)]
+fn with_buffer(cmd: u32, arg: u64) -> HcResult {
+    match cmd {
         XENVER_EXTRAVERSION => put_str(arg, EXTRAVERSION, 16),
         XENVER_COMPILE_INFO => {
             let mut info = [0u8; 144];
@@ -82,9 +95,6 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
             super::copy_out(arg, &fi)?;
             Ok(0)
         }
-        // Takes no argument: a non-null one is refused, as on Xen.
-        XENVER_PAGESIZE if arg != 0 => Err(-errno::EINVAL),
-        XENVER_PAGESIZE => Ok(4096),
         XENVER_GUEST_HANDLE => {
             let handle = crate::domain::with_current(|d| d.handle);
             super::copy_out(arg, &handle)?;
