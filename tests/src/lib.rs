@@ -6,6 +6,8 @@
 #[cfg(target_os = "none")]
 pub mod expect;
 #[cfg(target_os = "none")]
+pub mod fixup;
+#[cfg(target_os = "none")]
 pub mod pvmm;
 #[cfg(target_os = "none")]
 pub mod regs;

@@ -47,6 +47,7 @@ const EC_EXT: u32 = 1;
 const EC_IDT: u32 = 2;
 /// #PF error code: the access came from user mode.
 const PFEC_USER: u32 = 1 << 2;
+const PFEC_RSVD: u32 = 1 << 3;
 
 /// Length of `syscall`.
 const SYSCALL_LEN: u64 = 2;
@@ -210,7 +211,13 @@ fn guest_exception(regs: &mut GuestRegs) {
         }
         VEC_PF => {
             cr2 = cpu::read_cr2();
-            if ldt::in_area(cr2) {
+            // Only the CPU's own descriptor reads (implicit supervisor
+            // accesses, so no user bit even from ring 3) are demand
+            // faults of the LDT area, as on Xen. A guest's own load or
+            // store there is an ordinary fault at the address it touched:
+            // treating it as an LDT miss would report another cr2, or map
+            // the page and retry the same protection fault for ever.
+            if ldt::in_area(cr2) && regs.error_code & (PFEC_USER | PFEC_RSVD) == 0 {
                 match ldt::handle_fault(cr2) {
                     LdtFault::Mapped => return,
                     // The guest's own LDT address faults instead.
