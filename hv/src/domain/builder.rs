@@ -216,9 +216,13 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
 
     // The guest maps shared_info by its machine address, so the frame is
     // the domain's as far as mappings go (Xen shares it the same way); it
-    // has no pfn.
+    // has no pfn. hv writes it on the guest's behalf (upcall mask, cr2,
+    // time) for the domain's whole life, so, as Xen does, hv holds a
+    // writable type reference on it: the guest can never give it another
+    // type (page table, descriptor table), exchange it or free it.
     mm::with_frame_table(|ft| {
         ft.assign(shared_info, spec.id, u64::MAX)?;
+        ft.get_page_and_type(shared_info, spec.id, hv::page_info::PageType::Writable)?;
         if let Some(p) = ft.get_mut(shared_info) {
             p.special = true;
         }

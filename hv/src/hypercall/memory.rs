@@ -257,6 +257,18 @@ fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
     let Some(end) = mfn.checked_add(pages) else {
         return false;
     };
+    // A page hv shares with the domain (shared_info) stays where it is:
+    // as on Xen, handing it back succeeds and changes nothing (it was
+    // never counted in the reservation, and hv keeps writing it).
+    let shared = mm::with_frame_table(|ft| {
+        pages == 1
+            && ft
+                .get(mfn)
+                .is_some_and(|p| p.owner == Some(id) && p.special)
+    });
+    if shared == Some(true) {
+        return true;
+    }
     let free = mm::with_frame_table(|ft| {
         (mfn..end).all(|m| {
             ft.get(m)
