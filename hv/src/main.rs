@@ -23,7 +23,6 @@ mod time;
 mod traps;
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use arch::x86_64 as x86;
 use console::Level;
@@ -208,18 +207,17 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
             "no boot module: domain 0's kernel must be the first module"
         ))
     };
-    let bytes: Vec<u8> = mm::frame_access::read_vec(first.paddr, first.len).unwrap_or_else(|_| {
+    let bytes: &[u8] = mm::frame_access::boot_module(first.paddr, first.len).unwrap_or_else(|| {
         fatal(format_args!(
-            "boot module at {:#x} is outside memory",
-            first.paddr
+            "boot module at {:#x} ({} bytes) is not in usable RAM",
+            first.paddr, first.len
         ))
     });
-    let second: Option<Vec<u8>> = bi
+    let second: Option<&[u8]> = bi
         .modules
         .get(1)
-        .and_then(|m| mm::frame_access::read_vec(m.paddr, m.len).ok());
-    let (kernel, cmdline, module): (&[u8], String, Option<&[u8]>) = match hv::bundle::parse(&bytes)
-    {
+        .and_then(|m| mm::frame_access::boot_module(m.paddr, m.len));
+    let (kernel, cmdline, module): (&[u8], String, Option<&[u8]>) = match hv::bundle::parse(bytes) {
         Ok(b) => {
             let k = b
                 .kernel()
@@ -233,7 +231,7 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
                 .cmdline
                 .split_once(' ')
                 .map_or("", |(_, rest)| rest.trim_start());
-            (&bytes, String::from(args), second.as_deref())
+            (bytes, String::from(args), second)
         }
         Err(e) => fatal(format_args!("boot bundle: {e}")),
     };

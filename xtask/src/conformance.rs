@@ -402,13 +402,24 @@ fn try_run_case(
             crate::write_bundle(&guest, &spec.cmdline, module.as_deref(), &bundle)
                 .map_err(|e| e.to_string())?;
             let mut cfg = qemu::Config::new(ws.kernel(opts.profile, "hv"), &bundle);
-            cfg.append = format!("{} {}", qemu::DEFAULT_HV_CMDLINE, spec.hv_cmdline_append)
-                .trim()
-                .to_owned();
+            let dom0_mem = spec
+                .dom0_mem_mib
+                .map(|m| format!(" dom0_mem={m}M"))
+                .unwrap_or_default();
+            cfg.append = format!(
+                "{}{dom0_mem} {}",
+                qemu::DEFAULT_HV_CMDLINE,
+                spec.hv_cmdline_append
+            )
+            .trim()
+            .to_owned();
             (cfg, ws.xtask_dir().join("logs"), Host::Hv, &[][..])
         }
         (Side::Xen, Some(xen)) => {
-            let cfg = crate::xen::config(xen, &guest, &spec.cmdline, module.as_deref())?;
+            let mut cfg = crate::xen::config(xen, &guest, &spec.cmdline, module.as_deref())?;
+            if let Some(m) = spec.dom0_mem_mib {
+                cfg.append = crate::xen::with_dom0_mem(&cfg.append, m);
+            }
             (
                 cfg,
                 ws.xtask_dir().join("logs").join("xen"),

@@ -18,6 +18,7 @@
 //! | `@timeout` | seconds before the run counts as a crash | `cargo xtask test --timeout`, 60 |
 //! | `@smp` | vCPUs of the machine | 1 |
 //! | `@mem` | machine memory in MiB | 512 |
+//! | `@dom0-mem` | domain 0's memory in MiB, on both sides (hv's `dom0_mem=`, Xen's `dom0_mem=N,max:N`) | 64 |
 //! | `@module` | a module (initrd) for the guest, relative to the workspace root | none |
 //! | `@only` | `hv (reason)` or `xen (reason)`: the run is meaningful on one side only; the other side is skipped and the reason shown | both sides |
 //! | `@covers` | what the guest checks, for the README's conformance table: hypercalls (`sched_op_compat`) and sub-operations (`console_io.write`), space-separated, repeatable; not in variants | none |
@@ -129,6 +130,8 @@ pub struct RunSpec {
     pub timeout_secs: Option<u64>,
     pub smp: Option<u32>,
     pub mem_mib: Option<u32>,
+    /// `@dom0-mem`: domain 0's memory in MiB (both sides).
+    pub dom0_mem_mib: Option<u32>,
     pub module: Option<String>,
     /// Set by `@only`: the run is required on this side only.
     pub only: Option<Only>,
@@ -155,6 +158,7 @@ impl Default for RunSpec {
             timeout_secs: None,
             smp: None,
             mem_mib: None,
+            dom0_mem_mib: None,
             module: None,
             only: None,
             covers: Vec::new(),
@@ -240,6 +244,7 @@ fn set(
         "timeout" => spec.timeout_secs = Some(number(key, value)?),
         "smp" => spec.smp = Some(number(key, value)?),
         "mem" => spec.mem_mib = Some(number(key, value)?),
+        "dom0-mem" => spec.dom0_mem_mib = Some(number(key, value)?),
         "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
         "only" if value.is_empty() && origin == Origin::Variant => spec.only = None,
         "only" => spec.only = Some(Only::parse(value)?),

@@ -100,6 +100,21 @@ pub fn config(
     Ok(cfg)
 }
 
+/// Xen's command line `line` with domain 0's memory set to `mib` MiB
+/// (fixed: the same amount as minimum and maximum).
+pub fn with_dom0_mem(line: &str, mib: u32) -> String {
+    line.split_whitespace()
+        .map(|w| {
+            if w.starts_with("dom0_mem=") {
+                format!("dom0_mem={mib}M,max:{mib}M")
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// How dom0 shut down, from the message Xen 4.17 prints for it.
 pub fn shutdown_from_log(log: &str) -> Option<Shutdown> {
     log.lines().find_map(|line| {

@@ -59,6 +59,11 @@ pub enum BuildError {
         wanted: u64,
         free: u64,
     },
+    /// hv's heap cannot hold a bookkeeping structure of the domain.
+    NoHeap {
+        what: &'static str,
+        bytes: u64,
+    },
     /// A write landed outside the domain's memory: an hv bug or an
     /// inconsistent layout.
     Internal(&'static str),
@@ -76,6 +81,9 @@ impl fmt::Display for BuildError {
                     f,
                     "not enough memory: the domain needs {wanted} pages, {free} are free"
                 )
+            }
+            Self::NoHeap { what, bytes } => {
+                write!(f, "not enough hypervisor heap for {what} ({bytes} bytes)")
             }
             Self::Internal(what) => write!(f, "internal error: {what}"),
             Self::PageType(e) => write!(f, "internal error: bootstrap page tables: {e:?}"),
@@ -114,7 +122,11 @@ impl Memory {
             });
         }
         let n = usize::try_from(nr_pages).map_err(|_| BuildError::Internal("page count"))?;
-        let mut p2m = Vec::with_capacity(n);
+        let mut p2m = Vec::new();
+        p2m.try_reserve_exact(n).map_err(|_| BuildError::NoHeap {
+            what: "the P2M list",
+            bytes: nr_pages * 8,
+        })?;
         // One contiguous run when possible (as Xen gives dom0), else frame by
         // frame.
         if let Some(first) = mm::alloc_contiguous(nr_pages, 1) {

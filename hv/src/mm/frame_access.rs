@@ -108,13 +108,36 @@ pub fn write_u32(paddr: u64, value: u32) -> Result<(), OutOfRange> {
     Ok(())
 }
 
-/// A read-only view of physical memory for parsers that want a slice (the
-/// boot modules, firmware tables): hv copies the bytes into its heap first.
-pub fn read_vec(paddr: u64, len: u64) -> Result<alloc::vec::Vec<u8>, OutOfRange> {
-    let n = usize::try_from(len).map_err(|_| OutOfRange)?;
-    let mut v = alloc::vec![0u8; n];
-    read(paddr, &mut v)?;
-    Ok(v)
+/// The boot modules' physical ranges: withheld from the frame allocator
+/// for good (`mm::init` marks them used and nothing frees them), so nobody
+/// writes them.
+static BOOT_MODULES: spin::Mutex<heapless::Vec<(u64, u64), 8>> =
+    spin::Mutex::new(heapless::Vec::new());
+
+/// Records `[paddr, end)` as a boot module. Call only for a range the frame
+/// allocator will never hand out and no domain owns.
+pub(super) fn reserve_boot_module(paddr: u64, end: u64) {
+    let _ = BOOT_MODULES.lock().push((paddr, end));
+}
+
+/// The bytes of a boot module at `[paddr, paddr + len)`, read in place: a
+/// boot kernel can be far larger than hv's heap, so it is never copied.
+pub fn boot_module(paddr: u64, len: u64) -> Option<&'static [u8]> {
+    let end = paddr.checked_add(len)?;
+    let reserved = BOOT_MODULES
+        .lock()
+        .iter()
+        .any(|&(s, e)| s <= paddr && end <= e);
+    if !reserved {
+        return None;
+    }
+    let va = checked_va(paddr, len).ok()?;
+    let n = usize::try_from(len).ok()?;
+    // SAFETY: the range lies inside the direct map (checked above), which
+    // stays mapped for hv's life, and inside a recorded boot module, which
+    // the frame allocator never hands out and no domain owns: nothing
+    // writes it, so a shared reference to it stays valid.
+    Some(unsafe { core::slice::from_raw_parts(va as *const u8, n) })
 }
 
 /// The direct map's current extent in bytes.

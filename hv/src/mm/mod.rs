@@ -36,7 +36,13 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
     f.mark_used(0, 0x10_0000 / PAGE_SIZE);
     f.mark_used(hv_phys.0 / PAGE_SIZE, hv_phys.1.div_ceil(PAGE_SIZE));
     for m in &bi.modules {
-        f.mark_used(m.paddr / PAGE_SIZE, (m.paddr + m.len).div_ceil(PAGE_SIZE));
+        let end = m.paddr.saturating_add(m.len);
+        f.mark_used(m.paddr / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        // Only modules wholly in RAM the allocator covers are readable.
+        let inside = end <= limit && bi.ram.iter().any(|&(s, e)| s <= m.paddr && end <= e);
+        if inside {
+            frame_access::reserve_boot_module(m.paddr, end);
+        }
     }
     MemoryStats {
         top,
