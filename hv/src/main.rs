@@ -120,6 +120,8 @@ fn main(magic: u32, info: u32) -> ! {
 
     let image = x86::image_range();
     let mem = mm::init(&bi, image);
+    mm::extend_direct_map(x86::cpu::read_cr3(), mem.usable_limit)
+        .unwrap_or_else(|e| fatal(format_args!("{e}")));
     let heap_bytes = (mem.free_frames * mm::PAGE_SIZE / 16).clamp(8 << 20, 64 << 20);
     mm::init_heap(heap_bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
     mm::init_frame_table().unwrap_or_else(|e| fatal(format_args!("{e}")));
@@ -128,12 +130,13 @@ fn main(magic: u32, info: u32) -> ! {
     mm::m2p::init(mem.usable_limit / mm::PAGE_SIZE).unwrap_or_else(|e| fatal(format_args!("{e}")));
     hvlog!(
         info,
-        "Memory: {} MiB of RAM, {} MiB free, {} MiB heap{}",
-        mem.top >> 20,
+        "Memory: {} MiB of RAM, {} MiB free, {} MiB heap, frames up to {:#x}{}",
+        mem.ram >> 20,
         (mm::free_frames() * mm::PAGE_SIZE) >> 20,
         heap_bytes >> 20,
-        if mem.top > mem.usable_limit {
-            " (RAM above 4 GiB is not used yet)"
+        mem.usable_limit / mm::PAGE_SIZE,
+        if mem.ram > mem.usable {
+            " (RAM above 64 GiB is not used)"
         } else {
             ""
         }

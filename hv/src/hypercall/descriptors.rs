@@ -21,7 +21,7 @@
 //! @implements: set_gdt update_descriptor
 
 use guest_abi::errno;
-use hv::page_info::{FrameTable, PageInfo, PageType};
+use hv::page_info::PageType;
 use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES, PER_FRAME};
 
 use super::{arg32, copy_in, finish, HcResult};
@@ -31,7 +31,7 @@ use crate::arch::x86_64::mm as tlb;
 use crate::domain;
 use crate::mm::{self, frame_access as phys, PAGE_SIZE};
 
-type Frames = FrameTable<alloc::vec::Vec<PageInfo>>;
+use crate::mm::Frames;
 
 /// Checks every descriptor of `mfn` and writes the fixed-up ones back.
 fn validate_frame(mfn: u64) -> bool {

@@ -28,7 +28,10 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
     E820.call_once(|| bi.e820.clone());
     let mut f = FRAMES.lock();
     let top = bi.ram.iter().map(|r| r.1).max().unwrap_or(0);
-    let limit = top.min(frame_access::direct_map_limit());
+    // The bitmap's capacity bounds what hv manages; the direct map is
+    // grown to match (`extend_direct_map`) before anything above 4 GiB is
+    // handed out.
+    let limit = top.min(BITMAP_WORDS as u64 * 64 * PAGE_SIZE);
     f.reset(limit / PAGE_SIZE);
     for &(start, end) in &bi.ram {
         f.mark_free(start.div_ceil(PAGE_SIZE), end.min(limit) / PAGE_SIZE);
@@ -44,16 +47,65 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
             frame_access::reserve_boot_module(m.paddr, end);
         }
     }
+    let ram = bi.ram.iter().map(|&(s, e)| e.saturating_sub(s)).sum();
+    let usable = bi
+        .ram
+        .iter()
+        .map(|&(s, e)| e.min(limit).saturating_sub(s.min(limit)))
+        .sum();
     MemoryStats {
-        top,
+        ram,
+        usable,
         usable_limit: limit,
         free_frames: f.free_frames(),
     }
 }
 
+/// Makes the direct map cover all memory the allocator manages: L4 slot
+/// 262 gets an L3 of its own (the boot stub shares one with the identity
+/// map, covering 4 GiB) and one L2 of 2 MiB pages per further GiB. Runs
+/// before the hypervisor slots are fixed (`page_table::init`), with
+/// frames from below 4 GiB, which the boot map already covers.
+pub fn extend_direct_map(idle_l4: u64, limit: u64) -> Result<(), &'static str> {
+    const GIB: u64 = 1 << 30;
+    const PTE_PS_G: u64 = (1 << 7) | (1 << 8);
+    let covered = frame_access::direct_map_limit();
+    if limit <= covered {
+        return Ok(());
+    }
+    let l4e = idle_l4 + page_table::DIRECT_MAP_SLOT as u64 * 8;
+    let old_l3 = frame_access::read_u64(l4e).map_err(|_| "idle L4")? & page_table::PTE_ADDR_MASK;
+    let l3 = alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
+    for i in 0..covered / GIB {
+        let e = frame_access::read_u64(old_l3 + i * 8).map_err(|_| "boot L3")?;
+        frame_access::write_u64(l3 + i * 8, e).map_err(|_| "direct map L3")?;
+    }
+    for gib in covered / GIB..limit.div_ceil(GIB) {
+        let l2 = alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
+        for j in 0..512 {
+            let pa = gib * GIB + j * (2 << 20);
+            frame_access::write_u64(
+                l2 + j * 8,
+                pa | page_table::PTE_P | page_table::PTE_RW | PTE_PS_G,
+            )
+            .map_err(|_| "direct map L2")?;
+        }
+        frame_access::write_u64(l3 + gib * 8, l2 | page_table::PTE_P | page_table::PTE_RW)
+            .map_err(|_| "direct map L3")?;
+    }
+    let flags = frame_access::read_u64(l4e).map_err(|_| "idle L4")? & !page_table::PTE_ADDR_MASK;
+    frame_access::write_u64(l4e, l3 | flags).map_err(|_| "idle L4")?;
+    crate::arch::x86_64::mm::flush_tlb_all_local();
+    frame_access::set_direct_map_limit(limit.div_ceil(GIB) * GIB);
+    Ok(())
+}
+
 /// What `init` found, for the boot log.
 pub struct MemoryStats {
-    pub top: u64,
+    /// Bytes of RAM in the firmware's map.
+    pub ram: u64,
+    /// Bytes of it hv manages (below the bitmap's capacity).
+    pub usable: u64,
     pub usable_limit: u64,
     pub free_frames: u64,
 }
@@ -108,24 +160,25 @@ pub fn init_heap(bytes: u64) -> Result<(), &'static str> {
         .map_err(|_| "heap outside the direct map")
 }
 
-use alloc::vec::Vec;
 use hv::page_info::{FrameTable, PageInfo};
 
-static FRAME_TABLE: spin::Mutex<Option<FrameTable<Vec<PageInfo>>>> = spin::Mutex::new(None);
+/// The frame table: one `PageInfo` per machine frame, in frames of its
+/// own (at 4 GiB of RAM it is already as large as the heap could be).
+pub type Frames = FrameTable<&'static mut [PageInfo]>;
+
+static FRAME_TABLE: spin::Mutex<Option<Frames>> = spin::Mutex::new(None);
 
 /// Creates the frame table, one entry per frame the allocator covers.
 pub fn init_frame_table() -> Result<(), &'static str> {
     let n = usize::try_from(FRAMES.lock().nframes()).map_err(|_| "frame count")?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| "no heap for the frame table")?;
-    v.resize(n, PageInfo::default());
-    *FRAME_TABLE.lock() = Some(FrameTable::new(v));
+    let table = frame_access::permanent_table(n, PageInfo::default())
+        .ok_or("no memory for the frame table")?;
+    *FRAME_TABLE.lock() = Some(FrameTable::new(table));
     Ok(())
 }
 
 /// Runs `f` on the frame table.
-pub fn with_frame_table<R>(f: impl FnOnce(&mut FrameTable<Vec<PageInfo>>) -> R) -> Option<R> {
+pub fn with_frame_table<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
     FRAME_TABLE.lock().as_mut().map(f)
 }
 
@@ -146,7 +199,7 @@ impl hv::pt::TableMemory for DirectMapTables {
 pub fn with_page_tables<R>(
     domain: u16,
     io_caps: bool,
-    f: impl FnOnce(&mut hv::pt::PageTables<'_, Vec<PageInfo>, DirectMapTables>) -> R,
+    f: impl FnOnce(&mut hv::pt::PageTables<'_, &'static mut [PageInfo], DirectMapTables>) -> R,
 ) -> Option<R> {
     let mut guard = FRAME_TABLE.lock();
     let frames = guard.as_mut()?;

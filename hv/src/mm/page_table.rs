@@ -24,6 +24,8 @@ pub const HV_SLOT_END: usize = 272;
 
 static IDLE_L4: AtomicU64 = AtomicU64::new(0);
 
+/// L4 slot of hv's direct map of machine memory.
+pub const DIRECT_MAP_SLOT: usize = 262;
 /// L4 slot of the per-domain area (Xen's `PERDOMAIN_VIRT_START` slot).
 const PERDOMAIN_SLOT: usize = 260;
 /// Where the CPU sees the vCPU's LDT: the start of the per-domain slot,
