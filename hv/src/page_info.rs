@@ -135,6 +135,38 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         Ok(())
     }
 
+    /// Takes back from `owner` every frame of the extents starting at
+    /// `firsts`, `pages` frames each, in one step: either `owner` owns all
+    /// of them and none holds a reference (nor is one hv shares with the
+    /// domain), and all are released, or nothing changes. Checking and
+    /// releasing in one operation leaves no window in which a reference
+    /// could be taken in between.
+    pub fn release_unused(
+        &mut self,
+        firsts: &[u64],
+        pages: u64,
+        owner: u16,
+    ) -> Result<(), PageError> {
+        for &first in firsts {
+            let end = first.checked_add(pages).ok_or(PageError::NoSuchFrame)?;
+            for mfn in first..end {
+                let p = self.get(mfn).ok_or(PageError::NoSuchFrame)?;
+                if p.owner != Some(owner) {
+                    return Err(PageError::NotOwner);
+                }
+                if p.refs != 0 || p.type_count != 0 || p.special {
+                    return Err(PageError::AlreadyOwned);
+                }
+            }
+        }
+        for &first in firsts {
+            for mfn in first..first + pages {
+                self.release(mfn, owner)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes a general reference to a frame `owner` owns.
     pub fn get_page(&mut self, mfn: u64, owner: u16) -> Result<(), PageError> {
         let p = self.entry(mfn)?;
@@ -249,6 +281,38 @@ mod tests {
         assert_eq!(t.get_page(3, 7), Err(PageError::NotOwner));
         assert_eq!(t.get_page(99, 7), Err(PageError::NoSuchFrame));
         assert_eq!(t.get(2).unwrap().pfn, 5);
+    }
+
+    #[test]
+    fn release_unused_is_all_or_nothing() {
+        let mut t = table(8);
+        for m in 0..8 {
+            t.assign(m, 3, m).unwrap();
+        }
+        t.get_page(5, 3).unwrap();
+        // Frame 5 is referenced: nothing of either extent is released.
+        assert_eq!(
+            t.release_unused(&[0, 4], 2, 3),
+            Err(PageError::AlreadyOwned)
+        );
+        assert!((0..8).all(|m| t.get(m).unwrap().owner == Some(3)));
+        // Another owner, or a range past the end: refused, unchanged.
+        assert_eq!(t.release_unused(&[0], 2, 4), Err(PageError::NotOwner));
+        assert_eq!(t.release_unused(&[7], 2, 3), Err(PageError::NoSuchFrame));
+        assert_eq!(
+            t.release_unused(&[u64::MAX], 2, 3),
+            Err(PageError::NoSuchFrame)
+        );
+        assert!((0..8).all(|m| t.get(m).unwrap().owner == Some(3)));
+        // A special (hv-shared) frame is never released.
+        t.get_mut(2).unwrap().special = true;
+        assert_eq!(t.release_unused(&[2], 1, 3), Err(PageError::AlreadyOwned));
+        t.put_page(5).unwrap();
+        assert_eq!(t.release_unused(&[0, 4], 2, 3), Ok(()));
+        assert!([0, 1, 4, 5]
+            .iter()
+            .all(|&m| t.get(m).unwrap().owner.is_none()));
+        assert_eq!(t.get(2).unwrap().owner, Some(3));
     }
 
     #[test]

@@ -168,9 +168,18 @@ static CURRENT: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::n
 /// or reordered, so it stays valid).
 static CURRENT_SLOT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
+/// Domains in the table that have not shut down. Changed only together
+/// with a domain's `state`, under the table's lock, so a shutdown's
+/// transition and the count it returns are one step.
+static RUNNING: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 /// Adds a built domain to the table.
 pub fn register(d: Domain) {
-    DOMAINS.lock().push(d);
+    let mut table = DOMAINS.lock();
+    if d.state == RunState::Running {
+        RUNNING.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+    table.push(d);
 }
 
 /// Runs `f` on the domain whose vCPU is running on this CPU.
@@ -201,16 +210,20 @@ pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
     Some((d.vcpu.cr3, d.vcpu.initial_regs))
 }
 
-/// Records that domain `id` shut down; returns how many domains still run.
+/// Records that domain `id` shut down (the first reason stays) and
+/// returns how many domains still run, in one step under the table's lock.
+///
+/// The caller must not hold the table (no shutdown happens inside
+/// `with_current`): waiting for the lock is right, since another CPU may
+/// hold it for a moment, but guessing "no domain left" when it is busy
+/// would power the machine off under running domains.
 pub fn mark_shutdown(id: DomId, reason: u32) -> usize {
-    let Some(mut table) = DOMAINS.try_lock() else {
-        return 0;
-    };
+    let mut table = DOMAINS.lock();
     if let Some(d) = table.iter_mut().find(|d| d.id == id) {
-        d.state = RunState::Shutdown(reason);
+        if d.state == RunState::Running {
+            d.state = RunState::Shutdown(reason);
+            RUNNING.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+        }
     }
-    table
-        .iter()
-        .filter(|d| d.state == RunState::Running)
-        .count()
+    RUNNING.load(core::sync::atomic::Ordering::Relaxed)
 }

@@ -227,11 +227,20 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
 /// Allocates `pages` contiguous zeroed frames to domain `id` (within its
 /// maximum); returns the first MFN.
 fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
-    let room = domain::with_current(|d| d.max_pages.saturating_sub(d.tot_pages));
-    if pages > room {
+    // The quota check and the count's increase are one step, undone below
+    // if no frames come of it.
+    let unreserve = || domain::with_current(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
+    let reserved = domain::with_current(|d| {
+        let room = d.max_pages.saturating_sub(d.tot_pages);
+        (pages <= room).then(|| d.tot_pages += pages).is_some()
+    });
+    if !reserved {
         return None;
     }
-    let first = mm::alloc_contiguous(pages, pages)?;
+    let Some(first) = mm::alloc_contiguous(pages, pages) else {
+        unreserve();
+        return None;
+    };
     for (j, mfn) in (first..first + pages).enumerate() {
         // Xen's `gpfn + j` (unsigned long: a guest's wrap is its own).
         let pfn = gpfn.map_or(u64::MAX, |g| g.wrapping_add(j as u64));
@@ -243,11 +252,11 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
                 mm::with_frame_table(|ft| ft.release(m, id));
                 mm::free_frame(m);
             }
+            unreserve();
             return None;
         }
         mm::m2p::set(mfn, pfn);
     }
-    domain::with_current(|d| d.tot_pages += pages);
     Some(first)
 }
 
@@ -269,17 +278,11 @@ fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
     if shared == Some(true) {
         return true;
     }
-    let free = mm::with_frame_table(|ft| {
-        (mfn..end).all(|m| {
-            ft.get(m)
-                .is_some_and(|p| p.owner == Some(id) && p.refs == 0 && p.type_count == 0)
-        })
-    });
-    if free != Some(true) {
+    // Checked and released in one frame-table operation.
+    if mm::with_frame_table(|ft| ft.release_unused(&[mfn], pages, id).is_ok()) != Some(true) {
         return false;
     }
     for m in mfn..end {
-        mm::with_frame_table(|ft| ft.release(m, id));
         mm::m2p::set(m, u64::MAX);
         mm::free_frame(m);
     }
@@ -427,17 +430,6 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
             break;
         }
         let pages_in = 1u64 << inp.order;
-        let usable = mm::with_frame_table(|ft| {
-            mfns.iter().all(|&m| {
-                m.checked_add(pages_in).is_some_and(|end| {
-                    (m..end).all(|f| {
-                        ft.get(f).is_some_and(|p| {
-                            p.owner == Some(id) && p.refs == 0 && p.type_count == 0
-                        })
-                    })
-                })
-            })
-        });
         // No frame may be handed back twice (repeated or overlapping
         // extents in one chunk).
         let mut sorted = mfns.clone();
@@ -445,7 +437,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
         let disjoint = sorted
             .windows(2)
             .all(|w| matches!(w, [a, b] if b - a >= pages_in));
-        if usable != Some(true) || !disjoint {
+        if !disjoint {
             result = Err(-errno::EINVAL);
             break;
         }
@@ -465,9 +457,18 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
             result = Err(-errno::ENOMEM);
             break;
         }
+        // The input extents are checked (owned, unreferenced) and taken
+        // back in one frame-table operation, all or none.
+        let released = mm::with_frame_table(|ft| ft.release_unused(&mfns, pages_in, id).is_ok());
+        if released != Some(true) {
+            for first in fresh {
+                (first..first + pages_out).for_each(mm::free_frame);
+            }
+            result = Err(-errno::EINVAL);
+            break;
+        }
         for &m in &mfns {
             for f in m..m + pages_in {
-                mm::with_frame_table(|ft| ft.release(f, id));
                 mm::m2p::set(f, u64::MAX);
                 mm::free_frame(f);
             }
