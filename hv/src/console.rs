@@ -57,6 +57,35 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     let _ = Serial.write_str("\n");
 }
 
+/// Budgets of the log lines guests cause, one per domain id modulo the
+/// table's size (domains sharing a slot share a budget: never more lines).
+static GUEST_LIMITS: spin::Mutex<[hv::ratelimit::RateLimit; 64]> =
+    spin::Mutex::new([hv::ratelimit::RateLimit::new(); 64]);
+
+/// Prints one line that domain `domid` caused, within that domain's rate
+/// limit. Use through [`guestlog!`].
+pub fn guest_log(domid: u16, level: Level, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let now = crate::time::now_ns();
+    let allowed = GUEST_LIMITS
+        .lock()
+        .get_mut(usize::from(domid) % 64)
+        .and_then(|r| r.allow(now));
+    match allowed {
+        None => {}
+        Some(0) => log(level, args),
+        Some(n) => {
+            log(
+                level,
+                format_args!("d{domid}: {n} similar messages suppressed"),
+            );
+            log(level, args);
+        }
+    }
+}
+
 /// Writes a guest's console bytes unchanged.
 pub fn guest_write(bytes: &[u8]) {
     let _guard = LOCK.lock();
@@ -76,4 +105,14 @@ macro_rules! hvlog {
     (warn, $($arg:tt)*) => { $crate::console::log($crate::console::Level::Warn, format_args!($($arg)*)) };
     (info, $($arg:tt)*) => { $crate::console::log($crate::console::Level::Info, format_args!($($arg)*)) };
     (debug, $($arg:tt)*) => { $crate::console::log($crate::console::Level::Debug, format_args!($($arg)*)) };
+}
+
+/// `guestlog!(domid, warn, "fmt", args…)`: a line a guest can cause, rate
+/// limited per domain so that no guest floods the console.
+#[macro_export]
+macro_rules! guestlog {
+    ($dom:expr, error, $($arg:tt)*) => { $crate::console::guest_log($dom, $crate::console::Level::Error, format_args!($($arg)*)) };
+    ($dom:expr, warn, $($arg:tt)*) => { $crate::console::guest_log($dom, $crate::console::Level::Warn, format_args!($($arg)*)) };
+    ($dom:expr, info, $($arg:tt)*) => { $crate::console::guest_log($dom, $crate::console::Level::Info, format_args!($($arg)*)) };
+    ($dom:expr, debug, $($arg:tt)*) => { $crate::console::guest_log($dom, $crate::console::Level::Debug, format_args!($($arg)*)) };
 }

@@ -8,6 +8,7 @@
 pub mod frames;
 pub mod page_info;
 pub mod pt;
+pub mod ratelimit;
 pub mod time_scale;
 
 pub mod bundle;

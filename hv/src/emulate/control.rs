@@ -68,7 +68,8 @@ pub fn write_cr(d: &mut Domain, cr: Cr, v: u64) -> bool {
     match cr {
         Cr::Cr0 => {
             if (v ^ cr0(d)) & !CR0_TS != 0 {
-                crate::hvlog!(
+                crate::guestlog!(
+                    d.id,
                     warn,
                     "d{}: attempt to change unmodifiable CR0 flags ({v:#x})",
                     d.id
@@ -84,7 +85,8 @@ pub fn write_cr(d: &mut Domain, cr: Cr, v: u64) -> bool {
         Cr::Cr4 => {
             const GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | CR4_OSXSAVE;
             if v & GUEST_MASK != d.vcpu.priv_state.cr4_guest {
-                crate::hvlog!(
+                crate::guestlog!(
+                    d.id,
                     warn,
                     "d{}: CR4 write {v:#x} sets guest-controlled bits hv does not support yet",
                     d.id

@@ -191,7 +191,7 @@ pub fn rdmsr(d: &Domain, regs: &mut GuestRegs) -> bool {
             true
         }
         None => {
-            crate::hvlog!(debug, "d{}: RDMSR {msr:#010x} unimplemented", d.id);
+            crate::guestlog!(d.id, debug, "d{}: RDMSR {msr:#010x} unimplemented", d.id);
             false
         }
     }
@@ -203,7 +203,12 @@ pub fn wrmsr(d: &mut Domain, regs: &GuestRegs) -> bool {
     let v = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
     let ok = write(d, msr, v);
     if !ok {
-        crate::hvlog!(debug, "d{}: WRMSR {msr:#010x} value {v:#x} refused", d.id);
+        crate::guestlog!(
+            d.id,
+            debug,
+            "d{}: WRMSR {msr:#010x} value {v:#x} refused",
+            d.id
+        );
     }
     ok
 }
