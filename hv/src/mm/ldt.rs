@@ -5,7 +5,9 @@
 //! `page_table::LDT_AREA`), with the limit the count gives. Nothing is
 //! mapped there yet. The first time the CPU reads a descriptor from a page
 //! of the area it faults (#PF in hv's range, from guest context or from
-//! hv's `iretq`); [`handle_fault`] then looks up the guest's page through
+//! hv's `iretq`, always an implicit supervisor access: no user or
+//! reserved bit in the error code; any other fault there is the guest's
+//! own, delivered with its address as on Xen); [`handle_fault`] then looks up the guest's page through
 //! the guest kernel's page table, takes a general and a SegDesc type
 //! reference on it (the domain's own frame, every descriptor passing
 //! Xen's checks, not mapped writable anywhere) and maps it there, and the
