@@ -649,6 +649,11 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         eprintln!("xtask: ignoring the previous results: {e}");
         Vec::new()
     });
+    let xen_not_run = tally
+        .results
+        .iter()
+        .filter(|c| c.xen.outcome == Outcome::NotRun)
+        .count();
     let merged = results::merge(previous, std::mem::take(&mut tally.results), &order);
     if let Err(e) = std::fs::write(&path, results::to_json(&merged)) {
         eprintln!("xtask: cannot write {}: {e}", path.display());
@@ -678,7 +683,16 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         start.elapsed().as_secs_f64(),
         ws.display(&path)
     );
-    println!("{} passed, {} failed", tally.passed, tally.failed.len());
+    // A run in which the oracle did not judge says so in its last line.
+    if opts.hv && xen_not_run > 0 {
+        println!(
+            "{} passed, {} failed, {xen_not_run} not run on Xen",
+            tally.passed,
+            tally.failed.len()
+        );
+    } else {
+        println!("{} passed, {} failed", tally.passed, tally.failed.len());
+    }
     if tally.failed.is_empty() {
         Ok(())
     } else {

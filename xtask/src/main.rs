@@ -368,20 +368,35 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         ));
     }
     opts.hv = !xen_only;
-    // Without --hv-only Xen runs when its package is there (`setup` installs
-    // it; --xen-only insists on it).
-    let xen_present = Path::new(xen::PACKAGED_XEN).is_file();
+    // Without --hv-only Xen is installed when missing (as root) and runs;
+    // --xen-only insists on it.
     if !opts.list {
         let mut needs = vec![Prereq::KernelTarget, Prereq::Qemu];
         if !xen_only {
             needs.push(Prereq::Grub);
         }
-        if xen_only {
+        if !hv_only {
+            // The oracle: installed like everything else (as root), so the
+            // README's test command always judges on Xen too.
             needs.push(Prereq::XenHypervisor);
-        } else {
+        }
+        if !xen_only {
             needs.extend([Prereq::Cc, Prereq::XenHeaders]);
         }
-        ensure(ws, &needs)?;
+        if xen_only {
+            ensure(ws, &needs)?;
+        } else if let Err(e) = ensure(ws, &needs) {
+            // Without Xen the run goes on on hv, and its summary says how
+            // many cases Xen did not judge; anything else missing stops it.
+            let xen_present = Path::new(xen::PACKAGED_XEN).is_file();
+            needs.retain(|&p| p != Prereq::XenHypervisor);
+            if xen_present || hv_only {
+                return Err(e);
+            }
+            eprintln!("xtask: {e}; going on without Xen");
+            ensure(ws, &needs)?;
+        }
+        let xen_present = Path::new(xen::PACKAGED_XEN).is_file();
         if !hv_only && (xen_only || xen_present) {
             opts.xen = Some(xen::image(ws)?);
         } else if !hv_only {

@@ -152,7 +152,7 @@ pub extern "C" fn hc_mmu_update(regs: &mut GuestRegs) {
 const CHUNK: usize = 16;
 
 type Tables<'a> =
-    hv::pt::PageTables<'a, &'static mut [hv::page_info::PageInfo], mm::DirectMapTables>;
+    hv::pt::PageTables<'a, alloc::vec::Vec<hv::page_info::PageInfo>, mm::DirectMapTables>;
 
 /// Returns `None` when the call was turned into a continuation.
 fn mmu_update(

@@ -151,31 +151,6 @@ pub(super) fn set_direct_map_limit(limit: u64) {
     DIRECT_MAP_LIMIT.fetch_max(limit, Ordering::Relaxed);
 }
 
-/// A table of `count` values of `T` in frames taken from the allocator for
-/// good (hv's frame table: too large for the heap on big machines), each
-/// value `init`.
-pub(super) fn permanent_table<T: Copy>(count: usize, init: T) -> Option<&'static mut [T]> {
-    let bytes = count.checked_mul(core::mem::size_of::<T>())?;
-    let frames = u64::try_from(bytes).ok()?.div_ceil(PAGE_SIZE).max(1);
-    let first = super::alloc_contiguous(frames, 1)?;
-    let va = checked_va(first * PAGE_SIZE, frames * PAGE_SIZE).ok()?;
-    if !va.is_multiple_of(core::mem::align_of::<T>() as u64) {
-        return None;
-    }
-    let ptr = va as *mut T;
-    for i in 0..count {
-        // SAFETY: the frames were just taken from the allocator and are
-        // never given back, so this memory belongs to the table alone; it
-        // lies inside the direct map (checked above), is aligned for `T`
-        // (page-aligned start, checked) and holds `count` values.
-        unsafe { ptr.add(i).write(init) };
-    }
-    // SAFETY: as above; every element was initialised, and no other
-    // reference to these frames exists or will be made (they are out of the
-    // allocator for good), so the exclusive borrow lives for hv's life.
-    Some(unsafe { core::slice::from_raw_parts_mut(ptr, count) })
-}
-
 /// hv's heap: a linked-list allocator over one contiguous run of frames.
 struct HvHeap(spin::Mutex<linked_list_allocator::Heap>);
 

@@ -160,20 +160,29 @@ pub fn init_heap(bytes: u64) -> Result<(), &'static str> {
         .map_err(|_| "heap outside the direct map")
 }
 
+use alloc::vec::Vec;
 use hv::page_info::{FrameTable, PageInfo};
 
-/// The frame table: one `PageInfo` per machine frame, in frames of its
-/// own (at 4 GiB of RAM it is already as large as the heap could be).
-pub type Frames = FrameTable<&'static mut [PageInfo]>;
+/// The frame table: one `PageInfo` per machine frame, in hv's heap (which
+/// `main` sizes to hold it, see [`frame_table_bytes`]).
+pub type Frames = FrameTable<Vec<PageInfo>>;
 
 static FRAME_TABLE: spin::Mutex<Option<Frames>> = spin::Mutex::new(None);
+
+/// Heap bytes the frame table needs: one entry per frame the allocator
+/// covers.
+pub fn frame_table_bytes() -> u64 {
+    FRAMES.lock().nframes() * core::mem::size_of::<PageInfo>() as u64
+}
 
 /// Creates the frame table, one entry per frame the allocator covers.
 pub fn init_frame_table() -> Result<(), &'static str> {
     let n = usize::try_from(FRAMES.lock().nframes()).map_err(|_| "frame count")?;
-    let table = frame_access::permanent_table(n, PageInfo::default())
-        .ok_or("no memory for the frame table")?;
-    *FRAME_TABLE.lock() = Some(FrameTable::new(table));
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| "no heap for the frame table")?;
+    v.resize(n, PageInfo::default());
+    *FRAME_TABLE.lock() = Some(FrameTable::new(v));
     Ok(())
 }
 
@@ -199,7 +208,7 @@ impl hv::pt::TableMemory for DirectMapTables {
 pub fn with_page_tables<R>(
     domain: u16,
     io_caps: bool,
-    f: impl FnOnce(&mut hv::pt::PageTables<'_, &'static mut [PageInfo], DirectMapTables>) -> R,
+    f: impl FnOnce(&mut hv::pt::PageTables<'_, Vec<PageInfo>, DirectMapTables>) -> R,
 ) -> Option<R> {
     let mut guard = FRAME_TABLE.lock();
     let frames = guard.as_mut()?;
