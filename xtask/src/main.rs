@@ -10,10 +10,10 @@
 //!   -p hv -p dom0 -p tests`; kernels land in
 //!   `target/x86_64-unknown-none/{release,debug}/`.
 //! - `run`: build, bundle the boot domain (default `dom0`) into
-//!   `target/xtask/boot.bundle` ([`bundle`]), print the QEMU command line and
-//!   boot with the serial console on the terminal ([`qemu`]). Exits 0 when
-//!   QEMU did (domain 0 powered off), else names the shutdown and exits with
-//!   QEMU's status.
+//!   `target/xtask/boot.bundle` (the `boot-bundle` crate's writer), print the
+//!   QEMU command line and boot with the serial console on the terminal
+//!   ([`qemu`]). Exits 0 when QEMU did (domain 0 powered off), else names
+//!   the shutdown and exits with QEMU's status.
 //! - `test`: host unit tests, build, then every conformance guest under QEMU
 //!   on hv and as dom0 of real Xen 4.17 ([`xen`], the oracle), side by side
 //!   ([`conformance`]), judged from its log ([`judge`]) against the metadata
@@ -34,7 +34,6 @@
 
 mod args;
 mod bench;
-mod bundle;
 mod conformance;
 mod conformance_table;
 mod grub;
@@ -228,17 +227,17 @@ pub fn write_bundle(
         )));
     }
     let module = module.map(|m| read_file(m, "module")).transpose()?;
-    let mut images = vec![bundle::Image {
+    let mut images = vec![boot_bundle::Image {
         data: &kernel,
         cmdline,
     }];
     if let Some(module) = &module {
-        images.push(bundle::Image {
+        images.push(boot_bundle::Image {
             data: module,
             cmdline: "",
         });
     }
-    let bytes = bundle::build(&images)
+    let bytes = boot_bundle::build(&images)
         .map_err(|e| Error::Failed(format!("cannot bundle {}: {e}", guest.display())))?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
@@ -427,6 +426,8 @@ fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         "guest-abi",
         "-p",
         "pv-drivers",
+        "-p",
+        "boot-bundle",
     ];
     let steps: [(&str, Vec<&str>); 4] = [
         ("rustfmt", vec!["fmt", "--all", "--check"]),
@@ -454,6 +455,8 @@ fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
                     "guest-abi",
                     "-p",
                     "pv-drivers",
+                    "-p",
+                    "boot-bundle",
                     "--all-targets",
                 ][..],
                 &D_WARNINGS,
