@@ -28,15 +28,18 @@
 //!   command checks (and installs, as root) just what it needs first.
 //! - `bundle`: write a boot bundle, for debugging.
 //!
-//! No crates.io dependency of its own: the tool that sets up the machine
-//! must build on a fresh one. It uses `guest-abi`, a workspace crate that
-//! builds on the host, for the one list of hypercalls.
+//! Host-side plumbing comes from well-kept crates.io crates (see
+//! `xtask/Cargo.toml` for why each is there); cargo fetches them on a fresh
+//! machine before xtask installs anything else. It uses `guest-abi`, a
+//! workspace crate that builds on the host, for the one list of hypercalls,
+//! and `boot-bundle` for the boot-bundle format.
 
 mod args;
 mod bench;
 mod conformance;
 mod conformance_table;
 mod grub;
+mod json;
 mod judge;
 mod meta;
 mod prereq;
