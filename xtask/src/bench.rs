@@ -24,7 +24,7 @@
 //! here fails on a figure: a benchmark is not a test. It fails only when a
 //! run crashes, times out, or a row reports `failed`.
 
-use crate::args::Args;
+use crate::args::{self, Long, Parser, Short, ValueExt};
 use crate::prereq::Prereq;
 use crate::qemu::{self, Ending};
 use crate::workspace::{Profile, Workspace};
@@ -492,7 +492,7 @@ pub struct Options {
 }
 
 /// Parses the command's options and runs it.
-pub fn cmd(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+pub fn cmd(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let mut opts = Options {
         filter: None,
         iterations: DEFAULT_ITERATIONS,
@@ -502,20 +502,20 @@ pub fn cmd(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         timeout_secs: DEFAULT_TIMEOUT_SECS,
         build: true,
     };
-    while let Some(opt) = args.next_option()? {
-        if opt == "--help" || opt == "-h" {
-            print!("{HELP}");
-            return Ok(());
-        }
-        match opt.as_str() {
-            "--filter" => opts.filter = Some(args.value()?),
-            "--iterations" => opts.iterations = crate::positive(args.parsed()?, &opt)?,
-            "--repeats" => opts.repeats = crate::positive(args.parsed()?, &opt)?,
-            "--wallclock" => opts.wallclock = true,
-            "--update-readme" => opts.update_readme = true,
-            "--timeout" => opts.timeout_secs = crate::positive(args.parsed()?, &opt)?,
-            "--no-build" => opts.build = false,
-            _ => return Err(args.unknown()),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            Long("filter") => opts.filter = Some(p.value()?.string()?),
+            Long("iterations") => opts.iterations = args::positive(&mut p, "--iterations")?,
+            Long("repeats") => opts.repeats = args::positive(&mut p, "--repeats")?,
+            Long("wallclock") => opts.wallclock = true,
+            Long("update-readme") => opts.update_readme = true,
+            Long("timeout") => opts.timeout_secs = args::positive(&mut p, "--timeout")?,
+            Long("no-build") => opts.build = false,
+            arg => return Err(arg.unexpected().into()),
         }
     }
     if opts.filter.as_deref().is_some_and(|f| f.contains(' ')) {
