@@ -1,123 +1,118 @@
-//! A hand-rolled command-line parser, small enough to read in one sitting.
-//!
-//! Options are GNU-style: `--name value`, `--name=value`, boolean `--flag`,
-//! and `--` ending the options (everything after it is passed through, e.g.
-//! extra QEMU arguments). Each command matches option names itself, so the
-//! parser only tokenizes and reports precise usage errors.
+//! Command-line parsing on top of `lexopt`: GNU-style `--name value`,
+//! `--name=value`, boolean `--flag`, short `-o`, and `--` ending the options
+//! (what follows is passed through, e.g. extra QEMU arguments). Each command
+//! matches option names itself (`Long("guest")`); this module adds what every
+//! command shares: usage errors, `--help`, positive numbers and `--`.
+
+pub use lexopt::prelude::*;
+pub use lexopt::Parser;
 
 use crate::Error;
+use std::str::FromStr;
 
-/// Walks the arguments of one command.
-pub struct Args {
-    items: std::vec::IntoIter<String>,
-    /// The value of an `--name=value` argument, waiting for [`Args::value`].
-    inline: Option<String>,
-    /// The option most recently returned by [`Args::next_option`].
-    current: String,
+/// A parser over one command's arguments (after the command name).
+pub fn parser(args: Vec<String>) -> Parser {
+    Parser::from_args(args)
 }
 
-impl Args {
-    pub fn new(items: Vec<String>) -> Self {
-        Self {
-            items: items.into_iter(),
-            inline: None,
-            current: String::new(),
-        }
+impl From<lexopt::Error> for Error {
+    fn from(e: lexopt::Error) -> Self {
+        Error::Usage(format!("{e} (try --help)"))
     }
+}
 
-    /// The next option name (`--guest`, `-o`, `--`), or `None` at the end.
-    /// A bare word where an option was expected is returned as-is so the
-    /// caller can reject it by name.
-    pub fn next_option(&mut self) -> Result<Option<String>, Error> {
-        if self.inline.is_some() {
-            return Err(Error::Usage(format!(
-                "option {} takes no value",
-                self.current
-            )));
-        }
-        let Some(arg) = self.items.next() else {
-            return Ok(None);
-        };
-        let name = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") && name.len() > 2 => {
-                self.inline = Some(value.to_owned());
-                name.to_owned()
-            }
-            _ => arg,
-        };
-        self.current.clone_from(&name);
-        Ok(Some(name))
+/// The value of option `opt` as a number other than zero.
+pub fn positive<T: FromStr + PartialEq + Default>(p: &mut Parser, opt: &str) -> Result<T, Error> {
+    let value = p.value()?.string()?;
+    match value.parse() {
+        Ok(v) if v != T::default() => Ok(v),
+        Ok(_) => Err(Error::Usage(format!("option {opt} must be positive"))),
+        Err(_) => Err(Error::Usage(format!(
+            "option {opt}: invalid value {value:?}"
+        ))),
     }
+}
 
-    /// The value of the option just returned by [`Args::next_option`].
-    pub fn value(&mut self) -> Result<String, Error> {
-        if let Some(value) = self.inline.take() {
-            return Ok(value);
-        }
-        self.items
-            .next()
-            .ok_or_else(|| Error::Usage(format!("option {} needs a value", self.current)))
+/// The arguments after `--`, if it is next where an option could be (not
+/// as an option's value: `--cmdline --` is a command line).
+pub fn after_dashes(p: &mut Parser) -> Result<Option<Vec<String>>, Error> {
+    let Some(mut raw) = p.try_raw_args() else {
+        return Ok(None);
+    };
+    if raw.next_if(|a| a == "--").is_none() {
+        return Ok(None);
     }
-
-    /// The value parsed as a number (or anything else `FromStr`).
-    pub fn parsed<T: std::str::FromStr>(&mut self) -> Result<T, Error> {
-        let value = self.value()?;
-        value
-            .parse()
-            .map_err(|_| Error::Usage(format!("option {}: invalid value {value:?}", self.current)))
-    }
-
-    /// Everything after `--`.
-    pub fn rest(&mut self) -> Vec<String> {
-        self.items.by_ref().collect()
-    }
-
-    /// The error for an option the command does not know.
-    pub fn unknown(&self) -> Error {
-        Error::Usage(format!("unknown option {:?} (try --help)", self.current))
-    }
+    let rest: Result<Vec<String>, _> = raw.map(|a| a.string()).collect();
+    Ok(Some(rest?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Args {
-        Args::new(list.iter().map(|s| (*s).to_owned()).collect())
+    fn args(list: &[&str]) -> Parser {
+        parser(list.iter().map(|s| (*s).to_owned()).collect())
     }
 
     #[test]
     fn separate_and_inline_values() {
-        let mut a = args(&["--smp", "2", "--mem=256", "--kvm", "--", "-s", "-S"]);
-        assert_eq!(a.next_option().unwrap().as_deref(), Some("--smp"));
-        assert_eq!(a.parsed::<u32>().unwrap(), 2);
-        assert_eq!(a.next_option().unwrap().as_deref(), Some("--mem"));
-        assert_eq!(a.parsed::<u32>().unwrap(), 256);
-        assert_eq!(a.next_option().unwrap().as_deref(), Some("--kvm"));
-        assert_eq!(a.next_option().unwrap().as_deref(), Some("--"));
-        assert_eq!(a.rest(), ["-s", "-S"]);
-        assert_eq!(a.next_option().unwrap(), None);
+        let mut p = args(&["--smp", "2", "--mem=256", "--kvm", "--", "-s", "-S"]);
+        assert_eq!(p.next().unwrap(), Some(Long("smp")));
+        assert_eq!(positive::<u32>(&mut p, "--smp").unwrap(), 2);
+        assert_eq!(after_dashes(&mut p).unwrap(), None);
+        assert_eq!(p.next().unwrap(), Some(Long("mem")));
+        assert_eq!(positive::<u32>(&mut p, "--mem").unwrap(), 256);
+        assert_eq!(p.next().unwrap(), Some(Long("kvm")));
+        assert_eq!(after_dashes(&mut p).unwrap().unwrap(), ["-s", "-S"]);
+        assert_eq!(p.next().unwrap(), None);
     }
 
     #[test]
-    fn value_with_equals_sign_is_kept_whole() {
-        let mut a = args(&["--cmdline=reason=crash x=1"]);
-        assert_eq!(a.next_option().unwrap().as_deref(), Some("--cmdline"));
-        assert_eq!(a.value().unwrap(), "reason=crash x=1");
+    fn value_with_equals_sign_or_dashes_is_kept_whole() {
+        let mut p = args(&["--cmdline=reason=crash x=1", "--cmdline", "--", "-o", "x"]);
+        assert_eq!(p.next().unwrap(), Some(Long("cmdline")));
+        assert_eq!(p.value().unwrap(), "reason=crash x=1");
+        assert_eq!(p.next().unwrap(), Some(Long("cmdline")));
+        assert_eq!(p.value().unwrap(), "--");
+        assert_eq!(after_dashes(&mut p).unwrap(), None);
+        assert_eq!(p.next().unwrap(), Some(Short('o')));
+        assert_eq!(p.value().unwrap(), "x");
+    }
+
+    fn usage(e: Result<impl std::fmt::Debug, Error>) -> String {
+        match e {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
     }
 
     #[test]
     fn errors() {
-        let mut a = args(&["--smp"]);
-        a.next_option().unwrap();
-        assert!(matches!(a.value(), Err(Error::Usage(m)) if m.contains("needs a value")));
+        let mut p = args(&["--smp"]);
+        p.next().unwrap();
+        assert!(usage(positive::<u32>(&mut p, "--smp")).contains("missing argument"));
 
-        let mut a = args(&["--kvm=1", "--x"]);
-        a.next_option().unwrap();
-        assert!(matches!(a.next_option(), Err(Error::Usage(m)) if m.contains("takes no value")));
+        let mut p = args(&["--kvm=1", "--x"]);
+        p.next().unwrap();
+        assert!(usage(p.next().map_err(Error::from)).contains("unexpected argument"));
 
-        let mut a = args(&["--smp", "two"]);
-        a.next_option().unwrap();
-        assert!(matches!(a.parsed::<u32>(), Err(Error::Usage(m)) if m.contains("invalid value")));
+        let mut p = args(&["--smp", "two", "--mem", "0"]);
+        p.next().unwrap();
+        assert_eq!(
+            usage(positive::<u32>(&mut p, "--smp")),
+            "option --smp: invalid value \"two\""
+        );
+        p.next().unwrap();
+        assert_eq!(
+            usage(positive::<u32>(&mut p, "--mem")),
+            "option --mem must be positive"
+        );
+
+        let mut p = args(&["--bogus"]);
+        let arg = p.next().unwrap().unwrap();
+        assert_eq!(
+            usage(Err::<(), _>(arg.unexpected().into())),
+            "invalid option '--bogus' (try --help)"
+        );
     }
 }

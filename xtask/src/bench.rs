@@ -24,11 +24,12 @@
 //! here fails on a figure: a benchmark is not a test. It fails only when a
 //! run crashes, times out, or a row reports `failed`.
 
-use crate::args::Args;
+use crate::args::{self, Long, Parser, Short, ValueExt};
 use crate::prereq::Prereq;
 use crate::qemu::{self, Ending};
 use crate::workspace::{Profile, Workspace};
 use crate::{svg, xen, Error};
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -124,10 +125,13 @@ impl Target {
     }
 }
 
-/// One row as one guest run reported it.
-#[derive(Clone, Debug, PartialEq)]
+/// One row as one guest run reported it; in `results.json`
+/// `{"per_op": 86.0}`, `{"unsupported": "why"}` or `{"failed": "why"}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Cell {
     /// Per-operation cost (instructions or cycles).
+    #[serde(rename = "per_op")]
     Measured(f64),
     Unsupported(String),
     Failed(String),
@@ -380,62 +384,73 @@ pub struct RunInfo {
     pub repeats: u32,
 }
 
-fn json_str(s: &str) -> String {
-    crate::results::quote(s)
+/// `results.json` as a whole.
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    date: &'a str,
+    qemu: &'a str,
+    iterations: u64,
+    repeats: u32,
+    goal_ratio: f64,
+    modes: Vec<JsonMode<'a>>,
 }
 
-fn json_cell(cell: &Option<Cell>) -> String {
-    match cell {
-        Some(Cell::Measured(v)) => format!("{{\"per_op\": {v}}}"),
-        Some(Cell::Unsupported(why)) => format!("{{\"unsupported\": {}}}", json_str(why)),
-        Some(Cell::Failed(why)) => format!("{{\"failed\": {}}}", json_str(why)),
-        None => "null".into(),
-    }
+#[derive(Serialize)]
+struct JsonMode<'a> {
+    mode: &'static str,
+    unit: &'static str,
+    qemu_args: String,
+    rows: Vec<JsonRow<'a>>,
+}
+
+/// One row, on one line of the file.
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    name: &'a str,
+    hv: &'a Option<Cell>,
+    xen: &'a Option<Cell>,
+    ratio: Option<f64>,
+    /// `null` where the goal is not judged or cannot be.
+    goal_met: Option<bool>,
 }
 
 /// `results.json`: every figure of every mode.
 pub fn json(info: &RunInfo, results: &[ModeResult]) -> String {
-    let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"date\": {},", json_str(&info.date));
-    let _ = writeln!(out, "  \"qemu\": {},", json_str(&info.qemu_version));
-    let _ = writeln!(out, "  \"iterations\": {},", info.iterations);
-    let _ = writeln!(out, "  \"repeats\": {},", info.repeats);
-    let _ = writeln!(out, "  \"goal_ratio\": {GOAL_RATIO},");
-    out.push_str("  \"modes\": [\n");
-    for (i, m) in results.iter().enumerate() {
-        out.push_str("    {\n");
-        let _ = writeln!(out, "      \"mode\": {},", json_str(m.mode.name()));
-        let _ = writeln!(out, "      \"unit\": {},", json_str(m.mode.unit()));
-        let _ = writeln!(
-            out,
-            "      \"qemu_args\": {},",
-            json_str(&m.mode.qemu_args().join(" "))
-        );
-        out.push_str("      \"rows\": [\n");
-        for (j, r) in m.rows.iter().enumerate() {
-            let ratio = r
-                .ratio()
-                .map_or_else(|| "null".into(), |v| format!("{v:.4}"));
-            let goal = match r.goal() {
-                _ if !m.mode.judges_goal() => "null",
-                Goal::Met => "true",
-                Goal::Missed(_) => "false",
-                Goal::Unknown => "null",
-            };
-            let _ = write!(
-                out,
-                "        {{\"name\": {}, \"hv\": {}, \"xen\": {}, \"ratio\": {ratio}, \"goal_met\": {goal}}}",
-                json_str(&r.name),
-                json_cell(&r.hv),
-                json_cell(&r.xen)
-            );
-            out.push_str(if j + 1 < m.rows.len() { ",\n" } else { "\n" });
-        }
-        out.push_str("      ]\n    }");
-        out.push_str(if i + 1 < results.len() { ",\n" } else { "\n" });
-    }
-    out.push_str("  ]\n}\n");
-    out
+    let modes = results
+        .iter()
+        .map(|m| JsonMode {
+            mode: m.mode.name(),
+            unit: m.mode.unit(),
+            qemu_args: m.mode.qemu_args().join(" "),
+            rows: m
+                .rows
+                .iter()
+                .map(|r| JsonRow {
+                    name: &r.name,
+                    hv: &r.hv,
+                    xen: &r.xen,
+                    ratio: r.ratio().map(|v| crate::json::rounded(v, 4)),
+                    goal_met: match r.goal() {
+                        _ if !m.mode.judges_goal() => None,
+                        Goal::Met => Some(true),
+                        Goal::Missed(_) => Some(false),
+                        Goal::Unknown => None,
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    let file = JsonFile {
+        date: &info.date,
+        qemu: &info.qemu_version,
+        iterations: info.iterations,
+        repeats: info.repeats,
+        goal_ratio: GOAL_RATIO,
+        modes,
+    };
+    // The top object, the modes, each mode and its rows one member per
+    // line; a row on one line.
+    crate::json::to_string(&file, 4)
 }
 
 /// The README section between the markers.
@@ -477,7 +492,7 @@ pub struct Options {
 }
 
 /// Parses the command's options and runs it.
-pub fn cmd(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+pub fn cmd(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let mut opts = Options {
         filter: None,
         iterations: DEFAULT_ITERATIONS,
@@ -487,20 +502,20 @@ pub fn cmd(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         timeout_secs: DEFAULT_TIMEOUT_SECS,
         build: true,
     };
-    while let Some(opt) = args.next_option()? {
-        if opt == "--help" || opt == "-h" {
-            print!("{HELP}");
-            return Ok(());
-        }
-        match opt.as_str() {
-            "--filter" => opts.filter = Some(args.value()?),
-            "--iterations" => opts.iterations = crate::positive(args.parsed()?, &opt)?,
-            "--repeats" => opts.repeats = crate::positive(args.parsed()?, &opt)?,
-            "--wallclock" => opts.wallclock = true,
-            "--update-readme" => opts.update_readme = true,
-            "--timeout" => opts.timeout_secs = crate::positive(args.parsed()?, &opt)?,
-            "--no-build" => opts.build = false,
-            _ => return Err(args.unknown()),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            Long("filter") => opts.filter = Some(p.value()?.string()?),
+            Long("iterations") => opts.iterations = args::positive(&mut p, "--iterations")?,
+            Long("repeats") => opts.repeats = args::positive(&mut p, "--repeats")?,
+            Long("wallclock") => opts.wallclock = true,
+            Long("update-readme") => opts.update_readme = true,
+            Long("timeout") => opts.timeout_secs = args::positive(&mut p, "--timeout")?,
+            Long("no-build") => opts.build = false,
+            arg => return Err(arg.unexpected().into()),
         }
     }
     if opts.filter.as_deref().is_some_and(|f| f.contains(' ')) {
@@ -820,7 +835,7 @@ Test result: SUCCESS
     }
 
     #[test]
-    fn json_is_well_formed_enough() {
+    fn json_is_well_formed_one_row_per_line() {
         let rows = merge(&parse_log(HV_LOG), &parse_log(XEN_LOG));
         let info = RunInfo {
             date: "2025-01-01".into(),
@@ -836,10 +851,14 @@ Test result: SUCCESS
             }],
         );
         assert!(j.contains("\"qemu\": \"10.0.2 \\\"x\\\"\""));
-        assert!(j.contains("\"hv\": {\"per_op\": 86}"));
+        assert!(j.contains("\"hv\": {\"per_op\": 86.0}"));
         assert!(j.contains("\"xen\": {\"failed\": \"mmu_update returned -EINVAL\"}"));
-        assert_eq!(j.matches('{').count(), j.matches('}').count());
-        assert_eq!(j.matches('[').count(), j.matches(']').count());
+        assert!(j.contains(
+            "\n        {\"name\": \"sched_yield\", \"hv\": {\"per_op\": 1100.5}, \"xen\": \
+             {\"per_op\": 2023.0}, \"ratio\": 0.544, \"goal_met\": false},\n"
+        ));
+        let parsed: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(parsed["modes"][0]["rows"][3]["hv"], serde_json::Value::Null);
     }
 
     #[test]

@@ -332,7 +332,17 @@ fn host_unit_tests(ws: &Workspace) -> Verdict {
     // only hv must be limited to its library (its binary is a kernel).
     let runs: [&[&str]; 2] = [
         &["test", "-p", "hv", "--lib"],
-        &["test", "-p", "guest-abi", "-p", "pv-drivers", "-p", "xtask"],
+        &[
+            "test",
+            "-p",
+            "guest-abi",
+            "-p",
+            "pv-drivers",
+            "-p",
+            "boot-bundle",
+            "-p",
+            "xtask",
+        ],
     ];
     let mut failed = Vec::new();
     for args in runs {
@@ -927,7 +937,7 @@ mod end_to_end {
         assert!(details[0].starts_with("last 20 lines of target/xtask/logs/shutdown.crash.log"));
         assert!(details.iter().any(|l| l.contains("Test result: SUCCESS")));
         let bundle = std::fs::read(ws.xtask_dir().join("bundles/shutdown.bundle")).unwrap();
-        assert!(bundle.starts_with(crate::bundle::MAGIC));
+        assert!(bundle.starts_with(&boot_bundle::MAGIC));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -10,10 +10,10 @@
 //!   -p hv -p dom0 -p tests`; kernels land in
 //!   `target/x86_64-unknown-none/{release,debug}/`.
 //! - `run`: build, bundle the boot domain (default `dom0`) into
-//!   `target/xtask/boot.bundle` ([`bundle`]), print the QEMU command line and
-//!   boot with the serial console on the terminal ([`qemu`]). Exits 0 when
-//!   QEMU did (domain 0 powered off), else names the shutdown and exits with
-//!   QEMU's status.
+//!   `target/xtask/boot.bundle` (the `boot-bundle` crate's writer), print the
+//!   QEMU command line and boot with the serial console on the terminal
+//!   ([`qemu`]). Exits 0 when QEMU did (domain 0 powered off), else names
+//!   the shutdown and exits with QEMU's status.
 //! - `test`: host unit tests, build, then every conformance guest under QEMU
 //!   on hv and as dom0 of real Xen 4.17 ([`xen`], the oracle), side by side
 //!   ([`conformance`]), judged from its log ([`judge`]) against the metadata
@@ -28,16 +28,18 @@
 //!   command checks (and installs, as root) just what it needs first.
 //! - `bundle`: write a boot bundle, for debugging.
 //!
-//! No crates.io dependency of its own: the tool that sets up the machine
-//! must build on a fresh one. It uses `guest-abi`, a workspace crate that
-//! builds on the host, for the one list of hypercalls.
+//! Host-side plumbing comes from well-kept crates.io crates (see
+//! `xtask/Cargo.toml` for why each is there); cargo fetches them on a fresh
+//! machine before xtask installs anything else. It uses `guest-abi`, a
+//! workspace crate that builds on the host, for the one list of hypercalls,
+//! and `boot-bundle` for the boot-bundle format.
 
 mod args;
 mod bench;
-mod bundle;
 mod conformance;
 mod conformance_table;
 mod grub;
+mod json;
 mod judge;
 mod meta;
 mod prereq;
@@ -50,7 +52,7 @@ mod svg;
 mod workspace;
 mod xen;
 
-use args::Args;
+use args::{Long, Parser, Short, ValueExt};
 use prereq::Prereq;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -148,14 +150,14 @@ fn main() {
     };
     let ws = Workspace::detect();
     let result = match command.as_str() {
-        "build" => cmd_build(&ws, Args::new(argv)),
-        "run" => cmd_run(&ws, Args::new(argv)),
-        "test" => cmd_test(&ws, Args::new(argv)),
-        "conformance-table" => cmd_conformance_table(&ws, Args::new(argv)),
-        "lint" => cmd_lint(&ws, Args::new(argv)),
-        "setup" => cmd_setup(&ws, Args::new(argv)),
-        "bench" => bench::cmd(&ws, Args::new(argv)),
-        "bundle" => cmd_bundle(Args::new(argv)),
+        "build" => cmd_build(&ws, args::parser(argv)),
+        "run" => cmd_run(&ws, args::parser(argv)),
+        "test" => cmd_test(&ws, args::parser(argv)),
+        "conformance-table" => cmd_conformance_table(&ws, args::parser(argv)),
+        "lint" => cmd_lint(&ws, args::parser(argv)),
+        "setup" => cmd_setup(&ws, args::parser(argv)),
+        "bench" => bench::cmd(&ws, args::parser(argv)),
+        "bundle" => cmd_bundle(args::parser(argv)),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -178,13 +180,10 @@ fn main() {
     }
 }
 
-/// Only `--help` and `-h`; every command accepts them.
-fn help_requested(opt: &str) -> Result<(), Error> {
-    if opt == "--help" || opt == "-h" {
-        print!("{HELP}");
-        return Err(Error::Exit(0));
-    }
-    Ok(())
+/// `--help` and `-h`, which every command accepts: the help, then exit 0.
+fn help() -> Error {
+    print!("{HELP}");
+    Error::Exit(0)
 }
 
 fn ensure(ws: &Workspace, needs: &[Prereq]) -> Result<(), Error> {
@@ -228,17 +227,17 @@ pub fn write_bundle(
         )));
     }
     let module = module.map(|m| read_file(m, "module")).transpose()?;
-    let mut images = vec![bundle::Image {
+    let mut images = vec![boot_bundle::Image {
         data: &kernel,
         cmdline,
     }];
     if let Some(module) = &module {
-        images.push(bundle::Image {
+        images.push(boot_bundle::Image {
             data: module,
             cmdline: "",
         });
     }
-    let bytes = bundle::build(&images)
+    let bytes = boot_bundle::build(&images)
         .map_err(|e| Error::Failed(format!("cannot bundle {}: {e}", guest.display())))?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
@@ -248,20 +247,20 @@ pub fn write_bundle(
         .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))
 }
 
-fn cmd_build(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+fn cmd_build(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let mut profile = Profile::Release;
-    while let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        match opt.as_str() {
-            "--debug" => profile = Profile::Debug,
-            _ => return Err(args.unknown()),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(help()),
+            Long("debug") => profile = Profile::Debug,
+            arg => return Err(arg.unexpected().into()),
         }
     }
     ensure(ws, &[Prereq::KernelTarget])?;
     build_kernels(ws, profile, ALL_KERNELS)
 }
 
-fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+fn cmd_run(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let mut profile = Profile::Release;
     let (mut guest, mut module): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut cmdline = String::new();
@@ -270,21 +269,27 @@ fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     let (mut kvm, mut build) = (false, true);
     let mut timeout = None;
     let mut extra = Vec::new();
-    while let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        match opt.as_str() {
-            "--guest" => guest = Some(args.value()?.into()),
-            "--cmdline" => cmdline = args.value()?,
-            "--module" => module = Some(args.value()?.into()),
-            "--hv-cmdline" => hv_cmdline = args.value()?,
-            "--smp" => smp = positive(args.parsed()?, &opt)?,
-            "--mem" => mem = positive(args.parsed()?, &opt)?,
-            "--kvm" => kvm = true,
-            "--timeout" => timeout = Some(Duration::from_secs(positive(args.parsed()?, &opt)?)),
-            "--debug" => profile = Profile::Debug,
-            "--no-build" => build = false,
-            "--" => extra = args.rest(),
-            _ => return Err(args.unknown()),
+    loop {
+        if let Some(rest) = args::after_dashes(&mut p)? {
+            extra = rest;
+            break;
+        }
+        let Some(arg) = p.next()? else { break };
+        match arg {
+            Short('h') | Long("help") => return Err(help()),
+            Long("guest") => guest = Some(p.value()?.into()),
+            Long("cmdline") => cmdline = p.value()?.string()?,
+            Long("module") => module = Some(p.value()?.into()),
+            Long("hv-cmdline") => hv_cmdline = p.value()?.string()?,
+            Long("smp") => smp = args::positive(&mut p, "--smp")?,
+            Long("mem") => mem = args::positive(&mut p, "--mem")?,
+            Long("kvm") => kvm = true,
+            Long("timeout") => {
+                timeout = Some(Duration::from_secs(args::positive(&mut p, "--timeout")?));
+            }
+            Long("debug") => profile = Profile::Debug,
+            Long("no-build") => build = false,
+            arg => return Err(arg.unexpected().into()),
         }
     }
     ensure(ws, &[Prereq::KernelTarget, Prereq::Qemu])?;
@@ -327,15 +332,7 @@ fn cmd_run(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     }
 }
 
-fn positive<T: PartialEq + Default>(value: T, opt: &str) -> Result<T, Error> {
-    if value == T::default() {
-        Err(Error::Usage(format!("option {opt} must be positive")))
-    } else {
-        Ok(value)
-    }
-}
-
-fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+fn cmd_test(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let mut opts = conformance::Options {
         filter: None,
         profile: Profile::Release,
@@ -348,18 +345,18 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         xen_missing: None,
     };
     let (mut hv_only, mut xen_only) = (false, false);
-    while let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        match opt.as_str() {
-            "--filter" => opts.filter = Some(args.value()?),
-            "--kvm" => opts.kvm = true,
-            "--timeout" => opts.timeout_secs = positive(args.parsed()?, &opt)?,
-            "--jobs" | "-j" => opts.jobs = positive(args.parsed()?, &opt)?,
-            "--debug" => opts.profile = Profile::Debug,
-            "--list" => opts.list = true,
-            "--hv-only" => hv_only = true,
-            "--xen-only" | "--xen" => xen_only = true,
-            _ => return Err(args.unknown()),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(help()),
+            Long("filter") => opts.filter = Some(p.value()?.string()?),
+            Long("kvm") => opts.kvm = true,
+            Long("timeout") => opts.timeout_secs = args::positive(&mut p, "--timeout")?,
+            Long("jobs") | Short('j') => opts.jobs = args::positive(&mut p, "--jobs")?,
+            Long("debug") => opts.profile = Profile::Debug,
+            Long("list") => opts.list = true,
+            Long("hv-only") => hv_only = true,
+            Long("xen-only" | "xen") => xen_only = true,
+            arg => return Err(arg.unexpected().into()),
         }
     }
     if hv_only && xen_only {
@@ -409,23 +406,20 @@ fn cmd_test(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     conformance::run(ws, &opts)
 }
 
-fn cmd_conformance_table(ws: &Workspace, mut args: Args) -> Result<(), Error> {
+fn cmd_conformance_table(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let mut check = false;
-    while let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        match opt.as_str() {
-            "--check" => check = true,
-            _ => return Err(args.unknown()),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(help()),
+            Long("check") => check = true,
+            arg => return Err(arg.unexpected().into()),
         }
     }
     conformance_table::run(ws, check)
 }
 
-fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
-    if let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        return Err(args.unknown());
-    }
+fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
+    no_options(p)?;
     ensure(ws, &[Prereq::KernelTarget])?;
     // Host clippy is two runs: `--lib`/`--all-targets` apply to every package
     // on a cargo line, and hv's binary is a kernel that only builds for the
@@ -442,6 +436,8 @@ fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
         "guest-abi",
         "-p",
         "pv-drivers",
+        "-p",
+        "boot-bundle",
     ];
     let steps: [(&str, Vec<&str>); 4] = [
         ("rustfmt", vec!["fmt", "--all", "--check"]),
@@ -469,6 +465,8 @@ fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
                     "guest-abi",
                     "-p",
                     "pv-drivers",
+                    "-p",
+                    "boot-bundle",
                     "--all-targets",
                 ][..],
                 &D_WARNINGS,
@@ -498,29 +496,35 @@ fn cmd_lint(ws: &Workspace, mut args: Args) -> Result<(), Error> {
     }
 }
 
-fn cmd_setup(ws: &Workspace, mut args: Args) -> Result<(), Error> {
-    if let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        return Err(args.unknown());
-    }
+fn cmd_setup(ws: &Workspace, p: Parser) -> Result<(), Error> {
+    no_options(p)?;
     eprintln!("xtask: checking prerequisites");
     prereq::ensure(&Prereq::ALL, &prereq::Probe::host(&ws.root), true)?;
     eprintln!("xtask: everything is in place");
     Ok(())
 }
 
-fn cmd_bundle(mut args: Args) -> Result<(), Error> {
+/// For commands without options: only `--help`.
+fn no_options(mut p: Parser) -> Result<(), Error> {
+    match p.next()? {
+        None => Ok(()),
+        Some(Short('h') | Long("help")) => Err(help()),
+        Some(arg) => Err(arg.unexpected().into()),
+    }
+}
+
+fn cmd_bundle(mut p: Parser) -> Result<(), Error> {
     let (mut guest, mut module, mut out): (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) =
         (None, None, None);
     let mut cmdline = String::new();
-    while let Some(opt) = args.next_option()? {
-        help_requested(&opt)?;
-        match opt.as_str() {
-            "--guest" => guest = Some(args.value()?.into()),
-            "--cmdline" => cmdline = args.value()?,
-            "--module" => module = Some(args.value()?.into()),
-            "-o" | "--output" => out = Some(args.value()?.into()),
-            _ => return Err(args.unknown()),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(help()),
+            Long("guest") => guest = Some(p.value()?.into()),
+            Long("cmdline") => cmdline = p.value()?.string()?,
+            Long("module") => module = Some(p.value()?.into()),
+            Short('o') | Long("output") => out = Some(p.value()?.into()),
+            arg => return Err(arg.unexpected().into()),
         }
     }
     let guest = guest.ok_or_else(|| Error::Usage("bundle needs --guest FILE".into()))?;

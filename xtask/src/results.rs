@@ -2,8 +2,8 @@
 //! conformance case and side (hv, Xen), for the README's conformance table
 //! ([`crate::conformance_table`]) and for other tools.
 //!
-//! Written by hand (xtask takes no JSON crate): one object per case, one
-//! case per line, so the file also reads well in a diff.
+//! Written with `serde_json` in a fixed layout ([`crate::json`]): one object
+//! per case, one case per line, so the file also reads well in a diff.
 //!
 //! ```text
 //! {
@@ -21,10 +21,11 @@
 //! cases it ran and keeps the others from the previous file.
 
 use crate::meta::Side;
-use std::fmt::Write as _;
+use serde::{Deserialize, Serialize};
 
 /// How one side of one case ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Ok,
     /// Passed with a SKIP result line.
@@ -33,32 +34,11 @@ pub enum Outcome {
     /// Not meant for this side (`@only`).
     Skipped,
     /// This side was not selected or is not available.
+    #[serde(rename = "not run")]
     NotRun,
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Skip => "skip",
-            Outcome::Failed => "failed",
-            Outcome::Skipped => "skipped",
-            Outcome::NotRun => "not run",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [
-            Outcome::Ok,
-            Outcome::Skip,
-            Outcome::Failed,
-            Outcome::Skipped,
-            Outcome::NotRun,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
-
     /// Whether the side passed (a reported SKIP passes).
     pub fn passed(self) -> bool {
         matches!(self, Outcome::Ok | Outcome::Skip)
@@ -100,161 +80,72 @@ impl CaseResult {
     }
 }
 
-/// `s` as a JSON string literal.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+/// The file as a whole.
+#[derive(Serialize, Deserialize)]
+struct ResultsFile {
+    format: u32,
+    cases: Vec<CaseRecord>,
+}
+
+/// One case as the file holds it: both sides flattened into `hv*`/`xen*`.
+#[derive(Serialize, Deserialize)]
+struct CaseRecord {
+    name: String,
+    hv: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hv_secs: Option<f64>,
+    #[serde(default)]
+    hv_why: String,
+    xen: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    xen_secs: Option<f64>,
+    #[serde(default)]
+    xen_why: String,
+}
+
+impl From<&CaseResult> for CaseRecord {
+    fn from(case: &CaseResult) -> Self {
+        // Timings to a tenth of a second: more would be noise in a diff.
+        let secs = |r: &SideResult| r.secs.map(|s| crate::json::rounded(s, 1));
+        Self {
+            name: case.name.clone(),
+            hv: case.hv.outcome,
+            hv_secs: secs(&case.hv),
+            hv_why: case.hv.why.clone(),
+            xen: case.xen.outcome,
+            xen_secs: secs(&case.xen),
+            xen_why: case.xen.why.clone(),
         }
     }
-    out.push('"');
-    out
+}
+
+impl From<CaseRecord> for CaseResult {
+    fn from(r: CaseRecord) -> Self {
+        let side = |outcome, secs, why| SideResult { outcome, secs, why };
+        Self {
+            name: r.name,
+            hv: side(r.hv, r.hv_secs, r.hv_why),
+            xen: side(r.xen, r.xen_secs, r.xen_why),
+        }
+    }
 }
 
 /// The file's text for `cases`.
 pub fn to_json(cases: &[CaseResult]) -> String {
-    let mut out = String::from("{\n  \"format\": 1,\n  \"cases\": [\n");
-    for (i, case) in cases.iter().enumerate() {
-        let _ = write!(out, "    {{\"name\": {}", quote(&case.name));
-        for side in Side::BOTH {
-            let r = case.side(side);
-            let n = side.name();
-            let _ = write!(out, ", \"{n}\": {}", quote(r.outcome.as_str()));
-            if let Some(secs) = r.secs {
-                let _ = write!(out, ", \"{n}_secs\": {secs:.1}");
-            }
-            let _ = write!(out, ", \"{n}_why\": {}", quote(&r.why));
-        }
-        out.push('}');
-        if i + 1 < cases.len() {
-            out.push(',');
-        }
-        out.push('\n');
-    }
-    out.push_str("  ]\n}\n");
-    out
-}
-
-/// A JSON value of a flat case object.
-#[derive(Debug, PartialEq)]
-enum Value {
-    Str(String),
-    Num(f64),
-}
-
-/// Parses one flat object `{"k": "v", "n": 1.5}` (strings and numbers only).
-fn parse_object(text: &str) -> Result<Vec<(String, Value)>, String> {
-    let mut chars = text.trim().chars().peekable();
-    let mut fields = Vec::new();
-    let skip_ws = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+    let file = ResultsFile {
+        format: 1,
+        cases: cases.iter().map(CaseRecord::from).collect(),
     };
-    let string = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| -> Result<String, String> {
-        if chars.next() != Some('"') {
-            return Err("expected a string".into());
-        }
-        let mut s = String::new();
-        loop {
-            match chars.next().ok_or("unterminated string")? {
-                '"' => return Ok(s),
-                '\\' => match chars.next().ok_or("unterminated escape")? {
-                    'n' => s.push('\n'),
-                    'r' => s.push('\r'),
-                    't' => s.push('\t'),
-                    'u' => {
-                        let hex: String = chars.by_ref().take(4).collect();
-                        let code = u32::from_str_radix(&hex, 16).map_err(|_| "bad \\u escape")?;
-                        s.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-                    }
-                    c @ ('"' | '\\' | '/') => s.push(c),
-                    c => return Err(format!("unknown escape \\{c}")),
-                },
-                c => s.push(c),
-            }
-        }
-    };
-    if chars.next() != Some('{') {
-        return Err("expected `{`".into());
-    }
-    loop {
-        skip_ws(&mut chars);
-        if chars.next_if_eq(&'}').is_some() {
-            break;
-        }
-        let key = string(&mut chars)?;
-        skip_ws(&mut chars);
-        if chars.next() != Some(':') {
-            return Err(format!("expected `:` after {key:?}"));
-        }
-        skip_ws(&mut chars);
-        let value = if chars.peek() == Some(&'"') {
-            Value::Str(string(&mut chars)?)
-        } else {
-            let mut num = String::new();
-            while let Some(c) = chars.next_if(|c| c.is_ascii_digit() || "+-.eE".contains(*c)) {
-                num.push(c);
-            }
-            Value::Num(num.parse().map_err(|_| format!("bad value for {key:?}"))?)
-        };
-        fields.push((key, value));
-        skip_ws(&mut chars);
-        match chars.next() {
-            Some(',') => {}
-            Some('}') => break,
-            _ => return Err("expected `,` or `}`".into()),
-        }
-    }
-    Ok(fields)
+    crate::json::to_string(&file, 2)
 }
 
-/// Reads the cases back from [`to_json`]'s output.
+/// Reads the cases back from [`to_json`]'s output (an empty text has none).
 pub fn from_json(text: &str) -> Result<Vec<CaseResult>, String> {
-    let mut cases = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim().trim_end_matches(',');
-        if !line.starts_with("{\"name\"") {
-            continue;
-        }
-        let err = |m: String| format!("line {}: {m}", index + 1);
-        let fields = parse_object(line).map_err(err)?;
-        let text_of = |key: &str| {
-            fields.iter().find_map(|(k, v)| match v {
-                Value::Str(s) if k == key => Some(s.clone()),
-                _ => None,
-            })
-        };
-        let side = |side: Side| -> Result<SideResult, String> {
-            let n = side.name();
-            let outcome = text_of(n)
-                .and_then(|s| Outcome::parse(&s))
-                .ok_or_else(|| err(format!("no valid \"{n}\"")))?;
-            let secs = fields.iter().find_map(|(k, v)| match v {
-                Value::Num(x) if *k == format!("{n}_secs") => Some(*x),
-                _ => None,
-            });
-            Ok(SideResult {
-                outcome,
-                secs,
-                why: text_of(&format!("{n}_why")).unwrap_or_default(),
-            })
-        };
-        cases.push(CaseResult {
-            name: text_of("name").ok_or_else(|| err("no name".into()))?,
-            hv: side(Side::Hv)?,
-            xen: side(Side::Xen)?,
-        });
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(cases)
+    let file: ResultsFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    Ok(file.cases.into_iter().map(CaseResult::from).collect())
 }
 
 /// Reads `path`: no file is no results; a file that does not parse is an
