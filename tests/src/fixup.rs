@@ -114,7 +114,9 @@ unsafe extern "C" {
 
 const KERNEL_CS: u16 = 0xe033;
 
-fn trap(vector: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
+/// A trap-table entry for `vector`: `handler` in the guest kernel's code
+/// segment, events left as they are.
+pub fn trap(vector: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
     TrapInfo {
         vector,
         flags: 0,

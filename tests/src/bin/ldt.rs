@@ -18,18 +18,18 @@ use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use guest_abi::errno::{EBUSY, EINVAL};
-use guest_abi::hypercall::{hypercall1, hypercall3, SET_TRAP_TABLE, UPDATE_VA_MAPPING};
+use guest_abi::hypercall::{hypercall1, SET_TRAP_TABLE};
 use guest_abi::rt::report::Report;
-use guest_abi::rt::{StartInfoRef, VIRT_BASE};
+use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{TrapInfo, MMUEXT_CLEAR_PAGE, MMUEXT_SET_LDT};
 use tests::expect::rc;
+use tests::fixup::trap;
 use tests::pvmm::{mmuext1, pt_write, read_u64, Env, Window, A, D, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "ldt");
 
 const KRW: u64 = P | RW | US | A | D;
 const KRO: u64 = P | US | A;
-const KERNEL_CS: u16 = 0xe033;
 
 /// The last fault: vector and the 8 words of its frame (rcx, r11, error
 /// code, rip, cs, rflags, rsp, ss).
@@ -151,23 +151,9 @@ fn set_ldt(va: u64, ents: u64) -> i64 {
     mmuext1(MMUEXT_SET_LDT, va, ents)
 }
 
-fn trap(vector: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
-    TrapInfo {
-        vector,
-        flags: 0,
-        cs: KERNEL_CS,
-        _pad: [0; 4],
-        address: handler as usize as u64,
-    }
-}
-
-/// Maps the shared-info page at the last page of the initial 4 MiB
-/// mapping (padding on both Xen and hv), for `arch.cr2`.
+/// Maps the shared-info page (for `arch.cr2`); its address.
 fn map_shared_info(si: StartInfoRef) -> Option<u64> {
-    let va = VIRT_BASE + (4 << 20) - 4096;
-    // SAFETY: replaces the mapping of an unused padding page.
-    let rc = unsafe { hypercall3(UPDATE_VA_MAPPING, va, si.shared_info | 0x67, 2) };
-    (rc == 0).then_some(va)
+    tests::fixup::SharedInfo::map(si).map(|s| s.va)
 }
 
 static TARGET: u64 = 0x001d_75e9_c0de_f00d;
