@@ -299,17 +299,9 @@ pub fn qemu_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// Whether we run as root (effective uid 0), read without libc.
+/// Whether we run as root (effective uid 0).
 pub fn is_root() -> bool {
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(uids) = status.lines().find_map(|l| l.strip_prefix("Uid:")) {
-            return uids.split_whitespace().nth(1) == Some("0");
-        }
-    }
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    nix::unistd::geteuid().is_root()
 }
 
 /// Checks `needs`; installs what is missing when it can, else explains how.

@@ -9,11 +9,14 @@
 //! confused with QEMU's own failure status 1.
 
 use crate::shell;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::fmt;
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
 
 pub const QEMU: &str = "qemu-system-x86_64";
 pub const DEFAULT_HV_CMDLINE: &str = "console=com1 dom0_mem=64M";
@@ -281,6 +284,9 @@ fn complete_line_with(log: &[u8], needles: &[&str]) -> bool {
         .any(|line| needles.iter().any(|s| line.contains(s)))
 }
 
+/// How often a logged run looks for a stop line while it waits.
+const STOP_LINE_POLL: Duration = Duration::from_millis(200);
+
 fn wait(
     mut child: Child,
     timeout: Option<Duration>,
@@ -291,38 +297,32 @@ fn wait(
         return Ok(Ending::from_status(status));
     };
     let start = Instant::now();
-    let mut polls = 0u32;
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+        // Sleeps until QEMU exits or the next look at the log is due.
+        let left = timeout.saturating_sub(start.elapsed());
+        let waited = child.wait_timeout(left.min(STOP_LINE_POLL));
+        if let Some(status) = waited.map_err(|e| e.to_string())? {
             return Ok(Ending::from_status(status));
         }
         if start.elapsed() >= timeout {
             stop(&mut child);
             return Ok(Ending::TimedOut(timeout.as_secs()));
         }
-        // Reading the log is cheap but not free: every 10th poll (200 ms).
-        polls = polls.wrapping_add(1);
-        if polls.is_multiple_of(10) && stop_now() {
+        if stop_now() {
             stop(&mut child);
             return Ok(Ending::StoppedOnLine);
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// SIGTERM, a grace period, then SIGKILL. std only offers SIGKILL, so the
-/// polite signal goes through kill(1).
+/// SIGTERM (QEMU then restores the terminal it put in raw mode), a grace
+/// period, then SIGKILL.
 fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
-    let grace = Instant::now();
-    while grace.elapsed() < Duration::from_secs(3) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    if let Ok(Some(_)) = child.wait_timeout(Duration::from_secs(3)) {
+        return;
     }
     let _ = child.kill();
     let _ = child.wait();
