@@ -147,6 +147,19 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         pages: u64,
         owner: u16,
     ) -> Result<(), PageError> {
+        self.check_unused(firsts, pages, owner)?;
+        for &first in firsts {
+            for mfn in first..first + pages {
+                self.release(mfn, owner)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`release_unused`](Self::release_unused) would succeed now:
+    /// `owner` owns every frame of the extents and none is referenced or
+    /// shared by hv. Only a hint once the table's lock is dropped.
+    pub fn check_unused(&self, firsts: &[u64], pages: u64, owner: u16) -> Result<(), PageError> {
         for &first in firsts {
             let end = first.checked_add(pages).ok_or(PageError::NoSuchFrame)?;
             for mfn in first..end {
@@ -157,11 +170,6 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
                 if p.refs != 0 || p.type_count != 0 || p.special {
                     return Err(PageError::AlreadyOwned);
                 }
-            }
-        }
-        for &first in firsts {
-            for mfn in first..first + pages {
-                self.release(mfn, owner)?;
             }
         }
         Ok(())

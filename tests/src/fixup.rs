@@ -103,6 +103,9 @@ struct Pair {
     faulted: u64,
 }
 
+// SAFETY: the declarations match the assembly above: each probe takes its
+// arguments in rdi/rsi and returns `Pair` in rax:rdx; the trap handlers are
+// only ever entered by the hypervisor's bounce, never called.
 unsafe extern "C" {
     fn fixup_read(addr: u64) -> Pair;
     fn fixup_write(addr: u64, value: u64) -> Pair;

@@ -168,18 +168,9 @@ static CURRENT: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::n
 /// or reordered, so it stays valid).
 static CURRENT_SLOT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Domains in the table that have not shut down. Changed only together
-/// with a domain's `state`, under the table's lock, so a shutdown's
-/// transition and the count it returns are one step.
-static RUNNING: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
 /// Adds a built domain to the table.
 pub fn register(d: Domain) {
-    let mut table = DOMAINS.lock();
-    if d.state == RunState::Running {
-        RUNNING.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    }
-    table.push(d);
+    DOMAINS.lock().push(d);
 }
 
 /// Runs `f` on the domain whose vCPU is running on this CPU.
@@ -222,8 +213,10 @@ pub fn mark_shutdown(id: DomId, reason: u32) -> usize {
     if let Some(d) = table.iter_mut().find(|d| d.id == id) {
         if d.state == RunState::Running {
             d.state = RunState::Shutdown(reason);
-            RUNNING.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
         }
     }
-    RUNNING.load(core::sync::atomic::Ordering::Relaxed)
+    table
+        .iter()
+        .filter(|d| d.state == RunState::Running)
+        .count()
 }

@@ -231,8 +231,11 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
     // if no frames come of it.
     let unreserve = || domain::with_current(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
     let reserved = domain::with_current(|d| {
-        let room = d.max_pages.saturating_sub(d.tot_pages);
-        (pages <= room).then(|| d.tot_pages += pages).is_some()
+        if pages > d.max_pages.saturating_sub(d.tot_pages) {
+            return false;
+        }
+        d.tot_pages += pages;
+        true
     });
     if !reserved {
         return None;
@@ -266,21 +269,25 @@ fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
     let Some(end) = mfn.checked_add(pages) else {
         return false;
     };
-    // A page hv shares with the domain (shared_info) stays where it is:
-    // as on Xen, handing it back succeeds and changes nothing (it was
-    // never counted in the reservation, and hv keeps writing it).
-    let shared = mm::with_frame_table(|ft| {
-        pages == 1
+    // One frame-table operation: a page hv shares with the domain
+    // (shared_info) stays where it is (as on Xen, handing it back succeeds
+    // and changes nothing: it was never counted in the reservation, and hv
+    // keeps writing it); anything else is checked and released at once.
+    let released = mm::with_frame_table(|ft| {
+        let shared = pages == 1
             && ft
                 .get(mfn)
-                .is_some_and(|p| p.owner == Some(id) && p.special)
+                .is_some_and(|p| p.owner == Some(id) && p.special);
+        if shared {
+            Ok(false)
+        } else {
+            ft.release_unused(&[mfn], pages, id).map(|()| true)
+        }
     });
-    if shared == Some(true) {
-        return true;
-    }
-    // Checked and released in one frame-table operation.
-    if mm::with_frame_table(|ft| ft.release_unused(&[mfn], pages, id).is_ok()) != Some(true) {
-        return false;
+    match released {
+        Some(Ok(true)) => {}
+        Some(Ok(false)) => return true,
+        _ => return false,
     }
     for m in mfn..end {
         mm::m2p::set(m, u64::MAX);
@@ -437,7 +444,10 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
         let disjoint = sorted
             .windows(2)
             .all(|w| matches!(w, [a, b] if b - a >= pages_in));
-        if !disjoint {
+        // Refused input is -EINVAL before any allocation can fail, as on
+        // Xen; the binding check is the release below.
+        let usable = mm::with_frame_table(|ft| ft.check_unused(&mfns, pages_in, id).is_ok());
+        if !disjoint || usable != Some(true) {
             result = Err(-errno::EINVAL);
             break;
         }

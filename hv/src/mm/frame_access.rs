@@ -147,7 +147,7 @@ pub fn direct_map_limit() -> u64 {
 
 /// Records that the direct map now covers `[0, limit)` (it only grows, at
 /// boot, once its page tables are in place).
-pub(super) fn set_direct_map_limit(limit: u64) {
+pub(in crate::mm) fn set_direct_map_limit(limit: u64) {
     DIRECT_MAP_LIMIT.fetch_max(limit, Ordering::Relaxed);
 }
 

@@ -29,7 +29,7 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
     let mut f = FRAMES.lock();
     let top = bi.ram.iter().map(|r| r.1).max().unwrap_or(0);
     // The bitmap's capacity bounds what hv manages; the direct map is
-    // grown to match (`extend_direct_map`) before anything above 4 GiB is
+    // grown to match (`page_table::extend_direct_map`) before anything above 4 GiB is
     // handed out.
     let limit = top.min(BITMAP_WORDS as u64 * 64 * PAGE_SIZE);
     f.reset(limit / PAGE_SIZE);
@@ -59,45 +59,6 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
         usable_limit: limit,
         free_frames: f.free_frames(),
     }
-}
-
-/// Makes the direct map cover all memory the allocator manages: L4 slot
-/// 262 gets an L3 of its own (the boot stub shares one with the identity
-/// map, covering 4 GiB) and one L2 of 2 MiB pages per further GiB. Runs
-/// before the hypervisor slots are fixed (`page_table::init`), with
-/// frames from below 4 GiB, which the boot map already covers.
-pub fn extend_direct_map(idle_l4: u64, limit: u64) -> Result<(), &'static str> {
-    const GIB: u64 = 1 << 30;
-    const PTE_PS_G: u64 = (1 << 7) | (1 << 8);
-    let covered = frame_access::direct_map_limit();
-    if limit <= covered {
-        return Ok(());
-    }
-    let l4e = idle_l4 + page_table::DIRECT_MAP_SLOT as u64 * 8;
-    let old_l3 = frame_access::read_u64(l4e).map_err(|_| "idle L4")? & page_table::PTE_ADDR_MASK;
-    let l3 = alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
-    for i in 0..covered / GIB {
-        let e = frame_access::read_u64(old_l3 + i * 8).map_err(|_| "boot L3")?;
-        frame_access::write_u64(l3 + i * 8, e).map_err(|_| "direct map L3")?;
-    }
-    for gib in covered / GIB..limit.div_ceil(GIB) {
-        let l2 = alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
-        for j in 0..512 {
-            let pa = gib * GIB + j * (2 << 20);
-            frame_access::write_u64(
-                l2 + j * 8,
-                pa | page_table::PTE_P | page_table::PTE_RW | PTE_PS_G,
-            )
-            .map_err(|_| "direct map L2")?;
-        }
-        frame_access::write_u64(l3 + gib * 8, l2 | page_table::PTE_P | page_table::PTE_RW)
-            .map_err(|_| "direct map L3")?;
-    }
-    let flags = frame_access::read_u64(l4e).map_err(|_| "idle L4")? & !page_table::PTE_ADDR_MASK;
-    frame_access::write_u64(l4e, l3 | flags).map_err(|_| "idle L4")?;
-    crate::arch::x86_64::mm::flush_tlb_all_local();
-    frame_access::set_direct_map_limit(limit.div_ceil(GIB) * GIB);
-    Ok(())
 }
 
 /// What `init` found, for the boot log.

@@ -15,7 +15,7 @@ use super::PAGE_SIZE;
 
 // The entry bits are the page-table rules engine's (`hv::pt`).
 pub use hv::pt::{
-    PTE_ADDR as PTE_ADDR_MASK, PTE_P, PTE_PCD, PTE_PSE as PTE_PS, PTE_PWT, PTE_RW, PTE_US,
+    PTE_ADDR as PTE_ADDR_MASK, PTE_G, PTE_P, PTE_PCD, PTE_PSE as PTE_PS, PTE_PWT, PTE_RW, PTE_US,
 };
 
 /// First and one-past-last L4 slot reserved for the hypervisor.
@@ -35,6 +35,43 @@ pub const LDT_PAGES: usize = 16;
 pub const LDT_AREA_END: u64 = LDT_AREA + LDT_PAGES as u64 * PAGE_SIZE;
 /// Physical address of the L1 that maps the LDT area.
 static LDT_L1: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the direct map cover `[0, limit)`: L4 slot 262 gets an L3 of its
+/// own (the boot stub's is shared with the identity map and covers 4 GiB)
+/// and one L2 of 2 MiB global pages per further GiB. Runs before [`init`]
+/// fixes the hypervisor slots, with frames from below 4 GiB, which the
+/// boot map already covers.
+pub fn extend_direct_map(idle_l4: u64, limit: u64) -> Result<(), &'static str> {
+    const GIB: u64 = 1 << 30;
+    const TWO_MIB: u64 = 2 << 20;
+    let covered = phys::direct_map_limit();
+    if limit <= covered {
+        return Ok(());
+    }
+    let l4e = entry_paddr(idle_l4, DIRECT_MAP_SLOT);
+    let old_l3 = phys::read_u64(l4e).map_err(|_| "idle L4 unreadable")? & PTE_ADDR_MASK;
+    let l3 = super::alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
+    for i in 0..covered / GIB {
+        let e = phys::read_u64(old_l3 + i * 8).map_err(|_| "boot L3")?;
+        phys::write_u64(l3 + i * 8, e).map_err(|_| "direct map L3")?;
+    }
+    for gib in covered / GIB..limit.div_ceil(GIB) {
+        let l2 = super::alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
+        for j in 0..512u64 {
+            let pa = gib * GIB + j * TWO_MIB;
+            phys::write_u64(l2 + j * 8, pa | PTE_P | PTE_RW | PTE_PS | PTE_G)
+                .map_err(|_| "direct map L2")?;
+        }
+        phys::write_u64(l3 + gib * 8, l2 | PTE_P | PTE_RW).map_err(|_| "direct map L3")?;
+    }
+    let flags = phys::read_u64(l4e).map_err(|_| "idle L4 unreadable")? & !PTE_ADDR_MASK;
+    phys::write_u64(l4e, l3 | flags).map_err(|_| "idle L4 unwritable")?;
+    crate::arch::x86_64::mm::flush_tlb_all_local();
+    // Accesses stay within RAM the allocator manages, not the rest of the
+    // last GiB the tables happen to map.
+    phys::set_direct_map_limit(limit);
+    Ok(())
+}
 
 /// Records the idle L4 (the boot tables, from CR3) and gives every empty
 /// hypervisor slot its own L3, so that the slots are fixed from now on.
