@@ -120,7 +120,7 @@ fn main(magic: u32, info: u32) -> ! {
 
     let image = x86::image_range();
     let mem = mm::init(&bi, image);
-    mm::page_table::extend_direct_map(x86::cpu::read_cr3(), mem.usable_limit)
+    mm::page_table::build_direct_map(x86::cpu::read_cr3())
         .unwrap_or_else(|e| fatal(format_args!("{e}")));
     // The frame table lives in the heap: room for it comes on top (about
     // 0.6% of RAM; 24 MiB at 4 GiB).

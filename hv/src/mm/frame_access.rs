@@ -6,16 +6,19 @@
 //! handing out references: a frame may belong to a guest that writes it at
 //! any moment, so hv takes a copy and validates the copy.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 /// Virtual address where all of machine memory is mapped (L4 slot 262, as in
 /// Xen 4.17).
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8300_0000_0000;
 
 pub const PAGE_SIZE: u64 = 4096;
 
-/// Bytes of physical address space the direct map covers (set at boot).
-static DIRECT_MAP_LIMIT: AtomicU64 = AtomicU64::new(4 << 30);
+/// Bytes of physical address space the direct map covers: all of it up to
+/// 64 GiB, RAM or not (as the boot stub's first 4 GiB), from
+/// `page_table::build_direct_map` on, early in boot. A constant, so every
+/// access's bounds check is a compare with an immediate that the compiler
+/// can fold across the accesses of one operation (a limit kept in memory
+/// cost `mmu_update` about 8 instructions per entry).
+pub const DIRECT_MAP_SIZE: u64 = 64 << 30;
 
 /// Why a physical access was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +26,7 @@ pub struct OutOfRange;
 
 fn checked_va(paddr: u64, len: u64) -> Result<u64, OutOfRange> {
     let end = paddr.checked_add(len).ok_or(OutOfRange)?;
-    if end > DIRECT_MAP_LIMIT.load(Ordering::Relaxed) {
+    if end > DIRECT_MAP_SIZE {
         return Err(OutOfRange);
     }
     Ok(DIRECT_MAP_BASE + paddr)
@@ -138,17 +141,6 @@ pub fn boot_module(paddr: u64, len: u64) -> Option<&'static [u8]> {
     // the frame allocator never hands out and no domain owns: nothing
     // writes it, so a shared reference to it stays valid.
     Some(unsafe { core::slice::from_raw_parts(va as *const u8, n) })
-}
-
-/// The direct map's current extent in bytes.
-pub fn direct_map_limit() -> u64 {
-    DIRECT_MAP_LIMIT.load(Ordering::Relaxed)
-}
-
-/// Records that the direct map now covers `[0, limit)` (it only grows, at
-/// boot, once its page tables are in place).
-pub(in crate::mm) fn set_direct_map_limit(limit: u64) {
-    DIRECT_MAP_LIMIT.fetch_max(limit, Ordering::Relaxed);
 }
 
 /// hv's heap: a linked-list allocator over one contiguous run of frames.

@@ -14,8 +14,9 @@ use hv::frames::FrameBitmap;
 use crate::bootinfo::BootInfo;
 pub use frame_access::PAGE_SIZE;
 
-/// Frames the bitmap can describe: 64 GiB of physical address space.
+/// Frames the bitmap can describe: all the direct map covers.
 const BITMAP_WORDS: usize = 64 * (1 << 30) / 4096 / 64;
+const _: () = assert!(BITMAP_WORDS as u64 * 64 * PAGE_SIZE == frame_access::DIRECT_MAP_SIZE);
 
 static FRAMES: spin::Mutex<FrameBitmap<BITMAP_WORDS>> = spin::Mutex::new(FrameBitmap::new());
 
@@ -28,10 +29,10 @@ pub fn init(bi: &BootInfo, hv_phys: (u64, u64)) -> MemoryStats {
     E820.call_once(|| bi.e820.clone());
     let mut f = FRAMES.lock();
     let top = bi.ram.iter().map(|r| r.1).max().unwrap_or(0);
-    // The bitmap's capacity bounds what hv manages; the direct map is
-    // grown to match (`page_table::extend_direct_map`) before anything above 4 GiB is
-    // handed out.
-    let limit = top.min(BITMAP_WORDS as u64 * 64 * PAGE_SIZE);
+    // The direct map's extent bounds what hv manages (it is completed by
+    // `page_table::build_direct_map` before anything above 4 GiB is handed
+    // out).
+    let limit = top.min(frame_access::DIRECT_MAP_SIZE);
     f.reset(limit / PAGE_SIZE);
     for &(start, end) in &bi.ram {
         f.mark_free(start.div_ceil(PAGE_SIZE), end.min(limit) / PAGE_SIZE);

@@ -36,26 +36,25 @@ pub const LDT_AREA_END: u64 = LDT_AREA + LDT_PAGES as u64 * PAGE_SIZE;
 /// Physical address of the L1 that maps the LDT area.
 static LDT_L1: AtomicU64 = AtomicU64::new(0);
 
-/// Makes the direct map cover `[0, limit)`: L4 slot 262 gets an L3 of its
-/// own (the boot stub's is shared with the identity map and covers 4 GiB)
-/// and one L2 of 2 MiB global pages per further GiB. Runs before [`init`]
-/// fixes the hypervisor slots, with frames from below 4 GiB, which the
-/// boot map already covers.
-pub fn extend_direct_map(idle_l4: u64, limit: u64) -> Result<(), &'static str> {
+/// Completes the direct map to [`phys::DIRECT_MAP_SIZE`]: L4 slot 262
+/// gets an L3 of its own (the boot stub's is shared with the identity map
+/// and covers 4 GiB) and one L2 of 2 MiB global pages per further GiB (60
+/// frames). Like the boot map it covers RAM and holes alike; what hv may
+/// touch is decided by the allocator and the frame table, which cover RAM
+/// only. Runs before [`init`] fixes the hypervisor slots, with frames from
+/// below 4 GiB, which the boot map already covers.
+pub fn build_direct_map(idle_l4: u64) -> Result<(), &'static str> {
     const GIB: u64 = 1 << 30;
     const TWO_MIB: u64 = 2 << 20;
-    let covered = phys::direct_map_limit();
-    if limit <= covered {
-        return Ok(());
-    }
+    const BOOT_MAPPED: u64 = 4 * GIB;
     let l4e = entry_paddr(idle_l4, DIRECT_MAP_SLOT);
     let old_l3 = phys::read_u64(l4e).map_err(|_| "idle L4 unreadable")? & PTE_ADDR_MASK;
     let l3 = super::alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
-    for i in 0..covered / GIB {
+    for i in 0..BOOT_MAPPED / GIB {
         let e = phys::read_u64(old_l3 + i * 8).map_err(|_| "boot L3")?;
         phys::write_u64(l3 + i * 8, e).map_err(|_| "direct map L3")?;
     }
-    for gib in covered / GIB..limit.div_ceil(GIB) {
+    for gib in BOOT_MAPPED / GIB..phys::DIRECT_MAP_SIZE / GIB {
         let l2 = super::alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
         for j in 0..512u64 {
             let pa = gib * GIB + j * TWO_MIB;
@@ -67,9 +66,6 @@ pub fn extend_direct_map(idle_l4: u64, limit: u64) -> Result<(), &'static str> {
     let flags = phys::read_u64(l4e).map_err(|_| "idle L4 unreadable")? & !PTE_ADDR_MASK;
     phys::write_u64(l4e, l3 | flags).map_err(|_| "idle L4 unwritable")?;
     crate::arch::x86_64::mm::flush_tlb_all_local();
-    // Accesses stay within RAM the allocator manages, not the rest of the
-    // last GiB the tables happen to map.
-    phys::set_direct_map_limit(limit);
     Ok(())
 }
 
