@@ -95,7 +95,8 @@ fn parse_options(cmdline: &str) -> Options {
 
 /// Stops boot with a message naming what went wrong.
 fn fatal(what: core::fmt::Arguments<'_>) -> ! {
-    console::emergency(format_args!("(hv) FATAL: CPU0: {what}\n"));
+    let cpu = x86::percpu::cpu_id();
+    console::emergency(format_args!("(hv) FATAL: CPU{cpu}: {what}\n"));
     shutdown::panic_exit()
 }
 
@@ -149,7 +150,7 @@ fn main(magic: u32, info: u32) -> ! {
         Ok(p) => {
             hvlog!(
                 info,
-                "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using CPU0 only",
+                "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using the boot CPU only",
                 p.cpus.len(),
                 p.cpus,
                 p.io_apics
@@ -275,8 +276,9 @@ pub fn backtrace(rbp: u64) {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let cpu = x86::percpu::cpu_id();
     console::emergency(format_args!(
-        "\n(hv) PANIC on CPU0 (current domain {}): {info}\n",
+        "\n(hv) PANIC on CPU{cpu} (current domain {}): {info}\n",
         domain::current_id()
     ));
     backtrace(x86::cpu::frame_pointer());

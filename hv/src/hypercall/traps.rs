@@ -162,14 +162,15 @@ fn iret(d: &mut Domain, regs: &mut GuestRegs) -> Result<(), IretError> {
 pub extern "C" fn hc_iret(regs: &mut GuestRegs) {
     let r = domain::with_current(|d| iret(d, regs));
     if let Err(e) = r {
+        let cpu = crate::arch::x86_64::percpu::cpu_id();
         match e {
             IretError::Unreadable(va) => crate::hvlog!(
                 error,
-                "CPU0: iret: fault while reading the iret context at {va:#x}"
+                "CPU{cpu}: iret: fault while reading the iret context at {va:#x}"
             ),
             IretError::NoUserPageTable => crate::hvlog!(
                 error,
-                "CPU0: iret: switching to user mode with no user page table"
+                "CPU{cpu}: iret: switching to user mode with no user page table"
             ),
         }
         crate::traps::crash_current(regs, "bad iret");

@@ -24,7 +24,7 @@
 pub mod bounce;
 
 use crate::arch::x86_64::entry::{self, GuestRegs, ENTRY_SYSCALL, ENTRY_SYSCALL32};
-use crate::arch::x86_64::{apic, cpu, guest_state};
+use crate::arch::x86_64::{apic, cpu, guest_state, percpu};
 use crate::emulate::{self, Emulated};
 use crate::mm::ldt::{self, LdtFault};
 use crate::{domain, shutdown};
@@ -82,7 +82,8 @@ pub fn handle(regs: &mut GuestRegs) {
             }
         }
         _ => {
-            crate::hvlog!(warn, "CPU0: unexpected interrupt vector {v:#x}");
+            let cpu = percpu::cpu_id();
+            crate::hvlog!(warn, "CPU{cpu}: unexpected interrupt vector {v:#x}");
             apic::eoi();
         }
     }
@@ -284,15 +285,16 @@ fn software_interrupt(regs: &mut GuestRegs, n: u8, in_kernel: bool) -> bool {
 
 /// Crashes the domain for an event hv could not deliver.
 fn bounce_failed(regs: &GuestRegs, what: &str, e: BounceError, cr2: u64) -> ! {
+    let cpu = percpu::cpu_id();
     match e {
         BounceError::NoHandler => guest_fault(regs, what, cr2),
         BounceError::BadStack(sp) => crate::hvlog!(
             error,
-            "CPU0: bouncing {what}: guest stack {sp:#x} is in hv's range"
+            "CPU{cpu}: bouncing {what}: guest stack {sp:#x} is in hv's range"
         ),
         BounceError::StackFault(sp) => crate::hvlog!(
             error,
-            "CPU0: bouncing {what}: guest stack {sp:#x} is not writable"
+            "CPU{cpu}: bouncing {what}: guest stack {sp:#x} is not writable"
         ),
     }
     guest_fault(regs, what, cr2)
@@ -307,9 +309,10 @@ pub fn crash_current(regs: &GuestRegs, what: &str) -> ! {
 /// Crashes the current domain for a fault it cannot handle.
 fn guest_fault(regs: &GuestRegs, what: &str, cr2: u64) -> ! {
     let id = domain::current_id();
+    let cpu = percpu::cpu_id();
     crate::hvlog!(
         error,
-        "CPU0: domain {id} crashed: {what} (vector {}) at rip {:#018x}, error code {:#x}, cr2 {:#x}",
+        "CPU{cpu}: domain {id} crashed: {what} (vector {}) at rip {:#018x}, error code {:#x}, cr2 {:#x}",
         regs.entry_vector,
         regs.rip,
         regs.error_code,
@@ -365,8 +368,9 @@ fn dump_regs(r: &GuestRegs) {
 
 /// A fault inside hv: report and leave.
 fn hv_fault(regs: &GuestRegs, cr2: u64) -> ! {
+    let cpu = percpu::cpu_id();
     crate::console::emergency(format_args!(
-        "\n(hv) FATAL: CPU0: {} (vector {}) in hv at rip {:#018x}, error code {:#x}, cr2 {:#x}, current domain {}\n",
+        "\n(hv) FATAL: CPU{cpu}: {} (vector {}) in hv at rip {:#018x}, error code {:#x}, cr2 {:#x}, current domain {}\n",
         vector_name(regs.entry_vector),
         regs.entry_vector,
         regs.rip,

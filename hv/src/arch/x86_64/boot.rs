@@ -146,7 +146,7 @@ hv_start64:
     sub %rdi, %rcx
     xor %eax, %eax
     rep stosb
-    lea {stack}+{stack_size}-{reserve}(%rip), %rsp
+    lea {stack}+{stack_size}-{trailer}-{reserve}(%rip), %rsp
     xor %ebp, %ebp
     mov %r12d, %edi
     mov %r13d, %esi
@@ -155,8 +155,9 @@ hv_start64:
     hlt
     jmp 2b
 "#,
-    stack = sym super::cpu::BSP_STACK,
-    stack_size = const super::cpu::STACK_SIZE,
+    stack = sym super::percpu::BSP_MAIN,
+    stack_size = const super::percpu::STACK_SIZE,
+    trailer = const super::percpu::STACK_TRAILER,
     reserve = const super::entry::FRAME_RESERVE,
     main = sym super::hv_entry,
     options(att_syntax)

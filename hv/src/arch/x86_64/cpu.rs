@@ -1,49 +1,11 @@
 //! CPU primitives: port I/O, MSRs, control registers, CPUID, the interrupt
-//! flag, and the boot CPU's stacks.
+//! flag.
 //!
 //! Each function is one instruction (or a few) wrapped so that callers above
 //! `arch` stay safe. Those that can break memory safety by themselves (loading
 //! CR3, writing arbitrary MSRs) stay `unsafe fn` with their conditions stated.
 
 use core::arch::asm;
-use core::cell::UnsafeCell;
-
-/// Size of each hypervisor stack (the boot CPU's main stack and each IST stack).
-pub const STACK_SIZE: usize = 64 * 1024;
-
-/// A stack: memory that only the CPU writes, through `rsp`.
-#[repr(C, align(4096))]
-pub struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
-
-// SAFETY: Rust code never forms references into a stack's bytes; only the
-// CPU uses them through rsp, one CPU per stack.
-unsafe impl Sync for Stack {}
-
-impl Stack {
-    const fn new() -> Self {
-        Self(UnsafeCell::new([0; STACK_SIZE]))
-    }
-
-    /// Address one past the top of the stack (the initial rsp).
-    pub fn top(&self) -> u64 {
-        self.0.get() as u64 + STACK_SIZE as u64
-    }
-
-    /// Lowest address of the stack.
-    pub fn bottom(&self) -> u64 {
-        self.0.get() as u64
-    }
-}
-
-/// The boot CPU's stack: `hv_main` runs on it, and it is TSS.rsp0, so every
-/// entry from the guest saves the guest's registers at its top.
-pub static BSP_STACK: Stack = Stack::new();
-/// IST stack for #DF.
-pub static DF_STACK: Stack = Stack::new();
-/// IST stack for NMI.
-pub static NMI_STACK: Stack = Stack::new();
-/// IST stack for #MC.
-pub static MC_STACK: Stack = Stack::new();
 
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port output has no effect on Rust-visible memory; the ports hv

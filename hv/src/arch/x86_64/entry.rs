@@ -22,12 +22,10 @@
 //! user-mode test, a bounds-checked (and speculation-clamped) indirect call straight into the
 //! handler from `hypercall::TABLE`, 17 pops and `iretq`.
 
+use super::gdt::{HV_CS, IST_DF, IST_MC, IST_NMI};
+use super::percpu;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, Ordering};
-
-use super::cpu::{BSP_STACK, STACK_SIZE};
-use super::gdt::{HV_CS, IST_DF, IST_MC, IST_NMI};
 
 /// The registers of the interrupted context, in the order the entry code
 /// pushes them (the layout of Xen's `cpu_user_regs` up to `ss`).
@@ -116,13 +114,14 @@ global_asm!(
     push %r15
     .endm
 
-    /* After `syscall`: move to the top of this CPU's stack and build the
-       frame an interrupt from ring 3 would have left, then the registers. */
+    /* After `syscall` on CPU `cpu`: move to the top of that CPU's stack
+       and build the frame an interrupt from ring 3 would have left, then
+       the registers. The operands name that CPU's block (`percpu::CPUS`). */
     .macro hv_syscall_frame cs, vector
-    mov %rsp, hv_syscall_scratch(%rip)
-    lea {stack}+{stack_size}(%rip), %rsp
+    mov %rsp, {cpus}+cpu*{cpu_size}+{off_scratch}(%rip)
+    mov {cpus}+cpu*{cpu_size}+{off_rsp0}(%rip), %rsp
     pushq ${ss}
-    pushq hv_syscall_scratch(%rip)
+    pushq {cpus}+cpu*{cpu_size}+{off_scratch}(%rip)
     push %r11
     pushq \cs
     push %rcx
@@ -177,13 +176,18 @@ hv_return_to_guest:
 hv_iretq:
     iretq
 
-    .balign 16
-    .global hv_syscall_entry
-hv_syscall_entry:
+    /* One copy of each `syscall` entry per CPU, {entry_stride} bytes
+       apart: MSR_LSTAR/CSTAR of CPU n point at copy n. */
+    .balign 4096
+    .global hv_syscall_entries
+hv_syscall_entries:
+    .set cpu, 0
+    .rept {max_cpus}
+1000:
     hv_syscall_frame ${cs}, ${vsyscall}
     mov %rsp, %rdi
     sub $8, %rsp
-    cmpb $0, {user_mode}(%rip)
+    cmpb $0, {cpus}+cpu*{cpu_size}+{off_user_mode}(%rip)
     jne 2f
     cmp ${table_len}, %rax
     jae 1f
@@ -201,29 +205,38 @@ hv_syscall_entry:
     call {trap}
     add $8, %rsp
     jmp hv_return_to_guest
+    .org 1000b + {entry_stride}, 0xcc   /* fails to assemble if the copy outgrew its slot */
+    .set cpu, cpu + 1
+    .endr
 
-    .balign 16
-    .global hv_syscall32_entry
-hv_syscall32_entry:
+    .balign 4096
+    .global hv_syscall32_entries
+hv_syscall32_entries:
+    .set cpu, 0
+    .rept {max_cpus}
+1000:
     hv_syscall_frame ${cs32}, ${vsyscall32}
     mov %rsp, %rdi
     sub $8, %rsp
     call {trap}
     add $8, %rsp
     jmp hv_return_to_guest
-
-    .section .bss.hv_syscall_scratch, "aw", @nobits
-    .balign 8
-hv_syscall_scratch:
-    .quad 0
+    .org 1000b + {entry32_stride}, 0xcc
+    .set cpu, cpu + 1
+    .endr
 "#,
     trap = sym trap_entry,
     table = sym crate::hypercall::TABLE,
     table_len = const crate::hypercall::TABLE_LEN,
     enosys = sym crate::hypercall::enosys,
-    user_mode = sym GUEST_USER_MODE,
-    stack = sym BSP_STACK,
-    stack_size = const STACK_SIZE,
+    cpus = sym super::percpu::CPUS,
+    cpu_size = const super::percpu::CPU_LOCAL_SIZE,
+    off_scratch = const super::percpu::OFF_SCRATCH,
+    off_rsp0 = const super::percpu::OFF_RSP0,
+    off_user_mode = const super::percpu::OFF_USER_MODE,
+    max_cpus = const super::percpu::MAX_CPUS,
+    entry_stride = const ENTRY_STRIDE,
+    entry32_stride = const ENTRY32_STRIDE,
     ss = const super::gdt::RING3_DS,
     cs = const super::gdt::RING3_CS64,
     cs32 = const super::gdt::RING3_CS32,
@@ -235,25 +248,27 @@ hv_syscall_scratch:
 unsafe extern "C" {
     static hv_vector_stubs: [u8; 256 * 16];
     static hv_iretq: u8;
-    static hv_syscall_entry: u8;
-    static hv_syscall32_entry: u8;
+    static hv_syscall_entries: u8;
+    static hv_syscall32_entries: u8;
     static hv_return_to_guest: u8;
 }
 
-/// Non-zero while the running vCPU is in guest user mode: its `syscall`s
-/// are then calls into the guest kernel, not hypercalls. The syscall entry
-/// tests this one byte, so the hypercall path pays a single compare and a
-/// well-predicted branch.
-static GUEST_USER_MODE: AtomicU8 = AtomicU8::new(0);
+/// Bytes between two CPUs' copies of the 64-bit and 32-bit `syscall`
+/// entries.
+const ENTRY_STRIDE: usize = 256;
+const ENTRY32_STRIDE: usize = 128;
 
-/// Records the running vCPU's guest mode for the syscall entry.
+/// Records the running vCPU's guest mode for this CPU's syscall entry,
+/// which tests this one byte: in guest user mode a `syscall` is a call
+/// into the guest kernel, not a hypercall, and the hypercall path pays a
+/// single compare and a well-predicted branch for knowing.
 pub fn set_guest_user_mode(user: bool) {
-    GUEST_USER_MODE.store(u8::from(user), Ordering::Relaxed);
+    percpu::this_cpu().set_guest_user_mode(user);
 }
 
 /// Whether the running vCPU is in guest user mode (as last recorded).
 pub fn guest_user_mode() -> bool {
-    GUEST_USER_MODE.load(Ordering::Relaxed) != 0
+    percpu::this_cpu().guest_user_mode()
 }
 
 extern "C" fn trap_entry(regs: &mut GuestRegs) {
@@ -265,11 +280,12 @@ pub fn iretq_address() -> u64 {
     core::ptr::addr_of!(hv_iretq) as u64
 }
 
-/// Entry points for MSR_LSTAR and MSR_CSTAR.
-pub fn syscall_entries() -> (u64, u64) {
+/// Entry points for CPU `cpu`'s MSR_LSTAR and MSR_CSTAR: its own copies.
+pub fn syscall_entries(cpu: usize) -> (u64, u64) {
+    let cpu = (cpu % percpu::MAX_CPUS) as u64;
     (
-        core::ptr::addr_of!(hv_syscall_entry) as u64,
-        core::ptr::addr_of!(hv_syscall32_entry) as u64,
+        core::ptr::addr_of!(hv_syscall_entries) as u64 + cpu * ENTRY_STRIDE as u64,
+        core::ptr::addr_of!(hv_syscall32_entries) as u64 + cpu * ENTRY32_STRIDE as u64,
     )
 }
 
@@ -340,7 +356,7 @@ pub fn init_idt() {
 /// The frame at the top of this CPU's stack: the registers of the guest
 /// context that last entered hv.
 fn top_frame() -> *mut GuestRegs {
-    (BSP_STACK.top() - GUEST_REGS_SIZE as u64) as *mut GuestRegs
+    (percpu::this_cpu().rsp0() - GUEST_REGS_SIZE as u64) as *mut GuestRegs
 }
 
 /// Starts (or resumes) a guest context: writes `regs` as the top frame and
@@ -367,8 +383,8 @@ pub fn enter_guest(regs: &GuestRegs) -> ! {
 /// is not inside hv's stack.
 pub fn returning_frame(regs: &GuestRegs) -> Option<GuestRegs> {
     let iret_part = regs.rsp;
-    let end = iret_part.checked_add(40)?;
-    if iret_part < BSP_STACK.bottom() || end > BSP_STACK.top() || !iret_part.is_multiple_of(8) {
+    let main = percpu::this_cpu().stacks()?.main;
+    if !main.contains(iret_part, 40) || !iret_part.is_multiple_of(8) {
         return None;
     }
     let words = iret_part as *const u64;
@@ -389,16 +405,12 @@ pub fn returning_frame(regs: &GuestRegs) -> Option<GuestRegs> {
 /// Calls `f` with each return address on the frame-pointer chain from `rbp`,
 /// while the chain stays inside one of hv's stacks (at most 32 frames).
 pub fn backtrace(mut rbp: u64, mut f: impl FnMut(u64)) {
-    let stacks = [
-        &BSP_STACK,
-        &super::cpu::DF_STACK,
-        &super::cpu::NMI_STACK,
-        &super::cpu::MC_STACK,
-    ];
+    let Some(stacks) = percpu::this_cpu().stacks() else {
+        return;
+    };
+    let stacks = stacks.all();
     for _ in 0..32 {
-        let inside = stacks
-            .iter()
-            .any(|s| rbp >= s.bottom() && rbp.saturating_add(16) <= s.top());
+        let inside = stacks.iter().any(|s| s.contains(rbp, 16));
         if !inside || !rbp.is_multiple_of(8) {
             return;
         }

@@ -14,7 +14,7 @@
 use core::arch::asm;
 use core::cell::UnsafeCell;
 
-use super::cpu::{DF_STACK, MC_STACK, NMI_STACK};
+use super::percpu::{self, CpuLocal, Tss};
 
 pub const HV_CS: u16 = 0xe008;
 pub const HV_DS: u16 = 0xe010;
@@ -36,80 +36,80 @@ const ENTRIES: usize = 8192;
 const GDT_LIMIT: u16 = 0xffff;
 const _: () = assert!(GDT_LIMIT as usize == ENTRIES * 8 - 1);
 
+/// A full 8192-entry GDT. Each CPU has its own (the boot CPU's is
+/// [`BSP_GDT`]), holding hv's selectors, that CPU's TSS descriptor and the
+/// guest descriptors of the vCPU it runs.
 #[repr(C, align(4096))]
-struct Gdt(UnsafeCell<[u64; ENTRIES]>);
+pub struct Gdt(UnsafeCell<[u64; ENTRIES]>);
 
-// SAFETY: written by `init` on the boot CPU before it is loaded; after
-// that only the CPU touches hv's entries (the TSS busy bit), and the
-// guest's entries change only through `set_guest_descriptor`, one aligned
-// 8-byte store at a time, on the one CPU.
+// SAFETY: a GDT is written by its own CPU only (at bring-up, and one
+// aligned 8-byte store per guest descriptor afterwards); the CPU hardware
+// reads it and sets the TSS busy bit.
 unsafe impl Sync for Gdt {}
 
-static GDT: Gdt = Gdt(UnsafeCell::new([0; ENTRIES]));
+impl Gdt {
+    pub const fn new() -> Self {
+        Self(UnsafeCell::new([0; ENTRIES]))
+    }
 
-/// The 64-bit TSS (Intel SDM vol. 3 §8.7).
-#[repr(C, packed(4))]
-pub struct Tss {
-    _reserved0: u32,
-    pub rsp: [u64; 3],
-    _reserved1: u64,
-    pub ist: [u64; 7],
-    _reserved2: u64,
-    _reserved3: u16,
-    pub iomap_base: u16,
+    pub fn as_ptr(&self) -> *mut u64 {
+        self.0.get().cast()
+    }
 }
 
-const _: () = assert!(core::mem::size_of::<Tss>() == 104);
+/// The boot CPU's GDT.
+pub static BSP_GDT: Gdt = Gdt::new();
 
-struct TssCell(UnsafeCell<Tss>);
-
-// SAFETY: written by `init` on the boot CPU before `ltr`; afterwards only the
-// CPU reads it.
-unsafe impl Sync for TssCell {}
-
-static TSS: TssCell = TssCell(UnsafeCell::new(Tss {
-    _reserved0: 0,
-    rsp: [0; 3],
-    _reserved1: 0,
-    ist: [0; 7],
-    _reserved2: 0,
-    _reserved3: 0,
-    iomap_base: 104, // no I/O bitmap: every port faults from ring 3
-}));
+/// This CPU's GDT, as a pointer to its first entry.
+fn this_gdt() -> *mut u64 {
+    percpu::this_cpu().gdt()
+}
 
 const fn index(sel: u16) -> usize {
     (sel >> 3) as usize
 }
 
-/// Builds the GDT and TSS, loads them, and reloads every segment register.
-/// `rsp0` is where the CPU saves guest state on every entry from ring 3.
-pub fn init(rsp0: u64) {
-    let tss_ptr = TSS.0.get();
+/// Builds `cpu`'s GDT and TSS (its rsp0 and IST stacks), loads them,
+/// and reloads every segment register. Runs on that CPU, after
+/// `percpu::bring_up`.
+pub fn init(cpu: &CpuLocal) {
+    let Some(stacks) = cpu.stacks() else {
+        return;
+    };
+    let tss_ptr = cpu.tss();
     let tss_base = tss_ptr as u64;
-    // SAFETY: boot CPU, before the GDT/TSS are in use; nothing else holds a
-    // reference to either static.
+    let gdt = cpu.gdt();
+    let limit = (core::mem::size_of::<Tss>() - 1) as u64;
+    let entries: [(u16, u64); 7] = [
+        (HV_CS, 0x00af_9b00_0000_ffff),      // 64-bit code, DPL 0
+        (HV_DS, 0x00cf_9300_0000_ffff),      // data, DPL 0
+        (RING3_CS32, 0x00cf_fb00_0000_ffff), // 32-bit code, DPL 3
+        (RING3_DS, 0x00cf_f300_0000_ffff),   // data, DPL 3
+        (RING3_CS64, 0x00af_fb00_0000_ffff), // 64-bit code, DPL 3
+        (
+            TSS_SEL,
+            (limit & 0xffff)
+                | (tss_base & 0xff_ffff) << 16
+                | 0x89 << 40 // present, 64-bit available TSS
+                | ((limit >> 16) & 0xf) << 48
+                | ((tss_base >> 24) & 0xff) << 56,
+        ),
+        (TSS_SEL + 8, tss_base >> 32),
+    ];
+    // SAFETY: this CPU, before its GDT/TSS are in use; the block's TSS
+    // and GDT are this CPU's alone, and every index is below 8192.
     unsafe {
-        (*tss_ptr).rsp[0] = rsp0;
-        (*tss_ptr).ist[usize::from(IST_DF - 1)] = DF_STACK.top();
-        (*tss_ptr).ist[usize::from(IST_NMI - 1)] = NMI_STACK.top();
-        (*tss_ptr).ist[usize::from(IST_MC - 1)] = MC_STACK.top();
-        let gdt = &mut *GDT.0.get();
-        gdt[index(HV_CS)] = 0x00af_9b00_0000_ffff; // 64-bit code, DPL 0
-        gdt[index(HV_DS)] = 0x00cf_9300_0000_ffff; // data, DPL 0
-        gdt[index(RING3_CS32)] = 0x00cf_fb00_0000_ffff; // 32-bit code, DPL 3
-        gdt[index(RING3_DS)] = 0x00cf_f300_0000_ffff; // data, DPL 3
-        gdt[index(RING3_CS64)] = 0x00af_fb00_0000_ffff; // 64-bit code, DPL 3
-        let limit = (core::mem::size_of::<Tss>() - 1) as u64;
-        gdt[index(TSS_SEL)] = (limit & 0xffff)
-            | (tss_base & 0xff_ffff) << 16
-            | 0x89 << 40 // present, 64-bit available TSS
-            | ((limit >> 16) & 0xf) << 48
-            | ((tss_base >> 24) & 0xff) << 56;
-        gdt[index(TSS_SEL) + 1] = tss_base >> 32;
+        (*tss_ptr).rsp[0] = cpu.rsp0();
+        (*tss_ptr).ist[usize::from(IST_DF - 1)] = stacks.df.usable_top();
+        (*tss_ptr).ist[usize::from(IST_NMI - 1)] = stacks.nmi.usable_top();
+        (*tss_ptr).ist[usize::from(IST_MC - 1)] = stacks.mc.usable_top();
+        for (sel, desc) in entries {
+            gdt.add(index(sel)).write(desc);
+        }
     }
     let ptr = DescriptorPointer {
         limit: GDT_LIMIT,
-        base: GDT.0.get() as u64,
+        base: gdt as u64,
     };
     // SAFETY: the GDT is fully built, lives for ever, and holds HV_CS/HV_DS
     // and the TSS at the selectors loaded here; the far return reloads CS
@@ -160,8 +160,8 @@ pub fn loadable_by_guest(sel: u16) -> bool {
     }
     let i = index(sel);
     // SAFETY: `i` < 8192 (a 13-bit index); a plain read of one descriptor
-    // of the static table, which hv changes only on this CPU.
-    let d = unsafe { (*GDT.0.get())[i] };
+    // of this CPU's table, which only this CPU changes.
+    let d = unsafe { this_gdt().add(i).read() };
     let access = (d >> 40) & 0xff;
     let present = access & 0x80 != 0;
     let user_segment = access & 0x10 != 0;
@@ -188,7 +188,7 @@ pub fn load_ldt(base: u64, nr_ents: u64) {
         | 0x82 << 40 // present, DPL 0, LDT
         | ((limit >> 16) & 0xf) << 48
         | ((base >> 24) & 0xff) << 56;
-    let slots = GDT.0.get().cast::<u64>();
+    let slots = this_gdt();
     // SAFETY: (1) LDT_SEL's two entries are hv's own, in bounds and used
     // for nothing else; (2) the descriptor is a present LDT descriptor
     // whose base is hv's LDT area, mapped supervisor-only, so the CPU
@@ -214,7 +214,7 @@ pub fn set_guest_descriptor(i: usize, desc: u64) -> bool {
     if i >= GUEST_ENTRIES {
         return false;
     }
-    let base = GDT.0.get().cast::<u64>();
+    let base = this_gdt();
     // SAFETY: (1) `i` is in bounds of the 8192-entry table and below hv's
     // own entries, which stay untouched; (2) one aligned 8-byte volatile
     // store, so the CPU, which reads descriptors only when a selector is

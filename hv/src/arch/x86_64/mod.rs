@@ -8,6 +8,7 @@ pub mod entry;
 pub mod gdt;
 pub mod guest_state;
 pub mod mm;
+pub mod percpu;
 pub mod power;
 pub mod rtc;
 pub mod serial;
@@ -63,11 +64,14 @@ pub struct Features {
     pub smap: bool,
 }
 
-/// Per-CPU setup of the boot CPU: descriptor tables, `syscall`, protection
-/// features (NX, SMEP, SMAP: hv never runs or touches guest memory through
-/// guest mappings), and SSE for guests.
+/// Per-CPU setup of the boot CPU: its per-CPU block, descriptor tables,
+/// `syscall`, protection features (NX, SMEP, SMAP: hv never runs or
+/// touches guest memory through guest mappings), and SSE for guests.
 pub fn init_cpu() -> Features {
-    gdt::init(cpu::BSP_STACK.top());
+    // SAFETY: the boot CPU, once, before any guest entry: BSP_GDT and the
+    // boot stacks (trailers zero from .bss: CPU 0) are its alone.
+    let me = unsafe { percpu::bring_up(0, &percpu::BSP_STACKS, gdt::BSP_GDT.as_ptr()) };
+    gdt::init(me);
     entry::init_idt();
     let ext = cpu::cpuid(0x8000_0001, 0);
     let leaf7 = cpu::cpuid(7, 0);
@@ -76,7 +80,7 @@ pub fn init_cpu() -> Features {
         smep: leaf7[1] & (1 << 7) != 0,
         smap: leaf7[1] & (1 << 20) != 0,
     };
-    let (lstar, cstar) = entry::syscall_entries();
+    let (lstar, cstar) = entry::syscall_entries(me.id());
     let star = (u64::from(gdt::RING3_CS32 & !3) << 48) | (u64::from(gdt::HV_CS) << 32);
     // SAFETY: (1) EFER: SCE enables syscall, whose MSRs are set right after
     // and before any guest runs; NXE only if the CPU has NX. (2) STAR's

@@ -1,0 +1,250 @@
+//! Per-CPU state: what each physical CPU owns alone.
+//!
+//! Every CPU has a [`CpuLocal`] block (its syscall scratch word, the top of
+//! its stack where guest frames go, the guest-user-mode flag the syscall
+//! entry tests, its TSS and its GDT), its own stacks, and its own copy of
+//! the `syscall` entry code (`entry.rs`), whose RIP-relative operands name
+//! that CPU's block, so the entry finds its block without a free register.
+//! Nothing CPU-local is a global.
+//!
+//! hv code finds its CPU from the stack pointer, as Xen does: every hv stack
+//! is [`STACK_SIZE`] bytes aligned to its size, and its top
+//! [`STACK_TRAILER`] bytes hold the owning CPU's id. That works on the main
+//! stack and on the IST stacks alike, with no segment register (hv leaves
+//! FS and GS to the guest).
+//!
+//! Invariant: a CPU reads and writes only its own block's mutable words,
+//! with interrupts off (hv never enables them in ring 0); other CPUs may
+//! read `online`. The boot CPU is CPU 0; its block, stacks and GDT are
+//! static. Application processors (the SMP issue) get theirs at bring-up.
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+
+/// Most CPUs hv drives (a power of two: ids are masked with it).
+pub const MAX_CPUS: usize = 64;
+const _: () = assert!(MAX_CPUS.is_power_of_two());
+
+/// Size (and alignment) of every hv stack.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// Bytes at the top of every stack that hold the owning CPU's id (one
+/// word) and a zero word that ends frame-pointer chains.
+pub const STACK_TRAILER: usize = 16;
+
+/// A stack: memory that only the CPU writes, through `rsp`, except for the
+/// trailer that names its CPU.
+#[repr(C, align(65536))]
+pub struct Stack(UnsafeCell<[u8; STACK_SIZE]>);
+const _: () = assert!(core::mem::align_of::<Stack>() == STACK_SIZE);
+
+// SAFETY: Rust code never forms references into a stack's bytes; only the
+// CPU uses them through rsp, one CPU per stack, and the trailer is written
+// once before the stack is used.
+unsafe impl Sync for Stack {}
+
+impl Stack {
+    pub const fn new() -> Self {
+        Self(UnsafeCell::new([0; STACK_SIZE]))
+    }
+
+    /// Address one past the top of the stack.
+    pub fn top(&self) -> u64 {
+        self.0.get() as u64 + STACK_SIZE as u64
+    }
+
+    /// Where the stack pointer starts (below the trailer).
+    pub fn usable_top(&self) -> u64 {
+        self.top() - STACK_TRAILER as u64
+    }
+
+    /// Lowest address of the stack.
+    pub fn bottom(&self) -> u64 {
+        self.0.get() as u64
+    }
+
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.bottom()
+            && addr
+                .checked_add(len)
+                .is_some_and(|e| e <= self.usable_top())
+    }
+}
+
+/// The four stacks of one CPU: the main one (TSS.rsp0, where every entry
+/// from a guest saves the guest's registers at the top) and the IST stacks
+/// of #DF, NMI and #MC.
+pub struct CpuStacks {
+    pub main: &'static Stack,
+    pub df: &'static Stack,
+    pub nmi: &'static Stack,
+    pub mc: &'static Stack,
+}
+
+impl CpuStacks {
+    pub fn all(&self) -> [&'static Stack; 4] {
+        [self.main, self.df, self.nmi, self.mc]
+    }
+}
+
+pub(super) static BSP_MAIN: Stack = Stack::new();
+static BSP_DF: Stack = Stack::new();
+static BSP_NMI: Stack = Stack::new();
+static BSP_MC: Stack = Stack::new();
+
+/// The boot CPU's stacks (their trailers are zero from `.bss`: CPU 0).
+pub static BSP_STACKS: CpuStacks = CpuStacks {
+    main: &BSP_MAIN,
+    df: &BSP_DF,
+    nmi: &BSP_NMI,
+    mc: &BSP_MC,
+};
+
+/// The 64-bit TSS (Intel SDM vol. 3 §8.7).
+#[repr(C, packed(4))]
+pub struct Tss {
+    _reserved0: u32,
+    pub rsp: [u64; 3],
+    _reserved1: u64,
+    pub ist: [u64; 7],
+    _reserved2: u64,
+    _reserved3: u16,
+    pub iomap_base: u16,
+}
+const _: () = assert!(core::mem::size_of::<Tss>() == 104);
+
+impl Tss {
+    const fn new() -> Self {
+        Self {
+            _reserved0: 0,
+            rsp: [0; 3],
+            _reserved1: 0,
+            ist: [0; 7],
+            _reserved2: 0,
+            _reserved3: 0,
+            iomap_base: 104, // no I/O bitmap: every port faults from ring 3
+        }
+    }
+}
+
+/// One CPU's block. The first three fields are read by the entry code at
+/// the offsets below (checked at compile time).
+#[repr(C, align(64))]
+pub struct CpuLocal {
+    /// The guest's rsp between `syscall` and the frame push.
+    syscall_scratch: UnsafeCell<u64>,
+    /// Top of the main stack's usable part: TSS.rsp0, and where the
+    /// syscall entry builds the guest frame.
+    rsp0: UnsafeCell<u64>,
+    /// Non-zero while the vCPU this CPU runs is in guest user mode: its
+    /// `syscall`s then go to the guest kernel, not to the hypercall table.
+    guest_user_mode: AtomicU8,
+    /// Brought up and running hv code.
+    online: AtomicBool,
+    tss: UnsafeCell<Tss>,
+    /// This CPU's GDT (`gdt::Gdt`), set at bring-up.
+    gdt: AtomicPtr<u64>,
+    /// This CPU's stacks, set at bring-up.
+    stacks: AtomicPtr<CpuStacks>,
+}
+
+pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
+pub const OFF_RSP0: usize = core::mem::offset_of!(CpuLocal, rsp0);
+pub const OFF_USER_MODE: usize = core::mem::offset_of!(CpuLocal, guest_user_mode);
+pub const CPU_LOCAL_SIZE: usize = core::mem::size_of::<CpuLocal>();
+
+// SAFETY: each block's mutable words are touched only by the CPU that owns
+// it (and by the CPU bringing it up, before it runs); `online` is atomic.
+unsafe impl Sync for CpuLocal {}
+
+impl CpuLocal {
+    const fn new() -> Self {
+        Self {
+            syscall_scratch: UnsafeCell::new(0),
+            rsp0: UnsafeCell::new(0),
+            guest_user_mode: AtomicU8::new(0),
+            online: AtomicBool::new(false),
+            tss: UnsafeCell::new(Tss::new()),
+            gdt: AtomicPtr::new(core::ptr::null_mut()),
+            stacks: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// This block's CPU number.
+    pub fn id(&self) -> usize {
+        (core::ptr::from_ref(self) as usize - core::ptr::addr_of!(CPUS) as usize) / CPU_LOCAL_SIZE
+    }
+
+    pub fn guest_user_mode(&self) -> bool {
+        self.guest_user_mode.load(Ordering::Relaxed) != 0
+    }
+
+    pub fn set_guest_user_mode(&self, user: bool) {
+        self.guest_user_mode
+            .store(u8::from(user), Ordering::Relaxed);
+    }
+
+    /// Where the guest frame of this CPU's entries ends.
+    pub fn rsp0(&self) -> u64 {
+        // SAFETY: written once at bring-up, before this CPU's first entry.
+        unsafe { *self.rsp0.get() }
+    }
+
+    pub fn tss(&self) -> *mut Tss {
+        self.tss.get()
+    }
+
+    pub fn gdt(&self) -> *mut u64 {
+        self.gdt.load(Ordering::Relaxed)
+    }
+
+    pub fn stacks(&self) -> Option<&'static CpuStacks> {
+        let p = self.stacks.load(Ordering::Relaxed);
+        // SAFETY: only ever set from a `&'static CpuStacks` (`bring_up`).
+        unsafe { p.as_ref() }
+    }
+}
+
+/// Every CPU's block, indexed by CPU number (the entry code's copies name
+/// their own element).
+pub static CPUS: [CpuLocal; MAX_CPUS] = [const { CpuLocal::new() }; MAX_CPUS];
+
+/// Records `cpu`'s stacks and GDT and marks it online. Called on that CPU
+/// (the boot CPU for itself, an AP for itself) before its first guest entry.
+///
+/// # Safety
+/// `gdt` points at an 8192-entry GDT used by this CPU only; `stacks`' stacks
+/// are this CPU's alone and carry `cpu` in their trailers.
+pub unsafe fn bring_up(cpu: usize, stacks: &'static CpuStacks, gdt: *mut u64) -> &'static CpuLocal {
+    let c = &CPUS[cpu & (MAX_CPUS - 1)];
+    // SAFETY: the caller guarantees this CPU owns the block and nothing
+    // reads rsp0 before the first guest entry.
+    unsafe { *c.rsp0.get() = stacks.main.usable_top() };
+    c.gdt.store(gdt, Ordering::Relaxed);
+    c.stacks
+        .store(core::ptr::from_ref(stacks).cast_mut(), Ordering::Relaxed);
+    c.online.store(true, Ordering::Release);
+    c
+}
+
+/// The id of the CPU running this code, from the trailer of the stack it
+/// runs on.
+#[inline(always)]
+pub fn cpu_id() -> usize {
+    let rsp: u64;
+    // SAFETY: reading rsp has no effect.
+    unsafe { asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    let trailer = (rsp | (STACK_SIZE as u64 - 1)) + 1 - STACK_TRAILER as u64;
+    // SAFETY: hv runs only on its own stacks, each STACK_SIZE-aligned with
+    // the trailer at its top (written before the stack was first used, or
+    // zero from .bss for the boot CPU); the word is mapped and aligned.
+    let id = unsafe { (trailer as *const u64).read() };
+    usize::try_from(id).unwrap_or(0) & (MAX_CPUS - 1)
+}
+
+/// This CPU's block.
+#[inline(always)]
+pub fn this_cpu() -> &'static CpuLocal {
+    &CPUS[cpu_id()]
+}
