@@ -134,6 +134,12 @@ impl DomId {
     }
 }
 
+impl core::fmt::Display for DomId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
 macro_rules! index_newtype {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::arch::serial;
 
-static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+static LOCK: crate::sync::Ordered<()> = crate::sync::Ordered::new(crate::sync::Level::Console, ());
 
 /// Severity of a log line; lines above the configured level are dropped.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -59,19 +59,22 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
 
 /// Budgets of the log lines guests cause, one per domain id modulo the
 /// table's size (domains sharing a slot share a budget: never more lines).
-static GUEST_LIMITS: spin::Mutex<[hv::ratelimit::RateLimit; 64]> =
-    spin::Mutex::new([hv::ratelimit::RateLimit::new(); 64]);
+static GUEST_LIMITS: crate::sync::Ordered<[hv::ratelimit::RateLimit; 64]> =
+    crate::sync::Ordered::new(
+        crate::sync::Level::Console,
+        [hv::ratelimit::RateLimit::new(); 64],
+    );
 
 /// Prints one line that domain `domid` caused, within that domain's rate
 /// limit. Use through [`guestlog!`].
-pub fn guest_log(domid: u16, level: Level, args: fmt::Arguments<'_>) {
+pub fn guest_log(domid: guest_abi::types::DomId, level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
     let now = crate::time::now_ns();
     let allowed = GUEST_LIMITS
         .lock()
-        .get_mut(usize::from(domid) % 64)
+        .get_mut(usize::from(domid.get()) % 64)
         .and_then(|r| r.allow(now));
     match allowed {
         None => {}

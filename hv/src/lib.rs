@@ -6,6 +6,8 @@
 #![deny(unsafe_code)]
 
 pub mod frames;
+pub mod lock_levels;
+pub mod nospec;
 pub mod page_info;
 pub mod pt;
 pub mod ratelimit;

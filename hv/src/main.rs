@@ -18,7 +18,9 @@ mod emulate;
 mod guest_mem;
 mod hypercall;
 mod mm;
+mod selftest;
 mod shutdown;
+mod sync;
 mod time;
 mod traps;
 
@@ -41,7 +43,9 @@ struct Options {
     /// `loglvl=error|warning|info|debug|all`.
     loglvl: Level,
     /// `selftest=pagefault|panic`: make hv itself fail just before entering
-    /// domain 0, to exercise (and test) the fatal-fault report.
+    /// domain 0, to exercise (and test) the fatal-fault report;
+    /// `selftest=vcpu-switch`: switch between two vCPUs of domain 0 and
+    /// back before entering it, checking that each keeps its context.
     selftest: Option<SelfTest>,
 }
 
@@ -49,6 +53,7 @@ struct Options {
 enum SelfTest {
     PageFault,
     Panic,
+    VcpuSwitch,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -84,6 +89,7 @@ fn parse_options(cmdline: &str) -> Options {
                 o.selftest = match value {
                     "pagefault" => Some(SelfTest::PageFault),
                     "panic" => Some(SelfTest::Panic),
+                    "vcpu-switch" => Some(SelfTest::VcpuSwitch),
                     _ => None,
                 }
             }
@@ -94,7 +100,7 @@ fn parse_options(cmdline: &str) -> Options {
 }
 
 /// Stops boot with a message naming what went wrong.
-fn fatal(what: core::fmt::Arguments<'_>) -> ! {
+pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
     let cpu = x86::percpu::cpu_id();
     console::emergency(format_args!("(hv) FATAL: CPU{cpu}: {what}\n"));
     shutdown::panic_exit()
@@ -192,17 +198,23 @@ fn main(magic: u32, info: u32) -> ! {
         micros % 1000,
         dom0.nr_pages()
     );
-    domain::register(dom0);
+    let dom0 = match opts.selftest {
+        Some(SelfTest::VcpuSwitch) => selftest::vcpu_switch(dom0),
+        _ => dom0,
+    };
+    if !domain::register(dom0) {
+        fatal(format_args!("domain 0 registered twice"));
+    }
     match opts.selftest {
         Some(SelfTest::PageFault) => {
             hvlog!(info, "selftest: reading an unmapped hypervisor address");
             x86::cpu::selftest_page_fault();
         }
         Some(SelfTest::Panic) => panic!("selftest: panic requested on the command line"),
-        None => {}
+        Some(SelfTest::VcpuSwitch) | None => {}
     }
-    let (cr3, regs) =
-        domain::switch_to(0).unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
+    let (cr3, regs) = domain::switch_to(domain::DomId::DOM0)
+        .unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
     x86::enter_guest(cr3, &regs)
 }
 
@@ -255,7 +267,7 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
         nr_pages
     );
     let spec = domain::builder::BootDomainSpec {
-        id: 0,
+        id: domain::DomId::DOM0,
         kernel,
         cmdline: &cmdline,
         module,
@@ -279,7 +291,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let cpu = x86::percpu::cpu_id();
     console::emergency(format_args!(
         "\n(hv) PANIC on CPU{cpu} (current domain {}): {info}\n",
-        domain::current_id()
+        domain::current_id().get()
     ));
     backtrace(x86::cpu::frame_pointer());
     shutdown::panic_exit()

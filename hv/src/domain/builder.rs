@@ -13,7 +13,7 @@ use core::fmt;
 use hv::elf::{self, Policy, PvKernel};
 use hv::layout::{self, Layout};
 
-use super::{Domain, RunState, Vcpu};
+use super::{Domain, DomainConfig, DomainState, RunState, Vcpu, VcpuId};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::mm::frame_access as phys;
@@ -233,8 +233,12 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     // writable type reference on it: the guest can never give it another
     // type (page table, descriptor table), exchange it or free it.
     mm::with_frame_table(|ft| {
-        ft.assign(shared_info, spec.id, u64::MAX)?;
-        ft.get_page_and_type(shared_info, spec.id, hv::page_info::PageType::Writable)?;
+        ft.assign(shared_info, spec.id.get(), u64::MAX)?;
+        ft.get_page_and_type(
+            shared_info,
+            spec.id.get(),
+            hv::page_info::PageType::Writable,
+        )?;
         if let Some(p) = ft.get_mut(shared_info) {
             p.special = true;
         }
@@ -258,33 +262,32 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         ..GuestRegs::default()
     };
     let nr_pages = mem.p2m.len() as u64;
-    Ok(Domain {
+    let config = DomainConfig {
         id: spec.id,
         privileged: spec.initial,
         initial: spec.initial,
-        p2m: mem.p2m,
+        handle: [0; 16],
         shared_info,
         vm_assist: if kernel.start_info_magic().ends_with('p') {
             1 << 3
         } else {
             0
         },
-        vcpu: Vcpu {
-            cr3: l4 * PAGE_SIZE,
-            kernel_cr3: l4 * PAGE_SIZE,
-            user_cr3: 0,
-            in_kernel: true,
-            initial_regs,
-            traps: super::TrapState::new(),
-            ldt: crate::mm::ldt::Ldt::default(),
-            priv_state: crate::emulate::PrivState::default(),
-        },
-        state: RunState::Running,
-        handle: [0; 16],
+    };
+    let state = DomainState {
+        p2m: mem.p2m,
+        run_state: RunState::Running,
         shutdown_code: None,
         tot_pages: nr_pages,
         max_pages: nr_pages,
-    })
+    };
+    let vcpu0 = Vcpu::new(
+        VcpuId::new(0),
+        l4 * PAGE_SIZE,
+        initial_regs,
+        shared_info * PAGE_SIZE,
+    );
+    Ok(Domain::new(config, state, alloc::vec![vcpu0]))
 }
 
 fn write_start_info(
@@ -337,6 +340,7 @@ fn write_start_info(
 /// the writable type, page-table frames only general references (they are
 /// mapped read-only), and the L4 is pinned.
 fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildError> {
+    let id = id.get();
     use hv::layout::PtLevel;
     use hv::page_info::PageType;
     mm::with_frame_table(|ft| {

@@ -1,127 +1,52 @@
 //! Domains and their vCPUs.
 //!
-//! For now a domain has one vCPU and hv runs one domain at a time (the boot
-//! domain); the table is still a list keyed by domain id so that later issues
-//! (domain creation by the toolstack, the scheduler) extend rather than
-//! replace it.
+//! The domain table maps a [`DomId`] to a counted reference (`Arc`) to its
+//! [`Domain`]: whoever holds one may use the domain even while it is being
+//! destroyed, and its memory goes only when the last holder lets go. A
+//! `Domain` keeps what never changes after it is built (id, privilege,
+//! handle, shared-info frame) outside any lock, its mutable state in
+//! [`DomainState`] behind one lock, and its vCPUs, each behind its own
+//! lock: a vCPU's context (registers, segment bases, FPU state, page-table
+//! bases, trap table, LDT) is touched by the CPU running it, and by others
+//! only while it does not run.
 //!
-//! Invariant: every frame in a domain's P2M is owned by that domain and by no
-//! other party until the domain is destroyed.
+//! Each CPU knows the domain it runs (a counted reference in a per-CPU
+//! slot) and which of its vCPUs; [`with_current`] hands both, locked, to a
+//! hypercall or trap handler.
+//!
+//! ## Lock order
+//!
+//! Taken in this order, never the reverse (debug builds check every
+//! acquisition: `crate::sync`, `hv::lock_levels`):
+//! 1. the domain table ([`TABLE`]);
+//! 2. a vCPU of one domain (two vCPUs: lower id first);
+//! 3. that domain's state (two domains: lower `DomId` first);
+//! 4. the frame table (`mm::with_frame_table`);
+//! 5. the frame allocator, then the heap;
+//! 6. the console.
+//!
+//! No lock is held across a guest entry or an IPI wait. Copies to and from
+//! guest memory made inside [`with_current`] fault at most into hv's own
+//! fixup (they never sleep or re-enter the domain layer).
+//!
+//! Invariant: every frame in a domain's P2M is owned by that domain and by
+//! no other party until the domain is destroyed.
 
 pub mod builder;
+pub mod vcpu;
 
+use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use guest_abi::xen::TrapInfo;
+pub use guest_abi::types::{DomId, VcpuId};
+pub use vcpu::{TrapState, Vcpu, VcpuRun, DR6_DEFAULT, DR7_DEFAULT};
 
 use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::percpu::{self, PerCpuArc};
 use crate::mm::Mfn;
-
-/// Domain identifier (Xen's `domid_t`).
-pub type DomId = u16;
-
-/// One virtual CPU.
-#[derive(Debug)]
-pub struct Vcpu {
-    /// Physical address of the L4 loaded now: `kernel_cr3` while the guest
-    /// kernel runs, `user_cr3` while guest user mode runs.
-    pub cr3: u64,
-    /// The guest kernel's page table (`MMUEXT_NEW_BASEPTR`).
-    pub kernel_cr3: u64,
-    /// The guest user page table (`MMUEXT_NEW_USER_BASEPTR`), 0 if none.
-    pub user_cr3: u64,
-    /// Whether the guest kernel (rather than guest user mode) runs: a PV
-    /// kernel and its processes both run in ring 3, so hv tracks which.
-    pub in_kernel: bool,
-    /// Registers to start from.
-    pub initial_regs: GuestRegs,
-    /// The virtual IDT, callbacks, kernel stack and segment bases: what hv
-    /// needs to bounce exceptions and `syscall`s to the guest kernel.
-    pub traps: TrapState,
-    /// The guest's LDT (`MMUEXT_SET_LDT`) and the pages hv mapped for it.
-    pub ldt: crate::mm::ldt::Ldt,
-    /// Emulated privileged state: I/O bitmap, CR4 guest bits, PCI cf8.
-    pub priv_state: crate::emulate::PrivState,
-}
-
-/// DR6 and DR7 as a vCPU starts (their fixed-1 bits).
-pub const DR6_DEFAULT: u64 = 0xffff_0ff0;
-pub const DR7_DEFAULT: u64 = 0x400;
-
-/// A vCPU's trap, callback, descriptor-table and debug-register state
-/// (Xen's `arch.pv` fields and `arch.dr`).
-#[derive(Debug, Clone)]
-pub struct TrapState {
-    /// The virtual IDT (`set_trap_table`), one entry per vector; an entry
-    /// with address 0 is absent. Entry 2 doubles as the NMI callback, as in
-    /// Xen.
-    pub table: [TrapInfo; 256],
-    /// Kernel stack selector and pointer (`stack_switch`), used when a
-    /// bounce leaves guest user mode.
-    pub kernel_ss: u64,
-    pub kernel_sp: u64,
-    /// Callback entry points (`set_callbacks`, `callback_op`); 0 = none.
-    pub event_callback: u64,
-    pub failsafe_callback: u64,
-    pub syscall_callback: u64,
-    pub syscall32_callback: u64,
-    pub sysenter_callback: u64,
-    /// `CALLBACKF_mask_events` of the callbacks that have it.
-    pub failsafe_masks_events: bool,
-    pub syscall_masks_events: bool,
-    pub syscall32_masks_events: bool,
-    pub sysenter_masks_events: bool,
-    /// The guest's segment bases: FS, and GS for each guest mode. The live
-    /// values are in the CPU's MSRs while the vCPU runs.
-    pub fs_base: u64,
-    pub gs_base_kernel: u64,
-    pub gs_base_user: u64,
-    /// The guest's virtual CR0.TS (`fpu_taskswitch`, `clts`).
-    pub virtual_ts: bool,
-    /// Virtual IOPL, in rflags position (bits 12-13): what `in`/`out`
-    /// emulation checks and bounce frames show with
-    /// `VMASST_TYPE_architectural_iopl`.
-    pub iopl: u64,
-    /// The guest's GDT (`set_gdt`): its frames, each holding a SegDesc
-    /// type reference, and how many there are.
-    pub gdt_frames: [u64; hv::segdesc::GDT_FRAMES],
-    pub gdt_nr_frames: usize,
-    /// Virtual debug registers DR0-DR7 (`set_debugreg`); DR4/DR5 unused.
-    pub debugreg: [u64; 8],
-}
-
-impl TrapState {
-    pub const fn new() -> Self {
-        Self {
-            table: [TrapInfo {
-                vector: 0,
-                flags: 0,
-                cs: 0,
-                _pad: [0; 4],
-                address: 0,
-            }; 256],
-            kernel_ss: 0,
-            kernel_sp: 0,
-            event_callback: 0,
-            failsafe_callback: 0,
-            syscall_callback: 0,
-            syscall32_callback: 0,
-            sysenter_callback: 0,
-            failsafe_masks_events: false,
-            syscall_masks_events: false,
-            syscall32_masks_events: false,
-            sysenter_masks_events: false,
-            fs_base: 0,
-            gs_base_kernel: 0,
-            gs_base_user: 0,
-            virtual_ts: false,
-            iopl: 0,
-            gdt_frames: [0; hv::segdesc::GDT_FRAMES],
-            gdt_nr_frames: 0,
-            debugreg: [0, 0, 0, 0, 0, 0, DR6_DEFAULT, DR7_DEFAULT],
-        }
-    }
-}
+use crate::sync::{Level, Ordered};
 
 /// Why and how a domain stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,24 +55,12 @@ pub enum RunState {
     Shutdown(u32),
 }
 
-/// A domain.
+/// A domain's mutable state, behind the domain's lock.
 #[derive(Debug)]
-pub struct Domain {
-    pub id: DomId,
-    /// Holds `SIF_PRIVILEGED`: may use privileged hypercalls.
-    pub privileged: bool,
-    /// Is the initial (hardware) domain.
-    pub initial: bool,
+pub struct DomainState {
     /// Pseudo-physical to machine frame.
     pub p2m: Vec<Mfn>,
-    /// The shared-info page (hv-allocated, shared with the guest).
-    pub shared_info: Mfn,
-    /// Enabled VM assists (bit per VMASST_TYPE_*).
-    pub vm_assist: u64,
-    pub vcpu: Vcpu,
-    pub state: RunState,
-    /// Xen's 16-byte domain handle (zero for boot-time domains).
-    pub handle: [u8; 16],
+    pub run_state: RunState,
     /// Reason latched by `SCHEDOP_shutdown_code`, used by a later shutdown.
     pub shutdown_code: Option<u8>,
     /// Frames the domain owns now (`current_reservation`).
@@ -156,67 +69,221 @@ pub struct Domain {
     pub max_pages: u64,
 }
 
+/// What a domain is once built; fixed for its life.
+#[derive(Debug, Clone, Copy)]
+pub struct DomainConfig {
+    pub id: DomId,
+    /// Holds `SIF_PRIVILEGED`: may use privileged hypercalls.
+    pub privileged: bool,
+    /// Is the initial (hardware) domain.
+    pub initial: bool,
+    /// Xen's 16-byte domain handle (zero for boot-time domains).
+    pub handle: [u8; 16],
+    /// The shared-info page (hv-allocated, shared with the guest; hv holds
+    /// a writable type reference on it for the domain's life).
+    pub shared_info: Mfn,
+    /// VM assists enabled from the start (bit per VMASST_TYPE_*).
+    pub vm_assist: u64,
+}
+
+/// A domain.
+#[derive(Debug)]
+pub struct Domain {
+    pub id: DomId,
+    pub privileged: bool,
+    pub initial: bool,
+    pub handle: [u8; 16],
+    pub shared_info: Mfn,
+    /// Enabled VM assists (bit per VMASST_TYPE_*): read on every bounce,
+    /// so kept out of the state lock.
+    vm_assist: AtomicU64,
+    state: Ordered<DomainState>,
+    vcpus: Box<[Ordered<Vcpu>]>,
+}
+
 impl Domain {
+    /// A domain from its configuration, state and vCPUs (at least one).
+    pub fn new(config: DomainConfig, state: DomainState, vcpus: Vec<Vcpu>) -> Self {
+        Self {
+            vm_assist: AtomicU64::new(config.vm_assist),
+            id: config.id,
+            privileged: config.privileged,
+            initial: config.initial,
+            handle: config.handle,
+            shared_info: config.shared_info,
+            state: Ordered::new(Level::DomainState, state),
+            vcpus: vcpus
+                .into_iter()
+                .map(|v| Ordered::new(Level::Vcpu, v))
+                .collect(),
+        }
+    }
+
+    /// Pages in the domain's P2M.
     pub fn nr_pages(&self) -> u64 {
-        self.p2m.len() as u64
+        self.with_state(|s| s.p2m.len() as u64)
+    }
+
+    /// Runs `f` on the domain's state, locked.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut DomainState) -> R) -> R {
+        f(&mut self.state.lock())
+    }
+
+    /// Runs `f` on vCPU `id`, locked; `None` if there is no such vCPU.
+    pub fn with_vcpu<R>(&self, id: VcpuId, f: impl FnOnce(&mut Vcpu) -> R) -> Option<R> {
+        let i = hv::nospec::index(usize::try_from(id.get()).ok()?, self.vcpus.len())?;
+        Some(f(&mut self.vcpus[i].lock()))
+    }
+
+    /// The domain with one more vCPU (at boot, before it is registered).
+    pub fn add_vcpu(self, v: Vcpu) -> Self {
+        let mut vcpus: Vec<Ordered<Vcpu>> = self.vcpus.into_vec();
+        vcpus.push(Ordered::new(Level::Vcpu, v));
+        Self {
+            vcpus: vcpus.into_boxed_slice(),
+            ..self
+        }
     }
 }
 
-static DOMAINS: spin::Mutex<Vec<Domain>> = spin::Mutex::new(Vec::new());
-static CURRENT: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
-/// Position of the current domain in `DOMAINS` (entries are never removed
-/// or reordered, so it stays valid).
-static CURRENT_SLOT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-/// Adds a built domain to the table.
-pub fn register(d: Domain) {
-    DOMAINS.lock().push(d);
+/// The running domain and vCPU: what [`with_current`] gives a handler. The
+/// vCPU is locked; the domain's fixed fields are read through `d.dom`; its
+/// state is reached through `Deref` (`d.p2m`, `d.tot_pages`), which takes the
+/// domain's lock on first use (after the vCPU's, as the order wants) and
+/// keeps it until the handler returns, so the many handlers that touch
+/// only their vCPU never take it.
+pub struct Cur<'a> {
+    /// The domain (its fixed fields: `d.dom.id`, `d.dom.privileged`, ...).
+    pub dom: &'a Domain,
+    /// The enabled VM assists when the handler started
+    /// ([`Cur::set_vm_assist`] changes them).
+    pub vm_assist: u64,
+    pub vcpu: crate::sync::OrderedGuard<'a, Vcpu>,
+    state: core::cell::OnceCell<crate::sync::OrderedGuard<'a, DomainState>>,
 }
 
-/// Runs `f` on the domain whose vCPU is running on this CPU.
+impl Cur<'_> {
+    /// Sets the domain's VM assists (`vm_assist` hypercall).
+    pub fn set_vm_assist(&mut self, bits: u64) {
+        self.vm_assist = bits;
+        self.dom.vm_assist.store(bits, Ordering::Relaxed);
+    }
+}
+
+impl core::ops::Deref for Cur<'_> {
+    type Target = DomainState;
+    fn deref(&self) -> &DomainState {
+        self.state.get_or_init(|| self.dom.state.lock())
+    }
+}
+
+impl core::ops::DerefMut for Cur<'_> {
+    fn deref_mut(&mut self) -> &mut DomainState {
+        if self.state.get().is_none() {
+            let _ = self.state.set(self.dom.state.lock());
+        }
+        match self.state.get_mut() {
+            Some(g) => g,
+            None => unreachable!("set just above"),
+        }
+    }
+}
+
+/// Number of entries the table may grow to: every ordinary domain id.
+const TABLE_MAX: usize = guest_abi::xen::DOMID_FIRST_RESERVED as usize;
+
+/// The domain table: index = domain id.
+static TABLE: Ordered<Vec<Option<Arc<Domain>>>> = Ordered::new(Level::DomainTable, Vec::new());
+
+/// The domain each CPU runs.
+static CURRENT: PerCpuArc<Domain> = PerCpuArc::new();
+
+/// Adds a built domain to the table; false if its id is taken.
+pub fn register(d: Domain) -> bool {
+    let i = usize::from(d.id.get());
+    if i >= TABLE_MAX {
+        return false;
+    }
+    let mut t = TABLE.lock();
+    if t.len() <= i {
+        t.resize_with(i + 1, || None);
+    }
+    match t.get_mut(i) {
+        Some(slot @ None) => {
+            *slot = Some(Arc::new(d));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A counted reference to domain `id`, if it exists. The index is clamped
+/// against speculation before the table is read.
+pub fn lookup(id: DomId) -> Option<Arc<Domain>> {
+    let t = TABLE.lock();
+    let i = hv::nospec::index(usize::from(id.get()), t.len())?;
+    t[i].clone()
+}
+
+/// Runs `f` on the domain and vCPU running on this CPU, both locked.
 ///
 /// Panics (an hv bug) if there is none: only guest entries call this.
-pub fn with_current<R>(f: impl FnOnce(&mut Domain) -> R) -> R {
-    let slot = CURRENT_SLOT.load(core::sync::atomic::Ordering::Relaxed);
-    let mut table = DOMAINS.lock();
-    let d = table
-        .get_mut(slot)
-        .expect("a guest entry with no current domain");
-    f(d)
+#[inline]
+pub fn with_current<R>(f: impl FnOnce(&mut Cur<'_>) -> R) -> R {
+    CURRENT.with_cpu(|cpu, d| {
+        let d = d.expect("a guest entry with no current domain");
+        // hv chose this index (`switch_to`); no guest value is involved.
+        let v = d
+            .vcpus
+            .get(cpu.current_vcpu())
+            .expect("current vCPU out of range")
+            .lock();
+        f(&mut Cur {
+            dom: d,
+            vm_assist: d.vm_assist.load(Ordering::Relaxed),
+            vcpu: v,
+            state: core::cell::OnceCell::new(),
+        })
+    })
 }
 
-/// Id of the current domain.
+/// Id of the current domain (`DOMID_IDLE` when none runs).
 pub fn current_id() -> DomId {
-    CURRENT.load(core::sync::atomic::Ordering::Relaxed)
+    CURRENT.with(|d| d.map_or(DomId::IDLE, |d| d.id))
 }
 
-/// Makes `id` current and returns the page table and registers to enter it
-/// with.
+/// Makes vCPU 0 of domain `id` current on this CPU and returns the page
+/// table and registers to enter it with.
 pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
-    let table = DOMAINS.lock();
-    let slot = table.iter().position(|d| d.id == id)?;
-    let d = table.get(slot)?;
-    CURRENT.store(id, core::sync::atomic::Ordering::Relaxed);
-    CURRENT_SLOT.store(slot, core::sync::atomic::Ordering::Relaxed);
-    Some((d.vcpu.cr3, d.vcpu.initial_regs))
+    let d = lookup(id)?;
+    let (vid, cr3, regs) = d.with_vcpu(VcpuId::new(0), |v| {
+        v.run = VcpuRun::Running;
+        (v.id, v.cr3, v.regs)
+    })?;
+    percpu::this_cpu().set_current_vcpu(vid.get());
+    drop(CURRENT.replace(Some(d)));
+    Some((cr3, regs))
 }
 
 /// Records that domain `id` shut down (the first reason stays) and
 /// returns how many domains still run, in one step under the table's lock.
 ///
-/// The caller must not hold the table (no shutdown happens inside
-/// `with_current`): waiting for the lock is right, since another CPU may
+/// The caller must not hold any domain lock (no shutdown happens inside
+/// `with_current`): waiting for the table is right, since another CPU may
 /// hold it for a moment, but guessing "no domain left" when it is busy
 /// would power the machine off under running domains.
 pub fn mark_shutdown(id: DomId, reason: u32) -> usize {
-    let mut table = DOMAINS.lock();
-    if let Some(d) = table.iter_mut().find(|d| d.id == id) {
-        if d.state == RunState::Running {
-            d.state = RunState::Shutdown(reason);
-        }
+    let t = TABLE.lock();
+    let mut running = 0;
+    for d in t.iter().flatten() {
+        d.with_state(|s| {
+            if d.id == id && s.run_state == RunState::Running {
+                s.run_state = RunState::Shutdown(reason);
+            }
+            if s.run_state == RunState::Running {
+                running += 1;
+            }
+        });
     }
-    table
-        .iter()
-        .filter(|d| d.state == RunState::Running)
-        .count()
+    running
 }

@@ -21,8 +21,8 @@ use hv::x86_decode::Cr;
 
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::{apic, cpu, guest_state};
-use crate::domain::Domain;
-use crate::mm::{frame_access, PAGE_SIZE};
+use crate::domain::Cur;
+use crate::mm::frame_access;
 
 const CR0_TS: u64 = 1 << 3;
 const CR4_PAE: u64 = 1 << 5;
@@ -33,17 +33,17 @@ const CR4_OSXSAVE: u64 = 1 << 18;
 /// CPUID.1.EDX.MCE: Xen runs with CR4.MCE whenever the CPU has it.
 const CPUID_MCE: u32 = 1 << 7;
 
-/// Offset of `vcpu_info[0].arch.cr2` in shared_info.
+/// Offset of `arch.cr2` in a `vcpu_info`.
 const VCPU_INFO_CR2: u64 = 16;
 
 /// The guest's view of CR0.
-pub fn cr0(d: &Domain) -> u64 {
+pub fn cr0(d: &Cur<'_>) -> u64 {
     let ts = if d.vcpu.traps.virtual_ts { CR0_TS } else { 0 };
     (cpu::read_cr0() & !CR0_TS) | ts
 }
 
 /// The guest's view of CR4.
-pub fn cr4(d: &Domain) -> u64 {
+pub fn cr4(d: &Cur<'_>) -> u64 {
     // Xen's `PV_CR4_GUEST_VISIBLE_MASK` of Xen's own CR4, which always has
     // PAE, OSFXSR and OSXMMEXCPT, and MCE when the CPU has it (whatever
     // hv's own CR4 holds).
@@ -55,41 +55,41 @@ pub fn cr4(d: &Domain) -> u64 {
     CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | mce | d.vcpu.priv_state.cr4_guest
 }
 
-pub fn read_cr(d: &Domain, cr: Cr) -> u64 {
+pub fn read_cr(d: &Cur<'_>, cr: Cr) -> u64 {
     match cr {
         Cr::Cr0 => cr0(d),
-        Cr::Cr2 => frame_access::read_u64(d.shared_info * PAGE_SIZE + VCPU_INFO_CR2).unwrap_or(0),
+        Cr::Cr2 => frame_access::read_u64(d.vcpu.vcpu_info + VCPU_INFO_CR2).unwrap_or(0),
         Cr::Cr3 => d.vcpu.kernel_cr3,
         Cr::Cr4 => cr4(d),
     }
 }
 
-pub fn write_cr(d: &mut Domain, cr: Cr, v: u64) -> bool {
+pub fn write_cr(d: &mut Cur<'_>, cr: Cr, v: u64) -> bool {
     match cr {
         Cr::Cr0 => {
             if (v ^ cr0(d)) & !CR0_TS != 0 {
                 crate::guestlog!(
-                    d.id,
+                    d.dom.id,
                     warn,
                     "d{}: attempt to change unmodifiable CR0 flags ({v:#x})",
-                    d.id
+                    d.dom.id
                 );
                 return false;
             }
             set_fpu_taskswitch(d, v & CR0_TS != 0);
             true
         }
-        Cr::Cr2 => frame_access::write_u64(d.shared_info * PAGE_SIZE + VCPU_INFO_CR2, v).is_ok(),
+        Cr::Cr2 => frame_access::write_u64(d.vcpu.vcpu_info + VCPU_INFO_CR2, v).is_ok(),
         // Handled by the caller (MMUEXT_NEW_BASEPTR); never reaches here.
         Cr::Cr3 => false,
         Cr::Cr4 => {
             const GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | CR4_OSXSAVE;
             if v & GUEST_MASK != d.vcpu.priv_state.cr4_guest {
                 crate::guestlog!(
-                    d.id,
+                    d.dom.id,
                     warn,
                     "d{}: CR4 write {v:#x} sets guest-controlled bits hv does not support yet",
-                    d.id
+                    d.dom.id
                 );
                 return false;
             }
@@ -100,18 +100,18 @@ pub fn write_cr(d: &mut Domain, cr: Cr, v: u64) -> bool {
 
 /// Sets the guest's virtual CR0.TS and the hardware's with it, as
 /// `fpu_taskswitch` does (the #NM it causes clears both).
-pub fn set_fpu_taskswitch(d: &mut Domain, ts: bool) {
+pub fn set_fpu_taskswitch(d: &mut Cur<'_>, ts: bool) {
     d.vcpu.traps.virtual_ts = ts;
     guest_state::set_cr0_ts(ts);
 }
 
 /// Answers `cpuid` for the guest (`forced`: through the forced-emulation
 /// prefix, else a faulted `cpuid`).
-pub fn cpuid(d: &Domain, regs: &mut GuestRegs, forced: bool) {
+pub fn cpuid(d: &Cur<'_>, regs: &mut GuestRegs, forced: bool) {
     let leaf = crate::hypercall::arg32(regs.rax);
     let subleaf = crate::hypercall::arg32(regs.rcx);
     let ctx = Context {
-        hardware_domain: d.initial,
+        hardware_domain: d.dom.initial,
         kernel_mode: d.vcpu.in_kernel,
         forced,
         guest_cr4: d.vcpu.priv_state.cr4_guest,

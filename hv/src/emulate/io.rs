@@ -27,7 +27,7 @@ use hv::x86_decode::{Insn, Port, Seg};
 use super::Step;
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
-use crate::domain::Domain;
+use crate::domain::Cur;
 use crate::guest_mem;
 
 /// `VMASST_TYPE_architectural_iopl`.
@@ -41,7 +41,7 @@ const REP_BATCH: u64 = 1024;
 const PCI_CONFIG_ADDRESS: u32 = 0xcf8;
 
 /// Whether the virtual IOPL covers the guest's current ring.
-pub fn iopl_ok(d: &Domain) -> bool {
+pub fn iopl_ok(d: &Cur<'_>) -> bool {
     let ring = if !d.vcpu.in_kernel {
         3
     } else if d.vm_assist & VMASST_ARCHITECTURAL_IOPL != 0 {
@@ -53,7 +53,7 @@ pub fn iopl_ok(d: &Domain) -> bool {
 }
 
 /// The guest's own permission: IOPL or its I/O bitmap.
-fn guest_io_okay(d: &Domain, port: u32, bytes: u32) -> bool {
+fn guest_io_okay(d: &Cur<'_>, port: u32, bytes: u32) -> bool {
     if iopl_ok(d) {
         return true;
     }
@@ -77,8 +77,8 @@ fn guest_io_okay(d: &Domain, port: u32, bytes: u32) -> bool {
 }
 
 /// Ports the hardware domain may reach directly.
-fn port_permitted(d: &Domain, port: u32) -> bool {
-    if !d.initial {
+fn port_permitted(d: &Cur<'_>, port: u32) -> bool {
+    if !d.dom.initial {
         return false;
     }
     let pm1a = u32::from(crate::shutdown::pm1a_control());
@@ -102,7 +102,7 @@ fn port_permitted(d: &Domain, port: u32) -> bool {
 }
 
 /// Whether the whole access goes straight to the hardware.
-fn admin_io_okay(d: &Domain, port: u32, bytes: u32) -> bool {
+fn admin_io_okay(d: &Cur<'_>, port: u32, bytes: u32) -> bool {
     if port == PCI_CONFIG_ADDRESS && bytes == 4 {
         return false;
     }
@@ -141,7 +141,7 @@ fn pci_data_size(port: u32, bytes: u32) -> u32 {
     }
 }
 
-fn io_read(d: &Domain, port: u32, bytes: u32) -> u32 {
+fn io_read(d: &Cur<'_>, port: u32, bytes: u32) -> u32 {
     if admin_io_okay(d, port, bytes) {
         return hw_in(port, bytes);
     }
@@ -153,7 +153,7 @@ fn io_read(d: &Domain, port: u32, bytes: u32) -> u32 {
             return d.vcpu.priv_state.pci_cf8;
         } else if port & !3 == 0xcfc {
             size = pci_data_size(port, bytes);
-            if d.initial {
+            if d.dom.initial {
                 cpu::outl(0xcf8, d.vcpu.priv_state.pci_cf8);
                 sub = hw_in(0xcfc + (port & 3), size);
             }
@@ -176,7 +176,7 @@ fn io_read(d: &Domain, port: u32, bytes: u32) -> u32 {
     data
 }
 
-fn io_write(d: &mut Domain, port: u32, bytes: u32, data: u32) {
+fn io_write(d: &mut Cur<'_>, port: u32, bytes: u32, data: u32) {
     if admin_io_okay(d, port, bytes) {
         hw_out(port, bytes, data);
         return;
@@ -189,7 +189,7 @@ fn io_write(d: &mut Domain, port: u32, bytes: u32, data: u32) {
             return;
         } else if port & !3 == 0xcfc {
             size = pci_data_size(port, bytes);
-            if d.initial {
+            if d.dom.initial {
                 cpu::outl(0xcf8, d.vcpu.priv_state.pci_cf8);
                 hw_out(0xcfc + (port & 3), size, data);
             }
@@ -214,7 +214,7 @@ fn size_mask(size: u8) -> u64 {
 }
 
 /// Executes `in`, `out`, `ins` or `outs`.
-pub fn port_insn(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
+pub fn port_insn(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
     let dx = u32::try_from(regs.rdx & 0xffff).unwrap_or(0);
     match insn {
         Insn::In { port, size } | Insn::Out { port, size } => {
@@ -252,7 +252,7 @@ pub fn port_insn(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
 /// `ins` (`src` None: port to `es:[rdi]`) or `outs` (`src` the segment of
 /// `[rsi]`, to the port), with or without `rep`.
 fn string_io(
-    d: &mut Domain,
+    d: &mut Cur<'_>,
     regs: &mut GuestRegs,
     port: u32,
     size: u8,

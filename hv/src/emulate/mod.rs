@@ -33,7 +33,7 @@ use hv::x86_decode::{self, Cr, DecodeError, Insn, MAX_INSN_LEN};
 
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
-use crate::domain::Domain;
+use crate::domain::Cur;
 use crate::guest_mem;
 use crate::mm::PAGE_SIZE;
 
@@ -148,7 +148,7 @@ enum Step {
     NewBaseptr(u64),
 }
 
-fn execute(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
+fn execute(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
     let kernel = d.vcpu.in_kernel;
     match insn {
         Insn::In { .. } | Insn::Out { .. } | Insn::Ins { .. } | Insn::Outs { .. } => {
@@ -175,7 +175,7 @@ fn execute(d: &mut Domain, regs: &mut GuestRegs, insn: Insn) -> Step {
         }
         Insn::Wbinvd => {
             // Xen ignores wbinvd from a domain without I/O memory access.
-            if d.privileged {
+            if d.dom.privileged {
                 cpu::wbinvd();
             }
             Step::Next

@@ -31,7 +31,7 @@
 
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::{cpu, guest_state};
-use crate::domain::Domain;
+use crate::domain::Cur;
 
 const MSR_TSC: u32 = 0x10;
 const MSR_APIC_BASE: u32 = 0x1b;
@@ -99,7 +99,7 @@ fn guest_misc_enable(v: u64) -> u64 {
     (v & !clear) | set
 }
 
-fn read(d: &Domain, msr: u32) -> Option<u64> {
+fn read(d: &Cur<'_>, msr: u32) -> Option<u64> {
     let v = match msr {
         MSR_APIC_BASE => APIC_DEFAULT_PHYS_BASE | APIC_BASE_ENABLE | APIC_BASE_BSP,
         cpu::MSR_FS_BASE => cpu::rdmsr(cpu::MSR_FS_BASE),
@@ -118,7 +118,7 @@ fn read(d: &Domain, msr: u32) -> Option<u64> {
     Some(v)
 }
 
-fn write(d: &mut Domain, msr: u32, v: u64) -> bool {
+fn write(d: &mut Cur<'_>, msr: u32, v: u64) -> bool {
     let vendor = vendor();
     match msr {
         // The kernel runs, so the live GS base is the kernel's and the
@@ -159,14 +159,15 @@ fn write(d: &mut Domain, msr: u32, v: u64) -> bool {
 /// domain (index bits must be 0) that can be writable; hv fills it with the
 /// hypercall stubs, holding a writable type reference meanwhile so it
 /// cannot be a page table or descriptor table.
-fn write_hypercall_page(d: &Domain, v: u64) -> bool {
+fn write_hypercall_page(d: &Cur<'_>, v: u64) -> bool {
     use hv::page_info::PageType;
     let (mfn, idx) = (v >> 12, v & 0xfff);
     if idx != 0 {
         return false;
     }
     let held = crate::mm::with_frame_table(|ft| {
-        ft.get_page_and_type(mfn, d.id, PageType::Writable).is_ok()
+        ft.get_page_and_type(mfn, d.dom.id.get(), PageType::Writable)
+            .is_ok()
     });
     if held != Some(true) {
         return false;
@@ -182,7 +183,7 @@ fn msr_index(regs: &GuestRegs) -> u32 {
 }
 
 /// `rdmsr`: false means #GP.
-pub fn rdmsr(d: &Domain, regs: &mut GuestRegs) -> bool {
+pub fn rdmsr(d: &Cur<'_>, regs: &mut GuestRegs) -> bool {
     let msr = msr_index(regs);
     match read(d, msr) {
         Some(v) => {
@@ -191,23 +192,28 @@ pub fn rdmsr(d: &Domain, regs: &mut GuestRegs) -> bool {
             true
         }
         None => {
-            crate::guestlog!(d.id, debug, "d{}: RDMSR {msr:#010x} unimplemented", d.id);
+            crate::guestlog!(
+                d.dom.id,
+                debug,
+                "d{}: RDMSR {msr:#010x} unimplemented",
+                d.dom.id
+            );
             false
         }
     }
 }
 
 /// `wrmsr`: false means #GP.
-pub fn wrmsr(d: &mut Domain, regs: &GuestRegs) -> bool {
+pub fn wrmsr(d: &mut Cur<'_>, regs: &GuestRegs) -> bool {
     let msr = msr_index(regs);
     let v = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
     let ok = write(d, msr, v);
     if !ok {
         crate::guestlog!(
-            d.id,
+            d.dom.id,
             debug,
             "d{}: WRMSR {msr:#010x} value {v:#x} refused",
-            d.id
+            d.dom.id
         );
     }
     ok

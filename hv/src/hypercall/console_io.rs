@@ -21,7 +21,7 @@ const CHUNK: usize = 127;
 const CHUNKS_PER_CALL: usize = 32;
 
 pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) -> HcResult {
-    if !crate::domain::with_current(|d| d.privileged) {
+    if !crate::domain::with_current(|d| d.dom.privileged) {
         return Err(-errno::EPERM);
     }
     match cmd {

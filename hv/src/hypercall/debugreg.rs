@@ -79,7 +79,7 @@ fn check(reg: u32, value: u64, cr4_de: bool) -> Result<(usize, u64), i64> {
 
 /// CR4.DE as the guest set it (never, for now: hv accepts no guest CR4
 /// bits).
-fn cr4_de(d: &domain::Domain) -> bool {
+fn cr4_de(d: &domain::Cur<'_>) -> bool {
     d.vcpu.priv_state.cr4_guest & (1 << 3) != 0
 }
 

@@ -81,6 +81,23 @@ fn load_frame(slot: usize, mfn: Option<u64>) {
     }
 }
 
+/// Puts a vCPU's guest descriptors into this CPU's GDT (a context switch
+/// to it).
+pub(crate) fn load_gdt(t: &domain::TrapState) {
+    let frames = t.gdt_frames.get(..t.gdt_nr_frames).unwrap_or(&[]);
+    for (slot, &mfn) in frames.iter().enumerate() {
+        load_frame(slot, Some(mfn));
+    }
+}
+
+/// Clears a vCPU's guest descriptors from this CPU's GDT (a context
+/// switch away from it): the next vCPU sees none of them.
+pub(crate) fn unload_gdt(t: &domain::TrapState) {
+    for slot in 0..t.gdt_nr_frames.min(GDT_FRAMES) {
+        load_frame(slot, None);
+    }
+}
+
 fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
     if entries > FIRST_RESERVED_GDT_ENTRY {
         return Err(-errno::EINVAL);
@@ -94,7 +111,7 @@ fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
         *f = u64::from_le_bytes(b.try_into().unwrap_or_default());
     }
     let new = frames.get(..nr).unwrap_or(&[]);
-    let id = domain::current_id();
+    let id = domain::current_id().get();
     let got = mm::with_frame_table(|ft| {
         for (i, &mfn) in new.iter().enumerate() {
             if !get_segdesc(ft, mfn, id) {
@@ -142,7 +159,7 @@ fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
         return einval;
     };
     let mfn = maddr / PAGE_SIZE;
-    let id = domain::current_id();
+    let id = domain::current_id().get();
     let done = mm::with_frame_table(|ft| {
         let Some(info) = ft.get(mfn).copied() else {
             return false;

@@ -84,7 +84,7 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
         },
         XENMEM_MACHPHYS_MAPPING => {
             // The hardware domain sees the real extent of machine memory.
-            let initial = domain::with_current(|d| d.initial);
+            let initial = domain::with_current(|d| d.dom.initial);
             let max_mfn = if initial {
                 mm::max_page().saturating_sub(1)
             } else {
@@ -103,7 +103,7 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
 
 /// The domain an argument names: only the caller itself, for now.
 fn check_self(domid: u16) -> Result<(), i64> {
-    if domid == DOMID_SELF || domid == domain::current_id() {
+    if domid == DOMID_SELF || domid == domain::current_id().get() {
         Ok(())
     } else {
         Err(-errno::ESRCH)
@@ -120,7 +120,7 @@ fn query(op: u32, arg: u64) -> HcResult {
         // A PV guest's pseudo-physical extent is what it says it is, in
         // shared_info.arch.max_pfn (0 counts as 1), as on Xen.
         _ => {
-            let at = d.shared_info * PAGE_SIZE + SHARED_INFO_MAX_PFN;
+            let at = d.dom.shared_info * PAGE_SIZE + SHARED_INFO_MAX_PFN;
             mm::frame_access::read_u64(at).unwrap_or(0).max(1) - 1
         }
     }))
@@ -171,7 +171,7 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
     if flags & !0x0000_ffff != 0 {
         return Ok(Progress::Done(start));
     }
-    let (id, initial) = domain::with_current(|d| (d.id, d.initial));
+    let (id, initial) = domain::with_current(|d| (d.dom.id.get(), d.dom.initial));
     let max_order = if initial {
         MAX_ORDER_HWDOM
     } else {
@@ -299,7 +299,7 @@ fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
 
 /// `XENMEM_machine_memory_map` (the hardware domain): the firmware's map.
 fn machine_memory_map(arg: u64) -> HcResult {
-    if !domain::with_current(|d| d.privileged) {
+    if !domain::with_current(|d| d.dom.privileged) {
         return Err(-errno::EPERM);
     }
     let mut raw = [0u8; 16];
@@ -378,7 +378,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
     copy_in(arg, &mut raw)?;
     let (inp, out) = (side(&raw[..32]), side(&raw[32..64]));
     let mut done = u64::from_le_bytes(raw[64..72].try_into().unwrap_or_default());
-    let (id, initial) = domain::with_current(|d| (d.id, d.initial));
+    let (id, initial) = domain::with_current(|d| (d.dom.id.get(), d.dom.initial));
     let max_order = if initial {
         MAX_ORDER_HWDOM
     } else {

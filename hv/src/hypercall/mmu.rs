@@ -33,7 +33,7 @@ use hv::pt::{self, PtError};
 use super::HcResult;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::mm as tlb;
-use crate::domain::{self, DomId};
+use crate::domain;
 use crate::guest_mem::{addr_ok, array_ok};
 use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
 
@@ -48,14 +48,15 @@ const MMUEXT_OP_SIZE: u64 = 24;
 
 /// What the running domain is, for the checks below.
 struct Current {
-    id: DomId,
+    /// The domain's id as the frame table records owners.
+    id: u16,
     io_caps: bool,
 }
 
 fn current() -> Current {
     domain::with_current(|d| Current {
-        id: d.id,
-        io_caps: d.privileged,
+        id: d.dom.id.get(),
+        io_caps: d.dom.privileged,
     })
 }
 
@@ -313,7 +314,7 @@ pub extern "C" fn hc_update_va_mapping(regs: &mut GuestRegs) {
 /// itself exists to be named for now.
 pub extern "C" fn hc_update_va_mapping_otherdomain(regs: &mut GuestRegs) {
     let domid = regs.r10 & 0xffff;
-    let own = domain::current_id();
+    let own = domain::current_id().get();
     let r = if domid == DOMID_SELF || domid == u64::from(own) {
         // Xen looks the domain up like foreigndom: naming itself by number
         // is not a foreign domain either.
@@ -348,7 +349,8 @@ fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), i64> {
 }
 
 fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {
-    let (id, io_caps, cr3) = domain::with_current(|d| (d.id, d.privileged, d.vcpu.cr3));
+    let (id, io_caps, cr3) =
+        domain::with_current(|d| (d.dom.id.get(), d.dom.privileged, d.vcpu.cr3));
     let (l1, index) = l1_of(cr3, va)?;
     let old = mm::with_page_tables(id, io_caps, |t| {
         match t.frames.get(l1) {

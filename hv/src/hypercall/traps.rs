@@ -30,7 +30,7 @@ use zerocopy::{FromBytes, FromZeros, IntoBytes};
 use super::{arg32, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state::{self, is_canonical};
-use crate::domain::{self, Domain};
+use crate::domain::{self, Cur};
 use crate::traps::bounce::{self, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_VM};
 
 /// Entries installed per call before `set_trap_table` resumes itself.
@@ -121,7 +121,7 @@ enum IretError {
     NoUserPageTable,
 }
 
-fn iret(d: &mut Domain, regs: &mut GuestRegs) -> Result<(), IretError> {
+fn iret(d: &mut Cur<'_>, regs: &mut GuestRegs) -> Result<(), IretError> {
     let mut ctx = IretContext::new_zeroed();
     // A hypercall runs on the caller's page tables: the CPU walks them.
     crate::guest_mem::copy_from_loaded(regs.rsp, ctx.as_mut_bytes())

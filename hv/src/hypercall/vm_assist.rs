@@ -18,8 +18,8 @@ pub fn vm_assist(cmd: u32, ty: u32) -> HcResult {
         return Err(-errno::EINVAL);
     }
     match cmd {
-        0 => crate::domain::with_current(|d| d.vm_assist |= 1 << ty),
-        1 => crate::domain::with_current(|d| d.vm_assist &= !(1 << ty)),
+        0 => crate::domain::with_current(|d| d.set_vm_assist(d.vm_assist | 1 << ty)),
+        1 => crate::domain::with_current(|d| d.set_vm_assist(d.vm_assist & !(1 << ty))),
         _ => return Err(-errno::ENOSYS),
     }
     Ok(0)

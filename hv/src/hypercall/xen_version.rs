@@ -90,18 +90,18 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
             if idx != 0 {
                 return Err(-errno::EINVAL);
             }
-            let (initial, assists) = crate::domain::with_current(|d| (d.initial, d.vm_assist));
+            let (initial, assists) = crate::domain::with_current(|d| (d.dom.initial, d.vm_assist));
             fi[4..8].copy_from_slice(&features(initial, assists).to_le_bytes());
             super::copy_out(arg, &fi)?;
             Ok(0)
         }
         XENVER_GUEST_HANDLE => {
-            let handle = crate::domain::with_current(|d| d.handle);
+            let handle = crate::domain::with_current(|d| d.dom.handle);
             super::copy_out(arg, &handle)?;
             Ok(0)
         }
         XENVER_COMMANDLINE => {
-            if crate::domain::with_current(|d| d.privileged) {
+            if crate::domain::with_current(|d| d.dom.privileged) {
                 put_str(arg, crate::hv_cmdline().as_bytes(), 1024)
             } else {
                 put_str(arg, DENIED, 1024)

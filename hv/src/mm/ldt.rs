@@ -24,7 +24,7 @@
 use crate::arch::x86_64::gdt;
 use crate::arch::x86_64::guest_state::is_canonical;
 use crate::arch::x86_64::mm as tlb;
-use crate::domain::{self, Domain};
+use crate::domain::{self, Cur};
 use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
 
 use page_table::{LDT_AREA, LDT_AREA_END, LDT_PAGES};
@@ -50,7 +50,7 @@ const _: () = assert!(LDT_PAGES <= 16);
 /// `MMUEXT_SET_LDT` with checked arguments: a new LDT replaces the old
 /// one's mappings; the same LDT again changes nothing.
 #[inline(never)]
-pub fn set(d: &mut Domain, base: u64, ents: u32) {
+pub fn set(d: &mut Cur<'_>, base: u64, ents: u32) {
     let base = if ents == 0 { 0 } else { base };
     let l = &mut d.vcpu.ldt;
     if l.base == base && l.ents == ents {
@@ -102,7 +102,7 @@ pub fn handle_fault(cr2: u64) -> LdtFault {
     let offset = cr2.wrapping_sub(LDT_AREA);
     let page = usize::try_from(offset / PAGE_SIZE).unwrap_or(LDT_PAGES);
     domain::with_current(|d| {
-        let (base, kernel_cr3, id) = (d.vcpu.ldt.base, d.vcpu.kernel_cr3, d.id);
+        let (base, kernel_cr3, id) = (d.vcpu.ldt.base, d.vcpu.kernel_cr3, d.dom.id.get());
         let refused = || {
             let linear = base.wrapping_add(offset);
             if is_canonical(linear) {

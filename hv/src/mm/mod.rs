@@ -9,6 +9,7 @@ pub mod ldt;
 pub mod m2p;
 pub mod page_table;
 
+use crate::sync::{Level, Ordered};
 use hv::frames::FrameBitmap;
 
 use crate::bootinfo::BootInfo;
@@ -18,7 +19,8 @@ pub use frame_access::PAGE_SIZE;
 const BITMAP_WORDS: usize = 64 * (1 << 30) / 4096 / 64;
 const _: () = assert!(BITMAP_WORDS as u64 * 64 * PAGE_SIZE == frame_access::DIRECT_MAP_SIZE);
 
-static FRAMES: spin::Mutex<FrameBitmap<BITMAP_WORDS>> = spin::Mutex::new(FrameBitmap::new());
+static FRAMES: Ordered<FrameBitmap<BITMAP_WORDS>> =
+    Ordered::new(Level::FrameAllocator, FrameBitmap::new());
 
 /// A machine frame number.
 pub type Mfn = u64;
@@ -129,7 +131,7 @@ use hv::page_info::{FrameTable, PageInfo};
 /// `main` sizes to hold it, see [`frame_table_bytes`]).
 pub type Frames = FrameTable<Vec<PageInfo>>;
 
-static FRAME_TABLE: spin::Mutex<Option<Frames>> = spin::Mutex::new(None);
+static FRAME_TABLE: Ordered<Option<Frames>> = Ordered::new(Level::FrameTable, None);
 
 /// Heap bytes the frame table needs: one entry per frame the allocator
 /// covers.

@@ -22,8 +22,8 @@ use guest_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
 use crate::arch::x86_64::entry::{self, GuestRegs};
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::arch::x86_64::guest_state;
-use crate::domain::Domain;
-use crate::mm::{frame_access, PAGE_SIZE};
+use crate::domain::Cur;
+use crate::mm::frame_access;
 
 const RFLAGS_TF: u64 = 1 << 8;
 pub const RFLAGS_IF: u64 = 1 << 9;
@@ -60,31 +60,31 @@ pub enum BounceError {
     StackFault(u64),
 }
 
-/// Physical address of vCPU 0's `vcpu_info` (at the start of shared_info).
-fn vcpu_info(d: &Domain) -> u64 {
-    d.shared_info * PAGE_SIZE
+/// Machine address of the running vCPU's `vcpu_info`.
+fn vcpu_info(d: &Cur<'_>) -> u64 {
+    d.vcpu.vcpu_info
 }
 
 /// `evtchn_upcall_mask` of the current vCPU.
-pub fn upcall_mask(d: &Domain) -> u8 {
+pub fn upcall_mask(d: &Cur<'_>) -> u8 {
     // shared_info is an hv-allocated frame inside the direct map; a read
     // cannot fail, and if it did the mask would read as clear.
     frame_access::read_u8(vcpu_info(d) + 1).unwrap_or(0)
 }
 
-pub fn set_upcall_mask(d: &Domain, mask: bool) {
+pub fn set_upcall_mask(d: &Cur<'_>, mask: bool) {
     let _ = frame_access::write_u8(vcpu_info(d) + 1, u8::from(mask));
 }
 
 /// Stores a page fault's address where the guest reads it
 /// (`vcpu_info.arch.cr2`).
-pub fn set_guest_cr2(d: &Domain, cr2: u64) {
+pub fn set_guest_cr2(d: &Cur<'_>, cr2: u64) {
     let _ = frame_access::write_u64(vcpu_info(d) + 16, cr2);
 }
 
 /// Switches between guest kernel and guest user mode: page table, live GS
 /// base, and the entry path's mode flag.
-pub fn toggle_guest_mode(d: &mut Domain) {
+pub fn toggle_guest_mode(d: &mut Cur<'_>) {
     let v = &mut d.vcpu;
     v.in_kernel = !v.in_kernel;
     guest_state::swapgs();
@@ -102,7 +102,7 @@ pub fn toggle_guest_mode(d: &mut Domain) {
 
 /// The rflags a guest sees in a frame: the real ones with IF standing for
 /// the event mask and IOPL virtualised.
-fn guest_visible_rflags(d: &Domain, rflags: u64, mask: u8) -> u64 {
+fn guest_visible_rflags(d: &Cur<'_>, rflags: u64, mask: u8) -> u64 {
     let mut f = rflags & !(RFLAGS_IF | RFLAGS_IOPL);
     if mask == 0 {
         f |= RFLAGS_IF;
@@ -115,7 +115,7 @@ fn guest_visible_rflags(d: &Domain, rflags: u64, mask: u8) -> u64 {
 
 /// Writes the bounce frame and points `regs` at the handler.
 pub fn create_bounce_frame(
-    d: &mut Domain,
+    d: &mut Cur<'_>,
     regs: &mut GuestRegs,
     b: &Bounce,
 ) -> Result<(), BounceError> {

@@ -155,7 +155,7 @@ fn guest_syscall(regs: &mut GuestRegs) {
 }
 
 /// The bounce for `vector` as the guest's virtual IDT describes it.
-fn trap_bounce(d: &domain::Domain, vector: u8, error_code: Option<u32>) -> Bounce {
+fn trap_bounce(d: &domain::Cur<'_>, vector: u8, error_code: Option<u32>) -> Bounce {
     let ti = d.vcpu.traps.table[usize::from(vector)];
     Bounce {
         handler: ti.address,
@@ -309,10 +309,11 @@ pub fn crash_current(regs: &GuestRegs, what: &str) -> ! {
 /// Crashes the current domain for a fault it cannot handle.
 fn guest_fault(regs: &GuestRegs, what: &str, cr2: u64) -> ! {
     let id = domain::current_id();
+    let vcpu = percpu::this_cpu().current_vcpu();
     let cpu = percpu::cpu_id();
     crate::hvlog!(
         error,
-        "CPU{cpu}: domain {id} crashed: {what} (vector {}) at rip {:#018x}, error code {:#x}, cr2 {:#x}",
+        "CPU{cpu}: domain {id} crashed: {what} (vector {}) on vCPU {vcpu} at rip {:#018x}, error code {:#x}, cr2 {:#x}",
         regs.entry_vector,
         regs.rip,
         regs.error_code,

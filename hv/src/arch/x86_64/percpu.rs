@@ -20,7 +20,9 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+
+use alloc::sync::Arc;
 
 /// Most CPUs hv drives (a power of two: ids are masked with it).
 pub const MAX_CPUS: usize = 64;
@@ -147,6 +149,9 @@ pub struct CpuLocal {
     gdt: AtomicPtr<u64>,
     /// This CPU's stacks, set at bring-up.
     stacks: AtomicPtr<CpuStacks>,
+    /// Which vCPU of the current domain this CPU runs (the domain layer's
+    /// number; the domain itself is in its per-CPU slot).
+    current_vcpu: AtomicU32,
 }
 
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
@@ -168,7 +173,16 @@ impl CpuLocal {
             tss: UnsafeCell::new(Tss::new()),
             gdt: AtomicPtr::new(core::ptr::null_mut()),
             stacks: AtomicPtr::new(core::ptr::null_mut()),
+            current_vcpu: AtomicU32::new(0),
         }
+    }
+
+    pub fn current_vcpu(&self) -> usize {
+        self.current_vcpu.load(Ordering::Relaxed) as usize
+    }
+
+    pub fn set_current_vcpu(&self, id: u32) {
+        self.current_vcpu.store(id, Ordering::Relaxed);
     }
 
     /// This block's CPU number.
@@ -248,3 +262,71 @@ pub fn cpu_id() -> usize {
 pub fn this_cpu() -> &'static CpuLocal {
     &CPUS[cpu_id()]
 }
+
+/// A per-CPU slot holding a counted reference to the object a CPU runs
+/// (the domain layer keeps the current domain here). Only the owning CPU
+/// reads or replaces its slot, with interrupts off. [`PerCpuArc::with`]
+/// lends the object without touching its count; a replacement while a
+/// loan is out is refused (an hv bug, reported by a panic), so a loaned
+/// reference can never dangle.
+pub struct PerCpuArc<T> {
+    slots: [AtomicPtr<T>; MAX_CPUS],
+    /// Loans out per CPU.
+    loans: [AtomicU32; MAX_CPUS],
+}
+
+impl<T> PerCpuArc<T> {
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS],
+            loans: [const { AtomicU32::new(0) }; MAX_CPUS],
+        }
+    }
+
+    /// Lends what this CPU runs to `f`, without counting a reference.
+    #[inline(always)]
+    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        self.with_cpu(|_, t| f(t))
+    }
+
+    /// As [`PerCpuArc::with`], also giving `f` this CPU's block.
+    #[inline(always)]
+    pub fn with_cpu<R>(&self, f: impl FnOnce(&'static CpuLocal, Option<&T>) -> R) -> R {
+        let cpu = cpu_id();
+        let loans = &self.loans[cpu];
+        loans.store(loans.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let p = self.slots[cpu].load(Ordering::Relaxed);
+        // SAFETY: `p` is null or came from `Arc::into_raw` in `replace`,
+        // and the slot keeps that count until `replace` runs again, which
+        // refuses to while this loan is out (and only this CPU calls it).
+        let r = f(&CPUS[cpu], unsafe { p.as_ref() });
+        loans.store(loans.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        r
+    }
+
+    /// Makes `new` what this CPU runs and returns the previous one.
+    ///
+    /// Panics if called while this CPU has lent the current one out.
+    pub fn replace(&self, new: Option<Arc<T>>) -> Option<Arc<T>> {
+        let cpu = cpu_id();
+        assert!(
+            self.loans[cpu].load(Ordering::Relaxed) == 0,
+            "CPU{cpu}: the current object replaced while lent out"
+        );
+        let p = new.map_or(core::ptr::null_mut(), |a| Arc::into_raw(a).cast_mut());
+        let old = self.slots[cpu].swap(p, Ordering::Relaxed);
+        // SAFETY: `old` is null or came from `Arc::into_raw` here, and the
+        // slot held its count, which passes to the caller.
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    }
+}
+
+impl<T> Default for PerCpuArc<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: the slots and loan counts are atomics; the objects are shared
+// across CPUs only as `Arc<T>`, which needs `T: Send + Sync`.
+unsafe impl<T: Send + Sync> Sync for PerCpuArc<T> {}

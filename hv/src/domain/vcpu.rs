@@ -1,0 +1,205 @@
+//! A virtual CPU: everything hv must keep for it while it does not run, and
+//! the switch between two of them on one CPU.
+//!
+//! While a vCPU runs, part of its context lives in the CPU: general
+//! registers (in the frame at the top of hv's stack), FS/GS bases (MSRs),
+//! CR0.TS, the FPU/SSE registers, the page-table base, the LDT register and
+//! this CPU's GDT (which holds a copy of the guest's descriptors). [`save`]
+//! moves all of it into the `Vcpu`; [`load`] puts another vCPU's back.
+//! Together they are the context switch the scheduler will use; today a
+//! boot-time self-test (`selftest=vcpu-switch`) exercises them.
+
+use crate::arch::x86_64::entry::{self, GuestRegs};
+use crate::arch::x86_64::guest_state::{self, FpuArea};
+use guest_abi::xen::TrapInfo;
+
+use super::VcpuId;
+
+/// Whether a vCPU is up, and running or waiting for a CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcpuRun {
+    /// Not brought up (`VCPUOP_down`, or never initialised).
+    Down,
+    /// Up, waiting for a CPU.
+    Runnable,
+    /// Running on a CPU now.
+    Running,
+}
+
+/// One virtual CPU.
+#[derive(Debug)]
+pub struct Vcpu {
+    pub id: VcpuId,
+    /// Physical address of the L4 loaded now: `kernel_cr3` while the guest
+    /// kernel runs, `user_cr3` while guest user mode runs.
+    pub cr3: u64,
+    /// The guest kernel's page table (`MMUEXT_NEW_BASEPTR`).
+    pub kernel_cr3: u64,
+    /// The guest user page table (`MMUEXT_NEW_USER_BASEPTR`), 0 if none.
+    pub user_cr3: u64,
+    /// Whether the guest kernel (rather than guest user mode) runs: a PV
+    /// kernel and its processes both run in ring 3, so hv tracks which.
+    pub in_kernel: bool,
+    /// General registers while the vCPU does not run (and the ones it
+    /// starts from).
+    pub regs: GuestRegs,
+    /// FPU/SSE state while the vCPU does not run.
+    pub fpu: FpuArea,
+    /// The virtual IDT, callbacks, kernel stack, segment bases and virtual
+    /// CR0.TS: what hv needs to bounce exceptions and `syscall`s to the
+    /// guest kernel.
+    pub traps: TrapState,
+    /// The guest's LDT (`MMUEXT_SET_LDT`) and the pages hv mapped for it.
+    pub ldt: crate::mm::ldt::Ldt,
+    /// Emulated privileged state: I/O bitmap, CR4 guest bits, PCI cf8.
+    pub priv_state: crate::emulate::PrivState,
+    /// Machine address of this vCPU's `vcpu_info` (in shared_info until the
+    /// guest registers another place).
+    pub vcpu_info: u64,
+    pub run: VcpuRun,
+}
+
+impl Vcpu {
+    /// A vCPU that will start at `regs` on page table `cr3`, in guest
+    /// kernel mode, with `vcpu_info` at machine address `vcpu_info`.
+    pub fn new(id: VcpuId, cr3: u64, regs: GuestRegs, vcpu_info: u64) -> Self {
+        Self {
+            id,
+            cr3,
+            kernel_cr3: cr3,
+            user_cr3: 0,
+            in_kernel: true,
+            regs,
+            fpu: FpuArea::initial(),
+            traps: TrapState::new(),
+            ldt: crate::mm::ldt::Ldt::default(),
+            priv_state: crate::emulate::PrivState::default(),
+            vcpu_info,
+            run: VcpuRun::Runnable,
+        }
+    }
+}
+
+/// Moves the running vCPU's context out of the CPU into `v`; `frame` is
+/// the guest frame at the top of this CPU's stack. Afterwards the CPU holds
+/// nothing of `v`: no LDT mapping, no guest GDT entries, TS clear.
+pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
+    v.regs = *frame;
+    let (fs, gs, inactive_gs) = guest_state::read_bases();
+    let t = &mut v.traps;
+    t.fs_base = fs;
+    // The live GS base is the running guest mode's.
+    if v.in_kernel {
+        (t.gs_base_kernel, t.gs_base_user) = (gs, inactive_gs);
+    } else {
+        (t.gs_base_user, t.gs_base_kernel) = (gs, inactive_gs);
+    }
+    t.virtual_ts = guest_state::cr0_ts();
+    guest_state::set_cr0_ts(false);
+    guest_state::fpu_save(&mut v.fpu);
+    crate::mm::ldt::destroy(&mut v.ldt);
+    crate::hypercall::descriptors::unload_gdt(&v.traps);
+    v.run = VcpuRun::Runnable;
+}
+
+/// Puts `v`'s context into the CPU and returns the frame to enter it with.
+pub fn load(v: &mut Vcpu) -> GuestRegs {
+    guest_state::set_cr0_ts(false);
+    guest_state::fpu_restore(&v.fpu);
+    guest_state::set_cr0_ts(v.traps.virtual_ts);
+    let t = &v.traps;
+    let (live_gs, inactive_gs) = if v.in_kernel {
+        (t.gs_base_kernel, t.gs_base_user)
+    } else {
+        (t.gs_base_user, t.gs_base_kernel)
+    };
+    // The bases were canonical when the guest set them.
+    let _ = guest_state::write_fs_base(t.fs_base);
+    let _ = guest_state::write_gs_base(live_gs);
+    let _ = guest_state::write_inactive_gs_base(inactive_gs);
+    crate::hypercall::descriptors::load_gdt(&v.traps);
+    crate::arch::x86_64::gdt::load_ldt(crate::mm::page_table::LDT_AREA, u64::from(v.ldt.ents));
+    guest_state::load_guest_cr3(v.cr3);
+    entry::set_guest_user_mode(!v.in_kernel);
+    v.run = VcpuRun::Running;
+    v.regs
+}
+
+/// DR6 and DR7 as a vCPU starts (their fixed-1 bits).
+pub const DR6_DEFAULT: u64 = 0xffff_0ff0;
+pub const DR7_DEFAULT: u64 = 0x400;
+
+/// A vCPU's trap, callback, descriptor-table and debug-register state
+/// (Xen's `arch.pv` fields and `arch.dr`).
+#[derive(Debug, Clone)]
+pub struct TrapState {
+    /// The virtual IDT (`set_trap_table`), one entry per vector; an entry
+    /// with address 0 is absent. Entry 2 doubles as the NMI callback, as in
+    /// Xen.
+    pub table: [TrapInfo; 256],
+    /// Kernel stack selector and pointer (`stack_switch`), used when a
+    /// bounce leaves guest user mode.
+    pub kernel_ss: u64,
+    pub kernel_sp: u64,
+    /// Callback entry points (`set_callbacks`, `callback_op`); 0 = none.
+    pub event_callback: u64,
+    pub failsafe_callback: u64,
+    pub syscall_callback: u64,
+    pub syscall32_callback: u64,
+    pub sysenter_callback: u64,
+    /// `CALLBACKF_mask_events` of the callbacks that have it.
+    pub failsafe_masks_events: bool,
+    pub syscall_masks_events: bool,
+    pub syscall32_masks_events: bool,
+    pub sysenter_masks_events: bool,
+    /// The guest's segment bases: FS, and GS for each guest mode. The live
+    /// values are in the CPU's MSRs while the vCPU runs.
+    pub fs_base: u64,
+    pub gs_base_kernel: u64,
+    pub gs_base_user: u64,
+    /// The guest's virtual CR0.TS (`fpu_taskswitch`, `clts`).
+    pub virtual_ts: bool,
+    /// Virtual IOPL, in rflags position (bits 12-13): what `in`/`out`
+    /// emulation checks and bounce frames show with
+    /// `VMASST_TYPE_architectural_iopl`.
+    pub iopl: u64,
+    /// The guest's GDT (`set_gdt`): its frames, each holding a SegDesc
+    /// type reference, and how many there are.
+    pub gdt_frames: [u64; hv::segdesc::GDT_FRAMES],
+    pub gdt_nr_frames: usize,
+    /// Virtual debug registers DR0-DR7 (`set_debugreg`); DR4/DR5 unused.
+    pub debugreg: [u64; 8],
+}
+
+impl TrapState {
+    pub const fn new() -> Self {
+        Self {
+            table: [TrapInfo {
+                vector: 0,
+                flags: 0,
+                cs: 0,
+                _pad: [0; 4],
+                address: 0,
+            }; 256],
+            kernel_ss: 0,
+            kernel_sp: 0,
+            event_callback: 0,
+            failsafe_callback: 0,
+            syscall_callback: 0,
+            syscall32_callback: 0,
+            sysenter_callback: 0,
+            failsafe_masks_events: false,
+            syscall_masks_events: false,
+            syscall32_masks_events: false,
+            sysenter_masks_events: false,
+            fs_base: 0,
+            gs_base_kernel: 0,
+            gs_base_user: 0,
+            virtual_ts: false,
+            iopl: 0,
+            gdt_frames: [0; hv::segdesc::GDT_FRAMES],
+            gdt_nr_frames: 0,
+            debugreg: [0, 0, 0, 0, 0, 0, DR6_DEFAULT, DR7_DEFAULT],
+        }
+    }
+}

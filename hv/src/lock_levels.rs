@@ -1,0 +1,109 @@
+//! The lock order as data, so the rule can be checked (debug builds of hv
+//! check every acquisition) and tested on the host.
+//!
+//! Each lock has a [`Level`]; a CPU may take a lock only while every lock it
+//! holds has a lower level. Levels, lowest first, follow `DESIGN.md`: the
+//! domain table, a vCPU, a domain's state, the frame table, the frame
+//! allocator, the heap, the console. The console is last because any code
+//! may log; the heap because any code may allocate.
+
+/// A lock's place in the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Level {
+    DomainTable = 0,
+    Vcpu = 1,
+    DomainState = 2,
+    FrameTable = 3,
+    FrameAllocator = 4,
+    BootModules = 5,
+    Heap = 6,
+    Console = 7,
+}
+
+/// Taking `wanted` while `held` (the highest level held) is out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Violation {
+    pub held: Level,
+    pub wanted: Level,
+}
+
+/// The set of levels one CPU holds (bit n = level n).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held(pub u32);
+
+impl Held {
+    fn highest(self) -> Option<Level> {
+        const ALL: [Level; 8] = [
+            Level::DomainTable,
+            Level::Vcpu,
+            Level::DomainState,
+            Level::FrameTable,
+            Level::FrameAllocator,
+            Level::BootModules,
+            Level::Heap,
+            Level::Console,
+        ];
+        ALL.iter()
+            .rev()
+            .copied()
+            .find(|l| self.0 & (1 << *l as u32) != 0)
+    }
+
+    /// The set after taking `wanted`, or the violation.
+    pub fn acquire(self, wanted: Level) -> Result<Self, Violation> {
+        match self.highest() {
+            Some(held) if held >= wanted => Err(Violation { held, wanted }),
+            _ => Ok(Self(self.0 | 1 << wanted as u32)),
+        }
+    }
+
+    /// The set after releasing `level`.
+    pub fn release(self, level: Level) -> Self {
+        Self(self.0 & !(1 << level as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_is_allowed_and_release_undoes() {
+        let h = Held::default();
+        let h = h.acquire(Level::DomainTable).unwrap();
+        let h = h.acquire(Level::DomainState).unwrap();
+        let h = h.acquire(Level::FrameTable).unwrap();
+        let h = h.acquire(Level::Console).unwrap();
+        let h = h
+            .release(Level::Console)
+            .release(Level::FrameTable)
+            .release(Level::DomainState)
+            .release(Level::DomainTable);
+        assert_eq!(h, Held::default());
+    }
+
+    #[test]
+    fn reverse_or_same_level_is_a_violation() {
+        let h = Held::default().acquire(Level::FrameTable).unwrap();
+        assert_eq!(
+            h.acquire(Level::DomainState),
+            Err(Violation {
+                held: Level::FrameTable,
+                wanted: Level::DomainState
+            })
+        );
+        assert!(h.acquire(Level::FrameTable).is_err());
+        assert!(h.acquire(Level::Heap).is_ok());
+    }
+
+    #[test]
+    fn after_release_a_lower_level_is_allowed_again() {
+        let h = Held::default().acquire(Level::Vcpu).unwrap();
+        let h = h.acquire(Level::FrameTable).unwrap();
+        let h = h.release(Level::FrameTable);
+        assert!(h.acquire(Level::DomainState).is_ok());
+        let h = h.release(Level::Vcpu);
+        assert!(h.acquire(Level::DomainTable).is_ok());
+    }
+}

@@ -1,0 +1,97 @@
+//! hv's locks: spin locks that know their place in the lock order.
+//!
+//! [`Ordered`] is a `spin::Mutex` with a [`Level`]. In debug builds every
+//! acquisition is checked against the levels this CPU already holds
+//! (`hv::lock_levels`, host-tested) and an out-of-order one is an hv bug
+//! reported with both levels; release builds compile the check away.
+//! The order itself is written at the top of `domain` (the module that
+//! owns most of the locks) and in `hv::lock_levels`.
+
+use core::ops::{Deref, DerefMut};
+
+pub use hv::lock_levels::Level;
+
+/// A spin lock with a place in the lock order.
+#[derive(Debug)]
+pub struct Ordered<T> {
+    level: Level,
+    inner: spin::Mutex<T>,
+}
+
+/// Held lock; releases (and, in debug builds, records the release) on drop.
+pub struct OrderedGuard<'a, T> {
+    #[cfg(debug_assertions)]
+    level: Level,
+    guard: spin::MutexGuard<'a, T>,
+}
+
+impl<T> Ordered<T> {
+    pub const fn new(level: Level, value: T) -> Self {
+        Self {
+            level,
+            inner: spin::Mutex::new(value),
+        }
+    }
+
+    #[inline]
+    pub fn lock(&self) -> OrderedGuard<'_, T> {
+        #[cfg(debug_assertions)]
+        check::acquire(self.level);
+        #[cfg(not(debug_assertions))]
+        let _ = self.level;
+        OrderedGuard {
+            #[cfg(debug_assertions)]
+            level: self.level,
+            guard: self.inner.lock(),
+        }
+    }
+}
+
+impl<T> Deref for OrderedGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for OrderedGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+#[cfg(debug_assertions)]
+impl<T> Drop for OrderedGuard<'_, T> {
+    fn drop(&mut self) {
+        check::release(self.level);
+    }
+}
+
+#[cfg(debug_assertions)]
+mod check {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    use hv::lock_levels::{Held, Level};
+
+    use crate::arch::x86_64::percpu::{self, MAX_CPUS};
+
+    /// The levels each CPU holds.
+    static HELD: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+
+    pub fn acquire(level: Level) {
+        let slot = &HELD[percpu::cpu_id()];
+        match Held(slot.load(Ordering::Relaxed)).acquire(level) {
+            Ok(h) => slot.store(h.0, Ordering::Relaxed),
+            Err(v) => panic!(
+                "lock order: taking {:?} while holding {:?}",
+                v.wanted, v.held
+            ),
+        }
+    }
+
+    pub fn release(level: Level) {
+        let slot = &HELD[percpu::cpu_id()];
+        let h = Held(slot.load(Ordering::Relaxed)).release(level);
+        slot.store(h.0, Ordering::Relaxed);
+    }
+}
