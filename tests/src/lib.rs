@@ -8,6 +8,8 @@ pub mod expect;
 #[cfg(target_os = "none")]
 pub mod fixup;
 #[cfg(target_os = "none")]
+pub mod pages;
+#[cfg(target_os = "none")]
 pub mod pvmm;
 #[cfg(target_os = "none")]
 pub mod regs;

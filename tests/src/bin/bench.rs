@@ -50,6 +50,7 @@
 
 use core::arch::global_asm;
 use core::fmt;
+use core::sync::atomic::AtomicU64;
 
 use guest_abi::arch::{FLAT_KERNEL_CS, FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
 use guest_abi::errno;
@@ -67,6 +68,7 @@ use guest_abi::xen::{
     MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
 };
 use tests::expect::Rc;
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "bench");
 
@@ -288,20 +290,20 @@ unsafe extern "C" {
 /// Where `bench_user_syscalls` keeps its stack pointer while user mode runs.
 /// Only that assembly reads and writes it.
 #[unsafe(no_mangle)]
-static mut KERNEL_RSP: u64 = 0;
+static KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
 
-const USER_STACK_SIZE: usize = 4096;
+const USER_STACK_SIZE: usize = size_of::<Pages<1>>();
 
 /// Stack of guest user mode (its loop pushes nothing; the frame needs one).
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
-
 #[unsafe(no_mangle)]
-static mut USER_STACK: Page = Page([0; 4096]);
+static USER_STACK: Pages<1> = Pages::new();
 
 /// The stack the hypervisor switches to when user mode enters the kernel
 /// (`stack_switch`).
-static mut KERNEL_STACK: [Page; 4] = [const { Page([0; 4096]) }; 4];
+static KERNEL_STACK: Pages<4> = Pages::new();
+
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
 
 /// 64 pages in one L1 table (256 KiB aligned, inside one 2 MiB region) whose
 /// PTEs the MMU rows rewrite.
@@ -665,7 +667,7 @@ fn syscall_bounce(c: &mut Ctx) -> Outcome {
         rc if rc == -errno::ENOSYS => return Outcome::Unsupported("set_callbacks returns -ENOSYS"),
         rc => return Outcome::Failed(Failure::Hypercall("set_callbacks", rc)),
     }
-    let kstack_top = addr(core::ptr::addr_of!(KERNEL_STACK)) + 4 * PAGE_SIZE;
+    let kstack_top = KERNEL_STACK.top();
     // SAFETY: names the stack user-to-kernel bounces land on; only the
     // hypervisor and the callback use it.
     match unsafe { hypercall2(STACK_SWITCH, u64::from(FLAT_KERNEL_SS), kstack_top) } {

@@ -18,6 +18,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use guest_abi::xen::MMUEXT_CLEAR_PAGE;
 use tests::expect::rc;
+use tests::pages::Pages;
 use tests::pvmm::{m2p_mfn, mmuext1, pt_write, read_u64, Env, Window, A, D, P, PAGE, RW, US};
 
 guest_abi::pv_guest!(main, name = "descriptors");
@@ -56,11 +57,8 @@ fn lsl(sel: u64) -> Option<u64> {
     (ok != 0).then_some(v)
 }
 
-#[repr(C, align(4096))]
-struct DescPage([u64; 512]);
-
 /// An ordinary (writable) page of the kernel image for `update_descriptor`.
-static mut DESC_PAGE: DescPage = DescPage([0; 512]);
+static DESC_PAGE: Pages<1> = Pages::new();
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("descriptors");
@@ -102,7 +100,7 @@ fn main(si: StartInfoRef) -> ! {
     if let Some(m) = m2p_mfn() {
         rc(&mut r, "set_gdt(an M2P frame)", set_gdt(&[m], 16), -EINVAL);
     }
-    let image_pfn = (core::ptr::addr_of!(DESC_PAGE) as u64 - VIRT_BASE) / PAGE;
+    let image_pfn = (DESC_PAGE.addr() - VIRT_BASE) / PAGE;
     let image_mfn = env.mfn(image_pfn);
     rc(
         &mut r,
@@ -314,9 +312,7 @@ fn main(si: StartInfoRef) -> ! {
     ];
     for (i, &(name, d, want, stored)) in cases.iter().enumerate() {
         let slot = i as u64 + 1;
-        let page = core::ptr::addr_of!(DESC_PAGE).cast::<u64>();
-        // SAFETY: reads a word of DESC_PAGE.
-        let before = unsafe { page.add(i + 1).read_volatile() };
+        let before = DESC_PAGE.read_u64(i + 1);
         let got = update(ma + slot * 8, d);
         rc(
             &mut r,
@@ -324,8 +320,7 @@ fn main(si: StartInfoRef) -> ! {
             got,
             want,
         );
-        // SAFETY: as above.
-        let after = unsafe { page.add(i + 1).read_volatile() };
+        let after = DESC_PAGE.read_u64(i + 1);
         let expect = if want == 0 { stored } else { before };
         r.check(
             format_args!("page[{slot}] holds {expect:#x} (got {after:#x})"),

@@ -32,6 +32,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::TrapInfo;
 use tests::expect::{self, rc};
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "failsafe");
 
@@ -54,10 +55,8 @@ static FS_FRAME: [AtomicU64; 11] = [const { AtomicU64::new(0) }; 11];
 /// After a normal return: cs, rsp, rcx.
 static LANDED: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
 
-#[repr(C, align(16))]
-struct Stack([u8; 4096]);
 /// The stack the iret frames name (the bounce frames are written there).
-static mut IRET_STACK: Stack = Stack([0; 4096]);
+static IRET_STACK: Pages<1> = Pages::new();
 
 global_asm!(
     r#"
@@ -161,7 +160,7 @@ fn iret_to(cs: u64, rip: u64, flags: u64, ss: u64) -> u64 {
 }
 
 fn stack_top() -> u64 {
-    core::ptr::addr_of!(IRET_STACK) as u64 + 4096
+    IRET_STACK.top()
 }
 
 fn gp_frame() -> [u64; 8] {

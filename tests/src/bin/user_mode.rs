@@ -43,9 +43,8 @@ use guest_abi::xen::{
     MmuUpdate, MMUEXT_CLEAR_PAGE, MMUEXT_NEW_USER_BASEPTR, MMUEXT_PIN_L4_TABLE, UVMF_INVLPG,
 };
 use tests::expect::rc;
-use tests::pvmm::{
-    mmu_update, mmuext1, pt_write, read_u64, uvm, Env, Window, A, D, P, PAGE, RW, US,
-};
+use tests::pages::Pages;
+use tests::pvmm::{mmu_update, mmuext1, pt_write, read_u64, uvm, Env, Window, A, D, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "user_mode");
 
@@ -87,9 +86,6 @@ const GS_KERNEL_MARK: u64 = 0x6b67_736b_6773;
 const GS_USER_MARK: u64 = 0x7567_7375_6773;
 
 #[repr(C, align(4096))]
-struct Page([u8; 4096]);
-
-#[repr(C, align(4096))]
 struct GsArea([u64; 512]);
 
 static KERNEL_GS: GsArea = {
@@ -104,18 +100,18 @@ static USER_GS: GsArea = {
 };
 
 /// The kernel stack user-to-kernel bounces land on (`stack_switch`).
-static mut KERNEL_STACK: [Page; 4] = [const { Page([0; 4096]) }; 4];
+static KERNEL_STACK: Pages<4> = Pages::new();
 /// The user process's stack.
-static mut USER_STACK: [Page; 2] = [const { Page([0; 4096]) }; 2];
+static USER_STACK: Pages<2> = Pages::new();
 
 /// The `iret_context` the trap stub returns through: rax, r11, rcx, flags,
 /// rip, cs, rflags, rsp, ss. Only `um_handle` writes it, only the stub's
 /// `iret` reads it.
 #[unsafe(no_mangle)]
-static mut UM_IRET_CTX: [u64; 9] = [0; 9];
+static UM_IRET_CTX: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
 /// The kernel's stack pointer while user mode runs (`um_run_user`).
 #[unsafe(no_mangle)]
-static mut UM_KERNEL_RSP: u64 = 0;
+static UM_KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
     r#"
@@ -440,10 +436,9 @@ extern "C" fn um_handle(s: &mut Saved, info: u64) {
         }
         _ => kill(KILLED_OTHER | vector, f.rip),
     }
-    // SAFETY: only this handler writes the context, and only the stub's
-    // iret (after this returns) reads it; events stay masked, so no other
-    // handler runs in between.
-    unsafe { core::ptr::addr_of_mut!(UM_IRET_CTX).write(ctx) };
+    for (slot, v) in UM_IRET_CTX.iter().zip(ctx) {
+        slot.store(v, SeqCst);
+    }
 }
 
 /// Ends the user process: back to the kernel code that started it.
@@ -727,7 +722,7 @@ fn main(si: StartInfoRef) -> ! {
             unsafe { hypercall2(CALLBACK_OP, u64::from(CALLBACKOP_REGISTER), addr(&cb)) },
             0,
         );
-    let kstack = addr(core::ptr::addr_of!(KERNEL_STACK)) + 4 * PAGE;
+    let kstack = KERNEL_STACK.top();
     // SAFETY: names the stack bounces from user mode land on.
     let ok = ok
         && rc(
@@ -748,7 +743,7 @@ fn main(si: StartInfoRef) -> ! {
     r.check("kernel GS reads its mark", kernel_gs0() == GS_KERNEL_MARK);
 
     println!("entering user mode");
-    let user_sp = addr(core::ptr::addr_of!(USER_STACK)) + 2 * PAGE - 8;
+    let user_sp = USER_STACK.top() - 8;
     // SAFETY: handlers, callback, kernel stack and user table are in place;
     // the process ends in `um_back_to_kernel`, which returns here.
     let result = unsafe { um_run_user(user_main as *const () as u64, user_sp) };
