@@ -1,14 +1,20 @@
 //! Catching a guest's own faults: probes that read or write an address
-//! and come back with the fault instead of crashing the guest, and the
-//! trap table that makes them work.
+//! and come back with the fault instead of crashing the guest, the trap
+//! table that makes them work, and the pieces every guest with a trap
+//! table shares (entries, `set_trap_table`, `vcpu_info.arch.cr2`).
 //!
-//! [`install`] registers handlers for #UD, #GP and #PF. A probe saves its
-//! stack pointer, performs one access and returns `Ok`; if the access
-//! faults, the hypervisor bounces to the handler (Xen's 64-bit PV frame:
-//! rcx, r11, [error code], rip, cs, rflags, rsp, ss), which records the
-//! frame, restores the saved stack pointer and returns from the probe with
-//! the fault. Probes are leaf functions, so nothing but the return address
-//! lives on the stack between the save and the restore.
+//! Every probe runs through one trampoline, [`catch`]: it saves the
+//! callee-saved registers and the stack pointer, then calls a body (an
+//! assembly routine taking up to four arguments). A body that returns
+//! normally yields `Ok(rax)`. If it faults on a vector [`install`] (or a
+//! table built with [`catcher`]) routes here, the hypervisor bounces to
+//! the handler (Xen's 64-bit PV frame: rcx, r11, [error code], rip, cs,
+//! rflags, rsp, ss), which records the vector, its stack pointer and 8
+//! words from there ([`last_frame`]), and jumps to `fixup_unwind`: that
+//! restores the saved stack pointer and registers and returns the fault.
+//! A body that leaves by some other road (an `iret` to elsewhere, user
+//! mode) ends by jumping to `fixup_unwind` itself with rax = its result
+//! and rdx = 0, or from Rust through [`unwind`].
 //!
 //! `cr2` of a #PF is what the hypervisor wrote into `vcpu_info.arch.cr2`,
 //! which [`SharedInfo`] reads after mapping the shared-info page.
@@ -16,6 +22,7 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
+use guest_abi::arch::FLAT_KERNEL_CS;
 use guest_abi::hypercall::{hypercall1, hypercall3, SET_TRAP_TABLE, UPDATE_VA_MAPPING};
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use guest_abi::xen::TrapInfo;
@@ -30,72 +37,113 @@ pub struct Fault {
     pub rip: u64,
 }
 
+/// What the handler saw of the last fault it caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The handler's stack pointer: where the hypervisor wrote the frame.
+    pub rsp: u64,
+    /// 8 words from there: rcx, r11, error code, rip, cs, rflags, rsp, ss
+    /// (for a vector without an error code, everything from rip on is one
+    /// word lower and the last word is not part of the frame).
+    pub words: [u64; 8],
+}
+
 static VECTOR: AtomicU64 = AtomicU64::new(0);
-static ERROR_CODE: AtomicU64 = AtomicU64::new(0);
-static RIP: AtomicU64 = AtomicU64::new(0);
+static FRAME_RSP: AtomicU64 = AtomicU64::new(0);
+static FRAME: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 static SAVED_RSP: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
     r#"
-    .pushsection .text.fixup_probe, "ax"
-    /* fixup_read(addr) -> (value, faulted): rax, rdx */
-    .globl fixup_read
-fixup_read:
+    .pushsection .text.fixup, "ax"
+    /* fixup_catch(a0, a1, a2, a3, body) -> (value, faulted) in rax:rdx:
+       calls body(a0, a1, a2, a3) with the registers it may lose saved. */
+    .globl fixup_catch
+fixup_catch:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
     mov [rip + {saved_rsp}], rsp
-    mov rax, [rdi]
+    sub rsp, 8
+    call r8
     xor edx, edx
+    .globl fixup_unwind
+fixup_unwind:
+    mov rsp, [rip + {saved_rsp}]
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
     ret
 
-    /* fixup_write(addr, value) -> (_, faulted) */
-    .globl fixup_write
-fixup_write:
-    mov [rip + {saved_rsp}], rsp
+    /* fixup_unwind_with(value): unwind with (value, 0). */
+    .globl fixup_unwind_with
+fixup_unwind_with:
+    mov rax, rdi
+    xor edx, edx
+    jmp fixup_unwind
+
+    /* Bodies: one access each. */
+    .globl fixup_body_read
+fixup_body_read:
+    mov rax, [rdi]
+    ret
+    .globl fixup_body_write
+fixup_body_write:
     mov [rdi], rsi
     xor eax, eax
-    xor edx, edx
     ret
-
-    /* fixup_load_fs(selector) -> (_, faulted) */
-    .globl fixup_load_fs
-fixup_load_fs:
-    mov [rip + {saved_rsp}], rsp
+    .globl fixup_body_load_fs
+fixup_body_load_fs:
     mov fs, edi
     xor eax, eax
-    xor edx, edx
+    ret
+    .globl fixup_body_load_es
+fixup_body_load_es:
+    mov es, edi
+    xor eax, eax
     ret
 
-    /* Handlers. With an error code the frame is rcx, r11, ec, rip, ...;
-       without one, rcx, r11, rip, ... */
+    /* Handlers: record the vector and the frame, unwind with faulted = 1. */
     .globl fixup_trap_6
 fixup_trap_6:
     mov qword ptr [rip + {vector}], 6
-    mov qword ptr [rip + {ec}], 0
-    mov rax, [rsp + 16]
-    jmp 2f
+    jmp 3f
     .globl fixup_trap_13
 fixup_trap_13:
     mov qword ptr [rip + {vector}], 13
-    jmp 1f
+    jmp 3f
     .globl fixup_trap_14
 fixup_trap_14:
     mov qword ptr [rip + {vector}], 14
-1:
-    mov rax, [rsp + 16]
-    mov [rip + {ec}], rax
-    mov rax, [rsp + 24]
-2:
-    mov [rip + {rip_}], rax
-    mov rsp, [rip + {saved_rsp}]
+3:
+    mov [rip + {frame_rsp}], rsp
+    lea rcx, [rip + {frame}]
+    xor edx, edx
+4:
+    mov rax, [rsp + rdx * 8]
+    mov [rcx + rdx * 8], rax
+    inc edx
+    cmp edx, 8
+    jb 4b
     xor eax, eax
     mov edx, 1
-    ret
+    jmp fixup_unwind
     .popsection
 "#,
     saved_rsp = sym SAVED_RSP,
     vector = sym VECTOR,
-    ec = sym ERROR_CODE,
-    rip_ = sym RIP,
+    frame_rsp = sym FRAME_RSP,
+    frame = sym FRAME,
 );
+
+/// A body for [`catch`]: an assembly routine called with the C ABI.
+pub type Body = unsafe extern "C" fn(u64, u64, u64, u64) -> u64;
 
 #[repr(C)]
 struct Pair {
@@ -103,56 +151,120 @@ struct Pair {
     faulted: u64,
 }
 
-// SAFETY: the declarations match the assembly above: each probe takes its
-// arguments in rdi/rsi and returns `Pair` in rax:rdx; the trap handlers are
-// only ever entered by the hypervisor's bounce, never called.
+// SAFETY: the declarations match the assembly above: `fixup_catch` takes
+// its arguments in rdi/rsi/rdx/rcx/r8, returns `Pair` in rax:rdx and
+// preserves the callee-saved registers and rsp whichever way the body
+// ends; the bodies follow the C ABI; the trap handlers are only ever
+// entered by the hypervisor's bounce, never called.
 unsafe extern "C" {
-    fn fixup_read(addr: u64) -> Pair;
-    fn fixup_write(addr: u64, value: u64) -> Pair;
-    fn fixup_load_fs(selector: u64) -> Pair;
+    fn fixup_catch(a0: u64, a1: u64, a2: u64, a3: u64, body: Body) -> Pair;
+    fn fixup_unwind_with(value: u64) -> !;
+    fn fixup_body_read(addr: u64, _: u64, _: u64, _: u64) -> u64;
+    fn fixup_body_write(addr: u64, value: u64, _: u64, _: u64) -> u64;
+    fn fixup_body_load_fs(selector: u64, _: u64, _: u64, _: u64) -> u64;
+    fn fixup_body_load_es(selector: u64, _: u64, _: u64, _: u64) -> u64;
     fn fixup_trap_6();
     fn fixup_trap_13();
     fn fixup_trap_14();
 }
 
-const KERNEL_CS: u16 = 0xe033;
+/// Runs `body(args)`, coming back with the fault if it takes one on a
+/// vector routed to this module's handlers.
+///
+/// # Safety
+/// 1. `body` is an assembly routine that either returns with the C ABI,
+///    faults on a vector whose trap-table entry is [`catcher`]'s, or
+///    (in guest kernel mode, on any stack) jumps to `fixup_unwind` with
+///    rax = its result and rdx = 0;
+/// 2. what it does to memory and registers other than the callee-saved
+///    ones and rsp is harmless to the caller (the faulting instruction
+///    and everything after it in the body never completes);
+/// 3. it does not call `catch` itself (there is one saved stack pointer).
+pub unsafe fn catch(body: Body, args: [u64; 4]) -> Result<u64, Fault> {
+    let [a0, a1, a2, a3] = args;
+    // SAFETY: the caller vouches for the body (1-3); the trampoline
+    // restores the stack and the callee-saved registers either way.
+    let p = unsafe { fixup_catch(a0, a1, a2, a3, body) };
+    if p.faulted == 0 {
+        return Ok(p.value);
+    }
+    let vector = VECTOR.load(SeqCst);
+    let words = last_frame().words;
+    // Exceptions with an error code: #DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP.
+    let ec = usize::from(matches!(vector, 8 | 10..=14 | 17 | 21));
+    Err(Fault {
+        vector,
+        error_code: if ec == 1 { words[2] } else { 0 },
+        rip: words[2 + ec],
+    })
+}
 
-/// A trap-table entry for `vector`: `handler` in the guest kernel's code
-/// segment, events left as they are.
-pub fn trap(vector: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
+/// Ends the body [`catch`] is running: `catch` returns `Ok(value)`.
+///
+/// # Safety
+/// A `catch` is running, and the caller is in guest kernel mode (a body,
+/// or a handler the hypervisor entered while one ran); everything between
+/// is abandoned without being dropped.
+pub unsafe fn unwind(value: u64) -> ! {
+    // SAFETY: the caller vouches that a `catch` saved the stack pointer and
+    // registers this restores.
+    unsafe { fixup_unwind_with(value) }
+}
+
+/// What the handler saw of the last fault [`catch`] caught.
+pub fn last_frame() -> Frame {
+    Frame {
+        rsp: FRAME_RSP.load(SeqCst),
+        words: core::array::from_fn(|i| FRAME[i].load(SeqCst)),
+    }
+}
+
+/// A trap-table entry: `handler` for `vector` in the guest kernel's code
+/// segment. `flags` bits 0-1 are the DPL (the least privileged ring that
+/// may raise the vector with `int n`; 0 for exceptions only), bit 2 masks
+/// events on entry.
+pub fn trap(vector: u8, flags: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
     TrapInfo {
         vector,
-        flags: 0,
-        cs: KERNEL_CS,
+        flags,
+        cs: FLAT_KERNEL_CS,
         _pad: [0; 4],
         address: handler as usize as u64,
     }
 }
 
+/// The entry that sends `vector` (6, 13 or 14: #UD, #GP, #PF) to the
+/// handlers [`catch`] relies on.
+pub fn catcher(vector: u8) -> TrapInfo {
+    let handler = match vector {
+        6 => fixup_trap_6,
+        13 => fixup_trap_13,
+        14 => fixup_trap_14,
+        _ => panic!("tests::fixup has no handler for vector {vector}"),
+    };
+    trap(vector, 0, handler)
+}
+
 /// Registers the probes' handlers (#UD, #GP, #PF) as the guest's trap
 /// table; returns `set_trap_table`'s result.
 pub fn install() -> i64 {
-    let table = [
-        trap(6, fixup_trap_6),
-        trap(13, fixup_trap_13),
-        trap(14, fixup_trap_14),
-        TrapInfo::default(),
-    ];
-    // SAFETY: the hypervisor only reads the table, which ends with a zero
-    // entry.
-    unsafe { hypercall1(SET_TRAP_TABLE, table.as_ptr() as u64) }
+    set_trap_table(&[catcher(6), catcher(13), catcher(14), TrapInfo::default()])
 }
 
-fn outcome(p: Pair) -> Result<u64, Fault> {
-    if p.faulted == 0 {
-        Ok(p.value)
-    } else {
-        Err(Fault {
-            vector: VECTOR.load(SeqCst),
-            error_code: ERROR_CODE.load(SeqCst),
-            rip: RIP.load(SeqCst),
-        })
-    }
+/// `set_trap_table(table)`; `table` ends with a zero entry.
+pub fn set_trap_table(table: &[TrapInfo]) -> i64 {
+    assert!(
+        table.last().is_some_and(|e| e.address == 0),
+        "a trap table ends with a zero entry"
+    );
+    set_trap_table_at(table.as_ptr() as u64)
+}
+
+/// `set_trap_table` with a raw address: null clears the table, other
+/// values test the hypervisor's checks.
+pub fn set_trap_table_at(va: u64) -> i64 {
+    // SAFETY: the hypervisor only reads the table.
+    unsafe { hypercall1(SET_TRAP_TABLE, va) }
 }
 
 /// Reads 8 bytes at `addr`, or reports the fault.
@@ -160,10 +272,8 @@ fn outcome(p: Pair) -> Result<u64, Fault> {
 /// Only for addresses whose contents no Rust object depends on (hypervisor
 /// ranges, unmapped or test-owned pages): the read itself is harmless.
 pub fn read(addr: u64) -> Result<u64, Fault> {
-    // SAFETY: the probe reads one word; a fault returns through the
-    // handlers installed by `install`, which restore the stack pointer the
-    // probe saved (nothing else lives on its stack).
-    outcome(unsafe { fixup_read(addr) })
+    // SAFETY: the body reads one word and returns (or faults).
+    unsafe { catch(fixup_body_read, [addr, 0, 0, 0]) }
 }
 
 /// Writes 8 bytes at `addr`, or reports the fault.
@@ -172,18 +282,24 @@ pub fn read(addr: u64) -> Result<u64, Fault> {
 /// `addr` must not hold anything a Rust object depends on.
 pub unsafe fn write(addr: u64, value: u64) -> Result<(), Fault> {
     // SAFETY: as for `read`; the caller vouches for the target.
-    outcome(unsafe { fixup_write(addr, value) }).map(|_| ())
+    unsafe { catch(fixup_body_write, [addr, value, 0, 0]) }.map(|_| ())
 }
 
 /// Loads `%fs` with `selector`, or reports the fault.
 pub fn load_fs(selector: u64) -> Result<(), Fault> {
     // SAFETY: as for `read`; a segment load changes no memory, and the
     // guest's code addresses nothing through %fs behind the caller's back.
-    outcome(unsafe { fixup_load_fs(selector) }).map(|_| ())
+    unsafe { catch(fixup_body_load_fs, [selector, 0, 0, 0]) }.map(|_| ())
+}
+
+/// Loads `%es` with `selector`, or reports the fault.
+pub fn load_es(selector: u64) -> Result<(), Fault> {
+    // SAFETY: as for `load_fs`; 64-bit code ignores %es for addressing.
+    unsafe { catch(fixup_body_load_es, [selector, 0, 0, 0]) }.map(|_| ())
 }
 
 /// The shared-info page, mapped at the last page of the initial 4 MiB
-/// mapping (padding on both Xen and hv).
+/// mapping (padding on both Xen and hv), or wherever a guest put it.
 pub struct SharedInfo {
     pub va: u64,
 }

@@ -26,12 +26,13 @@ use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use guest_abi::arch::VGCF_IN_SYSCALL;
 use guest_abi::callback::{CallbackRegister, CALLBACKOP_REGISTER, CALLBACKTYPE_FAILSAFE};
-use guest_abi::hypercall::{hypercall1, hypercall2, CALLBACK_OP, SET_TRAP_TABLE};
+use guest_abi::hypercall::{hypercall2, CALLBACK_OP};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::TrapInfo;
 use tests::expect::{self, rc};
+use tests::fixup;
 use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "failsafe");
@@ -44,14 +45,8 @@ const IRET_KERNEL_CS: u64 = 0xe030;
 const RCX_MARK: u64 = 0x0c0c_0c0c_0c0c_0c0c;
 const R11_MARK: u64 = 0x1111_1111_1111_1111;
 
-static SAVED_RSP: AtomicU64 = AtomicU64::new(0);
-/// What the #GP handler saw: its rsp and 8 words (rcx, r11, error code,
-/// rip, cs, rflags, rsp, ss).
-static GP_RSP: AtomicU64 = AtomicU64::new(0);
-static GP_FRAME: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
-/// What the failsafe callback saw: 11 words.
+/// How often the failsafe callback ran.
 static FS_COUNT: AtomicU64 = AtomicU64::new(0);
-static FS_FRAME: [AtomicU64; 11] = [const { AtomicU64::new(0) }; 11];
 /// After a normal return: cs, rsp, rcx.
 static LANDED: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
 
@@ -61,19 +56,13 @@ static IRET_STACK: Pages<1> = Pages::new();
 global_asm!(
     r#"
     .pushsection .text.failsafe_probe, "ax"
-    /* failsafe_iret(cs, rip, flags, ss): iret hypercall to rip (0: the
-       landing below) with cs and ss, rflags 0x2 (events stay masked) and
-       rsp the top of IRET_STACK. Returns 1 if it landed normally, 2 from
-       the #GP handler, 3 from the failsafe callback. */
+    /* failsafe_iret(cs, rip, flags, ss), a body for tests::fixup::catch:
+       iret hypercall to rip (0: the landing below) with cs and ss, rflags
+       0x2 (events stay masked) and rsp the top of IRET_STACK. Unwinds
+       with 1 if it landed normally, 3 from the failsafe callback; a #GP
+       is caught by tests::fixup. */
     .globl failsafe_iret
 failsafe_iret:
-    push rbx
-    push rbp
-    push r12
-    push r13
-    push r14
-    push r15
-    mov [rip + {saved_rsp}], rsp
     lea rax, [rip + {stack} + 4096]
     push rcx
     push rax
@@ -93,83 +82,48 @@ failsafe_iret:
     mov [rip + {landed}], rax
     mov [rip + {landed} + 8], rsp
     mov [rip + {landed} + 16], rcx
-    mov rsp, [rip + {saved_rsp}]
     mov eax, 1
-failsafe_done:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    ret
-
-    .globl failsafe_gp
-failsafe_gp:
-    mov [rip + {gp_rsp}], rsp
-    lea rcx, [rip + {gp_frame}]
     xor edx, edx
-6:
-    mov rax, [rsp + rdx * 8]
-    mov [rcx + rdx * 8], rax
-    inc edx
-    cmp edx, 8
-    jb 6b
-    mov rsp, [rip + {saved_rsp}]
-    mov eax, 2
-    jmp failsafe_done
+    jmp fixup_unwind
 
     .globl failsafe_callback
 failsafe_callback:
     inc qword ptr [rip + {fs_count}]
-    lea rcx, [rip + {fs_frame}]
-    xor edx, edx
-7:
-    mov rax, [rsp + rdx * 8]
-    mov [rcx + rdx * 8], rax
-    inc edx
-    cmp edx, 11
-    jb 7b
-    mov rsp, [rip + {saved_rsp}]
     mov eax, 3
-    jmp failsafe_done
+    xor edx, edx
+    jmp fixup_unwind
     .popsection
 "#,
-    saved_rsp = sym SAVED_RSP,
     stack = sym IRET_STACK,
     landed = sym LANDED,
-    gp_rsp = sym GP_RSP,
-    gp_frame = sym GP_FRAME,
     fs_count = sym FS_COUNT,
-    fs_frame = sym FS_FRAME,
     rcx_mark = const RCX_MARK,
     r11_mark = const R11_MARK,
 );
 
 unsafe extern "C" {
     fn failsafe_iret(cs: u64, rip: u64, flags: u64, ss: u64) -> u64;
-    fn failsafe_gp();
     fn failsafe_callback();
 }
 
+/// 1 if the iret landed, 2 if it raised #GP (the only vector the trap
+/// table routes to `tests::fixup`), 3 if the failsafe callback ran.
 fn iret_to(cs: u64, rip: u64, flags: u64, ss: u64) -> u64 {
-    // SAFETY: the iret hypercall returns to the landing in failsafe_iret
-    // on IRET_STACK, or the #GP handler or the failsafe callback runs on
-    // it; all three restore the caller's stack and callee-saved registers.
-    unsafe { failsafe_iret(cs, rip, flags, ss) }
+    // SAFETY: `failsafe_iret` is a body `catch` can run: the iret lands
+    // in it on IRET_STACK, or raises #GP (caught), or enters the failsafe
+    // callback; all three of its own endings jump to `fixup_unwind` with rdx 0,
+    // and it writes only IRET_STACK, LANDED and FS_*.
+    unsafe { fixup::catch(failsafe_iret, [cs, rip, flags, ss]) }.unwrap_or(2)
 }
 
 fn stack_top() -> u64 {
     IRET_STACK.top()
 }
 
-fn gp_frame() -> [u64; 8] {
-    core::array::from_fn(|i| GP_FRAME[i].load(SeqCst))
-}
-
 /// Checks the #GP bounce frame of a refused iret.
 fn check_gp(r: &mut Report, what: &str, ec: u64, rip: Option<u64>, cs: u64, ss: u64) {
-    let f = gp_frame();
+    let fault = fixup::last_frame();
+    let f = fault.words;
     r.check(
         format_args!(
             "{what}: rcx/r11 from the iret frame ({:#x}, {:#x})",
@@ -213,11 +167,8 @@ fn check_gp(r: &mut Report, what: &str, ec: u64, rip: Option<u64>, cs: u64, ss: 
     );
     let want_sp = stack_top() - 8 * 8;
     r.check(
-        format_args!(
-            "{what}: frame at {want_sp:#x} (got {:#x})",
-            GP_RSP.load(SeqCst)
-        ),
-        GP_RSP.load(SeqCst) == want_sp,
+        format_args!("{what}: frame at {want_sp:#x} (got {:#x})", fault.rsp),
+        fault.rsp == want_sp,
     );
 }
 
@@ -226,19 +177,12 @@ fn main(si: StartInfoRef) -> ! {
     let nohandler = expect::text(si.cmd_line_bytes())
         .split(' ')
         .any(|w| w == "nohandler");
-    let gp = TrapInfo {
-        vector: 13,
-        flags: 0,
-        cs: 0xe033,
-        _pad: [0; 4],
-        address: failsafe_gp as *const () as usize as u64,
+    let gp = if nohandler {
+        TrapInfo::default()
+    } else {
+        fixup::catcher(13)
     };
-    let table = [
-        if nohandler { TrapInfo::default() } else { gp },
-        TrapInfo::default(),
-    ];
-    // SAFETY: the hypervisor reads the table.
-    let trc = unsafe { hypercall1(SET_TRAP_TABLE, table.as_ptr() as u64) };
+    let trc = fixup::set_trap_table(&[gp, TrapInfo::default()]);
     rc(&mut r, "set_trap_table", trc, 0);
     let reg = CallbackRegister {
         type_: CALLBACKTYPE_FAILSAFE,

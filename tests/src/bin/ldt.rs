@@ -14,16 +14,14 @@
 #![no_std]
 #![no_main]
 
-use core::arch::{asm, global_asm};
-use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use core::arch::asm;
 
 use guest_abi::errno::{EBUSY, EINVAL};
-use guest_abi::hypercall::{hypercall1, SET_TRAP_TABLE};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{TrapInfo, MMUEXT_CLEAR_PAGE, MMUEXT_SET_LDT};
 use tests::expect::rc;
-use tests::fixup::trap;
+use tests::fixup::{self, SharedInfo};
 use tests::pvmm::{mmuext1, pt_write, read_u64, Env, Window, A, D, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "ldt");
@@ -31,90 +29,17 @@ guest_abi::pv_guest!(main, name = "ldt");
 const KRW: u64 = P | RW | US | A | D;
 const KRO: u64 = P | US | A;
 
-/// The last fault: vector and the 8 words of its frame (rcx, r11, error
-/// code, rip, cs, rflags, rsp, ss).
-static FAULT_VECTOR: AtomicU64 = AtomicU64::new(0);
-static FAULT_FRAME: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
-static SAVED_RSP: AtomicU64 = AtomicU64::new(0);
-
-global_asm!(
-    r#"
-    .pushsection .text.ldt_probe, "ax"
-    /* ldt_load(selector, which): loads %fs (which 0) or %es (else) with
-       the selector; 0 if that worked, 1 if it faulted. */
-    .globl ldt_load
-ldt_load:
-    push rbx
-    push rbp
-    push r12
-    push r13
-    push r14
-    push r15
-    mov [rip + {saved_rsp}], rsp
-    test esi, esi
-    jnz 1f
-    mov fs, edi
-    jmp 2f
-1:
-    mov es, edi
-2:
-    xor eax, eax
-ldt_load_done:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    ret
-
-    /* The #GP and #PF handlers: record the frame, abandon the load. */
-    .globl ldt_fault_13
-ldt_fault_13:
-    mov qword ptr [rip + {vector}], 13
-    jmp 3f
-    .globl ldt_fault_14
-ldt_fault_14:
-    mov qword ptr [rip + {vector}], 14
-3:
-    lea rcx, [rip + {frame}]
-    xor edx, edx
-4:
-    mov rax, [rsp + rdx * 8]
-    mov [rcx + rdx * 8], rax
-    inc edx
-    cmp edx, 8
-    jb 4b
-    mov rsp, [rip + {saved_rsp}]
-    mov eax, 1
-    jmp ldt_load_done
-    .popsection
-"#,
-    saved_rsp = sym SAVED_RSP,
-    vector = sym FAULT_VECTOR,
-    frame = sym FAULT_FRAME,
-);
-
-unsafe extern "C" {
-    fn ldt_load(sel: u64, which: u64) -> u64;
-    fn ldt_fault_13();
-    fn ldt_fault_14();
-}
-
 const FS: u64 = 0;
 const ES: u64 = 1;
 
 /// A segment load that may fault: `Ok(())`, or the vector and error code.
 fn load(sel: u64, which: u64) -> Result<(), (u64, u64)> {
-    FAULT_VECTOR.store(0, SeqCst);
-    // SAFETY: the load either succeeds or faults into the handlers above,
-    // which restore the stack and callee-saved registers and return 1.
-    let faulted = unsafe { ldt_load(sel, which) };
-    if faulted == 0 {
-        Ok(())
+    let got = if which == FS {
+        fixup::load_fs(sel)
     } else {
-        Err((FAULT_VECTOR.load(SeqCst), FAULT_FRAME[2].load(SeqCst)))
-    }
+        fixup::load_es(sel)
+    };
+    got.map_err(|f| (f.vector, f.error_code))
 }
 
 fn null_segments() {
@@ -151,11 +76,6 @@ fn set_ldt(va: u64, ents: u64) -> i64 {
     mmuext1(MMUEXT_SET_LDT, va, ents)
 }
 
-/// Maps the shared-info page (for `arch.cr2`); its address.
-fn map_shared_info(si: StartInfoRef) -> Option<u64> {
-    tests::fixup::SharedInfo::map(si).map(|s| s.va)
-}
-
 static TARGET: u64 = 0x001d_75e9_c0de_f00d;
 
 /// A data segment, DPL 0 (Xen raises it to 3), base 0x1000, 4 GiB.
@@ -171,17 +91,12 @@ fn main(si: StartInfoRef) -> ! {
     let Some(w) = Window::new(&mut r, &mut env) else {
         r.finish()
     };
-    let table = [
-        trap(13, ldt_fault_13),
-        trap(14, ldt_fault_14),
-        TrapInfo::default(),
-    ];
-    // SAFETY: the hypervisor reads the table.
-    let trc = unsafe { hypercall1(SET_TRAP_TABLE, table.as_ptr() as u64) };
+    let table = [fixup::catcher(13), fixup::catcher(14), TrapInfo::default()];
+    let trc = fixup::set_trap_table(&table);
     if !rc(&mut r, "set_trap_table(#GP, #PF)", trc, 0) {
         r.finish()
     }
-    let shared = map_shared_info(si);
+    let shared = SharedInfo::map(si);
     r.check("map shared info", shared.is_some());
 
     // Argument checks.
@@ -234,7 +149,7 @@ fn main(si: StartInfoRef) -> ! {
         0,
     );
     let got = load(0x0f, FS);
-    let cr2 = shared.map_or(0, |s| read_u64(s + 16));
+    let cr2 = shared.as_ref().map_or(0, SharedInfo::cr2);
     r.check(
         format_args!("mov %fs, 0x0f faults: #PF (got {got:x?})"),
         matches!(got, Err((14, ec)) if ec & 1 == 0),
@@ -333,7 +248,7 @@ fn main(si: StartInfoRef) -> ! {
     let vb = w.va(4);
     rc(&mut r, "SET_LDT(bad page, 4)", set_ldt(vb, 4), 0);
     let got = load(0x0f, ES);
-    let cr2 = shared.map_or(0, |s| read_u64(s + 16));
+    let cr2 = shared.as_ref().map_or(0, SharedInfo::cr2);
     r.check(
         format_args!("mov %es, 0x0f: #PF (got {got:x?})"),
         matches!(got, Err((14, ec)) if ec & 1 == 0),
@@ -345,9 +260,9 @@ fn main(si: StartInfoRef) -> ! {
     r.check(
         format_args!(
             "the faulting rip is the load's (frame rip {:#x})",
-            FAULT_FRAME[3].load(SeqCst)
+            fixup::last_frame().words[3]
         ),
-        FAULT_FRAME[3].load(SeqCst) != 0,
+        fixup::last_frame().words[3] != 0,
     );
     rc(
         &mut r,
