@@ -52,10 +52,10 @@ use core::arch::global_asm;
 use core::fmt;
 use core::sync::atomic::AtomicU64;
 
-use guest_abi::arch::{FLAT_KERNEL_CS, FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
+use guest_abi::arch::{FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
 use guest_abi::errno;
 use guest_abi::hypercall::{
-    hypercall1, hypercall2, hypercall3, hypercall4, MMUEXT_OP, MMU_UPDATE, SCHED_OP, SET_CALLBACKS,
+    hypercall2, hypercall3, hypercall4, MMUEXT_OP, MMU_UPDATE, SCHED_OP, SET_CALLBACKS,
     SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, XEN_VERSION,
 };
 use guest_abi::println;
@@ -68,6 +68,7 @@ use guest_abi::xen::{
     MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
 };
 use tests::expect::Rc;
+use tests::fixup::{set_trap_table, trap};
 use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "bench");
@@ -607,22 +608,13 @@ fn traps(c: &mut Ctx) -> Result<(), Outcome> {
     if c.traps == Traps::NotTried {
         // A null table clears the trap table on Xen: a harmless probe.
         c.traps = if probe(SET_TRAP_TABLE, [0; 5]) {
-            let entry = |vector: u8, handler: unsafe extern "C" fn()| TrapInfo {
-                vector,
-                // DPL 3: the guest kernel (ring 3) may raise it with `int`.
-                flags: 3,
-                cs: FLAT_KERNEL_CS,
-                _pad: [0; 4],
-                address: addr(handler as *const ()),
-            };
+            // DPL 3: the guest kernel (ring 3) may raise them with `int`.
             let table = [
-                entry(3, bench_int3_handler),
-                entry(14, bench_pf_handler),
+                trap(3, 3, bench_int3_handler),
+                trap(14, 3, bench_pf_handler),
                 TrapInfo::default(),
             ];
-            // SAFETY: the table is a zero-terminated trap_info list the
-            // hypercall only reads; the handlers return through `iret`.
-            match unsafe { hypercall1(SET_TRAP_TABLE, addr(&table)) } {
+            match set_trap_table(&table) {
                 0 => Traps::Installed,
                 rc => Traps::Failed(rc),
             }

@@ -38,14 +38,15 @@ use guest_abi::callback::{
 use guest_abi::errno;
 use guest_abi::hypercall::{
     hypercall1, hypercall2, hypercall3, CALLBACK_OP, FPU_TASKSWITCH, NMI_OP, SET_CALLBACKS,
-    SET_SEGMENT_BASE, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING,
+    SET_SEGMENT_BASE, STACK_SWITCH,
 };
 use guest_abi::nmi::{XennmiCallback, XENNMI_REGISTER_CALLBACK, XENNMI_UNREGISTER_CALLBACK};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
-use guest_abi::rt::{StartInfoRef, VIRT_BASE};
+use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::TrapInfo;
 use tests::expect;
+use tests::fixup::{set_trap_table, set_trap_table_at, trap, SharedInfo};
 
 guest_abi::pv_guest!(main, name = "traps");
 
@@ -269,67 +270,27 @@ fn check_frame(
     );
 }
 
-fn entry(vector: u8, dpl: u8, handler: unsafe extern "C" fn()) -> TrapInfo {
-    TrapInfo {
-        vector,
-        flags: dpl,
-        cs: KERNEL_CS,
-        _pad: [0; 4],
-        address: handler as usize as u64,
-    }
-}
-
-const END: TrapInfo = TrapInfo {
-    vector: 0,
-    flags: 0,
-    cs: 0,
-    _pad: [0; 4],
-    address: 0,
-};
-
-fn set_trap_table(table: *const TrapInfo) -> i64 {
-    // SAFETY: the hypervisor only reads the table.
-    unsafe { hypercall1(SET_TRAP_TABLE, table as u64) }
-}
-
-/// Maps the shared-info page at the last page of the initial 4 MiB mapping
-/// (padding on both Xen and hv). `None` if update_va_mapping is missing.
-fn map_shared_info(si: StartInfoRef) -> Option<u64> {
-    let va = VIRT_BASE + (4 << 20) - 4096;
-    // SAFETY: replaces the mapping of an unused padding page.
-    let rc = unsafe { hypercall3(UPDATE_VA_MAPPING, va, si.shared_info | 0x67, 2) };
-    (rc == 0).then_some(va)
-}
-
-fn vcpu0_cr2(shared: u64) -> u64 {
-    // SAFETY: vcpu_info 0 is at the start of the mapped shared-info page;
-    // arch.cr2 at offset 16.
-    unsafe { ((shared + 16) as *const u64).read_volatile() }
-}
-
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("traps");
     let cmdline = expect::text(si.cmd_line_bytes());
 
     let full = [
-        entry(0, 0, traps_handler_0),
-        entry(3, 3, traps_handler_3),
-        entry(6, 0, traps_handler_6),
-        entry(7, 0, traps_handler_7),
-        entry(13, 0, traps_handler_13),
-        entry(14, 0, traps_handler_14),
-        entry(0x80, 3, traps_handler_0x80),
-        entry(0x81, 0, traps_handler_0x81),
-        entry(0x82, 1, traps_handler_0x82),
-        TrapInfo {
-            flags: 4 | 3,
-            ..entry(0x83, 3, traps_handler_nest)
-        },
-        END,
+        trap(0, 0, traps_handler_0),
+        trap(3, 3, traps_handler_3),
+        trap(6, 0, traps_handler_6),
+        trap(7, 0, traps_handler_7),
+        trap(13, 0, traps_handler_13),
+        trap(14, 0, traps_handler_14),
+        trap(0x80, 3, traps_handler_0x80),
+        trap(0x81, 0, traps_handler_0x81),
+        trap(0x82, 1, traps_handler_0x82),
+        // DPL 3, events masked on entry.
+        trap(0x83, 4 | 3, traps_handler_nest),
+        TrapInfo::default(),
     ];
 
     if cmdline.contains("missing") {
-        let rc = set_trap_table(full[1..].as_ptr());
+        let rc = set_trap_table(&full[1..]);
         expect::rc(&mut r, "set_trap_table without #DE", rc, 0);
         println!("about to divide by zero");
         // SAFETY: raises #DE, which has no handler: the domain crashes.
@@ -340,18 +301,8 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     }
     if cmdline.contains("cleared") {
-        expect::rc(
-            &mut r,
-            "set_trap_table(full)",
-            set_trap_table(full.as_ptr()),
-            0,
-        );
-        expect::rc(
-            &mut r,
-            "set_trap_table(NULL)",
-            set_trap_table(core::ptr::null()),
-            0,
-        );
+        expect::rc(&mut r, "set_trap_table(full)", set_trap_table(&full), 0);
+        expect::rc(&mut r, "set_trap_table(NULL)", set_trap_table_at(0), 0);
         println!("about to ud2 with no table");
         // SAFETY: raises #UD, which no longer has a handler.
         unsafe { asm!("ud2") };
@@ -361,7 +312,7 @@ fn main(si: StartInfoRef) -> ! {
 
     // Bad tables.
     for &(name, va) in &expect::BAD_POINTERS[1..] {
-        let rc = set_trap_table(va as *const TrapInfo);
+        let rc = set_trap_table_at(va);
         expect::rc(
             &mut r,
             format_args!("set_trap_table({name})"),
@@ -372,22 +323,17 @@ fn main(si: StartInfoRef) -> ! {
     let noncanon = [
         TrapInfo {
             address: 0x8000_0000_0000,
-            ..entry(5, 0, traps_handler_0)
+            ..trap(5, 0, traps_handler_0)
         },
-        END,
+        TrapInfo::default(),
     ];
     expect::rc(
         &mut r,
         "set_trap_table with a non-canonical handler",
-        set_trap_table(noncanon.as_ptr()),
+        set_trap_table(&noncanon),
         -errno::EINVAL,
     );
-    expect::rc(
-        &mut r,
-        "set_trap_table(full)",
-        set_trap_table(full.as_ptr()),
-        0,
-    );
+    expect::rc(&mut r, "set_trap_table(full)", set_trap_table(&full), 0);
 
     // SAFETY: stack_switch only records the values.
     let rc = unsafe { hypercall2(STACK_SWITCH, KERNEL_SS, 0xffff_ffff_8020_0000) };
@@ -449,16 +395,16 @@ fn main(si: StartInfoRef) -> ! {
     );
 
     // Page faults: error code without the user bit.
-    let shared = map_shared_info(si);
+    let shared = SharedInfo::map(si);
     if shared.is_none() {
         r.skip("update_va_mapping unavailable: vcpu_info.arch.cr2 not checked");
     }
     let t = trap!("mov rax, [0x1000]");
     check_frame(&mut r, "read of unmapped 0x1000", t, 14, Some(0), t.at, 0);
-    if let Some(s) = shared {
+    if let Some(s) = &shared {
         r.check(
-            format_args!("cr2 {:#x} = 0x1000", vcpu0_cr2(s)),
-            vcpu0_cr2(s) == 0x1000,
+            format_args!("cr2 {:#x} = 0x1000", s.cr2()),
+            s.cr2() == 0x1000,
         );
     }
     let pt = si.pt_base;
@@ -500,11 +446,8 @@ fn main(si: StartInfoRef) -> ! {
         }
     };
     check_frame(&mut r, "write to the read-only L4", t, 14, Some(3), t.at, 0);
-    if let Some(s) = shared {
-        r.check(
-            format_args!("cr2 {:#x} = pt_base", vcpu0_cr2(s)),
-            vcpu0_cr2(s) == pt,
-        );
+    if let Some(s) = &shared {
+        r.check(format_args!("cr2 {:#x} = pt_base", s.cr2()), s.cr2() == pt);
     }
     let t = trap!("mov rax, [0xffff830000000000]");
     check_frame(&mut r, "read of hv's direct map", t, 14, Some(1), t.at, 0);

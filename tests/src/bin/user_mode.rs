@@ -40,9 +40,11 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{
-    MmuUpdate, MMUEXT_CLEAR_PAGE, MMUEXT_NEW_USER_BASEPTR, MMUEXT_PIN_L4_TABLE, UVMF_INVLPG,
+    MmuUpdate, TrapInfo, MMUEXT_CLEAR_PAGE, MMUEXT_NEW_USER_BASEPTR, MMUEXT_PIN_L4_TABLE,
+    UVMF_INVLPG,
 };
 use tests::expect::rc;
+use tests::fixup::{self, set_trap_table, trap, SharedInfo};
 use tests::pages::Pages;
 use tests::pvmm::{mmu_update, mmuext1, pt_write, read_u64, uvm, Env, Window, A, D, P, RW, US};
 
@@ -109,9 +111,6 @@ static USER_STACK: Pages<2> = Pages::new();
 /// `iret` reads it.
 #[unsafe(no_mangle)]
 static UM_IRET_CTX: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
-/// The kernel's stack pointer while user mode runs (`um_run_user`).
-#[unsafe(no_mangle)]
-static UM_KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
 
 global_asm!(
     r#"
@@ -173,17 +172,10 @@ um_common:
     syscall
     ud2
 
-    /* um_run_user(rip, rsp) -> result: enters user mode; returns when
-       the kernel calls um_back_to_kernel(result). */
-    .globl um_run_user
-um_run_user:
-    push rbx
-    push rbp
-    push r12
-    push r13
-    push r14
-    push r15
-    mov [rip + {krsp}], rsp
+    /* um_enter_user(rip, rsp), a body for tests::fixup::catch: enters
+       user mode; the kernel ends the process with tests::fixup::unwind. */
+    .globl um_enter_user
+um_enter_user:
     push {user_ss}
     push rsi
     push 0x2
@@ -196,23 +188,10 @@ um_run_user:
     mov eax, {iret}
     syscall
     ud2
-
-    .globl um_back_to_kernel
-um_back_to_kernel:
-    mov rsp, [rip + {krsp}]
-    mov rax, rdi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    ret
     .popsection
 "#,
     handle = sym um_handle,
     ctx = sym UM_IRET_CTX,
-    krsp = sym UM_KERNEL_RSP,
     iret = const IRET,
     user_ss = const FLAT_USER_SS,
     user_cs = const FLAT_USER_CS,
@@ -226,8 +205,7 @@ unsafe extern "C" {
     fn um_entry_de();
     fn um_entry_int80();
     fn um_entry_int82();
-    fn um_run_user(rip: u64, rsp: u64) -> u64;
-    fn um_back_to_kernel(result: u64) -> !;
+    fn um_enter_user(rip: u64, rsp: u64, _: u64, _: u64) -> u64;
 }
 
 /// The registers `um_common` saved, lowest address first; the bounce
@@ -330,13 +308,10 @@ static FIX_MFN: AtomicU64 = AtomicU64::new(0);
 static SHARED_VA: AtomicU64 = AtomicU64::new(0);
 
 fn cr2() -> u64 {
-    let va = SHARED_VA.load(SeqCst);
-    if va == 0 {
-        return 0;
+    match SHARED_VA.load(SeqCst) {
+        0 => 0,
+        va => SharedInfo { va }.cr2(),
     }
-    // SAFETY: vcpu_info 0 is at the start of the mapped shared-info page;
-    // arch.cr2 is at offset 16.
-    unsafe { ((va + 16) as *const u64).read_volatile() }
 }
 
 fn kernel_gs0() -> u64 {
@@ -447,10 +422,9 @@ fn kill(result: u64, rip: u64) -> ! {
         K_UNEXPECTED.store(result, SeqCst);
         K_UNEXPECTED_RIP.store(rip, SeqCst);
     }
-    // SAFETY: `um_run_user` saved its stack pointer and callee-saved
-    // registers before entering user mode; the kernel is in kernel mode
-    // again (this runs in a bounced handler), so returning there resumes it.
-    unsafe { um_back_to_kernel(result) }
+    // SAFETY: the user process runs inside `fixup::catch` (see `main`);
+    // this runs in a bounced handler, so in kernel mode again.
+    unsafe { fixup::unwind(result) }
 }
 
 // ---------------------------------------------------------------------------
@@ -578,16 +552,6 @@ fn addr<T: ?Sized>(p: *const T) -> u64 {
     p.cast::<u8>() as u64
 }
 
-fn entry(vector: u8, handler: unsafe extern "C" fn()) -> guest_abi::xen::TrapInfo {
-    guest_abi::xen::TrapInfo {
-        vector,
-        flags: 0,
-        cs: guest_abi::arch::FLAT_KERNEL_CS,
-        _pad: [0; 4],
-        address: handler as usize as u64,
-    }
-}
-
 /// Maps a page at [`KONLY_VA`] in the kernel table only: a fresh L3, L2
 /// and L1 (written while still untyped) hooked into L4 slot 1.
 fn kernel_only_page(r: &mut Report, env: &mut Env) -> bool {
@@ -689,25 +653,15 @@ fn main(si: StartInfoRef) -> ! {
     );
 
     let traps = [
-        entry(0, um_entry_de),
-        entry(6, um_entry_ud),
-        entry(13, um_entry_gp),
-        entry(14, um_entry_pf),
-        guest_abi::xen::TrapInfo {
-            flags: 3,
-            ..entry(0x80, um_entry_int80)
-        },
-        guest_abi::xen::TrapInfo {
-            flags: 1,
-            ..entry(0x82, um_entry_int82)
-        },
-        guest_abi::xen::TrapInfo::default(),
+        trap(0, 0, um_entry_de),
+        trap(6, 0, um_entry_ud),
+        trap(13, 0, um_entry_gp),
+        trap(14, 0, um_entry_pf),
+        trap(0x80, 3, um_entry_int80),
+        trap(0x82, 1, um_entry_int82),
+        TrapInfo::default(),
     ];
-    // SAFETY: the hypervisor only reads the table.
-    let rc_tt = unsafe {
-        guest_abi::hypercall::hypercall1(guest_abi::hypercall::SET_TRAP_TABLE, addr(traps.as_ptr()))
-    };
-    let ok = rc(&mut r, "set_trap_table", rc_tt, 0);
+    let ok = rc(&mut r, "set_trap_table", set_trap_table(&traps), 0);
     let cb = CallbackRegister {
         type_: CALLBACKTYPE_SYSCALL,
         flags: CALLBACKF_MASK_EVENTS,
@@ -744,9 +698,12 @@ fn main(si: StartInfoRef) -> ! {
 
     println!("entering user mode");
     let user_sp = USER_STACK.top() - 8;
+    let args = [user_main as *const () as u64, user_sp, 0, 0];
     // SAFETY: handlers, callback, kernel stack and user table are in place;
-    // the process ends in `um_back_to_kernel`, which returns here.
-    let result = unsafe { um_run_user(user_main as *const () as u64, user_sp) };
+    // `um_enter_user` only enters user mode, and the process ends in
+    // `kill`, which unwinds to here. Faults in user mode go to this
+    // file's handlers, not to tests::fixup's.
+    let result = unsafe { fixup::catch(um_enter_user, args) }.unwrap_or(KILLED_OTHER);
     println!("user process ended: {result:#x}");
     check(&mut r, result);
     r.finish()
