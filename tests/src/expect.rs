@@ -23,17 +23,99 @@ impl fmt::Display for Rc {
     }
 }
 
-/// Records the check `got == want` as `<what> -> <want>`, adding what came
-/// back when it differs.
-pub fn rc(r: &mut Report, what: impl fmt::Display, got: i64, want: i64) -> bool {
-    if got == want {
-        r.check(format_args!("{what} -> {}", Rc(want)), true)
-    } else {
-        r.check(
-            format_args!("{what} -> {} (got {})", Rc(want), Rc(got)),
-            false,
-        )
+/// A value a check compares, and how a report line shows it: a hypercall
+/// result as [`Rc`], addresses, frames and descriptors (unsigned) in hex,
+/// `none` for a missing value.
+pub trait Shown: PartialEq {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+impl Shown for i64 {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&Rc(*self), f)
     }
+}
+
+macro_rules! shown_hex {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{self:#x}")
+            }
+        }
+    )*};
+}
+shown_hex!(u8, u16, u32, u64);
+
+impl Shown for bool {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl<T: Shown> Shown for Option<T> {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Some(v) => v.show(f),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// [`Shown`] as `Display`.
+struct Show<'a, T>(&'a T);
+
+impl<T: Shown> fmt::Display for Show<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.show(f)
+    }
+}
+
+/// The one way a conformance check compares: [`Check::check_eq`] on the
+/// guest's [`Report`], usually written with [`check!`](crate::check).
+pub trait Check {
+    /// Records the check `got == want` as `<what> -> <want>`, adding
+    /// `(got <got>)` when it differs. Returns whether it held.
+    fn check_eq<T: Shown>(&mut self, what: impl fmt::Display, got: T, want: T) -> bool;
+}
+
+impl Check for Report {
+    fn check_eq<T: Shown>(&mut self, what: impl fmt::Display, got: T, want: T) -> bool {
+        if got == want {
+            self.check(format_args!("{what} -> {}", Show(&want)), true)
+        } else {
+            let (want, got) = (Show(&want), Show(&got));
+            self.check(format_args!("{what} -> {want} (got {got})"), false)
+        }
+    }
+}
+
+/// One conformance check, one line:
+///
+/// ```ignore
+/// check!(r, "set_gdt(7169 entries)", set_gdt(&[g; 15], 7169) => -EINVAL);
+/// check!(r, "gdt[{i}] reads back", read_u64(va + i * 8) => d);
+/// ```
+///
+/// records `got == want` on the report `r` (a `Report` or a `&mut
+/// Report`) through [`Check::check_eq`] and evaluates to whether it held.
+/// A literal label is a format string (it may name variables in scope);
+/// any other label is a `Display` value.
+#[macro_export]
+macro_rules! check {
+    ($r:expr, $what:literal, $got:expr => $want:expr) => {{
+        use $crate::expect::Check as _;
+        $r.check_eq(format_args!($what), $got, $want)
+    }};
+    ($r:expr, $what:expr, $got:expr => $want:expr) => {{
+        use $crate::expect::Check as _;
+        $r.check_eq($what, $got, $want)
+    }};
+}
+
+/// [`Check::check_eq`] of a hypercall result, as a function.
+pub fn rc(r: &mut Report, what: impl fmt::Display, got: i64, want: i64) -> bool {
+    r.check_eq(what, got, want)
 }
 
 /// Guest addresses that are never a usable hypercall buffer for a 64-bit PV
