@@ -37,7 +37,8 @@ use guest_abi::hypercall::{console_io, hypercall3, CONSOLE_IO};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
-use tests::expect::{rc, BAD_POINTERS};
+use tests::check;
+use tests::expect::BAD_POINTERS;
 use tests::regs::{changed, syscall_with, Gprs};
 
 guest_abi::pv_guest!(main, name = "console");
@@ -79,16 +80,11 @@ fn write(bytes: &[u8]) -> i64 {
 }
 
 fn good_writes(r: &mut Report) {
-    rc(r, "write of 21 bytes", write(b"console: plain write\n"), 0);
-    rc(
-        r,
-        "write with count 0",
-        write(&b"console: zero-count text\n"[..0]),
-        0,
-    );
+    check!(r, "write of 21 bytes", write(b"console: plain write\n") => 0);
+    check!(r, "write with count 0", write(&b"console: zero-count text\n"[..0]) => 0);
     // SAFETY: with count 0 nothing is read, so the null buffer is never used.
     let got = unsafe { console_io(CONSOLEIO_WRITE, 0, core::ptr::null_mut()) };
-    rc(r, "write with count 0 and a null buffer", got, 0);
+    check!(r, "write with count 0 and a null buffer", got => 0);
     let mut long = [0u8; 300];
     let head = b"long-300:";
     long[..head.len()].copy_from_slice(head);
@@ -96,7 +92,7 @@ fn good_writes(r: &mut Report) {
         *b = b"0123456789"[i % 10];
     }
     long[299] = b'\n';
-    rc(r, "write of 300 bytes (three chunks)", write(&long), 0);
+    check!(r, "write of 300 bytes (three chunks)", write(&long) => 0);
 
     let text = b"console: upper half of cmd ignored\n";
     // SAFETY: the low half of cmd is CONSOLEIO_write; it reads `text` only.
@@ -108,7 +104,7 @@ fn good_writes(r: &mut Report) {
             text.as_ptr() as u64,
         )
     };
-    rc(r, "write with cmd (1<<32)|WRITE", got, 0);
+    check!(r, "write with cmd (1<<32)|WRITE", got => 0);
     let text = b"console: upper half of count ignored\n";
     // SAFETY: the low half of count is the length of `text`.
     let got = unsafe {
@@ -119,27 +115,22 @@ fn good_writes(r: &mut Report) {
             text.as_ptr() as u64,
         )
     };
-    rc(r, "write with count (1<<32)|len", got, 0);
+    check!(r, "write with count (1<<32)|len", got => 0);
 }
 
 fn reads_and_commands(r: &mut Report) {
     let mut buf = [0u8; 16];
     // SAFETY: CONSOLEIO_read writes at most 16 bytes into `buf`.
     let got = unsafe { console_io(CONSOLEIO_READ, 16, buf.as_mut_ptr()) };
-    rc(r, "read with no input pending", got, 0);
+    check!(r, "read with no input pending", got => 0);
     // SAFETY: a count above INT_MAX is refused before anything is copied;
     // should the hypervisor copy anyway, no input is pending, so nothing is.
     let got = unsafe { console_io(CONSOLEIO_READ, 0x8000_0000, buf.as_mut_ptr()) };
-    rc(r, "read with count 0x80000000 (> INT_MAX)", got, -E2BIG);
+    check!(r, "read with count 0x80000000 (> INT_MAX)", got => -E2BIG);
     for cmd in [2u32, 3, 0xff, 0x8000_0000, u32::MAX] {
         // SAFETY: an unknown command touches no memory; `buf` is valid anyway.
         let got = unsafe { console_io(cmd, 16, buf.as_mut_ptr()) };
-        rc(
-            r,
-            format_args!("unknown sub-command {cmd:#x}"),
-            got,
-            -ENOSYS,
-        );
+        check!(r, "unknown sub-command {cmd:#x}", got => -ENOSYS);
     }
 }
 
@@ -149,12 +140,7 @@ fn bad_write(r: &mut Report, name: &str, addr: u64, count: u64) {
     let regs = Gprs::distinct(7, CONSOLE_IO, &[u64::from(CONSOLEIO_WRITE), count, addr]);
     // SAFETY: CONSOLEIO_write only reads; the buffer is bad on purpose.
     let c = unsafe { syscall_with(regs) };
-    rc(
-        r,
-        format_args!("write of {count} bytes at {name} ({addr:#x})"),
-        c.after.rax.cast_signed(),
-        -EFAULT,
-    );
+    check!(r, "write of {count} bytes at {name} ({addr:#x})", c.after.rax.cast_signed() => -EFAULT);
     // A write longer than one chunk may be preempted and continued; the
     // continuation then carries the rest in the argument registers (count
     // in rsi, buffer in rdx), as Xen's continuations do. Those two may
@@ -174,12 +160,7 @@ fn bad_write(r: &mut Report, name: &str, addr: u64, count: u64) {
         format_args!("  registers preserved after it ({n} changed), rcx = return rip"),
         n == 0 && c.after.rcx == c.next_rip && c.rsp_after == c.rsp_before,
     );
-    rc(
-        r,
-        "  a following write",
-        write(b"console: still alive\n"),
-        0,
-    );
+    check!(r, "  a following write", write(b"console: still alive\n") => 0);
 }
 
 /// Writes marker text just below `v_end` and checks how much of a buffer

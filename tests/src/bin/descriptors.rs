@@ -17,7 +17,7 @@ use guest_abi::hypercall::{hypercall2, SET_GDT, UPDATE_DESCRIPTOR};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use guest_abi::xen::MMUEXT_CLEAR_PAGE;
-use tests::expect::rc;
+use tests::check;
 use tests::pages::Pages;
 use tests::pvmm::{m2p_mfn, mmuext1, pt_write, read_u64, Env, Window, A, D, P, PAGE, RW, US};
 
@@ -71,77 +71,28 @@ fn main(si: StartInfoRef) -> ! {
 
     // Limits and bad lists.
     let g = env.spare().1;
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE gdt frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, g, 0),
-        0,
-    );
-    rc(
-        &mut r,
-        "set_gdt(7169 entries)",
-        set_gdt(&[g; 15], 7169),
-        -EINVAL,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE gdt frame", mmuext1(MMUEXT_CLEAR_PAGE, g, 0) => 0);
+    check!(r, "set_gdt(7169 entries)", set_gdt(&[g; 15], 7169) => -EINVAL);
     // SAFETY: a bad list pointer; the hypervisor must refuse it.
-    rc(
-        &mut r,
-        "set_gdt(bad list, 7169)",
-        unsafe { hypercall2(SET_GDT, 0x1000, 7169) },
-        -EINVAL,
-    );
+    check!(r, "set_gdt(bad list, 7169)", unsafe { hypercall2(SET_GDT, 0x1000, 7169) } => -EINVAL);
     // SAFETY: as above.
-    rc(
-        &mut r,
-        "set_gdt(bad list, 1)",
-        unsafe { hypercall2(SET_GDT, 0x1000, 1) },
-        -EFAULT,
-    );
+    check!(r, "set_gdt(bad list, 1)", unsafe { hypercall2(SET_GDT, 0x1000, 1) } => -EFAULT);
     if let Some(m) = m2p_mfn() {
-        rc(&mut r, "set_gdt(an M2P frame)", set_gdt(&[m], 16), -EINVAL);
+        check!(r, "set_gdt(an M2P frame)", set_gdt(&[m], 16) => -EINVAL);
     }
     let image_pfn = (DESC_PAGE.addr() - VIRT_BASE) / PAGE;
     let image_mfn = env.mfn(image_pfn);
-    rc(
-        &mut r,
-        "set_gdt(a frame mapped writable)",
-        set_gdt(&[image_mfn], 16),
-        -EINVAL,
-    );
-    rc(
-        &mut r,
-        "set_gdt(the L4)",
-        set_gdt(&[env.l4_mfn], 16),
-        -EINVAL,
-    );
+    check!(r, "set_gdt(a frame mapped writable)", set_gdt(&[image_mfn], 16) => -EINVAL);
+    check!(r, "set_gdt(the L4)", set_gdt(&[env.l4_mfn], 16) => -EINVAL);
 
     // A frame with a bad descriptor is refused and stays untyped.
     let bad = env.spare().1;
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE bad frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, bad, 0),
-        0,
-    );
-    rc(
-        &mut r,
-        "raw write: a 64-bit TSS descriptor",
-        pt_write((bad << 12) + 5 * 8, 0x0000_8900_0000_0067),
-        0,
-    );
-    rc(
-        &mut r,
-        "set_gdt(frame with a TSS descriptor)",
-        set_gdt(&[bad], 16),
-        -EINVAL,
-    );
-    rc(
-        &mut r,
-        "that frame can still be mapped writable",
-        w.map(3, bad, KRW),
-        0,
-    );
-    rc(&mut r, "unmap it", w.unmap(3), 0);
+    check!(r, "MMUEXT_CLEAR_PAGE bad frame", mmuext1(MMUEXT_CLEAR_PAGE, bad, 0) => 0);
+    check!(r, "raw write: a 64-bit TSS descriptor",
+        pt_write((bad << 12) + 5 * 8, 0x0000_8900_0000_0067) => 0);
+    check!(r, "set_gdt(frame with a TSS descriptor)", set_gdt(&[bad], 16) => -EINVAL);
+    check!(r, "that frame can still be mapped writable", w.map(3, bad, KRW) => 0);
+    check!(r, "unmap it", w.unmap(3) => 0);
 
     // A good GDT, written raw while the frame is untyped.
     let descs: [(u64, u64); 4] = [
@@ -151,15 +102,10 @@ fn main(si: StartInfoRef) -> ! {
         (4, 0x0000_ec00_e033_1000), // call gate to FLAT_KERNEL_CS, DPL 3
     ];
     for &(i, d) in &descs {
-        rc(
-            &mut r,
-            format_args!("raw write gdt[{i}] = {d:#x}"),
-            pt_write((g << 12) + i * 8, d),
-            0,
-        );
+        check!(r, "raw write gdt[{i}] = {d:#x}", pt_write((g << 12) + i * 8, d) => 0);
     }
-    rc(&mut r, "set_gdt([g], 32)", set_gdt(&[g], 32), 0);
-    rc(&mut r, "map the gdt frame read-only", w.map(4, g, KRO), 0);
+    check!(r, "set_gdt([g], 32)", set_gdt(&[g], 32) => 0);
+    check!(r, "map the gdt frame read-only", w.map(4, g, KRO) => 0);
     let want = [
         (1, 0x00cf_f300_0000_ffff),
         (2, 0x00af_fb00_0000_ffff),
@@ -168,27 +114,12 @@ fn main(si: StartInfoRef) -> ! {
     ];
     for &(i, d) in &want {
         let got = read_u64(w.va(4) + i * 8);
-        r.check(
-            format_args!("gdt[{i}] reads back {d:#x} (got {got:#x})"),
-            got == d,
-        );
+        check!(r, "gdt[{i}] reads back", got => d);
     }
-    r.check(
-        format_args!("lar 0x0b: data, DPL 3 ({:x?})", lar(0x0b)),
-        lar(0x0b) == Some(0x00c0_f300),
-    );
-    r.check(
-        format_args!("lar 0x13: code, DPL 3 ({:x?})", lar(0x13)),
-        lar(0x13) == Some(0x00a0_fb00),
-    );
-    r.check(
-        format_args!("lar 0x1b: not present ({:x?})", lar(0x1b)),
-        lar(0x1b).is_none(),
-    );
-    r.check(
-        format_args!("lsl 0x0b: 4 GiB limit ({:x?})", lsl(0x0b)),
-        lsl(0x0b) == Some(0xffff_ffff),
-    );
+    check!(r, "lar 0x0b: data, DPL 3", lar(0x0b) => Some(0x00c0_f300));
+    check!(r, "lar 0x13: code, DPL 3", lar(0x13) => Some(0x00a0_fb00));
+    check!(r, "lar 0x1b: not present", lar(0x1b) => None);
+    check!(r, "lsl 0x0b: 4 GiB limit", lsl(0x0b) => Some(0xffff_ffff));
     let es: u64;
     // SAFETY: 0x0b is a present DPL-3 data segment now; %es is restored
     // to null at once.
@@ -201,47 +132,18 @@ fn main(si: StartInfoRef) -> ! {
     );
 
     // The frame is a descriptor table now.
-    rc(
-        &mut r,
-        "map the gdt frame writable",
-        w.map(5, g, KRW),
-        -EBUSY,
-    );
-    rc(
-        &mut r,
-        "mmu_update raw write into it",
-        pt_write((g << 12) + 8, 0),
-        -EINVAL,
-    );
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE of it",
-        mmuext1(MMUEXT_CLEAR_PAGE, g, 0),
-        -EINVAL,
-    );
+    check!(r, "map the gdt frame writable", w.map(5, g, KRW) => -EBUSY);
+    check!(r, "mmu_update raw write into it", pt_write((g << 12) + 8, 0) => -EINVAL);
+    check!(r, "MMUEXT_CLEAR_PAGE of it", mmuext1(MMUEXT_CLEAR_PAGE, g, 0) => -EINVAL);
 
     // update_descriptor on the live GDT.
-    rc(
-        &mut r,
-        "update_descriptor(gdt[5], data limit 0xfff)",
-        update((g << 12) + 5 * 8, 0x0000_9300_0000_0fff),
-        0,
-    );
+    check!(r, "update_descriptor(gdt[5], data limit 0xfff)",
+        update((g << 12) + 5 * 8, 0x0000_9300_0000_0fff) => 0);
     let got = read_u64(w.va(4) + 5 * 8);
-    r.check(
-        format_args!("gdt[5] reads 0x0000f30000000fff (got {got:#x})"),
-        got == 0x0000_f300_0000_0fff,
-    );
-    r.check(
-        format_args!("lsl 0x2b: the new limit ({:x?})", lsl(0x2b)),
-        lsl(0x2b) == Some(0xfff),
-    );
-    rc(
-        &mut r,
-        "update_descriptor(gdt[5], LDT descriptor)",
-        update((g << 12) + 5 * 8, 0x0000_8200_0000_0fff),
-        -EINVAL,
-    );
+    check!(r, "gdt[5] reads back", got => 0x0000_f300_0000_0fff);
+    check!(r, "lsl 0x2b: the new limit", lsl(0x2b) => Some(0xfff));
+    check!(r, "update_descriptor(gdt[5], LDT descriptor)",
+        update((g << 12) + 5 * 8, 0x0000_8200_0000_0fff) => -EINVAL);
 
     // update_descriptor on an ordinary page: Xen's checks one by one.
     let ma = image_mfn << 12;
@@ -314,83 +216,29 @@ fn main(si: StartInfoRef) -> ! {
         let slot = i as u64 + 1;
         let before = DESC_PAGE.read_u64(i + 1);
         let got = update(ma + slot * 8, d);
-        rc(
-            &mut r,
-            format_args!("update_descriptor(page[{slot}], {name} {d:#x})"),
-            got,
-            want,
-        );
+        check!(r, "update_descriptor(page[{slot}], {name} {d:#x})", got => want);
         let after = DESC_PAGE.read_u64(i + 1);
         let expect = if want == 0 { stored } else { before };
-        r.check(
-            format_args!("page[{slot}] holds {expect:#x} (got {after:#x})"),
-            after == expect,
-        );
+        check!(r, "page[{slot}] holds", after => expect);
     }
-    rc(
-        &mut r,
-        "update_descriptor(misaligned)",
-        update(ma + 4, 0),
-        -EINVAL,
-    );
-    rc(
-        &mut r,
-        "update_descriptor(in the L4)",
-        update(env.l4_mfn << 12, 0),
-        -EINVAL,
-    );
+    check!(r, "update_descriptor(misaligned)", update(ma + 4, 0) => -EINVAL);
+    check!(r, "update_descriptor(in the L4)", update(env.l4_mfn << 12, 0) => -EINVAL);
     if let Some(m) = m2p_mfn() {
-        rc(
-            &mut r,
-            "update_descriptor(in an M2P frame)",
-            update(m << 12, 0),
-            -EINVAL,
-        );
+        check!(r, "update_descriptor(in an M2P frame)", update(m << 12, 0) => -EINVAL);
     }
 
     // Replace the GDT: the old frame is released.
     let g2 = env.spare().1;
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE second gdt frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, g2, 0),
-        0,
-    );
-    rc(&mut r, "set_gdt([g2], 512)", set_gdt(&[g2], 512), 0);
-    r.check(
-        format_args!("lar 0x0b after the switch: null ({:x?})", lar(0x0b)),
-        lar(0x0b).is_none(),
-    );
-    rc(
-        &mut r,
-        "unmap the old frame's read-only view",
-        w.unmap(4),
-        0,
-    );
-    rc(
-        &mut r,
-        "the old gdt frame can be mapped writable again",
-        w.map(5, g, KRW),
-        0,
-    );
-    rc(&mut r, "unmap it", w.unmap(5), 0);
-    rc(
-        &mut r,
-        "set_gdt([g2, g], 513): g is free again",
-        set_gdt(&[g2, g], 513),
-        0,
-    );
-    r.check(
-        format_args!("lar 0x100b (frame 2, entry 1) ({:x?})", lar(0x100b)),
-        lar(0x100b) == Some(0x00c0_f300),
-    );
-    rc(&mut r, "set_gdt(none)", set_gdt(&[], 0), 0);
-    rc(
-        &mut r,
-        "gdt frame writable after set_gdt(none)",
-        w.map(5, g, KRW),
-        0,
-    );
-    rc(&mut r, "unmap it", w.unmap(5), 0);
+    check!(r, "MMUEXT_CLEAR_PAGE second gdt frame", mmuext1(MMUEXT_CLEAR_PAGE, g2, 0) => 0);
+    check!(r, "set_gdt([g2], 512)", set_gdt(&[g2], 512) => 0);
+    check!(r, "lar 0x0b after the switch: null", lar(0x0b) => None);
+    check!(r, "unmap the old frame's read-only view", w.unmap(4) => 0);
+    check!(r, "the old gdt frame can be mapped writable again", w.map(5, g, KRW) => 0);
+    check!(r, "unmap it", w.unmap(5) => 0);
+    check!(r, "set_gdt([g2, g], 513): g is free again", set_gdt(&[g2, g], 513) => 0);
+    check!(r, "lar 0x100b (frame 2, entry 1)", lar(0x100b) => Some(0x00c0_f300));
+    check!(r, "set_gdt(none)", set_gdt(&[], 0) => 0);
+    check!(r, "gdt frame writable after set_gdt(none)", w.map(5, g, KRW) => 0);
+    check!(r, "unmap it", w.unmap(5) => 0);
     r.finish()
 }

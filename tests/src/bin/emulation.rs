@@ -51,6 +51,7 @@ use guest_abi::physdev::{PHYSDEVOP_SET_IOBITMAP, PHYSDEVOP_SET_IOPL};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
+use tests::check;
 use tests::expect;
 
 guest_abi::pv_guest!(main, name = "emulation");
@@ -457,37 +458,19 @@ fn check_msrs(r: &mut Report) {
 }
 
 fn check_io(r: &mut Report) {
-    expect::rc(r, "physdev_op set_iopl 4", set_iopl(4), -errno::EINVAL);
-    expect::rc(
-        r,
-        "physdev_op set_iopl, unmapped argument",
-        physdev(PHYSDEVOP_SET_IOPL, 0x1000),
-        -errno::EFAULT,
-    );
-    expect::rc(
-        r,
-        "physdev_op set_iobitmap in the hypervisor's range",
-        set_iobitmap(0xffff_8000_0000_0000, 16),
-        -errno::EINVAL,
-    );
+    check!(r, "physdev_op set_iopl 4", set_iopl(4) => -errno::EINVAL);
+    check!(r, "physdev_op set_iopl, unmapped argument",
+        physdev(PHYSDEVOP_SET_IOPL, 0x1000) => -errno::EFAULT);
+    check!(r, "physdev_op set_iobitmap in the hypervisor's range",
+        set_iobitmap(0xffff_8000_0000_0000, 16) => -errno::EINVAL);
     let bitmap = [0xffu8; 8192];
     let mut allow_cf8 = [0xffu8; 8192];
     allow_cf8[0xcf8 / 8] = 0;
     let bm = &bitmap as *const u8 as u64;
-    expect::rc(
-        r,
-        "physdev_op set_iobitmap, 65537 ports",
-        set_iobitmap(bm, 65537),
-        -errno::EINVAL,
-    );
-    expect::rc(
-        r,
-        "physdev_op unknown sub-op 0xffff",
-        physdev(0xffff, 0),
-        -errno::ENOSYS,
-    );
+    check!(r, "physdev_op set_iobitmap, 65537 ports", set_iobitmap(bm, 65537) => -errno::EINVAL);
+    check!(r, "physdev_op unknown sub-op 0xffff", physdev(0xffff, 0) => -errno::ENOSYS);
 
-    expect::rc(r, "physdev_op set_iopl 1", set_iopl(1), 0);
+    check!(r, "physdev_op set_iopl 1", set_iopl(1) => 0);
     let pic = inb(0x21);
     r.check(
         format_args!("in 0x21 (PIC, kept by the hypervisor): {pic:#x}"),
@@ -528,25 +511,15 @@ fn check_io(r: &mut Report) {
     unsafe { asm!("cli", "sti", options(nomem, nostack)) };
     r.check("cli; sti with IOPL 1: emulated", true);
 
-    expect::rc(r, "physdev_op set_iopl 0", set_iopl(0), 0);
+    check!(r, "physdev_op set_iopl 0", set_iopl(0) => 0);
     let abm = &allow_cf8 as *const u8 as u64;
-    expect::rc(
-        r,
-        "physdev_op set_iobitmap allowing 0xcf8-0xcff",
-        set_iobitmap(abm, 65536),
-        0,
-    );
+    check!(r, "physdev_op set_iobitmap allowing 0xcf8-0xcff", set_iobitmap(abm, 65536) => 0);
     let cf8 = inl(0xcf8);
     r.check(
         format_args!("in dword 0xcf8 through the bitmap: {cf8:#x}"),
         cf8 == 0x8000_0000,
     );
-    expect::rc(
-        r,
-        "physdev_op set_iobitmap, no ports",
-        set_iobitmap(bm, 0),
-        0,
-    );
+    check!(r, "physdev_op set_iobitmap, no ports", set_iobitmap(bm, 0) => 0);
     let _ = bitmap;
 }
 

@@ -31,7 +31,8 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::TrapInfo;
-use tests::expect::{self, rc};
+use tests::check;
+use tests::expect;
 use tests::fixup;
 use tests::pages::Pages;
 
@@ -131,10 +132,7 @@ fn check_gp(r: &mut Report, what: &str, ec: u64, rip: Option<u64>, cs: u64, ss: 
         ),
         f[0] == RCX_MARK && f[1] == R11_MARK,
     );
-    r.check(
-        format_args!("{what}: error code {ec:#x} (got {:#x})", f[2]),
-        f[2] == ec,
-    );
+    check!(r, "{what}: error code", f[2] => ec);
     r.check(
         format_args!("{what}: rip of the refused frame (got {:#x})", f[3]),
         rip.is_none_or(|rip| f[3] == rip),
@@ -166,10 +164,7 @@ fn check_gp(r: &mut Report, what: &str, ec: u64, rip: Option<u64>, cs: u64, ss: 
         f[6] == stack_top() && f[7] == ss,
     );
     let want_sp = stack_top() - 8 * 8;
-    r.check(
-        format_args!("{what}: frame at {want_sp:#x} (got {:#x})", fault.rsp),
-        fault.rsp == want_sp,
-    );
+    check!(r, "{what}: frame below the refused rsp", fault.rsp => want_sp);
 }
 
 fn main(si: StartInfoRef) -> ! {
@@ -183,7 +178,7 @@ fn main(si: StartInfoRef) -> ! {
         fixup::catcher(13)
     };
     let trc = fixup::set_trap_table(&[gp, TrapInfo::default()]);
-    rc(&mut r, "set_trap_table", trc, 0);
+    check!(r, "set_trap_table", trc => 0);
     let reg = CallbackRegister {
         type_: CALLBACKTYPE_FAILSAFE,
         address: failsafe_callback as *const () as usize as u64,
@@ -197,7 +192,7 @@ fn main(si: StartInfoRef) -> ! {
             core::ptr::addr_of!(reg) as u64,
         )
     };
-    if !rc(&mut r, "callback_op(register failsafe)", crc, 0) {
+    if !check!(r, "callback_op(register failsafe)", crc => 0) {
         r.finish()
     }
 

@@ -23,7 +23,7 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::MMUEXT_CLEAR_PAGE;
-use tests::expect::rc;
+use tests::check;
 use tests::pvmm::{
     max_page, memory_op, mmuext1, read_u64, write_u64, Env, Window, A, D, M2P, P, RW, US,
 };
@@ -44,7 +44,7 @@ fn main(si: StartInfoRef) -> ! {
         u64::from(XENMEM_MACHINE_MEMORY_MAP),
         core::ptr::addr_of_mut!(mm) as u64,
     );
-    rc(&mut r, "machine_memory_map", got, 0);
+    check!(r, "machine_memory_map", got => 0);
     let n = usize::try_from(mm.nr_entries).unwrap_or(0).min(32);
     let (mut ram, mut top) = (0u64, 0u64);
     for e in &map[..n] {
@@ -93,18 +93,8 @@ fn main(si: StartInfoRef) -> ! {
     };
     let Some(pfn) = first_high else { r.finish() };
     let mfn = env.mfn(pfn);
-    rc(
-        &mut r,
-        format_args!("MMUEXT_CLEAR_PAGE of mfn {mfn:#x}"),
-        mmuext1(MMUEXT_CLEAR_PAGE, mfn, 0),
-        0,
-    );
-    rc(
-        &mut r,
-        "map it writable",
-        w.map(2, mfn, P | RW | US | A | D),
-        0,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE of mfn {mfn:#x}", mmuext1(MMUEXT_CLEAR_PAGE, mfn, 0) => 0);
+    check!(r, "map it writable", w.map(2, mfn, P | RW | US | A | D) => 0);
     let va = w.va(2);
     let cleared = read_u64(va) == 0 && read_u64(va + 4088) == 0;
     write_u64(va + 8, 0x4869_6768_4d65_6d21);
@@ -112,6 +102,6 @@ fn main(si: StartInfoRef) -> ! {
         "it reads back cleared, then as written",
         cleared && read_u64(va + 8) == 0x4869_6768_4d65_6d21,
     );
-    rc(&mut r, "unmap it", w.unmap(2), 0);
+    check!(r, "unmap it", w.unmap(2) => 0);
     r.finish()
 }

@@ -22,7 +22,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::sched::SCHEDOP_YIELD;
 use guest_abi::version::XENVER_VERSION;
-use tests::expect::rc;
+use tests::check;
 use tests::regs::{changed, syscall_with, Capture, Gprs};
 
 guest_abi::pv_guest!(main, name = "hypercall_abi");
@@ -96,15 +96,10 @@ fn unknown_numbers(r: &mut Report) {
     for &nr in NO_HANDLER {
         // SAFETY: a number with no handler does nothing.
         let got = unsafe { hypercall0(nr) };
-        rc(r, format_args!("hypercall {nr:#x}"), got, -ENOSYS);
+        check!(r, "hypercall {nr:#x}", got => -ENOSYS);
         // SAFETY: as above; arguments of a call with no handler are unused.
         let got = unsafe { hypercall2(nr, 0xffff_8000_0000_0000, u64::MAX) };
-        rc(
-            r,
-            format_args!("hypercall {nr:#x} with junk arguments"),
-            got,
-            -ENOSYS,
-        );
+        check!(r, "hypercall {nr:#x} with junk arguments", got => -ENOSYS);
     }
 }
 
@@ -114,7 +109,7 @@ fn preserved(r: &mut Report, what: &str, regs: Gprs, want: i64) {
     // SAFETY: the callers pass calls that take no buffers (xen_version
     // VERSION, yield, a number with no handler).
     let c: Capture = unsafe { syscall_with(regs) };
-    rc(r, what, c.after.rax.cast_signed(), want);
+    check!(r, what, c.after.rax.cast_signed() => want);
     let mut n = 0;
     for (name, before, after) in changed(&c) {
         guest_abi::println!("  {what}: {name} {before:#x} -> {after:#x}");
@@ -151,14 +146,14 @@ fn preserved(r: &mut Report, what: &str, regs: Gprs, want: i64) {
 fn int_args(r: &mut Report, version: i64) {
     // SAFETY: XENVER_version ignores its buffer argument.
     let got = unsafe { hypercall2(XEN_VERSION, (1 << 32) | u64::from(XENVER_VERSION), 0) };
-    rc(r, "xen_version(cmd = (1<<32)|VERSION)", got, version);
+    check!(r, "xen_version(cmd = (1<<32)|VERSION)", got => version);
     // SAFETY: as above.
     let got = unsafe { hypercall2(XEN_VERSION, 0xffff_ffff_0000_0000, 0) };
-    rc(r, "xen_version(cmd = 0xffffffff00000000)", got, version);
+    check!(r, "xen_version(cmd = 0xffffffff00000000)", got => version);
     // SAFETY: yield takes no argument.
     let got = unsafe { hypercall2(SCHED_OP, (7 << 32) | u64::from(SCHEDOP_YIELD), 0) };
-    rc(r, "sched_op(cmd = (7<<32)|yield)", got, 0);
+    check!(r, "sched_op(cmd = (7<<32)|yield)", got => 0);
     // SAFETY: -1 in the low half is an unknown command whatever the upper half.
     let got = unsafe { hypercall1(XEN_VERSION, 0x0000_0000_ffff_ffff) };
-    rc(r, "xen_version(cmd = 0xffffffff, i.e. -1)", got, -ENOSYS);
+    check!(r, "xen_version(cmd = 0xffffffff, i.e. -1)", got => -ENOSYS);
 }

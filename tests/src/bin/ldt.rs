@@ -20,7 +20,7 @@ use guest_abi::errno::{EBUSY, EINVAL};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{TrapInfo, MMUEXT_CLEAR_PAGE, MMUEXT_SET_LDT};
-use tests::expect::rc;
+use tests::check;
 use tests::fixup::{self, SharedInfo};
 use tests::pvmm::{mmuext1, pt_write, read_u64, Env, Window, A, D, P, RW, US};
 
@@ -93,33 +93,18 @@ fn main(si: StartInfoRef) -> ! {
     };
     let table = [fixup::catcher(13), fixup::catcher(14), TrapInfo::default()];
     let trc = fixup::set_trap_table(&table);
-    if !rc(&mut r, "set_trap_table(#GP, #PF)", trc, 0) {
+    if !check!(r, "set_trap_table(#GP, #PF)", trc => 0) {
         r.finish()
     }
     let shared = SharedInfo::map(si);
     r.check("map shared info", shared.is_some());
 
     // Argument checks.
-    rc(
-        &mut r,
-        "SET_LDT(misaligned, 1)",
-        set_ldt(w.va(2) + 8, 1),
-        -EINVAL,
-    );
-    rc(&mut r, "SET_LDT(va, 8193)", set_ldt(w.va(2), 8193), -EINVAL);
-    rc(
-        &mut r,
-        "SET_LDT(hypervisor range, 1)",
-        set_ldt(0xffff_8000_0000_0000, 1),
-        -EINVAL,
-    );
-    rc(
-        &mut r,
-        "SET_LDT(non-canonical, 1)",
-        set_ldt(0x8000_0000_0000_0000, 1),
-        -EINVAL,
-    );
-    rc(&mut r, "SET_LDT(misaligned, 0)", set_ldt(0x1001, 0), 0);
+    check!(r, "SET_LDT(misaligned, 1)", set_ldt(w.va(2) + 8, 1) => -EINVAL);
+    check!(r, "SET_LDT(va, 8193)", set_ldt(w.va(2), 8193) => -EINVAL);
+    check!(r, "SET_LDT(hypervisor range, 1)", set_ldt(0xffff_8000_0000_0000, 1) => -EINVAL);
+    check!(r, "SET_LDT(non-canonical, 1)", set_ldt(0x8000_0000_0000_0000, 1) => -EINVAL);
+    check!(r, "SET_LDT(misaligned, 0)", set_ldt(0x1001, 0) => 0);
     r.check(
         format_args!("no LDT: mov %fs, 0x0f is #GP(0x0c) ({:x?})", load(0x0f, FS)),
         load(0x0f, FS) == Err((13, 0x0c)),
@@ -127,27 +112,13 @@ fn main(si: StartInfoRef) -> ! {
 
     // An LDT page with one data segment at index 1.
     let l = env.spare().1;
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE ldt frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, l, 0),
-        0,
-    );
-    rc(
-        &mut r,
-        "raw write ldt[1] = data DPL 0, base 0x1000",
-        pt_write((l << 12) + 8, DATA_BASE_1000),
-        0,
-    );
-    rc(&mut r, "map it read-only", w.map(2, l, KRO), 0);
-    rc(&mut r, "map it writable too", w.map(3, l, KRW), 0);
+    check!(r, "MMUEXT_CLEAR_PAGE ldt frame", mmuext1(MMUEXT_CLEAR_PAGE, l, 0) => 0);
+    check!(r, "raw write ldt[1] = data DPL 0, base 0x1000",
+        pt_write((l << 12) + 8, DATA_BASE_1000) => 0);
+    check!(r, "map it read-only", w.map(2, l, KRO) => 0);
+    check!(r, "map it writable too", w.map(3, l, KRW) => 0);
     let va = w.va(2);
-    rc(
-        &mut r,
-        "SET_LDT(va, 2) while it is writable",
-        set_ldt(va, 2),
-        0,
-    );
+    check!(r, "SET_LDT(va, 2) while it is writable", set_ldt(va, 2) => 0);
     let got = load(0x0f, FS);
     let cr2 = shared.as_ref().map_or(0, SharedInfo::cr2);
     r.check(
@@ -161,16 +132,13 @@ fn main(si: StartInfoRef) -> ! {
         ),
         shared.is_none() || cr2 == va + 8,
     );
-    rc(&mut r, "unmap the writable view", w.unmap(3), 0);
+    check!(r, "unmap the writable view", w.unmap(3) => 0);
     let got = load(0x0f, FS);
     r.check(
         format_args!("mov %fs, 0x0f loads now ({got:x?})"),
         got.is_ok(),
     );
-    r.check(
-        format_args!("%fs reads back 0x0f (got {:#x})", fs_selector()),
-        fs_selector() == 0x0f,
-    );
+    check!(r, "%fs reads back", fs_selector() => 0x0f);
     let target = core::ptr::addr_of!(TARGET) as u64;
     if got.is_ok() {
         let v = read_fs(target.wrapping_sub(0x1000));
@@ -184,10 +152,7 @@ fn main(si: StartInfoRef) -> ! {
         lsl(0x0f) == Some(0xffff_ffff),
     );
     let d = read_u64(va + 8);
-    r.check(
-        format_args!("ldt[1] reads back with DPL 3: {DATA_BASE_1000_DPL3:#x} (got {d:#x})"),
-        d == DATA_BASE_1000_DPL3,
-    );
+    check!(r, "ldt[1] reads back with DPL 3", d => DATA_BASE_1000_DPL3);
     r.check(
         format_args!(
             "mov %es, 0x17 past the limit is #GP(0x14) ({:x?})",
@@ -195,27 +160,12 @@ fn main(si: StartInfoRef) -> ! {
         ),
         load(0x17, ES) == Err((13, 0x14)),
     );
-    rc(
-        &mut r,
-        "map the LDT page writable",
-        w.map(3, l, KRW),
-        -EBUSY,
-    );
-    rc(
-        &mut r,
-        "mmu_update raw write into it",
-        pt_write((l << 12) + 16, 0),
-        -EINVAL,
-    );
+    check!(r, "map the LDT page writable", w.map(3, l, KRW) => -EBUSY);
+    check!(r, "mmu_update raw write into it", pt_write((l << 12) + 16, 0) => -EINVAL);
     null_segments();
-    rc(&mut r, "SET_LDT(0, 0)", set_ldt(0, 0), 0);
-    rc(
-        &mut r,
-        "the page can be mapped writable again",
-        w.map(3, l, KRW),
-        0,
-    );
-    rc(&mut r, "unmap it", w.unmap(3), 0);
+    check!(r, "SET_LDT(0, 0)", set_ldt(0, 0) => 0);
+    check!(r, "the page can be mapped writable again", w.map(3, l, KRW) => 0);
+    check!(r, "unmap it", w.unmap(3) => 0);
     r.check(
         format_args!(
             "LDT gone: mov %fs, 0x0f is #GP(0x0c) ({:x?})",
@@ -226,27 +176,12 @@ fn main(si: StartInfoRef) -> ! {
 
     // A page Xen cannot take as an LDT: a TSS descriptor at index 3.
     let b = env.spare().1;
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE bad frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, b, 0),
-        0,
-    );
-    rc(
-        &mut r,
-        "raw write bad[1] = data",
-        pt_write((b << 12) + 8, DATA_BASE_1000),
-        0,
-    );
-    rc(
-        &mut r,
-        "raw write bad[3] = 64-bit TSS",
-        pt_write((b << 12) + 24, TSS),
-        0,
-    );
-    rc(&mut r, "map it read-only", w.map(4, b, KRO), 0);
+    check!(r, "MMUEXT_CLEAR_PAGE bad frame", mmuext1(MMUEXT_CLEAR_PAGE, b, 0) => 0);
+    check!(r, "raw write bad[1] = data", pt_write((b << 12) + 8, DATA_BASE_1000) => 0);
+    check!(r, "raw write bad[3] = 64-bit TSS", pt_write((b << 12) + 24, TSS) => 0);
+    check!(r, "map it read-only", w.map(4, b, KRO) => 0);
     let vb = w.va(4);
-    rc(&mut r, "SET_LDT(bad page, 4)", set_ldt(vb, 4), 0);
+    check!(r, "SET_LDT(bad page, 4)", set_ldt(vb, 4) => 0);
     let got = load(0x0f, ES);
     let cr2 = shared.as_ref().map_or(0, SharedInfo::cr2);
     r.check(
@@ -264,14 +199,9 @@ fn main(si: StartInfoRef) -> ! {
         ),
         fixup::last_frame().words[3] != 0,
     );
-    rc(
-        &mut r,
-        "the bad page can be mapped writable",
-        w.map(5, b, KRW),
-        0,
-    );
-    rc(&mut r, "unmap it", w.unmap(5), 0);
-    rc(&mut r, "SET_LDT(0, 0)", set_ldt(0, 0), 0);
+    check!(r, "the bad page can be mapped writable", w.map(5, b, KRW) => 0);
+    check!(r, "unmap it", w.unmap(5) => 0);
+    check!(r, "SET_LDT(0, 0)", set_ldt(0, 0) => 0);
     null_segments();
     r.finish()
 }

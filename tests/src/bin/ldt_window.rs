@@ -21,7 +21,7 @@ use core::arch::asm;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{MMUEXT_CLEAR_PAGE, MMUEXT_SET_LDT};
-use tests::expect::rc;
+use tests::check;
 use tests::fixup::{self, SharedInfo};
 use tests::pvmm::{mmuext1, pt_write, Env, Window, A, P, US};
 
@@ -71,7 +71,7 @@ fn null_fs() {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("ldt_window");
-    if !rc(&mut r, "set_trap_table(#UD, #GP, #PF)", fixup::install(), 0) {
+    if !check!(r, "set_trap_table(#UD, #GP, #PF)", fixup::install() => 0) {
         r.finish()
     }
     let Some(shared) = SharedInfo::map(si) else {
@@ -87,25 +87,10 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     };
     let l = env.spare().1;
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE ldt frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, l, 0),
-        0,
-    );
-    rc(
-        &mut r,
-        "raw write ldt[1] = data segment",
-        pt_write((l << 12) + 8, DATA),
-        0,
-    );
-    rc(&mut r, "map it read-only", w.map(2, l, KRO), 0);
-    rc(
-        &mut r,
-        "SET_LDT(va, 2)",
-        mmuext1(MMUEXT_SET_LDT, w.va(2), 2),
-        0,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE ldt frame", mmuext1(MMUEXT_CLEAR_PAGE, l, 0) => 0);
+    check!(r, "raw write ldt[1] = data segment", pt_write((l << 12) + 8, DATA) => 0);
+    check!(r, "map it read-only", w.map(2, l, KRO) => 0);
+    check!(r, "SET_LDT(va, 2)", mmuext1(MMUEXT_SET_LDT, w.va(2), 2) => 0);
     let got = fixup::load_fs(0x0f);
     r.check(
         format_args!("mov %fs, 0x0f loads (the LDT page is mapped now) ({got:x?})"),
@@ -113,6 +98,6 @@ fn main(si: StartInfoRef) -> ! {
     );
     probe_all(&mut r, &shared, "LDT set");
     null_fs();
-    rc(&mut r, "SET_LDT(0, 0)", mmuext1(MMUEXT_SET_LDT, 0, 0), 0);
+    check!(r, "SET_LDT(0, 0)", mmuext1(MMUEXT_SET_LDT, 0, 0) => 0);
     r.finish()
 }

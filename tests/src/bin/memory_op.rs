@@ -28,7 +28,8 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{SharedInfo, DOMID_SELF, MMUEXT_CLEAR_PAGE};
-use tests::expect::{rc, Rc};
+use tests::check;
+use tests::expect::Rc;
 use tests::pvmm::{memory_op, mmuext1, read_u64, write_u64, Env, Window, A, D, M2P, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "memory_op");
@@ -65,38 +66,19 @@ fn queries(r: &mut Report, env: &Env) -> i64 {
         format_args!("maximum_ram_page {max_page:#x} is above every mfn of the P2M (top {top:#x})"),
         u64::try_from(max_page).is_ok_and(|m| m > top),
     );
-    rc(
-        r,
-        "maximum_ram_page ignores its argument",
-        memory_op(u64::from(XENMEM_MAXIMUM_RAM_PAGE), 0x1000),
-        max_page,
-    );
+    check!(r, "maximum_ram_page ignores its argument",
+        memory_op(u64::from(XENMEM_MAXIMUM_RAM_PAGE), 0x1000) => max_page);
     let nr = i64::try_from(env.si.nr_pages).unwrap_or(0);
     for (name, cmd, want) in [
         ("current_reservation", XENMEM_CURRENT_RESERVATION, nr),
         ("maximum_reservation", XENMEM_MAXIMUM_RESERVATION, nr),
     ] {
-        rc(
-            r,
-            format_args!("{name}(DOMID_SELF) (nr_pages)"),
-            query(cmd, DOMID_SELF),
-            want,
-        );
-        rc(r, format_args!("{name}(0)"), query(cmd, 0), want);
-        rc(r, format_args!("{name}(77)"), query(cmd, 77), -ESRCH);
-        rc(
-            r,
-            format_args!("{name}, argument at 0x1000"),
-            memory_op(u64::from(cmd), 0x1000),
-            -EFAULT,
-        );
+        check!(r, "{name}(DOMID_SELF) (nr_pages)", query(cmd, DOMID_SELF) => want);
+        check!(r, "{name}(0)", query(cmd, 0) => want);
+        check!(r, "{name}(77)", query(cmd, 77) => -ESRCH);
+        check!(r, "{name}, argument at 0x1000", memory_op(u64::from(cmd), 0x1000) => -EFAULT);
     }
-    rc(
-        r,
-        "maximum_gpfn(77)",
-        query(XENMEM_MAXIMUM_GPFN, 77),
-        -ESRCH,
-    );
+    check!(r, "maximum_gpfn(77)", query(XENMEM_MAXIMUM_GPFN, 77) => -ESRCH);
     max_page
 }
 
@@ -104,19 +86,11 @@ fn queries(r: &mut Report, env: &Env) -> i64 {
 /// the P2M size the guest itself publishes, 0 until it does.
 fn maximum_gpfn(r: &mut Report, env: &Env, w: &Window) {
     let gpfn = || query(XENMEM_MAXIMUM_GPFN, DOMID_SELF);
-    rc(
-        r,
-        "maximum_gpfn(DOMID_SELF) with shared_info.arch.max_pfn 0",
-        gpfn(),
-        0,
-    );
+    check!(r, "maximum_gpfn(DOMID_SELF) with shared_info.arch.max_pfn 0", gpfn() => 0);
     let si_mfn = env.si.shared_info >> 12;
-    if !rc(
-        r,
-        "map shared_info RW at window page 1",
-        w.map(1, si_mfn, P | RW | US | A | D),
-        0,
-    ) {
+    if !check!(r, "map shared_info RW at window page 1",
+        w.map(1, si_mfn, P | RW | US | A | D) => 0)
+    {
         return;
     }
     let max_pfn = w.va(1) + MAX_PFN_OFFSET;
@@ -125,12 +99,12 @@ fn maximum_gpfn(r: &mut Report, env: &Env, w: &Window) {
         read_u64(max_pfn) == 0,
     );
     write_u64(max_pfn, 100);
-    rc(r, "maximum_gpfn after max_pfn = 100", gpfn(), 99);
-    rc(r, "maximum_gpfn(0)", query(XENMEM_MAXIMUM_GPFN, 0), 99);
+    check!(r, "maximum_gpfn after max_pfn = 100", gpfn() => 99);
+    check!(r, "maximum_gpfn(0)", query(XENMEM_MAXIMUM_GPFN, 0) => 99);
     write_u64(max_pfn, 1);
-    rc(r, "maximum_gpfn after max_pfn = 1", gpfn(), 0);
+    check!(r, "maximum_gpfn after max_pfn = 1", gpfn() => 0);
     write_u64(max_pfn, 0);
-    rc(r, "unmap it", w.unmap(1), 0);
+    check!(r, "unmap it", w.unmap(1) => 0);
 }
 
 /// Offset of `arch.max_pfn` in the shared-info page.
@@ -138,12 +112,7 @@ const MAX_PFN_OFFSET: u64 = core::mem::offset_of!(SharedInfo, arch) as u64;
 
 fn m2p(r: &mut Report, max_page: i64) {
     let mut m = XenMachphysMapping::default();
-    rc(
-        r,
-        "machphys_mapping",
-        memory_op(u64::from(XENMEM_MACHPHYS_MAPPING), ptr(&mut m)),
-        0,
-    );
+    check!(r, "machphys_mapping", memory_op(u64::from(XENMEM_MACHPHYS_MAPPING), ptr(&mut m)) => 0);
     r.check(
         format_args!(
             "v_start {:#x}, v_end {:#x}: Xen's M2P range",
@@ -158,12 +127,8 @@ fn m2p(r: &mut Report, max_page: i64) {
         ),
         i64::try_from(m.max_mfn).is_ok_and(|v| v == max_page - 1),
     );
-    rc(
-        r,
-        "machphys_mapping to 0x1000",
-        memory_op(u64::from(XENMEM_MACHPHYS_MAPPING), 0x1000),
-        -EFAULT,
-    );
+    check!(r, "machphys_mapping to 0x1000",
+        memory_op(u64::from(XENMEM_MACHPHYS_MAPPING), 0x1000) => -EFAULT);
 
     let mut mfns = [0u64; 64];
     let mut l = XenMachphysMfnList {
@@ -171,12 +136,8 @@ fn m2p(r: &mut Report, max_page: i64) {
         extent_start: mfns.as_mut_ptr() as u64,
         ..Default::default()
     };
-    rc(
-        r,
-        "machphys_mfn_list of up to 64",
-        memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut l)),
-        0,
-    );
+    check!(r, "machphys_mfn_list of up to 64",
+        memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut l)) => 0);
     let want = u64::try_from(max_page)
         .unwrap_or(0)
         .saturating_mul(8)
@@ -200,12 +161,8 @@ fn m2p(r: &mut Report, max_page: i64) {
         nr_extents: 99,
         ..Default::default()
     };
-    rc(
-        r,
-        "machphys_mfn_list of up to 0",
-        memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut l0)),
-        0,
-    );
+    check!(r, "machphys_mfn_list of up to 0",
+        memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut l0)) => 0);
     r.check(
         format_args!("nr_extents {} is 0", l0.nr_extents),
         l0.nr_extents == 0,
@@ -215,12 +172,8 @@ fn m2p(r: &mut Report, max_page: i64) {
         extent_start: 0x1000,
         ..Default::default()
     };
-    rc(
-        r,
-        "machphys_mfn_list into 0x1000",
-        memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut lb)),
-        -EFAULT,
-    );
+    check!(r, "machphys_mfn_list into 0x1000",
+        memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut lb)) => -EFAULT);
 }
 
 fn reservation(list: &mut [u64], order: u32) -> XenMemoryReservation {
@@ -245,72 +198,38 @@ fn reservations(r: &mut Report, env: &mut Env) {
     let maxr = query(XENMEM_MAXIMUM_RESERVATION, DOMID_SELF);
     println!("current {start}, maximum {maxr}");
     let mut one = [0u64];
-    rc(
-        r,
-        "increase_reservation by 1 at the maximum",
-        reserve(XENMEM_INCREASE_RESERVATION, &mut one, 0),
-        0,
-    );
+    check!(r, "increase_reservation by 1 at the maximum",
+        reserve(XENMEM_INCREASE_RESERVATION, &mut one, 0) => 0);
     let (pfn, mfn) = env.spare();
     let mut list = [mfn];
-    rc(
-        r,
-        format_args!("decrease_reservation of spare pfn {pfn:#x} (mfn {mfn:#x})"),
-        reserve(XENMEM_DECREASE_RESERVATION, &mut list, 0),
-        1,
-    );
-    rc(r, "current_reservation", cur(), start - 1);
-    rc(
-        r,
-        "MMUEXT_CLEAR_PAGE of the frame given back",
-        mmuext1(MMUEXT_CLEAR_PAGE, mfn, 0),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "decrease_reservation of it again",
-        reserve(XENMEM_DECREASE_RESERVATION, &mut list, 0),
-        0,
-    );
+    check!(r, "decrease_reservation of spare pfn {pfn:#x} (mfn {mfn:#x})",
+        reserve(XENMEM_DECREASE_RESERVATION, &mut list, 0) => 1);
+    check!(r, "current_reservation", cur() => start - 1);
+    check!(r, "MMUEXT_CLEAR_PAGE of the frame given back",
+        mmuext1(MMUEXT_CLEAR_PAGE, mfn, 0) => -EINVAL);
+    check!(r, "decrease_reservation of it again",
+        reserve(XENMEM_DECREASE_RESERVATION, &mut list, 0) => 0);
     let mut got = [0u64];
-    rc(
-        r,
-        "increase_reservation by 1",
-        reserve(XENMEM_INCREASE_RESERVATION, &mut got, 0),
-        1,
-    );
+    check!(r, "increase_reservation by 1", reserve(XENMEM_INCREASE_RESERVATION, &mut got, 0) => 1);
     let new = got[0];
     r.check(format_args!("it wrote a frame, {new:#x}"), new != 0);
-    rc(r, "current_reservation", cur(), start);
-    rc(
-        r,
-        "MMUEXT_CLEAR_PAGE of the new frame (ours)",
-        mmuext1(MMUEXT_CLEAR_PAGE, new, 0),
-        0,
-    );
+    check!(r, "current_reservation", cur() => start);
+    check!(r, "MMUEXT_CLEAR_PAGE of the new frame (ours)", mmuext1(MMUEXT_CLEAR_PAGE, new, 0) => 0);
 
     let (pfn2, mfn2) = env.spare();
     let mut list = [mfn2];
-    rc(
-        r,
-        format_args!("decrease_reservation of spare pfn {pfn2:#x}"),
-        reserve(XENMEM_DECREASE_RESERVATION, &mut list, 0),
-        1,
-    );
+    check!(r, "decrease_reservation of spare pfn {pfn2:#x}",
+        reserve(XENMEM_DECREASE_RESERVATION, &mut list, 0) => 1);
     let mut gp = [pfn2];
-    rc(
-        r,
-        format_args!("populate_physmap of gpfn {pfn2:#x}"),
-        reserve(XENMEM_POPULATE_PHYSMAP, &mut gp, 0),
-        1,
-    );
+    check!(r, "populate_physmap of gpfn {pfn2:#x}",
+        reserve(XENMEM_POPULATE_PHYSMAP, &mut gp, 0) => 1);
     let m = gp[0];
     let back = read_u64(M2P + m * 8);
     r.check(
         format_args!("it wrote the frame {m:#x}; M2P[{m:#x}] = {back:#x} is the gpfn"),
         m != pfn2 && back == pfn2,
     );
-    rc(r, "current_reservation", cur(), start);
+    check!(r, "current_reservation", cur() => start);
 
     for (name, cmd) in [
         ("increase_reservation", XENMEM_INCREASE_RESERVATION),
@@ -318,39 +237,23 @@ fn reservations(r: &mut Report, env: &mut Env) {
         ("populate_physmap", XENMEM_POPULATE_PHYSMAP),
     ] {
         let mut l = [env.mfn(env.si.nr_pages - 1)];
-        rc(
-            r,
-            format_args!("{name} with extent_order 19 (dom0's limit is 18)"),
-            reserve(cmd, &mut l, 19),
-            0,
-        );
+        check!(r, "{name} with extent_order 19 (dom0's limit is 18)",
+            reserve(cmd, &mut l, 19) => 0);
     }
-    rc(r, "current_reservation", cur(), start);
+    check!(r, "current_reservation", cur() => start);
     let mut res = XenMemoryReservation {
         extent_start: 0x1000,
         nr_extents: 1,
         domid: DOMID_SELF,
         ..Default::default()
     };
-    rc(
-        r,
-        "decrease_reservation, extents at 0x1000",
-        memory_op(u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res)),
-        0,
-    );
+    check!(r, "decrease_reservation, extents at 0x1000",
+        memory_op(u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res)) => 0);
     res.domid = 77;
-    rc(
-        r,
-        "decrease_reservation for domain 77 (0 done, no errno)",
-        memory_op(u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res)),
-        0,
-    );
-    rc(
-        r,
-        "decrease_reservation, argument at 0x1000 (0 done, no errno)",
-        memory_op(u64::from(XENMEM_DECREASE_RESERVATION), 0x1000),
-        0,
-    );
+    check!(r, "decrease_reservation for domain 77 (0 done, no errno)",
+        memory_op(u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res)) => 0);
+    check!(r, "decrease_reservation, argument at 0x1000 (0 done, no errno)",
+        memory_op(u64::from(XENMEM_DECREASE_RESERVATION), 0x1000) => 0);
 }
 
 fn others(r: &mut Report, env: &mut Env) {
@@ -362,7 +265,7 @@ fn others(r: &mut Report, env: &mut Env) {
     };
     let got = memory_op(u64::from(XENMEM_MEMORY_MAP), ptr(&mut mm));
     println!("memory_map -> {} nr_entries {}", Rc(got), mm.nr_entries);
-    rc(r, "memory_map (a PV dom0 has none)", got, -ENOSYS);
+    check!(r, "memory_map (a PV dom0 has none)", got => -ENOSYS);
 
     let mut mm = XenMemoryMap {
         nr_entries: 32,
@@ -386,7 +289,7 @@ fn others(r: &mut Report, env: &mut Env) {
             u32::from_le_bytes(e.type_)
         );
     }
-    rc(r, "machine_memory_map (dom0 may)", got, 0);
+    check!(r, "machine_memory_map (dom0 may)", got => 0);
     let n = usize::try_from(mm.nr_entries).unwrap_or(0);
     r.check(
         format_args!("it wrote {n} entries, RAM among them"),
@@ -405,7 +308,7 @@ fn others(r: &mut Report, env: &mut Env) {
     };
     let got = memory_op(u64::from(XENMEM_ADD_TO_PHYSMAP), ptr(&mut atp));
     println!("add_to_physmap -> {}", Rc(got));
-    rc(r, "add_to_physmap shared_info (a PV guest)", got, -EACCES);
+    check!(r, "add_to_physmap shared_info (a PV guest)", got => -EACCES);
 
     let mut x = XenMemoryExchange::default();
     x.in_.domid = DOMID_SELF;
@@ -416,6 +319,6 @@ fn others(r: &mut Report, env: &mut Env) {
         Rc(got),
         x.nr_exchanged
     );
-    rc(r, "exchange of 0 extents", got, 0);
-    rc(r, "memory_op command 100", memory_op(100, 0), -ENOSYS);
+    check!(r, "exchange of 0 extents", got => 0);
+    check!(r, "memory_op command 100", memory_op(100, 0) => -ENOSYS);
 }

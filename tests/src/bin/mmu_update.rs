@@ -28,6 +28,7 @@ use guest_abi::xen::{
     MMUEXT_PIN_L4_TABLE, MMUEXT_UNPIN_TABLE, MMU_MACHPHYS_UPDATE, MMU_PT_UPDATE_NO_TRANSLATE,
     MMU_PT_UPDATE_PRESERVE_AD, UVMF_INVLPG,
 };
+use tests::check;
 use tests::expect::{rc, BAD_POINTERS};
 use tests::pvmm::{
     self, m2p_mfn, max_page, mfn_of, mmu_update, mmu_update_raw, mmuext1, pt_write, read_u64,
@@ -69,12 +70,7 @@ fn main(si: StartInfoRef) -> ! {
 /// `update_va_mapping` of a data frame read-write and read-only, and its
 /// `_otherdomain` form with `DOMID_SELF`.
 fn mapping(r: &mut Report, w: &Window, d1: u64) {
-    rc(
-        r,
-        format_args!("update_va_mapping page 1 = spare mfn {d1:#x} RW"),
-        w.map(1, d1, KRW),
-        0,
-    );
+    check!(r, "update_va_mapping page 1 = spare mfn {d1:#x} RW", w.map(1, d1, KRW) => 0);
     let e = w.pte(1);
     println!("L1 entry of page 1: {e:#x}");
     r.check(
@@ -86,12 +82,7 @@ fn mapping(r: &mut Report, w: &Window, d1: u64) {
         "a write through page 1 reads back",
         read_u64(w.va(1)) == 0xfeed_face_0000_0001,
     );
-    rc(
-        r,
-        "update_va_mapping page 2 = the same frame read-only",
-        w.map(2, d1, KRO),
-        0,
-    );
+    check!(r, "update_va_mapping page 2 = the same frame read-only", w.map(2, d1, KRO) => 0);
     let e = w.pte(2);
     r.check(
         format_args!("L1 entry {e:#x} of page 2 is P|US, not RW, and reads the same data"),
@@ -107,12 +98,7 @@ fn mapping(r: &mut Report, w: &Window, d1: u64) {
             SELF,
         )
     };
-    rc(
-        r,
-        "update_va_mapping_otherdomain(DOMID_SELF) page 3 = that frame",
-        got,
-        0,
-    );
+    check!(r, "update_va_mapping_otherdomain(DOMID_SELF) page 3 = that frame", got => 0);
     r.check(
         "page 3 reads the same data",
         read_u64(w.va(3)) == 0xfeed_face_0000_0001,
@@ -135,7 +121,7 @@ fn mapping(r: &mut Report, w: &Window, d1: u64) {
         w.base + 3 * 8,
         w.pte(3),
     );
-    rc(r, "update_va_mapping page 3 = 0 (unmap)", w.unmap(3), 0);
+    check!(r, "update_va_mapping page 3 = 0 (unmap)", w.unmap(3) => 0);
     r.check(
         format_args!("L1 entry of page 3 is {:#x}", w.pte(3)),
         w.pte(3) == 0,
@@ -145,12 +131,8 @@ fn mapping(r: &mut Report, w: &Window, d1: u64) {
         ("hypervisor range (M2P)", M2P),
         ("unmapped L2 (lower half)", 0x1000),
     ] {
-        rc(
-            r,
-            format_args!("update_va_mapping {what} {va:#x}"),
-            uvm(va, (d1 << 12) | KRO, UVMF_INVLPG),
-            -EINVAL,
-        );
+        check!(r, "update_va_mapping {what} {va:#x}",
+            uvm(va, (d1 << 12) | KRO, UVMF_INVLPG) => -EINVAL);
     }
 }
 
@@ -177,7 +159,7 @@ fn normal_update(r: &mut Report, w: &Window, d2: u64) {
         }],
         None,
     );
-    rc(r, "mmu_update NO_TRANSLATE L1 entry of page 5", got, 0);
+    check!(r, "mmu_update NO_TRANSLATE L1 entry of page 5", got => 0);
     r.check(
         "page 5 reads the same frame",
         mfn_of(w.pte(5)) == d2 && read_u64(w.va(5)) == 0x5eed_0000_0000_0004,
@@ -200,23 +182,13 @@ fn preserve_ad(r: &mut Report, w: &Window) {
         }],
         None,
     );
-    rc(
-        r,
-        format_args!("mmu_update PRESERVE_AD page 4 = {plain:#x}"),
-        got,
-        0,
-    );
+    check!(r, "mmu_update PRESERVE_AD page 4 = {plain:#x}", got => 0);
     let e = w.pte(4);
     r.check(
         format_args!("entry {e:#x} kept A|D"),
         e & (A | D) == A | D && mfn_of(e) == mfn_of(plain),
     );
-    rc(
-        r,
-        format_args!("mmu_update NORMAL page 4 = {plain:#x}"),
-        pt_write(w.pte_ma(4), plain),
-        0,
-    );
+    check!(r, "mmu_update NORMAL page 4 = {plain:#x}", pt_write(w.pte_ma(4), plain) => 0);
     let e = w.pte(4);
     r.check(
         format_args!("entry {e:#x} has neither A nor D"),
@@ -239,22 +211,12 @@ fn machphys(r: &mut Report, d1: u64) {
             None,
         )
     };
-    rc(
-        r,
-        format_args!("MMU_MACHPHYS_UPDATE M2P[{d1:#x}] = 0x12345"),
-        set(0x12345),
-        0,
-    );
+    check!(r, "MMU_MACHPHYS_UPDATE M2P[{d1:#x}] = 0x12345", set(0x12345) => 0);
     r.check(
         format_args!("M2P[{d1:#x}] reads {:#x}", read_u64(slot)),
         read_u64(slot) == 0x12345,
     );
-    rc(
-        r,
-        format_args!("MMU_MACHPHYS_UPDATE back to pfn {orig:#x}"),
-        set(orig),
-        0,
-    );
+    check!(r, "MMU_MACHPHYS_UPDATE back to pfn {orig:#x}", set(orig) => 0);
     r.check("M2P entry restored", read_u64(slot) == orig);
     let got = mmu_update(
         &[MmuUpdate {
@@ -263,7 +225,7 @@ fn machphys(r: &mut Report, d1: u64) {
         }],
         None,
     );
-    rc(r, "MMU_MACHPHYS_UPDATE of mfn all-ones", got, -EINVAL);
+    check!(r, "MMU_MACHPHYS_UPDATE of mfn all-ones", got => -EINVAL);
     if let Some(m) = m2p_mfn() {
         let before = read_u64(M2P + m * 8);
         let got = mmu_update(
@@ -273,12 +235,7 @@ fn machphys(r: &mut Report, d1: u64) {
             }],
             None,
         );
-        rc(
-            r,
-            format_args!("MMU_MACHPHYS_UPDATE of an M2P frame {m:#x} (not ours)"),
-            got,
-            -EINVAL,
-        );
+        check!(r, "MMU_MACHPHYS_UPDATE of an M2P frame {m:#x} (not ours)", got => -EINVAL);
     }
 }
 
@@ -309,17 +266,12 @@ fn refused_frames(r: &mut Report, env: &Env, w: &Window) {
             0,
         );
     }
-    rc(
-        r,
-        "update_va_mapping page 6 = the L4 read-only",
-        w.map(6, env.l4_mfn, KRO),
-        0,
-    );
+    check!(r, "update_va_mapping page 6 = the L4 read-only", w.map(6, env.l4_mfn, KRO) => 0);
     r.check(
         "L4[511] read through it is the bootstrap L4's",
         read_u64(w.va(6) + 511 * 8) == read_u64(env.l4 + 511 * 8),
     );
-    rc(r, "unmap page 6", w.unmap(6), 0);
+    check!(r, "unmap page 6", w.unmap(6) => 0);
     rejected(
         r,
         "update_va_mapping page 6 = mfn all-ones",
@@ -361,38 +313,24 @@ fn refused_frames(r: &mut Report, env: &Env, w: &Window) {
         e6,
         0,
     );
-    rc(
-        r,
-        "update_va_mapping page 6 = shared_info RW",
-        w.map(6, si_mfn, KRW),
-        0,
-    );
-    rc(r, "unmap page 6", w.unmap(6), 0);
+    check!(r, "update_va_mapping page 6 = shared_info RW", w.map(6, si_mfn, KRW) => 0);
+    check!(r, "unmap page 6", w.unmap(6) => 0);
 }
 
 /// Flags each level refuses, and the cache attributes a dom0 may use.
 fn flags(r: &mut Report, env: &Env, w: &Window, d2: u64) {
     for (what, f) in [("PCD|PWT", PCD | PWT), ("PAT", PSE)] {
-        rc(
-            r,
-            format_args!("update_va_mapping page 7 = data frame with {what} (dom0 may)"),
-            w.map(7, d2, KRO | f),
-            0,
-        );
+        check!(r, "update_va_mapping page 7 = data frame with {what} (dom0 may)",
+            w.map(7, d2, KRO | f) => 0);
         let e = w.pte(7);
         r.check(
             format_args!("entry {e:#x} keeps {what}"),
             e & f == f && mfn_of(e) == d2,
         );
     }
-    rc(r, "unmap page 7", w.unmap(7), 0);
-    rc(
-        r,
-        "update_va_mapping page 7 = data frame with G",
-        w.map(7, d2, KRO | G),
-        0,
-    );
-    rc(r, "unmap page 7", w.unmap(7), 0);
+    check!(r, "unmap page 7", w.unmap(7) => 0);
+    check!(r, "update_va_mapping page 7 = data frame with G", w.map(7, d2, KRO | G) => 0);
+    check!(r, "unmap page 7", w.unmap(7) => 0);
 
     let slot = pvmm::idx(w.base, 21) + 1;
     if slot < 512 && read_u64(env.l2 + slot * 8) == 0 {
@@ -456,30 +394,22 @@ fn flags(r: &mut Report, env: &Env, w: &Window, d2: u64) {
 
 /// A request whose `ptr` is in a plain data page is a raw 8-byte store.
 fn raw_writes(r: &mut Report, w: &Window, d1: u64, d3: u64) {
-    rc(
-        r,
-        "mmu_update ptr into the RW-mapped data frame of page 1, +16",
-        pt_write((d1 << 12) + 16, 0x1122_3344_5566_7788),
-        0,
-    );
+    check!(r, "mmu_update ptr into the RW-mapped data frame of page 1, +16",
+        pt_write((d1 << 12) + 16, 0x1122_3344_5566_7788) => 0);
     r.check(
         "page 1 + 16 reads 0x1122334455667788",
         read_u64(w.va(1) + 16) == 0x1122_3344_5566_7788,
     );
-    rc(
-        r,
-        format_args!("mmu_update ptr into an unmapped spare frame {d3:#x}, +8"),
-        pt_write((d3 << 12) + 8, 0x8877_6655_4433_2211),
-        0,
-    );
-    rc(r, "map it at page 8", w.map(8, d3, KRO), 0);
+    check!(r, "mmu_update ptr into an unmapped spare frame {d3:#x}, +8",
+        pt_write((d3 << 12) + 8, 0x8877_6655_4433_2211) => 0);
+    check!(r, "map it at page 8", w.map(8, d3, KRO) => 0);
     r.check(
         "it reads 0x8877665544332211 at +8",
         read_u64(w.va(8) + 8) == 0x8877_6655_4433_2211,
     );
-    rc(r, "unmap page 8", w.unmap(8), 0);
+    check!(r, "unmap page 8", w.unmap(8) => 0);
     let got = pt_write(ALL_ONES_MFN << 12, 0);
-    rc(r, "mmu_update ptr in mfn all-ones", got, -EINVAL);
+    check!(r, "mmu_update ptr in mfn all-ones", got => -EINVAL);
     if let Some(m) = m2p_mfn() {
         let before = read_u64(M2P);
         let got = pt_write(m << 12, 0x4242);
@@ -535,7 +465,7 @@ fn commands_and_batches(r: &mut Report, env: &Env, w: &Window, d1: u64) {
     ];
     let mut done = 99u32;
     let got = mmu_update(&reqs, Some(&mut done));
-    rc(r, "a batch of 4 whose 3rd is L4[256]", got, -EINVAL);
+    check!(r, "a batch of 4 whose 3rd is L4[256]", got => -EINVAL);
     r.check(format_args!("*pdone {done} is 2"), done == 2);
     r.check(
         format_args!(
@@ -548,31 +478,21 @@ fn commands_and_batches(r: &mut Report, env: &Env, w: &Window, d1: u64) {
     );
     let mut done = 7u32;
     let got = mmu_update(&reqs[..2], Some(&mut done));
-    rc(r, "the first two again (same values)", got, 0);
+    check!(r, "the first two again (same values)", got => 0);
     r.check(format_args!("*pdone {done} is 2"), done == 2);
-    rc(
-        r,
-        "a batch of 0 requests",
-        mmu_update_raw(reqs.as_ptr() as u64, 0, 0, SELF),
-        0,
-    );
+    check!(r, "a batch of 0 requests", mmu_update_raw(reqs.as_ptr() as u64, 0, 0, SELF) => 0);
 
     for &(what, ptr) in BAD_POINTERS {
         let mut done = 7u32;
         let got = mmu_update_raw(ptr, 1, core::ptr::from_mut(&mut done) as u64, SELF);
-        rc(r, format_args!("mmu_update reqs {what}"), got, -EFAULT);
+        check!(r, "mmu_update reqs {what}", got => -EFAULT);
         // A list Xen's access_ok() refuses fails before *pdone is written;
         // one that faults in the copy ends the loop, which writes 0.
         let want = if ptr < 0x8000_0000_0000 { 0 } else { 7 };
         r.check(format_args!("*pdone {done} is {want}"), done == want);
     }
     let got = mmu_update_raw(0x1000, 0x7fff_ffff, 0, SELF);
-    rc(
-        r,
-        "mmu_update of 0x7fffffff requests at 0x1000",
-        got,
-        -EFAULT,
-    );
+    check!(r, "mmu_update of 0x7fffffff requests at 0x1000", got => -EFAULT);
     let one = [MmuUpdate {
         ptr: w.pte_ma(11),
         val: (d1 << 12) | KRO,
@@ -618,12 +538,9 @@ fn linear(r: &mut Report, env: &mut Env, w: &Window) {
         va(s2),
         0,
     );
-    if rc(
-        r,
-        format_args!("mmu_update L4[{s}] = the L4 itself, read-only"),
-        pt_write(ma(s), (env.l4_mfn << 12) | P | US | A),
-        0,
-    ) {
+    if check!(r, "mmu_update L4[{s}] = the L4 itself, read-only",
+        pt_write(ma(s), (env.l4_mfn << 12) | P | US | A) => 0)
+    {
         let e = read_u64(va(s));
         r.check(
             format_args!("L4[{s}] reads {e:#x}: the L4, not RW"),
@@ -646,26 +563,13 @@ fn linear(r: &mut Report, env: &mut Env, w: &Window) {
             format_args!("through it, window page 1's L1 entry at {lin_l1e:#x} reads the L1's"),
             read_u64(lin_l1e) == w.pte(1),
         );
-        rc(
-            r,
-            format_args!("mmu_update L4[{s}] = 0"),
-            pt_write(ma(s), 0),
-            0,
-        );
+        check!(r, "mmu_update L4[{s}] = 0", pt_write(ma(s), 0) => 0);
     }
 
     let other = env.spare().1;
-    let ok = rc(
-        r,
-        format_args!("clear spare mfn {other:#x}"),
-        mmuext1(MMUEXT_CLEAR_PAGE, other, 0),
-        0,
-    ) && rc(
-        r,
-        "pin it as an L4",
-        mmuext1(MMUEXT_PIN_L4_TABLE, other, 0),
-        0,
-    );
+    let ok = check!(r, "clear spare mfn {other:#x}",
+        mmuext1(MMUEXT_CLEAR_PAGE, other, 0) => 0)
+        && check!(r, "pin it as an L4", mmuext1(MMUEXT_PIN_L4_TABLE, other, 0) => 0);
     if !ok {
         return;
     }
@@ -677,82 +581,36 @@ fn linear(r: &mut Report, env: &mut Env, w: &Window) {
         va(s2),
         0,
     );
-    if rc(
-        r,
-        "mmu_update L4[302] = the other L4, read-only",
-        pt_write(ma(302), (other << 12) | P | US | A),
-        0,
-    ) {
-        rc(r, "mmu_update L4[302] = 0", pt_write(ma(302), 0), 0);
+    if check!(r, "mmu_update L4[302] = the other L4, read-only",
+        pt_write(ma(302), (other << 12) | P | US | A) => 0)
+    {
+        check!(r, "mmu_update L4[302] = 0", pt_write(ma(302), 0) => 0);
     }
-    rc(
-        r,
-        "unpin the other L4",
-        mmuext1(MMUEXT_UNPIN_TABLE, other, 0),
-        0,
-    );
+    check!(r, "unpin the other L4", mmuext1(MMUEXT_UNPIN_TABLE, other, 0) => 0);
 }
 
 /// Pinning: a table mapping itself writable, unpinning what is not pinned,
 /// and unpinning a table that is still in use.
 fn pinning(r: &mut Report, env: &mut Env, w: &Window) {
     let t = env.spare().1;
-    rc(
-        r,
-        format_args!("clear spare mfn {t:#x}"),
-        mmuext1(MMUEXT_CLEAR_PAGE, t, 0),
-        0,
-    );
-    rc(
-        r,
-        "raw write of entry 0 = itself RW into the untyped frame",
-        pt_write(t << 12, (t << 12) | P | RW | US | A),
-        0,
-    );
-    rc(
-        r,
-        "pin as L1 a frame that maps itself writable",
-        mmuext1(MMUEXT_PIN_L1_TABLE, t, 0),
-        -EBUSY,
-    );
-    rc(
-        r,
-        "the frame is untyped again: MMUEXT_CLEAR_PAGE",
-        mmuext1(MMUEXT_CLEAR_PAGE, t, 0),
-        0,
-    );
-    rc(
-        r,
-        "raw write of entry 0 = itself read-only",
-        pt_write(t << 12, (t << 12) | P | US | A),
-        0,
-    );
-    rc(
-        r,
-        "pin as L1 a frame that maps itself read-only",
-        mmuext1(MMUEXT_PIN_L1_TABLE, t, 0),
-        0,
-    );
-    rc(r, "unpin it", mmuext1(MMUEXT_UNPIN_TABLE, t, 0), 0);
-    rc(
-        r,
-        "unpin it again (not pinned)",
-        mmuext1(MMUEXT_UNPIN_TABLE, t, 0),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "unpin a plain data frame",
-        mmuext1(MMUEXT_UNPIN_TABLE, mfn_of(w.pte(1)), 0),
-        -EINVAL,
-    );
+    check!(r, "clear spare mfn {t:#x}", mmuext1(MMUEXT_CLEAR_PAGE, t, 0) => 0);
+    check!(r, "raw write of entry 0 = itself RW into the untyped frame",
+        pt_write(t << 12, (t << 12) | P | RW | US | A) => 0);
+    check!(r, "pin as L1 a frame that maps itself writable",
+        mmuext1(MMUEXT_PIN_L1_TABLE, t, 0) => -EBUSY);
+    check!(r, "the frame is untyped again: MMUEXT_CLEAR_PAGE",
+        mmuext1(MMUEXT_CLEAR_PAGE, t, 0) => 0);
+    check!(r, "raw write of entry 0 = itself read-only",
+        pt_write(t << 12, (t << 12) | P | US | A) => 0);
+    check!(r, "pin as L1 a frame that maps itself read-only",
+        mmuext1(MMUEXT_PIN_L1_TABLE, t, 0) => 0);
+    check!(r, "unpin it", mmuext1(MMUEXT_UNPIN_TABLE, t, 0) => 0);
+    check!(r, "unpin it again (not pinned)", mmuext1(MMUEXT_UNPIN_TABLE, t, 0) => -EINVAL);
+    check!(r, "unpin a plain data frame",
+        mmuext1(MMUEXT_UNPIN_TABLE, mfn_of(w.pte(1)), 0) => -EINVAL);
 
-    rc(
-        r,
-        "unpin the window's L1 (still hooked in the L2)",
-        mmuext1(MMUEXT_UNPIN_TABLE, w.l1_mfn, 0),
-        0,
-    );
+    check!(r, "unpin the window's L1 (still hooked in the L2)",
+        mmuext1(MMUEXT_UNPIN_TABLE, w.l1_mfn, 0) => 0);
     rejected(
         r,
         "update_va_mapping page 12 = that L1 RW (the L2 still types it)",
@@ -761,52 +619,28 @@ fn pinning(r: &mut Report, env: &mut Env, w: &Window) {
         w.base + 12 * 8,
         0,
     );
-    rc(
-        r,
-        "MMUEXT_CLEAR_PAGE of it",
-        mmuext1(MMUEXT_CLEAR_PAGE, w.l1_mfn, 0),
-        -EINVAL,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE of it", mmuext1(MMUEXT_CLEAR_PAGE, w.l1_mfn, 0) => -EINVAL);
     r.check(
         "the window still works (page 1 reads back)",
         read_u64(w.va(1)) == 0xfeed_face_0000_0001,
     );
-    rc(
-        r,
-        "pin it again",
-        mmuext1(MMUEXT_PIN_L1_TABLE, w.l1_mfn, 0),
-        0,
-    );
-    rc(
-        r,
-        "pin it once more",
-        mmuext1(MMUEXT_PIN_L1_TABLE, w.l1_mfn, 0),
-        -EINVAL,
-    );
+    check!(r, "pin it again", mmuext1(MMUEXT_PIN_L1_TABLE, w.l1_mfn, 0) => 0);
+    check!(r, "pin it once more", mmuext1(MMUEXT_PIN_L1_TABLE, w.l1_mfn, 0) => -EINVAL);
 }
 
 /// A new L4 holding the guest's kernel slot, switched to and back.
 fn new_baseptr(r: &mut Report, env: &mut Env, w: &Window) {
-    rc(
-        r,
-        "MMUEXT_NEW_BASEPTR to an L1",
-        mmuext1(MMUEXT_NEW_BASEPTR, w.l1_mfn, 0),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "MMUEXT_NEW_BASEPTR to mfn all-ones",
-        mmuext1(MMUEXT_NEW_BASEPTR, ALL_ONES_MFN, 0),
-        -EINVAL,
-    );
+    check!(r, "MMUEXT_NEW_BASEPTR to an L1", mmuext1(MMUEXT_NEW_BASEPTR, w.l1_mfn, 0) => -EINVAL);
+    check!(r, "MMUEXT_NEW_BASEPTR to mfn all-ones",
+        mmuext1(MMUEXT_NEW_BASEPTR, ALL_ONES_MFN, 0) => -EINVAL);
     let n = env.spare().1;
     let ok = rc(
         r,
         format_args!("clear spare mfn {n:#x}"),
         mmuext1(MMUEXT_CLEAR_PAGE, n, 0),
         0,
-    ) && rc(r, "pin it as an L4", mmuext1(MMUEXT_PIN_L4_TABLE, n, 0), 0)
-        && rc(r, "map it read-only at page 13", w.map(13, n, KRO), 0);
+    ) && check!(r, "pin it as an L4", mmuext1(MMUEXT_PIN_L4_TABLE, n, 0) => 0)
+        && check!(r, "map it read-only at page 13", w.map(13, n, KRO) => 0);
     if !ok {
         return;
     }
@@ -828,26 +662,14 @@ fn new_baseptr(r: &mut Report, env: &mut Env, w: &Window) {
         .all(|i| read_u64(nva + i * 8) == 0);
     r.check("its guest slots are empty", guest_empty);
     let k = read_u64(env.l4 + 511 * 8);
-    let ok = rc(
-        r,
-        format_args!("mmu_update new L4[511] = the kernel's {k:#x}"),
-        pt_write((n << 12) + 511 * 8, k),
-        0,
-    ) && rc(
-        r,
-        "mmu_update new L4[300] = itself read-only",
-        pt_write((n << 12) + 300 * 8, (n << 12) | P | US | A),
-        0,
-    );
+    let ok = check!(r, "mmu_update new L4[511] = the kernel's {k:#x}",
+        pt_write((n << 12) + 511 * 8, k) => 0)
+        && check!(r, "mmu_update new L4[300] = itself read-only",
+            pt_write((n << 12) + 300 * 8, (n << 12) | P | US | A) => 0);
     if !ok {
         return;
     }
-    if !rc(
-        r,
-        "MMUEXT_NEW_BASEPTR to the new L4",
-        mmuext1(MMUEXT_NEW_BASEPTR, n, 0),
-        0,
-    ) {
+    if !check!(r, "MMUEXT_NEW_BASEPTR to the new L4", mmuext1(MMUEXT_NEW_BASEPTR, n, 0) => 0) {
         return;
     }
     let lin = 0xffff_0000_0000_0000 | (300 << 39) | (300 << 30) | (300 << 21) | (300 << 12);
@@ -863,16 +685,12 @@ fn new_baseptr(r: &mut Report, env: &mut Env, w: &Window) {
         ),
         (m2p_new ^ m2p_cur) & !A == 0,
     );
-    rc(
-        r,
-        "MMUEXT_NEW_BASEPTR back to pt_base",
-        mmuext1(MMUEXT_NEW_BASEPTR, env.l4_mfn, 0),
-        0,
-    );
+    check!(r, "MMUEXT_NEW_BASEPTR back to pt_base",
+        mmuext1(MMUEXT_NEW_BASEPTR, env.l4_mfn, 0) => 0);
     r.check(
         "back on pt_base: page 1 reads back",
         read_u64(w.va(1)) == 0xfeed_face_0000_0001,
     );
-    rc(r, "unmap page 13", w.unmap(13), 0);
-    rc(r, "unpin the new L4", mmuext1(MMUEXT_UNPIN_TABLE, n, 0), 0);
+    check!(r, "unmap page 13", w.unmap(13) => 0);
+    check!(r, "unpin the new L4", mmuext1(MMUEXT_UNPIN_TABLE, n, 0) => 0);
 }

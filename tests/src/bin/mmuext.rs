@@ -33,7 +33,8 @@ use guest_abi::xen::{
     MMUEXT_TLB_FLUSH_ALL, MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_TLB_FLUSH_MULTI, MMUEXT_UNMARK_SUPER,
     MMUEXT_UNPIN_TABLE, UVMF_INVLPG,
 };
-use tests::expect::{rc, BAD_POINTERS};
+use tests::check;
+use tests::expect::BAD_POINTERS;
 use tests::pvmm::{
     m2p_mfn, max_page, mfn_of, mmu_update_raw, mmuext, mmuext1, mmuext_raw, op, read_u64,
     write_u64, Env, Window, A, ALL_ONES_MFN, D, P, RW, US,
@@ -70,41 +71,17 @@ fn main(si: StartInfoRef) -> ! {
 /// (which the builder leaves pinned, as Xen does) must not turn it into an
 /// ordinary page that COPY_PAGE or CLEAR_PAGE could overwrite.
 fn unpinning_the_live_l4_keeps_it_typed(r: &mut Report, env: &Env) {
-    rc(
-        r,
-        "unpin the live L4 (pt_base)",
-        mmuext1(MMUEXT_UNPIN_TABLE, env.l4_mfn, 0),
-        0,
-    );
-    rc(
-        r,
-        "COPY_PAGE onto the live, unpinned L4 (still an L4: -EINVAL)",
-        mmuext1(MMUEXT_COPY_PAGE, env.l4_mfn, env.l4_mfn),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "CLEAR_PAGE of it (-EINVAL)",
-        mmuext1(MMUEXT_CLEAR_PAGE, env.l4_mfn, 0),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "pin it again",
-        mmuext1(MMUEXT_PIN_L4_TABLE, env.l4_mfn, 0),
-        0,
-    );
+    check!(r, "unpin the live L4 (pt_base)", mmuext1(MMUEXT_UNPIN_TABLE, env.l4_mfn, 0) => 0);
+    check!(r, "COPY_PAGE onto the live, unpinned L4 (still an L4: -EINVAL)",
+        mmuext1(MMUEXT_COPY_PAGE, env.l4_mfn, env.l4_mfn) => -EINVAL);
+    check!(r, "CLEAR_PAGE of it (-EINVAL)", mmuext1(MMUEXT_CLEAR_PAGE, env.l4_mfn, 0) => -EINVAL);
+    check!(r, "pin it again", mmuext1(MMUEXT_PIN_L4_TABLE, env.l4_mfn, 0) => 0);
 }
 
 /// A cleared spare frame.
 fn cleared(r: &mut Report, env: &mut Env) -> u64 {
     let m = env.spare().1;
-    rc(
-        r,
-        format_args!("MMUEXT_CLEAR_PAGE spare mfn {m:#x}"),
-        mmuext1(MMUEXT_CLEAR_PAGE, m, 0),
-        0,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE spare mfn {m:#x}", mmuext1(MMUEXT_CLEAR_PAGE, m, 0) => 0);
     m
 }
 
@@ -117,71 +94,30 @@ fn pins(r: &mut Report, env: &mut Env, w: &Window) {
     ];
     for (name, cmd) in levels {
         let m = cleared(r, env);
-        rc(
-            r,
-            format_args!("PIN_{name}_TABLE of it"),
-            mmuext1(cmd, m, 0),
-            0,
-        );
-        rc(
-            r,
-            format_args!("PIN_{name}_TABLE again"),
-            mmuext1(cmd, m, 0),
-            -EINVAL,
-        );
+        check!(r, "PIN_{name}_TABLE of it", mmuext1(cmd, m, 0) => 0);
+        check!(r, "PIN_{name}_TABLE again", mmuext1(cmd, m, 0) => -EINVAL);
         let other = if cmd == MMUEXT_PIN_L1_TABLE {
             MMUEXT_PIN_L2_TABLE
         } else {
             MMUEXT_PIN_L1_TABLE
         };
-        rc(
-            r,
-            format_args!("pin the pinned {name} as another level"),
-            mmuext1(other, m, 0),
-            -EINVAL,
-        );
-        rc(
-            r,
-            format_args!("MMUEXT_UNPIN_TABLE the {name}"),
-            mmuext1(MMUEXT_UNPIN_TABLE, m, 0),
-            0,
-        );
-        rc(
-            r,
-            format_args!("MMUEXT_UNPIN_TABLE the {name} again"),
-            mmuext1(MMUEXT_UNPIN_TABLE, m, 0),
-            -EINVAL,
-        );
-        rc(
-            r,
-            format_args!("PIN_{name}_TABLE of mfn all-ones"),
-            mmuext1(cmd, ALL_ONES_MFN, 0),
-            -EINVAL,
-        );
+        check!(r, "pin the pinned {name} as another level", mmuext1(other, m, 0) => -EINVAL);
+        check!(r, "MMUEXT_UNPIN_TABLE the {name}", mmuext1(MMUEXT_UNPIN_TABLE, m, 0) => 0);
+        check!(r, "MMUEXT_UNPIN_TABLE the {name} again",
+            mmuext1(MMUEXT_UNPIN_TABLE, m, 0) => -EINVAL);
+        check!(r, "PIN_{name}_TABLE of mfn all-ones", mmuext1(cmd, ALL_ONES_MFN, 0) => -EINVAL);
         if let Some(m2p) = m2p_mfn() {
-            rc(
-                r,
-                format_args!("PIN_{name}_TABLE of an M2P frame {m2p:#x} (the hypervisor's)"),
-                mmuext1(cmd, m2p, 0),
-                -EINVAL,
-            );
+            check!(r, "PIN_{name}_TABLE of an M2P frame {m2p:#x} (the hypervisor's)",
+                mmuext1(cmd, m2p, 0) => -EINVAL);
         }
     }
     let d = env.spare().1;
-    rc(r, "map a spare frame RW at page 1", w.map(1, d, KRW), 0);
-    rc(
-        r,
-        "PIN_L1_TABLE of that writable-mapped frame",
-        mmuext1(MMUEXT_PIN_L1_TABLE, d, 0),
-        -EINVAL,
-    );
-    rc(r, "unmap page 1", w.unmap(1), 0);
-    rc(
-        r,
-        "UNPIN_TABLE of mfn all-ones",
-        mmuext1(MMUEXT_UNPIN_TABLE, ALL_ONES_MFN, 0),
-        -EINVAL,
-    );
+    check!(r, "map a spare frame RW at page 1", w.map(1, d, KRW) => 0);
+    check!(r, "PIN_L1_TABLE of that writable-mapped frame",
+        mmuext1(MMUEXT_PIN_L1_TABLE, d, 0) => -EINVAL);
+    check!(r, "unmap page 1", w.unmap(1) => 0);
+    check!(r, "UNPIN_TABLE of mfn all-ones",
+        mmuext1(MMUEXT_UNPIN_TABLE, ALL_ONES_MFN, 0) => -EINVAL);
 }
 
 fn ldt_and_unknown(r: &mut Report, w: &Window) {
@@ -202,89 +138,48 @@ fn ldt_and_unknown(r: &mut Report, w: &Window) {
         ("0 entries and a non-canonical base", 0x8000_0000_0001, 0, 0),
         ("0 entries", 0, 0, 0),
     ] {
-        rc(
-            r,
-            format_args!("MMUEXT_SET_LDT {what} ({addr:#x}, {n})"),
-            mmuext1(MMUEXT_SET_LDT, addr, n),
-            want,
-        );
+        check!(r, "MMUEXT_SET_LDT {what} ({addr:#x}, {n})",
+            mmuext1(MMUEXT_SET_LDT, addr, n) => want);
     }
-    rc(
-        r,
-        "MMUEXT_SET_LDT: only the low 32 bits of nr_ents count (1<<32 | 0)",
-        mmuext1(MMUEXT_SET_LDT, 0x8000_0000_0000, 1 << 32),
-        0,
-    );
+    check!(r, "MMUEXT_SET_LDT: only the low 32 bits of nr_ents count (1<<32 | 0)",
+        mmuext1(MMUEXT_SET_LDT, 0x8000_0000_0000, 1 << 32) => 0);
     for (name, cmd) in [
         ("MARK_SUPER", MMUEXT_MARK_SUPER),
         ("UNMARK_SUPER", MMUEXT_UNMARK_SUPER),
     ] {
-        rc(
-            r,
-            format_args!("MMUEXT_{name} of the window's L1"),
-            mmuext1(cmd, w.l1_mfn, 0),
-            -EOPNOTSUPP,
-        );
+        check!(r, "MMUEXT_{name} of the window's L1", mmuext1(cmd, w.l1_mfn, 0) => -EOPNOTSUPP);
     }
     for cmd in [14u32, 21, 22, 0x100, 0xffff_ffff] {
-        rc(
-            r,
-            format_args!("mmuext_op command {cmd}"),
-            mmuext1(cmd, 0, 0),
-            -ENOSYS,
-        );
+        check!(r, "mmuext_op command {cmd}", mmuext1(cmd, 0, 0) => -ENOSYS);
     }
 }
 
 fn clear_and_copy(r: &mut Report, env: &mut Env, w: &Window) {
     let (src, dst) = (env.spare().1, env.spare().1);
-    let ok = rc(r, "map a source frame RW at page 2", w.map(2, src, KRW), 0)
-        && rc(
-            r,
-            "map a destination frame RO at page 3",
-            w.map(3, dst, KRO),
-            0,
-        );
+    let ok = check!(r, "map a source frame RW at page 2", w.map(2, src, KRW) => 0)
+        && check!(r, "map a destination frame RO at page 3", w.map(3, dst, KRO) => 0);
     if !ok {
         return;
     }
     for i in 0..512 {
         write_u64(w.va(2) + i * 8, 0xc0de_0000_0000_0000 | i);
     }
-    rc(
-        r,
-        "MMUEXT_COPY_PAGE source -> destination",
-        mmuext1(MMUEXT_COPY_PAGE, dst, src),
-        0,
-    );
+    check!(r, "MMUEXT_COPY_PAGE source -> destination", mmuext1(MMUEXT_COPY_PAGE, dst, src) => 0);
     let same = (0..512).all(|i| read_u64(w.va(3) + i * 8) == 0xc0de_0000_0000_0000 | i);
     r.check("the destination reads the source's 512 words", same);
-    rc(
-        r,
-        "MMUEXT_CLEAR_PAGE the destination (mapped read-only)",
-        mmuext1(MMUEXT_CLEAR_PAGE, dst, 0),
-        0,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE the destination (mapped read-only)",
+        mmuext1(MMUEXT_CLEAR_PAGE, dst, 0) => 0);
     r.check(
         "it reads all zero",
         (0..512).all(|i| read_u64(w.va(3) + i * 8) == 0),
     );
-    rc(
-        r,
-        "MMUEXT_CLEAR_PAGE the source (mapped RW)",
-        mmuext1(MMUEXT_CLEAR_PAGE, src, 0),
-        0,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE the source (mapped RW)", mmuext1(MMUEXT_CLEAR_PAGE, src, 0) => 0);
     r.check(
         "it reads all zero",
         (0..512).all(|i| read_u64(w.va(2) + i * 8) == 0),
     );
-    rc(
-        r,
-        "MMUEXT_COPY_PAGE from the window's L1 (any type may be a source)",
-        mmuext1(MMUEXT_COPY_PAGE, dst, w.l1_mfn),
-        0,
-    );
+    check!(r, "MMUEXT_COPY_PAGE from the window's L1 (any type may be a source)",
+        mmuext1(MMUEXT_COPY_PAGE, dst, w.l1_mfn) => 0);
     r.check(
         "the destination reads the L1's entries",
         (0..512).all(|i| read_u64(w.va(3) + i * 8) == w.pte(i)),
@@ -347,12 +242,7 @@ fn clear_and_copy(r: &mut Report, env: &mut Env, w: &Window) {
         }
     }
     for (what, cmd, a1, a2) in bad {
-        rc(
-            r,
-            format_args!("MMUEXT_{what}"),
-            mmuext1(cmd, a1, a2),
-            -EINVAL,
-        );
+        check!(r, "MMUEXT_{what}", mmuext1(cmd, a1, a2) => -EINVAL);
     }
     let _ = w.unmap(2);
     let _ = w.unmap(3);
@@ -436,50 +326,23 @@ fn flushes(r: &mut Report, w: &Window) {
             0,
         ),
     ] {
-        rc(r, format_args!("MMUEXT_{what}"), mmuext1(cmd, a1, a2), want);
+        check!(r, "MMUEXT_{what}", mmuext1(cmd, a1, a2) => want);
     }
 }
 
 fn user_baseptr(r: &mut Report, env: &mut Env, w: &Window) {
-    rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR 0 (none, as at start of day)",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, 0, 0),
-        0,
-    );
+    check!(r, "MMUEXT_NEW_USER_BASEPTR 0 (none, as at start of day)",
+        mmuext1(MMUEXT_NEW_USER_BASEPTR, 0, 0) => 0);
     let u = cleared(r, env);
-    rc(r, "pin it as an L4", mmuext1(MMUEXT_PIN_L4_TABLE, u, 0), 0);
-    rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR to it",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, u, 0),
-        0,
-    );
-    rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR to it again",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, u, 0),
-        0,
-    );
-    rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR to an L1",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, w.l1_mfn, 0),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR to mfn all-ones",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, ALL_ONES_MFN, 0),
-        -EINVAL,
-    );
-    rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR 0",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, 0, 0),
-        0,
-    );
-    rc(r, "unpin the L4", mmuext1(MMUEXT_UNPIN_TABLE, u, 0), 0);
+    check!(r, "pin it as an L4", mmuext1(MMUEXT_PIN_L4_TABLE, u, 0) => 0);
+    check!(r, "MMUEXT_NEW_USER_BASEPTR to it", mmuext1(MMUEXT_NEW_USER_BASEPTR, u, 0) => 0);
+    check!(r, "MMUEXT_NEW_USER_BASEPTR to it again", mmuext1(MMUEXT_NEW_USER_BASEPTR, u, 0) => 0);
+    check!(r, "MMUEXT_NEW_USER_BASEPTR to an L1",
+        mmuext1(MMUEXT_NEW_USER_BASEPTR, w.l1_mfn, 0) => -EINVAL);
+    check!(r, "MMUEXT_NEW_USER_BASEPTR to mfn all-ones",
+        mmuext1(MMUEXT_NEW_USER_BASEPTR, ALL_ONES_MFN, 0) => -EINVAL);
+    check!(r, "MMUEXT_NEW_USER_BASEPTR 0", mmuext1(MMUEXT_NEW_USER_BASEPTR, 0, 0) => 0);
+    check!(r, "unpin the L4", mmuext1(MMUEXT_UNPIN_TABLE, u, 0) => 0);
 }
 
 fn batches(r: &mut Report, env: &mut Env, w: &Window) {
@@ -491,31 +354,11 @@ fn batches(r: &mut Report, env: &mut Env, w: &Window) {
         op(MMUEXT_PIN_L1_TABLE, c, 0),
     ];
     let mut done = 99u32;
-    rc(
-        r,
-        "a batch of 4 whose 3rd is command 14",
-        mmuext(&ops, Some(&mut done)),
-        -ENOSYS,
-    );
+    check!(r, "a batch of 4 whose 3rd is command 14", mmuext(&ops, Some(&mut done)) => -ENOSYS);
     r.check(format_args!("*pdone {done} is 2"), done == 2);
-    rc(
-        r,
-        "the 1st was applied: unpin it",
-        mmuext1(MMUEXT_UNPIN_TABLE, a, 0),
-        0,
-    );
-    rc(
-        r,
-        "the 2nd was applied: unpin it",
-        mmuext1(MMUEXT_UNPIN_TABLE, b, 0),
-        0,
-    );
-    rc(
-        r,
-        "the 4th was not: unpin it",
-        mmuext1(MMUEXT_UNPIN_TABLE, c, 0),
-        -EINVAL,
-    );
+    check!(r, "the 1st was applied: unpin it", mmuext1(MMUEXT_UNPIN_TABLE, a, 0) => 0);
+    check!(r, "the 2nd was applied: unpin it", mmuext1(MMUEXT_UNPIN_TABLE, b, 0) => 0);
+    check!(r, "the 4th was not: unpin it", mmuext1(MMUEXT_UNPIN_TABLE, c, 0) => -EINVAL);
 
     let flush = [
         op(MMUEXT_TLB_FLUSH_LOCAL, 0, 0),
@@ -528,15 +371,10 @@ fn batches(r: &mut Report, env: &mut Env, w: &Window) {
         core::ptr::from_mut(&mut done) as u64,
         SELF,
     );
-    rc(
-        r,
-        "mmuext_op of 2 flushes with count|PREEMPTED, *pdone 5",
-        got,
-        0,
-    );
+    check!(r, "mmuext_op of 2 flushes with count|PREEMPTED, *pdone 5", got => 0);
     r.check(format_args!("*pdone {done} is 7 (accumulated)"), done == 7);
     let got = mmuext_raw(flush.as_ptr() as u64, 2 | PREEMPTED, 0, SELF);
-    rc(r, "the same with no pdone", got, 0);
+    check!(r, "the same with no pdone", got => 0);
     let mut done = 5u32;
     let got = mmuext_raw(
         flush.as_ptr() as u64,
@@ -544,7 +382,7 @@ fn batches(r: &mut Report, env: &mut Env, w: &Window) {
         core::ptr::from_mut(&mut done) as u64,
         SELF,
     );
-    rc(r, "mmuext_op count 0|PREEMPTED, *pdone 5", got, 0);
+    check!(r, "mmuext_op count 0|PREEMPTED, *pdone 5", got => 0);
     r.check(format_args!("*pdone {done} is 5"), done == 5);
 
     let d = env.spare().1;
@@ -565,7 +403,7 @@ fn batches(r: &mut Report, env: &mut Env, w: &Window) {
         core::ptr::from_mut(&mut done) as u64,
         SELF,
     );
-    rc(r, "mmu_update of 2 with count|PREEMPTED, *pdone 5", got, 0);
+    check!(r, "mmu_update of 2 with count|PREEMPTED, *pdone 5", got => 0);
     r.check(
         format_args!("*pdone {done} is 7, both applied"),
         done == 7 && mfn_of(w.pte(4)) == d && mfn_of(w.pte(5)) == d,
@@ -574,25 +412,10 @@ fn batches(r: &mut Report, env: &mut Env, w: &Window) {
     let _ = w.unmap(5);
 
     for &(what, ptr) in BAD_POINTERS {
-        rc(
-            r,
-            format_args!("mmuext_op ops {what}"),
-            mmuext_raw(ptr, 1, 0, SELF),
-            -EFAULT,
-        );
+        check!(r, "mmuext_op ops {what}", mmuext_raw(ptr, 1, 0, SELF) => -EFAULT);
     }
-    rc(
-        r,
-        "mmuext_op for domain 77",
-        mmuext_raw(flush.as_ptr() as u64, 1, 0, 77),
-        -ESRCH,
-    );
-    rc(
-        r,
-        "mmuext_op of 0 ops",
-        mmuext_raw(flush.as_ptr() as u64, 0, 0, SELF),
-        0,
-    );
+    check!(r, "mmuext_op for domain 77", mmuext_raw(flush.as_ptr() as u64, 1, 0, 77) => -ESRCH);
+    check!(r, "mmuext_op of 0 ops", mmuext_raw(flush.as_ptr() as u64, 0, 0, SELF) => 0);
 }
 
 fn multicall(r: &mut Report, env: &mut Env, w: &Window) {
@@ -641,14 +464,9 @@ fn multicall(r: &mut Report, env: &mut Env, w: &Window) {
     // SAFETY: every entry's buffers live on this stack frame; the one
     // mapping change is to a window page.
     let got = unsafe { hypercall2(MULTICALL, calls.as_mut_ptr() as u64, calls.len() as u64) };
-    rc(r, "multicall of 10 entries", got, 0);
+    check!(r, "multicall of 10 entries", got => 0);
     for (i, (c, (what, want))) in calls.iter().zip(want).enumerate() {
-        rc(
-            r,
-            format_args!("entry {i}: {what}"),
-            c.result.cast_signed(),
-            want,
-        );
+        check!(r, "entry {i}: {what}", c.result.cast_signed() => want);
     }
     r.check(
         format_args!(
@@ -664,11 +482,11 @@ fn multicall(r: &mut Report, env: &mut Env, w: &Window) {
     let _ = w.unmap(6);
     // SAFETY: no entries are read.
     let got = unsafe { hypercall2(MULTICALL, calls.as_mut_ptr() as u64, 0) };
-    rc(r, "multicall of 0 entries", got, 0);
+    check!(r, "multicall of 0 entries", got => 0);
     for &(what, ptr) in BAD_POINTERS {
         // SAFETY: the hypervisor refuses the list.
         let got = unsafe { hypercall2(MULTICALL, ptr, 1) };
-        rc(r, format_args!("multicall list {what}"), got, -EFAULT);
+        check!(r, "multicall list {what}", got => -EFAULT);
     }
 }
 

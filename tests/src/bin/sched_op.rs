@@ -18,7 +18,8 @@ use guest_abi::hypercall::{hypercall2, sched_op_yield, SCHED_OP};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::sched::{SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE};
-use tests::expect::{self, BAD_POINTERS};
+use tests::check;
+use tests::expect::BAD_POINTERS;
 
 guest_abi::pv_guest!(main, name = "sched_op");
 
@@ -37,21 +38,11 @@ fn main(_si: StartInfoRef) -> ! {
     let mut r = Report::new("sched_op");
 
     for i in 1..=5 {
-        expect::rc(
-            &mut r,
-            format_args!("SCHEDOP_yield #{i}"),
-            sched_op_yield(),
-            0,
-        );
+        check!(r, "SCHEDOP_yield #{i}", sched_op_yield() => 0);
     }
 
     for &cmd in UNKNOWN_CMDS {
-        expect::rc(
-            &mut r,
-            format_args!("sched_op cmd {cmd:#x}"),
-            raw(cmd, 0),
-            -errno::ENOSYS,
-        );
+        check!(r, "sched_op cmd {cmd:#x}", raw(cmd, 0) => -errno::ENOSYS);
     }
 
     for (name, cmd) in [
@@ -59,16 +50,11 @@ fn main(_si: StartInfoRef) -> ! {
         ("SCHEDOP_shutdown_code", SCHEDOP_SHUTDOWN_CODE),
     ] {
         for &(what, addr) in BAD_POINTERS {
-            expect::rc(
-                &mut r,
-                format_args!("{name} with {what} pointer {addr:#x}"),
-                raw(cmd, addr),
-                -errno::EFAULT,
-            );
+            check!(r, "{name} with {what} pointer {addr:#x}", raw(cmd, addr) => -errno::EFAULT);
         }
     }
     r.check("the domain is still running after the bad shutdowns", true);
-    expect::rc(&mut r, "SCHEDOP_yield after them", sched_op_yield(), 0);
+    check!(r, "SCHEDOP_yield after them", sched_op_yield() => 0);
 
     // Powering off now also shows that no shutdown code was latched by the
     // failed calls: a latched code would replace poweroff.

@@ -29,7 +29,7 @@ use guest_abi::xen::{
     DOMID_SELF, MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L2_TABLE, MMUEXT_PIN_L3_TABLE, MMUEXT_PIN_L4_TABLE,
     MMUEXT_UNPIN_TABLE,
 };
-use tests::expect::rc;
+use tests::check;
 use tests::fixup::{self, SharedInfo};
 use tests::pvmm::{memory_op, mmuext1};
 
@@ -63,7 +63,7 @@ fn fault_cr2(shared: &SharedInfo, addr: u64) -> Option<u64> {
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("shared_info_frame");
     let mfn = si.shared_info >> 12;
-    if !rc(&mut r, "set_trap_table(#UD, #GP, #PF)", fixup::install(), 0) {
+    if !check!(r, "set_trap_table(#UD, #GP, #PF)", fixup::install() => 0) {
         r.finish()
     }
     for (name, cmd) in [
@@ -73,12 +73,8 @@ fn main(si: StartInfoRef) -> ! {
         ("L4", MMUEXT_PIN_L4_TABLE),
     ] {
         let got = mmuext1(cmd, mfn, 0);
-        rc(
-            &mut r,
-            format_args!("MMUEXT_PIN_{name}_TABLE of shared info (mfn {mfn:#x}), not mapped"),
-            got,
-            -EINVAL,
-        );
+        check!(r, "MMUEXT_PIN_{name}_TABLE of shared info (mfn {mfn:#x}), not mapped",
+            got => -EINVAL);
         if got == 0 {
             mmuext1(MMUEXT_UNPIN_TABLE, mfn, 0);
         }
@@ -86,7 +82,7 @@ fn main(si: StartInfoRef) -> ! {
     let frames = [mfn];
     // SAFETY: the hypervisor reads one frame number.
     let got = unsafe { hypercall2(SET_GDT, frames.as_ptr() as u64, 16) };
-    rc(&mut r, "set_gdt([shared info], 16)", got, -EINVAL);
+    check!(r, "set_gdt([shared info], 16)", got => -EINVAL);
 
     let Some(shared) = SharedInfo::map(si) else {
         r.check("map shared info writable", false);
@@ -110,22 +106,12 @@ fn main(si: StartInfoRef) -> ! {
         u64::from(XENMEM_EXCHANGE),
         core::ptr::addr_of_mut!(x) as u64,
     );
-    rc(
-        &mut r,
-        "exchange of shared info for a new frame",
-        got,
-        -EINVAL,
-    );
+    check!(r, "exchange of shared info for a new frame", got => -EINVAL);
     r.check(
         format_args!("nothing exchanged (nr_exchanged {})", x.nr_exchanged),
         x.nr_exchanged == 0,
     );
-    rc(
-        &mut r,
-        "current_reservation unchanged",
-        current_reservation(),
-        start,
-    );
+    check!(r, "current_reservation unchanged", current_reservation() => start);
 
     let mut list = [mfn];
     let mut res = reservation(&mut list);
@@ -133,25 +119,15 @@ fn main(si: StartInfoRef) -> ! {
         u64::from(XENMEM_DECREASE_RESERVATION),
         core::ptr::addr_of_mut!(res) as u64,
     );
-    rc(&mut r, "decrease_reservation of shared info", got, 1);
-    rc(
-        &mut r,
-        "current_reservation unchanged",
-        current_reservation(),
-        start,
-    );
+    check!(r, "decrease_reservation of shared info", got => 1);
+    check!(r, "current_reservation unchanged", current_reservation() => start);
     let after = fault_cr2(&shared, 0x2000);
     r.check(
         format_args!("shared info still works: a #PF at 0x2000 reports its cr2 ({after:x?})"),
         after == Some(0x2000),
     );
     for (name, cmd) in [("L1", MMUEXT_PIN_L1_TABLE), ("L4", MMUEXT_PIN_L4_TABLE)] {
-        rc(
-            &mut r,
-            format_args!("MMUEXT_PIN_{name}_TABLE of it afterwards"),
-            mmuext1(cmd, mfn, 0),
-            -EINVAL,
-        );
+        check!(r, "MMUEXT_PIN_{name}_TABLE of it afterwards", mmuext1(cmd, mfn, 0) => -EINVAL);
     }
     r.finish()
 }

@@ -42,6 +42,7 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::sched::{shutdown_reason_name, SchedShutdown, SCHEDOP_SHUTDOWN_CODE};
+use tests::check;
 use tests::expect;
 
 guest_abi::pv_guest!(main, name = "shutdown");
@@ -83,7 +84,7 @@ fn main(si: StartInfoRef) -> ! {
             r.finish()
         };
         let rc = shutdown_code(code);
-        expect::rc(&mut r, format_args!("SCHEDOP_shutdown_code({code})"), rc, 0);
+        check!(r, "SCHEDOP_shutdown_code({code})", rc => 0);
     }
 
     println!(

@@ -45,6 +45,7 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::TrapInfo;
+use tests::check;
 use tests::expect;
 use tests::fixup::{set_trap_table, set_trap_table_at, trap, SharedInfo};
 
@@ -214,13 +215,7 @@ fn check_frame(
     mask: u64,
 ) {
     let f = frame();
-    r.check(
-        format_args!(
-            "{what}: handler for vector {vector:#x} ran (got {:#x})",
-            TRAP_VECTOR.load(SeqCst)
-        ),
-        TRAP_VECTOR.load(SeqCst) == vector,
-    );
+    check!(r, "{what}: vector of the handler that ran", TRAP_VECTOR.load(SeqCst) => vector);
     let (ec_words, rest) = match error_code {
         Some(_) => (1, &f[3..]),
         None => (0, &f[2..]),
@@ -233,10 +228,7 @@ fn check_frame(
         f[0] == RCX_MARK && f[1] == R11_MARK,
     );
     if let Some(ec) = error_code {
-        r.check(
-            format_args!("{what}: error code {ec:#x} (got {:#x})", f[2]),
-            f[2] == ec,
-        );
+        check!(r, "{what}: error code", f[2] => ec);
     }
     let want_cs = u64::from(KERNEL_CS & !3) | mask << 32;
     r.check(
@@ -260,10 +252,7 @@ fn check_frame(
     );
     let want_sp = (t.rsp & !0xf) - 8 * (7 + ec_words);
     let got_sp = TRAP_RSP.load(SeqCst);
-    r.check(
-        format_args!("{what}: frame at {want_sp:#x}, 16-byte aligned below rsp (got {got_sp:#x})"),
-        got_sp == want_sp,
-    );
+    check!(r, "{what}: frame 16-byte aligned below rsp", got_sp => want_sp);
     r.check(
         format_args!("{what}: iret restored rcx/r11 ({:#x}, {:#x})", t.rcx, t.r11),
         t.rcx == RCX_MARK && t.r11 == R11_MARK,
@@ -291,7 +280,7 @@ fn main(si: StartInfoRef) -> ! {
 
     if cmdline.contains("missing") {
         let rc = set_trap_table(&full[1..]);
-        expect::rc(&mut r, "set_trap_table without #DE", rc, 0);
+        check!(r, "set_trap_table without #DE", rc => 0);
         println!("about to divide by zero");
         // SAFETY: raises #DE, which has no handler: the domain crashes.
         unsafe {
@@ -301,8 +290,8 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     }
     if cmdline.contains("cleared") {
-        expect::rc(&mut r, "set_trap_table(full)", set_trap_table(&full), 0);
-        expect::rc(&mut r, "set_trap_table(NULL)", set_trap_table_at(0), 0);
+        check!(r, "set_trap_table(full)", set_trap_table(&full) => 0);
+        check!(r, "set_trap_table(NULL)", set_trap_table_at(0) => 0);
         println!("about to ud2 with no table");
         // SAFETY: raises #UD, which no longer has a handler.
         unsafe { asm!("ud2") };
@@ -313,12 +302,7 @@ fn main(si: StartInfoRef) -> ! {
     // Bad tables.
     for &(name, va) in &expect::BAD_POINTERS[1..] {
         let rc = set_trap_table_at(va);
-        expect::rc(
-            &mut r,
-            format_args!("set_trap_table({name})"),
-            rc,
-            -errno::EFAULT,
-        );
+        check!(r, "set_trap_table({name})", rc => -errno::EFAULT);
     }
     let noncanon = [
         TrapInfo {
@@ -327,17 +311,13 @@ fn main(si: StartInfoRef) -> ! {
         },
         TrapInfo::default(),
     ];
-    expect::rc(
-        &mut r,
-        "set_trap_table with a non-canonical handler",
-        set_trap_table(&noncanon),
-        -errno::EINVAL,
-    );
-    expect::rc(&mut r, "set_trap_table(full)", set_trap_table(&full), 0);
+    check!(r, "set_trap_table with a non-canonical handler",
+        set_trap_table(&noncanon) => -errno::EINVAL);
+    check!(r, "set_trap_table(full)", set_trap_table(&full) => 0);
 
     // SAFETY: stack_switch only records the values.
     let rc = unsafe { hypercall2(STACK_SWITCH, KERNEL_SS, 0xffff_ffff_8020_0000) };
-    expect::rc(&mut r, "stack_switch", rc, 0);
+    check!(r, "stack_switch", rc => 0);
 
     // int3 at start of day: events masked (mask 1, IF clear in the frame).
     let t = trap!("int3");
@@ -498,7 +478,7 @@ fn main(si: StartInfoRef) -> ! {
     // fpu_taskswitch: #NM once, then the instruction runs.
     // SAFETY: only sets the virtual CR0.TS.
     let rc = unsafe { hypercall1(FPU_TASKSWITCH, 1) };
-    expect::rc(&mut r, "fpu_taskswitch(1)", rc, 0);
+    check!(r, "fpu_taskswitch(1)", rc => 0);
     let before = TRAP_COUNT.load(SeqCst);
     let t = trap!("movaps xmm1, xmm0");
     check_frame(&mut r, "SSE with TS set (#NM)", t, 7, None, t.at, 0);
@@ -509,7 +489,7 @@ fn main(si: StartInfoRef) -> ! {
     );
     // SAFETY: clears the virtual CR0.TS.
     let rc = unsafe { hypercall1(FPU_TASKSWITCH, 0) };
-    expect::rc(&mut r, "fpu_taskswitch(0)", rc, 0);
+    check!(r, "fpu_taskswitch(0)", rc => 0);
 
     callbacks(&mut r);
     segment_bases(&mut r);
@@ -525,10 +505,10 @@ fn callbacks(r: &mut Report) {
     let h = traps_handler_3 as *const () as u64;
     // SAFETY: records addresses only.
     let rc = unsafe { hypercall3(SET_CALLBACKS, h, h, h) };
-    expect::rc(r, "set_callbacks", rc, 0);
+    check!(r, "set_callbacks", rc => 0);
     // SAFETY: as above; a non-canonical address is ignored, not refused.
     let rc = unsafe { hypercall3(SET_CALLBACKS, 1 << 47, h, h) };
-    expect::rc(r, "set_callbacks with a non-canonical event address", rc, 0);
+    check!(r, "set_callbacks with a non-canonical event address", rc => 0);
     for (ty, name) in [
         (CALLBACKTYPE_EVENT, "event"),
         (CALLBACKTYPE_FAILSAFE, "failsafe"),
@@ -545,7 +525,7 @@ fn callbacks(r: &mut Report) {
             CALLBACKOP_REGISTER,
             (&reg as *const CallbackRegister).cast(),
         );
-        expect::rc(r, format_args!("callback_op register {name}"), rc, 0);
+        check!(r, "callback_op register {name}", rc => 0);
         let unreg = CallbackUnregister {
             type_: ty,
             _unused: 0,
@@ -559,7 +539,7 @@ fn callbacks(r: &mut Report) {
         } else {
             -errno::EINVAL
         };
-        expect::rc(r, format_args!("callback_op unregister {name}"), rc, want);
+        check!(r, "callback_op unregister {name}", rc => want);
     }
     let bad = CallbackRegister {
         type_: CALLBACKTYPE_SYSCALL,
@@ -570,7 +550,7 @@ fn callbacks(r: &mut Report) {
         CALLBACKOP_REGISTER,
         (&bad as *const CallbackRegister).cast(),
     );
-    expect::rc(r, "callback_op register non-canonical", rc, -errno::EINVAL);
+    check!(r, "callback_op register non-canonical", rc => -errno::EINVAL);
     let bad = CallbackRegister {
         type_: 6,
         address: h,
@@ -580,7 +560,7 @@ fn callbacks(r: &mut Report) {
         CALLBACKOP_REGISTER,
         (&bad as *const CallbackRegister).cast(),
     );
-    expect::rc(r, "callback_op register type 6", rc, -errno::ENOSYS);
+    check!(r, "callback_op register type 6", rc => -errno::ENOSYS);
     let unreg = CallbackUnregister {
         type_: 6,
         _unused: 0,
@@ -589,17 +569,12 @@ fn callbacks(r: &mut Report) {
         CALLBACKOP_UNREGISTER,
         (&unreg as *const CallbackUnregister).cast(),
     );
-    expect::rc(r, "callback_op unregister type 6", rc, -errno::ENOSYS);
+    check!(r, "callback_op unregister type 6", rc => -errno::ENOSYS);
     let rc = callback_op(2, (&unreg as *const CallbackUnregister).cast());
-    expect::rc(r, "callback_op cmd 2", rc, -errno::ENOSYS);
+    check!(r, "callback_op cmd 2", rc => -errno::ENOSYS);
     for &(name, va) in expect::BAD_POINTERS {
         let rc = callback_op(CALLBACKOP_REGISTER, va as *const u8);
-        expect::rc(
-            r,
-            format_args!("callback_op register({name})"),
-            rc,
-            -errno::EFAULT,
-        );
+        check!(r, "callback_op register({name})", rc => -errno::EFAULT);
     }
 
     let cb = XennmiCallback {
@@ -614,10 +589,10 @@ fn callbacks(r: &mut Report) {
             &cb as *const _ as u64,
         )
     };
-    expect::rc(r, "nmi_op register", rc, 0);
+    check!(r, "nmi_op register", rc => 0);
     // SAFETY: no argument.
     let rc = unsafe { hypercall2(NMI_OP, u64::from(XENNMI_UNREGISTER_CALLBACK), 0) };
-    expect::rc(r, "nmi_op unregister", rc, 0);
+    check!(r, "nmi_op unregister", rc => 0);
     let cb = XennmiCallback {
         handler_address: 1 << 47,
         pad: 0,
@@ -630,13 +605,13 @@ fn callbacks(r: &mut Report) {
             &cb as *const _ as u64,
         )
     };
-    expect::rc(r, "nmi_op register non-canonical", rc, -errno::EINVAL);
+    check!(r, "nmi_op register non-canonical", rc => -errno::EINVAL);
     // SAFETY: bad pointer: the hypervisor must refuse it.
     let rc = unsafe { hypercall2(NMI_OP, u64::from(XENNMI_REGISTER_CALLBACK), 0x1000) };
-    expect::rc(r, "nmi_op register(unmapped)", rc, -errno::EFAULT);
+    check!(r, "nmi_op register(unmapped)", rc => -errno::EFAULT);
     // SAFETY: no argument.
     let rc = unsafe { hypercall2(NMI_OP, 2, 0) };
-    expect::rc(r, "nmi_op cmd 2", rc, -errno::ENOSYS);
+    check!(r, "nmi_op cmd 2", rc => -errno::ENOSYS);
 }
 
 static FS_WORD: u64 = 0x0f5b_a5e0_f5ba_5e00;
@@ -649,22 +624,12 @@ fn segment_bases(r: &mut Report) {
     };
     let fs_addr = &FS_WORD as *const u64 as u64;
     let gs_addr = &GS_WORD as *const u64 as u64;
-    expect::rc(
-        r,
-        "set_segment_base(FS, &FS_WORD)",
-        seg(SEGBASE_FS, fs_addr),
-        0,
-    );
+    check!(r, "set_segment_base(FS, &FS_WORD)", seg(SEGBASE_FS, fs_addr) => 0);
     let v: u64;
     // SAFETY: fs points at FS_WORD.
     unsafe { asm!("mov {}, fs:[0]", out(reg) v) };
     r.check(format_args!("fs:0 reads FS_WORD ({v:#x})"), v == FS_WORD);
-    expect::rc(
-        r,
-        "set_segment_base(GS_KERNEL, &GS_WORD)",
-        seg(SEGBASE_GS_KERNEL, gs_addr),
-        0,
-    );
+    check!(r, "set_segment_base(GS_KERNEL, &GS_WORD)", seg(SEGBASE_GS_KERNEL, gs_addr) => 0);
     let v: u64;
     // SAFETY: gs points at GS_WORD.
     unsafe { asm!("mov {}, gs:[0]", out(reg) v) };
@@ -672,30 +637,10 @@ fn segment_bases(r: &mut Report) {
         format_args!("gs:0 reads GS_WORD in kernel mode ({v:#x})"),
         v == GS_WORD,
     );
-    expect::rc(
-        r,
-        "set_segment_base(GS_USER, 0)",
-        seg(SEGBASE_GS_USER, 0),
-        0,
-    );
-    expect::rc(
-        r,
-        "set_segment_base(GS_USER_SEL, 0)",
-        seg(SEGBASE_GS_USER_SEL, 0),
-        0,
-    );
-    expect::rc(
-        r,
-        "set_segment_base(GS_USER_SEL, 0xe02b)",
-        seg(SEGBASE_GS_USER_SEL, 0xe02b),
-        0,
-    );
-    expect::rc(
-        r,
-        "set_segment_base(GS_USER_SEL, 0x1230 (bad))",
-        seg(SEGBASE_GS_USER_SEL, 0x1230),
-        0,
-    );
+    check!(r, "set_segment_base(GS_USER, 0)", seg(SEGBASE_GS_USER, 0) => 0);
+    check!(r, "set_segment_base(GS_USER_SEL, 0)", seg(SEGBASE_GS_USER_SEL, 0) => 0);
+    check!(r, "set_segment_base(GS_USER_SEL, 0xe02b)", seg(SEGBASE_GS_USER_SEL, 0xe02b) => 0);
+    check!(r, "set_segment_base(GS_USER_SEL, 0x1230 (bad))", seg(SEGBASE_GS_USER_SEL, 0x1230) => 0);
     let v: u64;
     // SAFETY: the kernel GS base is unchanged by the user calls.
     unsafe { asm!("mov {}, gs:[0]", out(reg) v) };
@@ -704,19 +649,10 @@ fn segment_bases(r: &mut Report) {
         v == GS_WORD,
     );
     for which in [SEGBASE_FS, SEGBASE_GS_USER, SEGBASE_GS_KERNEL] {
-        expect::rc(
-            r,
-            format_args!("set_segment_base({which}, non-canonical)"),
-            seg(which, 0x8000_0000_0000),
-            -errno::EINVAL,
-        );
+        check!(r, "set_segment_base({which}, non-canonical)",
+            seg(which, 0x8000_0000_0000) => -errno::EINVAL);
     }
-    expect::rc(r, "set_segment_base(4, 0)", seg(4, 0), -errno::EINVAL);
-    expect::rc(r, "set_segment_base(FS, 0)", seg(SEGBASE_FS, 0), 0);
-    expect::rc(
-        r,
-        "set_segment_base(GS_KERNEL, 0)",
-        seg(SEGBASE_GS_KERNEL, 0),
-        0,
-    );
+    check!(r, "set_segment_base(4, 0)", seg(4, 0) => -errno::EINVAL);
+    check!(r, "set_segment_base(FS, 0)", seg(SEGBASE_FS, 0) => 0);
+    check!(r, "set_segment_base(GS_KERNEL, 0)", seg(SEGBASE_GS_KERNEL, 0) => 0);
 }

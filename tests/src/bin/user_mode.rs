@@ -43,6 +43,7 @@ use guest_abi::xen::{
     MmuUpdate, TrapInfo, MMUEXT_CLEAR_PAGE, MMUEXT_NEW_USER_BASEPTR, MMUEXT_PIN_L4_TABLE,
     UVMF_INVLPG,
 };
+use tests::check;
 use tests::expect::rc;
 use tests::fixup::{self, set_trap_table, trap, SharedInfo};
 use tests::pages::Pages;
@@ -581,12 +582,9 @@ fn kernel_only_page(r: &mut Report, env: &mut Env) -> bool {
             val: (l3 << 12) | P | RW | US | A,
         },
     ];
-    if !rc(
-        r,
-        "mmu_update: kernel L4 slot 1 -> L3 -> L2 -> L1 -> page",
-        mmu_update(&ups, None),
-        0,
-    ) {
+    if !check!(r, "mmu_update: kernel L4 slot 1 -> L3 -> L2 -> L1 -> page",
+        mmu_update(&ups, None) => 0)
+    {
         return false;
     }
     // SAFETY: mapped writable just now, in the lower half no Rust object uses.
@@ -602,27 +600,12 @@ fn kernel_only_page(r: &mut Report, env: &mut Env) -> bool {
 fn user_table(r: &mut Report, env: &mut Env) -> bool {
     let l4 = env.spare().1;
     let e511 = read_u64(env.l4 + 511 * 8);
-    rc(
-        r,
-        "MMUEXT_CLEAR_PAGE user L4",
-        mmuext1(MMUEXT_CLEAR_PAGE, l4, 0),
-        0,
-    ) && rc(
-        r,
-        "mmu_update: user L4 slot 511 = kernel's (untyped frame)",
-        pt_write((l4 << 12) + 511 * 8, e511),
-        0,
-    ) && rc(
-        r,
-        "MMUEXT_PIN_L4_TABLE user L4",
-        mmuext1(MMUEXT_PIN_L4_TABLE, l4, 0),
-        0,
-    ) && rc(
-        r,
-        "MMUEXT_NEW_USER_BASEPTR user L4",
-        mmuext1(MMUEXT_NEW_USER_BASEPTR, l4, 0),
-        0,
-    )
+    check!(r, "MMUEXT_CLEAR_PAGE user L4", mmuext1(MMUEXT_CLEAR_PAGE, l4, 0) => 0)
+        && check!(r, "mmu_update: user L4 slot 511 = kernel's (untyped frame)",
+            pt_write((l4 << 12) + 511 * 8, e511) => 0)
+        && check!(r, "MMUEXT_PIN_L4_TABLE user L4", mmuext1(MMUEXT_PIN_L4_TABLE, l4, 0) => 0)
+        && check!(r, "MMUEXT_NEW_USER_BASEPTR user L4",
+            mmuext1(MMUEXT_NEW_USER_BASEPTR, l4, 0) => 0)
 }
 
 fn main(si: StartInfoRef) -> ! {
@@ -634,23 +617,15 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     };
     // Shared info at window page 2 (for vcpu_info.arch.cr2).
-    if rc(
-        &mut r,
-        "map shared_info",
-        uvm(w.va(2), si.shared_info | P | RW | US | A | D, UVMF_INVLPG),
-        0,
-    ) {
+    if check!(r, "map shared_info",
+        uvm(w.va(2), si.shared_info | P | RW | US | A | D, UVMF_INVLPG) => 0)
+    {
         SHARED_VA.store(w.va(2), SeqCst);
     }
     FIX_VA.store(w.va(1), SeqCst);
     let (_, fix_mfn) = env.spare();
     FIX_MFN.store(fix_mfn, SeqCst);
-    rc(
-        &mut r,
-        "MMUEXT_CLEAR_PAGE fix-up frame",
-        mmuext1(MMUEXT_CLEAR_PAGE, fix_mfn, 0),
-        0,
-    );
+    check!(r, "MMUEXT_CLEAR_PAGE fix-up frame", mmuext1(MMUEXT_CLEAR_PAGE, fix_mfn, 0) => 0);
 
     let traps = [
         trap(0, 0, um_entry_de),
@@ -661,7 +636,7 @@ fn main(si: StartInfoRef) -> ! {
         trap(0x82, 1, um_entry_int82),
         TrapInfo::default(),
     ];
-    let ok = rc(&mut r, "set_trap_table", set_trap_table(&traps), 0);
+    let ok = check!(r, "set_trap_table", set_trap_table(&traps) => 0);
     let cb = CallbackRegister {
         type_: CALLBACKTYPE_SYSCALL,
         flags: CALLBACKF_MASK_EVENTS,

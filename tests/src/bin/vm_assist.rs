@@ -17,7 +17,7 @@ use guest_abi::hypercall::{hypercall2, vm_assist, VM_ASSIST};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{VMASST_CMD_DISABLE, VMASST_CMD_ENABLE};
-use tests::expect;
+use tests::check;
 
 guest_abi::pv_guest!(main, name = "vm_assist");
 
@@ -64,80 +64,35 @@ fn main(_si: StartInfoRef) -> ! {
             VMASST_CMD_DISABLE,
         ] {
             let rc = vm_assist(cmd, ty);
-            expect::rc(
-                &mut r,
-                format_args!("{} type {ty} ({name})", cmd_name(cmd)),
-                rc,
-                0,
-            );
+            check!(r, format_args!("{} type {ty} ({name})", cmd_name(cmd)), rc => 0);
         }
     }
     for &ty in INVALID_TYPES {
         for cmd in [VMASST_CMD_ENABLE, VMASST_CMD_DISABLE] {
             let rc = vm_assist(cmd, ty);
-            expect::rc(
-                &mut r,
-                format_args!("{} type {ty:#x}", cmd_name(cmd)),
-                rc,
-                -errno::EINVAL,
-            );
+            check!(r, format_args!("{} type {ty:#x}", cmd_name(cmd)), rc => -errno::EINVAL);
         }
     }
 
     for &cmd in INVALID_CMDS {
         for ty in [0, 5, 32] {
             let rc = vm_assist(cmd, ty);
-            expect::rc(
-                &mut r,
-                format_args!("cmd {cmd:#x} with valid type {ty}"),
-                rc,
-                -errno::ENOSYS,
-            );
+            check!(r, "cmd {cmd:#x} with valid type {ty}", rc => -errno::ENOSYS);
         }
         // The type is checked first.
         for ty in [6, 64, 0xffff_ffff] {
             let rc = vm_assist(cmd, ty);
-            expect::rc(
-                &mut r,
-                format_args!("cmd {cmd:#x} with invalid type {ty:#x}"),
-                rc,
-                -errno::EINVAL,
-            );
+            check!(r, "cmd {cmd:#x} with invalid type {ty:#x}", rc => -errno::EINVAL);
         }
     }
 
     // Only the low 32 bits of each register are the argument.
     let high = 1u64 << 32;
-    expect::rc(
-        &mut r,
-        "enable, type register 1<<32 | 5 (type 5)",
-        raw(0, high | 5),
-        0,
-    );
-    expect::rc(
-        &mut r,
-        "disable, type register 1<<32 | 5 (type 5)",
-        raw(1, high | 5),
-        0,
-    );
-    expect::rc(
-        &mut r,
-        "enable, type register 1<<32 | 6 (type 6)",
-        raw(0, high | 6),
-        -errno::EINVAL,
-    );
-    expect::rc(
-        &mut r,
-        "cmd register 1<<32 | 1 (disable), type 4",
-        raw(high | 1, 4),
-        0,
-    );
-    expect::rc(
-        &mut r,
-        "cmd register 1<<32 | 2 (bad cmd), type 4",
-        raw(high | 2, 4),
-        -errno::ENOSYS,
-    );
+    check!(r, "enable, type register 1<<32 | 5 (type 5)", raw(0, high | 5) => 0);
+    check!(r, "disable, type register 1<<32 | 5 (type 5)", raw(1, high | 5) => 0);
+    check!(r, "enable, type register 1<<32 | 6 (type 6)", raw(0, high | 6) => -errno::EINVAL);
+    check!(r, "cmd register 1<<32 | 1 (disable), type 4", raw(high | 1, 4) => 0);
+    check!(r, "cmd register 1<<32 | 2 (bad cmd), type 4", raw(high | 2, 4) => -errno::ENOSYS);
 
     r.finish()
 }

@@ -27,6 +27,7 @@ use guest_abi::version::*;
 use guest_abi::xen::VMASST_TYPE_PAE_EXTENDED_CR3;
 use guest_abi::xen::{SIF_INITDOMAIN, VMASST_CMD_DISABLE, VMASST_CMD_ENABLE};
 use guest_abi::{errno, println};
+use tests::check;
 use tests::expect::{self, c_str, nul_padded, text, BAD_POINTERS};
 
 guest_abi::pv_guest!(main, name = "xen_version");
@@ -84,7 +85,7 @@ fn into(cmd: u32, buf: &mut [u8]) -> i64 {
 /// NUL-padded to its end. Returns the string for further checks.
 fn string_op<'a>(r: &mut Report, name: &str, cmd: u32, buf: &'a mut [u8]) -> &'a [u8] {
     let rc = into(cmd, buf);
-    expect::rc(r, format_args!("XENVER_{name}"), rc, 0);
+    check!(r, "XENVER_{name}", rc => 0);
     let s = c_str(buf).unwrap_or(&[]);
     r.check(
         format_args!("XENVER_{name} is NUL-terminated within {} bytes", buf.len()),
@@ -117,12 +118,7 @@ fn strings(r: &mut Report) {
     );
 
     let mut info = [0u8; 144];
-    expect::rc(
-        r,
-        "XENVER_compile_info",
-        into(XENVER_COMPILE_INFO, &mut info),
-        0,
-    );
+    check!(r, "XENVER_compile_info", into(XENVER_COMPILE_INFO, &mut info) => 0);
     for (field, at, len) in [
         ("compiler", 0, 64),
         ("compile_by", 64, 16),
@@ -155,22 +151,13 @@ fn strings(r: &mut Report) {
 }
 
 fn numbers(r: &mut Report) {
-    expect::rc(
-        r,
-        "XENVER_version",
-        guest_abi::hypercall::xen_version_version(),
-        0x0004_0011,
-    );
-    expect::rc(
-        r,
-        "XENVER_version ignores arg (0xdead0000)",
-        raw(XENVER_VERSION, 0xdead_0000),
-        0x0004_0011,
-    );
+    check!(r, "XENVER_version", guest_abi::hypercall::xen_version_version() => 0x0004_0011);
+    check!(r, "XENVER_version ignores arg (0xdead0000)",
+        raw(XENVER_VERSION, 0xdead_0000) => 0x0004_0011);
 
     let mut pp = XenPlatformParameters { virt_start: 0xaaaa };
     let rc = guest_abi::hypercall::xen_version_platform_parameters(&mut pp);
-    expect::rc(r, "XENVER_platform_parameters", rc, 0);
+    check!(r, "XENVER_platform_parameters", rc => 0);
     r.check(
         format_args!(
             "platform_parameters.virt_start == {HYPERVISOR_VIRT_START:#x} (got {:#x})",
@@ -179,28 +166,13 @@ fn numbers(r: &mut Report) {
         pp.virt_start == HYPERVISOR_VIRT_START,
     );
 
-    expect::rc(
-        r,
-        "XENVER_pagesize(NULL)",
-        guest_abi::hypercall::xen_version_pagesize(),
-        4096,
-    );
+    check!(r, "XENVER_pagesize(NULL)", guest_abi::hypercall::xen_version_pagesize() => 4096);
     let mut dummy = [0u8; 8];
     // Xen: a non-null arg to pagesize is -EINVAL (it writes nothing).
-    expect::rc(
-        r,
-        "XENVER_pagesize(non-null)",
-        into(XENVER_PAGESIZE, &mut dummy),
-        -errno::EINVAL,
-    );
+    check!(r, "XENVER_pagesize(non-null)", into(XENVER_PAGESIZE, &mut dummy) => -errno::EINVAL);
 
     let mut handle = [0u8; 16];
-    expect::rc(
-        r,
-        "XENVER_guest_handle",
-        into(XENVER_GUEST_HANDLE, &mut handle),
-        0,
-    );
+    check!(r, "XENVER_guest_handle", into(XENVER_GUEST_HANDLE, &mut handle) => 0);
     // dom0 is created with a zeroed handle; all 16 bytes are written.
     r.check(
         format_args!("dom0's guest_handle is 16 zero bytes (got {:02x?})", handle),
@@ -210,7 +182,7 @@ fn numbers(r: &mut Report) {
 
 fn feature_bits(r: &mut Report, si: StartInfoRef) {
     let (rc, initial) = features(0);
-    expect::rc(r, "XENVER_get_features submap 0", rc, 0);
+    check!(r, "XENVER_get_features submap 0", rc => 0);
     println!("get_features submap 0 at start of day: {initial:#x}");
     let dom0 = si.flags & SIF_INITDOMAIN != 0;
     r.check(
@@ -243,12 +215,7 @@ fn feature_bits(r: &mut Report, si: StartInfoRef) {
     // pae_pgdir_above_4gb mirrors the pae_extended_cr3 assist.
     for (cmd, on) in [(VMASST_CMD_DISABLE, false), (VMASST_CMD_ENABLE, true)] {
         let rc = guest_abi::hypercall::vm_assist(cmd, VMASST_TYPE_PAE_EXTENDED_CR3);
-        expect::rc(
-            r,
-            format_args!("vm_assist(pae_extended_cr3, on={on})"),
-            rc,
-            0,
-        );
+        check!(r, "vm_assist(pae_extended_cr3, on={on})", rc => 0);
         let want = base | if on { pae } else { 0 };
         let (rc, got) = features(0);
         r.check(
@@ -268,12 +235,7 @@ fn feature_bits(r: &mut Report, si: StartInfoRef) {
 
     for idx in [1, 2, 0x8000_0000, 0xffff_ffff] {
         let (rc, submap) = features(idx);
-        expect::rc(
-            r,
-            format_args!("XENVER_get_features submap {idx:#x}"),
-            rc,
-            -errno::EINVAL,
-        );
+        check!(r, "XENVER_get_features submap {idx:#x}", rc => -errno::EINVAL);
         r.check(
             format_args!("submap {idx:#x}: nothing written back (got {submap:#x})"),
             submap == 0xaaaa_aaaa,
@@ -309,28 +271,13 @@ fn build_id(r: &mut Report) {
         // bytes after the length word (or none when it refuses).
         unsafe { xen_version(XENVER_BUILD_ID, buf.as_mut_ptr()) }
     };
-    expect::rc(
-        r,
-        "XENVER_build_id len 0",
-        call(0, &mut buf),
-        -errno::EINVAL,
-    );
-    expect::rc(
-        r,
-        "XENVER_build_id len size-1",
-        call(size_u32 - 1, &mut buf),
-        -errno::ENOBUFS,
-    );
+    check!(r, "XENVER_build_id len 0", call(0, &mut buf) => -errno::EINVAL);
+    check!(r, "XENVER_build_id len size-1", call(size_u32 - 1, &mut buf) => -errno::ENOBUFS);
     r.check(
         "build_id len size-1: buffer untouched",
         buf[4..].iter().all(|&b| b == 0xaa),
     );
-    expect::rc(
-        r,
-        "XENVER_build_id len size",
-        call(size_u32, &mut buf),
-        size,
-    );
+    check!(r, "XENVER_build_id len size", call(size_u32, &mut buf) => size);
     let id = &buf[4..4 + usize::try_from(size).unwrap_or(0)];
     r.check(
         "build_id: the id was written and nothing past it",
@@ -341,43 +288,26 @@ fn build_id(r: &mut Report) {
 
 fn unknown_ops(r: &mut Report) {
     for cmd in [11, 12, 64, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff] {
-        expect::rc(
-            r,
-            format_args!("xen_version sub-op {cmd:#x}"),
-            raw(cmd, 0),
-            -errno::ENOSYS,
-        );
+        check!(r, "xen_version sub-op {cmd:#x}", raw(cmd, 0) => -errno::ENOSYS);
     }
 }
 
 fn bad_pointers(r: &mut Report, si: StartInfoRef) {
     for &(name, cmd, _) in WRITING_OPS {
         for &(what, addr) in BAD_POINTERS {
-            expect::rc(
-                r,
-                format_args!("XENVER_{name} with {what} pointer {addr:#x}"),
-                raw(cmd, addr),
-                -errno::EFAULT,
-            );
+            check!(r, "XENVER_{name} with {what} pointer {addr:#x}",
+                raw(cmd, addr) => -errno::EFAULT);
         }
         // The bootstrap L4 is mapped read-only: readable, not writable.
         // (Its slot 0 is empty, so get_features reads submap_idx 0 and
         // fails only on the write back.)
-        expect::rc(
-            r,
-            format_args!("XENVER_{name} into the read-only L4 at {:#x}", si.pt_base),
-            raw(cmd, si.pt_base),
-            -errno::EFAULT,
-        );
+        check!(r, format_args!("XENVER_{name} into the read-only L4 at {:#x}", si.pt_base),
+            raw(cmd, si.pt_base) => -errno::EFAULT);
     }
     // build_id: null means "just the size", so only the others apply.
     for &(what, addr) in BAD_POINTERS.iter().filter(|&&(_, a)| a != 0) {
-        expect::rc(
-            r,
-            format_args!("XENVER_build_id with {what} pointer {addr:#x}"),
-            raw(XENVER_BUILD_ID, addr),
-            -errno::EFAULT,
-        );
+        check!(r, "XENVER_build_id with {what} pointer {addr:#x}",
+            raw(XENVER_BUILD_ID, addr) => -errno::EFAULT);
     }
     r.check("the guest still runs after every bad pointer", true);
 }
