@@ -52,18 +52,17 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
     let (cr3, regs0) = dom0
         .with_vcpu(VcpuId::new(0), |v| (v.cr3, v.regs))
         .unwrap_or_else(|| crate::fatal(format_args!("selftest: domain 0 has no vCPU 0")));
-    let mut v0 = Vcpu::new(VcpuId::new(0), cr3, regs0, dom0.shared_info * PAGE_SIZE);
+    let new_vcpu = |id, regs, info| {
+        Vcpu::new(VcpuId::new(id), cr3, regs, info)
+            .unwrap_or_else(|| crate::fatal(format_args!("selftest: no vCPU window left")))
+    };
+    let mut v0 = new_vcpu(0, regs0, dom0.shared_info * PAGE_SIZE);
     let regs1 = GuestRegs {
         rax: 0x1111,
         rip: regs0.rip.wrapping_add(0x10),
         ..regs0
     };
-    let mut v1 = Vcpu::new(
-        VcpuId::new(1),
-        cr3,
-        regs1,
-        dom0.shared_info * PAGE_SIZE + 64,
-    );
+    let mut v1 = new_vcpu(1, regs1, dom0.shared_info * PAGE_SIZE + 64);
     v1.fpu = area_with_xmm0(0xbb);
     v1.traps.fs_base = 0xb000;
     v1.traps.gs_base_kernel = 0xb100;
@@ -139,11 +138,9 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
             && v1.traps.fs_base == 0xc000,
     );
 
-    // Leave the CPU as a never-run vCPU 0 expects it.
-    let pristine = Vcpu::new(VcpuId::new(0), cr3, regs0, dom0.shared_info * PAGE_SIZE);
+    // Leave the CPU holding no vCPU: domain 0's own vCPU 0 is loaded when
+    // it is entered.
     vcpu::save(&mut v0, &frame0);
-    let mut pristine = pristine;
-    let _ = vcpu::load(&mut pristine);
     v1.run = VcpuRun::Down;
     crate::hvlog!(
         info,

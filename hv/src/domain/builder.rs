@@ -286,7 +286,10 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         l4 * PAGE_SIZE,
         initial_regs,
         shared_info * PAGE_SIZE,
-    );
+    )
+    .ok_or(BuildError::Internal(
+        "no descriptor-table window left for vCPU 0",
+    ))?;
     Ok(Domain::new(config, state, alloc::vec![vcpu0]))
 }
 

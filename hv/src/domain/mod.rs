@@ -252,13 +252,13 @@ pub fn current_id() -> DomId {
     CURRENT.with(|d| d.map_or(DomId::IDLE, |d| d.id))
 }
 
-/// Makes vCPU 0 of domain `id` current on this CPU and returns the page
-/// table and registers to enter it with.
+/// Makes vCPU 0 of domain `id` current on this CPU, loads its context
+/// into the CPU and returns the page table and registers to enter it with.
 pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
     let d = lookup(id)?;
     let (vid, cr3, regs) = d.with_vcpu(VcpuId::new(0), |v| {
-        v.run = VcpuRun::Running;
-        (v.id, v.cr3, v.regs)
+        let regs = vcpu::load(v);
+        (v.id, v.cr3, regs)
     })?;
     percpu::this_cpu().set_current_vcpu(vid.get());
     drop(CURRENT.replace(Some(d)));

@@ -3,14 +3,19 @@
 //!
 //! While a vCPU runs, part of its context lives in the CPU: general
 //! registers (in the frame at the top of hv's stack), FS/GS bases (MSRs),
-//! CR0.TS, the FPU/SSE registers, the page-table base, the LDT register and
-//! this CPU's GDT (which holds a copy of the guest's descriptors). [`save`]
-//! moves all of it into the `Vcpu`; [`load`] puts another vCPU's back.
+//! CR0.TS, the FPU/SSE registers, the page-table base, and the GDT and LDT
+//! registers, which point at the vCPU's own descriptor-table windows
+//! (`mm::page_table::VcpuArea`: its GDT frames and LDT pages stay mapped
+//! there while it does not run). [`save`] moves the rest into the `Vcpu`;
+//! [`load`] puts another vCPU's back and points the CPU at its windows.
+//! Dropping a `Vcpu` releases its GDT and LDT frame references and its
+//! window.
 //! Together they are the context switch the scheduler will use; today a
 //! boot-time self-test (`selftest=vcpu-switch`) exercises them.
 
 use crate::arch::x86_64::entry::{self, GuestRegs};
 use crate::arch::x86_64::guest_state::{self, FpuArea};
+use crate::arch::x86_64::{gdt, percpu};
 use guest_abi::xen::TrapInfo;
 
 use super::VcpuId;
@@ -61,9 +66,11 @@ pub struct Vcpu {
 
 impl Vcpu {
     /// A vCPU that will start at `regs` on page table `cr3`, in guest
-    /// kernel mode, with `vcpu_info` at machine address `vcpu_info`.
-    pub fn new(id: VcpuId, cr3: u64, regs: GuestRegs, vcpu_info: u64) -> Self {
-        Self {
+    /// kernel mode, with `vcpu_info` at machine address `vcpu_info`; `None`
+    /// when no descriptor-table window is left.
+    pub fn new(id: VcpuId, cr3: u64, regs: GuestRegs, vcpu_info: u64) -> Option<Self> {
+        let area = crate::mm::page_table::alloc_vcpu_area()?;
+        Some(Self {
             id,
             cr3,
             kernel_cr3: cr3,
@@ -72,11 +79,24 @@ impl Vcpu {
             regs,
             fpu: FpuArea::initial(),
             traps: TrapState::new(),
-            ldt: crate::mm::ldt::Ldt::default(),
+            ldt: crate::mm::ldt::Ldt::new(area),
             priv_state: crate::emulate::PrivState::default(),
             vcpu_info,
             run: VcpuRun::Runnable,
+        })
+    }
+}
+
+impl Drop for Vcpu {
+    fn drop(&mut self) {
+        crate::mm::ldt::destroy(&mut self.ldt);
+        let t = &self.traps;
+        let frames = t.gdt_frames.get(..t.gdt_nr_frames).unwrap_or(&[]);
+        for (slot, &mfn) in frames.iter().enumerate() {
+            let _ = self.ldt.area.set_gdt_page(slot, None);
+            crate::mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
         }
+        crate::mm::page_table::free_vcpu_area(self.ldt.area);
     }
 }
 
@@ -97,8 +117,10 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     t.virtual_ts = guest_state::cr0_ts();
     guest_state::set_cr0_ts(false);
     guest_state::fpu_save(&mut v.fpu);
-    crate::mm::ldt::destroy(&mut v.ldt);
-    crate::hypercall::descriptors::unload_gdt(&v.traps);
+    // The CPU stops using the vCPU's windows (which stay mapped).
+    gdt::load_own_gdt();
+    gdt::load_ldt(0, 0);
+    percpu::this_cpu().set_ldt_window(0);
     v.run = VcpuRun::Runnable;
 }
 
@@ -117,8 +139,13 @@ pub fn load(v: &mut Vcpu) -> GuestRegs {
     let _ = guest_state::write_fs_base(t.fs_base);
     let _ = guest_state::write_gs_base(live_gs);
     let _ = guest_state::write_inactive_gs_base(inactive_gs);
-    crate::hypercall::descriptors::load_gdt(&v.traps);
-    crate::arch::x86_64::gdt::load_ldt(crate::mm::page_table::LDT_AREA, u64::from(v.ldt.ents));
+    let area = v.ldt.area;
+    // Mapping this CPU's reserved pages cannot fail: the window's page
+    // table was built with it.
+    let _ = area.set_cpu_pages(gdt::reserved_frames());
+    gdt::load_vcpu_gdt(area.gdt());
+    gdt::load_ldt(area.ldt(), u64::from(v.ldt.ents));
+    percpu::this_cpu().set_ldt_window(area.ldt());
     guest_state::load_guest_cr3(v.cr3);
     entry::set_guest_user_mode(!v.in_kernel);
     v.run = VcpuRun::Running;

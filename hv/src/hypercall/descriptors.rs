@@ -8,15 +8,16 @@
 //! writable, or is a page table) gives `-EINVAL` and no reference is kept.
 //! A frame newly typed SegDesc has its 512 descriptors checked and fixed
 //! up in place (`hv::segdesc`); one bad descriptor refuses the frame. Only
-//! then are the old frames' references dropped and the new frames' whole
-//! contents copied into the CPU's GDT below hv's selectors (the CPU sees
-//! the whole of each frame, as under Xen, whatever `entries` says).
+//! then are the frames mapped into the vCPU's GDT window (the zero frame
+//! past them) and the old frames' references dropped (the CPU sees the
+//! whole of each frame, as under Xen, whatever `entries` says).
 //!
 //! `update_descriptor(maddr, desc)` writes one checked descriptor at a
 //! machine address of the domain: 8-byte aligned, in a frame that is SegDesc
 //! (re-checked in full if no reference keeps it validated) or can be
-//! writable (not a page table). A frame of the live GDT has its CPU copy
-//! updated too. Every refusal is `-EINVAL`.
+//! writable (not a page table). A frame of a live GDT is mapped in the
+//! vCPU's window, so the CPU sees the update at once. Every refusal is
+//! `-EINVAL`.
 //!
 //! @implements: set_gdt update_descriptor
 
@@ -27,7 +28,6 @@ use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES, 
 use super::{arg32, copy_in, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt;
-use crate::arch::x86_64::mm as tlb;
 use crate::domain;
 use crate::mm::{self, frame_access as phys, PAGE_SIZE};
 
@@ -69,35 +69,6 @@ pub(crate) fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
     }
 }
 
-/// Copies frame `slot` of the GDT (or zeros, for `None`) into the CPU's.
-fn load_frame(slot: usize, mfn: Option<u64>) {
-    let mut page = [0u8; 4096];
-    if let Some(mfn) = mfn {
-        let _ = phys::read(mfn * PAGE_SIZE, &mut page);
-    }
-    for (k, raw) in page.chunks_exact(8).enumerate() {
-        let d = u64::from_le_bytes(raw.try_into().unwrap_or_default());
-        gdt::set_guest_descriptor(slot * PER_FRAME + k, d);
-    }
-}
-
-/// Puts a vCPU's guest descriptors into this CPU's GDT (a context switch
-/// to it).
-pub(crate) fn load_gdt(t: &domain::TrapState) {
-    let frames = t.gdt_frames.get(..t.gdt_nr_frames).unwrap_or(&[]);
-    for (slot, &mfn) in frames.iter().enumerate() {
-        load_frame(slot, Some(mfn));
-    }
-}
-
-/// Clears a vCPU's guest descriptors from this CPU's GDT (a context
-/// switch away from it): the next vCPU sees none of them.
-pub(crate) fn unload_gdt(t: &domain::TrapState) {
-    for slot in 0..t.gdt_nr_frames.min(GDT_FRAMES) {
-        load_frame(slot, None);
-    }
-}
-
 fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
     if entries > FIRST_RESERVED_GDT_ENTRY {
         return Err(-errno::EINVAL);
@@ -127,10 +98,16 @@ fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
         return Err(-errno::EINVAL);
     }
     let (old, old_nr) = domain::with_current(|d| {
+        let area = d.vcpu.ldt.area;
         let t = &mut d.vcpu.traps;
         let old = (t.gdt_frames, t.gdt_nr_frames);
         t.gdt_frames = frames;
         t.gdt_nr_frames = nr;
+        // The vCPU's GDT window shows the new frames (the zero frame past
+        // them) before the old ones lose their references.
+        for slot in 0..old.1.max(nr) {
+            let _ = area.set_gdt_page(slot, new.get(slot).copied());
+        }
         old
     });
     mm::with_frame_table(|ft| {
@@ -138,10 +115,6 @@ fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
             let _ = ft.put_page_and_type(mfn);
         }
     });
-    for slot in 0..old_nr.max(nr) {
-        load_frame(slot, new.get(slot).copied());
-    }
-    tlb::flush_tlb_all_local();
     Ok(0)
 }
 
@@ -182,17 +155,8 @@ fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
     if done != Some(true) {
         return einval;
     }
-    // A frame of the live GDT: the CPU's copy follows.
-    let slot = domain::with_current(|d| {
-        let t = &d.vcpu.traps;
-        t.gdt_frames
-            .get(..t.gdt_nr_frames)
-            .and_then(|f| f.iter().position(|&m| m == mfn))
-    });
-    if let Some(slot) = slot {
-        let k = usize::try_from((maddr % PAGE_SIZE) / 8).unwrap_or(0);
-        gdt::set_guest_descriptor(slot * PER_FRAME + k, desc);
-    }
+    // A frame of a live GDT is mapped in its vCPU's window: the CPU sees
+    // the new descriptor there already.
     Ok(0)
 }
 

@@ -1,8 +1,8 @@
 //! The guest's LDT, as Xen 4.17 provides it to 64-bit PV guests.
 //!
 //! `MMUEXT_SET_LDT` only records a linear address and an entry count and
-//! loads an LDT register that points at hv's per-vCPU LDT area (see
-//! `page_table::LDT_AREA`), with the limit the count gives. Nothing is
+//! loads an LDT register that points at the vCPU's LDT window (see
+//! `page_table::VcpuArea`), with the limit the count gives. Nothing is
 //! mapped there yet. The first time the CPU reads a descriptor from a page
 //! of the area it faults (#PF in hv's range, from guest context or from
 //! hv's `iretq`, always an implicit supervisor access: no user or
@@ -27,7 +27,9 @@ use crate::arch::x86_64::mm as tlb;
 use crate::domain::{self, Cur};
 use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
 
-use page_table::{LDT_AREA, LDT_AREA_END, LDT_PAGES};
+use page_table::{VcpuArea, LDT_PAGES};
+
+use crate::arch::x86_64::percpu;
 
 const PTE_P: u64 = 1;
 const PTE_PSE: u64 = 1 << 7;
@@ -35,14 +37,28 @@ const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
 
 /// A vCPU's LDT (Xen's `ldt_base`, `ldt_ents` and shadow mappings), kept
 /// small: the frames mapped are in the LDT area's own page table.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Ldt {
     /// Guest linear address (page-aligned; 0 when there are no entries).
     pub base: u64,
     /// Descriptors (0: no LDT; at most 8192).
     pub ents: u32,
-    /// Bit n: page n of the LDT area is mapped (and holds references).
+    /// Bit n: page n of the LDT window is mapped (and holds references).
     mapped: u16,
+    /// The vCPU's window.
+    pub area: VcpuArea,
+}
+
+impl Ldt {
+    /// No LDT, in `area`'s window.
+    pub fn new(area: VcpuArea) -> Self {
+        Self {
+            base: 0,
+            ents: 0,
+            mapped: 0,
+            area,
+        }
+    }
 }
 
 const _: () = assert!(LDT_PAGES <= 16);
@@ -59,7 +75,7 @@ pub fn set(d: &mut Cur<'_>, base: u64, ents: u32) {
     destroy(l);
     l.base = base;
     l.ents = ents;
-    gdt::load_ldt(LDT_AREA, u64::from(ents));
+    gdt::load_ldt(l.area.ldt(), u64::from(ents));
 }
 
 /// Unmaps every LDT page and drops its references.
@@ -69,9 +85,8 @@ pub fn destroy(l: &mut Ldt) {
         if l.mapped & (1 << page) == 0 {
             continue;
         }
-        let mfn = page_table::ldt_page(page);
-        let _ = page_table::set_ldt_page(page, None);
-        tlb::invlpg(LDT_AREA + page as u64 * PAGE_SIZE);
+        let mfn = l.area.ldt_page(page);
+        let _ = l.area.set_ldt_page(page, None);
         if let Some(mfn) = mfn {
             mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
         }
@@ -92,16 +107,17 @@ pub enum LdtFault {
     RefusedNonCanonical(u32),
 }
 
-/// Whether `cr2` is an address of the LDT area.
+/// Whether `cr2` is an address of the running vCPU's LDT window.
 pub fn in_area(cr2: u64) -> bool {
-    (LDT_AREA..LDT_AREA_END).contains(&cr2)
+    let w = percpu::this_cpu().ldt_window();
+    w != 0 && cr2.wrapping_sub(w) < LDT_PAGES as u64 * PAGE_SIZE
 }
 
 /// Maps the guest LDT page that a fault at `cr2` (in the LDT area) needs.
 pub fn handle_fault(cr2: u64) -> LdtFault {
-    let offset = cr2.wrapping_sub(LDT_AREA);
-    let page = usize::try_from(offset / PAGE_SIZE).unwrap_or(LDT_PAGES);
     domain::with_current(|d| {
+        let offset = cr2.wrapping_sub(d.vcpu.ldt.area.ldt());
+        let page = usize::try_from(offset / PAGE_SIZE).unwrap_or(LDT_PAGES);
         let (base, kernel_cr3, id) = (d.vcpu.ldt.base, d.vcpu.kernel_cr3, d.dom.id.get());
         let refused = || {
             let linear = base.wrapping_add(offset);
@@ -129,12 +145,11 @@ pub fn handle_fault(cr2: u64) -> LdtFault {
         if typed != Some(true) {
             return refused();
         }
-        if page_table::set_ldt_page(page, Some(mfn)).is_err() {
+        if l.area.set_ldt_page(page, Some(mfn)).is_err() {
             mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
             return refused();
         }
         l.mapped |= 1 << page;
-        tlb::invlpg(LDT_AREA + page as u64 * PAGE_SIZE);
         LdtFault::Mapped
     })
 }

@@ -4,9 +4,13 @@
 //! Invariant: each of L4 slots 256–271 in the idle table points at an L3 that
 //! never changes for the life of hv, so copying those 16 entries into a guest
 //! L4 once gives the guest every later hv mapping too. For the same reason
-//! the tables under slot 260 (Xen's per-domain slot), where the vCPU's LDT
-//! pages are mapped on demand, are allocated at boot: only L1 entries
-//! change later.
+//! the tables under slot 260 (Xen's per-domain slot) are allocated at boot
+//! down to L2; there each vCPU gets an area of its own ([`VcpuArea`]): 16
+//! pages for its GDT (the guest's frames from `set_gdt`, the zero frame
+//! read-only elsewhere, and the running CPU's two reserved GDT pages with
+//! hv's selectors and TSS at the end) and 16 for its LDT (guest pages
+//! mapped on demand). Only L2 entries (a new L1 for 16 more areas) and L1
+//! entries change later, so every address space sees every area.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,13 +32,156 @@ static IDLE_L4: AtomicU64 = AtomicU64::new(0);
 pub const DIRECT_MAP_SLOT: usize = 262;
 /// L4 slot of the per-domain area (Xen's `PERDOMAIN_VIRT_START` slot).
 const PERDOMAIN_SLOT: usize = 260;
-/// Where the CPU sees the vCPU's LDT: the start of the per-domain slot,
-/// room for the largest LDT (8192 descriptors, 16 pages), supervisor-only.
-pub const LDT_AREA: u64 = 0xffff_0000_0000_0000 | (PERDOMAIN_SLOT as u64) << 39;
+/// Start of the per-vCPU areas: the per-domain slot.
+const AREAS_BASE: u64 = 0xffff_0000_0000_0000 | (PERDOMAIN_SLOT as u64) << 39;
+/// Pages of a vCPU's GDT window (8192 descriptors) and of its LDT window
+/// (the largest LDT), both supervisor-only.
+pub const GDT_PAGES: usize = 16;
 pub const LDT_PAGES: usize = 16;
-pub const LDT_AREA_END: u64 = LDT_AREA + LDT_PAGES as u64 * PAGE_SIZE;
-/// Physical address of the L1 that maps the LDT area.
-static LDT_L1: AtomicU64 = AtomicU64::new(0);
+const AREA_PAGES: usize = GDT_PAGES + LDT_PAGES;
+/// Most vCPU areas (all of them fit under one L2: 16 per L1).
+pub const MAX_AREAS: usize = 256;
+const AREAS_PER_L1: usize = 512 / AREA_PAGES;
+const _: () = assert!(MAX_AREAS.div_ceil(AREAS_PER_L1) <= 512);
+
+/// Physical address of the L2 under which the areas' L1s hang.
+static AREAS_L2: AtomicU64 = AtomicU64::new(0);
+/// Bit n of word n/64: area n is in use.
+static AREAS_USED: [AtomicU64; MAX_AREAS / 64] = [const { AtomicU64::new(0) }; MAX_AREAS / 64];
+/// The shared zero frame, mapped read-only where a GDT has no guest frame.
+static ZERO_FRAME: AtomicU64 = AtomicU64::new(0);
+
+/// One vCPU's window of descriptor tables (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VcpuArea(usize);
+
+impl VcpuArea {
+    /// Address of the GDT window (the base `lgdt` gets).
+    pub fn gdt(self) -> u64 {
+        AREAS_BASE + (self.0 * AREA_PAGES) as u64 * PAGE_SIZE
+    }
+
+    /// Address of the LDT window.
+    pub fn ldt(self) -> u64 {
+        self.gdt() + GDT_PAGES as u64 * PAGE_SIZE
+    }
+
+    /// Physical address of the L1 entry of page `page` of the area.
+    fn pte(self, page: usize) -> Option<u64> {
+        if page >= AREA_PAGES {
+            return None;
+        }
+        let l2 = AREAS_L2.load(Ordering::Relaxed);
+        let l2e = phys::read_u64(entry_paddr(l2, self.0 / AREAS_PER_L1)).ok()?;
+        (l2e & PTE_P != 0).then(|| {
+            entry_paddr(
+                l2e & PTE_ADDR_MASK,
+                (self.0 % AREAS_PER_L1) * AREA_PAGES + page,
+            )
+        })
+    }
+
+    fn set(self, page: usize, pte: u64) -> Result<(), phys::OutOfRange> {
+        let e = self.pte(page).ok_or(phys::OutOfRange)?;
+        phys::write_u64(e, pte)?;
+        let va = self.gdt() + page as u64 * PAGE_SIZE;
+        crate::arch::x86_64::mm::invlpg(va);
+        Ok(())
+    }
+
+    fn frame(self, page: usize) -> Option<u64> {
+        let e = phys::read_u64(self.pte(page)?).ok()?;
+        (e & PTE_P != 0).then_some((e & PTE_ADDR_MASK) / PAGE_SIZE)
+    }
+
+    /// Maps guest frame `mfn` (or the zero frame, read-only) at page `page`
+    /// (below 14) of the GDT window. The caller holds a SegDesc reference
+    /// on `mfn`. The CPU may write it (accessed bits), never ring 3.
+    pub fn set_gdt_page(self, page: usize, mfn: Option<u64>) -> Result<(), phys::OutOfRange> {
+        if page >= hv::segdesc::GDT_FRAMES {
+            return Err(phys::OutOfRange);
+        }
+        self.set(page, mfn.map_or_else(zero_pte, rw_pte))
+    }
+
+    /// Maps the CPU's two reserved GDT pages (hv's selectors, its TSS and
+    /// LDT descriptors) at the end of the GDT window, if they are not there
+    /// already.
+    pub fn set_cpu_pages(self, frames: [u64; 2]) -> Result<(), phys::OutOfRange> {
+        for (i, mfn) in frames.into_iter().enumerate() {
+            let page = hv::segdesc::GDT_FRAMES + i;
+            if self.frame(page) != Some(mfn) {
+                self.set(page, rw_pte(mfn))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps frame `mfn` (or nothing) at page `page` of the LDT window and
+    /// drops the old translation.
+    pub fn set_ldt_page(self, page: usize, mfn: Option<u64>) -> Result<(), phys::OutOfRange> {
+        if page >= LDT_PAGES {
+            return Err(phys::OutOfRange);
+        }
+        self.set(GDT_PAGES + page, mfn.map_or(0, rw_pte))
+    }
+
+    /// The frame mapped at page `page` of the LDT window, if any.
+    pub fn ldt_page(self, page: usize) -> Option<u64> {
+        (page < LDT_PAGES)
+            .then(|| self.frame(GDT_PAGES + page))
+            .flatten()
+    }
+}
+
+const PTE_A: u64 = 1 << 5;
+const PTE_D: u64 = 1 << 6;
+
+fn rw_pte(mfn: u64) -> u64 {
+    (mfn * PAGE_SIZE) | PTE_P | PTE_RW | PTE_A | PTE_D
+}
+
+fn zero_pte() -> u64 {
+    ZERO_FRAME.load(Ordering::Relaxed) | PTE_P | PTE_A
+}
+
+/// A new vCPU area: GDT window all zero frames (the CPU pages come when the
+/// vCPU is loaded), LDT window empty. `None` when all are taken or no
+/// memory is left for its page table.
+pub fn alloc_vcpu_area() -> Option<VcpuArea> {
+    let n = (0..MAX_AREAS).find(|&n| {
+        let word = &AREAS_USED[n / 64];
+        let bit = 1u64 << (n % 64);
+        word.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    })?;
+    let area = VcpuArea(n);
+    let l2 = AREAS_L2.load(Ordering::Relaxed);
+    let l2e_at = entry_paddr(l2, n / AREAS_PER_L1);
+    if phys::read_u64(l2e_at).ok()? & PTE_P == 0 {
+        let Some(l1) = super::alloc_zeroed_frame() else {
+            free_vcpu_area(area);
+            return None;
+        };
+        phys::write_u64(l2e_at, (l1 * PAGE_SIZE) | PTE_P | PTE_RW).ok()?;
+    }
+    for page in 0..AREA_PAGES {
+        let pte = if page < hv::segdesc::GDT_FRAMES {
+            zero_pte()
+        } else {
+            0
+        };
+        area.set(page, pte).ok()?;
+    }
+    Some(area)
+}
+
+/// Returns an area whose LDT pages the caller has unmapped.
+pub fn free_vcpu_area(area: VcpuArea) {
+    for page in 0..AREA_PAGES {
+        let _ = area.set(page, 0);
+    }
+    AREAS_USED[area.0 / 64].fetch_and(!(1u64 << (area.0 % 64)), Ordering::AcqRel);
+}
 
 /// Completes the direct map to [`phys::DIRECT_MAP_SIZE`]: L4 slot 262
 /// gets an L3 of its own (the boot stub's is shared with the identity map
@@ -81,49 +228,25 @@ pub fn init(idle_l4: u64) -> Result<(), &'static str> {
                 .map_err(|_| "idle L4 unwritable")?;
         }
     }
-    init_ldt_area(idle_l4)
+    init_vcpu_areas(idle_l4)
 }
 
-/// Builds the L2 and L1 under the per-domain slot's L3 that map the LDT
-/// area (all entries absent for now).
-fn init_ldt_area(idle_l4: u64) -> Result<(), &'static str> {
+/// Builds the L2 under the per-domain slot's L3 that holds the vCPU
+/// areas' L1s, and the zero frame.
+fn init_vcpu_areas(idle_l4: u64) -> Result<(), &'static str> {
     let l3 = phys::read_u64(entry_paddr(idle_l4, PERDOMAIN_SLOT))
         .map_err(|_| "idle L4 unreadable")?
         & PTE_ADDR_MASK;
-    let mut table = l3;
-    for index in [l3_index(LDT_AREA), l2_index(LDT_AREA)] {
-        let e = entry_paddr(table, index);
-        if phys::read_u64(e).map_err(|_| "per-domain table unreadable")? & PTE_P != 0 {
-            return Err("per-domain slot already in use");
-        }
-        let next = super::alloc_zeroed_frame().ok_or("no memory for the LDT area")? * PAGE_SIZE;
-        phys::write_u64(e, next | PTE_P | PTE_RW).map_err(|_| "per-domain table unwritable")?;
-        table = next;
+    let e = entry_paddr(l3, l3_index(AREAS_BASE));
+    if phys::read_u64(e).map_err(|_| "per-domain table unreadable")? & PTE_P != 0 {
+        return Err("per-domain slot already in use");
     }
-    LDT_L1.store(table, Ordering::Relaxed);
+    let l2 = super::alloc_zeroed_frame().ok_or("no memory for the vCPU areas")? * PAGE_SIZE;
+    phys::write_u64(e, l2 | PTE_P | PTE_RW).map_err(|_| "per-domain table unwritable")?;
+    AREAS_L2.store(l2, Ordering::Relaxed);
+    let zero = super::alloc_zeroed_frame().ok_or("no memory for the zero frame")?;
+    ZERO_FRAME.store(zero * PAGE_SIZE, Ordering::Relaxed);
     Ok(())
-}
-
-/// Maps machine frame `mfn` (or nothing) at page `page` of the LDT area,
-/// read-write for the CPU (it sets descriptors' accessed bits), never
-/// user-accessible. The caller flushes the old translation.
-pub fn set_ldt_page(page: usize, mfn: Option<u64>) -> Result<(), phys::OutOfRange> {
-    if page >= LDT_PAGES {
-        return Err(phys::OutOfRange);
-    }
-    const PTE_A: u64 = 1 << 5;
-    const PTE_D: u64 = 1 << 6;
-    let v = mfn.map_or(0, |m| (m * PAGE_SIZE) | PTE_P | PTE_RW | PTE_A | PTE_D);
-    phys::write_u64(entry_paddr(LDT_L1.load(Ordering::Relaxed), page), v)
-}
-
-/// The frame mapped at page `page` of the LDT area, if any.
-pub fn ldt_page(page: usize) -> Option<u64> {
-    if page >= LDT_PAGES {
-        return None;
-    }
-    let e = phys::read_u64(entry_paddr(LDT_L1.load(Ordering::Relaxed), page)).ok()?;
-    (e & PTE_P != 0).then_some((e & PTE_ADDR_MASK) / PAGE_SIZE)
 }
 
 /// Physical address of the idle L4.

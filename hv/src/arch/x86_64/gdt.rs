@@ -2,8 +2,13 @@
 //!
 //! Xen reserves the last entries of a full 8192-entry GDT for itself
 //! (entries from 0xe000 >> 3 on), leaving the first 14 pages to the guest's
-//! own descriptors (`set_gdt`), which hv copies in once validated
-//! ([`set_guest_descriptor`]). The selectors a PV guest sees
+//! own descriptors (`set_gdt`). Each CPU has its own table whose last two
+//! pages hold hv's descriptors, its TSS and the LDT descriptor; while a
+//! vCPU runs, the CPU uses that vCPU's GDT window instead
+//! (`mm::page_table::VcpuArea`): the guest's own validated frames mapped in
+//! the first 14 pages and this CPU's two reserved pages in the last two
+//! ([`load_vcpu_gdt`]), so guest descriptors are never copied. The
+//! selectors a PV guest sees
 //! are therefore fixed: 0xe033 (64-bit ring-3 code), 0xe02b (ring-3 data),
 //! 0xe023 (32-bit ring-3 code). hv's own are 0xe008 (code) and 0xe010
 //! (data). `syscall`/`sysret` derive their selectors from MSR_STAR, which
@@ -60,9 +65,42 @@ impl Gdt {
 /// The boot CPU's GDT.
 pub static BSP_GDT: Gdt = Gdt::new();
 
-/// This CPU's GDT, as a pointer to its first entry.
+/// This CPU's own GDT, as a pointer to its first entry (its reserved
+/// pages are the same frames the running vCPU's window maps).
 fn this_gdt() -> *mut u64 {
     percpu::this_cpu().gdt()
+}
+
+/// hv's image is linked at this address plus its physical address.
+const HV_VIRT_BASE: u64 = 0xffff_82d0_8000_0000;
+
+/// Machine frames of this CPU's two reserved GDT pages (entries from
+/// 0xe000 >> 3), for the vCPU windows.
+pub fn reserved_frames() -> [u64; 2] {
+    let first = this_gdt() as u64 + (GUEST_ENTRIES * 8) as u64;
+    // The boot CPU's table is in hv's image (a static).
+    let pa = first.wrapping_sub(HV_VIRT_BASE);
+    [pa / 4096, pa / 4096 + 1]
+}
+
+/// Loads the GDT at `base` (a vCPU's window whose last two pages map this
+/// CPU's reserved pages, or this CPU's own table) with the full limit.
+pub fn load_vcpu_gdt(base: u64) {
+    let ptr = DescriptorPointer {
+        limit: GDT_LIMIT,
+        base,
+    };
+    // SAFETY: `base` is this CPU's table or a vCPU window mapped (by the
+    // caller) with this CPU's reserved pages at the end, so hv's selectors
+    // and the TSS descriptor keep their values; the cached segment
+    // registers and TR are unaffected by `lgdt`.
+    unsafe { asm!("lgdt [{}]", in(reg) &ptr, options(nostack, preserves_flags)) };
+    percpu::this_cpu().set_gdt_base(base);
+}
+
+/// Loads this CPU's own GDT (no vCPU's window).
+pub fn load_own_gdt() {
+    load_vcpu_gdt(this_gdt() as u64);
 }
 
 const fn index(sel: u16) -> usize {
@@ -133,6 +171,7 @@ pub fn init(cpu: &CpuLocal) {
             tss = in(reg) TSS_SEL,
         );
     }
+    cpu.set_gdt_base(gdt as u64);
     // The CPU comes out of reset with an LDT of 64 KiB at address 0; no
     // guest selector may reach that.
     load_ldt(0, 0);
@@ -159,9 +198,13 @@ pub fn loadable_by_guest(sel: u16) -> bool {
         return false;
     }
     let i = index(sel);
-    // SAFETY: `i` < 8192 (a 13-bit index); a plain read of one descriptor
-    // of this CPU's table, which only this CPU changes.
-    let d = unsafe { this_gdt().add(i).read() };
+    let base = percpu::this_cpu().gdt_base() as *const u64;
+    // SAFETY: `i` < 8192 (a 13-bit index) and the loaded GDT (this CPU's
+    // table or the running vCPU's window, fully mapped: guest frames or
+    // the zero frame, then the reserved pages) has 8192 entries; a plain
+    // read of one descriptor, which only the guest's validated updates
+    // change.
+    let d = unsafe { base.add(i).read_volatile() };
     let access = (d >> 40) & 0xff;
     let present = access & 0x80 != 0;
     let user_segment = access & 0x10 != 0;
@@ -205,21 +248,3 @@ pub fn load_ldt(base: u64, nr_ents: u64) {
 /// everything below hv's selectors at 0xe000.
 pub const GUEST_ENTRIES: usize = 0xe000 >> 3;
 const _: () = assert!(GUEST_ENTRIES <= index(HV_CS));
-
-/// Writes guest descriptor `i` (below [`GUEST_ENTRIES`]; returns false and
-/// changes nothing otherwise). The caller has validated `desc` with
-/// `hv::segdesc::check_descriptor`, so it gives ring 3 nothing more
-/// privileged than ring 3.
-pub fn set_guest_descriptor(i: usize, desc: u64) -> bool {
-    if i >= GUEST_ENTRIES {
-        return false;
-    }
-    let base = this_gdt();
-    // SAFETY: (1) `i` is in bounds of the 8192-entry table and below hv's
-    // own entries, which stay untouched; (2) one aligned 8-byte volatile
-    // store, so the CPU, which reads descriptors only when a selector is
-    // loaded, sees the old or the new entry, never a mix; (3) hv itself
-    // never loads guest selectors except after `loadable_by_guest` checks.
-    unsafe { base.add(i).write_volatile(desc) };
-    true
-}

@@ -20,7 +20,7 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use alloc::sync::Arc;
 
@@ -152,6 +152,11 @@ pub struct CpuLocal {
     /// Which vCPU of the current domain this CPU runs (the domain layer's
     /// number; the domain itself is in its per-CPU slot).
     current_vcpu: AtomicU32,
+    /// Base of the GDT loaded now: the running vCPU's GDT window, or this
+    /// CPU's own table when no vCPU is loaded.
+    gdt_base: AtomicU64,
+    /// Base of the running vCPU's LDT window (0: none).
+    ldt_window: AtomicU64,
 }
 
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
@@ -174,7 +179,25 @@ impl CpuLocal {
             gdt: AtomicPtr::new(core::ptr::null_mut()),
             stacks: AtomicPtr::new(core::ptr::null_mut()),
             current_vcpu: AtomicU32::new(0),
+            gdt_base: AtomicU64::new(0),
+            ldt_window: AtomicU64::new(0),
         }
+    }
+
+    pub fn gdt_base(&self) -> u64 {
+        self.gdt_base.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_gdt_base(&self, base: u64) {
+        self.gdt_base.store(base, Ordering::Relaxed);
+    }
+
+    pub fn ldt_window(&self) -> u64 {
+        self.ldt_window.load(Ordering::Relaxed)
+    }
+
+    pub fn set_ldt_window(&self, base: u64) {
+        self.ldt_window.store(base, Ordering::Relaxed);
     }
 
     pub fn current_vcpu(&self) -> usize {
