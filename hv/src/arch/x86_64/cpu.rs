@@ -7,6 +7,8 @@
 
 use core::arch::asm;
 
+use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
+
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port output has no effect on Rust-visible memory; the ports hv
     // touches (COM1, PIT, debug-exit, ACPI PM) are devices it owns.
@@ -67,32 +69,24 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
+// Reads of control registers and `hlt` come from the `x86_64`
+// crate, whose safe wrappers carry the (trivial) safety arguments.
+
 pub fn read_cr0() -> u64 {
-    let v: u64;
-    // SAFETY: reading a control register has no side effect.
-    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) }
-    v
+    Cr0::read_raw()
 }
 
 pub fn read_cr2() -> u64 {
-    let v: u64;
-    // SAFETY: reading a control register has no side effect.
-    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) }
-    v
+    Cr2::read_raw()
 }
 
 pub fn read_cr3() -> u64 {
-    let v: u64;
-    // SAFETY: reading a control register has no side effect.
-    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) }
-    v
+    let (frame, low) = Cr3::read_raw();
+    frame.start_address().as_u64() | u64::from(low)
 }
 
 pub fn read_cr4() -> u64 {
-    let v: u64;
-    // SAFETY: reading a control register has no side effect.
-    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
-    v
+    Cr4::read_raw()
 }
 
 /// Loads CR3.
@@ -132,8 +126,8 @@ pub fn rdtsc() -> u64 {
 /// Stops this CPU for good.
 pub fn halt_forever() -> ! {
     loop {
-        // SAFETY: cli; hlt only stops the CPU.
-        unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
     }
 }
 
@@ -162,6 +156,8 @@ pub const CR4_SMAP: u64 = 1 << 21;
 
 /// Drops the TLB entry (global ones included) for `va`.
 pub fn invlpg(va: u64) {
+    // Not `x86_64::instructions::tlb::flush`: its `VirtAddr` costs a
+    // canonical check on the `update_va_mapping` path.
     // SAFETY: invalidating a translation never breaks memory safety.
     unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) }
 }
