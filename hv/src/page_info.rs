@@ -5,8 +5,65 @@
 //! change when its type count is zero; a frame in use as a page table (L1–L4)
 //! is never also writable, and a frame with writable mappings is never used
 //! as a page table; references of any kind keep a frame owned. The MMU
-//! hypercalls (a later issue) drive these operations from guest requests;
-//! the domain builder uses them for the bootstrap page tables.
+//! hypercalls drive these operations from guest requests; the domain
+//! builder uses them for the bootstrap page tables.
+//!
+//! # References: handles and counts
+//!
+//! hv's own uses of a frame are handles: [`FrameRef`] (a general
+//! reference) and [`TypedRef`] (a general and a typed reference, of a type
+//! named by a [`HeldType`]: writable memory or a descriptor frame). Each is
+//! taken by one frame-table operation that checks and counts, and gives its
+//! reference back when dropped, so a path that returns early cannot leak
+//! one. Only a `TypedRef` of a type whose contents hv may write lets hv
+//! write the frame (see `mm::frame_access` in the kernel).
+//!
+//! References whose lifetime the guest decides stay plain counts in the
+//! table: an entry of a validated page table (the rules engine, `crate::pt`,
+//! takes and drops them entry by entry), a pin, a vCPU's base table, a
+//! mapped LDT page, a GDT frame. Their owner records them (the table's
+//! entries, the pin bit, `cr3`, the LDT's mapped bits, the GDT frame list)
+//! and puts them back through the same table when the guest lets go. A
+//! handle can be turned into such a count ([`TypedRef::into_counted`])
+//! once its holder records it.
+//!
+//! # Ordering rules (what one operation reads and changes together)
+//!
+//! Today one lock (the kernel's frame-table mutex) covers the whole table;
+//! the operations are written so that per-frame atomics (Xen's cmpxchg on
+//! `count_info` and `type_info`) can replace it:
+//!
+//! 1. A frame's `owner`, `refs`, `type_count`, `ty` and `pinned` are one
+//!    word's worth of state: every operation reads them, decides, and
+//!    writes them in one step (`get_page`, `get_page_and_type`,
+//!    `put_page_and_type`, `assign`, `release`). Nothing is decided on a
+//!    value read in an earlier step: `check_unused` is a hint only, and
+//!    `release_unused` checks again as it releases.
+//! 2. Taking a type: the type may change only when `type_count` is zero,
+//!    and the new type, the count and the general reference are written
+//!    together. A fresh page-table or descriptor type must be validated
+//!    before anyone else relies on it: today the lock is held across the
+//!    validation; with atomics the frame needs Xen's "validated" bit, and
+//!    a second taker of a fresh type waits for it.
+//! 3. Releasing: `refs` and `type_count` drop together; the type stays
+//!    recorded (so a page table's entries can be devalidated by whoever
+//!    dropped the last count) and may change afterwards.
+//! 4. Ownership: `assign` only takes an unowned frame, and `release` only
+//!    an unreferenced one; a multi-frame release (`release_unused`,
+//!    `assign_extent`) is all or nothing, which with atomics becomes "take
+//!    each frame with a cmpxchg, undo the ones taken on the first refusal".
+//! 5. Quota: a domain's reservation (`tot_pages` against `max_pages`) is
+//!    the domain's state, not the table's: it is reserved before frames are
+//!    assigned and given back if the assignment fails, so the count never
+//!    goes above the quota, and the frame table never needs the domain.
+//! 6. `pfn`, `linear` and `special` belong to the owner's bookkeeping and
+//!    change under the same operation that checks the owner.
+//!
+//! Lock order in the kernel: a domain's state, then the frame table, then
+//! the allocator. A handle's `Drop` takes the frame table: never drop one
+//! while holding it (use the `*_in` forms there).
+
+use core::marker::PhantomData;
 
 /// What a frame is currently used as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -119,6 +176,28 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
             pfn,
             ..PageInfo::default()
         };
+        Ok(())
+    }
+
+    /// Gives the unowned frames `first..first + pages` to `owner`, frame
+    /// `first + j` as its frame `pfn(j)`, all or nothing: if one is owned
+    /// already, nothing changes.
+    pub fn assign_extent(
+        &mut self,
+        first: u64,
+        pages: u64,
+        owner: u16,
+        pfn: impl Fn(u64) -> u64,
+    ) -> Result<(), PageError> {
+        let end = first.checked_add(pages).ok_or(PageError::NoSuchFrame)?;
+        for mfn in first..end {
+            if self.get(mfn).ok_or(PageError::NoSuchFrame)?.owner.is_some() {
+                return Err(PageError::AlreadyOwned);
+            }
+        }
+        for (j, mfn) in (first..end).enumerate() {
+            self.assign(mfn, owner, pfn(j as u64))?;
+        }
         Ok(())
     }
 
@@ -246,6 +325,172 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     }
 }
 
+/// Where handles give their references back: the one frame table they were
+/// taken from, reached without a pointer (the kernel has one global table;
+/// host tests use a thread-local one), so a handle is a frame number.
+pub trait FrameHome: 'static {
+    type Store: AsMut<[PageInfo]> + AsRef<[PageInfo]>;
+    /// Runs `f` on the table (under its lock); `None` if there is none.
+    fn with<R>(f: impl FnOnce(&mut FrameTable<Self::Store>) -> R) -> Option<R>;
+}
+
+/// A type a [`TypedRef`] can hold: one whose references hv itself takes
+/// and drops (page-table types are held by the rules engine as counts,
+/// since dropping the last one must devalidate the table's entries).
+pub trait HeldType: 'static {
+    const TYPE: PageType;
+}
+
+/// [`PageType::Writable`], as a handle's type.
+#[derive(Debug)]
+pub struct Writable;
+impl HeldType for Writable {
+    const TYPE: PageType = PageType::Writable;
+}
+
+/// [`PageType::SegDesc`], as a handle's type.
+#[derive(Debug)]
+pub struct SegDesc;
+impl HeldType for SegDesc {
+    const TYPE: PageType = PageType::SegDesc;
+}
+
+/// A general reference to a frame: while it lives the frame stays owned
+/// by whoever owned it when it was taken. Dropped, it puts the reference
+/// back.
+#[must_use = "dropping the handle gives the reference back at once"]
+pub struct FrameRef<H: FrameHome> {
+    mfn: u64,
+    home: PhantomData<H>,
+}
+
+impl<H: FrameHome> FrameRef<H> {
+    /// Takes a general reference to `mfn`, which `owner` must own: one
+    /// frame-table operation.
+    pub fn take(mfn: u64, owner: u16) -> Result<Self, PageError> {
+        H::with(|ft| Self::take_in(ft, mfn, owner)).unwrap_or(Err(PageError::NoSuchFrame))
+    }
+
+    /// [`take`](Self::take) with the table already held (it must be `H`'s).
+    pub fn take_in(ft: &mut FrameTable<H::Store>, mfn: u64, owner: u16) -> Result<Self, PageError> {
+        ft.get_page(mfn, owner)?;
+        Ok(Self {
+            mfn,
+            home: PhantomData,
+        })
+    }
+
+    pub fn mfn(&self) -> u64 {
+        self.mfn
+    }
+
+    /// Gives the reference back with the table already held.
+    pub fn release_in(self, ft: &mut FrameTable<H::Store>) {
+        let _ = ft.put_page(self.mfn);
+        core::mem::forget(self);
+    }
+}
+
+impl<H: FrameHome> Drop for FrameRef<H> {
+    fn drop(&mut self) {
+        H::with(|ft| ft.put_page(self.mfn));
+    }
+}
+
+impl<H: FrameHome> core::fmt::Debug for FrameRef<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "FrameRef({:#x})", self.mfn)
+    }
+}
+
+/// A general and a typed reference of type `T` to a frame: while it lives
+/// the frame keeps type `T` (so a [`Writable`] frame is no page table or
+/// descriptor table). Dropped, it puts both back; the type may then change
+/// once no other reference of it remains.
+#[must_use = "dropping the handle gives the reference back at once"]
+pub struct TypedRef<H: FrameHome, T: HeldType> {
+    mfn: u64,
+    home: PhantomData<(H, T)>,
+}
+
+impl<H: FrameHome, T: HeldType> TypedRef<H, T> {
+    /// Takes a typed reference of `T` to `mfn`, which `owner` must own:
+    /// one frame-table operation. Only for types whose contents need no
+    /// validation (writable memory); see [`take_validated`](Self::take_validated).
+    pub fn take(mfn: u64, owner: u16) -> Result<Self, PageError> {
+        H::with(|ft| Self::take_in(ft, mfn, owner).map(|(r, _)| r))
+            .unwrap_or(Err(PageError::NoSuchFrame))
+    }
+
+    /// Takes a typed reference and, if the type is new, validates the
+    /// frame with `validate` before the table is let go; a refused frame
+    /// keeps no reference (`Ok(None)`).
+    pub fn take_validated(
+        mfn: u64,
+        owner: u16,
+        validate: impl FnOnce(&Self) -> bool,
+    ) -> Result<Option<Self>, PageError> {
+        H::with(|ft| {
+            let (r, fresh) = Self::take_in(ft, mfn, owner)?;
+            if fresh && !validate(&r) {
+                r.release_in(ft);
+                return Ok(None);
+            }
+            Ok(Some(r))
+        })
+        .unwrap_or(Err(PageError::NoSuchFrame))
+    }
+
+    /// [`take`](Self::take) with the table already held (it must be
+    /// `H`'s); also says whether the type is new, so the caller validates.
+    pub fn take_in(
+        ft: &mut FrameTable<H::Store>,
+        mfn: u64,
+        owner: u16,
+    ) -> Result<(Self, bool), PageError> {
+        let fresh = ft.get_page_and_type(mfn, owner, T::TYPE)?;
+        Ok((
+            Self {
+                mfn,
+                home: PhantomData,
+            },
+            fresh,
+        ))
+    }
+
+    pub fn mfn(&self) -> u64 {
+        self.mfn
+    }
+
+    /// Gives the references back with the table already held.
+    pub fn release_in(self, ft: &mut FrameTable<H::Store>) {
+        let _ = ft.put_page_and_type(self.mfn);
+        core::mem::forget(self);
+    }
+
+    /// Leaves the references counted in the table for a holder whose
+    /// lifetime the guest decides (a GDT frame, a mapped LDT page): that
+    /// holder records the frame and later drops the count with
+    /// `put_page_and_type`. Returns the frame.
+    pub fn into_counted(self) -> u64 {
+        let mfn = self.mfn;
+        core::mem::forget(self);
+        mfn
+    }
+}
+
+impl<H: FrameHome, T: HeldType> Drop for TypedRef<H, T> {
+    fn drop(&mut self) {
+        H::with(|ft| ft.put_page_and_type(self.mfn));
+    }
+}
+
+impl<H: FrameHome, T: HeldType> core::fmt::Debug for TypedRef<H, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TypedRef<{:?}>({:#x})", T::TYPE, self.mfn)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +583,144 @@ mod tests {
                 current: PageType::Writable
             })
         );
+    }
+
+    use std::cell::RefCell;
+
+    std::thread_local! {
+        static HOME: RefCell<Option<FrameTable<Vec<PageInfo>>>> = const { RefCell::new(None) };
+    }
+
+    /// A per-test-thread frame table for the handles.
+    struct TestHome;
+    impl FrameHome for TestHome {
+        type Store = Vec<PageInfo>;
+        fn with<R>(f: impl FnOnce(&mut FrameTable<Vec<PageInfo>>) -> R) -> Option<R> {
+            HOME.with(|h| h.borrow_mut().as_mut().map(f))
+        }
+    }
+
+    fn home(n: usize, owner: u16) {
+        let mut t = table(n);
+        for m in 0..n as u64 {
+            t.assign(m, owner, m).unwrap();
+        }
+        HOME.with(|h| *h.borrow_mut() = Some(t));
+    }
+
+    fn info(mfn: u64) -> PageInfo {
+        TestHome::with(|t| *t.get(mfn).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_dropped_frame_ref_gives_its_reference_back() {
+        home(4, 1);
+        let before = info(2);
+        {
+            let a = FrameRef::<TestHome>::take(2, 1).unwrap();
+            let b = FrameRef::<TestHome>::take(2, 1).unwrap();
+            assert_eq!((a.mfn(), info(2).refs), (2, before.refs + 2));
+            drop(b);
+            assert_eq!(info(2).refs, before.refs + 1);
+        }
+        assert_eq!(info(2), before);
+        // Refused: another owner's frame, or none at all; nothing counted.
+        assert_eq!(
+            FrameRef::<TestHome>::take(2, 9).unwrap_err(),
+            PageError::NotOwner
+        );
+        assert_eq!(
+            FrameRef::<TestHome>::take(99, 1).unwrap_err(),
+            PageError::NoSuchFrame
+        );
+        assert_eq!(info(2), before);
+    }
+
+    #[test]
+    fn a_dropped_typed_ref_frees_the_type_with_its_last_count() {
+        home(4, 1);
+        let before = info(1);
+        let w1 = TypedRef::<TestHome, Writable>::take(1, 1).unwrap();
+        let w2 = TypedRef::<TestHome, Writable>::take(1, 1).unwrap();
+        let p = info(1);
+        assert_eq!((p.ty, p.type_count, p.refs), (PageType::Writable, 2, 2));
+        // While writable, the frame cannot become a descriptor table.
+        assert_eq!(
+            TypedRef::<TestHome, SegDesc>::take_validated(1, 1, |_| true).unwrap_err(),
+            PageError::TypeConflict {
+                current: PageType::Writable
+            }
+        );
+        drop(w1);
+        assert_eq!(info(1).type_count, 1);
+        drop(w2);
+        let p = info(1);
+        assert_eq!((p.type_count, p.refs), (before.type_count, before.refs));
+        // The last count gone, another type may be taken.
+        let s = TypedRef::<TestHome, SegDesc>::take_validated(1, 1, |_| true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(info(1).ty, PageType::SegDesc);
+        drop(s);
+        assert_eq!((info(1).type_count, info(1).refs), (0, 0));
+    }
+
+    #[test]
+    fn a_refused_validation_keeps_no_reference() {
+        home(2, 1);
+        let r = TypedRef::<TestHome, SegDesc>::take_validated(0, 1, |h| h.mfn() != 0).unwrap();
+        assert!(r.is_none());
+        assert_eq!((info(0).type_count, info(0).refs), (0, 0));
+        // A type that is not new is not validated again.
+        let a = TypedRef::<TestHome, SegDesc>::take_validated(1, 1, |_| true)
+            .unwrap()
+            .unwrap();
+        let b = TypedRef::<TestHome, SegDesc>::take_validated(1, 1, |_| false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(info(1).type_count, 2);
+        drop((a, b));
+        assert_eq!(info(1).type_count, 0);
+    }
+
+    #[test]
+    fn counted_and_in_table_forms_balance() {
+        home(2, 1);
+        let r = TypedRef::<TestHome, SegDesc>::take(0, 1).unwrap();
+        let mfn = r.into_counted();
+        assert_eq!(info(0).type_count, 1);
+        TestHome::with(|t| t.put_page_and_type(mfn))
+            .unwrap()
+            .unwrap();
+        assert_eq!((info(0).type_count, info(0).refs), (0, 0));
+        TestHome::with(|t| {
+            let (w, fresh) = TypedRef::<TestHome, Writable>::take_in(t, 1, 1).unwrap();
+            assert!(fresh);
+            let g = FrameRef::<TestHome>::take_in(t, 1, 1).unwrap();
+            assert_eq!(t.get(1).unwrap().refs, 2);
+            g.release_in(t);
+            w.release_in(t);
+            assert_eq!(
+                (t.get(1).unwrap().refs, t.get(1).unwrap().type_count),
+                (0, 0)
+            );
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn assign_extent_is_all_or_nothing() {
+        let mut t = table(8);
+        t.assign(5, 2, 0).unwrap();
+        assert_eq!(
+            t.assign_extent(4, 2, 3, |j| 10 + j),
+            Err(PageError::AlreadyOwned)
+        );
+        assert_eq!(t.get(4).unwrap().owner, None);
+        assert_eq!(t.assign_extent(7, 2, 3, |j| j), Err(PageError::NoSuchFrame));
+        assert_eq!(t.get(7).unwrap().owner, None);
+        assert_eq!(t.assign_extent(0, 4, 3, |j| 10 + j), Ok(()));
+        assert!((0..4).all(|m| t.get(m).unwrap().owner == Some(3)));
+        assert_eq!(t.get(3).unwrap().pfn, 13);
     }
 }
