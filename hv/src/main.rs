@@ -127,8 +127,7 @@ fn main(magic: u32, info: u32) -> ! {
 
     let image = x86::image_range();
     let mem = mm::init(&bi, image);
-    mm::page_table::build_direct_map(x86::cpu::read_cr3())
-        .unwrap_or_else(|e| fatal(format_args!("{e}")));
+    mm::page_table::build_direct_map().unwrap_or_else(|e| fatal(format_args!("{e}")));
     // The frame table lives in the heap: room for it comes on top (about
     // 0.6% of RAM; 24 MiB at 4 GiB).
     let heap_bytes = (mem.free_frames * mm::PAGE_SIZE / 16).clamp(8 << 20, 64 << 20)
@@ -136,7 +135,7 @@ fn main(magic: u32, info: u32) -> ! {
     mm::init_heap(heap_bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
     mm::init_frame_table().unwrap_or_else(|e| fatal(format_args!("{e}")));
     HV_CMDLINE.call_once(|| String::from(bi.cmdline.as_str()));
-    mm::page_table::init(x86::cpu::read_cr3()).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    mm::page_table::init().unwrap_or_else(|e| fatal(format_args!("{e}")));
     mm::m2p::init(mem.usable_limit / mm::PAGE_SIZE).unwrap_or_else(|e| fatal(format_args!("{e}")));
     hvlog!(
         info,

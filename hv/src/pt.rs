@@ -175,18 +175,29 @@ where
     M: TableMemory,
 {
     pub frames: &'a mut FrameTable<S>,
-    pub mem: &'a mut M,
+    /// The tables' contents: private, so only the engine's own checks
+    /// decide what is written (the kernel's memory writes any frame).
+    mem: &'a mut M,
     pub domain: u16,
     /// The domain has I/O rights (the hardware domain): its L1 entries may
     /// choose cache attributes.
     pub io_caps: bool,
 }
 
-impl<S, M> PageTables<'_, S, M>
+impl<'a, S, M> PageTables<'a, S, M>
 where
     S: AsMut<[PageInfo]> + AsRef<[PageInfo]>,
     M: TableMemory,
 {
+    pub fn new(frames: &'a mut FrameTable<S>, mem: &'a mut M, domain: u16, io_caps: bool) -> Self {
+        Self {
+            frames,
+            mem,
+            domain,
+            io_caps,
+        }
+    }
+
     fn page_err(mfn: u64) -> impl Fn(PageError) -> PtError {
         move |error| PtError::Page { mfn, error }
     }

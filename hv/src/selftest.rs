@@ -56,13 +56,13 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
         Vcpu::new(VcpuId::new(id), cr3, regs, info)
             .unwrap_or_else(|| crate::fatal(format_args!("selftest: no vCPU window left")))
     };
-    let mut v0 = new_vcpu(0, regs0, dom0.shared_info * PAGE_SIZE);
+    let mut v0 = new_vcpu(0, regs0, dom0.shared_info.mfn() * PAGE_SIZE);
     let regs1 = GuestRegs {
         rax: 0x1111,
         rip: regs0.rip.wrapping_add(0x10),
         ..regs0
     };
-    let mut v1 = new_vcpu(1, regs1, dom0.shared_info * PAGE_SIZE + 64);
+    let mut v1 = new_vcpu(1, regs1, dom0.shared_info.mfn() * PAGE_SIZE + 64);
     v1.fpu = area_with_xmm0(0xbb);
     v1.traps.fs_base = 0xb000;
     v1.traps.gs_base_kernel = 0xb100;

@@ -14,7 +14,7 @@ use guest_abi::xen::{SharedInfo, VcpuInfo, VcpuTimeInfo};
 use hv::time_scale;
 
 use crate::arch::x86_64::{apic, cpu, rtc};
-use crate::mm::{frame_access as phys, Mfn, PAGE_SIZE};
+use crate::mm::{frame_access as phys, FrameWrite};
 
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 /// Wallclock at `BOOT_TSC`, in seconds since 1970.
@@ -49,14 +49,14 @@ const WC_VERSION: u64 = core::mem::offset_of!(SharedInfo, wc_version) as u64;
 
 /// Fills vCPU `vcpu`'s `vcpu_time_info` and the wallclock in the
 /// shared-info frame `shared_info`.
-pub fn fill(shared_info: Mfn, vcpu: u64) -> Result<(), phys::OutOfRange> {
-    let base = shared_info * PAGE_SIZE;
+pub fn fill(shared_info: &impl FrameWrite, vcpu: u64) -> Result<(), phys::OutOfRange> {
+    let base = shared_info.frame() * phys::PAGE_SIZE;
     let Some((mul, shift)) = time_scale::scale(apic::tsc_khz()) else {
         return Ok(());
     };
-    let t = base + vcpu * core::mem::size_of::<VcpuInfo>() as u64 + TIME;
-    let version = phys::read_u32(t)?;
-    phys::write_u32(t, version | 1)?;
+    let t = vcpu * core::mem::size_of::<VcpuInfo>() as u64 + TIME;
+    let version = phys::read_u32(base + t)?;
+    shared_info.write_u32(t, version | 1)?;
     let tsc = cpu::rdtsc();
     let system_time = time_scale::ticks_to_ns(
         tsc.saturating_sub(BOOT_TSC.load(Ordering::Relaxed)),
@@ -68,16 +68,16 @@ pub fn fill(shared_info: Mfn, vcpu: u64) -> Result<(), phys::OutOfRange> {
     info[16..24].copy_from_slice(&system_time.to_le_bytes());
     info[24..28].copy_from_slice(&mul.to_le_bytes());
     info[28] = shift.to_le_bytes()[0];
-    phys::write(t + 8, &info[8..32])?;
-    phys::write_u32(t, (version | 1).wrapping_add(1))?;
+    shared_info.write(t + 8, &info[8..32])?;
+    shared_info.write_u32(t, (version | 1).wrapping_add(1))?;
     const _: () = assert!(core::mem::size_of::<VcpuTimeInfo>() == 32);
 
-    let wc = base + WC_VERSION;
-    let wc_version = phys::read_u32(wc)?;
-    phys::write_u32(wc, wc_version | 1)?;
+    let wc = WC_VERSION;
+    let wc_version = phys::read_u32(base + wc)?;
+    shared_info.write_u32(wc, wc_version | 1)?;
     let secs = BOOT_WALLCLOCK.load(Ordering::Relaxed);
-    phys::write_u32(wc + 4, (secs & 0xffff_ffff) as u32)?;
-    phys::write_u32(wc + 8, 0)?;
-    phys::write_u32(wc + 12, (secs >> 32) as u32)?;
-    phys::write_u32(wc, (wc_version | 1).wrapping_add(1))
+    shared_info.write_u32(wc + 4, (secs & 0xffff_ffff) as u32)?;
+    shared_info.write_u32(wc + 8, 0)?;
+    shared_info.write_u32(wc + 12, (secs >> 32) as u32)?;
+    shared_info.write_u32(wc, (wc_version | 1).wrapping_add(1))
 }

@@ -6,6 +6,13 @@
 //! bytes: kernel segments, module, P2M list, start_info, bootstrap page
 //! tables (with hv's L4 slots), hypercall page, shared info, and the vCPU's
 //! start-of-day registers.
+//!
+//! Every byte is written while the frames are still hv's (`OwnedFrame`
+//! handles, which go back to the allocator if the build fails); only then
+//! are they given to the domain and typed, so the builder never needs to
+//! write a domain's page table. The exceptions are hv's own L4 slots,
+//! installed once the L4 is typed, and `shared_info`, which hv keeps a
+//! writable reference on for the domain's life.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -17,7 +24,7 @@ use super::{Domain, DomainConfig, DomainState, RunState, Vcpu, VcpuId};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::mm::frame_access as phys;
-use crate::mm::{self, page_table, Mfn, PAGE_SIZE};
+use crate::mm::{self, page_table, FrameWrite, Mfn, OwnedFrame, WritableRef, PAGE_SIZE};
 
 /// Offsets in `struct start_info` (x86_64).
 mod si {
@@ -107,9 +114,10 @@ pub struct BootDomainSpec<'a> {
     pub initial: bool,
 }
 
-/// Machine memory of a domain under construction, addressed by pfn.
+/// Machine memory of a domain under construction, addressed by pfn: hv's
+/// until [`type_frames`] gives it to the domain.
 struct Memory {
-    p2m: Vec<Mfn>,
+    frames: Vec<OwnedFrame>,
 }
 
 impl Memory {
@@ -122,40 +130,41 @@ impl Memory {
             });
         }
         let n = usize::try_from(nr_pages).map_err(|_| BuildError::Internal("page count"))?;
-        let mut p2m = Vec::new();
-        p2m.try_reserve_exact(n).map_err(|_| BuildError::NoHeap {
-            what: "the P2M list",
-            bytes: nr_pages * 8,
-        })?;
+        let mut frames = Vec::new();
+        frames
+            .try_reserve_exact(n)
+            .map_err(|_| BuildError::NoHeap {
+                what: "the P2M list",
+                bytes: nr_pages * 8,
+            })?;
         // One contiguous run when possible (as Xen gives dom0), else frame by
-        // frame.
-        if let Some(first) = mm::alloc_contiguous(nr_pages, 1) {
-            p2m.extend(first..first + nr_pages);
+        // frame (on failure the frames taken go back as `frames` drops).
+        if let Some(run) = mm::alloc_contiguous(nr_pages, 1) {
+            frames.extend(run.into_frames());
         } else {
             for _ in 0..nr_pages {
-                match mm::alloc_frame() {
-                    Some(mfn) => p2m.push(mfn),
-                    None => {
-                        p2m.into_iter().for_each(mm::free_frame);
-                        return Err(BuildError::OutOfMemory {
-                            wanted: nr_pages,
-                            free,
-                        });
-                    }
-                }
+                let frame = mm::alloc_frame().ok_or(BuildError::OutOfMemory {
+                    wanted: nr_pages,
+                    free,
+                })?;
+                frames.push(frame);
             }
         }
-        for &mfn in &p2m {
-            phys::zero(mfn * PAGE_SIZE, PAGE_SIZE)?;
+        for frame in &frames {
+            frame.zero()?;
         }
-        Ok(Self { p2m })
+        Ok(Self { frames })
+    }
+
+    fn frame(&self, pfn: u64) -> Result<&OwnedFrame, BuildError> {
+        usize::try_from(pfn)
+            .ok()
+            .and_then(|i| self.frames.get(i))
+            .ok_or(BuildError::Internal("pfn outside the domain"))
     }
 
     fn mfn(&self, pfn: u64) -> Result<Mfn, BuildError> {
-        usize::try_from(pfn)
-            .ok()
-            .and_then(|i| self.p2m.get(i).copied())
-            .ok_or(BuildError::Internal("pfn outside the domain"))
+        self.frame(pfn).map(OwnedFrame::mfn)
     }
 
     /// Writes `data` at guest virtual address `va` of the initial mapping.
@@ -170,7 +179,7 @@ impl Memory {
             let n = usize::try_from(PAGE_SIZE - off)
                 .unwrap_or(usize::MAX)
                 .min(data.len() - done);
-            phys::write(self.mfn(pfn)? * PAGE_SIZE + off, &data[done..done + n])?;
+            self.frame(pfn)?.write(off, &data[done..done + n])?;
             done += n;
         }
         Ok(())
@@ -203,28 +212,37 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         match l.module_pfn {
             Some(pfn) if l.mod_start_is_pfn() => {
                 for (i, chunk) in m.chunks(4096).enumerate() {
-                    phys::write(mem.mfn(pfn + i as u64)? * PAGE_SIZE, chunk)?;
+                    mem.frame(pfn + i as u64)?.write(0, chunk)?;
                 }
             }
             _ => mem.write_va(&l, l.vinitrd_start, m)?,
         }
     }
     if !l.p2m_external {
-        for (pfn, &mfn) in mem.p2m.iter().enumerate() {
-            mem.write_u64_va(&l, l.vphysmap_start + 8 * pfn as u64, mfn)?;
+        for (pfn, frame) in mem.frames.iter().enumerate() {
+            mem.write_u64_va(&l, l.vphysmap_start + 8 * pfn as u64, frame.mfn())?;
         }
     }
 
-    type_frames(spec.id, &l, &mem)?;
     let shared_info =
         mm::alloc_zeroed_frame().ok_or(BuildError::OutOfMemory { wanted: 1, free: 0 })?;
     // Every vcpu_info in shared_info (64 bytes each, 32 of them) starts with
     // events masked: evtchn_upcall_mask is byte 1.
     for v in 0..32u64 {
-        phys::write(shared_info * PAGE_SIZE + v * 64 + 1, &[1])?;
+        shared_info.write_u8(v * 64 + 1, 1)?;
     }
     // vCPU 0's time and the wallclock, as Xen has them before it first runs.
-    crate::time::fill(shared_info, 0)?;
+    crate::time::fill(&shared_info, 0)?;
+    write_start_info(spec, &kernel, &l, &mem, shared_info.mfn())?;
+    write_page_tables(&l, &mem)?;
+    if let Some(hp) = kernel.virt_hypercall {
+        mem.write_va(&l, hp, &hypercall_page())?;
+    }
+    let nr_pages = mem.frames.len() as u64;
+    let l4 = mem.mfn(l.l4_pfn())?;
+    let p2m = type_frames(spec.id, &l, mem)?;
+    // hv's slots, now that the frame is the domain's L4.
+    page_table::install_hv_slots(l4, true)?;
 
     // The guest maps shared_info by its machine address, so the frame is
     // the domain's as far as mappings go (Xen shares it the same way); it
@@ -232,25 +250,16 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     // time) for the domain's whole life, so, as Xen does, hv holds a
     // writable type reference on it: the guest can never give it another
     // type (page table, descriptor table), exchange it or free it.
-    mm::with_frame_table(|ft| {
-        ft.assign(shared_info, spec.id.get(), u64::MAX)?;
-        ft.get_page_and_type(
-            shared_info,
-            spec.id.get(),
-            hv::page_info::PageType::Writable,
-        )?;
-        if let Some(p) = ft.get_mut(shared_info) {
+    let shared_info = mm::with_frame_table(|ft| {
+        let mfn = shared_info.assign(ft, spec.id.get(), u64::MAX)?;
+        let (held, _) = WritableRef::take_in(ft, mfn, spec.id.get())?;
+        if let Some(p) = ft.get_mut(mfn) {
             p.special = true;
         }
-        Ok(())
+        Ok(held)
     })
     .ok_or(BuildError::Internal("no frame table"))?
     .map_err(BuildError::PageType)?;
-    write_start_info(spec, &kernel, &l, &mem, shared_info)?;
-    let l4 = write_page_tables(&l, &mem)?;
-    if let Some(hp) = kernel.virt_hypercall {
-        mem.write_va(&l, hp, &hypercall_page())?;
-    }
 
     let initial_regs = GuestRegs {
         rip: kernel.virt_entry,
@@ -261,7 +270,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         rsi: l.vstartinfo_start,
         ..GuestRegs::default()
     };
-    let nr_pages = mem.p2m.len() as u64;
+    let vcpu_info = shared_info.mfn() * PAGE_SIZE;
     let config = DomainConfig {
         id: spec.id,
         privileged: spec.initial,
@@ -275,21 +284,15 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         },
     };
     let state = DomainState {
-        p2m: mem.p2m,
+        p2m,
         run_state: RunState::Running,
         shutdown_code: None,
         tot_pages: nr_pages,
         max_pages: nr_pages,
     };
-    let vcpu0 = Vcpu::new(
-        VcpuId::new(0),
-        l4 * PAGE_SIZE,
-        initial_regs,
-        shared_info * PAGE_SIZE,
-    )
-    .ok_or(BuildError::Internal(
-        "no descriptor-table window left for vCPU 0",
-    ))?;
+    let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
+        BuildError::Internal("no descriptor-table window left for vCPU 0"),
+    )?;
     Ok(Domain::new(config, state, alloc::vec![vcpu0]))
 }
 
@@ -308,7 +311,7 @@ fn write_start_info(
         }
     };
     put(si::MAGIC, kernel.start_info_magic().as_bytes());
-    put(si::NR_PAGES, &(mem.p2m.len() as u64).to_le_bytes());
+    put(si::NR_PAGES, &(mem.frames.len() as u64).to_le_bytes());
     put(si::SHARED_INFO, &(shared_info * PAGE_SIZE).to_le_bytes());
     let mut flags = if spec.initial {
         SIF_PRIVILEGED | SIF_INITDOMAIN
@@ -337,24 +340,44 @@ fn write_start_info(
     mem.write_va(l, l.vstartinfo_start, &page)
 }
 
-/// Records the domain's frames in the frame table and types the bootstrap
+/// Gives the domain its frames (returning its P2M) and types the bootstrap
 /// page tables as Xen does: each table frame gets the type of its level (and
 /// one typed reference per entry pointing at it), every page mapped writable
 /// the writable type, page-table frames only general references (they are
 /// mapped read-only), and the L4 is pinned.
-fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildError> {
+fn type_frames(id: super::DomId, l: &Layout, mem: Memory) -> Result<Vec<Mfn>, BuildError> {
     let id = id.get();
     use hv::layout::PtLevel;
     use hv::page_info::PageType;
     mm::with_frame_table(|ft| {
-        for (pfn, &mfn) in mem.p2m.iter().enumerate() {
-            ft.assign(mfn, id, pfn as u64)?;
-            mm::m2p::set(mfn, pfn as u64);
+        let mut refused = None;
+        // Collected in place: the P2M reuses the handles' allocation.
+        let p2m: Vec<Mfn> = mem
+            .frames
+            .into_iter()
+            .enumerate()
+            .map(|(pfn, frame)| match frame.assign(ft, id, pfn as u64) {
+                Ok(mfn) => {
+                    mm::m2p::set(mfn, pfn as u64);
+                    mfn
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    0
+                }
+            })
+            .collect();
+        if let Some(e) = refused {
+            return Err(e);
         }
+        let mfn = |pfn: u64| {
+            usize::try_from(pfn)
+                .ok()
+                .and_then(|i| p2m.get(i).copied())
+                .ok_or(hv::page_info::PageError::NoSuchFrame)
+        };
         for e in l.bootstrap_page_table_entries() {
-            let target = mem
-                .mfn(e.target_pfn)
-                .map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
+            let target = mfn(e.target_pfn)?;
             let ty = match e.level {
                 PtLevel::L4 => PageType::L3,
                 PtLevel::L3 => PageType::L2,
@@ -367,29 +390,27 @@ fn type_frames(id: super::DomId, l: &Layout, mem: &Memory) -> Result<(), BuildEr
             };
             ft.get_page_and_type(target, id, ty)?;
         }
-        let l4 = mem
-            .mfn(l.l4_pfn())
-            .map_err(|_| hv::page_info::PageError::NoSuchFrame)?;
+        let l4 = mfn(l.l4_pfn())?;
         // Pinned, as Xen leaves dom0's initial table, plus the type
         // reference the vCPU's base pointer holds (Xen's guest_table), so
         // unpinning the live table does not untype it.
         ft.pin(l4, id, PageType::L4)?;
-        ft.get_page_and_type(l4, id, PageType::L4).map(|_| ())
+        ft.get_page_and_type(l4, id, PageType::L4)?;
+        Ok(p2m)
     })
     .ok_or(BuildError::Internal("no frame table"))?
     .map_err(BuildError::PageType)
 }
 
-/// Writes the bootstrap page tables and returns the L4's machine frame.
-fn write_page_tables(l: &Layout, mem: &Memory) -> Result<Mfn, BuildError> {
+/// Writes the bootstrap page tables' entries (hv's own L4 slots come once
+/// the L4 is typed).
+fn write_page_tables(l: &Layout, mem: &Memory) -> Result<(), BuildError> {
     for e in l.bootstrap_page_table_entries() {
-        let table = mem.mfn(e.table_pfn)?;
         let target = mem.mfn(e.target_pfn)?;
-        phys::write_u64(table * PAGE_SIZE + u64::from(e.index) * 8, e.value(target))?;
+        mem.frame(e.table_pfn)?
+            .write_u64(u64::from(e.index) * 8, e.value(target))?;
     }
-    let l4 = mem.mfn(l.l4_pfn())?;
-    page_table::install_hv_slots(l4 * PAGE_SIZE, true)?;
-    Ok(l4)
+    Ok(())
 }
 
 /// Xen's 64-bit PV hypercall page: 128 stubs of 32 bytes, stub `n` doing

@@ -70,7 +70,7 @@ pub struct DomainState {
 }
 
 /// What a domain is once built; fixed for its life.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct DomainConfig {
     pub id: DomId,
     /// Holds `SIF_PRIVILEGED`: may use privileged hypercalls.
@@ -79,9 +79,10 @@ pub struct DomainConfig {
     pub initial: bool,
     /// Xen's 16-byte domain handle (zero for boot-time domains).
     pub handle: [u8; 16],
-    /// The shared-info page (hv-allocated, shared with the guest; hv holds
-    /// a writable type reference on it for the domain's life).
-    pub shared_info: Mfn,
+    /// The shared-info page (hv-allocated, shared with the guest): the
+    /// writable type reference hv holds on it for the domain's life, given
+    /// back when the domain is dropped.
+    pub shared_info: crate::mm::WritableRef,
     /// VM assists enabled from the start (bit per VMASST_TYPE_*).
     pub vm_assist: u64,
 }
@@ -93,7 +94,7 @@ pub struct Domain {
     pub privileged: bool,
     pub initial: bool,
     pub handle: [u8; 16],
-    pub shared_info: Mfn,
+    pub shared_info: crate::mm::WritableRef,
     /// Enabled VM assists (bit per VMASST_TYPE_*): read on every bounce,
     /// so kept out of the state lock.
     vm_assist: AtomicU64,

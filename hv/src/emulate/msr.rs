@@ -160,22 +160,17 @@ fn write(d: &mut Cur<'_>, msr: u32, v: u64) -> bool {
 /// hypercall stubs, holding a writable type reference meanwhile so it
 /// cannot be a page table or descriptor table.
 fn write_hypercall_page(d: &Cur<'_>, v: u64) -> bool {
-    use hv::page_info::PageType;
+    use crate::mm::FrameWrite;
     let (mfn, idx) = (v >> 12, v & 0xfff);
     if idx != 0 {
         return false;
     }
-    let held = crate::mm::with_frame_table(|ft| {
-        ft.get_page_and_type(mfn, d.dom.id.get(), PageType::Writable)
-            .is_ok()
-    });
-    if held != Some(true) {
+    let Ok(frame) = crate::mm::WritableRef::take(mfn, d.dom.id.get()) else {
         return false;
-    }
-    let page = crate::domain::builder::hypercall_page();
-    let ok = crate::mm::frame_access::write(mfn * crate::mm::PAGE_SIZE, &page).is_ok();
-    crate::mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
-    ok
+    };
+    frame
+        .write(0, &crate::domain::builder::hypercall_page())
+        .is_ok()
 }
 
 fn msr_index(regs: &GuestRegs) -> u32 {

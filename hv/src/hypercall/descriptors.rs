@@ -29,14 +29,14 @@ use super::{arg32, copy_in, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt;
 use crate::domain;
-use crate::mm::{self, frame_access as phys, PAGE_SIZE};
+use crate::mm::{
+    self, frame_access as phys, FrameWrite, Frames, SegDescRef, WritableRef, PAGE_SIZE,
+};
 
-use crate::mm::Frames;
-
-/// Checks every descriptor of `mfn` and writes the fixed-up ones back.
-fn validate_frame(mfn: u64) -> bool {
+/// Checks every descriptor of the frame and writes the fixed-up ones back.
+fn validate_frame(frame: &SegDescRef) -> bool {
     let mut page = [0u8; 4096];
-    if phys::read(mfn * PAGE_SIZE, &mut page).is_err() {
+    if phys::read(frame.mfn() * PAGE_SIZE, &mut page).is_err() {
         return false;
     }
     let mut fixed = [0u64; PER_FRAME];
@@ -49,24 +49,35 @@ fn validate_frame(mfn: u64) -> bool {
     }
     for (i, (&f, raw)) in fixed.iter().zip(page.chunks_exact(8)).enumerate() {
         if u64::from_le_bytes(raw.try_into().unwrap_or_default()) != f {
-            let _ = phys::write_u64(mfn * PAGE_SIZE + i as u64 * 8, f);
+            let _ = frame.write_u64(i as u64 * 8, f);
         }
     }
     true
 }
 
 /// Takes a SegDesc reference on `mfn` for domain `id`, validating the
-/// frame if the type is new.
-pub(crate) fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
-    match ft.get_page_and_type(mfn, id, PageType::SegDesc) {
-        Ok(false) => true,
-        Ok(true) if validate_frame(mfn) => true,
-        Ok(true) => {
-            let _ = ft.put_page_and_type(mfn);
+/// frame if the type is new; the reference stays counted in the table
+/// (the GDT frame list records it).
+fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
+    match SegDescRef::take_in(ft, mfn, id) {
+        Ok((r, fresh)) if fresh && !validate_frame(&r) => {
+            r.release_in(ft);
             false
+        }
+        Ok((r, _)) => {
+            let _ = r.into_counted();
+            true
         }
         Err(_) => false,
     }
+}
+
+/// A SegDesc reference on `mfn` for domain `id`, the frame validated if
+/// the type is new (the LDT's pages).
+pub(crate) fn take_segdesc(mfn: u64, id: u16) -> Option<SegDescRef> {
+    SegDescRef::take_validated(mfn, id, validate_frame)
+        .ok()
+        .flatten()
 }
 
 fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
@@ -140,17 +151,26 @@ fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
         if info.owner != Some(id) {
             return false;
         }
-        let ok = if info.ty == PageType::SegDesc {
-            get_segdesc(ft, mfn, id)
+        let offset = maddr % PAGE_SIZE;
+        if info.ty == PageType::SegDesc {
+            match SegDescRef::take_in(ft, mfn, id) {
+                Ok((r, fresh)) => {
+                    let ok = (!fresh || validate_frame(&r)) && r.write_u64(offset, desc).is_ok();
+                    r.release_in(ft);
+                    ok
+                }
+                Err(_) => false,
+            }
         } else {
-            ft.get_page_and_type(mfn, id, PageType::Writable).is_ok()
-        };
-        if !ok {
-            return false;
+            match WritableRef::take_in(ft, mfn, id) {
+                Ok((r, _)) => {
+                    let ok = r.write_u64(offset, desc).is_ok();
+                    r.release_in(ft);
+                    ok
+                }
+                Err(_) => false,
+            }
         }
-        let written = phys::write_u64(maddr, desc).is_ok();
-        let _ = ft.put_page_and_type(mfn);
-        written
     });
     if done != Some(true) {
         return einval;

@@ -120,7 +120,7 @@ fn query(op: u32, arg: u64) -> HcResult {
         // A PV guest's pseudo-physical extent is what it says it is, in
         // shared_info.arch.max_pfn (0 counts as 1), as on Xen.
         _ => {
-            let at = d.dom.shared_info * PAGE_SIZE + SHARED_INFO_MAX_PFN;
+            let at = d.dom.shared_info.mfn() * PAGE_SIZE + SHARED_INFO_MAX_PFN;
             mm::frame_access::read_u64(at).unwrap_or(0).max(1) - 1
         }
     }))
@@ -240,25 +240,20 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
     if !reserved {
         return None;
     }
-    let Some(first) = mm::alloc_contiguous(pages, pages) else {
+    // Xen's `gpfn + j` (unsigned long: a guest's wrap is its own).
+    let pfn = |j: u64| gpfn.map_or(u64::MAX, |g| g.wrapping_add(j));
+    // Zeroed while hv's, then given in one frame-table step; refused, the
+    // frames go back to the allocator as the handle drops.
+    let assigned = mm::alloc_contiguous(pages, pages)
+        .filter(|frames| frames.fill(0).is_ok())
+        .and_then(|frames| mm::with_frame_table(|ft| frames.assign(ft, id, pfn).ok()))
+        .flatten();
+    let Some(first) = assigned else {
         unreserve();
         return None;
     };
-    for (j, mfn) in (first..first + pages).enumerate() {
-        // Xen's `gpfn + j` (unsigned long: a guest's wrap is its own).
-        let pfn = gpfn.map_or(u64::MAX, |g| g.wrapping_add(j as u64));
-        let zeroed = mm::frame_access::zero(mfn * PAGE_SIZE, PAGE_SIZE).is_ok();
-        let assigned = mm::with_frame_table(|ft| ft.assign(mfn, id, pfn).is_ok()) == Some(true);
-        if !(zeroed && assigned) {
-            // Nothing of this extent reached the guest: give it all back.
-            for m in first..first + pages {
-                mm::with_frame_table(|ft| ft.release(m, id));
-                mm::free_frame(m);
-            }
-            unreserve();
-            return None;
-        }
-        mm::m2p::set(mfn, pfn);
+    for j in 0..pages {
+        mm::m2p::set(first + j, pfn(j));
     }
     Some(first)
 }
@@ -266,9 +261,9 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
 /// Returns `pages` frames from `mfn` on, if the domain owns them all and
 /// nothing refers to them.
 fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
-    let Some(end) = mfn.checked_add(pages) else {
+    if mfn.checked_add(pages).is_none() {
         return false;
-    };
+    }
     // One frame-table operation: a page hv shares with the domain
     // (shared_info) stays where it is (as on Xen, handing it back succeeds
     // and changes nothing: it was never counted in the reservation, and hv
@@ -281,17 +276,13 @@ fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
         if shared {
             Ok(false)
         } else {
-            ft.release_unused(&[mfn], pages, id).map(|()| true)
+            mm::frame_access::release_to_allocator(ft, &[mfn], pages, id).map(|()| true)
         }
     });
     match released {
         Some(Ok(true)) => {}
         Some(Ok(false)) => return true,
         _ => return false,
-    }
-    for m in mfn..end {
-        mm::m2p::set(m, u64::MAX);
-        mm::free_frame(m);
     }
     domain::with_current(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
     true
@@ -456,39 +447,32 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
         let mut fresh = alloc::vec::Vec::new();
         for _ in 0..out_per_chunk {
             match mm::alloc_contiguous(pages_out, pages_out) {
-                Some(first) => fresh.push(first),
+                Some(frames) => fresh.push(frames),
                 None => break,
             }
         }
+        // Refused from here on, the fresh frames go back to the allocator
+        // as their handles drop.
         if fresh.len() as u64 != out_per_chunk {
-            for first in fresh {
-                (first..first + pages_out).for_each(mm::free_frame);
-            }
             result = Err(-errno::ENOMEM);
             break;
         }
         // The input extents are checked (owned, unreferenced) and taken
         // back in one frame-table operation, all or none.
-        let released = mm::with_frame_table(|ft| ft.release_unused(&mfns, pages_in, id).is_ok());
+        let released = mm::with_frame_table(|ft| {
+            mm::frame_access::release_to_allocator(ft, &mfns, pages_in, id).is_ok()
+        });
         if released != Some(true) {
-            for first in fresh {
-                (first..first + pages_out).for_each(mm::free_frame);
-            }
             result = Err(-errno::EINVAL);
             break;
         }
-        for &m in &mfns {
-            for f in m..m + pages_in {
-                mm::m2p::set(f, u64::MAX);
-                mm::free_frame(f);
-            }
-        }
         let base = done / in_per_chunk * out_per_chunk;
-        for (k, &first) in fresh.iter().enumerate() {
-            for f in first..first + pages_out {
-                let _ = mm::frame_access::zero(f * PAGE_SIZE, PAGE_SIZE);
-                mm::with_frame_table(|ft| ft.assign(f, id, u64::MAX));
-            }
+        for (k, frames) in fresh.into_iter().enumerate() {
+            let first = frames.first();
+            let _ = frames.fill(0);
+            // Fresh frames are nobody's: the assignment cannot be refused
+            // (were it, the frames would go back to the allocator).
+            let _ = mm::with_frame_table(|ft| frames.assign(ft, id, |_| u64::MAX).is_ok());
             // The frames are the domain's now whatever happens: a list the
             // guest cannot receive them in is its -EFAULT, and the chunk
             // still counts in nr_exchanged.

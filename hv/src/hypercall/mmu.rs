@@ -35,7 +35,9 @@ use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::mm as tlb;
 use crate::domain;
 use crate::guest_mem::{addr_ok, array_ok};
-use crate::mm::{self, frame_access as phys, page_table, PAGE_SIZE};
+use crate::mm::{
+    self, frame_access as phys, page_table, FrameWrite, Tables, WritableRef, PAGE_SIZE,
+};
 
 /// Elements handled per call before the batch is preempted and resumed.
 const BATCH: u64 = 256;
@@ -151,9 +153,6 @@ pub extern "C" fn hc_mmu_update(regs: &mut GuestRegs) {
 
 /// Requests copied in at a time: one guest page walk per chunk.
 const CHUNK: usize = 16;
-
-type Tables<'a> =
-    hv::pt::PageTables<'a, alloc::vec::Vec<hv::page_info::PageInfo>, mm::DirectMapTables>;
 
 /// Returns `None` when the call was turned into a continuation.
 fn mmu_update(
@@ -290,15 +289,29 @@ fn normal_update(
         }
         // An ordinary page of the domain (in use as writable memory, or
         // untyped): Xen writes the 8 bytes as they are.
-        (n, PageType::Writable) if n > 0 => raw_write(entry_addr, val),
-        (0, _) => raw_write(entry_addr, val),
+        (n, PageType::Writable) if n > 0 => plain_write(t, cur, mfn, index, val),
+        (0, _) => plain_write(t, cur, mfn, index, val),
         // Descriptor tables and other typed uses.
         _ => Err(-errno::EINVAL),
     }
 }
 
-fn raw_write(addr: u64, val: u64) -> Result<bool, i64> {
-    phys::write_u64(addr, val).map_err(|_| -errno::EINVAL)?;
+/// Writes entry `index` of an ordinary page of the domain under a
+/// writable type reference taken and dropped around the write (Xen's
+/// `get_page_type(PGT_writable_page)`), in the same frame-table step.
+/// Kept out of line: the page-table path is the hot one.
+#[inline(never)]
+fn plain_write(
+    t: &mut Tables<'_>,
+    cur: &Current,
+    mfn: u64,
+    index: usize,
+    val: u64,
+) -> Result<bool, i64> {
+    let (frame, _) = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| -errno::EINVAL)?;
+    let written = frame.write_u64(index as u64 * 8, val);
+    frame.release_in(t.frames);
+    written.map_err(|_| -errno::EINVAL)?;
     Ok(false)
 }
 
@@ -510,24 +523,31 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
             Ok(())
         }
         MMUEXT_SET_LDT => set_ldt(arg1, arg2),
-        MMUEXT_CLEAR_PAGE => {
-            with_writable(cur, arg1, |dst| {
-                phys::zero(dst * PAGE_SIZE, PAGE_SIZE).is_ok()
-            })?;
-            Ok(())
-        }
+        MMUEXT_CLEAR_PAGE => write_page(cur, arg1, None),
         MMUEXT_COPY_PAGE => {
             if !owned(cur, arg2) {
                 return Err(-errno::EINVAL);
             }
             let mut page = alloc::vec![0u8; 4096];
             phys::read(arg2 * PAGE_SIZE, &mut page).map_err(|_| -errno::EINVAL)?;
-            with_writable(cur, arg1, |dst| phys::write(dst * PAGE_SIZE, &page).is_ok())?;
-            Ok(())
+            write_page(cur, arg1, Some(&page))
         }
         MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(-errno::EOPNOTSUPP),
         _ => Err(-errno::ENOSYS),
     }
+}
+
+/// Writes page `mfn` of the domain (zeros, or `src`) under a writable type
+/// reference, which keeps it from becoming a page table or descriptor
+/// table meanwhile.
+#[cold]
+fn write_page(cur: &Current, mfn: u64, src: Option<&[u8]>) -> Result<(), i64> {
+    let dst = WritableRef::take(mfn, cur.id).map_err(|_| -errno::EINVAL)?;
+    match src {
+        Some(page) => dst.write(0, page),
+        None => dst.zero(),
+    }
+    .map_err(|_| -errno::EINVAL)
 }
 
 /// Unmaps the LDT pages on a new kernel page table: they were found
@@ -550,27 +570,8 @@ fn set_ldt(linear_addr: u64, arg2: u64) -> Result<(), i64> {
     Ok(())
 }
 
-/// Runs `f` on frame `mfn` while holding a writable type reference on it
-/// (so it cannot be a page table or descriptor table meanwhile).
-fn with_writable(cur: &Current, mfn: u64, f: impl FnOnce(u64) -> bool) -> Result<(), i64> {
-    let got = mm::with_frame_table(|ft| {
-        ft.get_page_and_type(mfn, cur.id, PageType::Writable)
-            .is_ok()
-    });
-    if got != Some(true) {
-        return Err(-errno::EINVAL);
-    }
-    let ok = f(mfn);
-    mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
-    if ok {
-        Ok(())
-    } else {
-        Err(-errno::EINVAL)
-    }
-}
-
 fn install_slots(l4: u64, with_m2p: bool) -> Result<(), i64> {
-    page_table::install_hv_slots(l4 * PAGE_SIZE, with_m2p).map_err(|_| -errno::EINVAL)
+    page_table::install_hv_slots(l4, with_m2p).map_err(|_| -errno::EINVAL)
 }
 
 /// VMASST_TYPE_m2p_strict: the M2P is visible in kernel base tables only

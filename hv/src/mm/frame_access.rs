@@ -1,14 +1,48 @@
 //! Raw access to machine memory through hv's direct map: the only place in
-//! `mm` that dereferences raw pointers.
+//! hv outside `arch` that dereferences raw pointers, and the only one that
+//! writes machine frames.
 //!
 //! Every physical address is checked against the direct map's extent before
 //! use, and data is moved by copying (volatile for single words), never by
 //! handing out references: a frame may belong to a guest that writes it at
 //! any moment, so hv takes a copy and validates the copy.
+//!
+//! Reads are safe functions of any physical address: reading RAM or a hole
+//! cannot break hv's memory safety (what is read is validated as a copy).
+//! Writes are private `unsafe fn`s here, reached from safe code only
+//! through something that proves the frame may be written:
+//!
+//! - [`OwnedFrame`] / [`OwnedFrames`]: frames fresh from the allocator (which
+//!   lives here, so nothing else can mint one), hv's until given to a
+//!   domain or back to the allocator on drop;
+//! - [`WritableRef`] / [`SegDescRef`]: a domain's frame hv holds a writable
+//!   (or descriptor) type reference on — never a page table; the domain's
+//!   `shared_info` is one, held for the domain's life;
+//! - [`HvTable`]: a table of hv's own page tables (the idle L4 and tables
+//!   below it, or a fresh frame made one), for building hv's mappings;
+//! - [`HvSlots`]: the hypervisor slots (256–271) of a frame the frame table
+//!   says is an L4 in use;
+//! - [`DirectMapTables`]: the page-table rules engine's memory, made only
+//!   by [`with_page_tables`], which writes only tables the engine has
+//!   validated, under the frame-table lock;
+//! - [`write_guest_writable`]: a software-walk copy to guest memory, which
+//!   checks under the frame-table lock that the frame is mapped writable
+//!   by its owner (so the guest could write it itself);
+//! - [`write_mmio_u32`]: device registers, an `unsafe fn` for `arch`.
+//!
+//! A `&mut` [`Frames`] is the global frame table under its lock: its
+//! storage can only be made here, so no other table can stand in as proof.
 
 /// Virtual address where all of machine memory is mapped (L4 slot 262, as in
 /// Xen 4.17).
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8300_0000_0000;
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sync::{Level, Ordered};
+use hv::frames::FrameBitmap;
+use hv::page_info::{self, FrameHome, FrameTable, PageError, PageInfo, PageType, TypedRef};
 
 pub const PAGE_SIZE: u64 = 4096;
 
@@ -48,25 +82,6 @@ pub fn read(paddr: u64, out: &mut [u8]) -> Result<(), OutOfRange> {
     Ok(())
 }
 
-/// Copies `data` to physical `paddr`.
-pub fn write(paddr: u64, data: &[u8]) -> Result<(), OutOfRange> {
-    let va = checked_va(paddr, data.len() as u64)?;
-    // SAFETY: the range is inside the direct map (checked above); callers
-    // only write frames hv allocated (hv data or a domain's memory being
-    // built or updated on its behalf), never hv's own image.
-    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), va as *mut u8, data.len()) };
-    Ok(())
-}
-
-/// Fills `len` bytes at physical `paddr` with zero.
-pub fn zero(paddr: u64, len: u64) -> Result<(), OutOfRange> {
-    let va = checked_va(paddr, len)?;
-    let len = usize::try_from(len).map_err(|_| OutOfRange)?;
-    // SAFETY: as for `write`.
-    unsafe { core::ptr::write_bytes(va as *mut u8, 0, len) };
-    Ok(())
-}
-
 /// Reads one aligned 64-bit word (a page-table entry, say) exactly once.
 pub fn read_u64(paddr: u64) -> Result<u64, OutOfRange> {
     if !paddr.is_multiple_of(8) {
@@ -75,18 +90,6 @@ pub fn read_u64(paddr: u64) -> Result<u64, OutOfRange> {
     let va = checked_va(paddr, 8)?;
     // SAFETY: aligned, inside the direct map (checked above).
     Ok(unsafe { core::ptr::read_volatile(va as *const u64) })
-}
-
-/// Writes one aligned 64-bit word exactly once.
-pub fn write_u64(paddr: u64, value: u64) -> Result<(), OutOfRange> {
-    if !paddr.is_multiple_of(8) {
-        return Err(OutOfRange);
-    }
-    let va = checked_va(paddr, 8)?;
-    // SAFETY: aligned, inside the direct map; see `write` for who may be
-    // written.
-    unsafe { core::ptr::write_volatile(va as *mut u64, value) };
-    Ok(())
 }
 
 /// Reads one aligned 32-bit word exactly once (MMIO registers, say).
@@ -99,16 +102,79 @@ pub fn read_u32(paddr: u64) -> Result<u32, OutOfRange> {
     Ok(unsafe { core::ptr::read_volatile(va as *const u32) })
 }
 
-/// Writes one aligned 32-bit word exactly once (MMIO registers, say).
-pub fn write_u32(paddr: u64, value: u32) -> Result<(), OutOfRange> {
+/// Reads one byte exactly once.
+pub fn read_u8(paddr: u64) -> Result<u8, OutOfRange> {
+    let va = checked_va(paddr, 1)?;
+    // SAFETY: inside the direct map (checked above).
+    Ok(unsafe { core::ptr::read_volatile(va as *const u8) })
+}
+
+// ---------------------------------------------------------------------------
+// Raw writes: private, each caller states why the frame may be written.
+
+/// Copies `data` to physical `paddr`.
+///
+/// # Safety
+/// `[paddr, paddr + data.len())` is memory hv may write: a frame one of
+/// the handles of this module proves writable (never hv's image, its heap
+/// or a page table outside the rules engine), or device registers.
+unsafe fn raw_write(paddr: u64, data: &[u8]) -> Result<(), OutOfRange> {
+    let va = checked_va(paddr, data.len() as u64)?;
+    // SAFETY: inside the direct map (checked above); the caller vouches
+    // that the range may be written. No reference to it is formed.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), va as *mut u8, data.len()) };
+    Ok(())
+}
+
+/// Fills `len` bytes at physical `paddr` with `byte`.
+///
+/// # Safety
+/// As for [`raw_write`].
+unsafe fn raw_fill(paddr: u64, len: u64, byte: u8) -> Result<(), OutOfRange> {
+    let va = checked_va(paddr, len)?;
+    let len = usize::try_from(len).map_err(|_| OutOfRange)?;
+    // SAFETY: inside the direct map; the caller vouches for the range.
+    unsafe { core::ptr::write_bytes(va as *mut u8, byte, len) };
+    Ok(())
+}
+
+/// Writes one aligned 64-bit word exactly once.
+///
+/// # Safety
+/// As for [`raw_write`].
+#[inline]
+unsafe fn raw_write_u64(paddr: u64, value: u64) -> Result<(), OutOfRange> {
+    if !paddr.is_multiple_of(8) {
+        return Err(OutOfRange);
+    }
+    let va = checked_va(paddr, 8)?;
+    // SAFETY: aligned, inside the direct map; the caller vouches for it.
+    unsafe { core::ptr::write_volatile(va as *mut u64, value) };
+    Ok(())
+}
+
+/// Writes one aligned 32-bit word exactly once.
+///
+/// # Safety
+/// As for [`raw_write`].
+unsafe fn raw_write_u32(paddr: u64, value: u32) -> Result<(), OutOfRange> {
     if !paddr.is_multiple_of(4) {
         return Err(OutOfRange);
     }
     let va = checked_va(paddr, 4)?;
-    // SAFETY: aligned, inside the direct map; used for hv-owned frames and
-    // device registers only.
+    // SAFETY: aligned, inside the direct map; the caller vouches for it.
     unsafe { core::ptr::write_volatile(va as *mut u32, value) };
     Ok(())
+}
+
+/// Writes a 32-bit device register (the local APIC's, say) exactly once.
+///
+/// # Safety
+/// `paddr` is an aligned register of a device's MMIO range, not RAM, and
+/// writing `value` there cannot make the device write hv's memory.
+pub unsafe fn write_mmio_u32(paddr: u64, value: u32) -> Result<(), OutOfRange> {
+    // SAFETY: the caller vouches that `paddr` is a device register.
+    unsafe { raw_write_u32(paddr, value) }
 }
 
 /// The boot modules' physical ranges: withheld from the frame allocator
@@ -173,42 +239,527 @@ unsafe impl core::alloc::GlobalAlloc for HvHeap {
 #[global_allocator]
 static HEAP: HvHeap = HvHeap(spin::Mutex::new(linked_list_allocator::Heap::empty()));
 
-/// Hands `[paddr, paddr+len)` to the heap. Call once, with frames taken from
-/// the frame allocator for good.
-pub fn init_heap(paddr: u64, len: u64) -> Result<(), OutOfRange> {
+/// Hands `frames` to the heap for good. Only once.
+pub fn init_heap(frames: OwnedFrames) -> Result<(), OutOfRange> {
+    let (paddr, len) = (frames.first * PAGE_SIZE, frames.count * PAGE_SIZE);
     let va = checked_va(paddr, len)?;
     let len = usize::try_from(len).map_err(|_| OutOfRange)?;
     let mut heap = HEAP.0.lock();
     if heap.size() != 0 {
         return Err(OutOfRange);
     }
+    let _ = frames.leak();
     // SAFETY: the range is inside the direct map, owned by the heap from now
-    // on (the caller took it from the frame allocator), and the heap was
-    // empty (checked above), so it is initialised once.
+    // on (fresh from the allocator, never freed: leaked above), and the
+    // heap was empty (checked above), so it is initialised once.
     unsafe { heap.init(va as *mut u8, len) };
     Ok(())
 }
 
-/// Fills `len` bytes at physical `paddr` with `byte`.
-pub fn fill(paddr: u64, len: u64, byte: u8) -> Result<(), OutOfRange> {
-    let va = checked_va(paddr, len)?;
-    let len = usize::try_from(len).map_err(|_| OutOfRange)?;
-    // SAFETY: as for `write`.
-    unsafe { core::ptr::write_bytes(va as *mut u8, byte, len) };
+// ---------------------------------------------------------------------------
+// The frame allocator, and frames hv owns.
+
+/// Frames the bitmap can describe: all the direct map covers.
+const BITMAP_WORDS: usize = 64 * (1 << 30) / 4096 / 64;
+const _: () = assert!(BITMAP_WORDS as u64 * 64 * PAGE_SIZE == DIRECT_MAP_SIZE);
+
+static FRAMES: Ordered<FrameBitmap<BITMAP_WORDS>> =
+    Ordered::new(Level::FrameAllocator, FrameBitmap::new());
+
+/// Sets the allocator up from the firmware's memory map (trusted: the
+/// boot loader's word is all hv has): RAM in `ram` below `limit` is free,
+/// each range of `used` is not.
+pub(super) fn init_allocator(ram: &[(u64, u64)], limit: u64, used: &[(u64, u64)]) -> u64 {
+    let mut f = FRAMES.lock();
+    if f.nframes() != 0 {
+        // Once only: frames handed out already must stay handed out.
+        return f.free_frames();
+    }
+    f.reset(limit / PAGE_SIZE);
+    for &(start, end) in ram {
+        f.mark_free(start.div_ceil(PAGE_SIZE), end.min(limit) / PAGE_SIZE);
+    }
+    for &(start, end) in used {
+        f.mark_used(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+    }
+    f.free_frames()
+}
+
+/// Machine frames the allocator covers (Xen's `max_page`).
+pub fn nr_frames() -> u64 {
+    FRAMES.lock().nframes()
+}
+
+pub fn free_frames() -> u64 {
+    FRAMES.lock().free_frames()
+}
+
+fn free_to_allocator(mfn: u64) {
+    if let Err(e) = FRAMES.lock().free(mfn) {
+        crate::hvlog!(error, "freeing frame {mfn:#x}: {e:?}");
+    }
+}
+
+/// A frame fresh from the allocator: hv's alone until it is given to a
+/// domain ([`assign`](Self::assign)), kept for good ([`leak`](Self::leak))
+/// or dropped (back to the allocator).
+#[derive(Debug)]
+#[must_use = "dropping it frees the frame"]
+pub struct OwnedFrame {
+    mfn: u64,
+}
+
+/// Takes one free frame (contents undefined).
+pub fn alloc_frame() -> Option<OwnedFrame> {
+    FRAMES.lock().alloc().map(|mfn| OwnedFrame { mfn })
+}
+
+/// Takes one free frame and zeroes it.
+pub fn alloc_zeroed_frame() -> Option<OwnedFrame> {
+    let f = alloc_frame()?;
+    f.zero().ok()?;
+    Some(f)
+}
+
+impl OwnedFrame {
+    pub fn mfn(&self) -> u64 {
+        self.mfn
+    }
+
+    /// Keeps the frame for hv for good; returns its number.
+    pub fn leak(self) -> u64 {
+        let mfn = self.mfn;
+        core::mem::forget(self);
+        mfn
+    }
+
+    /// Gives the frame to `owner` as its frame `pfn` (hv can no longer
+    /// write it without a reference); on refusal the frame stays hv's.
+    pub fn assign(self, ft: &mut Frames, owner: u16, pfn: u64) -> Result<u64, PageError> {
+        ft.assign(self.mfn, owner, pfn)?;
+        Ok(self.leak())
+    }
+}
+
+impl Drop for OwnedFrame {
+    fn drop(&mut self) {
+        free_to_allocator(self.mfn);
+    }
+}
+
+/// Contiguous frames fresh from the allocator, as [`OwnedFrame`].
+#[derive(Debug)]
+#[must_use = "dropping them frees the frames"]
+pub struct OwnedFrames {
+    first: u64,
+    count: u64,
+}
+
+/// Takes `count` contiguous frames aligned to `align` frames (contents
+/// undefined).
+pub fn alloc_contiguous(count: u64, align: u64) -> Option<OwnedFrames> {
+    FRAMES
+        .lock()
+        .alloc_contiguous(count, align)
+        .map(|first| OwnedFrames { first, count })
+}
+
+impl OwnedFrames {
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Fills every frame with `byte`.
+    pub fn fill(&self, byte: u8) -> Result<(), OutOfRange> {
+        let len = self.count.checked_mul(PAGE_SIZE).ok_or(OutOfRange)?;
+        // SAFETY: the frames are hv's own, fresh from the allocator.
+        unsafe { raw_fill(self.first * PAGE_SIZE, len, byte) }
+    }
+
+    /// Writes the word at byte `offset` of the extent.
+    pub fn write_u64(&self, offset: u64, value: u64) -> Result<(), OutOfRange> {
+        if offset >= self.count * PAGE_SIZE {
+            return Err(OutOfRange);
+        }
+        // SAFETY: inside the extent (checked above), hv's own frames.
+        unsafe { raw_write_u64(self.first * PAGE_SIZE + offset, value) }
+    }
+
+    /// One handle per frame.
+    pub fn into_frames(self) -> impl Iterator<Item = OwnedFrame> {
+        let (first, count) = (self.first, self.count);
+        core::mem::forget(self);
+        (first..first + count).map(|mfn| OwnedFrame { mfn })
+    }
+
+    /// Keeps the frames for hv for good; returns the first.
+    pub fn leak(self) -> u64 {
+        let first = self.first;
+        core::mem::forget(self);
+        first
+    }
+
+    /// Gives every frame to `owner`, frame `first + j` as its frame
+    /// `pfn(j)`, all or nothing; on refusal the frames stay hv's.
+    pub fn assign(
+        self,
+        ft: &mut Frames,
+        owner: u16,
+        pfn: impl Fn(u64) -> u64,
+    ) -> Result<u64, (Self, PageError)> {
+        match ft.assign_extent(self.first, self.count, owner, pfn) {
+            Ok(()) => Ok(self.leak()),
+            Err(e) => Err((self, e)),
+        }
+    }
+}
+
+impl Drop for OwnedFrames {
+    fn drop(&mut self) {
+        for mfn in self.first..self.first + self.count {
+            free_to_allocator(mfn);
+        }
+    }
+}
+
+/// Takes back from `owner` the extents of `pages` frames at `firsts` if
+/// it owns them all and none is referenced or shared (one frame-table
+/// operation, all or nothing, see `FrameTable::release_unused`), marks
+/// them invalid in the M2P and returns them to the allocator.
+pub fn release_to_allocator(
+    ft: &mut Frames,
+    firsts: &[u64],
+    pages: u64,
+    owner: u16,
+) -> Result<(), PageError> {
+    ft.release_unused(firsts, pages, owner)?;
+    for &first in firsts {
+        for mfn in first..first + pages {
+            // Invalid in the M2P before anyone can be given the frame anew.
+            super::m2p::set(mfn, u64::MAX);
+            free_to_allocator(mfn);
+        }
+    }
     Ok(())
 }
 
-/// Reads one byte exactly once.
-pub fn read_u8(paddr: u64) -> Result<u8, OutOfRange> {
-    let va = checked_va(paddr, 1)?;
-    // SAFETY: inside the direct map (checked above).
-    Ok(unsafe { core::ptr::read_volatile(va as *const u8) })
+// ---------------------------------------------------------------------------
+// The frame table and references to domains' frames.
+
+/// The frame table's storage: only this module makes one, so a
+/// `&mut Frames` is always the global table, under its lock.
+pub struct FrameStore(Vec<PageInfo>);
+
+impl AsRef<[PageInfo]> for FrameStore {
+    #[inline]
+    fn as_ref(&self) -> &[PageInfo] {
+        &self.0
+    }
 }
 
-/// Writes one byte exactly once.
-pub fn write_u8(paddr: u64, value: u8) -> Result<(), OutOfRange> {
-    let va = checked_va(paddr, 1)?;
-    // SAFETY: inside the direct map; see `write` for who may be written.
-    unsafe { core::ptr::write_volatile(va as *mut u8, value) };
+impl AsMut<[PageInfo]> for FrameStore {
+    #[inline]
+    fn as_mut(&mut self) -> &mut [PageInfo] {
+        &mut self.0
+    }
+}
+
+/// The frame table: one `PageInfo` per machine frame, in hv's heap.
+pub type Frames = FrameTable<FrameStore>;
+
+static FRAME_TABLE: Ordered<Option<Frames>> = Ordered::new(Level::FrameTable, None);
+
+/// Creates the frame table, one entry per frame the allocator covers.
+pub fn init_frame_table() -> Result<(), &'static str> {
+    let n = usize::try_from(nr_frames()).map_err(|_| "frame count")?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| "no heap for the frame table")?;
+    v.resize(n, PageInfo::default());
+    *FRAME_TABLE.lock() = Some(FrameTable::new(FrameStore(v)));
     Ok(())
+}
+
+/// Runs `f` on the frame table. Do not drop a reference handle inside.
+pub fn with_frame_table<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
+    FRAME_TABLE.lock().as_mut().map(f)
+}
+
+/// The global frame table, as the home of reference handles.
+pub struct Global;
+
+impl FrameHome for Global {
+    type Store = FrameStore;
+    fn with<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
+        with_frame_table(f)
+    }
+}
+
+/// A writable type reference to a domain's frame: hv may write it.
+pub type WritableRef = TypedRef<Global, page_info::Writable>;
+/// A descriptor-table type reference: hv may write checked descriptors.
+pub type SegDescRef = TypedRef<Global, page_info::SegDesc>;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Writing a frame hv holds a handle to. Offsets are within the frame
+/// (and aligned to the size written); a handle's frame is inside the direct
+/// map, so with a constant offset the only check left is the frame's
+/// number against a constant.
+pub trait FrameWrite: sealed::Sealed {
+    fn frame(&self) -> u64;
+
+    /// Copies `data` to byte `offset` of the frame.
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), OutOfRange> {
+        let va = frame_va(self.frame(), offset, data.len() as u64)?;
+        // SAFETY: inside a frame the handle proves writable (see the
+        // implementations of `Sealed`), inside the direct map (checked);
+        // no reference to the frame is formed.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), va as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    /// Fills the whole frame with zeros.
+    fn zero(&self) -> Result<(), OutOfRange> {
+        const _: () = assert!(PAGE_SIZE == 4096);
+        let va = frame_va(self.frame(), 0, PAGE_SIZE)?;
+        // SAFETY: as for `write`.
+        unsafe { core::ptr::write_bytes(va as *mut u8, 0, 4096) };
+        Ok(())
+    }
+
+    /// Writes the aligned word at byte `offset` exactly once.
+    #[inline]
+    fn write_u64(&self, offset: u64, value: u64) -> Result<(), OutOfRange> {
+        let va = frame_va(self.frame(), offset, 8)?;
+        // SAFETY: as for `write`; aligned (`frame_va`).
+        unsafe { core::ptr::write_volatile(va as *mut u64, value) };
+        Ok(())
+    }
+
+    /// Writes the aligned 32-bit word at byte `offset` exactly once.
+    #[inline]
+    fn write_u32(&self, offset: u64, value: u32) -> Result<(), OutOfRange> {
+        let va = frame_va(self.frame(), offset, 4)?;
+        // SAFETY: as for `write_u64`.
+        unsafe { core::ptr::write_volatile(va as *mut u32, value) };
+        Ok(())
+    }
+
+    /// Writes the byte at `offset` exactly once.
+    #[inline]
+    fn write_u8(&self, offset: u64, value: u8) -> Result<(), OutOfRange> {
+        let va = frame_va(self.frame(), offset, 1)?;
+        // SAFETY: as for `write`.
+        unsafe { core::ptr::write_volatile(va as *mut u8, value) };
+        Ok(())
+    }
+}
+
+/// Physical address of `[offset, offset + len)` of frame `mfn`, which
+/// must lie within the frame.
+#[inline]
+fn frame_range(mfn: u64, offset: u64, len: u64) -> Result<u64, OutOfRange> {
+    match offset.checked_add(len) {
+        Some(end) if end <= PAGE_SIZE && mfn < DIRECT_MAP_SIZE / PAGE_SIZE => {
+            Ok(mfn * PAGE_SIZE + offset)
+        }
+        _ => Err(OutOfRange),
+    }
+}
+
+/// Direct-map address of `[offset, offset + len)` of frame `mfn`: within
+/// the frame, inside the direct map, and aligned to `len` when `len` is a
+/// word's size (1, 2, 4 or 8), else byte-aligned.
+#[inline]
+fn frame_va(mfn: u64, offset: u64, len: u64) -> Result<u64, OutOfRange> {
+    let align = if matches!(len, 1 | 2 | 4 | 8) { len } else { 1 };
+    if !offset.is_multiple_of(align) {
+        return Err(OutOfRange);
+    }
+    Ok(DIRECT_MAP_BASE + frame_range(mfn, offset, len)?)
+}
+
+// Fresh frames are hv's alone.
+impl sealed::Sealed for OwnedFrame {}
+impl FrameWrite for OwnedFrame {
+    fn frame(&self) -> u64 {
+        self.mfn
+    }
+}
+// A writable type reference: the frame is ordinary memory of a domain,
+// which the domain may write too; never a page table or descriptor table.
+impl sealed::Sealed for WritableRef {}
+impl FrameWrite for WritableRef {
+    fn frame(&self) -> u64 {
+        self.mfn()
+    }
+}
+// A descriptor frame: hv writes only descriptors it checked
+// (`hv::segdesc`), which is what the type promises.
+impl sealed::Sealed for SegDescRef {}
+impl FrameWrite for SegDescRef {
+    fn frame(&self) -> u64 {
+        self.mfn()
+    }
+}
+
+/// Copies `data` to physical `paddr` (within one frame) for a
+/// software walk of a guest's page tables (`guest_mem`), when the tables
+/// are not the loaded ones and hv holds no reference to the frame. The
+/// proof is the frame table's state, checked under its lock as the bytes
+/// are written: the frame belongs to a domain and is mapped writable
+/// (type `Writable`, counted), so the guest could write it itself; the
+/// walk checked the RW bit at every level, and validated tables map a
+/// frame RW only with such a reference.
+pub fn write_guest_writable(paddr: u64, data: &[u8]) -> Result<(), OutOfRange> {
+    let mfn = paddr / PAGE_SIZE;
+    let pa = frame_range(mfn, paddr % PAGE_SIZE, data.len() as u64)?;
+    with_frame_table(|ft| match ft.get(mfn) {
+        Some(p) if p.owner.is_some() && p.ty == PageType::Writable && p.type_count > 0 => {
+            // SAFETY: a domain's ordinary memory, mapped writable (checked
+            // above under the lock, which is held while writing).
+            unsafe { raw_write(pa, data) }
+        }
+        _ => Err(OutOfRange),
+    })
+    .unwrap_or(Err(OutOfRange))
+}
+
+// ---------------------------------------------------------------------------
+// Page tables: hv's own, the hypervisor slots of guests' L4s, and the rules
+// engine's memory.
+
+/// Physical-address bits of an entry.
+const PTE_ADDR: u64 = hv::pt::PTE_ADDR;
+
+/// A table of hv's own page tables: the idle L4 (the table loaded when hv
+/// first asks, at boot), a table below it, or a fresh frame made one.
+#[derive(Debug, Clone, Copy)]
+pub struct HvTable {
+    paddr: u64,
+    level: u8,
+}
+
+static IDLE_L4: AtomicU64 = AtomicU64::new(0);
+
+impl HvTable {
+    /// hv's idle L4: the page table the boot stub built, recorded from CR3
+    /// the first time (early in boot, before any guest table is loaded).
+    pub(in crate::mm) fn idle() -> Self {
+        let mut paddr = IDLE_L4.load(Ordering::Relaxed);
+        if paddr == 0 {
+            paddr = crate::arch::x86_64::cpu::read_cr3() & PTE_ADDR;
+            IDLE_L4.store(paddr, Ordering::Relaxed);
+        }
+        Self { paddr, level: 4 }
+    }
+
+    /// Makes a fresh frame a table of `level` (1–4) of hv's, for good.
+    pub(in crate::mm) fn adopt(frame: OwnedFrame, level: u8) -> Self {
+        Self {
+            paddr: frame.leak() * PAGE_SIZE,
+            level: level.clamp(1, 4),
+        }
+    }
+
+    pub(in crate::mm) fn paddr(&self) -> u64 {
+        self.paddr
+    }
+
+    pub(in crate::mm) fn entry(&self, index: usize) -> Result<u64, OutOfRange> {
+        if index >= 512 {
+            return Err(OutOfRange);
+        }
+        read_u64(self.paddr + index as u64 * 8)
+    }
+
+    pub(in crate::mm) fn set_entry(&self, index: usize, value: u64) -> Result<(), OutOfRange> {
+        if index >= 512 {
+            return Err(OutOfRange);
+        }
+        // SAFETY: an entry of one of hv's own tables (see `HvTable`).
+        unsafe { raw_write_u64(self.paddr + index as u64 * 8, value) }
+    }
+
+    /// The table entry `index` points at, if it is present and not a
+    /// large page.
+    pub(in crate::mm) fn child(&self, index: usize) -> Option<Self> {
+        let e = self.entry(index).ok()?;
+        (self.level > 1 && e & hv::pt::PTE_P != 0 && e & hv::pt::PTE_PSE == 0).then_some(Self {
+            paddr: e & PTE_ADDR,
+            level: self.level - 1,
+        })
+    }
+}
+
+/// The hypervisor slots (256–271) of an L4 in use: hv's part of a guest's
+/// table, which the rules engine neither validates nor lets the guest
+/// change.
+pub struct HvSlots<'a> {
+    paddr: u64,
+    _table: core::marker::PhantomData<&'a mut Frames>,
+}
+
+impl<'a> HvSlots<'a> {
+    /// The slots of `mfn`, if the frame table says it is an L4 in use (held
+    /// for as long as the table's lock).
+    pub(in crate::mm) fn of(ft: &'a mut Frames, mfn: u64) -> Option<Self> {
+        let p = ft.get(mfn)?;
+        (p.ty == PageType::L4 && p.type_count > 0).then_some(Self {
+            paddr: mfn * PAGE_SIZE,
+            _table: core::marker::PhantomData,
+        })
+    }
+
+    pub(in crate::mm) fn set(&self, slot: usize, value: u64) -> Result<(), OutOfRange> {
+        if !(hv::pt::HV_L4_FIRST..hv::pt::HV_L4_END).contains(&slot) {
+            return Err(OutOfRange);
+        }
+        // SAFETY: a hypervisor slot of an L4 in use (see `of`): hv's own
+        // entry, which no guest-visible rule covers.
+        unsafe { raw_write_u64(self.paddr + slot as u64 * 8, value) }
+    }
+}
+
+/// Guest page-table frames read and written through the direct map, for
+/// the rules engine. Only [`with_page_tables`] makes one.
+pub struct DirectMapTables(());
+
+impl hv::pt::TableMemory for DirectMapTables {
+    #[inline]
+    fn read(&self, mfn: u64, index: usize) -> u64 {
+        read_u64(mfn * PAGE_SIZE + index as u64 * 8).unwrap_or(0)
+    }
+    #[inline]
+    fn write(&mut self, mfn: u64, index: usize, value: u64) {
+        // SAFETY: the engine writes only a table it holds a page-table
+        // type reference on (an update of a validated table, or the
+        // adjusted entries of one it is validating), under the frame-table
+        // lock `with_page_tables` holds.
+        let _ = unsafe { raw_write_u64(mfn * PAGE_SIZE + index as u64 * 8, value) };
+    }
+}
+
+/// The rules engine over the global frame table, as its domain sees it.
+pub type Tables<'a> = hv::pt::PageTables<'a, FrameStore, DirectMapTables>;
+
+/// Runs `f` with the page-table rules engine for `domain` (`io_caps`: the
+/// domain has I/O rights, as the hardware domain does).
+pub fn with_page_tables<R>(
+    domain: u16,
+    io_caps: bool,
+    f: impl FnOnce(&mut Tables<'_>) -> R,
+) -> Option<R> {
+    let mut guard = FRAME_TABLE.lock();
+    let frames = guard.as_mut()?;
+    let mut mem = DirectMapTables(());
+    let mut pt = hv::pt::PageTables::new(frames, &mut mem, domain, io_caps);
+    Some(f(&mut pt))
 }

@@ -140,15 +140,14 @@ pub fn handle_fault(cr2: u64) -> LdtFault {
         let Some(mfn) = kernel_frame_of(kernel_cr3, linear) else {
             return refused();
         };
-        let typed =
-            mm::with_frame_table(|ft| crate::hypercall::descriptors::get_segdesc(ft, mfn, id));
-        if typed != Some(true) {
+        let Some(frame) = crate::hypercall::descriptors::take_segdesc(mfn, id) else {
+            return refused();
+        };
+        if l.area.set_ldt_page(page, Some(&frame)).is_err() {
             return refused();
         }
-        if l.area.set_ldt_page(page, Some(mfn)).is_err() {
-            mm::with_frame_table(|ft| ft.put_page_and_type(mfn));
-            return refused();
-        }
+        // Mapped: the reference is the mapped bit's from now on.
+        let _ = frame.into_counted();
         l.mapped |= 1 << page;
         LdtFault::Mapped
     })

@@ -14,7 +14,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::frame_access as phys;
+use super::frame_access::{self as phys, HvTable};
 use super::PAGE_SIZE;
 
 // The entry bits are the page-table rules engine's (`hv::pt`).
@@ -25,8 +25,6 @@ pub use hv::pt::{
 /// First and one-past-last L4 slot reserved for the hypervisor.
 pub const HV_SLOT_FIRST: usize = 256;
 pub const HV_SLOT_END: usize = 272;
-
-static IDLE_L4: AtomicU64 = AtomicU64::new(0);
 
 /// L4 slot of hv's direct map of machine memory.
 pub const DIRECT_MAP_SLOT: usize = 262;
@@ -44,12 +42,18 @@ pub const MAX_AREAS: usize = 256;
 const AREAS_PER_L1: usize = 512 / AREA_PAGES;
 const _: () = assert!(MAX_AREAS.div_ceil(AREAS_PER_L1) <= 512);
 
-/// Physical address of the L2 under which the areas' L1s hang.
-static AREAS_L2: AtomicU64 = AtomicU64::new(0);
+/// The L2 under which the areas' L1s hang.
+static AREAS_L2: spin::Once<HvTable> = spin::Once::new();
 /// Bit n of word n/64: area n is in use.
 static AREAS_USED: [AtomicU64; MAX_AREAS / 64] = [const { AtomicU64::new(0) }; MAX_AREAS / 64];
-/// The shared zero frame, mapped read-only where a GDT has no guest frame.
+/// The shared zero frame (hv's own, never written), mapped read-only where
+/// a GDT window has no guest frame.
 static ZERO_FRAME: AtomicU64 = AtomicU64::new(0);
+
+fn fresh_table(level: u8, what: &'static str) -> Result<HvTable, &'static str> {
+    let frame = super::alloc_zeroed_frame().ok_or(what)?;
+    Ok(HvTable::adopt(frame, level))
+}
 
 /// One vCPU's window of descriptor tables (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,37 +70,36 @@ impl VcpuArea {
         self.gdt() + GDT_PAGES as u64 * PAGE_SIZE
     }
 
-    /// Physical address of the L1 entry of page `page` of the area.
-    fn pte(self, page: usize) -> Option<u64> {
-        if page >= AREA_PAGES {
-            return None;
-        }
-        let l2 = AREAS_L2.load(Ordering::Relaxed);
-        let l2e = phys::read_u64(entry_paddr(l2, self.0 / AREAS_PER_L1)).ok()?;
-        (l2e & PTE_P != 0).then(|| {
-            entry_paddr(
-                l2e & PTE_ADDR_MASK,
-                (self.0 % AREAS_PER_L1) * AREA_PAGES + page,
-            )
-        })
+    /// The L1 of the area and the index of its first entry there.
+    fn l1(self) -> Option<(HvTable, usize)> {
+        let l1 = AREAS_L2.get()?.child(self.0 / AREAS_PER_L1)?;
+        Some((l1, (self.0 % AREAS_PER_L1) * AREA_PAGES))
     }
 
+    /// Sets the entry of page `page` and drops its old translation.
     fn set(self, page: usize, pte: u64) -> Result<(), phys::OutOfRange> {
-        let e = self.pte(page).ok_or(phys::OutOfRange)?;
-        phys::write_u64(e, pte)?;
-        let va = self.gdt() + page as u64 * PAGE_SIZE;
-        crate::arch::x86_64::mm::invlpg(va);
+        if page >= AREA_PAGES {
+            return Err(phys::OutOfRange);
+        }
+        let (l1, first) = self.l1().ok_or(phys::OutOfRange)?;
+        l1.set_entry(first + page, pte)?;
+        crate::arch::x86_64::mm::invlpg(self.gdt() + page as u64 * PAGE_SIZE);
         Ok(())
     }
 
     fn frame(self, page: usize) -> Option<u64> {
-        let e = phys::read_u64(self.pte(page)?).ok()?;
+        if page >= AREA_PAGES {
+            return None;
+        }
+        let (l1, first) = self.l1()?;
+        let e = l1.entry(first + page).ok()?;
         (e & PTE_P != 0).then_some((e & PTE_ADDR_MASK) / PAGE_SIZE)
     }
 
     /// Maps guest frame `mfn` (or the zero frame, read-only) at page `page`
-    /// (below 14) of the GDT window. The caller holds a SegDesc reference
-    /// on `mfn`. The CPU may write it (accessed bits), never ring 3.
+    /// (below 14) of the GDT window. The caller holds a SegDesc type count
+    /// on `mfn` for as long as it is mapped (the vCPU's `gdt_frames`). The
+    /// CPU may write it (accessed bits), never ring 3.
     pub fn set_gdt_page(self, page: usize, mfn: Option<u64>) -> Result<(), phys::OutOfRange> {
         if page >= hv::segdesc::GDT_FRAMES {
             return Err(phys::OutOfRange);
@@ -105,8 +108,8 @@ impl VcpuArea {
     }
 
     /// Maps the CPU's two reserved GDT pages (hv's selectors, its TSS and
-    /// LDT descriptors) at the end of the GDT window, if they are not there
-    /// already.
+    /// LDT descriptors: hv's own frames) at the end of the GDT window, if
+    /// they are not there already.
     pub fn set_cpu_pages(self, frames: [u64; 2]) -> Result<(), phys::OutOfRange> {
         for (i, mfn) in frames.into_iter().enumerate() {
             let page = hv::segdesc::GDT_FRAMES + i;
@@ -117,13 +120,19 @@ impl VcpuArea {
         Ok(())
     }
 
-    /// Maps frame `mfn` (or nothing) at page `page` of the LDT window and
-    /// drops the old translation.
-    pub fn set_ldt_page(self, page: usize, mfn: Option<u64>) -> Result<(), phys::OutOfRange> {
+    /// Maps the descriptor frame `frame` (or nothing) at page `page` of the
+    /// LDT window, read-write for the CPU (it sets descriptors' accessed
+    /// bits), never user-accessible, and drops the old translation. The
+    /// caller keeps the frame's reference for as long as it is mapped.
+    pub fn set_ldt_page(
+        self,
+        page: usize,
+        frame: Option<&super::SegDescRef>,
+    ) -> Result<(), phys::OutOfRange> {
         if page >= LDT_PAGES {
             return Err(phys::OutOfRange);
         }
-        self.set(GDT_PAGES + page, mfn.map_or(0, rw_pte))
+        self.set(GDT_PAGES + page, frame.map_or(0, |f| rw_pte(f.mfn())))
     }
 
     /// The frame mapped at page `page` of the LDT window, if any.
@@ -155,22 +164,26 @@ pub fn alloc_vcpu_area() -> Option<VcpuArea> {
         word.fetch_or(bit, Ordering::AcqRel) & bit == 0
     })?;
     let area = VcpuArea(n);
-    let l2 = AREAS_L2.load(Ordering::Relaxed);
-    let l2e_at = entry_paddr(l2, n / AREAS_PER_L1);
-    if phys::read_u64(l2e_at).ok()? & PTE_P == 0 {
-        let Some(l1) = super::alloc_zeroed_frame() else {
-            free_vcpu_area(area);
-            return None;
-        };
-        phys::write_u64(l2e_at, (l1 * PAGE_SIZE) | PTE_P | PTE_RW).ok()?;
-    }
-    for page in 0..AREA_PAGES {
-        let pte = if page < hv::segdesc::GDT_FRAMES {
-            zero_pte()
-        } else {
-            0
-        };
-        area.set(page, pte).ok()?;
+    let ready = (|| {
+        let l2 = AREAS_L2.get()?;
+        let i = n / AREAS_PER_L1;
+        if l2.entry(i).ok()? & PTE_P == 0 {
+            let l1 = fresh_table(1, "").ok()?;
+            l2.set_entry(i, l1.paddr() | PTE_P | PTE_RW).ok()?;
+        }
+        for page in 0..AREA_PAGES {
+            let pte = if page < hv::segdesc::GDT_FRAMES {
+                zero_pte()
+            } else {
+                0
+            };
+            area.set(page, pte).ok()?;
+        }
+        Some(())
+    })();
+    if ready.is_none() {
+        free_vcpu_area(area);
+        return None;
     }
     Some(area)
 }
@@ -190,97 +203,105 @@ pub fn free_vcpu_area(area: VcpuArea) {
 /// touch is decided by the allocator and the frame table, which cover RAM
 /// only. Runs before [`init`] fixes the hypervisor slots, with frames from
 /// below 4 GiB, which the boot map already covers.
-pub fn build_direct_map(idle_l4: u64) -> Result<(), &'static str> {
+pub fn build_direct_map() -> Result<(), &'static str> {
     const GIB: u64 = 1 << 30;
     const TWO_MIB: u64 = 2 << 20;
     const BOOT_MAPPED: u64 = 4 * GIB;
-    let l4e = entry_paddr(idle_l4, DIRECT_MAP_SLOT);
-    let old_l3 = phys::read_u64(l4e).map_err(|_| "idle L4 unreadable")? & PTE_ADDR_MASK;
-    let l3 = super::alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
-    for i in 0..BOOT_MAPPED / GIB {
-        let e = phys::read_u64(old_l3 + i * 8).map_err(|_| "boot L3")?;
-        phys::write_u64(l3 + i * 8, e).map_err(|_| "direct map L3")?;
+    const NO_MEMORY: &str = "no memory for the direct map";
+    let idle = HvTable::idle();
+    let old_l3 = idle
+        .child(DIRECT_MAP_SLOT)
+        .ok_or("idle L4 has no direct map")?;
+    let l3 = fresh_table(3, NO_MEMORY)?;
+    const BOOT_GIBS: usize = (BOOT_MAPPED / GIB) as usize;
+    const GIBS: usize = (phys::DIRECT_MAP_SIZE / GIB) as usize;
+    for i in 0..BOOT_GIBS {
+        let e = old_l3.entry(i).map_err(|_| "boot L3")?;
+        l3.set_entry(i, e).map_err(|_| "direct map L3")?;
     }
-    for gib in BOOT_MAPPED / GIB..phys::DIRECT_MAP_SIZE / GIB {
-        let l2 = super::alloc_zeroed_frame().ok_or("no memory for the direct map")? * PAGE_SIZE;
-        for j in 0..512u64 {
-            let pa = gib * GIB + j * TWO_MIB;
-            phys::write_u64(l2 + j * 8, pa | PTE_P | PTE_RW | PTE_PS | PTE_G)
+    for gib in BOOT_GIBS..GIBS {
+        let l2 = fresh_table(2, NO_MEMORY)?;
+        for j in 0..512 {
+            let pa = gib as u64 * GIB + j as u64 * TWO_MIB;
+            l2.set_entry(j, pa | PTE_P | PTE_RW | PTE_PS | PTE_G)
                 .map_err(|_| "direct map L2")?;
         }
-        phys::write_u64(l3 + gib * 8, l2 | PTE_P | PTE_RW).map_err(|_| "direct map L3")?;
+        l3.set_entry(gib, l2.paddr() | PTE_P | PTE_RW)
+            .map_err(|_| "direct map L3")?;
     }
-    let flags = phys::read_u64(l4e).map_err(|_| "idle L4 unreadable")? & !PTE_ADDR_MASK;
-    phys::write_u64(l4e, l3 | flags).map_err(|_| "idle L4 unwritable")?;
+    let flags = idle
+        .entry(DIRECT_MAP_SLOT)
+        .map_err(|_| "idle L4 unreadable")?
+        & !PTE_ADDR_MASK;
+    idle.set_entry(DIRECT_MAP_SLOT, l3.paddr() | flags)
+        .map_err(|_| "idle L4 unwritable")?;
     crate::arch::x86_64::mm::flush_tlb_all_local();
     Ok(())
 }
 
-/// Records the idle L4 (the boot tables, from CR3) and gives every empty
-/// hypervisor slot its own L3, so that the slots are fixed from now on.
-pub fn init(idle_l4: u64) -> Result<(), &'static str> {
-    IDLE_L4.store(idle_l4, Ordering::Relaxed);
+/// Gives every empty hypervisor slot of the idle L4 its own L3, so that
+/// the slots are fixed from now on.
+pub fn init() -> Result<(), &'static str> {
+    let idle = HvTable::idle();
     for slot in HV_SLOT_FIRST..HV_SLOT_END {
-        let e = entry_paddr(idle_l4, slot);
-        if phys::read_u64(e).map_err(|_| "idle L4 unreadable")? & PTE_P == 0 {
-            let l3 = super::alloc_zeroed_frame().ok_or("no memory for hypervisor L3s")?;
-            phys::write_u64(e, (l3 * PAGE_SIZE) | PTE_P | PTE_RW)
+        if idle.entry(slot).map_err(|_| "idle L4 unreadable")? & PTE_P == 0 {
+            let l3 = fresh_table(3, "no memory for hypervisor L3s")?;
+            idle.set_entry(slot, l3.paddr() | PTE_P | PTE_RW)
                 .map_err(|_| "idle L4 unwritable")?;
         }
     }
-    init_vcpu_areas(idle_l4)
+    init_vcpu_areas(idle)
 }
 
 /// Builds the L2 under the per-domain slot's L3 that holds the vCPU
 /// areas' L1s, and the zero frame.
-fn init_vcpu_areas(idle_l4: u64) -> Result<(), &'static str> {
-    let l3 = phys::read_u64(entry_paddr(idle_l4, PERDOMAIN_SLOT))
-        .map_err(|_| "idle L4 unreadable")?
-        & PTE_ADDR_MASK;
-    let e = entry_paddr(l3, l3_index(AREAS_BASE));
-    if phys::read_u64(e).map_err(|_| "per-domain table unreadable")? & PTE_P != 0 {
+fn init_vcpu_areas(idle: HvTable) -> Result<(), &'static str> {
+    let l3 = idle.child(PERDOMAIN_SLOT).ok_or("no per-domain L3")?;
+    let i = l3_index(AREAS_BASE);
+    if l3.entry(i).map_err(|_| "per-domain table unreadable")? & PTE_P != 0 {
         return Err("per-domain slot already in use");
     }
-    let l2 = super::alloc_zeroed_frame().ok_or("no memory for the vCPU areas")? * PAGE_SIZE;
-    phys::write_u64(e, l2 | PTE_P | PTE_RW).map_err(|_| "per-domain table unwritable")?;
-    AREAS_L2.store(l2, Ordering::Relaxed);
+    let l2 = fresh_table(2, "no memory for the vCPU areas")?;
+    l3.set_entry(i, l2.paddr() | PTE_P | PTE_RW)
+        .map_err(|_| "per-domain table unwritable")?;
+    AREAS_L2.call_once(|| l2);
     let zero = super::alloc_zeroed_frame().ok_or("no memory for the zero frame")?;
-    ZERO_FRAME.store(zero * PAGE_SIZE, Ordering::Relaxed);
+    ZERO_FRAME.store(zero.leak() * PAGE_SIZE, Ordering::Relaxed);
     Ok(())
 }
 
 /// Physical address of the idle L4.
 pub fn idle_l4() -> u64 {
-    IDLE_L4.load(Ordering::Relaxed)
+    HvTable::idle().paddr()
 }
 
 const fn entry_paddr(table: u64, index: usize) -> u64 {
     table + (index as u64) * 8
 }
 
-/// Copies the hypervisor slots of the idle L4 into the L4 at `l4_paddr`.
+/// Copies the hypervisor slots of the idle L4 into the L4 `l4` (which the
+/// frame table must know as an L4 in use: a domain's base table, pinned
+/// or referenced table).
 ///
 /// Slot 256, the guests' read-only view of the M2P, is filled only when
 /// `with_m2p` (as Xen fills it when a table becomes a vCPU's kernel base
 /// table, and leaves it empty in tables that are merely pinned); hv itself
 /// never uses it.
-pub fn install_hv_slots(l4_paddr: u64, with_m2p: bool) -> Result<(), phys::OutOfRange> {
-    let idle = idle_l4();
-    for slot in HV_SLOT_FIRST + 1..HV_SLOT_END {
-        let v = phys::read_u64(entry_paddr(idle, slot))?;
-        phys::write_u64(entry_paddr(l4_paddr, slot), v)?;
-    }
-    set_m2p_slot(l4_paddr, with_m2p)
-}
-
-/// Fills (or empties) slot 256 of a guest L4: the read-only M2P.
-pub fn set_m2p_slot(l4_paddr: u64, present: bool) -> Result<(), phys::OutOfRange> {
-    let v = if present {
-        phys::read_u64(entry_paddr(idle_l4(), HV_SLOT_FIRST))?
-    } else {
-        0
-    };
-    phys::write_u64(entry_paddr(l4_paddr, HV_SLOT_FIRST), v)
+pub fn install_hv_slots(l4: u64, with_m2p: bool) -> Result<(), phys::OutOfRange> {
+    let idle = HvTable::idle();
+    super::with_frame_table(|ft| {
+        let slots = phys::HvSlots::of(ft, l4).ok_or(phys::OutOfRange)?;
+        for slot in HV_SLOT_FIRST + 1..HV_SLOT_END {
+            slots.set(slot, idle.entry(slot)?)?;
+        }
+        let m2p = if with_m2p {
+            idle.entry(HV_SLOT_FIRST)?
+        } else {
+            0
+        };
+        slots.set(HV_SLOT_FIRST, m2p)
+    })
+    .unwrap_or(Err(phys::OutOfRange))
 }
 
 /// Whether the L4 at `l4_paddr` carries exactly the idle table's
@@ -300,18 +321,15 @@ pub fn hv_slots_installed(l4_paddr: u64) -> bool {
 /// invalidate.
 pub fn make_uncacheable(paddr: u64) -> Result<u64, &'static str> {
     let va = phys::virt_of(paddr).map_err(|_| "outside the direct map")?;
-    let l4e = phys::read_u64(entry_paddr(idle_l4(), l4_index(va))).map_err(|_| "bad L4")?;
-    let l3e =
-        phys::read_u64(entry_paddr(l4e & PTE_ADDR_MASK, l3_index(va))).map_err(|_| "bad L3")?;
-    if l3e & PTE_P == 0 || l3e & PTE_PS != 0 {
-        return Err("direct map is not built from 2 MiB pages there");
-    }
-    let pde = entry_paddr(l3e & PTE_ADDR_MASK, l2_index(va));
-    let v = phys::read_u64(pde).map_err(|_| "bad L2")?;
+    let not_2m = "direct map is not built from 2 MiB pages there";
+    let l3 = HvTable::idle().child(l4_index(va)).ok_or("bad L4")?;
+    let l2 = l3.child(l3_index(va)).ok_or(not_2m)?;
+    let v = l2.entry(l2_index(va)).map_err(|_| "bad L2")?;
     if v & PTE_PS == 0 {
-        return Err("direct map is not built from 2 MiB pages there");
+        return Err(not_2m);
     }
-    phys::write_u64(pde, v | PTE_PCD | PTE_PWT).map_err(|_| "bad L2")?;
+    l2.set_entry(l2_index(va), v | PTE_PCD | PTE_PWT)
+        .map_err(|_| "bad L2")?;
     Ok(va & !0x1f_ffff)
 }
 

@@ -31,7 +31,9 @@ fn read(reg: u64) -> u32 {
 }
 
 fn write(reg: u64, v: u32) {
-    let _ = phys::write_u32(BASE.load(Ordering::Relaxed) + reg, v);
+    // SAFETY: BASE is the local APIC's register page (from its MSR, made
+    // uncacheable in the direct map), and `reg` one of its registers.
+    let _ = unsafe { phys::write_mmio_u32(BASE.load(Ordering::Relaxed) + reg, v) };
 }
 
 /// What calibration found, for the boot log.
