@@ -79,7 +79,7 @@ pub fn write_cr(d: &mut Cur<'_>, cr: Cr, v: u64) -> bool {
             set_fpu_taskswitch(d, v & CR0_TS != 0);
             true
         }
-        Cr::Cr2 => crate::traps::bounce::write_vcpu_info(d, VCPU_INFO_CR2, &v.to_le_bytes()),
+        Cr::Cr2 => crate::traps::bounce::write_vcpu_info_u64(d, VCPU_INFO_CR2, v),
         // Handled by the caller (MMUEXT_NEW_BASEPTR); never reaches here.
         Cr::Cr3 => false,
         Cr::Cr4 => {

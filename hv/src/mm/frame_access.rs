@@ -552,6 +552,35 @@ pub trait FrameWrite: sealed::Sealed {
         Ok(())
     }
 
+    /// Writes the byte at machine address `paddr`, which must lie in the
+    /// frame, exactly once (for an address kept elsewhere, such as a
+    /// vCPU's `vcpu_info`: one compare with the frame).
+    #[inline]
+    fn write_u8_at(&self, paddr: u64, value: u8) -> Result<(), OutOfRange> {
+        let va = frame_va(
+            self.frame(),
+            paddr.wrapping_sub(self.frame() * PAGE_SIZE),
+            1,
+        )?;
+        // SAFETY: as for `write`.
+        unsafe { core::ptr::write_volatile(va as *mut u8, value) };
+        Ok(())
+    }
+
+    /// Writes the aligned word at machine address `paddr`, which must lie
+    /// in the frame, exactly once.
+    #[inline]
+    fn write_u64_at(&self, paddr: u64, value: u64) -> Result<(), OutOfRange> {
+        let va = frame_va(
+            self.frame(),
+            paddr.wrapping_sub(self.frame() * PAGE_SIZE),
+            8,
+        )?;
+        // SAFETY: as for `write_u64`.
+        unsafe { core::ptr::write_volatile(va as *mut u64, value) };
+        Ok(())
+    }
+
     /// Writes the byte at `offset` exactly once.
     #[inline]
     fn write_u8(&self, offset: u64, value: u8) -> Result<(), OutOfRange> {

@@ -23,7 +23,7 @@ use crate::arch::x86_64::entry::{self, GuestRegs};
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::arch::x86_64::guest_state;
 use crate::domain::Cur;
-use crate::mm::{frame_access, FrameWrite, PAGE_SIZE};
+use crate::mm::{frame_access, FrameWrite};
 
 const RFLAGS_TF: u64 = 1 << 8;
 pub const RFLAGS_IF: u64 = 1 << 9;
@@ -72,27 +72,27 @@ pub fn upcall_mask(d: &Cur<'_>) -> u8 {
     frame_access::read_u8(vcpu_info(d) + 1).unwrap_or(0)
 }
 
-/// Writes `bytes` at `field` of the running vCPU's `vcpu_info`, through the
-/// writable reference the domain holds on shared_info (where every
+/// Writes the word at `field` of the running vCPU's `vcpu_info`, through
+/// the writable reference the domain holds on shared_info (where every
 /// `vcpu_info` lies for now; a write outside that frame is refused).
-pub fn write_vcpu_info(d: &Cur<'_>, field: u64, bytes: &[u8]) -> bool {
-    let si = &d.dom.shared_info;
-    let offset = vcpu_info(d).wrapping_sub(si.mfn() * PAGE_SIZE);
-    match bytes {
-        [b] => si.write_u8(offset.wrapping_add(field), *b),
-        _ => si.write(offset.wrapping_add(field), bytes),
-    }
-    .is_ok()
+pub fn write_vcpu_info_u64(d: &Cur<'_>, field: u64, value: u64) -> bool {
+    d.dom
+        .shared_info
+        .write_u64_at(vcpu_info(d).wrapping_add(field), value)
+        .is_ok()
 }
 
 pub fn set_upcall_mask(d: &Cur<'_>, mask: bool) {
-    write_vcpu_info(d, 1, &[u8::from(mask)]);
+    let _ = d
+        .dom
+        .shared_info
+        .write_u8_at(vcpu_info(d) + 1, u8::from(mask));
 }
 
 /// Stores a page fault's address where the guest reads it
 /// (`vcpu_info.arch.cr2`).
 pub fn set_guest_cr2(d: &Cur<'_>, cr2: u64) {
-    write_vcpu_info(d, 16, &cr2.to_le_bytes());
+    write_vcpu_info_u64(d, 16, cr2);
 }
 
 /// Switches between guest kernel and guest user mode: page table, live GS
