@@ -17,6 +17,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use zerocopy::{FromZeros, IntoBytes};
+
 use hv::elf::{self, Policy, PvKernel};
 use hv::layout::{self, Layout};
 
@@ -26,36 +28,19 @@ use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::mm::frame_access as phys;
 use crate::mm::{self, page_table, FrameWrite, Mfn, OwnedFrame, WritableRef, PAGE_SIZE};
 
-/// Offsets in `struct start_info` (x86_64).
-mod si {
-    pub const MAGIC: u64 = 0;
-    pub const NR_PAGES: u64 = 32;
-    pub const CONSOLE: u64 = 72;
-    pub const SHARED_INFO: u64 = 40;
-    pub const FLAGS: u64 = 48;
-    pub const PT_BASE: u64 = 88;
-    pub const NR_PT_FRAMES: u64 = 96;
-    pub const MFN_LIST: u64 = 104;
-    pub const MOD_START: u64 = 112;
-    pub const MOD_LEN: u64 = 120;
-    pub const CMD_LINE: u64 = 128;
-    pub const FIRST_P2M_PFN: u64 = 1152;
-    pub const NR_P2M_FRAMES: u64 = 1160;
-}
+use guest_abi::xen::{
+    Dom0VgaConsoleInfo, StartInfo, StartInfoConsole, SIF_INITDOMAIN, SIF_MOD_START_PFN,
+    SIF_PRIVILEGED,
+};
 
-/// `sizeof(struct start_info)` and `sizeof(struct dom0_vga_console_info)`.
-const START_INFO_BYTES: usize = core::mem::size_of::<guest_abi::xen::StartInfo>();
-const START_INFO_BYTES_U32: u32 = 1168;
-const VGA_CONSOLE_INFO_BYTES_U32: u32 = 40;
+/// `sizeof(struct start_info)` and `sizeof(struct dom0_vga_console_info)`,
+/// which dom0's console union points past.
+const START_INFO_BYTES: usize = core::mem::size_of::<StartInfo>();
+const VGA_CONSOLE_INFO_BYTES: usize = core::mem::size_of::<Dom0VgaConsoleInfo>();
 const _: () = assert!(
     START_INFO_BYTES as u64 == layout::START_INFO_SIZE
-        && START_INFO_BYTES_U32 as u64 == layout::START_INFO_SIZE
+        && VGA_CONSOLE_INFO_BYTES as u64 == layout::VGA_CONSOLE_INFO_SIZE
 );
-const _: () = assert!(VGA_CONSOLE_INFO_BYTES_U32 as u64 == layout::VGA_CONSOLE_INFO_SIZE);
-
-const SIF_PRIVILEGED: u32 = 1 << 0;
-const SIF_INITDOMAIN: u32 = 1 << 1;
-const SIF_MOD_START_PFN: u32 = 1 << 3;
 
 /// Why a domain could not be built.
 #[derive(Debug)]
@@ -303,41 +288,42 @@ fn write_start_info(
     mem: &Memory,
     shared_info: Mfn,
 ) -> Result<(), BuildError> {
-    let mut page = [0u8; START_INFO_BYTES];
-    let mut put = |off: u64, bytes: &[u8]| {
-        let off = usize::try_from(off).unwrap_or(usize::MAX);
-        if let Some(dst) = page.get_mut(off..off + bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
-    };
-    put(si::MAGIC, kernel.start_info_magic().as_bytes());
-    put(si::NR_PAGES, &(mem.frames.len() as u64).to_le_bytes());
-    put(si::SHARED_INFO, &(shared_info * PAGE_SIZE).to_le_bytes());
-    let mut flags = if spec.initial {
+    let mut si = StartInfo::new_zeroed();
+    let magic = kernel.start_info_magic().as_bytes();
+    let n = magic.len().min(si.magic.len() - 1);
+    si.magic[..n].copy_from_slice(&magic[..n]);
+    si.nr_pages = mem.frames.len() as u64;
+    si.shared_info = shared_info * PAGE_SIZE;
+    si.flags = if spec.initial {
         SIF_PRIVILEGED | SIF_INITDOMAIN
     } else {
         0
     };
     if l.mod_start_is_pfn() {
-        flags |= SIF_MOD_START_PFN;
+        si.flags |= SIF_MOD_START_PFN;
     }
-    put(si::FLAGS, &flags.to_le_bytes());
     // console.dom0: where the (here all-zero: no VGA) dom0_vga_console_info
     // sits, right after start_info, as Xen always sets for dom0.
     if spec.initial {
-        put(si::CONSOLE, &START_INFO_BYTES_U32.to_le_bytes());
-        put(si::CONSOLE + 4, &VGA_CONSOLE_INFO_BYTES_U32.to_le_bytes());
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "both sizes are small constants (1168 and 40), checked above"
+        )]
+        let console =
+            StartInfoConsole::dom0(START_INFO_BYTES as u32, VGA_CONSOLE_INFO_BYTES as u32);
+        si.console = console;
     }
-    put(si::PT_BASE, &l.vpt_start.to_le_bytes());
-    put(si::NR_PT_FRAMES, &l.nr_pt_frames.to_le_bytes());
-    put(si::MFN_LIST, &l.vphysmap_start.to_le_bytes());
-    put(si::MOD_START, &l.start_info_mod_start().to_le_bytes());
-    put(si::MOD_LEN, &l.module_len.to_le_bytes());
+    si.pt_base = l.vpt_start;
+    si.nr_pt_frames = l.nr_pt_frames;
+    si.mfn_list = l.vphysmap_start;
+    si.mod_start = l.start_info_mod_start();
+    si.mod_len = l.module_len;
     let cmd = spec.cmdline.as_bytes();
-    put(si::CMD_LINE, &cmd[..cmd.len().min(1023)]);
-    put(si::FIRST_P2M_PFN, &l.nr_pages_initial.to_le_bytes());
-    put(si::NR_P2M_FRAMES, &0u64.to_le_bytes());
-    mem.write_va(l, l.vstartinfo_start, &page)
+    let n = cmd.len().min(si.cmd_line.len() - 1);
+    si.cmd_line[..n].copy_from_slice(&cmd[..n]);
+    si.first_p2m_pfn = l.nr_pages_initial;
+    si.nr_p2m_frames = 0;
+    mem.write_va(l, l.vstartinfo_start, si.as_bytes())
 }
 
 /// Gives the domain its frames (returning its P2M) and types the bootstrap
