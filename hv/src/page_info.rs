@@ -143,8 +143,10 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         self.frames.as_ref().get(usize::try_from(mfn).ok()?)
     }
 
-    /// Mutable access for the page-table engine (pin bookkeeping).
-    pub fn get_mut(&mut self, mfn: u64) -> Option<&mut PageInfo> {
+    /// Mutable access for the page-table engine (pin bookkeeping). Not
+    /// for the kernel: a frame's owner and counts change only through the
+    /// checked operations below.
+    pub(crate) fn get_mut(&mut self, mfn: u64) -> Option<&mut PageInfo> {
         self.frames.as_mut().get_mut(usize::try_from(mfn).ok()?)
     }
 
@@ -165,8 +167,46 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
             .ok_or(PageError::NoSuchFrame)
     }
 
+    /// Records `pfn` as the pseudo-physical frame of `owner`'s frame `mfn`
+    /// (`MMU_MACHPHYS_UPDATE`); refused for a frame `owner` does not own.
+    pub fn set_pfn(&mut self, mfn: u64, owner: u16, pfn: u64) -> Result<(), PageError> {
+        let p = self.entry(mfn)?;
+        if p.owner != Some(owner) {
+            return Err(PageError::NotOwner);
+        }
+        p.pfn = pfn;
+        Ok(())
+    }
+
+    /// Marks `owner`'s frame `mfn` as a page hv shares with it
+    /// (shared_info: see [`PageInfo::special`]).
+    pub fn mark_special(&mut self, mfn: u64, owner: u16) -> Result<(), PageError> {
+        let p = self.entry(mfn)?;
+        if p.owner != Some(owner) {
+            return Err(PageError::NotOwner);
+        }
+        p.special = true;
+        Ok(())
+    }
+
     /// Gives an unowned frame to `owner` as its frame `pfn`.
-    pub fn assign(&mut self, mfn: u64, owner: u16, pfn: u64) -> Result<(), PageError> {
+    ///
+    /// # Safety
+    /// `mfn` must be a frame the caller's allocator handed out and no one
+    /// else uses: the table covers hv's own memory too, and an owned frame
+    /// can be mapped by its domain and written through a writable
+    /// reference by hv's safe code. (The kernel calls this only from its
+    /// allocator handles.)
+    #[expect(
+        unsafe_code,
+        reason = "the precondition is the allocator's, see # Safety"
+    )]
+    pub unsafe fn assign(&mut self, mfn: u64, owner: u16, pfn: u64) -> Result<(), PageError> {
+        self.assign_free(mfn, owner, pfn)
+    }
+
+    /// [`FrameTable::assign`] for this crate's own tests and logic.
+    pub(crate) fn assign_free(&mut self, mfn: u64, owner: u16, pfn: u64) -> Result<(), PageError> {
         let p = self.entry(mfn)?;
         if p.owner.is_some() {
             return Err(PageError::AlreadyOwned);
@@ -182,7 +222,25 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     /// Gives the unowned frames `first..first + pages` to `owner`, frame
     /// `first + j` as its frame `pfn(j)`, all or nothing: if one is owned
     /// already, nothing changes.
-    pub fn assign_extent(
+    ///
+    /// # Safety
+    /// As for [`FrameTable::assign`], for every frame of the extent.
+    #[expect(
+        unsafe_code,
+        reason = "the precondition is the allocator's, see # Safety"
+    )]
+    pub unsafe fn assign_extent(
+        &mut self,
+        first: u64,
+        pages: u64,
+        owner: u16,
+        pfn: impl Fn(u64) -> u64,
+    ) -> Result<(), PageError> {
+        self.assign_extent_free(first, pages, owner, pfn)
+    }
+
+    /// [`FrameTable::assign_extent`] for this crate's own tests and logic.
+    pub(crate) fn assign_extent_free(
         &mut self,
         first: u64,
         pages: u64,
@@ -196,7 +254,7 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
             }
         }
         for (j, mfn) in (first..end).enumerate() {
-            self.assign(mfn, owner, pfn(j as u64))?;
+            self.assign_free(mfn, owner, pfn(j as u64))?;
         }
         Ok(())
     }
@@ -502,7 +560,7 @@ mod tests {
     #[test]
     fn a_page_table_cannot_also_be_writable() {
         let mut t = table(4);
-        t.assign(1, 0, 0).unwrap();
+        t.assign_free(1, 0, 0).unwrap();
         assert_eq!(t.get_page_and_type(1, 0, PageType::L1), Ok(true));
         assert_eq!(
             t.get_page_and_type(1, 0, PageType::Writable),
@@ -524,8 +582,8 @@ mod tests {
     #[test]
     fn only_the_owner_takes_references() {
         let mut t = table(4);
-        t.assign(2, 7, 5).unwrap();
-        assert_eq!(t.assign(2, 8, 0), Err(PageError::AlreadyOwned));
+        t.assign_free(2, 7, 5).unwrap();
+        assert_eq!(t.assign_free(2, 8, 0), Err(PageError::AlreadyOwned));
         assert_eq!(t.get_page(2, 8), Err(PageError::NotOwner));
         assert_eq!(
             t.get_page_and_type(2, 8, PageType::L4),
@@ -540,7 +598,7 @@ mod tests {
     fn release_unused_is_all_or_nothing() {
         let mut t = table(8);
         for m in 0..8 {
-            t.assign(m, 3, m).unwrap();
+            t.assign_free(m, 3, m).unwrap();
         }
         t.get_page(5, 3).unwrap();
         // Frame 5 is referenced: nothing of either extent is released.
@@ -571,7 +629,7 @@ mod tests {
     #[test]
     fn counts_never_underflow() {
         let mut t = table(2);
-        t.assign(0, 0, 0).unwrap();
+        t.assign_free(0, 0, 0).unwrap();
         assert_eq!(t.put_page(0), Err(PageError::Underflow));
         assert_eq!(t.put_page_and_type(0), Err(PageError::Underflow));
         t.pin(0, 0, PageType::L4).unwrap();
@@ -603,7 +661,7 @@ mod tests {
     fn home(n: usize, owner: u16) {
         let mut t = table(n);
         for m in 0..n as u64 {
-            t.assign(m, owner, m).unwrap();
+            t.assign_free(m, owner, m).unwrap();
         }
         HOME.with(|h| *h.borrow_mut() = Some(t));
     }
@@ -711,15 +769,18 @@ mod tests {
     #[test]
     fn assign_extent_is_all_or_nothing() {
         let mut t = table(8);
-        t.assign(5, 2, 0).unwrap();
+        t.assign_free(5, 2, 0).unwrap();
         assert_eq!(
-            t.assign_extent(4, 2, 3, |j| 10 + j),
+            t.assign_extent_free(4, 2, 3, |j| 10 + j),
             Err(PageError::AlreadyOwned)
         );
         assert_eq!(t.get(4).unwrap().owner, None);
-        assert_eq!(t.assign_extent(7, 2, 3, |j| j), Err(PageError::NoSuchFrame));
+        assert_eq!(
+            t.assign_extent_free(7, 2, 3, |j| j),
+            Err(PageError::NoSuchFrame)
+        );
         assert_eq!(t.get(7).unwrap().owner, None);
-        assert_eq!(t.assign_extent(0, 4, 3, |j| 10 + j), Ok(()));
+        assert_eq!(t.assign_extent_free(0, 4, 3, |j| 10 + j), Ok(()));
         assert!((0..4).all(|m| t.get(m).unwrap().owner == Some(3)));
         assert_eq!(t.get(3).unwrap().pfn, 13);
     }

@@ -516,9 +516,9 @@ mod tests {
     fn setup() -> (FrameTable<Vec<PageInfo>>, Mem) {
         let mut ft = FrameTable::new(vec![PageInfo::default(); N as usize + 4]);
         for mfn in 0..N {
-            ft.assign(mfn, DOM, mfn).unwrap();
+            ft.assign_free(mfn, DOM, mfn).unwrap();
         }
-        ft.assign(N, OTHER, 0).unwrap(); // someone else's frame
+        ft.assign_free(N, OTHER, 0).unwrap(); // someone else's frame
         (ft, Mem::default())
     }
 

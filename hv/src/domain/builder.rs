@@ -238,9 +238,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     let shared_info = mm::with_frame_table(|ft| {
         let mfn = shared_info.assign(ft, spec.id.get(), u64::MAX)?;
         let (held, _) = WritableRef::take_in(ft, mfn, spec.id.get())?;
-        if let Some(p) = ft.get_mut(mfn) {
-            p.special = true;
-        }
+        ft.mark_special(mfn, spec.id.get())?;
         Ok(held)
     })
     .ok_or(BuildError::Internal("no frame table"))?

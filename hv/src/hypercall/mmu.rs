@@ -252,9 +252,8 @@ fn one_update(t: &mut Tables<'_>, cur: &Current, req: &[u8; 16]) -> Result<bool,
         0 | 2 | 3 => normal_update(t, cur, mfn, index, val, cmd == 2),
         // MACHPHYS_UPDATE: the M2P entry of one of the domain's frames.
         1 => {
-            match t.frames.get_mut(mfn) {
-                Some(p) if p.owner == Some(cur.id) => p.pfn = val,
-                _ => return Err(-errno::EINVAL),
+            if t.frames.set_pfn(mfn, cur.id, val).is_err() {
+                return Err(-errno::EINVAL);
             }
             mm::m2p::set(mfn, val);
             Ok(false)

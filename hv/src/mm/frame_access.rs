@@ -336,7 +336,9 @@ impl OwnedFrame {
     /// Gives the frame to `owner` as its frame `pfn` (hv can no longer
     /// write it without a reference); on refusal the frame stays hv's.
     pub fn assign(self, ft: &mut Frames, owner: u16, pfn: u64) -> Result<u64, PageError> {
-        ft.assign(self.mfn, owner, pfn)?;
+        // SAFETY: the allocator handed this frame out to this handle alone,
+        // and the handle is consumed here.
+        unsafe { ft.assign(self.mfn, owner, pfn) }?;
         Ok(self.leak())
     }
 }
@@ -411,7 +413,9 @@ impl OwnedFrames {
         owner: u16,
         pfn: impl Fn(u64) -> u64,
     ) -> Result<u64, (Self, PageError)> {
-        match ft.assign_extent(self.first, self.count, owner, pfn) {
+        // SAFETY: the allocator handed these frames out to this handle
+        // alone, and the handle is consumed on success.
+        match unsafe { ft.assign_extent(self.first, self.count, owner, pfn) } {
             Ok(()) => Ok(self.leak()),
             Err(e) => Err((self, e)),
         }
