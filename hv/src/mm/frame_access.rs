@@ -180,8 +180,8 @@ pub unsafe fn write_mmio_u32(paddr: u64, value: u32) -> Result<(), OutOfRange> {
 /// The boot modules' physical ranges: withheld from the frame allocator
 /// for good (`mm::init` marks them used and nothing frees them), so nobody
 /// writes them.
-static BOOT_MODULES: spin::Mutex<heapless::Vec<(u64, u64), 8>> =
-    spin::Mutex::new(heapless::Vec::new());
+static BOOT_MODULES: Ordered<heapless::Vec<(u64, u64), 8>> =
+    Ordered::new(Level::BootModules, heapless::Vec::new());
 
 /// Records `[paddr, end)` as a boot module. Call only for a range the frame
 /// allocator will never hand out and no domain owns.
@@ -210,7 +210,7 @@ pub fn boot_module(paddr: u64, len: u64) -> Option<&'static [u8]> {
 }
 
 /// hv's heap: a linked-list allocator over one contiguous run of frames.
-struct HvHeap(spin::Mutex<linked_list_allocator::Heap>);
+struct HvHeap(Ordered<linked_list_allocator::Heap>);
 
 // SAFETY: the allocator hands out disjoint blocks of the heap region, which
 // belongs to the heap alone (taken from the frame allocator once), and the
@@ -237,7 +237,10 @@ unsafe impl core::alloc::GlobalAlloc for HvHeap {
 }
 
 #[global_allocator]
-static HEAP: HvHeap = HvHeap(spin::Mutex::new(linked_list_allocator::Heap::empty()));
+static HEAP: HvHeap = HvHeap(Ordered::new(
+    Level::Heap,
+    linked_list_allocator::Heap::empty(),
+));
 
 /// Hands `frames` to the heap for good. Only once.
 pub fn init_heap(frames: OwnedFrames) -> Result<(), OutOfRange> {

@@ -22,7 +22,6 @@ pub const SPURIOUS_VECTOR: u32 = 0xff;
 pub const TICK_HZ: u64 = 100;
 
 static BASE: AtomicU64 = AtomicU64::new(0xfee0_0000);
-static TICKS: AtomicU64 = AtomicU64::new(0);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static APIC_TICKS_PER_MS: AtomicU32 = AtomicU32::new(0);
 
@@ -95,12 +94,12 @@ pub fn eoi() {
 
 /// Counts one timer tick.
 pub fn tick() -> u64 {
-    TICKS.fetch_add(1, Ordering::Relaxed) + 1
+    super::percpu::this_cpu().tick()
 }
 
-/// Timer ticks since `init`.
+/// The boot CPU's timer ticks since `init` (the uptime clock).
 pub fn ticks() -> u64 {
-    TICKS.load(Ordering::Relaxed)
+    super::percpu::CPUS[0].ticks()
 }
 
 /// TSC frequency in kHz as calibrated.

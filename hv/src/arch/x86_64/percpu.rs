@@ -157,6 +157,8 @@ pub struct CpuLocal {
     gdt_base: AtomicU64,
     /// Base of the running vCPU's LDT window (0: none).
     ldt_window: AtomicU64,
+    /// This CPU's local-APIC timer ticks.
+    ticks: AtomicU64,
 }
 
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
@@ -181,7 +183,17 @@ impl CpuLocal {
             current_vcpu: AtomicU32::new(0),
             gdt_base: AtomicU64::new(0),
             ldt_window: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one timer tick of this CPU; returns the count.
+    pub fn tick(&self) -> u64 {
+        self.ticks.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
     }
 
     pub fn gdt_base(&self) -> u64 {
