@@ -10,6 +10,7 @@ pub mod lock_levels;
 pub mod nospec;
 pub mod page_info;
 pub mod pt;
+pub mod pt_walk;
 pub mod ratelimit;
 pub mod time_scale;
 
