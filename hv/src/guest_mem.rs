@@ -6,28 +6,27 @@
 //! hypercall), the CPU does the walk: a `rep movsb` whose faults are caught
 //! (`arch::x86_64::uaccess`) — every guest mapping is user-accessible and
 //! CR0.WP is on, so hv gets exactly the guest kernel's rights. Otherwise hv
-//! walks the guest's tables in software with those same rights (every level
-//! present and user-accessible, and writable for writes) and copies through
-//! the direct map. Either way a bad pointer gives `-EFAULT`, and hv uses
+//! walks the guest's tables in software (`hv::pt_walk`) with those same
+//! rights (every level present and user-accessible, and writable for
+//! writes) and copies through the direct map. Either way a bad pointer gives `-EFAULT`, and hv uses
 //! what it read only once the read completed.
 
+use hv::pt_walk;
+
 use crate::mm::frame_access as phys;
-use crate::mm::page_table::{
-    l1_index, l2_index, l3_index, l4_index, PTE_ADDR_MASK, PTE_P, PTE_PS, PTE_RW, PTE_US,
-};
+use crate::mm::page_table::PTE_ADDR_MASK;
 use crate::mm::PAGE_SIZE;
 
 /// The guest address was not accessible: the hypercall returns `-EFAULT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault;
 
-const HV_START: u64 = guest_abi::arch::HYPERVISOR_VIRT_START;
 const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
 
 /// Whether a guest linear address is one Xen accepts (`__addr_ok`): the
 /// lower canonical half, or the upper half above the hypervisor's slots.
 pub fn addr_ok(va: u64) -> bool {
-    !((1 << 47)..HV_END).contains(&va)
+    pt_walk::guest_va_ok(va)
 }
 
 /// Whether an argument array of `len` bytes at `va` starts and ends at
@@ -37,37 +36,17 @@ pub fn array_ok(va: u64, len: u64) -> bool {
     len == 0 || (addr_ok(va) && va.checked_add(len - 1).is_some_and(addr_ok))
 }
 
-fn canonical(va: u64) -> bool {
-    let top = va >> 47;
-    top == 0 || top == 0x1_ffff
-}
-
-/// Translates one guest virtual address to a physical address.
+/// Translates one guest virtual address to a physical address, with the
+/// guest kernel's rights.
 fn translate(cr3: u64, va: u64, write: bool) -> Result<u64, Fault> {
-    if !canonical(va) || (HV_START..HV_END).contains(&va) {
-        return Err(Fault);
-    }
-    let need = PTE_P | PTE_US | if write { PTE_RW } else { 0 };
-    let mut table = cr3 & PTE_ADDR_MASK;
-    for (level, index) in [
-        (4, l4_index(va)),
-        (3, l3_index(va)),
-        (2, l2_index(va)),
-        (1, l1_index(va)),
-    ] {
-        let e = phys::read_u64(table + index as u64 * 8).map_err(|_| Fault)?;
-        if e & need != need {
-            return Err(Fault);
-        }
-        let frame = e & PTE_ADDR_MASK;
-        match level {
-            3 if e & PTE_PS != 0 => return Ok((frame & !0x3fff_ffff) | (va & 0x3fff_ffff)),
-            2 if e & PTE_PS != 0 => return Ok((frame & !0x1f_ffff) | (va & 0x1f_ffff)),
-            1 => return Ok(frame | (va & 0xfff)),
-            _ => table = frame,
-        }
-    }
-    Err(Fault)
+    let need = if write {
+        pt_walk::GUEST_WRITE
+    } else {
+        pt_walk::GUEST_READ
+    };
+    pt_walk::translate(cr3, va, need, |pa| phys::read_u64(pa).ok())
+        .map(|leaf| leaf.paddr)
+        .map_err(|_| Fault)
 }
 
 /// Splits `[va, va+len)` into page-bounded pieces and calls `f(paddr, offset, n)`.

@@ -29,6 +29,7 @@
 use guest_abi::errno;
 use hv::page_info::PageType;
 use hv::pt::{self, PtError};
+use hv::pt_walk;
 
 use super::HcResult;
 use crate::arch::x86_64::entry::GuestRegs;
@@ -344,20 +345,13 @@ pub extern "C" fn hc_update_va_mapping_otherdomain(regs: &mut GuestRegs) {
 /// The L1 frame (machine frame number) that maps `va` in the page table at
 /// `cr3`, and the entry's index; whether it is one of the domain's
 /// validated L1s is checked under the frame-table lock by the caller.
+/// Only presence counts on the way; a large page or an address outside
+/// guest space is -EINVAL.
 fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), i64> {
-    if !addr_ok(va) {
-        return Err(-errno::EINVAL);
+    match pt_walk::walk_upper(cr3, va, pt_walk::PRESENT, |pa| phys::read_u64(pa).ok()) {
+        Ok(pt_walk::Upper::L1 { table, index, .. }) => Ok((table / PAGE_SIZE, index)),
+        _ => Err(-errno::EINVAL),
     }
-    let mut table = cr3 >> 12;
-    for shift in [39u32, 30, 21] {
-        let index = (va >> shift) & 511;
-        let e = phys::read_u64(table * PAGE_SIZE + index * 8).map_err(|_| -errno::EINVAL)?;
-        if e & pt::PTE_P == 0 || (shift != 39 && e & pt::PTE_PSE != 0) {
-            return Err(-errno::EINVAL);
-        }
-        table = (e & pt::PTE_ADDR) >> 12;
-    }
-    Ok((table, usize::try_from((va >> 12) & 511).unwrap_or(0)))
 }
 
 fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {

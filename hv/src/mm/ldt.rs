@@ -31,10 +31,6 @@ use page_table::{VcpuArea, LDT_PAGES};
 
 use crate::arch::x86_64::percpu;
 
-const PTE_P: u64 = 1;
-const PTE_PSE: u64 = 1 << 7;
-const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
-
 /// A vCPU's LDT (Xen's `ldt_base`, `ldt_ents` and shadow mappings), kept
 /// small: the frames mapped are in the LDT area's own page table.
 #[derive(Debug, Clone, Copy)]
@@ -155,18 +151,17 @@ pub fn handle_fault(cr2: u64) -> LdtFault {
 
 /// The frame the guest kernel's page table maps at `va` (Xen reads the
 /// LDT through the kernel's tables whichever guest mode faulted), if the
-/// page is present.
+/// page is present and mapped by an L1 entry.
+///
+/// The walk refuses addresses outside guest space; `va` is within 64 KiB
+/// of a base `set_ldt` accepted (or wrapped past the top to just above 0),
+/// where that is exactly the non-canonical ones.
 fn kernel_frame_of(cr3: u64, va: u64) -> Option<u64> {
-    if !is_canonical(va) || cr3 == 0 {
+    if cr3 == 0 {
         return None;
     }
-    let mut table = cr3 & PTE_ADDR;
-    for shift in [39u32, 30, 21, 12] {
-        let e = phys::read_u64(table + ((va >> shift) & 511) * 8).ok()?;
-        if e & PTE_P == 0 || (shift != 39 && shift != 12 && e & PTE_PSE != 0) {
-            return None;
-        }
-        table = e & PTE_ADDR;
+    match hv::pt_walk::translate(cr3, va, hv::pt_walk::PRESENT, |pa| phys::read_u64(pa).ok()) {
+        Ok(leaf) if leaf.level == 1 => Some(leaf.paddr / PAGE_SIZE),
+        _ => None,
     }
-    Some(table / PAGE_SIZE)
 }

@@ -342,6 +342,3 @@ pub const fn l3_index(va: u64) -> usize {
 pub const fn l2_index(va: u64) -> usize {
     ((va >> 21) & 511) as usize
 }
-pub const fn l1_index(va: u64) -> usize {
-    ((va >> 12) & 511) as usize
-}
