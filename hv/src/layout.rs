@@ -531,20 +531,24 @@ mod tests {
         }
     }
 
-    /// Walks the bootstrap tables built from `entries` for `va`, checking
-    /// flags at each level; returns the pfn and the L1 flags.
+    /// Walks the bootstrap tables built from `entries` for `va` (hv's one
+    /// walk, over frame numbers as machine frames), checking each entry's
+    /// level and the upper levels' flags; returns the pfn and the L1 flags.
     fn walk(map: &HashMap<(u64, u16), PtEntry>, l4: u64, va: u64) -> Option<(u64, u64)> {
-        let mut table = l4;
-        for (level, shift) in [(PtLevel::L4, 39), (PtLevel::L3, 30), (PtLevel::L2, 21)] {
-            let idx = u16::try_from((va >> shift) & 511).unwrap();
-            let e = map.get(&(table, idx))?;
+        let mut levels = [PtLevel::L4, PtLevel::L3, PtLevel::L2, PtLevel::L1].into_iter();
+        let leaf = crate::pt_walk::translate(l4 << PAGE_SHIFT, va, PTE_P, |pa| {
+            let index = u16::try_from((pa & 0xfff) / 8).unwrap();
+            let e = map.get(&(pa >> PAGE_SHIFT, index))?;
+            let level = levels.next().unwrap();
             assert_eq!(e.level, level);
-            assert_eq!(e.flags, TABLE_FLAGS);
-            table = e.target_pfn;
-        }
-        let e = map.get(&(table, u16::try_from((va >> 12) & 511).unwrap()))?;
-        assert_eq!(e.level, PtLevel::L1);
-        Some((e.target_pfn, e.flags))
+            if level != PtLevel::L1 {
+                assert_eq!(e.flags, TABLE_FLAGS);
+            }
+            Some(e.value(e.target_pfn))
+        })
+        .ok()?;
+        assert_eq!(leaf.level, 1);
+        Some((leaf.paddr >> PAGE_SHIFT, leaf.entry & !crate::pt::PTE_ADDR))
     }
 
     /// Checks every structural property of a layout's bootstrap tables.
