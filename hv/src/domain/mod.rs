@@ -33,6 +33,7 @@
 //! no other party until the domain is destroyed.
 
 pub mod builder;
+pub mod ldt;
 pub mod vcpu;
 
 use alloc::boxed::Box;

@@ -20,6 +20,23 @@ use guest_abi::xen::TrapInfo;
 
 use super::VcpuId;
 
+/// Per-vCPU state of the emulated privileged architecture that the trap
+/// state (`Vcpu::traps`: virtual IOPL, virtual CR0.TS, segment bases) does
+/// not already hold.
+#[derive(Debug, Clone, Default)]
+pub struct PrivState {
+    /// Guest virtual address of the I/O permission bitmap
+    /// (`PHYSDEVOP_set_iobitmap`); a set bit denies the port.
+    pub iobmp: u64,
+    /// Ports the bitmap covers; 0 = no bitmap.
+    pub iobmp_limit: u32,
+    /// The guest-controlled CR4 bits (TSD, DE, FSGSBASE, OSXSAVE); hv
+    /// accepts none set yet.
+    pub cr4_guest: u64,
+    /// The last dword written to port 0xcf8 (PCI CONFIG_ADDRESS).
+    pub pci_cf8: u32,
+}
+
 /// Whether a vCPU is up, and running or waiting for a CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VcpuRun {
@@ -55,9 +72,9 @@ pub struct Vcpu {
     /// guest kernel.
     pub traps: TrapState,
     /// The guest's LDT (`MMUEXT_SET_LDT`) and the pages hv mapped for it.
-    pub ldt: crate::mm::ldt::Ldt,
+    pub ldt: crate::domain::ldt::Ldt,
     /// Emulated privileged state: I/O bitmap, CR4 guest bits, PCI cf8.
-    pub priv_state: crate::emulate::PrivState,
+    pub priv_state: PrivState,
     /// Machine address of this vCPU's `vcpu_info` (in shared_info until the
     /// guest registers another place).
     pub vcpu_info: u64,
@@ -79,8 +96,8 @@ impl Vcpu {
             regs,
             fpu: FpuArea::initial(),
             traps: TrapState::new(),
-            ldt: crate::mm::ldt::Ldt::new(area),
-            priv_state: crate::emulate::PrivState::default(),
+            ldt: crate::domain::ldt::Ldt::new(area),
+            priv_state: PrivState::default(),
             vcpu_info,
             run: VcpuRun::Runnable,
         })
@@ -89,7 +106,7 @@ impl Vcpu {
 
 impl Drop for Vcpu {
     fn drop(&mut self) {
-        crate::mm::ldt::destroy(&mut self.ldt);
+        crate::domain::ldt::destroy(&mut self.ldt);
         let t = &self.traps;
         let frames = t.gdt_frames.get(..t.gdt_nr_frames).unwrap_or(&[]);
         for (slot, &mfn) in frames.iter().enumerate() {

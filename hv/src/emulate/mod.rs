@@ -49,23 +49,6 @@ pub enum Emulated {
     NotEmulated,
 }
 
-/// Per-vCPU state of the emulated privileged architecture that the trap
-/// state (`Vcpu::traps`: virtual IOPL, virtual CR0.TS, segment bases) does
-/// not already hold.
-#[derive(Debug, Clone, Default)]
-pub struct PrivState {
-    /// Guest virtual address of the I/O permission bitmap
-    /// (`PHYSDEVOP_set_iobitmap`); a set bit denies the port.
-    pub iobmp: u64,
-    /// Ports the bitmap covers; 0 = no bitmap.
-    pub iobmp_limit: u32,
-    /// The guest-controlled CR4 bits (TSD, DE, FSGSBASE, OSXSAVE); hv
-    /// accepts none set yet.
-    pub cr4_guest: u64,
-    /// The last dword written to port 0xcf8 (PCI CONFIG_ADDRESS).
-    pub pci_cf8: u32,
-}
-
 /// EFLAGS.RF: cleared after an emulated instruction, as the CPU does.
 const RFLAGS_RF: u64 = 1 << 16;
 

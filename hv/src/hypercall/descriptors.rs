@@ -23,62 +23,14 @@
 
 use guest_abi::errno;
 use hv::page_info::PageType;
-use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES, PER_FRAME};
+use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES};
 
 use super::{arg32, copy_in, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt;
 use crate::domain;
-use crate::mm::{
-    self, frame_access as phys, FrameWrite, Frames, SegDescRef, WritableRef, PAGE_SIZE,
-};
-
-/// Checks every descriptor of the frame and writes the fixed-up ones back.
-fn validate_frame(frame: &SegDescRef) -> bool {
-    let mut page = [0u8; 4096];
-    if phys::read(frame.mfn() * PAGE_SIZE, &mut page).is_err() {
-        return false;
-    }
-    let mut fixed = [0u64; PER_FRAME];
-    for (out, raw) in fixed.iter_mut().zip(page.chunks_exact(8)) {
-        let d = u64::from_le_bytes(raw.try_into().unwrap_or_default());
-        match check_descriptor(d) {
-            Some(f) => *out = f,
-            None => return false,
-        }
-    }
-    for (i, (&f, raw)) in fixed.iter().zip(page.chunks_exact(8)).enumerate() {
-        if u64::from_le_bytes(raw.try_into().unwrap_or_default()) != f {
-            let _ = frame.write_u64(i as u64 * 8, f);
-        }
-    }
-    true
-}
-
-/// Takes a SegDesc reference on `mfn` for domain `id`, validating the
-/// frame if the type is new; the reference stays counted in the table
-/// (the GDT frame list records it).
-fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
-    match SegDescRef::take_in(ft, mfn, id) {
-        Ok((r, fresh)) if fresh && !validate_frame(&r) => {
-            r.release_in(ft);
-            false
-        }
-        Ok((r, _)) => {
-            let _ = r.into_counted();
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-/// A SegDesc reference on `mfn` for domain `id`, the frame validated if
-/// the type is new (the LDT's pages).
-pub(crate) fn take_segdesc(mfn: u64, id: u16) -> Option<SegDescRef> {
-    SegDescRef::take_validated(mfn, id, validate_frame)
-        .ok()
-        .flatten()
-}
+use crate::mm::segdesc::{get_segdesc, validate_frame};
+use crate::mm::{self, FrameWrite, SegDescRef, WritableRef, PAGE_SIZE};
 
 fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
     if entries > FIRST_RESERVED_GDT_ENTRY {

@@ -13,7 +13,7 @@
 //! writable translation from surviving a frame's promotion to a page table.
 //!
 //! `MMUEXT_SET_LDT` records the LDT and maps nothing: its pages are typed
-//! and mapped when the CPU first reads them (see `mm::ldt`), so the call
+//! and mapped when the CPU first reads them (see `domain::ldt`), so the call
 //! succeeds whatever the pages hold, as on Xen.
 //!
 //! @implements: mmu_update.normal_pt_update mmu_update.machphys_update mmu_update.pt_update_preserve_ad
@@ -548,7 +548,7 @@ fn write_page(cur: &Current, mfn: u64, src: Option<&[u8]>) -> Result<(), i64> {
 /// next access).
 #[cold]
 fn drop_ldt_mappings() {
-    domain::with_current(|d| mm::ldt::destroy(&mut d.vcpu.ldt));
+    domain::with_current(|d| crate::domain::ldt::destroy(&mut d.vcpu.ldt));
 }
 
 /// `MMUEXT_SET_LDT(linear_addr, nr_ents)`.
@@ -559,7 +559,7 @@ fn set_ldt(linear_addr: u64, arg2: u64) -> Result<(), i64> {
     if nr_ents > 8192 || (nr_ents != 0 && (linear_addr & 0xfff != 0 || !addr_ok(linear_addr))) {
         return Err(-errno::EINVAL);
     }
-    domain::with_current(|d| mm::ldt::set(d, linear_addr, nr_ents));
+    domain::with_current(|d| crate::domain::ldt::set(d, linear_addr, nr_ents));
     Ok(())
 }
 

@@ -9,9 +9,9 @@
 
 #[expect(unsafe_code, reason = "the one raw-frame module of mm")]
 pub mod frame_access;
-pub mod ldt;
 pub mod m2p;
 pub mod page_table;
+pub mod segdesc;
 
 use crate::bootinfo::BootInfo;
 pub use frame_access::{

@@ -18,15 +18,15 @@
 //! failsafe callback is not involved: it serves the segment reloads of a
 //! context switch, which hv does not do (the guest's data segments stay
 //! loaded while hv runs). A #PF at hv's LDT area maps the guest's LDT page
-//! (`mm::ldt`) and retries, or becomes the guest's #PF at its own LDT
+//! (`domain::ldt`) and retries, or becomes the guest's #PF at its own LDT
 //! address.
 
 pub mod bounce;
 
 use crate::arch::x86_64::entry::{self, GuestRegs, ENTRY_SYSCALL, ENTRY_SYSCALL32};
 use crate::arch::x86_64::{apic, cpu, guest_state, percpu};
+use crate::domain::ldt::{self, LdtFault};
 use crate::emulate::{self, Emulated};
-use crate::mm::ldt::{self, LdtFault};
 use crate::{domain, shutdown};
 
 use bounce::{Bounce, BounceError};

@@ -136,7 +136,7 @@ pub fn handle_fault(cr2: u64) -> LdtFault {
         let Some(mfn) = kernel_frame_of(kernel_cr3, linear) else {
             return refused();
         };
-        let Some(frame) = crate::hypercall::descriptors::take_segdesc(mfn, id) else {
+        let Some(frame) = crate::mm::segdesc::take_segdesc(mfn, id) else {
             return refused();
         };
         if l.area.set_ldt_page(page, Some(&frame)).is_err() {
