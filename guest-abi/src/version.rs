@@ -27,7 +27,7 @@ pub const XENVER_PAGESIZE: u32 = 7;
 pub const XENVER_GUEST_HANDLE: u32 = 8;
 /// Argument: [`XenCommandline`] (privileged).
 pub const XENVER_COMMANDLINE: u32 = 9;
-/// Argument: a `xen_build_id` (a `u32` length then the buffer; privileged).
+/// Argument: a [`XenBuildId`] (a `u32` length then the buffer; privileged).
 pub const XENVER_BUILD_ID: u32 = 10;
 
 /// The version suffix, e.g. `".7"`, NUL-padded.
@@ -79,3 +79,15 @@ pub struct XenFeatureInfo {
     pub submap: u32,
 }
 assert_layout!(XenFeatureInfo, 8; submap_idx = 0, submap = 4);
+
+/// `xen_build_id`'s fixed part: the length of the buffer that follows it
+/// (C's flexible `buf[]`, at offset `size_of::<XenBuildId>()`).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct XenBuildId {
+    /// In: the size of the buffer after this header.
+    pub len: u32,
+}
+assert_layout!(XenBuildId, 4; len = 0);

@@ -248,6 +248,11 @@ fn struct_checks(c: &mut Checks) {
     });
     layout!(c, XenPlatformParameters, "struct xen_platform_parameters" { virt_start });
     layout!(c, XenFeatureInfo, "struct xen_feature_info" { submap_idx, submap });
+    layout!(c, XenBuildId, "struct xen_build_id" { len });
+    c.add(
+        "offsetof(struct xen_build_id, buf)",
+        v(size_of::<XenBuildId>()),
+    );
     c.add(
         "sizeof(xen_extraversion_t)",
         v(size_of::<XenExtraversion>()),
