@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod frames;
+pub mod guest_handle;
 pub mod lock_levels;
 pub mod nospec;
 pub mod page_info;
