@@ -32,6 +32,8 @@ use core::marker::PhantomData;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::page_info::{FrameHome, FrameRef, HeldType, TypedRef};
+
 /// The guest address was not accessible: the hypercall returns `-EFAULT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault;
@@ -52,7 +54,7 @@ const LOWER_END: u64 = 1 << 47;
 /// lower canonical half, or the upper half above the hypervisor's slots.
 #[inline]
 pub fn addr_ok(va: u64) -> bool {
-    !(LOWER_END..HV_END).contains(&va)
+    crate::pt_walk::guest_va_ok(va)
 }
 
 /// Whether an argument array of `len` bytes at `va` starts and ends at
@@ -332,22 +334,27 @@ impl<T: GuestValue> GuestSlice<T> {
     }
 }
 
-/// Proof that the holder has a general reference on machine frame
+/// Proof that the holder has a reference on machine frame
 /// [`HeldFrame::mfn`]: while it is held the frame cannot be freed or change
-/// owner, so its contents may be copied without the owner's page tables
-/// (another domain's memory: grant copy, domctl).
-///
-/// This is the seam for the frame-reference type (`FrameRef`): until it
-/// lands, nothing implements this outside tests.
+/// owner, so its contents may be read without the owner's page tables
+/// (another domain's memory: grant copy, domctl). The frame table's
+/// references ([`FrameRef`], [`TypedRef`]) are the proofs.
 pub trait HeldFrame {
     /// The referenced frame.
     fn mfn(&self) -> u64;
 }
 
-/// Proof that the holder's reference on the frame also allows writing it
-/// (a writable type reference: the frame is not a page table or descriptor
-/// table meanwhile).
-pub trait HeldWritableFrame: HeldFrame {}
+impl<H: FrameHome> HeldFrame for FrameRef<H> {
+    fn mfn(&self) -> u64 {
+        FrameRef::mfn(self)
+    }
+}
+
+impl<H: FrameHome, K: HeldType> HeldFrame for TypedRef<H, K> {
+    fn mfn(&self) -> u64 {
+        TypedRef::mfn(self)
+    }
+}
 
 /// Bytes in a frame.
 pub const FRAME_BYTES: u64 = 4096;

@@ -1,5 +1,13 @@
 //! Copying to and from guest virtual memory, for hypercall arguments.
 //!
+//! Handlers reach guest memory through typed handles
+//! ([`GuestPtr`]/[`GuestSlice`], built and range-checked in
+//! `hv::guest_handle`) that copy whole `guest-abi` values through one of
+//! the two address spaces here: [`Loaded`], the page tables the CPU uses
+//! now (every hypercall runs on the caller's), or [`Tables`], the tables at
+//! a given cr3. Another domain's memory is reached only through a held frame
+//! reference ([`foreign`]), never through page tables.
+//!
 //! A guest pointer is an allegation. hv first checks that the whole range
 //! lies in guest-owned address space (never hv's slots, never across the
 //! canonical hole). Then, when the guest's tables are the ones loaded (every
@@ -10,6 +18,14 @@
 //! rights (every level present and user-accessible, and writable for
 //! writes) and copies through the direct map. Either way a bad pointer gives `-EFAULT`, and hv uses
 //! what it read only once the read completed.
+//!
+//! No lock is held across a copy: handlers copy in before they take the
+//! vCPU or domain lock (`domain::with_current`) and copy out after.
+
+pub mod foreign;
+
+pub use hv::guest_field;
+pub use hv::guest_handle::{addr_ok, Fault, GuestMemory, GuestPtr, GuestSlice, GuestValue};
 
 use hv::pt_walk;
 
@@ -17,23 +33,35 @@ use crate::mm::frame_access as phys;
 use crate::mm::page_table::PTE_ADDR_MASK;
 use crate::mm::PAGE_SIZE;
 
-/// The guest address was not accessible: the hypercall returns `-EFAULT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fault;
+/// The page tables loaded now: in a hypercall, the calling vCPU's. The CPU
+/// walks them.
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded;
 
-const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
+impl GuestMemory for Loaded {
+    fn read_bytes(&self, va: u64, out: &mut [u8]) -> Result<(), Fault> {
+        copy_from_loaded(va, out)
+    }
 
-/// Whether a guest linear address is one Xen accepts (`__addr_ok`): the
-/// lower canonical half, or the upper half above the hypervisor's slots.
-pub fn addr_ok(va: u64) -> bool {
-    pt_walk::guest_va_ok(va)
+    fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Fault> {
+        copy_to_loaded(va, data)
+    }
 }
 
-/// Whether an argument array of `len` bytes at `va` starts and ends at
-/// addresses Xen accepts (`guest_handle_okay`-style: a check of addresses,
-/// not of mappings; the copies fault element by element).
-pub fn array_ok(va: u64, len: u64) -> bool {
-    len == 0 || (addr_ok(va) && va.checked_add(len - 1).is_some_and(addr_ok))
+/// The page tables at this cr3: the CPU walks them if they are loaded,
+/// hv in software otherwise (emulation reading through the kernel's
+/// tables while user mode runs).
+#[derive(Debug, Clone, Copy)]
+pub struct Tables(pub u64);
+
+impl GuestMemory for Tables {
+    fn read_bytes(&self, va: u64, out: &mut [u8]) -> Result<(), Fault> {
+        copy_from_guest(self.0, va, out)
+    }
+
+    fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Fault> {
+        copy_to_guest(self.0, va, data)
+    }
 }
 
 /// Translates one guest virtual address to a physical address, with the
@@ -69,15 +97,8 @@ fn for_each_piece(
     Ok(())
 }
 
-/// Whether `[va, va + len)` lies wholly in one of the two guest-owned
-/// parts of the address space: the lower canonical half, or the upper half
-/// above the hypervisor's slots.
 fn range_ok(va: u64, len: usize) -> bool {
-    const LOWER_END: u64 = 0x0000_8000_0000_0000;
-    let Some(last) = va.checked_add((len as u64).saturating_sub(1)) else {
-        return false;
-    };
-    len == 0 || (last < LOWER_END) || (va >= HV_END && last >= va)
+    hv::guest_handle::range_ok(va, len as u64)
 }
 
 /// Whether `cr3` is the page table the CPU uses right now, so the hardware

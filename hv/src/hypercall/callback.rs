@@ -19,9 +19,8 @@ use guest_abi::callback::{
 use guest_abi::errno;
 use guest_abi::nmi::{XennmiCallback, XENNMI_REGISTER_CALLBACK, XENNMI_UNREGISTER_CALLBACK};
 use guest_abi::xen::TrapInfo;
-use zerocopy::FromBytes;
 
-use super::{arg32, copy_in, finish, HcResult};
+use super::{arg32, finish, read_arg, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt::RING3_CS64;
 use crate::arch::x86_64::guest_state::is_canonical;
@@ -118,15 +117,11 @@ pub extern "C" fn hc_set_callbacks(regs: &mut GuestRegs) {
 fn callback_op(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         CALLBACKOP_REGISTER => {
-            let mut raw = [0u8; 16];
-            copy_in(arg, &mut raw)?;
-            let reg = CallbackRegister::read_from_bytes(&raw).map_err(|_| -errno::EFAULT)?;
+            let reg: CallbackRegister = read_arg(arg)?;
             with_traps(|t| register(t, &reg))
         }
         CALLBACKOP_UNREGISTER => {
-            let mut raw = [0u8; 4];
-            copy_in(arg, &mut raw)?;
-            let unreg = CallbackUnregister::read_from_bytes(&raw).map_err(|_| -errno::EFAULT)?;
+            let unreg: CallbackUnregister = read_arg(arg)?;
             with_traps(|t| unregister(t, unreg.type_))
         }
         _ => Err(-errno::ENOSYS),
@@ -141,9 +136,7 @@ pub extern "C" fn hc_callback_op(regs: &mut GuestRegs) {
 fn nmi_op(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         XENNMI_REGISTER_CALLBACK => {
-            let mut raw = [0u8; 16];
-            copy_in(arg, &mut raw)?;
-            let cb = XennmiCallback::read_from_bytes(&raw).map_err(|_| -errno::EFAULT)?;
+            let cb: XennmiCallback = read_arg(arg)?;
             with_traps(|t| register_nmi(t, cb.handler_address))
         }
         XENNMI_UNREGISTER_CALLBACK => with_traps(unregister_nmi),

@@ -15,6 +15,7 @@ use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use guest_abi::errno;
 
 use super::{Continuation, HcResult};
+use crate::guest_mem::{GuestSlice, Loaded};
 
 const CHUNK: usize = 127;
 /// Chunks printed before the call yields and resumes.
@@ -28,14 +29,15 @@ pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) ->
         CONSOLEIO_WRITE => {
             let mut buf = [0u8; CHUNK];
             let total = usize::try_from(count).map_err(|_| -errno::EFAULT)?;
+            // Checked chunk by chunk, as Xen copies it.
+            let text = GuestSlice::<u8>::per_element(buffer, u64::from(count));
             let mut done = 0usize;
             for _ in 0..CHUNKS_PER_CALL {
                 if done == total {
                     return Ok(0);
                 }
                 let n = CHUNK.min(total - done);
-                let va = buffer.checked_add(done as u64).ok_or(-errno::EFAULT)?;
-                super::copy_in(va, &mut buf[..n])?;
+                text.read_into(&Loaded, done as u64, &mut buf[..n])?;
                 crate::console::guest_write(&buf[..n]);
                 done += n;
             }

@@ -25,10 +25,11 @@ use guest_abi::errno;
 use hv::page_info::PageType;
 use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES};
 
-use super::{arg32, copy_in, finish, HcResult};
+use super::{arg32, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt;
 use crate::domain;
+use crate::guest_mem::{GuestSlice, Loaded};
 use crate::mm::segdesc::{get_segdesc, validate_frame};
 use crate::mm::{self, FrameWrite, SegDescRef, WritableRef, PAGE_SIZE};
 
@@ -38,12 +39,8 @@ fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
     }
     let nr = usize::try_from(entries.div_ceil(512)).unwrap_or(GDT_FRAMES);
     let mut frames = [0u64; GDT_FRAMES];
-    let mut raw = [0u8; GDT_FRAMES * 8];
-    let bytes = raw.get_mut(..nr * 8).ok_or(-errno::EINVAL)?;
-    copy_in(frame_list, bytes)?;
-    for (f, b) in frames.iter_mut().zip(bytes.chunks_exact(8)) {
-        *f = u64::from_le_bytes(b.try_into().unwrap_or_default());
-    }
+    let list = frames.get_mut(..nr).ok_or(-errno::EINVAL)?;
+    GuestSlice::<u64>::per_element(frame_list, nr as u64).read_into(&Loaded, 0, list)?;
     let new = frames.get(..nr).unwrap_or(&[]);
     let id = domain::current_id().get();
     let got = mm::with_frame_table(|ft| {

@@ -23,9 +23,10 @@
 use guest_abi::errno;
 use guest_abi::memory::*;
 
-use super::{copy_in, copy_out, HcResult};
+use super::{read_arg as read, write_arg as write, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::domain;
+use crate::guest_mem::{guest_field, GuestPtr, GuestSlice, Loaded};
 use crate::mm::{self, PAGE_SIZE};
 
 use guest_abi::xen::DOMID_SELF;
@@ -40,7 +41,6 @@ const MACH2PHYS_VIRT_END: u64 = 0xffff_8040_0000_0000;
 const BATCH: u64 = 256;
 /// Offset of `arch.max_pfn` in `shared_info`.
 const SHARED_INFO_MAX_PFN: u64 = core::mem::offset_of!(guest_abi::xen::SharedInfo, arch) as u64;
-const E820_ENTRY_SIZE: u64 = 20;
 
 pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
     let cmd = regs.rdi;
@@ -69,9 +69,8 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
         XENMEM_ADD_TO_PHYSMAP => {
             // struct xen_add_to_physmap: read, domain looked up, then refused
             // because a PV domain has no physmap to add to.
-            let mut raw = [0u8; 24];
-            copy_in(arg, &mut raw)
-                .and_then(|()| check_self(u16::from_le_bytes([raw[0], raw[1]])))
+            read::<XenAddToPhysmap>(arg)
+                .and_then(|a| check_self(a.domid))
                 .and(Err(-errno::EACCES))
         }
         XENMEM_EXCHANGE => match exchange(arg) {
@@ -90,11 +89,12 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
             } else {
                 (256 << 30) / 8 - 1
             };
-            let mut out = [0u8; 24];
-            out[..8].copy_from_slice(&MACH2PHYS_VIRT_START.to_le_bytes());
-            out[8..16].copy_from_slice(&MACH2PHYS_VIRT_END.to_le_bytes());
-            out[16..].copy_from_slice(&max_mfn.to_le_bytes());
-            copy_out(arg, &out).map(|()| 0)
+            let out = XenMachphysMapping {
+                v_start: MACH2PHYS_VIRT_START,
+                v_end: MACH2PHYS_VIRT_END,
+                max_mfn,
+            };
+            write(arg, &out).map(|()| 0)
         }
         _ => Err(-errno::ENOSYS),
     };
@@ -111,9 +111,7 @@ fn check_self(domid: u16) -> Result<(), i64> {
 }
 
 fn query(op: u32, arg: u64) -> HcResult {
-    let mut raw = [0u8; 2];
-    copy_in(arg, &mut raw)?;
-    check_self(u16::from_le_bytes(raw))?;
+    check_self(read::<XenMemoryDomain>(arg)?.domid)?;
     Ok(domain::with_current(|d| match op {
         XENMEM_CURRENT_RESERVATION => d.tot_pages,
         XENMEM_MAXIMUM_RESERVATION => d.max_pages,
@@ -127,17 +125,16 @@ fn query(op: u32, arg: u64) -> HcResult {
 }
 
 fn machphys_mfn_list(arg: u64) -> HcResult {
-    let mut raw = [0u8; 24];
-    copy_in(arg, &mut raw)?;
-    let max = u64::from(u32::from_le_bytes(raw[..4].try_into().unwrap_or_default()));
-    let list = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let p = GuestPtr::<XenMachphysMfnList>::new(arg)?;
+    let req = p.read(&Loaded)?;
+    let list = GuestSlice::<u64>::per_element(req.extent_start, u64::from(req.max_extents));
     let mut n = 0u64;
-    for mfn in mm::m2p::chunk_mfns().take(usize::try_from(max).unwrap_or(usize::MAX)) {
-        let at = list.checked_add(n * 8).ok_or(-errno::EFAULT)?;
-        copy_out(at, &mfn.to_le_bytes())?;
+    for mfn in mm::m2p::chunk_mfns().take(usize::try_from(req.max_extents).unwrap_or(usize::MAX)) {
+        list.set(&Loaded, n, &mfn)?;
         n += 1;
     }
-    copy_out(arg + 16, &((n & 0xffff_ffff) as u32).to_le_bytes())?;
+    let nr = (n & 0xffff_ffff) as u32;
+    guest_field!(p, XenMachphysMfnList, nr_extents).write(&Loaded, &nr)?;
     Ok(0)
 }
 
@@ -154,14 +151,17 @@ fn reservation(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
 }
 
 fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
-    let mut raw = [0u8; 32];
-    copy_in(arg, &mut raw)?;
-    let list = u64::from_le_bytes(raw[..8].try_into().unwrap_or_default());
-    let nr = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
-    let order = u32::from_le_bytes(raw[16..20].try_into().unwrap_or_default());
-    let flags = u32::from_le_bytes(raw[20..24].try_into().unwrap_or_default());
-    let domid = u16::from_le_bytes([raw[24], raw[25]]);
+    let XenMemoryReservation {
+        extent_start,
+        nr_extents: nr,
+        extent_order: order,
+        mem_flags: flags,
+        domid,
+        ..
+    } = read(arg)?;
     check_self(domid)?;
+    // Checked element by element, as the extents are reached.
+    let list = GuestSlice::<u64>::per_element(extent_start, nr);
     // Continuations keep the extent index in the upper bits of cmd.
     if nr > (u64::MAX >> 6) || start > nr {
         return Ok(Progress::Done(start));
@@ -187,19 +187,17 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
             return Ok(Progress::Continue(i));
         }
         // An extent past the top of the address space is unreadable.
-        let Some(slot) = list.checked_add(i * 8) else {
+        let Ok(slot) = list.at(i) else {
             break;
         };
         let ok = match op {
-            XENMEM_DECREASE_RESERVATION => {
-                let mut g = [0u8; 8];
-                copy_in(slot, &mut g).is_ok() && give_back(id, u64::from_le_bytes(g), pages)
-            }
+            XENMEM_DECREASE_RESERVATION => slot
+                .read(&Loaded)
+                .is_ok_and(|mfn| give_back(id, mfn, pages)),
             _ => {
                 let gpfn = if op == XENMEM_POPULATE_PHYSMAP {
-                    let mut g = [0u8; 8];
-                    match copy_in(slot, &mut g) {
-                        Ok(()) => Some(u64::from_le_bytes(g)),
+                    match slot.read(&Loaded) {
+                        Ok(g) => Some(g),
                         Err(_) => break,
                     }
                 } else {
@@ -207,11 +205,11 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
                 };
                 // The slot must be writable before a frame is handed out.
                 let cr3 = domain::with_current(|d| d.vcpu.cr3);
-                if crate::guest_mem::check_writable(cr3, slot, 8).is_err() {
+                if crate::guest_mem::check_writable(cr3, slot.addr(), size_of::<u64>()).is_err() {
                     break;
                 }
                 match take(id, pages, gpfn) {
-                    Some(mfn) => copy_out(slot, &mfn.to_le_bytes()).is_ok(),
+                    Some(mfn) => slot.write(&Loaded, &mfn).is_ok(),
                     None => false,
                 }
             }
@@ -293,62 +291,20 @@ fn machine_memory_map(arg: u64) -> HcResult {
     if !domain::with_current(|d| d.dom.privileged) {
         return Err(-errno::EPERM);
     }
-    let mut raw = [0u8; 16];
-    copy_in(arg, &mut raw)?;
-    let room = u64::from(u32::from_le_bytes(raw[..4].try_into().unwrap_or_default()));
-    let buffer = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let p = GuestPtr::<XenMemoryMap>::new(arg)?;
+    let map = p.read(&Loaded)?;
+    let buffer = GuestSlice::<E820Entry>::per_element(map.buffer, u64::from(map.nr_entries));
     let mut n = 0u64;
     for &(addr, size, ty) in mm::e820()
         .iter()
-        .take(usize::try_from(room).unwrap_or(usize::MAX))
+        .take(usize::try_from(map.nr_entries).unwrap_or(usize::MAX))
     {
-        let mut e = [0u8; 20];
-        e[..8].copy_from_slice(&addr.to_le_bytes());
-        e[8..16].copy_from_slice(&size.to_le_bytes());
-        e[16..].copy_from_slice(&ty.to_le_bytes());
-        let at = buffer
-            .checked_add(n * E820_ENTRY_SIZE)
-            .ok_or(-errno::EFAULT)?;
-        copy_out(at, &e)?;
+        buffer.set(&Loaded, n, &E820Entry::new(addr, size, ty))?;
         n += 1;
     }
-    copy_out(arg, &((n & 0xffff_ffff) as u32).to_le_bytes())?;
+    let nr = (n & 0xffff_ffff) as u32;
+    guest_field!(p, XenMemoryMap, nr_entries).write(&Loaded, &nr)?;
     Ok(0)
-}
-
-/// Whether a list of `n` 8-byte entries at `va` lies in guest address space.
-fn entries_ok(va: u64, n: u64) -> bool {
-    n.checked_mul(8)
-        .is_some_and(|len| crate::guest_mem::array_ok(va, len))
-}
-
-/// One side of an exchange (a `xen_memory_reservation`).
-struct Side {
-    list: u64,
-    nr: u64,
-    order: u32,
-    domid: u16,
-}
-
-fn side(raw: &[u8]) -> Side {
-    let word = |k: usize| {
-        raw.get(k..k + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    };
-    Side {
-        list: word(0),
-        nr: word(8),
-        order: u32::from_le_bytes(
-            raw.get(16..20)
-                .and_then(|b| b.try_into().ok())
-                .unwrap_or_default(),
-        ),
-        domid: u16::from_le_bytes([
-            raw.get(24).copied().unwrap_or(0),
-            raw.get(25).copied().unwrap_or(0),
-        ]),
-    }
 }
 
 /// `XENMEM_exchange`: gives the domain fresh frames for frames it hands
@@ -365,69 +321,69 @@ fn exchange(arg: u64) -> Option<HcResult> {
 }
 
 fn exchange_inner(arg: u64) -> Result<Progress, i64> {
-    let mut raw = [0u8; 72];
-    copy_in(arg, &mut raw)?;
-    let (inp, out) = (side(&raw[..32]), side(&raw[32..64]));
-    let mut done = u64::from_le_bytes(raw[64..72].try_into().unwrap_or_default());
+    let p = GuestPtr::<XenMemoryExchange>::new(arg)?;
+    let XenMemoryExchange {
+        in_: inp,
+        out,
+        nr_exchanged: mut done,
+    } = p.read(&Loaded)?;
+    let nr_exchanged = guest_field!(p, XenMemoryExchange, nr_exchanged);
     let (id, initial) = domain::with_current(|d| (d.dom.id.get(), d.dom.initial));
     let max_order = if initial {
         MAX_ORDER_HWDOM
     } else {
         MAX_ORDER_DOMU
     };
-    if inp.order > max_order || out.order > max_order {
+    if inp.extent_order > max_order || out.extent_order > max_order {
         return Err(-errno::EPERM);
     }
-    if done > inp.nr || inp.domid != out.domid {
+    if done > inp.nr_extents || inp.domid != out.domid {
         return Err(-errno::EINVAL);
     }
     check_self(inp.domid)?;
     // Total sizes must match and must not overflow.
-    let in_pages = inp
-        .nr
-        .checked_shl(inp.order)
-        .filter(|v| v >> inp.order == inp.nr);
-    let out_pages = out
-        .nr
-        .checked_shl(out.order)
-        .filter(|v| v >> out.order == out.nr);
-    match (in_pages, out_pages) {
+    let pages = |r: &XenMemoryReservation| {
+        r.nr_extents
+            .checked_shl(r.extent_order)
+            .filter(|v| v >> r.extent_order == r.nr_extents)
+    };
+    match (pages(&inp), pages(&out)) {
         (Some(a), Some(b)) if a == b => {}
         _ => return Err(-errno::EINVAL),
     }
-    let chunk_order = inp.order.max(out.order);
-    let in_per_chunk = 1u64 << (chunk_order - inp.order);
-    let out_per_chunk = 1u64 << (chunk_order - out.order);
+    let chunk_order = inp.extent_order.max(out.extent_order);
+    let in_per_chunk = 1u64 << (chunk_order - inp.extent_order);
+    let out_per_chunk = 1u64 << (chunk_order - out.extent_order);
     // Progress counts whole chunks, as on Xen (which rounds it down).
     done -= done % in_per_chunk;
     // Both lists must be ranges of guest addresses (Xen's
     // guest_handle_okay: an address check; faults come per element).
-    if !entries_ok(inp.list, inp.nr) || !entries_ok(out.list, out.nr) {
-        return Err(-errno::EFAULT);
-    }
+    let in_list = GuestSlice::<u64>::new(inp.extent_start, inp.nr_extents)?;
+    let out_list = GuestSlice::<u64>::new(out.extent_start, out.nr_extents)?;
     let mut result = Ok(0);
     let mut chunks = 0u64;
-    while done < inp.nr {
+    while done < inp.nr_extents {
         if chunks == BATCH {
-            copy_out(arg + 64, &done.to_le_bytes())?;
+            nr_exchanged.write(&Loaded, &done)?;
             return Ok(Progress::Continue(done));
         }
         chunks += 1;
         // Read and check the chunk's input extents.
         let mut mfns = alloc::vec::Vec::new();
         for k in 0..in_per_chunk {
-            let mut g = [0u8; 8];
-            if let Err(e) = copy_in(inp.list + (done + k) * 8, &mut g) {
-                // Progress so far still goes back to the guest, below.
-                result = Err(e);
-                break;
+            match in_list.get(&Loaded, done + k) {
+                Ok(mfn) => mfns.push(mfn),
+                Err(e) => {
+                    // Progress so far still goes back to the guest, below.
+                    result = Err(e.into());
+                    break;
+                }
             }
-            mfns.push(u64::from_le_bytes(g));
         }
         if result.is_err() {
             break;
         }
-        let pages_in = 1u64 << inp.order;
+        let pages_in = 1u64 << inp.extent_order;
         // No frame may be handed back twice (repeated or overlapping
         // extents in one chunk).
         let mut sorted = mfns.clone();
@@ -443,7 +399,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
             break;
         }
         // Allocate the chunk's output extents before giving anything back.
-        let pages_out = 1u64 << out.order;
+        let pages_out = 1u64 << out.extent_order;
         let mut fresh = alloc::vec::Vec::new();
         for _ in 0..out_per_chunk {
             match mm::alloc_contiguous(pages_out, pages_out) {
@@ -476,8 +432,8 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
             // The frames are the domain's now whatever happens: a list the
             // guest cannot receive them in is its -EFAULT, and the chunk
             // still counts in nr_exchanged.
-            if let Err(e) = copy_out(out.list + (base + k as u64) * 8, &first.to_le_bytes()) {
-                result = Err(e);
+            if let Err(e) = out_list.set(&Loaded, base + k as u64, &first) {
+                result = Err(e.into());
             }
         }
         done += in_per_chunk;
@@ -485,6 +441,6 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
             break;
         }
     }
-    copy_out(arg + 64, &done.to_le_bytes())?;
+    nr_exchanged.write(&Loaded, &done)?;
     result.map(Progress::Done)
 }

@@ -27,6 +27,7 @@
 //! @implements: update_va_mapping update_va_mapping_otherdomain
 
 use guest_abi::errno;
+use guest_abi::xen::{MmuUpdate, MmuextOp};
 use hv::page_info::PageType;
 use hv::pt::{self, PtError};
 use hv::pt_walk;
@@ -35,7 +36,7 @@ use super::HcResult;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::mm as tlb;
 use crate::domain;
-use crate::guest_mem::{addr_ok, array_ok};
+use crate::guest_mem::{addr_ok, GuestPtr, GuestSlice, GuestValue, Loaded};
 use crate::mm::{
     self, frame_access as phys, page_table, FrameWrite, Tables, WritableRef, PAGE_SIZE,
 };
@@ -46,8 +47,6 @@ const BATCH: u64 = 256;
 const PREEMPTED: u64 = 0x8000_0000;
 /// `DOMID_SELF`, as the registers carry it.
 const DOMID_SELF: u64 = guest_abi::xen::DOMID_SELF as u64;
-const MMU_UPDATE_SIZE: u64 = 16;
-const MMUEXT_OP_SIZE: u64 = 24;
 
 /// What the running domain is, for the checks below.
 struct Current {
@@ -92,9 +91,8 @@ impl Batch {
         if *count & PREEMPTED != 0 {
             *count &= !PREEMPTED;
             if pdone != 0 {
-                let mut raw = [0u8; 4];
-                if super::copy_in(pdone, &mut raw).is_ok() {
-                    done = u64::from(u32::from_le_bytes(raw));
+                if let Ok(n) = GuestPtr::<u32>::new(pdone).and_then(|p| p.read(&Loaded)) {
+                    done = u64::from(n);
                 }
             }
         }
@@ -103,36 +101,33 @@ impl Batch {
 
     /// Starts a batch call: progress so far, then Xen's argument checks
     /// (the foreign domain, and that the list is guest address space).
-    fn open(
+    fn open<T: GuestValue>(
         count: &mut u64,
         pdone: u64,
         foreigndom: u64,
         list: u64,
-        size: u64,
-    ) -> Result<Self, i64> {
+    ) -> Result<(Self, GuestSlice<T>), i64> {
         let batch = Self::start(count, pdone);
         check_foreigndom(foreigndom)?;
-        if !array_ok(list, count.saturating_mul(size)) {
-            return Err(-errno::EFAULT);
-        }
-        Ok(batch)
+        let list = GuestSlice::new(list, *count)?;
+        Ok((batch, list))
     }
 
     fn finish(&self) {
         if self.pdone != 0 {
             // `pdone` is an unsigned int; a fault here is the guest's loss.
-            let _ = super::copy_out(
-                self.pdone,
-                &((self.done & 0xffff_ffff) as u32).to_le_bytes(),
-            );
+            let done = (self.done & 0xffff_ffff) as u32;
+            let _ = GuestPtr::<u32>::new(self.pdone).and_then(|p| p.write(&Loaded, &done));
         }
     }
 }
 
-/// Re-issues the batch hypercall with the remaining elements.
-fn continue_batch(regs: &mut GuestRegs, next: u64, remaining: u64) {
-    regs.rdi = next;
-    regs.rsi = remaining | PREEMPTED;
+/// Re-issues the batch hypercall with the elements from `next` on.
+fn continue_batch<T: GuestValue>(regs: &mut GuestRegs, list: GuestSlice<T>, next: u64) {
+    // `next` is inside a list whose ends were checked: it cannot wrap.
+    let rest = list.skip(next).unwrap_or(list);
+    regs.rdi = rest.addr();
+    regs.rsi = rest.len() | PREEMPTED;
     super::reissue(regs);
 }
 
@@ -163,32 +158,34 @@ fn mmu_update(
     pdone: u64,
     foreigndom: u64,
 ) -> Option<HcResult> {
-    let mut batch = match Batch::open(count, pdone, foreigndom, reqs, MMU_UPDATE_SIZE) {
+    let (mut batch, reqs) = match Batch::open::<MmuUpdate>(count, pdone, foreigndom, reqs) {
         Ok(b) => b,
         Err(e) => return Some(Err(e)),
     };
     let cur = current();
     let mut changed = false;
     let mut rc = Ok(0);
-    let mut buf = [0u8; CHUNK * 16];
+    let mut buf = [MmuUpdate::default(); CHUNK];
     let mut i = 0u64;
     'outer: while i < *count {
         if i >= BATCH {
             batch.finish();
             flush_if(changed);
-            continue_batch(regs, reqs + i * MMU_UPDATE_SIZE, *count - i);
+            continue_batch(regs, reqs, i);
             return None;
         }
         let n = usize::try_from((*count - i).min(CHUNK as u64)).unwrap_or(CHUNK);
-        if let Err(e) = super::copy_in(reqs + i * MMU_UPDATE_SIZE, &mut buf[..n * 16]) {
+        if let Err(e) = reqs.read_into(&Loaded, i, &mut buf[..n]) {
             // Xen copies one request at a time: the ones before the bad
             // page still count.
             for j in 0..n as u64 {
-                let mut one = [0u8; 16];
-                if let Err(e) = super::copy_in(reqs + (i + j) * MMU_UPDATE_SIZE, &mut one) {
-                    rc = Err(e);
-                    break 'outer;
-                }
+                let one = match reqs.get(&Loaded, i + j) {
+                    Ok(one) => one,
+                    Err(e) => {
+                        rc = Err(e.into());
+                        break 'outer;
+                    }
+                };
                 match mm::with_page_tables(cur.id, cur.io_caps, |t| one_update(t, &cur, &one)) {
                     Some(Ok(c)) => changed |= c,
                     Some(Err(e)) => {
@@ -202,11 +199,11 @@ fn mmu_update(
                 }
                 batch.done += 1;
             }
-            rc = Err(e);
+            rc = Err(e.into());
             break;
         }
         let result = mm::with_page_tables(cur.id, cur.io_caps, |t| {
-            for req in buf[..n * 16].as_chunks::<16>().0 {
+            for req in &buf[..n] {
                 match one_update(t, &cur, req) {
                     Ok(c) => changed |= c,
                     Err(e) => return Err(e),
@@ -238,12 +235,9 @@ fn flush_if(changed: bool) {
     }
 }
 
-/// One `mmu_update` request (16 bytes: ptr, val); returns whether a
-/// translation changed.
-fn one_update(t: &mut Tables<'_>, cur: &Current, req: &[u8; 16]) -> Result<bool, i64> {
-    let (ptr_bytes, val_bytes) = req.split_at(8);
-    let word = |b: &[u8]| b.try_into().map_or(0, u64::from_le_bytes);
-    let (ptr, val) = (word(ptr_bytes), word(val_bytes));
+/// One `mmu_update` request; returns whether a translation changed.
+fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<bool, i64> {
+    let MmuUpdate { ptr, val } = *req;
     let cmd = ptr & 7;
     let mfn = ptr >> 12;
     let index = usize::try_from((ptr & 0xff8) >> 3).unwrap_or(0);
@@ -382,8 +376,7 @@ fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {
     // A vCPU mask (UVMF_MULTI) is read after the update, as on Xen.
     let mask = flags & !7;
     if flags & 3 != 0 && mask != 0 && mask != 4 {
-        let mut word = [0u8; 8];
-        super::copy_in(mask & !3, &mut word)?;
+        read_vcpumask(mask & !3)?;
     }
     Ok(0)
 }
@@ -410,7 +403,7 @@ fn mmuext_op(
     pdone: u64,
     foreigndom: u64,
 ) -> Option<HcResult> {
-    let mut batch = match Batch::open(count, pdone, foreigndom, ops, MMUEXT_OP_SIZE) {
+    let (mut batch, ops) = match Batch::open::<MmuextOp>(count, pdone, foreigndom, ops) {
         Ok(b) => b,
         Err(e) => return Some(Err(e)),
     };
@@ -419,18 +412,17 @@ fn mmuext_op(
     for i in 0..*count {
         if i == BATCH {
             batch.finish();
-            continue_batch(regs, ops + i * MMUEXT_OP_SIZE, *count - i);
+            continue_batch(regs, ops, i);
             return None;
         }
-        let mut raw = [0u8; 24];
-        if let Err(e) = super::copy_in(ops + i * MMUEXT_OP_SIZE, &mut raw) {
-            rc = Err(e);
-            break;
-        }
-        let cmd = u32::from_le_bytes(raw[..4].try_into().unwrap_or_default());
-        let arg1 = u64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
-        let arg2 = u64::from_le_bytes(raw[16..24].try_into().unwrap_or_default());
-        if let Err(e) = one_ext_op(&cur, cmd, arg1, arg2) {
+        let op = match ops.get(&Loaded, i) {
+            Ok(op) => op,
+            Err(e) => {
+                rc = Err(e.into());
+                break;
+            }
+        };
+        if let Err(e) = one_ext_op(&cur, op.cmd, op.arg1, op.arg2) {
             rc = Err(e);
             break;
         }
@@ -438,6 +430,14 @@ fn mmuext_op(
     }
     batch.finish();
     Some(rc)
+}
+
+/// Reads the first word of a guest vCPU bitmap (`UVMF_MULTI`,
+/// `MMUEXT_*_MULTI`): with one vCPU only its readability matters.
+#[cold]
+#[inline(never)]
+fn read_vcpumask(va: u64) -> Result<u64, crate::guest_mem::Fault> {
+    GuestPtr::<u64>::new(va)?.read(&Loaded)
 }
 
 fn owned(cur: &Current, mfn: u64) -> bool {
@@ -489,8 +489,7 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
         }
         MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
             // arg2: a guest pointer to a vCPU bitmap.
-            let mut word = [0u8; 8];
-            super::copy_in(arg2, &mut word).map_err(|_| -errno::EINVAL)?;
+            read_vcpumask(arg2).map_err(|_| -errno::EINVAL)?;
             if cmd == MMUEXT_TLB_FLUSH_MULTI {
                 tlb::flush_tlb_all_local();
             } else if addr_ok(arg1) {

@@ -161,14 +161,18 @@ pub fn new_baseptr_for_emulation(mfn: u64) -> bool {
     mmu::new_baseptr_current(mfn)
 }
 
-/// Copies a plain value's bytes from the current guest. Hypercalls run on
-/// the calling vCPU's page tables, so the CPU does the walk.
-pub fn copy_in(va: u64, out: &mut [u8]) -> Result<(), i64> {
-    crate::guest_mem::copy_from_loaded(va, out).map_err(|_| -errno::EFAULT)
+/// Copies the argument struct at `va` in from the calling guest (its page
+/// tables are the loaded ones, so the CPU walks them); `-EFAULT` if it
+/// cannot be read.
+pub fn read_arg<T: crate::guest_mem::GuestValue>(va: u64) -> Result<T, i64> {
+    use crate::guest_mem::{GuestPtr, Loaded};
+    Ok(GuestPtr::<T>::new(va)?.read(&Loaded)?)
 }
 
-/// Copies bytes to the current guest (a fault part-way leaves the bytes
-/// before it written, as on Xen).
-pub fn copy_out(va: u64, data: &[u8]) -> Result<(), i64> {
-    crate::guest_mem::copy_to_loaded(va, data).map_err(|_| -errno::EFAULT)
+/// Copies a result struct out to `va` in the calling guest; `-EFAULT` if
+/// it cannot be written (a fault part-way leaves the bytes before it
+/// written, as on Xen).
+pub fn write_arg<T: crate::guest_mem::GuestValue>(va: u64, v: &T) -> Result<(), i64> {
+    use crate::guest_mem::{GuestPtr, Loaded};
+    Ok(GuestPtr::<T>::new(va)?.write(&Loaded, v)?)
 }

@@ -14,19 +14,22 @@
 
 use guest_abi::errno;
 use guest_abi::hypercall as nr;
+use guest_abi::xen::MulticallEntry;
 
-use super::{copy_in, copy_out, finish, TABLE};
+use super::{finish, TABLE};
 use crate::arch::x86_64::entry::GuestRegs;
+use crate::guest_mem::{guest_field, GuestSlice, Loaded};
 
-const ENTRY_SIZE: u64 = 64;
 const BATCH: u64 = 64;
 
 pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
-    let list = regs.rdi;
-    let count = u64::from(super::arg32(regs.rsi));
+    // No up-front check of the list, as on Xen: each entry faults alone.
+    let list =
+        GuestSlice::<MulticallEntry>::per_element(regs.rdi, u64::from(super::arg32(regs.rsi)));
+    let count = list.len();
     for i in 0..count {
         // An entry past the top of the address space is unreadable.
-        let Some(at) = list.checked_add(i * ENTRY_SIZE) else {
+        let Ok(at) = list.element_addr(i) else {
             finish(regs, Err(-errno::EFAULT));
             return;
         };
@@ -36,14 +39,15 @@ pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
             super::reissue(regs);
             return;
         }
-        let mut raw = [0u8; 64];
-        if let Err(e) = copy_in(at, &mut raw) {
-            finish(regs, Err(e));
-            return;
-        }
-        let word =
-            |k: usize| u64::from_le_bytes(raw[k * 8..k * 8 + 8].try_into().unwrap_or_default());
-        let op = word(0);
+        let entry = match list.at(i).and_then(|p| Ok((p, p.read(&Loaded)?))) {
+            Ok(e) => e,
+            Err(e) => {
+                finish(regs, Err(e.into()));
+                return;
+            }
+        };
+        let (ptr, call) = entry;
+        let op = call.op;
         if !super::traps::allowed_in_multicall(op) {
             // Runs on the real context and ends the batch.
             let iret = TABLE[usize::try_from(nr::IRET).unwrap_or(0)];
@@ -53,13 +57,14 @@ pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
         let result = if op == nr::MULTICALL {
             (-errno::EINVAL).cast_unsigned()
         } else {
+            let [a0, a1, a2, a3, a4, _] = call.args;
             let mut sub = GuestRegs {
                 rax: op,
-                rdi: word(2),
-                rsi: word(3),
-                rdx: word(4),
-                r10: word(5),
-                r8: word(6),
+                rdi: a0,
+                rsi: a1,
+                rdx: a2,
+                r10: a3,
+                r8: a4,
                 ..*regs
             };
             let handler = usize::try_from(op)
@@ -70,14 +75,12 @@ pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
             handler(&mut sub);
             if sub.rip != regs.rip {
                 // The call asked to be continued: keep its new arguments in
-                // its entry and resume the multicall from it.
+                // its entry (the five a hypercall takes) and resume the
+                // multicall from it.
                 let args = [sub.rdi, sub.rsi, sub.rdx, sub.r10, sub.r8];
-                let mut bytes = [0u8; 40];
-                for (chunk, a) in bytes.chunks_exact_mut(8).zip(args) {
-                    chunk.copy_from_slice(&a.to_le_bytes());
-                }
-                if let Err(e) = copy_out(at + 16, &bytes) {
-                    finish(regs, Err(e));
+                let slots = guest_field!(ptr, MulticallEntry, args).as_slice();
+                if let Err(e) = slots.write_from(&Loaded, 0, &args) {
+                    finish(regs, Err(e.into()));
                     return;
                 }
                 regs.rdi = at;
@@ -87,8 +90,8 @@ pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
             }
             sub.rax
         };
-        if let Err(e) = copy_out(at + 8, &result.to_le_bytes()) {
-            finish(regs, Err(e));
+        if let Err(e) = guest_field!(ptr, MulticallEntry, result).write(&Loaded, &result) {
+            finish(regs, Err(e.into()));
             return;
         }
     }

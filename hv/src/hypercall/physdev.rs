@@ -15,9 +15,11 @@
 //! @implements: physdev_op.set_iopl physdev_op.set_iobitmap
 
 use guest_abi::errno;
-use guest_abi::physdev::{PHYSDEVOP_SET_IOBITMAP, PHYSDEVOP_SET_IOPL};
+use guest_abi::physdev::{
+    PhysdevSetIobitmap, PhysdevSetIopl, PHYSDEVOP_SET_IOBITMAP, PHYSDEVOP_SET_IOPL,
+};
 
-use super::{arg32, copy_in, finish, HcResult};
+use super::{arg32, finish, read_arg, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::domain;
 
@@ -30,9 +32,7 @@ use crate::guest_mem::addr_ok;
 fn physdev_op(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         PHYSDEVOP_SET_IOPL => {
-            let mut raw = [0u8; 4];
-            copy_in(arg, &mut raw)?;
-            let iopl = u32::from_le_bytes(raw);
+            let PhysdevSetIopl { iopl } = read_arg(arg)?;
             if iopl > 3 {
                 return Err(-errno::EINVAL);
             }
@@ -40,11 +40,9 @@ fn physdev_op(cmd: u32, arg: u64) -> HcResult {
             Ok(0)
         }
         PHYSDEVOP_SET_IOBITMAP => {
-            let mut raw = [0u8; 16];
-            copy_in(arg, &mut raw)?;
-            let [b0, b1, b2, b3, b4, b5, b6, b7, n0, n1, n2, n3, ..] = raw;
-            let bitmap = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-            let nr_ports = u32::from_le_bytes([n0, n1, n2, n3]);
+            let PhysdevSetIobitmap {
+                bitmap, nr_ports, ..
+            } = read_arg(arg)?;
             let end_ok = bitmap.checked_add(IOBMP_BYTES - 1).is_some_and(addr_ok);
             if !addr_ok(bitmap) || !end_ok || nr_ports > MAX_PORTS {
                 return Err(-errno::EINVAL);

@@ -12,14 +12,14 @@
 //! @implements: sched_op_compat.yield sched_op_compat.shutdown
 
 use guest_abi::errno;
-use guest_abi::sched::{SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE, SCHEDOP_YIELD};
+use guest_abi::sched::{SchedShutdown, SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE, SCHEDOP_YIELD};
 
 use super::HcResult;
 
+/// The shutdown reason, truncated to 8 bits as on Xen.
 fn read_reason(arg: u64) -> Result<u8, i64> {
-    let mut raw = [0u8; 4];
-    super::copy_in(arg, &mut raw)?;
-    Ok(raw[0])
+    let SchedShutdown { reason } = super::read_arg(arg)?;
+    Ok((reason & 0xff) as u8)
 }
 
 fn shutdown(reason: u8) -> ! {

@@ -25,12 +25,12 @@
 use guest_abi::arch::VGCF_IN_SYSCALL;
 use guest_abi::errno;
 use guest_abi::xen::{IretContext, TrapInfo, VMASST_TYPE_ARCHITECTURAL_IOPL};
-use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use super::{arg32, finish, HcResult};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state::{self, is_canonical};
 use crate::domain::{self, Cur};
+use crate::guest_mem::{GuestPtr, Loaded};
 use crate::traps::bounce::{self, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_VM};
 
 /// Entries installed per call before `set_trap_table` resumes itself.
@@ -66,11 +66,7 @@ fn set_trap_table(table: u64) -> TableResult {
     }
     let mut va = table;
     for _ in 0..ENTRIES_PER_CALL {
-        let mut raw = [0u8; 16];
-        if super::copy_in(va, &mut raw).is_err() {
-            return TableResult::Done(Err(-errno::EFAULT));
-        }
-        let Ok(mut ti) = TrapInfo::read_from_bytes(&raw) else {
+        let Ok(mut ti) = GuestPtr::<TrapInfo>::new(va).and_then(|p| p.read(&Loaded)) else {
             return TableResult::Done(Err(-errno::EFAULT));
         };
         if ti.address == 0 {
@@ -81,7 +77,7 @@ fn set_trap_table(table: u64) -> TableResult {
         }
         ti.cs = u16::try_from(fixup_selector(u64::from(ti.cs))).unwrap_or(ti.cs | 3);
         domain::with_current(|d| d.vcpu.traps.table[usize::from(ti.vector)] = ti);
-        va = va.wrapping_add(16);
+        va = va.wrapping_add(size_of::<TrapInfo>() as u64);
     }
     TableResult::Resume(va)
 }
@@ -121,11 +117,15 @@ enum IretError {
     NoUserPageTable,
 }
 
-fn iret(d: &mut Cur<'_>, regs: &mut GuestRegs) -> Result<(), IretError> {
-    let mut ctx = IretContext::new_zeroed();
-    // A hypercall runs on the caller's page tables: the CPU walks them.
-    crate::guest_mem::copy_from_loaded(regs.rsp, ctx.as_mut_bytes())
-        .map_err(|_| IretError::Unreadable(regs.rsp))?;
+/// Reads the `iret_context` at the guest's stack pointer. A hypercall runs
+/// on the caller's page tables: the CPU walks them.
+fn iret_context(regs: &GuestRegs) -> Result<IretContext, IretError> {
+    GuestPtr::<IretContext>::new(regs.rsp)
+        .and_then(|p| p.read(&Loaded))
+        .map_err(|_| IretError::Unreadable(regs.rsp))
+}
+
+fn iret(d: &mut Cur<'_>, regs: &mut GuestRegs, ctx: &IretContext) -> Result<(), IretError> {
     if ctx.cs & 3 == 3 {
         if d.vcpu.user_cr3 == 0 {
             return Err(IretError::NoUserPageTable);
@@ -160,7 +160,9 @@ fn iret(d: &mut Cur<'_>, regs: &mut GuestRegs) -> Result<(), IretError> {
 }
 
 pub extern "C" fn hc_iret(regs: &mut GuestRegs) {
-    let r = domain::with_current(|d| iret(d, regs));
+    // The frame is copied in before the vCPU is locked: no lock is held
+    // across a guest copy.
+    let r = iret_context(regs).and_then(|ctx| domain::with_current(|d| iret(d, regs, &ctx)));
     if let Err(e) = r {
         let cpu = crate::arch::x86_64::percpu::cpu_id();
         match e {

@@ -10,7 +10,8 @@
 use guest_abi::errno;
 use guest_abi::version::*;
 
-use super::HcResult;
+use super::{read_arg, write_arg, HcResult};
+use crate::guest_mem::{GuestSlice, Loaded};
 
 const VERSION: u64 = (4 << 16) | 17;
 const EXTRAVERSION: &[u8] = b".0-hv";
@@ -36,12 +37,18 @@ fn features(initial: bool, vm_assist: u64) -> u32 {
 /// What a guest without the privilege reads for hv's command line.
 const DENIED: &[u8] = b"<denied>";
 
-/// Copies a NUL-padded string into a fixed-size guest buffer of `size` bytes.
-fn put_str(arg: u64, s: &[u8], size: usize) -> HcResult {
-    let mut buf = [0u8; 1024];
-    let n = s.len().min(size - 1);
-    buf[..n].copy_from_slice(&s[..n]);
-    super::copy_out(arg, &buf[..size])?;
+/// `s`, truncated and NUL-padded to a string buffer of `N` bytes.
+fn padded<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut buf = [0u8; N];
+    for (b, &c) in buf.iter_mut().take(N.saturating_sub(1)).zip(s) {
+        *b = c;
+    }
+    buf
+}
+
+/// Copies a NUL-padded string out to a guest string buffer (`[u8; N]`).
+fn put_str<const N: usize>(arg: u64, s: &[u8]) -> HcResult {
+    write_arg::<[u8; N]>(arg, &padded(s))?;
     Ok(0)
 }
 
@@ -61,50 +68,47 @@ pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
 #[inline(never)]
 fn with_buffer(cmd: u32, arg: u64) -> HcResult {
     match cmd {
-        XENVER_EXTRAVERSION => put_str(arg, EXTRAVERSION, 16),
+        XENVER_EXTRAVERSION => put_str::<{ size_of::<XenExtraversion>() }>(arg, EXTRAVERSION),
         XENVER_COMPILE_INFO => {
-            let mut info = [0u8; 144];
-            let fields: [(&[u8], usize, usize); 4] = [
-                (b"rustc", 0, 64),
-                (b"hv", 64, 16),
-                (b"localdomain", 80, 32),
-                (b"unknown", 112, 32),
-            ];
-            for (s, off, len) in fields {
-                let n = s.len().min(len - 1);
-                info[off..off + n].copy_from_slice(&s[..n]);
-            }
-            super::copy_out(arg, &info)?;
+            let info = XenCompileInfo {
+                compiler: padded(b"rustc"),
+                compile_by: padded(b"hv"),
+                compile_domain: padded(b"localdomain"),
+                compile_date: padded(b"unknown"),
+            };
+            write_arg(arg, &info)?;
             Ok(0)
         }
-        XENVER_CAPABILITIES => put_str(arg, CAPABILITIES, 1024),
-        XENVER_CHANGESET => put_str(arg, CHANGESET, 64),
+        XENVER_CAPABILITIES => put_str::<{ size_of::<XenCapabilitiesInfo>() }>(arg, CAPABILITIES),
+        XENVER_CHANGESET => put_str::<{ size_of::<XenChangesetInfo>() }>(arg, CHANGESET),
         XENVER_PLATFORM_PARAMETERS => {
-            super::copy_out(arg, &VIRT_START.to_le_bytes())?;
+            let params = XenPlatformParameters {
+                virt_start: VIRT_START,
+            };
+            write_arg(arg, &params)?;
             Ok(0)
         }
         XENVER_GET_FEATURES => {
-            let mut fi = [0u8; 8];
-            super::copy_in(arg, &mut fi)?;
-            let idx = u32::from_le_bytes([fi[0], fi[1], fi[2], fi[3]]);
-            if idx != 0 {
+            let mut fi: XenFeatureInfo = read_arg(arg)?;
+            if fi.submap_idx != 0 {
                 return Err(-errno::EINVAL);
             }
             let (initial, assists) = crate::domain::with_current(|d| (d.dom.initial, d.vm_assist));
-            fi[4..8].copy_from_slice(&features(initial, assists).to_le_bytes());
-            super::copy_out(arg, &fi)?;
+            fi.submap = features(initial, assists);
+            write_arg(arg, &fi)?;
             Ok(0)
         }
         XENVER_GUEST_HANDLE => {
-            let handle = crate::domain::with_current(|d| d.dom.handle);
-            super::copy_out(arg, &handle)?;
+            let handle: XenDomainHandle = crate::domain::with_current(|d| d.dom.handle);
+            write_arg(arg, &handle)?;
             Ok(0)
         }
         XENVER_COMMANDLINE => {
+            const N: usize = size_of::<XenCommandline>();
             if crate::domain::with_current(|d| d.dom.privileged) {
-                put_str(arg, crate::hv_cmdline().as_bytes(), 1024)
+                put_str::<N>(arg, crate::hv_cmdline().as_bytes())
             } else {
-                put_str(arg, DENIED, 1024)
+                put_str::<N>(arg, DENIED)
             }
         }
         XENVER_BUILD_ID => {
@@ -119,14 +123,16 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
             if arg == 0 {
                 return Ok(size);
             }
-            let mut len = [0u8; 4];
-            super::copy_in(arg, &mut len)?;
-            match u64::from(u32::from_le_bytes(len)) {
+            let XenBuildId { len } = read_arg(arg)?;
+            match u64::from(len) {
                 0 => Err(-errno::EINVAL),
                 n if n < size => Err(-errno::ENOBUFS),
                 _ => {
-                    let buf = arg.checked_add(4).ok_or(-errno::EFAULT)?;
-                    super::copy_out(buf, id)?;
+                    // The buffer follows the header (C's flexible `buf[]`).
+                    let buf = arg
+                        .checked_add(size_of::<XenBuildId>() as u64)
+                        .ok_or(-errno::EFAULT)?;
+                    GuestSlice::<u8>::per_element(buf, size).write_from(&Loaded, 0, id)?;
                     Ok(size)
                 }
             }
