@@ -21,14 +21,18 @@
 //!    same for its hardware domain, and also emulates the PIT and RTC
 //!    ports, which hv does not yet; Xen's denial of the ACPI PM timer is
 //!    not mirrored because hv does not know that port).
+//!
+//! No lock is held across a guest copy: the bitmap and the string
+//! instructions' data are copied with the vCPU unlocked, and each port
+//! access locks it only for itself (it may read or set the vCPU's 0xcf8).
 
 use hv::x86_decode::{Insn, Port, Seg};
 
 use super::Step;
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
-use crate::domain::Cur;
-use crate::guest_mem;
+use crate::domain::{self, Cur};
+use crate::guest_mem::{Fault, GuestMemory, GuestPtr, GuestSlice, Tables};
 
 /// `VMASST_TYPE_architectural_iopl`.
 const VMASST_ARCHITECTURAL_IOPL: u64 = 1 << 4;
@@ -52,28 +56,35 @@ pub fn iopl_ok(d: &Cur<'_>) -> bool {
     ring <= (d.vcpu.traps.iopl >> 12) & 3
 }
 
-/// The guest's own permission: IOPL or its I/O bitmap.
-fn guest_io_okay(d: &Cur<'_>, port: u32, bytes: u32) -> bool {
-    if iopl_ok(d) {
+/// The guest's own permission: IOPL or its I/O bitmap. Reads the bitmap
+/// with the vCPU unlocked.
+fn guest_io_okay(port: u32, bytes: u32) -> bool {
+    let (iopl, iobmp, limit, cr3) = domain::with_current(|d| {
+        let st = &d.vcpu.priv_state;
+        (iopl_ok(d), st.iobmp, st.iobmp_limit, d.vcpu.kernel_cr3)
+    });
+    if iopl {
         return true;
     }
-    let st = &d.vcpu.priv_state;
-    if port + bytes > st.iobmp_limit {
+    if port + bytes > limit {
         return false;
     }
-    let cr3 = d.vcpu.kernel_cr3;
-    let va = st.iobmp.wrapping_add(u64::from(port >> 3));
+    // The two bitmap bytes covering the ports, read one at a time as Xen
+    // does: a byte that cannot be read denies its ports.
+    let bitmap = GuestSlice::<u8>::per_element(iobmp.wrapping_add(u64::from(port >> 3)), 2);
     let mut x = [0xffu8; 2];
-    for (i, b) in x.iter_mut().enumerate() {
-        let mut one = [0u8; 1];
-        if guest_mem::copy_from_guest(cr3, va.wrapping_add(i as u64), &mut one).is_err() {
-            break;
+    for (i, b) in (0..).zip(x.iter_mut()) {
+        match bitmap.get(&Tables(cr3), i) {
+            Ok(v) => *b = v,
+            Err(Fault) => break,
         }
-        *b = one[0];
     }
-    let mask = u32::from(u16::from_le_bytes(x));
-    let want = ((1u32 << bytes) - 1) << (port & 7);
-    mask & want == 0
+    // Port `p` is bit `p % 8` of byte `p / 8`.
+    (port..port + bytes).all(|p| {
+        let byte = usize::try_from((p >> 3) - (port >> 3)).ok();
+        byte.and_then(|i| x.get(i))
+            .is_some_and(|b| b & (1 << (p & 7)) == 0)
+    })
 }
 
 /// Ports the hardware domain may reach directly.
@@ -124,10 +135,9 @@ fn hw_out(port: u32, size: u32, v: u32) {
     let Ok(p) = u16::try_from(port) else {
         return;
     };
-    let b = v.to_le_bytes();
     match size {
-        1 => cpu::outb(p, b[0]),
-        2 => cpu::outw(p, u16::from_le_bytes([b[0], b[1]])),
+        1 => cpu::outb(p, u8::try_from(v & 0xff).unwrap_or(0)),
+        2 => cpu::outw(p, u16::try_from(v & 0xffff).unwrap_or(0)),
         _ => cpu::outl(p, v),
     }
 }
@@ -213,8 +223,9 @@ fn size_mask(size: u8) -> u64 {
     }
 }
 
-/// Executes `in`, `out`, `ins` or `outs`.
-pub fn port_insn(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
+/// Executes `in`, `out`, `ins` or `outs`, locking the vCPU only around
+/// each port access.
+pub fn port_insn(regs: &mut GuestRegs, insn: Insn) -> Step {
     let dx = u32::try_from(regs.rdx & 0xffff).unwrap_or(0);
     match insn {
         Insn::In { port, size } | Insn::Out { port, size } => {
@@ -222,11 +233,11 @@ pub fn port_insn(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
                 Port::Imm(p) => u32::from(p),
                 Port::Dx => dx,
             };
-            if !guest_io_okay(d, p, u32::from(size)) {
+            if !guest_io_okay(p, u32::from(size)) {
                 return Step::Refuse;
             }
             if matches!(insn, Insn::In { .. }) {
-                let v = u64::from(io_read(d, p, u32::from(size)));
+                let v = u64::from(domain::with_current(|d| io_read(d, p, u32::from(size))));
                 regs.rax = if size == 4 {
                     v
                 } else {
@@ -234,25 +245,42 @@ pub fn port_insn(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
                 };
             } else {
                 let v = u32::try_from(regs.rax & size_mask(size)).unwrap_or(0);
-                io_write(d, p, u32::from(size), v);
+                domain::with_current(|d| io_write(d, p, u32::from(size), v));
             }
             Step::Next
         }
-        Insn::Ins { size, rep, addr32 } => string_io(d, regs, dx, size, rep, addr32, None),
+        Insn::Ins { size, rep, addr32 } => string_io(regs, dx, size, rep, addr32, None),
         Insn::Outs {
             size,
             rep,
             addr32,
             seg,
-        } => string_io(d, regs, dx, size, rep, addr32, Some(seg)),
+        } => string_io(regs, dx, size, rep, addr32, Some(seg)),
         _ => Step::Refuse,
+    }
+}
+
+/// Copies one port-sized (1, 2 or 4 bytes) value in from the guest.
+fn read_data(mem: &impl GuestMemory, va: u64, size: u8) -> Result<u32, Fault> {
+    Ok(match size {
+        1 => u32::from(GuestPtr::<u8>::new(va)?.read(mem)?),
+        2 => u32::from(GuestPtr::<u16>::new(va)?.read(mem)?),
+        _ => GuestPtr::<u32>::new(va)?.read(mem)?,
+    })
+}
+
+/// Copies the low `size` (1, 2 or 4) bytes of `v` out to the guest.
+fn write_data(mem: &impl GuestMemory, va: u64, size: u8, v: u32) -> Result<(), Fault> {
+    match size {
+        1 => GuestPtr::<u8>::new(va)?.write(mem, &u8::try_from(v & 0xff).unwrap_or(0)),
+        2 => GuestPtr::<u16>::new(va)?.write(mem, &u16::try_from(v & 0xffff).unwrap_or(0)),
+        _ => GuestPtr::<u32>::new(va)?.write(mem, &v),
     }
 }
 
 /// `ins` (`src` None: port to `es:[rdi]`) or `outs` (`src` the segment of
 /// `[rsi]`, to the port), with or without `rep`.
 fn string_io(
-    d: &mut Cur<'_>,
     regs: &mut GuestRegs,
     port: u32,
     size: u8,
@@ -261,7 +289,7 @@ fn string_io(
     src: Option<Seg>,
 ) -> Step {
     let bytes = u32::from(size);
-    if !guest_io_okay(d, port, bytes) {
+    if !guest_io_okay(port, bytes) {
         return Step::Refuse;
     }
     let amask = if addr32 { 0xffff_ffff } else { u64::MAX };
@@ -277,27 +305,19 @@ fn string_io(
     };
     let delta = u64::from(size);
     let down = regs.rflags & RFLAGS_DF != 0;
-    let cr3 = d.vcpu.cr3;
-    let len = usize::from(size);
+    let mem = Tables(domain::with_current(|d| d.vcpu.cr3));
     for _ in 0..REP_BATCH {
         let index = if src.is_some() { regs.rsi } else { regs.rdi };
         let va = base.wrapping_add(index & amask);
         if src.is_some() {
-            let mut buf = [0u8; 4];
-            let Some(chunk) = buf.get_mut(..len) else {
-                return Step::Refuse;
-            };
             // A fault here gives the guest #GP where Xen gives #PF.
-            if guest_mem::copy_from_guest(cr3, va, chunk).is_err() {
-                return Step::Refuse;
-            }
-            io_write(d, port, bytes, u32::from_le_bytes(buf));
-        } else {
-            let data = io_read(d, port, bytes).to_le_bytes();
-            let Some(chunk) = data.get(..len) else {
+            let Ok(data) = read_data(&mem, va, size) else {
                 return Step::Refuse;
             };
-            if guest_mem::copy_to_guest(cr3, va, chunk).is_err() {
+            domain::with_current(|d| io_write(d, port, bytes, data));
+        } else {
+            let data = domain::with_current(|d| io_read(d, port, bytes));
+            if write_data(&mem, va, size, data).is_err() {
                 return Step::Refuse;
             }
         }

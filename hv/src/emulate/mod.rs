@@ -34,7 +34,7 @@ use hv::x86_decode::{self, Cr, DecodeError, Insn, MAX_INSN_LEN};
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::domain::Cur;
-use crate::guest_mem;
+use crate::guest_mem::{GuestPtr, GuestSlice, Tables};
 use crate::mm::PAGE_SIZE;
 
 use control::set_fpu_taskswitch;
@@ -57,15 +57,18 @@ pub fn emulate_gp(regs: &mut GuestRegs) -> Emulated {
     if regs.error_code != 0 || !regs.is_guest_context() {
         return Emulated::NotEmulated;
     }
-    let done = crate::domain::with_current(|d| {
-        let (bytes, n) = fetch(d.vcpu.cr3, regs.rip);
-        let decoded = match x86_decode::decode(bytes.get(..n).unwrap_or(&[])) {
-            Ok(dec) => dec,
-            Err(DecodeError::Truncated | DecodeError::Unsupported) => return (Step::Refuse, 0),
-        };
-        (execute(d, regs, decoded.insn), decoded.len)
-    });
-    let (step, len) = done;
+    // The instruction is fetched, and port I/O copies guest memory, with no
+    // lock held: only the steps that change vCPU state take it.
+    let cr3 = crate::domain::with_current(|d| d.vcpu.cr3);
+    let (bytes, n) = fetch(cr3, regs.rip);
+    let (step, len) = match x86_decode::decode(bytes.get(..n).unwrap_or(&[])) {
+        Ok(dec) if is_port_io(dec.insn) => (io::port_insn(regs, dec.insn), dec.len),
+        Ok(dec) => (
+            crate::domain::with_current(|d| execute(d, regs, dec.insn)),
+            dec.len,
+        ),
+        Err(DecodeError::Truncated | DecodeError::Unsupported) => (Step::Refuse, 0),
+    };
     let step = match step {
         // As Xen: `mov` to cr3 is MMUEXT_NEW_BASEPTR; a frame that cannot
         // become the base table leaves the #GP to the guest.
@@ -89,13 +92,16 @@ pub fn emulate_ud(regs: &mut GuestRegs) -> Emulated {
     if !regs.is_guest_context() {
         return Emulated::NotEmulated;
     }
+    let cr3 = crate::domain::with_current(|d| d.vcpu.cr3);
+    let sig = GuestPtr::<[u8; x86_decode::FORCED_CPUID.len()]>::new(regs.rip)
+        .and_then(|p| p.read(&Tables(cr3)));
+    let Ok(sig) = sig else {
+        return Emulated::NotEmulated;
+    };
+    if !x86_decode::is_forced_cpuid(&sig) {
+        return Emulated::NotEmulated;
+    }
     crate::domain::with_current(|d| {
-        let mut sig = [0u8; x86_decode::FORCED_CPUID.len()];
-        if guest_mem::copy_from_guest(d.vcpu.cr3, regs.rip, &mut sig).is_err()
-            || !x86_decode::is_forced_cpuid(&sig)
-        {
-            return Emulated::NotEmulated;
-        }
         control::cpuid(d, regs, true);
         regs.rip = regs.rip.wrapping_add(sig.len() as u64);
         regs.rflags &= !RFLAGS_RF;
@@ -131,12 +137,20 @@ enum Step {
     NewBaseptr(u64),
 }
 
+/// Port I/O, which [`io::port_insn`] carries out taking the vCPU lock only
+/// around each port access (it copies guest memory).
+fn is_port_io(insn: Insn) -> bool {
+    matches!(
+        insn,
+        Insn::In { .. } | Insn::Out { .. } | Insn::Ins { .. } | Insn::Outs { .. }
+    )
+}
+
+/// Carries out every instruction but port I/O, with the vCPU locked.
 fn execute(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
     let kernel = d.vcpu.in_kernel;
     match insn {
-        Insn::In { .. } | Insn::Out { .. } | Insn::Ins { .. } | Insn::Outs { .. } => {
-            io::port_insn(d, regs, insn)
-        }
+        Insn::In { .. } | Insn::Out { .. } | Insn::Ins { .. } | Insn::Outs { .. } => Step::Refuse,
         // With IOPL, Xen treats cli/sti as no-ops (it does not touch the
         // event mask).
         Insn::Cli | Insn::Sti => step(io::iopl_ok(d)),
@@ -195,24 +209,23 @@ fn step(ok: bool) -> Step {
 /// whether it has enough).
 fn fetch(cr3: u64, rip: u64) -> ([u8; MAX_INSN_LEN], usize) {
     let mut buf = [0u8; MAX_INSN_LEN];
+    let code = GuestSlice::<u8>::per_element(rip, MAX_INSN_LEN as u64);
+    let mem = Tables(cr3);
     let in_page = usize::try_from(PAGE_SIZE - rip % PAGE_SIZE).unwrap_or(MAX_INSN_LEN);
     let first = in_page.min(MAX_INSN_LEN);
     let Some(head) = buf.get_mut(..first) else {
         return (buf, 0);
     };
-    if guest_mem::copy_from_guest(cr3, rip, head).is_err() {
+    if code.read_into(&mem, 0, head).is_err() {
         return (buf, 0);
     }
     if first == MAX_INSN_LEN {
         return (buf, first);
     }
-    let Some(next) = rip.checked_add(first as u64) else {
-        return (buf, first);
-    };
     let Some(tail) = buf.get_mut(first..) else {
         return (buf, first);
     };
-    if guest_mem::copy_from_guest(cr3, next, tail).is_ok() {
+    if code.read_into(&mem, first as u64, tail).is_ok() {
         (buf, MAX_INSN_LEN)
     } else {
         (buf, first)
