@@ -312,11 +312,15 @@ impl<T: GuestValue> GuestSlice<T> {
     }
 
     /// The address of elements `[first, first + n)`, if inside the array
-    /// and `first` is an element (the copy checks the address range).
+    /// (the copy checks the address range).
     fn span(self, first: u64, n: usize) -> Result<u64, Fault> {
         let n = u64::try_from(n).map_err(|_| Fault)?;
         if first.checked_add(n).is_none_or(|end| end > self.len) {
             return Err(Fault);
+        }
+        if n == 0 {
+            // Nothing is copied: an empty run is fine anywhere in range.
+            return Ok(self.va);
         }
         self.start_of(first)
     }

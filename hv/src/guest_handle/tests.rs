@@ -20,6 +20,9 @@ impl Fake {
     }
 
     fn index(&self, va: u64, len: usize) -> Option<core::ops::Range<usize>> {
+        if len == 0 {
+            return Some(0..0);
+        }
         let start = usize::try_from(va.checked_sub(self.base)?).ok()?;
         let end = start.checked_add(len)?;
         (end <= self.bytes.borrow().len()).then_some(start..end)
@@ -200,7 +203,10 @@ fn elements_past_the_top_fault_without_a_copy() {
     let mut two = [MmuUpdate::default(); 2];
     assert!(s.read_into(&m, 0, &mut two).is_ok());
     assert_eq!(s.read_into(&m, 1, &mut two), Err(Fault));
-    assert_eq!(s.read_into(&m, 0, &mut []), Ok(()));
+    assert_eq!(s.read_into(&m, 5, &mut []), Ok(()));
+    // set_gdt with no frames reads an empty list.
+    let none = GuestSlice::<u64>::per_element(0x1234, 0);
+    assert_eq!(none.read_into(&m, 0, &mut []), Ok(()));
     // An element that starts below the top but ends past it: the copy's
     // range check refuses it.
     let odd = GuestSlice::<MmuUpdate>::per_element(u64::MAX - 23, 2);
