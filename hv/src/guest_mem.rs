@@ -126,8 +126,12 @@ pub fn copy_to_loaded(va: u64, data: &[u8]) -> Result<(), Fault> {
 
 /// Copies 64-bit words (little-endian, as x86 stores them) to guest
 /// address `va` through the page tables loaded now.
+#[inline]
 pub fn copy_words_to_loaded(va: u64, words: &[u64]) -> Result<(), Fault> {
-    copy_to_loaded(va, zerocopy::IntoBytes::as_bytes(words))
+    if !range_ok(va, words.len() * 8) {
+        return Err(Fault);
+    }
+    crate::arch::x86_64::uaccess::write_guest_words(va, words).map_err(|_| Fault)
 }
 
 /// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).

@@ -24,19 +24,16 @@ global_asm!(
     r#"
     .section .text.hv_uaccess, "ax"
     .balign 16
-    .global hv_uaccess_start
-hv_uaccess_start:
-    /* rdi = destination, rsi = source, rdx = length, rcx = smap flag */
+    .global hv_uaccess_copy
 hv_uaccess_copy:
-    test %ecx, %ecx
-    jz 1f
+    /* rdi = destination, rsi = source, rcx = quadwords, rdx = bytes after
+       them (under QEMU each iteration of a string instruction counts as
+       one instruction). The smap flag is read here, so a caller sets up
+       four registers and tests one. */
+    cmpb $0, {smap}(%rip)
+    je 1f
     stac
 1:
-    /* Quadwords first, then the bytes left: under QEMU each iteration of a
-       string instruction counts as one instruction. */
-    mov %rdx, %rcx
-    shr $3, %rcx
-    and $7, %edx
     .global hv_uaccess_insn
 hv_uaccess_insn:
     rep movsq
@@ -45,17 +42,18 @@ hv_uaccess_insn:
     .global hv_uaccess_end
 hv_uaccess_end:
     xor %eax, %eax
-    jmp 2f
-    .global hv_uaccess_fixup
-hv_uaccess_fixup:
-    mov $1, %eax
 2:
-    test %r8d, %r8d
-    jz 3f
+    cmpb $0, {smap}(%rip)
+    je 3f
     clac
 3:
     ret
+    .global hv_uaccess_fixup
+hv_uaccess_fixup:
+    mov $1, %eax
+    jmp 2b
 "#,
+    smap = sym SMAP,
     options(att_syntax)
 );
 
@@ -78,24 +76,27 @@ pub fn fixup_for(rip: u64) -> Option<u64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault;
 
-fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
-    let smap = u64::from(SMAP.load(Ordering::Relaxed));
-    let failed: u64;
-    // SAFETY: (1) one side is hv memory the caller owns (a slice), the
-    // other a guest address the caller checked to be canonical and outside
-    // hv's range, so the copy can only touch that buffer and guest memory;
-    // (2) a fault at the `rep movsb` is resumed at the fixup label by the
-    // #PF handler (`fixup_for`), which reports it here; (3) rcx/rdi/rsi and
-    // the flags are declared clobbered, and AC is cleared again.
+/// Copies `words` quadwords and then `bytes` bytes from `src` to `dst`.
+///
+/// # Safety
+/// One side is that much hv memory the caller owns, the other a guest
+/// range the caller checked to be canonical and outside hv's range.
+#[inline(always)]
+unsafe fn copy(dst: *mut u8, src: *const u8, words: usize, bytes: usize) -> Result<(), Fault> {
+    let failed: u32;
+    // SAFETY: (1) by the caller's guarantee the copy touches only the hv
+    // buffer and guest memory; (2) a fault at the `rep movsq` or `rep
+    // movsb` resumes at the fixup label (`fixup_for`), which reports it
+    // here; (3) the routine changes only rcx/rdx/rdi/rsi/rax and the flags,
+    // declared here, and leaves AC clear.
     unsafe {
         core::arch::asm!(
-            "call hv_uaccess_start",
+            "call hv_uaccess_copy",
             inout("rdi") dst => _,
             inout("rsi") src => _,
-            inout("rdx") len => _,
-            inout("rcx") smap => _,
-            in("r8") smap,
-            lateout("rax") failed,
+            inout("rcx") words => _,
+            inout("rdx") bytes => _,
+            lateout("eax") failed,
         );
     }
     if failed == 0 {
@@ -107,10 +108,27 @@ fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
 
 /// Copies `out.len()` bytes from guest address `va` (already range-checked).
 pub fn read_guest(va: u64, out: &mut [u8]) -> Result<(), Fault> {
-    copy(out.as_mut_ptr(), va as *const u8, out.len())
+    // SAFETY: `out` is hv memory of that length; the caller checked `va`.
+    unsafe {
+        copy(
+            out.as_mut_ptr(),
+            va as *const u8,
+            out.len() / 8,
+            out.len() % 8,
+        )
+    }
 }
 
 /// Copies `data` to guest address `va` (already range-checked).
 pub fn write_guest(va: u64, data: &[u8]) -> Result<(), Fault> {
-    copy(va as *mut u8, data.as_ptr(), data.len())
+    // SAFETY: `data` is hv memory of that length; the caller checked `va`.
+    unsafe { copy(va as *mut u8, data.as_ptr(), data.len() / 8, data.len() % 8) }
+}
+
+/// Writes `words` to guest address `va` (already range-checked).
+#[inline(always)]
+pub fn write_guest_words(va: u64, words: &[u64]) -> Result<(), Fault> {
+    // SAFETY: `words` is hv memory of `words.len()` words; the caller
+    // checked `va`.
+    unsafe { copy(va as *mut u8, words.as_ptr().cast::<u8>(), words.len(), 0) }
 }
