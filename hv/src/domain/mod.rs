@@ -197,8 +197,8 @@ const TABLE_MAX: usize = guest_abi::xen::DOMID_FIRST_RESERVED as usize;
 /// The domain table: index = domain id.
 static TABLE: Ordered<Vec<Option<Arc<Domain>>>> = Ordered::new(Level::DomainTable, Vec::new());
 
-/// The domain each CPU runs.
-static CURRENT: PerCpuArc<Domain> = PerCpuArc::new();
+/// The domain each CPU runs, with the lock of the vCPU it runs.
+static CURRENT: PerCpuArc<Domain, Ordered<Vcpu>> = PerCpuArc::new();
 
 /// Adds a built domain to the table; false if its id is taken.
 pub fn register(d: Domain) -> bool {
@@ -230,28 +230,48 @@ pub fn lookup(id: DomId) -> Option<Arc<Domain>> {
 /// Runs `f` on the domain and vCPU running on this CPU, both locked.
 ///
 /// Panics (an hv bug) if there is none: only guest entries call this.
-#[inline]
+#[inline(always)]
 pub fn with_current<R>(f: impl FnOnce(&mut Cur<'_>) -> R) -> R {
-    CURRENT.with_cpu(|cpu, d| {
-        let d = d.expect("a guest entry with no current domain");
-        // hv chose this index (`switch_to`); no guest value is involved.
-        let v = d
-            .vcpus
-            .get(cpu.current_vcpu())
-            .expect("current vCPU out of range")
-            .lock();
-        f(&mut Cur {
+    let current = current();
+    let mut cur = current.lock();
+    f(&mut cur)
+}
+
+/// The domain and vCPU running on this CPU, lent for the rest of an hv
+/// entry ([`current`]); [`Current::lock`] gives what [`with_current`]
+/// gives its closure. For the hot entry paths, which a closure would put
+/// out of line.
+pub struct Current(percpu::Lent<'static, Domain, Ordered<Vcpu>>);
+
+/// Borrows the domain and vCPU running on this CPU.
+///
+/// Panics (an hv bug) if there is none: only guest entries call this.
+#[inline(always)]
+pub fn current() -> Current {
+    Current(
+        CURRENT
+            .lend()
+            .expect("a guest entry with no current domain"),
+    )
+}
+
+impl Current {
+    /// Locks the vCPU (and, on first use, the domain's state): see [`Cur`].
+    #[inline(always)]
+    pub fn lock(&self) -> Cur<'_> {
+        let (d, v) = self.0.get();
+        Cur {
             dom: d,
             vm_assist: d.vm_assist.load(Ordering::Relaxed),
-            vcpu: v,
+            vcpu: v.lock(),
             state: core::cell::OnceCell::new(),
-        })
-    })
+        }
+    }
 }
 
 /// Id of the current domain (`DOMID_IDLE` when none runs).
 pub fn current_id() -> DomId {
-    CURRENT.with(|d| d.map_or(DomId::IDLE, |d| d.id))
+    CURRENT.with(|cur| cur.map_or(DomId::IDLE, |(d, _)| d.id))
 }
 
 /// Makes vCPU 0 of domain `id` current on this CPU, loads its context
@@ -262,8 +282,9 @@ pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
         let regs = vcpu::load(v);
         (v.id, v.cr3, regs)
     })?;
+    let i = usize::try_from(vid.get()).ok()?;
     percpu::this_cpu().set_current_vcpu(vid.get());
-    drop(CURRENT.replace(Some(d)));
+    drop(CURRENT.replace(Some(d), |d| d.vcpus.get(i)));
     Some((cr3, regs))
 }
 

@@ -225,10 +225,6 @@ impl CpuLocal {
         (core::ptr::from_ref(self) as usize - core::ptr::addr_of!(CPUS) as usize) / CPU_LOCAL_SIZE
     }
 
-    pub fn guest_user_mode(&self) -> bool {
-        self.guest_user_mode.load(Ordering::Relaxed) != 0
-    }
-
     pub fn set_guest_user_mode(&self, user: bool) {
         self.guest_user_mode
             .store(u8::from(user), Ordering::Relaxed);
@@ -298,65 +294,139 @@ pub fn this_cpu() -> &'static CpuLocal {
     &CPUS[cpu_id()]
 }
 
-/// A per-CPU slot holding a counted reference to the object a CPU runs
-/// (the domain layer keeps the current domain here). Only the owning CPU
-/// reads or replaces its slot, with interrupts off. [`PerCpuArc::with`]
-/// lends the object without touching its count; a replacement while a
-/// loan is out is refused (an hv bug, reported by a panic), so a loaned
-/// reference can never dangle.
-pub struct PerCpuArc<T> {
-    slots: [AtomicPtr<T>; MAX_CPUS],
-    /// Loans out per CPU.
-    loans: [AtomicU32; MAX_CPUS],
+/// A per-CPU slot holding a counted reference to the object a CPU runs and
+/// a pointer to one part of it (the domain layer keeps the current domain
+/// here, with the lock of the vCPU this CPU runs, so the hot entry paths
+/// reach the running vCPU with two loads and no index arithmetic). Only the
+/// owning CPU reads or replaces its slot, with interrupts off.
+/// [`PerCpuArc::with`] lends the object and the part without touching the
+/// count; a replacement while a loan is out is refused (an hv bug, reported
+/// by a panic), so a loaned reference can never dangle.
+pub struct PerCpuArc<T, P> {
+    slots: [Slot<T, P>; MAX_CPUS],
 }
 
-impl<T> PerCpuArc<T> {
+/// One CPU's slot: the object (from `Arc::into_raw`), the part of it (null
+/// when the object is), and the loans out.
+struct Slot<T, P> {
+    object: AtomicPtr<T>,
+    part: AtomicPtr<P>,
+    loans: AtomicU32,
+}
+
+impl<T, P> PerCpuArc<T, P> {
     pub const fn new() -> Self {
         Self {
-            slots: [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS],
-            loans: [const { AtomicU32::new(0) }; MAX_CPUS],
+            slots: [const {
+                Slot {
+                    object: AtomicPtr::new(core::ptr::null_mut()),
+                    part: AtomicPtr::new(core::ptr::null_mut()),
+                    loans: AtomicU32::new(0),
+                }
+            }; MAX_CPUS],
         }
     }
 
-    /// Lends what this CPU runs to `f`, without counting a reference.
+    /// Lends what this CPU runs, and the part of it chosen at
+    /// [`PerCpuArc::replace`], to `f`, without counting a reference: `None`
+    /// when the CPU runs nothing.
     #[inline(always)]
-    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        self.with_cpu(|_, t| f(t))
+    pub fn with<R>(&self, f: impl FnOnce(Option<(&T, &P)>) -> R) -> R {
+        let lent = self.lend();
+        f(lent.as_ref().map(Lent::get))
     }
 
-    /// As [`PerCpuArc::with`], also giving `f` this CPU's block.
+    /// Lends what this CPU runs, and the part of it chosen at
+    /// [`PerCpuArc::replace`], until the returned loan is dropped, without
+    /// counting a reference: `None` when the CPU runs nothing.
     #[inline(always)]
-    pub fn with_cpu<R>(&self, f: impl FnOnce(&'static CpuLocal, Option<&T>) -> R) -> R {
-        let cpu = cpu_id();
-        let loans = &self.loans[cpu];
-        loans.store(loans.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let p = self.slots[cpu].load(Ordering::Relaxed);
-        // SAFETY: `p` is null or came from `Arc::into_raw` in `replace`,
-        // and the slot keeps that count until `replace` runs again, which
-        // refuses to while this loan is out (and only this CPU calls it).
-        let r = f(&CPUS[cpu], unsafe { p.as_ref() });
-        loans.store(loans.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
-        r
+    pub fn lend(&self) -> Option<Lent<'_, T, P>> {
+        let slot = &self.slots[cpu_id()];
+        let part = slot.part.load(Ordering::Relaxed);
+        if part.is_null() {
+            return None;
+        }
+        slot.loans
+            .store(slot.loans.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        Some(Lent {
+            slot,
+            object: slot.object.load(Ordering::Relaxed),
+            part,
+            _cpu_local: core::marker::PhantomData,
+        })
     }
 
-    /// Makes `new` what this CPU runs and returns the previous one.
+    /// Makes `new` what this CPU runs, with `part` choosing the part of it
+    /// that [`PerCpuArc::with`] lends alongside (when `part` finds none,
+    /// the slot lends nothing), and returns the previous object.
     ///
     /// Panics if called while this CPU has lent the current one out.
-    pub fn replace(&self, new: Option<Arc<T>>) -> Option<Arc<T>> {
+    pub fn replace(
+        &self,
+        new: Option<Arc<T>>,
+        part: impl for<'a> FnOnce(&'a T) -> Option<&'a P>,
+    ) -> Option<Arc<T>> {
         let cpu = cpu_id();
+        let slot = &self.slots[cpu];
         assert!(
-            self.loans[cpu].load(Ordering::Relaxed) == 0,
+            slot.loans.load(Ordering::Relaxed) == 0,
             "CPU{cpu}: the current object replaced while lent out"
         );
-        let p = new.map_or(core::ptr::null_mut(), |a| Arc::into_raw(a).cast_mut());
-        let old = self.slots[cpu].swap(p, Ordering::Relaxed);
+        let (object, part) = match new {
+            Some(a) => {
+                let part =
+                    part(&a).map_or(core::ptr::null_mut(), |p| core::ptr::from_ref(p).cast_mut());
+                (Arc::into_raw(a).cast_mut(), part)
+            }
+            None => (core::ptr::null_mut(), core::ptr::null_mut()),
+        };
+        // The part goes first: `with` reads the object only behind a
+        // non-null part (one CPU, so the order is only for the reader's
+        // sake).
+        slot.part.store(core::ptr::null_mut(), Ordering::Relaxed);
+        let old = slot.object.swap(object, Ordering::Relaxed);
+        slot.part.store(part, Ordering::Relaxed);
         // SAFETY: `old` is null or came from `Arc::into_raw` here, and the
         // slot held its count, which passes to the caller.
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
     }
 }
 
-impl<T> Default for PerCpuArc<T> {
+/// A loan of what one CPU runs ([`PerCpuArc::lend`]): the references it
+/// hands out live no longer than the loan, and the slot refuses a
+/// replacement until it is dropped. It stays on the CPU that took it (not
+/// `Send`): only that CPU touches the slot's loan count.
+pub struct Lent<'a, T, P> {
+    slot: &'a Slot<T, P>,
+    object: *const T,
+    part: *const P,
+    _cpu_local: core::marker::PhantomData<*const ()>,
+}
+
+impl<T, P> Lent<'_, T, P> {
+    /// The object and its part, for as long as the loan is borrowed.
+    #[inline(always)]
+    pub fn get(&self) -> (&T, &P) {
+        // SAFETY: `part` was non-null when the loan was taken, so `replace`
+        // stored it together with a non-null `object` from `Arc::into_raw`,
+        // and it points into that object (it was borrowed from it). The
+        // slot keeps the object's count until `replace` runs again, which
+        // refuses to while this loan is out (the count went up before the
+        // pointers were read, on the only CPU that replaces this slot), so
+        // both stay valid while `self` is borrowed.
+        unsafe { (&*self.object, &*self.part) }
+    }
+}
+
+impl<T, P> Drop for Lent<'_, T, P> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let loans = &self.slot.loans;
+        loans.store(loans.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+    }
+}
+
+impl<T, P> Default for PerCpuArc<T, P> {
     fn default() -> Self {
         Self::new()
     }
@@ -364,4 +434,4 @@ impl<T> Default for PerCpuArc<T> {
 
 // SAFETY: the slots and loan counts are atomics; the objects are shared
 // across CPUs only as `Arc<T>`, which needs `T: Send + Sync`.
-unsafe impl<T: Send + Sync> Sync for PerCpuArc<T> {}
+unsafe impl<T: Send + Sync, P: Sync> Sync for PerCpuArc<T, P> {}
