@@ -66,6 +66,7 @@ fn vcpu_info(d: &Cur<'_>) -> u64 {
 }
 
 /// `evtchn_upcall_mask` of the current vCPU.
+#[inline]
 pub fn upcall_mask(d: &Cur<'_>) -> u8 {
     // shared_info is an hv-allocated frame inside the direct map; a read
     // cannot fail, and if it did the mask would read as clear.
@@ -75,6 +76,7 @@ pub fn upcall_mask(d: &Cur<'_>) -> u8 {
 /// Writes the word at `field` of the running vCPU's `vcpu_info`, through
 /// the writable reference the domain holds on shared_info (where every
 /// `vcpu_info` lies for now; a write outside that frame is refused).
+#[inline]
 pub fn write_vcpu_info_u64(d: &Cur<'_>, field: u64, value: u64) -> bool {
     d.dom
         .shared_info
@@ -82,6 +84,7 @@ pub fn write_vcpu_info_u64(d: &Cur<'_>, field: u64, value: u64) -> bool {
         .is_ok()
 }
 
+#[inline]
 pub fn set_upcall_mask(d: &Cur<'_>, mask: bool) {
     let _ = d
         .dom
@@ -91,12 +94,14 @@ pub fn set_upcall_mask(d: &Cur<'_>, mask: bool) {
 
 /// Stores a page fault's address where the guest reads it
 /// (`vcpu_info.arch.cr2`).
+#[inline]
 pub fn set_guest_cr2(d: &Cur<'_>, cr2: u64) {
     write_vcpu_info_u64(d, 16, cr2);
 }
 
 /// Switches between guest kernel and guest user mode: page table, live GS
 /// base, and the entry path's mode flag.
+#[inline]
 pub fn toggle_guest_mode(d: &mut Cur<'_>) {
     let v = &mut d.vcpu;
     v.in_kernel = !v.in_kernel;
@@ -127,6 +132,7 @@ fn guest_visible_rflags(d: &Cur<'_>, rflags: u64, mask: u8) -> u64 {
 }
 
 /// Writes the bounce frame and points `regs` at the handler.
+#[inline(always)]
 pub fn create_bounce_frame(
     d: &mut Cur<'_>,
     regs: &mut GuestRegs,
@@ -195,6 +201,7 @@ pub fn create_bounce_frame(
 
 /// The values `sysretq` leaves in rcx and r11 when Xen uses it to return
 /// to the guest at `regs.rip`.
+#[inline]
 pub fn sysret_registers(regs: &mut GuestRegs) {
     regs.rcx = regs.rip;
     regs.r11 = (regs.rflags & !(RFLAGS_IOPL | RFLAGS_VM)) | RFLAGS_IF;

@@ -60,9 +60,28 @@ pub fn vector_name(v: u32) -> &'static str {
         .unwrap_or("interrupt")
 }
 
-/// Entry from the IDT stubs, from `syscall` in 32-bit mode, and from a
-/// 64-bit `syscall` in guest user mode.
-pub fn handle(regs: &mut GuestRegs) {
+/// Entry from the IDT stubs and from `syscall` in 32-bit mode (the entry
+/// code calls it directly). An exception raised by guest code, the hot
+/// case, is tested first; everything else takes [`handle_other`].
+pub extern "C" fn handle(regs: &mut GuestRegs) {
+    let v = regs.entry_vector;
+    if v < 32 && regs.is_guest_context() && !matches!(v, 2 | 8 | 18) {
+        guest_exception(regs);
+    } else {
+        handle_other(regs);
+    }
+}
+
+/// Entry from a 64-bit `syscall` in guest user mode (the entry code calls
+/// it directly).
+pub extern "C" fn handle_user_syscall(regs: &mut GuestRegs) {
+    guest_syscall(regs);
+}
+
+/// Interrupts, `syscall` from 32-bit mode, NMI/#DF/#MC, and exceptions in
+/// hv itself.
+#[inline(never)]
+fn handle_other(regs: &mut GuestRegs) {
     let v = regs.entry_vector;
     match v {
         apic::TIMER_VECTOR => {
@@ -119,15 +138,17 @@ fn ring0_exception(regs: &mut GuestRegs) -> bool {
 /// A `syscall` that is not a hypercall: guest user mode calling its kernel.
 /// Bounced to the syscall (or syscall32) callback; without one, the guest
 /// gets #UD at the `syscall` instruction, as on Xen.
+#[inline(always)]
 fn guest_syscall(regs: &mut GuestRegs) {
-    let result = domain::with_current(|d| {
-        if d.vcpu.in_kernel {
-            // Only a 32-bit-mode syscall from the guest kernel gets here.
-            return Err((
-                "syscall from 32-bit mode (not supported)",
-                BounceError::NoHandler,
-            ));
-        }
+    let current = domain::current();
+    let mut d = current.lock();
+    let result = if d.vcpu.in_kernel {
+        // Only a 32-bit-mode syscall from the guest kernel gets here.
+        Err((
+            "syscall from 32-bit mode (not supported)",
+            BounceError::NoHandler,
+        ))
+    } else {
         let t = &d.vcpu.traps;
         let (handler, mask) = if regs.entry_vector == ENTRY_SYSCALL32 {
             (t.syscall32_callback, t.syscall32_masks_events)
@@ -137,7 +158,7 @@ fn guest_syscall(regs: &mut GuestRegs) {
         let b = if handler == 0 {
             regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
             regs.entry_vector = u32::from(VEC_UD);
-            trap_bounce(d, VEC_UD, None)
+            trap_bounce(&d, VEC_UD, None)
         } else {
             Bounce {
                 handler,
@@ -145,10 +166,16 @@ fn guest_syscall(regs: &mut GuestRegs) {
                 mask_events: mask,
             }
         };
-        bounce::create_bounce_frame(d, regs, &b).map_err(|e| ("#UD", e))?;
-        bounce::clear_df(regs);
-        Ok(())
-    });
+        match bounce::create_bounce_frame(&mut d, regs, &b) {
+            Ok(()) => {
+                bounce::clear_df(regs);
+                Ok(())
+            }
+            Err(e) => Err(("#UD", e)),
+        }
+    };
+    drop(d);
+    drop(current);
     if let Err((what, e)) = result {
         bounce_failed(regs, what, e, 0);
     }
@@ -164,13 +191,29 @@ fn trap_bounce(d: &domain::Cur<'_>, vector: u8, error_code: Option<u32>) -> Boun
     }
 }
 
-/// An exception raised by guest code.
+/// Vectors hv looks at before bouncing them: #UD, #NM, #GP and #PF.
+const SPECIAL_VECTORS: u32 = 1 << VEC_UD | 1 << VEC_NM | 1 << VEC_GP | 1 << VEC_PF;
+
+/// An exception raised by guest code. Most go straight to the guest's
+/// handler; the few hv has a say in take [`special_exception`].
+#[inline(always)]
 fn guest_exception(regs: &mut GuestRegs) {
-    let Ok(mut vector) = u8::try_from(regs.entry_vector) else {
+    let Ok(vector) = u8::try_from(regs.entry_vector) else {
         return;
     };
-    let mut error_code = (entry::HAVE_ERROR_CODE & (1 << vector) != 0).then_some(regs.error_code);
-    let mut cr2 = 0;
+    let bit = 1u32.checked_shl(u32::from(vector)).unwrap_or(0);
+    if bit & SPECIAL_VECTORS != 0 {
+        special_exception(regs, vector);
+        return;
+    }
+    let error_code = (entry::HAVE_ERROR_CODE & bit != 0).then_some(regs.error_code);
+    bounce_exception(regs, vector, error_code, None);
+}
+
+/// #UD, #NM, #GP and #PF from guest code.
+#[inline(never)]
+fn special_exception(regs: &mut GuestRegs, vector: u8) {
+    let mut error_code = None;
     match vector {
         VEC_NM => {
             // hv keeps no lazy FPU state: the hardware TS is set only for
@@ -186,8 +229,10 @@ fn guest_exception(regs: &mut GuestRegs) {
         }
         // The forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
         VEC_UD if emulate::emulate_ud(regs) == Emulated::Done => return,
+        VEC_UD => {}
         VEC_GP => {
             let ec = regs.error_code;
+            error_code = Some(ec);
             if ec & (EC_IDT | EC_EXT) == EC_IDT {
                 // A fault on an IDT gate: `int $n` to a gate whose DPL is
                 // below 3 (hv's gates stay private, the guest's virtual
@@ -211,7 +256,7 @@ fn guest_exception(regs: &mut GuestRegs) {
             }
         }
         VEC_PF => {
-            cr2 = cpu::read_cr2();
+            let mut cr2 = cpu::read_cr2();
             // Only the CPU's own descriptor reads (implicit supervisor
             // accesses, so no user bit even from ring 3) are demand
             // faults of the LDT area, as on Xen. A guest's own load or
@@ -224,40 +269,76 @@ fn guest_exception(regs: &mut GuestRegs) {
                     // The guest's own LDT address faults instead.
                     LdtFault::Refused(linear) => cr2 = linear,
                     LdtFault::RefusedNonCanonical(ec) => {
-                        vector = VEC_GP;
                         regs.entry_vector = u32::from(VEC_GP);
                         error_code = Some(ec);
+                        return bounce_exception_reporting(regs, VEC_GP, error_code, cr2);
                     }
                 }
             }
             // MMU HOOK: faults the MMU fixes up itself (writable page
             // tables, spurious faults) return here before the bounce.
-            if vector == VEC_PF {
-                // The user bit says which guest mode faulted (both run
-                // in ring 3).
-                let user = if entry::guest_user_mode() {
-                    PFEC_USER
-                } else {
-                    0
-                };
-                error_code = Some(regs.error_code & !PFEC_USER | user);
-            }
+            return bounce_exception(regs, VEC_PF, None, Some(cr2));
         }
         _ => {}
     }
+    bounce_exception(regs, vector, error_code, None);
+}
+
+/// Bounces exception `vector` through the guest's virtual IDT; a #PF
+/// (`cr2` given) also stores the faulting address in `vcpu_info` and gets
+/// the error code's user bit from the guest mode that faulted (both run in
+/// ring 3). Without a handler, or when the frame cannot be written, the
+/// domain crashes.
+#[inline(always)]
+fn bounce_exception(regs: &mut GuestRegs, vector: u8, error_code: Option<u32>, cr2: Option<u64>) {
+    let mut error_code = error_code;
+    let current = domain::current();
+    let mut d = current.lock();
+    if cr2.is_some() {
+        let user = if d.vcpu.in_kernel { 0 } else { PFEC_USER };
+        error_code = Some(regs.error_code & !PFEC_USER | user);
+    }
+    let b = trap_bounce(&d, vector, error_code);
+    if b.handler != 0 {
+        if let Some(cr2) = cr2 {
+            bounce::set_guest_cr2(&d, cr2);
+        }
+    }
+    let result = bounce::create_bounce_frame(&mut d, regs, &b);
+    drop(d);
+    drop(current);
+    if let Err(e) = result {
+        exception_not_delivered(regs, vector, error_code, e, cr2.unwrap_or(0));
+    }
+}
+
+/// [`bounce_exception`] for a non-#PF vector whose crash report still
+/// names a page-fault address.
+#[inline(never)]
+fn bounce_exception_reporting(regs: &mut GuestRegs, vector: u8, error_code: Option<u32>, cr2: u64) {
     let result = domain::with_current(|d| {
         let b = trap_bounce(d, vector, error_code);
-        if b.handler != 0 && vector == VEC_PF {
-            bounce::set_guest_cr2(d, cr2);
-        }
         bounce::create_bounce_frame(d, regs, &b)
     });
     if let Err(e) = result {
-        if let Some(ec) = error_code {
-            regs.error_code = ec;
-        }
-        bounce_failed(regs, vector_name(u32::from(vector)), e, cr2);
+        exception_not_delivered(regs, vector, error_code, e, cr2);
     }
+}
+
+/// Crashes the domain for exception `vector` it could not be given.
+#[cold]
+#[inline(never)]
+fn exception_not_delivered(
+    regs: &mut GuestRegs,
+    vector: u8,
+    error_code: Option<u32>,
+    e: BounceError,
+    cr2: u64,
+) -> ! {
+    if let Some(ec) = error_code {
+        regs.error_code = ec;
+    }
+    bounce_failed(regs, vector_name(u32::from(vector)), e, cr2)
 }
 
 /// `int $n` (n not 3 or 4) from the guest: delivered as vector n if the

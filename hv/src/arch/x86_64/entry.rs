@@ -202,7 +202,7 @@ hv_syscall_entries:
     add $8, %rsp
     jmp hv_return_to_guest
 2:
-    call {trap}
+    call {user_syscall}
     add $8, %rsp
     jmp hv_return_to_guest
     .org 1000b + {entry_stride}, 0xcc   /* fails to assemble if the copy outgrew its slot */
@@ -225,7 +225,8 @@ hv_syscall32_entries:
     .set cpu, cpu + 1
     .endr
 "#,
-    trap = sym trap_entry,
+    trap = sym crate::traps::handle,
+    user_syscall = sym crate::traps::handle_user_syscall,
     table = sym crate::hypercall::TABLE,
     table_len = const crate::hypercall::TABLE_LEN,
     enosys = sym crate::hypercall::enosys,
@@ -262,17 +263,9 @@ const ENTRY32_STRIDE: usize = 128;
 /// which tests this one byte: in guest user mode a `syscall` is a call
 /// into the guest kernel, not a hypercall, and the hypercall path pays a
 /// single compare and a well-predicted branch for knowing.
+#[inline]
 pub fn set_guest_user_mode(user: bool) {
     percpu::this_cpu().set_guest_user_mode(user);
-}
-
-/// Whether the running vCPU is in guest user mode (as last recorded).
-pub fn guest_user_mode() -> bool {
-    percpu::this_cpu().guest_user_mode()
-}
-
-extern "C" fn trap_entry(regs: &mut GuestRegs) {
-    crate::traps::handle(regs);
 }
 
 /// Address of the `iretq` that returns to guests (see the module docs).
