@@ -124,14 +124,25 @@ pub fn copy_to_loaded(va: u64, data: &[u8]) -> Result<(), Fault> {
     crate::arch::x86_64::uaccess::write_guest(va, data).map_err(|_| Fault)
 }
 
-/// Copies 64-bit words (little-endian, as x86 stores them) to guest
-/// address `va` through the page tables loaded now.
-#[inline]
-pub fn copy_words_to_loaded(va: u64, words: &[u64]) -> Result<(), Fault> {
-    if !range_ok(va, words.len() * 8) {
+/// Writes 64-bit words (little-endian, as x86 stores them) just below
+/// guest stack pointer `sp` through the page tables loaded now, and returns
+/// the new stack pointer: a frame pushed onto a guest stack. The frame must
+/// lie where [`copy_to_loaded`] would accept it; the usual case, a frame
+/// inside one half with no wrap, is decided with three compares.
+#[inline(always)]
+pub fn push_words_to_loaded(sp: u64, words: &[u64]) -> Result<u64, Fault> {
+    const LOWER_END: u64 = 0x0000_8000_0000_0000;
+    const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
+    let len = words.len() * 8;
+    let new_sp = sp.wrapping_sub(len as u64);
+    // Implies `range_ok(new_sp, len)`: no wrap, and the frame ends in the
+    // lower half or starts above hv's slots.
+    let usual = new_sp < sp && (sp <= LOWER_END || new_sp >= HV_END);
+    if !usual && !range_ok(new_sp, len) {
         return Err(Fault);
     }
-    crate::arch::x86_64::uaccess::write_guest_words(va, words).map_err(|_| Fault)
+    crate::arch::x86_64::uaccess::write_guest_words(new_sp, words).map_err(|_| Fault)?;
+    Ok(new_sp)
 }
 
 /// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).

@@ -150,8 +150,9 @@ pub fn create_bounce_frame(
         toggle_guest_mode(d);
         d.vcpu.traps.kernel_sp
     } & !0xf;
-    // The frame would reach into hv's range (Xen allows 8 words above it).
-    if sp > HV_START && sp < HV_END + 64 {
+    // The frame would reach into hv's range (Xen allows 8 words above it):
+    // HV_START < sp < HV_END + 64, in one compare.
+    if sp.wrapping_sub(HV_START + 1) < HV_END + 64 - (HV_START + 1) {
         return Err(BounceError::BadStack(sp));
     }
     let saved_mask = upcall_mask(d);
@@ -180,11 +181,10 @@ pub fn create_bounce_frame(
             7,
         ),
     };
-    let new_sp = sp.wrapping_sub(8 * n as u64);
     // The kernel's page table is the one loaded now (a bounce from user
     // mode switched to it above), so the CPU walks it.
-    crate::guest_mem::copy_words_to_loaded(new_sp, &frame[..n])
-        .map_err(|_| BounceError::StackFault(new_sp))?;
+    let new_sp = crate::guest_mem::push_words_to_loaded(sp, &frame[..n])
+        .map_err(|_| BounceError::StackFault(sp.wrapping_sub(8 * n as u64)))?;
     if b.mask_events {
         set_upcall_mask(d, true);
     }
