@@ -104,6 +104,7 @@ pub enum LdtFault {
 }
 
 /// Whether `cr2` is an address of the running vCPU's LDT window.
+#[inline]
 pub fn in_area(cr2: u64) -> bool {
     let w = percpu::this_cpu().ldt_window();
     w != 0 && cr2.wrapping_sub(w) < LDT_PAGES as u64 * PAGE_SIZE

@@ -65,11 +65,20 @@ pub fn vector_name(v: u32) -> &'static str {
 /// case, is tested first; everything else takes [`handle_other`].
 pub extern "C" fn handle(regs: &mut GuestRegs) {
     let v = regs.entry_vector;
-    if v < 32 && regs.is_guest_context() && !matches!(v, 2 | 8 | 18) {
-        guest_exception(regs);
-    } else {
-        handle_other(regs);
+    if v < 32 && regs.is_guest_context() {
+        let bit = 1u32 << v;
+        let vector = (v & 31) as u8;
+        if bit & PLAIN_VECTORS != 0 {
+            let error_code = (entry::HAVE_ERROR_CODE & bit != 0).then_some(regs.error_code);
+            bounce_exception(regs, vector, error_code, None);
+            return;
+        }
+        if bit & SPECIAL_VECTORS != 0 {
+            special_exception(regs, vector);
+            return;
+        }
     }
+    handle_other(regs);
 }
 
 /// Entry from a 64-bit `syscall` in guest user mode (the entry code calls
@@ -193,10 +202,14 @@ fn trap_bounce(d: &domain::Cur<'_>, vector: u8, error_code: Option<u32>) -> Boun
 
 /// Vectors hv looks at before bouncing them: #UD, #NM, #GP and #PF.
 const SPECIAL_VECTORS: u32 = 1 << VEC_UD | 1 << VEC_NM | 1 << VEC_GP | 1 << VEC_PF;
+/// NMI, #DF and #MC: never bounced.
+const FATAL_VECTORS: u32 = 1 << 2 | 1 << 8 | 1 << 18;
+/// Exceptions bounced to the guest as they are.
+const PLAIN_VECTORS: u32 = !(SPECIAL_VECTORS | FATAL_VECTORS);
 
-/// An exception raised by guest code. Most go straight to the guest's
-/// handler; the few hv has a say in take [`special_exception`].
-#[inline(always)]
+/// An exception raised by guest code (or on its behalf by hv's `iretq`).
+/// Most go straight to the guest's handler; the few hv has a say in take
+/// [`special_exception`].
 fn guest_exception(regs: &mut GuestRegs) {
     let Ok(vector) = u8::try_from(regs.entry_vector) else {
         return;
