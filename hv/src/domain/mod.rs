@@ -89,6 +89,14 @@ pub struct DomainConfig {
 }
 
 /// A domain.
+///
+/// What comes next hangs here, each behind its own lock at the domain-state
+/// level of the order (a lock per concern, so that a vCPU's bounce never
+/// waits for a grant copy): the event channels (`evtchn`, with the per-vCPU
+/// pending bits in each vCPU's `vcpu_info`), the grant table and maptrack,
+/// and the per-domain mappings beyond the vCPUs' descriptor-table windows
+/// (`mm::page_table::VcpuArea`). A domain's memory is its `DomainState`'s
+/// P2M; its vCPUs are fixed at creation (`max_vcpus`).
 #[derive(Debug)]
 pub struct Domain {
     pub id: DomId,
