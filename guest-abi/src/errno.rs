@@ -4,6 +4,10 @@
 //! happen to match Linux's for the common ones but are defined by Xen's
 //! header, not by any host libc. [`EINTR`] and [`ERESTART`] are internal to
 //! the hypervisor: a guest must never see them.
+//!
+//! [`Errno`] is the same list as a type: a value of it is one of the named
+//! numbers, so code that returns an `Errno` cannot return a number Xen does
+//! not define.
 
 /// Declares each errno constant and the table [`name`] searches.
 macro_rules! errnos {
@@ -15,7 +19,34 @@ macro_rules! errnos {
 
         /// Every errno, as (name, value), in header order (aliases last).
         pub const ALL: &[(&str, i64)] = &[ $( (stringify!($konst), $val), )* ];
+
+        impl Errno {
+            $(
+                #[doc = $doc]
+                pub const $konst: Errno = Errno((-$val as i64).cast_unsigned());
+            )*
+        }
     };
+}
+
+/// One of Xen's error numbers. The field is private: the only values are
+/// the associated constants (`Errno::EINVAL`, ...), so no other number can
+/// be made into one. It holds the value a hypercall returns for it
+/// (`-errno` in a register), so returning it costs nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(u64);
+
+impl Errno {
+    /// The positive number (`EINVAL` is 22).
+    pub const fn get(self) -> i64 {
+        -self.0.cast_signed()
+    }
+
+    /// What a hypercall returns in `rax` for it: `-errno`, as an unsigned
+    /// register value.
+    pub const fn to_ret(self) -> u64 {
+        self.0
+    }
 }
 
 errnos! {
@@ -101,5 +132,12 @@ mod tests {
         assert_eq!(name(0), "0");
         assert_eq!(name(-1000), "E?");
         assert_eq!(name(i64::MIN), "E?");
+    }
+
+    #[test]
+    fn typed_errnos_are_the_numbers() {
+        assert_eq!(Errno::EINVAL.get(), EINVAL);
+        assert_eq!(Errno::ENOSYS.to_ret(), (-ENOSYS).cast_unsigned());
+        assert_eq!(name(Errno::EAGAIN.get()), "EAGAIN");
     }
 }

@@ -42,6 +42,9 @@ pub const EVTCHNOP_INIT_CONTROL: u32 = 11;
 pub const EVTCHNOP_EXPAND_ARRAY: u32 = 12;
 /// Set a port's FIFO priority. Argument: [`EvtchnSetPriority`].
 pub const EVTCHNOP_SET_PRIORITY: u32 = 13;
+/// Continue an `EVTCHNOP_reset` that was preempted. Argument: as
+/// `EVTCHNOP_reset`.
+pub const EVTCHNOP_RESET_CONT: u32 = 14;
 
 /// `evtchn_bind_pirq.flags`: the IRQ may be shared with other domains.
 pub const BIND_PIRQ_WILL_SHARE: u32 = 1;

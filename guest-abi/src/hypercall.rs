@@ -5,8 +5,12 @@
 //! there is none) and its notable errors. That list yields the `pub const`
 //! numbers `hv` dispatches on, [`ALL`] (which `cargo xtask
 //! conformance-table` turns into the README's table), [`TYPED`] and
-//! [`EXCLUDED`], and, on the guest target, one typed `unsafe fn` per
-//! hypercall a 64-bit PV guest can make in the `typed` module. So a
+//! [`EXCLUDED`], one [`Signature`] per hypercall a 64-bit PV guest can make
+//! (the argument types `hv`'s dispatcher decodes the registers as, see
+//! [`FromRegs`]), and, on the guest target, one typed `unsafe fn` per
+//! such hypercall in the `typed` module. The sub-operations of the
+//! hypercalls that multiplex on a command are listed next to it, in
+//! [`sub_ops`]. So a
 //! hypercall cannot be known to one of them and missing from another; a host
 //! test checks that every row has a wrapper or a reason, and that each
 //! wrapper's parameters match its C prototype in number and pointer-ness.
@@ -311,6 +315,39 @@ macro_rules! hypercalls {
         ];
 
         split_wrappers!([] [] $( $name $wrapper )*);
+
+        $( signature!($konst $wrapper); )*
+    };
+}
+
+/// Hypercall number `NR`, as a type: [`Signature`] is implemented for the
+/// numbers a 64-bit PV guest can call.
+#[derive(Debug)]
+pub struct Nr<const NR: u64>;
+
+/// How a hypercall's argument registers read: `Args` is the tuple of its C
+/// argument types in register order, as the list declares them, and
+/// [`FromRegs`] turns the registers into the values a handler takes (low 32
+/// bits for an `unsigned int`, ...). A hypercall with no `[fn ...]` row has
+/// no `Signature`, so no handler can be attached to it.
+pub trait Signature {
+    /// The C argument types, as a tuple.
+    type Args: FromRegs;
+}
+
+/// One row's [`Signature`] (none for an `[excluded ...]` row; none of the
+/// register arguments for `iret`, which reads the guest stack).
+macro_rules! signature {
+    ($konst:ident [excluded $why:literal]) => {};
+    ($konst:ident [fn($frame:ident: $ty:ty) -> !]) => {
+        impl Signature for Nr<$konst> {
+            type Args = ();
+        }
+    };
+    ($konst:ident [fn($($arg:ident: $ty:ty),*)]) => {
+        impl Signature for Nr<$konst> {
+            type Args = ($($ty,)*);
+        }
     };
 }
 
@@ -337,6 +374,12 @@ macro_rules! split_wrappers {
         split_wrappers!([$($t)*] [$($e)* (stringify!($name), $why)] $($rest)*);
     };
 }
+
+use crate::domctl::XenDomctl;
+use crate::event_channel::EvtchnOp;
+use crate::physdev::PhysdevOp;
+use crate::sysctl::XenSysctl;
+use crate::xen::{MmuUpdate, MmuextOp, MulticallEntry, TrapInfo, XenPfn};
 
 hypercall_list!(hypercalls);
 
@@ -377,7 +420,9 @@ pub fn hypercall_page_stub(nr: u8) -> [u8; 32] {
 }
 
 mod arg;
-pub use arg::IntoArg;
+pub use arg::{FromArg, FromRegs, IntoArg};
+
+pub mod sub_ops;
 
 #[cfg(target_os = "none")]
 mod raw;

@@ -10,6 +10,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::xen::assert_layout;
 
 /// Give the domain more extents. Argument: [`XenMemoryReservation`].
+/// The bits of `memory_op`'s `cmd` that are the command; the bits from
+/// [`MEMOP_EXTENT_SHIFT`] up carry a preempted call's restart point.
+pub const MEMOP_CMD_MASK: u32 = (1 << MEMOP_EXTENT_SHIFT) - 1;
+/// Where a preempted `memory_op`'s restart point starts in `cmd`.
+pub const MEMOP_EXTENT_SHIFT: u32 = 6;
 pub const XENMEM_INCREASE_RESERVATION: u32 = 0;
 /// Give extents back. Argument: [`XenMemoryReservation`].
 pub const XENMEM_DECREASE_RESERVATION: u32 = 1;

@@ -1,5 +1,6 @@
 //! [`IntoArg`]: how a typed wrapper's argument becomes the `u64` its
-//! register carries.
+//! register carries; [`FromArg`] and [`FromRegs`]: how the hypervisor reads
+//! it back, as Xen's C prototype declares it.
 //!
 //! Built on every target (unlike the wrappers) so the conversions are
 //! tested on the host.
@@ -73,9 +74,99 @@ impl<T> IntoArg for *mut T {
     }
 }
 
+/// How a hypervisor reads an argument register whose C type is `Self`: as
+/// Xen's handlers do, an `int` or `unsigned int` is the register's low 32
+/// bits and a `domid_t` its low 16 (the rest is ignored, not refused); an
+/// `unsigned long` or a pointer is the whole register (a pointer is a guest
+/// address, `u64`, for the hypervisor to copy through).
+pub trait FromArg {
+    /// The value the handler gets.
+    type Value;
+    /// Reads it from the register.
+    fn from_arg(reg: u64) -> Self::Value;
+}
+
+impl FromArg for u64 {
+    type Value = u64;
+    fn from_arg(reg: u64) -> u64 {
+        reg
+    }
+}
+
+impl FromArg for u32 {
+    type Value = u32;
+    fn from_arg(reg: u64) -> u32 {
+        (reg & 0xffff_ffff) as u32
+    }
+}
+
+impl FromArg for i32 {
+    type Value = i32;
+    fn from_arg(reg: u64) -> i32 {
+        u32::from_arg(reg).cast_signed()
+    }
+}
+
+impl FromArg for u16 {
+    type Value = u16;
+    fn from_arg(reg: u64) -> u16 {
+        (reg & 0xffff) as u16
+    }
+}
+
+impl<T> FromArg for *const T {
+    type Value = u64;
+    fn from_arg(reg: u64) -> u64 {
+        reg
+    }
+}
+
+impl<T> FromArg for *mut T {
+    type Value = u64;
+    fn from_arg(reg: u64) -> u64 {
+        reg
+    }
+}
+
+/// A hypercall's whole argument list (a tuple of its C types, in register
+/// order) read from the five argument registers.
+pub trait FromRegs {
+    /// The tuple of values the handler gets.
+    type Values;
+    /// Reads them from `rdi`, `rsi`, `rdx`, `r10`, `r8`.
+    fn from_regs(regs: [u64; 5]) -> Self::Values;
+}
+
+/// `FromRegs` for the tuples of one to five arguments.
+macro_rules! from_regs {
+    ($( ($($t:ident $i:tt),*) )*) => {
+        $(
+            impl<$($t: FromArg),*> FromRegs for ($($t,)*) {
+                type Values = ($($t::Value,)*);
+                fn from_regs(regs: [u64; 5]) -> Self::Values {
+                    ($($t::from_arg(regs[$i]),)*)
+                }
+            }
+        )*
+    };
+}
+
+impl FromRegs for () {
+    type Values = ();
+    fn from_regs(_: [u64; 5]) {}
+}
+
+from_regs! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::IntoArg;
+    use super::{FromArg, FromRegs, IntoArg};
 
     #[test]
     fn unsigned_values_are_zero_extended() {
@@ -105,5 +196,19 @@ mod tests {
         let p: *const u64 = &x;
         assert_eq!(p.into_arg(), u64::try_from(p.addr()).unwrap());
         assert_eq!(core::ptr::null_mut::<u8>().into_arg(), 0);
+    }
+
+    #[test]
+    fn hypervisor_reads_what_the_c_prototype_declares() {
+        let high = 0xdead_beef_0000_0000_u64;
+        assert_eq!(u32::from_arg(high | 7), 7);
+        assert_eq!(i32::from_arg(high | 0xffff_fffe), -2);
+        assert_eq!(u16::from_arg(high | 0x1_7ff0), 0x7ff0);
+        assert_eq!(<*const u8>::from_arg(high | 8), high | 8);
+        // A wrapper's value comes back as itself.
+        assert_eq!(i32::from_arg((-9_i32).into_arg()), -9);
+        let regs = [high | 1, high | 2, 3, 4, 5];
+        assert_eq!(<(u32, u64, *mut u8)>::from_regs(regs), (1, high | 2, 3));
+        assert_eq!(<(u64, u64, u64, u64, u16)>::from_regs(regs).4, 5);
     }
 }
