@@ -7,6 +7,7 @@
 
 pub mod frames;
 pub mod guest_handle;
+pub mod implemented;
 pub mod lock_levels;
 pub mod nospec;
 pub mod page_info;

@@ -5,12 +5,13 @@
 //!
 //! Sources, so that no column is written by hand:
 //! - the hypercalls: guest-abi's one declarative list
-//!   ([`guest_abi::hypercall::ALL`]); their sub-operations: [`SUB_OPS`]
-//!   below (Xen's `*OP_*` command names, from the public headers);
-//! - "on hv": hv's dispatch table (`t[nr::NAME as usize] = ...` lines in
-//!   `hv/src/hypercall/mod.rs`) and, for sub-operations, the
-//!   `//! @implements: hypercall.sub_op ...` lines of the files in
-//!   `hv/src/hypercall/`; anything else is `-ENOSYS`;
+//!   ([`guest_abi::hypercall::ALL`]); their sub-operations: guest-abi's
+//!   list next to it ([`guest_abi::hypercall::sub_ops`], Xen's `*OP_*`
+//!   command numbers and names, from the public headers);
+//! - "on hv": hv's list of what it implements ([`hv::implemented`], which
+//!   hv's dispatch table is checked against at compile time and its
+//!   dispatcher consults before running a sub-operation); anything else is
+//!   `-ENOSYS`;
 //! - "conformance guests": each guest's `//! @covers:` metadata
 //!   ([`crate::meta`]);
 //! - "on Xen": `target/xtask/results.json` ([`crate::results`]).
@@ -19,9 +20,7 @@
 //! (run by `cargo xtask lint`) fails when the README differs from what the
 //! sources give, ignoring the "on Xen" column: that one depends on the
 //! last local test run, and a lint must not fail because none happened.
-//! Unknown names in `@implements` or `@covers` are errors, and so is a
-//! hypercall hv dispatches without saying which of its sub-operations it
-//! implements.
+//! Unknown names in `@covers` are errors.
 
 use crate::meta::Side;
 use crate::results::{CaseResult, Outcome};
@@ -30,212 +29,16 @@ use crate::Error;
 use guest_abi::hypercall::ALL;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::Path;
 
 pub const BEGIN: &str = "<!-- conformance-table:begin -->";
 pub const END: &str = "<!-- conformance-table:end -->";
 
-/// The sub-operations of the hypercalls that multiplex on a command, in
-/// Xen's numbering order, named as in the public headers without their
-/// prefix (`XENVER_`, `SCHEDOP_`, `XENMEM_`, `MMUEXT_`, `EVTCHNOP_`,
-/// `GNTTABOP_`, `VCPUOP_`, `XENNMI_`, `PHYSDEVOP_`, `CALLBACKOP_`). Numbers
-/// Xen retired (e.g. `XENMEM_translate_gpfn_list`) are left out.
-pub const SUB_OPS: &[(&str, &[&str])] = &[
-    ("sched_op_compat", &["yield", "block", "shutdown"]),
-    (
-        "mmu_update",
-        &[
-            "normal_pt_update",
-            "machphys_update",
-            "pt_update_preserve_ad",
-            "pt_update_no_translate",
-        ],
-    ),
-    (
-        "memory_op",
-        &[
-            "increase_reservation",
-            "decrease_reservation",
-            "maximum_ram_page",
-            "current_reservation",
-            "maximum_reservation",
-            "machphys_mfn_list",
-            "populate_physmap",
-            "add_to_physmap",
-            "memory_map",
-            "machine_memory_map",
-            "exchange",
-            "machphys_mapping",
-            "set_memory_map",
-            "maximum_gpfn",
-            "remove_from_physmap",
-            "set_pod_target",
-            "get_pod_target",
-            "get_sharing_freed_pages",
-            "get_sharing_shared_pages",
-            "paging_op",
-            "access_op",
-            "sharing_op",
-            "add_to_physmap_batch",
-            "claim_pages",
-            "machphys_compat_mfn_list",
-            "get_vnumainfo",
-            "reserved_device_memory_map",
-            "acquire_resource",
-        ],
-    ),
-    (
-        "xen_version",
-        &[
-            "version",
-            "extraversion",
-            "compile_info",
-            "capabilities",
-            "changeset",
-            "platform_parameters",
-            "get_features",
-            "pagesize",
-            "guest_handle",
-            "commandline",
-            "build_id",
-        ],
-    ),
-    ("console_io", &["write", "read"]),
-    (
-        "grant_table_op",
-        &[
-            "map_grant_ref",
-            "unmap_grant_ref",
-            "setup_table",
-            "dump_table",
-            "transfer",
-            "copy",
-            "query_size",
-            "unmap_and_replace",
-            "set_version",
-            "get_status_frames",
-            "get_version",
-            "swap_grant_ref",
-            "cache_flush",
-        ],
-    ),
-    ("vm_assist", &["enable", "disable"]),
-    (
-        "vcpu_op",
-        &[
-            "initialise",
-            "up",
-            "down",
-            "is_up",
-            "get_runstate_info",
-            "register_runstate_memory_area",
-            "set_periodic_timer",
-            "stop_periodic_timer",
-            "set_singleshot_timer",
-            "stop_singleshot_timer",
-            "register_vcpu_info",
-            "send_nmi",
-            "get_physid",
-            "register_vcpu_time_memory_area",
-        ],
-    ),
-    (
-        "mmuext_op",
-        &[
-            "pin_l1_table",
-            "pin_l2_table",
-            "pin_l3_table",
-            "pin_l4_table",
-            "unpin_table",
-            "new_baseptr",
-            "tlb_flush_local",
-            "invlpg_local",
-            "tlb_flush_multi",
-            "invlpg_multi",
-            "tlb_flush_all",
-            "invlpg_all",
-            "flush_cache",
-            "set_ldt",
-            "new_user_baseptr",
-            "clear_page",
-            "copy_page",
-            "flush_cache_global",
-            "mark_super",
-            "unmark_super",
-        ],
-    ),
-    ("nmi_op", &["register_callback", "unregister_callback"]),
-    (
-        "sched_op",
-        &[
-            "yield",
-            "block",
-            "shutdown",
-            "poll",
-            "remote_shutdown",
-            "shutdown_code",
-            "watchdog",
-            "pin_override",
-        ],
-    ),
-    ("callback_op", &["register", "unregister"]),
-    (
-        "event_channel_op",
-        &[
-            "bind_interdomain",
-            "bind_virq",
-            "bind_pirq",
-            "close",
-            "send",
-            "status",
-            "alloc_unbound",
-            "bind_ipi",
-            "bind_vcpu",
-            "unmask",
-            "reset",
-            "init_control",
-            "expand_array",
-            "set_priority",
-            "reset_cont",
-        ],
-    ),
-    (
-        "physdev_op",
-        &[
-            "irq_status_query",
-            "set_iopl",
-            "set_iobitmap",
-            "apic_read",
-            "apic_write",
-            "alloc_irq_vector",
-            "free_irq_vector",
-            "eoi",
-            "map_pirq",
-            "unmap_pirq",
-            "manage_pci_add",
-            "manage_pci_remove",
-            "pirq_eoi_gmfn_v1",
-            "restore_msi",
-            "manage_pci_add_ext",
-            "setup_gsi",
-            "get_free_pirq",
-            "pci_mmcfg_reserved",
-            "pci_device_add",
-            "pci_device_remove",
-            "restore_msi_ext",
-            "pirq_eoi_gmfn_v2",
-            "dbgp_op",
-            "prepare_msix",
-            "release_msix",
-        ],
-    ),
-];
-
-fn sub_ops(hypercall: &str) -> Option<&'static [&'static str]> {
-    SUB_OPS
-        .iter()
-        .find(|(name, _)| *name == hypercall)
-        .map(|(_, ops)| *ops)
+/// The sub-operation names of hypercall `hypercall`, in Xen's numbering
+/// order, if it multiplexes on a command.
+fn sub_ops(hypercall: &str) -> Option<Vec<&'static str>> {
+    let h = ALL.iter().find(|h| h.name == hypercall)?;
+    let ops = guest_abi::hypercall::sub_ops::of(h.nr)?;
+    Some(ops.ops.iter().map(|op| op.name).collect())
 }
 
 /// Checks `item` (`hypercall` or `hypercall.sub_op`) against the lists: a
@@ -257,79 +60,33 @@ fn check_item(item: &str) -> Result<(), String> {
     }
 }
 
-/// What hv implements: the dispatched hypercalls, and the `@implements`
-/// items of its hypercall files.
+/// What hv implements: the dispatched hypercalls, and their implemented
+/// sub-operations as `hypercall.sub_op` items.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct HvImpl {
     pub dispatched: BTreeSet<String>,
     pub implements: BTreeSet<String>,
 }
 
-/// Reads `t[nr::NAME as usize] = handler;` lines of the dispatch table.
-pub fn parse_dispatch(mod_rs: &str) -> BTreeSet<String> {
-    mod_rs
-        .lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("t[nr::")?;
-            let (name, rest) = rest.split_once(' ')?;
-            rest.starts_with("as usize]")
-                .then(|| name.to_ascii_lowercase())
-        })
-        .collect()
-}
-
-/// The items of `//! @<key>: a b c` lines.
-fn doc_items<'a>(source: &'a str, key: &str) -> Vec<&'a str> {
-    let tag = format!("@{key}:");
-    source
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("//!")?
-                .trim()
-                .strip_prefix(tag.as_str())
-        })
-        .flat_map(str::split_whitespace)
-        .collect()
-}
-
-/// Reads hv's dispatch table and `@implements` lines, checking them.
-pub fn hv_impl(hypercall_dir: &Path) -> Result<HvImpl, String> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let mut hv = HvImpl {
-        dispatched: parse_dispatch(&read(&hypercall_dir.join("mod.rs"))?),
-        ..HvImpl::default()
-    };
-    let mut files: Vec<_> = std::fs::read_dir(hypercall_dir)
-        .map_err(|e| format!("{}: {e}", hypercall_dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
-    files.sort();
-    for file in files {
-        for item in doc_items(&read(&file)?, "implements") {
-            check_item(item).map_err(|e| format!("{}: @implements {e}", file.display()))?;
-            let hc = item.split('.').next().unwrap_or(item);
-            if !hv.dispatched.contains(hc) {
-                return Err(format!(
-                    "{}: @implements {item}, but hv's dispatch table has no {hc}",
-                    file.display()
-                ));
-            }
-            hv.implements.insert(item.to_owned());
-        }
-    }
-    for hc in &hv.dispatched {
-        if sub_ops(hc).is_some()
-            && !hv
-                .implements
-                .iter()
-                .any(|i| i.starts_with(&format!("{hc}.")))
-        {
-            return Err(format!(
-                "hv dispatches {hc} but no `//! @implements: {hc}.<sub-op>` line says what it implements"
-            ));
+/// hv's own list of what it implements ([`hv::implemented::IMPLEMENTED`]),
+/// named as the table names things.
+pub fn hv_impl() -> Result<HvImpl, String> {
+    use hv::implemented::{has_sub_op, Support, IMPLEMENTED};
+    let mut hv = HvImpl::default();
+    for i in IMPLEMENTED {
+        let h = guest_abi::hypercall::info(i.hypercall)
+            .ok_or_else(|| format!("hv implements unknown hypercall {}", i.hypercall))?;
+        hv.dispatched.insert(h.name.to_owned());
+        let Support::SubOps(mask) = i.support else {
+            continue;
+        };
+        let ops = guest_abi::hypercall::sub_ops::of(h.nr)
+            .ok_or_else(|| format!("hv lists sub-operations of {}, which has none", h.name))?;
+        for bit in (0..64).filter(|&b| has_sub_op(mask, b)) {
+            let op = ops
+                .get(bit)
+                .ok_or_else(|| format!("hv implements unknown {} sub-operation {bit}", h.name))?;
+            hv.implements.insert(format!("{}.{}", h.name, op.name));
         }
     }
     Ok(hv)
@@ -510,7 +267,7 @@ pub fn up_to_date(current: &str, fresh: &str) -> bool {
 
 pub fn run(ws: &Workspace, check: bool) -> Result<(), Error> {
     let failed = Error::Failed;
-    let hv = hv_impl(&ws.root.join("hv").join("src").join("hypercall")).map_err(failed)?;
+    let hv = hv_impl().map_err(failed)?;
     let guests = guests(ws).map_err(Error::Failed)?;
     let results =
         crate::results::load(&crate::conformance::results_path(ws)).map_err(Error::Failed)?;
@@ -547,17 +304,6 @@ mod tests {
     use crate::results::SideResult;
 
     #[test]
-    fn sub_op_lists_name_real_hypercalls() {
-        let mut seen = BTreeSet::new();
-        for (hc, ops) in SUB_OPS {
-            assert!(ALL.iter().any(|h| h.name == *hc), "{hc}");
-            assert!(seen.insert(*hc), "{hc} twice");
-            let unique: BTreeSet<_> = ops.iter().collect();
-            assert_eq!(unique.len(), ops.len(), "{hc}");
-        }
-    }
-
-    #[test]
     fn items_are_checked() {
         assert_eq!(check_item("console_io.write"), Ok(()));
         assert_eq!(check_item("set_trap_table"), Ok(()));
@@ -574,19 +320,14 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_dispatch_table() {
-        let src =
-            "    let mut t = [enosys; 64];\n    t[nr::XEN_VERSION as usize] = hc_xen_version;\n\
-                   t[nr::SCHED_OP_COMPAT as usize] = hc;\n    t[i] = x;\n";
-        let got: Vec<String> = parse_dispatch(src).into_iter().collect();
-        assert_eq!(got, ["sched_op_compat", "xen_version"]);
-        assert_eq!(
-            doc_items(
-                "//! text\n//! @implements: a.b c\n//!   @implements: d\nfn x() {}\n",
-                "implements"
-            ),
-            ["a.b", "c", "d"]
-        );
+    fn reads_hvs_list() {
+        let hv = hv_impl().unwrap();
+        assert!(hv.dispatched.contains("console_io"));
+        assert!(hv.implements.contains("xen_version.version"));
+        assert!(!hv.dispatched.contains("tmem_op"));
+        for item in &hv.implements {
+            check_item(item).unwrap();
+        }
     }
 
     fn fixture() -> (HvImpl, Vec<Guest>) {
@@ -664,13 +405,12 @@ mod tests {
         assert!(splice(&format!("{END}{BEGIN}"), "x").is_err());
     }
 
-    /// The repository's own `@implements` and `@covers` lines name real
-    /// hypercalls and sub-operations, and the README has the markers.
+    /// The repository's own `@covers` lines name real hypercalls and
+    /// sub-operations, and the README has the markers.
     #[test]
     fn repository_metadata_is_consistent() {
         let ws = Workspace::detect();
-        let hv = hv_impl(&ws.root.join("hv").join("src").join("hypercall")).unwrap();
-        assert!(hv.dispatched.contains("console_io"));
+        let hv = hv_impl().unwrap();
         let guests = guests(&ws).unwrap();
         assert!(guests.iter().any(|g| !g.covers.is_empty()));
         let readme = std::fs::read_to_string(ws.root.join("README.md")).unwrap();
