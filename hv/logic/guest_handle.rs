@@ -46,6 +46,14 @@ impl From<Fault> for i64 {
     }
 }
 
+impl From<Fault> for guest_abi::errno::Errno {
+    /// `-EFAULT`, what Xen returns for an inaccessible argument.
+    #[inline]
+    fn from(_: Fault) -> Self {
+        Self::EFAULT
+    }
+}
+
 const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
 /// First address past the lower canonical half.
 const LOWER_END: u64 = 1 << 47;

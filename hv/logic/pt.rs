@@ -23,6 +23,7 @@
 //! updates to them are refused.
 
 use crate::page_info::{FrameTable, PageError, PageInfo, PageType};
+use guest_abi::errno::Errno;
 
 pub const PTE_P: u64 = 1 << 0;
 pub const PTE_RW: u64 = 1 << 1;
@@ -88,21 +89,18 @@ pub enum PtError {
 }
 
 impl PtError {
-    /// The errno Xen 4.17 answers for the same refusal (positive value).
-    pub fn errno(self) -> i64 {
-        const EPERM: i64 = 1;
-        const EBUSY: i64 = 16;
-        const EINVAL: i64 = 22;
+    /// The errno Xen 4.17 answers for the same refusal.
+    pub fn errno(self) -> Errno {
         match self {
-            Self::NotMemory { mfn } if mfn == (PTE_ADDR >> 12) => EINVAL,
-            Self::NotMemory { .. } => EPERM,
-            Self::Busy { .. } => EBUSY,
-            Self::CacheAttributes { .. } => 13, // EACCES
+            Self::NotMemory { mfn } if mfn == (PTE_ADDR >> 12) => Errno::EINVAL,
+            Self::NotMemory { .. } => Errno::EPERM,
+            Self::Busy { .. } => Errno::EBUSY,
+            Self::CacheAttributes { .. } => Errno::EACCES,
             Self::BadFlags { .. }
             | Self::Page { .. }
             | Self::NotPageTable { .. }
             | Self::HypervisorSlot { .. }
-            | Self::BadIndex => EINVAL,
+            | Self::BadIndex => Errno::EINVAL,
         }
     }
 }
@@ -569,7 +567,7 @@ mod tests {
             domain: DOM,
             io_caps: false,
         };
-        assert_eq!(pt.pin(4, 1).map_err(PtError::errno), Err(16)); // EBUSY, as Xen
+        assert_eq!(pt.pin(4, 1).map_err(PtError::errno), Err(Errno::EBUSY)); // as Xen
         assert_eq!(ft.get(4).unwrap().type_count, 0);
         assert_eq!(ft.get(4).unwrap().refs, 0);
     }
@@ -660,11 +658,14 @@ mod tests {
         let flags = pt.update_entry(4, 0, e(5, PTE_P | PTE_PWT)).unwrap_err();
         assert_eq!(
             (busy.errno(), pt_rw.errno(), hole.errno(), flags.errno()),
-            (16, 16, 1, 22)
+            (Errno::EBUSY, Errno::EBUSY, Errno::EPERM, Errno::EINVAL)
         );
         // An L2 entry naming a frame mapped writable: a type conflict.
         pt.update_entry(4, 1, e(6, PTE_P | PTE_RW)).unwrap(); // frame 6 writable
-        assert_eq!(pt.update_entry(3, 1, e(6, PTE_P)).unwrap_err().errno(), 22);
+        assert_eq!(
+            pt.update_entry(3, 1, e(6, PTE_P)).unwrap_err().errno(),
+            Errno::EINVAL
+        );
     }
 
     #[test]
@@ -708,7 +709,7 @@ mod tests {
             pt.update_entry(1, 6, e(1, PTE_P | PTE_RW))
                 .unwrap_err()
                 .errno(),
-            22
+            Errno::EINVAL
         );
         // Read-only link to another validated L4: a type reference.
         pt.update_entry(1, 7, e(2, PTE_P)).unwrap();

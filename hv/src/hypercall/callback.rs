@@ -8,20 +8,17 @@
 //! (cs FLAT_KERNEL_CS, events masked), as on Xen, so `set_trap_table` and
 //! `nmi_op` see each other's changes. Events and NMIs are delivered by
 //! later work; the `syscall` callback is used now (guest user mode).
-//!
-//! @implements: set_callbacks callback_op.register callback_op.unregister nmi_op.register_callback nmi_op.unregister_callback
 
 use guest_abi::callback::{
     CallbackRegister, CallbackUnregister, CALLBACKF_MASK_EVENTS, CALLBACKOP_REGISTER,
     CALLBACKOP_UNREGISTER, CALLBACKTYPE_EVENT, CALLBACKTYPE_FAILSAFE, CALLBACKTYPE_NMI,
     CALLBACKTYPE_SYSCALL, CALLBACKTYPE_SYSCALL32, CALLBACKTYPE_SYSENTER,
 };
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::nmi::{XennmiCallback, XENNMI_REGISTER_CALLBACK, XENNMI_UNREGISTER_CALLBACK};
 use guest_abi::xen::TrapInfo;
 
-use super::{arg32, finish, read_arg, HcResult};
-use crate::arch::x86_64::entry::GuestRegs;
+use super::{read_arg, HcResult, Outcome};
 use crate::arch::x86_64::gdt::RING3_CS64;
 use crate::arch::x86_64::guest_state::is_canonical;
 use crate::domain::{self, TrapState};
@@ -32,7 +29,7 @@ const TI_MASK_EVENTS: u8 = 4;
 
 fn register(t: &mut TrapState, reg: &CallbackRegister) -> HcResult {
     if !is_canonical(reg.address) {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
     let masks = reg.flags & CALLBACKF_MASK_EVENTS != 0;
     match reg.type_ {
@@ -54,14 +51,14 @@ fn register(t: &mut TrapState, reg: &CallbackRegister) -> HcResult {
             t.sysenter_masks_events = masks;
         }
         CALLBACKTYPE_NMI => return register_nmi(t, reg.address),
-        _ => return Err(-errno::ENOSYS),
+        _ => return Err(Errno::ENOSYS),
     }
     Ok(0)
 }
 
 fn register_nmi(t: &mut TrapState, address: u64) -> HcResult {
     if !is_canonical(address) {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
     t.table[VEC_NMI] = TrapInfo {
         vector: 2,
@@ -84,9 +81,9 @@ fn unregister(t: &mut TrapState, type_: u16) -> HcResult {
         | CALLBACKTYPE_FAILSAFE
         | CALLBACKTYPE_SYSCALL
         | CALLBACKTYPE_SYSCALL32
-        | CALLBACKTYPE_SYSENTER => Err(-errno::EINVAL),
+        | CALLBACKTYPE_SYSENTER => Err(Errno::EINVAL),
         CALLBACKTYPE_NMI => unregister_nmi(t),
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
 }
 
@@ -94,8 +91,7 @@ fn with_traps(f: impl FnOnce(&mut TrapState) -> HcResult) -> HcResult {
     domain::with_current(|d| f(&mut d.vcpu.traps))
 }
 
-pub extern "C" fn hc_set_callbacks(regs: &mut GuestRegs) {
-    let (event, failsafe, syscall) = (regs.rdi, regs.rsi, regs.rdx);
+pub fn set_callbacks(event: u64, failsafe: u64, syscall: u64) -> Outcome {
     let _ = with_traps(|t| {
         for (type_, address) in [
             (CALLBACKTYPE_EVENT, event),
@@ -111,10 +107,14 @@ pub extern "C" fn hc_set_callbacks(regs: &mut GuestRegs) {
         }
         Ok(0)
     });
-    finish(regs, Ok(0));
+    Outcome::Done(0)
 }
 
-fn callback_op(cmd: u32, arg: u64) -> HcResult {
+pub fn callback_op(cmd: u32, arg: u64) -> Outcome {
+    callback(cmd, arg).into()
+}
+
+fn callback(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         CALLBACKOP_REGISTER => {
             let reg: CallbackRegister = read_arg(arg)?;
@@ -124,27 +124,21 @@ fn callback_op(cmd: u32, arg: u64) -> HcResult {
             let unreg: CallbackUnregister = read_arg(arg)?;
             with_traps(|t| unregister(t, unreg.type_))
         }
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
 }
 
-pub extern "C" fn hc_callback_op(regs: &mut GuestRegs) {
-    let r = callback_op(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
+pub fn nmi_op(cmd: u32, arg: u64) -> Outcome {
+    nmi(cmd, arg).into()
 }
 
-fn nmi_op(cmd: u32, arg: u64) -> HcResult {
+fn nmi(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         XENNMI_REGISTER_CALLBACK => {
             let cb: XennmiCallback = read_arg(arg)?;
             with_traps(|t| register_nmi(t, cb.handler_address))
         }
         XENNMI_UNREGISTER_CALLBACK => with_traps(unregister_nmi),
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
-}
-
-pub extern "C" fn hc_nmi_op(regs: &mut GuestRegs) {
-    let r = nmi_op(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
 }

@@ -7,52 +7,55 @@
 //! hv never spends unbounded time on one guest request.
 //! `CONSOLEIO_read` has no input yet and returns 0, after refusing counts
 //! above `INT_MAX` with `-E2BIG` as Xen does. Domains without the privilege
-//! get `-EPERM` (Xen's default XSM policy).
-//!
-//! @implements: console_io.write console_io.read
+//! get `-EPERM` (Xen's default XSM policy): the dispatcher checks that
+//! before the command, and hands this handler the capability.
 
 use guest_abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 
-use super::{Continuation, HcResult};
+use super::{Outcome, Privileged};
 use crate::guest_mem::{GuestSlice, Loaded};
 
 const CHUNK: usize = 127;
 /// Chunks printed before the call yields and resumes.
 const CHUNKS_PER_CALL: usize = 32;
 
-pub fn console_io(cmd: u32, count: u32, buffer: u64, cont: &mut Continuation) -> HcResult {
-    if !crate::domain::with_current(|d| d.dom.privileged) {
-        return Err(-errno::EPERM);
-    }
+pub fn console_io(_: Privileged, cmd: u32, count: u32, buffer: u64) -> Outcome {
     match cmd {
-        CONSOLEIO_WRITE => {
-            let mut buf = [0u8; CHUNK];
-            let total = usize::try_from(count).map_err(|_| -errno::EFAULT)?;
-            // Checked chunk by chunk, as Xen copies it.
-            let text = GuestSlice::<u8>::per_element(buffer, u64::from(count));
-            let mut done = 0usize;
-            for _ in 0..CHUNKS_PER_CALL {
-                if done == total {
-                    return Ok(0);
-                }
-                let n = CHUNK.min(total - done);
-                text.read_into(&Loaded, done as u64, &mut buf[..n])?;
-                crate::console::guest_write(&buf[..n]);
-                done += n;
-            }
-            if done == total {
-                return Ok(0);
-            }
+        CONSOLEIO_WRITE => match write(count, buffer) {
+            Ok(None) => Outcome::Done(0),
             // Resume with what is left: (cmd, count - done, buffer + done).
-            let rest = buffer.checked_add(done as u64).ok_or(-errno::EFAULT)?;
-            cont.resume([u64::from(cmd), (total - done) as u64, rest]);
-            Ok(0)
-        }
+            Ok(Some((left, rest))) => Outcome::again([u64::from(cmd), left, rest]),
+            Err(e) => Outcome::Err(e),
+        },
         // The result is a count or an errno, so counts that would read as
         // negative are refused first (as on Xen); there is no input yet.
-        CONSOLEIO_READ if i32::try_from(count).is_err() => Err(-errno::E2BIG),
-        CONSOLEIO_READ => Ok(0),
-        _ => Err(-errno::ENOSYS),
+        CONSOLEIO_READ if i32::try_from(count).is_err() => Outcome::Err(Errno::E2BIG),
+        CONSOLEIO_READ => Outcome::Done(0),
+        _ => Outcome::Err(Errno::ENOSYS),
     }
+}
+
+/// Prints up to [`CHUNKS_PER_CALL`] chunks of the buffer; returns what is
+/// left (count, address) if that was not all of it.
+fn write(count: u32, buffer: u64) -> Result<Option<(u64, u64)>, Errno> {
+    let mut buf = [0u8; CHUNK];
+    let total = usize::try_from(count).map_err(|_| Errno::EFAULT)?;
+    // Checked chunk by chunk, as Xen copies it.
+    let text = GuestSlice::<u8>::per_element(buffer, u64::from(count));
+    let mut done = 0usize;
+    for _ in 0..CHUNKS_PER_CALL {
+        if done == total {
+            return Ok(None);
+        }
+        let n = CHUNK.min(total - done);
+        text.read_into(&Loaded, done as u64, &mut buf[..n])?;
+        crate::console::guest_write(&buf[..n]);
+        done += n;
+    }
+    if done == total {
+        return Ok(None);
+    }
+    let rest = buffer.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+    Ok(Some(((total - done) as u64, rest)))
 }

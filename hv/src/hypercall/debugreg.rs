@@ -15,13 +15,10 @@
 //! to guest memory, and hv has no #DB handling for its own context yet. A
 //! #DB the guest raises itself (single-step, `int1`) is bounced to its
 //! handler like any exception.
-//!
-//! @implements: set_debugreg get_debugreg
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 
-use super::{arg32, finish, HcResult};
-use crate::arch::x86_64::entry::GuestRegs;
+use super::{HcResult, Outcome};
 use crate::domain::{self, DR6_DEFAULT, DR7_DEFAULT};
 
 /// DR6 bit 12 reads as zero.
@@ -37,43 +34,43 @@ const DR_RW_IO: u64 = 2;
 use crate::guest_mem::addr_ok as breakpoint_addr_ok;
 
 /// The value to store for DR`reg`, or the errno.
-fn check(reg: u32, value: u64, cr4_de: bool) -> Result<(usize, u64), i64> {
+fn check(reg: u32, value: u64, cr4_de: bool) -> Result<(usize, u64), Errno> {
     match reg {
         0..=3 => {
             if !breakpoint_addr_ok(value) {
-                return Err(-errno::EPERM);
+                return Err(Errno::EPERM);
             }
             Ok((usize::try_from(reg).unwrap_or(0), value))
         }
         4 | 6 => {
             if reg == 4 && cr4_de {
-                return Err(-errno::ENODEV);
+                return Err(Errno::ENODEV);
             }
             if value >> 32 != 0 {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             Ok((6, (value | DR6_DEFAULT) & !DR6_ZEROS))
         }
         5 | 7 => {
             if reg == 5 && cr4_de {
-                return Err(-errno::ENODEV);
+                return Err(Errno::ENODEV);
             }
             if value >> 32 != 0 {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             let v = (value & !DR7_ZEROS) | DR7_DEFAULT;
             if v & DR7_GD != 0 {
-                return Err(-errno::EPERM);
+                return Err(Errno::EPERM);
             }
             if v & DR7_ENABLES != 0 {
                 let io = (0..4).any(|bp| (v >> (16 + 4 * bp)) & 3 == DR_RW_IO);
                 if io && !cr4_de {
-                    return Err(-errno::EPERM);
+                    return Err(Errno::EPERM);
                 }
             }
             Ok((7, v))
         }
-        _ => Err(-errno::ENODEV),
+        _ => Err(Errno::ENODEV),
     }
 }
 
@@ -83,33 +80,32 @@ fn cr4_de(d: &domain::Cur<'_>) -> bool {
     d.vcpu.priv_state.cr4_guest & (1 << 3) != 0
 }
 
-fn set_debugreg(reg: u32, value: u64) -> HcResult {
+/// `reg` is an `int`: a negative one names no register.
+pub fn set_debugreg(reg: i32, value: u64) -> Outcome {
+    set(reg.cast_unsigned(), value).into()
+}
+
+pub fn get_debugreg(reg: i32) -> Outcome {
+    get(reg.cast_unsigned()).into()
+}
+
+fn set(reg: u32, value: u64) -> HcResult {
     domain::with_current(|d| {
         let (i, v) = check(reg, value, cr4_de(d))?;
-        let slot = d.vcpu.traps.debugreg.get_mut(i).ok_or(-errno::ENODEV)?;
+        let slot = d.vcpu.traps.debugreg.get_mut(i).ok_or(Errno::ENODEV)?;
         *slot = v;
         Ok(0)
     })
 }
 
-fn get_debugreg(reg: u32) -> HcResult {
+fn get(reg: u32) -> HcResult {
     domain::with_current(|d| {
         let i = match reg {
             0..=3 | 6 | 7 => reg,
             4 | 5 if !cr4_de(d) => reg + 2,
-            _ => return Err(-errno::ENODEV),
+            _ => return Err(Errno::ENODEV),
         };
-        let i = usize::try_from(i).map_err(|_| -errno::ENODEV)?;
-        d.vcpu.traps.debugreg.get(i).copied().ok_or(-errno::ENODEV)
+        let i = usize::try_from(i).map_err(|_| Errno::ENODEV)?;
+        d.vcpu.traps.debugreg.get(i).copied().ok_or(Errno::ENODEV)
     })
-}
-
-pub extern "C" fn hc_set_debugreg(regs: &mut GuestRegs) {
-    let r = set_debugreg(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
-}
-
-pub extern "C" fn hc_get_debugreg(regs: &mut GuestRegs) {
-    let r = get_debugreg(arg32(regs.rdi));
-    finish(regs, r);
 }

@@ -18,28 +18,29 @@
 //! writable (not a page table). A frame of a live GDT is mapped in the
 //! vCPU's window, so the CPU sees the update at once. Every refusal is
 //! `-EINVAL`.
-//!
-//! @implements: set_gdt update_descriptor
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use hv::page_info::PageType;
 use hv::segdesc::{self, check_descriptor, FIRST_RESERVED_GDT_ENTRY, GDT_FRAMES};
 
-use super::{arg32, finish, HcResult};
-use crate::arch::x86_64::entry::GuestRegs;
+use super::{HcResult, Outcome};
 use crate::arch::x86_64::gdt;
 use crate::domain;
 use crate::guest_mem::{GuestSlice, Loaded};
 use crate::mm::segdesc::{get_segdesc, validate_frame};
 use crate::mm::{self, FrameWrite, SegDescRef, WritableRef, PAGE_SIZE};
 
-fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
+pub fn set_gdt(frame_list: u64, entries: u32) -> Outcome {
+    install_gdt(frame_list, entries).into()
+}
+
+fn install_gdt(frame_list: u64, entries: u32) -> HcResult {
     if entries > FIRST_RESERVED_GDT_ENTRY {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
     let nr = usize::try_from(entries.div_ceil(512)).unwrap_or(GDT_FRAMES);
     let mut frames = [0u64; GDT_FRAMES];
-    let list = frames.get_mut(..nr).ok_or(-errno::EINVAL)?;
+    let list = frames.get_mut(..nr).ok_or(Errno::EINVAL)?;
     GuestSlice::<u64>::per_element(frame_list, nr as u64).read_into(&Loaded, 0, list)?;
     let new = frames.get(..nr).unwrap_or(&[]);
     let id = domain::current_id().get();
@@ -55,7 +56,7 @@ fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
         true
     });
     if got != Some(true) {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
     let (old, old_nr) = domain::with_current(|d| {
         let area = d.vcpu.ldt.area;
@@ -78,13 +79,12 @@ fn set_gdt(frame_list: u64, entries: u32) -> HcResult {
     Ok(0)
 }
 
-pub extern "C" fn hc_set_gdt(regs: &mut GuestRegs) {
-    let r = set_gdt(regs.rdi, arg32(regs.rsi));
-    finish(regs, r);
+pub fn update_descriptor(maddr: u64, desc: u64) -> Outcome {
+    write_descriptor(maddr, desc).into()
 }
 
-fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
-    let einval = Err(-errno::EINVAL);
+fn write_descriptor(maddr: u64, desc: u64) -> HcResult {
+    let einval = Err(Errno::EINVAL);
     if !maddr.is_multiple_of(8) {
         return einval;
     }
@@ -127,11 +127,6 @@ fn update_descriptor(maddr: u64, desc: u64) -> HcResult {
     // A frame of a live GDT is mapped in its vCPU's window: the CPU sees
     // the new descriptor there already.
     Ok(0)
-}
-
-pub extern "C" fn hc_update_descriptor(regs: &mut GuestRegs) {
-    let r = update_descriptor(regs.rdi, regs.rsi);
-    finish(regs, r);
 }
 
 const _: () = assert!(segdesc::GDT_FRAMES * segdesc::PER_FRAME == gdt::GUEST_ENTRIES);

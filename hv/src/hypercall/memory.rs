@@ -13,18 +13,14 @@
 //! in `nr_exchanged`, and input frames must be unused. Calls that concern
 //! translated guests (`add_to_physmap`) are refused as Xen refuses them for
 //! PV (-EACCES); calls naming other domains find none (-ESRCH) until there
-//! are other domains.
-//!
-//! @implements: memory_op.increase_reservation memory_op.decrease_reservation memory_op.populate_physmap
-//! @implements: memory_op.maximum_ram_page memory_op.current_reservation memory_op.maximum_reservation
-//! @implements: memory_op.maximum_gpfn memory_op.machphys_mfn_list memory_op.machphys_mapping
-//! @implements: memory_op.machine_memory_map memory_op.add_to_physmap memory_op.exchange
+//! are other domains. A preempted call keeps its restart point in the bits
+//! of `cmd` above [`MEMOP_EXTENT_SHIFT`] (reservations) or in the guest's
+//! `nr_exchanged` (`exchange`).
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::memory::*;
 
-use super::{read_arg as read, write_arg as write, HcResult};
-use crate::arch::x86_64::entry::GuestRegs;
+use super::{read_arg as read, write_arg as write, HcResult, Outcome, Privileged};
 use crate::domain;
 use crate::guest_mem::{guest_field, GuestPtr, GuestSlice, Loaded};
 use crate::mm::{self, PAGE_SIZE};
@@ -42,44 +38,40 @@ const BATCH: u64 = 256;
 /// Offset of `arch.max_pfn` in `shared_info`.
 const SHARED_INFO_MAX_PFN: u64 = core::mem::offset_of!(guest_abi::xen::SharedInfo, arch) as u64;
 
-pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
-    let cmd = regs.rdi;
-    let op = super::arg32(cmd) & 0x3f;
-    let start_extent = (cmd & 0xffff_ffff) >> 6;
-    let arg = regs.rsi;
+pub fn memory_op(cmd: u32, arg: u64) -> Outcome {
+    let op = cmd & MEMOP_CMD_MASK;
+    let start_extent = u64::from(cmd >> MEMOP_EXTENT_SHIFT);
     let r = match op {
         XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
             match reservation(op, start_extent, arg) {
                 Ok(Progress::Done(n)) => Ok(n),
                 Ok(Progress::Continue(next)) => {
-                    regs.rdi = (next << 6) | u64::from(op);
-                    super::reissue(regs);
-                    return;
+                    return Outcome::again([(next << MEMOP_EXTENT_SHIFT) | u64::from(op)]);
                 }
                 Err(e) => Err(e),
             }
         }
-        XENMEM_MAXIMUM_RAM_PAGE if start_extent != 0 => Err(-errno::EINVAL),
+        XENMEM_MAXIMUM_RAM_PAGE if start_extent != 0 => Err(Errno::EINVAL),
         XENMEM_MAXIMUM_RAM_PAGE => Ok(mm::max_page()),
         XENMEM_CURRENT_RESERVATION | XENMEM_MAXIMUM_RESERVATION | XENMEM_MAXIMUM_GPFN => {
             query(op, arg)
         }
         XENMEM_MACHPHYS_MFN_LIST => machphys_mfn_list(arg),
-        XENMEM_MACHINE_MEMORY_MAP => machine_memory_map(arg),
+        XENMEM_MACHINE_MEMORY_MAP => match Privileged::check() {
+            Some(privileged) => machine_memory_map(privileged, arg),
+            None => Err(Errno::EPERM),
+        },
         XENMEM_ADD_TO_PHYSMAP => {
             // struct xen_add_to_physmap: read, domain looked up, then refused
             // because a PV domain has no physmap to add to.
             read::<XenAddToPhysmap>(arg)
                 .and_then(|a| check_self(a.domid))
-                .and(Err(-errno::EACCES))
+                .and(Err(Errno::EACCES))
         }
         XENMEM_EXCHANGE => match exchange(arg) {
             Some(r) => r,
-            None => {
-                // Progress is in the guest's `nr_exchanged`: re-issue as is.
-                super::reissue(regs);
-                return;
-            }
+            // Progress is in the guest's `nr_exchanged`: re-issue as is.
+            None => return Outcome::again([u64::from(cmd)]),
         },
         XENMEM_MACHPHYS_MAPPING => {
             // The hardware domain sees the real extent of machine memory.
@@ -96,17 +88,17 @@ pub extern "C" fn hc_memory_op(regs: &mut GuestRegs) {
             };
             write(arg, &out).map(|()| 0)
         }
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     };
-    super::finish(regs, r);
+    r.into()
 }
 
 /// The domain an argument names: only the caller itself, for now.
-fn check_self(domid: u16) -> Result<(), i64> {
+fn check_self(domid: u16) -> Result<(), Errno> {
     if domid == DOMID_SELF || domid == domain::current_id().get() {
         Ok(())
     } else {
-        Err(-errno::ESRCH)
+        Err(Errno::ESRCH)
     }
 }
 
@@ -146,11 +138,11 @@ enum Progress {
 /// As on Xen, a reservation call answers with the number of extents done:
 /// an unreadable argument, an unknown domain or a bad extent list end the
 /// call with what was done so far, not with an errno.
-fn reservation(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
+fn reservation(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
     Ok(reservation_inner(op, start, arg).unwrap_or(Progress::Done(start)))
 }
 
-fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, i64> {
+fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
     let XenMemoryReservation {
         extent_start,
         nr_extents: nr,
@@ -287,10 +279,7 @@ fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
 }
 
 /// `XENMEM_machine_memory_map` (the hardware domain): the firmware's map.
-fn machine_memory_map(arg: u64) -> HcResult {
-    if !domain::with_current(|d| d.dom.privileged) {
-        return Err(-errno::EPERM);
-    }
+fn machine_memory_map(_: Privileged, arg: u64) -> HcResult {
     let p = GuestPtr::<XenMemoryMap>::new(arg)?;
     let map = p.read(&Loaded)?;
     let buffer = GuestSlice::<E820Entry>::per_element(map.buffer, u64::from(map.nr_entries));
@@ -320,7 +309,7 @@ fn exchange(arg: u64) -> Option<HcResult> {
     }
 }
 
-fn exchange_inner(arg: u64) -> Result<Progress, i64> {
+fn exchange_inner(arg: u64) -> Result<Progress, Errno> {
     let p = GuestPtr::<XenMemoryExchange>::new(arg)?;
     let XenMemoryExchange {
         in_: inp,
@@ -335,10 +324,10 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
         MAX_ORDER_DOMU
     };
     if inp.extent_order > max_order || out.extent_order > max_order {
-        return Err(-errno::EPERM);
+        return Err(Errno::EPERM);
     }
     if done > inp.nr_extents || inp.domid != out.domid {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
     check_self(inp.domid)?;
     // Total sizes must match and must not overflow.
@@ -349,7 +338,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
     };
     match (pages(&inp), pages(&out)) {
         (Some(a), Some(b)) if a == b => {}
-        _ => return Err(-errno::EINVAL),
+        _ => return Err(Errno::EINVAL),
     }
     let chunk_order = inp.extent_order.max(out.extent_order);
     let in_per_chunk = 1u64 << (chunk_order - inp.extent_order);
@@ -395,7 +384,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
         // Xen; the binding check is the release below.
         let usable = mm::with_frame_table(|ft| ft.check_unused(&mfns, pages_in, id).is_ok());
         if !disjoint || usable != Some(true) {
-            result = Err(-errno::EINVAL);
+            result = Err(Errno::EINVAL);
             break;
         }
         // Allocate the chunk's output extents before giving anything back.
@@ -410,7 +399,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
         // Refused from here on, the fresh frames go back to the allocator
         // as their handles drop.
         if fresh.len() as u64 != out_per_chunk {
-            result = Err(-errno::ENOMEM);
+            result = Err(Errno::ENOMEM);
             break;
         }
         // The input extents are checked (owned, unreferenced) and taken
@@ -419,7 +408,7 @@ fn exchange_inner(arg: u64) -> Result<Progress, i64> {
             mm::frame_access::release_to_allocator(ft, &mfns, pages_in, id).is_ok()
         });
         if released != Some(true) {
-            result = Err(-errno::EINVAL);
+            result = Err(Errno::EINVAL);
             break;
         }
         let base = done / in_per_chunk * out_per_chunk;

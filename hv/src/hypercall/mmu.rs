@@ -15,25 +15,16 @@
 //! `MMUEXT_SET_LDT` records the LDT and maps nothing: its pages are typed
 //! and mapped when the CPU first reads them (see `domain::ldt`), so the call
 //! succeeds whatever the pages hold, as on Xen.
-//!
-//! @implements: mmu_update.normal_pt_update mmu_update.machphys_update mmu_update.pt_update_preserve_ad
-//! @implements: mmu_update.pt_update_no_translate
-//! @implements: mmuext_op.pin_l1_table mmuext_op.pin_l2_table mmuext_op.pin_l3_table mmuext_op.pin_l4_table
-//! @implements: mmuext_op.unpin_table mmuext_op.new_baseptr mmuext_op.new_user_baseptr
-//! @implements: mmuext_op.tlb_flush_local mmuext_op.tlb_flush_multi mmuext_op.tlb_flush_all
-//! @implements: mmuext_op.invlpg_local mmuext_op.invlpg_multi mmuext_op.invlpg_all
-//! @implements: mmuext_op.flush_cache mmuext_op.flush_cache_global mmuext_op.set_ldt
-//! @implements: mmuext_op.clear_page mmuext_op.copy_page
-//! @implements: update_va_mapping update_va_mapping_otherdomain
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::xen::{MmuUpdate, MmuextOp};
 use hv::page_info::PageType;
 use hv::pt::{self, PtError};
 use hv::pt_walk;
 
-use super::HcResult;
-use crate::arch::x86_64::entry::GuestRegs;
+use guest_abi::hypercall::{MMUEXT_OP, MMU_UPDATE};
+
+use super::{refused, HcResult, Outcome, Privileged};
 use crate::arch::x86_64::mm as tlb;
 use crate::domain;
 use crate::guest_mem::{addr_ok, GuestPtr, GuestSlice, GuestValue, Loaded};
@@ -45,35 +36,42 @@ use crate::mm::{
 const BATCH: u64 = 256;
 /// Bit of `count` marking a resumed batch.
 const PREEMPTED: u64 = 0x8000_0000;
-/// `DOMID_SELF`, as the registers carry it.
-const DOMID_SELF: u64 = guest_abi::xen::DOMID_SELF as u64;
+use guest_abi::xen::DOMID_SELF;
 
 /// What the running domain is, for the checks below.
 struct Current {
     /// The domain's id as the frame table records owners.
     id: u16,
-    io_caps: bool,
+    privileged: Option<Privileged>,
 }
 
+impl Current {
+    /// Whether the domain may map I/O memory (hv's privileged domain).
+    fn io_caps(&self) -> bool {
+        self.privileged.is_some()
+    }
+}
+
+#[inline(always)]
 fn current() -> Current {
     domain::with_current(|d| Current {
         id: d.dom.id.get(),
-        io_caps: d.dom.privileged,
+        privileged: Privileged::of(d.dom),
     })
 }
 
-fn err(e: PtError) -> i64 {
-    -e.errno()
+fn err(e: PtError) -> Errno {
+    e.errno()
 }
 
 /// `foreigndom`: only the domain itself, as DOMID_SELF, until there are
 /// other domains (Xen answers -ESRCH for a domain it cannot find, and for a
 /// domain naming itself by number).
-fn check_foreigndom(foreigndom: u64) -> Result<(), i64> {
+fn check_foreigndom(foreigndom: u32) -> Result<(), Errno> {
     let pg_owner = foreigndom & 0xffff;
     let pt_owner = (foreigndom >> 16) & 0xffff;
-    if pg_owner != DOMID_SELF || pt_owner != 0 {
-        return Err(-errno::ESRCH);
+    if pg_owner != u32::from(DOMID_SELF) || pt_owner != 0 {
+        return Err(Errno::ESRCH);
     }
     Ok(())
 }
@@ -104,9 +102,9 @@ impl Batch {
     fn open<T: GuestValue>(
         count: &mut u64,
         pdone: u64,
-        foreigndom: u64,
+        foreigndom: u32,
         list: u64,
-    ) -> Result<(Self, GuestSlice<T>), i64> {
+    ) -> Result<(Self, GuestSlice<T>), Errno> {
         let batch = Self::start(count, pdone);
         check_foreigndom(foreigndom)?;
         let list = GuestSlice::new(list, *count)?;
@@ -122,45 +120,31 @@ impl Batch {
     }
 }
 
-/// Re-issues the batch hypercall with the elements from `next` on.
-fn continue_batch<T: GuestValue>(regs: &mut GuestRegs, list: GuestSlice<T>, next: u64) {
+/// The batch hypercall again, with the elements from `next` on (Xen's
+/// encoding: the count marked [`PREEMPTED`], progress in `*pdone`).
+fn continue_batch<T: GuestValue>(list: GuestSlice<T>, next: u64) -> Outcome {
     // `next` is inside a list whose ends were checked: it cannot wrap.
     let rest = list.skip(next).unwrap_or(list);
-    regs.rdi = rest.addr();
-    regs.rsi = rest.len() | PREEMPTED;
-    super::reissue(regs);
+    Outcome::again([rest.addr(), rest.len() | PREEMPTED])
 }
 
 // ---------------------------------------------------------------------------
 // mmu_update
 
-pub extern "C" fn hc_mmu_update(regs: &mut GuestRegs) {
-    let (reqs, mut count, pdone, foreigndom) = (
-        regs.rdi,
-        u64::from(super::arg32(regs.rsi)),
-        regs.rdx,
-        regs.r10,
-    );
-    let r = mmu_update(regs, reqs, &mut count, pdone, foreigndom);
-    if let Some(r) = r {
-        super::finish(regs, r);
-    }
+#[inline(always)]
+pub fn mmu_update(reqs: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
+    let mut count = u64::from(count);
+    update_batch(reqs, &mut count, pdone, foreigndom)
 }
 
 /// Requests copied in at a time: one guest page walk per chunk.
 const CHUNK: usize = 16;
 
-/// Returns `None` when the call was turned into a continuation.
-fn mmu_update(
-    regs: &mut GuestRegs,
-    reqs: u64,
-    count: &mut u64,
-    pdone: u64,
-    foreigndom: u64,
-) -> Option<HcResult> {
+#[inline(always)]
+fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome {
     let (mut batch, reqs) = match Batch::open::<MmuUpdate>(count, pdone, foreigndom, reqs) {
         Ok(b) => b,
-        Err(e) => return Some(Err(e)),
+        Err(e) => return Outcome::Err(e),
     };
     let cur = current();
     let mut changed = false;
@@ -171,8 +155,7 @@ fn mmu_update(
         if i >= BATCH {
             batch.finish();
             flush_if(changed);
-            continue_batch(regs, reqs, i);
-            return None;
+            return continue_batch(reqs, i);
         }
         let n = usize::try_from((*count - i).min(CHUNK as u64)).unwrap_or(CHUNK);
         if let Err(e) = reqs.read_into(&Loaded, i, &mut buf[..n]) {
@@ -186,14 +169,14 @@ fn mmu_update(
                         break 'outer;
                     }
                 };
-                match mm::with_page_tables(cur.id, cur.io_caps, |t| one_update(t, &cur, &one)) {
+                match mm::with_page_tables(cur.id, cur.io_caps(), |t| one_update(t, &cur, &one)) {
                     Some(Ok(c)) => changed |= c,
                     Some(Err(e)) => {
                         rc = Err(e);
                         break 'outer;
                     }
                     None => {
-                        rc = Err(-errno::EINVAL);
+                        rc = Err(Errno::EINVAL);
                         break 'outer;
                     }
                 }
@@ -202,7 +185,7 @@ fn mmu_update(
             rc = Err(e.into());
             break;
         }
-        let result = mm::with_page_tables(cur.id, cur.io_caps, |t| {
+        let result = mm::with_page_tables(cur.id, cur.io_caps(), |t| {
             for req in &buf[..n] {
                 match one_update(t, &cur, req) {
                     Ok(c) => changed |= c,
@@ -219,14 +202,14 @@ fn mmu_update(
                 break;
             }
             None => {
-                rc = Err(-errno::EINVAL);
+                rc = Err(Errno::EINVAL);
                 break;
             }
         }
     }
     batch.finish();
     flush_if(changed);
-    Some(rc)
+    rc.into()
 }
 
 fn flush_if(changed: bool) {
@@ -236,11 +219,14 @@ fn flush_if(changed: bool) {
 }
 
 /// One `mmu_update` request; returns whether a translation changed.
-fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<bool, i64> {
+fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<bool, Errno> {
     let MmuUpdate { ptr, val } = *req;
-    let cmd = ptr & 7;
+    let cmd = super::arg32(ptr & 7);
     let mfn = ptr >> 12;
     let index = usize::try_from((ptr & 0xff8) >> 3).unwrap_or(0);
+    if refused::<MMU_UPDATE>(cmd) {
+        return Err(Errno::ENOSYS);
+    }
     match cmd {
         // NORMAL_PT_UPDATE, PT_UPDATE_PRESERVE_AD, PT_UPDATE_NO_TRANSLATE
         // (the last is the normal update for a PV domain).
@@ -248,12 +234,12 @@ fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<bool
         // MACHPHYS_UPDATE: the M2P entry of one of the domain's frames.
         1 => {
             if t.frames.set_pfn(mfn, cur.id, val).is_err() {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             mm::m2p::set(mfn, val);
             Ok(false)
         }
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
 }
 
@@ -264,16 +250,16 @@ fn normal_update(
     index: usize,
     val: u64,
     preserve_ad: bool,
-) -> Result<bool, i64> {
+) -> Result<bool, Errno> {
     let (type_count, ty) = match t.frames.get(mfn) {
         Some(p) if p.owner == Some(cur.id) => (p.type_count, p.ty),
-        _ => return Err(-errno::EINVAL),
+        _ => return Err(Errno::EINVAL),
     };
     let entry_addr = mfn * PAGE_SIZE + index as u64 * 8;
     match (type_count, ty) {
         (n, ty) if n > 0 && ty.is_page_table() => {
             let new = if preserve_ad {
-                let old = phys::read_u64(entry_addr).map_err(|_| -errno::EINVAL)?;
+                let old = phys::read_u64(entry_addr).map_err(|_| Errno::EINVAL)?;
                 val | (old & (pt::PTE_A | pt::PTE_D))
             } else {
                 val
@@ -286,7 +272,7 @@ fn normal_update(
         (n, PageType::Writable) if n > 0 => plain_write(t, cur, mfn, index, val),
         (0, _) => plain_write(t, cur, mfn, index, val),
         // Descriptor tables and other typed uses.
-        _ => Err(-errno::EINVAL),
+        _ => Err(Errno::EINVAL),
     }
 }
 
@@ -301,39 +287,31 @@ fn plain_write(
     mfn: u64,
     index: usize,
     val: u64,
-) -> Result<bool, i64> {
-    let (frame, _) = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| -errno::EINVAL)?;
+) -> Result<bool, Errno> {
+    let (frame, _) = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| Errno::EINVAL)?;
     let written = frame.write_u64(index as u64 * 8, val);
     frame.release_in(t.frames);
-    written.map_err(|_| -errno::EINVAL)?;
+    written.map_err(|_| Errno::EINVAL)?;
     Ok(false)
 }
 
 // ---------------------------------------------------------------------------
 // update_va_mapping
 
-pub extern "C" fn hc_update_va_mapping(regs: &mut GuestRegs) {
-    let r = update_va_mapping(regs.rdi, regs.rsi, regs.rdx);
-    super::finish(regs, r);
+#[inline(always)]
+pub fn update_va_mapping(va: u64, val: u64, flags: u64) -> Outcome {
+    update_l1e(va, val, flags).into()
 }
 
 /// `update_va_mapping_otherdomain(va, val, flags, domid)`: only the domain
-/// itself exists to be named for now.
-pub extern "C" fn hc_update_va_mapping_otherdomain(regs: &mut GuestRegs) {
-    let domid = regs.r10 & 0xffff;
-    let own = domain::current_id().get();
-    let r = if domid == DOMID_SELF || domid == u64::from(own) {
-        // Xen looks the domain up like foreigndom: naming itself by number
-        // is not a foreign domain either.
-        if domid == DOMID_SELF {
-            update_va_mapping(regs.rdi, regs.rsi, regs.rdx)
-        } else {
-            Err(-errno::ESRCH)
-        }
+/// itself exists to be named for now. Xen looks the domain up like
+/// foreigndom: naming itself by number is not a foreign domain either.
+pub fn update_va_mapping_otherdomain(va: u64, val: u64, flags: u64, domid: u16) -> Outcome {
+    if domid == DOMID_SELF {
+        update_va_mapping(va, val, flags)
     } else {
-        Err(-errno::ESRCH)
-    };
-    super::finish(regs, r);
+        Outcome::Err(Errno::ESRCH)
+    }
 }
 
 /// The L1 frame (machine frame number) that maps `va` in the page table at
@@ -341,25 +319,26 @@ pub extern "C" fn hc_update_va_mapping_otherdomain(regs: &mut GuestRegs) {
 /// validated L1s is checked under the frame-table lock by the caller.
 /// Only presence counts on the way; a large page or an address outside
 /// guest space is -EINVAL.
-fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), i64> {
+fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), Errno> {
     match pt_walk::walk_upper(cr3, va, pt_walk::PRESENT, |pa| phys::read_u64(pa).ok()) {
         Ok(pt_walk::Upper::L1 { table, index, .. }) => Ok((table / PAGE_SIZE, index)),
-        _ => Err(-errno::EINVAL),
+        _ => Err(Errno::EINVAL),
     }
 }
 
-fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {
-    let (id, io_caps, cr3) =
-        domain::with_current(|d| (d.dom.id.get(), d.dom.privileged, d.vcpu.cr3));
+fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
+    let (id, privileged, cr3) =
+        domain::with_current(|d| (d.dom.id.get(), Privileged::of(d.dom), d.vcpu.cr3));
+    let io_caps = privileged.is_some();
     let (l1, index) = l1_of(cr3, va)?;
     let old = mm::with_page_tables(id, io_caps, |t| {
         match t.frames.get(l1) {
             Some(p) if p.owner == Some(id) && p.ty == PageType::L1 && p.type_count > 0 => {}
-            _ => return Err(-errno::EINVAL),
+            _ => return Err(Errno::EINVAL),
         }
         t.update_entry(l1, index, val).map_err(err)
     })
-    .ok_or(-errno::EINVAL)??;
+    .ok_or(Errno::EINVAL)??;
     // Xen flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG); hv also flushes
     // whenever a present translation lost rights or changed frame, so no
     // stale entry outlives the reference that justified it.
@@ -384,36 +363,24 @@ fn update_va_mapping(va: u64, val: u64, flags: u64) -> HcResult {
 // ---------------------------------------------------------------------------
 // mmuext_op
 
-pub extern "C" fn hc_mmuext_op(regs: &mut GuestRegs) {
-    let (ops, mut count, pdone, foreigndom) = (
-        regs.rdi,
-        u64::from(super::arg32(regs.rsi)),
-        regs.rdx,
-        regs.r10,
-    );
-    if let Some(r) = mmuext_op(regs, ops, &mut count, pdone, foreigndom) {
-        super::finish(regs, r);
-    }
+#[inline(always)]
+pub fn mmuext_op(ops: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
+    let mut count = u64::from(count);
+    ext_batch(ops, &mut count, pdone, foreigndom)
 }
 
-fn mmuext_op(
-    regs: &mut GuestRegs,
-    ops: u64,
-    count: &mut u64,
-    pdone: u64,
-    foreigndom: u64,
-) -> Option<HcResult> {
+#[inline(always)]
+fn ext_batch(ops: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome {
     let (mut batch, ops) = match Batch::open::<MmuextOp>(count, pdone, foreigndom, ops) {
         Ok(b) => b,
-        Err(e) => return Some(Err(e)),
+        Err(e) => return Outcome::Err(e),
     };
     let cur = current();
     let mut rc = Ok(0);
     for i in 0..*count {
         if i == BATCH {
             batch.finish();
-            continue_batch(regs, ops, i);
-            return None;
+            return continue_batch(ops, i);
         }
         let op = match ops.get(&Loaded, i) {
             Ok(op) => op,
@@ -429,7 +396,7 @@ fn mmuext_op(
         batch.done += 1;
     }
     batch.finish();
-    Some(rc)
+    rc.into()
 }
 
 /// Reads the first word of a guest vCPU bitmap (`UVMF_MULTI`,
@@ -444,22 +411,25 @@ fn owned(cur: &Current, mfn: u64) -> bool {
     mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(cur.id))) == Some(true)
 }
 
-fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> {
+fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno> {
     use guest_abi::xen::*;
+    if refused::<MMUEXT_OP>(cmd) {
+        return Err(Errno::ENOSYS);
+    }
     match cmd {
         MMUEXT_PIN_L1_TABLE | MMUEXT_PIN_L2_TABLE | MMUEXT_PIN_L3_TABLE | MMUEXT_PIN_L4_TABLE => {
             if !owned(cur, arg1) {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             let level = u8::try_from(cmd + 1).unwrap_or(1);
-            mm::with_page_tables(cur.id, cur.io_caps, |t| t.pin(arg1, level))
-                .ok_or(-errno::EINVAL)?
+            mm::with_page_tables(cur.id, cur.io_caps(), |t| t.pin(arg1, level))
+                .ok_or(Errno::EINVAL)?
                 .map_err(|e| match e {
                     // Pinning a pinned table.
                     PtError::Page {
                         error: hv::page_info::PageError::AlreadyOwned,
                         ..
-                    } => -errno::EINVAL,
+                    } => Errno::EINVAL,
                     e => err(e),
                 })?;
             if level == 4 {
@@ -473,10 +443,10 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
         }
         MMUEXT_UNPIN_TABLE => {
             if !owned(cur, arg1) {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
-            mm::with_page_tables(cur.id, cur.io_caps, |t| t.unpin(arg1))
-                .ok_or(-errno::EINVAL)?
+            mm::with_page_tables(cur.id, cur.io_caps(), |t| t.unpin(arg1))
+                .ok_or(Errno::EINVAL)?
                 .map_err(err)?;
             tlb::flush_tlb_all_local();
             Ok(())
@@ -489,7 +459,7 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
         }
         MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
             // arg2: a guest pointer to a vCPU bitmap.
-            read_vcpumask(arg2).map_err(|_| -errno::EINVAL)?;
+            read_vcpumask(arg2).map_err(|_| Errno::EINVAL)?;
             if cmd == MMUEXT_TLB_FLUSH_MULTI {
                 tlb::flush_tlb_all_local();
             } else if addr_ok(arg1) {
@@ -503,43 +473,46 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), i64> 
             }
             Ok(())
         }
-        MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
-            if !cur.io_caps {
-                return Err(if cmd == MMUEXT_FLUSH_CACHE {
-                    -errno::EACCES
-                } else {
-                    -errno::EINVAL
-                });
+        MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => match cur.privileged {
+            Some(privileged) => {
+                flush_cache(privileged);
+                Ok(())
             }
-            crate::arch::x86_64::cpu::wbinvd();
-            Ok(())
-        }
+            None if cmd == MMUEXT_FLUSH_CACHE => Err(Errno::EACCES),
+            None => Err(Errno::EINVAL),
+        },
         MMUEXT_SET_LDT => set_ldt(arg1, arg2),
         MMUEXT_CLEAR_PAGE => write_page(cur, arg1, None),
         MMUEXT_COPY_PAGE => {
             if !owned(cur, arg2) {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             let mut page = alloc::vec![0u8; 4096];
-            phys::read(arg2 * PAGE_SIZE, &mut page).map_err(|_| -errno::EINVAL)?;
+            phys::read(arg2 * PAGE_SIZE, &mut page).map_err(|_| Errno::EINVAL)?;
             write_page(cur, arg1, Some(&page))
         }
-        MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(-errno::EOPNOTSUPP),
-        _ => Err(-errno::ENOSYS),
+        MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(Errno::EOPNOTSUPP),
+        _ => Err(Errno::ENOSYS),
     }
+}
+
+/// Writes back and invalidates the CPU's caches (a domain with I/O
+/// capabilities only: it stalls the whole machine).
+fn flush_cache(_: Privileged) {
+    crate::arch::x86_64::cpu::wbinvd();
 }
 
 /// Writes page `mfn` of the domain (zeros, or `src`) under a writable type
 /// reference, which keeps it from becoming a page table or descriptor
 /// table meanwhile.
 #[cold]
-fn write_page(cur: &Current, mfn: u64, src: Option<&[u8]>) -> Result<(), i64> {
-    let dst = WritableRef::take(mfn, cur.id).map_err(|_| -errno::EINVAL)?;
+fn write_page(cur: &Current, mfn: u64, src: Option<&[u8]>) -> Result<(), Errno> {
+    let dst = WritableRef::take(mfn, cur.id).map_err(|_| Errno::EINVAL)?;
     match src {
         Some(page) => dst.write(0, page),
         None => dst.zero(),
     }
-    .map_err(|_| -errno::EINVAL)
+    .map_err(|_| Errno::EINVAL)
 }
 
 /// Unmaps the LDT pages on a new kernel page table: they were found
@@ -552,18 +525,18 @@ fn drop_ldt_mappings() {
 
 /// `MMUEXT_SET_LDT(linear_addr, nr_ents)`.
 #[cold]
-fn set_ldt(linear_addr: u64, arg2: u64) -> Result<(), i64> {
+fn set_ldt(linear_addr: u64, arg2: u64) -> Result<(), Errno> {
     // `nr_ents` is an unsigned int in the arg2 union.
     let nr_ents = super::arg32(arg2);
     if nr_ents > 8192 || (nr_ents != 0 && (linear_addr & 0xfff != 0 || !addr_ok(linear_addr))) {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
     domain::with_current(|d| crate::domain::ldt::set(d, linear_addr, nr_ents));
     Ok(())
 }
 
-fn install_slots(l4: u64, with_m2p: bool) -> Result<(), i64> {
-    page_table::install_hv_slots(l4, with_m2p).map_err(|_| -errno::EINVAL)
+fn install_slots(l4: u64, with_m2p: bool) -> Result<(), Errno> {
+    page_table::install_hv_slots(l4, with_m2p).map_err(|_| Errno::EINVAL)
 }
 
 /// VMASST_TYPE_m2p_strict: the M2P is visible in kernel base tables only
@@ -580,7 +553,7 @@ pub fn new_baseptr_current(mfn: u64) -> bool {
     new_baseptr(&current(), mfn, false).is_ok()
 }
 
-fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
+fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), Errno> {
     let old = domain::with_current(|d| {
         if user {
             d.vcpu.user_cr3
@@ -590,7 +563,7 @@ fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
     }) >> 12;
     if user && mfn == 0 {
         if old != 0 {
-            mm::with_page_tables(cur.id, cur.io_caps, |t| t.put_type(old));
+            mm::with_page_tables(cur.id, cur.io_caps(), |t| t.put_type(old));
         }
         domain::with_current(|d| d.vcpu.user_cr3 = 0);
         return Ok(());
@@ -599,10 +572,10 @@ fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
         return Ok(());
     }
     if !owned(cur, mfn) {
-        return Err(-errno::EINVAL);
+        return Err(Errno::EINVAL);
     }
-    mm::with_page_tables(cur.id, cur.io_caps, |t| t.get_type(mfn, PageType::L4))
-        .ok_or(-errno::EINVAL)?
+    mm::with_page_tables(cur.id, cur.io_caps(), |t| t.get_type(mfn, PageType::L4))
+        .ok_or(Errno::EINVAL)?
         .map_err(err)?;
     // Every hv slot is rewritten: nothing the guest wrote there before the
     // frame became an L4 survives. A kernel base table shows the M2P; a
@@ -630,10 +603,10 @@ fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), i64> {
         drop_ldt_mappings();
     }
     if let Some(cr3) = reload {
-        tlb::load_guest_page_table(cr3).map_err(|_| -errno::EINVAL)?;
+        tlb::load_guest_page_table(cr3).map_err(|_| Errno::EINVAL)?;
     }
     if old != 0 {
-        mm::with_page_tables(cur.id, cur.io_caps, |t| t.put_type(old));
+        mm::with_page_tables(cur.id, cur.io_caps(), |t| t.put_type(old));
     }
     tlb::flush_tlb_all_local();
     Ok(())

@@ -1,15 +1,22 @@
-//! The hypercall dispatch table: one entry per hypercall number.
+//! The hypercall dispatch table, and the one shape every handler has.
 //!
 //! Arguments arrive in rdi, rsi, rdx, r10, r8 (Xen's x86_64 convention) and
 //! the result goes back in rax; every other guest register is preserved (the
-//! entry path saved them all). Handlers take the argument widths Xen's
-//! prototypes declare: where Xen takes an `int`/`unsigned int`, the upper 32
-//! bits of the register are ignored, as on Xen. Every number without a
-//! handler, and every number ≥ 64, returns `-ENOSYS`.
+//! entry path saved them all). The table is built by [`hypercall_table!`]
+//! from `guest-abi`'s list: each entry decodes the registers as the list's
+//! C types say ([`Signature`], [`FromRegs`]: an `int`/`unsigned int` is the
+//! low 32 bits, as on Xen), checks what the dispatcher can check (the
+//! command is one hv implements, [`hv::implemented`]; the caller is
+//! privileged, for the calls that need it), calls the handler with the
+//! decoded values and applies its [`Outcome`] to the registers. Every
+//! number without a handler, and every number ≥ 64, returns `-ENOSYS`.
 //!
-//! Each handler file says which sub-operations it implements in a
-//! `//! @implements: hypercall.sub_op ...` line; `cargo xtask
-//! conformance-table` reads them and this table into the README.
+//! A handler decodes the rest (the structs its arguments point to), checks,
+//! then performs, and returns one [`Outcome`]: a value, an [`Errno`], a
+//! continuation (Xen's: the same hypercall issued again with new
+//! arguments, so a long call lets hv take interrupts), or a crash of the
+//! calling domain for a protocol violation. `multicall` runs its entries
+//! through the same decode and check ([`dispatch`]).
 
 mod callback;
 mod console_io;
@@ -19,50 +26,299 @@ mod memory;
 mod mmu;
 mod multicall;
 mod physdev;
+mod privilege;
 mod sched_op;
 mod segments;
 pub mod traps;
 mod vm_assist;
 mod xen_version;
 
-use guest_abi::errno;
-use guest_abi::hypercall as nr;
+use guest_abi::errno::Errno;
+use guest_abi::hypercall::sub_ops::{self, Selector};
+use guest_abi::hypercall::{self as nr, FromArg, FromRegs, Nr, Signature};
+use hv::implemented;
 
 use crate::arch::x86_64::entry::GuestRegs;
+pub use privilege::Privileged;
 
-/// A handler's result: a value for rax, or a negative Xen errno.
-pub type HcResult = Result<u64, i64>;
+/// A handler's value for rax, or an errno (for the helpers that compute
+/// one; the handler turns it into an [`Outcome`]).
+pub type HcResult = Result<u64, Errno>;
 
-/// A preemptible handler's request to be called again with new first
-/// arguments (Xen's hypercall continuation): the guest's `rip` is moved back
-/// onto its `syscall` and `rax` keeps the hypercall number, so the call
-/// resumes after hv has had the chance to take interrupts.
-#[derive(Default)]
-pub struct Continuation {
-    args: Option<[u64; 3]>,
+/// What a hypercall comes to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Success: the value for rax.
+    Done(u64),
+    /// Failure: rax gets `-errno`.
+    Err(Errno),
+    /// Not finished: the guest issues the same hypercall again with these
+    /// arguments (Xen's hypercall continuation).
+    Continue(NewArgs),
+    /// A protocol violation: the calling domain is crashed (`why` names it
+    /// in the report).
+    Crash(&'static str),
 }
 
-impl Continuation {
-    pub fn resume(&mut self, args: [u64; 3]) {
-        self.args = Some(args);
+impl From<HcResult> for Outcome {
+    #[inline(always)]
+    fn from(r: HcResult) -> Self {
+        match r {
+            Ok(v) => Self::Done(v),
+            Err(e) => Self::Err(e),
+        }
+    }
+}
+
+impl Outcome {
+    /// A continuation with new values for the first `N` argument
+    /// registers (the others keep theirs).
+    pub fn again<const N: usize>(args: [u64; N]) -> Self {
+        const { assert!(N >= 1 && N <= 5) };
+        let mut all = [0; 5];
+        all[..N].copy_from_slice(&args);
+        Self::Continue(NewArgs { args: all, n: N })
+    }
+}
+
+/// A continuation's new arguments: the first `n` of rdi, rsi, rdx, r10, r8.
+#[derive(Debug)]
+pub struct NewArgs {
+    args: [u64; 5],
+    n: usize,
+}
+
+impl NewArgs {
+    /// The new values, in register order.
+    pub fn values(&self) -> &[u64] {
+        self.args.get(..self.n).unwrap_or(&self.args)
     }
 }
 
 /// Length of the `syscall` instruction.
 const SYSCALL_LEN: u64 = 2;
 
-/// Makes the guest issue the same hypercall again when it resumes (Xen's
-/// hypercall continuation): `rip` goes back onto its `syscall`, and `rax`
-/// still holds the number; the caller has put the remaining work in the
-/// argument registers.
-pub fn reissue(regs: &mut GuestRegs) {
+/// Puts an outcome into the guest's registers: rax, or (continuation) the
+/// new arguments and `rip` back onto the `syscall` (rax still holds the
+/// number), or the domain crashed.
+#[inline(always)]
+fn apply(regs: &mut GuestRegs, outcome: Outcome) {
+    match outcome {
+        Outcome::Done(v) => regs.rax = v,
+        Outcome::Err(e) => regs.rax = e.to_ret(),
+        Outcome::Continue(new) => reissue(regs, &new),
+        Outcome::Crash(why) => crate::traps::crash_current(regs, why),
+    }
+}
+
+/// Makes the guest issue the same hypercall again, with new arguments.
+#[cold]
+#[inline(never)]
+fn reissue(regs: &mut GuestRegs, new: &NewArgs) {
+    let slots = [
+        &mut regs.rdi,
+        &mut regs.rsi,
+        &mut regs.rdx,
+        &mut regs.r10,
+        &mut regs.r8,
+    ];
+    for (slot, &v) in slots.into_iter().zip(new.values()) {
+        *slot = v;
+    }
     regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
 }
 
-/// Low 32 bits of an argument register, for handlers whose Xen prototype
-/// takes an `int` or `unsigned int`.
+/// The argument registers, in order.
+#[inline(always)]
+fn arg_regs(regs: &GuestRegs) -> [u64; 5] {
+    [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8]
+}
+
+/// Low 32 bits of a register, for a value Xen reads as an `int` or
+/// `unsigned int` (inside a struct or union, or for the emulator).
 pub fn arg32(reg: u64) -> u32 {
-    (reg & 0xffff_ffff) as u32
+    u32::from_arg(reg)
+}
+
+/// A handler called with its decoded arguments.
+trait Call<Args> {
+    fn call(self, args: Args) -> Outcome;
+}
+
+/// A handler called with something the dispatcher supplies first (the
+/// [`Privileged`] capability, or the registers for the calls that work on
+/// them) and its decoded arguments.
+trait CallWith<First, Args> {
+    fn call_with(self, first: First, args: Args) -> Outcome;
+}
+
+macro_rules! call_impls {
+    ($( ($($t:ident $v:ident),*) )*) => {
+        $(
+            impl<F: FnOnce($($t),*) -> Outcome, $($t),*> Call<($($t,)*)> for F {
+                #[inline(always)]
+                fn call(self, ($($v,)*): ($($t,)*)) -> Outcome {
+                    self($($v),*)
+                }
+            }
+            impl<F: FnOnce(P, $($t),*) -> Outcome, P, $($t),*> CallWith<P, ($($t,)*)> for F {
+                #[inline(always)]
+                fn call_with(self, first: P, ($($v,)*): ($($t,)*)) -> Outcome {
+                    self(first, $($v),*)
+                }
+            }
+        )*
+    };
+}
+
+call_impls! {
+    ()
+    (A a)
+    (A a, B b)
+    (A a, B b, C c)
+    (A a, B b, C c, D d)
+    (A a, B b, C c, D d, E e)
+}
+
+/// The decoded arguments of hypercall `NR`.
+type Args<const NR: u64> = <<Nr<NR> as Signature>::Args as FromRegs>::Values;
+
+/// Decodes the registers as hypercall `NR`'s arguments.
+#[inline(always)]
+fn decode<const NR: u64>(raw: [u64; 5]) -> Args<NR>
+where
+    Nr<NR>: Signature,
+{
+    <<Nr<NR> as Signature>::Args as FromRegs>::from_regs(raw)
+}
+
+/// `-ENOSYS` for a command of hypercall `NR` (in its first argument) that
+/// Xen defines and hv does not implement ([`implemented::refused_mask`]);
+/// folds to nothing for hypercalls without commands, for those whose
+/// every command hv implements, and for batches, whose elements carry
+/// them.
+#[inline(always)]
+fn refuse_sub_op<const NR: u64>(arg0: u64) -> Option<Outcome> {
+    let selector = const {
+        match sub_ops::of(NR) {
+            Some(ops) => Some(ops.selector),
+            None => None,
+        }
+    };
+    let mask = const { implemented::refused_mask(NR) };
+    let cmd = match selector {
+        Some(Selector::Cmd) => arg32(arg0),
+        Some(Selector::CmdMasked(m)) => arg32(arg0) & m,
+        Some(Selector::PerElement) | None => return None,
+    };
+    implemented::has_sub_op(mask, cmd).then_some(Outcome::Err(Errno::ENOSYS))
+}
+
+/// Whether command `cmd` of hypercall `NR` is one Xen defines and hv does
+/// not implement ([`implemented::refused_mask`]), for the handlers that
+/// find the command themselves (in each element of a batch, or after
+/// another check Xen makes first).
+#[inline(always)]
+pub fn refused<const NR: u64>(cmd: u32) -> bool {
+    implemented::has_sub_op(const { implemented::refused_mask(NR) }, cmd)
+}
+
+/// Hypercall `NR`'s handler, behind the dispatcher's decode and checks.
+trait Run {
+    fn run(regs: &mut GuestRegs, raw: [u64; 5]) -> Outcome;
+}
+
+/// Hypercall number `NR` as hv dispatches it.
+struct Hypercall<const NR: u64>;
+
+/// The table entry of hypercall `NR`: the entry path calls it with the
+/// saved registers.
+extern "C" fn entry<const NR: u64>(regs: &mut GuestRegs)
+where
+    Hypercall<NR>: Run,
+{
+    let outcome = Hypercall::<NR>::run(regs, arg_regs(regs));
+    apply(regs, outcome);
+}
+
+/// Builds [`TABLE`] and [`dispatch`] from `NAME => handler` rows (`NAME`
+/// is the hypercall's constant in `guest-abi`'s list, whose [`Signature`]
+/// gives the handler's parameter types). A row's form says what the
+/// dispatcher does before calling the handler:
+///
+/// - `NAME => f`: checks the command (if the call has commands) and calls
+///   `f(args...)`;
+/// - `NAME => [privileged] f`: refuses an unprivileged caller with `-EPERM`
+///   (before the command, as Xen's XSM hook comes first) and calls
+///   `f(Privileged, args...)`;
+/// - `NAME => [own_command_check] f`: calls `f(args...)`, which checks the
+///   command itself because Xen checks something else first;
+/// - `NAME => [with_regs] f`: calls `f(&mut GuestRegs, args...)` (`iret`,
+///   `multicall`).
+macro_rules! hypercall_table {
+    ($( $konst:ident => $([$kind:ident])? $handler:path; )*) => {
+        $(
+            impl Run for Hypercall<{ nr::$konst }> {
+                #[inline(always)]
+                fn run(regs: &mut GuestRegs, raw: [u64; 5]) -> Outcome {
+                    hypercall_table!(@run $konst regs raw $($kind)? $handler)
+                }
+            }
+        )*
+
+        /// The dispatch table, indexed by hypercall number. The `syscall`
+        /// entry path bounds-checks and clamps the number (so a
+        /// mispredicted check cannot index past the end) and calls the
+        /// entry directly: no dispatcher in between, which keeps a null
+        /// hypercall short.
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "hypercall numbers are below 64; const context has no try_from"
+        )]
+        pub static TABLE: [Handler; TABLE_LEN] = {
+            let mut t: [Handler; TABLE_LEN] = [enosys; TABLE_LEN];
+            $( t[nr::$konst as usize] = entry::<{ nr::$konst }>; )*
+            t
+        };
+
+        // The table and hv's list of what it implements name the same
+        // hypercalls.
+        const _: () = assert!(implemented::is_dispatch_list(&[$( nr::$konst ),*]));
+
+        /// Runs hypercall `number` with arguments `raw` through the same
+        /// decode and checks as the table (for `multicall`); `regs` are
+        /// the caller's real registers.
+        pub fn dispatch(regs: &mut GuestRegs, number: u64, raw: [u64; 5]) -> Outcome {
+            match number {
+                $( nr::$konst => Hypercall::<{ nr::$konst }>::run(regs, raw), )*
+                _ => Outcome::Err(Errno::ENOSYS),
+            }
+        }
+    };
+    (@run $konst:ident $regs:ident $raw:ident $handler:path) => {{
+        let _ = &$regs;
+        if let Some(refused) = refuse_sub_op::<{ nr::$konst }>($raw[0]) {
+            return refused;
+        }
+        Call::call($handler, decode::<{ nr::$konst }>($raw))
+    }};
+    (@run $konst:ident $regs:ident $raw:ident privileged $handler:path) => {{
+        let _ = &$regs;
+        let Some(privileged) = Privileged::check() else {
+            return Outcome::Err(Errno::EPERM);
+        };
+        if let Some(refused) = refuse_sub_op::<{ nr::$konst }>($raw[0]) {
+            return refused;
+        }
+        CallWith::call_with($handler, privileged, decode::<{ nr::$konst }>($raw))
+    }};
+    (@run $konst:ident $regs:ident $raw:ident own_command_check $handler:path) => {{
+        let _ = &$regs;
+        Call::call($handler, decode::<{ nr::$konst }>($raw))
+    }};
+    (@run $konst:ident $regs:ident $raw:ident with_regs $handler:path) => {{
+        CallWith::call_with($handler, $regs, decode::<{ nr::$konst }>($raw))
+    }};
 }
 
 /// A hypercall handler as the entry path calls it: registers in, result
@@ -72,87 +328,37 @@ pub type Handler = extern "C" fn(&mut GuestRegs);
 /// Number of entries in the dispatch table (Xen's `NR_hypercalls`).
 pub const TABLE_LEN: usize = 64;
 
-/// The dispatch table, indexed by hypercall number. The `syscall` entry
-/// path bounds-checks and clamps the number (so a mispredicted check cannot
-/// index past the end) and calls the entry directly: no dispatcher in
-/// between, which keeps a null hypercall short.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "hypercall numbers are below 64; const context has no try_from"
-)]
-pub static TABLE: [Handler; TABLE_LEN] = {
-    let mut t: [Handler; TABLE_LEN] = [enosys; TABLE_LEN];
-    t[nr::SCHED_OP_COMPAT as usize] = hc_sched_op_compat;
-    t[nr::XEN_VERSION as usize] = hc_xen_version;
-    t[nr::CONSOLE_IO as usize] = hc_console_io;
-    t[nr::VM_ASSIST as usize] = hc_vm_assist;
-    t[nr::SCHED_OP as usize] = hc_sched_op;
-    t[nr::MMU_UPDATE as usize] = mmu::hc_mmu_update;
-    t[nr::MULTICALL as usize] = multicall::hc_multicall;
-    t[nr::MEMORY_OP as usize] = memory::hc_memory_op;
-    t[nr::MMUEXT_OP as usize] = mmu::hc_mmuext_op;
-    t[nr::UPDATE_VA_MAPPING as usize] = mmu::hc_update_va_mapping;
-    t[nr::UPDATE_VA_MAPPING_OTHERDOMAIN as usize] = mmu::hc_update_va_mapping_otherdomain;
-    t[nr::SET_TRAP_TABLE as usize] = traps::hc_set_trap_table;
-    t[nr::STACK_SWITCH as usize] = traps::hc_stack_switch;
-    t[nr::FPU_TASKSWITCH as usize] = traps::hc_fpu_taskswitch;
-    t[nr::IRET as usize] = traps::hc_iret;
-    t[nr::SET_CALLBACKS as usize] = callback::hc_set_callbacks;
-    t[nr::CALLBACK_OP as usize] = callback::hc_callback_op;
-    t[nr::NMI_OP as usize] = callback::hc_nmi_op;
-    t[nr::SET_SEGMENT_BASE as usize] = segments::hc_set_segment_base;
-    t[nr::SET_GDT as usize] = descriptors::hc_set_gdt;
-    t[nr::UPDATE_DESCRIPTOR as usize] = descriptors::hc_update_descriptor;
-    t[nr::SET_DEBUGREG as usize] = debugreg::hc_set_debugreg;
-    t[nr::GET_DEBUGREG as usize] = debugreg::hc_get_debugreg;
-    t[nr::PHYSDEV_OP as usize] = physdev::hc_physdev_op;
-    t
-};
-
-fn finish(regs: &mut GuestRegs, result: HcResult) {
-    regs.rax = match result {
-        Ok(v) => v,
-        Err(e) => e.cast_unsigned(),
-    };
+hypercall_table! {
+    SET_TRAP_TABLE => traps::set_trap_table;
+    MMU_UPDATE => mmu::mmu_update;
+    SET_GDT => descriptors::set_gdt;
+    STACK_SWITCH => traps::stack_switch;
+    SET_CALLBACKS => callback::set_callbacks;
+    FPU_TASKSWITCH => traps::fpu_taskswitch;
+    SCHED_OP_COMPAT => sched_op::sched_op_compat;
+    SET_DEBUGREG => debugreg::set_debugreg;
+    GET_DEBUGREG => debugreg::get_debugreg;
+    UPDATE_DESCRIPTOR => descriptors::update_descriptor;
+    MEMORY_OP => memory::memory_op;
+    MULTICALL => [with_regs] multicall::multicall;
+    UPDATE_VA_MAPPING => mmu::update_va_mapping;
+    XEN_VERSION => xen_version::xen_version;
+    CONSOLE_IO => [privileged] console_io::console_io;
+    VM_ASSIST => [own_command_check] vm_assist::vm_assist;
+    UPDATE_VA_MAPPING_OTHERDOMAIN => mmu::update_va_mapping_otherdomain;
+    IRET => [with_regs] traps::iret;
+    SET_SEGMENT_BASE => segments::set_segment_base;
+    MMUEXT_OP => mmu::mmuext_op;
+    NMI_OP => callback::nmi_op;
+    SCHED_OP => sched_op::sched_op;
+    CALLBACK_OP => callback::callback_op;
+    PHYSDEV_OP => physdev::physdev_op;
 }
 
 /// Every number without a handler, and (called by the entry path) every
 /// number beyond the table.
 pub extern "C" fn enosys(regs: &mut GuestRegs) {
-    finish(regs, Err(-errno::ENOSYS));
-}
-
-extern "C" fn hc_xen_version(regs: &mut GuestRegs) {
-    let r = xen_version::xen_version(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
-}
-
-extern "C" fn hc_sched_op(regs: &mut GuestRegs) {
-    let r = sched_op::sched_op(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
-}
-
-extern "C" fn hc_sched_op_compat(regs: &mut GuestRegs) {
-    let r = sched_op::sched_op_compat(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
-}
-
-extern "C" fn hc_vm_assist(regs: &mut GuestRegs) {
-    let r = vm_assist::vm_assist(arg32(regs.rdi), arg32(regs.rsi));
-    finish(regs, r);
-}
-
-extern "C" fn hc_console_io(regs: &mut GuestRegs) {
-    let mut cont = Continuation::default();
-    let r = console_io::console_io(arg32(regs.rdi), arg32(regs.rsi), regs.rdx, &mut cont);
-    if let Some([c1, c2, c3]) = cont.args {
-        regs.rdi = c1;
-        regs.rsi = c2;
-        regs.rdx = c3;
-        reissue(regs);
-        return;
-    }
-    finish(regs, r);
+    apply(regs, Outcome::Err(Errno::ENOSYS));
 }
 
 /// `mov` to cr3 from the guest kernel, emulated as `MMUEXT_NEW_BASEPTR`
@@ -164,7 +370,7 @@ pub fn new_baseptr_for_emulation(mfn: u64) -> bool {
 /// Copies the argument struct at `va` in from the calling guest (its page
 /// tables are the loaded ones, so the CPU walks them); `-EFAULT` if it
 /// cannot be read.
-pub fn read_arg<T: crate::guest_mem::GuestValue>(va: u64) -> Result<T, i64> {
+pub fn read_arg<T: crate::guest_mem::GuestValue>(va: u64) -> Result<T, Errno> {
     use crate::guest_mem::{GuestPtr, Loaded};
     Ok(GuestPtr::<T>::new(va)?.read(&Loaded)?)
 }
@@ -172,7 +378,7 @@ pub fn read_arg<T: crate::guest_mem::GuestValue>(va: u64) -> Result<T, i64> {
 /// Copies a result struct out to `va` in the calling guest; `-EFAULT` if
 /// it cannot be written (a fault part-way leaves the bytes before it
 /// written, as on Xen).
-pub fn write_arg<T: crate::guest_mem::GuestValue>(va: u64, v: &T) -> Result<(), i64> {
+pub fn write_arg<T: crate::guest_mem::GuestValue>(va: u64, v: &T) -> Result<(), Errno> {
     use crate::guest_mem::{GuestPtr, Loaded};
     Ok(GuestPtr::<T>::new(va)?.write(&Loaded, v)?)
 }

@@ -8,92 +8,64 @@
 //! ends the batch there (XSA-213: no call may run after it). A call that
 //! wants to be preempted writes its continuation arguments back into its
 //! entry and the multicall resumes from that entry; the multicall itself is
-//! preempted every [`BATCH`] entries.
-//!
-//! @implements: multicall
+//! preempted every [`BATCH`] entries. Each entry goes through the same
+//! decode and checks as a direct call ([`super::dispatch`]); a call that
+//! crashes the domain crashes it from inside the multicall too.
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::hypercall as nr;
 use guest_abi::xen::MulticallEntry;
 
-use super::{finish, TABLE};
+use super::{dispatch, Outcome};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::guest_mem::{guest_field, GuestSlice, Loaded};
 
 const BATCH: u64 = 64;
 
-pub extern "C" fn hc_multicall(regs: &mut GuestRegs) {
+pub fn multicall(regs: &mut GuestRegs, calls: u64, count: u32) -> Outcome {
     // No up-front check of the list, as on Xen: each entry faults alone.
-    let list =
-        GuestSlice::<MulticallEntry>::per_element(regs.rdi, u64::from(super::arg32(regs.rsi)));
+    let list = GuestSlice::<MulticallEntry>::per_element(calls, u64::from(count));
     let count = list.len();
     for i in 0..count {
         // An entry past the top of the address space is unreadable.
         let Ok(at) = list.element_addr(i) else {
-            finish(regs, Err(-errno::EFAULT));
-            return;
+            return Outcome::Err(Errno::EFAULT);
         };
         if i == BATCH {
-            regs.rdi = at;
-            regs.rsi = count - i;
-            super::reissue(regs);
-            return;
+            return Outcome::again([at, count - i]);
         }
-        let entry = match list.at(i).and_then(|p| Ok((p, p.read(&Loaded)?))) {
+        let (ptr, call) = match list.at(i).and_then(|p| Ok((p, p.read(&Loaded)?))) {
             Ok(e) => e,
-            Err(e) => {
-                finish(regs, Err(e.into()));
-                return;
-            }
+            Err(e) => return Outcome::Err(e.into()),
         };
-        let (ptr, call) = entry;
         let op = call.op;
         if !super::traps::allowed_in_multicall(op) {
             // Runs on the real context and ends the batch.
-            let iret = TABLE[usize::try_from(nr::IRET).unwrap_or(0)];
-            iret(regs);
-            return;
+            return dispatch(regs, op, [0; 5]);
         }
         let result = if op == nr::MULTICALL {
-            (-errno::EINVAL).cast_unsigned()
+            Errno::EINVAL.to_ret()
         } else {
             let [a0, a1, a2, a3, a4, _] = call.args;
-            let mut sub = GuestRegs {
-                rax: op,
-                rdi: a0,
-                rsi: a1,
-                rdx: a2,
-                r10: a3,
-                r8: a4,
-                ..*regs
-            };
-            let handler = usize::try_from(op)
-                .ok()
-                .and_then(|n| TABLE.get(n))
-                .copied()
-                .unwrap_or(super::enosys);
-            handler(&mut sub);
-            if sub.rip != regs.rip {
-                // The call asked to be continued: keep its new arguments in
-                // its entry (the five a hypercall takes) and resume the
-                // multicall from it.
-                let args = [sub.rdi, sub.rsi, sub.rdx, sub.r10, sub.r8];
-                let slots = guest_field!(ptr, MulticallEntry, args).as_slice();
-                if let Err(e) = slots.write_from(&Loaded, 0, &args) {
-                    finish(regs, Err(e.into()));
-                    return;
+            match dispatch(regs, op, [a0, a1, a2, a3, a4]) {
+                Outcome::Done(v) => v,
+                Outcome::Err(e) => e.to_ret(),
+                Outcome::Continue(new) => {
+                    // The call asked to be continued: keep its new
+                    // arguments in its entry and resume the multicall
+                    // from it.
+                    let slots = guest_field!(ptr, MulticallEntry, args).as_slice();
+                    if let Err(e) = slots.write_from(&Loaded, 0, new.values()) {
+                        return Outcome::Err(e.into());
+                    }
+                    return Outcome::again([at, count - i]);
                 }
-                regs.rdi = at;
-                regs.rsi = count - i;
-                super::reissue(regs);
-                return;
+                crash @ Outcome::Crash(_) => return crash,
             }
-            sub.rax
         };
         if let Err(e) = guest_field!(ptr, MulticallEntry, result).write(&Loaded, &result) {
-            finish(regs, Err(e.into()));
-            return;
+            return Outcome::Err(e.into());
         }
     }
-    finish(regs, Ok(0));
+    Outcome::Done(0)
 }

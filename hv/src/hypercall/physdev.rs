@@ -11,16 +11,13 @@
 //!
 //! An unreadable argument is `-EFAULT`. Every other sub-op is `-ENOSYS`
 //! until the physical-device work.
-//!
-//! @implements: physdev_op.set_iopl physdev_op.set_iobitmap
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::physdev::{
     PhysdevSetIobitmap, PhysdevSetIopl, PHYSDEVOP_SET_IOBITMAP, PHYSDEVOP_SET_IOPL,
 };
 
-use super::{arg32, finish, read_arg, HcResult};
-use crate::arch::x86_64::entry::GuestRegs;
+use super::{read_arg, HcResult, Outcome};
 use crate::domain;
 
 /// Bytes of a full I/O bitmap (65536 ports).
@@ -29,12 +26,16 @@ const MAX_PORTS: u32 = 65536;
 /// First address above the hypervisor's range.
 use crate::guest_mem::addr_ok;
 
-fn physdev_op(cmd: u32, arg: u64) -> HcResult {
+pub fn physdev_op(cmd: u32, arg: u64) -> Outcome {
+    perform(cmd, arg).into()
+}
+
+fn perform(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         PHYSDEVOP_SET_IOPL => {
             let PhysdevSetIopl { iopl } = read_arg(arg)?;
             if iopl > 3 {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             domain::with_current(|d| d.vcpu.traps.iopl = u64::from(iopl) << 12);
             Ok(0)
@@ -45,7 +46,7 @@ fn physdev_op(cmd: u32, arg: u64) -> HcResult {
             } = read_arg(arg)?;
             let end_ok = bitmap.checked_add(IOBMP_BYTES - 1).is_some_and(addr_ok);
             if !addr_ok(bitmap) || !end_ok || nr_ports > MAX_PORTS {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             domain::with_current(|d| {
                 d.vcpu.priv_state.iobmp = bitmap;
@@ -53,11 +54,6 @@ fn physdev_op(cmd: u32, arg: u64) -> HcResult {
             });
             Ok(0)
         }
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
-}
-
-pub extern "C" fn hc_physdev_op(regs: &mut GuestRegs) {
-    let r = physdev_op(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
 }

@@ -7,17 +7,14 @@
 //! how hv leaves the machine. `SCHEDOP_block` and `SCHEDOP_poll` wait for
 //! events, which arrive with the event-channel issue: until then they
 //! return `-ENOSYS`.
-//!
-//! @implements: sched_op.yield sched_op.shutdown sched_op.shutdown_code
-//! @implements: sched_op_compat.yield sched_op_compat.shutdown
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::sched::{SchedShutdown, SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE, SCHEDOP_YIELD};
 
-use super::HcResult;
+use super::{HcResult, Outcome};
 
 /// The shutdown reason, truncated to 8 bits as on Xen.
-fn read_reason(arg: u64) -> Result<u8, i64> {
+fn read_reason(arg: u64) -> Result<u8, Errno> {
     let SchedShutdown { reason } = super::read_arg(arg)?;
     Ok((reason & 0xff) as u8)
 }
@@ -28,7 +25,11 @@ fn shutdown(reason: u8) -> ! {
     crate::shutdown::domain_shutdown(crate::domain::current_id(), u32::from(reason))
 }
 
-pub fn sched_op(cmd: u32, arg: u64) -> HcResult {
+pub fn sched_op(cmd: u32, arg: u64) -> Outcome {
+    perform(cmd, arg).into()
+}
+
+fn perform(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         SCHEDOP_YIELD => Ok(0),
         SCHEDOP_SHUTDOWN => shutdown(read_reason(arg)?),
@@ -40,15 +41,15 @@ pub fn sched_op(cmd: u32, arg: u64) -> HcResult {
             });
             Ok(0)
         }
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
 }
 
 /// Hypercall 6: the pre-3.0 form, with the shutdown reason passed by value.
-pub fn sched_op_compat(cmd: u32, arg: u64) -> HcResult {
+pub fn sched_op_compat(cmd: u32, arg: u64) -> Outcome {
     match cmd {
-        SCHEDOP_YIELD => Ok(0),
+        SCHEDOP_YIELD => Outcome::Done(0),
         SCHEDOP_SHUTDOWN => shutdown((arg & 0xff) as u8),
-        _ => Err(-errno::ENOSYS),
+        _ => Outcome::Err(Errno::ENOSYS),
     }
 }

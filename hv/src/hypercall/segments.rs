@@ -8,19 +8,20 @@
 //! except for null selectors) into user mode's GS and takes its base from
 //! the descriptor; a selector the CPU would refuse loads the null selector
 //! instead and still returns 0, as on Xen. Unknown `which`: `-EINVAL`.
-//!
-//! @implements: set_segment_base
 
 use guest_abi::arch::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL};
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 
-use super::{arg32, finish, HcResult};
-use crate::arch::x86_64::entry::GuestRegs;
+use super::{HcResult, Outcome};
 use crate::arch::x86_64::guest_state;
 use crate::domain;
 
-fn set_segment_base(which: u32, base: u64) -> HcResult {
-    let einval = |_| -errno::EINVAL;
+pub fn set_segment_base(which: u32, base: u64) -> Outcome {
+    perform(which, base).into()
+}
+
+fn perform(which: u32, base: u64) -> HcResult {
+    let einval = |_| Errno::EINVAL;
     match which {
         SEGBASE_FS => {
             guest_state::write_fs_base(base).map_err(einval)?;
@@ -40,12 +41,7 @@ fn set_segment_base(which: u32, base: u64) -> HcResult {
             let (_, base) = guest_state::load_inactive_gs_selector(sel);
             domain::with_current(|d| d.vcpu.traps.gs_base_user = base);
         }
-        _ => return Err(-errno::EINVAL),
+        _ => return Err(Errno::EINVAL),
     }
     Ok(0)
-}
-
-pub extern "C" fn hc_set_segment_base(regs: &mut GuestRegs) {
-    let r = set_segment_base(arg32(regs.rdi), regs.rsi);
-    finish(regs, r);
 }

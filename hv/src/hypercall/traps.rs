@@ -19,14 +19,12 @@
 //! not a call that returns: `rax` is
 //! the saved one. Xen refuses it inside a multicall (XSA-213), see
 //! [`allowed_in_multicall`].
-//!
-//! @implements: set_trap_table stack_switch fpu_taskswitch iret
 
 use guest_abi::arch::VGCF_IN_SYSCALL;
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::xen::{IretContext, TrapInfo, VMASST_TYPE_ARCHITECTURAL_IOPL};
 
-use super::{arg32, finish, HcResult};
+use super::Outcome;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state::{self, is_canonical};
 use crate::domain::{self, Cur};
@@ -52,62 +50,47 @@ fn fixup_selector(sel: u64) -> u64 {
     sel | 3
 }
 
-enum TableResult {
-    Done(HcResult),
-    Resume(u64),
-}
-
-fn set_trap_table(table: u64) -> TableResult {
+pub fn set_trap_table(table: u64) -> Outcome {
     if table == 0 {
         domain::with_current(|d| {
             d.vcpu.traps.table = crate::domain::TrapState::new().table;
         });
-        return TableResult::Done(Ok(0));
+        return Outcome::Done(0);
     }
     let mut va = table;
     for _ in 0..ENTRIES_PER_CALL {
         let Ok(mut ti) = GuestPtr::<TrapInfo>::new(va).and_then(|p| p.read(&Loaded)) else {
-            return TableResult::Done(Err(-errno::EFAULT));
+            return Outcome::Err(Errno::EFAULT);
         };
         if ti.address == 0 {
-            return TableResult::Done(Ok(0));
+            return Outcome::Done(0);
         }
         if !is_canonical(ti.address) {
-            return TableResult::Done(Err(-errno::EINVAL));
+            return Outcome::Err(Errno::EINVAL);
         }
         ti.cs = u16::try_from(fixup_selector(u64::from(ti.cs))).unwrap_or(ti.cs | 3);
         domain::with_current(|d| d.vcpu.traps.table[usize::from(ti.vector)] = ti);
         va = va.wrapping_add(size_of::<TrapInfo>() as u64);
     }
-    TableResult::Resume(va)
+    Outcome::again([va])
 }
 
-pub extern "C" fn hc_set_trap_table(regs: &mut GuestRegs) {
-    match set_trap_table(regs.rdi) {
-        TableResult::Done(r) => finish(regs, r),
-        TableResult::Resume(va) => {
-            regs.rdi = va;
-            super::reissue(regs);
-        }
-    }
-}
-
-pub extern "C" fn hc_stack_switch(regs: &mut GuestRegs) {
-    let (ss, sp) = (fixup_selector(regs.rdi), regs.rsi);
+pub fn stack_switch(ss: u64, sp: u64) -> Outcome {
+    let ss = fixup_selector(ss);
     domain::with_current(|d| {
         d.vcpu.traps.kernel_ss = ss;
         d.vcpu.traps.kernel_sp = sp;
     });
-    finish(regs, Ok(0));
+    Outcome::Done(0)
 }
 
-pub extern "C" fn hc_fpu_taskswitch(regs: &mut GuestRegs) {
-    let set = arg32(regs.rdi) != 0;
+pub fn fpu_taskswitch(set: i32) -> Outcome {
+    let set = set != 0;
     domain::with_current(|d| d.vcpu.traps.virtual_ts = set);
     // The hardware TS makes the guest's next FPU instruction fault; the #NM
     // handler clears it and bounces if the virtual TS is still set.
     guest_state::set_cr0_ts(set);
-    finish(regs, Ok(0));
+    Outcome::Done(0)
 }
 
 /// Why `iret` crashed the domain.
@@ -125,7 +108,8 @@ fn iret_context(regs: &GuestRegs) -> Result<IretContext, IretError> {
         .map_err(|_| IretError::Unreadable(regs.rsp))
 }
 
-fn iret(d: &mut Cur<'_>, regs: &mut GuestRegs, ctx: &IretContext) -> Result<(), IretError> {
+#[inline(always)]
+fn restore(d: &mut Cur<'_>, regs: &mut GuestRegs, ctx: &IretContext) -> Result<(), IretError> {
     if ctx.cs & 3 == 3 {
         if d.vcpu.user_cr3 == 0 {
             return Err(IretError::NoUserPageTable);
@@ -159,10 +143,13 @@ fn iret(d: &mut Cur<'_>, regs: &mut GuestRegs, ctx: &IretContext) -> Result<(), 
     Ok(())
 }
 
-pub extern "C" fn hc_iret(regs: &mut GuestRegs) {
+/// Returns to the frame on the guest stack: the registers are rewritten
+/// and rax is the frame's.
+#[inline(always)]
+pub fn iret(regs: &mut GuestRegs) -> Outcome {
     // The frame is copied in before the vCPU is locked: no lock is held
     // across a guest copy.
-    let r = iret_context(regs).and_then(|ctx| domain::with_current(|d| iret(d, regs, &ctx)));
+    let r = iret_context(regs).and_then(|ctx| domain::with_current(|d| restore(d, regs, &ctx)));
     if let Err(e) = r {
         let cpu = crate::arch::x86_64::percpu::cpu_id();
         match e {
@@ -175,6 +162,7 @@ pub extern "C" fn hc_iret(regs: &mut GuestRegs) {
                 "CPU{cpu}: iret: switching to user mode with no user page table"
             ),
         }
-        crate::traps::crash_current(regs, "bad iret");
+        return Outcome::Crash("bad iret");
     }
+    Outcome::Done(regs.rax)
 }

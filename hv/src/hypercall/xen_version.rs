@@ -1,16 +1,10 @@
 //! `xen_version`: hv answers as Xen 4.17 does, so guests that check the
 //! version see 4.17.
-//!
-//! @implements: xen_version.version xen_version.extraversion xen_version.compile_info
-//! @implements: xen_version.capabilities xen_version.changeset
-//! @implements: xen_version.platform_parameters xen_version.get_features
-//! @implements: xen_version.pagesize xen_version.guest_handle
-//! @implements: xen_version.commandline xen_version.build_id
 
-use guest_abi::errno;
+use guest_abi::errno::Errno;
 use guest_abi::version::*;
 
-use super::{read_arg, write_arg, HcResult};
+use super::{read_arg, write_arg, HcResult, Outcome, Privileged};
 use crate::guest_mem::{GuestSlice, Loaded};
 
 const VERSION: u64 = (4 << 16) | 17;
@@ -52,14 +46,19 @@ fn put_str<const N: usize>(arg: u64, s: &[u8]) -> HcResult {
     Ok(0)
 }
 
-pub fn xen_version(cmd: u32, arg: u64) -> HcResult {
+pub fn xen_version(cmd: u32, arg: u64) -> Outcome {
     match cmd {
-        XENVER_VERSION => Ok(VERSION),
+        XENVER_VERSION => Outcome::Done(VERSION),
         // Takes no argument: a non-null one is refused, as on Xen.
-        XENVER_PAGESIZE if arg != 0 => Err(-errno::EINVAL),
-        XENVER_PAGESIZE => Ok(4096),
-        _ => with_buffer(cmd, arg),
+        XENVER_PAGESIZE if arg != 0 => Outcome::Err(Errno::EINVAL),
+        XENVER_PAGESIZE => Outcome::Done(4096),
+        _ => with_buffer(cmd, arg).into(),
     }
+}
+
+/// hv's command line, for a privileged caller.
+fn commandline<const N: usize>(_: Privileged, arg: u64) -> HcResult {
+    put_str::<N>(arg, crate::hv_cmdline().as_bytes())
 }
 
 /// The sub-operations that read or write a guest buffer. Kept out of line so
@@ -91,7 +90,7 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
         XENVER_GET_FEATURES => {
             let mut fi: XenFeatureInfo = read_arg(arg)?;
             if fi.submap_idx != 0 {
-                return Err(-errno::EINVAL);
+                return Err(Errno::EINVAL);
             }
             let (initial, assists) = crate::domain::with_current(|d| (d.dom.initial, d.vm_assist));
             fi.submap = features(initial, assists);
@@ -105,10 +104,9 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
         }
         XENVER_COMMANDLINE => {
             const N: usize = size_of::<XenCommandline>();
-            if crate::domain::with_current(|d| d.dom.privileged) {
-                put_str::<N>(arg, crate::hv_cmdline().as_bytes())
-            } else {
-                put_str::<N>(arg, DENIED)
+            match Privileged::check() {
+                Some(privileged) => commandline::<N>(privileged, arg),
+                None => put_str::<N>(arg, DENIED),
             }
         }
         XENVER_BUILD_ID => {
@@ -117,7 +115,7 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
             // refused, a short one answered -ENOBUFS, as on Xen.
             let id = crate::arch::x86_64::build_id();
             if id.is_empty() {
-                return Err(-errno::ENODATA);
+                return Err(Errno::ENODATA);
             }
             let size = id.len() as u64;
             if arg == 0 {
@@ -125,18 +123,18 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
             }
             let XenBuildId { len } = read_arg(arg)?;
             match u64::from(len) {
-                0 => Err(-errno::EINVAL),
-                n if n < size => Err(-errno::ENOBUFS),
+                0 => Err(Errno::EINVAL),
+                n if n < size => Err(Errno::ENOBUFS),
                 _ => {
                     // The buffer follows the header (C's flexible `buf[]`).
                     let buf = arg
                         .checked_add(size_of::<XenBuildId>() as u64)
-                        .ok_or(-errno::EFAULT)?;
+                        .ok_or(Errno::EFAULT)?;
                     GuestSlice::<u8>::per_element(buf, size).write_from(&Loaded, 0, id)?;
                     Ok(size)
                 }
             }
         }
-        _ => Err(-errno::ENOSYS),
+        _ => Err(Errno::ENOSYS),
     }
 }
