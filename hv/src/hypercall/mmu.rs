@@ -153,8 +153,9 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
     let mut i = 0u64;
     'outer: while i < *count {
         if i >= BATCH {
-            batch.finish();
+            // Flush before *pdone: see `flush_if`.
             flush_if(changed);
+            batch.finish();
             return continue_batch(reqs, i);
         }
         let n = usize::try_from((*count - i).min(CHUNK as u64)).unwrap_or(CHUNK);
@@ -207,11 +208,20 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
             }
         }
     }
-    batch.finish();
     flush_if(changed);
+    batch.finish();
     rc.into()
 }
 
+/// Flushes this CPU's TLB if the batch changed a translation.
+///
+/// TLB coherence: a batch may remove a frame's last writable mapping and
+/// then give the frame a page-table type; the TLB can still hold the old
+/// writable translation. hv's next store through guest mappings (`*pdone`,
+/// a multicall result, a bounce frame) must not use it, or it lands in a
+/// live page table. So every batch flushes what it changed *before* it
+/// writes `*pdone` (and before it returns, so the stores its caller makes
+/// next are safe too), as Xen does (`tlb_pdone` guest).
 fn flush_if(changed: bool) {
     if changed {
         tlb::flush_tlb_all_local();
