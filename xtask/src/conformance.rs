@@ -341,6 +341,8 @@ fn host_unit_tests(ws: &Workspace) -> Verdict {
             "-p",
             "boot-bundle",
             "-p",
+            "hv-fuzz",
+            "-p",
             "xtask",
         ],
     ];

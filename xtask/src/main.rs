@@ -24,6 +24,9 @@
 //!   conformance table ([`conformance_table`]).
 //! - `lint`: rustfmt check, clippy for the kernel target and for the host,
 //!   `conformance-table --check`.
+//! - `fuzz`: the host fuzz targets (`fuzz/`, libFuzzer) for a bounded
+//!   time each, then the in-guest hypercall fuzzer on hv over many seeds,
+//!   and one seed replayed on Xen on request ([`fuzz`]).
 //! - `setup`: check and install every prerequisite ([`prereq`]); every other
 //!   command checks (and installs, as root) just what it needs first.
 //! - `bundle`: write a boot bundle, for debugging.
@@ -38,6 +41,7 @@ mod args;
 mod bench;
 mod conformance;
 mod conformance_table;
+mod fuzz;
 mod grub;
 mod json;
 mod judge;
@@ -127,6 +131,11 @@ cargo xtask <command> [options]
       Hot paths on hv and on real Xen 4.17 side by side, in instructions
       (QEMU -icount). `cargo xtask bench --help` for details.
 
+  fuzz [--host-seconds S] [--seeds N] [--calls M] [--xen-replay SEED] ...
+      Host fuzz targets under libFuzzer, S seconds each; then the in-guest
+      hypercall fuzzer on hv for seeds 1..N, M calls each.
+      `cargo xtask fuzz --help` for details.
+
   lint
       cargo fmt --check, clippy -D warnings for the kernel target and the host,
       conformance-table --check.
@@ -157,6 +166,7 @@ fn main() {
         "lint" => cmd_lint(&ws, args::parser(argv)),
         "setup" => cmd_setup(&ws, args::parser(argv)),
         "bench" => bench::cmd(&ws, args::parser(argv)),
+        "fuzz" => fuzz::cmd(&ws, args::parser(argv)),
         "bundle" => cmd_bundle(args::parser(argv)),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
@@ -439,7 +449,7 @@ fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
         "-p",
         "boot-bundle",
     ];
-    let steps: [(&str, Vec<&str>); 4] = [
+    let steps: [(&str, Vec<&str>); 5] = [
         ("rustfmt", vec!["fmt", "--all", "--check"]),
         (
             "clippy for the kernel target",
@@ -467,7 +477,25 @@ fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
                     "pv-drivers",
                     "-p",
                     "boot-bundle",
+                    "-p",
+                    "hv-fuzz",
                     "--all-targets",
+                ][..],
+                &D_WARNINGS,
+            ]
+            .concat(),
+        ),
+        (
+            // The libFuzzer entry points (this builds libFuzzer once).
+            "clippy for the fuzz targets",
+            [
+                &[
+                    "clippy",
+                    "-p",
+                    "hv-fuzz",
+                    "--features",
+                    "libfuzzer",
+                    "--bins",
                 ][..],
                 &D_WARNINGS,
             ]

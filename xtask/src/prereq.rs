@@ -25,6 +25,8 @@ pub enum Prereq {
     KernelTarget,
     Qemu,
     Cc,
+    /// A C++ compiler: libfuzzer-sys builds libFuzzer for `cargo xtask fuzz`.
+    Cxx,
     XenHeaders,
     XenHypervisor,
     /// GRUB's ISO maker, for the test that boots hv through multiboot2.
@@ -32,10 +34,11 @@ pub enum Prereq {
 }
 
 impl Prereq {
-    pub const ALL: [Prereq; 6] = [
+    pub const ALL: [Prereq; 7] = [
         Prereq::KernelTarget,
         Prereq::Qemu,
         Prereq::Cc,
+        Prereq::Cxx,
         Prereq::XenHeaders,
         Prereq::XenHypervisor,
         Prereq::Grub,
@@ -46,6 +49,7 @@ impl Prereq {
             Prereq::KernelTarget => "rust target x86_64-unknown-none",
             Prereq::Qemu => "qemu-system-x86_64 >= 10",
             Prereq::Cc => "C compiler `cc`",
+            Prereq::Cxx => "C++ compiler `c++` (for libFuzzer)",
             Prereq::XenHeaders => "Xen public headers (/usr/include/xen/xen.h, libxen-dev)",
             Prereq::XenHypervisor => "Xen 4.17 hypervisor (/boot/xen-4.17-amd64.gz)",
             Prereq::Grub => "GRUB's grub-mkrescue with its BIOS files, xorriso and mtools",
@@ -212,6 +216,10 @@ impl Probe {
                 .find("cc")
                 .map(|_| ())
                 .ok_or_else(|| "`cc` not found in PATH".to_owned()),
+            Prereq::Cxx => self
+                .find("c++")
+                .map(|_| ())
+                .ok_or_else(|| "`c++` not found in PATH".to_owned()),
             Prereq::XenHeaders => self.exists("/usr/include/xen/xen.h"),
             Prereq::XenHypervisor => self.exists("/boot/xen-4.17-amd64.gz"),
             Prereq::Grub => {
@@ -258,6 +266,7 @@ impl Probe {
             .iter()
             .filter_map(|p| match p {
                 Prereq::Cc => Some(["gcc", "libc6-dev"].as_slice()),
+                Prereq::Cxx => Some(["g++"].as_slice()),
                 Prereq::XenHeaders => Some(["libxen-dev"].as_slice()),
                 Prereq::XenHypervisor => Some(["xen-hypervisor-4.17-amd64"].as_slice()),
                 Prereq::Grub => Some(["grub-pc-bin", "xorriso", "mtools"].as_slice()),
@@ -431,7 +440,7 @@ mod tests {
                 "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list",
                 "DEBIAN_FRONTEND=noninteractive apt-get update",
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -t bookworm-backports qemu-system-x86",
-                "DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev libxen-dev xen-hypervisor-4.17-amd64 grub-pc-bin xorriso mtools",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev g++ libxen-dev xen-hypervisor-4.17-amd64 grub-pc-bin xorriso mtools",
             ]
         );
     }
@@ -447,6 +456,7 @@ mod tests {
             "echo 'QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)'",
         );
         fake.script("cc", "exit 0");
+        fake.script("c++", "exit 0");
         fake.file("usr/include/xen/xen.h", "");
         fake.file("boot/xen-4.17-amd64.gz", "");
         for tool in ["grub-mkrescue", "xorriso", "mformat"] {
