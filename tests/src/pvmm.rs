@@ -348,3 +348,65 @@ pub fn m2p_mfn() -> Option<u64> {
     );
     (rc == 0 && list.nr_extents > 0).then_some(mfns[0])
 }
+
+/// `XENMEM_current_reservation` (or another sub-op taking a domid, such as
+/// `XENMEM_maximum_reservation`) of this domain.
+pub fn reservation(cmd: u32) -> i64 {
+    let domid: u16 = guest_abi::xen::DOMID_SELF;
+    memory_op(u64::from(cmd), core::ptr::from_ref(&domid) as u64)
+}
+
+/// Walks the guest's part (every L4 slot but hv's, 256-271) of the live
+/// tables under `l4`
+/// (the L4's machine frame), reading each table through `table_va` (its
+/// virtual address, if the guest can read it). Calls `table(level, mfn)`
+/// for every table below the L4 and `leaf(va, entry, writable)` for every
+/// present L1 entry, `writable` being the effective right (RW at every
+/// level). Fails with the frame of a table it cannot read or of a
+/// superpage entry (PSE), which a PV guest cannot have.
+pub fn walk_guest_tables(
+    l4: u64,
+    table_va: impl Fn(u64) -> Option<u64>,
+    mut table: impl FnMut(u32, u64),
+    mut leaf: impl FnMut(u64, u64, bool),
+) -> Result<(), u64> {
+    struct Walk<'a> {
+        table_va: &'a dyn Fn(u64) -> Option<u64>,
+        table: &'a mut dyn FnMut(u32, u64),
+        leaf: &'a mut dyn FnMut(u64, u64, bool),
+    }
+    fn walk(w: &mut Walk<'_>, level: u32, mfn: u64, base: u64, rw: bool) -> Result<(), u64> {
+        let va = (w.table_va)(mfn).ok_or(mfn)?;
+        for i in 0..512 {
+            if level == 4 && (256..272).contains(&i) {
+                continue;
+            }
+            let e = read_u64(va + 8 * i);
+            if e & P == 0 {
+                continue;
+            }
+            let mut at = base | (i << (12 + 9 * (level - 1)));
+            if level == 4 && i >= 256 {
+                at |= 0xffff_0000_0000_0000; // canonical upper half
+            }
+            let rw = rw && e & RW != 0;
+            if level == 1 {
+                (w.leaf)(at, e, rw);
+            } else if e & PSE != 0 {
+                return Err(mfn);
+            } else {
+                // Depth is bounded by the level, so a linear entry (a
+                // table seen again one level down) cannot loop.
+                (w.table)(level - 1, mfn_of(e));
+                walk(w, level - 1, mfn_of(e), at, rw)?;
+            }
+        }
+        Ok(())
+    }
+    let mut w = Walk {
+        table_va: &table_va,
+        table: &mut table,
+        leaf: &mut leaf,
+    };
+    walk(&mut w, 4, l4, 0, true)
+}

@@ -3,11 +3,12 @@
 //!
 //! A seeded xorshift (`seed=N` on the command line; `calls=N` sets how many,
 //! `from=N` prints every call from index N on, to replay a failure;
-//! `check=N` checks the live page tables every N calls, default 1) picks a
+//! `check=N` runs the deep checks every N calls, default 1; `probe=N` the
+//! hypercall probes of mapped frames every N deep checks, default 16) picks a
 //! number and arguments biased toward the interesting: sub-command numbers
 //! valid and not, pointers that are null, unmapped, non-canonical, in the
-//! hypervisor's range, in the read-only bootstrap page tables (`pt_base`) or
-//! in a scratch buffer of random words (so structures get random contents,
+//! hypervisor's range, in the read-only bootstrap page tables (`pt_base`)
+//! or the read-only M2P, or in a scratch buffer of random words (so structures get random contents,
 //! laced with counts near 0/2^31/2^32-1, domids and MFNs), and MFNs that
 //! are the guest's own, spare, the hypervisor's, past the end of memory or
 //! all-ones. Numbers with no handler must give `-ENOSYS`.
@@ -36,6 +37,20 @@
 //! page table (bootstrap tables, window L1) still has its type: copying it
 //! onto itself with `MMUEXT_COPY_PAGE` must fail.
 //!
+//! After every top-level call the guest also checks that hv answered with
+//! its reservation intact: `XENMEM_current_reservation` is what the guest
+//! believes (it changes only by what an increase/decrease/populate call
+//! reported done, or through a multicall, another memory_op or a grant
+//! transfer, and stays within `XENMEM_maximum_reservation`). On the
+//! deep checks it walks its live page tables (its own slots of the L4
+//! down to every L1, the effective write right taken at each level) and
+//! fails on a writable mapping of any page table it walked or of a
+//! bootstrap table; every `probe` deep checks each spare frame mapped
+//! writable must still take a writable type (`MMUEXT_COPY_PAGE` onto
+//! itself succeeds), so none of them is also a page table or descriptor
+//! frame. `cargo xtask fuzz` runs this guest over many seeds (see the
+//! README's Fuzzing section).
+//!
 //! @cmdline: seed=1
 //! @timeout: 150
 //! @variant: seed5 cmdline=seed=5
@@ -45,6 +60,7 @@
 
 use guest_abi::errno::{self, ENOSYS};
 use guest_abi::hypercall::{self as hc, hypercall5};
+use guest_abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_MAXIMUM_RESERVATION};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
@@ -106,6 +122,21 @@ struct Fuzz {
     m2p: u64,
     hist: [[u32; HIST_CLASSES]; HIST_NR],
     snapshot: [u64; 12],
+    /// The reservation the guest believes it has, and its ceiling.
+    reserved: i64,
+    max_reserved: i64,
+    /// Deep checks so far, and how often they probe with hypercalls.
+    deep_checks: u64,
+    probe: u64,
+}
+
+/// What a reservation call asked for, read before it runs (the call may
+/// write extents over its own arguments).
+#[derive(Clone, Copy)]
+struct ResvArgs {
+    /// +1 for increase/populate, -1 for decrease.
+    sign: i64,
+    order: u32,
 }
 
 fn main(si: StartInfoRef) -> ! {
@@ -124,6 +155,7 @@ fn main(si: StartInfoRef) -> ! {
     let Some(mut f) = Fuzz::new(&mut r, si, seed) else {
         r.finish()
     };
+    f.probe = arg("probe", 16).max(1);
     println!("fuzz: seed {seed}, {calls} calls");
     let mut bad = 0u32;
     for i in 0..calls {
@@ -134,6 +166,7 @@ fn main(si: StartInfoRef) -> ! {
         if i >= from {
             println!("  nr {:#x} args {:#x?}", c.nr, c.a);
         }
+        let resv = f.resv_args(&c, entries.is_some());
         let got = fire(&c);
         let mut ok = f.record(c.nr, got);
         if let Some((list, n)) = entries {
@@ -148,7 +181,7 @@ fn main(si: StartInfoRef) -> ! {
         if !ok || i >= from {
             f.dump(&c);
         }
-        if let Err(what) = f.invariants(i % check == 0) {
+        if let Err(what) = f.invariants(i % check == 0, (c.nr, resv, got)) {
             let call = format_args!("nr {:#x} args {:#x?}", c.nr, c.a);
             r.check(format_args!("seed {seed} call {i} ({call}): {what}"), false);
             f.dump(&c);
@@ -235,8 +268,25 @@ impl Fuzz {
             m2p: m2p_mfn().unwrap_or(ALL_ONES_MFN),
             hist: [[0; HIST_CLASSES]; HIST_NR],
             snapshot: [0; 12],
+            reserved: pvmm::reservation(XENMEM_CURRENT_RESERVATION),
+            max_reserved: pvmm::reservation(XENMEM_MAXIMUM_RESERVATION),
+            deep_checks: 0,
+            probe: 16,
         };
         f.snapshot = f.state();
+        let walked = f.check_mappings(true);
+        if !r.check(
+            format_args!("walk of the live tables: {walked:?} (tables, writable pages)"),
+            walked.is_ok_and(|(tables, pages)| tables >= 3 && pages > 0),
+        ) {
+            return None;
+        }
+        if !r.check(
+            format_args!("reservation {} of at most {}", f.reserved, f.max_reserved),
+            f.reserved > 0 && f.reserved <= f.max_reserved,
+        ) {
+            return None;
+        }
         Some(f)
     }
 
@@ -293,9 +343,10 @@ impl Fuzz {
     }
     /// A pointer for a call that reads or writes a structure through it.
     fn pointer(&mut self) -> u64 {
-        match self.below(10) {
+        match self.below(11) {
             0..=2 => self.unreadable(),
             3 => self.env.si.pt_base + 8 * self.below(self.env.si.nr_pt_frames * 512),
+            4 => pvmm::M2P + 8 * self.below(self.max_page.max(1)),
             _ => self.blob(),
         }
     }
@@ -768,8 +819,152 @@ impl Fuzz {
         ]
     }
 
-    fn invariants(&mut self, deep: bool) -> Result<(), &'static str> {
+    /// For a reservation call whose effect the guest can predict: its
+    /// direction and extent order. `None` for any other call.
+    fn resv_args(&self, c: &Call, multicall: bool) -> Option<ResvArgs> {
+        if multicall || c.nr != hc::MEMORY_OP {
+            return None;
+        }
+        let sign = match c.a[0] {
+            0 | 6 => 1,
+            1 => -1,
+            _ => return None,
+        };
+        let p = c.a[1];
+        if !(self.blob..self.blob_end.saturating_sub(32)).contains(&p) {
+            return None;
+        }
+        // struct xen_memory_reservation: extent_order at 16, domid at 24.
+        let order = read_u64(p + 16) & 0xffff_ffff;
+        let domid = read_u64(p + 24) & 0xffff;
+        let ours = domid == u64::from(DOMID_SELF) || domid == 0;
+        let order = u32::try_from(order).ok().filter(|&o| o < 32 && ours)?;
+        Some(ResvArgs { sign, order })
+    }
+
+    /// The reservation is what the guest believes after call `nr` (`resv`
+    /// its arguments if it was a predictable reservation call, `rc` its
+    /// result).
+    fn check_reservation(
+        &mut self,
+        (nr, resv, rc): (u64, Option<ResvArgs>, i64),
+    ) -> Result<(), &'static str> {
+        let now = pvmm::reservation(XENMEM_CURRENT_RESERVATION);
+        let expected = match resv {
+            Some(a) if rc >= 0 => Some(self.reserved + a.sign * (rc << a.order)),
+            Some(_) => Some(self.reserved),
+            // A multicall may hold reservation calls; a memory_op with
+            // another layout (a start extent, an argument outside the
+            // blobs, exchange) and a grant-table op (GNTTABOP_transfer
+            // gives a page away on Xen) are not predicted: their change is
+            // only bounded.
+            None if matches!(nr, hc::MULTICALL | hc::MEMORY_OP | hc::GRANT_TABLE_OP) => None,
+            None => Some(self.reserved),
+        };
+        let prev = self.reserved;
+        self.reserved = now;
+        if now <= 0 || now > self.max_reserved {
+            println!(
+                "  reservation {prev} -> {now}, maximum {}",
+                self.max_reserved
+            );
+            return Err("reservation out of bounds");
+        }
+        match expected {
+            Some(e) if e != now => {
+                println!("  reservation {prev} -> {now}, expected {e}");
+                Err("reservation changed other than the call reported")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Walks the live tables: no writable mapping of a table walked or of
+    /// a bootstrap table; with `probe`, every spare frame mapped writable
+    /// must still take a writable type.
+    fn check_mappings(&self, probe: bool) -> Result<(usize, u32), &'static str> {
+        let (e, w) = (&self.env, &self.w);
+        // Tables are found through the P2M, not the M2P: a user base table
+        // set to the live L4 under m2p_strict takes the M2P out of it (as
+        // on Xen), and the guest must not read it then.
+        let pt0 = (e.si.pt_base - e.v_start) / PAGE;
+        let table_va = |m: u64| {
+            if m == w.l1_mfn {
+                return Some(w.va(0));
+            }
+            (pt0..pt0 + e.si.nr_pt_frames)
+                .find(|&pfn| e.mfn(pfn) == m)
+                .map(|pfn| e.v_start + pfn * PAGE)
+        };
+        let mut tables = [0u64; 64];
+        let mut n = 0usize;
+        let mut overflow = false;
+        let walked = pvmm::walk_guest_tables(
+            e.l4_mfn,
+            table_va,
+            |_, m| match tables.get_mut(n) {
+                Some(t) => {
+                    *t = m;
+                    n += 1;
+                }
+                None => overflow = true,
+            },
+            |_, _, _| {},
+        );
+        if let Err(m) = walked {
+            println!("  table mfn {m:#x} unreadable or a superpage");
+            return Err("live page tables not walkable");
+        }
+        if overflow {
+            return Err("more than 64 live page tables");
+        }
+        let tables = &tables[..n];
+        let mut bad = None;
+        let mut pool_mapped = 0u32;
+        let mut writable_leaves = 0u32;
+        let _ = pvmm::walk_guest_tables(
+            e.l4_mfn,
+            table_va,
+            |_, _| {},
+            |va, pte, writable| {
+                let m = pvmm::mfn_of(pte);
+                if !writable {
+                    return;
+                }
+                writable_leaves += 1;
+                if m == e.l4_mfn || tables.contains(&m) || self.pt_mfns.contains(&m) {
+                    bad = Some((va, pte));
+                }
+                if let Some(k) = self.pool.iter().position(|&p| p == m) {
+                    pool_mapped |= 1 << k;
+                }
+            },
+        );
+        if let Some((va, pte)) = bad {
+            println!("  {va:#x} -> {pte:#x}");
+            return Err("a live page table is mapped writable");
+        }
+        if probe {
+            for (k, &m) in self.pool.iter().enumerate() {
+                if pool_mapped & (1 << k) != 0
+                    && pvmm::mmuext1(guest_abi::xen::MMUEXT_COPY_PAGE, m, m) < 0
+                {
+                    println!("  spare mfn {m:#x} is mapped writable but cannot be written");
+                    return Err("a frame mapped writable has another type");
+                }
+            }
+        }
+        Ok((n, writable_leaves))
+    }
+
+    fn invariants(
+        &mut self,
+        deep: bool,
+        call: (u64, Option<ResvArgs>, i64),
+    ) -> Result<(), &'static str> {
+        self.check_reservation(call)?;
         let now = self.state();
+
         if now != self.snapshot {
             for (k, (a, b)) in self.snapshot.iter().zip(now).enumerate() {
                 if *a != b {
@@ -788,6 +983,10 @@ impl Fuzz {
                 println!("  page table mfn {m:#x} is no longer typed");
                 return Err("a live page table lost its type");
             }
+        }
+        if deep {
+            self.deep_checks += 1;
+            self.check_mappings(self.deep_checks % self.probe == 0)?;
         }
         Ok(())
     }
