@@ -112,7 +112,11 @@ pub fn pv_cpuid(data: &[u8]) {
     }
     let host_fn = move |leaf: u32, sub: u32| {
         // As on a real CPU, only leaves with subleaves look at ecx.
-        let sub = if matches!(leaf, 7 | 0xb | 0xd) { sub } else { 0 };
+        let sub = if matches!(leaf, 7 | 0xb | 0xd) {
+            sub
+        } else {
+            0
+        };
         leaves
             .iter()
             .rev()
