@@ -986,7 +986,7 @@ impl Fuzz {
         }
         if deep {
             self.deep_checks += 1;
-            self.check_mappings(self.deep_checks % self.probe == 0)?;
+            self.check_mappings(self.deep_checks.is_multiple_of(self.probe))?;
         }
         Ok(())
     }
