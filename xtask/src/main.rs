@@ -2,7 +2,7 @@
 //! (`hv`, `dom0`, the conformance guests in `tests/`) for
 //! `x86_64-unknown-none`, packs a boot domain into a boot bundle, boots `hv`
 //! under QEMU, runs every test, and lints. CI runs exactly what developers
-//! run (`.ci/run` = `cargo xtask setup` + `cargo xtask test`).
+//! run (`.ci/run` = `cargo xtask setup`, `lint`, `test` and a short `fuzz`).
 //!
 //! Commands (`cargo xtask help` prints the options):
 //!
