@@ -62,7 +62,10 @@ const FAST_PATH_FLAGS: u64 =
 const L1_DISALLOW_NO_IO: u64 = PTE_PWT | PTE_PCD | PTE_PSE;
 
 /// Why a page-table operation was refused. Every refusal leaves all counts
-/// and entries as they were.
+/// as they were, and every entry too, with one exception Xen shares: when
+/// a table's validation fails after one of its child tables validated, the
+/// child's entries keep the bits Xen's adjustment added (the user bit on
+/// upper entries). The `pt` fuzz target checks exactly this.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PtError {
     /// A reserved or unsupported flag is set in an entry.
