@@ -134,6 +134,14 @@ fn ring0_exception(regs: &mut GuestRegs) -> bool {
         regs.rip = fixup;
         return false;
     }
+    if v == 1 {
+        // A #DB in hv's own context (hv sets no breakpoints): a guest's
+        // single-step or breakpoint deferred by a MOV SS / POP SS shadow
+        // across `syscall` or `int`. It arrived on its own IST stack; hv
+        // ignores it and carries on, as Xen does, rather than let a guest
+        // stop the machine.
+        return false;
+    }
     if regs.rip == entry::iretq_address() && matches!(v, 11..=14) {
         if let Some(guest) = entry::returning_frame(regs) {
             *regs = guest;

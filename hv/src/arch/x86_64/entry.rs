@@ -22,7 +22,7 @@
 //! user-mode test, a bounds-checked (and speculation-clamped) indirect call straight into the
 //! handler from `hypercall::TABLE`, 17 pops and `iretq`.
 
-use super::gdt::{HV_CS, IST_DF, IST_MC, IST_NMI};
+use super::gdt::{HV_CS, IST_DB, IST_DF, IST_MC, IST_NMI};
 use super::percpu;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
@@ -322,6 +322,7 @@ pub fn init_idt() {
         let handler = base + 16 * vec as u64;
         let dpl: u8 = if vec == 3 || vec == 4 { 3 } else { 0 };
         let ist = match vec {
+            1 => IST_DB,
             2 => IST_NMI,
             8 => IST_DF,
             18 => IST_MC,

@@ -35,6 +35,9 @@ pub const LDT_SEL: u16 = 0xe050;
 pub const IST_DF: u8 = 1;
 pub const IST_NMI: u8 = 2;
 pub const IST_MC: u8 = 3;
+/// #DB: a #DB raised in ring 0 right after `syscall` (a guest's MOV SS or
+/// POP SS shadow) would otherwise run on the guest's stack pointer.
+pub const IST_DB: u8 = 4;
 
 const ENTRIES: usize = 8192;
 /// `lgdt` limit of the full 8192-entry table.
@@ -141,6 +144,7 @@ pub fn init(cpu: &CpuLocal) {
         (*tss_ptr).ist[usize::from(IST_DF - 1)] = stacks.df.usable_top();
         (*tss_ptr).ist[usize::from(IST_NMI - 1)] = stacks.nmi.usable_top();
         (*tss_ptr).ist[usize::from(IST_MC - 1)] = stacks.mc.usable_top();
+        (*tss_ptr).ist[usize::from(IST_DB - 1)] = stacks.db.usable_top();
         for (sel, desc) in entries {
             gdt.add(index(sel)).write(desc);
         }

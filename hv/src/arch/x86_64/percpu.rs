@@ -74,19 +74,21 @@ impl Stack {
     }
 }
 
-/// The four stacks of one CPU: the main one (TSS.rsp0, where every entry
-/// from a guest saves the guest's registers at the top) and the IST stacks
-/// of #DF, NMI and #MC.
+/// The stacks of one CPU: the main one (TSS.rsp0, where every entry from a
+/// guest saves the guest's registers at the top) and the IST stacks of
+/// #DF, NMI, #MC and #DB (the exceptions that can arrive in ring 0 with a
+/// stack pointer hv cannot trust).
 pub struct CpuStacks {
     pub main: &'static Stack,
     pub df: &'static Stack,
     pub nmi: &'static Stack,
     pub mc: &'static Stack,
+    pub db: &'static Stack,
 }
 
 impl CpuStacks {
-    pub fn all(&self) -> [&'static Stack; 4] {
-        [self.main, self.df, self.nmi, self.mc]
+    pub fn all(&self) -> [&'static Stack; 5] {
+        [self.main, self.df, self.nmi, self.mc, self.db]
     }
 }
 
@@ -94,6 +96,7 @@ pub(super) static BSP_MAIN: Stack = Stack::new();
 static BSP_DF: Stack = Stack::new();
 static BSP_NMI: Stack = Stack::new();
 static BSP_MC: Stack = Stack::new();
+static BSP_DB: Stack = Stack::new();
 
 /// The boot CPU's stacks (their trailers are zero from `.bss`: CPU 0).
 pub static BSP_STACKS: CpuStacks = CpuStacks {
@@ -101,6 +104,7 @@ pub static BSP_STACKS: CpuStacks = CpuStacks {
     df: &BSP_DF,
     nmi: &BSP_NMI,
     mc: &BSP_MC,
+    db: &BSP_DB,
 };
 
 /// The 64-bit TSS (Intel SDM vol. 3 §8.7).
