@@ -125,10 +125,10 @@ macro_rules! hypercall_list {
                 "`ma`: machine address of the 8-byte descriptor slot in a GDT/LDT frame; `desc`: the descriptor."
                 [fn(ma: u64, desc: u64)]
                 "`-EINVAL` for a misaligned address, a frame that is not this domain's descriptor page, or a descriptor that fails validation.";
-            12 MEMORY_OP memory_op ("unsigned cmd, void *arg")
+            12 MEMORY_OP memory_op ("unsigned long cmd, void *arg")
                 "Memory reservation, exchange, and physmap operations."
                 "`cmd`: `memory::XENMEM_*`; `arg`: guest pointer to that sub-op's struct (`memory::XenMemoryReservation`, `XenMemoryMap`, ...). The high bits of `cmd` carry the restart point of a preempted call."
-                [fn(cmd: u32, arg: *mut u8)]
+                [fn(cmd: u64, arg: *mut u8)]
                 "`-ENOSYS` for an unknown command, `-EFAULT`, `-EINVAL`, `-ESRCH` or `-EPERM` for a foreign domain; the reservation commands return how many extents they processed, which may be fewer than asked. See Xen's `public/memory.h` per command.";
             13 MULTICALL multicall ("multicall_entry_t *calls, unsigned count")
                 "Issue a batch of hypercalls in one entry."

@@ -38,9 +38,11 @@ const BATCH: u64 = 256;
 /// Offset of `arch.max_pfn` in `shared_info`.
 const SHARED_INFO_MAX_PFN: u64 = core::mem::offset_of!(guest_abi::xen::SharedInfo, arch) as u64;
 
-pub fn memory_op(cmd: u32, arg: u64) -> Outcome {
-    let op = cmd & MEMOP_CMD_MASK;
-    let start_extent = u64::from(cmd >> MEMOP_EXTENT_SHIFT);
+/// `cmd` is a C `unsigned long`: the restart point above
+/// [`MEMOP_EXTENT_SHIFT`] uses the whole register, as on Xen.
+pub fn memory_op(cmd: u64, arg: u64) -> Outcome {
+    let op = crate::hypercall::arg32(cmd) & MEMOP_CMD_MASK;
+    let start_extent = cmd >> MEMOP_EXTENT_SHIFT;
     let r = match op {
         XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
             match reservation(op, start_extent, arg) {
@@ -71,7 +73,7 @@ pub fn memory_op(cmd: u32, arg: u64) -> Outcome {
         XENMEM_EXCHANGE => match exchange(arg) {
             Some(r) => r,
             // Progress is in the guest's `nr_exchanged`: re-issue as is.
-            None => return Outcome::again([u64::from(cmd)]),
+            None => return Outcome::again([cmd]),
         },
         XENMEM_MACHPHYS_MAPPING => {
             // The hardware domain sees the real extent of machine memory.

@@ -254,6 +254,13 @@ fn reservations(r: &mut Report, env: &mut Env) {
         memory_op(u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res)) => 0);
     check!(r, "decrease_reservation, argument at 0x1000 (0 done, no errno)",
         memory_op(u64::from(XENMEM_DECREASE_RESERVATION), 0x1000) => 0);
+    // cmd is an unsigned long: the restart point above bit 6 uses the whole
+    // register, so a start beyond the extents comes straight back.
+    res.domid = DOMID_SELF;
+    let start = 1u64 << 33;
+    check!(r, "decrease_reservation restarted at extent 2^33 of 1 (cmd's upper half counts)",
+        memory_op((start << 6) | u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res))
+            => start.cast_signed());
 }
 
 fn others(r: &mut Report, env: &mut Env) {
