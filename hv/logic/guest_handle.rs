@@ -100,6 +100,15 @@ pub trait GuestMemory {
     /// Copies `data` to guest address `va`; a fault part-way may leave the
     /// bytes before it written (as Xen's `copy_to_guest`).
     fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Fault>;
+    /// Copies one whole `T` in from guest address `va`, checked as
+    /// [`read_bytes`](Self::read_bytes). An address space that can copy
+    /// straight into the destination overrides this (no zero-fill first:
+    /// the iret frame of every bounce comes in this way).
+    fn read_value<T: GuestValue>(&self, va: u64) -> Result<T, Fault> {
+        let mut v = T::new_zeroed();
+        self.read_bytes(va, v.as_mut_bytes())?;
+        Ok(v)
+    }
 }
 
 /// What a guest handle may point at: a plain `guest-abi` value that any
@@ -147,9 +156,7 @@ impl<T: GuestValue> GuestPtr<T> {
 
     /// Copies the whole value in.
     pub fn read(self, mem: &impl GuestMemory) -> Result<T, Fault> {
-        let mut v = T::new_zeroed();
-        mem.read_bytes(self.va, v.as_mut_bytes())?;
-        Ok(v)
+        mem.read_value(self.va)
     }
 
     /// Copies the whole value out.

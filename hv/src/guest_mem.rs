@@ -43,6 +43,13 @@ impl GuestMemory for Loaded {
         copy_from_loaded(va, out)
     }
 
+    fn read_value<T: GuestValue>(&self, va: u64) -> Result<T, Fault> {
+        if !range_ok(va, size_of::<T>()) {
+            return Err(Fault);
+        }
+        crate::arch::x86_64::uaccess::read_guest_value(va).map_err(|_| Fault)
+    }
+
     fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Fault> {
         copy_to_loaded(va, data)
     }

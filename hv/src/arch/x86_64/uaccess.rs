@@ -119,6 +119,19 @@ pub fn read_guest(va: u64, out: &mut [u8]) -> Result<(), Fault> {
     }
 }
 
+/// Copies one `T` from guest address `va` (already range-checked) straight
+/// into the value returned, without filling it first.
+#[inline(always)]
+pub fn read_guest_value<T: zerocopy::FromBytes>(va: u64) -> Result<T, Fault> {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    let n = size_of::<T>();
+    // SAFETY: `v` is hv memory of `n` bytes; the caller checked `va`.
+    unsafe { copy(v.as_mut_ptr().cast::<u8>(), va as *const u8, n / 8, n % 8)? };
+    // SAFETY: the copy completed, so all `n` bytes of `v` are written, and
+    // `T: FromBytes` is valid for any bytes.
+    Ok(unsafe { v.assume_init() })
+}
+
 /// Copies `data` to guest address `va` (already range-checked).
 pub fn write_guest(va: u64, data: &[u8]) -> Result<(), Fault> {
     // SAFETY: `data` is hv memory of that length; the caller checked `va`.
