@@ -16,6 +16,9 @@
 //!
 //! A frame that cannot be written (a stack in hv's range, unmapped or
 //! read-only) or a handler that is missing crashes the domain, as on Xen.
+//! A bounce that fails changes nothing (neither `regs` nor the vCPU's
+//! mode), so the light entry path (`traps::handle_light`) can give up and
+//! let the full path try again and report.
 
 use guest_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
 
@@ -142,13 +145,13 @@ pub fn create_bounce_frame(
         return Err(BounceError::NoHandler);
     }
     let mut cs = regs.cs & 0xffff;
-    let sp = if d.vcpu.in_kernel {
+    let from_user = !d.vcpu.in_kernel;
+    let sp = if from_user {
+        d.vcpu.traps.kernel_sp
+    } else {
         // The interrupted context was the guest kernel: RPL 0 says so.
         cs &= !3;
         regs.rsp
-    } else {
-        toggle_guest_mode(d);
-        d.vcpu.traps.kernel_sp
     } & !0xf;
     // The frame would reach into hv's range (Xen allows 8 words above it):
     // HV_START < sp < HV_END + 64, in one compare.
@@ -181,10 +184,22 @@ pub fn create_bounce_frame(
             7,
         ),
     };
-    // The kernel's page table is the one loaded now (a bounce from user
-    // mode switched to it above), so the CPU walks it.
-    let new_sp = crate::guest_mem::push_words_to_loaded(sp, &frame[..n])
-        .map_err(|_| BounceError::StackFault(sp.wrapping_sub(8 * n as u64)))?;
+    // The frame goes onto the kernel's stack through the kernel's page
+    // table, loaded now (for a bounce from user mode, switched to here),
+    // so the CPU walks it. A frame that cannot be written switches back:
+    // a failed bounce leaves the vCPU as it found it.
+    if from_user {
+        toggle_guest_mode(d);
+    }
+    let new_sp = match crate::guest_mem::push_words_to_loaded(sp, &frame[..n]) {
+        Ok(new_sp) => new_sp,
+        Err(_) => {
+            if from_user {
+                toggle_guest_mode(d);
+            }
+            return Err(BounceError::StackFault(sp.wrapping_sub(8 * n as u64)));
+        }
+    };
     if b.mask_events {
         set_upcall_mask(d, true);
     }

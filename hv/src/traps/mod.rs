@@ -60,9 +60,62 @@ pub fn vector_name(v: u32) -> &'static str {
         .unwrap_or("interrupt")
 }
 
+/// The light entry path's attempt at an exception: the entry code calls
+/// it with a frame whose callee-saved slots (rbx, rbp, r12–r15) are stale,
+/// those registers still holding the interrupted context's values (see
+/// `arch::x86_64::entry`). It completes the common cases that need no more
+/// (a plain exception or a #PF outside the LDT area, raised by guest code
+/// and bounced through the guest's trap table: they read and write only
+/// the scratch registers and the CPU's part of the frame) and returns
+/// true. Anything else, including a bounce that fails (which changes
+/// nothing), returns false having changed nothing; the entry code then
+/// completes the frame and calls [`handle`].
+pub extern "C" fn handle_light(regs: &mut GuestRegs) -> bool {
+    let v = regs.entry_vector;
+    if v >= 32 || !regs.is_guest_context() {
+        return false;
+    }
+    let bit = 1u32 << v;
+    let vector = (v & 31) as u8;
+    if bit & PLAIN_VECTORS != 0 {
+        let error_code = (entry::HAVE_ERROR_CODE & bit != 0).then_some(regs.error_code);
+        return try_bounce_exception(regs, vector, error_code, None).is_ok();
+    }
+    if vector == VEC_PF {
+        let cr2 = cpu::read_cr2();
+        if !ldt::in_area(cr2) {
+            return try_bounce_exception(regs, VEC_PF, None, Some(cr2)).is_ok();
+        }
+    }
+    false
+}
+
+/// The light entry path's attempt at a `syscall` from guest user mode, on
+/// the terms of [`handle_light`]: the bounce to a registered syscall
+/// callback, or false (no callback: the #UD is the full path's).
+pub extern "C" fn handle_user_syscall_light(regs: &mut GuestRegs) -> bool {
+    let current = domain::current();
+    let mut d = current.lock();
+    let t = &d.vcpu.traps;
+    if d.vcpu.in_kernel || t.syscall_callback == 0 {
+        return false;
+    }
+    let b = Bounce {
+        handler: t.syscall_callback,
+        error_code: None,
+        mask_events: t.syscall_masks_events,
+    };
+    let delivered = bounce::create_bounce_frame(&mut d, regs, &b).is_ok();
+    if delivered {
+        bounce::clear_df(regs);
+    }
+    delivered
+}
+
 /// Entry from the IDT stubs and from `syscall` in 32-bit mode (the entry
-/// code calls it directly). An exception raised by guest code, the hot
-/// case, is tested first; everything else takes [`handle_other`].
+/// code calls it directly, with a full frame). An exception raised by
+/// guest code, the hot case, is tested first; everything else takes
+/// [`handle_other`].
 pub extern "C" fn handle(regs: &mut GuestRegs) {
     let v = regs.entry_vector;
     if v < 32 && regs.is_guest_context() {
@@ -312,6 +365,21 @@ fn special_exception(regs: &mut GuestRegs, vector: u8) {
 /// domain crashes.
 #[inline(always)]
 fn bounce_exception(regs: &mut GuestRegs, vector: u8, error_code: Option<u32>, cr2: Option<u64>) {
+    if let Err((error_code, e)) = try_bounce_exception(regs, vector, error_code, cr2) {
+        exception_not_delivered(regs, vector, error_code, e, cr2.unwrap_or(0));
+    }
+}
+
+/// [`bounce_exception`] without the crash: a failure changes nothing but
+/// the page-fault address in `vcpu_info` and returns the error code the
+/// frame would have carried.
+#[inline(always)]
+fn try_bounce_exception(
+    regs: &mut GuestRegs,
+    vector: u8,
+    error_code: Option<u32>,
+    cr2: Option<u64>,
+) -> Result<(), (Option<u32>, BounceError)> {
     let mut error_code = error_code;
     let current = domain::current();
     let mut d = current.lock();
@@ -325,12 +393,7 @@ fn bounce_exception(regs: &mut GuestRegs, vector: u8, error_code: Option<u32>, c
             bounce::set_guest_cr2(&d, cr2);
         }
     }
-    let result = bounce::create_bounce_frame(&mut d, regs, &b);
-    drop(d);
-    drop(current);
-    if let Err(e) = result {
-        exception_not_delivered(regs, vector, error_code, e, cr2.unwrap_or(0));
-    }
+    bounce::create_bounce_frame(&mut d, regs, &b).map_err(|e| (error_code, e))
 }
 
 /// [`bounce_exception`] for a non-#PF vector whose crash report still

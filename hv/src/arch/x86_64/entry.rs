@@ -21,6 +21,24 @@
 //! The hypercall path is written for instruction count: 21 pushes, the
 //! user-mode test, a bounds-checked (and speculation-clamped) indirect call straight into the
 //! handler from `hypercall::TABLE`, 17 pops and `iretq`.
+//!
+//! Exceptions and `syscall` from guest user mode first take a light path
+//! that saves only the scratch registers (rax, rcx, rdx, rsi, rdi,
+//! r8–r11): the callee-saved ones (rbx, rbp, r12–r15) stay in their
+//! registers and their slots in the frame are stale (left by an earlier
+//! entry). The light handler (`traps::handle_light`,
+//! `traps::handle_user_syscall_light`) is an `extern "C"` function, so
+//! those registers come back from it unchanged, and the exit skips their
+//! slots. Its invariants: it reads and writes only the scratch registers
+//! and the CPU's part of the frame, never passes the frame on (no vCPU
+//! switch, emulation or crash report, the readers of a full frame), and
+//! either finishes or returns false having changed nothing. On false the
+//! entry code writes the callee-saved registers into their slots and calls
+//! the full handler with a complete frame, which then returns through the
+//! full exit (it may have rewritten any register, a vCPU switch all of
+//! them). Xen saves every register on every entry; what this saves is the
+//! second copy of the callee-saved registers, the first being the light
+//! handler's own prologue.
 
 use super::gdt::{HV_CS, IST_DB, IST_DF, IST_MC, IST_NMI};
 use super::percpu;
@@ -95,8 +113,9 @@ pub const HAVE_ERROR_CODE: u32 = 1 << 8
 
 global_asm!(
     r#"
-    /* The general registers, in the reverse order of GuestRegs' fields. */
-    .macro hv_push_gprs
+    /* The scratch (caller-saved) registers, in the reverse order of
+       GuestRegs' fields. */
+    .macro hv_push_scratch
     push %rdi
     push %rsi
     push %rdx
@@ -106,12 +125,28 @@ global_asm!(
     push %r9
     push %r10
     push %r11
+    .endm
+
+    /* The callee-saved registers below them: the full frame. */
+    .macro hv_push_callee_saved
     push %rbx
     push %rbp
     push %r12
     push %r13
     push %r14
     push %r15
+    .endm
+
+    /* On the light path, with rsp 8 below the frame: the callee-saved
+       registers (still the interrupted context's, the light handler
+       having preserved them) into their slots, making the frame full. */
+    .macro hv_spill_callee_saved
+    mov %r15, 8(%rsp)
+    mov %r14, 16(%rsp)
+    mov %r13, 24(%rsp)
+    mov %r12, 32(%rsp)
+    mov %rbp, 40(%rsp)
+    mov %rbx, 48(%rsp)
     .endm
 
     /* After `syscall` on CPU `cpu`: move to the top of that CPU's stack
@@ -127,7 +162,7 @@ global_asm!(
     push %rcx
     pushq $0
     movl \vector, 4(%rsp)
-    hv_push_gprs
+    hv_push_scratch
     .endm
 
     .section .text.hv_entry, "ax"
@@ -148,10 +183,18 @@ hv_vector_stubs:
 
     .balign 16
 hv_trap_common:
-    hv_push_gprs
-    mov %rsp, %rdi
-    sub $8, %rsp
+    hv_push_scratch
+    lea -48(%rsp), %rdi                 /* the frame: its callee-saved slots stale */
+    sub $56, %rsp                       /* past them, and 16-byte alignment */
     cld
+    call {trap_light}
+    test %al, %al
+    jz 1f
+    add $56, %rsp
+    jmp hv_return_scratch
+1:
+    hv_spill_callee_saved
+    lea 8(%rsp), %rdi
     call {trap}
     add $8, %rsp
     .global hv_return_to_guest
@@ -162,6 +205,7 @@ hv_return_to_guest:
     pop %r12
     pop %rbp
     pop %rbx
+hv_return_scratch:
     pop %r11
     pop %r10
     pop %r9
@@ -185,10 +229,11 @@ hv_syscall_entries:
     .rept {max_cpus}
 1000:
     hv_syscall_frame ${cs}, ${vsyscall}
-    mov %rsp, %rdi
-    sub $8, %rsp
     cmpb $0, {cpus}+cpu*{cpu_size}+{off_user_mode}(%rip)
     jne 2f
+    hv_push_callee_saved
+    mov %rsp, %rdi
+    sub $8, %rsp
     cmp ${table_len}, %rax
     jae 1f
     sbb %rcx, %rcx                      /* all ones here; 0 if the jae was mispredicted */
@@ -202,6 +247,16 @@ hv_syscall_entries:
     add $8, %rsp
     jmp hv_return_to_guest
 2:
+    lea -48(%rsp), %rdi
+    sub $56, %rsp
+    call {user_syscall_light}
+    test %al, %al
+    jz 3f
+    add $56, %rsp
+    jmp hv_return_scratch
+3:
+    hv_spill_callee_saved
+    lea 8(%rsp), %rdi
     call {user_syscall}
     add $8, %rsp
     jmp hv_return_to_guest
@@ -216,6 +271,7 @@ hv_syscall32_entries:
     .rept {max_cpus}
 1000:
     hv_syscall_frame ${cs32}, ${vsyscall32}
+    hv_push_callee_saved
     mov %rsp, %rdi
     sub $8, %rsp
     call {trap}
@@ -226,7 +282,9 @@ hv_syscall32_entries:
     .endr
 "#,
     trap = sym crate::traps::handle,
+    trap_light = sym crate::traps::handle_light,
     user_syscall = sym crate::traps::handle_user_syscall,
+    user_syscall_light = sym crate::traps::handle_user_syscall_light,
     table = sym crate::hypercall::TABLE,
     table_len = const crate::hypercall::TABLE_LEN,
     enosys = sym crate::hypercall::enosys,
