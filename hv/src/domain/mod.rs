@@ -264,6 +264,12 @@ pub fn current() -> Current {
 }
 
 impl Current {
+    /// The running domain's fixed fields, without locking anything.
+    #[inline(always)]
+    pub fn domain(&self) -> &Domain {
+        self.0.get().0
+    }
+
     /// Locks the vCPU (and, on first use, the domain's state): see [`Cur`].
     #[inline(always)]
     pub fn lock(&self) -> Cur<'_> {

@@ -336,10 +336,16 @@ fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), Errno> {
     }
 }
 
+#[inline(never)]
 fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
-    let (id, privileged, cr3) =
-        domain::with_current(|d| (d.dom.id.get(), Privileged::of(d.dom), d.vcpu.cr3));
-    let io_caps = privileged.is_some();
+    // No vCPU lock: the domain's fixed fields, and the running vCPU's page
+    // table is the one loaded (a hypercall comes from guest kernel mode).
+    let (id, io_caps) = {
+        let cur = domain::current();
+        let d = cur.domain();
+        (d.id.get(), Privileged::of(d).is_some())
+    };
+    let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
     let (l1, index) = l1_of(cr3, va)?;
     let old = mm::with_page_tables(id, io_caps, |t| {
         match t.frames.get(l1) {
