@@ -52,12 +52,16 @@ impl Current {
     }
 }
 
+/// The domain's fixed fields, through the current-domain loan: no vCPU
+/// lock for what never changes.
 #[inline(always)]
 fn current() -> Current {
-    domain::with_current(|d| Current {
-        id: d.dom.id.get(),
-        privileged: Privileged::of(d.dom),
-    })
+    let cur = domain::current();
+    let d = cur.domain();
+    Current {
+        id: d.id.get(),
+        privileged: Privileged::of(d),
+    }
 }
 
 fn err(e: PtError) -> Errno {
@@ -340,11 +344,8 @@ fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), Errno> {
 fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
     // No vCPU lock: the domain's fixed fields, and the running vCPU's page
     // table is the one loaded (a hypercall comes from guest kernel mode).
-    let (id, io_caps) = {
-        let cur = domain::current();
-        let d = cur.domain();
-        (d.id.get(), Privileged::of(d).is_some())
-    };
+    let Current { id, privileged } = current();
+    let io_caps = privileged.is_some();
     let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
     let (l1, index) = l1_of(cr3, va)?;
     let old = mm::with_page_tables(id, io_caps, |t| {
