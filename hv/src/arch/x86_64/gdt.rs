@@ -80,9 +80,15 @@ const HV_VIRT_BASE: u64 = 0xffff_82d0_8000_0000;
 /// Machine frames of this CPU's two reserved GDT pages (entries from
 /// 0xe000 >> 3), for the vCPU windows.
 pub fn reserved_frames() -> [u64; 2] {
+    use crate::mm::frame_access::{DIRECT_MAP_BASE, DIRECT_MAP_SIZE};
     let first = this_gdt() as u64 + (GUEST_ENTRIES * 8) as u64;
-    // The boot CPU's table is in hv's image (a static).
-    let pa = first.wrapping_sub(HV_VIRT_BASE);
+    // The boot CPU's table is a static in hv's image; a table allocated
+    // later (an AP's) lies in the direct map.
+    let pa = if (DIRECT_MAP_BASE..DIRECT_MAP_BASE + DIRECT_MAP_SIZE).contains(&first) {
+        first - DIRECT_MAP_BASE
+    } else {
+        first.wrapping_sub(HV_VIRT_BASE)
+    };
     [pa / 4096, pa / 4096 + 1]
 }
 
