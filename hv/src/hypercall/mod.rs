@@ -2,7 +2,8 @@
 //!
 //! Arguments arrive in rdi, rsi, rdx, r10, r8 (Xen's x86_64 convention) and
 //! the result goes back in rax; every other guest register is preserved (the
-//! entry path saved them all). The table is built by [`hypercall_table!`]
+//! scratch ones saved by the entry path, the callee-saved ones by the
+//! handler itself, an `extern "C"` function: see [`Handler`]). The table is built by [`hypercall_table!`]
 //! from `guest-abi`'s list: each entry decodes the registers as the list's
 //! C types say ([`Signature`], [`FromRegs`]: an `int`/`unsigned int` is the
 //! low 32 bits, as on Xen), checks what the dispatcher can check (the
@@ -100,15 +101,34 @@ const SYSCALL_LEN: u64 = 2;
 
 /// Puts an outcome into the guest's registers: rax, or (continuation) the
 /// new arguments and `rip` back onto the `syscall` (rax still holds the
-/// number), or the domain crashed.
+/// number). Returns false for a crash, which needs the full frame: the
+/// reason waits in the CPU's block for [`complete`].
 #[inline(always)]
-fn apply(regs: &mut GuestRegs, outcome: Outcome) {
+fn apply(regs: &mut GuestRegs, outcome: Outcome) -> bool {
     match outcome {
         Outcome::Done(v) => regs.rax = v,
         Outcome::Err(e) => regs.rax = e.to_ret(),
         Outcome::Continue(new) => reissue(regs, &new),
-        Outcome::Crash(why) => crate::traps::crash_current(regs, why),
+        Outcome::Crash(why) => return defer_crash(why),
     }
+    true
+}
+
+#[cold]
+#[inline(never)]
+fn defer_crash(why: &'static str) -> bool {
+    crate::arch::x86_64::percpu::this_cpu().set_pending_crash(why);
+    false
+}
+
+/// The full path after a handler returned false: the entry code has
+/// completed the frame (the callee-saved registers were still the
+/// guest's), so the crash report shows every register.
+pub extern "C" fn complete(regs: &mut GuestRegs) {
+    let why = crate::arch::x86_64::percpu::this_cpu()
+        .take_pending_crash()
+        .unwrap_or("hypercall handler gave up without a reason");
+    crate::traps::crash_current(regs, why)
 }
 
 /// Makes the guest issue the same hypercall again, with new arguments.
@@ -232,13 +252,13 @@ trait Run {
 struct Hypercall<const NR: u64>;
 
 /// The table entry of hypercall `NR`: the entry path calls it with the
-/// saved registers.
-extern "C" fn entry<const NR: u64>(regs: &mut GuestRegs)
+/// saved registers (see [`Handler`]).
+extern "C" fn entry<const NR: u64>(regs: &mut GuestRegs) -> bool
 where
     Hypercall<NR>: Run,
 {
     let outcome = Hypercall::<NR>::run(regs, arg_regs(regs));
-    apply(regs, outcome);
+    apply(regs, outcome)
 }
 
 /// Builds [`TABLE`] and [`dispatch`] from `NAME => handler` rows (`NAME`
@@ -323,7 +343,16 @@ macro_rules! hypercall_table {
 
 /// A hypercall handler as the entry path calls it: registers in, result
 /// written to `rax` (or the registers rewritten for a continuation).
-pub type Handler = extern "C" fn(&mut GuestRegs);
+///
+/// The entry path is light (see `arch::x86_64::entry`): the frame's
+/// callee-saved slots (rbx, rbp, r12–r15) are stale, those registers
+/// still holding the guest's values, which an `extern "C"` handler
+/// preserves. So a handler reads and writes only the argument and scratch
+/// registers and the CPU's part of the frame, and returns true; for what
+/// needs the whole frame (today a crash report; a vCPU switch later) it
+/// returns false having recorded why, and the entry code completes the
+/// frame and calls [`complete`].
+pub type Handler = extern "C" fn(&mut GuestRegs) -> bool;
 
 /// Number of entries in the dispatch table (Xen's `NR_hypercalls`).
 pub const TABLE_LEN: usize = 64;
@@ -357,8 +386,8 @@ hypercall_table! {
 
 /// Every number without a handler, and (called by the entry path) every
 /// number beyond the table.
-pub extern "C" fn enosys(regs: &mut GuestRegs) {
-    apply(regs, Outcome::Err(Errno::ENOSYS));
+pub extern "C" fn enosys(regs: &mut GuestRegs) -> bool {
+    apply(regs, Outcome::Err(Errno::ENOSYS))
 }
 
 /// `mov` to cr3 from the guest kernel, emulated as `MMUEXT_NEW_BASEPTR`

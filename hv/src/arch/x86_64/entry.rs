@@ -18,27 +18,30 @@
 //! ([`set_guest_user_mode`]), tested after the registers are saved, sends
 //! it to the trap handler, which bounces it to the guest kernel.
 //!
-//! The hypercall path is written for instruction count: 21 pushes, the
-//! user-mode test, a bounds-checked (and speculation-clamped) indirect call straight into the
-//! handler from `hypercall::TABLE`, 17 pops and `iretq`.
-//!
-//! Exceptions and `syscall` from guest user mode first take a light path
-//! that saves only the scratch registers (rax, rcx, rdx, rsi, rdi,
+//! Hypercalls, exceptions and `syscall` from guest user mode take a light
+//! path that saves only the scratch registers (rax, rcx, rdx, rsi, rdi,
 //! r8–r11): the callee-saved ones (rbx, rbp, r12–r15) stay in their
 //! registers and their slots in the frame are stale (left by an earlier
-//! entry). The light handler (`traps::handle_light`,
-//! `traps::handle_user_syscall_light`) is an `extern "C"` function, so
-//! those registers come back from it unchanged, and the exit skips their
-//! slots. Its invariants: it reads and writes only the scratch registers
-//! and the CPU's part of the frame, never passes the frame on (no vCPU
-//! switch, emulation or crash report, the readers of a full frame), and
-//! either finishes or returns false having changed nothing. On false the
-//! entry code writes the callee-saved registers into their slots and calls
-//! the full handler with a complete frame, which then returns through the
-//! full exit (it may have rewritten any register, a vCPU switch all of
-//! them). Xen saves every register on every entry; what this saves is the
-//! second copy of the callee-saved registers, the first being the light
-//! handler's own prologue.
+//! entry). The light handler (a hypercall's table entry,
+//! `traps::handle_light`, `traps::handle_user_syscall_light`) is an
+//! `extern "C"` function, so those registers come back from it unchanged,
+//! and the exit skips their slots. Its invariants: it reads and writes only
+//! the scratch registers and the CPU's part of the frame, never passes the
+//! frame on (no vCPU switch, emulation or crash report, the readers of a
+//! full frame), and either finishes or returns false having changed
+//! nothing but what the full handler is told about (a hypercall's crash
+//! reason, in the CPU's block). On false the entry code writes the
+//! callee-saved registers into their slots and calls the full handler
+//! with a complete frame, which then returns through the full exit (it
+//! may have rewritten any register, a vCPU switch all of them). Xen saves
+//! every register on every entry; what this saves is the second copy of
+//! the callee-saved registers, the first being the light handler's own
+//! prologue.
+//!
+//! The hypercall path is written for instruction count: 15 pushes, the
+//! user-mode test, a bounds-checked (and speculation-clamped) indirect call
+//! straight into the handler from `hypercall::TABLE`, one test of its
+//! answer, 9 pops and `iretq`.
 
 use super::gdt::{HV_CS, IST_DB, IST_DF, IST_MC, IST_NMI};
 use super::percpu;
@@ -231,19 +234,26 @@ hv_syscall_entries:
     hv_syscall_frame ${cs}, ${vsyscall}
     cmpb $0, {cpus}+cpu*{cpu_size}+{off_user_mode}(%rip)
     jne 2f
-    hv_push_callee_saved
-    mov %rsp, %rdi
-    sub $8, %rsp
+    lea -48(%rsp), %rdi                 /* the frame: its callee-saved slots stale */
+    sub $56, %rsp                       /* past them, and 16-byte alignment */
     cmp ${table_len}, %rax
     jae 1f
     sbb %rcx, %rcx                      /* all ones here; 0 if the jae was mispredicted */
     and %rcx, %rax
     lea {table}(%rip), %rcx
     call *(%rcx,%rax,8)
-    add $8, %rsp
-    jmp hv_return_to_guest
+    test %al, %al
+    jz 4f
+    add $56, %rsp
+    jmp hv_return_scratch
 1:
     call {enosys}
+    add $56, %rsp
+    jmp hv_return_scratch
+4:
+    hv_spill_callee_saved
+    lea 8(%rsp), %rdi
+    call {hypercall_complete}
     add $8, %rsp
     jmp hv_return_to_guest
 2:
@@ -288,6 +298,7 @@ hv_syscall32_entries:
     table = sym crate::hypercall::TABLE,
     table_len = const crate::hypercall::TABLE_LEN,
     enosys = sym crate::hypercall::enosys,
+    hypercall_complete = sym crate::hypercall::complete,
     cpus = sym super::percpu::CPUS,
     cpu_size = const super::percpu::CPU_LOCAL_SIZE,
     off_scratch = const super::percpu::OFF_SCRATCH,

@@ -163,6 +163,10 @@ pub struct CpuLocal {
     ldt_window: AtomicU64,
     /// This CPU's local-APIC timer ticks.
     ticks: AtomicU64,
+    /// Why the hypercall in progress crashes its domain: set by a handler
+    /// on the light path, which cannot report a full frame, and taken by
+    /// the full path it falls back to (`hypercall::complete`).
+    pending_crash: UnsafeCell<Option<&'static str>>,
 }
 
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
@@ -188,7 +192,21 @@ impl CpuLocal {
             gdt_base: AtomicU64::new(0),
             ldt_window: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            pending_crash: UnsafeCell::new(None),
         }
+    }
+
+    /// Records why the current hypercall crashes its domain.
+    pub fn set_pending_crash(&self, why: &'static str) {
+        // SAFETY: only this CPU touches its block's word, with interrupts
+        // off, and no reference to it outlives this call.
+        unsafe { *self.pending_crash.get() = Some(why) };
+    }
+
+    /// Takes the reason recorded by [`Self::set_pending_crash`].
+    pub fn take_pending_crash(&self) -> Option<&'static str> {
+        // SAFETY: as in `set_pending_crash`.
+        unsafe { (*self.pending_crash.get()).take() }
     }
 
     /// Counts one timer tick of this CPU; returns the count.

@@ -11,65 +11,132 @@
 //! on write, as they would for the guest.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
-/// Whether SMAP is on (then STAC/CLAC exist and are needed).
-static SMAP: AtomicBool = AtomicBool::new(false);
-
-pub fn set_smap(on: bool) {
-    SMAP.store(on, Ordering::Relaxed);
-}
-
+// Four copy routines: with or without STAC/CLAC (SMAP on or not; the
+// instructions #UD without it), and with or without a byte tail. Each is
+// `stac?; rep movsq; [mov %rdx, %rcx; rep movsb]; xor %eax, %eax; clac?;
+// ret`, with its fixup after it. Boot picks the pair for this CPU
+// (`set_smap`) and callers reach it with one indirect call: no flag is
+// tested per copy (under QEMU each test and each string iteration counts
+// as one instruction).
 global_asm!(
     r#"
-    .section .text.hv_uaccess, "ax"
+    .macro hv_uaccess_routine name, smap, tail
     .balign 16
-    .global hv_uaccess_copy
-hv_uaccess_copy:
-    /* rdi = destination, rsi = source, rcx = quadwords, rdx = bytes after
-       them (under QEMU each iteration of a string instruction counts as
-       one instruction). The smap flag is read here, so a caller sets up
-       four registers and tests one. */
-    cmpb $0, {smap}(%rip)
-    je 1f
+    .global \name
+\name:
+    .if \smap
     stac
-1:
-    .global hv_uaccess_insn
-hv_uaccess_insn:
+    .endif
+    .global \name\()_insn
+\name\()_insn:
     rep movsq
+    .if \tail
     mov %rdx, %rcx
     rep movsb
-    .global hv_uaccess_end
-hv_uaccess_end:
+    .endif
+    .global \name\()_end
+\name\()_end:
     xor %eax, %eax
-2:
-    cmpb $0, {smap}(%rip)
-    je 3f
+1:
+    .if \smap
     clac
-3:
+    .endif
     ret
-    .global hv_uaccess_fixup
-hv_uaccess_fixup:
+    .global \name\()_fixup
+\name\()_fixup:
     mov $1, %eax
-    jmp 2b
+    jmp 1b
+    .endm
+
+    .section .text.hv_uaccess, "ax"
+    hv_uaccess_routine hv_uaccess_plain_words, 0, 0
+    hv_uaccess_routine hv_uaccess_plain_tail, 0, 1
+    hv_uaccess_routine hv_uaccess_smap_words, 1, 0
+    hv_uaccess_routine hv_uaccess_smap_tail, 1, 1
 "#,
-    smap = sym SMAP,
     options(att_syntax)
 );
 
 unsafe extern "C" {
-    static hv_uaccess_insn: u8;
-    static hv_uaccess_end: u8;
-    static hv_uaccess_fixup: u8;
+    static hv_uaccess_plain_words: u8;
+    static hv_uaccess_plain_words_insn: u8;
+    static hv_uaccess_plain_words_end: u8;
+    static hv_uaccess_plain_words_fixup: u8;
+    static hv_uaccess_plain_tail: u8;
+    static hv_uaccess_plain_tail_insn: u8;
+    static hv_uaccess_plain_tail_end: u8;
+    static hv_uaccess_plain_tail_fixup: u8;
+    static hv_uaccess_smap_words: u8;
+    static hv_uaccess_smap_words_insn: u8;
+    static hv_uaccess_smap_words_end: u8;
+    static hv_uaccess_smap_words_fixup: u8;
+    static hv_uaccess_smap_tail: u8;
+    static hv_uaccess_smap_tail_insn: u8;
+    static hv_uaccess_smap_tail_end: u8;
+    static hv_uaccess_smap_tail_fixup: u8;
 }
 
-/// Where the #PF handler resumes if `rip` is one of the copy instructions
-/// (from the `rep movsq` up to and including the `rep movsb`).
+/// The routines copies call: whole words, and words plus a byte tail.
+/// Set by [`set_smap`] at boot, before any guest copy; until then the
+/// forms without STAC/CLAC (valid on every CPU).
+static COPY_WORDS: AtomicPtr<u8> =
+    AtomicPtr::new(core::ptr::addr_of!(hv_uaccess_plain_words).cast_mut());
+static COPY_TAIL: AtomicPtr<u8> =
+    AtomicPtr::new(core::ptr::addr_of!(hv_uaccess_plain_tail).cast_mut());
+
+fn addr(sym: &u8) -> u64 {
+    core::ptr::from_ref(sym) as u64
+}
+
+/// Chooses the copy routines: with STAC/CLAC when SMAP is on.
+pub fn set_smap(on: bool) {
+    // SAFETY: taking the addresses of the routines' labels reads nothing.
+    let (words, tail) = unsafe {
+        if on {
+            (addr(&hv_uaccess_smap_words), addr(&hv_uaccess_smap_tail))
+        } else {
+            (addr(&hv_uaccess_plain_words), addr(&hv_uaccess_plain_tail))
+        }
+    };
+    COPY_WORDS.store(words as *mut u8, Ordering::Relaxed);
+    COPY_TAIL.store(tail as *mut u8, Ordering::Relaxed);
+}
+
+/// Where the #PF handler resumes if `rip` is one of a copy routine's
+/// string instructions (from the `rep movsq` up to and including the
+/// `rep movsb`).
 pub fn fixup_for(rip: u64) -> Option<u64> {
-    let insn = core::ptr::addr_of!(hv_uaccess_insn) as u64;
-    let end = core::ptr::addr_of!(hv_uaccess_end) as u64;
-    let fixup = core::ptr::addr_of!(hv_uaccess_fixup) as u64;
-    (insn..end).contains(&rip).then_some(fixup)
+    // SAFETY: taking the addresses of the routines' labels reads nothing.
+    let ranges = unsafe {
+        [
+            (
+                addr(&hv_uaccess_plain_words_insn),
+                addr(&hv_uaccess_plain_words_end),
+                addr(&hv_uaccess_plain_words_fixup),
+            ),
+            (
+                addr(&hv_uaccess_plain_tail_insn),
+                addr(&hv_uaccess_plain_tail_end),
+                addr(&hv_uaccess_plain_tail_fixup),
+            ),
+            (
+                addr(&hv_uaccess_smap_words_insn),
+                addr(&hv_uaccess_smap_words_end),
+                addr(&hv_uaccess_smap_words_fixup),
+            ),
+            (
+                addr(&hv_uaccess_smap_tail_insn),
+                addr(&hv_uaccess_smap_tail_end),
+                addr(&hv_uaccess_smap_tail_fixup),
+            ),
+        ]
+    };
+    ranges
+        .into_iter()
+        .find(|&(insn, end, _)| (insn..end).contains(&rip))
+        .map(|(_, _, fixup)| fixup)
 }
 
 /// A fault during the copy (the guest address was not accessible).
@@ -85,19 +152,35 @@ pub struct Fault;
 unsafe fn copy(dst: *mut u8, src: *const u8, words: usize, bytes: usize) -> Result<(), Fault> {
     let failed: u32;
     // SAFETY: (1) by the caller's guarantee the copy touches only the hv
-    // buffer and guest memory; (2) a fault at the `rep movsq` or `rep
-    // movsb` resumes at the fixup label (`fixup_for`), which reports it
-    // here; (3) the routine changes only rcx/rdx/rdi/rsi/rax and the flags,
-    // declared here, and leaves AC clear.
+    // buffer and guest memory; (2) the call goes through `COPY_WORDS` or
+    // `COPY_TAIL`, which hold one of the routines above (with STAC/CLAC
+    // only when SMAP is on: `set_smap`); (3) a fault at its `rep movsq`
+    // or `rep movsb` resumes at its fixup label (`fixup_for`), which
+    // reports it here; (4) the routine changes only rcx/rdx/rdi/rsi/rax
+    // and the flags, declared here, and leaves AC clear. A byte count
+    // known to be zero (a whole number of words, the usual case) folds to
+    // the routine without the tail.
     unsafe {
-        core::arch::asm!(
-            "call hv_uaccess_copy",
-            inout("rdi") dst => _,
-            inout("rsi") src => _,
-            inout("rcx") words => _,
-            inout("rdx") bytes => _,
-            lateout("eax") failed,
-        );
+        if bytes == 0 {
+            core::arch::asm!(
+                "call qword ptr [rip + {routine}]",
+                routine = sym COPY_WORDS,
+                inout("rdi") dst => _,
+                inout("rsi") src => _,
+                inout("rcx") words => _,
+                lateout("eax") failed,
+            );
+        } else {
+            core::arch::asm!(
+                "call qword ptr [rip + {routine}]",
+                routine = sym COPY_TAIL,
+                inout("rdi") dst => _,
+                inout("rsi") src => _,
+                inout("rcx") words => _,
+                inout("rdx") bytes => _,
+                lateout("eax") failed,
+            );
+        }
     }
     if failed == 0 {
         Ok(())
