@@ -14,6 +14,14 @@
 //! guest's, raised at the context being returned to ([`returning_frame`]),
 //! so the fast path needs no checks of its own.
 //!
+//! EFLAGS.AC is clear in hv from the first instruction of every entry:
+//! `syscall` clears it through FMASK, and with SMAP the IDT's stubs start
+//! with `clac` (a guest may set AC in ring 3, which would let hv touch
+//! user pages unchecked). Only the copy routines (`uaccess`) set it,
+//! around their string instructions. #DB, NMI, #MC and #DF arrive on their
+//! own IST stacks, so a #DB deferred by `mov ss` onto the first instruction
+//! of an entry never runs on a stack the guest chose.
+//!
 //! A `syscall` from guest user mode is not a hypercall: one byte flag
 //! ([`set_guest_user_mode`]), tested after the registers are saved, sends
 //! it to the trap handler, which bounces it to the guest kernel.
@@ -168,10 +176,12 @@ global_asm!(
     hv_push_scratch
     .endm
 
-    .section .text.hv_entry, "ax"
+    /* 256 stubs of 16 bytes: the vector's number (and a dummy error
+       code where the CPU pushes none), then the common entry. */
+    .macro hv_vector_table name, common
     .balign 16
-    .global hv_vector_stubs
-hv_vector_stubs:
+    .global \name
+\name:
     .set vec, 0
     .rept 256
     .balign 16
@@ -180,11 +190,22 @@ hv_vector_stubs:
     pushq $0
     .endif
     movl $vec, 4(%rsp)
-    jmp hv_trap_common
+    jmp \common
     .set vec, vec + 1
     .endr
+    .endm
 
+    .section .text.hv_entry, "ax"
+    hv_vector_table hv_vector_stubs, hv_trap_common
+    hv_vector_table hv_vector_stubs_smap, hv_trap_common_smap
+
+    /* With SMAP, an entry clears EFLAGS.AC first: a guest may enter with
+       AC set (it can set it in ring 3), which would switch SMAP off for
+       hv until the next copy routine's CLAC. The gate does not clear it
+       (only `syscall`'s FMASK does). */
     .balign 16
+hv_trap_common_smap:
+    clac
 hv_trap_common:
     hv_push_scratch
     lea -48(%rsp), %rdi                 /* the frame: its callee-saved slots stale */
@@ -317,6 +338,7 @@ hv_syscall32_entries:
 
 unsafe extern "C" {
     static hv_vector_stubs: [u8; 256 * 16];
+    static hv_vector_stubs_smap: [u8; 256 * 16];
     static hv_iretq: u8;
     static hv_syscall_entries: u8;
     static hv_syscall32_entries: u8;
@@ -381,10 +403,15 @@ static IDT: Idt = Idt(UnsafeCell::new(
 ));
 
 /// Fills and loads the IDT: interrupt gates for all 256 vectors (interrupts
-/// stay off in hv), #BP and #OF reachable from ring 3 as in Xen, #DF/NMI/#MC
-/// on their own stacks.
-pub fn init_idt() {
-    let base = core::ptr::addr_of!(hv_vector_stubs) as u64;
+/// stay off in hv), #BP and #OF reachable from ring 3 as in Xen, #DB, #DF,
+/// NMI and #MC on their own stacks. With `smap` the stubs clear EFLAGS.AC
+/// first.
+pub fn init_idt(smap: bool) {
+    let base = if smap {
+        core::ptr::addr_of!(hv_vector_stubs_smap) as u64
+    } else {
+        core::ptr::addr_of!(hv_vector_stubs) as u64
+    };
     // SAFETY: boot CPU, before `lidt`; nothing else references the IDT.
     let idt = unsafe { &mut *IDT.0.get() };
     for (vec, gate) in idt.iter_mut().enumerate() {

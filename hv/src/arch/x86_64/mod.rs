@@ -72,7 +72,6 @@ pub fn init_cpu() -> Features {
     // boot stacks (trailers zero from .bss: CPU 0) are its alone.
     let me = unsafe { percpu::bring_up(0, &percpu::BSP_STACKS, gdt::BSP_GDT.as_ptr()) };
     gdt::init(me);
-    entry::init_idt();
     let ext = cpu::cpuid(0x8000_0001, 0);
     let leaf7 = cpu::cpuid(7, 0);
     let f = Features {
@@ -80,6 +79,7 @@ pub fn init_cpu() -> Features {
         smep: leaf7[1] & (1 << 7) != 0,
         smap: leaf7[1] & (1 << 20) != 0,
     };
+    entry::init_idt(f.smap);
     let (lstar, cstar) = entry::syscall_entries(me.id());
     let star = (u64::from(gdt::RING3_CS32 & !3) << 48) | (u64::from(gdt::HV_CS) << 32);
     // SAFETY: (1) EFER: SCE enables syscall, whose MSRs are set right after
