@@ -13,7 +13,6 @@ use guest_abi::types::VcpuId;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state::{self, FpuArea};
 use crate::domain::{vcpu, Domain, Vcpu, VcpuRun};
-use crate::mm::PAGE_SIZE;
 
 /// Offset of XMM0 in the `fxsave` layout.
 const XMM0: usize = 160;
@@ -56,13 +55,19 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
         Vcpu::new(VcpuId::new(id), cr3, regs, info)
             .unwrap_or_else(|| crate::fatal(format_args!("selftest: no vCPU window left")))
     };
-    let mut v0 = new_vcpu(0, regs0, dom0.shared_info.mfn() * PAGE_SIZE);
+    let info = |offset| {
+        crate::mm::WritableRef::take(dom0.shared_info.mfn(), dom0.id.get())
+            .ok()
+            .and_then(|r| crate::mm::VcpuInfoRef::new(r, offset).ok())
+            .unwrap_or_else(|| crate::fatal(format_args!("selftest: no vcpu_info reference")))
+    };
+    let mut v0 = new_vcpu(0, regs0, info(0));
     let regs1 = GuestRegs {
         rax: 0x1111,
         rip: regs0.rip.wrapping_add(0x10),
         ..regs0
     };
-    let mut v1 = new_vcpu(1, regs1, dom0.shared_info.mfn() * PAGE_SIZE + 64);
+    let mut v1 = new_vcpu(1, regs1, info(64));
     v1.fpu = area_with_xmm0(0xbb);
     v1.traps.fs_base = 0xb000;
     v1.traps.gs_base_kernel = 0xb100;

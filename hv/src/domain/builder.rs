@@ -253,7 +253,12 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         rsi: l.vstartinfo_start,
         ..GuestRegs::default()
     };
-    let vcpu_info = shared_info.mfn() * PAGE_SIZE;
+    // vCPU 0's vcpu_info is the first in shared_info, held by its own
+    // writable reference (a vCPU's can move: VCPUOP_register_vcpu_info).
+    let vcpu_info =
+        WritableRef::take(shared_info.mfn(), spec.id.get()).map_err(BuildError::PageType)?;
+    let vcpu_info = mm::VcpuInfoRef::new(vcpu_info, 0)
+        .map_err(|_| BuildError::Internal("vcpu_info outside shared_info"))?;
     let config = DomainConfig {
         id: spec.id,
         privileged: spec.initial,

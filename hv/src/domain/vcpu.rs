@@ -75,17 +75,23 @@ pub struct Vcpu {
     pub ldt: crate::domain::ldt::Ldt,
     /// Emulated privileged state: I/O bitmap, CR4 guest bits, PCI cf8.
     pub priv_state: PrivState,
-    /// Machine address of this vCPU's `vcpu_info` (in shared_info until the
-    /// guest registers another place).
-    pub vcpu_info: u64,
+    /// This vCPU's `vcpu_info` (in shared_info until the guest registers
+    /// another place), with the writable reference that keeps its frame
+    /// plain memory.
+    pub vcpu_info: crate::mm::VcpuInfoRef,
     pub run: VcpuRun,
 }
 
 impl Vcpu {
     /// A vCPU that will start at `regs` on page table `cr3`, in guest
-    /// kernel mode, with `vcpu_info` at machine address `vcpu_info`; `None`
-    /// when no descriptor-table window is left.
-    pub fn new(id: VcpuId, cr3: u64, regs: GuestRegs, vcpu_info: u64) -> Option<Self> {
+    /// kernel mode, with `vcpu_info`; `None` when no descriptor-table
+    /// window is left.
+    pub fn new(
+        id: VcpuId,
+        cr3: u64,
+        regs: GuestRegs,
+        vcpu_info: crate::mm::VcpuInfoRef,
+    ) -> Option<Self> {
         let area = crate::mm::page_table::alloc_vcpu_area()?;
         Some(Self {
             id,

@@ -22,7 +22,6 @@ use hv::x86_decode::Cr;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::{apic, cpu, guest_state};
 use crate::domain::Cur;
-use crate::mm::frame_access;
 
 const CR0_TS: u64 = 1 << 3;
 const CR4_PAE: u64 = 1 << 5;
@@ -32,9 +31,6 @@ const CR4_OSXMMEXCPT: u64 = 1 << 10;
 const CR4_OSXSAVE: u64 = 1 << 18;
 /// CPUID.1.EDX.MCE: Xen runs with CR4.MCE whenever the CPU has it.
 const CPUID_MCE: u32 = 1 << 7;
-
-/// Offset of `arch.cr2` in a `vcpu_info`.
-const VCPU_INFO_CR2: u64 = 16;
 
 /// The guest's view of CR0.
 pub fn cr0(d: &Cur<'_>) -> u64 {
@@ -58,7 +54,7 @@ pub fn cr4(d: &Cur<'_>) -> u64 {
 pub fn read_cr(d: &Cur<'_>, cr: Cr) -> u64 {
     match cr {
         Cr::Cr0 => cr0(d),
-        Cr::Cr2 => frame_access::read_u64(d.vcpu.vcpu_info + VCPU_INFO_CR2).unwrap_or(0),
+        Cr::Cr2 => d.vcpu.vcpu_info.cr2(),
         Cr::Cr3 => d.vcpu.kernel_cr3,
         Cr::Cr4 => cr4(d),
     }
@@ -79,7 +75,10 @@ pub fn write_cr(d: &mut Cur<'_>, cr: Cr, v: u64) -> bool {
             set_fpu_taskswitch(d, v & CR0_TS != 0);
             true
         }
-        Cr::Cr2 => crate::traps::bounce::write_vcpu_info_u64(d, VCPU_INFO_CR2, v),
+        Cr::Cr2 => {
+            d.vcpu.vcpu_info.set_cr2(v);
+            true
+        }
         // Handled by the caller (MMUEXT_NEW_BASEPTR); never reaches here.
         Cr::Cr3 => false,
         Cr::Cr4 => {

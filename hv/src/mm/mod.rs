@@ -17,7 +17,7 @@ use crate::bootinfo::BootInfo;
 pub use frame_access::{
     alloc_contiguous, alloc_frame, alloc_zeroed_frame, free_frames, init_frame_table,
     with_frame_table, with_page_tables, FrameWrite, Frames, OwnedFrame, SegDescRef, Tables,
-    WritableRef, PAGE_SIZE,
+    VcpuInfoRef, WritableRef, PAGE_SIZE,
 };
 
 /// A machine frame number.

@@ -55,6 +55,14 @@ fn fresh_table(level: u8, what: &'static str) -> Result<HvTable, &'static str> {
     Ok(HvTable::adopt(frame, level))
 }
 
+/// Whether `va` lies in some vCPU's descriptor-table window (any vCPU's:
+/// one compare, for the entry path's light #PF test; [`VcpuArea`] and
+/// `domain::ldt` decide which).
+#[inline(always)]
+pub fn in_vcpu_areas(va: u64) -> bool {
+    va.wrapping_sub(AREAS_BASE) < (MAX_AREAS * AREA_PAGES) as u64 * super::PAGE_SIZE
+}
+
 /// One vCPU's window of descriptor tables (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VcpuArea(usize);

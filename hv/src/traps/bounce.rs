@@ -26,7 +26,6 @@ use crate::arch::x86_64::entry::{self, GuestRegs};
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::arch::x86_64::guest_state;
 use crate::domain::Cur;
-use crate::mm::{frame_access, FrameWrite};
 
 const RFLAGS_TF: u64 = 1 << 8;
 pub const RFLAGS_IF: u64 = 1 << 9;
@@ -63,43 +62,22 @@ pub enum BounceError {
     StackFault(u64),
 }
 
-/// Machine address of the running vCPU's `vcpu_info`.
-fn vcpu_info(d: &Cur<'_>) -> u64 {
-    d.vcpu.vcpu_info
-}
-
 /// `evtchn_upcall_mask` of the current vCPU.
 #[inline]
 pub fn upcall_mask(d: &Cur<'_>) -> u8 {
-    // shared_info is an hv-allocated frame inside the direct map; a read
-    // cannot fail, and if it did the mask would read as clear.
-    frame_access::read_u8(vcpu_info(d) + 1).unwrap_or(0)
-}
-
-/// Writes the word at `field` of the running vCPU's `vcpu_info`, through
-/// the writable reference the domain holds on shared_info (where every
-/// `vcpu_info` lies for now; a write outside that frame is refused).
-#[inline]
-pub fn write_vcpu_info_u64(d: &Cur<'_>, field: u64, value: u64) -> bool {
-    d.dom
-        .shared_info
-        .write_u64_at(vcpu_info(d).wrapping_add(field), value)
-        .is_ok()
+    d.vcpu.vcpu_info.upcall_mask()
 }
 
 #[inline]
 pub fn set_upcall_mask(d: &Cur<'_>, mask: bool) {
-    let _ = d
-        .dom
-        .shared_info
-        .write_u8_at(vcpu_info(d) + 1, u8::from(mask));
+    d.vcpu.vcpu_info.set_upcall_mask(mask);
 }
 
 /// Stores a page fault's address where the guest reads it
 /// (`vcpu_info.arch.cr2`).
 #[inline]
 pub fn set_guest_cr2(d: &Cur<'_>, cr2: u64) {
-    write_vcpu_info_u64(d, 16, cr2);
+    d.vcpu.vcpu_info.set_cr2(cr2);
 }
 
 /// Switches between guest kernel and guest user mode: page table, live GS

@@ -83,7 +83,9 @@ pub extern "C" fn handle_light(regs: &mut GuestRegs) -> bool {
     }
     if vector == VEC_PF {
         let cr2 = cpu::read_cr2();
-        if !ldt::in_area(cr2) {
+        // Any descriptor-table window (an LDT miss, or a guest touching
+        // hv's range there) is the full path's to sort out.
+        if !crate::mm::page_table::in_vcpu_areas(cr2) {
             return try_bounce_exception(regs, VEC_PF, None, Some(cr2)).is_ok();
         }
     }
