@@ -131,16 +131,16 @@ pub fn copy_to_loaded(va: u64, data: &[u8]) -> Result<(), Fault> {
     crate::arch::x86_64::uaccess::write_guest(va, data).map_err(|_| Fault)
 }
 
-/// Writes 64-bit words (little-endian, as x86 stores them) just below
-/// guest stack pointer `sp` through the page tables loaded now, and returns
-/// the new stack pointer: a frame pushed onto a guest stack. The frame must
-/// lie where [`copy_to_loaded`] would accept it; the usual case, a frame
-/// inside one half with no wrap, is decided with three compares.
+/// Writes a bounce frame (the first 7 words of `frame`, or all 8 when
+/// `eight`) just below guest stack pointer `sp` through the page tables
+/// loaded now, and returns the new stack pointer. The frame must lie where
+/// [`copy_to_loaded`] would accept it; the usual case, a frame inside one
+/// half with no wrap, is decided with three compares.
 #[inline(always)]
-pub fn push_words_to_loaded(sp: u64, words: &[u64]) -> Result<u64, Fault> {
+pub fn push_frame_to_loaded(sp: u64, frame: &[u64; 8], eight: bool) -> Result<u64, Fault> {
     const LOWER_END: u64 = 0x0000_8000_0000_0000;
     const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
-    let len = words.len() * 8;
+    let len = if eight { 64 } else { 56 };
     let new_sp = sp.wrapping_sub(len as u64);
     // Implies `range_ok(new_sp, len)`: no wrap, and the frame ends in the
     // lower half or starts above hv's slots.
@@ -148,8 +148,39 @@ pub fn push_words_to_loaded(sp: u64, words: &[u64]) -> Result<u64, Fault> {
     if !usual && !range_ok(new_sp, len) {
         return Err(Fault);
     }
-    crate::arch::x86_64::uaccess::write_guest_words(new_sp, words).map_err(|_| Fault)?;
+    crate::arch::x86_64::uaccess::write_guest_frame(new_sp, frame, eight).map_err(|_| Fault)?;
     Ok(new_sp)
+}
+
+/// Reads an `iret` frame at guest address `va` through the page tables
+/// loaded now, straight into registers.
+#[inline(always)]
+pub fn read_iret_context(va: u64) -> Result<guest_abi::xen::IretContext, Fault> {
+    const LOWER_END: u64 = 0x0000_8000_0000_0000;
+    const HV_END: u64 = guest_abi::arch::HYPERVISOR_VIRT_END;
+    const LEN: u64 = size_of::<guest_abi::xen::IretContext>() as u64;
+    // `range_ok(va, LEN)`, the kernel's half (the usual case) first.
+    let ok = if va >= HV_END {
+        va <= u64::MAX - (LEN - 1)
+    } else {
+        va <= LOWER_END - LEN
+    };
+    if !ok {
+        return Err(Fault);
+    }
+    let [rax, r11, rcx, flags, rip, cs, rflags, rsp, ss] =
+        crate::arch::x86_64::uaccess::read_guest_9(va).map_err(|_| Fault)?;
+    Ok(guest_abi::xen::IretContext {
+        rax,
+        r11,
+        rcx,
+        flags,
+        rip,
+        cs,
+        rflags,
+        rsp,
+        ss,
+    })
 }
 
 /// Copies `out.len()` bytes from guest address `va` (page tables at `cr3`).

@@ -103,9 +103,7 @@ enum IretError {
 /// Reads the `iret_context` at the guest's stack pointer. A hypercall runs
 /// on the caller's page tables: the CPU walks them.
 fn iret_context(regs: &GuestRegs) -> Result<IretContext, IretError> {
-    GuestPtr::<IretContext>::new(regs.rsp)
-        .and_then(|p| p.read(&Loaded))
-        .map_err(|_| IretError::Unreadable(regs.rsp))
+    crate::guest_mem::read_iret_context(regs.rsp).map_err(|_| IretError::Unreadable(regs.rsp))
 }
 
 #[inline(always)]

@@ -141,7 +141,7 @@ pub fn create_bounce_frame(
     // The frame, lowest address first: rcx, r11, [error code], rip, cs,
     // rflags, rsp, ss.
     let cs_word = cs | u64::from(saved_mask) << 32;
-    let (frame, n) = match b.error_code {
+    let (frame, eight) = match b.error_code {
         Some(ec) => (
             [
                 regs.rcx,
@@ -153,13 +153,13 @@ pub fn create_bounce_frame(
                 regs.rsp,
                 regs.ss,
             ],
-            8,
+            true,
         ),
         None => (
             [
                 regs.rcx, regs.r11, regs.rip, cs_word, rflags, regs.rsp, regs.ss, 0,
             ],
-            7,
+            false,
         ),
     };
     // The frame goes onto the kernel's stack through the kernel's page
@@ -169,13 +169,14 @@ pub fn create_bounce_frame(
     if from_user {
         toggle_guest_mode(d);
     }
-    let new_sp = match crate::guest_mem::push_words_to_loaded(sp, &frame[..n]) {
+    let new_sp = match crate::guest_mem::push_frame_to_loaded(sp, &frame, eight) {
         Ok(new_sp) => new_sp,
         Err(_) => {
             if from_user {
                 toggle_guest_mode(d);
             }
-            return Err(BounceError::StackFault(sp.wrapping_sub(8 * n as u64)));
+            let n: u64 = if eight { 8 } else { 7 };
+            return Err(BounceError::StackFault(sp.wrapping_sub(8 * n)));
         }
     };
     if b.mask_events {
