@@ -5,6 +5,9 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
+pub mod evtchn;
 pub mod frames;
 pub mod guest_handle;
 pub mod implemented;

@@ -1,0 +1,1005 @@
+//! One domain's port table and the `event_channel_op` operations on it.
+//!
+//! Each operation checks in Xen's order and returns Xen's errno for the
+//! first check that fails; what it changes it changes only once every
+//! check passed, except what Xen also changes on the way: finding a free
+//! port grows the table by a bucket even if the operation then fails, so
+//! a later `status` of a port in that bucket answers "closed" where it
+//! answered `-EINVAL` before (as on Xen).
+//!
+//! Operations that touch two domains (binding to another domain's
+//! unbound port, closing an interdomain channel) take [`Peers`]: both
+//! tables, which the glue locks in [`lock_order`]. Within one domain
+//! (loopback) they take [`Peers::same`].
+
+use alloc::vec::Vec;
+
+use guest_abi::errno::Errno;
+use guest_abi::event_channel::{
+    EvtchnStatus, EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND,
+    EVTCHNSTAT_VIRQ, EVTCHN_FIFO_PRIORITY_DEFAULT, EVTCHN_FIFO_PRIORITY_MIN,
+};
+use guest_abi::types::{DomId, EvtchnPort};
+use guest_abi::xen::NR_VIRQS;
+
+use super::fifo::FifoState;
+use super::memory::EventMemory;
+use super::{
+    two_level, virq_is_global, AbiKind, Access, Raised, FIFO_CONTROL_BLOCK_SIZE, FIFO_LINK_BITS,
+    FIFO_MAX_PAGES, FIFO_PORTS, PORTS_PER_BUCKET, TWO_LEVEL_PORTS,
+};
+use crate::nospec;
+
+const PAGE_SIZE: u32 = 4096;
+const NR_VIRQS_USIZE: usize = NR_VIRQS as usize;
+/// `EVTCHN_FIFO_PRIORITY_DEFAULT`, as a channel stores it.
+const DEFAULT_PRIORITY: u8 = 7;
+const _: () = assert!(DEFAULT_PRIORITY as u32 == EVTCHN_FIFO_PRIORITY_DEFAULT);
+
+/// What a port is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortState {
+    /// Not in use.
+    Free,
+    /// Never usable (port 0).
+    Reserved,
+    /// Allocated, waiting for `remote` (any domid the allocator named,
+    /// unchecked, as on Xen) to bind to it.
+    Unbound { remote: u16 },
+    /// Connected to `port` of `remote` (this domain itself for loopback).
+    Interdomain { remote: DomId, port: EvtchnPort },
+    /// Bound to a VIRQ.
+    Virq { virq: u32 },
+    /// Bound for inter-vCPU notification.
+    Ipi,
+}
+
+impl PortState {
+    /// Whether events can be raised on the port (Xen's `evtchn_usable`).
+    pub fn is_bound(self) -> bool {
+        !matches!(self, Self::Free | Self::Reserved)
+    }
+}
+
+/// One port.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Channel {
+    pub(super) state: PortState,
+    /// The vCPU notified of events on this port.
+    pub(super) notify: u32,
+    /// FIFO priority (0 highest, 15 lowest).
+    pub(super) priority: u8,
+    /// FIFO: the queue it was last linked on (vCPU, priority).
+    pub(super) last_vcpu: u32,
+    pub(super) last_priority: u8,
+    /// FIFO: raised while its event-array page was missing.
+    pub(super) fifo_pending: bool,
+}
+
+impl Channel {
+    const FREE: Self = Self {
+        state: PortState::Free,
+        notify: 0,
+        priority: 0,
+        last_vcpu: 0,
+        last_priority: 0,
+        fifo_pending: false,
+    };
+}
+
+/// What `status` answers: the port's state and the vCPU it notifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortStatus {
+    pub state: PortState,
+    pub vcpu: u32,
+}
+
+impl PortStatus {
+    /// Writes the answer into the guest's `evtchn_status`, touching only
+    /// the fields Xen writes: `status`, `vcpu` and the union member of
+    /// the state (a closed or IPI port leaves `u` as the guest passed it;
+    /// `unbound.dom` is the union's first 16 bits only).
+    pub fn fill(&self, out: &mut EvtchnStatus) {
+        out.vcpu = self.vcpu;
+        out.status = match self.state {
+            PortState::Free | PortState::Reserved => EVTCHNSTAT_CLOSED,
+            PortState::Unbound { remote } => {
+                out.u[0] = (out.u[0] & 0xffff_0000) | u32::from(remote);
+                EVTCHNSTAT_UNBOUND
+            }
+            PortState::Interdomain { remote, port } => {
+                out.u[0] = (out.u[0] & 0xffff_0000) | u32::from(remote.get());
+                out.u[1] = port.get();
+                EVTCHNSTAT_INTERDOMAIN
+            }
+            PortState::Virq { virq } => {
+                out.u[0] = virq;
+                EVTCHNSTAT_VIRQ
+            }
+            PortState::Ipi => EVTCHNSTAT_IPI,
+        };
+    }
+}
+
+/// A new port and what binding it raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bound {
+    pub port: EvtchnPort,
+    pub raised: Raised,
+}
+
+/// What `send` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Raised in this domain (IPI, or loopback interdomain).
+    Raised(Raised),
+    /// The port is unbound: Xen drops the notification and succeeds.
+    Dropped,
+    /// The other end is `port` of domain `dom`: the glue locks that
+    /// domain's table and calls [`EventTable::raise_from_peer`].
+    Foreign { dom: DomId, port: EvtchnPort },
+}
+
+/// How far a reset got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetProgress {
+    /// Every port closed; `fifo_released`: the domain is back on the
+    /// 2-level ABI and the glue drops its FIFO frames.
+    Done { fifo_released: bool },
+    /// Preempted: the glue returns a continuation (`EVTCHNOP_reset_cont`)
+    /// and calls again with `resuming`.
+    Preempted,
+    /// `port` is connected to another domain: the glue closes it with
+    /// both tables ([`close`](EventTable::close) over [`Peers::two`]),
+    /// then calls again with `resuming`.
+    ForeignPeer { port: EvtchnPort, dom: DomId },
+}
+
+/// Proof that `init_control`'s checks passed for `vcpu`; the glue maps
+/// the control block, then commits.
+#[derive(Debug)]
+pub struct InitControl {
+    vcpu: u32,
+}
+
+impl InitControl {
+    pub fn vcpu(&self) -> u32 {
+        self.vcpu
+    }
+}
+
+/// Proof that `expand_array` may add page `slot`; the glue maps the
+/// frame there, then commits.
+#[derive(Debug)]
+pub struct ExpandArray {
+    slot: u32,
+}
+
+impl ExpandArray {
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+/// The domain that a cross-domain operation must lock first: the lower
+/// [`DomId`] (the lock order `DESIGN.md` writes down).
+pub fn lock_order(a: DomId, b: DomId) -> (DomId, DomId) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The tables of a two-ended operation: the caller's own (`local`) and
+/// the other end's, which is the same table for loopback.
+pub struct Peers<'a> {
+    local: &'a mut EventTable,
+    remote: Option<&'a mut EventTable>,
+}
+
+impl<'a> Peers<'a> {
+    /// Both ends in one domain.
+    pub fn same(table: &'a mut EventTable) -> Self {
+        Self {
+            local: table,
+            remote: None,
+        }
+    }
+
+    /// Two domains' tables, both locked by the caller; `None` if they are
+    /// the same domain's.
+    pub fn two(local: &'a mut EventTable, remote: &'a mut EventTable) -> Option<Self> {
+        (local.domid != remote.domid).then_some(Self {
+            local,
+            remote: Some(remote),
+        })
+    }
+}
+
+/// The event channels of one domain.
+pub struct EventTable {
+    domid: DomId,
+    /// Highest port the domain may allocate (`max_evtchn_port`).
+    max_port: u32,
+    nr_vcpus: u32,
+    /// Valid ports (`valid_evtchns`): whole buckets.
+    channels: Vec<Channel>,
+    /// Ports neither free nor reserved.
+    active: u32,
+    /// Per vCPU, the port bound to each VIRQ (0: none). A global VIRQ's
+    /// entry is on vCPU 0 wherever `bind_vcpu` moved its notifications.
+    virqs: Vec<[u32; NR_VIRQS_USIZE]>,
+    fifo: Option<FifoState>,
+    /// Where an interrupted reset resumes (0: none in progress).
+    reset_next: u32,
+    dying: bool,
+}
+
+impl EventTable {
+    /// A fresh table: 2-level ABI, the first bucket valid, port 0
+    /// reserved (Xen's `evtchn_init`). `max_port` is the domain's
+    /// `max_evtchn_port` ([`super::MAX_PORT_UNLIMITED`] for dom0).
+    pub fn new(domid: DomId, nr_vcpus: u32, max_port: u32) -> Result<Self, Errno> {
+        if nr_vcpus == 0 || nr_vcpus > u32::from(u16::MAX) + 1 {
+            return Err(Errno::EINVAL);
+        }
+        let mut channels = Vec::new();
+        channels
+            .try_reserve_exact(PORTS_PER_BUCKET as usize)
+            .map_err(|_| Errno::ENOMEM)?;
+        channels.resize(PORTS_PER_BUCKET as usize, Channel::FREE);
+        channels[0].state = PortState::Reserved;
+        let mut virqs = Vec::new();
+        virqs
+            .try_reserve_exact(nr_vcpus as usize)
+            .map_err(|_| Errno::ENOMEM)?;
+        virqs.resize(nr_vcpus as usize, [0; NR_VIRQS_USIZE]);
+        Ok(Self {
+            domid,
+            max_port: max_port.min(super::MAX_PORT_UNLIMITED),
+            nr_vcpus,
+            channels,
+            active: 0,
+            virqs,
+            fifo: None,
+            reset_next: 0,
+            dying: false,
+        })
+    }
+
+    pub fn domid(&self) -> DomId {
+        self.domid
+    }
+
+    pub fn nr_vcpus(&self) -> u32 {
+        self.nr_vcpus
+    }
+
+    pub fn max_port(&self) -> u32 {
+        self.max_port
+    }
+
+    /// Ports an operation may name without `-EINVAL` (`valid_evtchns`).
+    pub fn valid_ports(&self) -> u32 {
+        u32::try_from(self.channels.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Channels in use (neither free nor reserved).
+    pub fn active(&self) -> u32 {
+        self.active
+    }
+
+    pub fn abi(&self) -> AbiKind {
+        if self.fifo.is_some() {
+            AbiKind::Fifo
+        } else {
+            AbiKind::TwoLevel
+        }
+    }
+
+    /// FIFO event-array pages added (0 on 2-level).
+    pub fn fifo_pages(&self) -> u32 {
+        self.fifo.as_ref().map_or(0, FifoState::pages)
+    }
+
+    /// Ports the current ABI can address (`max_evtchns`).
+    pub fn abi_ports(&self) -> u32 {
+        if self.fifo.is_some() {
+            FIFO_PORTS
+        } else {
+            TWO_LEVEL_PORTS
+        }
+    }
+
+    /// No new port from now on (Xen's `is_dying`: allocation answers
+    /// `-EINVAL`).
+    pub fn set_dying(&mut self) {
+        self.dying = true;
+    }
+
+    /// The state of `port`, if valid.
+    pub fn state(&self, port: u32) -> Option<PortState> {
+        self.slot(port).map(|i| self.channels[i].state)
+    }
+
+    /// The vCPU `port` notifies, if valid.
+    pub fn notify_vcpu(&self, port: u32) -> Option<u32> {
+        self.slot(port).map(|i| self.channels[i].notify)
+    }
+
+    /// A guest-given port's index, clamped against speculation.
+    fn slot(&self, port: u32) -> Option<usize> {
+        nospec::index(port as usize, self.channels.len())
+    }
+
+    fn vcpu_ok(&self, vcpu: u32) -> bool {
+        vcpu < self.nr_vcpus
+    }
+
+    // ---- allocation --------------------------------------------------
+
+    fn is_busy<M: EventMemory + ?Sized>(&self, port: u32, mem: &M) -> bool {
+        self.fifo.as_ref().is_some_and(|f| f.is_busy(port, mem))
+    }
+
+    /// Xen's `evtchn_allocate_port` minus the count: `-ENOSPC` beyond the
+    /// limits, `-EBUSY` for a port in use (or still on a FIFO queue),
+    /// otherwise the buckets up to `port` exist afterwards.
+    fn claim<M: EventMemory + ?Sized>(&mut self, port: u32, mem: &M) -> Result<usize, Errno> {
+        if port > self.max_port || port >= self.abi_ports() {
+            return Err(Errno::ENOSPC);
+        }
+        if let Some(i) = self.slot(port) {
+            if self.channels[i].state != PortState::Free || self.is_busy(port, mem) {
+                return Err(Errno::EBUSY);
+            }
+            return Ok(i);
+        }
+        let want = (port / PORTS_PER_BUCKET + 1) * PORTS_PER_BUCKET;
+        let grow = want as usize - self.channels.len();
+        self.channels
+            .try_reserve_exact(grow)
+            .map_err(|_| Errno::ENOMEM)?;
+        self.channels.resize(want as usize, Channel::FREE);
+        Ok(port as usize)
+    }
+
+    /// The lowest free port (Xen's `get_free_port`), its bucket grown;
+    /// still free until the caller binds it.
+    fn free_port<M: EventMemory + ?Sized>(&mut self, mem: &M) -> Result<usize, Errno> {
+        if self.dying {
+            return Err(Errno::EINVAL);
+        }
+        for port in 0..=self.max_port {
+            match self.claim(port, mem) {
+                Ok(i) => return Ok(i),
+                Err(e) if e != Errno::EBUSY => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Err(Errno::ENOSPC)
+    }
+
+    /// Binds a claimed free port (Xen's state change plus
+    /// `evtchn_port_init`, which gives a FIFO port the default priority).
+    fn bind(&mut self, i: usize, state: PortState, notify: u32) -> EvtchnPort {
+        let c = &mut self.channels[i];
+        c.state = state;
+        c.notify = notify;
+        if self.fifo.is_some() {
+            c.priority = DEFAULT_PRIORITY;
+        }
+        self.active += 1;
+        port_of(i)
+    }
+
+    /// Frees a bound port: pending cleared, notify vCPU back to 0.
+    fn free<M: EventMemory + ?Sized>(&mut self, i: usize, mem: &M) {
+        let port = port_of(i).get();
+        match &self.fifo {
+            Some(f) => f.clear_pending(port, mem),
+            None => two_level::clear_pending(port, mem),
+        }
+        let c = &mut self.channels[i];
+        c.state = PortState::Free;
+        c.notify = 0;
+        c.fifo_pending = false;
+        self.active -= 1;
+    }
+
+    // ---- delivery ----------------------------------------------------
+
+    /// Raises the event on a bound port for `vcpu`.
+    fn raise<M: EventMemory + ?Sized>(&mut self, i: usize, vcpu: u32, mem: &M) -> Raised {
+        let port = port_of(i).get();
+        let c = &mut self.channels[i];
+        if !c.state.is_bound() {
+            return Raised::NONE;
+        }
+        match &mut self.fifo {
+            Some(f) => f.set_pending(c, port, vcpu, mem),
+            None => two_level::set_pending(port, vcpu, mem),
+        }
+    }
+
+    /// Whether `port` is pending, for `SCHEDOP_poll`: `-EINVAL` for a
+    /// port that is invalid or not bound (Xen's `evtchn_port_poll`).
+    pub fn poll<M: EventMemory + ?Sized>(&self, port: u32, mem: &M) -> Result<bool, Errno> {
+        let i = self.slot(port).ok_or(Errno::EINVAL)?;
+        if !self.channels[i].state.is_bound() {
+            return Err(Errno::EINVAL);
+        }
+        Ok(self.is_pending(port, mem))
+    }
+
+    /// Whether a port's event is pending in the current ABI.
+    pub fn is_pending<M: EventMemory + ?Sized>(&self, port: u32, mem: &M) -> bool {
+        match &self.fifo {
+            Some(f) => f.is_pending(port, mem),
+            None => two_level::is_pending(port, mem),
+        }
+    }
+
+    /// Whether a port is masked in the current ABI.
+    pub fn is_masked<M: EventMemory + ?Sized>(&self, port: u32, mem: &M) -> bool {
+        match &self.fifo {
+            Some(f) => f.is_masked(port, mem),
+            None => two_level::is_masked(port, mem),
+        }
+    }
+
+    /// Raises `port` for a send from `from_port` of domain `from`, if it
+    /// is still that port's other end (it may have been closed or
+    /// rebound since the sender looked).
+    pub fn raise_from_peer<M: EventMemory + ?Sized>(
+        &mut self,
+        port: EvtchnPort,
+        from: DomId,
+        from_port: EvtchnPort,
+        mem: &M,
+    ) -> Raised {
+        let Some(i) = self.slot(port.get()) else {
+            return Raised::NONE;
+        };
+        let c = self.channels[i];
+        if c.state
+            != (PortState::Interdomain {
+                remote: from,
+                port: from_port,
+            })
+        {
+            return Raised::NONE;
+        }
+        self.raise(i, c.notify, mem)
+    }
+
+    /// Raises a per-vCPU VIRQ (TIMER, DEBUG...) on `vcpu`, if bound there
+    /// (Xen's `send_guest_vcpu_virq`).
+    pub fn send_vcpu_virq<M: EventMemory + ?Sized>(
+        &mut self,
+        vcpu: u32,
+        virq: u32,
+        mem: &M,
+    ) -> Raised {
+        if virq_is_global(virq) {
+            return Raised::NONE;
+        }
+        match self.virq_port(vcpu, virq).and_then(|p| self.slot(p)) {
+            Some(i) => self.raise(i, vcpu, mem),
+            None => Raised::NONE,
+        }
+    }
+
+    /// Raises a global VIRQ (CONSOLE, DOM_EXC...) on the vCPU its port
+    /// notifies, if bound (Xen's `send_guest_global_virq`).
+    pub fn send_global_virq<M: EventMemory + ?Sized>(&mut self, virq: u32, mem: &M) -> Raised {
+        if !virq_is_global(virq) {
+            return Raised::NONE;
+        }
+        match self.virq_port(0, virq).and_then(|p| self.slot(p)) {
+            Some(i) => {
+                let vcpu = self.channels[i].notify;
+                self.raise(i, vcpu, mem)
+            }
+            None => Raised::NONE,
+        }
+    }
+
+    /// The port bound to `virq` in `vcpu`'s table, if any.
+    pub fn virq_port(&self, vcpu: u32, virq: u32) -> Option<u32> {
+        let v = self
+            .virqs
+            .get(nospec::index(vcpu as usize, self.virqs.len())?)?;
+        let p = *v.get(nospec::index(virq as usize, NR_VIRQS_USIZE)?)?;
+        (p != 0).then_some(p)
+    }
+
+    // ---- EVTCHNOP_* --------------------------------------------------
+
+    /// `alloc_unbound`: a port that domain `remote` (already resolved
+    /// from `DOMID_SELF` to the caller) may bind to. `access` is checked
+    /// after the port search, as Xen's XSM hook is.
+    pub fn alloc_unbound<M: EventMemory + ?Sized>(
+        &mut self,
+        remote: u16,
+        access: Access,
+        mem: &M,
+    ) -> Result<EvtchnPort, Errno> {
+        let i = self.free_port(mem)?;
+        if access == Access::Denied {
+            return Err(Errno::EPERM);
+        }
+        Ok(self.bind(i, PortState::Unbound { remote }, 0))
+    }
+
+    /// `bind_virq`: `-EINVAL` for a VIRQ beyond `NR_VIRQS` or a global
+    /// VIRQ on a vCPU other than 0, `-ENOENT` for a vCPU the domain does
+    /// not have, `-EEXIST` if the VIRQ is bound on that vCPU already.
+    pub fn bind_virq<M: EventMemory + ?Sized>(
+        &mut self,
+        virq: u32,
+        vcpu: u32,
+        mem: &M,
+    ) -> Result<EvtchnPort, Errno> {
+        let v = nospec::index(virq as usize, NR_VIRQS_USIZE).ok_or(Errno::EINVAL)?;
+        if virq_is_global(virq) && vcpu != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let vi = nospec::index(vcpu as usize, self.virqs.len()).ok_or(Errno::ENOENT)?;
+        if self.virqs[vi][v] != 0 {
+            return Err(Errno::EEXIST);
+        }
+        let i = self.free_port(mem)?;
+        let port = self.bind(i, PortState::Virq { virq }, vcpu);
+        self.virqs[vi][v] = port.get();
+        Ok(port)
+    }
+
+    /// `bind_ipi`: `-ENOENT` for a vCPU the domain does not have.
+    pub fn bind_ipi<M: EventMemory + ?Sized>(
+        &mut self,
+        vcpu: u32,
+        mem: &M,
+    ) -> Result<EvtchnPort, Errno> {
+        if !self.vcpu_ok(vcpu) {
+            return Err(Errno::ENOENT);
+        }
+        let i = self.free_port(mem)?;
+        Ok(self.bind(i, PortState::Ipi, vcpu))
+    }
+
+    /// `bind_pirq`: hv passes no physical IRQ to any domain, so every
+    /// PIRQ is refused as Xen refuses one outside the domain's
+    /// `irq_caps`: `-EINVAL` at or beyond `nr_pirqs`, else `-EPERM`.
+    pub fn bind_pirq(&self, pirq: u32, nr_pirqs: u32) -> Result<EvtchnPort, Errno> {
+        Err(if pirq >= nr_pirqs {
+            Errno::EINVAL
+        } else {
+            Errno::EPERM
+        })
+    }
+
+    /// `bind_interdomain`: binds a new port of `peers`' local table to
+    /// `remote_port` of the remote one, which must be unbound and
+    /// allocated for this domain (`-EINVAL` otherwise, after the local
+    /// port search). Raises the new local port, as Xen does, in case the
+    /// remote end signalled before the bind.
+    pub fn bind_interdomain<M: EventMemory + ?Sized>(
+        peers: Peers<'_>,
+        remote_port: u32,
+        mem: &M,
+    ) -> Result<Bound, Errno> {
+        let Peers { local, remote } = peers;
+        let li = local.free_port(mem)?;
+        let ldom = local.domid;
+        let lport = port_of(li);
+        let want = PortState::Unbound { remote: ldom.get() };
+        let (rdom, rport) = match remote {
+            None => {
+                let ri = local.slot(remote_port).ok_or(Errno::EINVAL)?;
+                if local.channels[ri].state != want {
+                    return Err(Errno::EINVAL);
+                }
+                local.channels[ri].state = PortState::Interdomain {
+                    remote: ldom,
+                    port: lport,
+                };
+                (ldom, port_of(ri))
+            }
+            Some(r) => {
+                let ri = r.slot(remote_port).ok_or(Errno::EINVAL)?;
+                if r.channels[ri].state != want {
+                    return Err(Errno::EINVAL);
+                }
+                r.channels[ri].state = PortState::Interdomain {
+                    remote: ldom,
+                    port: lport,
+                };
+                (r.domid, port_of(ri))
+            }
+        };
+        let port = local.bind(
+            li,
+            PortState::Interdomain {
+                remote: rdom,
+                port: rport,
+            },
+            0,
+        );
+        let vcpu = local.channels[li].notify;
+        let raised = local.raise(li, vcpu, mem);
+        Ok(Bound { port, raised })
+    }
+
+    /// The other domain whose table a close of `port` must also hold.
+    pub fn close_needs(&self, port: u32) -> Option<DomId> {
+        match self.state(port)? {
+            PortState::Interdomain { remote, .. } if remote != self.domid => Some(remote),
+            _ => None,
+        }
+    }
+
+    /// `close`: `-EINVAL` for an invalid, free or reserved port. An
+    /// interdomain port's other end goes back to unbound (for this
+    /// domain). If that other end is in a domain `peers` does not hold
+    /// (it changed since [`close_needs`](Self::close_needs)), `-EINVAL`,
+    /// as Xen answers when it finds the channel rebound after relocking.
+    pub fn close<M: EventMemory + ?Sized>(
+        peers: Peers<'_>,
+        port: u32,
+        mem: &M,
+    ) -> Result<(), Errno> {
+        let Peers { local, remote } = peers;
+        let i = local.slot(port).ok_or(Errno::EINVAL)?;
+        match local.channels[i].state {
+            PortState::Free | PortState::Reserved => return Err(Errno::EINVAL),
+            PortState::Unbound { .. } | PortState::Ipi => {}
+            PortState::Virq { virq } => {
+                let owner = if virq_is_global(virq) {
+                    0
+                } else {
+                    local.channels[i].notify
+                };
+                if let Some(slot) = local
+                    .virqs
+                    .get_mut(owner as usize)
+                    .and_then(|t| t.get_mut(virq as usize))
+                {
+                    *slot = 0;
+                }
+            }
+            PortState::Interdomain {
+                remote: rdom,
+                port: rport,
+            } => {
+                let back = PortState::Unbound {
+                    remote: local.domid.get(),
+                };
+                let peer = if rdom == local.domid {
+                    Some(&mut *local)
+                } else {
+                    remote.filter(|r| r.domid == rdom)
+                };
+                let Some(peer) = peer else {
+                    return Err(Errno::EINVAL);
+                };
+                if let Some(ri) = peer.slot(rport.get()) {
+                    peer.channels[ri].state = back;
+                }
+            }
+        }
+        local.free(i, mem);
+        Ok(())
+    }
+
+    /// `close` of a port whose other end, if any, is in this domain.
+    pub fn close_local<M: EventMemory + ?Sized>(
+        &mut self,
+        port: u32,
+        mem: &M,
+    ) -> Result<(), Errno> {
+        Self::close(Peers::same(self), port, mem)
+    }
+
+    /// `send`: raises the other end of an interdomain port or the vCPU of
+    /// an IPI port; an unbound port drops the event; `-EINVAL` for any
+    /// other port.
+    pub fn send<M: EventMemory + ?Sized>(&mut self, port: u32, mem: &M) -> Result<Sent, Errno> {
+        let i = self.slot(port).ok_or(Errno::EINVAL)?;
+        let c = self.channels[i];
+        match c.state {
+            PortState::Interdomain {
+                remote,
+                port: rport,
+            } if remote == self.domid => {
+                let Some(ri) = self.slot(rport.get()) else {
+                    return Ok(Sent::Dropped);
+                };
+                let vcpu = self.channels[ri].notify;
+                Ok(Sent::Raised(self.raise(ri, vcpu, mem)))
+            }
+            PortState::Interdomain {
+                remote,
+                port: rport,
+            } => Ok(Sent::Foreign {
+                dom: remote,
+                port: rport,
+            }),
+            PortState::Ipi => Ok(Sent::Raised(self.raise(i, c.notify, mem))),
+            PortState::Unbound { .. } => Ok(Sent::Dropped),
+            PortState::Free | PortState::Reserved | PortState::Virq { .. } => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `status`: `-EINVAL` for an invalid port, then `access`; a free or
+    /// reserved port is closed.
+    pub fn status(&self, port: u32, access: Access) -> Result<PortStatus, Errno> {
+        let i = self.slot(port).ok_or(Errno::EINVAL)?;
+        if access == Access::Denied {
+            return Err(Errno::EPERM);
+        }
+        let c = &self.channels[i];
+        Ok(PortStatus {
+            state: c.state,
+            vcpu: c.notify,
+        })
+    }
+
+    /// `bind_vcpu`: `-ENOENT` for a vCPU the domain does not have (checked
+    /// first), `-EINVAL` for an invalid port or one that cannot move:
+    /// only unbound, interdomain and global-VIRQ ports can.
+    pub fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<(), Errno> {
+        if !self.vcpu_ok(vcpu) {
+            return Err(Errno::ENOENT);
+        }
+        let i = self.slot(port).ok_or(Errno::EINVAL)?;
+        let c = &mut self.channels[i];
+        match c.state {
+            PortState::Virq { virq } if virq_is_global(virq) => c.notify = vcpu,
+            PortState::Unbound { .. } | PortState::Interdomain { .. } => c.notify = vcpu,
+            _ => return Err(Errno::EINVAL),
+        }
+        Ok(())
+    }
+
+    /// `unmask`: `-EINVAL` for an invalid port; a bound port is unmasked
+    /// and, if pending, delivered to its vCPU now.
+    pub fn unmask<M: EventMemory + ?Sized>(&mut self, port: u32, mem: &M) -> Result<Raised, Errno> {
+        let i = self.slot(port).ok_or(Errno::EINVAL)?;
+        let c = &mut self.channels[i];
+        if !c.state.is_bound() {
+            return Ok(Raised::NONE);
+        }
+        let p = port_of(i).get();
+        Ok(match &mut self.fifo {
+            Some(f) => f.unmask(c, p, mem),
+            None => two_level::unmask(p, c.notify, mem),
+        })
+    }
+
+    /// `reset` / `reset_cont`: closes every port, then, if the domain
+    /// used FIFO, returns it to 2-level. `-EBUSY` for a reset while one is
+    /// in progress, or a `reset_cont` with none; `-EAGAIN` if a port
+    /// stayed open. `preempt` is asked every 64 ports.
+    pub fn reset<M: EventMemory + ?Sized>(
+        &mut self,
+        resuming: bool,
+        mem: &M,
+        mut preempt: impl FnMut() -> bool,
+    ) -> Result<ResetProgress, Errno> {
+        let start = if resuming {
+            self.reset_next
+        } else {
+            u32::from(self.reset_next == 0)
+        };
+        if start == 0 {
+            return Err(Errno::EBUSY);
+        }
+        self.reset_next = self.reset_next.max(start);
+        let mut port = start;
+        while port < self.valid_ports() && self.active > 0 {
+            if let Some(dom) = self.close_needs(port) {
+                self.reset_next = port;
+                return Ok(ResetProgress::ForeignPeer {
+                    port: EvtchnPort::new(port),
+                    dom,
+                });
+            }
+            // A port that is not open answers -EINVAL: skipped, as Xen.
+            let _ = self.close_local(port, mem);
+            if port % 64 == 0 && preempt() {
+                self.reset_next = port;
+                return Ok(ResetProgress::Preempted);
+            }
+            port += 1;
+        }
+        self.reset_next = 0;
+        if self.active > 0 {
+            return Err(Errno::EAGAIN);
+        }
+        let fifo_released = self.fifo.take().is_some();
+        Ok(ResetProgress::Done { fifo_released })
+    }
+
+    // ---- FIFO ----------------------------------------------------------
+
+    /// `init_control`'s checks: `-ENOENT` for a vCPU the domain does not
+    /// have, `-EINVAL` for an offset that would cross the page or is not
+    /// 8-byte aligned, or a vCPU that registered a control block already.
+    pub fn fifo_init_control_check(&self, vcpu: u32, offset: u32) -> Result<InitControl, Errno> {
+        if !self.vcpu_ok(vcpu) {
+            return Err(Errno::ENOENT);
+        }
+        if offset > PAGE_SIZE - FIFO_CONTROL_BLOCK_SIZE || !offset.is_multiple_of(8) {
+            return Err(Errno::EINVAL);
+        }
+        if self
+            .fifo
+            .as_ref()
+            .is_some_and(|f| f.has_control_block(vcpu))
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(InitControl { vcpu })
+    }
+
+    /// `init_control` once the glue mapped the control block: the first
+    /// one switches the domain to FIFO, carrying each valid port's
+    /// 2-level pending bit over (raised when its event page is added) and
+    /// giving it the default priority. Returns `link_bits`.
+    pub fn fifo_init_control_commit<M: EventMemory + ?Sized>(
+        &mut self,
+        token: InitControl,
+        mem: &M,
+    ) -> Result<u8, Errno> {
+        if self.fifo.is_none() {
+            let fifo = FifoState::new(self.nr_vcpus)?;
+            let limit = (self.channels.len()).min(TWO_LEVEL_PORTS as usize);
+            for (i, c) in self.channels.iter_mut().enumerate().take(limit).skip(1) {
+                if two_level::is_pending(port_of(i).get(), mem) {
+                    c.fifo_pending = true;
+                }
+                c.priority = DEFAULT_PRIORITY;
+            }
+            self.fifo = Some(fifo);
+        }
+        if let Some(f) = &mut self.fifo {
+            f.set_control_block(token.vcpu);
+        }
+        Ok(FIFO_LINK_BITS)
+    }
+
+    /// `expand_array`'s checks: `-EOPNOTSUPP` before `init_control`,
+    /// `-ENOSPC` once every page the ABI can address was added.
+    pub fn fifo_expand_check(&self) -> Result<ExpandArray, Errno> {
+        let f = self.fifo.as_ref().ok_or(Errno::EOPNOTSUPP)?;
+        if f.pages() >= FIFO_MAX_PAGES {
+            return Err(Errno::ENOSPC);
+        }
+        Ok(ExpandArray { slot: f.pages() })
+    }
+
+    /// `expand_array` once the glue mapped page `token.slot()`: the ports
+    /// it covers that were raised while it was missing are raised now;
+    /// `on_raise` gets each outcome.
+    pub fn fifo_expand_commit<M: EventMemory + ?Sized>(
+        &mut self,
+        token: ExpandArray,
+        mem: &M,
+        mut on_raise: impl FnMut(Raised),
+    ) {
+        let Some(f) = &mut self.fifo else {
+            return;
+        };
+        if f.pages() != token.slot {
+            return;
+        }
+        let first = f.nr_words() as usize;
+        f.add_page();
+        let end = (f.nr_words() as usize).min(self.channels.len());
+        for i in first..end {
+            let c = &mut self.channels[i];
+            if c.fifo_pending && c.state.is_bound() {
+                let vcpu = c.notify;
+                on_raise(f.set_pending(c, port_of(i).get(), vcpu, mem));
+            }
+        }
+    }
+
+    /// `set_priority`: `-EINVAL` for an invalid port, `-ENOSYS` on
+    /// 2-level, `-EACCES` for a port not bound, `-EINVAL` for a priority
+    /// beyond the lowest. The port moves queue on its next link.
+    pub fn fifo_set_priority(&mut self, port: u32, priority: u32) -> Result<(), Errno> {
+        let i = self.slot(port).ok_or(Errno::EINVAL)?;
+        if self.fifo.is_none() {
+            return Err(Errno::ENOSYS);
+        }
+        let c = &mut self.channels[i];
+        if !c.state.is_bound() {
+            return Err(Errno::EACCES);
+        }
+        if priority > EVTCHN_FIFO_PRIORITY_MIN {
+            return Err(Errno::EINVAL);
+        }
+        c.priority = u8::try_from(priority).map_err(|_| Errno::EINVAL)?;
+        Ok(())
+    }
+
+    /// A port's FIFO priority.
+    pub fn fifo_priority(&self, port: u32) -> Option<u8> {
+        self.slot(port).map(|i| self.channels[i].priority)
+    }
+
+    // ---- audit ---------------------------------------------------------
+
+    /// Checks the table's invariants (see the module doc), naming the
+    /// first one broken. For tests and fuzzing.
+    pub fn audit(&self) -> Result<(), &'static str> {
+        let ports = self.channels.len();
+        if !ports.is_multiple_of(PORTS_PER_BUCKET as usize) || ports == 0 {
+            return Err("port table is not whole buckets");
+        }
+        if ports > FIFO_PORTS as usize {
+            return Err("port table beyond the FIFO limit");
+        }
+        if self.channels[0].state != PortState::Reserved {
+            return Err("port 0 is not reserved");
+        }
+        let mut active = 0u32;
+        let mut virqs = 0usize;
+        for (i, c) in self.channels.iter().enumerate() {
+            if i > 0 && c.state == PortState::Reserved {
+                return Err("a port other than 0 is reserved");
+            }
+            if c.state.is_bound() {
+                active += 1;
+                if i > self.max_port as usize {
+                    return Err("a port beyond max_evtchn_port is bound");
+                }
+                if c.notify >= self.nr_vcpus {
+                    return Err("a port notifies a vCPU the domain does not have");
+                }
+            }
+            match c.state {
+                PortState::Virq { virq } => {
+                    virqs += 1;
+                    let owner = if virq_is_global(virq) { 0 } else { c.notify };
+                    if self.virq_port(owner, virq) != Some(port_of(i).get()) {
+                        return Err("a VIRQ port is missing from its vCPU's table");
+                    }
+                }
+                PortState::Interdomain { remote, port } if remote == self.domid => {
+                    let back = PortState::Interdomain {
+                        remote: self.domid,
+                        port: port_of(i),
+                    };
+                    if self.state(port.get()) != Some(back) {
+                        return Err("a loopback channel's ends do not name each other");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if active != self.active {
+            return Err("active count disagrees with the ports");
+        }
+        let listed = self.virqs.iter().flatten().filter(|&&p| p != 0).count();
+        if listed != virqs {
+            return Err("the VIRQ tables list a port that is not a VIRQ");
+        }
+        if let Some(f) = &self.fifo {
+            for (_, _, tail) in f.tails() {
+                if tail != 0 && tail >= f.nr_words() {
+                    return Err("a FIFO tail has no event word");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The port number of a table index (the table never exceeds 2^17).
+fn port_of(i: usize) -> EvtchnPort {
+    EvtchnPort::new(u32::try_from(i).unwrap_or(u32::MAX))
+}
