@@ -227,6 +227,9 @@ pub struct EventTable {
     channels: Vec<Channel>,
     /// Ports neither free nor reserved.
     active: u32,
+    /// Every port below this one is in use: the search for the lowest
+    /// free port starts here (it finds what Xen's search from 0 finds).
+    free_hint: u32,
     /// Per vCPU, the port bound to each VIRQ (0: none). A global VIRQ's
     /// entry is on vCPU 0 wherever `bind_vcpu` moved its notifications.
     virqs: Vec<[u32; NR_VIRQS_USIZE]>,
@@ -261,6 +264,7 @@ impl EventTable {
             nr_vcpus,
             channels,
             active: 0,
+            free_hint: 0,
             virqs,
             fifo: None,
             reset_next: 0,
@@ -371,11 +375,21 @@ impl EventTable {
         if self.dying {
             return Err(Errno::EINVAL);
         }
-        for port in 0..=self.max_port {
+        // The first free port met, even one still busy on a FIFO queue:
+        // the hint may not pass it.
+        let mut first_free = None;
+        for port in self.free_hint..=self.max_port {
             match self.claim(port, mem) {
-                Ok(i) => return Ok(i),
+                Ok(i) => {
+                    self.free_hint = first_free.unwrap_or(port);
+                    return Ok(i);
+                }
                 Err(e) if e != Errno::EBUSY => return Err(e),
-                Err(_) => {}
+                Err(_) => {
+                    if first_free.is_none() && self.state(port) == Some(PortState::Free) {
+                        first_free = Some(port);
+                    }
+                }
             }
         }
         Err(Errno::ENOSPC)
@@ -406,6 +420,7 @@ impl EventTable {
         c.notify = 0;
         c.fifo_pending = false;
         self.active -= 1;
+        self.free_hint = self.free_hint.min(port);
     }
 
     // ---- delivery ----------------------------------------------------
@@ -926,6 +941,16 @@ impl EventTable {
         Ok(())
     }
 
+    /// The last port hv linked on `vcpu`'s queue `queue` (FIFO only),
+    /// for the tests' queue walk.
+    #[cfg(test)]
+    pub(super) fn fifo_tail(&self, vcpu: u32, queue: usize) -> Option<u32> {
+        let f = self.fifo.as_ref()?;
+        f.tails()
+            .find(|&(v, q, _)| v == vcpu && q == queue)
+            .map(|(_, _, t)| t)
+    }
+
     /// A port's FIFO priority.
     pub fn fifo_priority(&self, port: u32) -> Option<u8> {
         self.slot(port).map(|i| self.channels[i].priority)
@@ -949,6 +974,9 @@ impl EventTable {
         let mut active = 0u32;
         let mut virqs = 0usize;
         for (i, c) in self.channels.iter().enumerate() {
+            if c.state == PortState::Free && i < self.free_hint as usize {
+                return Err("a free port lies below the search hint");
+            }
             if i > 0 && c.state == PortState::Reserved {
                 return Err("a port other than 0 is reserved");
             }
