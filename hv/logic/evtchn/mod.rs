@@ -34,6 +34,7 @@
 //! port's word).
 
 mod fifo;
+pub mod guest;
 mod memory;
 mod table;
 mod two_level;

@@ -941,10 +941,9 @@ impl EventTable {
         Ok(())
     }
 
-    /// The last port hv linked on `vcpu`'s queue `queue` (FIFO only),
-    /// for the tests' queue walk.
-    #[cfg(test)]
-    pub(super) fn fifo_tail(&self, vcpu: u32, queue: usize) -> Option<u32> {
+    /// The last port hv linked on `vcpu`'s queue `queue` (FIFO only), for
+    /// checking the queues against the guest's view ([`super::guest`]).
+    pub fn fifo_tail(&self, vcpu: u32, queue: usize) -> Option<u32> {
         let f = self.fifo.as_ref()?;
         f.tails()
             .find(|&(v, q, _)| v == vcpu && q == queue)

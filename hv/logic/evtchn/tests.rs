@@ -1,6 +1,7 @@
 //! Host tests of the port table and 2-level delivery: every operation,
 //! every refusal with Xen's errno.
 
+use super::guest::drain_2l;
 use super::*;
 use guest_abi::errno::Errno;
 use guest_abi::event_channel::{
@@ -31,31 +32,6 @@ fn upcall(mem: &VecMemory, vcpu: usize) -> u8 {
 
 fn sel(mem: &VecMemory, vcpu: usize) -> u64 {
     mem.pending_sel[vcpu].load(core::sync::atomic::Ordering::SeqCst)
-}
-
-/// What a 2-level guest does on an upcall of `vcpu`: clear the flag and
-/// the selector, then take every pending unmasked port that it routed to
-/// that vCPU (Linux keeps its own per-CPU mask; the table's notify vCPU
-/// is the same thing), clearing each.
-pub(super) fn drain_2l(t: &EventTable, mem: &VecMemory, vcpu: u32) -> Vec<u32> {
-    use core::sync::atomic::Ordering::SeqCst;
-    mem.upcall_pending[vcpu as usize].store(0, SeqCst);
-    let sel = mem.pending_sel[vcpu as usize].swap(0, SeqCst);
-    let mut got = Vec::new();
-    for w in 0..64u32 {
-        if sel & (1 << w) == 0 {
-            continue;
-        }
-        let ready = mem.pending[w as usize].load(SeqCst) & !mem.mask[w as usize].load(SeqCst);
-        for b in 0..64u32 {
-            let port = w * 64 + b;
-            if ready & (1 << b) != 0 && t.notify_vcpu(port) == Some(vcpu) {
-                mem.pending[w as usize].fetch_and(!(1 << b), SeqCst);
-                got.push(port);
-            }
-        }
-    }
-    got
 }
 
 #[test]

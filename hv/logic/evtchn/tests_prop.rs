@@ -7,12 +7,11 @@
 
 use core::sync::atomic::Ordering::SeqCst;
 
-use super::tests::{dom, drain_2l};
-use super::tests_fifo::{expand, init_control, FifoGuest};
+use super::guest::{self, FifoGuest};
+use super::tests::dom;
+use super::tests_fifo::{expand, init_control};
 use super::*;
-use guest_abi::event_channel::{
-    EVTCHN_FIFO_LINKED, EVTCHN_FIFO_LINK_MASK, EVTCHN_FIFO_MASKED, EVTCHN_FIFO_PENDING,
-};
+use guest_abi::event_channel::EVTCHN_FIFO_MASKED;
 use guest_abi::xen::NR_VIRQS;
 
 /// xorshift64*.
@@ -56,14 +55,7 @@ impl World {
     }
 
     fn drain_all(&mut self) -> Vec<u32> {
-        let mut got = Vec::new();
-        for v in 0..self.nr_vcpus {
-            match self.t.abi() {
-                AbiKind::TwoLevel => got.extend(drain_2l(&self.t, &self.m, v)),
-                AbiKind::Fifo => got.extend(self.g.drain(&self.m, v)),
-            }
-        }
-        got
+        guest::drain_all(&self.t, &self.m, &mut self.g).unwrap()
     }
 
     fn step(&mut self, rng: &mut Rng) {
@@ -167,8 +159,8 @@ impl World {
             11 => {
                 let v = rng.below(self.nr_vcpus);
                 match self.t.abi() {
-                    AbiKind::TwoLevel => drop(drain_2l(&self.t, m, v)),
-                    AbiKind::Fifo => drop(self.g.drain(m, v)),
+                    AbiKind::TwoLevel => drop(guest::drain_2l(&self.t, m, v)),
+                    AbiKind::Fifo => drop(self.g.drain(m, v).unwrap()),
                 }
             }
             12 => {
@@ -233,72 +225,7 @@ impl World {
 
     fn check(&self) {
         self.t.audit().unwrap();
-        let m = &self.m;
-        match self.t.abi() {
-            AbiKind::TwoLevel => {
-                for port in 0..TWO_LEVEL_PORTS {
-                    if m.is_pending_2l(port) {
-                        let bound = self.t.state(port).is_some_and(PortState::is_bound);
-                        assert!(bound, "2-level port {port} pending but not bound");
-                    }
-                }
-            }
-            AbiKind::Fifo => self.check_fifo(),
-        }
-    }
-
-    /// Walks every queue the guest would walk and checks each linked
-    /// port is on exactly one and each of hv's tails ends its queue.
-    fn check_fifo(&self) {
-        let m = &self.m;
-        let words = (self.t.fifo_pages() * FIFO_WORDS_PER_PAGE).min(self.t.valid_ports());
-        let mut on_queue = vec![None; words as usize];
-        for v in 0..self.nr_vcpus {
-            let Some(ready) = m.control_ready(v) else {
-                continue;
-            };
-            let ready = ready.load(SeqCst);
-            for q in 0..16usize {
-                let private = self.g.heads[v as usize][q];
-                let mut port = if private != 0 {
-                    private
-                } else if ready & (1 << q) != 0 {
-                    m.control_head(v, q).unwrap().load(SeqCst)
-                } else {
-                    0
-                };
-                let mut last = 0;
-                while port != 0 {
-                    let w = m.word(port).expect("queued port has a word");
-                    assert!(
-                        w & (1 << EVTCHN_FIFO_LINKED) != 0,
-                        "port {port} queued but not linked"
-                    );
-                    let slot = &mut on_queue[port as usize];
-                    assert!(slot.is_none(), "port {port} on two queues (or a loop)");
-                    *slot = Some((v, q));
-                    last = port;
-                    port = w & EVTCHN_FIFO_LINK_MASK;
-                }
-                let tail = self.t.fifo_tail(v, q).unwrap();
-                if tail != 0 && m.word(tail).unwrap() & (1 << EVTCHN_FIFO_LINKED) != 0 {
-                    assert_eq!(last, tail, "hv's tail is not the end of its queue");
-                }
-            }
-        }
-        for port in 0..words {
-            let w = m.word(port).unwrap();
-            if w & (1 << EVTCHN_FIFO_LINKED) != 0 {
-                assert!(
-                    on_queue[port as usize].is_some(),
-                    "linked port {port} on no queue"
-                );
-            }
-            if w & (1 << EVTCHN_FIFO_PENDING) != 0 {
-                let bound = self.t.state(port).is_some_and(PortState::is_bound);
-                assert!(bound, "FIFO port {port} pending but not bound");
-            }
-        }
+        guest::check_memory(&self.t, &self.m, &self.g).unwrap();
     }
 }
 
