@@ -823,8 +823,11 @@ impl EventTable {
             }
             // A port that is not open answers -EINVAL: skipped, as Xen.
             let _ = self.close_local(port, mem);
-            if port % 64 == 0 && preempt() {
-                self.reset_next = port;
+            // Xen resumes at the port it stopped after (closing it again
+            // is a no-op); resuming after it instead means every call
+            // progresses, however often the glue is asked to preempt.
+            if port.is_multiple_of(64) && preempt() {
+                self.reset_next = port + 1;
                 return Ok(ResetProgress::Preempted);
             }
             port += 1;

@@ -577,6 +577,27 @@ fn reset_closes_everything_and_can_be_preempted() {
 }
 
 #[test]
+fn a_reset_preempted_at_every_chance_still_finishes() {
+    let (mut t, m) = table(1, MAX_PORT_UNLIMITED);
+    for _ in 1..300 {
+        t.bind_ipi(0, &m).unwrap();
+    }
+    let mut calls = 1;
+    let mut r = t.reset(false, &m, || true);
+    while r == Ok(ResetProgress::Preempted) {
+        calls += 1;
+        r = t.reset(true, &m, || true);
+    }
+    assert_eq!(
+        r,
+        Ok(ResetProgress::Done {
+            fifo_released: false
+        })
+    );
+    assert_eq!(calls, 5);
+}
+
+#[test]
 fn reset_hands_foreign_channels_to_the_glue() {
     let mut t1 = EventTable::new(dom(1), 1, MAX_PORT_UNLIMITED).unwrap();
     let mut t2 = EventTable::new(dom(2), 1, MAX_PORT_UNLIMITED).unwrap();
