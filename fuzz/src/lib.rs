@@ -30,6 +30,7 @@ pub const TARGETS: &[Target] = &[
     ("segdesc", targets::segdesc),
     ("pv_cpuid", targets::pv_cpuid),
     ("frames", targets::frames),
+    ("evtchn", targets::evtchn),
 ];
 
 #[cfg(test)]

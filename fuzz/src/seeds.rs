@@ -69,6 +69,7 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         .collect(),
         "pv_cpuid" => vec![vec![0, 0, 1, 5, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]],
         "frames" => vec![vec![0x20, 1, 0, 0, 0, 0xff, 2, 3, 4, 1, 4, 5, 0, 2]],
+        "evtchn" => vec![evtchn_seed(false), evtchn_seed(true)],
         _ => Vec::new(),
     }
 }
@@ -145,5 +146,35 @@ pub fn elf_image() -> Vec<u8> {
     phdr(&mut v, 1, 6, text_off + text, text, data, 0xdb000);
     v.extend_from_slice(&notes);
     v.resize(usize::try_from(text_off + text + data).unwrap(), 0x90);
+    v
+}
+
+/// An `evtchn` input: vCPUs, limit, rules, then steps of (port kind,
+/// port, vCPU, operation, operands) that bind, send, mask, drain and,
+/// with `fifo`, switch to FIFO first.
+fn evtchn_seed(fifo: bool) -> Vec<u8> {
+    let mut v = vec![1, 0, 1];
+    let mut step = |port: u8, vcpu: u8, op: u8, extra: &[u8]| {
+        v.extend_from_slice(&[1, port, vcpu, op]);
+        v.extend_from_slice(extra);
+    };
+    if fifo {
+        step(0, 0, 12, &[0]);
+        step(0, 1, 12, &[0]);
+        step(0, 0, 13, &[]);
+    }
+    step(0, 1, 3, &[]); // bind_ipi on vCPU 1: port 1
+    step(0, 0, 0, &[1, 1]); // alloc_unbound for dom 1: port 2
+    step(2, 0, 1, &[]); // bind_interdomain to port 2: port 3
+    step(0, 0, 2, &[0]); // bind_virq TIMER on vCPU 0: port 4
+    step(1, 0, 5, &[]); // send IPI
+    step(3, 0, 5, &[]); // send loopback
+    step(1, 0, 10, &[0]); // mask port 1
+    step(1, 0, 6, &[]); // send it masked
+    step(1, 0, 10, &[2]); // unmask it
+    step(4, 1, 8, &[]); // bind_vcpu TIMER to 1: refused
+    step(1, 0, 11, &[]); // drain vCPU 0
+    step(2, 0, 4, &[]); // close port 2
+    step(0, 0, 15, &[0]); // reset
     v
 }

@@ -45,7 +45,8 @@ cargo xtask fuzz [--host-seconds S] [--seeds N] [--calls M] [--check C]
     --xen-replay SEED  also run SEED on Xen 4.17 and compare its result
                        histogram with hv's
     --target NAME      only this host target (elf, layout, bundle, pt,
-                       x86_decode, segdesc, pv_cpuid, frames)
+                       x86_decode, segdesc, pv_cpuid, frames,
+                       evtchn)
     --timeout SECS     per-seed timeout (default: 60 + M / 250)
   Fails on a host crash (input in target/fuzz/artifacts/), a hv fault, a
   hang or a broken invariant, naming the seed and call index.
@@ -61,6 +62,7 @@ pub const HOST_TARGETS: &[&str] = &[
     "segdesc",
     "pv_cpuid",
     "frames",
+    "evtchn",
 ];
 
 /// Stable rustc flags that instrument for libFuzzer (what cargo-fuzz

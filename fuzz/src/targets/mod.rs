@@ -5,12 +5,14 @@
 mod bundle;
 mod cpu;
 mod elf;
+mod evtchn;
 mod frames;
 mod pt;
 
 pub use bundle::bundle;
 pub use cpu::{pv_cpuid, segdesc, x86_decode};
 pub use elf::{elf, layout};
+pub use evtchn::evtchn;
 pub use frames::frames;
 pub use pt::pt;
 
