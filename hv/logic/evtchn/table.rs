@@ -15,20 +15,25 @@
 use alloc::vec::Vec;
 
 use guest_abi::errno::Errno;
-use guest_abi::event_channel::{
-    EvtchnStatus, EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_UNBOUND,
-    EVTCHNSTAT_VIRQ, EVTCHN_FIFO_PRIORITY_DEFAULT, EVTCHN_FIFO_PRIORITY_MIN,
-};
+use guest_abi::event_channel::EVTCHN_FIFO_PRIORITY_DEFAULT;
 use guest_abi::types::{DomId, EvtchnPort};
 use guest_abi::xen::NR_VIRQS;
 
 use super::fifo::FifoState;
 use super::memory::EventMemory;
 use super::{
-    two_level, virq_is_global, AbiKind, Access, Raised, FIFO_CONTROL_BLOCK_SIZE, FIFO_LINK_BITS,
-    FIFO_MAX_PAGES, FIFO_PORTS, PORTS_PER_BUCKET, TWO_LEVEL_PORTS,
+    two_level, virq_is_global, AbiKind, Access, Raised, FIFO_PORTS, PORTS_PER_BUCKET,
+    TWO_LEVEL_PORTS,
 };
 use crate::nospec;
+
+mod answers;
+mod audit;
+mod fifo_ops;
+
+pub use answers::{
+    lock_order, Bound, ExpandArray, InitControl, Peers, PortStatus, ResetProgress, Sent,
+};
 
 const PAGE_SIZE: u32 = 4096;
 const NR_VIRQS_USIZE: usize = NR_VIRQS as usize;
@@ -85,136 +90,6 @@ impl Channel {
         last_priority: 0,
         fifo_pending: false,
     };
-}
-
-/// What `status` answers: the port's state and the vCPU it notifies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortStatus {
-    pub state: PortState,
-    pub vcpu: u32,
-}
-
-impl PortStatus {
-    /// Writes the answer into the guest's `evtchn_status`, touching only
-    /// the fields Xen writes: `status`, `vcpu` and the union member of
-    /// the state (a closed or IPI port leaves `u` as the guest passed it;
-    /// `unbound.dom` is the union's first 16 bits only).
-    pub fn fill(&self, out: &mut EvtchnStatus) {
-        out.vcpu = self.vcpu;
-        out.status = match self.state {
-            PortState::Free | PortState::Reserved => EVTCHNSTAT_CLOSED,
-            PortState::Unbound { remote } => {
-                out.u[0] = (out.u[0] & 0xffff_0000) | u32::from(remote);
-                EVTCHNSTAT_UNBOUND
-            }
-            PortState::Interdomain { remote, port } => {
-                out.u[0] = (out.u[0] & 0xffff_0000) | u32::from(remote.get());
-                out.u[1] = port.get();
-                EVTCHNSTAT_INTERDOMAIN
-            }
-            PortState::Virq { virq } => {
-                out.u[0] = virq;
-                EVTCHNSTAT_VIRQ
-            }
-            PortState::Ipi => EVTCHNSTAT_IPI,
-        };
-    }
-}
-
-/// A new port and what binding it raised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bound {
-    pub port: EvtchnPort,
-    pub raised: Raised,
-}
-
-/// What `send` did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sent {
-    /// Raised in this domain (IPI, or loopback interdomain).
-    Raised(Raised),
-    /// The port is unbound: Xen drops the notification and succeeds.
-    Dropped,
-    /// The other end is `port` of domain `dom`: the glue locks that
-    /// domain's table and calls [`EventTable::raise_from_peer`].
-    Foreign { dom: DomId, port: EvtchnPort },
-}
-
-/// How far a reset got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResetProgress {
-    /// Every port closed; `fifo_released`: the domain is back on the
-    /// 2-level ABI and the glue drops its FIFO frames.
-    Done { fifo_released: bool },
-    /// Preempted: the glue returns a continuation (`EVTCHNOP_reset_cont`)
-    /// and calls again with `resuming`.
-    Preempted,
-    /// `port` is connected to another domain: the glue closes it with
-    /// both tables ([`close`](EventTable::close) over [`Peers::two`]),
-    /// then calls again with `resuming`.
-    ForeignPeer { port: EvtchnPort, dom: DomId },
-}
-
-/// Proof that `init_control`'s checks passed for `vcpu`; the glue maps
-/// the control block, then commits.
-#[derive(Debug)]
-pub struct InitControl {
-    vcpu: u32,
-}
-
-impl InitControl {
-    pub fn vcpu(&self) -> u32 {
-        self.vcpu
-    }
-}
-
-/// Proof that `expand_array` may add page `slot`; the glue maps the
-/// frame there, then commits.
-#[derive(Debug)]
-pub struct ExpandArray {
-    slot: u32,
-}
-
-impl ExpandArray {
-    pub fn slot(&self) -> u32 {
-        self.slot
-    }
-}
-
-/// The domain that a cross-domain operation must lock first: the lower
-/// [`DomId`] (the lock order `DESIGN.md` writes down).
-pub fn lock_order(a: DomId, b: DomId) -> (DomId, DomId) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
-
-/// The tables of a two-ended operation: the caller's own (`local`) and
-/// the other end's, which is the same table for loopback.
-pub struct Peers<'a> {
-    local: &'a mut EventTable,
-    remote: Option<&'a mut EventTable>,
-}
-
-impl<'a> Peers<'a> {
-    /// Both ends in one domain.
-    pub fn same(table: &'a mut EventTable) -> Self {
-        Self {
-            local: table,
-            remote: None,
-        }
-    }
-
-    /// Two domains' tables, both locked by the caller; `None` if they are
-    /// the same domain's.
-    pub fn two(local: &'a mut EventTable, remote: &'a mut EventTable) -> Option<Self> {
-        (local.domid != remote.domid).then_some(Self {
-            local,
-            remote: Some(remote),
-        })
-    }
 }
 
 /// The event channels of one domain.
@@ -838,194 +713,6 @@ impl EventTable {
         }
         let fifo_released = self.fifo.take().is_some();
         Ok(ResetProgress::Done { fifo_released })
-    }
-
-    // ---- FIFO ----------------------------------------------------------
-
-    /// `init_control`'s checks: `-ENOENT` for a vCPU the domain does not
-    /// have, `-EINVAL` for an offset that would cross the page or is not
-    /// 8-byte aligned, or a vCPU that registered a control block already.
-    pub fn fifo_init_control_check(&self, vcpu: u32, offset: u32) -> Result<InitControl, Errno> {
-        if !self.vcpu_ok(vcpu) {
-            return Err(Errno::ENOENT);
-        }
-        if offset > PAGE_SIZE - FIFO_CONTROL_BLOCK_SIZE || !offset.is_multiple_of(8) {
-            return Err(Errno::EINVAL);
-        }
-        if self
-            .fifo
-            .as_ref()
-            .is_some_and(|f| f.has_control_block(vcpu))
-        {
-            return Err(Errno::EINVAL);
-        }
-        Ok(InitControl { vcpu })
-    }
-
-    /// `init_control` once the glue mapped the control block: the first
-    /// one switches the domain to FIFO, carrying each valid port's
-    /// 2-level pending bit over (raised when its event page is added) and
-    /// giving it the default priority. Returns `link_bits`.
-    pub fn fifo_init_control_commit<M: EventMemory + ?Sized>(
-        &mut self,
-        token: InitControl,
-        mem: &M,
-    ) -> Result<u8, Errno> {
-        if self.fifo.is_none() {
-            let fifo = FifoState::new(self.nr_vcpus)?;
-            let limit = (self.channels.len()).min(TWO_LEVEL_PORTS as usize);
-            for (i, c) in self.channels.iter_mut().enumerate().take(limit).skip(1) {
-                if two_level::is_pending(port_of(i).get(), mem) {
-                    c.fifo_pending = true;
-                }
-                c.priority = DEFAULT_PRIORITY;
-            }
-            self.fifo = Some(fifo);
-        }
-        if let Some(f) = &mut self.fifo {
-            f.set_control_block(token.vcpu);
-        }
-        Ok(FIFO_LINK_BITS)
-    }
-
-    /// `expand_array`'s checks: `-EOPNOTSUPP` before `init_control`,
-    /// `-ENOSPC` once every page the ABI can address was added.
-    pub fn fifo_expand_check(&self) -> Result<ExpandArray, Errno> {
-        let f = self.fifo.as_ref().ok_or(Errno::EOPNOTSUPP)?;
-        if f.pages() >= FIFO_MAX_PAGES {
-            return Err(Errno::ENOSPC);
-        }
-        Ok(ExpandArray { slot: f.pages() })
-    }
-
-    /// `expand_array` once the glue mapped page `token.slot()`: the ports
-    /// it covers that were raised while it was missing are raised now;
-    /// `on_raise` gets each outcome.
-    pub fn fifo_expand_commit<M: EventMemory + ?Sized>(
-        &mut self,
-        token: ExpandArray,
-        mem: &M,
-        mut on_raise: impl FnMut(Raised),
-    ) {
-        let Some(f) = &mut self.fifo else {
-            return;
-        };
-        if f.pages() != token.slot {
-            return;
-        }
-        let first = f.nr_words() as usize;
-        f.add_page();
-        let end = (f.nr_words() as usize).min(self.channels.len());
-        for i in first..end {
-            let c = &mut self.channels[i];
-            if c.fifo_pending && c.state.is_bound() {
-                let vcpu = c.notify;
-                on_raise(f.set_pending(c, port_of(i).get(), vcpu, mem));
-            }
-        }
-    }
-
-    /// `set_priority`: `-EINVAL` for an invalid port, `-ENOSYS` on
-    /// 2-level, `-EACCES` for a port not bound, `-EINVAL` for a priority
-    /// beyond the lowest. The port moves queue on its next link.
-    pub fn fifo_set_priority(&mut self, port: u32, priority: u32) -> Result<(), Errno> {
-        let i = self.slot(port).ok_or(Errno::EINVAL)?;
-        if self.fifo.is_none() {
-            return Err(Errno::ENOSYS);
-        }
-        let c = &mut self.channels[i];
-        if !c.state.is_bound() {
-            return Err(Errno::EACCES);
-        }
-        if priority > EVTCHN_FIFO_PRIORITY_MIN {
-            return Err(Errno::EINVAL);
-        }
-        c.priority = u8::try_from(priority).map_err(|_| Errno::EINVAL)?;
-        Ok(())
-    }
-
-    /// The last port hv linked on `vcpu`'s queue `queue` (FIFO only), for
-    /// checking the queues against the guest's view ([`super::guest`]).
-    pub fn fifo_tail(&self, vcpu: u32, queue: usize) -> Option<u32> {
-        let f = self.fifo.as_ref()?;
-        f.tails()
-            .find(|&(v, q, _)| v == vcpu && q == queue)
-            .map(|(_, _, t)| t)
-    }
-
-    /// A port's FIFO priority.
-    pub fn fifo_priority(&self, port: u32) -> Option<u8> {
-        self.slot(port).map(|i| self.channels[i].priority)
-    }
-
-    // ---- audit ---------------------------------------------------------
-
-    /// Checks the table's invariants (see the module doc), naming the
-    /// first one broken. For tests and fuzzing.
-    pub fn audit(&self) -> Result<(), &'static str> {
-        let ports = self.channels.len();
-        if !ports.is_multiple_of(PORTS_PER_BUCKET as usize) || ports == 0 {
-            return Err("port table is not whole buckets");
-        }
-        if ports > FIFO_PORTS as usize {
-            return Err("port table beyond the FIFO limit");
-        }
-        if self.channels[0].state != PortState::Reserved {
-            return Err("port 0 is not reserved");
-        }
-        let mut active = 0u32;
-        let mut virqs = 0usize;
-        for (i, c) in self.channels.iter().enumerate() {
-            if c.state == PortState::Free && i < self.free_hint as usize {
-                return Err("a free port lies below the search hint");
-            }
-            if i > 0 && c.state == PortState::Reserved {
-                return Err("a port other than 0 is reserved");
-            }
-            if c.state.is_bound() {
-                active += 1;
-                if i > self.max_port as usize {
-                    return Err("a port beyond max_evtchn_port is bound");
-                }
-                if c.notify >= self.nr_vcpus {
-                    return Err("a port notifies a vCPU the domain does not have");
-                }
-            }
-            match c.state {
-                PortState::Virq { virq } => {
-                    virqs += 1;
-                    let owner = if virq_is_global(virq) { 0 } else { c.notify };
-                    if self.virq_port(owner, virq) != Some(port_of(i).get()) {
-                        return Err("a VIRQ port is missing from its vCPU's table");
-                    }
-                }
-                PortState::Interdomain { remote, port } if remote == self.domid => {
-                    let back = PortState::Interdomain {
-                        remote: self.domid,
-                        port: port_of(i),
-                    };
-                    if self.state(port.get()) != Some(back) {
-                        return Err("a loopback channel's ends do not name each other");
-                    }
-                }
-                _ => {}
-            }
-        }
-        if active != self.active {
-            return Err("active count disagrees with the ports");
-        }
-        let listed = self.virqs.iter().flatten().filter(|&&p| p != 0).count();
-        if listed != virqs {
-            return Err("the VIRQ tables list a port that is not a VIRQ");
-        }
-        if let Some(f) = &self.fifo {
-            for (_, _, tail) in f.tails() {
-                if tail != 0 && tail >= f.nr_words() {
-                    return Err("a FIFO tail has no event word");
-                }
-            }
-        }
-        Ok(())
     }
 }
 
