@@ -140,6 +140,18 @@ pub fn judge(spec: &RunSpec, log: &str, ending: Ending, host: Host) -> Verdict {
         }
     }
 
+    for (most, text) in &spec.max_lines {
+        let n = log
+            .lines()
+            .filter(|line| line.contains(text.as_str()))
+            .count();
+        if n > *most {
+            problems.push(format!(
+                "{n} lines contain `{text}`, at most {most} allowed"
+            ));
+        }
+    }
+
     if problems.is_empty() {
         Verdict::Pass { skipped }
     } else {

@@ -15,6 +15,7 @@
 //! | `@expect-result` | `SUCCESS` (a `SUCCESS` or `SKIP` line), `SKIP`, `ERROR`, `FAILURE` (a `FAILURE` or `ERROR` line, or no result line at all: the guest may crash), `none` (no result line) | `SUCCESS` |
 //! | `@expect-line` | text that must appear in some line of the log (substring match; repeatable) | none |
 //! | `@reject-line` | text that must not appear in any line of the log (substring match; repeatable) | none |
+//! | `@max-lines` | `N text`: at most N lines of the log contain `text` (a bound on what a guest can make the hypervisor print; repeatable) | none |
 //! | `@timeout` | seconds before the run counts as a crash | `cargo xtask test --timeout`, 60 |
 //! | `@smp` | vCPUs of the machine | 1 |
 //! | `@mem` | machine memory in MiB | 512 |
@@ -127,6 +128,8 @@ pub struct RunSpec {
     pub expect_result: ExpectResult,
     pub expect_lines: Vec<String>,
     pub reject_lines: Vec<String>,
+    /// `@max-lines`: at most `.0` log lines may contain `.1`.
+    pub max_lines: Vec<(usize, String)>,
     pub timeout_secs: Option<u64>,
     pub smp: Option<u32>,
     pub mem_mib: Option<u32>,
@@ -155,6 +158,7 @@ impl Default for RunSpec {
             expect_result: ExpectResult::Success,
             expect_lines: Vec::new(),
             reject_lines: Vec::new(),
+            max_lines: Vec::new(),
             timeout_secs: None,
             smp: None,
             mem_mib: None,
@@ -241,6 +245,14 @@ fn set(
             origin,
             &mut replaced.reject,
         )?,
+        "max-lines" => {
+            let (n, text) = value
+                .split_once(' ')
+                .and_then(|(n, t)| Some((n.parse::<usize>().ok()?, t.trim())))
+                .filter(|(_, t)| !t.is_empty())
+                .ok_or_else(|| format!("max-lines: expected `N text`, not {value:?}"))?;
+            spec.max_lines.push((n, text.to_owned()));
+        }
         "timeout" => spec.timeout_secs = Some(number(key, value)?),
         "smp" => spec.smp = Some(number(key, value)?),
         "mem" => spec.mem_mib = Some(number(key, value)?),
@@ -539,6 +551,21 @@ mod tests {
         assert!(bad("//! @variant: a variant=b\n")
             .message
             .contains("unknown key"));
+    }
+
+    #[test]
+    fn max_lines() {
+        let src = "//! @max-lines: 10 CR0 flags\n//! @variant: v max-lines=\"3 x\"\n";
+        let cases = parse("t", src).unwrap();
+        assert_eq!(cases[0].spec.max_lines, [(10, "CR0 flags".to_owned())]);
+        assert_eq!(
+            cases[1].spec.max_lines,
+            [(10, "CR0 flags".to_owned()), (3, "x".to_owned())]
+        );
+        for bad in ["//! @max-lines: ten x\n", "//! @max-lines: 10\n"] {
+            let err = parse("t", bad).unwrap_err();
+            assert!(err.message.contains("max-lines"), "{}", err.message);
+        }
     }
 
     #[test]

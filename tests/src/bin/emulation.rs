@@ -39,6 +39,7 @@
 //! @variant: noiopl cmdline=crash=in expect-result=none expect-exit=crash expect-line="about to crash: in" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
 //! @variant: wrmsr cmdline=crash=wrmsr expect-result=none expect-exit=crash expect-line="about to crash: wrmsr" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
 //! @variant: cr0 cmdline=crash=cr0 expect-result=none expect-exit=crash expect-line="about to crash: cr0" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
+//! @variant: refused_loop cmdline=refused=4000 max-lines="12 unmodifiable CR0"
 //! @variant: cr3 cmdline=crash=cr3 expect-result=none expect-exit=crash expect-line="about to crash: cr3" expect-line="(hv) ERROR: CPU0: domain 0 crashed: #GP (vector 13)" expect-line="(XEN) d0v0 Unhandled: vec 13, #GP[0000]"
 #![no_std]
 #![no_main]
@@ -547,10 +548,52 @@ fn crash(kind: &str) -> ! {
     r.finish()
 }
 
+core::arch::global_asm!(
+    r#"
+    .pushsection .text.emulation, "ax"
+    .globl emulation_body_cr0_write
+emulation_body_cr0_write:
+    mov cr0, rdi
+    ret
+    .popsection
+"#
+);
+
+unsafe extern "C" {
+    /// A `tests::fixup` body: `mov cr0, a0`.
+    fn emulation_body_cr0_write(a0: u64, a1: u64, a2: u64, a3: u64) -> u64;
+}
+
+/// `n` refused writes to CR0 (changing WP, which a PV guest may not),
+/// each a #GP the guest catches: the hypervisor must not print a line per
+/// write (its log lines a guest can cause are rate-limited; Xen prints
+/// nothing in release builds). The run's `max-lines` bounds the log.
+fn refused_loop(n: u64) -> ! {
+    let mut r = Report::new("emulation");
+    check!(r, "trap table with the #GP catcher", tests::fixup::install() => 0);
+    let cr0 = read_cr!("cr0");
+    let mut faults = 0u64;
+    for _ in 0..n {
+        // SAFETY: the body writes cr0, which the hypervisor refuses with
+        // #GP (caught); nothing else changes.
+        let got =
+            unsafe { tests::fixup::catch(emulation_body_cr0_write, [cr0 ^ (1 << 16), 0, 0, 0]) };
+        if got.is_err_and(|f| f.vector == 13 && f.error_code == 0) {
+            faults += 1;
+        }
+    }
+    check!(r, "refused CR0 writes, each #GP(0)", faults => n);
+    check!(r, "cr0 unchanged", read_cr!("cr0") => cr0);
+    r.finish()
+}
+
 fn main(si: StartInfoRef) -> ! {
     let cmdline = expect::text(si.cmd_line_bytes());
     if let Some(kind) = cmdline.split(' ').find_map(|w| w.strip_prefix("crash=")) {
         crash(kind)
+    }
+    if let Some(n) = cmdline.split(' ').find_map(|w| w.strip_prefix("refused=")) {
+        refused_loop(n.parse().unwrap_or(1))
     }
     let mut r = Report::new("emulation");
     check_cpuid(&mut r);
