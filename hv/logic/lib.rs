@@ -25,3 +25,4 @@ pub mod layout;
 pub mod pv_cpuid;
 pub mod segdesc;
 pub mod x86_decode;
+pub mod xcr0;

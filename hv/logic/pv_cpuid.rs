@@ -18,12 +18,18 @@
 //!   kernel's forced-emulation path, the CR4 of the hypervisor itself; the
 //!   hardware domain's kernel additionally sees `EIST` and `MTRR` (and
 //!   `MONITOR`, leaf 5, on a faulted `cpuid`) when the host has them;
+//! - leaf 0xd offers the XCR0 components of [`xcr0_max`] (x87, SSE, and
+//!   AVX / AVX-512 when offered; never MPX, PKRU or AMX), and its subleaf 0
+//!   `ebx` (and subleaf 1 `ebx` with XSAVEC) is the area size for the
+//!   vCPU's own XCR0, as on Xen (576 with x87|SSE, 832 once AVX is on);
 //! - 0x40000000–0x40000005 are Xen's leaves ("XenVMMXenVMM", version 4.17,
 //!   one hypercall page with MSR base 0x40000000, the PV feature
 //!   `MMU_PT_UPDATE_PRESERVE_AD`, time leaf, machine address width).
 //!
 //! Pure logic: the host CPUID comes in as a function, so the host unit
 //! tests run it against synthetic CPUs.
+
+use crate::xcr0;
 
 /// Host CPUID: `(leaf, subleaf) -> [eax, ebx, ecx, edx]`.
 pub type HostCpuid<'a> = &'a dyn Fn(u32, u32) -> [u32; 4];
@@ -48,6 +54,8 @@ pub struct Context {
     pub host_rdtscp: bool,
     /// Leaf 0x40000005 ebx: bits of the highest machine address.
     pub machine_address_bits: u32,
+    /// The vCPU's XCR0 (leaf 0xd reports the area size it needs).
+    pub xcr0: u64,
 }
 
 /// Xen's hypervisor leaves start here.
@@ -107,14 +115,27 @@ const MAX_FEAT_SUBLEAF: u32 = 2;
 /// XCR0 components a PV guest may use: x87, SSE, and AVX / AVX-512 when
 /// those features are offered (MPX and PKRU are not offered to PV).
 fn allowed_xstates(f1c: u32, f7b0: u32) -> u64 {
-    let mut x = 0b11;
+    let mut x = xcr0::X87 | xcr0::SSE;
     if f1c & F1C_AVX != 0 {
-        x |= 1 << 2;
+        x |= xcr0::YMM;
     }
     if f7b0 & F7B0_AVX512F != 0 {
-        x |= 0b111 << 5;
+        x |= xcr0::AVX512;
     }
     x
+}
+
+/// The XCR0 components the PV policy offers on this host (leaf 0xd
+/// subleaf 0, `edx:eax`): what a guest's `xsetbv` may enable, and what hv
+/// enables for itself so that it can save and restore them. 0 without
+/// XSAVE.
+pub fn xcr0_max(host: HostCpuid<'_>) -> u64 {
+    let (f1c, f7b0) = policy_features(host);
+    if f1c & F1C_XSAVE == 0 || host(0, 0)[0] < 0xd {
+        return 0;
+    }
+    let [ha, _, _, hd] = host(0xd, 0);
+    (u64::from(ha) | (u64::from(hd) << 32)) & allowed_xstates(f1c, f7b0)
 }
 
 fn is_intel(host: HostCpuid<'_>) -> bool {
@@ -197,39 +218,40 @@ fn basic(leaf: u32, subleaf: u32, host: HostCpuid<'_>, ctx: &Context) -> [u32; 4
             2 => [0, 0, 0, d & W13_7D2],
             _ => [0; 4],
         },
-        0xd => xstate(subleaf, host),
+        0xd => xstate(subleaf, host, ctx),
         _ => [a, b, c, d],
     }
 }
 
-fn xstate(subleaf: u32, host: HostCpuid<'_>) -> [u32; 4] {
-    let (f1c, f7b0) = policy_features(host);
-    if f1c & F1C_XSAVE == 0 {
+fn xstate(subleaf: u32, host: HostCpuid<'_>, ctx: &Context) -> [u32; 4] {
+    let xstates = xcr0_max(host);
+    if xstates == 0 {
         return [0; 4];
     }
-    let [ha, _, _, hd] = host(0xd, 0);
-    let host_x = u64::from(ha) | (u64::from(hd) << 32);
-    let xstates = host_x & allowed_xstates(f1c, f7b0);
+    // The vCPU's XCR0 is within the policy (hv's `xsetbv` checks it).
+    let xcr0 = ctx.xcr0 & xstates;
     match subleaf {
         0 => {
-            // ebx: size for the vCPU's XCR0, which starts as x87|SSE;
-            // ecx: size for every component the policy allows.
-            let mut max_end = 512 + 64;
-            for comp in 2..63u32 {
-                if xstates & (1 << comp) != 0 {
-                    let [size, offset, _, _] = host(0xd, comp);
-                    max_end = max_end.max(offset.saturating_add(size));
-                }
-            }
+            // ebx: size for the vCPU's XCR0 (x87|SSE until its first
+            // `xsetbv`); ecx: size for every component the policy allows.
             let lo = (xstates & 0xffff_ffff) as u32;
             let hi = (xstates >> 32) as u32;
-            [lo, 512 + 64, max_end, hi]
+            [
+                lo,
+                xcr0::area_size(xcr0, host),
+                xcr0::area_size(xstates, host),
+                hi,
+            ]
         }
         1 => {
             let [a, _, _, _] = host(0xd, 1);
             let a = a & W4_XSAVE;
-            // XSAVEC's compacted size for XCR0 = x87|SSE and no XSS.
-            let b = if a & 2 != 0 { 512 + 64 } else { 0 };
+            // XSAVEC's compacted size for the vCPU's XCR0 and no XSS.
+            let b = if a & 2 != 0 {
+                xcr0::compacted_size(xcr0, host)
+            } else {
+                0
+            };
             [a, b, 0, 0]
         }
         2..=62 if xstates & (1 << subleaf) != 0 => host(0xd, subleaf),
@@ -330,6 +352,7 @@ mod tests {
             tsc_khz: 2_000_000,
             host_rdtscp: true,
             machine_address_bits: 29,
+            xcr0: xcr0::PV_INITIAL,
         }
     }
 
@@ -427,6 +450,12 @@ mod tests {
     fn xstate_leaf() {
         let c = ctx();
         assert_eq!(pv_cpuid(0xd, 0, &intel, &c), [0x7, 576, 832, 0]);
+        // ebx follows the vCPU's XCR0, as on Xen (576 -> 832 after
+        // `xsetbv(0, 7)` under QEMU `-cpu max`).
+        let avx = Context { xcr0: 7, ..c };
+        assert_eq!(pv_cpuid(0xd, 0, &intel, &avx), [0x7, 832, 832, 0]);
+        assert_eq!(pv_cpuid(0xd, 1, &intel, &avx), [0x7, 832, 0, 0]);
+        assert_eq!(xcr0_max(&intel), 7);
         assert_eq!(pv_cpuid(0xd, 1, &intel, &c), [0x7, 576, 0, 0]);
         assert_eq!(pv_cpuid(0xd, 2, &intel, &c), [256, 576, 0, 0]);
         assert_eq!(pv_cpuid(0xd, 3, &intel, &c), [0; 4]);

@@ -133,6 +133,7 @@ pub fn pv_cpuid(data: &[u8]) {
         tsc_khz: input.u32(),
         host_rdtscp: input.bool(),
         machine_address_bits: input.u32(),
+        xcr0: input.u64(),
     };
     let mut asks = vec![(0, 0), (1, 0), (7, 0), (0xd, 0), (0xd, 1), (0x8000_0001, 0)];
     while !input.is_empty() {
@@ -169,6 +170,13 @@ pub fn pv_cpuid(data: &[u8]) {
                 );
                 assert_eq!(r[1] & !h[1], 0, "{}", ctx_s());
                 assert_eq!(r[3] & !h[3], 0, "{}", ctx_s());
+            }
+            0xd if sub == 0 => {
+                // Only components the host has; the size for the vCPU's
+                // XCR0 never exceeds the size for all of them.
+                assert_eq!(r[0] & !h[0], 0, "{}", ctx_s());
+                assert_eq!(r[3] & !h[3], 0, "{}", ctx_s());
+                assert!(r[1] <= r[2], "{}", ctx_s());
             }
             0x8000_0008 => assert_eq!(r[1] & (1 << 14), 0, "IBRS shown"),
             l if l == XEN_LEAF_BASE => {
