@@ -124,6 +124,18 @@ fn main(magic: u32, info: u32) -> ! {
 
     let features = x86::init_cpu();
     hvlog!(debug, "CPU features: {features:?}");
+    let xs = features.xstate;
+    if xs.mask != 0 {
+        hvlog!(
+            info,
+            "xstate: XCR0 {:#x} (the PV guests' components), {}-byte XSAVE area per vCPU{}",
+            xs.mask,
+            xs.size,
+            if xs.xsaveopt { ", xsaveopt" } else { "" }
+        );
+    } else {
+        hvlog!(info, "xstate: no XSAVE: fxsave, 512-byte area per vCPU");
+    }
 
     let image = x86::image_range();
     let mem = mm::init(&bi, image);

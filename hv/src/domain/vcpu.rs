@@ -3,8 +3,9 @@
 //!
 //! While a vCPU runs, part of its context lives in the CPU: general
 //! registers (in the frame at the top of hv's stack), FS/GS bases (MSRs),
-//! CR0.TS, the FPU/SSE registers, the page-table base, and the GDT and LDT
-//! registers, which point at the vCPU's own descriptor-table windows
+//! CR0.TS, the FPU/SSE/AVX registers and XCR0 (saved to and restored from
+//! the vCPU's XSAVE area, `arch::x86_64::xstate`), the page-table base,
+//! and the GDT and LDT registers, which point at the vCPU's own descriptor-table windows
 //! (`mm::page_table::VcpuArea`: its GDT frames and LDT pages stay mapped
 //! there while it does not run). [`save`] moves the rest into the `Vcpu`;
 //! [`load`] puts another vCPU's back and points the CPU at its windows.
@@ -14,8 +15,8 @@
 //! boot-time self-test (`selftest=vcpu-switch`) exercises them.
 
 use crate::arch::x86_64::entry::{self, GuestRegs};
-use crate::arch::x86_64::guest_state::{self, FpuArea};
-use crate::arch::x86_64::{gdt, percpu};
+use crate::arch::x86_64::xstate::{self, FpuState};
+use crate::arch::x86_64::{gdt, guest_state, percpu};
 use guest_abi::xen::TrapInfo;
 
 use super::VcpuId;
@@ -65,8 +66,9 @@ pub struct Vcpu {
     /// General registers while the vCPU does not run (and the ones it
     /// starts from).
     pub regs: GuestRegs,
-    /// FPU/SSE state while the vCPU does not run.
-    pub fpu: FpuArea,
+    /// FPU/SSE/AVX state (its XSAVE area) and XCR0 while the vCPU does
+    /// not run; XCR0 also while it runs (the CPU holds a copy).
+    pub fpu: FpuState,
     /// The virtual IDT, callbacks, kernel stack, segment bases and virtual
     /// CR0.TS: what hv needs to bounce exceptions and `syscall`s to the
     /// guest kernel.
@@ -85,13 +87,14 @@ pub struct Vcpu {
 impl Vcpu {
     /// A vCPU that will start at `regs` on page table `cr3`, in guest
     /// kernel mode, with `vcpu_info`; `None` when no descriptor-table
-    /// window is left.
+    /// window is left or the heap has no room for its XSAVE area.
     pub fn new(
         id: VcpuId,
         cr3: u64,
         regs: GuestRegs,
         vcpu_info: crate::mm::VcpuInfoRef,
     ) -> Option<Self> {
+        let fpu = FpuState::new()?;
         let area = crate::mm::page_table::alloc_vcpu_area()?;
         Some(Self {
             id,
@@ -100,7 +103,7 @@ impl Vcpu {
             user_cr3: 0,
             in_kernel: true,
             regs,
-            fpu: FpuArea::initial(),
+            fpu,
             traps: TrapState::new(),
             ldt: crate::domain::ldt::Ldt::new(area),
             priv_state: PrivState::default(),
@@ -125,7 +128,8 @@ impl Drop for Vcpu {
 
 /// Moves the running vCPU's context out of the CPU into `v`; `frame` is
 /// the guest frame at the top of this CPU's stack. Afterwards the CPU holds
-/// nothing of `v`: no LDT mapping, no guest GDT entries, TS clear.
+/// nothing of `v`: no LDT mapping, no guest GDT entries, TS clear, hv's
+/// own XCR0.
 pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     v.regs = *frame;
     let (fs, gs, inactive_gs) = guest_state::read_bases();
@@ -139,7 +143,7 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     }
     t.virtual_ts = guest_state::cr0_ts();
     guest_state::set_cr0_ts(false);
-    guest_state::fpu_save(&mut v.fpu);
+    xstate::save(&mut v.fpu);
     // The CPU stops using the vCPU's windows (which stay mapped).
     gdt::load_own_gdt();
     gdt::load_ldt(0, 0);
@@ -150,7 +154,7 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
 /// Puts `v`'s context into the CPU and returns the frame to enter it with.
 pub fn load(v: &mut Vcpu) -> GuestRegs {
     guest_state::set_cr0_ts(false);
-    guest_state::fpu_restore(&v.fpu);
+    xstate::restore(&v.fpu);
     guest_state::set_cr0_ts(v.traps.virtual_ts);
     let t = &v.traps;
     let (live_gs, inactive_gs) = if v.in_kernel {

@@ -118,8 +118,7 @@ pub fn cpuid(d: &Cur<'_>, regs: &mut GuestRegs, forced: bool) {
         tsc_khz: u32::try_from(apic::tsc_khz()).unwrap_or(u32::MAX),
         host_rdtscp: cpu::cpuid(0x8000_0001, 0)[3] & (1 << 27) != 0,
         machine_address_bits: machine_address_bits(),
-        // hv does not enable XSAVE yet: a vCPU keeps x87|SSE.
-        xcr0: hv::xcr0::PV_INITIAL,
+        xcr0: d.vcpu.fpu.xcr0(),
     };
     let [a, b, c, dx] = pv_cpuid::pv_cpuid(leaf, subleaf, &cpu::cpuid, &ctx);
     regs.rax = u64::from(a);

@@ -2,8 +2,9 @@
 //! `selftest=vcpu-switch` hv gives domain 0 a second vCPU and, before
 //! domain 0 first runs, switches the boot CPU from vCPU 0 to vCPU 1 and
 //! back with its real save/load code, checking that general registers,
-//! FPU/SSE state (XMM0), FS and both GS bases and CR0.TS come back and do
-//! not leak between the two. A failed check stops hv with a report naming
+//! FPU/SSE state (XMM0), AVX state (YMM0's upper half) and XCR0 (vCPU 0
+//! runs with AVX enabled, vCPU 1 starts with x87|SSE and enables it), FS
+//! and both GS bases and CR0.TS come back and do not leak between the two. A failed check stops hv with a report naming
 //! it (the guest line and the summary line would then be missing); a
 //! passed run logs the line below and then enters vCPU 0 as if nothing had
 //! happened, which this guest confirms by running normally and finding
@@ -11,7 +12,7 @@
 //!
 //! @only: hv (selftest= is hv's own option)
 //! @hv-cmdline-append: selftest=vcpu-switch
-//! @expect-line: (hv) selftest: vCPU switch 0 -> 1 -> 0 kept registers, FPU/SSE, FS/GS bases and CR0.TS
+//! @expect-line: (hv) selftest: vCPU switch 0 -> 1 -> 0 kept registers, FPU/SSE/AVX state, XCR0, FS/GS bases and CR0.TS
 #![no_std]
 #![no_main]
 

@@ -1,5 +1,6 @@
 //! The parts of a PV vCPU's state that live in CPU registers while it runs:
-//! its page-table base, its FS/GS bases, and CR0.TS.
+//! its page-table base, its FS/GS bases, and CR0.TS (its FPU/SSE/AVX
+//! state and XCR0 are `xstate`'s).
 //!
 //! hv itself never uses FS or GS, so their bases belong to the guest for as
 //! long as it runs. GS_BASE holds the base of the guest mode that runs now
@@ -131,46 +132,4 @@ pub fn read_bases() -> (u64, u64, u64) {
 /// Whether CR0.TS is set (the running vCPU's virtual TS).
 pub fn cr0_ts() -> bool {
     super::cpu::read_cr0() & CR0_TS != 0
-}
-
-/// A vCPU's FPU/SSE state in the `fxsave` layout (the legacy region of an
-/// XSAVE area: x87, MXCSR, XMM0-15). hv does not enable CR4.OSXSAVE, so
-/// this is all the extended state a guest can have; when hv enables XSAVE
-/// the area grows to the size CPUID leaf 0xd reports.
-#[repr(C, align(64))]
-#[derive(Clone)]
-pub struct FpuArea(pub [u8; 512]);
-
-impl FpuArea {
-    /// The state after `fninit` with MXCSR at its reset value (0x1f80),
-    /// which is what a new vCPU starts with, as on Xen.
-    pub const fn initial() -> Self {
-        let mut a = [0u8; 512];
-        a[0] = 0x7f; // FCW 0x037f
-        a[1] = 0x03;
-        a[24] = 0x80; // MXCSR 0x1f80
-        a[25] = 0x1f;
-        Self(a)
-    }
-}
-
-impl core::fmt::Debug for FpuArea {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("FpuArea")
-    }
-}
-
-/// Saves the CPU's FPU/SSE state into `area` (CR0.TS must be clear).
-pub fn fpu_save(area: &mut FpuArea) {
-    // SAFETY: `area` is 512 bytes, 16-byte aligned (it is 64-aligned) and
-    // exclusively borrowed; fxsave only writes it.
-    unsafe { asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack, preserves_flags)) }
-}
-
-/// Loads the CPU's FPU/SSE state from `area` (CR0.TS must be clear).
-pub fn fpu_restore(area: &FpuArea) {
-    // SAFETY: `area` is 512 aligned bytes; the MXCSR in it came from
-    // `fxsave` or `FpuArea::initial` (reserved bits clear), so fxrstor
-    // cannot fault. hv itself uses no FPU state.
-    unsafe { asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack, preserves_flags)) }
 }

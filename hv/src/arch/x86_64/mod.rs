@@ -13,6 +13,7 @@ pub mod power;
 pub mod rtc;
 pub mod serial;
 pub mod uaccess;
+pub mod xstate;
 
 /// Called by the boot stub on the boot CPU's stack, in long mode, with `.bss`
 /// zeroed. `magic`/`info` are the loader's `eax`/`ebx`.
@@ -62,11 +63,15 @@ pub struct Features {
     pub nx: bool,
     pub smep: bool,
     pub smap: bool,
+    /// How guest extended state is saved (XSAVE and its components, or
+    /// `fxsave`).
+    pub xstate: xstate::Config,
 }
 
 /// Per-CPU setup of the boot CPU: its per-CPU block, descriptor tables,
 /// `syscall`, protection features (NX, SMEP, SMAP: hv never runs or
-/// touches guest memory through guest mappings), and SSE for guests.
+/// touches guest memory through guest mappings), SSE for guests, and
+/// XSAVE when the CPU has it (`xstate`).
 pub fn init_cpu() -> Features {
     // SAFETY: the boot CPU, once, before any guest entry: BSP_GDT and the
     // boot stacks (trailers zero from .bss: CPU 0) are its alone.
@@ -74,10 +79,11 @@ pub fn init_cpu() -> Features {
     gdt::init(me);
     let ext = cpu::cpuid(0x8000_0001, 0);
     let leaf7 = cpu::cpuid(7, 0);
-    let f = Features {
+    let mut f = Features {
         nx: ext[3] & (1 << 20) != 0,
         smep: leaf7[1] & (1 << 7) != 0,
         smap: leaf7[1] & (1 << 20) != 0,
+        xstate: *xstate::config(),
     };
     entry::init_idt(f.smap);
     let (lstar, cstar) = entry::syscall_entries(me.id());
@@ -110,6 +116,14 @@ pub fn init_cpu() -> Features {
     let cr0 = (cpu::read_cr0() | (1 << 1)) & !((1 << 2) | (1 << 3));
     // SAFETY: changes only FPU trapping behaviour.
     unsafe { cpu::write_cr0(cr0) };
+    f.xstate = xstate::init_this_cpu().unwrap_or_else(|m| {
+        crate::fatal(format_args!(
+            "CPU{}: XSAVE features {:?} differ from the first CPU's {:?}",
+            me.id(),
+            m.this,
+            m.first
+        ))
+    });
     f
 }
 
