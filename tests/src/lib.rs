@@ -4,6 +4,8 @@
 #![no_std]
 
 #[cfg(target_os = "none")]
+pub mod cpuid;
+#[cfg(target_os = "none")]
 pub mod expect;
 #[cfg(target_os = "none")]
 pub mod fixup;

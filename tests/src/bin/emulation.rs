@@ -53,40 +53,14 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use tests::check;
+use tests::cpuid::{forced as forced_cpuid, native as native_cpuid};
 use tests::expect;
 
 guest_abi::pv_guest!(main, name = "emulation");
 
-/// `cpuid` through Xen's forced-emulation prefix.
-fn forced_cpuid(leaf: u64, subleaf: u64) -> [u64; 4] {
-    let (a, b, c, d): (u64, u64, u64, u64);
-    // SAFETY: the prefix traps to the hypervisor, which emulates cpuid and
-    // skips the 7 bytes; rbx is saved and restored around it.
-    unsafe {
-        asm!(
-            "mov {t}, rbx",
-            "ud2",
-            ".ascii \"xen\"",
-            "cpuid",
-            "xchg {t}, rbx",
-            t = out(reg) b,
-            inout("rax") leaf => a,
-            inout("rcx") subleaf => c,
-            out("rdx") d,
-            options(nostack),
-        );
-    }
-    [a, b, c, d]
-}
-
 /// The low 32 bits of a register.
 fn lo32(v: u64) -> u32 {
     u32::try_from(v & 0xffff_ffff).unwrap_or(0)
-}
-
-fn native_cpuid(leaf: u32) -> [u32; 4] {
-    let r = core::arch::x86_64::__cpuid_count(leaf, 0);
-    [r.eax, r.ebx, r.ecx, r.edx]
 }
 
 macro_rules! read_cr {
@@ -192,7 +166,7 @@ fn check_cpuid(r: &mut Report) {
         v == [1, 0x4000_0000, 1, 0],
     );
     let v = forced_cpuid(0x4000_0003, 0);
-    let rdtscp = if native_cpuid(0x8000_0001)[3] & (1 << 27) != 0 {
+    let rdtscp = if native_cpuid(0x8000_0001, 0)[3] & (1 << 27) != 0 {
         4
     } else {
         0
@@ -226,7 +200,7 @@ fn check_cpuid(r: &mut Report) {
         v == [0x4_0011, 0, 0, 0],
     );
 
-    let native0 = native_cpuid(0);
+    let native0 = native_cpuid(0, 0);
     let v = forced_cpuid(0, 0);
     r.check(
         format_args!(
@@ -242,7 +216,7 @@ fn check_cpuid(r: &mut Report) {
                     u64::from(native0[3]),
                 ],
     );
-    let native1 = native_cpuid(1);
+    let native1 = native_cpuid(1, 0);
     let [a, b, c, d] = forced_cpuid(1, 0);
     println!("cpuid 1: native {native1:08x?}, emulated [{a:08x}, {b:08x}, {c:08x}, {d:08x}]");
     r.check("cpuid 1: hypervisor bit (ecx 31) set", c & (1 << 31) != 0);
@@ -310,7 +284,7 @@ fn check_control_registers(r: &mut Report, si: StartInfoRef) {
         again == cr3,
     );
     let cr4 = read_cr!("cr4");
-    let mce = if native_cpuid(1)[3] & (1 << 7) != 0 {
+    let mce = if native_cpuid(1, 0)[3] & (1 << 7) != 0 {
         CR4_MCE
     } else {
         0
