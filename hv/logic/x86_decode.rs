@@ -82,6 +82,8 @@ pub enum Insn {
     Rdmsr,
     Wrmsr,
     Cpuid,
+    /// `xsetbv` (`0f 01 d1`): XCR[`ecx`] = `edx:eax`.
+    Xsetbv,
     MovFromCr {
         cr: Cr,
         gpr: u8,
@@ -206,6 +208,12 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
                 0x31 => Insn::Rdtsc,
                 0x32 => Insn::Rdmsr,
                 0xa2 => Insn::Cpuid,
+                // Of group 7 only `xsetbv`; with 66/f2/f3 the CPU raises
+                // #UD itself, so such bytes never reach hv through #GP.
+                0x01 if byte(i)? == 0xd1 && !p.opsize && !p.rep => {
+                    i += 1;
+                    Insn::Xsetbv
+                }
                 0x20 | 0x22 => {
                     // The mod field is ignored: the operand is always a
                     // register.
@@ -282,6 +290,29 @@ mod tests {
 
     fn ok(bytes: &[u8]) -> Decoded {
         decode(bytes).expect("decodes")
+    }
+
+    #[test]
+    fn xsetbv() {
+        assert_eq!(
+            ok(&[0x0f, 0x01, 0xd1, 0x90]),
+            Decoded {
+                insn: Insn::Xsetbv,
+                len: 3
+            }
+        );
+        assert_eq!(ok(&[0x48, 0x0f, 0x01, 0xd1]).len, 4, "REX.W is ignored");
+        assert_eq!(decode(&[0x0f, 0x01, 0xd0]), Err(DecodeError::Unsupported));
+        assert_eq!(decode(&[0x0f, 0x01, 0xf9]), Err(DecodeError::Unsupported));
+        assert_eq!(
+            decode(&[0x66, 0x0f, 0x01, 0xd1]),
+            Err(DecodeError::Unsupported)
+        );
+        assert_eq!(
+            decode(&[0xf0, 0x0f, 0x01, 0xd1]),
+            Err(DecodeError::Unsupported)
+        );
+        assert_eq!(decode(&[0x0f, 0x01]), Err(DecodeError::Truncated));
     }
 
     #[test]
@@ -434,7 +465,7 @@ mod tests {
     fn refused() {
         assert_eq!(decode(&[0xf4]), Err(DecodeError::Unsupported)); // hlt
         assert_eq!(decode(&[0xf0, 0xfa]), Err(DecodeError::Unsupported)); // lock cli
-        assert_eq!(decode(&[0x0f, 0x01, 0xd1]), Err(DecodeError::Unsupported)); // xsetbv
+        assert_eq!(decode(&[0x0f, 0x01, 0xf8]), Err(DecodeError::Unsupported)); // swapgs
         assert_eq!(decode(&[0x0f, 0x21, 0xc0]), Err(DecodeError::Unsupported)); // mov dr
         assert_eq!(decode(&[]), Err(DecodeError::Truncated));
         // Fifteen prefixes leave no room for the opcode.

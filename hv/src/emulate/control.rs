@@ -11,16 +11,21 @@
 //!   the base pointer as `MMUEXT_NEW_BASEPTR` does (in `emulate`, after the
 //!   domain lock is released).
 //! - cr4: Xen's PV view, PAE, MCE (if the CPU has it), OSFXSR and
-//!   OSXMMEXCPT, plus the guest-controlled bits; a write that keeps the guest-controlled
-//!   bits as they are (all clear) is accepted and changes nothing, others
-//!   are refused until hv can honour TSD/DE/FSGSBASE/OSXSAVE (Xen accepts
-//!   them).
+//!   OSXMMEXCPT, plus the guest-controlled bits. A write may set or clear
+//!   OSXSAVE (dropped without XSAVE, as Xen drops bits its policy lacks);
+//!   the other bits of the write are ignored, as on Xen, but one that
+//!   changes TSD, DE or FSGSBASE is refused until hv can honour them (Xen
+//!   accepts them).
+//! - xcr0 (`xsetbv`, see [`xsetbv`]): the guest kernel's value, checked as
+//!   Xen checks it; `xgetbv` is not privileged and reads the CPU, which
+//!   holds the vCPU's value while it runs.
 
 use hv::pv_cpuid::{self, Context};
 use hv::x86_decode::Cr;
+use hv::xcr0::{self, XsetbvError};
 
 use crate::arch::x86_64::entry::GuestRegs;
-use crate::arch::x86_64::{apic, cpu, guest_state};
+use crate::arch::x86_64::{apic, cpu, guest_state, xstate};
 use crate::domain::Cur;
 
 const CR0_TS: u64 = 1 << 3;
@@ -82,8 +87,13 @@ pub fn write_cr(d: &mut Cur<'_>, cr: Cr, v: u64) -> bool {
         // Handled by the caller (MMUEXT_NEW_BASEPTR); never reaches here.
         Cr::Cr3 => false,
         Cr::Cr4 => {
+            // As Xen's `pv_fixup_guest_cr4`: OSXSAVE is the guest's to
+            // set or clear when its CPUID offers XSAVE (hv runs with it),
+            // and silently dropped otherwise.
             const GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | CR4_OSXSAVE;
-            if v & GUEST_MASK != d.vcpu.priv_state.cr4_guest {
+            const UNSUPPORTED: u64 = GUEST_MASK & !CR4_OSXSAVE;
+            let cur = d.vcpu.priv_state.cr4_guest;
+            if v & UNSUPPORTED != cur & UNSUPPORTED {
                 crate::guestlog!(
                     d.dom.id,
                     warn,
@@ -92,9 +102,33 @@ pub fn write_cr(d: &mut Cur<'_>, cr: Cr, v: u64) -> bool {
                 );
                 return false;
             }
+            let osxsave = if xstate::enabled() {
+                v & CR4_OSXSAVE
+            } else {
+                0
+            };
+            d.vcpu.priv_state.cr4_guest = (cur & !CR4_OSXSAVE) | osxsave;
             true
         }
     }
+}
+
+/// The guest kernel's `xsetbv` (Xen's emulation of it, in Xen's order):
+/// #UD while the guest's CR4.OSXSAVE is clear, #GP(0) from guest user
+/// mode or for an XCR other than 0 or a value outside the PV policy (hv's
+/// XCR0 mask, which is that policy) or invalid; otherwise the vCPU's XCR0
+/// changes, in the CPU too.
+pub fn xsetbv(d: &mut Cur<'_>, regs: &GuestRegs) -> Result<(), XsetbvError> {
+    let value = (regs.rdx << 32) | (regs.rax & 0xffff_ffff);
+    let v = xcr0::decide_xsetbv(
+        d.vcpu.priv_state.cr4_guest & CR4_OSXSAVE != 0,
+        d.vcpu.in_kernel,
+        crate::hypercall::arg32(regs.rcx),
+        value,
+        xstate::config().mask,
+    )?;
+    xstate::guest_xsetbv(&mut d.vcpu.fpu, v);
+    Ok(())
 }
 
 /// Sets the guest's virtual CR0.TS and the hardware's with it, as

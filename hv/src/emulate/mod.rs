@@ -8,28 +8,31 @@
 //!   `cli`/`sti` when the virtual IOPL or the I/O bitmap allow it
 //!   (`cli`/`sti` are then no-ops, as on Xen); and from guest kernel mode
 //!   only: `mov` from cr0/cr2/cr3/cr4, `mov` to cr0 (TS only) / cr2 / cr4
-//!   (see [`control`]), `clts`, `wbinvd`, `rdmsr`/`wrmsr` (see [`msr`]),
-//!   and a faulted `cpuid`/`rdtsc`;
+//!   and `xsetbv` (see [`control`]; an `xsetbv` while the guest's
+//!   CR4.OSXSAVE is clear is #UD, from either guest mode, as on Xen),
+//!   `clts`, `wbinvd`, `rdmsr`/`wrmsr` (see [`msr`]), and a faulted
+//!   `cpuid`/`rdtsc`;
 //! - #UD: the forced-emulation prefix `ud2; .ascii "xen"` followed by
 //!   `cpuid`, from kernel or user mode, answered from the PV CPUID policy
 //!   in [`hv::pv_cpuid`].
 //!
 //! The instruction bytes are copied from guest memory at `rip` through the
 //! guest's page tables and decoded by [`hv::x86_decode`]; the error code is
-//! never trusted. Anything not recognised exactly is `NotEmulated`, and the
+//! never trusted. Anything not recognised exactly is `Declined`, and the
 //! caller delivers the original fault to the guest.
 //!
 //! Where hv differs from Xen (documented at each place): a fault while
 //! fetching or copying guest memory gives the guest the original fault
 //! rather than a #PF; `mov` to cr3 is left to the MMU work; unknown MSRs
 //! #GP even when the guest has no #GP handler (Xen then reads them as 0);
-//! debug registers and `xsetbv` are not emulated yet.
+//! debug registers are not emulated yet.
 
 mod control;
 mod io;
 mod msr;
 
 use hv::x86_decode::{self, Cr, DecodeError, Insn, MAX_INSN_LEN};
+use hv::xcr0::XsetbvError;
 
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
@@ -46,7 +49,10 @@ pub enum Emulated {
     /// long `rep ins/outs`, left on it to continue).
     Done,
     /// Not an instruction hv emulates here: deliver the fault to the guest.
-    NotEmulated,
+    Declined,
+    /// Emulated as faulting with another vector (no error code): deliver
+    /// that instead (`xsetbv` with the guest's CR4.OSXSAVE clear is #UD).
+    Raise(u8),
 }
 
 /// EFLAGS.RF: cleared after an emulated instruction, as the CPU does.
@@ -55,7 +61,7 @@ const RFLAGS_RF: u64 = 1 << 16;
 /// #GP from the guest: emulate what Xen emulates, advancing `regs.rip`.
 pub fn emulate_gp(regs: &mut GuestRegs) -> Emulated {
     if regs.error_code != 0 || !regs.is_guest_context() {
-        return Emulated::NotEmulated;
+        return Emulated::Declined;
     }
     // The instruction is fetched, and port I/O copies guest memory, with no
     // lock held: only the steps that change vCPU state take it.
@@ -83,23 +89,24 @@ pub fn emulate_gp(regs: &mut GuestRegs) -> Emulated {
             Emulated::Done
         }
         Step::Again => Emulated::Done,
-        Step::Refuse | Step::NewBaseptr(_) => Emulated::NotEmulated,
+        Step::Raise(vector) => Emulated::Raise(vector),
+        Step::Refuse | Step::NewBaseptr(_) => Emulated::Declined,
     }
 }
 
 /// #UD from the guest: the forced-emulation prefix before `cpuid`.
 pub fn emulate_ud(regs: &mut GuestRegs) -> Emulated {
     if !regs.is_guest_context() {
-        return Emulated::NotEmulated;
+        return Emulated::Declined;
     }
     let cr3 = crate::domain::with_current(|d| d.vcpu.cr3);
     let sig = GuestPtr::<[u8; x86_decode::FORCED_CPUID.len()]>::new(regs.rip)
         .and_then(|p| p.read(&Tables(cr3)));
     let Ok(sig) = sig else {
-        return Emulated::NotEmulated;
+        return Emulated::Declined;
     };
     if !x86_decode::is_forced_cpuid(&sig) {
-        return Emulated::NotEmulated;
+        return Emulated::Declined;
     }
     crate::domain::with_current(|d| {
         control::cpuid(d, regs, true);
@@ -135,7 +142,12 @@ enum Step {
     /// `mov` to cr3: switch base pointer to this frame, which needs the
     /// MMU (and the domain lock released) before moving past.
     NewBaseptr(u64),
+    /// Deliver this exception (no error code) instead of the #GP.
+    Raise(u8),
 }
+
+/// #UD.
+const VEC_UD: u8 = 6;
 
 /// Port I/O, which [`io::port_insn`] carries out taking the vCPU lock only
 /// around each port access (it copies guest memory).
@@ -164,6 +176,12 @@ fn execute(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
             regs.rdx = tsc >> 32;
             Step::Next
         }
+        // Checks CR4.OSXSAVE (#UD) before the guest mode, as Xen does.
+        Insn::Xsetbv => match control::xsetbv(d, regs) {
+            Ok(()) => Step::Next,
+            Err(XsetbvError::NotEnabled) => Step::Raise(VEC_UD),
+            Err(XsetbvError::Refused) => Step::Refuse,
+        },
         // The rest needs ring 0, which only the guest kernel stands for.
         _ if !kernel => Step::Refuse,
         Insn::Clts => {

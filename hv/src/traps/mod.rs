@@ -326,9 +326,16 @@ fn special_exception(regs: &mut GuestRegs, vector: u8) {
                     // that gets the error code right does.
                     error_code = Some(u32::from(n) << 3 | EC_IDT);
                 }
-            } else if ec == 0 && emulate::emulate_gp(regs) == Emulated::Done {
+            } else if ec == 0 {
                 // The emulator applies Xen's rules on guest mode and IOPL.
-                return;
+                match emulate::emulate_gp(regs) {
+                    Emulated::Done => return,
+                    Emulated::Raise(v) => {
+                        regs.entry_vector = u32::from(v);
+                        return bounce_exception(regs, v, None, None);
+                    }
+                    Emulated::Declined => {}
+                }
             }
         }
         VEC_PF => {
