@@ -32,7 +32,8 @@ pub struct PrivState {
     /// Ports the bitmap covers; 0 = no bitmap.
     pub iobmp_limit: u32,
     /// The guest-controlled CR4 bits (TSD, DE, FSGSBASE, OSXSAVE); hv
-    /// accepts none set yet.
+    /// accepts OSXSAVE (when it runs with XSAVE) and none of the others
+    /// yet.
     pub cr4_guest: u64,
     /// The last dword written to port 0xcf8 (PCI CONFIG_ADDRESS).
     pub pci_cf8: u32,
