@@ -169,6 +169,8 @@ pub struct Cur<'a> {
     /// ([`Cur::set_vm_assist`] changes them).
     pub vm_assist: u64,
     pub vcpu: crate::sync::OrderedGuard<'a, Vcpu>,
+    /// The block of the CPU running the vCPU (this CPU).
+    pub cpu: &'static percpu::CpuLocal,
     state: core::cell::OnceCell<crate::sync::OrderedGuard<'a, DomainState>>,
 }
 
@@ -278,6 +280,7 @@ impl Current {
             dom: d,
             vm_assist: d.vm_assist.load(Ordering::Relaxed),
             vcpu: v.lock(),
+            cpu: self.0.cpu(),
             state: core::cell::OnceCell::new(),
         }
     }

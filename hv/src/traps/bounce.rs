@@ -22,7 +22,7 @@
 
 use guest_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
 
-use crate::arch::x86_64::entry::{self, GuestRegs};
+use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::arch::x86_64::guest_state;
 use crate::domain::Cur;
@@ -96,7 +96,7 @@ pub fn toggle_guest_mode(d: &mut Cur<'_>) {
         v.cr3 = cr3;
         guest_state::load_guest_cr3(cr3);
     }
-    entry::set_guest_user_mode(!v.in_kernel);
+    d.cpu.set_guest_user_mode(!v.in_kernel);
 }
 
 /// The rflags a guest sees in a frame: the real ones with IF standing for

@@ -60,28 +60,28 @@ pub fn vector_name(v: u32) -> &'static str {
         .unwrap_or("interrupt")
 }
 
-/// The light entry path's attempt at an exception: the entry code calls
-/// it with a frame whose callee-saved slots (rbx, rbp, r12–r15) are stale,
-/// those registers still holding the interrupted context's values (see
-/// `arch::x86_64::entry`). It completes the common cases that need no more
-/// (a plain exception or a #PF outside the LDT area, raised by guest code
-/// and bounced through the guest's trap table: they read and write only
-/// the scratch registers and the CPU's part of the frame) and returns
-/// true. Anything else, including a bounce that fails (which changes
-/// nothing), returns false having changed nothing; the entry code then
-/// completes the frame and calls [`handle`].
-pub extern "C" fn handle_light(regs: &mut GuestRegs) -> bool {
-    let v = regs.entry_vector;
-    if v >= 32 || !regs.is_guest_context() {
+/// The light entry path's attempt at exception `V`: the entry code calls
+/// it (through [`LIGHT`], indexed by the stub's vector) with a frame whose
+/// callee-saved slots (rbx, rbp, r12–r15) are stale, those registers still
+/// holding the interrupted context's values (see `arch::x86_64::entry`).
+/// It completes the common cases that need no more (a plain exception or a
+/// #PF outside the descriptor-table windows, raised by guest code and
+/// bounced through the guest's trap table: they read and write only the
+/// scratch registers and the CPU's part of the frame) and returns true.
+/// Anything else, including a bounce that fails (which changes nothing),
+/// returns false having changed nothing; the entry code then completes the
+/// frame and calls [`handle`]. One function per vector, so the vector's
+/// class and whether it has an error code are constants.
+extern "C" fn handle_light<const V: u8>(regs: &mut GuestRegs) -> bool {
+    if !regs.is_guest_context() {
         return false;
     }
-    let bit = 1u32 << v;
-    let vector = (v & 31) as u8;
-    if bit & PLAIN_VECTORS != 0 {
+    let bit = 1u32 << (V & 31);
+    if V < 32 && bit & PLAIN_VECTORS != 0 {
         let error_code = (entry::HAVE_ERROR_CODE & bit != 0).then_some(regs.error_code);
-        return try_bounce_exception(regs, vector, error_code, None).is_ok();
+        return try_bounce_exception(regs, V, error_code, None).is_ok();
     }
-    if vector == VEC_PF {
+    if V == VEC_PF {
         let cr2 = cpu::read_cr2();
         // Any descriptor-table window (an LDT miss, or a guest touching
         // hv's range there) is the full path's to sort out.
@@ -91,6 +91,31 @@ pub extern "C" fn handle_light(regs: &mut GuestRegs) -> bool {
     }
     false
 }
+
+/// Every other vector (interrupts, and exceptions with nothing light to
+/// do): straight to the full path.
+extern "C" fn no_light(_: &mut GuestRegs) -> bool {
+    false
+}
+
+/// A light handler as the IDT entry code calls it.
+pub type LightHandler = extern "C" fn(&mut GuestRegs) -> bool;
+
+macro_rules! light_table {
+    ($($v:literal)*) => {
+        /// The light handler of each vector, indexed by the vector the IDT
+        /// stub recorded (a constant of hv's own stubs, below 256).
+        pub static LIGHT: [LightHandler; 256] = {
+            let mut t: [LightHandler; 256] = [no_light; 256];
+            $( t[$v] = handle_light::<$v>; )*
+            t
+        };
+    };
+}
+
+// The vectors that can have light work: plain exceptions and #PF (not
+// NMI, #DF, #MC, nor #UD, #NM, #GP, which hv inspects first).
+light_table!(0 1 3 4 5 9 10 11 12 13 14 15 16 17 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
 /// The light entry path's attempt at a `syscall` from guest user mode, on
 /// the terms of [`handle_light`]: the bounce to a registered syscall

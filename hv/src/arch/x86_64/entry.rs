@@ -211,7 +211,9 @@ hv_trap_common:
     lea -48(%rsp), %rdi                 /* the frame: its callee-saved slots stale */
     sub $56, %rsp                       /* past them, and 16-byte alignment */
     cld
-    call {trap_light}
+    movl {off_vector}(%rdi), %eax       /* the stub's vector: below 256 */
+    lea {trap_light}(%rip), %rcx
+    call *(%rcx,%rax,8)
     test %al, %al
     jz 1f
     add $56, %rsp
@@ -313,7 +315,8 @@ hv_syscall32_entries:
     .endr
 "#,
     trap = sym crate::traps::handle,
-    trap_light = sym crate::traps::handle_light,
+    trap_light = sym crate::traps::LIGHT,
+    off_vector = const core::mem::offset_of!(GuestRegs, entry_vector),
     user_syscall = sym crate::traps::handle_user_syscall,
     user_syscall_light = sym crate::traps::handle_user_syscall_light,
     table = sym crate::hypercall::TABLE,

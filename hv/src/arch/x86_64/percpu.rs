@@ -363,7 +363,8 @@ impl<T, P> PerCpuArc<T, P> {
     /// counting a reference: `None` when the CPU runs nothing.
     #[inline(always)]
     pub fn lend(&self) -> Option<Lent<'_, T, P>> {
-        let slot = &self.slots[cpu_id()];
+        let cpu = cpu_id();
+        let slot = &self.slots[cpu];
         let part = slot.part.load(Ordering::Relaxed);
         if part.is_null() {
             return None;
@@ -372,6 +373,7 @@ impl<T, P> PerCpuArc<T, P> {
             .store(slot.loans.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Some(Lent {
             slot,
+            cpu,
             object: slot.object.load(Ordering::Relaxed),
             part,
             _cpu_local: core::marker::PhantomData,
@@ -420,12 +422,21 @@ impl<T, P> PerCpuArc<T, P> {
 /// `Send`): only that CPU touches the slot's loan count.
 pub struct Lent<'a, T, P> {
     slot: &'a Slot<T, P>,
+    /// The CPU that took the loan (and runs the code holding it).
+    cpu: usize,
     object: *const T,
     part: *const P,
     _cpu_local: core::marker::PhantomData<*const ()>,
 }
 
 impl<T, P> Lent<'_, T, P> {
+    /// The block of the CPU that took the loan: this CPU's, found without
+    /// reading the stack's trailer again.
+    #[inline(always)]
+    pub fn cpu(&self) -> &'static CpuLocal {
+        &CPUS[self.cpu]
+    }
+
     /// The object and its part, for as long as the loan is borrowed.
     #[inline(always)]
     pub fn get(&self) -> (&T, &P) {
