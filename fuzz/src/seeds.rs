@@ -46,6 +46,8 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
             vec![
                 0, 0, 3, 0, 4, 1, 2, 0, 4, 3, 2, 2, 6, 3, 5, 1, 1, 4, 2, 1, 0,
             ],
+            // Pin 3 as an L1, give it back, unpin it (freed), reuse it.
+            vec![0, 1, 3, 0, 0, 3, 4, 3, 1, 0, 5],
         ],
         "x86_decode" => vec![
             vec![0xe4, 0x60],

@@ -46,10 +46,12 @@
 //!    validation; with atomics the frame needs Xen's "validated" bit, and
 //!    a second taker of a fresh type waits for it.
 //! 3. Releasing: `refs` and `type_count` drop together; the type stays
-//!    recorded (so a page table's entries can be devalidated by whoever
-//!    dropped the last count) and may change afterwards.
+//!    recorded and may change afterwards. A page table's entries are
+//!    devalidated by whoever drops its last type count, before the count
+//!    goes (so the frame cannot be freed under the devalidation).
 //! 4. Ownership: `assign` only takes an unowned frame, and `release` only
-//!    an unreferenced one; a multi-frame release (`release_unused`,
+//!    an unreferenced one that still has its allocation reference; a
+//!    multi-frame release (`release_unused`,
 //!    `assign_extent`) is all or nothing, which with atomics becomes "take
 //!    each frame with a cmpxchg, undo the ones taken on the first refusal".
 //! 5. Quota: a domain's reservation (`tot_pages` against `max_pages`) is
@@ -58,6 +60,33 @@
 //!    goes above the quota, and the frame table never needs the domain.
 //! 6. `pfn`, `linear` and `special` belong to the owner's bookkeeping and
 //!    change under the same operation that checks the owner.
+//!
+//! 7. The allocation reference (`allocated`, Xen's `PGC_allocated`): the
+//!    domain's own hold on a frame it was given, kept apart from `refs`.
+//!    A frame is owned exactly while it has that reference or any other
+//!    (`owner.is_some()` implies `allocated || refs > 0`). Giving a frame
+//!    back (`decrease_reservation`: [`FrameTable::give_back`]) drops the
+//!    allocation reference in one step that also decides the frame's
+//!    fate: unreferenced, it is freed at once; referenced, it lives on
+//!    for its references (which may still be taken, as on Xen) and the
+//!    put that drops the last one frees it, in the same step as the
+//!    decrement. With atomics that is the cmpxchg that finds the count
+//!    at zero without the allocation bit: exactly one CPU wins the frame.
+//!
+//! # Freed frames
+//!
+//! A freed frame leaves its owner at once (no reference can be taken to
+//! it any more) and waits on the table's list of freed frames, linked
+//! through its `pfn` word and remembering whose reservation still counts
+//! it (`freed_from`), until the kernel collects it
+//! ([`FrameTable::take_freed`]): so a put deep in a page table's
+//! devalidation needs no allocator and no domain. With atomics the CPU
+//! whose cmpxchg freed the frame owns it alone and pushes it (a lock-free
+//! stack through the link word, or a per-CPU list). The kernel returns the
+//! collected frames to the allocator only after flushing the TLB, so a
+//! translation cached from a mapping that is gone cannot outlive the
+//! frame's ownership; a freed frame is never on the allocator's free list
+//! while anything references it.
 //!
 //! Lock order in the kernel: a domain's state, then the frame table, then
 //! the allocator. A handle's `Drop` takes the frame table: never drop one
@@ -93,6 +122,9 @@ impl PageType {
 pub enum PageError {
     /// The frame number is beyond the table.
     NoSuchFrame,
+    /// The owner gave the frame back (`decrease_reservation`): it lives on
+    /// only for the references it still has.
+    GivenBack,
     /// The frame is not owned by the domain that asked.
     NotOwner,
     /// The frame is already owned.
@@ -113,11 +145,17 @@ pub struct PageInfo {
     pub ty: PageType,
     /// References that depend on `ty`.
     pub type_count: u32,
-    /// All references (mappings, pins, hv's own uses).
+    /// All references (mappings, pins, hv's own uses), less the
+    /// allocation reference.
     pub refs: u32,
+    /// The owner's allocation reference (Xen's `PGC_allocated`): set when
+    /// the frame is given to a domain, dropped when the domain gives it
+    /// back. An owned frame has it or some other reference.
+    pub allocated: bool,
     /// Pinned by the guest (or the builder) as its type.
     pub pinned: bool,
-    /// The pseudo-physical frame the owner knows it by (the M2P entry).
+    /// The pseudo-physical frame the owner knows it by (the M2P entry);
+    /// for a frame on the freed list, the next frame of the list.
     pub pfn: u64,
     /// Linear page-table use, Xen's sign rule: > 0 counts the linear
     /// entries this table holds, < 0 counts linear entries elsewhere that
@@ -127,16 +165,40 @@ pub struct PageInfo {
     /// A page hv shares with the domain (shared_info): mappable, but only
     /// with ordinary (write-back) caching.
     pub special: bool,
+    /// For a freed frame not yet collected: the domain it was freed from,
+    /// whose reservation still counts it.
+    pub freed_from: Option<u16>,
 }
+
+/// What giving a frame back came to ([`FrameTable::give_back`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveBack {
+    /// Nothing else referred to it: freed now (on the freed list).
+    Freed,
+    /// Still referenced: freed when its last reference goes.
+    Deferred,
+    /// Given back before, still referenced: nothing changes.
+    AlreadyGivenBack,
+    /// A page hv shares with the domain (shared_info): it stays as it is.
+    Kept,
+}
+
+/// The end of the freed list.
+const NO_FRAME: u64 = u64::MAX;
 
 /// The table of every machine frame.
 pub struct FrameTable<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> {
     frames: S,
+    /// The first frame on the freed list ([`NO_FRAME`]: none).
+    freed: u64,
 }
 
 impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     pub fn new(frames: S) -> Self {
-        Self { frames }
+        Self {
+            frames,
+            freed: NO_FRAME,
+        }
     }
 
     pub fn get(&self, mfn: u64) -> Option<&PageInfo> {
@@ -208,11 +270,12 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     /// [`FrameTable::assign`] for this crate's own tests and logic.
     pub(crate) fn assign_free(&mut self, mfn: u64, owner: u16, pfn: u64) -> Result<(), PageError> {
         let p = self.entry(mfn)?;
-        if p.owner.is_some() {
+        if p.owner.is_some() || p.freed_from.is_some() {
             return Err(PageError::AlreadyOwned);
         }
         *p = PageInfo {
             owner: Some(owner),
+            allocated: true,
             pfn,
             ..PageInfo::default()
         };
@@ -249,7 +312,8 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     ) -> Result<(), PageError> {
         let end = first.checked_add(pages).ok_or(PageError::NoSuchFrame)?;
         for mfn in first..end {
-            if self.get(mfn).ok_or(PageError::NoSuchFrame)?.owner.is_some() {
+            let p = self.get(mfn).ok_or(PageError::NoSuchFrame)?;
+            if p.owner.is_some() || p.freed_from.is_some() {
                 return Err(PageError::AlreadyOwned);
             }
         }
@@ -259,23 +323,35 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         Ok(())
     }
 
-    /// Takes a frame back from `owner` (it must hold no references).
+    /// Takes a frame back from `owner` (it must hold no references but
+    /// its allocation reference) for the caller to reuse at once.
     pub fn release(&mut self, mfn: u64, owner: u16) -> Result<(), PageError> {
         let p = self.entry(mfn)?;
+        Self::unused(p, owner)?;
+        *p = PageInfo::default();
+        Ok(())
+    }
+
+    /// Whether `owner` could hand `p` over whole: its own, nothing but
+    /// the allocation reference on it, and not a page hv shares.
+    fn unused(p: &PageInfo, owner: u16) -> Result<(), PageError> {
         if p.owner != Some(owner) {
             return Err(PageError::NotOwner);
         }
-        if p.refs != 0 || p.type_count != 0 {
+        if !p.allocated {
+            return Err(PageError::GivenBack);
+        }
+        if p.refs != 0 || p.type_count != 0 || p.special {
             return Err(PageError::AlreadyOwned);
         }
-        *p = PageInfo::default();
         Ok(())
     }
 
     /// Takes back from `owner` every frame of the extents starting at
     /// `firsts`, `pages` frames each, in one step: either `owner` owns all
-    /// of them and none holds a reference (nor is one hv shares with the
-    /// domain), and all are released, or nothing changes. Checking and
+    /// of them and none holds a reference (nor was given back, nor is one
+    /// hv shares with the domain), and all are released, or nothing
+    /// changes. Checking and
     /// releasing in one operation leaves no window in which a reference
     /// could be taken in between.
     pub fn release_unused(
@@ -294,22 +370,74 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     }
 
     /// Whether [`release_unused`](Self::release_unused) would succeed now:
-    /// `owner` owns every frame of the extents and none is referenced or
-    /// shared by hv. Only a hint once the table's lock is dropped.
+    /// `owner` owns every frame of the extents and none is referenced,
+    /// given back or shared by hv. Only a hint once the table's lock is
+    /// dropped.
     pub fn check_unused(&self, firsts: &[u64], pages: u64, owner: u16) -> Result<(), PageError> {
         for &first in firsts {
             let end = first.checked_add(pages).ok_or(PageError::NoSuchFrame)?;
             for mfn in first..end {
-                let p = self.get(mfn).ok_or(PageError::NoSuchFrame)?;
-                if p.owner != Some(owner) {
-                    return Err(PageError::NotOwner);
-                }
-                if p.refs != 0 || p.type_count != 0 || p.special {
-                    return Err(PageError::AlreadyOwned);
-                }
+                Self::unused(self.get(mfn).ok_or(PageError::NoSuchFrame)?, owner)?;
             }
         }
         Ok(())
+    }
+
+    /// `owner` gives frame `mfn` back (`decrease_reservation`, Xen's
+    /// `guest_remove_page`): its allocation reference goes, in one step
+    /// that frees the frame if nothing else refers to it. A frame still
+    /// referenced stays `owner`'s (and counted in its reservation) until
+    /// the put that drops its last reference frees it. A frame given back
+    /// before, or one hv shares with the domain, is left as it is.
+    pub fn give_back(&mut self, mfn: u64, owner: u16) -> Result<GiveBack, PageError> {
+        let p = self.entry(mfn)?;
+        if p.owner != Some(owner) {
+            return Err(PageError::NotOwner);
+        }
+        if p.special {
+            return Ok(GiveBack::Kept);
+        }
+        if !p.allocated {
+            return Ok(GiveBack::AlreadyGivenBack);
+        }
+        p.allocated = false;
+        if p.refs != 0 {
+            return Ok(GiveBack::Deferred);
+        }
+        self.free(mfn);
+        Ok(GiveBack::Freed)
+    }
+
+    /// Frees `mfn`, owned and now without any reference: it leaves its
+    /// owner and joins the freed list. Called only by the step that found
+    /// the frame so (the last put, or `give_back`).
+    fn free(&mut self, mfn: u64) {
+        let next = self.freed;
+        if let Ok(p) = self.entry(mfn) {
+            *p = PageInfo {
+                freed_from: p.owner,
+                pfn: next,
+                ..PageInfo::default()
+            };
+            self.freed = mfn;
+        }
+    }
+
+    /// Whether freed frames wait to be collected.
+    pub fn has_freed(&self) -> bool {
+        self.freed != NO_FRAME
+    }
+
+    /// Takes the next freed frame off the list: its number and the domain
+    /// whose reservation counted it. The frame is then unowned and
+    /// unreferenced, the caller's to return to the allocator.
+    pub fn take_freed(&mut self) -> Option<(u64, u16)> {
+        let mfn = self.freed;
+        let p = self.entry(mfn).ok()?;
+        let (next, owner) = (p.pfn, p.freed_from?);
+        *p = PageInfo::default();
+        self.freed = next;
+        Some((mfn, owner))
     }
 
     /// Takes a general reference to a frame `owner` owns.
@@ -322,10 +450,14 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         Ok(())
     }
 
-    /// Drops a general reference.
+    /// Drops a general reference; the last one of a frame given back
+    /// frees it.
     pub fn put_page(&mut self, mfn: u64) -> Result<(), PageError> {
         let p = self.entry(mfn)?;
         p.refs = p.refs.checked_sub(1).ok_or(PageError::Underflow)?;
+        if p.refs == 0 && !p.allocated {
+            self.free(mfn);
+        }
         Ok(())
     }
 
@@ -358,7 +490,8 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
     }
 
     /// Drops a typed reference (and its general one). The type stays
-    /// recorded but may change once the count is zero.
+    /// recorded but may change once the count is zero; the last reference
+    /// of a frame given back frees it.
     pub fn put_page_and_type(&mut self, mfn: u64) -> Result<(), PageError> {
         let p = self.entry(mfn)?;
         if p.type_count == 0 || p.refs == 0 {
@@ -368,6 +501,9 @@ impl<S: AsMut<[PageInfo]> + AsRef<[PageInfo]>> FrameTable<S> {
         p.refs -= 1;
         if p.type_count == 0 {
             p.pinned = false;
+        }
+        if p.refs == 0 && !p.allocated {
+            self.free(mfn);
         }
         Ok(())
     }
@@ -643,6 +779,84 @@ mod tests {
         );
     }
 
+    /// The freed list, collected: (frame, whose it was).
+    fn collect(t: &mut FrameTable<Vec<PageInfo>>) -> Vec<(u64, u16)> {
+        std::iter::from_fn(|| t.take_freed()).collect()
+    }
+
+    #[test]
+    fn an_unreferenced_frame_given_back_is_freed_at_once() {
+        let mut t = table(4);
+        t.assign_free(1, 3, 7).unwrap();
+        assert!(t.get(1).unwrap().allocated);
+        assert_eq!(t.give_back(1, 4), Err(PageError::NotOwner));
+        assert_eq!(t.give_back(9, 3), Err(PageError::NoSuchFrame));
+        assert_eq!(t.give_back(1, 3), Ok(GiveBack::Freed));
+        // Unowned at once: no reference, no second give-back, no reuse
+        // until it is collected.
+        assert_eq!(t.get(1).unwrap().owner, None);
+        assert_eq!(t.get_page(1, 3), Err(PageError::NotOwner));
+        assert_eq!(t.give_back(1, 3), Err(PageError::NotOwner));
+        assert_eq!(t.assign_free(1, 5, 0), Err(PageError::AlreadyOwned));
+        assert!(t.has_freed());
+        assert_eq!(collect(&mut t), [(1, 3)]);
+        assert!(!t.has_freed());
+        assert_eq!(*t.get(1).unwrap(), PageInfo::default());
+        assert_eq!(t.assign_free(1, 5, 0), Ok(()));
+    }
+
+    #[test]
+    fn a_referenced_frame_given_back_is_freed_with_its_last_reference() {
+        let mut t = table(4);
+        t.assign_free(2, 3, 7).unwrap();
+        t.get_page(2, 3).unwrap();
+        t.get_page_and_type(2, 3, PageType::Writable).unwrap();
+        assert_eq!(t.give_back(2, 3), Ok(GiveBack::Deferred));
+        // Still the owner's, still referenced: more references may be
+        // taken (as on Xen), and giving it back again changes nothing.
+        assert_eq!(t.give_back(2, 3), Ok(GiveBack::AlreadyGivenBack));
+        assert_eq!(t.get_page(2, 3), Ok(()));
+        assert_eq!(t.set_pfn(2, 3, 8), Ok(()));
+        // Nobody can take it over whole any more.
+        assert_eq!(t.check_unused(&[2], 1, 3), Err(PageError::GivenBack));
+        t.put_page(2).unwrap();
+        t.put_page(2).unwrap();
+        assert!(!t.has_freed());
+        assert_eq!(t.get(2).unwrap().owner, Some(3));
+        t.put_page_and_type(2).unwrap();
+        let p = *t.get(2).unwrap();
+        assert_eq!((p.owner, p.freed_from, p.refs), (None, Some(3), 0));
+        assert_eq!(collect(&mut t), [(2, 3)]);
+        assert_eq!(t.put_page(2), Err(PageError::Underflow));
+    }
+
+    #[test]
+    fn frames_freed_together_are_all_collected() {
+        let owner = |m: u64| if m.is_multiple_of(2) { 1 } else { 2 };
+        let mut t = table(6);
+        for m in 0..6 {
+            t.assign_free(m, owner(m), m).unwrap();
+        }
+        for m in [4, 1, 3] {
+            t.give_back(m, owner(m)).unwrap();
+        }
+        let mut got = collect(&mut t);
+        got.sort_unstable();
+        assert_eq!(got, [(1, 2), (3, 2), (4, 1)]);
+        assert!((0..6).all(|m| t.get(m).unwrap().freed_from.is_none()));
+    }
+
+    #[test]
+    fn a_page_hv_shares_is_kept_when_given_back() {
+        let mut t = table(2);
+        t.assign_free(0, 3, 0).unwrap();
+        t.mark_special(0, 3).unwrap();
+        assert_eq!(t.give_back(0, 3), Ok(GiveBack::Kept));
+        let p = *t.get(0).unwrap();
+        assert!(p.allocated && p.owner == Some(3));
+        assert!(!t.has_freed());
+    }
+
     use std::cell::RefCell;
 
     std::thread_local! {
@@ -764,6 +978,21 @@ mod tests {
             );
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_dropped_handle_frees_a_frame_given_back() {
+        home(2, 1);
+        let r = FrameRef::<TestHome>::take(1, 1).unwrap();
+        let w = TypedRef::<TestHome, Writable>::take(1, 1).unwrap();
+        let got = TestHome::with(|t| t.give_back(1, 1)).unwrap();
+        assert_eq!(got, Ok(GiveBack::Deferred));
+        drop(w);
+        assert_eq!(info(1).owner, Some(1));
+        drop(r);
+        let p = info(1);
+        assert_eq!((p.owner, p.freed_from), (None, Some(1)));
+        assert_eq!(TestHome::with(|t| t.take_freed()).unwrap(), Some((1, 1)));
     }
 
     #[test]

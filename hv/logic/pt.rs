@@ -226,22 +226,28 @@ where
         Ok(())
     }
 
-    /// Drops a type reference; when it was the last one of a page-table
-    /// type, drops every reference the table's entries held.
+    /// Drops a type reference; when it is the last one of a page-table
+    /// type, first drops every reference the table's entries hold (while
+    /// the count still keeps the frame: the put may free it).
     pub fn put_type(&mut self, mfn: u64) -> Result<(), PtError> {
         let before = *self.frames.get(mfn).ok_or(PtError::Page {
             mfn,
             error: PageError::NoSuchFrame,
         })?;
-        self.frames
-            .put_page_and_type(mfn)
-            .map_err(Self::page_err(mfn))?;
+        if before.type_count == 0 || before.refs == 0 {
+            return Err(PtError::Page {
+                mfn,
+                error: PageError::Underflow,
+            });
+        }
         if before.type_count == 1 {
             if let Some(level) = type_level(before.ty) {
                 self.devalidate(mfn, level);
             }
         }
-        Ok(())
+        self.frames
+            .put_page_and_type(mfn)
+            .map_err(Self::page_err(mfn))
     }
 
     /// Validates every present entry of a table of `level`; on a bad entry
@@ -495,6 +501,7 @@ where
 )]
 mod tests {
     use super::*;
+    use crate::page_info::GiveBack;
     use std::collections::HashMap;
 
     /// Frame contents for the tests: 512 entries per frame.
@@ -724,6 +731,56 @@ mod tests {
         assert_eq!(pt.frames.get(1).unwrap().type_count, 0);
     }
 
+    #[test]
+    fn a_pinned_tree_given_back_is_freed_by_the_unpin() {
+        let (mut ft, mut mem) = setup();
+        // L2(3) -> L1(4) -> data 5 (RW), 6 (RO); all given back while in use.
+        mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
+        mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
+        mem.write(4, 1, e(6, PTE_P | PTE_US));
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(3, 2).unwrap();
+        for m in [3, 4, 5, 6] {
+            assert_eq!(pt.frames.give_back(m, DOM), Ok(GiveBack::Deferred));
+        }
+        // Still in use: a data page may be mapped again, the L1 stays one.
+        pt.update_entry(4, 2, e(6, PTE_P | PTE_US)).unwrap();
+        assert_eq!(pt.frames.get(4).unwrap().ty, PageType::L1);
+        assert!(!pt.frames.has_freed());
+        // The unpin devalidates the tree, and each frame goes with its
+        // last reference.
+        pt.unpin(3).unwrap();
+        let mut freed: Vec<(u64, u16)> = std::iter::from_fn(|| ft.take_freed()).collect();
+        freed.sort_unstable();
+        assert_eq!(freed, [(3, DOM), (4, DOM), (5, DOM), (6, DOM)]);
+        for m in [3, 4, 5, 6] {
+            assert_eq!(*ft.get(m).unwrap(), PageInfo::default(), "frame {m}");
+        }
+    }
+
+    #[test]
+    fn a_table_that_maps_itself_is_freed_with_its_last_type() {
+        let (mut ft, mut mem) = setup();
+        mem.write(4, 9, e(4, PTE_P | PTE_US)); // the L1 maps itself read-only
+        let mut pt = PageTables {
+            frames: &mut ft,
+            mem: &mut mem,
+            domain: DOM,
+            io_caps: false,
+        };
+        pt.pin(4, 1).unwrap();
+        assert_eq!(pt.frames.get(4).unwrap().refs, 2);
+        assert_eq!(pt.frames.give_back(4, DOM), Ok(GiveBack::Deferred));
+        pt.unpin(4).unwrap();
+        assert_eq!(ft.take_freed(), Some((4, DOM)));
+        assert_eq!(ft.take_freed(), None);
+    }
+
     /// A tiny deterministic PRNG for the property tests.
     struct Rng(u64);
     impl Rng {
@@ -782,6 +839,16 @@ mod tests {
             let p = ft.get(mfn as u64).unwrap();
             assert_eq!(p.refs, refs[mfn], "refs of frame {mfn}");
             assert_eq!(p.type_count, types[mfn], "type count of frame {mfn}");
+            // An owned frame is held by its allocation or a reference; a
+            // freed one (waiting to be collected) by nothing, so no entry
+            // of a validated table (no translation) names it.
+            assert!(
+                p.owner.is_none() || p.allocated || p.refs > 0,
+                "frame {mfn} owned by nothing: {p:?}"
+            );
+            if p.freed_from.is_some() {
+                assert!(p.owner.is_none() && p.refs == 0, "freed frame {mfn}: {p:?}");
+            }
         }
     }
 
@@ -809,7 +876,7 @@ mod tests {
                     io_caps: false,
                 };
                 let mfn = rng.below(N + 2);
-                match rng.below(4) {
+                match rng.below(6) {
                     0 => {
                         let level = 1 + rng.below(4) as u8;
                         let r = pt.pin(mfn, level);
@@ -818,6 +885,20 @@ mod tests {
                     1 => {
                         let r = pt.unpin(mfn);
                         log.push(format!("unpin {mfn} -> {r:?}"));
+                    }
+                    2 => {
+                        let r = pt.frames.give_back(mfn, DOM);
+                        log.push(format!("give back {mfn} -> {r:?}"));
+                    }
+                    3 => {
+                        // The allocator hands freed frames out again,
+                        // zeroed (here: to the same domain).
+                        while let Some((m, owner)) = pt.frames.take_freed() {
+                            assert_eq!(owner, DOM, "frame {m} freed from another domain");
+                            pt.mem.0.remove(&m);
+                            pt.frames.assign_free(m, DOM, m).unwrap();
+                            log.push(format!("reuse {m}"));
+                        }
                     }
                     _ => {
                         let flags =

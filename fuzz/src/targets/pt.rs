@@ -1,12 +1,14 @@
 //! `pt`: the page-table rules engine (`hv::pt`) driven by a sequence of
 //! operations on a small machine: initial table contents, then pins,
 //! unpins, entry updates and bare type references, as the MMU hypercalls
-//! make them. After every operation the harness recounts, from the pins,
+//! make them, and frames given back (`decrease_reservation`), freed with
+//! their last reference and handed out again. After every operation the harness recounts, from the pins,
 //! its own references and the entries of every validated table, what each
 //! frame's counts must be, and checks the engine's invariants: no page
 //! table is mapped writable, no L2-L4 entry names anything but a table one
 //! level down (or a read-only linear table), Xen's linear sign rule holds,
-//! and a refused operation changed no count and no entry (but for the
+//! an owned frame has its allocation or some reference and a freed one
+//! none, and a refused operation changed no count and no entry (but for the
 //! bits Xen's adjustment adds to the entries of a child table that
 //! validated before its parent failed: Xen leaves those too).
 
@@ -116,9 +118,21 @@ pub fn pt(data: &[u8]) {
     while !input.is_empty() && ops < MAX_OPS {
         ops += 1;
         let (ft_before, mem_before) = (snapshot(&ft), mem.clone());
-        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, io_caps);
         let mfn = frame(&mut input);
-        let refused = match input.below(8) {
+        let op = input.below(10);
+        if op == 5 {
+            // The allocator hands freed frames out again, zeroed.
+            while let Some((m, owner)) = ft.take_freed() {
+                assert_eq!(owner, DOM, "frame {m} freed from another domain");
+                mem.0[usize::try_from(m).unwrap()] = [0; 512];
+                // SAFETY: as for the frames assigned above.
+                unsafe { ft.assign(m, DOM, m) }.unwrap();
+            }
+            check(&ft, &mem, &held);
+            continue;
+        }
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, io_caps);
+        let refused = match op {
             0 => pt.pin(mfn, 1 + input.below(4)).is_err(),
             1 => pt.unpin(mfn).is_err(),
             2 => {
@@ -143,6 +157,7 @@ pub fn pt(data: &[u8]) {
                 }
                 false
             }
+            4 => pt.frames.give_back(mfn, DOM).is_err(),
             _ => {
                 let index = if input.bool() {
                     input.pick(&INDICES)
@@ -269,6 +284,14 @@ fn check(ft: &FrameTable<Vec<PageInfo>>, mem: &Mem, held: &[u64]) {
             (p.refs, p.type_count),
             (refs[m], types[m]),
             "counts of frame {m}: {p:?}"
+        );
+        assert!(
+            p.owner.is_none() || p.allocated || p.refs > 0,
+            "frame {m} owned by nothing: {p:?}"
+        );
+        assert!(
+            p.freed_from.is_none() || (p.owner.is_none() && p.refs == 0),
+            "freed frame {m}: {p:?}"
         );
         assert_eq!(
             i32::from(p.linear),
