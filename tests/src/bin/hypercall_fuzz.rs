@@ -41,7 +41,15 @@
 //! its reservation intact: `XENMEM_current_reservation` is what the guest
 //! believes (it changes only by what an increase/decrease/populate call
 //! reported done, or through a multicall, another memory_op or a grant
-//! transfer, and stays within `XENMEM_maximum_reservation`). On the
+//! transfer, and stays within `XENMEM_maximum_reservation`), but for the
+//! deferred frees: a frame given back while still in use (mapped, pinned,
+//! a descriptor page) leaves the reservation only when its last use goes,
+//! which may be any later call. The guest keeps a bound on such frames
+//! (those a decrease reported done that did not leave at once; after a
+//! call it cannot predict, every frame that has been in the spare pool,
+//! the only frames both named in a mapping, a pin or a descriptor table
+//! and given back) and lets any call lower the reservation by no more
+//! than the bound, which that lowers in turn. On the
 //! deep checks it walks its live page tables (its own slots of the L4
 //! down to every L1, the effective write right taken at each level) and
 //! fails on a writable mapping of any page table it walked or of a
@@ -117,6 +125,11 @@ struct Fuzz {
     arr_end: u64,
     nested: bool,
     pool: [u64; POOL],
+    /// Pool slots whose frame was given back: refilled with frames a
+    /// reservation call hands out.
+    pool_given: u32,
+    /// Frames that have been in the pool.
+    ever_pooled: i64,
     pt_mfns: [u64; 4],
     max_page: u64,
     m2p: u64,
@@ -125,6 +138,12 @@ struct Fuzz {
     /// The reservation the guest believes it has, and its ceiling.
     reserved: i64,
     max_reserved: i64,
+    /// At least as many as the frames given back while in use that have
+    /// not left the reservation yet (see the module documentation).
+    given_back: i64,
+    /// Frames seen to leave the reservation after the call that gave them
+    /// back (at least), for the summary.
+    late_frees: i64,
     /// Deep checks so far, and how often they probe with hypercalls.
     deep_checks: u64,
     probe: u64,
@@ -168,6 +187,7 @@ fn main(si: StartInfoRef) -> ! {
         }
         let resv = f.resv_args(&c, entries.is_some());
         let got = fire(&c);
+        f.track_pool(&c, resv, got);
         let mut ok = f.record(c.nr, got);
         if let Some((list, n)) = entries {
             ok &= got != 0 || f.multicall_results(list, n);
@@ -189,6 +209,10 @@ fn main(si: StartInfoRef) -> ! {
         }
     }
     f.print_histogram();
+    println!(
+        "fuzz: {} frames left the reservation after the call that gave them back",
+        f.late_frees
+    );
     r.check(
         format_args!("seed {seed}: {calls} calls, {bad} unexpected results, guest intact"),
         bad == 0,
@@ -263,6 +287,8 @@ impl Fuzz {
             env,
             w,
             pool,
+            pool_given: 0,
+            ever_pooled: i64::try_from(POOL).unwrap_or(i64::MAX),
             pt_mfns,
             max_page: max_page().max(0).unsigned_abs(),
             m2p: m2p_mfn().unwrap_or(ALL_ONES_MFN),
@@ -270,6 +296,8 @@ impl Fuzz {
             snapshot: [0; 12],
             reserved: pvmm::reservation(XENMEM_CURRENT_RESERVATION),
             max_reserved: pvmm::reservation(XENMEM_MAXIMUM_RESERVATION),
+            given_back: 0,
+            late_frees: 0,
             deep_checks: 0,
             probe: 16,
         };
@@ -518,6 +546,11 @@ impl Fuzz {
                 let off = choose(self.one_in(4), self.below(PAGE), 8 * self.below(512));
                 c.a[0] = (self.mfn_pt() << 12).wrapping_add(off);
             }
+            hc::MEMORY_OP if self.one_in(4) => {
+                // A reservation call that does something.
+                c.a[0] = self.pick(&[0, 1, 1, 6]);
+                c.a[1] = self.reservation(c.a[0]);
+            }
             hc::MEMORY_OP => {
                 c.a[0] = self.below(31) | if self.one_in(8) { self.next() << 6 } else { 0 };
                 c.a[1] = if self.one_in(10) { 0 } else { self.pointer() };
@@ -605,6 +638,29 @@ impl Fuzz {
             _ => {}
         }
         c
+    }
+
+    /// A well-formed `xen_memory_reservation` of the calling domain for
+    /// `cmd` (increase, decrease or populate) in the blobs, its extent list
+    /// right after it: 1-3 extents of order 0 (now and then 1); a
+    /// decrease names spare frames, a populate low gpfns.
+    fn reservation(&mut self, cmd: u64) -> u64 {
+        let n = 1 + self.below(3);
+        let p = self.blob + 8 * self.below(2 * 512 - 4 - n);
+        let list = p + 32;
+        for k in 0..n {
+            let v = match cmd {
+                1 => self.pool_mfn(),
+                6 => self.below(2 * self.env.si.nr_pages),
+                _ => self.word(),
+            };
+            poke(list + 8 * k, v);
+        }
+        let order = u64::from(self.one_in(8));
+        for (k, v) in (0..).zip([list, n, order, u64::from(DOMID_SELF)]) {
+            poke(p + 8 * k, v);
+        }
+        p
     }
 
     /// An event-channel command, never `bind_pirq` (a real dom0 could
@@ -842,41 +898,98 @@ impl Fuzz {
         Some(ResvArgs { sign, order })
     }
 
+    /// Keeps the spare pool stocked: a frame a predicted decrease reported
+    /// given back frees its slot (the frame may go any time), and frames a
+    /// predicted increase or populate reported handed out (fresh, unused)
+    /// fill free slots.
+    fn track_pool(&mut self, c: &Call, resv: Option<ResvArgs>, rc: i64) {
+        let Some(a) = resv else {
+            return;
+        };
+        let p = c.a[1];
+        let (list, n) = (read_u64(p), read_u64(p + 8));
+        let done = u64::try_from(rc).unwrap_or(0).min(n).min(512);
+        let in_blobs = list >= self.blob
+            && list
+                .checked_add(8 * done)
+                .is_some_and(|end| end <= self.blob_end);
+        if !in_blobs {
+            return;
+        }
+        for k in 0..done {
+            let first = read_u64(list + 8 * k);
+            for m in (0..1u64 << a.order).map(|j| first.wrapping_add(j)) {
+                if a.sign < 0 {
+                    for (slot, _) in self.pool.iter().enumerate().filter(|&(_, &f)| f == m) {
+                        self.pool_given |= 1 << slot;
+                    }
+                } else if self.pool_given != 0 {
+                    let slot = self.pool_given.trailing_zeros();
+                    self.pool[slot as usize] = m;
+                    self.pool_given &= !(1 << slot);
+                    self.ever_pooled += 1;
+                }
+            }
+        }
+    }
+
     /// The reservation is what the guest believes after call `nr` (`resv`
     /// its arguments if it was a predictable reservation call, `rc` its
-    /// result).
+    /// result): what the call reported received or given back, less up to
+    /// [`Fuzz::given_back`] frames freed late.
     fn check_reservation(
         &mut self,
         (nr, resv, rc): (u64, Option<ResvArgs>, i64),
     ) -> Result<(), &'static str> {
         let now = pvmm::reservation(XENMEM_CURRENT_RESERVATION);
-        let expected = match resv {
-            Some(a) if rc >= 0 => Some(self.reserved + a.sign * (rc << a.order)),
-            Some(_) => Some(self.reserved),
+        // Frames received and frames given back, as the call reported.
+        let (got, gave) = match resv {
+            Some(a) => {
+                let done = rc.max(0) << a.order;
+                if a.sign > 0 {
+                    (done, 0)
+                } else {
+                    (0, done)
+                }
+            }
             // A multicall may hold reservation calls; a memory_op with
             // another layout (a start extent, an argument outside the
             // blobs, exchange) and a grant-table op (GNTTABOP_transfer
             // gives a page away on Xen) are not predicted: their change is
-            // only bounded.
-            None if matches!(nr, hc::MULTICALL | hc::MEMORY_OP | hc::GRANT_TABLE_OP) => None,
-            None => Some(self.reserved),
+            // only bounded, and any frame that has been in the pool may
+            // have been given back.
+            None if matches!(nr, hc::MULTICALL | hc::MEMORY_OP | hc::GRANT_TABLE_OP) => {
+                self.given_back = self.ever_pooled;
+                self.reserved = now;
+                return self.check_bounds(now);
+            }
+            None => (0, 0),
         };
         let prev = self.reserved;
         self.reserved = now;
-        if now <= 0 || now > self.max_reserved {
+        self.check_bounds(now)?;
+        // Frames that left: given back by this call, or freed late.
+        let left = prev + got - now;
+        let may_leave = self.given_back + gave;
+        if !(0..=may_leave).contains(&left) {
             println!(
-                "  reservation {prev} -> {now}, maximum {}",
-                self.max_reserved
+                "  reservation {prev} -> {now}: {got} received, {left} left, at most {may_leave} may"
             );
+            return Err("reservation changed other than the call reported");
+        }
+        // Only frames in use can leave late, and those have been spare
+        // frames (which the guest may give back more than once).
+        self.given_back = (may_leave - left).min(self.ever_pooled);
+        self.late_frees += (left - gave).max(0);
+        Ok(())
+    }
+
+    fn check_bounds(&self, now: i64) -> Result<(), &'static str> {
+        if now <= 0 || now > self.max_reserved {
+            println!("  reservation {now}, maximum {}", self.max_reserved);
             return Err("reservation out of bounds");
         }
-        match expected {
-            Some(e) if e != now => {
-                println!("  reservation {prev} -> {now}, expected {e}");
-                Err("reservation changed other than the call reported")
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     /// Walks the live tables: no writable mapping of a table walked or of
