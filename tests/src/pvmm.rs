@@ -349,6 +349,36 @@ pub fn m2p_mfn() -> Option<u64> {
     (rc == 0 && list.nr_extents > 0).then_some(mfns[0])
 }
 
+/// A `xen_memory_reservation` of the calling domain for the extents in
+/// `list`, `1 << order` frames each (the list is read, or written, by the
+/// call it is passed to).
+pub fn extents(list: &mut [u64], order: u32) -> guest_abi::memory::XenMemoryReservation {
+    guest_abi::memory::XenMemoryReservation {
+        extent_start: list.as_mut_ptr() as u64,
+        nr_extents: list.len() as u64,
+        extent_order: order,
+        mem_flags: 0,
+        domid: DOMID_SELF,
+        _pad: [0; 3],
+    }
+}
+
+/// `XENMEM_exchange` of the frame `mfn` for a fresh one: the result and
+/// `nr_exchanged`.
+pub fn exchange1(mfn: u64) -> (i64, u64) {
+    let (mut input, mut output) = ([mfn], [0u64]);
+    let mut x = guest_abi::memory::XenMemoryExchange {
+        in_: extents(&mut input, 0),
+        out: extents(&mut output, 0),
+        nr_exchanged: 0,
+    };
+    let rc = memory_op(
+        u64::from(guest_abi::memory::XENMEM_EXCHANGE),
+        core::ptr::from_mut(&mut x) as u64,
+    );
+    (rc, x.nr_exchanged)
+}
+
 /// `XENMEM_current_reservation` (or another sub-op taking a domid, such as
 /// `XENMEM_maximum_reservation`) of this domain.
 pub fn reservation(cmd: u32) -> i64 {

@@ -30,7 +30,8 @@
 //! fixup (they never sleep or re-enter the domain layer).
 //!
 //! Invariant: every frame in a domain's P2M is owned by that domain and by
-//! no other party until the domain is destroyed.
+//! no other party until the domain is destroyed or gives the frame back
+//! (`decrease_reservation`: then it is freed with its last reference).
 
 pub mod builder;
 pub mod ldt;
@@ -235,6 +236,16 @@ pub fn lookup(id: DomId) -> Option<Arc<Domain>> {
     let t = TABLE.lock();
     let i = hv::nospec::index(usize::from(id.get()), t.len())?;
     t[i].clone()
+}
+
+/// A frame of domain `owner` was freed (given back, then its last
+/// reference went: `mm::collect_freed`): it leaves the domain's
+/// reservation, as on Xen when the frame goes back to the heap. Takes the
+/// domain table's lock, then the domain's: call with no lock held.
+pub fn frame_freed(owner: u16) {
+    if let Some(d) = DomId::try_new(owner).ok().and_then(lookup) {
+        d.with_state(|s| s.tot_pages = s.tot_pages.saturating_sub(1));
+    }
 }
 
 /// Runs `f` on the domain and vCPU running on this CPU, both locked.

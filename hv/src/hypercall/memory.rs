@@ -6,16 +6,29 @@
 //! arguments were readable). A PV domain names machine frames directly:
 //! `increase_reservation` and `populate_physmap` hand back MFNs (and
 //! `populate_physmap` records the guest's pfn in the M2P), and
-//! `decrease_reservation` takes MFNs. Only frames nothing refers to any
-//! more can be given back; the first that is still in use ends the call.
-//! `exchange` swaps frames for others with Xen's hardened checks (XSA-212):
-//! every argument is validated before anything changes, progress is kept
-//! in `nr_exchanged`, and input frames must be unused. Calls that concern
-//! translated guests (`add_to_physmap`) are refused as Xen refuses them for
-//! PV (-EACCES); calls naming other domains find none (-ESRCH) until there
+//! `decrease_reservation` takes MFNs. Giving a frame back drops the
+//! domain's allocation reference, as Xen's `guest_remove_page` does: a
+//! frame still in use (mapped, pinned, a descriptor page, held by hv)
+//! stays the domain's, and in its reservation, until its last reference
+//! goes; pins are left alone (XSA-252). The first frame the domain does
+//! not own ends the call (an extent's earlier frames stay given back, and
+//! the extent is not counted). `exchange` swaps frames for others with
+//! Xen's hardened checks (XSA-212): every argument is validated before
+//! anything changes, progress is kept in `nr_exchanged`, and input frames
+//! must be unused and not given back. Calls that concern translated
+//! guests (`add_to_physmap`) are refused as Xen refuses them for PV
+//! (-EACCES); calls naming other domains find none (-ESRCH) until there
 //! are other domains. A preempted call keeps its restart point in the bits
 //! of `cmd` above [`MEMOP_EXTENT_SHIFT`] (reservations) or in the guest's
 //! `nr_exchanged` (`exchange`).
+//!
+//! Frames freed since (by whichever put dropped a last reference: an
+//! unmap, an unpin, a new LDT or GDT) are collected at the start of every
+//! `memory_op` and after a decrease ([`collect_freed`]): back to the
+//! allocator after a TLB flush, out of their domains' reservations. So a
+//! domain sees its reservation lowered by the time it can ask, and an
+//! increase finds the frames free again; until then they are no one's and
+//! cannot be referenced.
 
 use guest_abi::errno::Errno;
 use guest_abi::memory::*;
@@ -41,6 +54,7 @@ const SHARED_INFO_MAX_PFN: u64 = core::mem::offset_of!(guest_abi::xen::SharedInf
 /// `cmd` is a C `unsigned long`: the restart point above
 /// [`MEMOP_EXTENT_SHIFT`] uses the whole register, as on Xen.
 pub fn memory_op(cmd: u64, arg: u64) -> Outcome {
+    collect_freed();
     let op = crate::hypercall::arg32(cmd) & MEMOP_CMD_MASK;
     let start_extent = cmd >> MEMOP_EXTENT_SHIFT;
     let r = match op {
@@ -141,7 +155,17 @@ enum Progress {
 /// an unreadable argument, an unknown domain or a bad extent list end the
 /// call with what was done so far, not with an errno.
 fn reservation(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
-    Ok(reservation_inner(op, start, arg).unwrap_or(Progress::Done(start)))
+    let progress = reservation_inner(op, start, arg).unwrap_or(Progress::Done(start));
+    if op == XENMEM_DECREASE_RESERVATION {
+        collect_freed();
+    }
+    Ok(progress)
+}
+
+/// Returns the frames domains freed to the allocator and lowers their
+/// reservations (`mm::collect_freed`). Called with no lock held.
+fn collect_freed() {
+    mm::collect_freed(domain::frame_freed);
 }
 
 fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
@@ -250,34 +274,19 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
     Some(first)
 }
 
-/// Returns `pages` frames from `mfn` on, if the domain owns them all and
-/// nothing refers to them.
+/// Gives back the `pages` frames from `mfn` on, one frame-table step
+/// each (Xen's `guest_remove_page`), as long as the domain owns them;
+/// whether it owned them all. A frame in use is freed with its last
+/// reference; a page hv shares with the domain (shared_info) stays where
+/// it is (as on Xen, handing it back succeeds and changes nothing: it was
+/// never counted in the reservation, and hv keeps writing it).
 fn give_back(id: u16, mfn: u64, pages: u64) -> bool {
-    if mfn.checked_add(pages).is_none() {
-        return false;
-    }
-    // One frame-table operation: a page hv shares with the domain
-    // (shared_info) stays where it is (as on Xen, handing it back succeeds
-    // and changes nothing: it was never counted in the reservation, and hv
-    // keeps writing it); anything else is checked and released at once.
-    let released = mm::with_frame_table(|ft| {
-        let shared = pages == 1
-            && ft
-                .get(mfn)
-                .is_some_and(|p| p.owner == Some(id) && p.special);
-        if shared {
-            Ok(false)
-        } else {
-            mm::frame_access::release_to_allocator(ft, &[mfn], pages, id).map(|()| true)
-        }
-    });
-    match released {
-        Some(Ok(true)) => {}
-        Some(Ok(false)) => return true,
-        _ => return false,
-    }
-    domain::with_current(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
-    true
+    mm::with_frame_table(|ft| {
+        (0..pages).all(|j| {
+            mfn.checked_add(j)
+                .is_some_and(|m| ft.give_back(m, id).is_ok())
+        })
+    }) == Some(true)
 }
 
 /// `XENMEM_machine_memory_map` (the hardware domain): the firmware's map.

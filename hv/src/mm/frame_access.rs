@@ -427,9 +427,11 @@ impl Drop for OwnedFrames {
 }
 
 /// Takes back from `owner` the extents of `pages` frames at `firsts` if
-/// it owns them all and none is referenced or shared (one frame-table
-/// operation, all or nothing, see `FrameTable::release_unused`), marks
-/// them invalid in the M2P and returns them to the allocator.
+/// it owns them all and none is referenced, given back or shared (one
+/// frame-table operation, all or nothing, see
+/// `FrameTable::release_unused`), marks them invalid in the M2P and
+/// returns them to the allocator, after a TLB flush (see
+/// [`collect_freed`]).
 pub fn release_to_allocator(
     ft: &mut Frames,
     firsts: &[u64],
@@ -437,6 +439,7 @@ pub fn release_to_allocator(
     owner: u16,
 ) -> Result<(), PageError> {
     ft.release_unused(firsts, pages, owner)?;
+    crate::arch::x86_64::mm::flush_tlb_all_local();
     for &first in firsts {
         for mfn in first..first + pages {
             // Invalid in the M2P before anyone can be given the frame anew.
@@ -445,6 +448,49 @@ pub fn release_to_allocator(
         }
     }
     Ok(())
+}
+
+/// Frames collected from the freed list per frame-table lock.
+const COLLECT_BATCH: usize = 64;
+
+/// Returns the frames domains freed (their last reference gone after they
+/// gave them back, see `hv::page_info`) to the allocator, and tells
+/// `account` each frame's former owner, whose reservation still counts it.
+///
+/// TLB: a freed frame is in no page table, but a translation cached from
+/// a mapping that is gone could survive in a TLB. hv's MMU hypercalls
+/// flush before they return whenever a translation lost rights; this does
+/// not rely on it: no collected frame reaches the allocator, where it
+/// could become hv's or another domain's, before a flush of its own.
+/// Today there is one CPU: a local flush. With more, it must reach every
+/// CPU that ran the owner (an IPI wait: the caller holds no lock, and
+/// neither does this function while it flushes).
+pub fn collect_freed(mut account: impl FnMut(u16)) {
+    loop {
+        let mut batch = [(0u64, 0u16); COLLECT_BATCH];
+        let n = with_frame_table(|ft| {
+            let mut n = 0;
+            for slot in &mut batch {
+                match ft.take_freed() {
+                    Some(freed) => *slot = freed,
+                    None => break,
+                }
+                n += 1;
+            }
+            n
+        })
+        .unwrap_or(0);
+        let Some(batch) = batch.get(..n).filter(|b| !b.is_empty()) else {
+            return;
+        };
+        crate::arch::x86_64::mm::flush_tlb_all_local();
+        for &(mfn, owner) in batch {
+            // Invalid in the M2P before anyone can be given the frame anew.
+            super::m2p::set(mfn, u64::MAX);
+            free_to_allocator(mfn);
+            account(owner);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

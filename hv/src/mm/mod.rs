@@ -1,7 +1,9 @@
 //! Machine memory: the frame allocator, the heap, and raw frame access.
 //!
 //! Invariant: a frame is either free in the allocator, or owned by exactly one
-//! party (hv itself, hv's heap, or a domain through the frame table).
+//! party (hv itself, hv's heap, or a domain through the frame table), or
+//! freed by its domain and waiting in the frame table to be collected
+//! ([`collect_freed`]): unowned and unreferenced, not yet reusable.
 //!
 //! Raw frame access, the allocator, the frame table and the handles that
 //! prove a frame may be written live in [`frame_access`]; see there for
@@ -15,9 +17,9 @@ pub mod segdesc;
 
 use crate::bootinfo::BootInfo;
 pub use frame_access::{
-    alloc_contiguous, alloc_frame, alloc_zeroed_frame, free_frames, init_frame_table,
-    with_frame_table, with_page_tables, FrameWrite, Frames, OwnedFrame, SegDescRef, Tables,
-    VcpuInfoRef, WritableRef, PAGE_SIZE,
+    alloc_contiguous, alloc_frame, alloc_zeroed_frame, collect_freed, free_frames,
+    init_frame_table, with_frame_table, with_page_tables, FrameWrite, Frames, OwnedFrame,
+    SegDescRef, Tables, VcpuInfoRef, WritableRef, PAGE_SIZE,
 };
 
 /// A machine frame number.

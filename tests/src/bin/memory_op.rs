@@ -30,7 +30,9 @@ use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{SharedInfo, DOMID_SELF, MMUEXT_CLEAR_PAGE};
 use tests::check;
 use tests::expect::Rc;
-use tests::pvmm::{memory_op, mmuext1, read_u64, write_u64, Env, Window, A, D, M2P, P, RW, US};
+use tests::pvmm::{
+    extents, memory_op, mmuext1, read_u64, write_u64, Env, Window, A, D, M2P, P, RW, US,
+};
 
 guest_abi::pv_guest!(main, name = "memory_op");
 
@@ -176,19 +178,8 @@ fn m2p(r: &mut Report, max_page: i64) {
         memory_op(u64::from(XENMEM_MACHPHYS_MFN_LIST), ptr(&mut lb)) => -EFAULT);
 }
 
-fn reservation(list: &mut [u64], order: u32) -> XenMemoryReservation {
-    XenMemoryReservation {
-        extent_start: list.as_mut_ptr() as u64,
-        nr_extents: list.len() as u64,
-        extent_order: order,
-        mem_flags: 0,
-        domid: DOMID_SELF,
-        _pad: [0; 3],
-    }
-}
-
 fn reserve(cmd: u32, list: &mut [u64], order: u32) -> i64 {
-    let mut res = reservation(list, order);
+    let mut res = extents(list, order);
     memory_op(u64::from(cmd), ptr(&mut res))
 }
 

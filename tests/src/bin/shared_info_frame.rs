@@ -19,10 +19,7 @@
 
 use guest_abi::errno::EINVAL;
 use guest_abi::hypercall::{hypercall2, SET_GDT};
-use guest_abi::memory::{
-    XenMemoryExchange, XenMemoryReservation, XENMEM_CURRENT_RESERVATION,
-    XENMEM_DECREASE_RESERVATION, XENMEM_EXCHANGE,
-};
+use guest_abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{
@@ -31,20 +28,9 @@ use guest_abi::xen::{
 };
 use tests::check;
 use tests::fixup::{self, SharedInfo};
-use tests::pvmm::{memory_op, mmuext1};
+use tests::pvmm::{exchange1, extents, memory_op, mmuext1};
 
 guest_abi::pv_guest!(main, name = "shared_info_frame");
-
-fn reservation(list: &mut [u64]) -> XenMemoryReservation {
-    XenMemoryReservation {
-        extent_start: list.as_mut_ptr() as u64,
-        nr_extents: list.len() as u64,
-        extent_order: 0,
-        mem_flags: 0,
-        domid: DOMID_SELF,
-        _pad: [0; 3],
-    }
-}
 
 fn current_reservation() -> i64 {
     let mut dom = DOMID_SELF;
@@ -95,26 +81,16 @@ fn main(si: StartInfoRef) -> ! {
     );
 
     let start = current_reservation();
-    let mut input = [mfn];
-    let mut output = [0u64];
-    let mut x = XenMemoryExchange {
-        in_: reservation(&mut input),
-        out: reservation(&mut output),
-        nr_exchanged: 0,
-    };
-    let got = memory_op(
-        u64::from(XENMEM_EXCHANGE),
-        core::ptr::addr_of_mut!(x) as u64,
-    );
+    let (got, nr_exchanged) = exchange1(mfn);
     check!(r, "exchange of shared info for a new frame", got => -EINVAL);
     r.check(
-        format_args!("nothing exchanged (nr_exchanged {})", x.nr_exchanged),
-        x.nr_exchanged == 0,
+        format_args!("nothing exchanged (nr_exchanged {nr_exchanged})"),
+        nr_exchanged == 0,
     );
     check!(r, "current_reservation unchanged", current_reservation() => start);
 
     let mut list = [mfn];
-    let mut res = reservation(&mut list);
+    let mut res = extents(&mut list, 0);
     let got = memory_op(
         u64::from(XENMEM_DECREASE_RESERVATION),
         core::ptr::addr_of_mut!(res) as u64,
