@@ -13,7 +13,7 @@
 //! and kept between runs; a crash leaves its input in
 //! `<target>/fuzz/artifacts/` and fails the command.
 //!
-//! Guest side: `tests/src/bin/hypercall_fuzz.rs` booted on hv once per seed
+//! Guest side: `tests/src/bin/hypercall_fuzz/` booted on hv once per seed
 //! (`seed=N calls=M check=C` on its command line), `--jobs` QEMU runs at a
 //! time, judged like a conformance run: a hv fault, a timeout (a hang) or a
 //! broken invariant fails with the seed and the call index the guest last
@@ -359,7 +359,12 @@ pub fn histogram(log: &str) -> Vec<String> {
 }
 
 fn guest_spec(ws: &Workspace) -> Result<RunSpec, Error> {
-    let path = ws.test_bin_dir().join(format!("{GUEST}.rs"));
+    // `<name>.rs` or `<name>/main.rs`, as the conformance runner finds it.
+    let path = crate::conformance::discover(&ws.test_bin_dir())?
+        .into_iter()
+        .find(|b| b.name == GUEST)
+        .map(|b| b.source)
+        .ok_or_else(|| Error::Failed(format!("no guest {GUEST} in tests/src/bin")))?;
     let source = std::fs::read_to_string(&path)
         .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))?;
     let cases = crate::meta::parse(GUEST, &source)
