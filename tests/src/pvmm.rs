@@ -298,6 +298,63 @@ impl Window {
     }
 }
 
+/// The 2 MiB just after a [`Window`], whose L2 entry (in the same
+/// bootstrap L2) is empty: a place to hook a table in and out again.
+pub struct Slot {
+    pub base: u64,
+    /// Machine and virtual address of its L2 entry.
+    pub l2e_ma: u64,
+    pub l2e_va: u64,
+}
+
+impl Window {
+    /// The slot after the window (`None` after a failed check that its
+    /// L2 entry is empty).
+    pub fn next_slot(&self, r: &mut Report) -> Option<Slot> {
+        let s = Slot {
+            base: self.base + (2 << 20),
+            l2e_ma: self.l2e_ma + 8,
+            l2e_va: self.l2e_va + 8,
+        };
+        let slot = idx(s.base, 21);
+        let e = if slot == 0 {
+            u64::MAX
+        } else {
+            read_u64(s.l2e_va)
+        };
+        r.check(
+            format_args!("L2[{slot}] after the window is empty ({e:#x})"),
+            e == 0,
+        )
+        .then_some(s)
+    }
+
+    /// A spare frame, cleared and mapped writable and dirty at page `i`
+    /// (dirty, so that a read through the mapping caches a translation
+    /// that allows writes too): (pfn, mfn).
+    pub fn map_fresh(
+        &self,
+        r: &mut Report,
+        env: &mut Env,
+        what: &str,
+        i: u64,
+    ) -> Option<(u64, u64)> {
+        let (pfn, mfn) = env.spare();
+        let ok = expect::rc(
+            r,
+            format_args!("MMUEXT_CLEAR_PAGE {what} (mfn {mfn:#x})"),
+            mmuext1(MMUEXT_CLEAR_PAGE, mfn, 0),
+            0,
+        ) && expect::rc(
+            r,
+            format_args!("map {what} writable at window page {i}"),
+            self.map(i, mfn, P | RW | US | A | D),
+            0,
+        );
+        ok.then_some((pfn, mfn))
+    }
+}
+
 /// Records a rejected request: `got == want` (an errno) and the entry at
 /// `entry_va` still holding `before`.
 pub fn rejected(

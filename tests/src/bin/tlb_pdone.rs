@@ -21,10 +21,10 @@
 
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::xen::{MmuUpdate, MMUEXT_CLEAR_PAGE, MMU_MACHPHYS_UPDATE, MMU_NORMAL_PT_UPDATE};
+use guest_abi::xen::{MmuUpdate, MMU_MACHPHYS_UPDATE, MMU_NORMAL_PT_UPDATE};
 use tests::check;
 use tests::fixup;
-use tests::pvmm::{self, idx, mmuext1, read_u64, write_u64, Env, Window, A, D, P, RW, US};
+use tests::pvmm::{self, idx, read_u64, write_u64, Env, Window, A, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "tlb_pdone");
 
@@ -40,17 +40,14 @@ fn main(si: StartInfoRef) -> ! {
     let Some(w) = Window::new(&mut r, &mut env) else {
         r.finish()
     };
-    let (f_pfn, f) = env.spare();
-    check!(r, "MMUEXT_CLEAR_PAGE F", mmuext1(MMUEXT_CLEAR_PAGE, f, 0) => 0);
-    check!(r, "map F writable at window page 1", w.map(1, f, P | RW | US | A | D) => 0);
+    let Some((f_pfn, f)) = w.map_fresh(&mut r, &mut env, "F", 1) else {
+        r.finish()
+    };
     let pdone_va = w.va(1) + ENTRY * 8;
-
-    // The next 2 MiB after the window: its L2 entry must be empty.
-    let base2 = w.base + (2 << 20);
-    let slot2 = idx(base2, 21);
-    let l2e2_ma = w.l2e_ma + 8;
-    let l2e2_va = w.l2e_va + 8;
-    check!(r, "L2 entry after the window is empty", read_u64(l2e2_va) => 0);
+    let Some(next) = w.next_slot(&mut r) else {
+        r.finish()
+    };
+    let slot2 = idx(next.base, 21);
 
     let machphys = MmuUpdate {
         ptr: (f << 12) | MMU_MACHPHYS_UPDATE,
@@ -75,7 +72,7 @@ fn main(si: StartInfoRef) -> ! {
         val: 0,
     };
     reqs[1] = MmuUpdate {
-        ptr: l2e2_ma | MMU_NORMAL_PT_UPDATE,
+        ptr: next.l2e_ma | MMU_NORMAL_PT_UPDATE,
         val: (f << 12) | P | RW | US | A,
     };
     let rc = pvmm::mmu_update_raw(
@@ -88,10 +85,10 @@ fn main(si: StartInfoRef) -> ! {
     check!(
         r,
         "L2 entry {slot2} now points at F",
-        pvmm::mfn_of(read_u64(l2e2_va)) => f
+        pvmm::mfn_of(read_u64(next.l2e_va)) => f
     );
     // F's entry 7 must still be empty: the page it would map is absent.
-    let probe = base2 + ENTRY * 4096;
+    let probe = next.base + ENTRY * 4096;
     let got = fixup::read(probe).map_or_else(|e| e.vector, |_| 0xffff);
     check!(
         r,
@@ -100,6 +97,6 @@ fn main(si: StartInfoRef) -> ! {
     );
 
     // Put things back: F stops being an L1, and is ours to map again.
-    check!(r, "clear the L2 entry", pvmm::pt_write(l2e2_ma, 0) => 0);
+    check!(r, "clear the L2 entry", pvmm::pt_write(next.l2e_ma, 0) => 0);
     r.finish()
 }
