@@ -21,6 +21,22 @@
 //! The hypervisor's own L4 slots (256–271) are not the guest's: they are
 //! skipped when an L4 is validated (hv writes its own entries there) and
 //! updates to them are refused.
+//!
+//! TLB coherence (issue #11). The counts speak of the tables in memory,
+//! but the CPU also caches translations (leaf entries, and the
+//! paging-structure entries of the upper levels), and a cached one
+//! outlives the entry it came from until a flush. So an operation that
+//! replaces a present entry, or drops a table's last type reference (its
+//! entries stop holding references), reports it in
+//! [`PageTables::flush_owed`]: from then on a cached translation may reach
+//! a frame the counts let change type or leave the domain. The kernel
+//! records the report per CPU and flushes before the next access through
+//! the guest's mappings. Adding an entry over a not-present one owes
+//! nothing (the CPU never caches those), nor does validating a table
+//! (nothing was walked through it in its new life). The TLB model in the
+//! tests (`tests/tlb_model.rs`) checks that this report, with that rule,
+//! never leaves a cached writable translation to a typed frame, or any
+//! translation to a frame the domain no longer owns, at an access.
 
 use crate::page_info::{FrameTable, PageError, PageInfo, PageType};
 use guest_abi::errno::Errno;
@@ -183,6 +199,11 @@ where
     /// The domain has I/O rights (the hardware domain): its L1 entries may
     /// choose cache attributes.
     pub io_caps: bool,
+    /// The TLB obligation the operations so far created (see the module
+    /// documentation's "TLB coherence"): set when a translation the CPU
+    /// may have cached was removed or changed. Never cleared here; the
+    /// caller reads it once its operations are done.
+    pub flush_owed: bool,
 }
 
 impl<'a, S, M> PageTables<'a, S, M>
@@ -196,6 +217,7 @@ where
             mem,
             domain,
             io_caps,
+            flush_owed: false,
         }
     }
 
@@ -242,6 +264,10 @@ where
         }
         if before.type_count == 1 {
             if let Some(level) = type_level(before.ty) {
+                // The table's entries stop holding their references: any
+                // translation cached through it may now reach a frame
+                // that changes type or leaves the domain.
+                self.flush_owed = true;
                 self.devalidate(mfn, level);
             }
         }
@@ -441,12 +467,23 @@ where
             if new & self.disallowed(level) != 0 {
                 return Err(PtError::BadFlags { level, entry: new });
             }
-            self.mem.write(table, index, adjust_entry(level, new));
+            let stored = adjust_entry(level, new);
+            self.mem.write(table, index, stored);
+            // Only flags changed and no reference moved: the rules need
+            // no flush (the TLB model finds nothing without this), but a
+            // stale copy of the old flags could fault where the new ones
+            // allow (hv does not filter spurious faults), so it is owed
+            // too.
+            self.flush_owed |= stored != old;
             return Ok(old);
         }
         self.get_entry(level, table, new)?;
         self.mem.write(table, index, adjust_entry(level, new));
         self.put_entry(level, table, old);
+        // A present entry replaced: the CPU may hold the old translation
+        // (a leaf, or a paging-structure entry), which no reference backs
+        // any more. A not-present entry is never cached.
+        self.flush_owed |= old & PTE_P != 0;
         Ok(old)
     }
 
@@ -502,18 +539,24 @@ where
 mod tests {
     use super::*;
     use crate::page_info::GiveBack;
-    use std::collections::HashMap;
 
-    /// Frame contents for the tests: 512 entries per frame.
+    mod tlb_model;
+
+    /// Frame contents for the tests: 512 entries per frame, frames by
+    /// number (the tests' frames are few and small-numbered).
     #[derive(Default)]
-    struct Mem(HashMap<u64, [u64; 512]>);
+    struct Mem(Vec<[u64; 512]>);
 
     impl TableMemory for Mem {
         fn read(&self, mfn: u64, index: usize) -> u64 {
-            self.0.get(&mfn).map_or(0, |t| t[index])
+            self.0.get(mfn as usize).map_or(0, |t| t[index])
         }
         fn write(&mut self, mfn: u64, index: usize, value: u64) {
-            self.0.entry(mfn).or_insert([0; 512])[index] = value;
+            let m = mfn as usize;
+            if self.0.len() <= m {
+                self.0.resize(m + 1, [0; 512]);
+            }
+            self.0[m][index] = value;
         }
     }
 
@@ -543,23 +586,13 @@ mod tests {
         mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
         mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
         mem.write(4, 1, e(6, PTE_P | PTE_US));
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(1, 4).unwrap();
         assert_eq!(ft.get(4).unwrap().ty, PageType::L1);
         assert_eq!(ft.get(5).unwrap().ty, PageType::Writable);
         assert_eq!(ft.get(6).unwrap().refs, 1);
         assert_eq!(ft.get(6).unwrap().type_count, 0);
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.unpin(1).unwrap();
         for mfn in 0..N {
             let p = ft.get(mfn).unwrap();
@@ -571,12 +604,7 @@ mod tests {
     fn a_table_that_maps_itself_writable_cannot_be_pinned() {
         let (mut ft, mut mem) = setup();
         mem.write(4, 7, e(4, PTE_P | PTE_RW | PTE_US));
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         assert_eq!(pt.pin(4, 1).map_err(PtError::errno), Err(Errno::EBUSY)); // as Xen
         assert_eq!(ft.get(4).unwrap().type_count, 0);
         assert_eq!(ft.get(4).unwrap().refs, 0);
@@ -586,12 +614,7 @@ mod tests {
     fn bad_entries_are_refused_and_change_nothing() {
         let (mut ft, mut mem) = setup();
         mem.write(4, 0, e(5, PTE_P | PTE_RW));
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(4, 1).unwrap();
         let stored = pt.mem.read(4, 0);
         let cases = [
@@ -601,22 +624,12 @@ mod tests {
             e(4, PTE_P | PTE_RW),  // the table itself, writable
         ];
         for new in cases {
-            let mut pt = PageTables {
-                frames: &mut ft,
-                mem: &mut mem,
-                domain: DOM,
-                io_caps: false,
-            };
+            let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
             assert!(pt.update_entry(4, 0, new).is_err(), "{new:#x}");
             assert_eq!(mem.read(4, 0), stored);
             assert_eq!(ft.get(5).unwrap().type_count, 1);
         }
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         assert_eq!(pt.update_entry(4, 0, e(6, PTE_P)), Ok(stored));
         assert_eq!(ft.get(5).unwrap().refs, 0);
         assert_eq!(ft.get(6).unwrap().refs, 1);
@@ -625,12 +638,7 @@ mod tests {
     #[test]
     fn superpages_and_hypervisor_slots_are_refused() {
         let (mut ft, mut mem) = setup();
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(3, 2).unwrap();
         pt.pin(1, 4).unwrap();
         assert!(matches!(
@@ -654,12 +662,7 @@ mod tests {
     #[test]
     fn errnos_follow_xen() {
         let (mut ft, mut mem) = setup();
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(4, 1).unwrap();
         pt.pin(3, 2).unwrap();
         let busy = pt.update_entry(4, 0, e(N, PTE_P)).unwrap_err(); // another domain's page
@@ -681,12 +684,7 @@ mod tests {
     #[test]
     fn entries_are_stored_as_xen_adjusts_them() {
         let (mut ft, mut mem) = setup();
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(4, 1).unwrap();
         pt.update_entry(4, 0, e(5, PTE_P | PTE_RW)).unwrap();
         pt.update_entry(4, 1, e(6, PTE_P | PTE_US)).unwrap();
@@ -703,12 +701,7 @@ mod tests {
     #[test]
     fn linear_entries_follow_xen() {
         let (mut ft, mut mem) = setup();
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(1, 4).unwrap();
         pt.pin(2, 4).unwrap();
         // Self-reference, read-only: allowed and holds nothing.
@@ -738,12 +731,7 @@ mod tests {
         mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
         mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
         mem.write(4, 1, e(6, PTE_P | PTE_US));
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(3, 2).unwrap();
         for m in [3, 4, 5, 6] {
             assert_eq!(pt.frames.give_back(m, DOM), Ok(GiveBack::Deferred));
@@ -767,12 +755,7 @@ mod tests {
     fn a_table_that_maps_itself_is_freed_with_its_last_type() {
         let (mut ft, mut mem) = setup();
         mem.write(4, 9, e(4, PTE_P | PTE_US)); // the L1 maps itself read-only
-        let mut pt = PageTables {
-            frames: &mut ft,
-            mem: &mut mem,
-            domain: DOM,
-            io_caps: false,
-        };
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
         pt.pin(4, 1).unwrap();
         assert_eq!(pt.frames.get(4).unwrap().refs, 2);
         assert_eq!(pt.frames.give_back(4, DOM), Ok(GiveBack::Deferred));
@@ -869,12 +852,7 @@ mod tests {
                 );
             }
             for _ in 0..200 {
-                let mut pt = PageTables {
-                    frames: &mut ft,
-                    mem: &mut mem,
-                    domain: DOM,
-                    io_caps: false,
-                };
+                let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
                 let mfn = rng.below(N + 2);
                 match rng.below(6) {
                     0 => {
@@ -895,7 +873,9 @@ mod tests {
                         // zeroed (here: to the same domain).
                         while let Some((m, owner)) = pt.frames.take_freed() {
                             assert_eq!(owner, DOM, "frame {m} freed from another domain");
-                            pt.mem.0.remove(&m);
+                            if let Some(t) = pt.mem.0.get_mut(m as usize) {
+                                *t = [0; 512];
+                            }
                             pt.frames.assign_free(m, DOM, m).unwrap();
                             log.push(format!("reuse {m}"));
                         }
