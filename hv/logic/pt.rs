@@ -468,13 +468,15 @@ where
                 return Err(PtError::BadFlags { level, entry: new });
             }
             let stored = adjust_entry(level, new);
-            self.mem.write(table, index, stored);
-            // Only flags changed and no reference moved: the rules need
-            // no flush (the TLB model finds nothing without this), but a
-            // stale copy of the old flags could fault where the new ones
-            // allow (hv does not filter spurious faults), so it is owed
-            // too.
-            self.flush_owed |= stored != old;
+            if stored != old {
+                self.mem.write(table, index, stored);
+                // Only flags changed and no reference moved: the rules
+                // need no flush (the TLB model finds nothing without
+                // this), but a stale copy of the old flags could fault
+                // where the new ones allow (hv does not filter spurious
+                // faults), so it is owed too.
+                self.flush_owed = true;
+            }
             return Ok(old);
         }
         self.get_entry(level, table, new)?;

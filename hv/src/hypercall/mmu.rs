@@ -8,9 +8,47 @@
 //! (the count re-issued with `MMU_UPDATE_PREEMPTED`, progress accumulated in
 //! `*pdone`), so a guest-given count never holds the CPU unboundedly.
 //!
-//! TLB: single CPU for now. Any batch that changed a translation ends with a
-//! full local flush, which is at least what Xen guarantees and keeps a stale
-//! writable translation from surviving a frame's promotion to a page table.
+//! TLB coherence (issue #11): no access through the guest's mappings, by
+//! hv on the guest's behalf or by the guest, may use a translation the
+//! frame table no longer allows: a cached writable translation to a frame
+//! that has since become a page table (the frame's last writable mapping
+//! removed, then the frame typed, maybe in the same batch), or any
+//! translation to a frame the domain gave back. Where the flush obligation
+//! is recorded decides which orders are safe, and it is recorded *per
+//! CPU*:
+//!
+//! - the page-table rules report what each operation owes
+//!   (`hv::pt::PageTables::flush_owed`: a present entry replaced, a
+//!   table's last type reference dropped), and `mm::with_page_tables`
+//!   makes it this CPU's debt (`arch::x86_64::mm::owe_flush`) whichever
+//!   hypercall ran the operation;
+//! - the debt is paid by one full flush before the CPU's next access
+//!   through guest mappings (`uaccess`, under every guest copy), before a
+//!   frame goes back to the allocator, and before the three calls here
+//!   return (the only ones that owe: a debug build checks at every
+//!   hypercall's return that none is left).
+//!
+//! So a store of `*pdone` at a preemption point or at the end of a batch
+//! (guests `tlb_pdone`, `tlb_preempt`), a multicall's result store or a
+//! later entry's output (`tlb_multicall`), a bounce frame or any future
+//! caller's store comes after the flushes the preceding work owes, without
+//! each of them knowing what came before, and so does hv's reading of a
+//! batch's next requests (which a per-batch flag, flushed only before the
+//! batch's stores, left open: a cached upper-level entry could lead the
+//! read through a table the batch had just released and rewritten; QEMU
+//! caches no such entries, so the host TLB model shows it, not a guest).
+//! Xen instead records it per frame (a TLB-flush timestamp, checked when
+//! the frame changes type or is allocated again, against the CPUs the
+//! domain ran on). Per CPU is simpler and enough while a domain runs on
+//! one CPU; it flushes more often than Xen (after any removed or changed
+//! present translation, where Xen waits until a frame changes type), but
+//! only then: an entry written over a not-present one, or with its own
+//! value, owes nothing. The host-tested TLB model
+//! (`hv/logic/pt/tests/tlb_model.rs`) checks this rule against random
+//! operation sequences.
+//!
+//! hv flushes where the guest asks (`UVMF_TLB_FLUSH`, `UVMF_INVLPG`, the
+//! `MMUEXT_*` flushes) and on a new base table, as Xen does.
 //!
 //! `MMUEXT_SET_LDT` records the LDT and maps nothing: its pages are typed
 //! and mapped when the CPU first reads them (see `domain::ldt`), so the call
@@ -115,6 +153,9 @@ impl Batch {
         Ok((batch, list))
     }
 
+    /// Stores the progress. Through `Loaded`, which pays this CPU's TLB
+    /// debt first: the batch's own updates may have left a stale
+    /// translation to `pdone` (see the module documentation).
     fn finish(&self) {
         if self.pdone != 0 {
             // `pdone` is an unsigned int; a fault here is the guest's loss.
@@ -138,7 +179,9 @@ fn continue_batch<T: GuestValue>(list: GuestSlice<T>, next: u64) -> Outcome {
 #[inline(always)]
 pub fn mmu_update(reqs: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
     let mut count = u64::from(count);
-    update_batch(reqs, &mut count, pdone, foreigndom)
+    let outcome = update_batch(reqs, &mut count, pdone, foreigndom);
+    tlb::settle();
+    outcome
 }
 
 /// Requests copied in at a time: one guest page walk per chunk.
@@ -151,14 +194,11 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
         Err(e) => return Outcome::Err(e),
     };
     let cur = current();
-    let mut changed = false;
     let mut rc = Ok(0);
     let mut buf = [MmuUpdate::default(); CHUNK];
     let mut i = 0u64;
     'outer: while i < *count {
         if i >= BATCH {
-            // Flush before *pdone: see `flush_if`.
-            flush_if(changed);
             batch.finish();
             return continue_batch(reqs, i);
         }
@@ -175,7 +215,7 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
                     }
                 };
                 match mm::with_page_tables(cur.id, cur.io_caps(), |t| one_update(t, &cur, &one)) {
-                    Some(Ok(c)) => changed |= c,
+                    Some(Ok(())) => {}
                     Some(Err(e)) => {
                         rc = Err(e);
                         break 'outer;
@@ -192,10 +232,7 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
         }
         let result = mm::with_page_tables(cur.id, cur.io_caps(), |t| {
             for req in &buf[..n] {
-                match one_update(t, &cur, req) {
-                    Ok(c) => changed |= c,
-                    Err(e) => return Err(e),
-                }
+                one_update(t, &cur, req)?;
                 batch.done += 1;
             }
             Ok(())
@@ -212,28 +249,12 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
             }
         }
     }
-    flush_if(changed);
     batch.finish();
     rc.into()
 }
 
-/// Flushes this CPU's TLB if the batch changed a translation.
-///
-/// TLB coherence: a batch may remove a frame's last writable mapping and
-/// then give the frame a page-table type; the TLB can still hold the old
-/// writable translation. hv's next store through guest mappings (`*pdone`,
-/// a multicall result, a bounce frame) must not use it, or it lands in a
-/// live page table. So every batch flushes what it changed *before* it
-/// writes `*pdone` (and before it returns, so the stores its caller makes
-/// next are safe too), as Xen does (`tlb_pdone` guest).
-fn flush_if(changed: bool) {
-    if changed {
-        tlb::flush_tlb_all_local();
-    }
-}
-
-/// One `mmu_update` request; returns whether a translation changed.
-fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<bool, Errno> {
+/// One `mmu_update` request (what it owes the TLB, the rules report).
+fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<(), Errno> {
     let MmuUpdate { ptr, val } = *req;
     let cmd = super::arg32(ptr & 7);
     let mfn = ptr >> 12;
@@ -251,7 +272,7 @@ fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<bool
                 return Err(Errno::EINVAL);
             }
             mm::m2p::set(mfn, val);
-            Ok(false)
+            Ok(())
         }
         _ => Err(Errno::ENOSYS),
     }
@@ -264,7 +285,7 @@ fn normal_update(
     index: usize,
     val: u64,
     preserve_ad: bool,
-) -> Result<bool, Errno> {
+) -> Result<(), Errno> {
     let (type_count, ty) = match t.frames.get(mfn) {
         Some(p) if p.owner == Some(cur.id) => (p.type_count, p.ty),
         _ => return Err(Errno::EINVAL),
@@ -279,7 +300,7 @@ fn normal_update(
                 val
             };
             t.update_entry(mfn, index, new).map_err(err)?;
-            Ok(true)
+            Ok(())
         }
         // An ordinary page of the domain (in use as writable memory, or
         // untyped): Xen writes the 8 bytes as they are.
@@ -301,12 +322,11 @@ fn plain_write(
     mfn: u64,
     index: usize,
     val: u64,
-) -> Result<bool, Errno> {
+) -> Result<(), Errno> {
     let (frame, _) = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| Errno::EINVAL)?;
     let written = frame.write_u64(index as u64 * 8, val);
     frame.release_in(t.frames);
-    written.map_err(|_| Errno::EINVAL)?;
-    Ok(false)
+    written.map_err(|_| Errno::EINVAL)
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +334,9 @@ fn plain_write(
 
 #[inline(always)]
 pub fn update_va_mapping(va: u64, val: u64, flags: u64) -> Outcome {
-    update_l1e(va, val, flags).into()
+    let r = update_l1e(va, val, flags);
+    tlb::settle();
+    r.into()
 }
 
 /// `update_va_mapping_otherdomain(va, val, flags, domid)`: only the domain
@@ -348,7 +370,7 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
     let io_caps = privileged.is_some();
     let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
     let (l1, index) = l1_of(cr3, va)?;
-    let old = mm::with_page_tables(id, io_caps, |t| {
+    mm::with_page_tables(id, io_caps, |t| {
         match t.frames.get(l1) {
             Some(p) if p.owner == Some(id) && p.ty == PageType::L1 && p.type_count > 0 => {}
             _ => return Err(Errno::EINVAL),
@@ -356,17 +378,12 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
         t.update_entry(l1, index, val).map_err(err)
     })
     .ok_or(Errno::EINVAL)??;
-    // Xen flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG); hv also flushes
-    // whenever a present translation lost rights or changed frame, so no
-    // stale entry outlives the reference that justified it.
-    let lost = old & pt::PTE_P != 0
-        && ((old ^ val) & pt::PTE_ADDR != 0
-            || (old & pt::PTE_RW != 0 && val & pt::PTE_RW == 0)
-            || val & pt::PTE_P == 0);
+    // Flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG), as Xen does. A
+    // present translation that changed is also this CPU's debt (see the
+    // module documentation), paid before the next access.
     match flags & 3 {
         1 => tlb::flush_tlb_all_local(),
-        2 if !lost => tlb::invlpg(va),
-        _ if lost => tlb::flush_tlb_all_local(),
+        2 => tlb::invlpg(va),
         _ => {}
     }
     // A vCPU mask (UVMF_MULTI) is read after the update, as on Xen.
@@ -383,7 +400,9 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
 #[inline(always)]
 pub fn mmuext_op(ops: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
     let mut count = u64::from(count);
-    ext_batch(ops, &mut count, pdone, foreigndom)
+    let outcome = ext_batch(ops, &mut count, pdone, foreigndom);
+    tlb::settle();
+    outcome
 }
 
 #[inline(always)]
@@ -455,18 +474,17 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
                 let is_base = domain::with_current(|d| d.vcpu.kernel_cr3 == arg1 * PAGE_SIZE);
                 install_slots(arg1, is_base)?;
             }
-            tlb::flush_tlb_all_local();
+            // Validating a table removes no translation: nothing owed.
             Ok(())
         }
         MMUEXT_UNPIN_TABLE => {
             if !owned(cur, arg1) {
                 return Err(Errno::EINVAL);
             }
+            // A table that loses its last type reference leaves a debt.
             mm::with_page_tables(cur.id, cur.io_caps(), |t| t.unpin(arg1))
                 .ok_or(Errno::EINVAL)?
-                .map_err(err)?;
-            tlb::flush_tlb_all_local();
-            Ok(())
+                .map_err(err)
         }
         MMUEXT_NEW_BASEPTR => new_baseptr(cur, arg1, false),
         MMUEXT_NEW_USER_BASEPTR => new_baseptr(cur, arg1, true),

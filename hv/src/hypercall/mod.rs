@@ -258,6 +258,9 @@ where
     Hypercall<NR>: Run,
 {
     let outcome = Hypercall::<NR>::run(regs, arg_regs(regs));
+    // The guest runs next: the calls that may leave a TLB debt pay it
+    // before they return (`mmu.rs`).
+    debug_assert!(!crate::arch::x86_64::mm::owes_flush());
     apply(regs, outcome)
 }
 

@@ -439,7 +439,9 @@ pub fn release_to_allocator(
     owner: u16,
 ) -> Result<(), PageError> {
     ft.release_unused(firsts, pages, owner)?;
-    crate::arch::x86_64::mm::flush_tlb_all_local();
+    // No translation this CPU may still cache reaches a frame that
+    // leaves the domain.
+    crate::arch::x86_64::mm::settle();
     for &first in firsts {
         for mfn in first..first + pages {
             // Invalid in the M2P before anyone can be given the frame anew.
@@ -870,5 +872,10 @@ pub fn with_page_tables<R>(
     let frames = guard.as_mut()?;
     let mut mem = DirectMapTables(());
     let mut pt = hv::pt::PageTables::new(frames, &mut mem, domain, io_caps);
-    Some(f(&mut pt))
+    let r = f(&mut pt);
+    if pt.flush_owed {
+        // The rules' report becomes this CPU's debt (issue #11).
+        crate::arch::x86_64::mm::owe_flush();
+    }
+    Some(r)
 }

@@ -167,6 +167,8 @@ pub struct CpuLocal {
     /// on the light path, which cannot report a full frame, and taken by
     /// the full path it falls back to (`hypercall::complete`).
     pending_crash: UnsafeCell<Option<&'static str>>,
+    /// This CPU owes a TLB flush (see `mm::owe_flush`).
+    tlb_owed: AtomicBool,
 }
 
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
@@ -193,6 +195,7 @@ impl CpuLocal {
             ldt_window: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             pending_crash: UnsafeCell::new(None),
+            tlb_owed: AtomicBool::new(false),
         }
     }
 
@@ -245,6 +248,20 @@ impl CpuLocal {
     /// This block's CPU number.
     pub fn id(&self) -> usize {
         (core::ptr::from_ref(self) as usize - core::ptr::addr_of!(CPUS) as usize) / CPU_LOCAL_SIZE
+    }
+
+    /// Records that this CPU owes a TLB flush; whether it owed none yet.
+    pub fn owe_tlb_flush(&self) -> bool {
+        !self.tlb_owed.swap(true, Ordering::Relaxed)
+    }
+
+    /// Clears this CPU's TLB debt (its flush is done); whether it had one.
+    pub fn pay_tlb_flush(&self) -> bool {
+        self.tlb_owed.swap(false, Ordering::Relaxed)
+    }
+
+    pub fn tlb_flush_owed(&self) -> bool {
+        self.tlb_owed.load(Ordering::Relaxed)
     }
 
     pub fn set_guest_user_mode(&self, user: bool) {

@@ -8,7 +8,9 @@
 //! hypervisor's slots, and every guest mapping is user-accessible (the
 //! page-table rules force the user bit), so supervisor access here grants
 //! nothing the guest kernel lacks. CR0.WP makes read-only guest pages fault
-//! on write, as they would for the guest.
+//! on write, as they would for the guest. Every routine first pays this
+//! CPU's TLB debt (`mm::settle`), so no copy goes through a translation
+//! that an earlier operation made stale (issue #11).
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -18,8 +20,11 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 // between its `_insn` and `_end` labels, and a fault there resumes at its
 // `_fixup`, which reports failure (eax, or edi for `read9`, = 1). Boot
 // picks the STAC/CLAC set or not (`set_smap`), and callers reach a
-// routine with one indirect call: no flag is tested per copy (under QEMU
-// each test and each string iteration counts as one instruction).
+// routine with one indirect call: no SMAP flag is tested per copy (under
+// QEMU each test and each string iteration counts as one instruction).
+// The one test each routine starts with is the TLB debt's (issue #11):
+// while some CPU owes a flush, `hv_uaccess_settle` pays this CPU's before
+// the access.
 //
 // - `words`: rcx quadwords from rsi to rdi (`rep movsq`);
 // - `tail`: the same, then rdx bytes (`rep movsb`);
@@ -33,6 +38,11 @@ global_asm!(
     .balign 16
     .global \name
 \name:
+    /* If some CPU owes a TLB flush, pay this CPU's debt first. */
+    cmpl $0, {owing}(%rip)
+    je 2f
+    call hv_uaccess_settle
+2:
     .if \smap
     stac
     .endif
@@ -112,6 +122,40 @@ global_asm!(
 hv_uaccess_fixups:
     .popsection
     .section .text.hv_uaccess, "ax"
+
+    /* The routines' out-of-line part: a C call to pay this CPU's TLB
+       debt, on a 16-byte aligned stack (rbp, which the callee keeps,
+       holds the old stack pointer), keeping every register a routine
+       may have been given. */
+    .balign 16
+hv_uaccess_settle:
+    push %rbp
+    mov %rsp, %rbp
+    and $-16, %rsp
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    sub $8, %rsp
+    call {settle}
+    add $8, %rsp
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    mov %rbp, %rsp
+    pop %rbp
+    ret
     hv_uaccess_set hv_uaccess_plain, 0
     hv_uaccess_set hv_uaccess_smap, 1
     .pushsection .rodata.hv_uaccess_fixups, "a"
@@ -119,8 +163,15 @@ hv_uaccess_fixups:
 hv_uaccess_fixups_end:
     .popsection
 "#,
+    owing = sym super::mm::CPUS_OWING,
+    settle = sym settle_debt,
     options(att_syntax)
 );
+
+/// The routines' out-of-line part: pays this CPU's TLB debt.
+extern "C" fn settle_debt() {
+    super::mm::settle();
+}
 
 /// Number of routines in a set (the order of `ROUTINES`' indices below).
 const N_ROUTINES: usize = 5;
