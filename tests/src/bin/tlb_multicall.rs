@@ -15,16 +15,18 @@
 //!    would leak, and its mapping vanish). hv flushes before the store
 //!    and Xen 4.17 flushed when F1 changed type: the store faults and the
 //!    multicall answers -EFAULT (as Xen's does), and G is still mapped.
-//! 2. A later entry's output. `update_va_mapping` (no flush asked)
-//!    removes frame F2's only writable mapping; the next entry,
+//! 2. A later entry's output. `update_va_mapping` (no flush asked), or
+//!    in a second run `mmu_update` (no `pdone`), removes frame F2's only
+//!    writable mapping; the next entry,
 //!    `mmuext_op`, pins F2 as an L1 with its `*pdone` in F2, marked
 //!    preempted with `*pdone` preset so that the stale store (preset + 1)
 //!    would make entry 7, a not-present entry naming F2 with RW|US|A,
 //!    present: F2 would map itself writable. The store faults on hv (the
-//!    multicall's own result store flushed first) and on Xen (the pin
-//!    flushed), and entry 7 stays as written.
+//!    first entry left a TLB debt, paid before the multicall's result
+//!    store) and on Xen (the pin flushed), and entry 7 stays as written.
 //!
-//! @covers: multicall update_va_mapping mmuext_op.pin_l1_table mmuext_op.unpin_table
+//! @covers: multicall update_va_mapping mmu_update.normal_pt_update mmuext_op.pin_l1_table
+//! @covers: mmuext_op.unpin_table
 #![no_std]
 #![no_main]
 
@@ -60,7 +62,8 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     };
     result_slot(&mut r, &mut env, &w);
-    later_output(&mut r, &mut env, &w);
+    later_output(&mut r, &mut env, &w, Remover::UpdateVaMapping);
+    later_output(&mut r, &mut env, &w, Remover::MmuUpdate);
     r.finish()
 }
 
@@ -123,17 +126,31 @@ fn result_slot(r: &mut Report, env: &mut Env, w: &Window) {
     check!(r, "unmap window page 3", w.unmap(3) => 0);
 }
 
-/// Case 2: `update_va_mapping` drops the writable mapping, then the next
-/// entry's `mmuext_op` pins the frame and stores `*pdone` into it.
-fn later_output(r: &mut Report, env: &mut Env, w: &Window) {
-    let Some((_, f2)) = w.map_fresh(r, env, "F2", 5) else {
+/// The call that drops F2's writable mapping in case 2.
+#[derive(Clone, Copy)]
+enum Remover {
+    /// `update_va_mapping`, no flush asked.
+    UpdateVaMapping,
+    /// `mmu_update` of the L1 entry, no `pdone`.
+    MmuUpdate,
+}
+
+/// Case 2: one call drops the writable mapping, then the next entry's
+/// `mmuext_op` pins the frame and stores `*pdone` into it. Each remover
+/// works on its own frame and window pages.
+fn later_output(r: &mut Report, env: &mut Env, w: &Window, remover: Remover) {
+    let (page, what) = match remover {
+        Remover::UpdateVaMapping => (5, "update_va_mapping: unmap F2 (no flush asked)"),
+        Remover::MmuUpdate => (8, "mmu_update: unmap F2 (no pdone)"),
+    };
+    let Some((_, f2)) = w.map_fresh(r, env, "F2", page) else {
         return;
     };
-    let pdone_va = w.va(5) + ENTRY * 8;
+    let pdone_va = w.va(page) + ENTRY * 8;
 
     // Warm the hypervisor's translation of pdone: an mmuext_op that maps
-    // nothing and stores *pdone through window page 5.
-    let invlpg = [op(MMUEXT_INVLPG_LOCAL, w.va(7), 0)];
+    // nothing and stores *pdone through F2's window page.
+    let invlpg = [op(MMUEXT_INVLPG_LOCAL, w.va(100), 0)];
     let rc = mmuext_raw(invlpg.as_ptr() as u64, 1, pdone_va, SELF);
     check!(r, "harmless mmuext_op with pdone in F2", rc => 0);
     check!(r, "its *pdone reads back", read_u64(pdone_va) => 1);
@@ -142,8 +159,15 @@ fn later_output(r: &mut Report, env: &mut Env, w: &Window) {
     write_u64(pdone_va, crafted);
 
     let pin = [op(MMUEXT_PIN_L1_TABLE, f2, 0)];
+    let unmap = [MmuUpdate {
+        ptr: w.pte_ma(page) | MMU_NORMAL_PT_UPDATE,
+        val: 0,
+    }];
     let mut calls = [
-        entry(UPDATE_VA_MAPPING, [w.va(5), 0, 0, 0, 0]),
+        match remover {
+            Remover::UpdateVaMapping => entry(UPDATE_VA_MAPPING, [w.va(page), 0, 0, 0, 0]),
+            Remover::MmuUpdate => entry(MMU_UPDATE, [unmap.as_ptr() as u64, 1, 0, SELF, 0]),
+        },
         entry(
             MMUEXT_OP,
             [pin.as_ptr() as u64, 1 | PREEMPTED, pdone_va, SELF, 0],
@@ -157,18 +181,19 @@ fn later_output(r: &mut Report, env: &mut Env, w: &Window) {
     let got = unsafe { hypercall2(MULTICALL, calls.as_mut_ptr() as u64, calls.len() as u64) };
     check!(
         r,
-        "multicall [update_va_mapping: unmap F2 (no flush asked); mmuext_op: pin F2 as L1, *pdone in F2]",
+        "multicall [{what}; mmuext_op: pin F2 as L1, *pdone in F2]",
         got => 0
     );
-    check!(r, "entry 0: update_va_mapping", calls[0].result => 0);
+    check!(r, "entry 0: {what}", calls[0].result => 0);
     check!(r, "entry 1: mmuext_op", calls[1].result => 0);
-    check!(r, "map F2 read-only at window page 6", w.map(6, f2, P | US | A) => 0);
+    let ro = page + 1;
+    check!(r, "map F2 read-only at window page {ro}", w.map(ro, f2, P | US | A) => 0);
     check!(
         r,
         "F2's entry {ENTRY} is still the crafted, not-present entry: no stale *pdone made F2 map itself",
-        read_u64(w.va(6) + ENTRY * 8) => crafted
+        read_u64(w.va(ro) + ENTRY * 8) => crafted
     );
-    check!(r, "unmap window page 6", w.unmap(6) => 0);
+    check!(r, "unmap window page {ro}", w.unmap(ro) => 0);
     check!(r, "unpin F2", mmuext1(MMUEXT_UNPIN_TABLE, f2, 0) => 0);
 }
 
