@@ -24,9 +24,9 @@
 //!   hypercall ran the operation;
 //! - the debt is paid by one full flush before the CPU's next access
 //!   through guest mappings (`uaccess`, under every guest copy), before a
-//!   frame goes back to the allocator, and before the three calls here
-//!   return (the only ones that owe: a debug build checks at every
-//!   hypercall's return that none is left).
+//!   frame goes back to the allocator, and on the way back to the guest
+//!   from the calls that may owe ([`may_owe_flush`]; a debug build checks
+//!   at every other hypercall's return that nothing is owed).
 //!
 //! So a store of `*pdone` at a preemption point or at the end of a batch
 //! (guests `tlb_pdone`, `tlb_preempt`), a multicall's result store or a
@@ -173,15 +173,28 @@ fn continue_batch<T: GuestValue>(list: GuestSlice<T>, next: u64) -> Outcome {
     Outcome::again([rest.addr(), rest.len() | PREEMPTED])
 }
 
+/// Whether hypercall `nr` may leave this CPU a TLB debt: the calls here,
+/// and `multicall`, which runs them (its table entry pays it before the
+/// guest runs again; inside a multicall the next access pays it).
+pub const fn may_owe_flush(number: u64) -> bool {
+    use guest_abi::hypercall as nr;
+    matches!(
+        number,
+        nr::MMU_UPDATE
+            | nr::MMUEXT_OP
+            | nr::UPDATE_VA_MAPPING
+            | nr::UPDATE_VA_MAPPING_OTHERDOMAIN
+            | nr::MULTICALL
+    )
+}
+
 // ---------------------------------------------------------------------------
 // mmu_update
 
 #[inline(always)]
 pub fn mmu_update(reqs: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
     let mut count = u64::from(count);
-    let outcome = update_batch(reqs, &mut count, pdone, foreigndom);
-    tlb::settle();
-    outcome
+    update_batch(reqs, &mut count, pdone, foreigndom)
 }
 
 /// Requests copied in at a time: one guest page walk per chunk.
@@ -334,9 +347,7 @@ fn plain_write(
 
 #[inline(always)]
 pub fn update_va_mapping(va: u64, val: u64, flags: u64) -> Outcome {
-    let r = update_l1e(va, val, flags);
-    tlb::settle();
-    r.into()
+    update_l1e(va, val, flags).into()
 }
 
 /// `update_va_mapping_otherdomain(va, val, flags, domid)`: only the domain
@@ -400,9 +411,7 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
 #[inline(always)]
 pub fn mmuext_op(ops: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
     let mut count = u64::from(count);
-    let outcome = ext_batch(ops, &mut count, pdone, foreigndom);
-    tlb::settle();
-    outcome
+    ext_batch(ops, &mut count, pdone, foreigndom)
 }
 
 #[inline(always)]
