@@ -101,11 +101,7 @@ enum IretError {
 }
 
 /// Reads the `iret_context` at the guest's stack pointer. A hypercall runs
-/// on the caller's page tables: the CPU walks them. Inlined: every bounce
-/// returns through here, and out of line the context would come back
-/// through memory (LLVM stopped inlining it when the TLB debt's check
-/// joined the guest copies).
-#[inline(always)]
+/// on the caller's page tables: the CPU walks them.
 fn iret_context(regs: &GuestRegs) -> Result<IretContext, IretError> {
     crate::guest_mem::read_iret_context(regs.rsp).map_err(|_| IretError::Unreadable(regs.rsp))
 }
