@@ -126,21 +126,19 @@ struct Batch {
 }
 
 impl Batch {
+    #[inline(always)]
     fn start(count: &mut u64, pdone: u64) -> Self {
         let mut done = 0;
         if *count & PREEMPTED != 0 {
             *count &= !PREEMPTED;
-            if pdone != 0 {
-                if let Ok(n) = GuestPtr::<u32>::new(pdone).and_then(|p| p.read(&Loaded)) {
-                    done = u64::from(n);
-                }
-            }
+            done = resumed_progress(pdone);
         }
         Self { done, pdone }
     }
 
     /// Starts a batch call: progress so far, then Xen's argument checks
     /// (the foreign domain, and that the list is guest address space).
+    #[inline(always)]
     fn open<T: GuestValue>(
         count: &mut u64,
         pdone: u64,
@@ -163,6 +161,19 @@ impl Batch {
             let _ = GuestPtr::<u32>::new(self.pdone).and_then(|p| p.write(&Loaded, &done));
         }
     }
+}
+
+/// The progress a resumed batch left in `*pdone` (0 if there is none to
+/// read).
+#[cold]
+#[inline(never)]
+fn resumed_progress(pdone: u64) -> u64 {
+    if pdone == 0 {
+        return 0;
+    }
+    GuestPtr::<u32>::new(pdone)
+        .and_then(|p| p.read(&Loaded))
+        .map_or(0, u64::from)
 }
 
 /// The batch hypercall again, with the elements from `next` on (Xen's

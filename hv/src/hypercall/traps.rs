@@ -102,6 +102,7 @@ enum IretError {
 
 /// Reads the `iret_context` at the guest's stack pointer. A hypercall runs
 /// on the caller's page tables: the CPU walks them.
+#[inline(always)]
 fn iret_context(regs: &GuestRegs) -> Result<IretContext, IretError> {
     crate::guest_mem::read_iret_context(regs.rsp).map_err(|_| IretError::Unreadable(regs.rsp))
 }
