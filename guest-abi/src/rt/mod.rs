@@ -39,8 +39,11 @@ pub use console::{console, Console};
 /// What a guest's `main` receives.
 pub type StartInfoRef = &'static StartInfo;
 
-/// Size of the boot stack `pv_guest!` reserves.
-pub const STACK_SIZE: usize = 64 * 1024;
+/// Size of the boot stack `pv_guest!` reserves. Debug builds of the
+/// bigger guests (the hypercall fuzzer's state lives on the stack) need
+/// more than 64 KiB; the stack sits at the start of `.bss`, so an overflow
+/// would silently run into `.data`.
+pub const STACK_SIZE: usize = 256 * 1024;
 
 /// The virtual base guests of the default layout link at (see `pv64.ld`).
 pub const VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
@@ -428,7 +431,7 @@ macro_rules! __pv_guest {
             ".pushsection .bss.guest_abi_stack, \"aw\", @nobits",
             ".balign 16",
             "__guest_abi_stack_bottom:",
-            "    .skip 65536",
+            "    .skip {stack_size}",
             "__guest_abi_stack_top:",
             ".popsection",
             // The Xen notes: namesz, descsz, type, "Xen\0", descriptor.
@@ -470,6 +473,7 @@ macro_rules! __pv_guest {
             concat!(".globl ", $layout_symbol),
             concat!(".set ", $layout_symbol, ", 1"),
             entry = sym __guest_abi_entry,
+            stack_size = const $crate::rt::STACK_SIZE,
             regs = sym $crate::rt::ENTRY_REGS,
             rax = const $crate::rt::entry_regs_offset::RAX,
             rbx = const $crate::rt::entry_regs_offset::RBX,

@@ -44,8 +44,10 @@ extern "C" {
     static __bss_end: u8;
 }
 
+/// `x` rounded up to a multiple of `to`, modulo 2^64 (the top of the
+/// address space rounds up to 0, which `slots` relies on).
 const fn round_up(x: u64, to: u64) -> u64 {
-    x.div_ceil(to) * to
+    x.div_ceil(to).wrapping_mul(to)
 }
 
 /// The initial mapping as Xen's PV dom0 builder lays it out, computed from
@@ -64,7 +66,7 @@ struct Layout {
 /// Number of `1 << shift` sized slots that [lo, hi) touches.
 fn slots(lo: u64, hi: u64, shift: u32) -> u64 {
     let size = 1u64 << shift;
-    (round_up(hi, size) - (lo & !(size - 1))) >> shift
+    round_up(hi, size).wrapping_sub(lo & !(size - 1)) >> shift
 }
 
 impl Layout {
