@@ -1,0 +1,381 @@
+//! Host tests of `hv::pt`.
+
+use super::*;
+use crate::page_info::GiveBack;
+
+mod tlb_model;
+
+/// Frame contents for the tests: 512 entries per frame, frames by
+/// number (the tests' frames are few and small-numbered).
+#[derive(Default)]
+struct Mem(Vec<[u64; 512]>);
+
+impl TableMemory for Mem {
+    fn read(&self, mfn: u64, index: usize) -> u64 {
+        self.0.get(mfn as usize).map_or(0, |t| t[index])
+    }
+    fn write(&mut self, mfn: u64, index: usize, value: u64) {
+        let m = mfn as usize;
+        if self.0.len() <= m {
+            self.0.resize(m + 1, [0; 512]);
+        }
+        self.0[m][index] = value;
+    }
+}
+
+const DOM: u16 = 1;
+const OTHER: u16 = 2;
+const N: u64 = 24;
+
+fn setup() -> (FrameTable<Vec<PageInfo>>, Mem) {
+    let mut ft = FrameTable::new(vec![PageInfo::default(); N as usize + 4]);
+    for mfn in 0..N {
+        ft.assign_free(mfn, DOM, mfn).unwrap();
+    }
+    ft.assign_free(N, OTHER, 0).unwrap(); // someone else's frame
+    (ft, Mem::default())
+}
+
+fn e(mfn: u64, flags: u64) -> u64 {
+    (mfn << 12) | flags
+}
+
+#[test]
+fn pinning_validates_the_whole_tree() {
+    let (mut ft, mut mem) = setup();
+    // L4(1) -> L3(2) -> L2(3) -> L1(4) -> data 5 (RW), 6 (RO)
+    mem.write(1, 0, e(2, PTE_P | PTE_RW | PTE_US));
+    mem.write(2, 0, e(3, PTE_P | PTE_RW | PTE_US));
+    mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
+    mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
+    mem.write(4, 1, e(6, PTE_P | PTE_US));
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(1, 4).unwrap();
+    assert_eq!(ft.get(4).unwrap().ty, PageType::L1);
+    assert_eq!(ft.get(5).unwrap().ty, PageType::Writable);
+    assert_eq!(ft.get(6).unwrap().refs, 1);
+    assert_eq!(ft.get(6).unwrap().type_count, 0);
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.unpin(1).unwrap();
+    for mfn in 0..N {
+        let p = ft.get(mfn).unwrap();
+        assert_eq!((p.refs, p.type_count), (0, 0), "frame {mfn}");
+    }
+}
+
+#[test]
+fn a_table_that_maps_itself_writable_cannot_be_pinned() {
+    let (mut ft, mut mem) = setup();
+    mem.write(4, 7, e(4, PTE_P | PTE_RW | PTE_US));
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    assert_eq!(pt.pin(4, 1).map_err(PtError::errno), Err(Errno::EBUSY)); // as Xen
+    assert_eq!(ft.get(4).unwrap().type_count, 0);
+    assert_eq!(ft.get(4).unwrap().refs, 0);
+}
+
+#[test]
+fn bad_entries_are_refused_and_change_nothing() {
+    let (mut ft, mut mem) = setup();
+    mem.write(4, 0, e(5, PTE_P | PTE_RW));
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    let stored = pt.mem.read(4, 0);
+    let cases = [
+        e(N, PTE_P),           // another domain's frame
+        e(N + 100, PTE_P),     // beyond memory
+        e(6, PTE_P | PTE_PCD), // caching choice without I/O rights
+        e(4, PTE_P | PTE_RW),  // the table itself, writable
+    ];
+    for new in cases {
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+        assert!(pt.update_entry(4, 0, new).is_err(), "{new:#x}");
+        assert_eq!(mem.read(4, 0), stored);
+        assert_eq!(ft.get(5).unwrap().type_count, 1);
+    }
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    assert_eq!(pt.update_entry(4, 0, e(6, PTE_P)), Ok(stored));
+    assert_eq!(ft.get(5).unwrap().refs, 0);
+    assert_eq!(ft.get(6).unwrap().refs, 1);
+}
+
+#[test]
+fn superpages_and_hypervisor_slots_are_refused() {
+    let (mut ft, mut mem) = setup();
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(3, 2).unwrap();
+    pt.pin(1, 4).unwrap();
+    assert!(matches!(
+        pt.update_entry(3, 0, e(8, PTE_P | PTE_PSE)),
+        Err(PtError::BadFlags { .. })
+    ));
+    assert!(matches!(
+        pt.update_entry(3, 0, e(8, PTE_P | PTE_G)),
+        Err(PtError::BadFlags { .. })
+    ));
+    assert_eq!(
+        pt.update_entry(1, 256, e(2, PTE_P)),
+        Err(PtError::HypervisorSlot { index: 256 })
+    );
+    assert_eq!(
+        pt.update_entry(7, 0, e(2, PTE_P)),
+        Err(PtError::NotPageTable { mfn: 7 })
+    );
+}
+
+#[test]
+fn errnos_follow_xen() {
+    let (mut ft, mut mem) = setup();
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    pt.pin(3, 2).unwrap();
+    let busy = pt.update_entry(4, 0, e(N, PTE_P)).unwrap_err(); // another domain's page
+    let pt_rw = pt.update_entry(4, 0, e(3, PTE_P | PTE_RW)).unwrap_err(); // a page table, writable
+    let hole = pt.update_entry(4, 0, e(N + 100, PTE_P)).unwrap_err(); // not memory
+    let flags = pt.update_entry(4, 0, e(5, PTE_P | PTE_PWT)).unwrap_err();
+    assert_eq!(
+        (busy.errno(), pt_rw.errno(), hole.errno(), flags.errno()),
+        (Errno::EBUSY, Errno::EBUSY, Errno::EPERM, Errno::EINVAL)
+    );
+    // An L2 entry naming a frame mapped writable: a type conflict.
+    pt.update_entry(4, 1, e(6, PTE_P | PTE_RW)).unwrap(); // frame 6 writable
+    assert_eq!(
+        pt.update_entry(3, 1, e(6, PTE_P)).unwrap_err().errno(),
+        Errno::EINVAL
+    );
+}
+
+#[test]
+fn entries_are_stored_as_xen_adjusts_them() {
+    let (mut ft, mut mem) = setup();
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    pt.update_entry(4, 0, e(5, PTE_P | PTE_RW)).unwrap();
+    pt.update_entry(4, 1, e(6, PTE_P | PTE_US)).unwrap();
+    assert_eq!(
+        pt.mem.read(4, 0),
+        e(5, PTE_P | PTE_RW | PTE_US | PTE_GUEST_KERNEL)
+    );
+    assert_eq!(pt.mem.read(4, 1), e(6, PTE_P | PTE_US | PTE_G));
+    pt.pin(1, 4).unwrap();
+    pt.update_entry(1, 0, e(2, PTE_P)).unwrap();
+    assert_eq!(pt.mem.read(1, 0), e(2, PTE_P | PTE_US | PTE_A));
+}
+
+#[test]
+fn linear_entries_follow_xen() {
+    let (mut ft, mut mem) = setup();
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(1, 4).unwrap();
+    pt.pin(2, 4).unwrap();
+    // Self-reference, read-only: allowed and holds nothing.
+    pt.update_entry(1, 5, e(1, PTE_P)).unwrap();
+    assert_eq!(pt.frames.get(1).unwrap().type_count, 1);
+    // Writable self-reference: refused.
+    assert_eq!(
+        pt.update_entry(1, 6, e(1, PTE_P | PTE_RW))
+            .unwrap_err()
+            .errno(),
+        Errno::EINVAL
+    );
+    // Read-only link to another validated L4: a type reference.
+    pt.update_entry(1, 7, e(2, PTE_P)).unwrap();
+    assert_eq!(pt.frames.get(2).unwrap().type_count, 2);
+    pt.update_entry(1, 7, 0).unwrap();
+    assert_eq!(pt.frames.get(2).unwrap().type_count, 1);
+    pt.update_entry(1, 5, 0).unwrap();
+    pt.unpin(1).unwrap();
+    assert_eq!(pt.frames.get(1).unwrap().type_count, 0);
+}
+
+#[test]
+fn a_pinned_tree_given_back_is_freed_by_the_unpin() {
+    let (mut ft, mut mem) = setup();
+    // L2(3) -> L1(4) -> data 5 (RW), 6 (RO); all given back while in use.
+    mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
+    mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
+    mem.write(4, 1, e(6, PTE_P | PTE_US));
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(3, 2).unwrap();
+    for m in [3, 4, 5, 6] {
+        assert_eq!(pt.frames.give_back(m, DOM), Ok(GiveBack::Deferred));
+    }
+    // Still in use: a data page may be mapped again, the L1 stays one.
+    pt.update_entry(4, 2, e(6, PTE_P | PTE_US)).unwrap();
+    assert_eq!(pt.frames.get(4).unwrap().ty, PageType::L1);
+    assert!(!pt.frames.has_freed());
+    // The unpin devalidates the tree, and each frame goes with its
+    // last reference.
+    pt.unpin(3).unwrap();
+    let mut freed: Vec<(u64, u16)> = std::iter::from_fn(|| ft.take_freed()).collect();
+    freed.sort_unstable();
+    assert_eq!(freed, [(3, DOM), (4, DOM), (5, DOM), (6, DOM)]);
+    for m in [3, 4, 5, 6] {
+        assert_eq!(*ft.get(m).unwrap(), PageInfo::default(), "frame {m}");
+    }
+}
+
+#[test]
+fn a_table_that_maps_itself_is_freed_with_its_last_type() {
+    let (mut ft, mut mem) = setup();
+    mem.write(4, 9, e(4, PTE_P | PTE_US)); // the L1 maps itself read-only
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    assert_eq!(pt.frames.get(4).unwrap().refs, 2);
+    assert_eq!(pt.frames.give_back(4, DOM), Ok(GiveBack::Deferred));
+    pt.unpin(4).unwrap();
+    assert_eq!(ft.take_freed(), Some((4, DOM)));
+    assert_eq!(ft.take_freed(), None);
+}
+
+/// A tiny deterministic PRNG for the property tests.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Recomputes every frame's expected counts from the pins and the
+/// entries of validated tables, and checks the frame table agrees and
+/// that no page table is mapped writable. (The random tests only write
+/// entries 0..4, so only the first 8 of each table are scanned.)
+fn check_invariants(ft: &FrameTable<Vec<PageInfo>>, mem: &Mem) {
+    let mut refs = vec![0u32; ft.len()];
+    let mut types = vec![0u32; ft.len()];
+    for mfn in 0..ft.len() as u64 {
+        let p = ft.get(mfn).unwrap();
+        if p.pinned {
+            refs[mfn as usize] += 1;
+            types[mfn as usize] += 1;
+        }
+        let Some(level) = type_level(p.ty) else {
+            continue;
+        };
+        if p.type_count == 0 {
+            continue;
+        }
+        for index in 0..8 {
+            let entry = mem.read(mfn, index);
+            if entry & PTE_P == 0 {
+                continue;
+            }
+            let t = entry_mfn(entry) as usize;
+            if t as u64 == mfn && level > 1 {
+                continue; // a self-referencing linear entry holds nothing
+            }
+            refs[t] += 1;
+            if level > 1 || entry & PTE_RW != 0 {
+                types[t] += 1;
+            }
+            if level == 1 && entry & PTE_RW != 0 {
+                assert!(
+                    !ft.get(t as u64).unwrap().ty.is_page_table(),
+                    "page table {t} mapped writable"
+                );
+            }
+        }
+    }
+    for mfn in 0..ft.len() {
+        let p = ft.get(mfn as u64).unwrap();
+        assert_eq!(p.refs, refs[mfn], "refs of frame {mfn}");
+        assert_eq!(p.type_count, types[mfn], "type count of frame {mfn}");
+        // An owned frame is held by its allocation or a reference; a
+        // freed one (waiting to be collected) by nothing, so no entry
+        // of a validated table (no translation) names it.
+        assert!(
+            p.owner.is_none() || p.allocated || p.refs > 0,
+            "frame {mfn} owned by nothing: {p:?}"
+        );
+        if p.freed_from.is_some() {
+            assert!(p.owner.is_none() && p.refs == 0, "freed frame {mfn}: {p:?}");
+        }
+    }
+}
+
+#[test]
+fn random_operations_never_break_an_invariant() {
+    for seed in 1..=120u64 {
+        let (mut ft, mut mem) = setup();
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut log: Vec<String> = Vec::new();
+        // Random initial contents, so pins validate arbitrary trees.
+        for _ in 0..40 {
+            let flags = [PTE_P, PTE_P | PTE_RW, 0, PTE_P | PTE_PSE, PTE_P | (1 << 60)]
+                [rng.below(5) as usize];
+            mem.write(
+                rng.below(N),
+                rng.below(4) as usize,
+                e(rng.below(N + 2), flags | PTE_US),
+            );
+        }
+        for _ in 0..200 {
+            let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+            let mfn = rng.below(N + 2);
+            match rng.below(6) {
+                0 => {
+                    let level = 1 + rng.below(4) as u8;
+                    let r = pt.pin(mfn, level);
+                    log.push(format!("pin {mfn} L{level} -> {r:?}"));
+                }
+                1 => {
+                    let r = pt.unpin(mfn);
+                    log.push(format!("unpin {mfn} -> {r:?}"));
+                }
+                2 => {
+                    let r = pt.frames.give_back(mfn, DOM);
+                    log.push(format!("give back {mfn} -> {r:?}"));
+                }
+                3 => {
+                    // The allocator hands freed frames out again,
+                    // zeroed (here: to the same domain).
+                    while let Some((m, owner)) = pt.frames.take_freed() {
+                        assert_eq!(owner, DOM, "frame {m} freed from another domain");
+                        if let Some(t) = pt.mem.0.get_mut(m as usize) {
+                            *t = [0; 512];
+                        }
+                        pt.frames.assign_free(m, DOM, m).unwrap();
+                        log.push(format!("reuse {m}"));
+                    }
+                }
+                _ => {
+                    let flags = [PTE_P, PTE_P | PTE_RW, 0, PTE_P | PTE_PSE][rng.below(4) as usize];
+                    let new = e(rng.below(N + 2), flags | PTE_US);
+                    let index = rng.below(4) as usize;
+                    let before = pt.mem.read(mfn, index);
+                    let r = pt.update_entry(mfn, index, new);
+                    log.push(format!("update {mfn}[{index}] = {new:#x} -> {r:?}"));
+                    if r.is_err() {
+                        assert_eq!(
+                            pt.mem.read(mfn, index),
+                            before,
+                            "a refused update changed the entry"
+                        );
+                    }
+                }
+            }
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_invariants(&ft, &mem)
+            }));
+            if ok.is_err() {
+                for l in &log {
+                    eprintln!("{l}");
+                }
+                for m in 0..ft.len() as u64 {
+                    let p = ft.get(m).unwrap();
+                    if p.type_count > 0 || p.refs > 0 {
+                        let es: Vec<String> =
+                            (0..4).map(|i| format!("{:#x}", mem.read(m, i))).collect();
+                        eprintln!("frame {m}: {p:?} entries {es:?}");
+                    }
+                }
+                panic!("invariant broken with seed {seed}");
+            }
+        }
+    }
+}
