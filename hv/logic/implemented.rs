@@ -146,7 +146,12 @@ pub const IMPLEMENTED: &[Implemented] = &[
     ),
     some(
         nr::SCHED_OP,
-        &[SCHEDOP_YIELD, SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE],
+        &[
+            SCHEDOP_YIELD,
+            SCHEDOP_SHUTDOWN,
+            SCHEDOP_SHUTDOWN_CODE,
+            SCHEDOP_REMOTE_SHUTDOWN,
+        ],
     ),
     some(
         nr::CALLBACK_OP,

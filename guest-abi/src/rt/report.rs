@@ -74,7 +74,13 @@ impl Report {
     /// Prints the result line and shuts down with `reason`, for tests whose
     /// subject is the shutdown itself.
     pub fn finish_with_shutdown(self, reason: u32) -> ! {
-        println!("{RESULT_PREFIX}{}", self.tally.verdict());
+        self.print_result();
         super::shutdown(reason)
+    }
+
+    /// Prints the result line and ends the report; the caller then leaves
+    /// the guest its own way (e.g. another shutdown hypercall).
+    pub fn print_result(self) {
+        println!("{RESULT_PREFIX}{}", self.tally.verdict());
     }
 }

@@ -9,7 +9,12 @@
 //! latched (the `shutdown` test checks what a latched code does). The
 //! shutdowns themselves are in the `shutdown` test.
 //!
-//! @covers: sched_op.yield sched_op.shutdown sched_op.shutdown_code
+//! `SCHEDOP_remote_shutdown` copies in its `struct sched_remote_shutdown`
+//! (`-EFAULT` otherwise), then looks the domain up by id: a domain that
+//! does not exist, and every special id (`DOMID_SELF` included), is
+//! `-ESRCH`. Shutting dom0 down through it is in the `shutdown` test.
+//!
+//! @covers: sched_op.yield sched_op.shutdown sched_op.shutdown_code sched_op.remote_shutdown
 #![no_std]
 #![no_main]
 
@@ -17,7 +22,10 @@ use guest_abi::errno;
 use guest_abi::hypercall::{hypercall2, sched_op_yield, SCHED_OP};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::sched::{SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE};
+use guest_abi::sched::{
+    SchedRemoteShutdown, SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE,
+};
+use guest_abi::xen::{DOMID_COW, DOMID_INVALID, DOMID_IO, DOMID_SELF, DOMID_XEN};
 use tests::check;
 use tests::expect::BAD_POINTERS;
 
@@ -48,10 +56,30 @@ fn main(_si: StartInfoRef) -> ! {
     for (name, cmd) in [
         ("SCHEDOP_shutdown", SCHEDOP_SHUTDOWN),
         ("SCHEDOP_shutdown_code", SCHEDOP_SHUTDOWN_CODE),
+        ("SCHEDOP_remote_shutdown", SCHEDOP_REMOTE_SHUTDOWN),
     ] {
         for &(what, addr) in BAD_POINTERS {
             check!(r, "{name} with {what} pointer {addr:#x}", raw(cmd, addr) => -errno::EFAULT);
         }
+    }
+    for domain_id in [
+        1,
+        2,
+        0x7fef,
+        DOMID_SELF,
+        DOMID_IO,
+        DOMID_XEN,
+        DOMID_COW,
+        DOMID_INVALID,
+        0xffff,
+    ] {
+        let arg = SchedRemoteShutdown {
+            domain_id,
+            _pad: 0,
+            reason: 0,
+        };
+        let rc = raw(SCHEDOP_REMOTE_SHUTDOWN, core::ptr::addr_of!(arg) as u64);
+        check!(r, "SCHEDOP_remote_shutdown of domain {domain_id:#x}", rc => -errno::ESRCH);
     }
     r.check("the domain is still running after the bad shutdowns", true);
     check!(r, "SCHEDOP_yield after them", sched_op_yield() => 0);

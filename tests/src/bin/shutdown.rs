@@ -17,9 +17,12 @@
 //! `suspend` (hv ends with its suspend status). The reason is truncated
 //! to 8 bits (`domain_shutdown(d, (u8)reason)`), so 256 is a poweroff and
 //! 257 a reboot. The first latched code wins over later latches and over
-//! the reason passed to the shutdown itself.
+//! the reason passed to the shutdown itself. With the word `remote` the
+//! shutdown is `SCHEDOP_remote_shutdown` naming domain 0 itself, which
+//! Xen treats as the same `domain_shutdown` (reason truncated, latched
+//! code first).
 //!
-//! @covers: sched_op.shutdown sched_op.shutdown_code
+//! @covers: sched_op.shutdown sched_op.shutdown_code sched_op.remote_shutdown
 //! @cmdline: reason=0
 //! @expect-exit: poweroff
 //! @expect-line: (hv) domain 0 shut down: poweroff (reason 0)
@@ -33,6 +36,9 @@
 //! @variant: unknown255 cmdline=reason=255 expect-exit=unknown expect-line="(hv) domain 0 shut down: unknown (reason 255)" expect-line="(XEN) Hardware Dom0 shutdown (unknown reason 255): rebooting machine in 5 seconds."
 //! @variant: wrap256 cmdline=reason=256 expect-exit=poweroff expect-line="(hv) domain 0 shut down: poweroff (reason 0)" expect-line="(XEN) Hardware Dom0 halted: halting machine"
 //! @variant: wrap257 cmdline=reason=257 expect-exit=reboot expect-line="(hv) domain 0 shut down: reboot (reason 1)" expect-line="(XEN) Hardware Dom0 shutdown: rebooting machine"
+//! @variant: remote_poweroff "cmdline=reason=0 remote" expect-exit=poweroff expect-line="(hv) domain 0 shut down: poweroff (reason 0)" expect-line="(XEN) Hardware Dom0 halted: halting machine"
+//! @variant: remote_wrap257 "cmdline=reason=257 remote" expect-exit=reboot expect-line="(hv) domain 0 shut down: reboot (reason 1)" expect-line="(XEN) Hardware Dom0 shutdown: rebooting machine"
+//! @variant: remote_latched "cmdline=reason=0 latch=3 remote" expect-exit=crash expect-line="(hv) domain 0 shut down: crash (reason 3)" expect-line="(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds."
 //! @variant: latched "cmdline=reason=0 latch=1 latch=3" expect-exit=reboot expect-line="(hv) domain 0 shut down: reboot (reason 1)" expect-line="(XEN) Hardware Dom0 shutdown: rebooting machine"
 #![no_std]
 #![no_main]
@@ -41,7 +47,10 @@ use guest_abi::hypercall::sched_op;
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::sched::{shutdown_reason_name, SchedShutdown, SCHEDOP_SHUTDOWN_CODE};
+use guest_abi::sched::{
+    shutdown_reason_name, SchedRemoteShutdown, SchedShutdown, SCHEDOP_REMOTE_SHUTDOWN,
+    SCHEDOP_SHUTDOWN_CODE,
+};
 use tests::check;
 use tests::expect;
 
@@ -61,6 +70,24 @@ fn shutdown_code(reason: u32) -> i64 {
     let p: *mut SchedShutdown = &mut arg;
     // SAFETY: shutdown_code reads one SchedShutdown and returns.
     unsafe { sched_op(SCHEDOP_SHUTDOWN_CODE, p.cast()) }
+}
+
+/// Prints the result line, then `SCHEDOP_remote_shutdown` of domain 0
+/// (this domain) with `reason`. Should it return, the guest crashes
+/// itself, which no variant expects.
+fn remote_shutdown_self(r: Report, reason: u32) -> ! {
+    r.print_result();
+    let mut arg = SchedRemoteShutdown {
+        domain_id: 0,
+        _pad: 0,
+        reason,
+    };
+    let p: *mut SchedRemoteShutdown = &mut arg;
+    // SAFETY: the call reads one SchedRemoteShutdown; it does not return
+    // when it shuts this domain down.
+    let rc = unsafe { sched_op(SCHEDOP_REMOTE_SHUTDOWN, p.cast()) };
+    println!("SCHEDOP_remote_shutdown of domain 0 returned {rc}");
+    guest_abi::rt::shutdown(3)
 }
 
 fn main(si: StartInfoRef) -> ! {
@@ -92,5 +119,8 @@ fn main(si: StartInfoRef) -> ! {
         shutdown_reason_name(reason),
         reason & 0xff
     );
+    if cmdline.split(' ').any(|w| w == "remote") {
+        remote_shutdown_self(r, reason)
+    }
     r.finish_with_shutdown(reason)
 }
