@@ -151,6 +151,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
             SCHEDOP_SHUTDOWN,
             SCHEDOP_SHUTDOWN_CODE,
             SCHEDOP_REMOTE_SHUTDOWN,
+            SCHEDOP_WATCHDOG,
         ],
     ),
     some(

@@ -18,6 +18,7 @@ pub mod pt;
 pub mod pt_walk;
 pub mod ratelimit;
 pub mod time_scale;
+pub mod watchdog;
 
 pub mod bundle;
 pub mod elf;

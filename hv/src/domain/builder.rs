@@ -277,6 +277,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         shutdown_code: None,
         tot_pages: nr_pages,
         max_pages: nr_pages,
+        watchdogs: hv::watchdog::Watchdogs::default(),
     };
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),

@@ -69,6 +69,8 @@ pub struct DomainState {
     pub tot_pages: u64,
     /// The most it may own (`maximum_reservation`).
     pub max_pages: u64,
+    /// `SCHEDOP_watchdog` timers (checked on each timer tick).
+    pub watchdogs: hv::watchdog::Watchdogs,
 }
 
 /// What a domain is once built; fixed for its life.

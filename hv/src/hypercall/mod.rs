@@ -41,6 +41,7 @@ use hv::implemented;
 
 use crate::arch::x86_64::entry::GuestRegs;
 pub use privilege::Privileged;
+pub use sched_op::check_watchdogs;
 
 /// A handler's value for rax, or an errno (for the helpers that compute
 /// one; the handler turns it into an [`Outcome`]).

@@ -7,14 +7,17 @@
 //! how hv leaves the machine. `SCHEDOP_remote_shutdown` (Xen's order:
 //! copy in, find the domain, then the privilege check) shuts down the
 //! domain it names with the reason truncated to 8 bits; naming itself it is
-//! the caller's own shutdown. `SCHEDOP_block` and `SCHEDOP_poll` wait for
+//! the caller's own shutdown. `SCHEDOP_watchdog` keeps the domain's two
+//! watchdogs (`hv::watchdog`); the timer tick shuts the domain down with
+//! `SHUTDOWN_watchdog` once one expires ([`check_watchdogs`]).
+//! `SCHEDOP_block` and `SCHEDOP_poll` wait for
 //! events, which arrive with the event-channel issue: until then they
 //! return `-ENOSYS`.
 
 use guest_abi::errno::Errno;
 use guest_abi::sched::{
-    SchedRemoteShutdown, SchedShutdown, SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN,
-    SCHEDOP_SHUTDOWN_CODE, SCHEDOP_YIELD,
+    SchedRemoteShutdown, SchedShutdown, SchedWatchdog, SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN,
+    SCHEDOP_SHUTDOWN_CODE, SCHEDOP_WATCHDOG, SCHEDOP_YIELD,
 };
 use guest_abi::types::DomId;
 
@@ -43,8 +46,17 @@ pub fn sched_op(cmd: u32, arg: u64) -> Outcome {
 
 #[inline(always)]
 fn perform(cmd: u32, arg: u64) -> HcResult {
+    if cmd == SCHEDOP_YIELD {
+        return Ok(0);
+    }
+    other(cmd, arg)
+}
+
+/// Every command but yield, out of the yield's way.
+#[cold]
+#[inline(never)]
+fn other(cmd: u32, arg: u64) -> HcResult {
     match cmd {
-        SCHEDOP_YIELD => Ok(0),
         SCHEDOP_SHUTDOWN => shutdown(read_reason(arg)?),
         SCHEDOP_SHUTDOWN_CODE => {
             let reason = read_reason(arg)?;
@@ -55,6 +67,7 @@ fn perform(cmd: u32, arg: u64) -> HcResult {
             Ok(0)
         }
         SCHEDOP_REMOTE_SHUTDOWN => remote_shutdown(arg),
+        SCHEDOP_WATCHDOG => watchdog(arg),
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -85,6 +98,34 @@ fn remote_shutdown(arg: u64) -> HcResult {
     // scheduled; with one domain per machine today, not reached).
     crate::domain::mark_shutdown(target.id, u32::from(reason));
     Ok(0)
+}
+
+/// `SCHEDOP_watchdog`: `-EFAULT` for an unreadable argument, then
+/// `hv::watchdog`'s answer.
+#[cold]
+#[inline(never)]
+fn watchdog(arg: u64) -> HcResult {
+    let SchedWatchdog { id, timeout } = super::read_arg(arg)?;
+    let now = crate::time::now_ns();
+    crate::domain::with_current(|d| d.watchdogs.op(id, timeout, now)).map(u64::from)
+}
+
+/// On a timer tick in guest context: shuts the running domain down with
+/// `SHUTDOWN_watchdog` (or the code it latched, as Xen's
+/// `domain_shutdown` does) if one of its watchdogs expired.
+pub fn check_watchdogs() {
+    let now = crate::time::now_ns();
+    let fired = crate::domain::with_current(|d| {
+        d.watchdogs.expired(now).then(|| {
+            d.shutdown_code
+                .map_or(guest_abi::sched::SHUTDOWN_WATCHDOG, u32::from)
+        })
+    });
+    if let Some(reason) = fired {
+        let id = crate::domain::current_id();
+        crate::hvlog!(info, "watchdog timer fired for domain {id}");
+        crate::shutdown::domain_shutdown(id, reason)
+    }
 }
 
 /// Hypercall 6: the pre-3.0 form, with the shutdown reason passed by value.

@@ -176,6 +176,9 @@ fn handle_other(regs: &mut GuestRegs) {
         apic::TIMER_VECTOR => {
             apic::tick();
             apic::eoi();
+            if regs.is_guest_context() {
+                crate::hypercall::check_watchdogs();
+            }
         }
         apic::SPURIOUS_VECTOR => {}
         ENTRY_SYSCALL | ENTRY_SYSCALL32 => guest_syscall(regs),

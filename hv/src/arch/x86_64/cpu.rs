@@ -80,6 +80,7 @@ pub fn read_cr2() -> u64 {
     Cr2::read_raw()
 }
 
+#[inline(always)]
 pub fn read_cr3() -> u64 {
     let (frame, low) = Cr3::read_raw();
     frame.start_address().as_u64() | u64::from(low)
