@@ -3,8 +3,11 @@
 //!
 //! Each lock has a [`Level`]; a CPU may take a lock only while every lock it
 //! holds has a lower level. Levels, lowest first, follow `DESIGN.md`: the
-//! domain table, a vCPU, a domain's state, the frame table, the frame
-//! allocator, the heap, the console. The console is last because any code
+//! domain table, a vCPU, a domain's state, its event channels, the frame
+//! table, the frame allocator, the heap, the console. The event channels
+//! come after the domain's state (nothing holding them needs the state) and
+//! before the frame table, which `init_control` and `expand_array` take to
+//! hold the guest frames they register. The console is last because any code
 //! may log; the heap because any code may allocate.
 
 /// A lock's place in the order.
@@ -14,11 +17,12 @@ pub enum Level {
     DomainTable = 0,
     Vcpu = 1,
     DomainState = 2,
-    FrameTable = 3,
-    FrameAllocator = 4,
-    BootModules = 5,
-    Heap = 6,
-    Console = 7,
+    Events = 3,
+    FrameTable = 4,
+    FrameAllocator = 5,
+    BootModules = 6,
+    Heap = 7,
+    Console = 8,
 }
 
 /// Taking `wanted` while `held` (the highest level held) is out of order.
@@ -34,10 +38,11 @@ pub struct Held(pub u32);
 
 impl Held {
     fn highest(self) -> Option<Level> {
-        const ALL: [Level; 8] = [
+        const ALL: [Level; 9] = [
             Level::DomainTable,
             Level::Vcpu,
             Level::DomainState,
+            Level::Events,
             Level::FrameTable,
             Level::FrameAllocator,
             Level::BootModules,
@@ -95,6 +100,14 @@ mod tests {
         );
         assert!(h.acquire(Level::FrameTable).is_err());
         assert!(h.acquire(Level::Heap).is_ok());
+    }
+
+    #[test]
+    fn event_channels_sit_between_the_domain_state_and_the_frame_table() {
+        let h = Held::default().acquire(Level::Vcpu).unwrap();
+        let h = h.acquire(Level::Events).unwrap();
+        assert!(h.acquire(Level::FrameTable).is_ok());
+        assert!(h.acquire(Level::DomainState).is_err());
     }
 
     #[test]

@@ -39,30 +39,36 @@ pub trait EventMemory {
 }
 
 /// Sets bit `bit` of a word, returning whether it was set before.
+#[inline]
 pub(super) fn test_and_set64(word: &AtomicU64, bit: u32) -> bool {
     let m = 1u64 << (bit % 64);
     word.fetch_or(m, Ordering::SeqCst) & m != 0
 }
 
 /// Clears bit `bit`, returning whether it was set before.
+#[inline]
 pub(super) fn test_and_clear64(word: &AtomicU64, bit: u32) -> bool {
     let m = 1u64 << (bit % 64);
     word.fetch_and(!m, Ordering::SeqCst) & m != 0
 }
 
+#[inline]
 pub(super) fn test64(word: &AtomicU64, bit: u32) -> bool {
     word.load(Ordering::SeqCst) & (1u64 << (bit % 64)) != 0
 }
 
+#[inline]
 pub(super) fn test_and_set32(word: &AtomicU32, bit: u32) -> bool {
     let m = 1u32 << (bit % 32);
     word.fetch_or(m, Ordering::SeqCst) & m != 0
 }
 
+#[inline]
 pub(super) fn clear32(word: &AtomicU32, bit: u32) {
     word.fetch_and(!(1u32 << (bit % 32)), Ordering::SeqCst);
 }
 
+#[inline]
 pub(super) fn test32(word: &AtomicU32, bit: u32) -> bool {
     word.load(Ordering::SeqCst) & (1u32 << (bit % 32)) != 0
 }

@@ -90,6 +90,15 @@ pub const FIFO_CONTROL_BLOCK_SIZE: u32 = 72;
 /// `init_control`'s answer in `link_bits`.
 pub const FIFO_LINK_BITS: u8 = 17;
 
+/// Whether a vCPU's `evtchn_upcall_pending` and `evtchn_upcall_mask`
+/// bytes, read together as a little-endian `u16` (pending the low byte),
+/// ask for an event upcall: Xen's exit test, pending non-zero (any value,
+/// not only 1) and mask zero.
+#[inline(always)]
+pub const fn upcall_due(word: u16) -> bool {
+    word.wrapping_sub(1) < 0xff
+}
+
 /// Whether a VIRQ is global (bound on vCPU 0, retargetable with
 /// `bind_vcpu`) rather than per-vCPU. On x86 only TIMER, DEBUG, XENOPROF
 /// and XENPMU are per-vCPU; the architectural VIRQs are global

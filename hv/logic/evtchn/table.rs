@@ -61,6 +61,7 @@ pub enum PortState {
 
 impl PortState {
     /// Whether events can be raised on the port (Xen's `evtchn_usable`).
+    #[inline]
     pub fn is_bound(self) -> bool {
         !matches!(self, Self::Free | Self::Reserved)
     }
@@ -208,6 +209,7 @@ impl EventTable {
     }
 
     /// A guest-given port's index, clamped against speculation.
+    #[inline]
     fn slot(&self, port: u32) -> Option<usize> {
         nospec::index(port as usize, self.channels.len())
     }
@@ -301,6 +303,7 @@ impl EventTable {
     // ---- delivery ----------------------------------------------------
 
     /// Raises the event on a bound port for `vcpu`.
+    #[inline]
     fn raise<M: EventMemory + ?Sized>(&mut self, i: usize, vcpu: u32, mem: &M) -> Raised {
         let port = port_of(i).get();
         let c = &mut self.channels[i];
@@ -595,6 +598,7 @@ impl EventTable {
     /// `send`: raises the other end of an interdomain port or the vCPU of
     /// an IPI port; an unbound port drops the event; `-EINVAL` for any
     /// other port.
+    #[inline]
     pub fn send<M: EventMemory + ?Sized>(&mut self, port: u32, mem: &M) -> Result<Sent, Errno> {
         let i = self.slot(port).ok_or(Errno::EINVAL)?;
         let c = self.channels[i];
@@ -655,6 +659,7 @@ impl EventTable {
 
     /// `unmask`: `-EINVAL` for an invalid port; a bound port is unmasked
     /// and, if pending, delivered to its vCPU now.
+    #[inline]
     pub fn unmask<M: EventMemory + ?Sized>(&mut self, port: u32, mem: &M) -> Result<Raised, Errno> {
         let i = self.slot(port).ok_or(Errno::EINVAL)?;
         let c = &mut self.channels[i];
@@ -717,6 +722,7 @@ impl EventTable {
 }
 
 /// The port number of a table index (the table never exceeds 2^17).
+#[inline]
 fn port_of(i: usize) -> EvtchnPort {
     EvtchnPort::new(u32::try_from(i).unwrap_or(u32::MAX))
 }

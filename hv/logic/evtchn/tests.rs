@@ -623,3 +623,15 @@ fn reset_hands_foreign_channels_to_the_glue() {
     );
     assert_eq!(t2.state(a.get()), Some(PortState::Unbound { remote: 1 }));
 }
+
+#[test]
+fn upcall_due_is_pending_nonzero_and_mask_zero() {
+    use super::upcall_due;
+    assert!(!upcall_due(0x0000));
+    assert!(upcall_due(0x0001));
+    assert!(upcall_due(0x00ff));
+    assert!(!upcall_due(0x0100));
+    assert!(!upcall_due(0x0101));
+    assert!(!upcall_due(0xff01));
+    assert!(!upcall_due(0xffff));
+}

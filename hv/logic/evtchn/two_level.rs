@@ -14,6 +14,7 @@ use super::{Raised, TWO_LEVEL_PORTS, TWO_LEVEL_WORD_BITS};
 
 /// The word index and the bit of `port` (the word index is also the
 /// port's bit in `evtchn_pending_sel`).
+#[inline]
 fn split(port: u32) -> (usize, u32, u32) {
     let word = port / TWO_LEVEL_WORD_BITS;
     (word as usize, word, port % TWO_LEVEL_WORD_BITS)
@@ -21,6 +22,7 @@ fn split(port: u32) -> (usize, u32, u32) {
 
 /// Sets `evtchn_upcall_pending` (bit 0, as Xen's `test_and_set_bit`);
 /// the vCPU needs a kick if it was clear.
+#[inline]
 pub(super) fn mark_events_pending<M: EventMemory + ?Sized>(vcpu: u32, mem: &M) -> Option<u32> {
     let was = mem
         .evtchn_upcall_pending(vcpu)
@@ -30,6 +32,7 @@ pub(super) fn mark_events_pending<M: EventMemory + ?Sized>(vcpu: u32, mem: &M) -
 
 /// Marks `port` pending for `vcpu`. An already pending port changes
 /// nothing (and wakes no poller); a masked one is left for the unmask.
+#[inline]
 pub(super) fn set_pending<M: EventMemory + ?Sized>(port: u32, vcpu: u32, mem: &M) -> Raised {
     if port >= TWO_LEVEL_PORTS {
         return Raised::NONE;
@@ -48,6 +51,7 @@ pub(super) fn set_pending<M: EventMemory + ?Sized>(port: u32, vcpu: u32, mem: &M
     }
 }
 
+#[inline]
 pub(super) fn clear_pending<M: EventMemory + ?Sized>(port: u32, mem: &M) {
     if port < TWO_LEVEL_PORTS {
         let (word, _, bit) = split(port);
@@ -57,6 +61,7 @@ pub(super) fn clear_pending<M: EventMemory + ?Sized>(port: u32, mem: &M) {
 
 /// Clears the mask; a port that was masked and is pending is delivered
 /// now, to `vcpu` (the port's notify vCPU).
+#[inline]
 pub(super) fn unmask<M: EventMemory + ?Sized>(port: u32, vcpu: u32, mem: &M) -> Raised {
     if port >= TWO_LEVEL_PORTS {
         return Raised::NONE;
@@ -75,6 +80,7 @@ pub(super) fn unmask<M: EventMemory + ?Sized>(port: u32, vcpu: u32, mem: &M) -> 
     }
 }
 
+#[inline]
 pub(super) fn is_pending<M: EventMemory + ?Sized>(port: u32, mem: &M) -> bool {
     port < TWO_LEVEL_PORTS && {
         let (word, _, bit) = split(port);
@@ -82,6 +88,7 @@ pub(super) fn is_pending<M: EventMemory + ?Sized>(port: u32, mem: &M) -> bool {
     }
 }
 
+#[inline]
 pub(super) fn is_masked<M: EventMemory + ?Sized>(port: u32, mem: &M) -> bool {
     port >= TWO_LEVEL_PORTS || {
         let (word, _, bit) = split(port);
