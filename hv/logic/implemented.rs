@@ -14,6 +14,7 @@
 
 use guest_abi::callback::*;
 use guest_abi::console::*;
+use guest_abi::event_channel::*;
 use guest_abi::hypercall as nr;
 use guest_abi::hypercall::sub_ops::{self, mmu};
 use guest_abi::memory::*;
@@ -92,6 +93,9 @@ pub const IMPLEMENTED: &[Implemented] = &[
     ),
     whole(nr::MULTICALL),
     whole(nr::UPDATE_VA_MAPPING),
+    // Forwards the pre-3.0.2 commands to `event_channel_op`, which refuses
+    // those missing from its list below.
+    whole(nr::EVENT_CHANNEL_OP_COMPAT),
     some(
         nr::XEN_VERSION,
         &[
@@ -157,6 +161,25 @@ pub const IMPLEMENTED: &[Implemented] = &[
     some(
         nr::CALLBACK_OP,
         &[CALLBACKOP_REGISTER, CALLBACKOP_UNREGISTER],
+    ),
+    some(
+        nr::EVENT_CHANNEL_OP,
+        &[
+            EVTCHNOP_BIND_INTERDOMAIN,
+            EVTCHNOP_BIND_VIRQ,
+            EVTCHNOP_CLOSE,
+            EVTCHNOP_SEND,
+            EVTCHNOP_STATUS,
+            EVTCHNOP_ALLOC_UNBOUND,
+            EVTCHNOP_BIND_IPI,
+            EVTCHNOP_BIND_VCPU,
+            EVTCHNOP_UNMASK,
+            EVTCHNOP_RESET,
+            EVTCHNOP_INIT_CONTROL,
+            EVTCHNOP_EXPAND_ARRAY,
+            EVTCHNOP_SET_PRIORITY,
+            EVTCHNOP_RESET_CONT,
+        ],
     ),
     some(
         nr::PHYSDEV_OP,

@@ -15,6 +15,7 @@ mod bootinfo;
 mod console;
 mod domain;
 mod emulate;
+mod event;
 mod guest_mem;
 mod hypercall;
 mod mm;

@@ -212,4 +212,5 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
         );
     }
     dom0.add_vcpu(v1)
+        .unwrap_or_else(|e| crate::fatal(format_args!("selftest: adding vCPU 1: {e}")))
 }

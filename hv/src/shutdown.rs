@@ -58,6 +58,11 @@ pub fn domain_shutdown(id: DomId, reason: u32) -> ! {
     if left == 0 {
         machine_exit(reason);
     }
+    // The initial domain hears of it through VIRQ_DOM_EXC, Xen's default
+    // handler of global VIRQs being the hardware domain.
+    if let Some(d0) = domain::lookup(DomId::DOM0).filter(|d| d.id != id) {
+        crate::event::send_global_virq(&d0, guest_abi::xen::VIRQ_DOM_EXC);
+    }
     // With more than one domain, the scheduler would pick the next one here.
     crate::hvlog!(
         error,

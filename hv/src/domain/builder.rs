@@ -282,7 +282,19 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),
     )?;
-    Ok(Domain::new(config, state, alloc::vec![vcpu0]))
+    // The event words hold their own reference to shared_info. Xen builds
+    // dom0 without a port limit (`max_evtchn_port = -1`); a domU built by
+    // xl gets libxl's default.
+    let events_shared =
+        WritableRef::take(config.shared_info.mfn(), spec.id.get()).map_err(BuildError::PageType)?;
+    let max_port = if spec.initial {
+        hv::evtchn::MAX_PORT_UNLIMITED
+    } else {
+        hv::evtchn::XL_DEFAULT_MAX_PORT
+    };
+    let events = crate::event::Events::new(spec.id, 1, max_port, events_shared)
+        .map_err(BuildError::Internal)?;
+    Ok(Domain::new(config, state, alloc::vec![vcpu0], events))
 }
 
 fn write_start_info(

@@ -21,9 +21,10 @@
 //! 1. the domain table ([`TABLE`]);
 //! 2. a vCPU of one domain (two vCPUs: lower id first);
 //! 3. that domain's state (two domains: lower `DomId` first);
-//! 4. the frame table (`mm::with_frame_table`);
-//! 5. the frame allocator, then the heap;
-//! 6. the console.
+//! 4. that domain's event channels ([`Domain::events`]);
+//! 5. the frame table (`mm::with_frame_table`);
+//! 6. the frame allocator, then the heap;
+//! 7. the console.
 //!
 //! No lock is held across a guest entry or an IPI wait. Copies to and from
 //! guest memory made inside [`with_current`] fault at most into hv's own
@@ -47,6 +48,7 @@ pub use vcpu::{TrapState, Vcpu, VcpuRun, DR6_DEFAULT, DR7_DEFAULT};
 
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::percpu::{self, PerCpuArc};
+use crate::event::Events;
 use crate::mm::Mfn;
 use crate::sync::{Level, Ordered};
 
@@ -93,10 +95,10 @@ pub struct DomainConfig {
 
 /// A domain.
 ///
-/// What comes next hangs here, each behind its own lock at the domain-state
-/// level of the order (a lock per concern, so that a vCPU's bounce never
-/// waits for a grant copy): the event channels (`evtchn`, with the per-vCPU
-/// pending bits in each vCPU's `vcpu_info`), the grant table and maptrack,
+/// Per-domain state hangs here, each concern behind its own lock (so that
+/// a vCPU's bounce never waits for a grant copy): the event channels
+/// ([`Domain::events`], with the per-vCPU pending bits in each vCPU's
+/// `vcpu_info`) and, next, the grant table and maptrack,
 /// and the per-domain mappings beyond the vCPUs' descriptor-table windows
 /// (`mm::page_table::VcpuArea`). A domain's memory is its `DomainState`'s
 /// P2M; its vCPUs are fixed at creation (`max_vcpus`).
@@ -111,12 +113,16 @@ pub struct Domain {
     /// so kept out of the state lock.
     vm_assist: AtomicU64,
     state: Ordered<DomainState>,
+    /// The event channels: the port table and the guest words it works
+    /// on (`crate::event`).
+    pub events: Ordered<Events>,
     vcpus: Box<[Ordered<Vcpu>]>,
 }
 
 impl Domain {
-    /// A domain from its configuration, state and vCPUs (at least one).
-    pub fn new(config: DomainConfig, state: DomainState, vcpus: Vec<Vcpu>) -> Self {
+    /// A domain from its configuration, state, vCPUs (at least one) and
+    /// event channels (made for as many vCPUs).
+    pub fn new(config: DomainConfig, state: DomainState, vcpus: Vec<Vcpu>, events: Events) -> Self {
         Self {
             vm_assist: AtomicU64::new(config.vm_assist),
             id: config.id,
@@ -125,11 +131,18 @@ impl Domain {
             handle: config.handle,
             shared_info: config.shared_info,
             state: Ordered::new(Level::DomainState, state),
+            events: Ordered::new(Level::Events, events),
             vcpus: vcpus
                 .into_iter()
                 .map(|v| Ordered::new(Level::Vcpu, v))
                 .collect(),
         }
+    }
+
+    /// The enabled VM assists (bit per VMASST_TYPE_*).
+    #[inline]
+    pub fn vm_assist(&self) -> u64 {
+        self.vm_assist.load(Ordering::Relaxed)
     }
 
     /// Pages in the domain's P2M.
@@ -148,14 +161,22 @@ impl Domain {
         Some(f(&mut self.vcpus[i].lock()))
     }
 
-    /// The domain with one more vCPU (at boot, before it is registered).
-    pub fn add_vcpu(self, v: Vcpu) -> Self {
+    /// The domain with one more vCPU (at boot, before it is registered,
+    /// so before any port is bound: its event channels are made anew for
+    /// the new count).
+    pub fn add_vcpu(self, v: Vcpu) -> Result<Self, &'static str> {
         let mut vcpus: Vec<Ordered<Vcpu>> = self.vcpus.into_vec();
         vcpus.push(Ordered::new(Level::Vcpu, v));
-        Self {
+        let n = u32::try_from(vcpus.len()).map_err(|_| "vCPU count")?;
+        let shared = crate::mm::WritableRef::take(self.shared_info.mfn(), self.id.get())
+            .map_err(|_| "no reference to shared_info")?;
+        let max_port = self.events.lock().table.max_port();
+        let events = Events::new(self.id, n, max_port, shared)?;
+        Ok(Self {
             vcpus: vcpus.into_boxed_slice(),
+            events: Ordered::new(Level::Events, events),
             ..self
-        }
+        })
     }
 }
 

@@ -174,6 +174,7 @@ pub fn load(v: &mut Vcpu) -> GuestRegs {
     gdt::load_vcpu_gdt(area.gdt());
     gdt::load_ldt(area.ldt(), u64::from(v.ldt.ents));
     percpu::this_cpu().set_ldt_window(area.ldt());
+    percpu::this_cpu().set_vcpu_info(v.vcpu_info.va());
     guest_state::load_guest_cr3(v.cr3);
     entry::set_guest_user_mode(!v.in_kernel);
     v.run = VcpuRun::Running;

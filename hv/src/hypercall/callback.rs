@@ -6,8 +6,9 @@
 //! Only the NMI callback can be unregistered; the others give `-EINVAL`,
 //! unknown types `-ENOSYS`. The NMI callback is entry 2 of the virtual IDT
 //! (cs FLAT_KERNEL_CS, events masked), as on Xen, so `set_trap_table` and
-//! `nmi_op` see each other's changes. Events and NMIs are delivered by
-//! later work; the `syscall` callback is used now (guest user mode).
+//! `nmi_op` see each other's changes. The event callback receives event
+//! upcalls (`traps::upcall`) and the `syscall` callback guest user mode's
+//! `syscall`s; NMIs are delivered by later work.
 
 use guest_abi::callback::{
     CallbackRegister, CallbackUnregister, CALLBACKF_MASK_EVENTS, CALLBACKOP_REGISTER,

@@ -23,6 +23,7 @@ mod callback;
 mod console_io;
 mod debugreg;
 pub(crate) mod descriptors;
+mod event_channel;
 mod memory;
 mod mmu;
 mod multicall;
@@ -379,6 +380,7 @@ hypercall_table! {
     MEMORY_OP => memory::memory_op;
     MULTICALL => [with_regs] multicall::multicall;
     UPDATE_VA_MAPPING => mmu::update_va_mapping;
+    EVENT_CHANNEL_OP_COMPAT => event_channel::event_channel_op_compat;
     XEN_VERSION => xen_version::xen_version;
     CONSOLE_IO => [privileged] console_io::console_io;
     VM_ASSIST => [own_command_check] vm_assist::vm_assist;
@@ -389,6 +391,7 @@ hypercall_table! {
     NMI_OP => callback::nmi_op;
     SCHED_OP => sched_op::sched_op;
     CALLBACK_OP => callback::callback_op;
+    EVENT_CHANNEL_OP => event_channel::event_channel_op;
     PHYSDEV_OP => physdev::physdev_op;
 }
 

@@ -10,9 +10,9 @@
 //! the caller's own shutdown. `SCHEDOP_watchdog` keeps the domain's two
 //! watchdogs (`hv::watchdog`); the timer tick shuts the domain down with
 //! `SHUTDOWN_watchdog` once one expires ([`check_watchdogs`]).
-//! `SCHEDOP_block` and `SCHEDOP_poll` wait for
-//! events, which arrive with the event-channel issue: until then they
-//! return `-ENOSYS`.
+//! `SCHEDOP_block` and `SCHEDOP_poll` wait for events (which hv delivers
+//! now, `traps::upcall`) but need a scheduler and timers to wait with:
+//! until then they return `-ENOSYS`.
 
 use guest_abi::errno::Errno;
 use guest_abi::sched::{

@@ -19,13 +19,23 @@
 //! A bounce that fails changes nothing (neither `regs` nor the vCPU's
 //! mode), so the light entry path (`traps::handle_light`) can give up and
 //! let the full path try again and report.
+//!
+//! After the frame, Xen's exit path tests for events: when the bounce left
+//! events unmasked (its entry did not mask them, and they were not masked
+//! when the exception came) and an upcall is pending, the event callback's
+//! frame goes on top of the one just written (`traps::upcall`). The mask
+//! the bounce read decides it, so a bounce with events masked pays one
+//! test. If that upcall cannot be made, the exception's frame stays written
+//! and the domain is to crash: the reason waits in the CPU's block
+//! (`BounceError::Upcall`), where the full path finds it.
 
 use guest_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL;
 
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::arch::x86_64::guest_state;
-use crate::domain::Cur;
+use crate::arch::x86_64::percpu::CpuLocal;
+use crate::domain::{Cur, Vcpu};
 
 const RFLAGS_TF: u64 = 1 << 8;
 pub const RFLAGS_IF: u64 = 1 << 9;
@@ -49,6 +59,9 @@ pub struct Bounce {
     /// Set `evtchn_upcall_mask` on entry (trap entry flag bit 2,
     /// `CALLBACKF_mask_events`).
     pub mask_events: bool,
+    /// Clear DF for the handler, as Xen does after bouncing a `syscall`
+    /// from guest user mode.
+    pub clear_df: bool,
 }
 
 /// Why a bounce could not be made; the domain is crashed.
@@ -60,12 +73,9 @@ pub enum BounceError {
     BadStack(u64),
     /// The frame could not be written at this address.
     StackFault(u64),
-}
-
-/// `evtchn_upcall_mask` of the current vCPU.
-#[inline]
-pub fn upcall_mask(d: &Cur<'_>) -> u8 {
-    d.vcpu.vcpu_info.upcall_mask()
+    /// The bounce was made, then the event upcall due after it could not
+    /// be: the domain crashes for the reason recorded in the CPU's block.
+    Upcall,
 }
 
 #[inline]
@@ -84,7 +94,12 @@ pub fn set_guest_cr2(d: &Cur<'_>, cr2: u64) {
 /// base, and the entry path's mode flag.
 #[inline]
 pub fn toggle_guest_mode(d: &mut Cur<'_>) {
-    let v = &mut d.vcpu;
+    toggle_mode(&mut d.vcpu, d.cpu);
+}
+
+/// [`toggle_guest_mode`] on the running vCPU `v` of CPU `cpu`.
+#[inline]
+fn toggle_mode(v: &mut Vcpu, cpu: &CpuLocal) {
     v.in_kernel = !v.in_kernel;
     guest_state::swapgs();
     let cr3 = if v.in_kernel {
@@ -96,26 +111,66 @@ pub fn toggle_guest_mode(d: &mut Cur<'_>) {
         v.cr3 = cr3;
         guest_state::load_guest_cr3(cr3);
     }
-    d.cpu.set_guest_user_mode(!v.in_kernel);
+    cpu.set_guest_user_mode(!v.in_kernel);
 }
 
 /// The rflags a guest sees in a frame: the real ones with IF standing for
 /// the event mask and IOPL virtualised.
-fn guest_visible_rflags(d: &Cur<'_>, rflags: u64, mask: u8) -> u64 {
+fn guest_visible_rflags(v: &Vcpu, vm_assist: u64, rflags: u64, mask: u8) -> u64 {
     let mut f = rflags & !(RFLAGS_IF | RFLAGS_IOPL);
     if mask == 0 {
         f |= RFLAGS_IF;
     }
-    if d.vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
-        f |= d.vcpu.traps.iopl & RFLAGS_IOPL;
+    if vm_assist & (1 << VMASST_TYPE_ARCHITECTURAL_IOPL) != 0 {
+        f |= v.traps.iopl & RFLAGS_IOPL;
     }
     f
 }
 
-/// Writes the bounce frame and points `regs` at the handler.
+/// What a bounce works on: the running vCPU (locked), the domain's VM
+/// assists, the CPU's block. Taken apart from [`Cur`] so that a call out
+/// of line (the upcall after a bounce) passes three registers rather than
+/// a `Cur` built in memory.
+pub struct Running<'a> {
+    pub vcpu: &'a mut Vcpu,
+    pub vm_assist: u64,
+    pub cpu: &'static CpuLocal,
+}
+
+impl<'a> Running<'a> {
+    #[inline(always)]
+    pub fn of(d: &'a mut Cur<'_>) -> Self {
+        Self {
+            vm_assist: d.vm_assist,
+            cpu: d.cpu,
+            vcpu: &mut d.vcpu,
+        }
+    }
+}
+
+/// Writes the bounce frame, points `regs` at the handler and, if that left
+/// an event upcall due, makes it too.
 #[inline(always)]
 pub fn create_bounce_frame(
     d: &mut Cur<'_>,
+    regs: &mut GuestRegs,
+    b: &Bounce,
+) -> Result<(), BounceError> {
+    let mut run = Running::of(d);
+    write_frame(&mut run, regs, b)?;
+    // Xen's exit test, the mask first: a bounce that masked events, or
+    // one that found them masked, pays one compare.
+    let vi = &run.vcpu.vcpu_info;
+    if vi.upcall_mask() == 0 && vi.upcall_pending() != 0 {
+        return super::upcall::after_bounce(run.vcpu, regs);
+    }
+    Ok(())
+}
+
+/// Writes the bounce frame and points `regs` at the handler.
+#[inline(always)]
+pub fn write_frame(
+    run: &mut Running<'_>,
     regs: &mut GuestRegs,
     b: &Bounce,
 ) -> Result<(), BounceError> {
@@ -123,9 +178,9 @@ pub fn create_bounce_frame(
         return Err(BounceError::NoHandler);
     }
     let mut cs = regs.cs & 0xffff;
-    let from_user = !d.vcpu.in_kernel;
+    let from_user = !run.vcpu.in_kernel;
     let sp = if from_user {
-        d.vcpu.traps.kernel_sp
+        run.vcpu.traps.kernel_sp
     } else {
         // The interrupted context was the guest kernel: RPL 0 says so.
         cs &= !3;
@@ -136,8 +191,8 @@ pub fn create_bounce_frame(
     if sp.wrapping_sub(HV_START + 1) < HV_END + 64 - (HV_START + 1) {
         return Err(BounceError::BadStack(sp));
     }
-    let saved_mask = upcall_mask(d);
-    let rflags = guest_visible_rflags(d, regs.rflags, saved_mask);
+    let saved_mask = run.vcpu.vcpu_info.upcall_mask();
+    let rflags = guest_visible_rflags(run.vcpu, run.vm_assist, regs.rflags, saved_mask);
     // The frame, lowest address first: rcx, r11, [error code], rip, cs,
     // rflags, rsp, ss.
     let cs_word = cs | u64::from(saved_mask) << 32;
@@ -167,22 +222,23 @@ pub fn create_bounce_frame(
     // so the CPU walks it. A frame that cannot be written switches back:
     // a failed bounce leaves the vCPU as it found it.
     if from_user {
-        toggle_guest_mode(d);
+        toggle_mode(run.vcpu, run.cpu);
     }
     let new_sp = match crate::guest_mem::push_frame_to_loaded(sp, &frame, eight) {
         Ok(new_sp) => new_sp,
         Err(_) => {
             if from_user {
-                toggle_guest_mode(d);
+                toggle_mode(run.vcpu, run.cpu);
             }
             let n: u64 = if eight { 8 } else { 7 };
             return Err(BounceError::StackFault(sp.wrapping_sub(8 * n)));
         }
     };
     if b.mask_events {
-        set_upcall_mask(d, true);
+        run.vcpu.vcpu_info.set_upcall_mask(true);
     }
-    regs.rflags &= !(RFLAGS_AC | RFLAGS_VM | RFLAGS_RF | RFLAGS_NT | RFLAGS_TF);
+    let df = if b.clear_df { RFLAGS_DF } else { 0 };
+    regs.rflags &= !(RFLAGS_AC | RFLAGS_VM | RFLAGS_RF | RFLAGS_NT | RFLAGS_TF | df);
     regs.ss = u64::from(RING3_DS);
     regs.rsp = new_sp;
     regs.cs = u64::from(RING3_CS64);
@@ -199,11 +255,4 @@ pub fn create_bounce_frame(
 pub fn sysret_registers(regs: &mut GuestRegs) {
     regs.rcx = regs.rip;
     regs.r11 = (regs.rflags & !(RFLAGS_IOPL | RFLAGS_VM)) | RFLAGS_IF;
-}
-
-/// The bounce for a `syscall` from guest user mode, after which Xen also
-/// clears DF.
-pub fn clear_df(regs: &mut GuestRegs) {
-    regs.rflags &= !RFLAGS_DF;
-    sysret_registers(regs);
 }

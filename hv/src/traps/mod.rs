@@ -19,9 +19,11 @@
 //! context switch, which hv does not do (the guest's data segments stay
 //! loaded while hv runs). A #PF at hv's LDT area maps the guest's LDT page
 //! (`domain::ldt`) and retries, or becomes the guest's #PF at its own LDT
-//! address.
+//! address. Pending events go to the guest kernel's event callback on the
+//! way back to the guest ([`upcall`]), after an exception's bounce too.
 
 pub mod bounce;
+pub mod upcall;
 
 use crate::arch::x86_64::entry::{self, GuestRegs, ENTRY_SYSCALL, ENTRY_SYSCALL32};
 use crate::arch::x86_64::{apic, cpu, guest_state, percpu};
@@ -131,20 +133,25 @@ pub extern "C" fn handle_user_syscall_light(regs: &mut GuestRegs) -> bool {
         handler: t.syscall_callback,
         error_code: None,
         mask_events: t.syscall_masks_events,
+        clear_df: true,
     };
-    let delivered = bounce::create_bounce_frame(&mut d, regs, &b).is_ok();
-    if delivered {
-        bounce::clear_df(regs);
-    }
-    delivered
+    bounce::create_bounce_frame(&mut d, regs, &b).is_ok()
 }
 
 /// Entry from the IDT stubs and from `syscall` in 32-bit mode (the entry
 /// code calls it directly, with a full frame). An exception raised by
 /// guest code, the hot case, is tested first; everything else takes
 /// [`handle_other`].
+///
+/// Before anything else: a light path that fell back here may have left a
+/// crash to report (a bounce whose event upcall could not be made, see
+/// [`bounce`]). After everything, a return to the guest may owe it an
+/// event upcall ([`upcall::on_exit`]).
 pub extern "C" fn handle(regs: &mut GuestRegs) {
     let v = regs.entry_vector;
+    if regs.is_guest_context() {
+        crash_if_pending(regs);
+    }
     if v < 32 && regs.is_guest_context() {
         let bit = 1u32 << v;
         let vector = (v & 31) as u8;
@@ -155,16 +162,27 @@ pub extern "C" fn handle(regs: &mut GuestRegs) {
         }
         if bit & SPECIAL_VECTORS != 0 {
             special_exception(regs, vector);
+            upcall::on_exit(regs);
             return;
         }
     }
     handle_other(regs);
+    upcall::on_exit(regs);
 }
 
 /// Entry from a 64-bit `syscall` in guest user mode (the entry code calls
-/// it directly).
+/// it directly), as [`handle`].
 pub extern "C" fn handle_user_syscall(regs: &mut GuestRegs) {
+    crash_if_pending(regs);
     guest_syscall(regs);
+}
+
+/// Crashes the domain if a light path recorded why it must.
+#[inline]
+fn crash_if_pending(regs: &GuestRegs) {
+    if let Some(why) = percpu::this_cpu().take_pending_crash() {
+        crash_current(regs, why);
+    }
 }
 
 /// Interrupts, `syscall` from 32-bit mode, NMI/#DF/#MC, and exceptions in
@@ -255,24 +273,23 @@ fn guest_syscall(regs: &mut GuestRegs) {
         } else {
             (t.syscall_callback, t.syscall_masks_events)
         };
+        // Xen clears DF after the bounce, the #UD's too.
         let b = if handler == 0 {
             regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
             regs.entry_vector = u32::from(VEC_UD);
-            trap_bounce(&d, VEC_UD, None)
+            Bounce {
+                clear_df: true,
+                ..trap_bounce(&d, VEC_UD, None)
+            }
         } else {
             Bounce {
                 handler,
                 error_code: None,
                 mask_events: mask,
+                clear_df: true,
             }
         };
-        match bounce::create_bounce_frame(&mut d, regs, &b) {
-            Ok(()) => {
-                bounce::clear_df(regs);
-                Ok(())
-            }
-            Err(e) => Err(("#UD", e)),
-        }
+        bounce::create_bounce_frame(&mut d, regs, &b).map_err(|e| ("#UD", e))
     };
     drop(d);
     drop(current);
@@ -288,6 +305,7 @@ fn trap_bounce(d: &domain::Cur<'_>, vector: u8, error_code: Option<u32>) -> Boun
         handler: ti.address,
         error_code,
         mask_events: ti.masks_events(),
+        clear_df: false,
     }
 }
 
@@ -490,6 +508,13 @@ fn bounce_failed(regs: &GuestRegs, what: &str, e: BounceError, cr2: u64) -> ! {
     let cpu = percpu::cpu_id();
     match e {
         BounceError::NoHandler => guest_fault(regs, what, cr2),
+        BounceError::Upcall => {
+            let why = percpu::this_cpu()
+                .take_pending_crash()
+                .unwrap_or("event upcall not delivered");
+            crate::hvlog!(error, "CPU{cpu}: {what} delivered, then: {why}");
+            guest_fault(regs, why, cr2)
+        }
         BounceError::BadStack(sp) => crate::hvlog!(
             error,
             "CPU{cpu}: bouncing {what}: guest stack {sp:#x} is in hv's range"

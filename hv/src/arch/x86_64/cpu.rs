@@ -70,12 +70,16 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
 }
 
 // Reads of control registers and `hlt` come from the `x86_64`
-// crate, whose safe wrappers carry the (trivial) safety arguments.
+// crate, whose safe wrappers carry the (trivial) safety arguments. The
+// reads are one instruction each: always inlined (the MMU hypercalls and
+// the #PF bounce read cr3/cr2 on their hot paths).
 
+#[inline(always)]
 pub fn read_cr0() -> u64 {
     Cr0::read_raw()
 }
 
+#[inline(always)]
 pub fn read_cr2() -> u64 {
     Cr2::read_raw()
 }
@@ -86,6 +90,7 @@ pub fn read_cr3() -> u64 {
     frame.start_address().as_u64() | u64::from(low)
 }
 
+#[inline(always)]
 pub fn read_cr4() -> u64 {
     Cr4::read_raw()
 }

@@ -49,7 +49,21 @@
 //! The hypercall path is written for instruction count: 15 pushes, the
 //! user-mode test, a bounds-checked (and speculation-clamped) indirect call
 //! straight into the handler from `hypercall::TABLE`, one test of its
-//! answer, 9 pops and `iretq`.
+//! answer, the event check, 9 pops and `iretq`.
+//!
+//! The event check is Xen's on every return to a guest: an upcall is due
+//! when the running vCPU's `evtchn_upcall_mask` is clear and its
+//! `evtchn_upcall_pending` set. A guest that unmasks events in memory and
+//! finds one pending makes any hypercall to get it (Linux's
+//! `xen_force_evtchn_callback` uses `xen_version`), so every hypercall
+//! exit must test, which the CPU's copy of the entry does with the
+//! `vcpu_info` address its block keeps: three instructions while events
+//! are masked, five while not. When one is due, the upcall goes through
+//! the light path (`traps::upcall::deliver_light`) or, when that cannot
+//! make the frame, the full one, which crashes the domain with a report.
+//! The other exits test where they can do it cheaper: a bounce (which
+//! knows the mask it found) in `traps::bounce`, the full trap path at its
+//! end (`traps::upcall`).
 
 use super::gdt::{HV_CS, IST_DB, IST_DF, IST_MC, IST_NMI};
 use super::percpu;
@@ -266,36 +280,64 @@ hv_syscall_entries:
     lea {table}(%rip), %rcx
     call *(%rcx,%rax,8)
     test %al, %al
-    jz 4f
+    jz hv_hypercall_full
+5:
+    /* An event upcall is due when evtchn_upcall_mask is clear and
+       evtchn_upcall_pending is set (Xen's exit test). */
+    mov {cpus}+cpu*{cpu_size}+{off_vcpu_info}(%rip), %rcx
+    cmpb $0, {off_upcall_mask}(%rcx)
+    jne 6f
+    cmpb $0, {off_upcall_pending}(%rcx)
+    jne hv_hypercall_upcall
+6:
     add $56, %rsp
     jmp hv_return_scratch
 1:
     call {enosys}
-    add $56, %rsp
-    jmp hv_return_scratch
-4:
-    hv_spill_callee_saved
-    lea 8(%rsp), %rdi
-    call {hypercall_complete}
-    add $8, %rsp
-    jmp hv_return_to_guest
+    jmp 5b
 2:
     lea -48(%rsp), %rdi
     sub $56, %rsp
     call {user_syscall_light}
     test %al, %al
-    jz 3f
+    jz hv_user_syscall_full
     add $56, %rsp
     jmp hv_return_scratch
-3:
+    .org 1000b + {entry_stride}, 0xcc   /* fails to assemble if the copy outgrew its slot */
+    .set cpu, cpu + 1
+    .endr
+
+    /* The full paths the copies fall back to (rsp as after the light
+       handler's call: the frame 8 above, its callee-saved slots stale,
+       those registers still the guest's). */
+    .balign 16
+hv_hypercall_full:
+    hv_spill_callee_saved
+    lea 8(%rsp), %rdi
+    call {hypercall_complete}
+    add $8, %rsp
+    jmp hv_return_to_guest
+hv_user_syscall_full:
     hv_spill_callee_saved
     lea 8(%rsp), %rdi
     call {user_syscall}
     add $8, %rsp
     jmp hv_return_to_guest
-    .org 1000b + {entry_stride}, 0xcc   /* fails to assemble if the copy outgrew its slot */
-    .set cpu, cpu + 1
-    .endr
+
+    /* The hypercall exit found an event upcall due. */
+hv_hypercall_upcall:
+    lea 8(%rsp), %rdi
+    call {upcall_light}
+    test %al, %al
+    jz 1f
+    add $56, %rsp
+    jmp hv_return_scratch
+1:
+    hv_spill_callee_saved
+    lea 8(%rsp), %rdi
+    call {upcall}
+    add $8, %rsp
+    jmp hv_return_to_guest
 
     .balign 4096
     .global hv_syscall32_entries
@@ -328,6 +370,11 @@ hv_syscall32_entries:
     off_scratch = const super::percpu::OFF_SCRATCH,
     off_rsp0 = const super::percpu::OFF_RSP0,
     off_user_mode = const super::percpu::OFF_USER_MODE,
+    off_vcpu_info = const super::percpu::OFF_VCPU_INFO,
+    off_upcall_mask = const core::mem::offset_of!(guest_abi::xen::VcpuInfo, evtchn_upcall_mask),
+    off_upcall_pending = const core::mem::offset_of!(guest_abi::xen::VcpuInfo, evtchn_upcall_pending),
+    upcall_light = sym crate::traps::upcall::deliver_light,
+    upcall = sym crate::traps::upcall::deliver,
     max_cpus = const super::percpu::MAX_CPUS,
     entry_stride = const ENTRY_STRIDE,
     entry32_stride = const ENTRY32_STRIDE,

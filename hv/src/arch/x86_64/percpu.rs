@@ -146,6 +146,11 @@ pub struct CpuLocal {
     /// Non-zero while the vCPU this CPU runs is in guest user mode: its
     /// `syscall`s then go to the guest kernel, not to the hypercall table.
     guest_user_mode: AtomicU8,
+    /// Direct-map address of the running vCPU's `vcpu_info` (or of
+    /// [`NO_VCPU_INFO`] when none runs): the hypercall exit reads its
+    /// first two bytes (`evtchn_upcall_pending`, `evtchn_upcall_mask`) to
+    /// decide whether an event upcall is due (`entry.rs`).
+    vcpu_info: AtomicU64,
     /// Brought up and running hv code.
     online: AtomicBool,
     tss: UnsafeCell<Tss>,
@@ -174,6 +179,13 @@ pub struct CpuLocal {
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
 pub const OFF_RSP0: usize = core::mem::offset_of!(CpuLocal, rsp0);
 pub const OFF_USER_MODE: usize = core::mem::offset_of!(CpuLocal, guest_user_mode);
+pub const OFF_VCPU_INFO: usize = core::mem::offset_of!(CpuLocal, vcpu_info);
+
+/// What the exit path reads while no vCPU runs: nothing pending, masked.
+static NO_VCPU_INFO: AlignedPair = AlignedPair([0, 1]);
+
+#[repr(C, align(8))]
+struct AlignedPair([u8; 2]);
 pub const CPU_LOCAL_SIZE: usize = core::mem::size_of::<CpuLocal>();
 
 // SAFETY: each block's mutable words are touched only by the CPU that owns
@@ -186,6 +198,7 @@ impl CpuLocal {
             syscall_scratch: UnsafeCell::new(0),
             rsp0: UnsafeCell::new(0),
             guest_user_mode: AtomicU8::new(0),
+            vcpu_info: AtomicU64::new(0),
             online: AtomicBool::new(false),
             tss: UnsafeCell::new(Tss::new()),
             gdt: AtomicPtr::new(core::ptr::null_mut()),
@@ -264,6 +277,25 @@ impl CpuLocal {
         self.tlb_owed.load(Ordering::Relaxed)
     }
 
+    /// Records where the `vcpu_info` of the vCPU this CPU runs now lies
+    /// (a direct-map address inside a frame the vCPU holds; the exit path
+    /// only reads it).
+    pub fn set_vcpu_info(&self, va: u64) {
+        self.vcpu_info.store(va, Ordering::Relaxed);
+    }
+
+    /// Whether the running vCPU's `vcpu_info` asks for an event upcall
+    /// (the test the hypercall exit makes in the entry code).
+    pub fn upcall_due(&self) -> bool {
+        let va = self.vcpu_info.load(Ordering::Relaxed);
+        // SAFETY: `va` is the direct-map address of the running vCPU's
+        // `vcpu_info` (8-byte aligned, inside a frame the vCPU holds a
+        // writable reference on) or of `NO_VCPU_INFO`; reading two bytes
+        // there has no effect, and the guest may write them meanwhile.
+        let w = unsafe { core::ptr::read_volatile(va as *const u16) };
+        hv::evtchn::upcall_due(w)
+    }
+
     pub fn set_guest_user_mode(&self, user: bool) {
         self.guest_user_mode
             .store(u8::from(user), Ordering::Relaxed);
@@ -306,6 +338,7 @@ pub unsafe fn bring_up(cpu: usize, stacks: &'static CpuStacks, gdt: *mut u64) ->
     // reads rsp0 before the first guest entry.
     unsafe { *c.rsp0.get() = stacks.main.usable_top() };
     c.gdt.store(gdt, Ordering::Relaxed);
+    c.set_vcpu_info(core::ptr::addr_of!(NO_VCPU_INFO) as u64);
     c.stacks
         .store(core::ptr::from_ref(stacks).cast_mut(), Ordering::Relaxed);
     c.online.store(true, Ordering::Release);

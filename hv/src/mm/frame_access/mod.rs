@@ -18,6 +18,10 @@
 //! - [`WritableRef`] / [`SegDescRef`]: a domain's frame hv holds a writable
 //!   (or descriptor) type reference on — never a page table; the domain's
 //!   `shared_info` is one, held for the domain's life;
+//! - [`VcpuInfoRef`] / [`EventWords`] (`guest_words`): the words hv shares
+//!   with a guest in its own frames (a `vcpu_info`; the event bitmaps,
+//!   selectors, FIFO control blocks and event arrays), each behind writable
+//!   references it holds, reached as volatile bytes or as atomics;
 //! - [`HvTable`]: a table of hv's own page tables (the idle L4 and tables
 //!   below it, or a fresh frame made one), for building hv's mappings;
 //! - [`HvSlots`]: the hypervisor slots (256–271) of a frame the frame table
@@ -41,6 +45,9 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sync::{Level, Ordered};
+
+mod guest_words;
+pub use guest_words::{EventWords, VcpuInfoRef};
 use hv::frames::FrameBitmap;
 use hv::page_info::{self, FrameHome, FrameTable, PageError, PageInfo, PageType, TypedRef};
 
@@ -607,69 +614,6 @@ pub trait FrameWrite: sealed::Sealed {
         // SAFETY: as for `write`.
         unsafe { core::ptr::write_volatile(va as *mut u8, value) };
         Ok(())
-    }
-}
-
-/// A vCPU's `vcpu_info`: 64 bytes inside a frame hv holds a writable type
-/// reference on (so the frame can never become a page table or descriptor
-/// table, nor be freed or exchanged, while hv writes it), its place checked
-/// once when made. The fields the entry paths touch (upcall mask, cr2) are
-/// then single loads and stores through the direct map. The guest may
-/// write the same bytes at any time: every access is volatile and no Rust
-/// reference to them is formed.
-#[derive(Debug)]
-pub struct VcpuInfoRef {
-    /// Held for as long as hv may write the `vcpu_info`.
-    _frame: WritableRef,
-    /// Direct-map address of the `vcpu_info`.
-    va: u64,
-}
-
-const VCPU_INFO_SIZE: u64 = size_of::<guest_abi::xen::VcpuInfo>() as u64;
-const UPCALL_MASK: u64 = core::mem::offset_of!(guest_abi::xen::VcpuInfo, evtchn_upcall_mask) as u64;
-const ARCH_CR2: u64 = core::mem::offset_of!(guest_abi::xen::VcpuInfo, arch) as u64
-    + core::mem::offset_of!(guest_abi::xen::ArchVcpuInfo, cr2) as u64;
-
-impl VcpuInfoRef {
-    /// The `vcpu_info` at `offset` in the frame `frame` holds: 8-byte
-    /// aligned and wholly inside the frame (as Xen requires of a
-    /// registered one), else `OutOfRange`.
-    pub fn new(frame: WritableRef, offset: u64) -> Result<Self, OutOfRange> {
-        if !offset.is_multiple_of(8) {
-            return Err(OutOfRange);
-        }
-        let va = frame_va(frame.frame(), offset, VCPU_INFO_SIZE)?;
-        Ok(Self { _frame: frame, va })
-    }
-
-    /// `evtchn_upcall_mask`.
-    #[inline(always)]
-    pub fn upcall_mask(&self) -> u8 {
-        // SAFETY: `va` was checked (`new`) to address VCPU_INFO_SIZE bytes
-        // of the held frame in the direct map, which stays mapped and is
-        // ordinary memory of the domain for as long as `self` holds it.
-        unsafe { core::ptr::read_volatile((self.va + UPCALL_MASK) as *const u8) }
-    }
-
-    #[inline(always)]
-    pub fn set_upcall_mask(&self, mask: bool) {
-        // SAFETY: as in `upcall_mask`; the writable type reference makes
-        // the frame plain memory, never a table hv validated.
-        unsafe { core::ptr::write_volatile((self.va + UPCALL_MASK) as *mut u8, u8::from(mask)) };
-    }
-
-    /// `arch.cr2`, where the guest reads a page fault's address.
-    #[inline(always)]
-    pub fn cr2(&self) -> u64 {
-        // SAFETY: as in `upcall_mask`; the field is 8-byte aligned because
-        // `va` is (`new`).
-        unsafe { core::ptr::read_volatile((self.va + ARCH_CR2) as *const u64) }
-    }
-
-    #[inline(always)]
-    pub fn set_cr2(&self, cr2: u64) {
-        // SAFETY: as in `cr2` and `set_upcall_mask`.
-        unsafe { core::ptr::write_volatile((self.va + ARCH_CR2) as *mut u64, cr2) };
     }
 }
 

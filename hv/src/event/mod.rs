@@ -1,0 +1,159 @@
+//! Event channels as hv runs them: each domain's port table (the pure
+//! logic, `hv::evtchn`) and the guest words it works on
+//! ([`EventWords`](crate::mm::EventWords)), together behind the domain's
+//! event lock (`Level::Events`, after the domain's state and before the
+//! frame table, which registering a FIFO frame takes).
+//!
+//! The hypercall (`hypercall::event_channel`) copies its argument in,
+//! resolves the domain, takes the lock, runs one operation of the table
+//! and copies the answer out after letting go: no lock is held across a
+//! guest copy. What follows here is what the table leaves to the kernel:
+//! the FIFO frames (`init_control`'s control block and `expand_array`'s
+//! pages: the guest names them by frame number, which for a PV guest is
+//! the machine frame itself; hv takes a writable type reference, so a
+//! frame the domain does not own, or one that is a page table or
+//! descriptor table, is refused with `-EINVAL` as Xen's `map_guest_page`
+//! refuses it, and while registered the frame can never be pinned or
+//! validated as a table), when a reset preempts, and what a raised event
+//! asks for.
+//!
+//! A raised event asks for two things ([`hv::evtchn::Raised`]): a kick of
+//! the vCPU whose `evtchn_upcall_pending` went up, and a wake-up of vCPUs
+//! polling the port. With one vCPU running per domain and no
+//! `SCHEDOP_poll` yet, neither has anyone to reach: the vCPU that raised
+//! the event is the one that will see it, on its way back to the guest
+//! (`traps::upcall`).
+//!
+//! VIRQs: every one binds as on Xen (the table's rules). Sources:
+//! `VIRQ_DOM_EXC` is raised in the initial domain when another domain
+//! shuts down or crashes (`shutdown`, Xen's default handler of global
+//! VIRQs; unreachable while hv runs one domain); `VIRQ_TIMER` waits for
+//! the time work (timers), `VIRQ_CONSOLE` for console input (hv reads
+//! none) and `VIRQ_DEBUG` for debug keys (hv has none).
+
+use guest_abi::errno::Errno;
+use guest_abi::types::DomId;
+use hv::evtchn::{EventTable, ExpandArray, InitControl, Raised, ResetProgress};
+
+use crate::domain::Domain;
+use crate::mm::{EventWords, WritableRef};
+
+/// Ports a reset closes before it lets hv take interrupts: the table asks
+/// every 64 ports, and every 16th time the answer is yes.
+const RESET_PORTS_PER_CALL: u32 = 1024;
+
+/// One domain's event channels: the table and the words it works on.
+pub struct Events {
+    pub table: EventTable,
+    pub words: EventWords,
+}
+
+impl core::fmt::Debug for Events {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Events")
+            .field("active", &self.table.active())
+            .field("abi", &self.table.abi())
+            .field("words", &self.words)
+            .finish()
+    }
+}
+
+impl Events {
+    /// The event channels of a new domain `id` with `nr_vcpus` vCPUs, at
+    /// most `max_port` as its highest port, whose `shared_info` frame
+    /// `shared_info` holds (a reference of the caller's, now these
+    /// words').
+    pub fn new(
+        id: DomId,
+        nr_vcpus: u32,
+        max_port: u32,
+        shared_info: WritableRef,
+    ) -> Result<Self, &'static str> {
+        let table = EventTable::new(id, nr_vcpus, max_port).map_err(|_| "no heap for the ports")?;
+        let words = EventWords::new(shared_info, nr_vcpus)
+            .map_err(|_| "event words outside shared_info (more than 32 vCPUs?)")?;
+        Ok(Self { table, words })
+    }
+
+    /// `EVTCHNOP_init_control` for the domain `owner`: the table's checks,
+    /// then the control block's frame, then the commit. Returns
+    /// `link_bits`.
+    pub fn init_control(
+        &mut self,
+        owner: DomId,
+        vcpu: u32,
+        gfn: u64,
+        offset: u32,
+    ) -> Result<u8, Errno> {
+        let token: InitControl = self.table.fifo_init_control_check(vcpu, offset)?;
+        let frame = guest_frame(owner, gfn)?;
+        self.words
+            .set_control_block(token.vcpu(), frame, offset)
+            .map_err(|_| Errno::EINVAL)?;
+        self.table.fifo_init_control_commit(token, &self.words)
+    }
+
+    /// `EVTCHNOP_expand_array` for the domain `owner`: the next page of
+    /// event words; the ports it covers that were raised while it was
+    /// missing are raised now.
+    pub fn expand_array(&mut self, owner: DomId, gfn: u64) -> Result<(), Errno> {
+        let token: ExpandArray = self.table.fifo_expand_check()?;
+        let frame = guest_frame(owner, gfn)?;
+        if self.words.event_pages() != token.slot() as usize {
+            return Err(Errno::EINVAL);
+        }
+        self.words
+            .add_event_page(frame)
+            .map_err(|_| Errno::ENOMEM)?;
+        self.table.fifo_expand_commit(token, &self.words, raised);
+        Ok(())
+    }
+
+    /// `EVTCHNOP_reset` (`resuming`: `reset_cont`) of this domain's own
+    /// table: `Ok(true)` when done, `Ok(false)` when preempted (the
+    /// caller continues with `reset_cont`). Only loopback channels exist,
+    /// so no port is connected to another domain.
+    pub fn reset(&mut self, resuming: bool) -> Result<bool, Errno> {
+        let mut asked = 0u32;
+        let preempt = || {
+            asked += 1;
+            asked.is_multiple_of(RESET_PORTS_PER_CALL / 64)
+        };
+        match self.table.reset(resuming, &self.words, preempt)? {
+            ResetProgress::Done { fifo_released } => {
+                if fifo_released {
+                    self.words.release_fifo();
+                }
+                Ok(true)
+            }
+            ResetProgress::Preempted => Ok(false),
+            // Every interdomain channel is a loopback one until domains
+            // can talk to each other; the table then never stops here.
+            ResetProgress::ForeignPeer { .. } => Err(Errno::EAGAIN),
+        }
+    }
+}
+
+/// A guest frame named by number for the event channels to hold: a PV
+/// guest's frame number is the machine frame (Xen's `get_page_from_gfn`
+/// without translation); `-EINVAL` unless `owner` owns it and it can be
+/// ordinary writable memory (not a page table, not a descriptor table).
+fn guest_frame(owner: DomId, gfn: u64) -> Result<WritableRef, Errno> {
+    WritableRef::take(gfn, owner.get()).map_err(|_| Errno::EINVAL)
+}
+
+/// Acts on what raising an event asks for. With one vCPU running per
+/// domain and no `SCHEDOP_poll`, nothing does: the raising vCPU finds
+/// its own upcall on the way back to the guest (see the module docs).
+#[inline(always)]
+pub fn raised(r: Raised) {
+    let _ = r;
+}
+
+/// Raises the global VIRQ `virq` in `dom` on the vCPU its port notifies,
+/// if the domain bound it (Xen's `send_global_virq`).
+pub fn send_global_virq(dom: &Domain, virq: u32) {
+    let mut ev = dom.events.lock();
+    let Events { table, words } = &mut *ev;
+    raised(table.send_global_virq(virq, words));
+}
