@@ -53,6 +53,33 @@ impl Shown for bool {
     }
 }
 
+impl Shown for usize {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// A value or a hypercall's error, as the wrappers that return what the
+/// call wrote back (a port, say) give it.
+impl<T: Shown> Shown for Result<T, i64> {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ok(v) => v.show(f),
+            Err(rc) => fmt::Display::fmt(&Rc(*rc), f),
+        }
+    }
+}
+
+impl<A: Shown, B: Shown> Shown for (A, B) {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(")?;
+        self.0.show(f)?;
+        f.write_str(", ")?;
+        self.1.show(f)?;
+        f.write_str(")")
+    }
+}
+
 impl<T: Shown> Shown for Option<T> {
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -6,6 +6,8 @@
 #[cfg(target_os = "none")]
 pub mod cpuid;
 #[cfg(target_os = "none")]
+pub mod evtchn;
+#[cfg(target_os = "none")]
 pub mod expect;
 #[cfg(target_os = "none")]
 pub mod fixup;
