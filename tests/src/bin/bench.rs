@@ -39,6 +39,8 @@
 //! | `page_fault_bounce` | load from an unmapped address -> #PF handler skips it -> `iret` |
 //! | `syscall_bounce` | guest user `syscall` -> kernel callback -> `iret` (`VGCF_in_syscall`) |
 //! | `sched_yield` | `sched_op(SCHEDOP_yield)` with one vCPU |
+//! | `evtchn_send_loopback` | `event_channel_op(EVTCHNOP_send)` on a loopback interdomain port, raising the other end afresh: the guest clears its pending bit, the selector and `evtchn_upcall_pending` first (events stay masked: no upcall) |
+//! | `evtchn_ipi_self` | the same on an IPI port bound to vCPU 0 itself |
 //!
 //! A new row is one entry in [`ROWS`] and, for a hypercall, a call to
 //! [`hypercall_row`] with its arguments.
@@ -54,9 +56,13 @@ use core::sync::atomic::AtomicU64;
 
 use guest_abi::arch::{FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
 use guest_abi::errno;
+use guest_abi::event_channel::{
+    EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnSend, EVTCHNOP_ALLOC_UNBOUND,
+    EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_IPI, EVTCHNOP_SEND,
+};
 use guest_abi::hypercall::{
-    hypercall2, hypercall3, hypercall4, MMUEXT_OP, MMU_UPDATE, SCHED_OP, SET_CALLBACKS,
-    SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, XEN_VERSION,
+    hypercall2, hypercall3, hypercall4, EVENT_CHANNEL_OP, MMUEXT_OP, MMU_UPDATE, SCHED_OP,
+    SET_CALLBACKS, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, XEN_VERSION,
 };
 use guest_abi::println;
 use guest_abi::rt::report::Report;
@@ -68,7 +74,7 @@ use guest_abi::xen::{
     MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
 };
 use tests::expect::Rc;
-use tests::fixup::{set_trap_table, trap};
+use tests::fixup::{set_trap_table, trap, SharedInfo};
 use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "bench");
@@ -131,6 +137,26 @@ timed_loop!(
     "mov r10, [r14 + 32]",
     "mov r8, [r14 + 40]",
     "call qword ptr [r14 + 48]",
+);
+
+// `event_channel_op(EVTCHNOP_send)` with the event consumed first, as a
+// guest's handler would have: the port's pending bit cleared (`arg[7]`:
+// the word, `arg[8]`: the mask keeping the other bits), then vCPU 0's
+// `evtchn_pending_sel` and `evtchn_upcall_pending` (`arg[9]`: its
+// `vcpu_info`), so each send raises the event afresh. `arg[0..3]` as
+// for `bench_loop_hypercall`.
+timed_loop!(
+    "bench_loop_evtchn_send",
+    "mov rax, [r14 + 56]",
+    "mov rcx, [r14 + 64]",
+    "lock and [rax], rcx",
+    "mov rax, [r14 + 72]",
+    "mov qword ptr [rax + 8], 0",
+    "mov byte ptr [rax], 0",
+    "mov rax, [r14]",
+    "mov rdi, [r14 + 8]",
+    "mov rsi, [r14 + 16]",
+    "syscall",
 );
 
 // A breakpoint, bounced to `bench_int3_handler`.
@@ -281,6 +307,7 @@ unsafe extern "C" {
     fn bench_loop_hypercall_page(n: u64, arg: u64) -> u64;
     fn bench_loop_int3(n: u64, arg: u64) -> u64;
     fn bench_loop_page_fault(n: u64, arg: u64) -> u64;
+    fn bench_loop_evtchn_send(n: u64, arg: u64) -> u64;
     fn bench_user_syscalls(n: u64) -> u64;
     fn bench_int3_handler();
     fn bench_pf_handler();
@@ -402,6 +429,14 @@ const ROWS: &[Row] = &[
     Row {
         name: "syscall_bounce",
         run: syscall_bounce,
+    },
+    Row {
+        name: "evtchn_send_loopback",
+        run: evtchn_send_loopback,
+    },
+    Row {
+        name: "evtchn_ipi_self",
+        run: evtchn_ipi_self,
     },
     Row {
         name: "sched_yield",
@@ -591,6 +626,100 @@ fn mmuext_tlb_flush_local(c: &mut Ctx) -> Outcome {
     );
     core::hint::black_box(&op);
     outcome
+}
+
+/// `event_channel_op(cmd, arg)`.
+fn evtchn_op<T>(cmd: u32, arg: &mut T) -> i64 {
+    call(&[
+        EVENT_CHANNEL_OP,
+        u64::from(cmd),
+        addr(core::ptr::from_mut(arg)),
+        0,
+        0,
+        0,
+    ])
+}
+
+/// Times `EVTCHNOP_send` on `port`, whose event is raised on `raised`,
+/// consumed before each send (see `bench_loop_evtchn_send`).
+fn evtchn_send_row(c: &mut Ctx, port: u32, raised: u32) -> Outcome {
+    let Some(shared) = SharedInfo::map(c.si) else {
+        return Outcome::Failed(Failure::Setup("shared_info could not be mapped"));
+    };
+    let send = EvtchnSend { port };
+    let args = [
+        EVENT_CHANNEL_OP,
+        u64::from(EVTCHNOP_SEND),
+        addr(&send),
+        0,
+        0,
+        0,
+    ];
+    match call(&args) {
+        0 => {}
+        rc if rc == -errno::ENOSYS => {
+            return Outcome::Unsupported("event_channel_op returns -ENOSYS")
+        }
+        rc => return Outcome::Failed(Failure::Hypercall("event_channel_op(EVTCHNOP_send)", rc)),
+    }
+    let word = shared.va + SHARED_EVTCHN_PENDING + u64::from(raised / 64) * 8;
+    let keep = !(1u64 << (raised % 64));
+    let block = [args[0], args[1], args[2], 0, 0, 0, 0, word, keep, shared.va];
+    let outcome = measure(c, bench_loop_evtchn_send, addr(&block));
+    core::hint::black_box((&send, &block));
+    match call(&args) {
+        0 => outcome,
+        rc => Outcome::Failed(Failure::Hypercall("event_channel_op(EVTCHNOP_send)", rc)),
+    }
+}
+
+/// `evtchn_pending` in shared_info (vCPU 0's `vcpu_info` is at 0).
+const SHARED_EVTCHN_PENDING: u64 = 2048;
+
+/// A loopback channel's bound end (allocated once, kept for the rows).
+fn evtchn_send_loopback(c: &mut Ctx) -> Outcome {
+    let mut alloc = EvtchnAllocUnbound {
+        dom: DOMID_SELF,
+        remote_dom: DOMID_SELF,
+        port: 0,
+    };
+    match evtchn_op(EVTCHNOP_ALLOC_UNBOUND, &mut alloc) {
+        0 => {}
+        rc if rc == -errno::ENOSYS => {
+            return Outcome::Unsupported("event_channel_op returns -ENOSYS")
+        }
+        rc => {
+            return Outcome::Failed(Failure::Hypercall(
+                "event_channel_op(EVTCHNOP_alloc_unbound)",
+                rc,
+            ))
+        }
+    }
+    let mut bind = EvtchnBindInterdomain {
+        remote_dom: DOMID_SELF,
+        _pad: 0,
+        remote_port: alloc.port,
+        local_port: 0,
+    };
+    match evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, &mut bind) {
+        0 => evtchn_send_row(c, alloc.port, bind.local_port),
+        rc => Outcome::Failed(Failure::Hypercall(
+            "event_channel_op(EVTCHNOP_bind_interdomain)",
+            rc,
+        )),
+    }
+}
+
+fn evtchn_ipi_self(c: &mut Ctx) -> Outcome {
+    let mut bind = EvtchnBindIpi { vcpu: 0, port: 0 };
+    match evtchn_op(EVTCHNOP_BIND_IPI, &mut bind) {
+        0 => evtchn_send_row(c, bind.port, bind.port),
+        rc if rc == -errno::ENOSYS => Outcome::Unsupported("event_channel_op returns -ENOSYS"),
+        rc => Outcome::Failed(Failure::Hypercall(
+            "event_channel_op(EVTCHNOP_bind_ipi)",
+            rc,
+        )),
+    }
 }
 
 /// Whether the trap table with the bench handlers is in place.
