@@ -25,10 +25,12 @@
 //! hypercall: `xen_version` here), or the target of an `iret` whose
 //! rflags.IF unmasks. Any non-zero `evtchn_upcall_pending` byte counts.
 //! A port masked in `evtchn_mask` is left pending without an upcall until
-//! `unmask`.
+//! `unmask`. With `nocallback`, an upcall due with no event callback
+//! registered crashes the domain.
 //!
 //! @covers: event_channel_op.alloc_unbound event_channel_op.bind_interdomain event_channel_op.bind_virq event_channel_op.bind_ipi event_channel_op.bind_vcpu event_channel_op.send event_channel_op.close event_channel_op.status event_channel_op.unmask event_channel_op.reset event_channel_op.reset_cont event_channel_op.set_priority event_channel_op.expand_array
 //! @covers: event_channel_op_compat callback_op.register iret
+//! @variant: nocallback cmdline=nocallback expect-result=none expect-exit=crash expect-line="unmasking with an IPI pending and no event callback" expect-line="(hv) ERROR: CPU0: domain 0 crashed: event upcall (vector 256)" expect-line="(XEN) domain_crash_sync called from entry.S" expect-line="(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds."
 #![no_std]
 #![no_main]
 
@@ -70,6 +72,9 @@ fn main(si: StartInfoRef) -> ! {
     };
     let w = Words::new(shared.va);
     check!(r, "evtchn_upcall_mask at start of day", w.upcall_mask() => 1);
+    if core::str::from_utf8(si.cmd_line_bytes()) == Ok("nocallback") {
+        no_callback(w);
+    }
     check!(r, "register the event callback", ev::install_callback() => 0);
 
     let Some(ports) = bind_all(&mut r, w) else {
@@ -82,6 +87,16 @@ fn main(si: StartInfoRef) -> ! {
     closing(&mut r, &ports);
     limits(&mut r);
     r.finish()
+}
+
+/// An upcall due with no event callback registered crashes the domain.
+fn no_callback(w: Words) -> ! {
+    let ipi = ev::bind_ipi(0).unwrap_or(1);
+    let _ = ev::send(ipi);
+    println!("unmasking with an IPI pending and no event callback");
+    w.unmask_events();
+    println!("still running after an upcall with no event callback");
+    guest_abi::rt::poweroff()
 }
 
 /// A fresh domain's table: one bucket.
