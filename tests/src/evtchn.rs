@@ -423,13 +423,55 @@ evtchn_iret_here:
     jmp hypercall_page + 23 * 32
 3:
     ret
+
+    /* A #BP handler: counts, notes how many upcalls came before it and
+       the rip it returns to, and returns there with iret. */
+    .globl evtchn_int3
+evtchn_int3:
+    push rax
+    mov rax, [rip + {count}]
+    mov [rip + {int3_upcalls}], rax
+    mov rax, [rsp + 24]
+    mov [rip + {int3_rip}], rax
+    lock inc qword ptr [rip + {int3_count}]
+    pop rax
+    pop rcx
+    pop r11
+    push 0
+    jmp hypercall_page + 23 * 32
     .popsection
 "#,
+    count = sym COUNT,
+    int3_upcalls = sym INT3_UPCALLS,
+    int3_rip = sym INT3_RIP,
+    int3_count = sym INT3_COUNT,
     record = sym record_upcall,
     rsp_at = sym RSP_AT,
     ss = const 0xe02b,
     cs = const 0xe030,
 );
+
+/// What [`int3_handler`] saw: how often it ran, the upcalls made before
+/// its last run, and the rip it returned to.
+static INT3_COUNT: AtomicU64 = AtomicU64::new(0);
+static INT3_UPCALLS: AtomicU64 = AtomicU64::new(0);
+static INT3_RIP: AtomicU64 = AtomicU64::new(0);
+
+/// `(runs, upcalls before the last run, rip it returned to)` of
+/// [`int3_handler`].
+pub fn int3_seen() -> (u64, u64, u64) {
+    (
+        INT3_COUNT.load(SeqCst),
+        INT3_UPCALLS.load(SeqCst),
+        INT3_RIP.load(SeqCst),
+    )
+}
+
+/// A #BP handler for a trap table (`tests::fixup::trap`): counts, and
+/// returns after the `int3`.
+pub fn int3_handler() -> unsafe extern "C" fn() {
+    evtchn_int3
+}
 
 /// rsp at the last [`call_at`] or [`iret_here`].
 static RSP_AT: AtomicU64 = AtomicU64::new(0);
@@ -444,6 +486,7 @@ struct Pair {
 // is only entered by the hypervisor's upcall, never called).
 unsafe extern "C" {
     fn evtchn_callback();
+    fn evtchn_int3();
     fn evtchn_call_at(cmd: u64, arg: u64, nr: u64) -> Pair;
     fn evtchn_iret_here() -> u64;
 }

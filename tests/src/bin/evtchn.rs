@@ -25,7 +25,10 @@
 //! hypercall: `xen_version` here), or the target of an `iret` whose
 //! rflags.IF unmasks. Any non-zero `evtchn_upcall_pending` byte counts.
 //! A port masked in `evtchn_mask` is left pending without an upcall until
-//! `unmask`. With `nocallback`, an upcall due with no event callback
+//! `unmask`. An exception taken with events unmasked and an upcall
+//! pending gets the upcall's frame on top of its own: the event callback
+//! runs first, interrupting the exception handler's first instruction.
+//! With `nocallback`, an upcall due with no event callback
 //! registered crashes the domain.
 //!
 //! @covers: event_channel_op.alloc_unbound event_channel_op.bind_interdomain event_channel_op.bind_virq event_channel_op.bind_ipi event_channel_op.bind_vcpu event_channel_op.send event_channel_op.close event_channel_op.status event_channel_op.unmask event_channel_op.reset event_channel_op.reset_cont event_channel_op.set_priority event_channel_op.expand_array
@@ -43,11 +46,12 @@ use guest_abi::event_channel::{
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
+use guest_abi::xen::TrapInfo;
 use guest_abi::xen::{DOMID_SELF, VIRQ_CONSOLE, VIRQ_DEBUG, VIRQ_DOM_EXC, VIRQ_TIMER};
 use tests::check;
 use tests::evtchn::{self as ev, Words};
 use tests::expect::BAD_POINTERS;
-use tests::fixup::SharedInfo;
+use tests::fixup::{self, SharedInfo};
 
 guest_abi::pv_guest!(main, name = "evtchn");
 
@@ -416,6 +420,37 @@ fn delivery(r: &mut Report, w: Words, p: &Ports) {
         ev::force_callback();
         ev::upcalls()
     } => 6);
+
+    // An exception with events unmasked and an upcall pending, asked for
+    // by no hypercall: the upcall's frame goes on top of the exception's,
+    // so the event callback runs first, interrupting the #BP handler's
+    // first instruction.
+    let table = [fixup::trap(3, 3, ev::int3_handler()), TrapInfo::default()];
+    check!(r, "trap table with a #BP handler", fixup::set_trap_table(&table) => 0);
+    w.set_upcall_mask(true);
+    w.clear_all();
+    w.set_upcall_pending(1);
+    w.set_upcall_mask(false);
+    let after: u64;
+    // SAFETY: the #BP handler returns to the next instruction with every
+    // register but rcx/r11 preserved (declared clobbered).
+    unsafe {
+        core::arch::asm!(
+            "int3",
+            "2:",
+            "lea {after}, [rip + 2b]",
+            after = out(reg) after,
+            out("rcx") _,
+            out("r11") _,
+        );
+    }
+    let (runs, before, rip) = ev::int3_seen();
+    check!(r, "int3 with an upcall pending: the #BP handler ran", runs => 1);
+    check!(r, "... after the upcall", before => 7);
+    check!(r, "... and returned after the int3", rip => after);
+    check!(r, "the upcall interrupted the #BP handler's entry", ev::last().frame[2] => ev::int3_handler() as *const () as u64);
+    check!(r, "... in kernel mode (cs RPL 0)", ev::last().frame[3] => FRAME_CS);
+    check!(r, "... events masked on entry", ev::last().mask => 1);
     println!("delivery: {} upcalls", ev::upcalls());
 }
 
