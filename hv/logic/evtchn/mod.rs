@@ -15,7 +15,11 @@
 //! [`lock_order`] and [`Peers`]), call the operation here, then kick the
 //! vCPU named in the returned [`Raised`] and wake pollers of the port it
 //! names. Privilege is the glue's: it passes [`Access`] where Xen's XSM
-//! check sits in the middle of an operation.
+//! check sits in the middle of an operation. In the kernel that glue is
+//! `event` (each domain's table and words behind its event lock, the FIFO
+//! frames), `hypercall::event_channel` (decoding, the domain named, the
+//! copies) and `traps::upcall` (delivery on the way back to the guest,
+//! with [`upcall_due`]).
 //!
 //! Invariants (checked by [`EventTable::audit`], which the tests and the
 //! fuzz target run after every operation): port 0 is reserved; the count
