@@ -149,6 +149,7 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     gdt::load_own_gdt();
     gdt::load_ldt(0, 0);
     percpu::this_cpu().set_ldt_window(0);
+    percpu::this_cpu().clear_vcpu_info();
     v.run = VcpuRun::Runnable;
 }
 

@@ -284,6 +284,13 @@ impl CpuLocal {
         self.vcpu_info.store(va, Ordering::Relaxed);
     }
 
+    /// No vCPU runs on this CPU any more: the exit path reads the
+    /// placeholder (nothing pending, masked), never a `vcpu_info` whose
+    /// vCPU, and so whose frame reference, may be gone.
+    pub fn clear_vcpu_info(&self) {
+        self.set_vcpu_info(core::ptr::addr_of!(NO_VCPU_INFO) as u64);
+    }
+
     /// Whether the running vCPU's `vcpu_info` asks for an event upcall
     /// (the test the hypercall exit makes in the entry code).
     pub fn upcall_due(&self) -> bool {
@@ -338,7 +345,7 @@ pub unsafe fn bring_up(cpu: usize, stacks: &'static CpuStacks, gdt: *mut u64) ->
     // reads rsp0 before the first guest entry.
     unsafe { *c.rsp0.get() = stacks.main.usable_top() };
     c.gdt.store(gdt, Ordering::Relaxed);
-    c.set_vcpu_info(core::ptr::addr_of!(NO_VCPU_INFO) as u64);
+    c.clear_vcpu_info();
     c.stacks
         .store(core::ptr::from_ref(stacks).cast_mut(), Ordering::Relaxed);
     c.online.store(true, Ordering::Release);
