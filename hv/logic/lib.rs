@@ -21,6 +21,7 @@ pub mod time_scale;
 pub mod watchdog;
 
 pub mod bundle;
+pub mod bzimage;
 pub mod elf;
 pub mod layout;
 pub mod pv_cpuid;

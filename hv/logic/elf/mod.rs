@@ -45,7 +45,7 @@
 
 mod notes;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use notes::{note_type, xenfeat, PaeMode, XenNotes, MAX_TOTAL_NOTES};
 

@@ -224,6 +224,12 @@ impl Img {
     }
 }
 
+/// xen-facts.md's "full" variant, for other modules' tests (the bzImage
+/// unpacker's end-to-end checks).
+pub(crate) fn full_image() -> Vec<u8> {
+    Img::full().build()
+}
+
 fn parse_dom0(img: &[u8]) -> Result<PvKernel<'_>, ElfError> {
     parse(img, Policy::XEN_DOM0)
 }
