@@ -266,21 +266,28 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
         }
         Err(e) => fatal(format_args!("boot bundle: {e}")),
     };
+    // A compressed kernel is unpacked before domain 0's memory is sized, so
+    // that the default size leaves hv the frames it holds.
+    let kernel = domain::boot_kernel::unpack(kernel)
+        .unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")));
     let free = mm::free_frames();
     let nr_pages = match dom0_mem {
         Some(bytes) => bytes / mm::PAGE_SIZE,
         // Xen's default: all but 1/16 of memory (at most 128 MiB) for hv.
         None => free - (free / 16).min((128 << 20) / mm::PAGE_SIZE),
     };
+    let kernel_bytes = kernel
+        .bytes()
+        .unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")));
     hvlog!(
         info,
         "*** Building a PV Dom0 *** ({} KiB kernel, {} pages)",
-        kernel.len() / 1024,
+        kernel_bytes.len() / 1024,
         nr_pages
     );
     let spec = domain::builder::BootDomainSpec {
         id: domain::DomId::DOM0,
-        kernel,
+        kernel: kernel_bytes,
         cmdline: &cmdline,
         module,
         nr_pages,

@@ -204,10 +204,18 @@ fn gzip_body(data: &[u8]) -> Result<usize, UnpackError> {
     Ok(at)
 }
 
+// The decoders' state is large (10 KiB for inflate, 30 KiB for XZ) and
+// hv's stacks are 64 KiB: each format's function stays out of line, so
+// their frames never add up, and the XZ decoder is written into its heap
+// slot. (xz4rust's constructor still takes 26 KiB of stack while it runs;
+// on hv's boot path, under `main`'s 16 KiB, that leaves some 20 KiB: the
+// frame sizes of the release build, read from its disassembly.)
+
+#[inline(never)]
 fn gunzip(data: &[u8], out: &mut [u8]) -> Result<(), UnpackError> {
     let body = gzip_body(data)?;
     let deflate = data.get(body..).ok_or(UnpackError::Truncated)?;
-    let mut inflater = DecompressorOxide::new();
+    let mut inflater = alloc::boxed::Box::<DecompressorOxide>::default();
     let (status, used, produced) = decompress(
         &mut inflater,
         deflate,
@@ -261,10 +269,13 @@ fn gunzip(data: &[u8], out: &mut [u8]) -> Result<(), UnpackError> {
     Ok(())
 }
 
+#[inline(never)]
 fn unxz(stream: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<(), UnpackError> {
     use xz4rust::{XzDecoder, XzError, XzNextBlockResult};
-    // About 30 KiB of decoder state: on the heap, not on hv's 64 KiB stack.
-    let mut decoder = alloc::boxed::Box::new(XzDecoder::with_fixed_size_dict(dict));
+    // Written straight into its heap slot (never dropped: with a borrowed
+    // dictionary it owns nothing).
+    let mut slot = alloc::boxed::Box::<XzDecoder<'_>>::new_uninit();
+    let decoder = slot.write(XzDecoder::with_fixed_size_dict(dict));
     let (mut read, mut written) = (0usize, 0usize);
     loop {
         let input = stream.get(read..).unwrap_or(&[]);
@@ -305,6 +316,7 @@ fn unxz(stream: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<(), UnpackErro
     Ok(())
 }
 
+#[inline(never)]
 fn unlz4(stream: &[u8], out: &mut [u8]) -> Result<(), UnpackError> {
     let mut rest = stream
         .strip_prefix(&LZ4_LEGACY_MAGIC[..])

@@ -45,6 +45,16 @@ const _: () = assert!(
 /// Why a domain could not be built.
 #[derive(Debug)]
 pub enum BuildError {
+    /// A bzImage (or compressed kernel) refused before unpacking.
+    BzImage(hv::bzimage::BzImageError),
+    /// Its payload could not be unpacked.
+    Unpack(hv::bzimage::UnpackError),
+    /// No contiguous run of frames for unpacking the kernel.
+    NoMemoryToUnpack {
+        what: &'static str,
+        bytes: u64,
+        free: u64,
+    },
     Elf(elf::ElfError),
     Layout(layout::LayoutError),
     OutOfMemory {
@@ -66,6 +76,13 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::BzImage(e) => write!(f, "{e}"),
+            Self::Unpack(e) => write!(f, "unpacking the kernel: {e}"),
+            Self::NoMemoryToUnpack { what, bytes, free } => write!(
+                f,
+                "no {} KiB of contiguous memory for {what} ({free} pages free)",
+                bytes.div_ceil(1024)
+            ),
             Self::Elf(e) => write!(f, "{e}"),
             Self::Layout(e) => write!(f, "{e}"),
             Self::OutOfMemory { wanted, free } => {

@@ -34,6 +34,7 @@
 //! no other party until the domain is destroyed or gives the frame back
 //! (`decrease_reservation`: then it is freed with its last reference).
 
+pub mod boot_kernel;
 pub mod builder;
 pub mod ldt;
 pub mod vcpu;

@@ -5,7 +5,9 @@
 //! Every physical address is checked against the direct map's extent before
 //! use, and data is moved by copying (volatile for single words), never by
 //! handing out references: a frame may belong to a guest that writes it at
-//! any moment, so hv takes a copy and validates the copy.
+//! any moment, so hv takes a copy and validates the copy. (The one
+//! exception is an extent fresh from the allocator, which no guest has: see
+//! [`OwnedFrames::bytes_mut`].)
 //!
 //! Reads are safe functions of any physical address: reading RAM or a hole
 //! cannot break hv's memory safety (what is read is validated as a copy).
@@ -14,7 +16,10 @@
 //!
 //! - [`OwnedFrame`] / [`OwnedFrames`]: frames fresh from the allocator (which
 //!   lives here, so nothing else can mint one), hv's until given to a
-//!   domain or back to the allocator on drop;
+//!   domain or back to the allocator on drop; an extent's bytes can also be
+//!   borrowed as a slice from its handle ([`OwnedFrames::bytes_mut`]): no
+//!   guest has them, so a reference is safe there, and a decompressor can
+//!   unpack a boot kernel straight into them;
 //! - [`WritableRef`] / [`SegDescRef`]: a domain's frame hv holds a writable
 //!   (or descriptor) type reference on — never a page table; the domain's
 //!   `shared_info` is one, held for the domain's life;
@@ -383,6 +388,37 @@ impl OwnedFrames {
         let len = self.count.checked_mul(PAGE_SIZE).ok_or(OutOfRange)?;
         // SAFETY: the frames are hv's own, fresh from the allocator.
         unsafe { raw_fill(self.first * PAGE_SIZE, len, byte) }
+    }
+
+    /// The extent's bytes, borrowed from the handle: for code that works on
+    /// a large buffer of hv's own in place (a boot kernel unpacked into
+    /// frames, then read by the ELF loader). Contents as the frames were.
+    pub fn bytes_mut(&mut self) -> Result<&mut [u8], OutOfRange> {
+        let (va, len) = self.extent()?;
+        // SAFETY: (1) the range lies inside the direct map (checked by
+        // `extent`), which stays mapped for hv's life; (2) the frames are
+        // this handle's alone: the allocator handed them out to it, no
+        // domain owns or maps them, and nothing else in hv reaches them;
+        // (3) the slice borrows the handle mutably, so nothing else reaches
+        // them through it, and they cannot be freed (drop) or given away
+        // (`assign`, `into_frames`, `leak` take the handle) while it lives;
+        // (4) every byte of RAM is a valid `u8`.
+        Ok(unsafe { core::slice::from_raw_parts_mut(va as *mut u8, len) })
+    }
+
+    /// The extent's bytes, read-only (see [`Self::bytes_mut`]).
+    pub fn bytes(&self) -> Result<&[u8], OutOfRange> {
+        let (va, len) = self.extent()?;
+        // SAFETY: as in `bytes_mut`, with a shared borrow of the handle: no
+        // writer can exist while the slice lives.
+        Ok(unsafe { core::slice::from_raw_parts(va as *const u8, len) })
+    }
+
+    /// Direct-map address and length of the extent.
+    fn extent(&self) -> Result<(u64, usize), OutOfRange> {
+        let len = self.count.checked_mul(PAGE_SIZE).ok_or(OutOfRange)?;
+        let va = checked_va(self.first.checked_mul(PAGE_SIZE).ok_or(OutOfRange)?, len)?;
+        Ok((va, usize::try_from(len).map_err(|_| OutOfRange)?))
     }
 
     /// Writes the word at byte `offset` of the extent.
