@@ -405,6 +405,19 @@ fn try_run_case(
     };
     let module = spec.module.as_ref().map(|m| ws.root.join(m));
     let stem = file_stem(&case.name);
+    // The same wrapping boots on both sides (one file each: the two sides
+    // of a case may run at once).
+    let guest = match spec.bzimage {
+        Some(wrapping) => {
+            let image = ws
+                .xtask_dir()
+                .join("bzimages")
+                .join(format!("{stem}.{}.bzImage", side.name()));
+            crate::bzimage::wrap(&guest, wrapping, &image)?;
+            image
+        }
+        None => guest,
+    };
     let (mut cfg, log_dir, host, stop_on) = match (side, &opts.xen) {
         (Side::Hv, _) => {
             let bundle = ws

@@ -39,6 +39,7 @@
 
 mod args;
 mod bench;
+mod bzimage;
 mod conformance;
 mod conformance_table;
 mod fuzz;
@@ -230,9 +231,9 @@ pub fn write_bundle(
     out: &Path,
 ) -> Result<(), Error> {
     let kernel = read_file(guest, "guest kernel")?;
-    if !kernel.starts_with(b"\x7fELF") {
+    if !kernel.starts_with(b"\x7fELF") && !bzimage::is_bzimage(&kernel) {
         return Err(Error::Failed(format!(
-            "guest kernel {} is not an ELF file",
+            "guest kernel {} is neither an ELF file nor a bzImage",
             guest.display()
         )));
     }
@@ -390,6 +391,7 @@ fn cmd_test(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
         if !xen_only {
             needs.extend([Prereq::Cc, Prereq::XenHeaders]);
         }
+        needs.push(Prereq::Compressors);
         if xen_only {
             ensure(ws, &needs)?;
         } else if let Err(e) = ensure(ws, &needs) {

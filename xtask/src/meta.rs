@@ -21,6 +21,7 @@
 //! | `@mem` | machine memory in MiB | 512 |
 //! | `@dom0-mem` | domain 0's memory in MiB, on both sides (hv's `dom0_mem=`, Xen's `dom0_mem=N,max:N`) | 64 |
 //! | `@module` | a module (initrd) for the guest, relative to the workspace root | none |
+//! | `@bzimage` | boot the guest wrapped as a bzImage whose payload is the ELF `none` (as it is), or compressed as Linux packs a kernel: `gzip`, `xz`, `lz4`; `:corrupt` after one flips a byte of the stream (see `bzimage.rs`) | the plain ELF |
 //! | `@only` | `hv (reason)` or `xen (reason)`: the run is meaningful on one side only; the other side is skipped and the reason shown | both sides |
 //! | `@covers` | what the guest checks, for the README's conformance table: hypercalls (`sched_op_compat`) and sub-operations (`console_io.write`), space-separated, repeatable; not in variants | none |
 //! | `@variant` | `NAME key=value ...`: one more run of the binary (see below) | none |
@@ -136,6 +137,8 @@ pub struct RunSpec {
     /// `@dom0-mem`: domain 0's memory in MiB (both sides).
     pub dom0_mem_mib: Option<u32>,
     pub module: Option<String>,
+    /// `@bzimage`: boot the guest wrapped as a bzImage.
+    pub bzimage: Option<crate::bzimage::Wrapping>,
     /// Set by `@only`: the run is required on this side only.
     pub only: Option<Only>,
     /// `@covers`: the hypercalls and sub-operations the guest checks.
@@ -164,6 +167,7 @@ impl Default for RunSpec {
             mem_mib: None,
             dom0_mem_mib: None,
             module: None,
+            bzimage: None,
             only: None,
             covers: Vec::new(),
         }
@@ -258,6 +262,7 @@ fn set(
         "mem" => spec.mem_mib = Some(number(key, value)?),
         "dom0-mem" => spec.dom0_mem_mib = Some(number(key, value)?),
         "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
+        "bzimage" => spec.bzimage = Some(crate::bzimage::Wrapping::parse(value)?),
         "only" if value.is_empty() && origin == Origin::Variant => spec.only = None,
         "only" => spec.only = Some(Only::parse(value)?),
         "covers" if origin == Origin::Variant => {

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const MIN_QEMU_MAJOR: u32 = 10;
+/// The tools [`Prereq::Compressors`] stands for.
+const COMPRESSORS: [&str; 3] = ["gzip", "xz", "lz4"];
 const BACKPORTS_LIST: &str = "/etc/apt/sources.list.d/backports.list";
 const BACKPORTS_LINE: &str = "deb http://deb.debian.org/debian bookworm-backports main";
 
@@ -31,10 +33,13 @@ pub enum Prereq {
     XenHypervisor,
     /// GRUB's ISO maker, for the test that boots hv through multiboot2.
     Grub,
+    /// gzip, xz and lz4: the compressors Linux packs kernels with, for
+    /// the conformance guests wrapped as bzImages (`@bzimage:`).
+    Compressors,
 }
 
 impl Prereq {
-    pub const ALL: [Prereq; 7] = [
+    pub const ALL: [Prereq; 8] = [
         Prereq::KernelTarget,
         Prereq::Qemu,
         Prereq::Cc,
@@ -42,6 +47,7 @@ impl Prereq {
         Prereq::XenHeaders,
         Prereq::XenHypervisor,
         Prereq::Grub,
+        Prereq::Compressors,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -53,6 +59,7 @@ impl Prereq {
             Prereq::XenHeaders => "Xen public headers (/usr/include/xen/xen.h, libxen-dev)",
             Prereq::XenHypervisor => "Xen 4.17 hypervisor (/boot/xen-4.17-amd64.gz)",
             Prereq::Grub => "GRUB's grub-mkrescue with its BIOS files, xorriso and mtools",
+            Prereq::Compressors => "gzip, xz and lz4 (to pack guests as bzImages)",
         }
     }
 }
@@ -220,6 +227,13 @@ impl Probe {
                 .find("c++")
                 .map(|_| ())
                 .ok_or_else(|| "`c++` not found in PATH".to_owned()),
+            Prereq::Compressors => {
+                for tool in COMPRESSORS {
+                    self.find(tool)
+                        .ok_or_else(|| format!("`{tool}` not found in PATH"))?;
+                }
+                Ok(())
+            }
             Prereq::XenHeaders => self.exists("/usr/include/xen/xen.h"),
             Prereq::XenHypervisor => self.exists("/boot/xen-4.17-amd64.gz"),
             Prereq::Grub => {
@@ -270,6 +284,7 @@ impl Probe {
                 Prereq::XenHeaders => Some(["libxen-dev"].as_slice()),
                 Prereq::XenHypervisor => Some(["xen-hypervisor-4.17-amd64"].as_slice()),
                 Prereq::Grub => Some(["grub-pc-bin", "xorriso", "mtools"].as_slice()),
+                Prereq::Compressors => Some(["gzip", "xz-utils", "lz4"].as_slice()),
                 _ => None,
             })
             .flatten()
@@ -440,7 +455,7 @@ mod tests {
                 "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list",
                 "DEBIAN_FRONTEND=noninteractive apt-get update",
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -t bookworm-backports qemu-system-x86",
-                "DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev g++ libxen-dev xen-hypervisor-4.17-amd64 grub-pc-bin xorriso mtools",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev g++ libxen-dev xen-hypervisor-4.17-amd64 grub-pc-bin xorriso mtools gzip xz-utils lz4",
             ]
         );
     }
@@ -459,7 +474,10 @@ mod tests {
         fake.script("c++", "exit 0");
         fake.file("usr/include/xen/xen.h", "");
         fake.file("boot/xen-4.17-amd64.gz", "");
-        for tool in ["grub-mkrescue", "xorriso", "mformat"] {
+        for tool in ["grub-mkrescue", "xorriso", "mformat"]
+            .into_iter()
+            .chain(COMPRESSORS)
+        {
             fake.script(tool, "exit 0");
         }
         fake.file("usr/lib/grub/i386-pc/boot.img", "");

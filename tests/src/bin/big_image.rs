@@ -12,6 +12,7 @@
 //! @dom0-mem: 160
 //! @mem: 512
 //! @timeout: 120
+//! @variant: bzimage-xz bzimage=xz expect-line="(hv)  Dom0 kernel: bzImage v2.15, XZ payload"
 //! @variant: too-small dom0-mem=48 expect-exit=panic expect-result=none expect-line="Domain 0 allocation is too small for kernel image"
 #![no_std]
 #![no_main]

@@ -33,6 +33,12 @@
 //! Xen with `cargo xtask test --filter hello`.
 //!
 //! @covers: xen_version.version xen_version.extraversion
+//! @variant: bzimage-elf bzimage=none expect-line="(hv)  Dom0 kernel: bzImage v2.15, uncompressed ELF payload"
+//! @variant: bzimage-gzip bzimage=gzip expect-line="(hv)  Dom0 kernel: bzImage v2.15, gzip payload"
+//! @variant: bzimage-xz bzimage=xz expect-line="(hv)  Dom0 kernel: bzImage v2.15, XZ payload"
+//! @variant: bzimage-lz4 bzimage=lz4 expect-line="(hv)  Dom0 kernel: bzImage v2.15, LZ4 payload"
+//! @variant: bzimage-gzip-corrupt bzimage=gzip:corrupt expect-exit=panic expect-result=none expect-line="Could not construct domain 0" expect-line="(hv) FATAL: CPU0: Could not construct domain 0: unpacking the kernel: gzip:"
+//! @variant: bzimage-xz-corrupt bzimage=xz:corrupt expect-exit=panic expect-result=none expect-line="Could not construct domain 0" expect-line="(hv) FATAL: CPU0: Could not construct domain 0: unpacking the kernel: XZ:"
 #![no_std]
 #![no_main]
 
