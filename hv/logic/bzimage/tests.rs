@@ -488,6 +488,11 @@ fn xz_check_types_are_xens() {
     let stream = fixture("pattern-crc64.xz");
     let e = unpack_all(&packed(&stream)).unwrap_err();
     assert!(matches!(e, UnpackError::Xz(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with("XZ: Input was encoded with settings that are not supported"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -518,6 +523,15 @@ fn corrupt_xz_refused_never_a_panic() {
             assert_eq!(out, data, "corruption at {at} went unnoticed");
         }
     }
+    // Xen's words for a corrupt stream.
+    let mut s = good.clone();
+    s[good.len() / 2] ^= 0x55;
+    let e = unpack_all(&packed(&s)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("XZ: XZ-compressed data is corrupt ("),
+        "{e}"
+    );
     for s in truncations(&good, 6, 17) {
         assert!(unpack_all(&packed(&s)).is_err(), "truncated to {}", s.len());
     }

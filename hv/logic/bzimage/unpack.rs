@@ -92,13 +92,13 @@ impl core::fmt::Display for UnpackError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Gzip(e) => write!(f, "gzip: {e}"),
-            Self::Xz(e) => write!(f, "XZ: {e}"),
+            Self::Xz(e) => write!(f, "XZ: {} ({e})", xz_category(e)),
             Self::XzDictionaryTooSmall { needed } => {
                 write!(f, "XZ: needs a dictionary of {needed} bytes")
             }
             Self::Lz4(Lz4Error::Magic) => f.write_str("LZ4: invalid header"),
             Self::Lz4(Lz4Error::Block { index }) => {
-                write!(f, "LZ4: block {index}: decoding failed")
+                write!(f, "LZ4: Decoding failed (block {index})")
             }
             Self::Truncated => f.write_str("compressed stream truncated"),
             Self::TooLong { expected } => write!(
@@ -112,6 +112,26 @@ impl core::fmt::Display for UnpackError {
             Self::OutputLength => f.write_str("internal error: output buffer of the wrong size"),
             Self::Unsupported(c) => write!(f, "{} is not unpacked", c.name()),
         }
+    }
+}
+
+/// What xz-embedded (Xen's and Linux's unxz) says for the kind of error
+/// `e` is, so that hv's refusal reads as Xen's.
+fn xz_category(e: &xz4rust::XzError) -> &'static str {
+    use xz4rust::XzError as E;
+    match e {
+        E::StreamHeaderMagicNumberMismatch => "Input is not in the XZ format (wrong magic bytes)",
+        E::UnsupportedStreamHeaderOption
+        | E::UnsupportedBlockHeaderOption
+        | E::UnsupportedCheckType(_)
+        | E::Crc64NotSupported
+        | E::Sha256NotSupported
+        | E::DeltaFilterUnsupported
+        | E::UnsupportedBcjFilter(_)
+        | E::UnsupportedLzmaProperties(_) => {
+            "Input was encoded with settings that are not supported by this XZ decoder"
+        }
+        _ => "XZ-compressed data is corrupt",
     }
 }
 
