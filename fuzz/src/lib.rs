@@ -25,6 +25,7 @@ pub const TARGETS: &[Target] = &[
     ("elf", targets::elf),
     ("layout", targets::layout),
     ("bundle", targets::bundle),
+    ("bzimage", targets::bzimage),
     ("pt", targets::pt),
     ("x86_decode", targets::x86_decode),
     ("segdesc", targets::segdesc),
@@ -99,5 +100,11 @@ mod tests {
         assert!(hv::elf::parse(&elf[16..], hv::elf::Policy::XEN_DOM0).is_ok());
         let bundle = &seeds::for_target("bundle")[0];
         assert!(hv::bundle::parse(&bundle[1..]).is_ok());
+        for image in &seeds::for_target("bzimage")[..4] {
+            assert!(matches!(
+                hv::bzimage::classify(&image[1..]),
+                Ok(hv::bzimage::KernelImage::Packed(_))
+            ));
+        }
     }
 }

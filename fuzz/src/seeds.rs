@@ -39,6 +39,24 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
             raw.extend(boot_bundle::build(&images).expect("seed bundle"));
             vec![raw, vec![1, 2, 0, 1, b'a', 3, 0, 1, 2, 3, 1, 0, 1, 0, 9]]
         }
+        "bzimage" => {
+            let elf = elf_image();
+            let xz = include_bytes!("../../tests/data/bzimage/pattern-dict64k.xz");
+            let images = [
+                bzimage(&gzip(&elf)),
+                bzimage(&lz4_legacy(&elf)),
+                bzimage(xz),
+                xz.to_vec(),
+                bzimage(&elf),
+            ];
+            let mut seeds: Vec<Vec<u8>> = images
+                .into_iter()
+                .map(|image| [&[0u8][..], &image].concat())
+                .collect();
+            seeds.push([&[1u8, 1, 0][..], b"gzip, bare: some text text text"].concat());
+            seeds.push([&[1u8, 0, 1][..], &elf].concat());
+            seeds
+        }
         "pt" => vec![
             vec![
                 4, 1, 0, 3, 2, 0, 1, 3, 0, 2, 1, 0, 0, 0, 1, 0, 3, 0, 4, 2, 3, 0, 5, 1, 0,
@@ -178,5 +196,39 @@ fn evtchn_seed(fifo: bool) -> Vec<u8> {
     step(1, 0, 11, &[]); // drain vCPU 0
     step(2, 0, 4, &[]); // close port 2
     step(0, 0, 15, &[0]); // reset
+    v
+}
+
+/// A gzip member of `data` (RFC 1952, no optional fields).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    v.extend(miniz_oxide::deflate::compress_to_vec(data, 6));
+    v.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    v.extend_from_slice(&u32::try_from(data.len()).unwrap_or(0).to_le_bytes());
+    v
+}
+
+/// `lz4 -l` of `data` with the unpacked length appended, as Linux packs a
+/// kernel.
+pub fn lz4_legacy(data: &[u8]) -> Vec<u8> {
+    let mut v = hv::bzimage::LZ4_LEGACY_MAGIC.to_vec();
+    for chunk in data.chunks(hv::bzimage::LZ4_LEGACY_BLOCK) {
+        let block = lz4_flex::block::compress(chunk);
+        v.extend_from_slice(&u32::try_from(block.len()).unwrap_or(0).to_le_bytes());
+        v.extend(block);
+    }
+    v.extend_from_slice(&u32::try_from(data.len()).unwrap_or(0).to_le_bytes());
+    v
+}
+
+/// A bzImage (protocol 2.15, one setup sector) around `payload`.
+pub fn bzimage(payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 1024];
+    v[0x1f1] = 1;
+    v[0x202..0x206].copy_from_slice(b"HdrS");
+    v[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    let len = u32::try_from(payload.len()).unwrap_or(0);
+    v[0x24c..0x250].copy_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(payload);
     v
 }

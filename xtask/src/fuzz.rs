@@ -44,9 +44,9 @@ cargo xtask fuzz [--host-seconds S] [--seeds N] [--calls M] [--check C]
                        index I on, to see a failure)
     --xen-replay SEED  also run SEED on Xen 4.17 and compare its result
                        histogram with hv's
-    --target NAME      only this host target (elf, layout, bundle, pt,
-                       x86_decode, segdesc, pv_cpuid, frames,
-                       evtchn)
+    --target NAME      only this host target (elf, layout, bundle,
+                       bzimage, pt, x86_decode, segdesc, pv_cpuid,
+                       frames, evtchn)
     --timeout SECS     per-seed timeout (default: 60 + M / 250)
   Fails on a host crash (input in target/fuzz/artifacts/), a hv fault, a
   hang or a broken invariant, naming the seed and call index.
@@ -57,6 +57,7 @@ pub const HOST_TARGETS: &[&str] = &[
     "elf",
     "layout",
     "bundle",
+    "bzimage",
     "pt",
     "x86_decode",
     "segdesc",

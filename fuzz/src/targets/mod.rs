@@ -3,6 +3,7 @@
 //! its invariants; a failed assertion or panic is a finding.
 
 mod bundle;
+mod bzimage;
 mod cpu;
 mod elf;
 mod evtchn;
@@ -10,6 +11,7 @@ mod frames;
 mod pt;
 
 pub use bundle::bundle;
+pub use bzimage::bzimage;
 pub use cpu::{pv_cpuid, segdesc, x86_decode};
 pub use elf::{elf, layout};
 pub use evtchn::evtchn;
