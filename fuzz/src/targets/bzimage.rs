@@ -43,7 +43,10 @@ pub fn bzimage(data: &[u8]) {
             stream
         };
         let out = classify_and_unpack(&image);
-        if payload.len() <= MAX_BUFFER {
+        // A bare stream with `HdrS` at 0x202 (LZ4 keeps literals as they
+        // are) is a bzImage to Xen's rules, and so to hv's.
+        let looks_wrapped = !wrapped && hv::bzimage::setup_header(&image).is_some();
+        if payload.len() <= MAX_BUFFER && !looks_wrapped {
             assert_eq!(out.as_deref(), Some(payload), "round trip");
         }
     }

@@ -40,8 +40,8 @@
 //! Not supported: the legacy `__xen_guest` section (pre-3.0 kernels; notes
 //! are required — an image without Xen notes is refused as Xen refuses one
 //! with neither), `BSD_SYMTAB "yes"` (NetBSD's symbol table load, refused
-//! with [`ElfError::BsdSymtabUnsupported`]), bzImage wrapping, and 32-bit
-//! (compat) kernels.
+//! with [`ElfError::BsdSymtabUnsupported`]) and 32-bit (compat) kernels.
+//! A bzImage or compressed kernel is unpacked first (`crate::bzimage`).
 
 mod notes;
 #[cfg(test)]
