@@ -16,6 +16,7 @@
 use hv::bzimage::{self, Container, KernelImage, UnpackError};
 
 use super::builder::BuildError;
+use crate::arch::x86_64 as x86;
 use crate::mm::{self, OwnedFrames, PAGE_SIZE};
 
 /// How many times the XZ decoder may ask for a larger dictionary (once per
@@ -72,6 +73,7 @@ pub fn unpack(image: &'static [u8]) -> Result<BootKernel, BuildError> {
         packed.unpacked_len / 1024
     );
     let len = packed.unpacked_len;
+    let t0 = x86::cpu::rdtsc();
     let mut out = frames_for(len as u64, "the unpacked kernel")?;
     let mut dictionary: Option<OwnedFrames> = None;
     for _ in 0..DICTIONARY_TRIES {
@@ -83,7 +85,17 @@ pub fn unpack(image: &'static [u8]) -> Result<BootKernel, BuildError> {
             "unpacked kernel larger than its frames",
         ))?;
         match bzimage::unpack(&packed, dest, dict) {
-            Ok(()) => return Ok(BootKernel::Unpacked { frames: out, len }),
+            Ok(()) => {
+                let micros = x86::cpu::rdtsc().saturating_sub(t0).saturating_mul(1000)
+                    / x86::apic::tsc_khz().max(1);
+                crate::hvlog!(
+                    info,
+                    " Dom0 kernel unpacked in {}.{:03} ms",
+                    micros / 1000,
+                    micros % 1000
+                );
+                return Ok(BootKernel::Unpacked { frames: out, len });
+            }
             Err(UnpackError::XzDictionaryTooSmall { needed }) => {
                 // The old one goes back before the new one is taken.
                 drop(dictionary.take());
