@@ -157,8 +157,15 @@ pub fn wrap(elf: &Path, wrapping: Wrapping, out: &Path) -> Result<(), String> {
     let kernel = std::fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
     let mut stream = payload(&kernel, wrapping.payload)?;
     if wrapping.corrupt {
-        let middle = stream.len() / 2;
-        stream[middle] ^= 0x55;
+        // gzip: a bit of the trailer's CRC-32, so the stream always
+        // inflates and then fails its check (a flipped byte inside the
+        // deflate data fails differently from one build of the kernel to
+        // the next). XZ: a byte in the middle, caught by its own checks.
+        let at = match wrapping.payload {
+            Payload::Gzip => stream.len() - 8,
+            _ => stream.len() / 2,
+        };
+        stream[at] ^= 0x55;
     }
     let image = build(&stream)?;
     if let Some(dir) = out.parent() {
