@@ -92,6 +92,18 @@ pub enum Insn {
         cr: Cr,
         gpr: u8,
     },
+    /// `rdtscp` (`0f 01 f9`).
+    Rdtscp,
+    /// `mov` from DR`dr` (0-7) to a general register.
+    MovFromDr {
+        dr: u8,
+        gpr: u8,
+    },
+    /// `mov` from a general register to DR`dr` (0-7).
+    MovToDr {
+        dr: u8,
+        gpr: u8,
+    },
 }
 
 /// A decoded instruction and its length in bytes.
@@ -214,6 +226,25 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
                     i += 1;
                     Insn::Xsetbv
                 }
+                0x01 if byte(i)? == 0xf9 && !p.opsize && !p.rep => {
+                    i += 1;
+                    Insn::Rdtscp
+                }
+                0x21 | 0x23 => {
+                    // As for control registers the operand is always a
+                    // register; REX.R names DR8-15, which raise #UD.
+                    let modrm = byte(i)?;
+                    if p.rex & 4 != 0 {
+                        return Err(DecodeError::Unsupported);
+                    }
+                    let dr = (modrm >> 3) & 7;
+                    let gpr = (modrm & 7) | if p.rex & 1 != 0 { 8 } else { 0 };
+                    if op2 == 0x21 {
+                        Insn::MovFromDr { dr, gpr }
+                    } else {
+                        Insn::MovToDr { dr, gpr }
+                    }
+                }
                 0x20 | 0x22 => {
                     // The mod field is ignored: the operand is always a
                     // register.
@@ -241,7 +272,10 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let operand_bytes = match opcode {
         0xe4..=0xe7 => 1,
         0x0f => match insn {
-            Insn::MovFromCr { .. } | Insn::MovToCr { .. } => 1,
+            Insn::MovFromCr { .. }
+            | Insn::MovToCr { .. }
+            | Insn::MovFromDr { .. }
+            | Insn::MovToDr { .. } => 1,
             _ => 0,
         },
         _ => 0,
@@ -303,7 +337,10 @@ mod tests {
         );
         assert_eq!(ok(&[0x48, 0x0f, 0x01, 0xd1]).len, 4, "REX.W is ignored");
         assert_eq!(decode(&[0x0f, 0x01, 0xd0]), Err(DecodeError::Unsupported));
-        assert_eq!(decode(&[0x0f, 0x01, 0xf9]), Err(DecodeError::Unsupported));
+        assert_eq!(
+            decode(&[0x66, 0x0f, 0x01, 0xf9]),
+            Err(DecodeError::Unsupported)
+        );
         assert_eq!(
             decode(&[0x66, 0x0f, 0x01, 0xd1]),
             Err(DecodeError::Unsupported)
@@ -450,6 +487,30 @@ mod tests {
     }
 
     #[test]
+    fn debug_registers_and_rdtscp() {
+        // mov %db7, %rax; mov %r10, %db0 (REX.B)
+        assert_eq!(
+            ok(&[0x0f, 0x21, 0xf8]),
+            Decoded {
+                insn: Insn::MovFromDr { dr: 7, gpr: 0 },
+                len: 3
+            }
+        );
+        assert_eq!(
+            ok(&[0x41, 0x0f, 0x23, 0xc2]).insn,
+            Insn::MovToDr { dr: 0, gpr: 10 }
+        );
+        assert_eq!(decode(&[0x0f, 0x23]), Err(DecodeError::Truncated));
+        assert_eq!(
+            ok(&[0x0f, 0x01, 0xf9]),
+            Decoded {
+                insn: Insn::Rdtscp,
+                len: 3
+            }
+        );
+    }
+
+    #[test]
     fn rex_only_counts_next_to_the_opcode() {
         // REX.B then an operand-size prefix: the REX is dropped.
         assert_eq!(
@@ -466,7 +527,10 @@ mod tests {
         assert_eq!(decode(&[0xf4]), Err(DecodeError::Unsupported)); // hlt
         assert_eq!(decode(&[0xf0, 0xfa]), Err(DecodeError::Unsupported)); // lock cli
         assert_eq!(decode(&[0x0f, 0x01, 0xf8]), Err(DecodeError::Unsupported)); // swapgs
-        assert_eq!(decode(&[0x0f, 0x21, 0xc0]), Err(DecodeError::Unsupported)); // mov dr
+        assert_eq!(
+            decode(&[0x44, 0x0f, 0x21, 0xc0]),
+            Err(DecodeError::Unsupported)
+        ); // mov dr8
         assert_eq!(decode(&[]), Err(DecodeError::Truncated));
         // Fifteen prefixes leave no room for the opcode.
         assert_eq!(decode(&[0x66; 16]), Err(DecodeError::Truncated));

@@ -110,6 +110,10 @@ fixup_body_load_es:
     ret
 
     /* Handlers: record the vector and the frame, unwind with faulted = 1. */
+    .globl fixup_trap_1
+fixup_trap_1:
+    mov qword ptr [rip + {vector}], 1
+    jmp 3f
     .globl fixup_trap_6
 fixup_trap_6:
     mov qword ptr [rip + {vector}], 6
@@ -163,6 +167,7 @@ unsafe extern "C" {
     fn fixup_body_write(addr: u64, value: u64, _: u64, _: u64) -> u64;
     fn fixup_body_load_fs(selector: u64, _: u64, _: u64, _: u64) -> u64;
     fn fixup_body_load_es(selector: u64, _: u64, _: u64, _: u64) -> u64;
+    fn fixup_trap_1();
     fn fixup_trap_6();
     fn fixup_trap_13();
     fn fixup_trap_14();
@@ -233,10 +238,11 @@ pub fn trap(vector: u8, flags: u8, handler: unsafe extern "C" fn()) -> TrapInfo 
     }
 }
 
-/// The entry that sends `vector` (6, 13 or 14: #UD, #GP, #PF) to the
+/// The entry that sends `vector` (1, 6, 13 or 14: #DB, #UD, #GP, #PF) to the
 /// handlers [`catch`] relies on.
 pub fn catcher(vector: u8) -> TrapInfo {
     let handler = match vector {
+        1 => fixup_trap_1,
         6 => fixup_trap_6,
         13 => fixup_trap_13,
         14 => fixup_trap_14,

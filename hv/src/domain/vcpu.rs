@@ -15,8 +15,10 @@
 //! boot-time self-test (`selftest=vcpu-switch`) exercises them.
 
 use crate::arch::x86_64::entry::{self, GuestRegs};
+use crate::arch::x86_64::guest_state::Dr;
 use crate::arch::x86_64::xstate::{self, FpuState};
 use crate::arch::x86_64::{gdt, guest_state, percpu};
+use crate::hypercall::debugreg;
 use guest_abi::xen::TrapInfo;
 
 use super::VcpuId;
@@ -144,6 +146,10 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     }
     t.virtual_ts = guest_state::cr0_ts();
     guest_state::set_cr0_ts(false);
+    // The vCPU's breakpoints stop firing.
+    if debugreg::breakpoints_enabled(t.debugreg[7]) {
+        guest_state::write_dr(Dr::Dr7, DR7_DEFAULT);
+    }
     xstate::save(&mut v.fpu);
     // The CPU stops using the vCPU's windows (which stay mapped).
     gdt::load_own_gdt();
@@ -159,6 +165,11 @@ pub fn load(v: &mut Vcpu) -> GuestRegs {
     xstate::restore(&v.fpu);
     guest_state::set_cr0_ts(v.traps.virtual_ts);
     let t = &v.traps;
+    guest_state::set_cr4_per_vcpu(v.priv_state.cr4_guest);
+    if debugreg::breakpoints_enabled(t.debugreg[7]) {
+        debugreg::load_breakpoints(&t.debugreg);
+    }
+    guest_state::write_dr(Dr::Dr7, debugreg::hardware_dr7(t.debugreg[7]));
     let (live_gs, inactive_gs) = if v.in_kernel {
         (t.gs_base_kernel, t.gs_base_user)
     } else {

@@ -11,11 +11,12 @@
 //!   the base pointer as `MMUEXT_NEW_BASEPTR` does (in `emulate`, after the
 //!   domain lock is released).
 //! - cr4: Xen's PV view, PAE, MCE (if the CPU has it), OSFXSR and
-//!   OSXMMEXCPT, plus the guest-controlled bits. A write may set or clear
-//!   OSXSAVE (dropped without XSAVE, as Xen drops bits its policy lacks);
-//!   the other bits of the write are ignored, as on Xen, but one that
-//!   changes TSD, DE or FSGSBASE is refused until hv can honour them (Xen
-//!   accepts them).
+//!   OSXMMEXCPT, plus the guest-controlled bits. A write sets or clears
+//!   TSD, DE, FSGSBASE and OSXSAVE, each dropped when the guest's CPUID
+//!   lacks its feature, as Xen drops bits its policy lacks; the other bits
+//!   of the write are ignored, as on Xen. TSD and FSGSBASE reach the CPU
+//!   while the vCPU runs (Xen's `pv_make_cr4`): `rdtsc` then faults (and
+//!   is emulated for the guest kernel), `{rd,wr}{fs,gs}base` work.
 //! - xcr0 (`xsetbv`, see [`xsetbv`]): the guest kernel's value, checked as
 //!   Xen checks it; `xgetbv` is not privileged and reads the CPU, which
 //!   holds the vCPU's value while it runs.
@@ -34,6 +35,13 @@ const CR4_MCE: u64 = 1 << 6;
 const CR4_OSFXSR: u64 = 1 << 9;
 const CR4_OSXMMEXCPT: u64 = 1 << 10;
 const CR4_OSXSAVE: u64 = 1 << 18;
+const CR4_TSD: u64 = 1 << 2;
+const CR4_DE: u64 = 1 << 3;
+const CR4_FSGSBASE: u64 = 1 << 16;
+const CPUID1D_TSC: u32 = 1 << 4;
+const CPUID1D_DE: u32 = 1 << 2;
+const CPUID1C_XSAVE: u32 = 1 << 26;
+const CPUID7B_FSGSBASE: u32 = 1 << 0;
 /// CPUID.1.EDX.MCE: Xen runs with CR4.MCE whenever the CPU has it.
 const CPUID_MCE: u32 = 1 << 7;
 
@@ -87,30 +95,49 @@ pub fn write_cr(d: &mut Cur<'_>, cr: Cr, v: u64) -> bool {
         // Handled by the caller (MMUEXT_NEW_BASEPTR); never reaches here.
         Cr::Cr3 => false,
         Cr::Cr4 => {
-            // As Xen's `pv_fixup_guest_cr4`: OSXSAVE is the guest's to
-            // set or clear when its CPUID offers XSAVE (hv runs with it),
-            // and silently dropped otherwise.
-            const GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | CR4_OSXSAVE;
-            const UNSUPPORTED: u64 = GUEST_MASK & !CR4_OSXSAVE;
-            let cur = d.vcpu.priv_state.cr4_guest;
-            if v & UNSUPPORTED != cur & UNSUPPORTED {
-                crate::guestlog!(
-                    d.dom.id,
-                    warn,
-                    "d{}: CR4 write {v:#x} sets guest-controlled bits hv does not support yet",
-                    d.dom.id
-                );
-                return false;
-            }
-            let osxsave = if xstate::enabled() {
-                v & CR4_OSXSAVE
-            } else {
-                0
-            };
-            d.vcpu.priv_state.cr4_guest = (cur & !CR4_OSXSAVE) | osxsave;
+            // As Xen's `pv_fixup_guest_cr4`: of the write, only the
+            // guest-controlled bits count, each dropped unless the
+            // guest's CPUID offers its feature; the rest is ignored.
+            let bits = v & guest_cr4_allowed(d);
+            d.vcpu.priv_state.cr4_guest = bits;
+            guest_state::set_cr4_per_vcpu(bits);
             true
         }
     }
+}
+
+/// The guest-controlled CR4 bits whose features the guest's CPUID offers
+/// (Xen's `PV_CR4_GUEST_MASK` within its policy): TSD with TSC, DE with
+/// DE, FSGSBASE with FSGSBASE, OSXSAVE with XSAVE (which hv offers only
+/// when it runs with XSAVE itself).
+fn guest_cr4_allowed(d: &Cur<'_>) -> u64 {
+    let ctx = context(d, false);
+    let [_, _, c1, d1] = pv_cpuid::pv_cpuid(1, 0, &cpu::cpuid, &ctx);
+    let [_, b7, _, _] = pv_cpuid::pv_cpuid(7, 0, &cpu::cpuid, &ctx);
+    let mut allowed = 0;
+    if d1 & CPUID1D_TSC != 0 {
+        allowed |= CR4_TSD;
+    }
+    if d1 & CPUID1D_DE != 0 {
+        allowed |= CR4_DE;
+    }
+    if b7 & CPUID7B_FSGSBASE != 0 {
+        allowed |= CR4_FSGSBASE;
+    }
+    if c1 & CPUID1C_XSAVE != 0 && xstate::enabled() {
+        allowed |= CR4_OSXSAVE;
+    }
+    allowed
+}
+
+/// Whether the guest set CR4.TSD (`rdtsc` outside its kernel faults).
+pub fn tsd(d: &Cur<'_>) -> bool {
+    d.vcpu.priv_state.cr4_guest & CR4_TSD != 0
+}
+
+/// Whether the guest set CR4.DE (DR4/DR5 no longer alias DR6/DR7).
+pub fn debug_extensions(d: &Cur<'_>) -> bool {
+    d.vcpu.priv_state.cr4_guest & CR4_DE != 0
 }
 
 /// The guest kernel's `xsetbv` (Xen's emulation of it, in Xen's order):
@@ -143,7 +170,17 @@ pub fn set_fpu_taskswitch(d: &mut Cur<'_>, ts: bool) {
 pub fn cpuid(d: &Cur<'_>, regs: &mut GuestRegs, forced: bool) {
     let leaf = crate::hypercall::arg32(regs.rax);
     let subleaf = crate::hypercall::arg32(regs.rcx);
-    let ctx = Context {
+    let ctx = context(d, forced);
+    let [a, b, c, dx] = pv_cpuid::pv_cpuid(leaf, subleaf, &cpu::cpuid, &ctx);
+    regs.rax = u64::from(a);
+    regs.rbx = u64::from(b);
+    regs.rcx = u64::from(c);
+    regs.rdx = u64::from(dx);
+}
+
+/// What the PV CPUID policy depends on for the running vCPU.
+fn context(d: &Cur<'_>, forced: bool) -> Context {
+    Context {
         hardware_domain: d.dom.initial,
         kernel_mode: d.vcpu.in_kernel,
         forced,
@@ -153,12 +190,7 @@ pub fn cpuid(d: &Cur<'_>, regs: &mut GuestRegs, forced: bool) {
         host_rdtscp: cpu::cpuid(0x8000_0001, 0)[3] & (1 << 27) != 0,
         machine_address_bits: machine_address_bits(),
         xcr0: d.vcpu.fpu.xcr0(),
-    };
-    let [a, b, c, dx] = pv_cpuid::pv_cpuid(leaf, subleaf, &cpu::cpuid, &ctx);
-    regs.rax = u64::from(a);
-    regs.rbx = u64::from(b);
-    regs.rcx = u64::from(c);
-    regs.rdx = u64::from(dx);
+    }
 }
 
 /// Bits needed for the highest machine address of RAM (Xen's

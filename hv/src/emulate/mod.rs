@@ -10,8 +10,9 @@
 //!   only: `mov` from cr0/cr2/cr3/cr4, `mov` to cr0 (TS only) / cr2 / cr4
 //!   and `xsetbv` (see [`control`]; an `xsetbv` while the guest's
 //!   CR4.OSXSAVE is clear is #UD, from either guest mode, as on Xen),
-//!   `clts`, `wbinvd`, `rdmsr`/`wrmsr` (see [`msr`]), and a faulted
-//!   `cpuid`/`rdtsc`;
+//!   `clts`, `wbinvd`, `rdmsr`/`wrmsr` (see [`msr`]), `mov` to/from
+//!   DR0-DR7, and a faulted `cpuid`; `rdtsc`/`rdtscp` (which fault once
+//!   the guest sets CR4.TSD) from guest kernel mode only;
 //! - #UD: the forced-emulation prefix `ud2; .ascii "xen"` followed by
 //!   `cpuid`, from kernel or user mode, answered from the PV CPUID policy
 //!   in [`hv::pv_cpuid`].
@@ -25,7 +26,8 @@
 //! fetching or copying guest memory gives the guest the original fault
 //! rather than a #PF; `mov` to cr3 is left to the MMU work; unknown MSRs
 //! #GP even when the guest has no #GP handler (Xen then reads them as 0);
-//! debug registers are not emulated yet.
+//! `mov` to or from a debug register goes through `set_debugreg` /
+//! `get_debugreg`'s checks, as in Xen.
 
 mod control;
 mod io;
@@ -38,6 +40,7 @@ use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::domain::Cur;
 use crate::guest_mem::{GuestPtr, GuestSlice, Tables};
+use crate::hypercall::debugreg;
 use crate::mm::PAGE_SIZE;
 
 use control::set_fpu_taskswitch;
@@ -170,10 +173,23 @@ fn execute(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
             control::cpuid(d, regs, false);
             Step::Next
         }
+        // With the guest's CR4.TSD (loaded into the CPU while it runs,
+        // as Xen does), `rdtsc`/`rdtscp` fault in guest user mode, where
+        // the guest gets the #GP, and in guest kernel mode, which Xen
+        // treats as ring 0.
+        Insn::Rdtsc | Insn::Rdtscp if !kernel && control::tsd(d) => Step::Refuse,
         Insn::Rdtsc => {
             let tsc = cpu::rdtsc();
             regs.rax = tsc & 0xffff_ffff;
             regs.rdx = tsc >> 32;
+            Step::Next
+        }
+        Insn::Rdtscp => {
+            let tsc = cpu::rdtsc();
+            regs.rax = tsc & 0xffff_ffff;
+            regs.rdx = tsc >> 32;
+            // The value a native `rdtscp` of the guest reads.
+            regs.rcx = cpu::rdmsr(cpu::MSR_TSC_AUX) & 0xffff_ffff;
             Step::Next
         }
         // Checks CR4.OSXSAVE (#UD) before the guest mode, as Xen does.
@@ -210,6 +226,24 @@ fn execute(d: &mut Cur<'_>, regs: &mut GuestRegs, insn: Insn) -> Step {
         Insn::MovToCr { cr, gpr } => {
             let v = gpr_value(regs, gpr);
             step(control::write_cr(d, cr, v))
+        }
+        // As Xen's emulator: DR4/DR5 with CR4.DE set are #UD; otherwise
+        // `get_debugreg`/`set_debugreg`, any error of which is #GP.
+        Insn::MovFromDr { dr: 4 | 5, .. } | Insn::MovToDr { dr: 4 | 5, .. }
+            if control::debug_extensions(d) =>
+        {
+            Step::Raise(VEC_UD)
+        }
+        Insn::MovFromDr { dr, gpr } => match debugreg::get_locked(d, u32::from(dr)) {
+            Ok(v) => {
+                set_gpr(regs, gpr, v);
+                Step::Next
+            }
+            Err(_) => Step::Refuse,
+        },
+        Insn::MovToDr { dr, gpr } => {
+            let v = gpr_value(regs, gpr);
+            step(debugreg::set_locked(d, u32::from(dr), v).is_ok())
         }
     }
 }

@@ -99,12 +99,14 @@ fn guest_misc_enable(v: u64) -> u64 {
     (v & !clear) | set
 }
 
-fn read(d: &Cur<'_>, msr: u32) -> Option<u64> {
+fn read(msr: u32) -> Option<u64> {
     let v = match msr {
         MSR_APIC_BASE => APIC_DEFAULT_PHYS_BASE | APIC_BASE_ENABLE | APIC_BASE_BSP,
         cpu::MSR_FS_BASE => cpu::rdmsr(cpu::MSR_FS_BASE),
         cpu::MSR_GS_BASE => cpu::rdmsr(cpu::MSR_GS_BASE),
-        cpu::MSR_SHADOW_GS_BASE => d.vcpu.traps.gs_base_user,
+        // The inactive base (the user one: only the guest kernel reads
+        // MSRs), which a user-mode `wrgsbase` may have changed.
+        cpu::MSR_SHADOW_GS_BASE => cpu::rdmsr(cpu::MSR_SHADOW_GS_BASE),
         MSR_TSC => cpu::rdtsc(),
         cpu::MSR_EFER => guest_efer(),
         MSR_PAT => XEN_MSR_PAT,
@@ -180,7 +182,7 @@ fn msr_index(regs: &GuestRegs) -> u32 {
 /// `rdmsr`: false means #GP.
 pub fn rdmsr(d: &Cur<'_>, regs: &mut GuestRegs) -> bool {
     let msr = msr_index(regs);
-    match read(d, msr) {
+    match read(msr) {
         Some(v) => {
             regs.rax = v & 0xffff_ffff;
             regs.rdx = v >> 32;

@@ -21,7 +21,7 @@
 
 mod callback;
 mod console_io;
-mod debugreg;
+pub mod debugreg;
 pub(crate) mod descriptors;
 mod event_channel;
 mod memory;

@@ -39,6 +39,7 @@ const NAMES: [&str; 32] = [
     "#26", "#27", "#HV", "#VC", "#SX", "#31",
 ];
 
+const VEC_DB: u8 = 1;
 const VEC_UD: u8 = 6;
 const VEC_NM: u8 = 7;
 const VEC_GP: u8 = 13;
@@ -79,6 +80,9 @@ extern "C" fn handle_light<const V: u8>(regs: &mut GuestRegs) -> bool {
         return false;
     }
     let bit = 1u32 << (V & 31);
+    if V == VEC_DB {
+        crate::hypercall::debugreg::note_guest_db();
+    }
     if V < 32 && bit & PLAIN_VECTORS != 0 {
         let error_code = (entry::HAVE_ERROR_CODE & bit != 0).then_some(regs.error_code);
         return try_bounce_exception(regs, V, error_code, None).is_ok();
@@ -235,12 +239,14 @@ fn ring0_exception(regs: &mut GuestRegs) -> bool {
         regs.rip = fixup;
         return false;
     }
-    if v == 1 {
-        // A #DB in hv's own context (hv sets no breakpoints): a guest's
-        // single-step or breakpoint deferred by a MOV SS / POP SS shadow
+    if v == u32::from(VEC_DB) {
+        // A #DB in hv's own context (hv sets no breakpoints of its own): a
+        // guest's data breakpoint on memory hv touched for it, or a
+        // guest's single-step or breakpoint deferred by a MOV SS shadow
         // across `syscall` or `int`. It arrived on its own IST stack; hv
-        // ignores it and carries on, as Xen does, rather than let a guest
-        // stop the machine.
+        // discards it and carries on, as Xen does, rather than let a
+        // guest stop the machine.
+        crate::hypercall::debugreg::discard_hv_db();
         return false;
     }
     if regs.rip == entry::iretq_address() && matches!(v, 11..=14) {
@@ -324,6 +330,10 @@ fn guest_exception(regs: &mut GuestRegs) {
         return;
     };
     let bit = 1u32.checked_shl(u32::from(vector)).unwrap_or(0);
+    if vector == VEC_DB {
+        // Done by the light path already, unless it did not run.
+        crate::hypercall::debugreg::note_guest_db();
+    }
     if bit & SPECIAL_VECTORS != 0 {
         special_exception(regs, vector);
         return;

@@ -22,6 +22,11 @@
 //! comes back by `sysret` (rcx = rip, r11 = rflags); without it rcx and
 //! r11 are the ones the kernel put in the context.
 //!
+//! Variant `tsd`: the kernel sets CR4.TSD first, and the process's
+//! privileged instruction is `rdtsc` (#GP(0) in guest user mode, as Xen
+//! loads the guest's TSD into the CPU).
+//!
+//! @variant: tsd cmdline=tsd
 //! @covers: mmuext_op.new_user_baseptr mmuext_op.pin_l4_table callback_op.register stack_switch iret set_segment_base update_va_mapping
 #![no_std]
 #![no_main]
@@ -44,7 +49,7 @@ use guest_abi::xen::{
     UVMF_INVLPG,
 };
 use tests::check;
-use tests::expect::rc;
+use tests::expect::{self, rc};
 use tests::fixup::{self, set_trap_table, trap, SharedInfo};
 use tests::pages::Pages;
 use tests::pvmm::{mmu_update, mmuext1, pt_write, read_u64, uvm, Env, Window, A, D, P, RW, US};
@@ -52,6 +57,9 @@ use tests::pvmm::{mmu_update, mmuext1, pt_write, read_u64, uvm, Env, Window, A, 
 guest_abi::pv_guest!(main, name = "user_mode");
 
 const VGCF_IN_SYSCALL: u64 = 1 << 8;
+const CR4_TSD: u64 = 1 << 2;
+/// Set by the kernel in the `tsd` variant: the process ends with `rdtsc`.
+static U_TSD: AtomicU64 = AtomicU64::new(0);
 const RFLAGS_IF: u64 = 1 << 9;
 const RFLAGS_RF: u64 = 1 << 16;
 const RFLAGS_IOPL: u64 = 3 << 12;
@@ -529,6 +537,21 @@ extern "C" fn user_main() -> ! {
     U_INT82_AT.store(at82, SeqCst);
     U_INT_DONE.store(1, SeqCst);
 
+    if U_TSD.load(SeqCst) == 1 {
+        // With the kernel's CR4.TSD, `rdtsc` is privileged.
+        // SAFETY: faults with #GP and never returns here.
+        unsafe {
+            asm!(
+                "lea rax, [rip + 2f]",
+                "mov [{at}], rax",
+                "2:",
+                "rdtsc",
+                at = in(reg) U_HLT_AT.as_ptr(),
+                out("rax") _,
+                out("rdx") _,
+            );
+        }
+    }
     // A privileged instruction: the kernel kills the process.
     // SAFETY: faults with #GP and never returns here.
     unsafe {
@@ -671,6 +694,18 @@ fn main(si: StartInfoRef) -> ! {
     }
     r.check("kernel GS reads its mark", kernel_gs0() == GS_KERNEL_MARK);
 
+    let tsd = expect::text(si.cmd_line_bytes())
+        .split(' ')
+        .any(|w| w == "tsd");
+    let cr4: u64;
+    // SAFETY: emulated read of CR4.
+    unsafe { asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack)) };
+    if tsd {
+        // SAFETY: TSD only makes user-mode `rdtsc` fault, which is the
+        // point; it is cleared once the process has ended.
+        unsafe { asm!("mov cr4, {}", in(reg) cr4 | CR4_TSD, options(nomem, nostack)) };
+        U_TSD.store(1, SeqCst);
+    }
     println!("entering user mode");
     let user_sp = USER_STACK.top() - 8;
     let args = [user_main as *const () as u64, user_sp, 0, 0];
@@ -680,6 +715,8 @@ fn main(si: StartInfoRef) -> ! {
     // file's handlers, not to tests::fixup's.
     let result = unsafe { fixup::catch(um_enter_user, args) }.unwrap_or(KILLED_OTHER);
     println!("user process ended: {result:#x}");
+    // SAFETY: as above.
+    unsafe { asm!("mov cr4, {}", in(reg) cr4, options(nomem, nostack)) };
     check(&mut r, result);
     r.finish()
 }
@@ -812,7 +849,8 @@ fn check(r: &mut Report, result: u64) {
     );
     r.check(
         format_args!(
-            "hlt in user mode: #GP(0) (ec {:#x}) at {:#x} (got {:#x}), cs {:#x} (0xe033, saved mask 1)",
+            "{} in user mode: #GP(0) (ec {:#x}) at {:#x} (got {:#x}), cs {:#x} (0xe033, saved mask 1)",
+            if U_TSD.load(SeqCst) == 1 { "rdtsc with CR4.TSD" } else { "hlt" },
             g(&K_GP_EC),
             g(&U_HLT_AT),
             g(&K_GP_RIP),

@@ -133,3 +133,83 @@ pub fn read_bases() -> (u64, u64, u64) {
 pub fn cr0_ts() -> bool {
     super::cpu::read_cr0() & CR0_TS != 0
 }
+
+const CR4_TSD: u64 = 1 << 2;
+const CR4_FSGSBASE: u64 = 1 << 16;
+/// The CR4 bits a vCPU's own setting decides while it runs (Xen's
+/// `pv_make_cr4`): TSD (`rdtsc` faults outside ring 0) and FSGSBASE
+/// (`{rd,wr}{fs,gs}base` usable), both off while hv runs no vCPU that set
+/// them.
+pub const CR4_PER_VCPU: u64 = CR4_TSD | CR4_FSGSBASE;
+
+/// Makes the CPU's TSD and FSGSBASE those of the vCPU's CR4 (`guest_cr4`,
+/// its guest-controlled bits). Only writes CR4 when they change.
+pub fn set_cr4_per_vcpu(guest_cr4: u64) {
+    let cr4 = super::cpu::read_cr4();
+    let new = (cr4 & !CR4_PER_VCPU) | (guest_cr4 & CR4_PER_VCPU);
+    if new != cr4 {
+        // SAFETY: TSD only makes `rdtsc` fault outside ring 0, and
+        // FSGSBASE lets ring 3 change the FS/GS bases, which belong to the
+        // guest (hv never uses FS or GS); the caller only sets bits the CPU
+        // reports (the PV CPUID policy offers no others).
+        unsafe { super::cpu::write_cr4(new) };
+    }
+}
+
+/// The debug registers the CPU has (DR4/DR5 are aliases hv never uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dr {
+    Dr0,
+    Dr1,
+    Dr2,
+    Dr3,
+    Dr6,
+    Dr7,
+}
+
+impl Dr {
+    /// DR0-DR3 by number.
+    pub fn breakpoint(n: usize) -> Option<Self> {
+        [Self::Dr0, Self::Dr1, Self::Dr2, Self::Dr3].get(n).copied()
+    }
+}
+
+/// Reads a debug register.
+pub fn read_dr(dr: Dr) -> u64 {
+    let v: u64;
+    // SAFETY: reading a debug register has no side effect (DR7.GD is never
+    // set: hv refuses it to guests and sets it nowhere).
+    unsafe {
+        match dr {
+            Dr::Dr0 => asm!("mov {}, dr0", out(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr1 => asm!("mov {}, dr1", out(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr2 => asm!("mov {}, dr2", out(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr3 => asm!("mov {}, dr3", out(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr6 => asm!("mov {}, dr6", out(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr7 => asm!("mov {}, dr7", out(reg) v, options(nomem, nostack, preserves_flags)),
+        }
+    }
+    v
+}
+
+/// Writes a debug register with a value hv's checks passed
+/// (`hypercall::debugreg`): breakpoint addresses inside the guest's part
+/// of the address space, DR6/DR7 within 32 bits, DR7 without GD and
+/// without I/O breakpoints enabled.
+pub fn write_dr(dr: Dr, v: u64) {
+    // SAFETY: a guest breakpoint can fire in hv only on a data access to
+    // the guest's own addresses (hv never executes guest code); that #DB
+    // arrives on its IST stack and hv ignores it (`traps`), the CPU having
+    // recorded it in DR6 for the guest. Writing DR6 changes only the
+    // status the guest reads.
+    unsafe {
+        match dr {
+            Dr::Dr0 => asm!("mov dr0, {}", in(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr1 => asm!("mov dr1, {}", in(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr2 => asm!("mov dr2, {}", in(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr3 => asm!("mov dr3, {}", in(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr6 => asm!("mov dr6, {}", in(reg) v, options(nomem, nostack, preserves_flags)),
+            Dr::Dr7 => asm!("mov dr7, {}", in(reg) v, options(nomem, nostack, preserves_flags)),
+        }
+    }
+}
