@@ -13,6 +13,7 @@ extern crate alloc;
 mod arch;
 mod bootinfo;
 mod console;
+mod console_input;
 mod domain;
 mod emulate;
 mod event;

@@ -455,6 +455,10 @@ fn try_run_case(
         (Side::Xen, None) => return Err("no Xen image".into()),
     };
     cfg.smp = spec.smp.unwrap_or(qemu::DEFAULT_SMP);
+    cfg.input = spec
+        .serial_input
+        .as_ref()
+        .map(|(marker, text)| (marker.clone(), format!("{text}\r").into_bytes()));
     cfg.mem_mib = spec.mem_mib.unwrap_or(qemu::DEFAULT_MEM_MIB);
     cfg.kvm = opts.kvm && side == Side::Hv;
     let timeout = Duration::from_secs(spec.timeout_secs.unwrap_or(opts.timeout_secs));

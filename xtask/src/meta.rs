@@ -15,6 +15,7 @@
 //! | `@expect-result` | `SUCCESS` (a `SUCCESS` or `SKIP` line), `SKIP`, `ERROR`, `FAILURE` (a `FAILURE` or `ERROR` line, or no result line at all: the guest may crash), `none` (no result line) | `SUCCESS` |
 //! | `@expect-line` | text that must appear in some line of the log (substring match; repeatable) | none |
 //! | `@reject-line` | text that must not appear in any line of the log (substring match; repeatable) | none |
+//! | `@serial-input` | `marker text`: once a log line contains `marker`, `text` and a carriage return are typed on the serial line | none |
 //! | `@max-lines` | `N text`: at most N lines of the log contain `text` (a bound on what a guest can make the hypervisor print; repeatable) | none |
 //! | `@timeout` | seconds before the run counts as a crash | `cargo xtask test --timeout`, 60 |
 //! | `@smp` | vCPUs of the machine | 1 |
@@ -131,6 +132,9 @@ pub struct RunSpec {
     pub reject_lines: Vec<String>,
     /// `@max-lines`: at most `.0` log lines may contain `.1`.
     pub max_lines: Vec<(usize, String)>,
+    /// `@serial-input`: once a log line contains `.0`, `.1` and a carriage
+    /// return are typed on the serial line.
+    pub serial_input: Option<(String, String)>,
     pub timeout_secs: Option<u64>,
     pub smp: Option<u32>,
     pub mem_mib: Option<u32>,
@@ -162,6 +166,7 @@ impl Default for RunSpec {
             expect_lines: Vec::new(),
             reject_lines: Vec::new(),
             max_lines: Vec::new(),
+            serial_input: None,
             timeout_secs: None,
             smp: None,
             mem_mib: None,
@@ -256,6 +261,14 @@ fn set(
                 .filter(|(_, t)| !t.is_empty())
                 .ok_or_else(|| format!("max-lines: expected `N text`, not {value:?}"))?;
             spec.max_lines.push((n, text.to_owned()));
+        }
+        "serial-input" => {
+            let (marker, text) = value
+                .split_once(' ')
+                .map(|(m, t)| (m.trim(), t.trim()))
+                .filter(|(m, t)| !m.is_empty() && !t.is_empty())
+                .ok_or_else(|| format!("serial-input: expected `marker text`, not {value:?}"))?;
+            spec.serial_input = Some((marker.to_owned(), text.to_owned()));
         }
         "timeout" => spec.timeout_secs = Some(number(key, value)?),
         "smp" => spec.smp = Some(number(key, value)?),

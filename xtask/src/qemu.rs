@@ -13,6 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fmt;
 use std::fs::File;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -168,6 +169,9 @@ pub struct Config {
     /// Boot from this ISO (through its boot loader) instead of
     /// `-kernel`/`-append`/`-initrd`.
     pub cdrom: Option<PathBuf>,
+    /// For a logged run: once a complete log line contains `.0`, `.1` is
+    /// written to the serial line (QEMU's stdin).
+    pub input: Option<(String, Vec<u8>)>,
 }
 
 impl Config {
@@ -182,6 +186,7 @@ impl Config {
             kvm: false,
             extra: Vec::new(),
             cdrom: None,
+            input: None,
         }
     }
 
@@ -249,8 +254,9 @@ impl Config {
         wait(child, timeout, || false)
     }
 
-    /// Boots with stdin closed and the serial console (and QEMU's own
-    /// messages) written to `log`. A complete log line (one that ends in a
+    /// Boots with the serial console (and QEMU's own messages) written to
+    /// `log`, and stdin closed (or fed [`Config::input`] once its marker
+    /// shows). A complete log line (one that ends in a
     /// newline, so the whole of it is in the log) containing one of
     /// `stop_on` ends the run early with [`Ending::StoppedOnLine`].
     pub fn run_logged(
@@ -261,16 +267,32 @@ impl Config {
     ) -> Result<Ending, String> {
         let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
-        let child = self
+        let mut child = self
             .command()
-            .stdin(Stdio::null())
+            .stdin(if self.input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(out)
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.qemu))?;
+        // Kept open until QEMU ends (it may stop on a closed stdin).
+        let stdin = std::cell::RefCell::new(child.stdin.take());
+        let pending = std::cell::Cell::new(self.input.as_ref());
         let seen = || {
-            !stop_on.is_empty()
-                && std::fs::read(log).is_ok_and(|bytes| complete_line_with(&bytes, stop_on))
+            let bytes = std::fs::read(log).unwrap_or_default();
+            if let Some((marker, text)) = pending.get() {
+                if complete_line_with(&bytes, &[marker.as_str()]) {
+                    pending.set(None);
+                    if let Some(stdin) = stdin.borrow_mut().as_mut() {
+                        // A failed write shows as the guest's missing input.
+                        let _ = stdin.write_all(text).and_then(|()| stdin.flush());
+                    }
+                }
+            }
+            !stop_on.is_empty() && complete_line_with(&bytes, stop_on)
         };
         wait(child, Some(timeout), seen)
     }

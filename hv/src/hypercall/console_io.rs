@@ -5,8 +5,8 @@
 //! before the fault were printed, as on Xen). A long write is preempted
 //! every [`CHUNKS_PER_CALL`] chunks: the call is re-issued with the rest, so
 //! hv never spends unbounded time on one guest request.
-//! `CONSOLEIO_read` has no input yet and returns 0, after refusing counts
-//! above `INT_MAX` with `-E2BIG` as Xen does. Domains without the privilege
+//! `CONSOLEIO_read` copies out serial input (`crate::console_input`),
+//! after refusing counts above `INT_MAX` with `-E2BIG` as Xen does. Domains without the privilege
 //! get `-EPERM` (Xen's default XSM policy): the dispatcher checks that
 //! before the command, and hands this handler the capability.
 
@@ -29,9 +29,12 @@ pub fn console_io(_: Privileged, cmd: u32, count: u32, buffer: u64) -> Outcome {
             Err(e) => Outcome::Err(e),
         },
         // The result is a count or an errno, so counts that would read as
-        // negative are refused first (as on Xen); there is no input yet.
+        // negative are refused first (as on Xen).
         CONSOLEIO_READ if i32::try_from(count).is_err() => Outcome::Err(Errno::E2BIG),
-        CONSOLEIO_READ => Outcome::Done(0),
+        CONSOLEIO_READ => match crate::console_input::read(count, buffer) {
+            Ok(n) => Outcome::Done(u64::from(n)),
+            Err(e) => Outcome::Err(e),
+        },
         _ => Outcome::Err(Errno::ENOSYS),
     }
 }

@@ -198,6 +198,9 @@ fn handle_other(regs: &mut GuestRegs) {
         apic::TIMER_VECTOR => {
             apic::tick();
             apic::eoi();
+            if percpu::cpu_id() == 0 {
+                crate::console_input::poll();
+            }
             if regs.is_guest_context() {
                 crate::hypercall::check_watchdogs();
             }

@@ -3,7 +3,7 @@
 //! CONSOLEIO_write returns 0 (not a byte count) and the text appears raw on
 //! the console; a count of 0 returns 0 without reading the buffer (even a
 //! null one); a 300-byte write arrives intact. CONSOLEIO_read returns 0 when
-//! no input is pending and -E2BIG for a count above INT_MAX. An unknown
+//! no input is pending (`console_input` types some) and -E2BIG for a count above INT_MAX. An unknown
 //! sub-command is -ENOSYS. `cmd` and `count` are `unsigned int`: the upper
 //! halves of their registers are ignored.
 //!

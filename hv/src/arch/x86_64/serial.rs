@@ -32,3 +32,9 @@ fn put(b: u8) {
     }
     outb(COM1, b);
 }
+
+/// A byte COM1 has received, if any (polled: hv takes no UART interrupt).
+pub fn read_byte() -> Option<u8> {
+    // Line status: data ready.
+    (inb(COM1 + 5) & 0x01 != 0).then(|| inb(COM1))
+}
