@@ -458,7 +458,7 @@ fn try_run_case(
     cfg.input = spec
         .serial_input
         .as_ref()
-        .map(|(marker, text)| (marker.clone(), format!("{text}\r").into_bytes()));
+        .map(|(marker, text)| (marker.clone(), crate::meta::typed_bytes(text)));
     cfg.mem_mib = spec.mem_mib.unwrap_or(qemu::DEFAULT_MEM_MIB);
     cfg.kvm = opts.kvm && side == Side::Hv;
     let timeout = Duration::from_secs(spec.timeout_secs.unwrap_or(opts.timeout_secs));

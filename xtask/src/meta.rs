@@ -15,7 +15,7 @@
 //! | `@expect-result` | `SUCCESS` (a `SUCCESS` or `SKIP` line), `SKIP`, `ERROR`, `FAILURE` (a `FAILURE` or `ERROR` line, or no result line at all: the guest may crash), `none` (no result line) | `SUCCESS` |
 //! | `@expect-line` | text that must appear in some line of the log (substring match; repeatable) | none |
 //! | `@reject-line` | text that must not appear in any line of the log (substring match; repeatable) | none |
-//! | `@serial-input` | `marker text`: once a log line contains `marker`, `text` and a carriage return are typed on the serial line | none |
+//! | `@serial-input` | `marker text`: once a log line contains `marker`, `text` (where `\xNN` is the byte NN) and a carriage return are typed on the serial line | none |
 //! | `@max-lines` | `N text`: at most N lines of the log contain `text` (a bound on what a guest can make the hypervisor print; repeatable) | none |
 //! | `@timeout` | seconds before the run counts as a crash | `cargo xtask test --timeout`, 60 |
 //! | `@smp` | vCPUs of the machine | 1 |
@@ -457,6 +457,34 @@ pub fn parse(binary: &str, source: &str) -> Result<Vec<Case>, MetaError> {
     Ok(cases)
 }
 
+/// The bytes `@serial-input` types for `text`: `\xNN` is byte NN (two
+/// hex digits; anything else after a backslash is kept as written), and a
+/// carriage return ends them.
+pub fn typed_bytes(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len() + 1);
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 2..i + 4)
+            .filter(|_| b[i] == b'\\' && b.get(i + 1) == Some(&b'x'))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out.push(b'\r');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,6 +597,13 @@ mod tests {
         assert!(bad("//! @variant: a variant=b\n")
             .message
             .contains("unknown key"));
+    }
+
+    #[test]
+    fn typed_bytes_escapes() {
+        assert_eq!(super::typed_bytes("ab"), b"ab\r");
+        assert_eq!(super::typed_bytes("\\x01\\x01q"), b"\x01\x01q\r");
+        assert_eq!(super::typed_bytes("\\xzz\\"), b"\\xzz\\\r");
     }
 
     #[test]

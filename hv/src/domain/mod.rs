@@ -147,6 +147,10 @@ impl Domain {
     }
 
     /// Pages in the domain's P2M.
+    pub fn nr_vcpus(&self) -> u32 {
+        u32::try_from(self.vcpus.len()).unwrap_or(u32::MAX)
+    }
+
     pub fn nr_pages(&self) -> u64 {
         self.with_state(|s| s.p2m.len() as u64)
     }
@@ -260,6 +264,11 @@ pub fn lookup(id: DomId) -> Option<Arc<Domain>> {
     let t = TABLE.lock();
     let i = hv::nospec::index(usize::from(id.get()), t.len())?;
     t[i].clone()
+}
+
+/// Every domain, in id order (a snapshot: counted references).
+pub fn all() -> Vec<Arc<Domain>> {
+    TABLE.lock().iter().flatten().cloned().collect()
 }
 
 /// A frame of domain `owner` was freed (given back, then its last

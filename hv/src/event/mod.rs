@@ -150,6 +150,14 @@ pub fn raised(r: Raised) {
     let _ = r;
 }
 
+/// Raises the per-vCPU VIRQ `virq` of `dom`'s vCPU `vcpu`, if it bound it
+/// (Xen's `send_guest_vcpu_virq`).
+pub fn send_vcpu_virq(dom: &Domain, vcpu: u32, virq: u32) {
+    let mut ev = dom.events.lock();
+    let Events { table, words } = &mut *ev;
+    raised(table.send_vcpu_virq(vcpu, virq, words));
+}
+
 /// Raises the global VIRQ `virq` in `dom` on the vCPU its port notifies,
 /// if the domain bound it (Xen's `send_global_virq`).
 pub fn send_global_virq(dom: &Domain, virq: u32) {

@@ -8,8 +8,15 @@
 //! read into a bad buffer is `-EFAULT` and consumes nothing; a read of 4
 //! bytes takes exactly 4; the rest follows; then nothing is left.
 //!
+//! Variant `debug-key`: xtask types three CTRL-a (input to the
+//! hypervisor), `q` (its "dump domain info" key, which raises
+//! `VIRQ_DEBUG` on every vCPU), three CTRL-a again (input back to the
+//! domain) and a carriage return: `VIRQ_DEBUG` becomes pending, and the
+//! domain reads only the carriage return.
+//!
 //! @covers: console_io.read event_channel_op.bind_virq
 //! @serial-input: CONSOLE-INPUT-READY hv-typed-42
+//! @variant: debug-key cmdline=debug-key serial-input="CONSOLE-INPUT-READY \\x01\\x01\\x01q\\x01\\x01\\x01" expect-line="'q' pressed -> dumping domain info"
 //! @timeout: 60
 #![no_std]
 #![no_main]
@@ -20,10 +27,11 @@ use guest_abi::hypercall::console_io;
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::xen::VIRQ_CONSOLE;
+use guest_abi::xen::{VIRQ_CONSOLE, VIRQ_DEBUG};
 
 use tests::check;
 use tests::evtchn::{self, Words};
+use tests::expect;
 use tests::fixup::SharedInfo;
 
 guest_abi::pv_guest!(main, name = "console_input");
@@ -58,6 +66,12 @@ fn main(si: StartInfoRef) -> ! {
         port > 0,
     );
     w.clear_all();
+    if expect::text(si.cmd_line_bytes())
+        .split(' ')
+        .any(|a| a == "debug-key")
+    {
+        debug_key(r, w, port);
+    }
     let mut buf = [0u8; 64];
     check!(r, "read before any input", read(buf.as_mut_ptr(), 16) => 0);
     check!(r, "read before any input, null buffer", read(core::ptr::null_mut(), 16) => 0);
@@ -91,5 +105,30 @@ fn main(si: StartInfoRef) -> ! {
     }
     check!(r, "the typed text, in order", &buf[..got] == TYPED => true);
     check!(r, "nothing left", read(buf.as_mut_ptr(), 64) => 0);
+    r.finish()
+}
+
+fn debug_key(mut r: Report, w: Words, console: u32) -> ! {
+    let debug = match evtchn::bind_virq(VIRQ_DEBUG, 0) {
+        Ok(p) => p,
+        Err(e) => {
+            check!(r, "bind_virq(DEBUG) on vCPU 0", e => 0);
+            r.finish()
+        }
+    };
+    r.check(
+        format_args!("bind_virq(DEBUG) on vCPU 0: port {debug}"),
+        debug > 0,
+    );
+    println!("CONSOLE-INPUT-READY");
+    // The key's work may finish after the switch back (the run's timeout
+    // bounds the wait).
+    while !(w.pending(debug) && w.pending(console)) {
+        core::hint::spin_loop();
+    }
+    r.check("VIRQ_DEBUG pending after the 'q' key", true);
+    let mut buf = [0u8; 16];
+    check!(r, "the domain reads only the carriage return", read(buf.as_mut_ptr(), 16) => 1);
+    check!(r, "which is", buf[0] => b'\r');
     r.finish()
 }
