@@ -431,8 +431,12 @@ fn try_run_case(
                 .dom0_mem_mib
                 .map(|m| format!(" dom0_mem={m}M"))
                 .unwrap_or_default();
+            let vcpus = spec
+                .vcpus
+                .map(|n| format!(" dom0_max_vcpus={n}"))
+                .unwrap_or_default();
             cfg.append = format!(
-                "{}{dom0_mem} {}",
+                "{}{dom0_mem}{vcpus} {}",
                 qemu::DEFAULT_HV_CMDLINE,
                 spec.hv_cmdline_append
             )
@@ -444,6 +448,9 @@ fn try_run_case(
             let mut cfg = crate::xen::config(xen, &guest, &spec.cmdline, module.as_deref())?;
             if let Some(m) = spec.dom0_mem_mib {
                 cfg.append = crate::xen::with_dom0_mem(&cfg.append, m);
+            }
+            if let Some(n) = spec.vcpus {
+                cfg.append = crate::xen::with_dom0_vcpus(&cfg.append, n);
             }
             (
                 cfg,

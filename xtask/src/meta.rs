@@ -21,6 +21,7 @@
 //! | `@smp` | vCPUs of the machine | 1 |
 //! | `@mem` | machine memory in MiB | 512 |
 //! | `@dom0-mem` | domain 0's memory in MiB, on both sides (hv's `dom0_mem=`, Xen's `dom0_mem=N,max:N`) | 64 |
+//! | `@vcpus` | domain 0's vCPUs, on both sides (`dom0_max_vcpus=N`; Xen gives dom0 that many even on fewer physical CPUs) | 1 |
 //! | `@module` | a module (initrd) for the guest, relative to the workspace root | none |
 //! | `@bzimage` | boot the guest wrapped as a bzImage whose payload is the ELF `none` (as it is), or compressed as Linux packs a kernel: `gzip`, `xz`, `lz4`; `:corrupt` after one flips a byte of the stream (see `bzimage.rs`) | the plain ELF |
 //! | `@only` | `hv (reason)` or `xen (reason)`: the run is meaningful on one side only; the other side is skipped and the reason shown | both sides |
@@ -140,6 +141,8 @@ pub struct RunSpec {
     pub mem_mib: Option<u32>,
     /// `@dom0-mem`: domain 0's memory in MiB (both sides).
     pub dom0_mem_mib: Option<u32>,
+    /// `@vcpus`: domain 0's vCPUs (both sides).
+    pub vcpus: Option<u32>,
     pub module: Option<String>,
     /// `@bzimage`: boot the guest wrapped as a bzImage.
     pub bzimage: Option<crate::bzimage::Wrapping>,
@@ -171,6 +174,7 @@ impl Default for RunSpec {
             smp: None,
             mem_mib: None,
             dom0_mem_mib: None,
+            vcpus: None,
             module: None,
             bzimage: None,
             only: None,
@@ -274,6 +278,7 @@ fn set(
         "smp" => spec.smp = Some(number(key, value)?),
         "mem" => spec.mem_mib = Some(number(key, value)?),
         "dom0-mem" => spec.dom0_mem_mib = Some(number(key, value)?),
+        "vcpus" => spec.vcpus = Some(number(key, value)?),
         "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
         "bzimage" => spec.bzimage = Some(crate::bzimage::Wrapping::parse(value)?),
         "only" if value.is_empty() && origin == Origin::Variant => spec.only = None,

@@ -103,13 +103,20 @@ pub fn config(
 /// Xen's command line `line` with domain 0's memory set to `mib` MiB
 /// (fixed: the same amount as minimum and maximum).
 pub fn with_dom0_mem(line: &str, mib: u32) -> String {
+    with_option(line, "dom0_mem", &format!("{mib}M,max:{mib}M"))
+}
+
+/// Xen's command line `line` with domain 0 given `n` vCPUs.
+pub fn with_dom0_vcpus(line: &str, n: u32) -> String {
+    with_option(line, "dom0_max_vcpus", &n.to_string())
+}
+
+/// `line` with the word `key=...` replaced by `key=value`.
+fn with_option(line: &str, key: &str, value: &str) -> String {
     line.split_whitespace()
-        .map(|w| {
-            if w.starts_with("dom0_mem=") {
-                format!("dom0_mem={mib}M,max:{mib}M")
-            } else {
-                w.to_owned()
-            }
+        .map(|w| match w.split_once('=') {
+            Some((k, _)) if k == key => format!("{key}={value}"),
+            _ => w.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -163,6 +170,17 @@ mod tests {
         assert!(args
             .contains("-kernel /x/xen -append console=com1 com1=115200,8n1 dom0_mem=64M,max:64M"));
         assert!(args.ends_with("-initrd /t/hello x=1"));
+    }
+
+    #[test]
+    fn dom0_options_replace_their_word() {
+        let line = with_dom0_vcpus(&with_dom0_mem(XEN_CMDLINE, 32), 4);
+        assert!(line.contains(" dom0_mem=32M,max:32M dom0_max_vcpus=4 "));
+        assert!(!line.contains("dom0_max_vcpus=1"));
+        assert_eq!(
+            line.split(' ').count(),
+            XEN_CMDLINE.split_whitespace().count()
+        );
     }
 
     #[test]
