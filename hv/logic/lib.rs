@@ -17,6 +17,7 @@ pub mod page_info;
 pub mod pt;
 pub mod pt_walk;
 pub mod ratelimit;
+pub mod sched;
 pub mod time_scale;
 pub mod watchdog;
 

@@ -7,7 +7,9 @@
 //! table, the frame allocator, the heap, the console. The event channels
 //! come after the domain's state (nothing holding them needs the state) and
 //! before the frame table, which `init_control` and `expand_array` take to
-//! hold the guest frames they register. The console is last because any code
+//! hold the guest frames they register. A CPU's run queue comes after the
+//! event channels (raising an event wakes the vCPU it is for) and takes
+//! nothing but the heap and the console. The console is last because any code
 //! may log; the heap because any code may allocate.
 
 /// A lock's place in the order.
@@ -18,11 +20,12 @@ pub enum Level {
     Vcpu = 1,
     DomainState = 2,
     Events = 3,
-    FrameTable = 4,
-    FrameAllocator = 5,
-    BootModules = 6,
-    Heap = 7,
-    Console = 8,
+    RunQueue = 4,
+    FrameTable = 5,
+    FrameAllocator = 6,
+    BootModules = 7,
+    Heap = 8,
+    Console = 9,
 }
 
 /// Taking `wanted` while `held` (the highest level held) is out of order.
@@ -38,11 +41,12 @@ pub struct Held(pub u32);
 
 impl Held {
     fn highest(self) -> Option<Level> {
-        const ALL: [Level; 9] = [
+        const ALL: [Level; 10] = [
             Level::DomainTable,
             Level::Vcpu,
             Level::DomainState,
             Level::Events,
+            Level::RunQueue,
             Level::FrameTable,
             Level::FrameAllocator,
             Level::BootModules,
