@@ -341,13 +341,16 @@ impl RunQueue {
             return !self.order.is_empty();
         };
         let (prio, parked) = (cur.prio(), cur.parked);
+        // Blocked or taken down while it ran, and not switched away yet.
+        let stopped = cur.runstate.state != State::Running;
         self.slice_ticks += 1;
         let under_waits = self
             .order
             .first()
             .and_then(|&o| self.get(o))
             .is_some_and(|u| u.prio() == Prio::Under && !u.parked);
-        parked
+        stopped
+            || parked
             || (self.slice_ticks >= TICKS_PER_TSLICE && !self.order.is_empty())
             || (accounted && prio == Prio::Over && under_waits)
     }

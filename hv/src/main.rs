@@ -20,6 +20,7 @@ mod event;
 mod guest_mem;
 mod hypercall;
 mod mm;
+mod sched;
 mod selftest;
 mod shutdown;
 mod sync;
@@ -42,6 +43,9 @@ pub fn hv_cmdline() -> &'static str {
 struct Options {
     /// `dom0_mem=<size>[K|M|G]`: memory of the boot domain.
     dom0_mem: Option<u64>,
+    /// `dom0_max_vcpus=N|N-M|N-|-M`: bounds on domain 0's vCPUs (Xen's
+    /// default: one per CPU it may run on).
+    dom0_max_vcpus: (u32, u32),
     /// `loglvl=error|warning|info|debug|all`.
     loglvl: Level,
     /// `selftest=pagefault|panic`: make hv itself fail just before entering
@@ -71,6 +75,7 @@ fn parse_size(s: &str) -> Option<u64> {
 fn parse_options(cmdline: &str) -> Options {
     let mut o = Options {
         dom0_mem: None,
+        dom0_max_vcpus: (1, u32::MAX),
         loglvl: Level::Info,
         selftest: None,
     };
@@ -79,6 +84,11 @@ fn parse_options(cmdline: &str) -> Options {
         match key {
             // Xen's form may carry ",max:..." parts; the first plain size wins.
             "dom0_mem" => o.dom0_mem = value.split(',').find_map(parse_size),
+            "dom0_max_vcpus" => {
+                if let Some(bounds) = hv::sched::parse_dom0_max_vcpus(value) {
+                    o.dom0_max_vcpus = bounds;
+                }
+            }
             "loglvl" => {
                 o.loglvl = match value {
                     "error" | "none" => Level::Error,
@@ -201,7 +211,13 @@ fn main(magic: u32, info: u32) -> ! {
     );
 
     let t0 = x86::cpu::rdtsc();
-    let dom0 = build_boot_domain(&bi, opts.dom0_mem);
+    // One CPU runs guests today.
+    let dom0_vcpus = hv::sched::dom0_vcpus(
+        1,
+        opts.dom0_max_vcpus,
+        guest_abi::xen::XEN_LEGACY_MAX_VCPUS as u32,
+    );
+    let dom0 = build_boot_domain(&bi, opts.dom0_mem, dom0_vcpus);
     let micros =
         x86::cpu::rdtsc().saturating_sub(t0).saturating_mul(1000) / x86::apic::tsc_khz().max(1);
     hvlog!(
@@ -226,14 +242,23 @@ fn main(magic: u32, info: u32) -> ! {
         Some(SelfTest::Panic) => panic!("selftest: panic requested on the command line"),
         Some(SelfTest::VcpuSwitch) | None => {}
     }
-    let (cr3, regs) = domain::switch_to(domain::DomId::DOM0)
-        .unwrap_or_else(|| fatal(format_args!("domain 0 vanished")));
+    let Some(dom0) = domain::lookup(domain::DomId::DOM0) else {
+        fatal(format_args!("domain 0 vanished"))
+    };
+    sched::init_cpu(x86::percpu::cpu_id());
+    sched::add_domain(&dom0);
+    drop(dom0);
+    let (cr3, regs) = sched::first_entry();
     x86::enter_guest(cr3, &regs)
 }
 
 /// Builds domain 0 from the first boot module: a bundle made by `cargo xtask`
 /// (kernel, command line, optional module) or a bare PV kernel ELF.
-fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::Domain {
+fn build_boot_domain(
+    bi: &bootinfo::BootInfo,
+    dom0_mem: Option<u64>,
+    max_vcpus: u32,
+) -> domain::Domain {
     let Some(first) = bi.modules.first() else {
         fatal(format_args!(
             "no boot module: domain 0's kernel must be the first module"
@@ -282,9 +307,10 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
         .unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")));
     hvlog!(
         info,
-        "*** Building a PV Dom0 *** ({} KiB kernel, {} pages)",
+        "*** Building a PV Dom0 *** ({} KiB kernel, {} pages, {} vCPUs)",
         kernel_bytes.len() / 1024,
-        nr_pages
+        nr_pages,
+        max_vcpus
     );
     let spec = domain::builder::BootDomainSpec {
         id: domain::DomId::DOM0,
@@ -293,6 +319,7 @@ fn build_boot_domain(bi: &bootinfo::BootInfo, dom0_mem: Option<u64>) -> domain::
         module,
         nr_pages,
         initial: true,
+        max_vcpus,
     };
     domain::builder::build(&spec)
         .unwrap_or_else(|e| fatal(format_args!("Could not construct domain 0: {e}")))

@@ -114,6 +114,10 @@ pub struct BootDomainSpec<'a> {
     pub module: Option<&'a [u8]>,
     pub nr_pages: u64,
     pub initial: bool,
+    /// vCPUs (at least 1, at most `XEN_LEGACY_MAX_VCPUS`): vCPU 0 starts
+    /// at the kernel's entry, the others are down until the guest
+    /// initialises and brings them up (`VCPUOP_initialise`, `VCPUOP_up`).
+    pub max_vcpus: u32,
 }
 
 /// Machine memory of a domain under construction, addressed by pfn: hv's
@@ -299,6 +303,22 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),
     )?;
+    let nr_vcpus = spec
+        .max_vcpus
+        .clamp(1, guest_abi::xen::XEN_LEGACY_MAX_VCPUS as u32);
+    let mut vcpus = alloc::vec![vcpu0];
+    for id in 1..nr_vcpus {
+        // Each in its own shared_info slot, as Xen places the first 32.
+        let frame = WritableRef::take(config.shared_info.mfn(), spec.id.get())
+            .map_err(BuildError::PageType)?;
+        let info = mm::VcpuInfoRef::new(frame, u64::from(id) * 64)
+            .map_err(|_| BuildError::Internal("vcpu_info outside shared_info"))?;
+        vcpus.push(
+            Vcpu::new_down(VcpuId::new(id), info).ok_or(BuildError::Internal(
+                "no descriptor-table window left for a vCPU",
+            ))?,
+        );
+    }
     // The event words hold their own reference to shared_info. Xen builds
     // dom0 without a port limit (`max_evtchn_port = -1`); a domU built by
     // xl gets libxl's default.
@@ -309,9 +329,9 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     } else {
         hv::evtchn::XL_DEFAULT_MAX_PORT
     };
-    let events = crate::event::Events::new(spec.id, 1, max_port, events_shared)
+    let events = crate::event::Events::new(spec.id, nr_vcpus, max_port, events_shared)
         .map_err(BuildError::Internal)?;
-    Ok(Domain::new(config, state, alloc::vec![vcpu0], events))
+    Ok(Domain::new(config, state, vcpus, events))
 }
 
 fn write_start_info(

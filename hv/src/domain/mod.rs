@@ -160,6 +160,11 @@ impl Domain {
         f(&mut self.state.lock())
     }
 
+    /// How many vCPUs the domain has (`max_vcpus`).
+    pub fn max_vcpus(&self) -> u32 {
+        u32::try_from(self.vcpus.len()).unwrap_or(u32::MAX)
+    }
+
     /// Runs `f` on vCPU `id`, locked; `None` if there is no such vCPU.
     pub fn with_vcpu<R>(&self, id: VcpuId, f: impl FnOnce(&mut Vcpu) -> R) -> Option<R> {
         let i = hv::nospec::index(usize::try_from(id.get()).ok()?, self.vcpus.len())?;
@@ -335,18 +340,58 @@ pub fn current_id() -> DomId {
     CURRENT.with(|cur| cur.map_or(DomId::IDLE, |(d, _)| d.id))
 }
 
-/// Makes vCPU 0 of domain `id` current on this CPU, loads its context
-/// into the CPU and returns the page table and registers to enter it with.
-pub fn switch_to(id: DomId) -> Option<(u64, GuestRegs)> {
-    let d = lookup(id)?;
-    let (vid, cr3, regs) = d.with_vcpu(VcpuId::new(0), |v| {
+/// Whether this CPU has a vCPU loaded.
+pub fn has_current() -> bool {
+    CURRENT.with(|cur| cur.is_some())
+}
+
+/// Saves the vCPU running on this CPU from `frame` (the full frame of
+/// its entry) and leaves the CPU with none: its runstate area gets
+/// `runstate` (its record as it leaves) first, through its own page
+/// tables. The scheduler's half of a switch.
+pub fn save_current(frame: &GuestRegs, runstate: Option<&guest_abi::vcpu::VcpuRunstateInfo>) {
+    {
+        let current = current();
+        let mut d = current.lock();
+        if let (Some(info), area @ 1..) = (runstate, d.vcpu.runstate_area) {
+            crate::sched::write_runstate_area(area, info, d.vm_assist);
+        }
+        vcpu::save(&mut d.vcpu, frame);
+    }
+    drop(CURRENT.replace(None, |_| None));
+}
+
+/// Makes vCPU `vcpu` of domain `id` current on this CPU, loads its
+/// context into the CPU and its registers into `frame`, and writes its
+/// runstate area (`runstate`) through its page tables, now loaded. False
+/// (nothing changed) if the domain or the vCPU does not exist. The
+/// other half of a switch; the CPU must have no vCPU loaded.
+pub fn enter(
+    id: DomId,
+    vcpu: VcpuId,
+    frame: &mut GuestRegs,
+    runstate: Option<&guest_abi::vcpu::VcpuRunstateInfo>,
+) -> bool {
+    let Some(d) = lookup(id) else {
+        return false;
+    };
+    let vm_assist = d.vm_assist();
+    let Some((vid, regs)) = d.with_vcpu(vcpu, |v| {
         let regs = vcpu::load(v);
-        (v.id, v.cr3, regs)
-    })?;
-    let i = usize::try_from(vid.get()).ok()?;
+        if let (Some(info), area @ 1..) = (runstate, v.runstate_area) {
+            crate::sched::write_runstate_area(area, info, vm_assist);
+        }
+        (v.id, regs)
+    }) else {
+        return false;
+    };
+    let Ok(i) = usize::try_from(vid.get()) else {
+        return false;
+    };
     percpu::this_cpu().set_current_vcpu(vid.get());
     drop(CURRENT.replace(Some(d), |d| d.vcpus.get(i)));
-    Some((cr3, regs))
+    *frame = regs;
+    true
 }
 
 /// Records that domain `id` shut down (the first reason stays) and

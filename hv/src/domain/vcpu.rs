@@ -85,6 +85,17 @@ pub struct Vcpu {
     /// plain memory.
     pub vcpu_info: crate::mm::VcpuInfoRef,
     pub run: VcpuRun,
+    /// Has a context (built with its domain, or `VCPUOP_initialise`):
+    /// only then may it be brought up.
+    pub initialised: bool,
+    /// `VCPUOP_register_vcpu_info` moved its `vcpu_info` (once only).
+    pub vcpu_info_registered: bool,
+    /// Guest address of its registered runstate area (0: none), rewritten
+    /// at every switch (`crate::sched`).
+    pub runstate_area: u64,
+    /// Guest address of its registered `vcpu_time_info` copy (0: none),
+    /// written wherever hv writes the vCPU's time (`crate::time`).
+    pub time_area: u64,
 }
 
 impl Vcpu {
@@ -92,6 +103,24 @@ impl Vcpu {
     /// kernel mode, with `vcpu_info`; `None` when no descriptor-table
     /// window is left or the heap has no room for its XSAVE area.
     pub fn new(
+        id: VcpuId,
+        cr3: u64,
+        regs: GuestRegs,
+        vcpu_info: crate::mm::VcpuInfoRef,
+    ) -> Option<Self> {
+        Self::with_context(id, cr3, regs, vcpu_info)
+    }
+
+    /// A vCPU with no context yet, down (a domain's vCPUs past the first:
+    /// `VCPUOP_initialise` gives it one).
+    pub fn new_down(id: VcpuId, vcpu_info: crate::mm::VcpuInfoRef) -> Option<Self> {
+        let mut v = Self::with_context(id, 0, GuestRegs::default(), vcpu_info)?;
+        v.run = VcpuRun::Down;
+        v.initialised = false;
+        Some(v)
+    }
+
+    fn with_context(
         id: VcpuId,
         cr3: u64,
         regs: GuestRegs,
@@ -112,6 +141,10 @@ impl Vcpu {
             priv_state: PrivState::default(),
             vcpu_info,
             run: VcpuRun::Runnable,
+            initialised: true,
+            vcpu_info_registered: false,
+            runstate_area: 0,
+            time_area: 0,
         })
     }
 }
@@ -156,7 +189,9 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     gdt::load_ldt(0, 0);
     percpu::this_cpu().set_ldt_window(0);
     percpu::this_cpu().clear_vcpu_info();
-    v.run = VcpuRun::Runnable;
+    if v.run == VcpuRun::Running {
+        v.run = VcpuRun::Runnable;
+    }
 }
 
 /// Puts `v`'s context into the CPU and returns the frame to enter it with.

@@ -61,6 +61,10 @@ pub enum Outcome {
     /// A protocol violation: the calling domain is crashed (`why` names it
     /// in the report).
     Crash(&'static str),
+    /// Success (the value for rax), and this CPU switches to the vCPU its
+    /// run queue picks next (a yield, a vCPU taking itself down or
+    /// blocking): the switch needs the full frame (`crate::sched`).
+    Switch(u64),
 }
 
 impl From<HcResult> for Outcome {
@@ -112,8 +116,16 @@ fn apply(regs: &mut GuestRegs, outcome: Outcome) -> bool {
         Outcome::Err(e) => regs.rax = e.to_ret(),
         Outcome::Continue(new) => reissue(regs, &new),
         Outcome::Crash(why) => return defer_crash(why),
+        Outcome::Switch(v) => return defer_switch(regs, v),
     }
     true
+}
+
+#[cold]
+#[inline(never)]
+fn defer_switch(regs: &mut GuestRegs, v: u64) -> bool {
+    regs.rax = v;
+    false
 }
 
 #[cold]
@@ -125,12 +137,18 @@ fn defer_crash(why: &'static str) -> bool {
 
 /// The full path after a handler returned false: the entry code has
 /// completed the frame (the callee-saved registers were still the
-/// guest's), so the crash report shows every register.
+/// guest's), so the crash report shows every register, and a switch
+/// saves them all.
 pub extern "C" fn complete(regs: &mut GuestRegs) {
-    let why = crate::arch::x86_64::percpu::this_cpu()
-        .take_pending_crash()
-        .unwrap_or("hypercall handler gave up without a reason");
-    crate::traps::crash_current(regs, why)
+    if let Some(why) = crate::arch::x86_64::percpu::this_cpu().take_pending_crash() {
+        crate::traps::crash_current(regs, why)
+    }
+    // An `Outcome::Switch`; the request may have been taken already (by
+    // a tick's switch), and then there is nothing left to do.
+    if crate::sched::take_request() {
+        crate::sched::reschedule(regs);
+    }
+    crate::traps::upcall::on_exit(regs);
 }
 
 /// Makes the guest issue the same hypercall again, with new arguments.

@@ -26,6 +26,7 @@ pub fn multicall(regs: &mut GuestRegs, calls: u64, count: u32) -> Outcome {
     // No up-front check of the list, as on Xen: each entry faults alone.
     let list = GuestSlice::<MulticallEntry>::per_element(calls, u64::from(count));
     let count = list.len();
+    let mut switch = false;
     for i in 0..count {
         // An entry past the top of the address space is unreadable.
         let Ok(at) = list.element_addr(i) else {
@@ -61,11 +62,21 @@ pub fn multicall(regs: &mut GuestRegs, calls: u64, count: u32) -> Outcome {
                     return Outcome::again([at, count - i]);
                 }
                 crash @ Outcome::Crash(_) => return crash,
+                // The switch waits for the batch's end (the request
+                // stays with the CPU, see the end).
+                Outcome::Switch(v) => {
+                    switch = true;
+                    v
+                }
             }
         };
         if let Err(e) = guest_field!(ptr, MulticallEntry, result).write(&Loaded, &result) {
             return Outcome::Err(e.into());
         }
     }
-    Outcome::Done(0)
+    if switch {
+        Outcome::Switch(0)
+    } else {
+        Outcome::Done(0)
+    }
 }

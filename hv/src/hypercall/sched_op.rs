@@ -1,6 +1,7 @@
 //! `sched_op` and the old `sched_op_compat`: yield and shutdown.
 //!
-//! With one vCPU and no other runnable domain, yield returns at once.
+//! Yield switches to the next vCPU waiting for this CPU (`crate::sched`),
+//! and returns at once when none waits.
 //! Shutdown reads `struct sched_shutdown`; as on Xen the reason is truncated
 //! to 8 bits, and a code latched earlier with `SCHEDOP_shutdown_code` takes
 //! precedence. The reason is reported and, when no domain is left, decides
@@ -41,15 +42,21 @@ fn shutdown(reason: u8) -> ! {
 /// an out-of-line call returns its `Outcome` through memory.
 #[inline(always)]
 pub fn sched_op(cmd: u32, arg: u64) -> Outcome {
-    perform(cmd, arg).into()
+    if cmd == SCHEDOP_YIELD {
+        return yield_now();
+    }
+    other(cmd, arg).into()
 }
 
+/// `SCHEDOP_yield`: to the next vCPU waiting for this CPU, if one does
+/// (`crate::sched`); at once otherwise.
 #[inline(always)]
-fn perform(cmd: u32, arg: u64) -> HcResult {
-    if cmd == SCHEDOP_YIELD {
-        return Ok(0);
+fn yield_now() -> Outcome {
+    if crate::sched::yield_wanted() {
+        Outcome::Switch(0)
+    } else {
+        Outcome::Done(0)
     }
-    other(cmd, arg)
 }
 
 /// Every command but yield, out of the yield's way.
@@ -131,7 +138,7 @@ pub fn check_watchdogs() {
 /// Hypercall 6: the pre-3.0 form, with the shutdown reason passed by value.
 pub fn sched_op_compat(cmd: u32, arg: u64) -> Outcome {
     match cmd {
-        SCHEDOP_YIELD => Outcome::Done(0),
+        SCHEDOP_YIELD => yield_now(),
         SCHEDOP_SHUTDOWN => shutdown((arg & 0xff) as u8),
         _ => Outcome::Err(Errno::ENOSYS),
     }

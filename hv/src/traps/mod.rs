@@ -204,6 +204,7 @@ fn handle_other(regs: &mut GuestRegs) {
             if regs.is_guest_context() {
                 crate::hypercall::check_watchdogs();
             }
+            crate::sched::tick(regs);
         }
         apic::SPURIOUS_VECTOR => {}
         ENTRY_SYSCALL | ENTRY_SYSCALL32 => guest_syscall(regs),

@@ -129,6 +129,14 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// Idles until an interrupt: `sti; hlt` (the `sti` shadow covers the
+/// `hlt`, so an interrupt pending already wakes it), then interrupts off
+/// again, as hv runs. The interrupt's handler has run when this returns.
+pub fn wait_for_interrupt() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+    x86_64::instructions::interrupts::disable();
+}
+
 /// Stops this CPU for good.
 pub fn halt_forever() -> ! {
     loop {

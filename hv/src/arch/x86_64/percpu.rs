@@ -263,6 +263,11 @@ impl CpuLocal {
         (core::ptr::from_ref(self) as usize - core::ptr::addr_of!(CPUS) as usize) / CPU_LOCAL_SIZE
     }
 
+    /// Brought up and running hv code (any CPU may ask).
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
+    }
+
     /// Records that this CPU owes a TLB flush; whether it owed none yet.
     pub fn owe_tlb_flush(&self) -> bool {
         !self.tlb_owed.swap(true, Ordering::Relaxed)

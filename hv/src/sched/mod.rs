@@ -1,0 +1,361 @@
+//! The scheduler: which vCPU each physical CPU runs, and the switch.
+//!
+//! Each CPU has a run queue (`hv::sched::RunQueue`: Xen credit1's
+//! accounting, host-tested) behind its own lock (`Level::RunQueue`, after
+//! the event channels, since raising an event wakes the vCPU it is for).
+//! A vCPU's scheduling record (credit, priority, hard affinity, runstate)
+//! lives in the queue of the CPU it is assigned to; [`balance`] moves
+//! waiting records from a busier queue to an idle CPU's when more than one
+//! CPU runs guests (today one does: the boot CPU).
+//!
+//! Decisions are taken under the queue's lock; the switch itself
+//! ([`reschedule`]) happens after letting go, on the full frame of the
+//! guest entry that asked for it: the running vCPU's context is saved
+//! from the frame (`domain::vcpu::save`) and the next one's loaded into it
+//! (`domain::vcpu::load`: registers, FPU/XSAVE, FS/GS bases, CR0.TS, its
+//! GDT and LDT windows, its page table, its `vcpu_info` for the exit
+//! path's event test), so the guest entry returns into the other vCPU.
+//! Three things ask for a switch: a hypercall's [`Outcome::Switch`]
+//! (`SCHEDOP_yield` with another vCPU waiting, a vCPU taking itself
+//! down or blocking), which the entry completes through
+//! `hypercall::complete`; the timer tick ([`tick`], every 10 ms), when
+//! the running vCPU's slice is over; and nothing else yet. With nothing to
+//! run, the CPU idles in [`reschedule`] (`sti; hlt`) until an interrupt
+//! makes a vCPU runnable.
+//!
+//! Runstate: each transition is timed in the record (`hv::sched::Runstate`),
+//! and a vCPU's registered runstate area
+//! (`VCPUOP_register_runstate_memory_area`) is rewritten as it leaves and
+//! as it enters a CPU, through its own page tables (Xen's
+//! `update_runstate_area`, with `XEN_RUNSTATE_UPDATE` set around the
+//! write under `VMASST_TYPE_runstate_update_flag`).
+//!
+//! [`Outcome::Switch`]: crate::hypercall::Outcome
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use guest_abi::types::{DomId, VcpuId};
+use guest_abi::vcpu::{VcpuRunstateInfo, XEN_RUNSTATE_UPDATE};
+use hv::lock_levels::Level;
+use hv::sched::{Decision, RunQueue, Runstate, State, Unit, UnitId};
+
+use crate::arch::x86_64::entry::GuestRegs;
+use crate::arch::x86_64::percpu::{self, MAX_CPUS};
+use crate::domain::{self, Domain};
+use crate::sync::{Ordered, OrderedGuard};
+
+/// `VMASST_TYPE_runstate_update_flag`.
+const VMASST_RUNSTATE_UPDATE_FLAG: u64 = 1 << 5;
+
+/// Each CPU's run queue.
+static QUEUES: [Ordered<RunQueue>; MAX_CPUS] =
+    [const { Ordered::new(Level::RunQueue, RunQueue::new(0)) }; MAX_CPUS];
+/// Each CPU's count of waiting vCPUs, mirrored from its queue for the
+/// yield's fast test (no lock when nobody waits).
+static WAITING: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Each CPU's request for a switch on its way back to the guest.
+static RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+fn unit_id(dom: DomId, vcpu: VcpuId) -> UnitId {
+    UnitId {
+        dom: dom.get(),
+        vcpu: vcpu.get(),
+    }
+}
+
+fn queue(cpu: usize) -> OrderedGuard<'static, RunQueue> {
+    QUEUES[cpu % MAX_CPUS].lock()
+}
+
+/// Publishes the queue's waiting count for the lock-free yield test.
+fn publish(cpu: usize, q: &RunQueue) {
+    let n = u32::try_from(q.waiting()).unwrap_or(u32::MAX);
+    WAITING[cpu % MAX_CPUS].store(n, Ordering::Relaxed);
+}
+
+/// Readies CPU `cpu`'s queue (at its bring-up, before it schedules).
+pub fn init_cpu(cpu: usize) {
+    let mut q = queue(cpu);
+    *q = RunQueue::new(u32::try_from(cpu).unwrap_or(0));
+}
+
+/// Gives the scheduler domain `d`'s vCPUs (at its creation): each up
+/// vCPU runnable, the others offline, all on this CPU.
+pub fn add_domain(d: &Domain) {
+    let now = crate::time::now_ns();
+    let cpu = percpu::cpu_id();
+    let mut units = alloc::vec::Vec::new();
+    for i in 0..d.max_vcpus() {
+        let vid = VcpuId::new(i);
+        if let Some(up) = d.with_vcpu(vid, |v| v.run != domain::VcpuRun::Down) {
+            let state = if up { State::Runnable } else { State::Offline };
+            units.push(Unit::new(unit_id(d.id, vid), state, now));
+        }
+    }
+    let mut q = queue(cpu);
+    for u in units {
+        q.add(u, now);
+    }
+    publish(cpu, &q);
+}
+
+/// Runs `f` on the queue holding `id`'s record, and the CPU it belongs to.
+fn with_unit<R>(id: UnitId, f: impl FnOnce(&mut RunQueue, usize) -> R) -> Option<R> {
+    let here = percpu::cpu_id();
+    // This CPU first: where a domain's vCPUs usually are.
+    let order = core::iter::once(here).chain((0..MAX_CPUS).filter(move |&c| c != here));
+    for cpu in order {
+        if cpu != here && !percpu::CPUS[cpu].is_online() {
+            continue;
+        }
+        let mut q = queue(cpu);
+        if q.get(id).is_some() {
+            let r = f(&mut q, cpu);
+            publish(cpu, &q);
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// Sets vCPU `vcpu` of `dom` to `state` (up: runnable, down: offline,
+/// block, wake). When that stops the vCPU running on this CPU, this CPU
+/// is asked to switch on its way out.
+pub fn set_state(dom: DomId, vcpu: VcpuId, state: State) {
+    let id = unit_id(dom, vcpu);
+    let now = crate::time::now_ns();
+    let _ = with_unit(id, |q, cpu| {
+        q.set_state(id, state, now);
+        if q.current() == Some(id) && state != State::Runnable && cpu == percpu::cpu_id() {
+            request(cpu);
+        }
+    });
+}
+
+/// Wakes vCPU `vcpu` of `dom` if it is blocked (an event became pending
+/// for it); up and running or offline vCPUs are left as they are.
+pub fn wake(dom: DomId, vcpu: VcpuId) {
+    let id = unit_id(dom, vcpu);
+    let now = crate::time::now_ns();
+    let _ = with_unit(id, |q, _| {
+        if q.get(id)
+            .is_some_and(|u| u.runstate.state == State::Blocked)
+        {
+            q.set_state(id, State::Runnable, now);
+        }
+    });
+}
+
+/// Deschedules the running vCPU until [`wake`] (`SCHEDOP_block`'s
+/// primitive): marks it blocked and asks for a switch; the hypercall
+/// returns [`Outcome::Switch`](crate::hypercall::Outcome) so the entry
+/// completes the switch. The caller checks for events already pending
+/// first, as Xen's `vcpu_block` does.
+pub fn block_current() {
+    let cpu = percpu::cpu_id();
+    let id = unit_id(domain::current_id(), VcpuId::new(current_vcpu_id()));
+    let now = crate::time::now_ns();
+    let mut q = queue(cpu);
+    if q.current() == Some(id) {
+        q.set_state(id, State::Blocked, now);
+        request(cpu);
+    }
+    publish(cpu, &q);
+}
+
+fn current_vcpu_id() -> u32 {
+    u32::try_from(percpu::this_cpu().current_vcpu()).unwrap_or(u32::MAX)
+}
+
+/// The runstate of vCPU `vcpu` of `dom` as at `now` (Xen's
+/// `vcpu_runstate_get`: the time in the current state counted up to now).
+pub fn runstate(dom: DomId, vcpu: VcpuId) -> Option<VcpuRunstateInfo> {
+    let id = unit_id(dom, vcpu);
+    let now = crate::time::now_ns();
+    with_unit(id, |q, _| q.get(id).map(|u| info_at(&u.runstate, now))).flatten()
+}
+
+fn info_at(r: &Runstate, now: u64) -> VcpuRunstateInfo {
+    let mut time = r.time;
+    let slot = &mut time[r.state as usize];
+    *slot = slot.saturating_add(now.saturating_sub(r.entry_time));
+    VcpuRunstateInfo {
+        state: r.state as i32,
+        _pad: 0,
+        state_entry_time: r.entry_time,
+        time,
+    }
+}
+
+fn recorded(r: &Runstate) -> VcpuRunstateInfo {
+    VcpuRunstateInfo {
+        state: r.state as i32,
+        _pad: 0,
+        state_entry_time: r.entry_time,
+        time: r.time,
+    }
+}
+
+/// Writes `info` to the runstate area at guest address `va` through the
+/// loaded page tables (failures ignored, as Xen ignores them), with
+/// `XEN_RUNSTATE_UPDATE` set in `state_entry_time` around the write when
+/// the domain asked for the flag.
+pub fn write_runstate_area(va: u64, info: &VcpuRunstateInfo, vm_assist: u64) {
+    use crate::guest_mem::{GuestPtr, Loaded};
+    let Ok(area) = GuestPtr::<VcpuRunstateInfo>::new(va) else {
+        return;
+    };
+    let flag = vm_assist & VMASST_RUNSTATE_UPDATE_FLAG != 0;
+    let entry = crate::guest_mem::guest_field!(area, VcpuRunstateInfo, state_entry_time);
+    if flag {
+        let _ = entry.write(&Loaded, &(info.state_entry_time | XEN_RUNSTATE_UPDATE));
+        core::sync::atomic::fence(Ordering::Release);
+        let marked = VcpuRunstateInfo {
+            state_entry_time: info.state_entry_time | XEN_RUNSTATE_UPDATE,
+            ..*info
+        };
+        let _ = area.write(&Loaded, &marked);
+        core::sync::atomic::fence(Ordering::Release);
+        let _ = entry.write(&Loaded, &info.state_entry_time);
+    } else {
+        let _ = area.write(&Loaded, info);
+    }
+}
+
+/// Asks CPU `cpu` (this one) to switch on its way back to the guest.
+fn request(cpu: usize) {
+    RESCHED[cpu % MAX_CPUS].store(true, Ordering::Relaxed);
+}
+
+/// Takes this CPU's switch request.
+pub fn take_request() -> bool {
+    RESCHED[percpu::cpu_id()].swap(false, Ordering::Relaxed)
+}
+
+/// `SCHEDOP_yield`: whether another vCPU waits for this CPU (then the
+/// running one yields to it: the hypercall answers
+/// [`Outcome::Switch`](crate::hypercall::Outcome)). One load when nobody
+/// waits, which keeps the yield of a lone vCPU as cheap as before.
+#[inline(always)]
+pub fn yield_wanted() -> bool {
+    let cpu = percpu::cpu_id();
+    if WAITING[cpu].load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    yield_current(cpu);
+    true
+}
+
+#[cold]
+#[inline(never)]
+fn yield_current(cpu: usize) {
+    queue(cpu).yield_current();
+    request(cpu);
+}
+
+/// The 10 ms tick on this CPU (from the timer interrupt, with the frame
+/// it interrupted): credit accounting, then a switch if the running
+/// vCPU's slice is over and the interrupt came from a guest (in hv the
+/// CPU idles: [`reschedule`]'s loop looks again).
+pub fn tick(regs: &mut GuestRegs) {
+    let cpu = percpu::cpu_id();
+    let now = crate::time::now_ns();
+    let switch = {
+        let mut q = queue(cpu);
+        q.tick(now)
+    };
+    balance(cpu);
+    if switch && regs.is_guest_context() {
+        reschedule(regs);
+    }
+}
+
+/// Load balancing: an idle CPU takes a waiting vCPU (allowed on it) from
+/// the busiest other queue. With one CPU running guests, never finds one.
+fn balance(cpu: usize) {
+    let idle = {
+        let q = queue(cpu);
+        q.current().is_none() && q.waiting() == 0
+    };
+    if !idle {
+        return;
+    }
+    let busiest = (0..MAX_CPUS)
+        .filter(|&c| c != cpu && percpu::CPUS[c].is_online())
+        .max_by_key(|&c| WAITING[c].load(Ordering::Relaxed))
+        .filter(|&c| WAITING[c].load(Ordering::Relaxed) > 0);
+    let Some(from) = busiest else {
+        return;
+    };
+    let now = crate::time::now_ns();
+    // Two queues: lower CPU first (the same level, so taken one at a time).
+    let stolen = {
+        let mut q = queue(from);
+        let u = q.steal(u32::try_from(cpu).unwrap_or(0));
+        publish(from, &q);
+        u
+    };
+    if let Some(u) = stolen {
+        let mut q = queue(cpu);
+        q.add(u, now);
+        publish(cpu, &q);
+    }
+}
+
+/// Switches this CPU to the vCPU its queue picks, with `regs` the full
+/// frame of the running vCPU (if any runs): saved into it, then replaced
+/// by the next one's. With nothing to run, idles until something is.
+pub fn reschedule(regs: &mut GuestRegs) {
+    let cpu = percpu::cpu_id();
+    let mut loaded = domain::has_current();
+    loop {
+        let now = crate::time::now_ns();
+        let (d, prev_info, next_info) = {
+            let mut q = queue(cpu);
+            let d: Decision = q.schedule(now);
+            publish(cpu, &q);
+            let info =
+                |id: Option<UnitId>| id.and_then(|i| q.get(i)).map(|u| recorded(&u.runstate));
+            (d, info(d.prev), info(d.next))
+        };
+        if loaded && d.prev == d.next {
+            return;
+        }
+        if loaded {
+            domain::save_current(regs, prev_info.as_ref());
+            loaded = false;
+        }
+        match d.next {
+            Some(next) => {
+                let dom = DomId::try_new(next.dom).ok();
+                let entered = dom.is_some_and(|dom| {
+                    domain::enter(dom, VcpuId::new(next.vcpu), regs, next_info.as_ref())
+                });
+                if entered {
+                    return;
+                }
+                // Its domain is gone: forget the record and look again.
+                let mut q = queue(cpu);
+                q.set_state(next, State::Offline, now);
+                let _ = q.schedule(now);
+                let _ = q.remove(next);
+                publish(cpu, &q);
+            }
+            None => idle(),
+        }
+    }
+}
+
+/// Waits for an interrupt with nothing loaded: `sti; hlt`, then
+/// interrupts off again (hv runs with them off).
+fn idle() {
+    crate::arch::x86_64::cpu::wait_for_interrupt();
+}
+
+/// The first entry on this CPU: picks a vCPU and returns the page table
+/// and registers to enter it with (idling until one is runnable).
+pub fn first_entry() -> (u64, GuestRegs) {
+    let mut regs = GuestRegs::default();
+    reschedule(&mut regs);
+    (crate::arch::x86_64::cpu::read_cr3(), regs)
+}
