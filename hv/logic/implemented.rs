@@ -21,6 +21,7 @@ use guest_abi::memory::*;
 use guest_abi::nmi::*;
 use guest_abi::physdev::*;
 use guest_abi::sched::*;
+use guest_abi::vcpu::*;
 use guest_abi::version::*;
 use guest_abi::xen::*;
 
@@ -156,6 +157,20 @@ pub const IMPLEMENTED: &[Implemented] = &[
             SCHEDOP_SHUTDOWN_CODE,
             SCHEDOP_REMOTE_SHUTDOWN,
             SCHEDOP_WATCHDOG,
+        ],
+    ),
+    some(
+        nr::VCPU_OP,
+        &[
+            VCPUOP_INITIALISE,
+            VCPUOP_UP,
+            VCPUOP_DOWN,
+            VCPUOP_IS_UP,
+            VCPUOP_GET_RUNSTATE_INFO,
+            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
+            VCPUOP_REGISTER_VCPU_INFO,
+            VCPUOP_GET_PHYSID,
+            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA,
         ],
     ),
     some(

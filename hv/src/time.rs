@@ -44,6 +44,28 @@ pub fn now_ns() -> u64 {
     }
 }
 
+/// This moment's `vcpu_time_info` with version `version` (for a copy hv
+/// writes elsewhere: `VCPUOP_register_vcpu_time_memory_area`); `None`
+/// before the TSC is calibrated.
+pub fn time_info(version: u32) -> Option<VcpuTimeInfo> {
+    let (mul, shift) = time_scale::scale(apic::tsc_khz())?;
+    let tsc = cpu::rdtsc();
+    Some(VcpuTimeInfo {
+        version,
+        pad0: 0,
+        tsc_timestamp: tsc,
+        system_time: time_scale::ticks_to_ns(
+            tsc.saturating_sub(BOOT_TSC.load(Ordering::Relaxed)),
+            mul,
+            shift,
+        ),
+        tsc_to_system_mul: mul,
+        tsc_shift: shift,
+        flags: 0,
+        pad1: [0; 2],
+    })
+}
+
 const TIME: u64 = core::mem::offset_of!(VcpuInfo, time) as u64;
 const WC_VERSION: u64 = core::mem::offset_of!(SharedInfo, wc_version) as u64;
 

@@ -237,8 +237,11 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     for v in 0..32u64 {
         shared_info.write_u8(v * 64 + 1, 1)?;
     }
-    // vCPU 0's time and the wallclock, as Xen has them before it first runs.
-    crate::time::fill(&shared_info, 0)?;
+    // Each vCPU's time and the wallclock, as Xen has them before it
+    // first runs.
+    for v in 0..u64::from(spec.max_vcpus.clamp(1, 32)) {
+        crate::time::fill(&shared_info, v)?;
+    }
     write_start_info(spec, &kernel, &l, &mem, shared_info.mfn())?;
     write_page_tables(&l, &mem)?;
     if let Some(hp) = kernel.virt_hypercall {

@@ -19,10 +19,10 @@
 //!
 //! A raised event asks for two things ([`hv::evtchn::Raised`]): a kick of
 //! the vCPU whose `evtchn_upcall_pending` went up, and a wake-up of vCPUs
-//! polling the port. With one vCPU running per domain and no
-//! `SCHEDOP_poll` yet, neither has anyone to reach: the vCPU that raised
-//! the event is the one that will see it, on its way back to the guest
-//! (`traps::upcall`).
+//! polling the port. The kick wakes that vCPU if it blocked
+//! (`crate::sched::wake`); one that runs or waits for a CPU sees the
+//! upcall on its way back to the guest (`traps::upcall`). Pollers wait
+//! for `SCHEDOP_poll`.
 //!
 //! VIRQs: every one binds as on Xen (the table's rules). Sources:
 //! `VIRQ_DOM_EXC` is raised in the initial domain when another domain
@@ -105,7 +105,8 @@ impl Events {
         self.words
             .add_event_page(frame)
             .map_err(|_| Errno::ENOMEM)?;
-        self.table.fifo_expand_commit(token, &self.words, raised);
+        self.table
+            .fifo_expand_commit(token, &self.words, |r| raised(owner, r));
         Ok(())
     }
 
@@ -142,12 +143,17 @@ fn guest_frame(owner: DomId, gfn: u64) -> Result<WritableRef, Errno> {
     WritableRef::take(gfn, owner.get()).map_err(|_| Errno::EINVAL)
 }
 
-/// Acts on what raising an event asks for. With one vCPU running per
-/// domain and no `SCHEDOP_poll`, nothing does: the raising vCPU finds
-/// its own upcall on the way back to the guest (see the module docs).
+/// Acts on what raising an event in domain `dom` asks for: the vCPU
+/// whose upcall became pending is woken if it blocked (`crate::sched`;
+/// one load when no vCPU anywhere is blocked). Pollers wait for
+/// `SCHEDOP_poll`.
 #[inline(always)]
-pub fn raised(r: Raised) {
-    let _ = r;
+pub fn raised(dom: DomId, r: Raised) {
+    if let Some(vcpu) = r.upcall {
+        if crate::sched::any_blocked() {
+            crate::sched::wake(dom, guest_abi::types::VcpuId::new(vcpu));
+        }
+    }
 }
 
 /// Raises the per-vCPU VIRQ `virq` of `dom`'s vCPU `vcpu`, if it bound it
@@ -163,5 +169,5 @@ pub fn send_vcpu_virq(dom: &Domain, vcpu: u32, virq: u32) {
 pub fn send_global_virq(dom: &Domain, virq: u32) {
     let mut ev = dom.events.lock();
     let Events { table, words } = &mut *ev;
-    raised(table.send_global_virq(virq, words));
+    raised(dom.id, table.send_global_virq(virq, words));
 }

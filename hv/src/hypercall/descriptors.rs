@@ -34,6 +34,28 @@ pub fn set_gdt(frame_list: u64, entries: u32) -> Outcome {
     install_gdt(frame_list, entries).into()
 }
 
+/// Takes a general and a SegDesc type reference on each of `frames`
+/// (frames of domain `id`), validating the ones newly typed: all or
+/// none (`-EINVAL`).
+pub(super) fn get_gdt_frames(id: u16, frames: &[u64]) -> Result<(), Errno> {
+    let got = mm::with_frame_table(|ft| {
+        for (i, &mfn) in frames.iter().enumerate() {
+            if !get_segdesc(ft, mfn, id) {
+                for &undo in frames.get(..i).unwrap_or(&[]) {
+                    let _ = ft.put_page_and_type(undo);
+                }
+                return false;
+            }
+        }
+        true
+    });
+    if got == Some(true) {
+        Ok(())
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
 fn install_gdt(frame_list: u64, entries: u32) -> HcResult {
     if entries > FIRST_RESERVED_GDT_ENTRY {
         return Err(Errno::EINVAL);
@@ -43,21 +65,7 @@ fn install_gdt(frame_list: u64, entries: u32) -> HcResult {
     let list = frames.get_mut(..nr).ok_or(Errno::EINVAL)?;
     GuestSlice::<u64>::per_element(frame_list, nr as u64).read_into(&Loaded, 0, list)?;
     let new = frames.get(..nr).unwrap_or(&[]);
-    let id = domain::current_id().get();
-    let got = mm::with_frame_table(|ft| {
-        for (i, &mfn) in new.iter().enumerate() {
-            if !get_segdesc(ft, mfn, id) {
-                for &undo in new.get(..i).unwrap_or(&[]) {
-                    let _ = ft.put_page_and_type(undo);
-                }
-                return false;
-            }
-        }
-        true
-    });
-    if got != Some(true) {
-        return Err(Errno::EINVAL);
-    }
+    get_gdt_frames(domain::current_id().get(), new)?;
     let (old, old_nr) = domain::with_current(|d| {
         let area = d.vcpu.ldt.area;
         let t = &mut d.vcpu.traps;

@@ -83,7 +83,7 @@ fn send(arg: u64) -> HcResult {
     let mut ev = current.domain().events.lock();
     let Events { table, words } = &mut *ev;
     match table.send(port, words)? {
-        Sent::Raised(r) => event::raised(r),
+        Sent::Raised(r) => event::raised(current.domain().id, r),
         // An unbound port drops the event, as on Xen. No channel can
         // reach another domain while hv runs one.
         Sent::Dropped | Sent::Foreign { .. } => {}
@@ -136,7 +136,7 @@ fn other(cmd: u32, arg: u64) -> HcResult {
         }
         EVTCHNOP_UNMASK => {
             let EvtchnUnmask { port } = read_arg(arg)?;
-            event::raised(own_events(|t, w| t.unmask(port, w))?);
+            event::raised(domain::current_id(), own_events(|t, w| t.unmask(port, w))?);
             Ok(0)
         }
         EVTCHNOP_INIT_CONTROL => init_control(arg),
@@ -221,7 +221,7 @@ fn bind_interdomain(arg: u64) -> HcResult {
         let Events { table, words } = &mut *ev;
         EventTable::bind_interdomain(Peers::same(table), b.remote_port, words)?
     };
-    event::raised(bound.raised);
+    event::raised(own.id, bound.raised);
     b.local_port = bound.port.get();
     write_arg(arg, &b)?;
     Ok(0)

@@ -600,6 +600,42 @@ fn m2p_strict() -> bool {
     domain::with_current(|d| d.vm_assist & (1 << 32) != 0)
 }
 
+/// Takes the references a vCPU's page-table base holds (general and L4
+/// type) on frame `mfn` of domain `id`, and writes hv's slots into it:
+/// `-EINVAL` if the domain does not own the frame, and the validation's
+/// errno if it cannot be an L4. Every hv slot is rewritten: nothing the
+/// guest wrote there before the frame became an L4 survives. A kernel
+/// base table shows the M2P; a user table too, unless `m2p_strict`
+/// keeps it to kernels.
+pub(super) fn get_base_table(
+    id: u16,
+    io_caps: bool,
+    mfn: u64,
+    user: bool,
+    m2p_strict: bool,
+) -> Result<(), Errno> {
+    let cur = Current {
+        id,
+        privileged: None,
+    };
+    if !owned(&cur, mfn) {
+        return Err(Errno::EINVAL);
+    }
+    mm::with_page_tables(id, io_caps, |t| t.get_type(mfn, PageType::L4))
+        .ok_or(Errno::EINVAL)?
+        .map_err(err)?;
+    if let Err(e) = install_slots(mfn, !user || !m2p_strict) {
+        put_base_table(id, io_caps, mfn);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Drops what [`get_base_table`] took.
+pub(super) fn put_base_table(id: u16, io_caps: bool, mfn: u64) {
+    mm::with_page_tables(id, io_caps, |t| t.put_type(mfn));
+}
+
 /// `MMUEXT_NEW_BASEPTR` / `MMUEXT_NEW_USER_BASEPTR`: take an L4 type
 /// reference on the new table, drop the old table's, and load the new one
 /// if it is the one the vCPU runs on.
@@ -626,16 +662,7 @@ fn new_baseptr(cur: &Current, mfn: u64, user: bool) -> Result<(), Errno> {
     if mfn == old {
         return Ok(());
     }
-    if !owned(cur, mfn) {
-        return Err(Errno::EINVAL);
-    }
-    mm::with_page_tables(cur.id, cur.io_caps(), |t| t.get_type(mfn, PageType::L4))
-        .ok_or(Errno::EINVAL)?
-        .map_err(err)?;
-    // Every hv slot is rewritten: nothing the guest wrote there before the
-    // frame became an L4 survives. A kernel base table shows the M2P; a
-    // user table too, unless m2p_strict keeps it to kernels.
-    install_slots(mfn, !user || !m2p_strict())?;
+    get_base_table(cur.id, cur.io_caps(), mfn, user, m2p_strict())?;
     let (reload, in_kernel) = domain::with_current(|d| {
         if user {
             d.vcpu.user_cr3 = mfn * PAGE_SIZE;

@@ -32,6 +32,7 @@ mod privilege;
 mod sched_op;
 mod segments;
 pub mod traps;
+mod vcpu_op;
 mod vm_assist;
 mod xen_version;
 
@@ -408,6 +409,7 @@ hypercall_table! {
     MMUEXT_OP => mmu::mmuext_op;
     NMI_OP => callback::nmi_op;
     SCHED_OP => sched_op::sched_op;
+    VCPU_OP => [own_command_check] vcpu_op::vcpu_op;
     CALLBACK_OP => callback::callback_op;
     EVENT_CHANNEL_OP => event_channel::event_channel_op;
     PHYSDEV_OP => physdev::physdev_op;

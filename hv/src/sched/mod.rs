@@ -53,6 +53,9 @@ static QUEUES: [Ordered<RunQueue>; MAX_CPUS] =
 /// Each CPU's count of waiting vCPUs, mirrored from its queue for the
 /// yield's fast test (no lock when nobody waits).
 static WAITING: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// vCPUs blocked, on every CPU: raising an event looks for one to wake
+/// only when some are (a load on the send path otherwise).
+static BLOCKED: AtomicU32 = AtomicU32::new(0);
 /// Each CPU's request for a switch on its way back to the guest.
 static RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
@@ -125,15 +128,27 @@ pub fn set_state(dom: DomId, vcpu: VcpuId, state: State) {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
     let _ = with_unit(id, |q, cpu| {
+        let was_blocked = q
+            .get(id)
+            .is_some_and(|u| u.runstate.state == State::Blocked);
         q.set_state(id, state, now);
+        count_blocked(was_blocked, state == State::Blocked);
         if q.current() == Some(id) && state != State::Runnable && cpu == percpu::cpu_id() {
             request(cpu);
         }
     });
 }
 
+/// Whether any vCPU is blocked (so an event may have one to wake).
+#[inline(always)]
+pub fn any_blocked() -> bool {
+    BLOCKED.load(Ordering::Relaxed) != 0
+}
+
 /// Wakes vCPU `vcpu` of `dom` if it is blocked (an event became pending
 /// for it); up and running or offline vCPUs are left as they are.
+#[cold]
+#[inline(never)]
 pub fn wake(dom: DomId, vcpu: VcpuId) {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
@@ -142,6 +157,7 @@ pub fn wake(dom: DomId, vcpu: VcpuId) {
             .is_some_and(|u| u.runstate.state == State::Blocked)
         {
             q.set_state(id, State::Runnable, now);
+            count_blocked(true, false);
         }
     });
 }
@@ -151,18 +167,40 @@ pub fn wake(dom: DomId, vcpu: VcpuId) {
 /// returns [`Outcome::Switch`](crate::hypercall::Outcome) so the entry
 /// completes the switch. The caller checks for events already pending
 /// first, as Xen's `vcpu_block` does.
+#[allow(
+    dead_code,
+    reason = "SCHEDOP_block (the timer work, in parallel) is its caller"
+)]
 pub fn block_current() {
     let cpu = percpu::cpu_id();
     let id = unit_id(domain::current_id(), VcpuId::new(current_vcpu_id()));
     let now = crate::time::now_ns();
     let mut q = queue(cpu);
     if q.current() == Some(id) {
+        let was_blocked = q
+            .get(id)
+            .is_some_and(|u| u.runstate.state == State::Blocked);
         q.set_state(id, State::Blocked, now);
+        count_blocked(was_blocked, true);
         request(cpu);
     }
     publish(cpu, &q);
 }
 
+/// Keeps [`BLOCKED`] right across one unit's change.
+fn count_blocked(was: bool, is: bool) {
+    match (was, is) {
+        (false, true) => {
+            BLOCKED.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            BLOCKED.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+#[allow(dead_code, reason = "for block_current")]
 fn current_vcpu_id() -> u32 {
     u32::try_from(percpu::this_cpu().current_vcpu()).unwrap_or(u32::MAX)
 }

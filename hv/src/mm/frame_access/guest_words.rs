@@ -111,6 +111,33 @@ impl VcpuInfoRef {
         unsafe { core::ptr::read_volatile((self.va + UPCALL_PENDING) as *const u16) }
     }
 
+    /// Copies `other`'s 64 bytes here (a `vcpu_info` moving:
+    /// `VCPUOP_register_vcpu_info`), eight bytes at a time.
+    pub fn copy_from(&self, other: &VcpuInfoRef) {
+        for off in (0..VCPU_INFO_SIZE).step_by(8) {
+            // SAFETY: both addresses were checked (`new`) to address
+            // VCPU_INFO_SIZE bytes, 8-byte aligned, of frames their
+            // handles hold writable; volatile, as the guest may write
+            // them meanwhile.
+            unsafe {
+                let v = core::ptr::read_volatile((other.va + off) as *const u64);
+                core::ptr::write_volatile((self.va + off) as *mut u64, v);
+            }
+        }
+    }
+
+    /// Marks every event as possibly pending (`evtchn_upcall_pending` and
+    /// the whole selector set), as Xen does after moving a `vcpu_info`
+    /// so that nothing raised meanwhile is lost.
+    pub fn mark_all_pending(&self) {
+        // SAFETY: as in `set_upcall_mask`; the selector is the 8-byte
+        // aligned word at its offset inside the checked range.
+        unsafe {
+            core::ptr::write_volatile((self.va + UPCALL_PENDING) as *mut u8, 1);
+            core::ptr::write_volatile((self.va + PENDING_SEL) as *mut u64, u64::MAX);
+        }
+    }
+
     /// Whether an event upcall is due (see [`hv::evtchn::upcall_due`]).
     #[inline(always)]
     pub fn upcall_due(&self) -> bool {
@@ -175,8 +202,10 @@ const _: () = assert!(PENDING_SEL.is_multiple_of(8) && CONTROL_HEAD.is_multiple_
 ///
 /// A vCPU's `vcpu_info` is its slot in `shared_info` (the first
 /// `XEN_LEGACY_MAX_VCPUS` have one), where each `Vcpu`'s [`VcpuInfoRef`]
-/// points too; moving one (`VCPUOP_register_vcpu_info`, not offered yet)
-/// must move both.
+/// points too, until `VCPUOP_register_vcpu_info` moves both
+/// ([`EventWords::move_vcpu_info`]): the words then name a frame the
+/// vCPU's `VcpuInfoRef` holds, which lives as long as the domain's vCPUs,
+/// and so as long as these words (a `Domain` drops its events first).
 #[derive(Debug)]
 pub struct EventWords {
     shared: HeldWords,
@@ -236,6 +265,21 @@ impl EventWords {
         self.array.try_reserve(1).map_err(|_| OutOfRange)?;
         self.array.push(HeldWords::new(frame, 0, 4096, 8)?);
         Ok(())
+    }
+
+    /// `vcpu`'s `vcpu_info` is now at `info` (whose handle the vCPU
+    /// keeps, see the type's docs); false if there is no such vCPU.
+    pub fn move_vcpu_info(&mut self, vcpu: u32, info: &VcpuInfoRef) -> bool {
+        let slot = usize::try_from(vcpu)
+            .ok()
+            .and_then(|i| self.vcpu_info.get_mut(i));
+        match slot {
+            Some(va) => {
+                *va = info.va;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Event-array pages registered.
