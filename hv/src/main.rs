@@ -175,8 +175,10 @@ fn main(magic: u32, info: u32) -> ! {
         }
     );
 
+    let mut cpu_acpi_ids: (heapless::Vec<u32, 64>, heapless::Vec<u32, 64>) = Default::default();
     match x86::acpi::read(bi.rsdp) {
         Ok(p) => {
+            cpu_acpi_ids = (p.cpus.clone(), p.acpi_ids.clone());
             hvlog!(
                 info,
                 "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using the boot CPU only",
@@ -194,14 +196,23 @@ fn main(magic: u32, info: u32) -> ! {
         ),
     }
     match x86::apic::init() {
-        Ok(t) => hvlog!(
-            info,
-            "APIC: CPU0 APIC id {}, timer {} ticks/ms, {} Hz tick; TSC {} kHz",
-            t.apic_id,
-            t.apic_ticks_per_ms,
-            x86::apic::TICK_HZ,
-            t.tsc_khz
-        ),
+        Ok(t) => {
+            hvlog!(
+                info,
+                "APIC: CPU0 APIC id {}, timer {} ticks/ms, {} Hz tick; TSC {} kHz",
+                t.apic_id,
+                t.apic_ticks_per_ms,
+                x86::apic::TICK_HZ,
+                t.tsc_khz
+            );
+            let (apic_ids, acpi_ids) = &cpu_acpi_ids;
+            let acpi_id = apic_ids
+                .iter()
+                .position(|&a| a == t.apic_id)
+                .and_then(|i| acpi_ids.get(i).copied())
+                .unwrap_or(u32::MAX);
+            x86::physid::record(0, t.apic_id, acpi_id);
+        }
         Err(e) => fatal(format_args!("local APIC: {e}")),
     }
     let (y, mo, d, h, mi, s) = time::init();

@@ -407,8 +407,15 @@ pub fn write_time_area(va: u64) {
 }
 
 /// `VCPUOP_get_physid`: Xen answers only for a vCPU of the hardware
-/// domain pinned to one CPU; hv pins none.
+/// domain pinned to one CPU (`is_hwdom_pinned_vcpu`: its hard affinity
+/// has one CPU, which every vCPU's has while one CPU runs guests), with
+/// the APIC and ACPI ids of the CPU numbered like the vCPU (all ones
+/// for one that does not run), as Xen indexes them.
 fn get_physid(d: &Domain, vid: VcpuId, arg: u64) -> HcResult {
-    let _ = (d, vid, arg);
-    Err(Errno::EINVAL)
+    if !d.initial || !crate::sched::pinned(d.id, vid) {
+        return Err(Errno::EINVAL);
+    }
+    let phys_id = crate::arch::x86_64::physid::of(u64::from(vid.get()));
+    super::write_arg(arg, &VcpuGetPhysid { phys_id })?;
+    Ok(0)
 }

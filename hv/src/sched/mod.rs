@@ -205,6 +205,20 @@ fn current_vcpu_id() -> u32 {
     u32::try_from(percpu::this_cpu().current_vcpu()).unwrap_or(u32::MAX)
 }
 
+/// Whether vCPU `vcpu` of `dom` may run on one CPU only (its hard
+/// affinity, among the CPUs online, has one).
+pub fn pinned(dom: DomId, vcpu: VcpuId) -> bool {
+    let id = unit_id(dom, vcpu);
+    let online = (0..MAX_CPUS)
+        .filter(|&c| percpu::CPUS[c].is_online())
+        .fold(0u64, |m, c| m | 1 << c);
+    with_unit(id, |q, _| {
+        q.get(id).map(|u| (u.affinity & online).count_ones() == 1)
+    })
+    .flatten()
+    .unwrap_or(false)
+}
+
 /// The runstate of vCPU `vcpu` of `dom` as at `now` (Xen's
 /// `vcpu_runstate_get`: the time in the current state counted up to now).
 pub fn runstate(dom: DomId, vcpu: VcpuId) -> Option<VcpuRunstateInfo> {

@@ -24,7 +24,8 @@
 //! or for a vCPU that is up, then moves vCPU 0's `vcpu_info` (contents
 //! kept, every event marked pending) and refuses a second move.
 //! `register_vcpu_time_memory_area` writes the time at once. `get_physid`
-//! is `-EINVAL` (dom0's vCPUs are not pinned). Bad pointers are
+//! answers for every vCPU (on one CPU each is pinned): CPU 0's APIC and
+//! ACPI ids for vCPU 0, all ones for the others. Bad pointers are
 //! `-EFAULT`, vCPU ids past the last `-ENOENT` (before `-ENOSYS` for
 //! commands Xen does not define).
 //!
@@ -231,10 +232,18 @@ fn main(si: StartInfoRef) -> ! {
     for cmd in [14, 99, 0xffff_ffff] {
         check!(r, "unknown command {cmd:#x}", op(cmd, 0, 0) => -errno::ENOSYS);
     }
-    check!(r, "get_physid(0)", op(VCPUOP_GET_PHYSID, 0, 0) => -errno::EINVAL);
-    let mut physid = VcpuGetPhysid::default();
-    check!(r, "get_physid(0) with a good pointer", op_with(VCPUOP_GET_PHYSID, 0, &mut physid) => -errno::EINVAL);
-
+    // Every vCPU of dom0 on a one-CPU machine is pinned (its affinity
+    // has one CPU): Xen answers with the APIC and ACPI ids of the CPU
+    // numbered like the vCPU.
+    for v in 0..NR_VCPUS {
+        let mut physid = VcpuGetPhysid::default();
+        check!(r, "get_physid({v})", op(VCPUOP_GET_PHYSID, v, core::ptr::addr_of_mut!(physid) as u64) => 0);
+        let want = if v == 0 { 0 } else { u64::MAX };
+        check!(r, "vCPU {v}'s physical ids (APIC, ACPI of CPU {v})", physid.phys_id => want);
+    }
+    for &(what, addr) in BAD_POINTERS {
+        check!(r, "get_physid(0) to {what} {addr:#x}", op(VCPUOP_GET_PHYSID, 0, addr) => -errno::EFAULT);
+    }
     // Bad pointers.
     for &(what, addr) in BAD_POINTERS {
         check!(r, "initialise(1) from {what} {addr:#x}", op(VCPUOP_INITIALISE, 1, addr) => -errno::EFAULT);

@@ -42,6 +42,8 @@ impl AcpiHandler for DirectMap {
 pub struct Platform {
     /// Local APIC ids of the enabled (or online-capable) processors.
     pub cpus: Vec<u32, 64>,
+    /// Their ACPI processor ids, in the same order.
+    pub acpi_ids: Vec<u32, 64>,
     pub io_apics: usize,
     /// I/O port of the PM1a control register, for ACPI poweroff.
     pub pm1a_control: Option<u16>,
@@ -62,10 +64,14 @@ pub fn read(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
         for entry in madt.get().entries() {
             match entry {
                 MadtEntry::LocalApic(e) if e.flags & 0b11 != 0 => {
-                    let _ = p.cpus.push(u32::from(e.apic_id));
+                    if p.cpus.push(u32::from(e.apic_id)).is_ok() {
+                        let _ = p.acpi_ids.push(u32::from(e.processor_id));
+                    }
                 }
                 MadtEntry::LocalX2Apic(e) if e.flags & 0b11 != 0 => {
-                    let _ = p.cpus.push(e.x2apic_id);
+                    if p.cpus.push(e.x2apic_id).is_ok() {
+                        let _ = p.acpi_ids.push(e.processor_uid);
+                    }
                 }
                 MadtEntry::IoApic(_) => p.io_apics += 1,
                 _ => {}

@@ -9,6 +9,7 @@ pub mod gdt;
 pub mod guest_state;
 pub mod mm;
 pub mod percpu;
+pub mod physid;
 pub mod power;
 pub mod rtc;
 pub mod serial;
