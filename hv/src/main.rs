@@ -223,11 +223,7 @@ fn main(magic: u32, info: u32) -> ! {
 
     let t0 = x86::cpu::rdtsc();
     // One CPU runs guests today.
-    let dom0_vcpus = hv::sched::dom0_vcpus(
-        1,
-        opts.dom0_max_vcpus,
-        guest_abi::xen::XEN_LEGACY_MAX_VCPUS as u32,
-    );
+    let dom0_vcpus = hv::sched::dom0_vcpus(1, opts.dom0_max_vcpus, domain::MAX_VCPUS);
     let dom0 = build_boot_domain(&bi, opts.dom0_mem, dom0_vcpus);
     let micros =
         x86::cpu::rdtsc().saturating_sub(t0).saturating_mul(1000) / x86::apic::tsc_khz().max(1);

@@ -239,7 +239,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     }
     // Each vCPU's time and the wallclock, as Xen has them before it
     // first runs.
-    for v in 0..u64::from(spec.max_vcpus.clamp(1, 32)) {
+    for v in 0..u64::from(spec.max_vcpus.clamp(1, super::MAX_VCPUS)) {
         crate::time::fill(&shared_info, v)?;
     }
     write_start_info(spec, &kernel, &l, &mem, shared_info.mfn())?;
@@ -306,9 +306,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),
     )?;
-    let nr_vcpus = spec
-        .max_vcpus
-        .clamp(1, guest_abi::xen::XEN_LEGACY_MAX_VCPUS as u32);
+    let nr_vcpus = spec.max_vcpus.clamp(1, super::MAX_VCPUS);
     let mut vcpus = alloc::vec![vcpu0];
     for id in 1..nr_vcpus {
         // Each in its own shared_info slot, as Xen places the first 32.

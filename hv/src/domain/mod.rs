@@ -53,6 +53,12 @@ use crate::event::Events;
 use crate::mm::Mfn;
 use crate::sync::{Level, Ordered};
 
+/// Most vCPUs a domain gets: one `vcpu_info` slot each in `shared_info`
+/// (`XEN_LEGACY_MAX_VCPUS`; more would need `VCPUOP_register_vcpu_info`
+/// before their first use, which hv does not offer yet).
+pub const MAX_VCPUS: u32 = 32;
+const _: () = assert!(MAX_VCPUS as usize == guest_abi::xen::XEN_LEGACY_MAX_VCPUS);
+
 /// Why and how a domain stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {

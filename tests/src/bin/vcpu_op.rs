@@ -177,6 +177,10 @@ fn context(id: u32, l4_mfn: u64) -> VcpuGuestContext {
     c
 }
 
+/// A change that makes a context one Xen refuses, given the frames it
+/// may use: one mapped writable, the bootstrap L2, a spare frame.
+type Spoil = fn(&mut VcpuGuestContext, u64, u64, u64);
+
 /// Yields (at most `n` times) until `done()`.
 fn yield_until(n: u32, done: impl Fn() -> bool) -> bool {
     for _ in 0..n {
@@ -257,7 +261,7 @@ fn main(si: StartInfoRef) -> ! {
     // Contexts Xen refuses; vCPU 1 stays without one.
     let spare_gdt = env.spare().1;
     let shared_mfn = mfn_of(&env, SHARED.addr());
-    let bad: [(&str, fn(&mut VcpuGuestContext, u64, u64, u64)); 11] = [
+    let bad: [(&str, Spoil); 11] = [
         ("non-canonical rip", |c, _, _, _| c.user_regs.rip = 1 << 47),
         ("non-canonical kernel_sp", |c, _, _, _| {
             c.kernel_sp = 0xdead_0000_0000_0000
@@ -336,7 +340,7 @@ fn main(si: StartInfoRef) -> ! {
     }
     let before: [u64; 4] = core::array::from_fn(|v| read_u64(word(COUNT + v as u64)));
     let progressed = yield_until(1000, || {
-        (1..4).all(|v| read_u64(word(COUNT + v)) > before[v as usize] + 2)
+        (1..4usize).all(|v| read_u64(word(COUNT + v as u64)) > before[v] + 2)
     });
     r.check("each vCPU makes progress while vCPU 0 yields", progressed);
 
@@ -417,7 +421,7 @@ fn main(si: StartInfoRef) -> ! {
     }
     let mut all_moved = false;
     while rdtsc() - start < 40_000_000_000 {
-        all_moved = (1..4).all(|v| read_u64(word(COUNT + v)) > before[v as usize] + 1000);
+        all_moved = (1..4usize).all(|v| read_u64(word(COUNT + v as u64)) > before[v] + 1000);
         if all_moved {
             break;
         }
@@ -490,7 +494,7 @@ fn main(si: StartInfoRef) -> ! {
     let version = read_u64(time) & 0xffff_ffff;
     r.check(
         format_args!("the time area is written at once (version {version} even, non-zero)"),
-        version != 0 && version % 2 == 0,
+        version != 0 && version.is_multiple_of(2),
     );
     r.check(
         "with a TSC multiplier",

@@ -49,6 +49,13 @@ pub struct Platform {
     pub pm1a_control: Option<u16>,
 }
 
+/// Records one processor (the first 64).
+fn add_cpu(p: &mut Platform, apic_id: u32, acpi_id: u32) {
+    if p.cpus.push(apic_id).is_ok() {
+        let _ = p.acpi_ids.push(acpi_id);
+    }
+}
+
 /// Reads the tables from the RSDP (or by scanning the BIOS area).
 pub fn read(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
     // SAFETY: the address comes from the loader (or the BIOS scan) and names
@@ -64,14 +71,10 @@ pub fn read(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
         for entry in madt.get().entries() {
             match entry {
                 MadtEntry::LocalApic(e) if e.flags & 0b11 != 0 => {
-                    if p.cpus.push(u32::from(e.apic_id)).is_ok() {
-                        let _ = p.acpi_ids.push(u32::from(e.processor_id));
-                    }
+                    add_cpu(&mut p, u32::from(e.apic_id), u32::from(e.processor_id));
                 }
                 MadtEntry::LocalX2Apic(e) if e.flags & 0b11 != 0 => {
-                    if p.cpus.push(e.x2apic_id).is_ok() {
-                        let _ = p.acpi_ids.push(e.processor_uid);
-                    }
+                    add_cpu(&mut p, e.x2apic_id, e.processor_uid);
                 }
                 MadtEntry::IoApic(_) => p.io_apics += 1,
                 _ => {}
