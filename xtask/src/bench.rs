@@ -43,6 +43,9 @@ pub const README_BEGIN: &str = "<!-- bench-table:begin -->";
 pub const README_END: &str = "<!-- bench-table:end -->";
 /// The bench guest's binary name in `tests/src/bin/`.
 const GUEST: &str = "bench";
+/// Domain 0's vCPUs on both sides: the `vcpu_switch_yield` row runs a
+/// second one (down for every other row).
+const BENCH_VCPUS: u32 = 2;
 
 pub const HELP: &str = "\
 cargo xtask bench [--filter S] [--iterations N] [--repeats R] [--wallclock]
@@ -643,9 +646,16 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         let mut specs = Vec::new();
         for target in [Target::Hv, Target::Xen] {
             let mut cfg = match target {
-                Target::Hv => qemu::Config::new(hv.clone(), &bundle),
+                Target::Hv => {
+                    let mut cfg = qemu::Config::new(hv.clone(), &bundle);
+                    cfg.append = format!("{} dom0_max_vcpus={BENCH_VCPUS}", cfg.append);
+                    cfg
+                }
                 Target::Xen => {
-                    xen::config(&xen_image, &guest, &cmdline, None).map_err(Error::Failed)?
+                    let mut cfg =
+                        xen::config(&xen_image, &guest, &cmdline, None).map_err(Error::Failed)?;
+                    cfg.append = xen::with_dom0_vcpus(&cfg.append, BENCH_VCPUS);
+                    cfg
                 }
             };
             cfg.extra = mode.qemu_args().iter().map(|s| (*s).to_owned()).collect();

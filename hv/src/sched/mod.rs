@@ -70,10 +70,19 @@ fn queue(cpu: usize) -> OrderedGuard<'static, RunQueue> {
     QUEUES[cpu % MAX_CPUS].lock()
 }
 
+/// Waiting vCPUs on all CPUs together: the yield's first test, one load
+/// of a global (finding this CPU's count costs more).
+static ALL_WAITING: AtomicU32 = AtomicU32::new(0);
+
 /// Publishes the queue's waiting count for the lock-free yield test.
 fn publish(cpu: usize, q: &RunQueue) {
     let n = u32::try_from(q.waiting()).unwrap_or(u32::MAX);
-    WAITING[cpu % MAX_CPUS].store(n, Ordering::Relaxed);
+    let old = WAITING[cpu % MAX_CPUS].swap(n, Ordering::Relaxed);
+    if n >= old {
+        ALL_WAITING.fetch_add(n - old, Ordering::Relaxed);
+    } else {
+        ALL_WAITING.fetch_sub(old - n, Ordering::Relaxed);
+    }
 }
 
 /// Readies CPU `cpu`'s queue (at its bring-up, before it schedules).
@@ -290,19 +299,20 @@ pub fn take_request() -> bool {
 /// waits, which keeps the yield of a lone vCPU as cheap as before.
 #[inline(always)]
 pub fn yield_wanted() -> bool {
+    ALL_WAITING.load(Ordering::Relaxed) != 0 && yield_current()
+}
+
+/// The yield when some CPU has vCPUs waiting: whether this one has.
+#[cold]
+#[inline(never)]
+fn yield_current() -> bool {
     let cpu = percpu::cpu_id();
     if WAITING[cpu].load(Ordering::Relaxed) == 0 {
         return false;
     }
-    yield_current(cpu);
-    true
-}
-
-#[cold]
-#[inline(never)]
-fn yield_current(cpu: usize) {
     queue(cpu).yield_current();
     request(cpu);
+    true
 }
 
 /// The 10 ms tick on this CPU (from the timer interrupt, with the frame

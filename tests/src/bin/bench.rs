@@ -41,6 +41,7 @@
 //! | `sched_yield` | `sched_op(SCHEDOP_yield)` with one vCPU |
 //! | `evtchn_send_loopback` | `event_channel_op(EVTCHNOP_send)` on a loopback interdomain port, raising the other end afresh: the guest clears its pending bit, the selector and `evtchn_upcall_pending` first (events stay masked: no upcall) |
 //! | `evtchn_ipi_self` | the same on an IPI port bound to vCPU 0 itself |
+//! | `vcpu_switch_yield` | `sched_op(SCHEDOP_yield)` with vCPU 1 up and yielding in a loop: a switch to vCPU 1, its yield, and the switch back (dom0 has 2 vCPUs; vCPU 1 is down for every other row) |
 //!
 //! A new row is one entry in [`ROWS`] and, for a hypercall, a call to
 //! [`hypercall_row`] with its arguments.
@@ -54,7 +55,9 @@ use core::arch::global_asm;
 use core::fmt;
 use core::sync::atomic::AtomicU64;
 
-use guest_abi::arch::{FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
+use guest_abi::arch::{
+    pfn_to_cr3, FLAT_KERNEL_CS, FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE, VGCF_IN_KERNEL,
+};
 use guest_abi::errno;
 use guest_abi::event_channel::{
     EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnSend, EVTCHNOP_ALLOC_UNBOUND,
@@ -62,16 +65,17 @@ use guest_abi::event_channel::{
 };
 use guest_abi::hypercall::{
     hypercall2, hypercall3, hypercall4, EVENT_CHANNEL_OP, MMUEXT_OP, MMU_UPDATE, SCHED_OP,
-    SET_CALLBACKS, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, XEN_VERSION,
+    SET_CALLBACKS, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, VCPU_OP, XEN_VERSION,
 };
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use guest_abi::sched::SCHEDOP_YIELD;
+use guest_abi::vcpu::{VCPUOP_DOWN, VCPUOP_INITIALISE, VCPUOP_IS_UP, VCPUOP_UP};
 use guest_abi::version::XENVER_VERSION;
 use guest_abi::xen::{
-    MmuUpdate, MmuextOp, TrapInfo, DOMID_SELF, MMUEXT_NEW_USER_BASEPTR, MMUEXT_TLB_FLUSH_LOCAL,
-    MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
+    MmuUpdate, MmuextOp, TrapInfo, VcpuGuestContext, DOMID_SELF, MMUEXT_NEW_USER_BASEPTR,
+    MMUEXT_TLB_FLUSH_LOCAL, MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
 };
 use tests::expect::Rc;
 use tests::fixup::{set_trap_table, trap, SharedInfo};
@@ -439,6 +443,10 @@ const ROWS: &[Row] = &[
         run: evtchn_ipi_self,
     },
     Row {
+        name: "vcpu_switch_yield",
+        run: vcpu_switch_yield,
+    },
+    Row {
         name: "sched_yield",
         run: |c| {
             hypercall_row(
@@ -504,6 +512,74 @@ fn hypercall_row(c: &mut Ctx, what: &'static str, args: [u64; 6], via_page: bool
     match call(&args) {
         0.. => outcome,
         rc => Outcome::Failed(Failure::Hypercall(what, rc)),
+    }
+}
+
+/// vCPU 1's stack in `vcpu_switch_yield`.
+static VCPU1_STACK: Pages<4> = Pages::new();
+
+global_asm!(
+    ".pushsection .text.bench, \"ax\", @progbits",
+    ".global bench_vcpu1_yield_loop",
+    "bench_vcpu1_yield_loop:",
+    "2:",
+    "mov eax, {sched_op}",
+    "xor edi, edi",
+    "xor esi, esi",
+    "syscall",
+    "jmp 2b",
+    ".popsection",
+    sched_op = const SCHED_OP,
+);
+
+unsafe extern "C" {
+    fn bench_vcpu1_yield_loop() -> !;
+}
+
+/// `vcpu_op(cmd, vcpu, arg)`.
+fn vcpu_op(cmd: u32, vcpu: u32, arg: u64) -> i64 {
+    call(&[VCPU_OP, u64::from(cmd), u64::from(vcpu), arg, 0, 0])
+}
+
+/// Brings vCPU 1 up in a loop of yields, times vCPU 0's yields (each a
+/// round trip through vCPU 1), and takes vCPU 1 down again.
+fn vcpu_switch_yield(c: &mut Ctx) -> Outcome {
+    match vcpu_op(VCPUOP_IS_UP, 1, 0) {
+        0 => {}
+        rc if rc == -errno::ENOSYS => return Outcome::Unsupported("vcpu_op returns -ENOSYS"),
+        _ => return Outcome::Unsupported("no vCPU 1 down (dom0_max_vcpus=2)"),
+    }
+    let Some(l4_mfn) = mfn_of(c.si, c.si.pt_base) else {
+        return Outcome::Failed(Failure::Setup("the L4's frame"));
+    };
+    let mut ctx = VcpuGuestContext::zeroed();
+    ctx.flags = VGCF_IN_KERNEL;
+    ctx.user_regs.rip = bench_vcpu1_yield_loop as unsafe extern "C" fn() -> ! as usize as u64;
+    ctx.user_regs.rsp = VCPU1_STACK.top() - 8;
+    ctx.user_regs.cs = FLAT_KERNEL_CS;
+    ctx.user_regs.ss = FLAT_KERNEL_SS;
+    ctx.user_regs.rflags = 0x202;
+    ctx.kernel_ss = u64::from(FLAT_KERNEL_SS);
+    ctx.kernel_sp = ctx.user_regs.rsp;
+    ctx.ctrlreg[3] = pfn_to_cr3(l4_mfn);
+    match vcpu_op(VCPUOP_INITIALISE, 1, addr(&ctx)) {
+        0 => {}
+        rc if rc == -errno::EEXIST => {}
+        rc => return Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_initialise)", rc)),
+    }
+    let rc = vcpu_op(VCPUOP_UP, 1, 0);
+    if rc != 0 {
+        return Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_up)", rc));
+    }
+    let outcome = hypercall_row(
+        c,
+        "sched_op(SCHEDOP_yield)",
+        [SCHED_OP, u64::from(SCHEDOP_YIELD), 0, 0, 0, 0],
+        false,
+    );
+    match vcpu_op(VCPUOP_DOWN, 1, 0) {
+        0 => outcome,
+        rc => Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_down)", rc)),
     }
 }
 
