@@ -117,6 +117,20 @@ pub const IMPLEMENTED: &[Implemented] = &[
     some(nr::VM_ASSIST, &[VMASST_CMD_ENABLE, VMASST_CMD_DISABLE]),
     whole(nr::UPDATE_VA_MAPPING_OTHERDOMAIN),
     whole(nr::IRET),
+    some(
+        nr::VCPU_OP,
+        &[
+            VCPUOP_INITIALISE,
+            VCPUOP_UP,
+            VCPUOP_DOWN,
+            VCPUOP_IS_UP,
+            VCPUOP_GET_RUNSTATE_INFO,
+            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
+            VCPUOP_REGISTER_VCPU_INFO,
+            VCPUOP_GET_PHYSID,
+            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA,
+        ],
+    ),
     whole(nr::SET_SEGMENT_BASE),
     some(
         nr::MMUEXT_OP,
@@ -157,20 +171,6 @@ pub const IMPLEMENTED: &[Implemented] = &[
             SCHEDOP_SHUTDOWN_CODE,
             SCHEDOP_REMOTE_SHUTDOWN,
             SCHEDOP_WATCHDOG,
-        ],
-    ),
-    some(
-        nr::VCPU_OP,
-        &[
-            VCPUOP_INITIALISE,
-            VCPUOP_UP,
-            VCPUOP_DOWN,
-            VCPUOP_IS_UP,
-            VCPUOP_GET_RUNSTATE_INFO,
-            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
-            VCPUOP_REGISTER_VCPU_INFO,
-            VCPUOP_GET_PHYSID,
-            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA,
         ],
     ),
     some(

@@ -149,10 +149,32 @@ fn guest_frame(owner: DomId, gfn: u64) -> Result<WritableRef, Errno> {
 /// `SCHEDOP_poll`.
 #[inline(always)]
 pub fn raised(dom: DomId, r: Raised) {
-    if let Some(vcpu) = r.upcall {
-        if crate::sched::any_blocked() {
-            crate::sched::wake(dom, guest_abi::types::VcpuId::new(vcpu));
+    if crate::sched::any_blocked() {
+        wake_for(dom, r);
+    }
+}
+
+/// After a send in the running domain with some vCPU blocked: wakes
+/// every blocked vCPU of the domain with an upcall pending (no argument,
+/// so the send path keeps nothing live for it).
+#[cold]
+#[inline(never)]
+pub fn wake_pending_here() {
+    let current = crate::domain::current();
+    let d = current.domain();
+    for i in 0..d.max_vcpus() {
+        let v = guest_abi::types::VcpuId::new(i);
+        if d.with_vcpu(v, |v| v.vcpu_info.upcall_pending() != 0) == Some(true) {
+            crate::sched::wake(d.id, v);
         }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_for(dom: DomId, r: Raised) {
+    if let Some(vcpu) = r.upcall {
+        crate::sched::wake(dom, guest_abi::types::VcpuId::new(vcpu));
     }
 }
 
@@ -161,7 +183,7 @@ pub fn raised(dom: DomId, r: Raised) {
 pub fn send_vcpu_virq(dom: &Domain, vcpu: u32, virq: u32) {
     let mut ev = dom.events.lock();
     let Events { table, words } = &mut *ev;
-    raised(table.send_vcpu_virq(vcpu, virq, words));
+    raised(dom.id, table.send_vcpu_virq(vcpu, virq, words));
 }
 
 /// Raises the global VIRQ `virq` in `dom` on the vCPU its port notifies,

@@ -80,13 +80,17 @@ pub fn event_channel_op_compat(op: u64) -> Outcome {
 fn send(arg: u64) -> HcResult {
     let EvtchnSend { port } = read_arg(arg)?;
     let current = domain::current();
-    let mut ev = current.domain().events.lock();
-    let Events { table, words } = &mut *ev;
-    match table.send(port, words)? {
-        Sent::Raised(r) => event::raised(current.domain().id, r),
+    let sent = {
+        let mut ev = current.domain().events.lock();
+        let Events { table, words } = &mut *ev;
+        table.send(port, words)?
+    };
+    match sent {
+        // The wake-up, if any, with the lock let go.
+        Sent::Raised(_) if crate::sched::any_blocked() => event::wake_pending_here(),
         // An unbound port drops the event, as on Xen. No channel can
         // reach another domain while hv runs one.
-        Sent::Dropped | Sent::Foreign { .. } => {}
+        Sent::Raised(_) | Sent::Dropped | Sent::Foreign { .. } => {}
     }
     Ok(0)
 }

@@ -117,16 +117,14 @@ fn apply(regs: &mut GuestRegs, outcome: Outcome) -> bool {
         Outcome::Err(e) => regs.rax = e.to_ret(),
         Outcome::Continue(new) => reissue(regs, &new),
         Outcome::Crash(why) => return defer_crash(why),
-        Outcome::Switch(v) => return defer_switch(regs, v),
+        // Inline, so a yield's two answers differ only in the return
+        // value (the slow path then needs no second call).
+        Outcome::Switch(v) => {
+            regs.rax = v;
+            return false;
+        }
     }
     true
-}
-
-#[cold]
-#[inline(never)]
-fn defer_switch(regs: &mut GuestRegs, v: u64) -> bool {
-    regs.rax = v;
-    false
 }
 
 #[cold]
@@ -144,11 +142,8 @@ pub extern "C" fn complete(regs: &mut GuestRegs) {
     if let Some(why) = crate::arch::x86_64::percpu::this_cpu().take_pending_crash() {
         crate::traps::crash_current(regs, why)
     }
-    // An `Outcome::Switch`; the request may have been taken already (by
-    // a tick's switch), and then there is nothing left to do.
-    if crate::sched::take_request() {
-        crate::sched::reschedule(regs);
-    }
+    // Otherwise an `Outcome::Switch`.
+    crate::sched::switch_from_hypercall(regs);
     crate::traps::upcall::on_exit(regs);
 }
 
@@ -405,11 +400,11 @@ hypercall_table! {
     VM_ASSIST => [own_command_check] vm_assist::vm_assist;
     UPDATE_VA_MAPPING_OTHERDOMAIN => mmu::update_va_mapping_otherdomain;
     IRET => [with_regs] traps::iret;
+    VCPU_OP => [own_command_check] vcpu_op::vcpu_op;
     SET_SEGMENT_BASE => segments::set_segment_base;
     MMUEXT_OP => mmu::mmuext_op;
     NMI_OP => callback::nmi_op;
     SCHED_OP => sched_op::sched_op;
-    VCPU_OP => [own_command_check] vcpu_op::vcpu_op;
     CALLBACK_OP => callback::callback_op;
     EVENT_CHANNEL_OP => event_channel::event_channel_op;
     PHYSDEV_OP => physdev::physdev_op;

@@ -62,8 +62,7 @@ pub fn multicall(regs: &mut GuestRegs, calls: u64, count: u32) -> Outcome {
                     return Outcome::again([at, count - i]);
                 }
                 crash @ Outcome::Crash(_) => return crash,
-                // The switch waits for the batch's end (the request
-                // stays with the CPU, see the end).
+                // The switch waits for the batch's end.
                 Outcome::Switch(v) => {
                     switch = true;
                     v

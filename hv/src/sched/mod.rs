@@ -32,7 +32,7 @@
 //!
 //! [`Outcome::Switch`]: crate::hypercall::Outcome
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use guest_abi::types::{DomId, VcpuId};
 use guest_abi::vcpu::{VcpuRunstateInfo, XEN_RUNSTATE_UPDATE};
@@ -56,8 +56,6 @@ static WAITING: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
 /// vCPUs blocked, on every CPU: raising an event looks for one to wake
 /// only when some are (a load on the send path otherwise).
 static BLOCKED: AtomicU32 = AtomicU32::new(0);
-/// Each CPU's request for a switch on its way back to the guest.
-static RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 fn unit_id(dom: DomId, vcpu: VcpuId) -> UnitId {
     UnitId {
@@ -131,20 +129,18 @@ fn with_unit<R>(id: UnitId, f: impl FnOnce(&mut RunQueue, usize) -> R) -> Option
 }
 
 /// Sets vCPU `vcpu` of `dom` to `state` (up: runnable, down: offline,
-/// block, wake). When that stops the vCPU running on this CPU, this CPU
-/// is asked to switch on its way out.
+/// block, wake). When that stops the vCPU running on this CPU, the caller
+/// answers [`Outcome::Switch`](crate::hypercall::Outcome) so the entry
+/// switches away.
 pub fn set_state(dom: DomId, vcpu: VcpuId, state: State) {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
-    let _ = with_unit(id, |q, cpu| {
+    let _ = with_unit(id, |q, _| {
         let was_blocked = q
             .get(id)
             .is_some_and(|u| u.runstate.state == State::Blocked);
         q.set_state(id, state, now);
         count_blocked(was_blocked, state == State::Blocked);
-        if q.current() == Some(id) && state != State::Runnable && cpu == percpu::cpu_id() {
-            request(cpu);
-        }
     });
 }
 
@@ -172,9 +168,9 @@ pub fn wake(dom: DomId, vcpu: VcpuId) {
 }
 
 /// Deschedules the running vCPU until [`wake`] (`SCHEDOP_block`'s
-/// primitive): marks it blocked and asks for a switch; the hypercall
-/// returns [`Outcome::Switch`](crate::hypercall::Outcome) so the entry
-/// completes the switch. The caller checks for events already pending
+/// primitive): marks it blocked; the hypercall then answers
+/// [`Outcome::Switch`](crate::hypercall::Outcome) so the entry completes
+/// the switch. The caller checks for events already pending
 /// first, as Xen's `vcpu_block` does.
 #[allow(
     dead_code,
@@ -191,7 +187,6 @@ pub fn block_current() {
             .is_some_and(|u| u.runstate.state == State::Blocked);
         q.set_state(id, State::Blocked, now);
         count_blocked(was_blocked, true);
-        request(cpu);
     }
     publish(cpu, &q);
 }
@@ -283,36 +278,24 @@ pub fn write_runstate_area(va: u64, info: &VcpuRunstateInfo, vm_assist: u64) {
     }
 }
 
-/// Asks CPU `cpu` (this one) to switch on its way back to the guest.
-fn request(cpu: usize) {
-    RESCHED[cpu % MAX_CPUS].store(true, Ordering::Relaxed);
-}
-
-/// Takes this CPU's switch request.
-pub fn take_request() -> bool {
-    RESCHED[percpu::cpu_id()].swap(false, Ordering::Relaxed)
-}
-
-/// `SCHEDOP_yield`: whether another vCPU waits for this CPU (then the
-/// running one yields to it: the hypercall answers
-/// [`Outcome::Switch`](crate::hypercall::Outcome)). One load when nobody
-/// waits, which keeps the yield of a lone vCPU as cheap as before.
+/// `SCHEDOP_yield`'s test: whether a vCPU waits for some CPU (one load
+/// of a global; no call, so a lone vCPU's yield stays as cheap as a null
+/// hypercall). When one does, the hypercall answers
+/// [`Outcome::Switch`](crate::hypercall::Outcome) and the entry's full
+/// path calls [`switch_from_hypercall`], which looks at this CPU's queue.
 #[inline(always)]
 pub fn yield_wanted() -> bool {
-    ALL_WAITING.load(Ordering::Relaxed) != 0 && yield_current()
+    ALL_WAITING.load(Ordering::Relaxed) != 0
 }
 
-/// The yield when some CPU has vCPUs waiting: whether this one has.
-#[cold]
-#[inline(never)]
-fn yield_current() -> bool {
-    let cpu = percpu::cpu_id();
-    if WAITING[cpu].load(Ordering::Relaxed) == 0 {
-        return false;
-    }
-    queue(cpu).yield_current();
-    request(cpu);
-    true
+/// A hypercall answered [`Outcome::Switch`](crate::hypercall::Outcome),
+/// with `regs` its full frame: the running vCPU yields if it is still
+/// runnable (a yield, or a batch with one) and this CPU switches to the
+/// vCPU its queue picks (the same one when none other waits here); one
+/// that took itself down or blocked is switched away from.
+pub fn switch_from_hypercall(regs: &mut GuestRegs) {
+    queue(percpu::cpu_id()).yield_current();
+    reschedule(regs);
 }
 
 /// The 10 ms tick on this CPU (from the timer interrupt, with the frame
