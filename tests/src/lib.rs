@@ -17,3 +17,5 @@ pub mod pages;
 pub mod pvmm;
 #[cfg(target_os = "none")]
 pub mod regs;
+#[cfg(target_os = "none")]
+pub mod vcpu;

@@ -55,9 +55,7 @@ use core::arch::global_asm;
 use core::fmt;
 use core::sync::atomic::AtomicU64;
 
-use guest_abi::arch::{
-    pfn_to_cr3, FLAT_KERNEL_CS, FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE, VGCF_IN_KERNEL,
-};
+use guest_abi::arch::{FLAT_KERNEL_SS, MACH2PHYS_VIRT_START, PAGE_SIZE};
 use guest_abi::errno;
 use guest_abi::event_channel::{
     EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnSend, EVTCHNOP_ALLOC_UNBOUND,
@@ -74,12 +72,13 @@ use guest_abi::sched::SCHEDOP_YIELD;
 use guest_abi::vcpu::{VCPUOP_DOWN, VCPUOP_INITIALISE, VCPUOP_IS_UP, VCPUOP_UP};
 use guest_abi::version::XENVER_VERSION;
 use guest_abi::xen::{
-    MmuUpdate, MmuextOp, TrapInfo, VcpuGuestContext, DOMID_SELF, MMUEXT_NEW_USER_BASEPTR,
-    MMUEXT_TLB_FLUSH_LOCAL, MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
+    MmuUpdate, MmuextOp, TrapInfo, DOMID_SELF, MMUEXT_NEW_USER_BASEPTR, MMUEXT_TLB_FLUSH_LOCAL,
+    MMU_NORMAL_PT_UPDATE, UVMF_INVLPG, UVMF_LOCAL,
 };
 use tests::expect::Rc;
 use tests::fixup::{set_trap_table, trap, SharedInfo};
 use tests::pages::Pages;
+use tests::vcpu::kernel_context;
 
 guest_abi::pv_guest!(main, name = "bench");
 
@@ -552,16 +551,11 @@ fn vcpu_switch_yield(c: &mut Ctx) -> Outcome {
     let Some(l4_mfn) = mfn_of(c.si, c.si.pt_base) else {
         return Outcome::Failed(Failure::Setup("the L4's frame"));
     };
-    let mut ctx = VcpuGuestContext::zeroed();
-    ctx.flags = VGCF_IN_KERNEL;
-    ctx.user_regs.rip = bench_vcpu1_yield_loop as unsafe extern "C" fn() -> ! as usize as u64;
-    ctx.user_regs.rsp = VCPU1_STACK.top() - 8;
-    ctx.user_regs.cs = FLAT_KERNEL_CS;
-    ctx.user_regs.ss = FLAT_KERNEL_SS;
-    ctx.user_regs.rflags = 0x202;
-    ctx.kernel_ss = u64::from(FLAT_KERNEL_SS);
-    ctx.kernel_sp = ctx.user_regs.rsp;
-    ctx.ctrlreg[3] = pfn_to_cr3(l4_mfn);
+    let ctx = kernel_context(
+        bench_vcpu1_yield_loop as unsafe extern "C" fn() -> ! as usize as u64,
+        VCPU1_STACK.top() - 8,
+        l4_mfn,
+    );
     match vcpu_op(VCPUOP_INITIALISE, 1, addr(&ctx)) {
         0 => {}
         rc if rc == -errno::EEXIST => {}

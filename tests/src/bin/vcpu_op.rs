@@ -40,7 +40,7 @@
 
 use core::arch::asm;
 
-use guest_abi::arch::{pfn_to_cr3, FLAT_KERNEL_CS, FLAT_KERNEL_SS64, VGCF_IN_KERNEL};
+use guest_abi::arch::{pfn_to_cr3, FLAT_KERNEL_CS, FLAT_KERNEL_SS64};
 use guest_abi::errno;
 use guest_abi::hypercall::{hypercall3, sched_op_yield, VCPU_OP};
 use guest_abi::rt::report::Report;
@@ -51,6 +51,7 @@ use tests::check;
 use tests::expect::BAD_POINTERS;
 use tests::pages::Pages;
 use tests::pvmm::{read_u64, write_u64, Env, Window};
+use tests::vcpu::kernel_context;
 
 guest_abi::pv_guest!(main, name = "vcpu_op");
 
@@ -160,20 +161,14 @@ fn spin_checking(id: u64) {
     }
 }
 
-/// A context starting vCPU `id` at [`secondary`] on page table `l4_mfn`.
+/// A context starting vCPU `id` at [`secondary`] on page table `l4_mfn`,
+/// with its id in rdi.
 fn context(id: u32, l4_mfn: u64) -> VcpuGuestContext {
-    let mut c = VcpuGuestContext::zeroed();
-    c.flags = VGCF_IN_KERNEL;
-    c.user_regs.rip = secondary as extern "C" fn(u64) -> ! as usize as u64;
     // As if called: the return address slot below a 16-byte boundary.
-    c.user_regs.rsp = STACKS.addr() + u64::from(id) * 4 * 4096 - 8;
+    let rsp = STACKS.addr() + u64::from(id) * 4 * 4096 - 8;
+    let rip = secondary as extern "C" fn(u64) -> ! as usize as u64;
+    let mut c = kernel_context(rip, rsp, l4_mfn);
     c.user_regs.rdi = u64::from(id);
-    c.user_regs.cs = FLAT_KERNEL_CS;
-    c.user_regs.ss = FLAT_KERNEL_SS64;
-    c.user_regs.rflags = 0x202;
-    c.kernel_ss = u64::from(FLAT_KERNEL_SS64);
-    c.kernel_sp = c.user_regs.rsp;
-    c.ctrlreg[3] = pfn_to_cr3(l4_mfn);
     c
 }
 
