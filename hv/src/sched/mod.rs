@@ -15,13 +15,15 @@
 //! (`domain::vcpu::load`: registers, FPU/XSAVE, FS/GS bases, CR0.TS, its
 //! GDT and LDT windows, its page table, its `vcpu_info` for the exit
 //! path's event test), so the guest entry returns into the other vCPU.
-//! Three things ask for a switch: a hypercall's [`Outcome::Switch`]
-//! (`SCHEDOP_yield` with another vCPU waiting, a vCPU taking itself
+//! Two things ask for a switch: a hypercall's [`Outcome::Switch`]
+//! (`SCHEDOP_yield` with a vCPU waiting somewhere, a vCPU taking itself
 //! down or blocking), which the entry completes through
-//! `hypercall::complete`; the timer tick ([`tick`], every 10 ms), when
-//! the running vCPU's slice is over; and nothing else yet. With nothing to
-//! run, the CPU idles in [`reschedule`] (`sti; hlt`) until an interrupt
-//! makes a vCPU runnable.
+//! `hypercall::complete` ([`switch_from_hypercall`]); and the timer tick
+//! ([`tick`], every 10 ms), when the running vCPU's slice is over. A vCPU
+//! woken or brought up waits for one of them (Xen may preempt at once for
+//! a waking vCPU of higher priority: with BOOST left out, none is). With
+//! nothing to run, the CPU idles in [`reschedule`] (`sti; hlt`) until an
+//! interrupt makes a vCPU runnable.
 //!
 //! Runstate: each transition is timed in the record (`hv::sched::Runstate`),
 //! and a vCPU's registered runstate area
