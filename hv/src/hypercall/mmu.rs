@@ -606,7 +606,9 @@ fn m2p_strict() -> bool {
 /// errno if it cannot be an L4. Every hv slot is rewritten: nothing the
 /// guest wrote there before the frame became an L4 survives. A kernel
 /// base table shows the M2P; a user table too, unless `m2p_strict`
-/// keeps it to kernels.
+/// keeps it to kernels. Out of line: the MMU's hot paths never come here.
+#[cold]
+#[inline(never)]
 pub(super) fn get_base_table(
     id: u16,
     io_caps: bool,
