@@ -15,7 +15,8 @@
 //! yielding, each checking that its callee-saved registers and XMM0 keep
 //! the values it loaded: all make progress (the scheduler preempts) and
 //! none sees another's state. `down` stops a vCPU (`is_up` 0, runstate
-//! offline, its counter still) and `up` resumes it where it was.
+//! offline, its counter still) and `up` resumes it where it was; vCPU 2
+//! takes itself down too and, brought up, returns 0 from that call.
 //!
 //! Runstate: `get_runstate_info` of each vCPU (the caller running, the
 //! others runnable or offline; the times' sum grows), and a registered
@@ -29,8 +30,12 @@
 //! `-EFAULT`, vCPU ids past the last `-ENOENT` (before `-ENOSYS` for
 //! commands Xen does not define).
 //!
+//! With `lastdown` on its command line (variant `lastdown`), vCPU 0
+//! finally takes itself down as the last vCPU up: the domain powers off.
+//!
 //! @vcpus: 4
 //! @timeout: 120
+//! @variant: lastdown cmdline=lastdown
 //! @covers: vcpu_op.initialise vcpu_op.up vcpu_op.down vcpu_op.is_up
 //! @covers: vcpu_op.get_runstate_info vcpu_op.register_runstate_memory_area
 //! @covers: vcpu_op.register_vcpu_info vcpu_op.get_physid
@@ -60,13 +65,16 @@ const NR_VCPUS: u32 = 4;
 /// Shared words: `[ID + v]` the id vCPU v was started with, `[CS + v]`
 /// its code selector, `[COUNT + v]` its progress counter, `[BAD + v]` set
 /// when it saw a register change under it, `[PHASE]` what the secondary
-/// vCPUs do (0 yield, 1 spin and check, 2 yield again).
+/// vCPUs do (0 yield, 1 spin and check, 2 yield again, 3 vCPU 2 takes
+/// itself down once), `[SELF_DOWN]` how far vCPU 2 got with that (1 about
+/// to call `down`, 2 back from it).
 static SHARED: Pages<1> = Pages::new();
 const ID: u64 = 8;
 const CS: u64 = 16;
 const COUNT: u64 = 24;
 const BAD: u64 = 32;
 const PHASE: u64 = 40;
+const SELF_DOWN: u64 = 41;
 /// A stack per secondary vCPU.
 static STACKS: Pages<{ 4 * NR_VCPUS as usize }> = Pages::new();
 /// Runstate and time areas, and the page vCPU 0's vcpu_info moves to.
@@ -98,6 +106,11 @@ extern "C" fn secondary(id: u64) -> ! {
     loop {
         match read_u64(word(PHASE)) {
             1 => spin_checking(id),
+            3 if id == 2 && read_u64(word(SELF_DOWN)) == 0 => {
+                write_u64(word(SELF_DOWN), 1);
+                let rc = op(VCPUOP_DOWN, 2, 0);
+                write_u64(word(SELF_DOWN), if rc == 0 { 2 } else { 3 });
+            }
             _ => {
                 write_u64(word(COUNT + id), read_u64(word(COUNT + id)) + 1);
                 sched_op_yield();
@@ -496,10 +509,38 @@ fn main(si: StartInfoRef) -> ! {
         read_u64(time + 24) & 0xffff_ffff != 0,
     );
 
-    // Take the others down; vCPU 0 ends the run.
+    // vCPU 2 takes itself down, and resumes after its call when up again.
+    write_u64(word(PHASE), 3);
+    let went = yield_until(1000, || {
+        read_u64(word(SELF_DOWN)) == 1 && op(VCPUOP_IS_UP, 2, 0) == 0
+    });
+    r.check(
+        "vCPU 2 took itself down (is_up 0, its down call not back)",
+        went,
+    );
+    for _ in 0..20 {
+        sched_op_yield();
+    }
+    check!(r, "vCPU 2 stays down", read_u64(word(SELF_DOWN)) => 1);
+    check!(r, "vCPU 2 is offline", i64::from(runstate(2).1.state) => i64::from(RUNSTATE_OFFLINE));
+    check!(r, "up(2)", op(VCPUOP_UP, 2, 0) => 0);
+    let back = yield_until(1000, || read_u64(word(SELF_DOWN)) != 1);
+    r.check("vCPU 2 resumes after its down call", back);
+    check!(r, "which returned 0", read_u64(word(SELF_DOWN)) => 2);
+    write_u64(word(PHASE), 2);
+
+    // Take the others down.
     for v in 1..NR_VCPUS {
         check!(r, "down({v})", op(VCPUOP_DOWN, v, 0) => 0);
     }
     check!(r, "a yield with nobody else up", sched_op_yield() => 0);
+    if tests::expect::text(si.cmd_line_bytes()).contains("lastdown") {
+        // The last vCPU going down powers the domain off (Xen's
+        // do_vcpu_op): the result first, since nothing comes after.
+        r.print_result();
+        op(VCPUOP_DOWN, 0, 0);
+        guest_abi::println!("still running after the last vCPU went down");
+        guest_abi::rt::shutdown(guest_abi::sched::SHUTDOWN_CRASH)
+    }
     r.finish()
 }
