@@ -8,7 +8,9 @@
 //! type: frame 0, a frame mapped writable, the bootstrap L2; user mode
 //! without a user page table), each leaving the vCPU as it was and every
 //! reference given back (the refused GDT frame can be mapped writable
-//! afterwards), then initialises vCPUs 1-3 on its own L4 (`-EEXIST` a
+//! afterwards), then initialises vCPUs 1-3 on its own L4 (vCPU 1 with a
+//! GDT frame of its own, which then maps read-only only: `-EBUSY`
+//! writable, as on Xen; `-EEXIST` a
 //! second time, and for vCPU 0), brings them up, and yields until each
 //! has written its id (passed in `rdi`) and its code selector (vCPU 3's
 //! was given with RPL 0: Xen makes it 3). Then every vCPU spins without
@@ -313,7 +315,8 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "initialise(1): a GDT frame mapped writable", op_with(VCPUOP_INITIALISE, 1, &c) => -errno::EINVAL);
     // The GDT frame refused with the bad L4 kept no reference: it maps
     // writable.
-    if let Some(w) = Window::new(&mut r, &mut env) {
+    let window = Window::new(&mut r, &mut env);
+    if let Some(w) = &window {
         check!(r, "the refused GDT frame maps writable", w.map(0, spare_gdt, 0x67) => 0);
         check!(r, "and unmaps", w.unmap(0) => 0);
     }
@@ -321,6 +324,11 @@ fn main(si: StartInfoRef) -> ! {
     // Bring vCPUs 1-3 up.
     for v in 1..NR_VCPUS {
         let mut c = context(v, l4);
+        if v == 1 {
+            // A GDT of its own (a zeroed frame: valid descriptors).
+            c.gdt_frames[0] = spare_gdt;
+            c.gdt_ents = 16;
+        }
         if v == 3 {
             // RPL 0: Xen's fixup makes it 3.
             c.user_regs.cs = FLAT_KERNEL_CS & !3;
@@ -333,6 +341,11 @@ fn main(si: StartInfoRef) -> ! {
         check!(r, "up({v})", op(VCPUOP_UP, v, 0) => 0);
         check!(r, "is_up({v})", op(VCPUOP_IS_UP, v, 0) => 1);
         check!(r, "up({v}) again", op(VCPUOP_UP, v, 0) => 0);
+    }
+    if let Some(w) = &window {
+        check!(r, "vCPU 1's GDT frame no longer maps writable", w.map(0, spare_gdt, 0x67) => -errno::EBUSY);
+        check!(r, "but maps read-only", w.map(0, spare_gdt, 0x65) => 0);
+        check!(r, "and unmaps", w.unmap(0) => 0);
     }
     let all_started = yield_until(1000, || {
         (1..NR_VCPUS).all(|v| read_u64(word(ID + u64::from(v))) == u64::from(v))
