@@ -201,10 +201,12 @@ pub fn load(v: &mut Vcpu) -> GuestRegs {
     guest_state::set_cr0_ts(v.traps.virtual_ts);
     let t = &v.traps;
     guest_state::set_cr4_per_vcpu(v.priv_state.cr4_guest);
+    // The CPU's breakpoints are off (`save` turned them off, and hv never
+    // sets any): only a vCPU with some enabled needs them loaded.
     if debugreg::breakpoints_enabled(t.debugreg[7]) {
         debugreg::load_breakpoints(&t.debugreg);
+        guest_state::write_dr(Dr::Dr7, debugreg::hardware_dr7(t.debugreg[7]));
     }
-    guest_state::write_dr(Dr::Dr7, debugreg::hardware_dr7(t.debugreg[7]));
     let (live_gs, inactive_gs) = if v.in_kernel {
         (t.gs_base_kernel, t.gs_base_user)
     } else {
