@@ -19,13 +19,19 @@ const VIRT_START: u64 = 0xffff_8000_0000_0000;
 /// XENFEAT bits hv reports, as Xen 4.17 does for a 64-bit PV guest where hv
 /// has the feature: pae_pgdir_above_4gb (4) while the pae_extended_cr3
 /// assist is on, mmu_pt_update_preserve_ad (5: `MMU_PT_UPDATE_PRESERVE_AD`),
-/// highmem_assist (6), dom0 (11) for the initial domain, direct_mapped (17:
-/// PV guests see machine frames). Xen's other bits — gnttab_map_avail_bits
-/// (7) and memory_op_vnode_supported (13) — arrive with grant tables and
-/// NUMA.
+/// highmem_assist (6), gnttab_map_avail_bits (7), dom0 (11) for the initial
+/// domain, direct_mapped (17: PV guests see machine frames).
+///
+/// Linux 6.1 (Debian 12's, from 6.1.119 on) panics at its first steps
+/// without 5 and 7 ("Xen PV: gnttab_map_avail_bits missing"), so hv
+/// reports 7 although it has no grant mapping yet: the bit promises that
+/// `GNTTABOP_map_grant_ref` keeps the PTE's available bits, and a grant
+/// table op that only ever answers `-ENOSYS` keeps that promise; grant
+/// mapping must keep it when it comes. memory_op_vnode_supported (13)
+/// waits for NUMA.
 fn features(initial: bool, vm_assist: u64) -> u32 {
     let pae = if vm_assist & (1 << 3) != 0 { 1 << 4 } else { 0 };
-    pae | (1 << 5) | (1 << 6) | if initial { 1 << 11 } else { 0 } | (1 << 17)
+    pae | (1 << 5) | (1 << 6) | (1 << 7) | if initial { 1 << 11 } else { 0 } | (1 << 17)
 }
 
 /// What a guest without the privilege reads for hv's command line.

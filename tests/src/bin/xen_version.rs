@@ -37,19 +37,22 @@ const HYPERVISOR_VIRT_START: u64 = 0xffff_8000_0000_0000;
 
 /// XENFEAT bits that describe how every 64-bit PV domain works, whatever
 /// the hypervisor implements: highmem_assist and direct_mapped (PV guests
-/// see machine frames). A PV hypervisor must report them.
-const PV_FEATURES: &[u32] = &[XENFEAT_HIGHMEM_ASSIST, XENFEAT_DIRECT_MAPPED];
-
-/// XENFEAT bits that advertise optional capabilities Xen 4.17 has for PV
-/// dom0: preserve_ad, gnttab_map_avail_bits, memory_op_vnode_supported.
-/// A feature bit is an offer, and a guest must cope with its absence, so a
-/// hypervisor may leave any of these clear until it has the capability;
-/// what it must not do is report a bit Xen 4.17 would never report.
-const OPTIONAL_FEATURES: &[u32] = &[
+/// see machine frames); and the two Linux 6.1 refuses to boot without
+/// (it panics at its first steps when either is clear): preserve_ad and
+/// gnttab_map_avail_bits. A PV hypervisor must report them.
+const PV_FEATURES: &[u32] = &[
+    XENFEAT_HIGHMEM_ASSIST,
+    XENFEAT_DIRECT_MAPPED,
     XENFEAT_MMU_PT_UPDATE_PRESERVE_AD,
     XENFEAT_GNTTAB_MAP_AVAIL_BITS,
-    XENFEAT_MEMORY_OP_VNODE_SUPPORTED,
 ];
+
+/// XENFEAT bits that advertise optional capabilities Xen 4.17 has for PV
+/// dom0: memory_op_vnode_supported. A feature bit is an offer, and a guest
+/// must cope with its absence, so a hypervisor may leave it clear until it
+/// has the capability; what it must not do is report a bit Xen 4.17 would
+/// never report.
+const OPTIONAL_FEATURES: &[u32] = &[XENFEAT_MEMORY_OP_VNODE_SUPPORTED];
 
 /// Sub-ops that write a fixed-size result through `arg`, with its size.
 const WRITING_OPS: &[(&str, u32, usize)] = &[
