@@ -46,6 +46,7 @@ mod fuzz;
 mod grub;
 mod json;
 mod judge;
+mod linux;
 mod meta;
 mod prereq;
 mod qemu;
@@ -137,6 +138,19 @@ cargo xtask <command> [options]
       hypercall fuzzer on hv for seeds 1..N, M calls each.
       `cargo xtask fuzz --help` for details.
 
+  linux [--vcpus N] [--evtchn fifo|2l] [--xen] [--hv] [--timeout SECS]
+        [--debug] [--no-build]
+      Debian 12's stock kernel (linux-image-amd64, fetched with apt-get
+      download, SHA256 checked against the index, cached in target/linux/)
+      as dom0 with a busybox initramfs whose /init prints
+      `HV-LINUX-INIT-OK cpus=N evtchn=fifo|2l` and powers off; on real Xen
+      4.17, then on hv (both unless --xen or --hv). Logs in
+      target/xtask/logs/linux/. `cargo xtask test` runs the same boots as
+      its linux/* entries.
+        --vcpus N          dom0's vCPUs and the machine's CPUs (default 1)
+        --evtchn ABI       xen.fifo_events=1 (fifo, default) or 0 (2l)
+        --timeout SECS     per boot (default 600)
+
   lint
       cargo fmt --check, clippy -D warnings for the kernel target and the host,
       conformance-table --check.
@@ -168,6 +182,7 @@ fn main() {
         "setup" => cmd_setup(&ws, args::parser(argv)),
         "bench" => bench::cmd(&ws, args::parser(argv)),
         "fuzz" => fuzz::cmd(&ws, args::parser(argv)),
+        "linux" => linux::cmd(&ws, args::parser(argv)),
         "bundle" => cmd_bundle(args::parser(argv)),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
