@@ -398,6 +398,82 @@ impl Layout {
     }
 }
 
+/// The mapping of an external P2M list (`INIT_P2M`), which Xen's
+/// `setup_pv_physmap` builds after the initial mapping: frames from
+/// `first_p2m_pfn` on, handed out in the order Xen allocates them (for each
+/// page of the list, a missing L3, L2 and L1 table first, then the page),
+/// reusing upper tables the bootstrap tables already have (a list in the
+/// initial mapping's L4 slot shares its L3). Xen maps a list of 2 MiB or
+/// more with superpages where aligned; hv maps 4 KiB pages throughout (PV
+/// guests get no superpages from hv), which only changes which pfns hold
+/// the list for a domain of 1 GiB or more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct P2mMapping {
+    /// The entries to write: each table entry before those of the table it
+    /// points to.
+    pub entries: alloc::vec::Vec<PtEntry>,
+    /// The pfns holding the list, in address order.
+    pub data_pfns: alloc::vec::Vec<u64>,
+    /// Frames taken: tables and list pages (`start_info.nr_p2m_frames`).
+    pub frames: u64,
+}
+
+impl Layout {
+    /// How the external P2M list is mapped; `None` when the list is in the
+    /// initial mapping. `TooSmallForP2m` when the frames it takes do not
+    /// fit in `nr_pages`.
+    pub fn p2m_mapping(&self) -> Result<Option<P2mMapping>, LayoutError> {
+        use alloc::collections::BTreeMap;
+        use alloc::vec::Vec;
+        if !self.p2m_external {
+            return Ok(None);
+        }
+        // The bootstrap tables' upper levels: (table, index) -> next table.
+        let mut tables: BTreeMap<(u64, u64), u64> = self
+            .bootstrap_page_table_entries()
+            .filter(|e| e.level != PtLevel::L1)
+            .map(|e| ((e.table_pfn, u64::from(e.index)), e.target_pfn))
+            .collect();
+        let mut next = self.first_p2m_pfn;
+        let mut entries = Vec::new();
+        let mut data_pfns = Vec::new();
+        let end = round_up(self.vphysmap_end, PAGE_SIZE).ok_or(LayoutError::AddressOverflow)?;
+        let mut va = self.vphysmap_start & !(PAGE_SIZE - 1);
+        while va < end {
+            let mut table = self.l4_pfn();
+            for (shift, level) in [(39, PtLevel::L4), (30, PtLevel::L3), (21, PtLevel::L2)] {
+                let index = (va >> shift) & (ENTRIES - 1);
+                table = match tables.get(&(table, index)) {
+                    Some(&t) => t,
+                    None => {
+                        let t = next;
+                        next = next.checked_add(1).ok_or(LayoutError::AddressOverflow)?;
+                        entries.push(entry(table, index, t, level, TABLE_FLAGS));
+                        tables.insert((table, index), t);
+                        t
+                    }
+                };
+            }
+            let page = next;
+            next = next.checked_add(1).ok_or(LayoutError::AddressOverflow)?;
+            let index = (va >> 12) & (ENTRIES - 1);
+            entries.push(entry(table, index, page, PtLevel::L1, PAGE_FLAGS | PTE_D));
+            data_pfns.push(page);
+            va = va
+                .checked_add(PAGE_SIZE)
+                .ok_or(LayoutError::AddressOverflow)?;
+        }
+        if next > self.nr_pages {
+            return Err(LayoutError::TooSmallForP2m);
+        }
+        Ok(Some(P2mMapping {
+            entries,
+            data_pfns,
+            frames: next - self.first_p2m_pfn,
+        }))
+    }
+}
+
 /// Iterator of [`Layout::bootstrap_page_table_entries`].
 #[derive(Clone, Debug)]
 pub struct BootstrapEntries {
@@ -760,6 +836,79 @@ mod tests {
         assert_eq!(l.start_info_mod_start(), 1024);
         assert!(l.mod_start_is_pfn());
         assert_eq!(l.first_p2m_pfn, 1026);
+    }
+
+    #[test]
+    fn external_p2m_mapping_as_xen_allocates() {
+        // Debian 12's Linux: INIT_P2M at 512 GiB (L4 slot 1), 512 MiB dom0,
+        // an unmapped module.
+        let mut k = kernel(BASE, 0x4a0_0000);
+        k.p2m_base = Some(0x80_0000_0000);
+        k.unmapped_initrd = true;
+        let l = dom0_layout(&k, 131_072, 1 << 20).unwrap();
+        let m = l.p2m_mapping().unwrap().unwrap();
+        // 1 MiB of list: 256 pages, plus one L3, one L2 and one L1.
+        assert_eq!(m.data_pfns.len(), 256);
+        assert_eq!(m.frames, 259);
+        let first = l.first_p2m_pfn;
+        assert_eq!(
+            m.entries[0],
+            entry(l.l4_pfn(), 1, first, PtLevel::L4, TABLE_FLAGS)
+        );
+        assert_eq!(
+            m.entries[1],
+            entry(first, 0, first + 1, PtLevel::L3, TABLE_FLAGS)
+        );
+        assert_eq!(
+            m.entries[2],
+            entry(first + 1, 0, first + 2, PtLevel::L2, TABLE_FLAGS)
+        );
+        assert_eq!(
+            m.entries[3],
+            entry(first + 2, 0, first + 3, PtLevel::L1, PAGE_FLAGS | PTE_D)
+        );
+        assert_eq!(m.data_pfns[255], first + 3 + 255);
+        // The list's pages and tables lie past the module, inside the domain.
+        assert!(first >= l.module_pfn.unwrap() + 256);
+        assert!(first + m.frames <= l.nr_pages);
+        // Every list page is reached through the tables, in order.
+        let mut map = HashMap::new();
+        for e in l
+            .bootstrap_page_table_entries()
+            .chain(m.entries.iter().copied())
+        {
+            assert!(
+                map.insert((e.table_pfn, e.index), e).is_none(),
+                "{e:?} twice"
+            );
+        }
+        for (i, &pfn) in m.data_pfns.iter().enumerate() {
+            let va = l.vphysmap_start + (i as u64) * 4096;
+            assert_eq!(walk(&map, l.l4_pfn(), va), Some((pfn, PAGE_FLAGS | PTE_D)));
+        }
+        // The initial mapping is still there.
+        assert_eq!(walk(&map, l.l4_pfn(), BASE).map(|w| w.0), Some(0));
+    }
+
+    #[test]
+    fn external_p2m_mapping_shares_upper_tables_and_needs_room() {
+        // A list in the kernel's own L4 slot (below the initial mapping)
+        // reuses the bootstrap L3 and takes a new L2 only for its own GiB.
+        let mut k = kernel(BASE, 0x10_0000);
+        k.p2m_base = Some(BASE - (1 << 30));
+        let l = dom0_layout(&k, 16384, 0).unwrap();
+        let m = l.p2m_mapping().unwrap().unwrap();
+        assert_eq!(m.entries[0].level, PtLevel::L3, "the L4 entry is reused");
+        assert_eq!(m.frames, 2 + 32);
+        // A domain just large enough for the layout's check but not for the
+        // tables a list crossing 2 MiB boundaries takes.
+        let mut k = kernel(BASE, 0x10_0000);
+        k.p2m_base = Some(0x80_0000_0000 + (2 << 20) - 4096);
+        let l = dom0_layout(&k, 1024 + 3 + 3, 0).unwrap();
+        assert_eq!(l.p2m_mapping(), Err(LayoutError::TooSmallForP2m));
+        // No external list, no mapping.
+        let l = dom0_layout(&kernel(BASE, 0x10_0000), 16384, 0).unwrap();
+        assert_eq!(l.p2m_mapping(), Ok(None));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use core::fmt;
 use zerocopy::{FromZeros, IntoBytes};
 
 use hv::elf::{self, Policy, PvKernel};
-use hv::layout::{self, Layout};
+use hv::layout::{self, Layout, P2mMapping};
 
 use super::{Domain, DomainConfig, DomainState, RunState, Vcpu, VcpuId};
 use crate::arch::x86_64::entry::GuestRegs;
@@ -224,9 +224,25 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
             _ => mem.write_va(&l, l.vinitrd_start, m)?,
         }
     }
-    if !l.p2m_external {
-        for (pfn, frame) in mem.frames.iter().enumerate() {
-            mem.write_u64_va(&l, l.vphysmap_start + 8 * pfn as u64, frame.mfn())?;
+    let p2m_mapping = l.p2m_mapping().map_err(BuildError::Layout)?;
+    match &p2m_mapping {
+        None => {
+            for (pfn, frame) in mem.frames.iter().enumerate() {
+                mem.write_u64_va(&l, l.vphysmap_start + 8 * pfn as u64, frame.mfn())?;
+            }
+        }
+        // INIT_P2M: the list lives in frames of its own, mapped at the
+        // kernel's address by tables of their own (Xen's setup_pv_physmap).
+        Some(m) => {
+            let start = l.vphysmap_start % PAGE_SIZE;
+            for (pfn, frame) in mem.frames.iter().enumerate() {
+                let at = start + 8 * pfn as u64;
+                let page = usize::try_from(at / PAGE_SIZE)
+                    .ok()
+                    .and_then(|i| m.data_pfns.get(i))
+                    .ok_or(BuildError::Internal("P2M page"))?;
+                mem.frame(*page)?.write_u64(at % PAGE_SIZE, frame.mfn())?;
+            }
         }
     }
 
@@ -242,14 +258,15 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     for v in 0..u64::from(spec.max_vcpus.clamp(1, super::MAX_VCPUS)) {
         crate::time::fill(&shared_info, v)?;
     }
-    write_start_info(spec, &kernel, &l, &mem, shared_info.mfn())?;
-    write_page_tables(&l, &mem)?;
+    let nr_p2m_frames = p2m_mapping.as_ref().map_or(0, |m| m.frames);
+    write_start_info(spec, &kernel, &l, &mem, shared_info.mfn(), nr_p2m_frames)?;
+    write_page_tables(&l, p2m_mapping.as_ref(), &mem)?;
     if let Some(hp) = kernel.virt_hypercall {
         mem.write_va(&l, hp, &hypercall_page())?;
     }
     let nr_pages = mem.frames.len() as u64;
     let l4 = mem.mfn(l.l4_pfn())?;
-    let p2m = type_frames(spec.id, &l, mem)?;
+    let p2m = type_frames(spec.id, &l, p2m_mapping.as_ref(), mem)?;
     // hv's slots, now that the frame is the domain's L4.
     page_table::install_hv_slots(l4, true)?;
 
@@ -341,6 +358,7 @@ fn write_start_info(
     l: &Layout,
     mem: &Memory,
     shared_info: Mfn,
+    nr_p2m_frames: u64,
 ) -> Result<(), BuildError> {
     let mut si = StartInfo::new_zeroed();
     let magic = kernel.start_info_magic().as_bytes();
@@ -375,8 +393,14 @@ fn write_start_info(
     let cmd = spec.cmdline.as_bytes();
     let n = cmd.len().min(si.cmd_line.len() - 1);
     si.cmd_line[..n].copy_from_slice(&cmd[..n]);
-    si.first_p2m_pfn = l.nr_pages_initial;
-    si.nr_p2m_frames = 0;
+    // Xen: the pfn after the initial allocation (and module), and the
+    // frames setup_pv_physmap took for an INIT_P2M list.
+    if nr_p2m_frames == 0 {
+        si.first_p2m_pfn = l.nr_pages_initial;
+    } else {
+        si.first_p2m_pfn = l.first_p2m_pfn;
+    }
+    si.nr_p2m_frames = nr_p2m_frames;
     mem.write_va(l, l.vstartinfo_start, si.as_bytes())
 }
 
@@ -385,7 +409,12 @@ fn write_start_info(
 /// one typed reference per entry pointing at it), every page mapped writable
 /// the writable type, page-table frames only general references (they are
 /// mapped read-only), and the L4 is pinned.
-fn type_frames(id: super::DomId, l: &Layout, mem: Memory) -> Result<Vec<Mfn>, BuildError> {
+fn type_frames(
+    id: super::DomId,
+    l: &Layout,
+    p2m_mapping: Option<&P2mMapping>,
+    mem: Memory,
+) -> Result<Vec<Mfn>, BuildError> {
     let id = id.get();
     use hv::layout::PtLevel;
     use hv::page_info::PageType;
@@ -416,7 +445,11 @@ fn type_frames(id: super::DomId, l: &Layout, mem: Memory) -> Result<Vec<Mfn>, Bu
                 .and_then(|i| p2m.get(i).copied())
                 .ok_or(hv::page_info::PageError::NoSuchFrame)
         };
-        for e in l.bootstrap_page_table_entries() {
+        let external = p2m_mapping.map(|m| m.entries.iter().copied());
+        for e in l
+            .bootstrap_page_table_entries()
+            .chain(external.into_iter().flatten())
+        {
             let target = mfn(e.target_pfn)?;
             let ty = match e.level {
                 PtLevel::L4 => PageType::L3,
@@ -444,8 +477,16 @@ fn type_frames(id: super::DomId, l: &Layout, mem: Memory) -> Result<Vec<Mfn>, Bu
 
 /// Writes the bootstrap page tables' entries (hv's own L4 slots come once
 /// the L4 is typed).
-fn write_page_tables(l: &Layout, mem: &Memory) -> Result<(), BuildError> {
-    for e in l.bootstrap_page_table_entries() {
+fn write_page_tables(
+    l: &Layout,
+    p2m_mapping: Option<&P2mMapping>,
+    mem: &Memory,
+) -> Result<(), BuildError> {
+    let external = p2m_mapping.map(|m| m.entries.iter().copied());
+    for e in l
+        .bootstrap_page_table_entries()
+        .chain(external.into_iter().flatten())
+    {
         let target = mem.mfn(e.target_pfn)?;
         mem.frame(e.table_pfn)?
             .write_u64(u64::from(e.index) * 8, e.value(target))?;
