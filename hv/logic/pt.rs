@@ -150,6 +150,69 @@ pub fn adjust_entry(level: u8, entry: u64) -> u64 {
     }
 }
 
+/// Machine memory that is not RAM (Xen 4.17's `dom_io` frames and the
+/// frames past its frame table): what an L1 entry may map without taking
+/// a reference, if the domain has I/O rights (the hardware domain, whose
+/// `iomem` permission Xen sets to everything but what Xen keeps).
+///
+/// A frame is RAM when it lies wholly inside a RAM range of the firmware's
+/// map; every other frame is I/O memory (ROM, MMIO, holes, and the
+/// partial pages at a RAM range's edges, as Xen counts them), except the
+/// `denied` frames the hypervisor keeps (its local APIC and I/O APIC
+/// pages) and the frames past the CPU's physical address width, which no
+/// domain may map. Unlike Xen, hv keeps the RAM of the
+/// first MiB as RAM (it holds the firmware's data and hv's own trampoline),
+/// where Xen lets the hardware domain map all of the first MiB.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoMemory<'m> {
+    /// The firmware's map: (address, size, E820 type); type 1 is RAM.
+    pub e820: &'m [(u64, u64, u32)],
+    /// Frames no domain may map: (first mfn, last mfn), inclusive.
+    pub denied: &'m [(u64, u64)],
+    /// I/O frames the hardware domain may map read-only only (Xen's
+    /// `mmio_ro_ranges`: the I/O APICs' pages): a writable entry is stored
+    /// without RW, as Xen forces it.
+    pub read_only: &'m [(u64, u64)],
+    /// One past the last frame the CPU can address (`1 << (MAXPHYADDR -
+    /// 12)`): Xen permits the hardware domain I/O memory below it only.
+    pub end_mfn: u64,
+}
+
+/// What [`IoMemory::classify`] makes of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    Ram,
+    Io,
+    /// I/O memory mapped read-only whatever the entry asks.
+    IoReadOnly,
+    Denied,
+}
+
+/// E820 type of RAM.
+const E820_RAM: u32 = 1;
+
+impl IoMemory<'_> {
+    pub fn classify(&self, mfn: u64) -> FrameKind {
+        if mfn >= self.end_mfn || self.denied.iter().any(|&(a, b)| (a..=b).contains(&mfn)) {
+            return FrameKind::Denied;
+        }
+        let Some(start) = mfn.checked_mul(4096) else {
+            return FrameKind::Io;
+        };
+        let end = start.saturating_add(4096);
+        let ram = self.e820.iter().any(|&(addr, size, ty)| {
+            ty == E820_RAM && addr <= start && end <= addr.saturating_add(size)
+        });
+        if ram {
+            FrameKind::Ram
+        } else if self.read_only.iter().any(|&(a, b)| (a..=b).contains(&mfn)) {
+            FrameKind::IoReadOnly
+        } else {
+            FrameKind::Io
+        }
+    }
+}
+
 /// Access to the contents of page-table frames.
 pub trait TableMemory {
     fn read(&self, mfn: u64, index: usize) -> u64;
@@ -197,8 +260,10 @@ where
     mem: &'a mut M,
     pub domain: u16,
     /// The domain has I/O rights (the hardware domain): its L1 entries may
-    /// choose cache attributes.
+    /// choose cache attributes and map I/O memory.
     pub io_caps: bool,
+    /// Which frames are I/O memory; `None` treats every frame as RAM.
+    pub io_memory: Option<IoMemory<'a>>,
     /// The TLB obligation the operations so far created (see the module
     /// documentation's "TLB coherence"): set when a translation the CPU
     /// may have cached was removed or changed. Never cleared here; the
@@ -217,6 +282,7 @@ where
             mem,
             domain,
             io_caps,
+            io_memory: None,
             flush_owed: false,
         }
     }
@@ -297,7 +363,7 @@ where
         // Validation succeeded: store the entries as Xen adjusts them.
         for index in (0..512).filter(|&i| is_guest_slot(level, i)) {
             let entry = self.mem.read(mfn, index);
-            let adjusted = adjust_entry(level, entry);
+            let adjusted = adjust_entry(level, self.force_read_only(level, entry));
             if adjusted != entry {
                 self.mem.write(mfn, index, adjusted);
             }
@@ -341,6 +407,20 @@ where
     }
 
     fn get_l1_target(&mut self, target: u64, entry: u64) -> Result<(), PtError> {
+        // Xen's I/O path: a mapping of I/O memory holds no reference (and
+        // `put_entry` drops none: the frame has no owner).
+        let owned = self.frames.get(target).is_some_and(|p| p.owner.is_some());
+        match self
+            .io_memory
+            .filter(|_| !owned)
+            .map(|io| io.classify(target))
+        {
+            None | Some(FrameKind::Ram) => {}
+            Some(FrameKind::Io | FrameKind::IoReadOnly) if self.io_caps => return Ok(()),
+            Some(FrameKind::Io | FrameKind::IoReadOnly | FrameKind::Denied) => {
+                return Err(PtError::NotMemory { mfn: target })
+            }
+        }
         let writable = entry & PTE_RW != 0;
         let Some(info) = self.frames.get(target).copied() else {
             return Err(PtError::NotMemory { mfn: target });
@@ -459,6 +539,7 @@ where
         if !is_guest_slot(level, index) {
             return Err(PtError::HypervisorSlot { index });
         }
+        let new = self.force_read_only(level, new);
         let old = self.mem.read(table, index);
         // Xen's fast path: the same frame, and only flags that carry no
         // reference changed (the reference the old entry holds is exactly
@@ -487,6 +568,26 @@ where
         // any more. A not-present entry is never cached.
         self.flush_owed |= old & PTE_P != 0;
         Ok(old)
+    }
+
+    /// `entry` as stored: an L1 entry mapping read-only I/O memory loses
+    /// RW (Xen's "Forcing read-only access to MFN").
+    fn force_read_only(&self, level: u8, entry: u64) -> u64 {
+        let ro = level == 1
+            && entry & (PTE_P | PTE_RW) == PTE_P | PTE_RW
+            && self.io_caps
+            && self
+                .io_memory
+                .is_some_and(|io| io.classify(entry_mfn(entry)) == FrameKind::IoReadOnly)
+            && self
+                .frames
+                .get(entry_mfn(entry))
+                .is_none_or(|p| p.owner.is_none());
+        if ro {
+            entry & !PTE_RW
+        } else {
+            entry
+        }
     }
 
     fn disallowed(&self, level: u8) -> u64 {

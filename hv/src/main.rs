@@ -176,6 +176,7 @@ fn main(magic: u32, info: u32) -> ! {
     );
 
     let mut cpu_acpi_ids: (heapless::Vec<u32, 64>, heapless::Vec<u32, 64>) = Default::default();
+    let mut io_apics = heapless::Vec::<u64, 8>::new();
     match x86::acpi::read(bi.rsdp) {
         Ok(p) => {
             cpu_acpi_ids = (p.cpus.clone(), p.acpi_ids.clone());
@@ -189,6 +190,7 @@ fn main(magic: u32, info: u32) -> ! {
             if let Some(port) = p.pm1a_control {
                 shutdown::set_pm1a_control(port);
             }
+            io_apics = p.io_apic_addrs;
         }
         Err(e) => hvlog!(
             warn,
@@ -215,6 +217,9 @@ fn main(magic: u32, info: u32) -> ! {
         }
         Err(e) => fatal(format_args!("local APIC: {e}")),
     }
+    // The interrupt controllers are hv's: no domain maps the local APIC;
+    // the hardware domain may read the I/O APICs, as on Xen.
+    mm::set_io_denied(x86::apic::base(), &io_apics);
     let (y, mo, d, h, mi, s) = time::init();
     hvlog!(
         info,

@@ -379,3 +379,103 @@ fn random_operations_never_break_an_invariant() {
         }
     }
 }
+
+/// RAM is frames 0..N+4 (the test frame table); frames 0x100.. are a ROM
+/// hole, 0x200 is an MMIO page hv keeps.
+const IO_E820: &[(u64, u64, u32)] = &[(0, (N + 4) * 4096, 1), (0x100 * 4096, 0x10 * 4096, 2)];
+const IO_DENIED: &[(u64, u64)] = &[(0x200, 0x200)];
+const IO_READ_ONLY: &[(u64, u64)] = &[(0x300, 0x300)];
+
+fn io_memory() -> IoMemory<'static> {
+    IoMemory {
+        e820: IO_E820,
+        denied: IO_DENIED,
+        read_only: IO_READ_ONLY,
+        end_mfn: 1 << 28,
+    }
+}
+
+#[test]
+fn io_memory_classifies_frames_as_xen_does() {
+    let io = io_memory();
+    assert_eq!(io.classify(0), FrameKind::Ram);
+    assert_eq!(io.classify(N + 3), FrameKind::Ram);
+    assert_eq!(io.classify(N + 4), FrameKind::Io, "a hole");
+    assert_eq!(io.classify(0x100), FrameKind::Io, "reserved");
+    assert_eq!(io.classify(0x200), FrameKind::Denied);
+    assert_eq!(io.classify(0x300), FrameKind::IoReadOnly);
+    assert_eq!(io.classify((1 << 28) - 1), FrameKind::Io);
+    assert_eq!(io.classify(1 << 28), FrameKind::Denied, "past MAXPHYADDR");
+    assert_eq!(io.classify(u64::MAX), FrameKind::Denied);
+    // A page only partly RAM is I/O memory.
+    let partial = IoMemory {
+        e820: &[(0, 0x9fc00, 1)],
+        denied: &[],
+        read_only: &[],
+        end_mfn: 1 << 28,
+    };
+    assert_eq!(partial.classify(0x9e), FrameKind::Ram);
+    assert_eq!(partial.classify(0x9f), FrameKind::Io);
+}
+
+#[test]
+fn io_memory_is_mapped_without_references_by_the_hardware_domain_only() {
+    let (mut ft, mut mem) = setup();
+    let before: Vec<PageInfo> = (0..N + 4).map(|m| *ft.get(m).unwrap()).collect();
+    for (io_caps, want) in [(true, Ok(())), (false, Err(Errno::EPERM))] {
+        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, io_caps);
+        pt.io_memory = Some(io_memory());
+        // ROM read-only and MMIO writable (uncached where the domain may
+        // choose caching), as dom0 maps them.
+        let rom = e(0x100, PTE_P | PTE_US);
+        let uncached = if io_caps { PTE_PCD } else { 0 };
+        let mmio = e(N + 5, PTE_P | PTE_RW | PTE_US | uncached);
+        for entry in [rom, mmio] {
+            let got = pt.get_entry(1, 4, entry).map_err(PtError::errno);
+            assert_eq!(got, want, "io_caps {io_caps}, entry {entry:#x}");
+            if got.is_ok() {
+                pt.put_entry(1, 4, entry);
+            }
+        }
+        // The frames hv keeps: refused even to the hardware domain.
+        let apic = e(0x200, PTE_P | PTE_RW | PTE_US | uncached);
+        assert_eq!(
+            pt.get_entry(1, 4, apic).map_err(PtError::errno),
+            Err(Errno::EPERM)
+        );
+        // RAM still goes by ownership: another domain's frame is busy.
+        let other = e(N, PTE_P | PTE_US);
+        assert_eq!(
+            pt.get_entry(1, 4, other).map_err(PtError::errno),
+            Err(Errno::EBUSY)
+        );
+    }
+    let after: Vec<PageInfo> = (0..N + 4).map(|m| *ft.get(m).unwrap()).collect();
+    assert_eq!(before, after, "no reference taken or dropped");
+}
+
+#[test]
+fn read_only_io_memory_loses_rw_as_xen_forces_it() {
+    let (mut ft, mut mem) = setup();
+    // An L1 (frame 4) in use, then an update mapping the read-only page RW.
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
+    pt.io_memory = Some(io_memory());
+    pt.get_type(4, PageType::L1).unwrap();
+    let rw = e(0x300, PTE_P | PTE_RW | PTE_US | PTE_PCD);
+    assert_eq!(pt.update_entry(4, 3, rw), Ok(0));
+    assert_eq!(mem.read(4, 3) & (PTE_RW | PTE_P), PTE_P, "stored read-only");
+    // Ordinary I/O memory keeps RW.
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
+    pt.io_memory = Some(io_memory());
+    assert_eq!(
+        pt.update_entry(4, 5, e(0x100, PTE_P | PTE_RW | PTE_US)),
+        Ok(0)
+    );
+    assert_ne!(mem.read(4, 5) & PTE_RW, 0);
+    // A table validated with such an entry stores it read-only too.
+    mem.write(7, 0, e(0x300, PTE_P | PTE_RW | PTE_US));
+    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
+    pt.io_memory = Some(io_memory());
+    pt.get_type(7, PageType::L1).unwrap();
+    assert_eq!(mem.read(7, 0) & (PTE_RW | PTE_P), PTE_P);
+}

@@ -82,6 +82,49 @@ pub fn e820() -> &'static [(u64, u64, u32)] {
     E820.get().map_or(&[], |v| v.as_slice())
 }
 
+/// MMIO frames hv keeps from every domain (its local APIC page): (first mfn, last mfn), inclusive. Set once at boot, before any
+/// domain runs.
+static IO_DENIED: spin::Once<heapless::Vec<(u64, u64), 16>> = spin::Once::new();
+
+/// I/O APIC pages: the hardware domain maps them read-only (Xen's
+/// `mmio_ro_ranges`).
+static IO_READ_ONLY: spin::Once<heapless::Vec<(u64, u64), 8>> = spin::Once::new();
+
+/// Records the local APIC page as hv's own and the I/O APICs' pages as
+/// readable only (physical addresses).
+pub fn set_io_denied(lapic: u64, io_apics: &[u64]) {
+    IO_DENIED.call_once(|| core::iter::once((lapic >> 12, lapic >> 12)).collect());
+    IO_READ_ONLY.call_once(|| {
+        io_apics
+            .iter()
+            .map(|&a| (a >> 12, a >> 12))
+            .take(8)
+            .collect()
+    });
+    END_MFN.call_once(|| {
+        let ext = crate::arch::x86_64::cpu::cpuid(0x8000_0000, 0)[0];
+        let bits = if ext >= 0x8000_0008 {
+            crate::arch::x86_64::cpu::cpuid(0x8000_0008, 0)[0] & 0xff
+        } else {
+            36
+        };
+        1u64 << (bits.clamp(32, 52) - 12)
+    });
+}
+
+/// What [`hv::pt`] needs to tell I/O memory from RAM.
+pub fn io_memory() -> hv::pt::IoMemory<'static> {
+    hv::pt::IoMemory {
+        e820: e820(),
+        denied: IO_DENIED.get().map_or(&[], |v| v.as_slice()),
+        read_only: IO_READ_ONLY.get().map_or(&[], |v| v.as_slice()),
+        end_mfn: *END_MFN.get().unwrap_or(&0),
+    }
+}
+
+/// `1 << (MAXPHYADDR - 12)`, from CPUID leaf 0x80000008 (36 bits without it).
+static END_MFN: spin::Once<u64> = spin::Once::new();
+
 /// Machine frames the allocator covers: one past the highest RAM frame hv
 /// uses.
 pub fn nr_frames() -> u64 {

@@ -45,6 +45,8 @@ pub struct Platform {
     /// Their ACPI processor ids, in the same order.
     pub acpi_ids: Vec<u32, 64>,
     pub io_apics: usize,
+    /// The I/O APICs' register pages (physical addresses).
+    pub io_apic_addrs: Vec<u64, 8>,
     /// I/O port of the PM1a control register, for ACPI poweroff.
     pub pm1a_control: Option<u16>,
 }
@@ -76,7 +78,10 @@ pub fn read(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
                 MadtEntry::LocalX2Apic(e) if e.flags & 0b11 != 0 => {
                     add_cpu(&mut p, e.x2apic_id, e.processor_uid);
                 }
-                MadtEntry::IoApic(_) => p.io_apics += 1,
+                MadtEntry::IoApic(e) => {
+                    p.io_apics += 1;
+                    let _ = p.io_apic_addrs.push(u64::from(e.io_apic_address));
+                }
                 _ => {}
             }
         }

@@ -25,6 +25,11 @@ static BASE: AtomicU64 = AtomicU64::new(0xfee0_0000);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static APIC_TICKS_PER_MS: AtomicU32 = AtomicU32::new(0);
 
+/// The local APIC's register page (physical address).
+pub fn base() -> u64 {
+    BASE.load(Ordering::Relaxed)
+}
+
 fn read(reg: u64) -> u32 {
     phys::read_u32(BASE.load(Ordering::Relaxed) + reg).unwrap_or(0)
 }
