@@ -318,6 +318,75 @@ pub fn is_forced_cpuid(bytes: &[u8]) -> bool {
 /// `ud2; .ascii "xen"; cpuid`.
 pub const FORCED_CPUID: [u8; 7] = [0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2];
 
+/// What a memory store writes: a register (its encoding number) or an
+/// immediate (sign-extended to the operand size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreSrc {
+    Reg(u8),
+    Imm(i64),
+}
+
+/// A plain store to memory: `mov r/m, r` (0x89) or `mov r/m, imm32`
+/// (0xC7 /0), of `size` bytes (4, or 8 with REX.W), `len` bytes long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Store {
+    pub src: StoreSrc,
+    pub size: u8,
+    pub len: usize,
+}
+
+/// Decodes a store to memory, the instructions a PV kernel writes its page
+/// table entries with (Linux's `native_set_pte` is a 64-bit `mov`): the
+/// emulation of writes to read-only page tables (Xen's "ptwr") takes its
+/// value and length from here; the address is the fault's cr2. Segment
+/// prefixes (64-bit code: no effect on the value) and REX are accepted;
+/// anything else (other prefixes, register destinations, other opcodes)
+/// is `None`, and the fault goes to the guest.
+pub fn decode_store(bytes: &[u8]) -> Option<Store> {
+    let bytes = bytes.get(..MAX_INSN_LEN).unwrap_or(bytes);
+    let mut i = 0usize;
+    let mut rex = 0u8;
+    let opcode = loop {
+        let b = *bytes.get(i)?;
+        i += 1;
+        match b {
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 if rex == 0 => {}
+            0x40..=0x4f if rex == 0 => rex = b,
+            _ => break b,
+        }
+    };
+    let modrm = *bytes.get(i)?;
+    i += 1;
+    let (md, reg, rm) = (modrm >> 6, (modrm >> 3) & 7, modrm & 7);
+    if md == 3 {
+        return None;
+    }
+    // SIB and displacement.
+    let mut base = rm;
+    if rm == 4 {
+        base = bytes.get(i)? & 7;
+        i += 1;
+    }
+    i += match md {
+        0 if rm == 5 || (rm == 4 && base == 5) => 4,
+        0 => 0,
+        1 => 1,
+        _ => 4,
+    };
+    let size = if rex & 0x08 != 0 { 8 } else { 4 };
+    let src = match opcode {
+        0x89 => StoreSrc::Reg(reg | ((rex & 0x04) << 1)),
+        0xc7 if reg == 0 => {
+            let imm = bytes.get(i..i + 4)?;
+            i += 4;
+            let v = i32::from_le_bytes([imm[0], imm[1], imm[2], imm[3]]);
+            StoreSrc::Imm(i64::from(v))
+        }
+        _ => return None,
+    };
+    (i <= bytes.len()).then_some(Store { src, size, len: i })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,5 +614,92 @@ mod tests {
             0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0x31
         ]));
         assert!(!is_forced_cpuid(&[0x0f, 0x0b, b'x', b'e', b'n']));
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    #[test]
+    fn stores_as_linux_writes_ptes() {
+        // native_set_pte: mov %rbp,(%rbx)
+        assert_eq!(
+            decode_store(&[0x48, 0x89, 0x2b, 0x5b]),
+            Some(Store {
+                src: StoreSrc::Reg(5),
+                size: 8,
+                len: 3
+            })
+        );
+        // mov %r8,0x10(%rdi,%rax,8)
+        assert_eq!(
+            decode_store(&[0x4c, 0x89, 0x44, 0xc7, 0x10]),
+            Some(Store {
+                src: StoreSrc::Reg(8),
+                size: 8,
+                len: 5
+            })
+        );
+        // movl %eax,0x4(%rbx): a 32-bit half
+        assert_eq!(
+            decode_store(&[0x89, 0x43, 0x04]),
+            Some(Store {
+                src: StoreSrc::Reg(0),
+                size: 4,
+                len: 3
+            })
+        );
+        // movq $0x0,(%rdi): a cleared entry; rip-relative with disp32
+        assert_eq!(
+            decode_store(&[0x48, 0xc7, 0x07, 0, 0, 0, 0]),
+            Some(Store {
+                src: StoreSrc::Imm(0),
+                size: 8,
+                len: 7
+            })
+        );
+        assert_eq!(
+            decode_store(&[0x48, 0xc7, 0x05, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xff]),
+            Some(Store {
+                src: StoreSrc::Imm(-1),
+                size: 8,
+                len: 11
+            })
+        );
+        // [rbp] needs a disp8; SIB with no base needs a disp32.
+        assert_eq!(
+            decode_store(&[0x48, 0x89, 0x45, 0x00]).map(|s| s.len),
+            Some(4)
+        );
+        assert_eq!(
+            decode_store(&[0x48, 0x89, 0x04, 0x25, 0, 0x10, 0, 0]).map(|s| s.len),
+            Some(8)
+        );
+        // gs: prefix before REX.
+        assert_eq!(
+            decode_store(&[0x65, 0x48, 0x89, 0x2b]).map(|s| s.len),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        assert_eq!(
+            decode_store(&[0x48, 0x89, 0xc3]),
+            None,
+            "register destination"
+        );
+        assert_eq!(decode_store(&[0xf0, 0x48, 0x87, 0x2b]), None, "lock xchg");
+        assert_eq!(decode_store(&[0x48, 0xc7, 0x0f, 0, 0, 0, 0]), None, "c7 /1");
+        assert_eq!(decode_store(&[0x66, 0x89, 0x03]), None, "16-bit");
+        assert_eq!(decode_store(&[0x48, 0x89]), None, "truncated");
+        assert_eq!(
+            decode_store(&[0x48, 0xc7, 0x07, 0, 0]),
+            None,
+            "truncated imm"
+        );
+        assert_eq!(decode_store(&[0x48, 0x48, 0x89, 0x2b]), None, "two REX");
+        assert_eq!(decode_store(&[]), None);
     }
 }

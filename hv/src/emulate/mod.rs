@@ -32,6 +32,7 @@
 mod control;
 mod io;
 mod msr;
+pub mod ptwr;
 
 use hv::x86_decode::{self, Cr, DecodeError, Insn, MAX_INSN_LEN};
 use hv::xcr0::XsetbvError;

@@ -88,6 +88,11 @@ extern "C" fn handle_light<const V: u8>(regs: &mut GuestRegs) -> bool {
         return try_bounce_exception(regs, V, error_code, None).is_ok();
     }
     if V == VEC_PF {
+        // A write to a present read-only page may be one to a page table,
+        // which the full path emulates.
+        if emulate::ptwr::may_be_ptwr(regs.error_code) {
+            return false;
+        }
         let cr2 = cpu::read_cr2();
         // Any descriptor-table window (an LDT miss, or a guest touching
         // hv's range there) is the full path's to sort out.
@@ -420,6 +425,9 @@ fn special_exception(regs: &mut GuestRegs, vector: u8) {
             }
             // MMU HOOK: faults the MMU fixes up itself (writable page
             // tables, spurious faults) return here before the bounce.
+            if emulate::ptwr::emulate(regs, cr2) {
+                return;
+            }
             return bounce_exception(regs, VEC_PF, None, Some(cr2));
         }
         _ => {}
