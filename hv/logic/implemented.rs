@@ -200,6 +200,8 @@ pub const IMPLEMENTED: &[Implemented] = &[
         nr::PHYSDEV_OP,
         &[PHYSDEVOP_SET_IOPL, PHYSDEVOP_SET_IOBITMAP],
     ),
+    // Answers -EOPNOTSUPP to everything, as Xen 4.17 without `vpmu=`.
+    whole(nr::XENPMU_OP),
 ];
 
 /// What hv implements of `hypercall` (`None`: it is `-ENOSYS`).

@@ -808,6 +808,11 @@ fn linux_entries(
                 while let Some(&(i, side)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let on = if side == Side::Hv { On::Hv } else { On::Xen };
                     let xen = opts.xen.as_deref();
+                    let timeout = if on == On::Hv && crate::linux::HV_KNOWN_FAILING {
+                        Duration::from_secs(crate::linux::HV_KNOWN_FAILING_TIMEOUT_SECS)
+                    } else {
+                        timeout
+                    };
                     let ran =
                         crate::linux::run(ws, opts.profile, &images, boots[i], on, xen, timeout);
                     let (result, details) = match ran {

@@ -35,6 +35,7 @@ pub mod traps;
 mod vcpu_op;
 mod vm_assist;
 mod xen_version;
+mod xenpmu;
 
 use guest_abi::errno::Errno;
 use guest_abi::hypercall::sub_ops::{self, Selector};
@@ -408,6 +409,7 @@ hypercall_table! {
     CALLBACK_OP => callback::callback_op;
     EVENT_CHANNEL_OP => event_channel::event_channel_op;
     PHYSDEV_OP => physdev::physdev_op;
+    XENPMU_OP => xenpmu::xenpmu_op;
 }
 
 /// Every number without a handler, and (called by the entry path) every
