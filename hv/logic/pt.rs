@@ -409,20 +409,19 @@ where
     fn get_l1_target(&mut self, target: u64, entry: u64) -> Result<(), PtError> {
         // Xen's I/O path: a mapping of I/O memory holds no reference (and
         // `put_entry` drops none: the frame has no owner).
-        let owned = self.frames.get(target).is_some_and(|p| p.owner.is_some());
-        match self
-            .io_memory
-            .filter(|_| !owned)
-            .map(|io| io.classify(target))
-        {
-            None | Some(FrameKind::Ram) => {}
-            Some(FrameKind::Io | FrameKind::IoReadOnly) if self.io_caps => return Ok(()),
-            Some(FrameKind::Io | FrameKind::IoReadOnly | FrameKind::Denied) => {
-                return Err(PtError::NotMemory { mfn: target })
+        let found = self.frames.get(target).copied();
+        // Only a frame no domain owns can be I/O memory.
+        if found.is_none_or(|p| p.owner.is_none()) {
+            match self.io_memory.map(|io| io.classify(target)) {
+                None | Some(FrameKind::Ram) => {}
+                Some(FrameKind::Io | FrameKind::IoReadOnly) if self.io_caps => return Ok(()),
+                Some(FrameKind::Io | FrameKind::IoReadOnly | FrameKind::Denied) => {
+                    return Err(PtError::NotMemory { mfn: target })
+                }
             }
         }
         let writable = entry & PTE_RW != 0;
-        let Some(info) = self.frames.get(target).copied() else {
+        let Some(info) = found else {
             return Err(PtError::NotMemory { mfn: target });
         };
         if info.owner != Some(self.domain) {
