@@ -823,7 +823,7 @@ fn linux_entries(
                                 if result.outcome == Outcome::Failed {
                                     result.outcome = Outcome::KnownFailing;
                                     if let Some(last) = details.first() {
-                                        result.why = last.clone();
+                                        result.why = format!("{}; {last}", result.why);
                                     }
                                 } else {
                                     details.push(

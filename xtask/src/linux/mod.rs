@@ -304,7 +304,9 @@ pub fn judge(boot: Boot, on: On, log: &str, ending: Ending) -> Verdict {
 
 /// Linux's last console line and the hypervisor's crash report, if any.
 pub fn progress(log: &str) -> Vec<String> {
-    let is_hv = |l: &str| l.starts_with("(hv)") || l.starts_with("(XEN)");
+    // Lines that are not Linux's: the hypervisor's, and QEMU's own.
+    let is_hv =
+        |l: &str| l.starts_with("(hv)") || l.starts_with("(XEN)") || l.starts_with("qemu-system");
     let mut out = Vec::new();
     if let Some(last) = log
         .lines()
@@ -479,7 +481,7 @@ mod tests {
     #[test]
     fn progress_names_the_last_linux_line_and_the_crash() {
         let log =
-            "(hv) booting\n[    0.1] Linux version 6.1\n(hv) ERROR: CPU0: domain 0 crashed: #PF\n";
+            "(hv) booting\n[    0.1] Linux version 6.1\n(hv) ERROR: CPU0: domain 0 crashed: #PF\nqemu-system-x86_64: terminating on signal 15\n";
         let p = progress(log);
         assert_eq!(p[0], "last Linux line: [    0.1] Linux version 6.1");
         assert!(p[1].contains("crashed: #PF"));
