@@ -262,8 +262,10 @@ where
     /// The domain has I/O rights (the hardware domain): its L1 entries may
     /// choose cache attributes and map I/O memory.
     pub io_caps: bool,
-    /// Which frames are I/O memory; `None` treats every frame as RAM.
-    pub io_memory: Option<IoMemory<'a>>,
+    /// Which frames are I/O memory (`None`: every frame counts as RAM).
+    /// A function, asked only when a frame no domain owns is mapped, so
+    /// the common operations do not pay for fetching the description.
+    pub io_memory: fn() -> Option<&'static IoMemory<'static>>,
     /// The TLB obligation the operations so far created (see the module
     /// documentation's "TLB coherence"): set when a translation the CPU
     /// may have cached was removed or changed. Never cleared here; the
@@ -282,7 +284,7 @@ where
             mem,
             domain,
             io_caps,
-            io_memory: None,
+            io_memory: || None,
             flush_owed: false,
         }
     }
@@ -412,7 +414,7 @@ where
         let found = self.frames.get(target).copied();
         // Only a frame no domain owns can be I/O memory.
         if found.is_none_or(|p| p.owner.is_none()) {
-            match self.io_memory.map(|io| io.classify(target)) {
+            match (self.io_memory)().map(|io| io.classify(target)) {
                 None | Some(FrameKind::Ram) => {}
                 Some(FrameKind::Io | FrameKind::IoReadOnly) if self.io_caps => return Ok(()),
                 Some(FrameKind::Io | FrameKind::IoReadOnly | FrameKind::Denied) => {
@@ -538,7 +540,6 @@ where
         if !is_guest_slot(level, index) {
             return Err(PtError::HypervisorSlot { index });
         }
-        let new = self.force_read_only(level, new);
         let old = self.mem.read(table, index);
         // Xen's fast path: the same frame, and only flags that carry no
         // reference changed (the reference the old entry holds is exactly
@@ -559,6 +560,9 @@ where
             }
             return Ok(old);
         }
+        // Not on the fast path: an entry forced read-only differs from
+        // the writable one asked for in RW, which the fast path excludes.
+        let new = self.force_read_only(level, new);
         self.get_entry(level, table, new)?;
         self.mem.write(table, index, adjust_entry(level, new));
         self.put_entry(level, table, old);
@@ -572,16 +576,17 @@ where
     /// `entry` as stored: an L1 entry mapping read-only I/O memory loses
     /// RW (Xen's "Forcing read-only access to MFN").
     fn force_read_only(&self, level: u8, entry: u64) -> u64 {
+        // Cheapest tests first: mapping RAM the domain owns, the common
+        // case, never scans the firmware map.
         let ro = level == 1
             && entry & (PTE_P | PTE_RW) == PTE_P | PTE_RW
             && self.io_caps
             && self
-                .io_memory
-                .is_some_and(|io| io.classify(entry_mfn(entry)) == FrameKind::IoReadOnly)
-            && self
                 .frames
                 .get(entry_mfn(entry))
-                .is_none_or(|p| p.owner.is_none());
+                .is_none_or(|p| p.owner.is_none())
+            && (self.io_memory)()
+                .is_some_and(|io| io.classify(entry_mfn(entry)) == FrameKind::IoReadOnly);
         if ro {
             entry & !PTE_RW
         } else {

@@ -386,13 +386,15 @@ const IO_E820: &[(u64, u64, u32)] = &[(0, (N + 4) * 4096, 1), (0x100 * 4096, 0x1
 const IO_DENIED: &[(u64, u64)] = &[(0x200, 0x200)];
 const IO_READ_ONLY: &[(u64, u64)] = &[(0x300, 0x300)];
 
+const IO: IoMemory<'static> = IoMemory {
+    e820: IO_E820,
+    denied: IO_DENIED,
+    read_only: IO_READ_ONLY,
+    end_mfn: 1 << 28,
+};
+
 fn io_memory() -> IoMemory<'static> {
-    IoMemory {
-        e820: IO_E820,
-        denied: IO_DENIED,
-        read_only: IO_READ_ONLY,
-        end_mfn: 1 << 28,
-    }
+    IO
 }
 
 #[test]
@@ -424,7 +426,7 @@ fn io_memory_is_mapped_without_references_by_the_hardware_domain_only() {
     let before: Vec<PageInfo> = (0..N + 4).map(|m| *ft.get(m).unwrap()).collect();
     for (io_caps, want) in [(true, Ok(())), (false, Err(Errno::EPERM))] {
         let mut pt = PageTables::new(&mut ft, &mut mem, DOM, io_caps);
-        pt.io_memory = Some(io_memory());
+        pt.io_memory = || Some(&IO);
         // ROM read-only and MMIO writable (uncached where the domain may
         // choose caching), as dom0 maps them.
         let rom = e(0x100, PTE_P | PTE_US);
@@ -459,14 +461,14 @@ fn read_only_io_memory_loses_rw_as_xen_forces_it() {
     let (mut ft, mut mem) = setup();
     // An L1 (frame 4) in use, then an update mapping the read-only page RW.
     let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
-    pt.io_memory = Some(io_memory());
+    pt.io_memory = || Some(&IO);
     pt.get_type(4, PageType::L1).unwrap();
     let rw = e(0x300, PTE_P | PTE_RW | PTE_US | PTE_PCD);
     assert_eq!(pt.update_entry(4, 3, rw), Ok(0));
     assert_eq!(mem.read(4, 3) & (PTE_RW | PTE_P), PTE_P, "stored read-only");
     // Ordinary I/O memory keeps RW.
     let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
-    pt.io_memory = Some(io_memory());
+    pt.io_memory = || Some(&IO);
     assert_eq!(
         pt.update_entry(4, 5, e(0x100, PTE_P | PTE_RW | PTE_US)),
         Ok(0)
@@ -475,7 +477,7 @@ fn read_only_io_memory_loses_rw_as_xen_forces_it() {
     // A table validated with such an entry stores it read-only too.
     mem.write(7, 0, e(0x300, PTE_P | PTE_RW | PTE_US));
     let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
-    pt.io_memory = Some(io_memory());
+    pt.io_memory = || Some(&IO);
     pt.get_type(7, PageType::L1).unwrap();
     assert_eq!(mem.read(7, 0) & (PTE_RW | PTE_P), PTE_P);
 }

@@ -110,16 +110,23 @@ pub fn set_io_denied(lapic: u64, io_apics: &[u64]) {
         };
         1u64 << (bits.clamp(32, 52) - 12)
     });
-}
-
-/// What [`hv::pt`] needs to tell I/O memory from RAM.
-pub fn io_memory() -> hv::pt::IoMemory<'static> {
-    hv::pt::IoMemory {
+    IO_MEMORY.call_once(|| hv::pt::IoMemory {
         e820: e820(),
         denied: IO_DENIED.get().map_or(&[], |v| v.as_slice()),
         read_only: IO_READ_ONLY.get().map_or(&[], |v| v.as_slice()),
         end_mfn: *END_MFN.get().unwrap_or(&0),
-    }
+    });
+}
+
+/// What [`hv::pt`] needs to tell I/O memory from RAM, built once by
+/// [`set_io_denied`] (before it, every frame counts as RAM).
+static IO_MEMORY: spin::Once<hv::pt::IoMemory<'static>> = spin::Once::new();
+
+/// The description of I/O memory, for the page-table rules (one load on
+/// every page-table operation).
+#[inline]
+pub fn io_memory() -> Option<&'static hv::pt::IoMemory<'static>> {
+    IO_MEMORY.get()
 }
 
 /// `1 << (MAXPHYADDR - 12)`, from CPUID leaf 0x80000008 (36 bits without it).

@@ -852,7 +852,7 @@ pub fn with_page_tables<R>(
     let frames = guard.as_mut()?;
     let mut mem = DirectMapTables(());
     let mut pt = hv::pt::PageTables::new(frames, &mut mem, domain, io_caps);
-    pt.io_memory = Some(super::io_memory());
+    pt.io_memory = super::io_memory;
     let r = f(&mut pt);
     if pt.flush_owed {
         // The rules' report becomes this CPU's debt (issue #11).
