@@ -27,5 +27,6 @@ pub mod elf;
 pub mod layout;
 pub mod pv_cpuid;
 pub mod segdesc;
+pub mod smp;
 pub mod x86_decode;
 pub mod xcr0;

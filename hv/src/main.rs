@@ -182,7 +182,7 @@ fn main(magic: u32, info: u32) -> ! {
             cpu_acpi_ids = (p.cpus.clone(), p.acpi_ids.clone());
             hvlog!(
                 info,
-                "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s); using the boot CPU only",
+                "ACPI: {} CPU(s) (APIC ids {:?}), {} I/O APIC(s)",
                 p.cpus.len(),
                 p.cpus,
                 p.io_apics
@@ -194,7 +194,7 @@ fn main(magic: u32, info: u32) -> ! {
         }
         Err(e) => hvlog!(
             warn,
-            "ACPI tables unusable ({e:?}): no poweroff through ACPI"
+            "ACPI tables unusable ({e:?}): no poweroff through ACPI, the boot CPU only"
         ),
     }
     match x86::apic::init() {
@@ -220,6 +220,7 @@ fn main(magic: u32, info: u32) -> ! {
     // The interrupt controllers are hv's: no domain maps the local APIC;
     // the hardware domain may read the I/O APICs, as on Xen.
     mm::set_io_denied(x86::apic::base(), &io_apics);
+    start_aps(&bi, &cpu_acpi_ids.0, &cpu_acpi_ids.1);
     let (y, mo, d, h, mi, s) = time::init();
     hvlog!(
         info,
@@ -262,6 +263,60 @@ fn main(magic: u32, info: u32) -> ! {
     drop(dom0);
     let (cr3, regs) = sched::first_entry();
     x86::enter_guest(cr3, &regs)
+}
+
+/// Brings up every other CPU the MADT lists (`arch::x86_64::smp`; its
+/// APIC ids, and the ACPI processor ids in the same order), records the
+/// ids of each that answered and logs them.
+fn start_aps(bi: &bootinfo::BootInfo, apic_ids: &[u32], acpi_ids: &[u32]) {
+    let mut avoid: heapless::Vec<(u64, u64), 10> = bi
+        .modules
+        .iter()
+        .map(|m| (m.paddr, m.paddr.saturating_add(m.len)))
+        .collect();
+    if let Some(rsdp) = bi.rsdp {
+        let _ = avoid.push((rsdp, rsdp.saturating_add(36)));
+    }
+    let report = match hv::smp::trampoline_page(&bi.ram, &avoid) {
+        Some(page) if apic_ids.len() > 1 => x86::smp::start_aps(apic_ids, page),
+        Some(_) => x86::smp::Report {
+            up: hv::smp::CpuMask::one(0),
+            missing: heapless::Vec::new(),
+        },
+        None => {
+            hvlog!(warn, "SMP: no free page below 640 KiB for the AP trampoline");
+            x86::smp::Report {
+                up: hv::smp::CpuMask::one(0),
+                missing: apic_ids.iter().skip(1).copied().collect(),
+            }
+        }
+    };
+    let mut ids: heapless::Vec<(usize, u32), 64> = heapless::Vec::new();
+    for cpu in report.up.iter() {
+        let apic_id = x86::smp::apic_id_of(cpu);
+        let _ = ids.push((cpu, apic_id));
+        if cpu != 0 {
+            let acpi_id = apic_ids
+                .iter()
+                .position(|&a| a == apic_id)
+                .and_then(|i| acpi_ids.get(i).copied())
+                .unwrap_or(u32::MAX);
+            x86::physid::record(cpu, apic_id, acpi_id);
+        }
+    }
+    hvlog!(
+        info,
+        "SMP: {} CPUs up (CPU, APIC id: {:?})",
+        report.up.count(),
+        ids
+    );
+    if !report.missing.is_empty() {
+        hvlog!(
+            warn,
+            "SMP: APIC id(s) {:?} did not answer: left out",
+            report.missing
+        );
+    }
 }
 
 /// Builds domain 0 from the first boot module: a bundle made by `cargo xtask`

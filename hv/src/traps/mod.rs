@@ -26,7 +26,7 @@ pub mod bounce;
 pub mod upcall;
 
 use crate::arch::x86_64::entry::{self, GuestRegs, ENTRY_SYSCALL, ENTRY_SYSCALL32};
-use crate::arch::x86_64::{apic, cpu, guest_state, percpu};
+use crate::arch::x86_64::{apic, cpu, guest_state, ipi, percpu};
 use crate::domain::ldt::{self, LdtFault};
 use crate::emulate::{self, Emulated};
 use crate::{domain, shutdown};
@@ -212,6 +212,8 @@ fn handle_other(regs: &mut GuestRegs) {
             crate::sched::tick(regs);
         }
         apic::SPURIOUS_VECTOR => {}
+        ipi::CALL_FUNCTION_VECTOR => ipi::on_call_function(),
+        ipi::EVENT_CHECK_VECTOR => ipi::on_event_check(),
         ENTRY_SYSCALL | ENTRY_SYSCALL32 => guest_syscall(regs),
         0..=31 => {
             if !regs.is_guest_context() && !ring0_exception(regs) {

@@ -1,5 +1,7 @@
-//! The boot CPU's local APIC (xAPIC, MMIO) and its timer, calibrated against
-//! the PIT; the legacy 8259 PICs are masked.
+//! The local APICs (xAPIC, MMIO: every CPU reaches its own at the same
+//! address) and their timers, calibrated against the PIT on the boot CPU;
+//! the legacy 8259 PICs are masked. IPIs go through the ICR ([`send_fixed`],
+//! INIT and startup for `smp`).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -7,7 +9,10 @@ use super::cpu::{inb, outb, rdmsr, rdtsc, MSR_APIC_BASE};
 use crate::mm::frame_access as phys;
 
 const REG_ID: u64 = 0x20;
+const REG_TPR: u64 = 0x80;
 const REG_EOI: u64 = 0xb0;
+const REG_ICR_LOW: u64 = 0x300;
+const REG_ICR_HIGH: u64 = 0x310;
 const REG_SVR: u64 = 0xf0;
 const REG_LVT_TIMER: u64 = 0x320;
 const REG_TIMER_INIT: u64 = 0x380;
@@ -78,6 +83,56 @@ pub fn init() -> Result<TimerInfo, &'static str> {
     })
 }
 
+/// Enables this (application) processor's local APIC and starts its tick
+/// with the boot CPU's calibration (the APICs share one clock).
+pub fn init_ap() {
+    write(REG_TPR, 0);
+    write(REG_SVR, 0x100 | SPURIOUS_VECTOR);
+    write(REG_TIMER_DIVIDE, 0x3); // divide by 16, as `init`
+    write(REG_LVT_TIMER, TIMER_VECTOR | 1 << 17); // periodic
+    let period = u64::from(APIC_TICKS_PER_MS.load(Ordering::Relaxed)) * 1000 / TICK_HZ;
+    write(REG_TIMER_INIT, u32::try_from(period).unwrap_or(u32::MAX));
+}
+
+/// This CPU's local APIC id (xAPIC: 8 bits).
+pub fn apic_id() -> u32 {
+    read(REG_ID) >> 24
+}
+
+/// ICR delivery modes and flags (Intel SDM vol. 3 §11.6.1).
+const ICR_FIXED: u32 = 0;
+const ICR_INIT: u32 = 5 << 8;
+const ICR_STARTUP: u32 = 6 << 8;
+const ICR_PENDING: u32 = 1 << 12;
+const ICR_ASSERT: u32 = 1 << 14;
+
+/// Sends an IPI with ICR low word `low` to the CPU with APIC id `dest`
+/// and waits until the APIC has accepted it.
+fn send(dest: u32, low: u32) {
+    write(REG_ICR_HIGH, (dest & 0xff) << 24);
+    write(REG_ICR_LOW, low);
+    while read(REG_ICR_LOW) & ICR_PENDING != 0 {
+        core::hint::spin_loop();
+    }
+}
+
+/// A fixed interrupt with `vector` to APIC id `dest`.
+pub fn send_fixed(dest: u32, vector: u32) {
+    send(dest, ICR_FIXED | ICR_ASSERT | (vector & 0xff));
+}
+
+/// INIT to APIC id `dest` (the start of INIT-SIPI-SIPI).
+pub fn send_init(dest: u32) {
+    send(dest, ICR_INIT | ICR_ASSERT);
+}
+
+/// A startup IPI to APIC id `dest`: the CPU starts in real mode at
+/// `page` (below 1 MiB, page-aligned) with CS = page >> 4, IP = 0.
+pub fn send_startup(dest: u32, page: u64) {
+    let vector = u32::try_from(page >> 12).unwrap_or(0) & 0xff;
+    send(dest, ICR_STARTUP | ICR_ASSERT | vector);
+}
+
 /// Busy-waits 10 ms on PIT channel 2.
 fn pit_wait_10ms() {
     const COUNT: u16 = 11932; // 1.193182 MHz × 10 ms
@@ -116,6 +171,15 @@ pub fn tsc_khz() -> u64 {
 pub fn delay_ms(ms: u64) {
     let khz = tsc_khz().max(1_000_000);
     let end = rdtsc().saturating_add(khz.saturating_mul(ms));
+    while rdtsc() < end {
+        core::hint::spin_loop();
+    }
+}
+
+/// Busy-waits about `us` microseconds on the calibrated TSC.
+pub fn delay_us(us: u64) {
+    let khz = tsc_khz().max(1_000_000);
+    let end = rdtsc().saturating_add(khz.saturating_mul(us) / 1000);
     while rdtsc() < end {
         core::hint::spin_loop();
     }

@@ -437,7 +437,8 @@ struct Gate {
 
 struct Idt(UnsafeCell<[Gate; 256]>);
 
-// SAFETY: written by `init_idt` on the boot CPU before `lidt`; read-only after.
+// SAFETY: written by `init_idt` on the boot CPU before `lidt` and before
+// any other CPU starts; read-only after.
 unsafe impl Sync for Idt {}
 
 static IDT: Idt = Idt(UnsafeCell::new(
@@ -484,12 +485,17 @@ pub fn init_idt(smap: bool) {
             _reserved: 0,
         };
     }
+    load_idt();
+}
+
+/// Loads the IDT (filled by [`init_idt`] on the boot CPU) on this CPU.
+pub fn load_idt() {
     let ptr = super::gdt::DescriptorPointer {
         limit: IDT_LIMIT,
         base: IDT.0.get() as u64,
     };
-    // SAFETY: the IDT is complete and static; every gate points at a stub in
-    // hv's text.
+    // SAFETY: the IDT is complete (the boot CPU filled it before starting
+    // any other) and static; every gate points at a stub in hv's text.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
 }
 

@@ -7,12 +7,14 @@ pub mod cpu;
 pub mod entry;
 pub mod gdt;
 pub mod guest_state;
+pub mod ipi;
 pub mod mm;
 pub mod percpu;
 pub mod physid;
 pub mod power;
 pub mod rtc;
 pub mod serial;
+pub mod smp;
 pub mod uaccess;
 pub mod xstate;
 
@@ -77,6 +79,13 @@ pub fn init_cpu() -> Features {
     // SAFETY: the boot CPU, once, before any guest entry: BSP_GDT and the
     // boot stacks (trailers zero from .bss: CPU 0) are its alone.
     let me = unsafe { percpu::bring_up(0, &percpu::BSP_STACKS, gdt::BSP_GDT.as_ptr()) };
+    init_this_cpu(me)
+}
+
+/// The setup every CPU makes for itself (the boot CPU from [`init_cpu`],
+/// an AP from `smp`), after `percpu::bring_up`: the first CPU fills the
+/// shared IDT, the others load it.
+pub fn init_this_cpu(me: &'static percpu::CpuLocal) -> Features {
     gdt::init(me);
     let ext = cpu::cpuid(0x8000_0001, 0);
     let leaf7 = cpu::cpuid(7, 0);
@@ -86,7 +95,11 @@ pub fn init_cpu() -> Features {
         smap: leaf7[1] & (1 << 20) != 0,
         xstate: *xstate::config(),
     };
-    entry::init_idt(f.smap);
+    if me.id() == 0 {
+        entry::init_idt(f.smap);
+    } else {
+        entry::load_idt();
+    }
     let (lstar, cstar) = entry::syscall_entries(me.id());
     let star = (u64::from(gdt::RING3_CS32 & !3) << 48) | (u64::from(gdt::HV_CS) << 32);
     // SAFETY: (1) EFER: SCE enables syscall, whose MSRs are set right after
