@@ -51,7 +51,8 @@ struct Options {
     /// `selftest=pagefault|panic`: make hv itself fail just before entering
     /// domain 0, to exercise (and test) the fatal-fault report;
     /// `selftest=vcpu-switch`: switch between two vCPUs of domain 0 and
-    /// back before entering it, checking that each keeps its context.
+    /// back before entering it, checking that each keeps its context;
+    /// `selftest=smp`: IPIs and a TLB shootdown across every CPU.
     selftest: Option<SelfTest>,
 }
 
@@ -60,6 +61,7 @@ enum SelfTest {
     PageFault,
     Panic,
     VcpuSwitch,
+    Smp,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -102,6 +104,7 @@ fn parse_options(cmdline: &str) -> Options {
                     "pagefault" => Some(SelfTest::PageFault),
                     "panic" => Some(SelfTest::Panic),
                     "vcpu-switch" => Some(SelfTest::VcpuSwitch),
+                    "smp" => Some(SelfTest::Smp),
                     _ => None,
                 }
             }
@@ -221,6 +224,9 @@ fn main(magic: u32, info: u32) -> ! {
     // the hardware domain may read the I/O APICs, as on Xen.
     mm::set_io_denied(x86::apic::base(), &io_apics);
     start_aps(&bi, &cpu_acpi_ids.0, &cpu_acpi_ids.1);
+    if matches!(opts.selftest, Some(SelfTest::Smp)) {
+        selftest::smp();
+    }
     let (y, mo, d, h, mi, s) = time::init();
     hvlog!(
         info,
@@ -253,7 +259,7 @@ fn main(magic: u32, info: u32) -> ! {
             x86::cpu::selftest_page_fault();
         }
         Some(SelfTest::Panic) => panic!("selftest: panic requested on the command line"),
-        Some(SelfTest::VcpuSwitch) | None => {}
+        Some(SelfTest::VcpuSwitch | SelfTest::Smp) | None => {}
     }
     let Some(dom0) = domain::lookup(domain::DomId::DOM0) else {
         fatal(format_args!("domain 0 vanished"))
@@ -284,7 +290,10 @@ fn start_aps(bi: &bootinfo::BootInfo, apic_ids: &[u32], acpi_ids: &[u32]) {
             missing: heapless::Vec::new(),
         },
         None => {
-            hvlog!(warn, "SMP: no free page below 640 KiB for the AP trampoline");
+            hvlog!(
+                warn,
+                "SMP: no free page below 640 KiB for the AP trampoline"
+            );
             x86::smp::Report {
                 up: hv::smp::CpuMask::one(0),
                 missing: apic_ids.iter().skip(1).copied().collect(),

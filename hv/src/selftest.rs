@@ -1,3 +1,6 @@
+//! Boot-time self-tests: `selftest=vcpu-switch` (below) and
+//! `selftest=smp` ([`smp`]).
+//!
 //! `selftest=vcpu-switch`: a boot-time check of the vCPU context switch.
 //!
 //! Before domain 0 first runs, hv gives it a second vCPU and switches the
@@ -13,10 +16,18 @@
 use guest_abi::types::VcpuId;
 use hv::xcr0;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hv::smp::CpuMask;
+
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state;
+use crate::arch::x86_64::mm as tlb;
+use crate::arch::x86_64::percpu::MAX_CPUS;
 use crate::arch::x86_64::xstate::{self, FpuState};
+use crate::arch::x86_64::{ipi, smp};
 use crate::domain::{vcpu, Domain, Vcpu, VcpuRun};
+use crate::mm::page_table;
 
 /// A vCPU's extended state with XMM0 filled with `xmm0`, and, when hv
 /// manages AVX state and `ymm0_hi` is given, YMM0's upper half filled
@@ -213,4 +224,128 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
     }
     dom0.add_vcpu(v1)
         .unwrap_or_else(|e| crate::fatal(format_args!("selftest: adding vCPU 1: {e}")))
+}
+
+/// `selftest=smp`: every CPU answers a call-function IPI with its own
+/// identity, and a shootdown reaches a CPU that cached a translation.
+///
+/// The call: [`ipi::call_on`] runs a function on every online CPU (this
+/// one directly, the others by IPI) that records, in the slot of the CPU
+/// number its stack names, the APIC id its own local APIC reports; each
+/// slot must hold the id that CPU reported at bring-up, and no other
+/// slot may be written.
+///
+/// The shootdown, with each other CPU in turn as A and this CPU as B: a
+/// spare vCPU window's first GDT page maps frame X (holding one word); A
+/// reads the page by IPI, caching the translation; B maps frame Y there
+/// instead (flushing only its own TLB, as a page-table change does), owes
+/// a flush of every CPU through the TLB debt and settles it
+/// (`arch::x86_64::mm`), then A reads again and must see Y's word. Whether
+/// A still saw X before the shootdown is reported, not checked (a TLB may
+/// drop an entry whenever it likes). A failure stops boot naming it.
+pub fn smp() {
+    let online = smp::online();
+    let me = crate::arch::x86_64::percpu::cpu_id();
+    for a in &ANSWERS {
+        a.store(0, Ordering::Relaxed);
+    }
+    ipi::call_on(online, answer, 0);
+    for (cpu, answer) in ANSWERS.iter().enumerate() {
+        let got = answer.load(Ordering::Relaxed);
+        let want = if online.contains(cpu) {
+            ANSWERED | u64::from(smp::apic_id_of(cpu))
+        } else {
+            0
+        };
+        if got != want {
+            crate::fatal(format_args!(
+                "selftest: SMP: CPU{cpu} answered {got:#x}, expected {want:#x}"
+            ));
+        }
+    }
+    // The event check: each other CPU takes the interrupt (within 1 s).
+    let others = online.without(me);
+    let before: [u64; MAX_CPUS] = core::array::from_fn(ipi::event_checks);
+    ipi::event_check(online);
+    for cpu in others.iter() {
+        let mut waited = 0;
+        while ipi::event_checks(cpu) == before[cpu] {
+            if waited == 1000 {
+                crate::fatal(format_args!("selftest: SMP: CPU{cpu} took no event check"));
+            }
+            crate::arch::x86_64::apic::delay_ms(1);
+            waited += 1;
+        }
+    }
+    let area = page_table::alloc_vcpu_area()
+        .unwrap_or_else(|| crate::fatal(format_args!("selftest: no vCPU window left")));
+    let frames = crate::mm::alloc_contiguous(2, 1)
+        .unwrap_or_else(|| crate::fatal(format_args!("selftest: no frames")));
+    const OLD: u64 = 0x01d_f4a3e;
+    const NEW: u64 = 0x4e3_f4a3e;
+    if frames.write_u64(0, OLD).is_err() || frames.write_u64(PAGE, NEW).is_err() {
+        crate::fatal(format_args!("selftest: frames unwritable"));
+    }
+    let va = area.gdt();
+    let map = |mfn: Option<u64>| {
+        area.set_gdt_page(0, mfn)
+            .unwrap_or_else(|_| crate::fatal(format_args!("selftest: window unmappable")))
+    };
+    let mut stale = 0;
+    for a in others.iter() {
+        map(Some(frames.first()));
+        let read = |cpu: usize| {
+            ipi::call_on(CpuMask::one(cpu), probe, va);
+            ANSWERS[cpu].load(Ordering::Relaxed)
+        };
+        let before = read(a);
+        if before != OLD {
+            crate::fatal(format_args!(
+                "selftest: shootdown: CPU{a} read {before:#x} through the window, expected {OLD:#x}"
+            ));
+        }
+        map(Some(frames.first() + 1));
+        if read(a) == OLD {
+            stale += 1;
+        }
+        tlb::owe_flush_on(online);
+        tlb::settle();
+        let after = read(a);
+        if after != NEW {
+            crate::fatal(format_args!(
+                "selftest: shootdown: CPU{a} read {after:#x} after the shootdown, expected {NEW:#x}"
+            ));
+        }
+    }
+    // Unmapped and shot down before the window and frames go back.
+    map(None);
+    tlb::owe_flush_on(online);
+    tlb::settle();
+    page_table::free_vcpu_area(area);
+    drop(frames);
+    crate::hvlog!(
+        info,
+        "selftest: SMP: {} CPUs answered a call-function IPI with their own APIC ids, the others took an event check; a shootdown reached each of the {} others ({} still saw the old frame before it)",
+        online.count(),
+        online.count() - 1,
+        stale
+    );
+}
+
+/// What each CPU answered (`ANSWERED` | its APIC id, or a probed word).
+static ANSWERS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+const ANSWERED: u64 = 1 << 63;
+const PAGE: u64 = 4096;
+
+fn answer(_: u64) {
+    let cpu = crate::arch::x86_64::percpu::cpu_id();
+    ANSWERS[cpu].store(
+        ANSWERED | u64::from(crate::arch::x86_64::apic::apic_id()),
+        Ordering::Relaxed,
+    );
+}
+
+fn probe(va: u64) {
+    let cpu = crate::arch::x86_64::percpu::cpu_id();
+    ANSWERS[cpu].store(tlb::probe_gdt_window(va), Ordering::Relaxed);
 }

@@ -5,7 +5,10 @@
 //! (`hv::lock_levels`, host-tested) and an out-of-order one is an hv bug
 //! reported with both levels; release builds compile the check away.
 //! The order itself is written at the top of `domain` (the module that
-//! owns most of the locks) and in `hv::lock_levels`.
+//! owns most of the locks) and in `hv::lock_levels`. A CPU spinning on a
+//! lock answers the function calls other CPUs make on it by IPI
+//! (`arch::x86_64::ipi`), so holding a lock across such a call cannot
+//! deadlock on a CPU that waits for that lock.
 
 use core::ops::{Deref, DerefMut};
 
@@ -42,7 +45,23 @@ impl<T> Ordered<T> {
         OrderedGuard {
             #[cfg(debug_assertions)]
             level: self.level,
-            guard: self.inner.lock(),
+            guard: self.inner.try_lock().unwrap_or_else(|| self.spin()),
+        }
+    }
+
+    /// Waits for the lock, serving this CPU's IPI inbox meanwhile: the
+    /// holder may be waiting for this CPU to run a function
+    /// (`arch::x86_64::ipi`), which it could not otherwise, hv running
+    /// with interrupts off.
+    #[cold]
+    #[inline(never)]
+    fn spin(&self) -> spin::MutexGuard<'_, T> {
+        loop {
+            crate::arch::x86_64::ipi::serve();
+            if let Some(g) = self.inner.try_lock() {
+                return g;
+            }
+            core::hint::spin_loop();
         }
     }
 }

@@ -42,7 +42,7 @@ pub mod vcpu;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub use guest_abi::types::{DomId, VcpuId};
 pub use vcpu::{TrapState, Vcpu, VcpuRun, DR6_DEFAULT, DR7_DEFAULT};
@@ -124,6 +124,17 @@ pub struct Domain {
     /// on (`crate::event`).
     pub events: Ordered<Events>,
     vcpus: Box<[Ordered<Vcpu>]>,
+    /// The CPU each vCPU last ran on ([`NO_CPU`]: none yet), read without
+    /// a lock by the TLB flushes a vCPU bitmap names (Xen's
+    /// `vcpu->dirty_cpu`).
+    vcpu_cpus: Box<[AtomicU32]>,
+}
+
+/// [`Domain::vcpu_cpu`] of a vCPU that never ran.
+const NO_CPU: u32 = u32::MAX;
+
+fn no_cpus(n: usize) -> Box<[AtomicU32]> {
+    (0..n).map(|_| AtomicU32::new(NO_CPU)).collect()
 }
 
 impl Domain {
@@ -139,11 +150,28 @@ impl Domain {
             shared_info: config.shared_info,
             state: Ordered::new(Level::DomainState, state),
             events: Ordered::new(Level::Events, events),
+            vcpu_cpus: no_cpus(vcpus.len()),
             vcpus: vcpus
                 .into_iter()
                 .map(|v| Ordered::new(Level::Vcpu, v))
                 .collect(),
         }
+    }
+
+    /// The CPU vCPU `i` last ran on, if it ran.
+    pub fn vcpu_cpu(&self, i: usize) -> Option<usize> {
+        let c = self.vcpu_cpus.get(i)?.load(Ordering::Relaxed);
+        (c != NO_CPU).then_some(c as usize)
+    }
+
+    /// Records that vCPU `i` runs on this CPU: its TLB may now hold the
+    /// domain's translations (`arch::x86_64::mm::note_running`).
+    pub fn note_vcpu_running(&self, i: usize) {
+        let cpu = percpu::cpu_id();
+        if let Some(c) = self.vcpu_cpus.get(i) {
+            c.store(u32::try_from(cpu).unwrap_or(NO_CPU), Ordering::Relaxed);
+        }
+        crate::arch::x86_64::mm::note_running(self.id.get());
     }
 
     /// The enabled VM assists (bit per VMASST_TYPE_*).
@@ -189,6 +217,7 @@ impl Domain {
         let max_port = self.events.lock().table.max_port();
         let events = Events::new(self.id, n, max_port, shared)?;
         Ok(Self {
+            vcpu_cpus: no_cpus(vcpus.len()),
             vcpus: vcpus.into_boxed_slice(),
             events: Ordered::new(Level::Events, events),
             ..self
@@ -395,6 +424,7 @@ pub fn enter(
         return false;
     };
     percpu::this_cpu().set_current_vcpu(vid.get());
+    d.note_vcpu_running(i);
     drop(CURRENT.replace(Some(d), |d| d.vcpus.get(i)));
     *frame = regs;
     true

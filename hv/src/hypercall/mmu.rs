@@ -59,6 +59,7 @@ use guest_abi::xen::{MmuUpdate, MmuextOp};
 use hv::page_info::PageType;
 use hv::pt::{self, PtError};
 use hv::pt_walk;
+use hv::smp::CpuMask;
 
 use guest_abi::hypercall::{MMUEXT_OP, MMU_UPDATE};
 
@@ -404,21 +405,29 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
         t.update_entry(l1, index, val).map_err(err)
     })
     .ok_or(Errno::EINVAL)??;
-    // Flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG), as Xen does. A
-    // present translation that changed is also this CPU's debt (see the
-    // module documentation), paid before the next access.
-    match flags & 3 {
-        1 => tlb::flush_tlb_all_local(),
-        2 => tlb::invlpg(va),
-        _ => {}
+    // Flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG), on this CPU
+    // (UVMF_LOCAL), the domain's CPUs (UVMF_ALL) or those of the vCPUs a
+    // bitmap names, read after the update (as on Xen). A present
+    // translation that changed is also this CPU's debt (see the module
+    // documentation), paid before the next access.
+    let kind = flags & 3;
+    if kind == 0 {
+        return Ok(0);
     }
-    // A vCPU mask (UVMF_MULTI) is read after the update, as on Xen.
-    let mask = flags & !7;
-    if flags & 3 != 0 && mask != 0 && mask != 4 {
-        read_vcpumask(mask & !3)?;
+    let one = (kind == 2).then_some(va);
+    match flags & !3 {
+        0 => match one {
+            Some(va) => tlb::invlpg(va),
+            None => tlb::flush_tlb_all_local(),
+        },
+        UVMF_ALL => tlb::flush_cpus(tlb::dirty_cpus(id), one),
+        bitmap => tlb::flush_cpus(vcpumask_cpus(bitmap & !7)?, one),
     }
     Ok(0)
 }
+
+/// `UVMF_ALL`: every CPU the domain ran on.
+const UVMF_ALL: u64 = 4;
 
 // ---------------------------------------------------------------------------
 // mmuext_op
@@ -459,12 +468,24 @@ fn ext_batch(ops: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome 
     rc.into()
 }
 
-/// Reads the first word of a guest vCPU bitmap (`UVMF_MULTI`,
-/// `MMUEXT_*_MULTI`): with one vCPU only its readability matters.
+/// The CPUs of the vCPUs a guest bitmap at `va` names (`UVMF_MULTI`,
+/// `MMUEXT_*_MULTI`, Xen's `vcpumask_to_pcpumask`): as many words as the
+/// domain has vCPUs, each read once; a vCPU that never ran names none.
 #[cold]
 #[inline(never)]
-fn read_vcpumask(va: u64) -> Result<u64, crate::guest_mem::Fault> {
-    GuestPtr::<u64>::new(va)?.read(&Loaded)
+fn vcpumask_cpus(va: u64) -> Result<CpuMask, crate::guest_mem::Fault> {
+    let cur = domain::current();
+    let d = cur.domain();
+    let n = usize::try_from(d.nr_vcpus()).unwrap_or(0);
+    let mut mask = CpuMask::EMPTY;
+    for w in 0..hv::smp::vcpumask_words(n) {
+        let word = GuestPtr::<u64>::new(va.wrapping_add(8 * w as u64))?.read(&Loaded)?;
+        let vcpus = n.saturating_sub(64 * w).min(64);
+        mask = mask.union(hv::smp::cpus_of_vcpus(&[word], vcpus, |v| {
+            d.vcpu_cpu(64 * w + v)
+        }));
+    }
+    Ok(mask)
 }
 
 fn owned(cur: &Current, mfn: u64) -> bool {
@@ -512,23 +533,33 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
         }
         MMUEXT_NEW_BASEPTR => new_baseptr(cur, arg1, false),
         MMUEXT_NEW_USER_BASEPTR => new_baseptr(cur, arg1, true),
-        MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_ALL => {
+        MMUEXT_TLB_FLUSH_LOCAL => {
             tlb::flush_tlb_all_local();
+            Ok(())
+        }
+        MMUEXT_TLB_FLUSH_ALL => {
+            tlb::flush_cpus(tlb::dirty_cpus(cur.id), None);
             Ok(())
         }
         MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
             // arg2: a guest pointer to a vCPU bitmap.
-            read_vcpumask(arg2).map_err(|_| Errno::EINVAL)?;
+            let cpus = vcpumask_cpus(arg2).map_err(|_| Errno::EINVAL)?;
             if cmd == MMUEXT_TLB_FLUSH_MULTI {
-                tlb::flush_tlb_all_local();
+                tlb::flush_cpus(cpus, None);
             } else if addr_ok(arg1) {
+                tlb::flush_cpus(cpus, Some(arg1));
+            }
+            Ok(())
+        }
+        MMUEXT_INVLPG_LOCAL => {
+            if addr_ok(arg1) {
                 tlb::invlpg(arg1);
             }
             Ok(())
         }
-        MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_ALL => {
+        MMUEXT_INVLPG_ALL => {
             if addr_ok(arg1) {
-                tlb::invlpg(arg1);
+                tlb::flush_cpus(tlb::dirty_cpus(cur.id), Some(arg1));
             }
             Ok(())
         }

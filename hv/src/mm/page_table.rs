@@ -63,6 +63,12 @@ pub fn in_vcpu_areas(va: u64) -> bool {
     va.wrapping_sub(AREAS_BASE) < (MAX_AREAS * AREA_PAGES) as u64 * super::PAGE_SIZE
 }
 
+/// Whether `va` lies in the GDT part of some vCPU's window, which is
+/// always mapped (guest frames, the zero frame or a CPU's pages).
+pub fn in_gdt_windows(va: u64) -> bool {
+    in_vcpu_areas(va) && ((va - AREAS_BASE) / PAGE_SIZE) as usize % AREA_PAGES < GDT_PAGES
+}
+
 /// One vCPU's window of descriptor tables (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VcpuArea(usize);

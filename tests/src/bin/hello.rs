@@ -39,6 +39,7 @@
 //! @variant: bzimage-lz4 bzimage=lz4 expect-line="(hv)  Dom0 kernel: bzImage v2.15, LZ4 payload"
 //! @variant: bzimage-gzip-corrupt bzimage=gzip:corrupt expect-exit=panic expect-result=none expect-line="crc error" expect-line="(hv) FATAL: CPU0: Could not construct domain 0: unpacking the kernel: gzip: crc error"
 //! @variant: bzimage-xz-corrupt bzimage=xz:corrupt expect-exit=panic expect-result=none expect-line="Could not construct domain 0" expect-line="XZ-compressed data is corrupt" expect-line="(hv) FATAL: CPU0: Could not construct domain 0: unpacking the kernel: XZ:"
+//! @variant: smp4 smp=4
 #![no_std]
 #![no_main]
 

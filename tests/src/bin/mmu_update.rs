@@ -15,6 +15,7 @@
 //! @covers: mmu_update.normal_pt_update mmu_update.machphys_update mmu_update.pt_update_preserve_ad
 //! @covers: mmu_update.pt_update_no_translate update_va_mapping update_va_mapping_otherdomain
 //! @covers: mmuext_op.pin_l1_table mmuext_op.pin_l4_table mmuext_op.unpin_table mmuext_op.new_baseptr
+//! @variant: smp4 smp=4
 #![no_std]
 #![no_main]
 

@@ -15,6 +15,7 @@
 //! @covers: mmuext_op.tlb_flush_multi mmuext_op.invlpg_multi mmuext_op.tlb_flush_all mmuext_op.invlpg_all
 //! @covers: mmuext_op.flush_cache mmuext_op.flush_cache_global mmuext_op.set_ldt mmuext_op.clear_page
 //! @covers: mmuext_op.copy_page mmuext_op.mark_super mmuext_op.unmark_super multicall
+//! @variant: smp4 smp=4
 #![no_std]
 #![no_main]
 

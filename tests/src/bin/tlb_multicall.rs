@@ -27,6 +27,7 @@
 //!
 //! @covers: multicall update_va_mapping mmu_update.normal_pt_update mmuext_op.pin_l1_table
 //! @covers: mmuext_op.unpin_table
+//! @variant: smp4 smp=4
 #![no_std]
 #![no_main]
 

@@ -101,7 +101,11 @@ pub fn call_on(targets: CpuMask, f: CallFn, arg: u64) {
 /// event-check vector, without waiting.
 pub fn event_check(targets: CpuMask) {
     let me = percpu::cpu_id();
-    for cpu in targets.intersection(super::smp::online()).without(me).iter() {
+    for cpu in targets
+        .intersection(super::smp::online())
+        .without(me)
+        .iter()
+    {
         apic::send_fixed(super::smp::apic_id_of(cpu), EVENT_CHECK_VECTOR);
     }
 }
@@ -138,8 +142,17 @@ pub fn on_call_function() {
     serve();
 }
 
-/// The event-check interrupt: nothing to do here; the exit path that
-/// follows looks for the work.
+/// Event-check interrupts each CPU has taken.
+static EVENT_CHECKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// How many event-check interrupts CPU `cpu` has taken.
+pub fn event_checks(cpu: usize) -> u64 {
+    EVENT_CHECKS[cpu & (MAX_CPUS - 1)].load(Ordering::Relaxed)
+}
+
+/// The event-check interrupt: nothing to do here but count it; the exit
+/// path that follows looks for the work.
 pub fn on_event_check() {
     apic::eoi();
+    EVENT_CHECKS[percpu::cpu_id()].fetch_add(1, Ordering::Relaxed);
 }

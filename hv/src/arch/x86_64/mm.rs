@@ -15,14 +15,51 @@
 //!
 //! Invariant: a CPU owes a flush only between the operation that created
 //! the debt and its next access through guest mappings or return to the
-//! guest; only that CPU's own TLB is in question (one CPU runs a domain
-//! for now; the SMP issue extends the debt to every CPU the domain ran
-//! on, with a shootdown).
+//! guest.
+//!
+//! Shootdown: the translations in question may be cached by every CPU
+//! that has run the domain whose tables changed (its dirty CPUs, as Xen's
+//! `domain->dirty_cpumask`: [`note_running`] adds a CPU when it loads one
+//! of the domain's vCPUs; bits are never taken away, a CPU that switched
+//! away only gets a flush it did not need). [`owe_flush`] makes the CPU
+//! that changed them owe, besides its own flush, one for each of the
+//! others, which [`settle`] makes by IPI (`ipi::call_on`) and waits for:
+//! so the change is relied on only after every such CPU has flushed. The
+//! debt is paid as a whole: a local flush alone does not pay a CPU's debt
+//! while it still owes others theirs. While a domain has run on one CPU,
+//! its mask names only that CPU and nothing is sent.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use hv::smp::CpuMask;
 
 use super::cpu::{read_cr3, read_cr4, write_cr3, write_cr4};
-use super::percpu;
+use super::{ipi, percpu};
+
+/// Each domain's dirty CPUs, by domain id (ids from
+/// `DOMID_FIRST_RESERVED` on have no mask: every online CPU counts).
+static DIRTY: [AtomicU64; DIRTY_DOMAINS] = [const { AtomicU64::new(0) }; DIRTY_DOMAINS];
+const DIRTY_DOMAINS: usize = guest_abi::xen::DOMID_FIRST_RESERVED as usize;
+
+/// Records that this CPU runs (and so may cache translations of) domain
+/// `domid`.
+pub fn note_running(domid: u16) {
+    if let Some(m) = DIRTY.get(usize::from(domid)) {
+        let me = CpuMask::one(percpu::cpu_id()).0;
+        if m.load(Ordering::Relaxed) & me == 0 {
+            m.fetch_or(me, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The CPUs that may cache translations of domain `domid`'s page tables.
+#[inline]
+pub fn dirty_cpus(domid: u16) -> CpuMask {
+    match DIRTY.get(usize::from(domid)) {
+        Some(m) => CpuMask(m.load(Ordering::Relaxed)),
+        None => super::smp::online(),
+    }
+}
 
 const CR4_PGE: u64 = 1 << 7;
 
@@ -31,10 +68,30 @@ const CR4_PGE: u64 = 1 << 7;
 pub(super) static CPUS_OWING: AtomicU32 = AtomicU32::new(0);
 
 /// Records that this CPU owes a TLB flush before its next access through
-/// a guest's mappings.
-pub fn owe_flush() {
-    if percpu::this_cpu().owe_tlb_flush() {
+/// a guest's mappings, for a change to domain `domid`'s page tables: its
+/// own and, by shootdown, that of every other CPU the domain ran on.
+#[inline]
+pub fn owe_flush(domid: u16) {
+    let c = percpu::this_cpu();
+    if c.owe_tlb_flush() {
         CPUS_OWING.fetch_add(1, Ordering::Relaxed);
+    }
+    let others = dirty_cpus(domid).without(c.id());
+    if !others.is_empty() {
+        c.owe_remote_flush(others.0);
+    }
+}
+
+/// Records that this CPU owes a flush of its own TLB and of those of
+/// `cpus` (a change not tied to one domain's tables; the shootdown test).
+pub fn owe_flush_on(cpus: CpuMask) {
+    let c = percpu::this_cpu();
+    if c.owe_tlb_flush() {
+        CPUS_OWING.fetch_add(1, Ordering::Relaxed);
+    }
+    let others = cpus.without(c.id());
+    if !others.is_empty() {
+        c.owe_remote_flush(others.0);
     }
 }
 
@@ -49,8 +106,47 @@ pub fn settle() {
 #[cold]
 #[inline(never)]
 fn settle_owed() {
-    if percpu::this_cpu().tlb_flush_owed() {
-        flush_tlb_all_local();
+    let c = percpu::this_cpu();
+    if !c.tlb_flush_owed() {
+        return;
+    }
+    let remote = CpuMask(c.take_remote_flush());
+    flush_local();
+    if !remote.is_empty() {
+        ipi::call_on(remote, remote_flush, 0);
+    }
+    if c.pay_tlb_flush() {
+        CPUS_OWING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a shootdown runs on each CPU it names.
+fn remote_flush(_: u64) {
+    flush_tlb_all_local();
+}
+
+/// What an `invlpg` shootdown runs on each CPU it names.
+fn remote_invlpg(va: u64) {
+    super::cpu::invlpg(va);
+}
+
+/// Flushes the TLBs of `cpus` (this CPU's directly, the others' by IPI,
+/// waiting for them): all of each, or the translation of `va` only.
+/// With this CPU alone, nothing is sent.
+pub fn flush_cpus(cpus: CpuMask, va: Option<u64>) {
+    let me = percpu::cpu_id();
+    if cpus.only(me) {
+        if cpus.contains(me) {
+            match va {
+                Some(va) => invlpg(va),
+                None => flush_tlb_all_local(),
+            }
+        }
+        return;
+    }
+    match va {
+        Some(va) => ipi::call_on(cpus, remote_invlpg, va),
+        None => ipi::call_on(cpus, remote_flush, 0),
     }
 }
 
@@ -63,6 +159,14 @@ pub fn owes_flush() -> bool {
 /// pages are global, as on Xen), and so pays its debt.
 #[inline]
 pub fn flush_tlb_all_local() {
+    flush_local();
+    if CPUS_OWING.load(Ordering::Relaxed) != 0 {
+        paid();
+    }
+}
+
+#[inline]
+fn flush_local() {
     let cr4 = read_cr4();
     // SAFETY: toggling PGE off and on again only flushes the TLB; paging
     // and the tables in use are unchanged.
@@ -70,15 +174,15 @@ pub fn flush_tlb_all_local() {
         write_cr4(cr4 & !CR4_PGE);
         write_cr4(cr4);
     }
-    if CPUS_OWING.load(Ordering::Relaxed) != 0 {
-        paid();
-    }
 }
 
+/// A local flush pays this CPU's debt unless it still owes a shootdown
+/// (which only [`settle`] makes).
 #[cold]
 #[inline(never)]
 fn paid() {
-    if percpu::this_cpu().pay_tlb_flush() {
+    let c = percpu::this_cpu();
+    if c.remote_flush_owed() == 0 && c.pay_tlb_flush() {
         CPUS_OWING.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -109,4 +213,17 @@ pub fn load_guest_page_table(l4: u64) -> Result<(), MissingHvSlots> {
     // above), so hv's image, stacks and direct map stay mapped.
     unsafe { write_cr3(l4) };
     Ok(())
+}
+
+/// Reads the word at `va` through this CPU's TLB (the shootdown
+/// self-test's probe: what a CPU still translates). Only addresses in the
+/// vCPU windows' GDT part, which are always mapped, are read; elsewhere 0.
+pub fn probe_gdt_window(va: u64) -> u64 {
+    if !crate::mm::page_table::in_gdt_windows(va) || !va.is_multiple_of(8) {
+        return 0;
+    }
+    // SAFETY: the GDT part of every vCPU window is mapped in hv's slots
+    // (shared by every address space) at all times, supervisor-readable;
+    // an aligned word read has no effect.
+    unsafe { (va as *const u64).read_volatile() }
 }

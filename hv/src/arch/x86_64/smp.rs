@@ -262,17 +262,39 @@ pub fn start_aps(apic_ids: &[u32], page: u64) -> Report {
         let gdt = page + offset(&raw const hv_ap_gdt);
         let gdt_ptr = offset(&raw const hv_ap_gdt_ptr);
         poke(page, gdt_ptr, 31 | gdt << 16)?;
-        poke(page, offset(&raw const hv_ap_jmp32), 0x08 << 32 | (page + offset(&raw const hv_ap_prot32)))?;
-        poke(page, offset(&raw const hv_ap_jmp64), 0x18 << 32 | (page + offset(&raw const hv_ap_long64)))?;
-        poke(page, offset(&raw const hv_ap_cr3), crate::mm::page_table::idle_l4())?;
+        poke(
+            page,
+            offset(&raw const hv_ap_jmp32),
+            0x08 << 32 | (page + offset(&raw const hv_ap_prot32)),
+        )?;
+        poke(
+            page,
+            offset(&raw const hv_ap_jmp64),
+            0x18 << 32 | (page + offset(&raw const hv_ap_long64)),
+        )?;
+        poke(
+            page,
+            offset(&raw const hv_ap_cr3),
+            crate::mm::page_table::idle_l4(),
+        )?;
         let efer = cpu::rdmsr(cpu::MSR_EFER) & (EFER_LME | cpu::EFER_NXE);
         poke(page, offset(&raw const hv_ap_efer), efer)?;
         // CR0 as the boot CPU's, without TS.
-        poke(page, offset(&raw const hv_ap_cr0), cpu::read_cr0() & !(1 << 3))?;
-        poke(page, offset(&raw const hv_ap_entry), ap_entry as *const () as u64)
+        poke(
+            page,
+            offset(&raw const hv_ap_cr0),
+            cpu::read_cr0() & !(1 << 3),
+        )?;
+        poke(
+            page,
+            offset(&raw const hv_ap_entry),
+            ap_entry as *const () as u64,
+        )
     });
     if fields.is_err() || crate::mm::page_table::idle_l4() >= 1 << 32 {
-        let _ = report.missing.extend(apic_ids.iter().copied().filter(|&id| id != me));
+        report
+            .missing
+            .extend(apic_ids.iter().copied().filter(|&id| id != me));
         return report;
     }
     let mut next = 1;

@@ -855,8 +855,9 @@ pub fn with_page_tables<R>(
     pt.io_memory = super::io_memory;
     let r = f(&mut pt);
     if pt.flush_owed {
-        // The rules' report becomes this CPU's debt (issue #11).
-        crate::arch::x86_64::mm::owe_flush();
+        // The rules' report becomes this CPU's debt (issue #11), with a
+        // shootdown of the other CPUs the domain ran on.
+        crate::arch::x86_64::mm::owe_flush(domain);
     }
     Some(r)
 }
