@@ -18,21 +18,35 @@ pub use hv::lock_levels::Level;
 #[derive(Debug)]
 pub struct Ordered<T> {
     level: Level,
-    inner: spin::Mutex<T>,
+    inner: spin::mutex::Mutex<T, ServeIpis>,
+}
+
+/// How a CPU waits for a held lock: it serves its IPI inbox between
+/// tries, since the holder may be waiting for this CPU to run a function
+/// (`arch::x86_64::ipi`), which it could not otherwise, hv running with
+/// interrupts off. Only the contended path runs it.
+pub struct ServeIpis;
+
+impl spin::RelaxStrategy for ServeIpis {
+    #[inline(always)]
+    fn relax() {
+        crate::arch::x86_64::ipi::serve();
+        core::hint::spin_loop();
+    }
 }
 
 /// Held lock; releases (and, in debug builds, records the release) on drop.
 pub struct OrderedGuard<'a, T> {
     #[cfg(debug_assertions)]
     level: Level,
-    guard: spin::MutexGuard<'a, T>,
+    guard: spin::mutex::MutexGuard<'a, T>,
 }
 
 impl<T> Ordered<T> {
     pub const fn new(level: Level, value: T) -> Self {
         Self {
             level,
-            inner: spin::Mutex::new(value),
+            inner: spin::mutex::Mutex::new(value),
         }
     }
 
@@ -45,23 +59,7 @@ impl<T> Ordered<T> {
         OrderedGuard {
             #[cfg(debug_assertions)]
             level: self.level,
-            guard: self.inner.try_lock().unwrap_or_else(|| self.spin()),
-        }
-    }
-
-    /// Waits for the lock, serving this CPU's IPI inbox meanwhile: the
-    /// holder may be waiting for this CPU to run a function
-    /// (`arch::x86_64::ipi`), which it could not otherwise, hv running
-    /// with interrupts off.
-    #[cold]
-    #[inline(never)]
-    fn spin(&self) -> spin::MutexGuard<'_, T> {
-        loop {
-            crate::arch::x86_64::ipi::serve();
-            if let Some(g) = self.inner.try_lock() {
-                return g;
-            }
-            core::hint::spin_loop();
+            guard: self.inner.lock(),
         }
     }
 }

@@ -72,11 +72,12 @@ pub(super) static CPUS_OWING: AtomicU32 = AtomicU32::new(0);
 /// own and, by shootdown, that of every other CPU the domain ran on.
 #[inline]
 pub fn owe_flush(domid: u16) {
-    let c = percpu::this_cpu();
+    let me = percpu::cpu_id();
+    let c = &percpu::CPUS[me];
     if c.owe_tlb_flush() {
         CPUS_OWING.fetch_add(1, Ordering::Relaxed);
     }
-    let others = dirty_cpus(domid).without(c.id());
+    let others = dirty_cpus(domid).without(me);
     if !others.is_empty() {
         c.owe_remote_flush(others.0);
     }
