@@ -238,9 +238,9 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
 /// The shootdown, with each other CPU in turn as A and this CPU as B: a
 /// spare vCPU window's first GDT page maps frame X (holding one word); A
 /// reads the page by IPI, caching the translation; B maps frame Y there
-/// instead (flushing only its own TLB, as a page-table change does), owes
-/// a flush of every CPU through the TLB debt and settles it
-/// (`arch::x86_64::mm`), then A reads again and must see Y's word. Whether
+/// instead (flushing only its own TLB), shoots down every other CPU as a
+/// page-table change does (`arch::x86_64::mm::shoot_down`, which
+/// `owe_flush` calls), then A reads again and must see Y's word. Whether
 /// A still saw X before the shootdown is reported, not checked (a TLB may
 /// drop an entry whenever it likes). A failure stops boot naming it.
 pub fn smp() {
@@ -308,8 +308,7 @@ pub fn smp() {
         if read(a) == OLD {
             stale += 1;
         }
-        tlb::owe_flush_on(online);
-        tlb::settle();
+        tlb::shoot_down(online);
         let after = read(a);
         if after != NEW {
             crate::fatal(format_args!(
@@ -319,8 +318,7 @@ pub fn smp() {
     }
     // Unmapped and shot down before the window and frames go back.
     map(None);
-    tlb::owe_flush_on(online);
-    tlb::settle();
+    tlb::shoot_down(online);
     page_table::free_vcpu_area(area);
     drop(frames);
     crate::hvlog!(

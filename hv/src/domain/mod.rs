@@ -26,7 +26,9 @@
 //! 6. the frame allocator, then the heap;
 //! 7. the console.
 //!
-//! No lock is held across a guest entry or an IPI wait. Copies to and from
+//! No lock is held across a guest entry or an IPI wait, but for the
+//! frame table across a TLB shootdown (`arch::x86_64::mm`: every hv lock
+//! serves IPIs while it spins, so that wait cannot deadlock). Copies to and from
 //! guest memory made inside [`with_current`] fault at most into hv's own
 //! fixup (they never sleep or re-enter the domain layer).
 //!

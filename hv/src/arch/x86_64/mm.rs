@@ -21,13 +21,17 @@
 //! that has run the domain whose tables changed (its dirty CPUs, as Xen's
 //! `domain->dirty_cpumask`: [`note_running`] adds a CPU when it loads one
 //! of the domain's vCPUs; bits are never taken away, a CPU that switched
-//! away only gets a flush it did not need). [`owe_flush`] makes the CPU
-//! that changed them owe, besides its own flush, one for each of the
-//! others, which [`settle`] makes by IPI (`ipi::call_on`) and waits for:
-//! so the change is relied on only after every such CPU has flushed. The
-//! debt is paid as a whole: a local flush alone does not pay a CPU's debt
-//! while it still owes others theirs. While a domain has run on one CPU,
-//! its mask names only that CPU and nothing is sent.
+//! away only gets a flush it did not need). [`owe_flush`] leaves this
+//! CPU's own flush as a debt (this CPU is in hv and touches guest
+//! mappings only after [`settle`]) but flushes the others at once, by IPI
+//! and waiting for them ([`shoot_down`]), while the caller still holds the
+//! frame-table lock: so no frame-table operation on any CPU (a frame
+//! taking a new type, say) can rely on the change before every CPU that
+//! may cache the old translation has dropped it. Xen gets the same from
+//! the TLB-flush timestamp it keeps per frame and checks when the frame
+//! changes type. Waiting under the lock cannot deadlock: a CPU spinning on
+//! an hv lock serves its IPIs (`crate::sync`). While a domain has run on
+//! one CPU, its mask names only that CPU and nothing is sent.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -68,32 +72,27 @@ const CR4_PGE: u64 = 1 << 7;
 pub(super) static CPUS_OWING: AtomicU32 = AtomicU32::new(0);
 
 /// Records that this CPU owes a TLB flush before its next access through
-/// a guest's mappings, for a change to domain `domid`'s page tables: its
-/// own and, by shootdown, that of every other CPU the domain ran on.
+/// a guest's mappings, for a change to domain `domid`'s page tables, and
+/// flushes every other CPU the domain ran on now ([`shoot_down`]; the
+/// caller holds the frame-table lock, see the module docs).
 #[inline]
 pub fn owe_flush(domid: u16) {
     let me = percpu::cpu_id();
-    let c = &percpu::CPUS[me];
-    if c.owe_tlb_flush() {
+    if percpu::CPUS[me].owe_tlb_flush() {
         CPUS_OWING.fetch_add(1, Ordering::Relaxed);
     }
     let others = dirty_cpus(domid).without(me);
     if !others.is_empty() {
-        c.owe_remote_flush(others.0);
+        shoot_down(others);
     }
 }
 
-/// Records that this CPU owes a flush of its own TLB and of those of
-/// `cpus` (a change not tied to one domain's tables; the shootdown test).
-pub fn owe_flush_on(cpus: CpuMask) {
-    let c = percpu::this_cpu();
-    if c.owe_tlb_flush() {
-        CPUS_OWING.fetch_add(1, Ordering::Relaxed);
-    }
-    let others = cpus.without(c.id());
-    if !others.is_empty() {
-        c.owe_remote_flush(others.0);
-    }
+/// Flushes the whole TLB of every CPU in `cpus` but this one, by IPI,
+/// and waits until they all have.
+#[cold]
+#[inline(never)]
+pub fn shoot_down(cpus: CpuMask) {
+    ipi::call_on(cpus.without(percpu::cpu_id()), remote_flush, 0);
 }
 
 /// Pays this CPU's TLB debt, if it has one.
@@ -107,17 +106,8 @@ pub fn settle() {
 #[cold]
 #[inline(never)]
 fn settle_owed() {
-    let c = percpu::this_cpu();
-    if !c.tlb_flush_owed() {
-        return;
-    }
-    let remote = CpuMask(c.take_remote_flush());
-    flush_local();
-    if !remote.is_empty() {
-        ipi::call_on(remote, remote_flush, 0);
-    }
-    if c.pay_tlb_flush() {
-        CPUS_OWING.fetch_sub(1, Ordering::Relaxed);
+    if percpu::this_cpu().tlb_flush_owed() {
+        flush_tlb_all_local();
     }
 }
 
@@ -160,14 +150,6 @@ pub fn owes_flush() -> bool {
 /// pages are global, as on Xen), and so pays its debt.
 #[inline]
 pub fn flush_tlb_all_local() {
-    flush_local();
-    if CPUS_OWING.load(Ordering::Relaxed) != 0 {
-        paid();
-    }
-}
-
-#[inline]
-fn flush_local() {
     let cr4 = read_cr4();
     // SAFETY: toggling PGE off and on again only flushes the TLB; paging
     // and the tables in use are unchanged.
@@ -175,15 +157,15 @@ fn flush_local() {
         write_cr4(cr4 & !CR4_PGE);
         write_cr4(cr4);
     }
+    if CPUS_OWING.load(Ordering::Relaxed) != 0 {
+        paid();
+    }
 }
 
-/// A local flush pays this CPU's debt unless it still owes a shootdown
-/// (which only [`settle`] makes).
 #[cold]
 #[inline(never)]
 fn paid() {
-    let c = percpu::this_cpu();
-    if c.remote_flush_owed() == 0 && c.pay_tlb_flush() {
+    if percpu::this_cpu().pay_tlb_flush() {
         CPUS_OWING.fetch_sub(1, Ordering::Relaxed);
     }
 }

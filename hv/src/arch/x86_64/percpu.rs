@@ -174,9 +174,6 @@ pub struct CpuLocal {
     pending_crash: UnsafeCell<Option<&'static str>>,
     /// This CPU owes a TLB flush (see `mm::owe_flush`).
     tlb_owed: AtomicBool,
-    /// The other CPUs this CPU must have flushed before its own debt is
-    /// paid (a shootdown it owes, see `mm::owe_flush`).
-    remote_owed: AtomicU64,
 }
 
 pub const OFF_SCRATCH: usize = core::mem::offset_of!(CpuLocal, syscall_scratch);
@@ -212,7 +209,6 @@ impl CpuLocal {
             ticks: AtomicU64::new(0),
             pending_crash: UnsafeCell::new(None),
             tlb_owed: AtomicBool::new(false),
-            remote_owed: AtomicU64::new(0),
         }
     }
 
@@ -284,21 +280,6 @@ impl CpuLocal {
 
     pub fn tlb_flush_owed(&self) -> bool {
         self.tlb_owed.load(Ordering::Relaxed)
-    }
-
-    /// Adds CPUs (a mask) to the shootdown this CPU owes.
-    pub fn owe_remote_flush(&self, cpus: u64) {
-        self.remote_owed.fetch_or(cpus, Ordering::Relaxed);
-    }
-
-    /// The shootdown this CPU owes, if any (a mask of CPUs).
-    pub fn remote_flush_owed(&self) -> u64 {
-        self.remote_owed.load(Ordering::Relaxed)
-    }
-
-    /// Takes the shootdown this CPU owes, to make it.
-    pub fn take_remote_flush(&self) -> u64 {
-        self.remote_owed.swap(0, Ordering::Relaxed)
     }
 
     /// Records where the `vcpu_info` of the vCPU this CPU runs now lies

@@ -855,8 +855,9 @@ pub fn with_page_tables<R>(
     pt.io_memory = super::io_memory;
     let r = f(&mut pt);
     if pt.flush_owed {
-        // The rules' report becomes this CPU's debt (issue #11), with a
-        // shootdown of the other CPUs the domain ran on.
+        // The rules' report becomes this CPU's debt (issue #11); the
+        // other CPUs the domain ran on are shot down now, before the lock
+        // goes, so no operation relies on the change before they flushed.
         crate::arch::x86_64::mm::owe_flush(domain);
     }
     Some(r)
