@@ -233,7 +233,9 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
 /// one directly, the others by IPI) that records, in the slot of the CPU
 /// number its stack names, the APIC id its own local APIC reports; each
 /// slot must hold the id that CPU reported at bring-up, and no other
-/// slot may be written.
+/// slot may be written. Each other CPU takes an event check, and answers
+/// a call while it spins on a lock the caller holds (hv's lock waits
+/// serve IPIs: without that, the two would wait for each other for ever).
 ///
 /// The shootdown, with each other CPU in turn as A and this CPU as B: a
 /// spare vCPU window's first GDT page maps frame X (holding one word); A
@@ -275,6 +277,35 @@ pub fn smp() {
             }
             crate::arch::x86_64::apic::delay_ms(1);
             waited += 1;
+        }
+    }
+    // A CPU spinning on a lock held by a caller still answers its call.
+    for cpu in others.iter() {
+        let held = TEST_LOCK.lock();
+        SPINNING.store(0, Ordering::Relaxed);
+        smp::post_idle_job(cpu, take_test_lock, 0);
+        ipi::event_check(CpuMask::one(cpu));
+        let mut waited = 0;
+        while SPINNING.load(Ordering::Acquire) != 1 {
+            if waited == 1000 {
+                crate::fatal(format_args!(
+                    "selftest: SMP: CPU{cpu} did not run its idle job"
+                ));
+            }
+            crate::arch::x86_64::apic::delay_ms(1);
+            waited += 1;
+        }
+        crate::arch::x86_64::apic::delay_ms(1);
+        ANSWERS[cpu].store(0, Ordering::Relaxed);
+        ipi::call_on(CpuMask::one(cpu), answer, 0);
+        if ANSWERS[cpu].load(Ordering::Relaxed) != ANSWERED | u64::from(smp::apic_id_of(cpu)) {
+            crate::fatal(format_args!(
+                "selftest: SMP: CPU{cpu} spinning on a lock answered wrong"
+            ));
+        }
+        drop(held);
+        while SPINNING.load(Ordering::Acquire) != 2 {
+            core::hint::spin_loop();
         }
     }
     let area = page_table::alloc_vcpu_area()
@@ -323,7 +354,7 @@ pub fn smp() {
     drop(frames);
     crate::hvlog!(
         info,
-        "selftest: SMP: {} CPUs answered a call-function IPI with their own APIC ids, the others took an event check; a shootdown reached each of the {} others ({} still saw the old frame before it)",
+        "selftest: SMP: {} CPUs answered a call-function IPI with their own APIC ids, the others took an event check and answered while spinning on a held lock; a shootdown reached each of the {} others ({} still saw the old frame before it)",
         online.count(),
         online.count() - 1,
         stale
@@ -334,6 +365,19 @@ pub fn smp() {
 static ANSWERS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 const ANSWERED: u64 = 1 << 63;
 const PAGE: u64 = 4096;
+
+/// The lock an AP spins on while the boot CPU, holding it, calls it.
+static TEST_LOCK: crate::sync::Ordered<()> =
+    crate::sync::Ordered::new(crate::sync::Level::DomainTable, ());
+/// 1: the AP is about to wait for `TEST_LOCK`; 2: it had it.
+static SPINNING: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+fn take_test_lock(_: u64) {
+    SPINNING.store(1, Ordering::Release);
+    let g = TEST_LOCK.lock();
+    drop(g);
+    SPINNING.store(2, Ordering::Release);
+}
 
 fn answer(_: u64) {
     let cpu = crate::arch::x86_64::percpu::cpu_id();

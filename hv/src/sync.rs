@@ -30,8 +30,7 @@ pub struct ServeIpis;
 impl spin::RelaxStrategy for ServeIpis {
     #[inline(always)]
     fn relax() {
-        crate::arch::x86_64::ipi::serve();
-        core::hint::spin_loop();
+        crate::arch::x86_64::ipi::relax_serving();
     }
 }
 

@@ -533,12 +533,12 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
         }
         MMUEXT_NEW_BASEPTR => new_baseptr(cur, arg1, false),
         MMUEXT_NEW_USER_BASEPTR => new_baseptr(cur, arg1, true),
-        MMUEXT_TLB_FLUSH_LOCAL => {
-            tlb::flush_tlb_all_local();
-            Ok(())
-        }
-        MMUEXT_TLB_FLUSH_ALL => {
-            tlb::flush_cpus(tlb::dirty_cpus(cur.id), None);
+        MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_ALL => {
+            if cmd == MMUEXT_TLB_FLUSH_LOCAL {
+                tlb::flush_tlb_all_local();
+            } else {
+                tlb::flush_cpus(tlb::dirty_cpus(cur.id), None);
+            }
             Ok(())
         }
         MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
@@ -551,15 +551,13 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
             }
             Ok(())
         }
-        MMUEXT_INVLPG_LOCAL => {
+        MMUEXT_INVLPG_LOCAL | MMUEXT_INVLPG_ALL => {
             if addr_ok(arg1) {
-                tlb::invlpg(arg1);
-            }
-            Ok(())
-        }
-        MMUEXT_INVLPG_ALL => {
-            if addr_ok(arg1) {
-                tlb::flush_cpus(tlb::dirty_cpus(cur.id), Some(arg1));
+                if cmd == MMUEXT_INVLPG_LOCAL {
+                    tlb::invlpg(arg1);
+                } else {
+                    tlb::flush_cpus(tlb::dirty_cpus(cur.id), Some(arg1));
+                }
             }
             Ok(())
         }

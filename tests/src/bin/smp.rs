@@ -11,9 +11,9 @@
 //! @smp: 4
 //! @hv-cmdline-append: selftest=smp
 //! @expect-line: (hv) SMP: 4 CPUs up (CPU, APIC id: [(0, 0), (1, 1), (2, 2), (3, 3)])
-//! @expect-line: (hv) selftest: SMP: 4 CPUs answered a call-function IPI with their own APIC ids, the others took an event check; a shootdown reached each of the 3 others
-//! @variant: smp2 smp=2 expect-line="(hv) SMP: 2 CPUs up (CPU, APIC id: [(0, 0), (1, 1)])" expect-line="(hv) selftest: SMP: 2 CPUs answered a call-function IPI with their own APIC ids, the others took an event check; a shootdown reached each of the 1 others"
-//! @variant: smp1 smp=1 expect-line="(hv) SMP: 1 CPUs up (CPU, APIC id: [(0, 0)])" expect-line="(hv) selftest: SMP: 1 CPUs answered a call-function IPI with their own APIC ids, the others took an event check; a shootdown reached each of the 0 others"
+//! @expect-line: (hv) selftest: SMP: 4 CPUs answered a call-function IPI with their own APIC ids, the others took an event check and answered while spinning on a held lock; a shootdown reached each of the 3 others
+//! @variant: smp2 smp=2 expect-line="(hv) SMP: 2 CPUs up (CPU, APIC id: [(0, 0), (1, 1)])" expect-line="(hv) selftest: SMP: 2 CPUs answered a call-function IPI with their own APIC ids, the others took an event check and answered while spinning on a held lock; a shootdown reached each of the 1 others"
+//! @variant: smp1 smp=1 expect-line="(hv) SMP: 1 CPUs up (CPU, APIC id: [(0, 0)])" expect-line="(hv) selftest: SMP: 1 CPUs answered a call-function IPI with their own APIC ids, the others took an event check and answered while spinning on a held lock; a shootdown reached each of the 0 others"
 #![no_std]
 #![no_main]
 

@@ -136,6 +136,25 @@ fn serve_inbox(me: usize) {
     }
 }
 
+/// One turn of a CPU's wait for a held lock (`crate::sync`): serves its
+/// inbox, then pauses. The call goes through a stub that keeps every
+/// register (`saving_call`), so to the compiler this is an instruction
+/// that touches memory and flags only: the lock's uncontended path,
+/// inlined everywhere, keeps the code it had.
+#[inline(always)]
+pub fn relax_serving() {
+    // SAFETY: `hv_ipi_relax` preserves every general register but the
+    // flags and returns (`saving_call`); it may read and write memory
+    // (the inbox, the called functions' effects), which this asm block is
+    // assumed to do.
+    unsafe { core::arch::asm!("call {stub}", stub = sym hv_ipi_relax) };
+    core::hint::spin_loop();
+}
+
+unsafe extern "C" {
+    fn hv_ipi_relax();
+}
+
 /// The call-function interrupt.
 pub fn on_call_function() {
     apic::eoi();

@@ -123,7 +123,9 @@ fn remote_invlpg(va: u64) {
 
 /// Flushes the TLBs of `cpus` (this CPU's directly, the others' by IPI,
 /// waiting for them): all of each, or the translation of `va` only.
-/// With this CPU alone, nothing is sent.
+/// With this CPU alone, nothing is sent. Out of line: the guest's
+/// `_LOCAL` flushes, the hot ones, do not come here.
+#[inline(never)]
 pub fn flush_cpus(cpus: CpuMask, va: Option<u64>) {
     let me = percpu::cpu_id();
     if cpus.only(me) {

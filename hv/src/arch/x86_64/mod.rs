@@ -13,6 +13,7 @@ pub mod percpu;
 pub mod physid;
 pub mod power;
 pub mod rtc;
+pub mod saving_call;
 pub mod serial;
 pub mod smp;
 pub mod uaccess;

@@ -23,7 +23,7 @@
 //! the APIC id it reads from its own APIC).
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use alloc::boxed::Box;
 use hv::smp::CpuMask;
@@ -382,11 +382,34 @@ extern "C" fn ap_entry(cpu: u64) -> ! {
 
 /// An AP's idle loop: wait for interrupts (IPIs, the tick) with them on.
 fn idle() -> ! {
+    let me = percpu::cpu_id();
     loop {
         // SAFETY: enabling interrupts lets the IDT's handlers run on this
         // CPU's stack; `hlt` right after `sti` runs before any of them
         // (the interrupt shadow), so no wake-up is lost.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
         super::ipi::serve();
+        let job = IDLE_JOBS[me].swap(0, Ordering::Acquire);
+        if job != 0 {
+            // SAFETY: only `post_idle_job` stores a non-zero word here,
+            // and it stores a `fn(u64)` pointer.
+            let f = unsafe { core::mem::transmute::<usize, fn(u64)>(job) };
+            f(IDLE_ARGS[me].load(Ordering::Relaxed));
+        }
     }
+}
+
+/// A function an idle AP runs outside any interrupt, with its argument.
+static IDLE_JOBS: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
+static IDLE_ARGS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Has idle AP `cpu` run `f(arg)` from its idle loop, where (unlike a
+/// called function) it may take locks and wait: the next interrupt it
+/// takes wakes it to run it (an event check, say). Returns without
+/// waiting; a job posted earlier and not yet run is replaced. For the SMP
+/// self-test, which needs an AP spinning on a lock.
+pub fn post_idle_job(cpu: usize, f: fn(u64), arg: u64) {
+    let cpu = cpu & (MAX_CPUS - 1);
+    IDLE_ARGS[cpu].store(arg, Ordering::Relaxed);
+    IDLE_JOBS[cpu].store(f as usize, Ordering::Release);
 }

@@ -23,7 +23,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 // routine with one indirect call: no SMAP flag is tested per copy (under
 // QEMU each test and each string iteration counts as one instruction).
 // The one test each routine starts with is the TLB debt's (issue #11):
-// while some CPU owes a flush, `hv_uaccess_settle` pays this CPU's before
+// while some CPU owes a flush, `hv_uaccess_settle` (`saving_call`) pays this CPU's before
 // the access.
 //
 // - `words`: rcx quadwords from rsi to rdi (`rep movsq`);
@@ -123,39 +123,6 @@ hv_uaccess_fixups:
     .popsection
     .section .text.hv_uaccess, "ax"
 
-    /* The routines' out-of-line part: a C call to pay this CPU's TLB
-       debt, on a 16-byte aligned stack (rbp, which the callee keeps,
-       holds the old stack pointer), keeping every register a routine
-       may have been given. */
-    .balign 16
-hv_uaccess_settle:
-    push %rbp
-    mov %rsp, %rbp
-    and $-16, %rsp
-    push %rax
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-    sub $8, %rsp
-    call {settle}
-    add $8, %rsp
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-    pop %rax
-    mov %rbp, %rsp
-    pop %rbp
-    ret
     hv_uaccess_set hv_uaccess_plain, 0
     hv_uaccess_set hv_uaccess_smap, 1
     .pushsection .rodata.hv_uaccess_fixups, "a"
@@ -164,14 +131,8 @@ hv_uaccess_fixups_end:
     .popsection
 "#,
     owing = sym super::mm::CPUS_OWING,
-    settle = sym settle_debt,
     options(att_syntax)
 );
-
-/// The routines' out-of-line part: pays this CPU's TLB debt.
-extern "C" fn settle_debt() {
-    super::mm::settle();
-}
 
 /// Number of routines in a set (the order of `ROUTINES`' indices below).
 const N_ROUTINES: usize = 5;
