@@ -16,7 +16,9 @@
 //! Invariant: a CPU reads and writes only its own block's mutable words,
 //! with interrupts off (hv never enables them in ring 0); other CPUs may
 //! read `online`. The boot CPU is CPU 0; its block, stacks and GDT are
-//! static. Application processors (the SMP issue) get theirs at bring-up.
+//! static. Application processors get theirs from the heap at bring-up
+//! (`smp`: stacks aligned to their size like the boot CPU's, trailers
+//! written before the CPU starts).
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
