@@ -223,7 +223,7 @@ fn main(magic: u32, info: u32) -> ! {
     // The interrupt controllers are hv's: no domain maps the local APIC;
     // the hardware domain may read the I/O APICs, as on Xen.
     mm::set_io_denied(x86::apic::base(), &io_apics);
-    start_aps(&bi, &cpu_acpi_ids.0, &cpu_acpi_ids.1);
+    start_aps(&bi, &cpu_acpi_ids.0);
     if matches!(opts.selftest, Some(SelfTest::Smp)) {
         selftest::smp();
     }
@@ -271,10 +271,10 @@ fn main(magic: u32, info: u32) -> ! {
     x86::enter_guest(cr3, &regs)
 }
 
-/// Brings up every other CPU the MADT lists (`arch::x86_64::smp`; its
-/// APIC ids, and the ACPI processor ids in the same order), records the
-/// ids of each that answered and logs them.
-fn start_aps(bi: &bootinfo::BootInfo, apic_ids: &[u32], acpi_ids: &[u32]) {
+/// Brings up every other CPU the MADT lists (`arch::x86_64::smp`) and
+/// logs which answered. Their ids are not recorded for `VCPUOP_get_physid`
+/// (`physid`): no vCPU runs on them yet.
+fn start_aps(bi: &bootinfo::BootInfo, apic_ids: &[u32]) {
     let mut avoid: heapless::Vec<(u64, u64), 10> = bi
         .modules
         .iter()
@@ -302,16 +302,7 @@ fn start_aps(bi: &bootinfo::BootInfo, apic_ids: &[u32], acpi_ids: &[u32]) {
     };
     let mut ids: heapless::Vec<(usize, u32), 64> = heapless::Vec::new();
     for cpu in report.up.iter() {
-        let apic_id = x86::smp::apic_id_of(cpu);
-        let _ = ids.push((cpu, apic_id));
-        if cpu != 0 {
-            let acpi_id = apic_ids
-                .iter()
-                .position(|&a| a == apic_id)
-                .and_then(|i| acpi_ids.get(i).copied())
-                .unwrap_or(u32::MAX);
-            x86::physid::record(cpu, apic_id, acpi_id);
-        }
+        let _ = ids.push((cpu, x86::smp::apic_id_of(cpu)));
     }
     hvlog!(
         info,

@@ -83,15 +83,16 @@ pub fn init() -> Result<TimerInfo, &'static str> {
     })
 }
 
-/// Enables this (application) processor's local APIC and starts its tick
-/// with the boot CPU's calibration (the APICs share one clock).
+/// Enables this (application) processor's local APIC for IPIs, its timer
+/// set up with the boot CPU's divider but masked: an AP takes no vCPU
+/// yet, and the tick's work (the scheduler's accounting and balancing)
+/// belongs to CPUs that do (the APIC timer's work, which starts it there
+/// with `APIC_TICKS_PER_MS` when the scheduler runs on APs).
 pub fn init_ap() {
     write(REG_TPR, 0);
     write(REG_SVR, 0x100 | SPURIOUS_VECTOR);
     write(REG_TIMER_DIVIDE, 0x3); // divide by 16, as `init`
-    write(REG_LVT_TIMER, TIMER_VECTOR | 1 << 17); // periodic
-    let period = u64::from(APIC_TICKS_PER_MS.load(Ordering::Relaxed)) * 1000 / TICK_HZ;
-    write(REG_TIMER_INIT, u32::try_from(period).unwrap_or(u32::MAX));
+    write(REG_LVT_TIMER, 1 << 16); // masked
 }
 
 /// This CPU's local APIC id (xAPIC: 8 bits).

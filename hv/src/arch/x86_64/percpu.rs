@@ -153,7 +153,9 @@ pub struct CpuLocal {
     /// first two bytes (`evtchn_upcall_pending`, `evtchn_upcall_mask`) to
     /// decide whether an event upcall is due (`entry.rs`).
     vcpu_info: AtomicU64,
-    /// Brought up and running hv code.
+    /// Brought up and taking vCPUs: the scheduler may place vCPUs on it
+    /// (the boot CPU; an AP idles outside the scheduler and is not, see
+    /// `smp`).
     online: AtomicBool,
     tss: UnsafeCell<Tss>,
     /// This CPU's GDT (`gdt::Gdt`), set at bring-up.
@@ -265,7 +267,8 @@ impl CpuLocal {
         (core::ptr::from_ref(self) as usize - core::ptr::addr_of!(CPUS) as usize) / CPU_LOCAL_SIZE
     }
 
-    /// Brought up and running hv code (any CPU may ask).
+    /// Brought up and taking vCPUs (any CPU may ask; an AP that only
+    /// idles and answers IPIs is not: `smp::online` lists those).
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::Acquire)
     }
@@ -340,13 +343,30 @@ impl CpuLocal {
 /// their own element).
 pub static CPUS: [CpuLocal; MAX_CPUS] = [const { CpuLocal::new() }; MAX_CPUS];
 
-/// Records `cpu`'s stacks and GDT and marks it online. Called on that CPU
-/// (the boot CPU for itself, an AP for itself) before its first guest entry.
+/// Records `cpu`'s stacks and GDT and marks it online (taking vCPUs).
+/// Called on that CPU (the boot CPU) before its first guest entry.
 ///
 /// # Safety
 /// `gdt` points at an 8192-entry GDT used by this CPU only; `stacks`' stacks
 /// are this CPU's alone and carry `cpu` in their trailers.
 pub unsafe fn bring_up(cpu: usize, stacks: &'static CpuStacks, gdt: *mut u64) -> &'static CpuLocal {
+    // SAFETY: the caller's guarantees are `bring_up_idle`'s.
+    let c = unsafe { bring_up_idle(cpu, stacks, gdt) };
+    c.online.store(true, Ordering::Release);
+    c
+}
+
+/// Records `cpu`'s stacks and GDT without marking it online: an AP that
+/// idles and answers IPIs (`smp`) but takes no vCPU yet (guests run on
+/// the boot CPU until the scheduler starts on the others).
+///
+/// # Safety
+/// As [`bring_up`].
+pub unsafe fn bring_up_idle(
+    cpu: usize,
+    stacks: &'static CpuStacks,
+    gdt: *mut u64,
+) -> &'static CpuLocal {
     let c = &CPUS[cpu & (MAX_CPUS - 1)];
     // SAFETY: the caller guarantees this CPU owns the block and nothing
     // reads rsp0 before the first guest entry.
@@ -355,7 +375,6 @@ pub unsafe fn bring_up(cpu: usize, stacks: &'static CpuStacks, gdt: *mut u64) ->
     c.clear_vcpu_info();
     c.stacks
         .store(core::ptr::from_ref(stacks).cast_mut(), Ordering::Relaxed);
-    c.online.store(true, Ordering::Release);
     c
 }
 

@@ -10,9 +10,11 @@
 //! jumps to [`ap_entry`] on the stack the boot CPU put in its data block.
 //! There the AP sets itself up as the boot CPU did (`init_this_cpu`: its
 //! own GDT and TSS, the shared IDT, its `syscall` entry copy, the boot
-//! CPU's CR0/CR4/EFER features and XSAVE components), starts its local
-//! APIC with the boot CPU's calibration, joins [`online`] and idles with
-//! interrupts on, answering IPIs.
+//! CPU's CR0/CR4/EFER features and XSAVE components), enables its local
+//! APIC (its timer masked: no tick work until it takes vCPUs), joins
+//! [`online`] and idles with interrupts on, answering IPIs. It takes no
+//! vCPU (`percpu::bring_up_idle`: the scheduler does not count it) until
+//! the scheduler runs there too.
 //!
 //! A CPU that does not answer in time is left out and reported; boot goes
 //! on. So that a late riser can never share a stack with the next CPU,
@@ -369,7 +371,7 @@ extern "C" fn ap_entry(cpu: u64) -> ! {
     // SAFETY: the boot CPU stored both for CPU `n` before starting it
     // (this CPU claimed that block), never frees them, and gives them to
     // no other CPU; the stacks' trailers hold `n`.
-    let me = unsafe { percpu::bring_up(n, &*stacks, gdt) };
+    let me = unsafe { percpu::bring_up_idle(n, &*stacks, gdt) };
     super::init_this_cpu(me);
     // SAFETY: the boot CPU's CR4 after its setup: features this CPU has
     // too (the same model), none that changes the paging mode.
