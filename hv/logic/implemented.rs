@@ -71,7 +71,10 @@ pub const IMPLEMENTED: &[Implemented] = &[
     whole(nr::STACK_SWITCH),
     whole(nr::SET_CALLBACKS),
     whole(nr::FPU_TASKSWITCH),
-    some(nr::SCHED_OP_COMPAT, &[SCHEDOP_YIELD, SCHEDOP_SHUTDOWN]),
+    some(
+        nr::SCHED_OP_COMPAT,
+        &[SCHEDOP_YIELD, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN],
+    ),
     whole(nr::SET_DEBUGREG),
     whole(nr::GET_DEBUGREG),
     whole(nr::UPDATE_DESCRIPTOR),
@@ -94,6 +97,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
     ),
     whole(nr::MULTICALL),
     whole(nr::UPDATE_VA_MAPPING),
+    whole(nr::SET_TIMER_OP),
     // Forwards the pre-3.0.2 commands to `event_channel_op`, which refuses
     // those missing from its list below.
     whole(nr::EVENT_CHANNEL_OP_COMPAT),
@@ -126,6 +130,10 @@ pub const IMPLEMENTED: &[Implemented] = &[
             VCPUOP_IS_UP,
             VCPUOP_GET_RUNSTATE_INFO,
             VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
+            VCPUOP_SET_PERIODIC_TIMER,
+            VCPUOP_STOP_PERIODIC_TIMER,
+            VCPUOP_SET_SINGLESHOT_TIMER,
+            VCPUOP_STOP_SINGLESHOT_TIMER,
             VCPUOP_REGISTER_VCPU_INFO,
             VCPUOP_GET_PHYSID,
             VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA,
@@ -167,7 +175,9 @@ pub const IMPLEMENTED: &[Implemented] = &[
         nr::SCHED_OP,
         &[
             SCHEDOP_YIELD,
+            SCHEDOP_BLOCK,
             SCHEDOP_SHUTDOWN,
+            SCHEDOP_POLL,
             SCHEDOP_SHUTDOWN_CODE,
             SCHEDOP_REMOTE_SHUTDOWN,
             SCHEDOP_WATCHDOG,
@@ -308,12 +318,12 @@ mod tests {
         assert_eq!(sub_op_mask(nr::TMEM_OP), 0);
         assert_eq!(sub_op_mask(nr::IRET), u64::MAX);
         let sched = sub_op_mask(nr::SCHED_OP);
-        assert!(has_sub_op(sched, SCHEDOP_YIELD) && !has_sub_op(sched, SCHEDOP_BLOCK));
+        assert!(has_sub_op(sched, SCHEDOP_YIELD) && !has_sub_op(sched, SCHEDOP_PIN_OVERRIDE));
         assert!(!has_sub_op(u64::MAX, 64));
         assert_eq!(refused_mask(nr::XEN_VERSION), 0);
         assert_eq!(refused_mask(nr::IRET), 0);
         let refused = refused_mask(nr::SCHED_OP);
-        assert!(has_sub_op(refused, SCHEDOP_BLOCK) && !has_sub_op(refused, SCHEDOP_YIELD));
+        assert!(has_sub_op(refused, SCHEDOP_PIN_OVERRIDE) && !has_sub_op(refused, SCHEDOP_YIELD));
         assert!(!has_sub_op(refused, 99));
         let all: Vec<u64> = IMPLEMENTED.iter().map(|i| i.hypercall).collect();
         assert!(is_dispatch_list(&all));

@@ -14,11 +14,13 @@ pub mod implemented;
 pub mod lock_levels;
 pub mod nospec;
 pub mod page_info;
+pub mod pollers;
 pub mod pt;
 pub mod pt_walk;
 pub mod ratelimit;
 pub mod sched;
 pub mod time_scale;
+pub mod timer;
 pub mod watchdog;
 
 pub mod bundle;

@@ -9,7 +9,11 @@
 //! before the frame table, which `init_control` and `expand_array` take to
 //! hold the guest frames they register. A CPU's run queue comes after the
 //! event channels (raising an event wakes the vCPU it is for) and takes
-//! nothing but the heap and the console. The console is last because any code
+//! nothing but the heap and the console. A CPU's timer queue comes after
+//! it (a vCPU's timers are set with the vCPU, the domain's state or the
+//! run queue locked) and is held only to change the queue: expired timers
+//! are taken out and run after it is let go, so a timer's work may take
+//! any lock. The console is last because any code
 //! may log; the heap because any code may allocate.
 
 /// A lock's place in the order.
@@ -21,11 +25,12 @@ pub enum Level {
     DomainState = 2,
     Events = 3,
     RunQueue = 4,
-    FrameTable = 5,
-    FrameAllocator = 6,
-    BootModules = 7,
-    Heap = 8,
-    Console = 9,
+    Timers = 5,
+    FrameTable = 6,
+    FrameAllocator = 7,
+    BootModules = 8,
+    Heap = 9,
+    Console = 10,
 }
 
 /// Taking `wanted` while `held` (the highest level held) is out of order.
@@ -41,12 +46,13 @@ pub struct Held(pub u32);
 
 impl Held {
     fn highest(self) -> Option<Level> {
-        const ALL: [Level; 10] = [
+        const ALL: [Level; 11] = [
             Level::DomainTable,
             Level::Vcpu,
             Level::DomainState,
             Level::Events,
             Level::RunQueue,
+            Level::Timers,
             Level::FrameTable,
             Level::FrameAllocator,
             Level::BootModules,

@@ -43,6 +43,25 @@ pub fn ticks_to_ns(ticks: u64, mul: u32, shift: i8) -> u64 {
     u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
+/// TSC ticks (rounded up) for `ns` nanoseconds of a TSC of `tsc_khz`:
+/// a deadline programmed this far ahead is never early.
+pub fn ns_to_ticks_ceil(ns: u64, tsc_khz: u64) -> u64 {
+    let t = (u128::from(ns) * u128::from(tsc_khz)).div_ceil(1_000_000);
+    u64::try_from(t).unwrap_or(u64::MAX)
+}
+
+/// The version a writer stores before changing `vcpu_time_info` (odd:
+/// a reader retries), from the version it found; Xen's
+/// `version_update_begin` (ORed with 1 in case the count got out of step).
+pub fn version_begin(v: u32) -> u32 {
+    v.wrapping_add(1) | 1
+}
+
+/// The version a writer stores when done (even again).
+pub fn version_end(begun: u32) -> u32 {
+    begun.wrapping_add(1)
+}
+
 /// Seconds since 1970-01-01 for a UTC calendar time (proleptic Gregorian).
 pub fn unix_seconds(year: u64, month: u64, day: u64, hour: u64, min: u64, sec: u64) -> u64 {
     // Days from the civil date, with March as the first month so the leap
@@ -91,6 +110,37 @@ mod tests {
         let (mul, shift) = scale(2_300_000).unwrap();
         assert_eq!(shift, -1);
         assert!(mul.abs_diff(3_734_754_300) < 3_000_000, "{mul}");
+    }
+
+    #[test]
+    fn ticks_round_up_and_invert_the_scale() {
+        for khz in [1_000_000u64, 2_300_000, 2_633_012, 999] {
+            let (mul, shift) = scale(khz).unwrap();
+            for ns in [0u64, 1, 999, 1_000_000, 10_000_000, 123_456_789_012] {
+                let t = ns_to_ticks_ceil(ns, khz);
+                // Never early: those ticks are at least `ns` (to the
+                // scale's rounding of one part in 2^31).
+                let back = ticks_to_ns(t, mul, shift);
+                assert!(
+                    back + 1 + ns / (1 << 30) >= ns,
+                    "{khz} kHz {ns} ns: {t} ticks -> {back}"
+                );
+                assert!(t == 0 || ticks_to_ns(t - 1, mul, shift) <= ns + 1);
+            }
+        }
+        assert_eq!(ns_to_ticks_ceil(u64::MAX, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn version_protocol() {
+        assert_eq!(version_begin(0), 1);
+        assert_eq!(version_end(version_begin(0)), 2);
+        assert_eq!(version_begin(2), 3);
+        // Out of step (odd): still odd while writing, even after.
+        assert_eq!(version_begin(5), 7);
+        assert_eq!(version_end(7), 8);
+        assert_eq!(version_begin(u32::MAX), 1);
+        assert_eq!(version_end(version_begin(u32::MAX - 1)), 0);
     }
 
     #[test]

@@ -60,6 +60,11 @@ impl Watchdogs {
         self.deadline_ns.iter().flatten().any(|&d| d <= now_ns)
     }
 
+    /// The earliest deadline of a watchdog in use.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadline_ns.iter().flatten().min().copied()
+    }
+
     /// Whether any watchdog is in use.
     pub fn armed(&self) -> bool {
         self.deadline_ns.iter().any(Option::is_some)
@@ -105,8 +110,13 @@ mod tests {
         assert_eq!(w.op(1, 5, 11 * S), Ok(0), "re-armed");
         assert!(!w.expired(15 * S));
         assert!(w.expired(16 * S));
+        assert_eq!(w.next_deadline(), Some(16 * S));
+        assert_eq!(w.op(0, 1, 11 * S), Ok(2));
+        assert_eq!(w.next_deadline(), Some(12 * S), "the earlier of two");
+        assert_eq!(w.op(2, 0, 11 * S), Ok(0));
         assert_eq!(w.op(1, 0, 16 * S), Ok(0), "stopped");
         assert!(!w.expired(u64::MAX));
+        assert_eq!(w.next_deadline(), None);
     }
 
     #[test]

@@ -38,11 +38,16 @@ use crate::mm::PAGE_SIZE;
 #[derive(Debug, Clone, Copy)]
 pub struct Loaded;
 
+// The copies are one indirect call each (`uaccess`): `#[inline]` keeps
+// codegen partitioning from putting a second call in front of them (it
+// did once, costing `mmu_update_64` 29 instructions).
 impl GuestMemory for Loaded {
+    #[inline]
     fn read_bytes(&self, va: u64, out: &mut [u8]) -> Result<(), Fault> {
         copy_from_loaded(va, out)
     }
 
+    #[inline]
     fn read_value<T: GuestValue>(&self, va: u64) -> Result<T, Fault> {
         if !range_ok(va, size_of::<T>()) {
             return Err(Fault);
@@ -50,6 +55,7 @@ impl GuestMemory for Loaded {
         crate::arch::x86_64::uaccess::read_guest_value(va).map_err(|_| Fault)
     }
 
+    #[inline]
     fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Fault> {
         copy_to_loaded(va, data)
     }

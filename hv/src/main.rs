@@ -25,6 +25,7 @@ mod selftest;
 mod shutdown;
 mod sync;
 mod time;
+mod timer;
 mod traps;
 
 use alloc::string::String;
@@ -204,10 +205,14 @@ fn main(magic: u32, info: u32) -> ! {
         Ok(t) => {
             hvlog!(
                 info,
-                "APIC: CPU0 APIC id {}, timer {} ticks/ms, {} Hz tick; TSC {} kHz",
+                "APIC: CPU0 APIC id {}, timer {} ticks/ms, {}; TSC {} kHz",
                 t.apic_id,
                 t.apic_ticks_per_ms,
-                x86::apic::TICK_HZ,
+                if t.tsc_deadline {
+                    "TSC-deadline mode"
+                } else {
+                    "one-shot"
+                },
                 t.tsc_khz
             );
             let (apic_ids, acpi_ids) = &cpu_acpi_ids;
@@ -228,6 +233,7 @@ fn main(magic: u32, info: u32) -> ! {
         selftest::smp();
     }
     let (y, mo, d, h, mi, s) = time::init();
+    timer::start_cpu();
     hvlog!(
         info,
         "Time: wallclock {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC (CMOS)"

@@ -77,7 +77,7 @@ pub fn machine_exit(reason: u32) -> ! {
         crate::hvlog!(
             info,
             "no domain left: powering off after {} ms",
-            crate::arch::x86_64::apic::uptime_ms()
+            crate::time::now_ns() / 1_000_000
         );
         let port = PM1A_CONTROL.load(Ordering::Relaxed);
         if port != 0 {

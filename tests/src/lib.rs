@@ -4,6 +4,8 @@
 #![no_std]
 
 #[cfg(target_os = "none")]
+pub mod clock;
+#[cfg(target_os = "none")]
 pub mod cpuid;
 #[cfg(target_os = "none")]
 pub mod evtchn;

@@ -7,7 +7,7 @@
 //! [`EventMemory`] over the frames it holds writable references on; the
 //! host tests and the fuzz target use [`VecMemory`].
 
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -27,8 +27,12 @@ pub trait EventMemory {
     /// `evtchn_pending_sel` of `vcpu`'s `vcpu_info` (wherever the guest
     /// placed it).
     fn evtchn_pending_sel(&self, vcpu: u32) -> &AtomicU64;
-    /// `evtchn_upcall_pending` of `vcpu`'s `vcpu_info`.
-    fn evtchn_upcall_pending(&self, vcpu: u32) -> &AtomicU8;
+    /// The first 16 bits of `vcpu`'s `vcpu_info`: `evtchn_upcall_pending`
+    /// (low byte) and `evtchn_upcall_mask` (high byte). Only bit 0 is
+    /// ever changed, by one atomic bit operation, as Xen's
+    /// `test_and_set_bit` changes it (a 16-bit `lock bts`, where a byte
+    /// would take a compare-exchange loop).
+    fn evtchn_upcall_pending(&self, vcpu: u32) -> &AtomicU16;
     /// FIFO: the event word of `port`, if its event-array page has been
     /// added.
     fn event_word(&self, port: u32) -> Option<&AtomicU32>;
@@ -84,7 +88,7 @@ pub struct VecMemory {
     pub pending: [AtomicU64; 64],
     pub mask: [AtomicU64; 64],
     pub pending_sel: Vec<AtomicU64>,
-    pub upcall_pending: Vec<AtomicU8>,
+    pub upcall_pending: Vec<AtomicU16>,
     event_pages: Vec<Box<EventPage>>,
     control: Vec<Option<Box<ControlBlock>>>,
 }
@@ -97,7 +101,7 @@ impl VecMemory {
             pending: [const { AtomicU64::new(0) }; 64],
             mask: [const { AtomicU64::new(0) }; 64],
             pending_sel: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            upcall_pending: (0..n).map(|_| AtomicU8::new(0)).collect(),
+            upcall_pending: (0..n).map(|_| AtomicU16::new(0)).collect(),
             event_pages: Vec::new(),
             control: (0..n).map(|_| None).collect(),
         }
@@ -167,7 +171,7 @@ impl EventMemory for VecMemory {
     fn evtchn_pending_sel(&self, vcpu: u32) -> &AtomicU64 {
         &self.pending_sel[vcpu as usize]
     }
-    fn evtchn_upcall_pending(&self, vcpu: u32) -> &AtomicU8 {
+    fn evtchn_upcall_pending(&self, vcpu: u32) -> &AtomicU16 {
         &self.upcall_pending[vcpu as usize]
     }
     fn event_word(&self, port: u32) -> Option<&AtomicU32> {

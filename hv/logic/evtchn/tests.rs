@@ -26,8 +26,11 @@ fn p(n: u32) -> EvtchnPort {
     EvtchnPort::new(n)
 }
 
+/// `evtchn_upcall_pending` (the low byte of the upcall word).
 fn upcall(mem: &VecMemory, vcpu: usize) -> u8 {
-    mem.upcall_pending[vcpu].load(core::sync::atomic::Ordering::SeqCst)
+    mem.upcall_pending[vcpu]
+        .load(core::sync::atomic::Ordering::SeqCst)
+        .to_le_bytes()[0]
 }
 
 fn sel(mem: &VecMemory, vcpu: usize) -> u64 {
@@ -634,4 +637,22 @@ fn upcall_due_is_pending_nonzero_and_mask_zero() {
     assert!(!upcall_due(0x0101));
     assert!(!upcall_due(0xff01));
     assert!(!upcall_due(0xffff));
+}
+
+#[test]
+fn marking_events_pending_changes_bit_0_alone() {
+    // The upcall word: evtchn_upcall_pending low, evtchn_upcall_mask high.
+    use core::sync::atomic::Ordering::SeqCst;
+    let mem = VecMemory::new(1);
+    let word = &mem.upcall_pending[0];
+    word.store(0x0100, SeqCst); // masked, nothing pending
+    assert_eq!(two_level::mark_events_pending(0, &mem), Some(0), "kick");
+    assert_eq!(word.load(SeqCst), 0x0101, "the mask byte kept");
+    assert_eq!(two_level::mark_events_pending(0, &mem), None, "set already");
+    // Other bits of the pending byte (a guest may write any non-zero
+    // value) stay, and only bit 0 decides the kick, as Xen's
+    // test_and_set_bit(0, ...).
+    word.store(0x00fe, SeqCst);
+    assert_eq!(two_level::mark_events_pending(0, &mem), Some(0));
+    assert_eq!(word.load(SeqCst), 0x00ff);
 }

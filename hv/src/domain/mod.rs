@@ -22,9 +22,10 @@
 //! 2. a vCPU of one domain (two vCPUs: lower id first);
 //! 3. that domain's state (two domains: lower `DomId` first);
 //! 4. that domain's event channels ([`Domain::events`]);
-//! 5. the frame table (`mm::with_frame_table`);
-//! 6. the frame allocator, then the heap;
-//! 7. the console.
+//! 5. a CPU's timer queue (`timer`; held only to change the queue);
+//! 6. the frame table (`mm::with_frame_table`);
+//! 7. the frame allocator, then the heap;
+//! 8. the console.
 //!
 //! No lock is held across a guest entry or an IPI wait, but for the
 //! frame table across a TLB shootdown (`arch::x86_64::mm`: every hv lock
@@ -80,7 +81,8 @@ pub struct DomainState {
     pub tot_pages: u64,
     /// The most it may own (`maximum_reservation`).
     pub max_pages: u64,
-    /// `SCHEDOP_watchdog` timers (checked on each timer tick).
+    /// `SCHEDOP_watchdog` timers (the earliest armed as a timer on the
+    /// CPU that set it).
     pub watchdogs: hv::watchdog::Watchdogs,
 }
 
@@ -125,6 +127,9 @@ pub struct Domain {
     /// The event channels: the port table and the guest words it works
     /// on (`crate::event`).
     pub events: Ordered<Events>,
+    /// Its vCPUs in `SCHEDOP_poll` (atomics: the event paths test them
+    /// with the event lock held).
+    pub pollers: crate::sched::Pollers,
     vcpus: Box<[Ordered<Vcpu>]>,
     /// The CPU each vCPU last ran on ([`NO_CPU`]: none yet), read without
     /// a lock by the TLB flushes a vCPU bitmap names (Xen's
@@ -153,6 +158,7 @@ impl Domain {
             state: Ordered::new(Level::DomainState, state),
             events: Ordered::new(Level::Events, events),
             vcpu_cpus: no_cpus(vcpus.len()),
+            pollers: crate::sched::Pollers::default(),
             vcpus: vcpus
                 .into_iter()
                 .map(|v| Ordered::new(Level::Vcpu, v))
@@ -182,11 +188,12 @@ impl Domain {
         self.vm_assist.load(Ordering::Relaxed)
     }
 
-    /// Pages in the domain's P2M.
+    /// How many vCPUs the domain has (ids 0 to this, exclusive).
     pub fn nr_vcpus(&self) -> u32 {
         u32::try_from(self.vcpus.len()).unwrap_or(u32::MAX)
     }
 
+    /// Pages in the domain's P2M.
     pub fn nr_pages(&self) -> u64 {
         self.with_state(|s| s.p2m.len() as u64)
     }
@@ -358,6 +365,12 @@ impl Current {
         self.0.get().0
     }
 
+    /// The number of the vCPU this CPU runs (without locking it).
+    #[inline(always)]
+    pub fn vcpu_id(&self) -> u32 {
+        u32::try_from(self.0.cpu().current_vcpu()).unwrap_or(u32::MAX)
+    }
+
     /// Locks the vCPU (and, on first use, the domain's state): see [`Cur`].
     #[inline(always)]
     pub fn lock(&self) -> Cur<'_> {
@@ -370,6 +383,20 @@ impl Current {
             state: core::cell::OnceCell::new(),
         }
     }
+}
+
+/// Rewrites the `vcpu_time_info` of the vCPU this CPU runs, if any, from
+/// the CPU's time (after a calibration).
+pub fn update_current_time() {
+    CURRENT.with(|cur| {
+        if let Some((_, v)) = cur {
+            let v = v.lock();
+            crate::time::update_vcpu_time(&v.vcpu_info, false);
+            if v.time_area != 0 {
+                crate::hypercall::write_time_area(v.time_area);
+            }
+        }
+    });
 }
 
 /// Id of the current domain (`DOMID_IDLE` when none runs).
@@ -393,6 +420,8 @@ pub fn save_current(frame: &GuestRegs, runstate: Option<&guest_abi::vcpu::VcpuRu
         if let (Some(info), area @ 1..) = (runstate, d.vcpu.runstate_area) {
             crate::sched::write_runstate_area(area, info, d.vm_assist);
         }
+        // Xen stops the periodic timer of a vCPU switched out.
+        crate::timer::periodic_pause(d.dom, &d.vcpu);
         vcpu::save(&mut d.vcpu, frame);
     }
     drop(CURRENT.replace(None, |_| None));
@@ -418,6 +447,7 @@ pub fn enter(
         if let (Some(info), area @ 1..) = (runstate, v.runstate_area) {
             crate::sched::write_runstate_area(area, info, vm_assist);
         }
+        scheduled_in(&d, v);
         (v.id, regs)
     }) else {
         return false;
@@ -430,6 +460,17 @@ pub fn enter(
     drop(CURRENT.replace(Some(d), |d| d.vcpus.get(i)));
     *frame = regs;
     true
+}
+
+/// What a vCPU of `d` gets when it is loaded onto this CPU: its
+/// `vcpu_time_info` from this CPU's time (forced, as Xen's context switch
+/// does) and its periodic timer, caught up (`timer::periodic_work`).
+fn scheduled_in(d: &Domain, v: &mut Vcpu) {
+    crate::time::update_vcpu_time(&v.vcpu_info, true);
+    if v.time_area != 0 {
+        crate::hypercall::write_time_area(v.time_area);
+    }
+    crate::timer::periodic_work(d, v);
 }
 
 /// Records that domain `id` shut down (the first reason stays) and

@@ -96,6 +96,10 @@ pub struct Vcpu {
     /// Guest address of its registered `vcpu_time_info` copy (0: none),
     /// written wherever hv writes the vCPU's time (`crate::time`).
     pub time_area: u64,
+    /// The periodic timer (`VCPUOP_set_periodic_timer`; 100 Hz from the
+    /// start, as on Xen). Its single-shot and poll timers are only in
+    /// the timer queue of the CPU that runs it (`timer`).
+    pub periodic: hv::timer::Periodic,
 }
 
 impl Vcpu {
@@ -145,6 +149,7 @@ impl Vcpu {
             vcpu_info_registered: false,
             runstate_area: 0,
             time_area: 0,
+            periodic: hv::timer::Periodic::default(),
         })
     }
 }

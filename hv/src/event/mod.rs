@@ -19,17 +19,19 @@
 //!
 //! A raised event asks for two things ([`hv::evtchn::Raised`]): a kick of
 //! the vCPU whose `evtchn_upcall_pending` went up, and a wake-up of vCPUs
-//! polling the port. The kick wakes that vCPU if it blocked
-//! (`crate::sched::wake`); one that runs or waits for a CPU sees the
-//! upcall on its way back to the guest (`traps::upcall`). Pollers wait
-//! for `SCHEDOP_poll`.
+//! polling the port (`sched::Pollers`). The kick wakes that vCPU if it
+//! blocked or polls (`crate::sched::wake`); a port newly pending wakes
+//! the vCPUs polling it. One load tells whether any vCPU is blocked
+//! ([`raised`]); one that runs or waits for a CPU sees the upcall on its
+//! way back to the guest (`traps::upcall`).
 //!
 //! VIRQs: every one binds as on Xen (the table's rules). Sources:
-//! `VIRQ_DOM_EXC` is raised in the initial domain when another domain
-//! shuts down or crashes (`shutdown`, Xen's default handler of global
-//! VIRQs; unreachable while hv runs one domain); `VIRQ_TIMER` waits for
-//! the time work (timers), `VIRQ_CONSOLE` for console input (hv reads
-//! none) and `VIRQ_DEBUG` for debug keys (hv has none).
+//! `VIRQ_TIMER` is raised by a vCPU's single-shot and periodic timers
+//! (`timer`, through [`send_vcpu_virq`]); `VIRQ_DOM_EXC` is raised in the
+//! initial domain when another domain shuts down or crashes (`shutdown`,
+//! Xen's default handler of global VIRQs; unreachable while hv runs one
+//! domain); `VIRQ_CONSOLE` by serial input for domain 0 and `VIRQ_DEBUG`
+//! by the debug key `q` (`console_input`).
 
 use guest_abi::errno::Errno;
 use guest_abi::types::DomId;
@@ -96,9 +98,9 @@ impl Events {
     /// `EVTCHNOP_expand_array` for the domain `owner`: the next page of
     /// event words; the ports it covers that were raised while it was
     /// missing are raised now.
-    pub fn expand_array(&mut self, owner: DomId, gfn: u64) -> Result<(), Errno> {
+    pub fn expand_array(&mut self, dom: &Domain, gfn: u64) -> Result<(), Errno> {
         let token: ExpandArray = self.table.fifo_expand_check()?;
-        let frame = guest_frame(owner, gfn)?;
+        let frame = guest_frame(dom.id, gfn)?;
         if self.words.event_pages() != token.slot() as usize {
             return Err(Errno::EINVAL);
         }
@@ -106,7 +108,7 @@ impl Events {
             .add_event_page(frame)
             .map_err(|_| Errno::ENOMEM)?;
         self.table
-            .fifo_expand_commit(token, &self.words, |r| raised(owner, r));
+            .fifo_expand_commit(token, &self.words, |r| raised(dom, r));
         Ok(())
     }
 
@@ -143,20 +145,21 @@ fn guest_frame(owner: DomId, gfn: u64) -> Result<WritableRef, Errno> {
     WritableRef::take(gfn, owner.get()).map_err(|_| Errno::EINVAL)
 }
 
-/// Acts on what raising an event in domain `dom` asks for: the vCPU
-/// whose upcall became pending is woken if it blocked (`crate::sched`;
-/// one load when no vCPU anywhere is blocked). Pollers wait for
-/// `SCHEDOP_poll`.
+/// Acts on what raising an event in `dom` asks for: the vCPU whose
+/// upcall became pending is woken if it blocked or polls, and the vCPUs
+/// polling a port newly pending (`crate::sched`; one load when no vCPU
+/// anywhere is blocked). Call with at most the event lock held.
 #[inline(always)]
-pub fn raised(dom: DomId, r: Raised) {
+pub fn raised(dom: &Domain, r: Raised) {
     if crate::sched::any_blocked() {
         wake_for(dom, r);
     }
 }
 
 /// After a send in the running domain with some vCPU blocked: wakes
-/// every blocked vCPU of the domain with an upcall pending (no argument,
-/// so the send path keeps nothing live for it).
+/// every blocked vCPU of the domain with an upcall pending, and every
+/// polling vCPU whose port is pending (no argument, so the send path
+/// keeps nothing live for it). Called with no lock held.
 #[cold]
 #[inline(never)]
 pub fn wake_pending_here() {
@@ -165,31 +168,53 @@ pub fn wake_pending_here() {
     for i in 0..d.max_vcpus() {
         let v = guest_abi::types::VcpuId::new(i);
         if d.with_vcpu(v, |v| v.vcpu_info.upcall_pending() != 0) == Some(true) {
+            d.pollers.stop(i);
             crate::sched::wake(d.id, v);
+        }
+    }
+    if d.pollers.any() {
+        let pending = |port: u32| {
+            let ev = d.events.lock();
+            ev.table.is_pending(port, &ev.words)
+        };
+        for v in d.pollers.woken_by(pending) {
+            crate::sched::wake(d.id, guest_abi::types::VcpuId::new(v));
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn wake_for(dom: DomId, r: Raised) {
+fn wake_for(dom: &Domain, r: Raised) {
     if let Some(vcpu) = r.upcall {
-        crate::sched::wake(dom, guest_abi::types::VcpuId::new(vcpu));
+        dom.pollers.stop(vcpu);
+        crate::sched::wake(dom.id, guest_abi::types::VcpuId::new(vcpu));
+    }
+    if let Some(port) = r.newly_pending {
+        for v in dom.pollers.port_raised(port) {
+            crate::sched::wake(dom.id, guest_abi::types::VcpuId::new(v));
+        }
     }
 }
 
 /// Raises the per-vCPU VIRQ `virq` of `dom`'s vCPU `vcpu`, if it bound it
 /// (Xen's `send_guest_vcpu_virq`).
 pub fn send_vcpu_virq(dom: &Domain, vcpu: u32, virq: u32) {
-    let mut ev = dom.events.lock();
-    let Events { table, words } = &mut *ev;
-    raised(dom.id, table.send_vcpu_virq(vcpu, virq, words));
+    let r = {
+        let mut ev = dom.events.lock();
+        let Events { table, words } = &mut *ev;
+        table.send_vcpu_virq(vcpu, virq, words)
+    };
+    raised(dom, r);
 }
 
 /// Raises the global VIRQ `virq` in `dom` on the vCPU its port notifies,
 /// if the domain bound it (Xen's `send_global_virq`).
 pub fn send_global_virq(dom: &Domain, virq: u32) {
-    let mut ev = dom.events.lock();
-    let Events { table, words } = &mut *ev;
-    raised(dom.id, table.send_global_virq(virq, words));
+    let r = {
+        let mut ev = dom.events.lock();
+        let Events { table, words } = &mut *ev;
+        table.send_global_virq(virq, words)
+    };
+    raised(dom, r);
 }

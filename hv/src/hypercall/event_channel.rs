@@ -86,7 +86,8 @@ fn send(arg: u64) -> HcResult {
         table.send(port, words)?
     };
     match sent {
-        // The wake-up, if any, with the lock let go.
+        // The wake-up, if any, with the lock let go: a blocked or polling
+        // vCPU (pollers are blocked too).
         Sent::Raised(_) if crate::sched::any_blocked() => event::wake_pending_here(),
         // An unbound port drops the event, as on Xen. No channel can
         // reach another domain while hv runs one.
@@ -140,7 +141,8 @@ fn other(cmd: u32, arg: u64) -> HcResult {
         }
         EVTCHNOP_UNMASK => {
             let EvtchnUnmask { port } = read_arg(arg)?;
-            event::raised(domain::current_id(), own_events(|t, w| t.unmask(port, w))?);
+            let r = own_events(|t, w| t.unmask(port, w))?;
+            event::raised(domain::current().domain(), r);
             Ok(0)
         }
         EVTCHNOP_INIT_CONTROL => init_control(arg),
@@ -148,7 +150,7 @@ fn other(cmd: u32, arg: u64) -> HcResult {
             let EvtchnExpandArray { array_gfn } = read_arg(arg)?;
             let current = domain::current();
             let d = current.domain();
-            d.events.lock().expand_array(d.id, array_gfn)?;
+            d.events.lock().expand_array(d, array_gfn)?;
             Ok(0)
         }
         EVTCHNOP_SET_PRIORITY => {
@@ -225,7 +227,7 @@ fn bind_interdomain(arg: u64) -> HcResult {
         let Events { table, words } = &mut *ev;
         EventTable::bind_interdomain(Peers::same(table), b.remote_port, words)?
     };
-    event::raised(own.id, bound.raised);
+    event::raised(own, bound.raised);
     b.local_port = bound.port.get();
     write_arg(arg, &b)?;
     Ok(0)

@@ -31,8 +31,10 @@ mod physdev;
 mod privilege;
 mod sched_op;
 mod segments;
+mod set_timer_op;
 pub mod traps;
 mod vcpu_op;
+pub use vcpu_op::write_time_area;
 mod vm_assist;
 mod xen_version;
 mod xenpmu;
@@ -44,7 +46,7 @@ use hv::implemented;
 
 use crate::arch::x86_64::entry::GuestRegs;
 pub use privilege::Privileged;
-pub use sched_op::check_watchdogs;
+pub use sched_op::watchdog_timer;
 
 /// A handler's value for rax, or an errno (for the helpers that compute
 /// one; the handler turns it into an [`Outcome`]).
@@ -389,6 +391,7 @@ hypercall_table! {
     SET_CALLBACKS => callback::set_callbacks;
     FPU_TASKSWITCH => traps::fpu_taskswitch;
     SCHED_OP_COMPAT => sched_op::sched_op_compat;
+    SET_TIMER_OP => set_timer_op::set_timer_op;
     SET_DEBUGREG => debugreg::set_debugreg;
     GET_DEBUGREG => debugreg::get_debugreg;
     UPDATE_DESCRIPTOR => descriptors::update_descriptor;

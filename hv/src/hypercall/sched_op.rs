@@ -1,4 +1,5 @@
-//! `sched_op` and the old `sched_op_compat`: yield and shutdown.
+//! `sched_op` and the old `sched_op_compat`: yield, block, poll,
+//! shutdown, watchdogs.
 //!
 //! Yield switches to the next vCPU waiting for this CPU (`crate::sched`),
 //! and returns at once when none waits.
@@ -9,16 +10,16 @@
 //! copy in, find the domain, then the privilege check) shuts down the
 //! domain it names with the reason truncated to 8 bits; naming itself it is
 //! the caller's own shutdown. `SCHEDOP_watchdog` keeps the domain's two
-//! watchdogs (`hv::watchdog`); the timer tick shuts the domain down with
-//! `SHUTDOWN_watchdog` once one expires ([`check_watchdogs`]).
-//! `SCHEDOP_block` and `SCHEDOP_poll` wait for events (which hv delivers
-//! now, `traps::upcall`) but need a scheduler and timers to wait with:
-//! until then they return `-ENOSYS`.
+//! watchdogs (`hv::watchdog`), the earliest armed as a timer
+//! ([`watchdog_timer`] shuts the domain down with `SHUTDOWN_watchdog`
+//! once one expired). `SCHEDOP_block` and `SCHEDOP_poll` give the CPU up
+//! until an event or a timer (`sched`).
 
 use guest_abi::errno::Errno;
 use guest_abi::sched::{
-    SchedRemoteShutdown, SchedShutdown, SchedWatchdog, SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN,
-    SCHEDOP_SHUTDOWN_CODE, SCHEDOP_WATCHDOG, SCHEDOP_YIELD,
+    SchedPoll, SchedRemoteShutdown, SchedShutdown, SchedWatchdog, SCHEDOP_BLOCK, SCHEDOP_POLL,
+    SCHEDOP_REMOTE_SHUTDOWN, SCHEDOP_SHUTDOWN, SCHEDOP_SHUTDOWN_CODE, SCHEDOP_WATCHDOG,
+    SCHEDOP_YIELD,
 };
 use guest_abi::types::DomId;
 
@@ -45,7 +46,7 @@ pub fn sched_op(cmd: u32, arg: u64) -> Outcome {
     if cmd == SCHEDOP_YIELD {
         return yield_now();
     }
-    other(cmd, arg).into()
+    other(cmd, arg)
 }
 
 /// `SCHEDOP_yield`: to the next vCPU waiting for this CPU, if one does
@@ -62,7 +63,16 @@ fn yield_now() -> Outcome {
 /// Every command but yield, out of the yield's way.
 #[cold]
 #[inline(never)]
-fn other(cmd: u32, arg: u64) -> HcResult {
+fn other(cmd: u32, arg: u64) -> Outcome {
+    match cmd {
+        SCHEDOP_BLOCK => crate::sched::block(),
+        SCHEDOP_POLL => poll(arg),
+        _ => other_result(cmd, arg).into(),
+    }
+}
+
+/// The commands that answer a value or an errno.
+fn other_result(cmd: u32, arg: u64) -> HcResult {
     match cmd {
         SCHEDOP_SHUTDOWN => shutdown(read_reason(arg)?),
         SCHEDOP_SHUTDOWN_CODE => {
@@ -76,6 +86,32 @@ fn other(cmd: u32, arg: u64) -> HcResult {
         SCHEDOP_REMOTE_SHUTDOWN => remote_shutdown(arg),
         SCHEDOP_WATCHDOG => watchdog(arg),
         _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// `SCHEDOP_poll`: `-EFAULT` for an unreadable `sched_poll`, then
+/// `-EINVAL` for more than 128 ports, `-EFAULT` for a port list that is
+/// not guest memory (Xen's `guest_handle_okay`), then `sched::poll`.
+fn poll(arg: u64) -> Outcome {
+    use crate::guest_mem::{GuestSlice, Loaded};
+    let checked = (|| {
+        let SchedPoll {
+            ports,
+            nr_ports,
+            timeout,
+            ..
+        } = super::read_arg(arg)?;
+        if nr_ports > crate::sched::MAX_POLL_PORTS {
+            return Err(Errno::EINVAL);
+        }
+        let list = GuestSlice::<u32>::new(ports, u64::from(nr_ports))?;
+        Ok((list, nr_ports, timeout))
+    })();
+    match checked {
+        Ok((list, nr_ports, timeout)) => {
+            crate::sched::poll(nr_ports, |i| Ok(list.get(&Loaded, u64::from(i))?), timeout)
+        }
+        Err(e) => Outcome::Err(e),
     }
 }
 
@@ -108,30 +144,43 @@ fn remote_shutdown(arg: u64) -> HcResult {
 }
 
 /// `SCHEDOP_watchdog`: `-EFAULT` for an unreadable argument, then
-/// `hv::watchdog`'s answer.
+/// `hv::watchdog`'s answer; the earliest watchdog armed is a timer on
+/// this CPU.
 #[cold]
 #[inline(never)]
 fn watchdog(arg: u64) -> HcResult {
     let SchedWatchdog { id, timeout } = super::read_arg(arg)?;
     let now = crate::time::now_ns();
-    crate::domain::with_current(|d| d.watchdogs.op(id, timeout, now)).map(u64::from)
+    let (r, next, dom) = crate::domain::with_current(|d| {
+        let r = d.watchdogs.op(id, timeout, now);
+        (r, d.watchdogs.next_deadline(), d.dom.id)
+    });
+    let kind = crate::timer::Kind::Watchdog { dom };
+    match next {
+        Some(deadline) => crate::timer::set(kind, deadline),
+        None => crate::timer::stop(kind),
+    }
+    r.map(u64::from)
 }
 
-/// On a timer tick in guest context: shuts the running domain down with
+/// Domain `dom`'s watchdog timer ran: shuts it down with
 /// `SHUTDOWN_watchdog` (or the code it latched, as Xen's
 /// `domain_shutdown` does) if one of its watchdogs expired.
-pub fn check_watchdogs() {
+pub fn watchdog_timer(dom: DomId) {
+    let Some(d) = crate::domain::lookup(dom) else {
+        return;
+    };
     let now = crate::time::now_ns();
-    let fired = crate::domain::with_current(|d| {
-        d.watchdogs.expired(now).then(|| {
-            d.shutdown_code
+    let fired = d.with_state(|s| {
+        s.watchdogs.expired(now).then(|| {
+            s.shutdown_code
                 .map_or(guest_abi::sched::SHUTDOWN_WATCHDOG, u32::from)
         })
     });
+    drop(d);
     if let Some(reason) = fired {
-        let id = crate::domain::current_id();
-        crate::hvlog!(info, "watchdog timer fired for domain {id}");
-        crate::shutdown::domain_shutdown(id, reason)
+        crate::hvlog!(info, "watchdog timer fired for domain {dom}");
+        crate::shutdown::domain_shutdown(dom, reason)
     }
 }
 
@@ -139,6 +188,7 @@ pub fn check_watchdogs() {
 pub fn sched_op_compat(cmd: u32, arg: u64) -> Outcome {
     match cmd {
         SCHEDOP_YIELD => yield_now(),
+        SCHEDOP_BLOCK => crate::sched::block(),
         SCHEDOP_SHUTDOWN => shutdown((arg & 0xff) as u8),
         _ => Outcome::Err(Errno::ENOSYS),
     }

@@ -39,21 +39,27 @@
 //! - `get_physid`: `-EINVAL` unless the caller is the hardware domain and
 //!   the vCPU is pinned to one CPU (Xen's `is_hwdom_pinned_vcpu`; hv
 //!   pins none).
-//! - The timers (`set_periodic_timer`, `stop_periodic_timer`,
-//!   `set_singleshot_timer`, `stop_singleshot_timer`) and `send_nmi`:
-//!   `-ENOSYS`.
+//! - The timers, with Xen's rules (`hv::timer`): the periodic timer
+//!   (`VIRQ_TIMER` every period while the vCPU runs; 1 ms to
+//!   `STIME_DELTA_MAX`, else `-EINVAL`; any vCPU of the caller) and the
+//!   single-shot timer (the calling vCPU only, else `-EINVAL`; a past
+//!   timeout sends the event at once). A vCPU's timers are in the timer
+//!   queue of the CPU it runs on (`crate::timer`).
+//! - `send_nmi`: `-ENOSYS`.
 
 use guest_abi::arch::{VGCF_IN_KERNEL, VGCF_ONLINE};
 use guest_abi::errno::Errno;
 use guest_abi::vcpu::*;
 use guest_abi::xen::{VcpuGuestContext, VcpuTimeInfo};
 use hv::sched::State;
+use hv::timer::Singleshot;
 
 use super::{HcResult, Outcome};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::guest_state::is_canonical;
 use crate::domain::{self, Domain, TrapState, Vcpu, VcpuId, VcpuRun};
 use crate::guest_mem::{GuestPtr, Loaded};
+use crate::timer::Kind;
 
 /// EFLAGS bits `initialise` sets and takes away.
 const RFLAGS_MBS: u64 = 1 << 1;
@@ -80,10 +86,10 @@ pub fn vcpu_op(cmd: u32, vcpuid: u32, arg: u64) -> Outcome {
         VCPUOP_IS_UP => is_up(d, vid).into(),
         VCPUOP_GET_RUNSTATE_INFO => get_runstate_info(d, vid, arg).into(),
         VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => register_runstate_memory_area(d, vid, arg).into(),
-        VCPUOP_SET_PERIODIC_TIMER => set_periodic_timer(d, vid, arg),
-        VCPUOP_STOP_PERIODIC_TIMER => stop_periodic_timer(d, vid),
-        VCPUOP_SET_SINGLESHOT_TIMER => set_singleshot_timer(d, vid, arg),
-        VCPUOP_STOP_SINGLESHOT_TIMER => stop_singleshot_timer(d, vid),
+        VCPUOP_SET_PERIODIC_TIMER => set_periodic_timer(d, vid, caller, arg).into(),
+        VCPUOP_STOP_PERIODIC_TIMER => stop_periodic_timer(d, vid, caller).into(),
+        VCPUOP_SET_SINGLESHOT_TIMER => set_singleshot_timer(d, vid, caller, arg).into(),
+        VCPUOP_STOP_SINGLESHOT_TIMER => stop_singleshot_timer(d, vid, caller).into(),
         VCPUOP_REGISTER_VCPU_INFO => register_vcpu_info(d, vid, caller, arg).into(),
         VCPUOP_GET_PHYSID => get_physid(d, vid, arg).into(),
         VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => {
@@ -93,21 +99,71 @@ pub fn vcpu_op(cmd: u32, vcpuid: u32, arg: u64) -> Outcome {
     }
 }
 
-/// The timers belong to the time work (`crate::time`): `-ENOSYS` until then.
-fn set_periodic_timer(_d: &Domain, _v: VcpuId, _arg: u64) -> Outcome {
-    Outcome::Err(Errno::ENOSYS)
+/// Xen's `vcpu_set_periodic_timer`: the timer stops, takes the new period
+/// and, for the calling vCPU (running here), catches up at once (an
+/// event if a period has passed since the last). Another vCPU starts its
+/// timer when it is switched in (`domain::enter`).
+fn set_periodic(d: &Domain, vid: VcpuId, caller: VcpuId, period: u64) -> Result<(), Errno> {
+    crate::timer::stop(Kind::Periodic {
+        dom: d.id,
+        vcpu: vid.get(),
+    });
+    with_vcpu(d, vid, |v| {
+        v.periodic.period = period;
+        if vid == caller {
+            crate::timer::periodic_work(d, v);
+        }
+    })
 }
 
-fn stop_periodic_timer(_d: &Domain, _v: VcpuId) -> Outcome {
-    Outcome::Err(Errno::ENOSYS)
+/// `VCPUOP_set_periodic_timer`: `-EFAULT`, then `-EINVAL` for a period
+/// below 1 ms or beyond `STIME_DELTA_MAX`.
+fn set_periodic_timer(d: &Domain, vid: VcpuId, caller: VcpuId, arg: u64) -> HcResult {
+    let VcpuSetPeriodicTimer { period_ns } = super::read_arg(arg)?;
+    set_periodic(d, vid, caller, hv::timer::periodic_period(period_ns)?)?;
+    Ok(0)
 }
 
-fn set_singleshot_timer(_d: &Domain, _v: VcpuId, _arg: u64) -> Outcome {
-    Outcome::Err(Errno::ENOSYS)
+/// `VCPUOP_stop_periodic_timer`.
+fn stop_periodic_timer(d: &Domain, vid: VcpuId, caller: VcpuId) -> HcResult {
+    set_periodic(d, vid, caller, 0)?;
+    Ok(0)
 }
 
-fn stop_singleshot_timer(_d: &Domain, _v: VcpuId) -> Outcome {
-    Outcome::Err(Errno::ENOSYS)
+/// `VCPUOP_set_singleshot_timer`: `-EINVAL` for another vCPU (before the
+/// argument is read), `-EFAULT`; a timeout in the past stops the timer
+/// and sends the event at once, whatever the flags (Xen 4.17.0 answered
+/// `-ETIME` with `VCPU_SSHOTTMR_future`; the 4.17 stable releases, the
+/// oracle, do not).
+fn set_singleshot_timer(d: &Domain, vid: VcpuId, caller: VcpuId, arg: u64) -> HcResult {
+    if vid != caller {
+        return Err(Errno::EINVAL);
+    }
+    let VcpuSetSingleshotTimer { timeout_abs_ns, .. } = super::read_arg(arg)?;
+    let kind = Kind::Singleshot {
+        dom: d.id,
+        vcpu: vid.get(),
+    };
+    match hv::timer::singleshot(timeout_abs_ns, crate::time::now_ns()) {
+        Singleshot::FireNow => {
+            crate::timer::stop(kind);
+            crate::event::send_vcpu_virq(d, vid.get(), guest_abi::xen::VIRQ_TIMER);
+        }
+        Singleshot::At(deadline) => crate::timer::set(kind, deadline),
+    }
+    Ok(0)
+}
+
+/// `VCPUOP_stop_singleshot_timer`: `-EINVAL` for another vCPU.
+fn stop_singleshot_timer(d: &Domain, vid: VcpuId, caller: VcpuId) -> HcResult {
+    if vid != caller {
+        return Err(Errno::EINVAL);
+    }
+    crate::timer::stop(Kind::Singleshot {
+        dom: d.id,
+        vcpu: vid.get(),
+    });
+    Ok(0)
 }
 
 /// Runs `f` on vCPU `v` of `d` (which exists: the dispatcher checked).

@@ -36,6 +36,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use guest_abi::errno::Errno;
 use guest_abi::types::{DomId, VcpuId};
 use guest_abi::vcpu::{VcpuRunstateInfo, XEN_RUNSTATE_UPDATE};
 use hv::lock_levels::Level;
@@ -44,7 +45,11 @@ use hv::sched::{Decision, RunQueue, Runstate, State, Unit, UnitId};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::percpu::{self, MAX_CPUS};
 use crate::domain::{self, Domain};
+use crate::hypercall::Outcome;
 use crate::sync::{Ordered, OrderedGuard};
+use crate::timer::{self, Kind};
+
+pub use hv::pollers::Pollers;
 
 /// `VMASST_TYPE_runstate_update_flag`.
 const VMASST_RUNSTATE_UPDATE_FLAG: u64 = 1 << 5;
@@ -174,10 +179,6 @@ pub fn wake(dom: DomId, vcpu: VcpuId) {
 /// [`Outcome::Switch`](crate::hypercall::Outcome) so the entry completes
 /// the switch. The caller checks for events already pending
 /// first, as Xen's `vcpu_block` does.
-#[allow(
-    dead_code,
-    reason = "SCHEDOP_block (the timer work, in parallel) is its caller"
-)]
 pub fn block_current() {
     let cpu = percpu::cpu_id();
     let id = unit_id(domain::current_id(), VcpuId::new(current_vcpu_id()));
@@ -206,7 +207,6 @@ fn count_blocked(was: bool, is: bool) {
     }
 }
 
-#[allow(dead_code, reason = "for block_current")]
 fn current_vcpu_id() -> u32 {
     u32::try_from(percpu::this_cpu().current_vcpu()).unwrap_or(u32::MAX)
 }
@@ -405,4 +405,87 @@ pub fn first_entry() -> (u64, GuestRegs) {
     let mut regs = GuestRegs::default();
     reschedule(&mut regs);
     (crate::arch::x86_64::cpu::read_cr3(), regs)
+}
+
+/// `SCHEDOP_block`: enables event delivery (clears `evtchn_upcall_mask`,
+/// Xen's `local_event_delivery_enable`), then blocks the vCPU until an
+/// event makes its upcall pending ([`wake`], from the event paths). An
+/// upcall due already (tested before and, as Xen's `vcpu_block`, after
+/// marking the vCPU blocked) returns at once; the upcall goes out on the
+/// way back to the guest. The answer is 0 either way.
+pub fn block() -> Outcome {
+    let cpu = percpu::this_cpu();
+    domain::with_current(|c| c.vcpu.vcpu_info.set_upcall_mask(false));
+    if cpu.upcall_due() {
+        return Outcome::Done(0);
+    }
+    block_current();
+    if cpu.upcall_due() {
+        wake(domain::current_id(), VcpuId::new(current_vcpu_id()));
+    }
+    Outcome::Switch(0)
+}
+
+/// Xen's limit on `SCHEDOP_poll`'s ports ("fairly arbitrary").
+pub const MAX_POLL_PORTS: u32 = 128;
+
+/// `SCHEDOP_poll` on ports read one by one through `port_at(i)` (a guest
+/// copy, which may fault), with `timeout` an absolute system time (0:
+/// none), in Xen 4.17's order (the caller refused more than 128 ports
+/// and a list that is not guest memory): the vCPU is marked blocked and
+/// polling; an upcall due returns 0 at once; then each port is read
+/// (`-EFAULT`) and looked at (`-EINVAL` for one not valid or not bound,
+/// and a pending one returns 0 at once); otherwise the poll timer is set
+/// and the vCPU blocks until one of its ports becomes pending (any port
+/// when it polls several), its upcall becomes pending, or the timeout
+/// (`hv::pollers`, [`poll_timeout`]), and the answer is 0.
+pub fn poll(nr_ports: u32, port_at: impl Fn(u32) -> Result<u32, Errno>, timeout: u64) -> Outcome {
+    let current = domain::current();
+    let d = current.domain();
+    let vcpu = current.vcpu_id();
+    let poll_timer = Kind::Poll { dom: d.id, vcpu };
+    timer::stop(poll_timer);
+    d.pollers.start(vcpu);
+    block_current();
+    let checked = (|| {
+        if percpu::this_cpu().upcall_due() {
+            return Ok(false);
+        }
+        let mut last = 0;
+        for i in 0..nr_ports {
+            let port = port_at(i)?;
+            let mut ev = d.events.lock();
+            let crate::event::Events { table, words } = &mut *ev;
+            if table.poll(port, words)? {
+                return Ok(false);
+            }
+            last = port;
+        }
+        if nr_ports == 1 {
+            d.pollers.set_port(vcpu, last);
+        }
+        Ok(true)
+    })();
+    match checked {
+        Ok(true) => {}
+        other => {
+            d.pollers.stop(vcpu);
+            wake(d.id, VcpuId::new(vcpu));
+            return other.map(|_| 0).into();
+        }
+    }
+    if timeout != 0 {
+        timer::set(poll_timer, timeout);
+    }
+    Outcome::Switch(0)
+}
+
+/// A poll timer ran out (Xen's `poll_timer_fn`): the poll ends, if the
+/// vCPU still polls.
+pub fn poll_timeout(dom: DomId, vcpu: u32) {
+    if let Some(d) = domain::lookup(dom) {
+        if d.pollers.stop(vcpu) {
+            wake(dom, VcpuId::new(vcpu));
+        }
+    }
 }

@@ -200,17 +200,7 @@ fn crash_if_pending(regs: &GuestRegs) {
 fn handle_other(regs: &mut GuestRegs) {
     let v = regs.entry_vector;
     match v {
-        apic::TIMER_VECTOR => {
-            apic::tick();
-            apic::eoi();
-            if percpu::cpu_id() == 0 {
-                crate::console_input::poll();
-            }
-            if regs.is_guest_context() {
-                crate::hypercall::check_watchdogs();
-            }
-            crate::sched::tick(regs);
-        }
+        apic::TIMER_VECTOR => crate::timer::on_interrupt(regs),
         apic::SPURIOUS_VECTOR => {}
         ipi::CALL_FUNCTION_VECTOR => ipi::on_call_function(),
         ipi::EVENT_CHECK_VECTOR => ipi::on_event_check(),

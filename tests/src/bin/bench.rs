@@ -42,6 +42,8 @@
 //! | `evtchn_send_loopback` | `event_channel_op(EVTCHNOP_send)` on a loopback interdomain port, raising the other end afresh: the guest clears its pending bit, the selector and `evtchn_upcall_pending` first (events stay masked: no upcall) |
 //! | `evtchn_ipi_self` | the same on an IPI port bound to vCPU 0 itself |
 //! | `vcpu_switch_yield` | `sched_op(SCHEDOP_yield)` with vCPU 1 up and yielding in a loop: a switch to vCPU 1, its yield, and the switch back (dom0 has 2 vCPUs; vCPU 1 is down for every other row) |
+//! | `singleshot_timer_arm` | `vcpu_op(VCPUOP_set_singleshot_timer)` for a deadline far ahead (each call moves the armed timer) |
+//! | `set_timer_op_arm` | `set_timer_op` for a deadline far ahead |
 //!
 //! A new row is one entry in [`ROWS`] and, for a hypercall, a call to
 //! [`hypercall_row`] with its arguments.
@@ -63,13 +65,17 @@ use guest_abi::event_channel::{
 };
 use guest_abi::hypercall::{
     hypercall2, hypercall3, hypercall4, EVENT_CHANNEL_OP, MMUEXT_OP, MMU_UPDATE, SCHED_OP,
-    SET_CALLBACKS, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, VCPU_OP, XEN_VERSION,
+    SET_CALLBACKS, SET_TIMER_OP, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, VCPU_OP,
+    XEN_VERSION,
 };
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use guest_abi::sched::SCHEDOP_YIELD;
-use guest_abi::vcpu::{VCPUOP_DOWN, VCPUOP_INITIALISE, VCPUOP_IS_UP, VCPUOP_UP};
+use guest_abi::vcpu::{
+    VcpuSetSingleshotTimer, VCPUOP_DOWN, VCPUOP_INITIALISE, VCPUOP_IS_UP,
+    VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER, VCPUOP_UP,
+};
 use guest_abi::version::XENVER_VERSION;
 use guest_abi::xen::{
     MmuUpdate, MmuextOp, TrapInfo, DOMID_SELF, MMUEXT_NEW_USER_BASEPTR, MMUEXT_TLB_FLUSH_LOCAL,
@@ -446,6 +452,14 @@ const ROWS: &[Row] = &[
         run: vcpu_switch_yield,
     },
     Row {
+        name: "singleshot_timer_arm",
+        run: singleshot_timer_arm,
+    },
+    Row {
+        name: "set_timer_op_arm",
+        run: set_timer_op_arm,
+    },
+    Row {
         name: "sched_yield",
         run: |c| {
             hypercall_row(
@@ -575,6 +589,47 @@ fn vcpu_switch_yield(c: &mut Ctx) -> Outcome {
         0 => outcome,
         rc => Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_down)", rc)),
     }
+}
+
+/// A deadline far ahead (about 146 years of system time) and still a
+/// positive `s_time_t`: the timer rows arm it and never see it fire.
+const FAR_AHEAD_NS: u64 = 1 << 62;
+
+/// `VCPUOP_set_singleshot_timer` for [`FAR_AHEAD_NS`], then the timer is
+/// stopped.
+fn singleshot_timer_arm(c: &mut Ctx) -> Outcome {
+    let arg = VcpuSetSingleshotTimer {
+        timeout_abs_ns: FAR_AHEAD_NS,
+        flags: 0,
+        _pad: 0,
+    };
+    let out = hypercall_row(
+        c,
+        "vcpu_op(VCPUOP_set_singleshot_timer)",
+        [
+            VCPU_OP,
+            u64::from(VCPUOP_SET_SINGLESHOT_TIMER),
+            0,
+            addr(&arg),
+            0,
+            0,
+        ],
+        false,
+    );
+    let _ = call(&[VCPU_OP, u64::from(VCPUOP_STOP_SINGLESHOT_TIMER), 0, 0, 0, 0]);
+    out
+}
+
+/// `set_timer_op` for [`FAR_AHEAD_NS`], then the timer is stopped.
+fn set_timer_op_arm(c: &mut Ctx) -> Outcome {
+    let out = hypercall_row(
+        c,
+        "set_timer_op",
+        [SET_TIMER_OP, FAR_AHEAD_NS, 0, 0, 0, 0],
+        false,
+    );
+    let _ = call(&[SET_TIMER_OP, 0, 0, 0, 0, 0]);
+    out
 }
 
 /// Whether hypercall `nr` exists, from a call with arguments no

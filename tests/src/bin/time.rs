@@ -13,11 +13,11 @@ use guest_abi::hypercall::{hypercall3, UPDATE_VA_MAPPING};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
+use tests::clock;
 
 guest_abi::pv_guest!(main, name = "time");
 
-/// Offsets in shared_info (vCPU 0's `vcpu_info.time` and the wallclock).
-const TIME: u64 = 32;
+/// Offset of the wallclock in shared_info.
 const WC_VERSION: u64 = 3072;
 
 /// 2020-01-01 and 2100-01-01, in seconds since 1970.
@@ -29,45 +29,19 @@ fn rd32(va: u64) -> u32 {
     unsafe { (va as *const u32).read_volatile() }
 }
 
-fn rd64(va: u64) -> u64 {
-    // SAFETY: `va` lies in the mapped shared-info page.
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-fn tsc() -> u64 {
-    // SAFETY: rdtsc has no side effects (and is not trapped for PV guests).
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 /// One consistent copy of vCPU 0's time info: (version, tsc_timestamp,
 /// system_time, mul, shift).
 fn time_info(shared: u64) -> (u32, u64, u64, u32, i8) {
-    let t = shared + TIME;
-    loop {
-        let v = rd32(t);
-        let snap = (
-            v,
-            rd64(t + 8),
-            rd64(t + 16),
-            rd32(t + 24),
-            rd32(t + 28).to_le_bytes()[0].cast_signed(),
-        );
-        if v.is_multiple_of(2) && rd32(t) == v {
-            return snap;
-        }
-    }
+    let t = clock::time_info(shared);
+    (t.version, t.tsc_timestamp, t.system_time, t.mul, t.shift)
 }
 
-/// System time now, as a PV guest computes it.
 fn system_time(shared: u64) -> u64 {
-    let (_, stamp, base, mul, shift) = time_info(shared);
-    let delta = tsc().wrapping_sub(stamp);
-    let delta = if shift >= 0 {
-        delta << shift
-    } else {
-        delta >> -shift
-    };
-    base + u64::try_from((u128::from(delta) * u128::from(mul)) >> 32).unwrap_or(u64::MAX)
+    clock::now(shared)
+}
+
+fn tsc() -> u64 {
+    clock::tsc()
 }
 
 fn main(si: StartInfoRef) -> ! {

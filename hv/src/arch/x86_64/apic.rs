@@ -2,10 +2,18 @@
 //! address) and their timers, calibrated against the PIT on the boot CPU;
 //! the legacy 8259 PICs are masked. IPIs go through the ICR ([`send_fixed`],
 //! INIT and startup for `smp`).
+//!
+//! The timer is one-shot (tickless): [`set_deadline`] programs the next
+//! expiry, a TSC value, and nothing else interrupts. With the CPU's
+//! TSC-deadline mode (CPUID.1:ECX[24]) that is one MSR write; without it
+//! the one-shot count is worked out from the calibrated ratio of APIC
+//! ticks to TSC ticks, rounded up, so the interrupt is never early by
+//! more than the two clocks' calibration error (the timer module checks
+//! what is due when it comes, and programs again if nothing is).
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use super::cpu::{inb, outb, rdmsr, rdtsc, MSR_APIC_BASE};
+use super::cpu::{inb, outb, rdmsr, rdtsc, wrmsr, MSR_APIC_BASE};
 use crate::mm::frame_access as phys;
 
 const REG_ID: u64 = 0x20;
@@ -23,12 +31,18 @@ const REG_TIMER_DIVIDE: u64 = 0x3e0;
 pub const TIMER_VECTOR: u32 = 0x20;
 /// Spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u32 = 0xff;
-/// Timer ticks per second.
-pub const TICK_HZ: u64 = 100;
+
+/// `IA32_TSC_DEADLINE`.
+const MSR_TSC_DEADLINE: u32 = 0x6e0;
+/// LVT timer modes (bits 17-18).
+const LVT_ONE_SHOT: u32 = 0;
+const LVT_TSC_DEADLINE: u32 = 2 << 17;
 
 static BASE: AtomicU64 = AtomicU64::new(0xfee0_0000);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static APIC_TICKS_PER_MS: AtomicU32 = AtomicU32::new(0);
+/// The timer runs in TSC-deadline mode.
+static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 
 /// The local APIC's register page (physical address).
 pub fn base() -> u64 {
@@ -50,10 +64,13 @@ pub struct TimerInfo {
     pub apic_id: u32,
     pub apic_ticks_per_ms: u32,
     pub tsc_khz: u64,
+    /// The timer runs in TSC-deadline mode (else one-shot counts).
+    pub tsc_deadline: bool,
 }
 
 /// Masks the PICs, enables the local APIC, calibrates its timer and the TSC
-/// over 10 ms of PIT time, and starts a periodic tick.
+/// over 10 ms of PIT time, and leaves the timer stopped in one-shot (or
+/// TSC-deadline) mode.
 pub fn init() -> Result<TimerInfo, &'static str> {
     outb(0x21, 0xff);
     outb(0xa1, 0xff);
@@ -73,13 +90,19 @@ pub fn init() -> Result<TimerInfo, &'static str> {
     let per_ms = (elapsed / 10).max(1);
     APIC_TICKS_PER_MS.store(per_ms, Ordering::Relaxed);
     TSC_KHZ.store((tsc1 - tsc0) / 10, Ordering::Relaxed);
-    write(REG_LVT_TIMER, TIMER_VECTOR | 1 << 17); // periodic
-    let period = u64::from(per_ms) * 1000 / TICK_HZ;
-    write(REG_TIMER_INIT, u32::try_from(period).unwrap_or(u32::MAX));
+    let deadline = super::cpu::cpuid(1, 0)[2] & (1 << 24) != 0;
+    TSC_DEADLINE.store(deadline, Ordering::Relaxed);
+    let mode = if deadline {
+        LVT_TSC_DEADLINE
+    } else {
+        LVT_ONE_SHOT
+    };
+    write(REG_LVT_TIMER, TIMER_VECTOR | mode);
     Ok(TimerInfo {
         apic_id: read(REG_ID) >> 24,
         apic_ticks_per_ms: per_ms,
         tsc_khz: TSC_KHZ.load(Ordering::Relaxed),
+        tsc_deadline: deadline,
     })
 }
 
@@ -134,6 +157,37 @@ pub fn send_startup(dest: u32, page: u64) {
     send(dest, ICR_STARTUP | ICR_ASSERT | vector);
 }
 
+/// Programs this CPU's timer to interrupt once the TSC reaches `tsc`
+/// (at once if it has).
+pub fn set_deadline(tsc: u64) {
+    if TSC_DEADLINE.load(Ordering::Relaxed) {
+        // SAFETY: the CPU has TSC-deadline mode (CPUID) and the LVT is in
+        // it; a non-zero value arms the timer, which only interrupts.
+        unsafe { wrmsr(MSR_TSC_DEADLINE, tsc.max(1)) };
+        return;
+    }
+    let delta = tsc.saturating_sub(rdtsc());
+    let per_ms = u128::from(APIC_TICKS_PER_MS.load(Ordering::Relaxed));
+    let khz = u128::from(tsc_khz().max(1));
+    let count = (u128::from(delta) * per_ms).div_ceil(khz);
+    // Too far ahead for 32 bits: the interrupt comes early, finds nothing
+    // due and programs the rest.
+    write(
+        REG_TIMER_INIT,
+        u32::try_from(count.max(1)).unwrap_or(u32::MAX),
+    );
+}
+
+/// Stops this CPU's timer.
+pub fn stop_timer() {
+    if TSC_DEADLINE.load(Ordering::Relaxed) {
+        // SAFETY: as in `set_deadline`; 0 disarms.
+        unsafe { wrmsr(MSR_TSC_DEADLINE, 0) };
+    } else {
+        write(REG_TIMER_INIT, 0);
+    }
+}
+
 /// Busy-waits 10 ms on PIT channel 2.
 fn pit_wait_10ms() {
     const COUNT: u16 = 11932; // 1.193182 MHz × 10 ms
@@ -151,16 +205,6 @@ fn pit_wait_10ms() {
 /// Signals end of interrupt.
 pub fn eoi() {
     write(REG_EOI, 0);
-}
-
-/// Counts one timer tick.
-pub fn tick() -> u64 {
-    super::percpu::this_cpu().tick()
-}
-
-/// The boot CPU's timer ticks since `init` (the uptime clock).
-pub fn ticks() -> u64 {
-    super::percpu::CPUS[0].ticks()
 }
 
 /// TSC frequency in kHz as calibrated.
@@ -184,9 +228,4 @@ pub fn delay_us(us: u64) {
     while rdtsc() < end {
         core::hint::spin_loop();
     }
-}
-
-/// Milliseconds since the tick started.
-pub fn uptime_ms() -> u64 {
-    ticks() * (1000 / TICK_HZ)
 }

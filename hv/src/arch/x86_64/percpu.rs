@@ -170,8 +170,6 @@ pub struct CpuLocal {
     gdt_base: AtomicU64,
     /// Base of the running vCPU's LDT window (0: none).
     ldt_window: AtomicU64,
-    /// This CPU's local-APIC timer ticks.
-    ticks: AtomicU64,
     /// Why the hypercall in progress crashes its domain: set by a handler
     /// on the light path, which cannot report a full frame, and taken by
     /// the full path it falls back to (`hypercall::complete`).
@@ -210,7 +208,6 @@ impl CpuLocal {
             current_vcpu: AtomicU32::new(0),
             gdt_base: AtomicU64::new(0),
             ldt_window: AtomicU64::new(0),
-            ticks: AtomicU64::new(0),
             pending_crash: UnsafeCell::new(None),
             tlb_owed: AtomicBool::new(false),
         }
@@ -227,15 +224,6 @@ impl CpuLocal {
     pub fn take_pending_crash(&self) -> Option<&'static str> {
         // SAFETY: as in `set_pending_crash`.
         unsafe { (*self.pending_crash.get()).take() }
-    }
-
-    /// Counts one timer tick of this CPU; returns the count.
-    pub fn tick(&self) -> u64 {
-        self.ticks.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    pub fn ticks(&self) -> u64 {
-        self.ticks.load(Ordering::Relaxed)
     }
 
     pub fn gdt_base(&self) -> u64 {

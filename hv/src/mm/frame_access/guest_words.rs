@@ -15,12 +15,12 @@
 //! by atomic read-modify-writes, as Xen's `guest_test_and_set_bit` and
 //! `cmpxchg` change them.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
 
 use alloc::vec::Vec;
 
 use guest_abi::event_channel::EvtchnFifoControlBlock;
-use guest_abi::xen::{SharedInfo, VcpuInfo, XEN_LEGACY_MAX_VCPUS};
+use guest_abi::xen::{SharedInfo, VcpuInfo, VcpuTimeInfo, XEN_LEGACY_MAX_VCPUS};
 use hv::evtchn::{EventMemory, FIFO_MAX_PAGES, FIFO_WORDS_PER_PAGE};
 
 use super::{frame_va, FrameWrite, OutOfRange, WritableRef};
@@ -145,6 +145,35 @@ impl VcpuInfoRef {
     }
 }
 
+const TIME: u64 = core::mem::offset_of!(VcpuInfo, time) as u64;
+
+impl crate::time::TimeArea for VcpuInfoRef {
+    fn read_time(&self) -> VcpuTimeInfo {
+        // SAFETY: as in `upcall_mask`; `time` is 8-byte aligned inside the
+        // checked `vcpu_info` (offset 32 of an 8-byte aligned place).
+        unsafe { core::ptr::read_volatile((self.va + TIME) as *const VcpuTimeInfo) }
+    }
+
+    fn write_time_version(&self, version: u32) {
+        // SAFETY: as in `read_time`.
+        unsafe { core::ptr::write_volatile((self.va + TIME) as *mut u32, version) };
+    }
+
+    fn write_time_body(&self, t: &VcpuTimeInfo) {
+        let base = self.va + TIME;
+        let tail = u64::from(t.tsc_to_system_mul)
+            | u64::from(t.tsc_shift.cast_unsigned()) << 32
+            | u64::from(t.flags) << 40;
+        // SAFETY: as in `read_time`: three aligned words of the `time`
+        // field (bytes 8..32), the version (0..4) left to the caller.
+        unsafe {
+            core::ptr::write_volatile((base + 8) as *mut u64, t.tsc_timestamp);
+            core::ptr::write_volatile((base + 16) as *mut u64, t.system_time);
+            core::ptr::write_volatile((base + 24) as *mut u64, tail);
+        }
+    }
+}
+
 /// An aligned word of type `A` at direct-map address `va`, borrowed for as
 /// long as the handle that checked it.
 ///
@@ -165,7 +194,7 @@ unsafe fn word_at<'a, A>(va: u64) -> &'a A {
 /// have): the event logic only asks for words that exist, so nothing but
 /// an hv bug writes these, and then harmlessly.
 static NO_WORD64: AtomicU64 = AtomicU64::new(0);
-static NO_WORD8: AtomicU8 = AtomicU8::new(0);
+static NO_WORD16: AtomicU16 = AtomicU16::new(0);
 
 /// One guest frame held for its words, and the direct-map address of the
 /// first word hv uses in it.
@@ -325,11 +354,12 @@ impl EventMemory for EventWords {
     }
 
     #[inline]
-    fn evtchn_upcall_pending(&self, vcpu: u32) -> &AtomicU8 {
+    fn evtchn_upcall_pending(&self, vcpu: u32) -> &AtomicU16 {
         match self.vcpu_info(vcpu) {
-            // SAFETY: as in `evtchn_pending_sel`, the slot's first byte.
+            // SAFETY: as in `evtchn_pending_sel`, the slot's first two
+            // bytes (8-byte aligned).
             Some(va) => unsafe { word_at(va) },
-            None => &NO_WORD8,
+            None => &NO_WORD16,
         }
     }
 
