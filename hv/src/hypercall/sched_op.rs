@@ -46,8 +46,17 @@ pub fn sched_op(cmd: u32, arg: u64) -> Outcome {
     if cmd == SCHEDOP_YIELD {
         return yield_now();
     }
-    other(cmd, arg)
+    match other(cmd, arg) {
+        Ok(SWITCH) => Outcome::Switch(0),
+        r => r.into(),
+    }
 }
+
+/// What [`other`] answers for "0, and switch away: the vCPU blocked" (no
+/// command answers it as a value). An `HcResult` comes back in two
+/// registers; an `Outcome`, or a richer enum, through memory, which gives
+/// the yield's table entry a stack frame (5-14 instructions).
+const SWITCH: u64 = u64::MAX;
 
 /// `SCHEDOP_yield`: to the next vCPU waiting for this CPU, if one does
 /// (`crate::sched`); at once otherwise.
@@ -63,17 +72,10 @@ fn yield_now() -> Outcome {
 /// Every command but yield, out of the yield's way.
 #[cold]
 #[inline(never)]
-fn other(cmd: u32, arg: u64) -> Outcome {
+fn other(cmd: u32, arg: u64) -> HcResult {
     match cmd {
-        SCHEDOP_BLOCK => crate::sched::block(),
+        SCHEDOP_BLOCK => Ok(if crate::sched::block() { SWITCH } else { 0 }),
         SCHEDOP_POLL => poll(arg),
-        _ => other_result(cmd, arg).into(),
-    }
-}
-
-/// The commands that answer a value or an errno.
-fn other_result(cmd: u32, arg: u64) -> HcResult {
-    match cmd {
         SCHEDOP_SHUTDOWN => shutdown(read_reason(arg)?),
         SCHEDOP_SHUTDOWN_CODE => {
             let reason = read_reason(arg)?;
@@ -92,27 +94,20 @@ fn other_result(cmd: u32, arg: u64) -> HcResult {
 /// `SCHEDOP_poll`: `-EFAULT` for an unreadable `sched_poll`, then
 /// `-EINVAL` for more than 128 ports, `-EFAULT` for a port list that is
 /// not guest memory (Xen's `guest_handle_okay`), then `sched::poll`.
-fn poll(arg: u64) -> Outcome {
+fn poll(arg: u64) -> HcResult {
     use crate::guest_mem::{GuestSlice, Loaded};
-    let checked = (|| {
-        let SchedPoll {
-            ports,
-            nr_ports,
-            timeout,
-            ..
-        } = super::read_arg(arg)?;
-        if nr_ports > crate::sched::MAX_POLL_PORTS {
-            return Err(Errno::EINVAL);
-        }
-        let list = GuestSlice::<u32>::new(ports, u64::from(nr_ports))?;
-        Ok((list, nr_ports, timeout))
-    })();
-    match checked {
-        Ok((list, nr_ports, timeout)) => {
-            crate::sched::poll(nr_ports, |i| Ok(list.get(&Loaded, u64::from(i))?), timeout)
-        }
-        Err(e) => Outcome::Err(e),
+    let SchedPoll {
+        ports,
+        nr_ports,
+        timeout,
+        ..
+    } = super::read_arg(arg)?;
+    if nr_ports > crate::sched::MAX_POLL_PORTS {
+        return Err(Errno::EINVAL);
     }
+    let list = GuestSlice::<u32>::new(ports, u64::from(nr_ports))?;
+    let switch = crate::sched::poll(nr_ports, |i| Ok(list.get(&Loaded, u64::from(i))?), timeout)?;
+    Ok(if switch { SWITCH } else { 0 })
 }
 
 /// `SCHEDOP_remote_shutdown`: `-EFAULT` for an unreadable argument,
@@ -188,7 +183,8 @@ pub fn watchdog_timer(dom: DomId) {
 pub fn sched_op_compat(cmd: u32, arg: u64) -> Outcome {
     match cmd {
         SCHEDOP_YIELD => yield_now(),
-        SCHEDOP_BLOCK => crate::sched::block(),
+        SCHEDOP_BLOCK if crate::sched::block() => Outcome::Switch(0),
+        SCHEDOP_BLOCK => Outcome::Done(0),
         SCHEDOP_SHUTDOWN => shutdown((arg & 0xff) as u8),
         _ => Outcome::Err(Errno::ENOSYS),
     }

@@ -45,7 +45,6 @@ use hv::sched::{Decision, RunQueue, Runstate, State, Unit, UnitId};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::percpu::{self, MAX_CPUS};
 use crate::domain::{self, Domain};
-use crate::hypercall::Outcome;
 use crate::sync::{Ordered, OrderedGuard};
 use crate::timer::{self, Kind};
 
@@ -412,18 +411,20 @@ pub fn first_entry() -> (u64, GuestRegs) {
 /// event makes its upcall pending ([`wake`], from the event paths). An
 /// upcall due already (tested before and, as Xen's `vcpu_block`, after
 /// marking the vCPU blocked) returns at once; the upcall goes out on the
-/// way back to the guest. The answer is 0 either way.
-pub fn block() -> Outcome {
+/// way back to the guest. The answer is 0 either way; true when the
+/// hypercall is to answer [`Outcome::Switch`](crate::hypercall::Outcome) (the vCPU was marked
+/// blocked), false for a plain answer.
+pub fn block() -> bool {
     let cpu = percpu::this_cpu();
     domain::with_current(|c| c.vcpu.vcpu_info.set_upcall_mask(false));
     if cpu.upcall_due() {
-        return Outcome::Done(0);
+        return false;
     }
     block_current();
     if cpu.upcall_due() {
         wake(domain::current_id(), VcpuId::new(current_vcpu_id()));
     }
-    Outcome::Switch(0)
+    true
 }
 
 /// Xen's limit on `SCHEDOP_poll`'s ports ("fairly arbitrary").
@@ -438,8 +439,14 @@ pub const MAX_POLL_PORTS: u32 = 128;
 /// and a pending one returns 0 at once); otherwise the poll timer is set
 /// and the vCPU blocks until one of its ports becomes pending (any port
 /// when it polls several), its upcall becomes pending, or the timeout
-/// (`hv::pollers`, [`poll_timeout`]), and the answer is 0.
-pub fn poll(nr_ports: u32, port_at: impl Fn(u32) -> Result<u32, Errno>, timeout: u64) -> Outcome {
+/// (`hv::pollers`, [`poll_timeout`]), and the answer is 0. `Ok(true)`:
+/// the hypercall answers [`Outcome::Switch`](crate::hypercall::Outcome)
+/// (the vCPU blocked).
+pub fn poll(
+    nr_ports: u32,
+    port_at: impl Fn(u32) -> Result<u32, Errno>,
+    timeout: u64,
+) -> Result<bool, Errno> {
     let current = domain::current();
     let d = current.domain();
     let vcpu = current.vcpu_id();
@@ -471,13 +478,13 @@ pub fn poll(nr_ports: u32, port_at: impl Fn(u32) -> Result<u32, Errno>, timeout:
         other => {
             d.pollers.stop(vcpu);
             wake(d.id, VcpuId::new(vcpu));
-            return other.map(|_| 0).into();
+            return other.map(|_| false);
         }
     }
     if timeout != 0 {
         timer::set(poll_timer, timeout);
     }
-    Outcome::Switch(0)
+    Ok(true)
 }
 
 /// A poll timer ran out (Xen's `poll_timer_fn`): the poll ends, if the
