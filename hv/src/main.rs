@@ -240,8 +240,9 @@ fn main(magic: u32, info: u32) -> ! {
     );
 
     let t0 = x86::cpu::rdtsc();
-    // One CPU runs guests today.
-    let dom0_vcpus = hv::sched::dom0_vcpus(1, opts.dom0_max_vcpus, domain::MAX_VCPUS);
+    // Xen's default: a vCPU per CPU that runs guests.
+    let cpus = x86::smp::online().0.count_ones().max(1);
+    let dom0_vcpus = hv::sched::dom0_vcpus(cpus, opts.dom0_max_vcpus, domain::MAX_VCPUS);
     let dom0 = build_boot_domain(&bi, opts.dom0_mem, dom0_vcpus);
     let micros =
         x86::cpu::rdtsc().saturating_sub(t0).saturating_mul(1000) / x86::apic::tsc_khz().max(1);
@@ -273,6 +274,20 @@ fn main(magic: u32, info: u32) -> ! {
     sched::init_cpu(x86::percpu::cpu_id());
     sched::add_domain(&dom0);
     drop(dom0);
+    x86::smp::start_guests(ap_main);
+    let (cr3, regs) = sched::first_entry();
+    x86::enter_guest(cr3, &regs)
+}
+
+/// An AP once guests may run on it: its scheduler queue, its timer and
+/// its timer queue started, it takes the vCPUs its queue (or its load
+/// balancing) gives it, as the boot CPU does.
+fn ap_main() -> ! {
+    let me = x86::percpu::this_cpu();
+    sched::init_cpu(me.id());
+    me.set_online();
+    x86::apic::start_timer_ap();
+    timer::start_cpu();
     let (cr3, regs) = sched::first_entry();
     x86::enter_guest(cr3, &regs)
 }

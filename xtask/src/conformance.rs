@@ -433,10 +433,9 @@ fn try_run_case(
                 .dom0_mem_mib
                 .map(|m| format!(" dom0_mem={m}M"))
                 .unwrap_or_default();
-            let vcpus = spec
-                .vcpus
-                .map(|n| format!(" dom0_max_vcpus={n}"))
-                .unwrap_or_default();
+            // One vCPU unless the guest asks for more, as on the Xen side
+            // (hv's own default is Xen's: a vCPU per CPU).
+            let vcpus = format!(" dom0_max_vcpus={}", spec.vcpus.unwrap_or(1));
             cfg.append = format!(
                 "{}{dom0_mem}{vcpus} {}",
                 qemu::DEFAULT_HV_CMDLINE,

@@ -118,6 +118,17 @@ pub fn init_ap() {
     write(REG_LVT_TIMER, 1 << 16); // masked
 }
 
+/// Arms this AP's timer as the boot CPU's (one-shot or TSC-deadline,
+/// [`TIMER_VECTOR`]) once it takes vCPUs: its timer queue programs it.
+pub fn start_timer_ap() {
+    let mode = if TSC_DEADLINE.load(Ordering::Relaxed) {
+        LVT_TSC_DEADLINE
+    } else {
+        LVT_ONE_SHOT
+    };
+    write(REG_LVT_TIMER, TIMER_VECTOR | mode);
+}
+
 /// This CPU's local APIC id (xAPIC: 8 bits).
 pub fn apic_id() -> u32 {
     read(REG_ID) >> 24

@@ -255,6 +255,12 @@ impl CpuLocal {
         (core::ptr::from_ref(self) as usize - core::ptr::addr_of!(CPUS) as usize) / CPU_LOCAL_SIZE
     }
 
+    /// Marks this CPU online to the scheduler: an AP that idled until
+    /// then starts taking vCPUs.
+    pub fn set_online(&self) {
+        self.online.store(true, Ordering::Release);
+    }
+
     /// Brought up and taking vCPUs (any CPU may ask; an AP that only
     /// idles and answers IPIs is not: `smp::online` lists those).
     pub fn is_online(&self) -> bool {

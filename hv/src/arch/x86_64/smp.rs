@@ -391,6 +391,13 @@ fn idle() -> ! {
         // (the interrupt shadow), so no wake-up is lost.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
         super::ipi::serve();
+        let main = AP_MAIN.load(Ordering::Acquire);
+        if main != 0 {
+            // SAFETY: only `start_guests` stores a non-zero word here, and
+            // it stores a `fn() -> !` pointer.
+            let f = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
+            f();
+        }
         let job = IDLE_JOBS[me].swap(0, Ordering::Acquire);
         if job != 0 {
             // SAFETY: only `post_idle_job` stores a non-zero word here,
@@ -399,6 +406,17 @@ fn idle() -> ! {
             f(IDLE_ARGS[me].load(Ordering::Relaxed));
         }
     }
+}
+
+/// What every idle AP runs once guests may run on it (0: nothing yet).
+static AP_MAIN: AtomicUsize = AtomicUsize::new(0);
+
+/// Has every AP leave its idle loop for `main` (which takes vCPUs, and
+/// never returns), waking them with an event check.
+pub fn start_guests(main: fn() -> !) {
+    AP_MAIN.store(main as usize, Ordering::Release);
+    let others = CpuMask(online().0 & !CpuMask::one(percpu::cpu_id()).0);
+    super::ipi::event_check(others);
 }
 
 /// A function an idle AP runs outside any interrupt, with its argument.
