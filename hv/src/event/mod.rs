@@ -151,6 +151,11 @@ fn guest_frame(owner: DomId, gfn: u64) -> Result<WritableRef, Errno> {
 /// anywhere is blocked). Call with at most the event lock held.
 #[inline(always)]
 pub fn raised(dom: &Domain, r: Raised) {
+    // A vCPU running on another CPU gets its upcall at that CPU's next
+    // exit: the kick makes that now (Xen's `vcpu_kick`).
+    if let Some(v) = r.upcall {
+        crate::arch::x86_64::smp::kick(dom.vcpu_cpu(v as usize));
+    }
     if crate::sched::any_blocked() {
         wake_for(dom, r);
     }

@@ -163,14 +163,20 @@ pub fn any_blocked() -> bool {
 pub fn wake(dom: DomId, vcpu: VcpuId) {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
-    let _ = with_unit(id, |q, _| {
-        if q.get(id)
-            .is_some_and(|u| u.runstate.state == State::Blocked)
-        {
+    let woken = with_unit(id, |q, cpu| {
+        let blocked = q
+            .get(id)
+            .is_some_and(|u| u.runstate.state == State::Blocked);
+        if blocked {
             q.set_state(id, State::Runnable, now);
             count_blocked(true, false);
         }
+        blocked.then_some(cpu)
     });
+    // Its CPU may be idling: it looks at its queue at once.
+    if let Some(cpu) = woken.flatten() {
+        crate::arch::x86_64::smp::kick(Some(cpu));
+    }
 }
 
 /// Deschedules the running vCPU until [`wake`] (`SCHEDOP_block`'s

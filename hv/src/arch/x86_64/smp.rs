@@ -25,7 +25,7 @@
 //! the APIC id it reads from its own APIC).
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use alloc::boxed::Box;
 use hv::smp::CpuMask;
@@ -416,7 +416,32 @@ static AP_MAIN: AtomicUsize = AtomicUsize::new(0);
 pub fn start_guests(main: fn() -> !) {
     AP_MAIN.store(main as usize, Ordering::Release);
     let others = CpuMask(online().0 & !CpuMask::one(percpu::cpu_id()).0);
+    if others.0 != 0 {
+        SEVERAL.store(true, Ordering::Release);
+    }
     super::ipi::event_check(others);
+}
+
+/// Whether guests run on more than one CPU (a vCPU another CPU runs may
+/// need a kick): one load for the single-CPU paths.
+static SEVERAL: AtomicBool = AtomicBool::new(false);
+
+/// Makes CPU `cpu` look at its work (a vCPU of its queue woken, an event
+/// for the vCPU it runs): an event-check interrupt, unless it is this
+/// CPU or guests run on one CPU only.
+#[inline(always)]
+pub fn kick(cpu: Option<usize>) {
+    if SEVERAL.load(Ordering::Relaxed) {
+        kick_other(cpu);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn kick_other(cpu: Option<usize>) {
+    if let Some(c) = cpu.filter(|&c| c != percpu::cpu_id()) {
+        super::ipi::event_check(CpuMask::one(c));
+    }
 }
 
 /// A function an idle AP runs outside any interrupt, with its argument.
