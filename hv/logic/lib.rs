@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod sched;
 pub mod time_scale;
 pub mod timer;
+pub mod vmce;
 pub mod watchdog;
 
 pub mod bundle;

@@ -100,6 +100,9 @@ pub struct Vcpu {
     /// start, as on Xen). Its single-shot and poll timers are only in
     /// the timer queue of the CPU that runs it (`timer`).
     pub periodic: hv::timer::Periodic,
+    /// Its virtual machine-check MSRs (`MCG_STATUS`, the banks' `CTL2`),
+    /// per vCPU as on Xen.
+    pub vmce: hv::vmce::Vmce,
 }
 
 impl Vcpu {
@@ -150,6 +153,7 @@ impl Vcpu {
             runstate_area: 0,
             time_area: 0,
             periodic: hv::timer::Periodic::default(),
+            vmce: hv::vmce::Vmce::default(),
         })
     }
 }

@@ -12,7 +12,9 @@
 //! - Intel only: `MISC_ENABLE` (0x1a0) with PERF_AVAIL and MONITOR_ENABLE
 //!   cleared and BTS/PEBS unavailable and xTPR disabled set;
 //! - AMD only: the P-state / FID-VID MSRs read as 0; `NB_CFG` (0xc001001f)
-//!   reads as 0 on any vendor (no vCPU is pinned).
+//!   reads as 0 on any vendor (no vCPU is pinned);
+//! - the machine-check MSRs (`MCG_*`, the banks, `P5_MC_*`): the vCPU's
+//!   virtual MCE, read and written by [`hv::vmce`]'s rules.
 //!
 //! Writes:
 //! - `FS_BASE`/`GS_BASE`/`SHADOW_GS_BASE` with a canonical value;
@@ -32,6 +34,7 @@
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::{cpu, guest_state};
 use crate::domain::Cur;
+use hv::vmce::McaVendor;
 
 const MSR_TSC: u32 = 0x10;
 const MSR_APIC_BASE: u32 = 0x1b;
@@ -99,7 +102,17 @@ fn guest_misc_enable(v: u64) -> u64 {
     (v & !clear) | set
 }
 
-fn read(msr: u32) -> Option<u64> {
+fn mca_vendor() -> McaVendor {
+    match vendor() {
+        Vendor::Intel => McaVendor::Intel,
+        Vendor::Amd | Vendor::Other => McaVendor::Other,
+    }
+}
+
+fn read(d: &Cur<'_>, msr: u32) -> Option<u64> {
+    if let Some(got) = d.vcpu.vmce.read(mca_vendor(), msr) {
+        return got.ok();
+    }
     let v = match msr {
         MSR_APIC_BASE => APIC_DEFAULT_PHYS_BASE | APIC_BASE_ENABLE | APIC_BASE_BSP,
         cpu::MSR_FS_BASE => cpu::rdmsr(cpu::MSR_FS_BASE),
@@ -121,6 +134,9 @@ fn read(msr: u32) -> Option<u64> {
 }
 
 fn write(d: &mut Cur<'_>, msr: u32, v: u64) -> bool {
+    if let Some(done) = d.vcpu.vmce.write(mca_vendor(), msr, v) {
+        return done.is_ok();
+    }
     let vendor = vendor();
     match msr {
         // The kernel runs, so the live GS base is the kernel's and the
@@ -182,7 +198,7 @@ fn msr_index(regs: &GuestRegs) -> u32 {
 /// `rdmsr`: false means #GP.
 pub fn rdmsr(d: &Cur<'_>, regs: &mut GuestRegs) -> bool {
     let msr = msr_index(regs);
-    match read(msr) {
+    match read(d, msr) {
         Some(v) => {
             regs.rax = v & 0xffff_ffff;
             regs.rdx = v >> 32;
