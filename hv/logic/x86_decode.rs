@@ -318,30 +318,49 @@ pub fn is_forced_cpuid(bytes: &[u8]) -> bool {
 /// `ud2; .ascii "xen"; cpuid`.
 pub const FORCED_CPUID: [u8; 7] = [0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2];
 
-/// What a memory store writes: a register (its encoding number) or an
-/// immediate (sign-extended to the operand size).
+/// Where a memory write's operand comes from: a register (its encoding
+/// number) or an immediate (sign-extended to the operand size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreSrc {
     Reg(u8),
     Imm(i64),
 }
 
-/// A plain store to memory: `mov r/m, r` (0x89) or `mov r/m, imm32`
-/// (0xC7 /0), of `size` bytes (4, or 8 with REX.W), `len` bytes long.
+/// What a memory write does with its operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// `mov`: memory = operand.
+    Mov,
+    /// `xchg`: memory = operand, and the register gets the old value.
+    Xchg,
+    /// `and`: memory &= operand (flags as `and` sets them).
+    And,
+    /// `or`: memory |= operand.
+    Or,
+}
+
+/// A write to memory of `size` bytes (1, 4, or 8 with REX.W), `len` bytes
+/// long: `mov r/m, r` (0x89), `mov r/m, imm32` (0xC7 /0), `mov r/m8, imm8`
+/// (0xC6 /0), `xchg r/m, r` (0x87, Linux's `ptep_get_and_clear`),
+/// `and`/`or` with a register (0x21 / 0x09) or an immediate (0x81, 0x83,
+/// and 0x80 for a byte: Linux's `clear_bit`/`set_bit` with a constant bit,
+/// as `ptep_set_wrprotect` does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Store {
+    pub op: StoreOp,
     pub src: StoreSrc,
     pub size: u8,
     pub len: usize,
 }
 
-/// Decodes a store to memory, the instructions a PV kernel writes its page
-/// table entries with (Linux's `native_set_pte` is a 64-bit `mov`): the
-/// emulation of writes to read-only page tables (Xen's "ptwr") takes its
-/// value and length from here; the address is the fault's cr2. Segment
-/// prefixes (64-bit code: no effect on the value) and REX are accepted;
-/// anything else (other prefixes, register destinations, other opcodes)
-/// is `None`, and the fault goes to the guest.
+/// Decodes a write to memory, the instructions a PV kernel changes its
+/// page table entries with (Linux's `native_set_pte` is a 64-bit `mov`):
+/// the emulation of writes to read-only page tables (Xen's "ptwr") takes
+/// its operation, operand and length from here; the address is the
+/// fault's cr2. Segment prefixes (64-bit code: no effect on the value),
+/// `lock` (the CPU has already refused it where it is not allowed) and REX
+/// are accepted; anything else (other prefixes, register destinations,
+/// other opcodes) is `None`, and the fault goes to the guest.
 pub fn decode_store(bytes: &[u8]) -> Option<Store> {
     let bytes = bytes.get(..MAX_INSN_LEN).unwrap_or(bytes);
     let mut i = 0usize;
@@ -350,7 +369,7 @@ pub fn decode_store(bytes: &[u8]) -> Option<Store> {
         let b = *bytes.get(i)?;
         i += 1;
         match b {
-            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 if rex == 0 => {}
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0xf0 if rex == 0 => {}
             0x40..=0x4f if rex == 0 => rex = b,
             _ => break b,
         }
@@ -373,18 +392,42 @@ pub fn decode_store(bytes: &[u8]) -> Option<Store> {
         1 => 1,
         _ => 4,
     };
-    let size = if rex & 0x08 != 0 { 8 } else { 4 };
-    let src = match opcode {
-        0x89 => StoreSrc::Reg(reg | ((rex & 0x04) << 1)),
-        0xc7 if reg == 0 => {
-            let imm = bytes.get(i..i + 4)?;
-            i += 4;
-            let v = i32::from_le_bytes([imm[0], imm[1], imm[2], imm[3]]);
-            StoreSrc::Imm(i64::from(v))
-        }
+    let wide = if rex & 0x08 != 0 { 8 } else { 4 };
+    let src_reg = StoreSrc::Reg(reg | ((rex & 0x04) << 1));
+    let mut imm = |n: usize| -> Option<StoreSrc> {
+        let b = bytes.get(i..i + n)?;
+        i += n;
+        let v = match *b {
+            [x] => i64::from(x.cast_signed()),
+            [a, b, c, d] => i64::from(i32::from_le_bytes([a, b, c, d])),
+            _ => return None,
+        };
+        Some(StoreSrc::Imm(v))
+    };
+    // The operation of a group-1 opcode's reg field: only and (4) and or (1).
+    let group1 = |reg: u8| match reg {
+        1 => Some(StoreOp::Or),
+        4 => Some(StoreOp::And),
+        _ => None,
+    };
+    let (op, src, size) = match opcode {
+        0x89 => (StoreOp::Mov, src_reg, wide),
+        0x87 => (StoreOp::Xchg, src_reg, wide),
+        0x21 => (StoreOp::And, src_reg, wide),
+        0x09 => (StoreOp::Or, src_reg, wide),
+        0xc7 if reg == 0 => (StoreOp::Mov, imm(4)?, wide),
+        0xc6 if reg == 0 => (StoreOp::Mov, imm(1)?, 1),
+        0x81 => (group1(reg)?, imm(4)?, wide),
+        0x83 => (group1(reg)?, imm(1)?, wide),
+        0x80 => (group1(reg)?, imm(1)?, 1),
         _ => return None,
     };
-    (i <= bytes.len()).then_some(Store { src, size, len: i })
+    (i <= bytes.len()).then_some(Store {
+        op,
+        src,
+        size,
+        len: i,
+    })
 }
 
 #[cfg(test)]
@@ -627,6 +670,7 @@ mod store_tests {
         assert_eq!(
             decode_store(&[0x48, 0x89, 0x2b, 0x5b]),
             Some(Store {
+                op: StoreOp::Mov,
                 src: StoreSrc::Reg(5),
                 size: 8,
                 len: 3
@@ -636,15 +680,63 @@ mod store_tests {
         assert_eq!(
             decode_store(&[0x4c, 0x89, 0x44, 0xc7, 0x10]),
             Some(Store {
+                op: StoreOp::Mov,
                 src: StoreSrc::Reg(8),
                 size: 8,
                 len: 5
             })
         );
+        // native_ptep_get_and_clear: xchg %rdx,(%rax)
+        assert_eq!(
+            decode_store(&[0x48, 0x87, 0x10, 0x48]),
+            Some(Store {
+                op: StoreOp::Xchg,
+                src: StoreSrc::Reg(2),
+                size: 8,
+                len: 3
+            })
+        );
+        // xchg %r9d,0x8(%rsi)
+        assert_eq!(
+            decode_store(&[0x44, 0x87, 0x4e, 0x08]),
+            Some(Store {
+                op: StoreOp::Xchg,
+                src: StoreSrc::Reg(9),
+                size: 4,
+                len: 4
+            })
+        );
+        // ptep_set_wrprotect's clear_bit(_PAGE_BIT_RW): ds andb $0xfd,(%r12)
+        assert_eq!(
+            decode_store(&[0x3e, 0x41, 0x80, 0x24, 0x24, 0xfd, 0x48]),
+            Some(Store {
+                op: StoreOp::And,
+                src: StoreSrc::Imm(-3),
+                size: 1,
+                len: 6
+            })
+        );
+        // lock orb $0x20,(%rdi); lock andq $-3,(%rdi); or %rax,(%rdi)
+        assert_eq!(
+            decode_store(&[0xf0, 0x80, 0x0f, 0x20]).map(|s| (s.op, s.src, s.size)),
+            Some((StoreOp::Or, StoreSrc::Imm(0x20), 1))
+        );
+        assert_eq!(
+            decode_store(&[0xf0, 0x48, 0x83, 0x27, 0xfd]).map(|s| (s.op, s.src, s.size)),
+            Some((StoreOp::And, StoreSrc::Imm(-3), 8))
+        );
+        assert_eq!(
+            decode_store(&[0x48, 0x09, 0x07]).map(|s| (s.op, s.src)),
+            Some((StoreOp::Or, StoreSrc::Reg(0)))
+        );
+        // xorb and adds are not page-table writes hv emulates.
+        assert_eq!(decode_store(&[0x80, 0x37, 0x01]), None);
+        assert_eq!(decode_store(&[0x48, 0x01, 0x07]), None);
         // movl %eax,0x4(%rbx): a 32-bit half
         assert_eq!(
             decode_store(&[0x89, 0x43, 0x04]),
             Some(Store {
+                op: StoreOp::Mov,
                 src: StoreSrc::Reg(0),
                 size: 4,
                 len: 3
@@ -654,6 +746,7 @@ mod store_tests {
         assert_eq!(
             decode_store(&[0x48, 0xc7, 0x07, 0, 0, 0, 0]),
             Some(Store {
+                op: StoreOp::Mov,
                 src: StoreSrc::Imm(0),
                 size: 8,
                 len: 7
@@ -662,6 +755,7 @@ mod store_tests {
         assert_eq!(
             decode_store(&[0x48, 0xc7, 0x05, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xff]),
             Some(Store {
+                op: StoreOp::Mov,
                 src: StoreSrc::Imm(-1),
                 size: 8,
                 len: 11
@@ -690,7 +784,7 @@ mod store_tests {
             None,
             "register destination"
         );
-        assert_eq!(decode_store(&[0xf0, 0x48, 0x87, 0x2b]), None, "lock xchg");
+        assert_eq!(decode_store(&[0xf3, 0x48, 0x89, 0x2b]), None, "rep");
         assert_eq!(decode_store(&[0x48, 0xc7, 0x0f, 0, 0, 0, 0]), None, "c7 /1");
         assert_eq!(decode_store(&[0x66, 0x89, 0x03]), None, "16-bit");
         assert_eq!(decode_store(&[0x48, 0x89]), None, "truncated");

@@ -202,6 +202,17 @@ impl Env {
     }
 }
 
+/// The environment, a window, and the `tests::fixup` catchers for #UD,
+/// #GP and #PF as the trap table: what a guest probing its own page
+/// tables with faulting accesses starts from (`None` after a failed
+/// check).
+pub fn env_window_catching(r: &mut Report, si: &'static StartInfo) -> Option<(Env, Window)> {
+    let mut env = Env::new(r, si)?;
+    let w = Window::new(r, &mut env)?;
+    let rc = crate::fixup::install();
+    expect::rc(r, "set_trap_table(#UD, #GP, #PF)", rc, 0).then_some((env, w))
+}
+
 /// Index of `va` in the table at level `shift` (39, 30, 21, 12).
 pub const fn idx(va: u64, shift: u32) -> u64 {
     (va >> shift) & 511

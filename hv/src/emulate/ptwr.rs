@@ -7,19 +7,23 @@
 //! of the entry. The fault qualifies when it is a write to a present page
 //! (not a reserved-bit fault) from the guest kernel, the page is mapped
 //! read-only and is an L1 table of this domain, and the instruction is a
-//! plain store hv decodes ([`hv::x86_decode::decode_store`]: `mov` of 8
-//! bytes, or 4 bytes merged into the entry's other half as Xen turns a
-//! sub-word write into a full one), naturally aligned. The new entry then
+//! write hv decodes ([`hv::x86_decode::decode_store`]: `mov`, `xchg`,
+//! `and` or `or` of 8 bytes, or of 4 or 1 merged into the rest of the
+//! entry as Xen turns a sub-word write into a full one; `xchg` gives the
+//! register the old bytes, `and`/`or` set the flags), naturally aligned. The new entry then
 //! goes through the same rules as `mmu_update` (`hv::pt`); if they refuse
 //! it, or anything above does not hold, the #PF goes to the guest as it
 //! would without emulation.
 //!
-//! Xen emulates any writing instruction (`xchg`, `cmpxchg`, ...); hv only
-//! these stores for now.
+//! Xen emulates any writing instruction (`cmpxchg`, `btr`, `add`, ...);
+//! hv only these for now. An `and`/`or` (or a write of fewer than 8
+//! bytes) reads the entry and then writes the combination: two vCPUs
+//! racing on one entry may lose one change, where Xen retries with a
+//! compare-and-exchange.
 
-use hv::x86_decode::{decode_store, StoreSrc};
+use hv::x86_decode::{decode_store, StoreOp, StoreSrc};
 
-use super::{fetch, gpr_value, RFLAGS_RF};
+use super::{fetch, gpr_value, set_gpr, RFLAGS_RF};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::guest_mem::{GuestPtr, Tables};
 use crate::mm::{self, PAGE_SIZE};
@@ -77,27 +81,67 @@ pub fn emulate(regs: &mut GuestRegs, cr2: u64) -> bool {
     if !cr2.is_multiple_of(size) {
         return false;
     }
-    let value = match store.src {
+    let operand = match store.src {
         StoreSrc::Reg(r) => gpr_value(regs, r),
         StoreSrc::Imm(v) => v.cast_unsigned(),
     };
-    let entry_va = cr2 & !7;
-    let new = if size == 8 {
-        value
+    // The bytes written, as a mask of the 8-byte entry.
+    let shift = (cr2 & 7) * 8;
+    let field = if size == 8 {
+        u64::MAX
     } else {
-        // A 32-bit half: merged with the entry's other half, read now.
-        let Ok(old) = GuestPtr::<u64>::new(entry_va).and_then(|p| p.read(&Tables(cr3))) else {
-            return false;
-        };
-        let shift = (cr2 & 4) * 8;
-        (old & !(0xffff_ffff << shift)) | ((value & 0xffff_ffff) << shift)
+        ((1u64 << (size * 8)) - 1) << shift
+    };
+    let operand = (operand << shift) & field;
+    // The entry as it is: what a write of fewer than 8 bytes, an `and` or
+    // an `or` combines with (Xen too turns every write into a full one).
+    let entry_va = cr2 & !7;
+    let Ok(cur) = GuestPtr::<u64>::new(entry_va).and_then(|p| p.read(&Tables(cr3))) else {
+        return false;
+    };
+    let new = match store.op {
+        StoreOp::Mov | StoreOp::Xchg => (cur & !field) | operand,
+        StoreOp::And => cur & (operand | !field),
+        StoreOp::Or => cur | operand,
     };
     let index = usize::try_from((cr2 % PAGE_SIZE) / 8).unwrap_or(usize::MAX);
-    let done = mm::with_page_tables(id, io_caps, |t| t.update_entry(table, index, new).is_ok());
-    if done != Some(true) {
+    let Some(Ok(old)) = mm::with_page_tables(id, io_caps, |t| t.update_entry(table, index, new))
+    else {
         return false;
+    };
+    let old_field = (old & field) >> shift;
+    match (store.op, store.src) {
+        // The register gets the bytes as they were (zero-extended, as a
+        // 32-bit register write does).
+        (StoreOp::Xchg, StoreSrc::Reg(r)) => set_gpr(regs, r, old_field),
+        (StoreOp::And | StoreOp::Or, _) => {
+            regs.rflags = logic_flags(regs.rflags, (new & field) >> shift, size);
+        }
+        _ => {}
     }
     regs.rip = regs.rip.wrapping_add(store.len as u64);
     regs.rflags &= !RFLAGS_RF;
     true
+}
+
+/// rflags after an `and`/`or` whose `size`-byte result is `result`: CF and
+/// OF clear, ZF, SF and PF from the result (AF, undefined, cleared).
+fn logic_flags(rflags: u64, result: u64, size: u64) -> u64 {
+    const CF: u64 = 1 << 0;
+    const PF: u64 = 1 << 2;
+    const AF: u64 = 1 << 4;
+    const ZF: u64 = 1 << 6;
+    const SF: u64 = 1 << 7;
+    const OF: u64 = 1 << 11;
+    let mut f = rflags & !(CF | PF | AF | ZF | SF | OF);
+    if result == 0 {
+        f |= ZF;
+    }
+    if (result >> (size * 8 - 1)) & 1 != 0 {
+        f |= SF;
+    }
+    if (result & 0xff).count_ones().is_multiple_of(2) {
+        f |= PF;
+    }
+    f
 }

@@ -86,15 +86,9 @@ fn null_fs() {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("decrease_mapped");
-    let Some(mut env) = Env::new(&mut r, si) else {
+    let Some((mut env, w)) = pvmm::env_window_catching(&mut r, si) else {
         r.finish()
     };
-    let Some(w) = Window::new(&mut r, &mut env) else {
-        r.finish()
-    };
-    if !check!(r, "set_trap_table(#UD, #GP, #PF)", fixup::install() => 0) {
-        r.finish()
-    }
     writable(&mut r, &mut env, &w);
     read_only(&mut r, &mut env, &w);
     pinned(&mut r, &mut env);
