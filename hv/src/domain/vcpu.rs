@@ -39,6 +39,10 @@ pub struct PrivState {
     pub cr4_guest: u64,
     /// The last dword written to port 0xcf8 (PCI CONFIG_ADDRESS).
     pub pci_cf8: u32,
+    /// The last RTC index the hardware domain wrote to port 0x70 (Xen
+    /// keeps one per domain: Linux writes it and reads 0x71 on one CPU
+    /// under its `rtc_lock`).
+    pub cmos_idx: u8,
 }
 
 /// Whether a vCPU is up, and running or waiting for a CPU.

@@ -18,8 +18,11 @@
 //!    Reads of a denied port give all ones and writes are dropped, except
 //!    PCI configuration: a dword at 0xcf8 is kept per vCPU and 0xcfc-0xcff
 //!    go to the real configuration space at that address (Xen does the
-//!    same for its hardware domain, and also emulates the PIT and RTC
-//!    ports, which hv does not yet; Xen's denial of the ACPI PM timer is
+//!    same for its hardware domain); the RTC pair is mediated for the
+//!    hardware domain as on Xen: 0x70 latches an index (per vCPU in hv,
+//!    per domain in Xen) that 0x70 reads back, and 0x71 reaches the RTC
+//!    register at it. Xen also emulates the PIT ports, which hv does not
+//!    yet; Xen's denial of the ACPI PM timer is
 //!    not mirrored because hv does not know that port).
 //!
 //! No lock is held across a guest copy: the bitmap and the string
@@ -167,6 +170,8 @@ fn io_read(d: &Cur<'_>, port: u32, bytes: u32) -> u32 {
                 cpu::outl(0xcf8, d.vcpu.priv_state.pci_cf8);
                 sub = hw_in(0xcfc + (port & 3), size);
             }
+        } else if is_cmos_io(d, port) {
+            sub = cmos_read(d, port);
         } else if port_permitted(d, port) {
             if bytes > 1 && port & 1 == 0 && port_permitted(d, port + 1) {
                 size = 2;
@@ -203,6 +208,8 @@ fn io_write(d: &mut Cur<'_>, port: u32, bytes: u32, data: u32) {
                 cpu::outl(0xcf8, d.vcpu.priv_state.pci_cf8);
                 hw_out(0xcfc + (port & 3), size, data);
             }
+        } else if is_cmos_io(d, port) {
+            cmos_write(d, port, u8::try_from(data & 0xff).unwrap_or(0));
         } else if port_permitted(d, port) {
             if bytes > 1 && port & 1 == 0 && port_permitted(d, port + 1) {
                 size = 2;
@@ -213,6 +220,42 @@ fn io_write(d: &mut Cur<'_>, port: u32, bytes: u32, data: u32) {
         bytes = bytes.saturating_sub(size);
         data = data.checked_shr(size * 8).unwrap_or(0);
     }
+}
+
+const RTC_INDEX: u32 = 0x70;
+const RTC_DATA: u32 = 0x71;
+
+/// Serialises the RTC's index/data pair between CPUs.
+static RTC_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// The RTC pair the hardware domain reaches through hv (Xen's
+/// `is_cmos_io`), byte by byte.
+fn is_cmos_io(d: &Cur<'_>, port: u32) -> bool {
+    d.dom.initial && (port == RTC_INDEX || port == RTC_DATA)
+}
+
+/// 0x70 gives the latched index back; 0x71 reads the RTC register at it
+/// (the index written to the hardware without the NMI-mask bit).
+fn cmos_read(d: &Cur<'_>, port: u32) -> u32 {
+    let idx = d.vcpu.priv_state.cmos_idx;
+    if port == RTC_INDEX {
+        return u32::from(idx);
+    }
+    let _held = RTC_LOCK.lock();
+    cpu::outb(0x70, idx & 0x7f);
+    u32::from(cpu::inb(0x71))
+}
+
+/// 0x70 latches the index; 0x71 writes the RTC register at it.
+fn cmos_write(d: &mut Cur<'_>, port: u32, v: u8) {
+    if port == RTC_INDEX {
+        d.vcpu.priv_state.cmos_idx = v;
+        return;
+    }
+    let idx = d.vcpu.priv_state.cmos_idx;
+    let _held = RTC_LOCK.lock();
+    cpu::outb(0x70, idx & 0x7f);
+    cpu::outb(0x71, v);
 }
 
 fn size_mask(size: u8) -> u64 {
