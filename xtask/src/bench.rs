@@ -44,8 +44,9 @@ pub const README_END: &str = "<!-- bench-table:end -->";
 /// The bench guest's binary name in `tests/src/bin/`.
 const GUEST: &str = "bench";
 /// Domain 0's vCPUs on both sides: the `vcpu_switch_yield` row runs a
-/// second one (down for every other row).
-const BENCH_VCPUS: u32 = 2;
+/// second one and the `ipi_pingpong` row a third (each down for every
+/// other row: a context, once given, stays the vCPU's).
+const BENCH_VCPUS: u32 = 3;
 
 pub const HELP: &str = "\
 cargo xtask bench [--filter S] [--iterations N] [--repeats R] [--wallclock]

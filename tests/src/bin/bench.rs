@@ -41,7 +41,8 @@
 //! | `sched_yield` | `sched_op(SCHEDOP_yield)` with one vCPU |
 //! | `evtchn_send_loopback` | `event_channel_op(EVTCHNOP_send)` on a loopback interdomain port, raising the other end afresh: the guest clears its pending bit, the selector and `evtchn_upcall_pending` first (events stay masked: no upcall) |
 //! | `evtchn_ipi_self` | the same on an IPI port bound to vCPU 0 itself |
-//! | `vcpu_switch_yield` | `sched_op(SCHEDOP_yield)` with vCPU 1 up and yielding in a loop: a switch to vCPU 1, its yield, and the switch back (dom0 has 2 vCPUs; vCPU 1 is down for every other row) |
+//! | `vcpu_switch_yield` | `sched_op(SCHEDOP_yield)` with vCPU 1 up and yielding in a loop: a switch to vCPU 1, its yield, and the switch back (dom0 has 3 vCPUs; vCPU 1 is down for every other row) |
+//! | `ipi_pingpong` | a round trip of IPIs between vCPU 0 and vCPU 2 on one CPU: vCPU 0 sends on vCPU 2's IPI port and polls its own (`SCHEDOP_poll`, blocking: a switch to vCPU 2); vCPU 2, woken from its own poll, clears its port and sends back, then polls again (the switch back); each side clears its pending bit, selector and `evtchn_upcall_pending` (events masked) |
 //! | `singleshot_timer_arm` | `vcpu_op(VCPUOP_set_singleshot_timer)` for a deadline far ahead (each call moves the armed timer) |
 //! | `set_timer_op_arm` | `set_timer_op` for a deadline far ahead |
 //!
@@ -71,7 +72,7 @@ use guest_abi::hypercall::{
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::{StartInfoRef, VIRT_BASE};
-use guest_abi::sched::SCHEDOP_YIELD;
+use guest_abi::sched::{SchedPoll, SCHEDOP_POLL, SCHEDOP_YIELD};
 use guest_abi::vcpu::{
     VcpuSetSingleshotTimer, VCPUOP_DOWN, VCPUOP_INITIALISE, VCPUOP_IS_UP,
     VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER, VCPUOP_UP,
@@ -166,6 +167,59 @@ timed_loop!(
     "mov rdi, [r14 + 8]",
     "mov rsi, [r14 + 16]",
     "syscall",
+);
+
+// vCPU 0's half of an IPI round trip: `event_channel_op(EVTCHNOP_send)`
+// (`arg[0..3]`) to vCPU 1, `sched_op(SCHEDOP_poll)` (`arg[3..6]`) on its
+// own port, then the event consumed as in `bench_loop_evtchn_send`
+// (`arg[6]`: the pending word, `arg[7]`: the mask, `arg[8]`: its
+// `vcpu_info`).
+timed_loop!(
+    "bench_loop_ipi_pingpong",
+    "mov rax, [r14]",
+    "mov rdi, [r14 + 8]",
+    "mov rsi, [r14 + 16]",
+    "syscall",
+    "mov rax, [r14 + 24]",
+    "mov rdi, [r14 + 32]",
+    "mov rsi, [r14 + 40]",
+    "syscall",
+    "mov rax, [r14 + 48]",
+    "mov rcx, [r14 + 56]",
+    "lock and [rax], rcx",
+    "mov rax, [r14 + 64]",
+    "mov qword ptr [rax + 8], 0",
+    "mov byte ptr [rax], 0",
+);
+
+// vCPU 1's half, for ever, its block in rdi: masks its events (`arg[5]`:
+// its `vcpu_info`), then polls its port (`arg[0..3]`), consumes the event
+// (`arg[3]`: the pending word, `arg[4]`: the mask) and sends back
+// (`arg[6..9]`).
+global_asm!(
+    ".pushsection .text.bench, \"ax\", @progbits",
+    ".global bench_vcpu1_pingpong_loop",
+    "bench_vcpu1_pingpong_loop:",
+    "mov r14, rdi",
+    "mov rax, [r14 + 40]",
+    "mov byte ptr [rax + 1], 1",
+    "2:",
+    "mov rax, [r14]",
+    "mov rdi, [r14 + 8]",
+    "mov rsi, [r14 + 16]",
+    "syscall",
+    "mov rax, [r14 + 24]",
+    "mov rcx, [r14 + 32]",
+    "lock and [rax], rcx",
+    "mov rax, [r14 + 40]",
+    "mov qword ptr [rax + 8], 0",
+    "mov byte ptr [rax], 0",
+    "mov rax, [r14 + 48]",
+    "mov rdi, [r14 + 56]",
+    "mov rsi, [r14 + 64]",
+    "syscall",
+    "jmp 2b",
+    ".popsection",
 );
 
 // A breakpoint, bounced to `bench_int3_handler`.
@@ -317,6 +371,7 @@ unsafe extern "C" {
     fn bench_loop_int3(n: u64, arg: u64) -> u64;
     fn bench_loop_page_fault(n: u64, arg: u64) -> u64;
     fn bench_loop_evtchn_send(n: u64, arg: u64) -> u64;
+    fn bench_loop_ipi_pingpong(n: u64, arg: u64) -> u64;
     fn bench_user_syscalls(n: u64) -> u64;
     fn bench_int3_handler();
     fn bench_pf_handler();
@@ -452,6 +507,10 @@ const ROWS: &[Row] = &[
         run: vcpu_switch_yield,
     },
     Row {
+        name: "ipi_pingpong",
+        run: ipi_pingpong,
+    },
+    Row {
         name: "singleshot_timer_arm",
         run: singleshot_timer_arm,
     },
@@ -547,6 +606,7 @@ global_asm!(
 
 unsafe extern "C" {
     fn bench_vcpu1_yield_loop() -> !;
+    fn bench_vcpu1_pingpong_loop() -> !;
 }
 
 /// `vcpu_op(cmd, vcpu, arg)`.
@@ -560,7 +620,7 @@ fn vcpu_switch_yield(c: &mut Ctx) -> Outcome {
     match vcpu_op(VCPUOP_IS_UP, 1, 0) {
         0 => {}
         rc if rc == -errno::ENOSYS => return Outcome::Unsupported("vcpu_op returns -ENOSYS"),
-        _ => return Outcome::Unsupported("no vCPU 1 down (dom0_max_vcpus=2)"),
+        _ => return Outcome::Unsupported("no vCPU 1 down (dom0_max_vcpus=3)"),
     }
     let Some(l4_mfn) = mfn_of(c.si, c.si.pt_base) else {
         return Outcome::Failed(Failure::Setup("the L4's frame"));
@@ -586,6 +646,109 @@ fn vcpu_switch_yield(c: &mut Ctx) -> Outcome {
         false,
     );
     match vcpu_op(VCPUOP_DOWN, 1, 0) {
+        0 => outcome,
+        rc => Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_down)", rc)),
+    }
+}
+
+/// The vCPU `ipi_pingpong` runs its other half on (vCPU 1 is
+/// `vcpu_switch_yield`'s, and keeps that context).
+const PINGPONG_VCPU: u32 = 2;
+/// Its stack.
+static PINGPONG_STACK: Pages<4> = Pages::new();
+/// Its argument block.
+static PINGPONG_VCPU1: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
+
+/// Brings vCPU 2 up in its ping-pong loop and times vCPU 0's half (each
+/// a round trip through vCPU 2), then takes vCPU 2 down again.
+fn ipi_pingpong(c: &mut Ctx) -> Outcome {
+    use core::sync::atomic::Ordering::SeqCst;
+    match vcpu_op(VCPUOP_IS_UP, PINGPONG_VCPU, 0) {
+        0 => {}
+        rc if rc == -errno::ENOSYS => return Outcome::Unsupported("vcpu_op returns -ENOSYS"),
+        _ => return Outcome::Unsupported("no vCPU 2 down (dom0_max_vcpus=3)"),
+    }
+    let Some(shared) = SharedInfo::map(c.si) else {
+        return Outcome::Failed(Failure::Setup("shared_info could not be mapped"));
+    };
+    let (mut to1, mut to0) = (
+        EvtchnBindIpi {
+            vcpu: PINGPONG_VCPU,
+            port: 0,
+        },
+        EvtchnBindIpi { vcpu: 0, port: 0 },
+    );
+    for b in [&mut to1, &mut to0] {
+        match evtchn_op(EVTCHNOP_BIND_IPI, b) {
+            0 => {}
+            rc if rc == -errno::ENOSYS => {
+                return Outcome::Unsupported("event_channel_op returns -ENOSYS")
+            }
+            rc => {
+                return Outcome::Failed(Failure::Hypercall(
+                    "event_channel_op(EVTCHNOP_bind_ipi)",
+                    rc,
+                ))
+            }
+        }
+    }
+    let word = |port: u32| shared.va + SHARED_EVTCHN_PENDING + u64::from(port / 64) * 8;
+    let keep = |port: u32| !(1u64 << (port % 64));
+    let (ports0, ports1) = ([to0.port], [to1.port]);
+    let poll = |ports: &[u32; 1]| SchedPoll {
+        ports: ports.as_ptr() as u64,
+        nr_ports: 1,
+        _pad: 0,
+        timeout: 0,
+    };
+    let (poll0, poll1) = (poll(&ports0), poll(&ports1));
+    let (send1, send0) = (EvtchnSend { port: to1.port }, EvtchnSend { port: to0.port });
+    let v1 = [
+        SCHED_OP,
+        u64::from(SCHEDOP_POLL),
+        addr(&poll1),
+        word(to1.port),
+        keep(to1.port),
+        shared.va + 64 * u64::from(PINGPONG_VCPU),
+        EVENT_CHANNEL_OP,
+        u64::from(EVTCHNOP_SEND),
+        addr(&send0),
+    ];
+    for (slot, v) in PINGPONG_VCPU1.iter().zip(v1) {
+        slot.store(v, SeqCst);
+    }
+    let Some(l4_mfn) = mfn_of(c.si, c.si.pt_base) else {
+        return Outcome::Failed(Failure::Setup("the L4's frame"));
+    };
+    let mut ctx = kernel_context(
+        bench_vcpu1_pingpong_loop as unsafe extern "C" fn() -> ! as usize as u64,
+        PINGPONG_STACK.top() - 8,
+        l4_mfn,
+    );
+    ctx.user_regs.rdi = addr(&PINGPONG_VCPU1);
+    match vcpu_op(VCPUOP_INITIALISE, PINGPONG_VCPU, addr(&ctx)) {
+        0 => {}
+        rc if rc == -errno::EEXIST => {}
+        rc => return Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_initialise)", rc)),
+    }
+    let rc = vcpu_op(VCPUOP_UP, PINGPONG_VCPU, 0);
+    if rc != 0 {
+        return Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_up)", rc));
+    }
+    let block = [
+        EVENT_CHANNEL_OP,
+        u64::from(EVTCHNOP_SEND),
+        addr(&send1),
+        SCHED_OP,
+        u64::from(SCHEDOP_POLL),
+        addr(&poll0),
+        word(to0.port),
+        keep(to0.port),
+        shared.va,
+    ];
+    let outcome = measure(c, bench_loop_ipi_pingpong, addr(&block));
+    core::hint::black_box((&block, &poll0, &poll1, &send0, &send1, &ports0, &ports1));
+    match vcpu_op(VCPUOP_DOWN, PINGPONG_VCPU, 0) {
         0 => outcome,
         rc => Outcome::Failed(Failure::Hypercall("vcpu_op(VCPUOP_down)", rc)),
     }
