@@ -37,6 +37,7 @@ use guest_abi::version::XENVER_EXTRAVERSION;
 
 use tests::check;
 use tests::fixup::{self, catch, catcher, Fault};
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "debug_cpu");
 
@@ -67,8 +68,9 @@ const VEC_GP: u64 = 13;
 static WATCHED: AtomicU64 = AtomicU64::new(0);
 /// The operand of the `mov ss` before a hypercall.
 static SS_VALUE: AtomicU64 = AtomicU64::new(0);
-/// Written by the hypervisor (`XENVER_extraversion`: 16 bytes).
-static mut XEN_BUF: [u64; 2] = [0; 2];
+/// Written by the hypervisor (`XENVER_extraversion`: 16 bytes), never
+/// by this guest's code.
+static XEN_BUF: Pages<1> = Pages::new();
 
 global_asm!(
     r#"
@@ -400,7 +402,7 @@ fn breakpoints(r: &mut Report) {
 }
 
 fn in_the_hypervisor(r: &mut Report) {
-    let buf = core::ptr::addr_of!(XEN_BUF) as u64;
+    let buf = XEN_BUF.addr();
     check!(r, "set_debugreg(0, the version buffer)", set_dr(0, buf) => 0);
     check!(r, "set_debugreg(7, L0 write 8)", set_dr(7, DR7_L0_WRITE8) => 0);
     let res = run(
