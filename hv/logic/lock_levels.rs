@@ -4,10 +4,10 @@
 //! Each lock has a [`Level`]; a CPU may take a lock only while every lock it
 //! holds has a lower level. Levels, lowest first, follow `DESIGN.md`: the
 //! domain table, a vCPU, a domain's state, its event channels, the frame
-//! table, the frame allocator, the heap, the console. The event channels
-//! come after the domain's state (nothing holding them needs the state) and
-//! before the frame table, which `init_control` and `expand_array` take to
-//! hold the guest frames they register. A CPU's run queue comes after the
+//! allocator, the heap, the console. The event channels come after the
+//! domain's state (nothing holding them needs the state). The frame table
+//! has no lock (per-frame atomic words, `crate::page_info`), so it may be
+//! used under any of them. A CPU's run queue comes after the
 //! event channels (raising an event wakes the vCPU it is for) and takes
 //! nothing but the heap and the console. A CPU's timer queue comes after
 //! it (a vCPU's timers are set with the vCPU, the domain's state or the
@@ -26,11 +26,10 @@ pub enum Level {
     Events = 3,
     RunQueue = 4,
     Timers = 5,
-    FrameTable = 6,
-    FrameAllocator = 7,
-    BootModules = 8,
-    Heap = 9,
-    Console = 10,
+    FrameAllocator = 6,
+    BootModules = 7,
+    Heap = 8,
+    Console = 9,
 }
 
 /// Taking `wanted` while `held` (the highest level held) is out of order.
@@ -46,14 +45,13 @@ pub struct Held(pub u32);
 
 impl Held {
     fn highest(self) -> Option<Level> {
-        const ALL: [Level; 11] = [
+        const ALL: [Level; 10] = [
             Level::DomainTable,
             Level::Vcpu,
             Level::DomainState,
             Level::Events,
             Level::RunQueue,
             Level::Timers,
-            Level::FrameTable,
             Level::FrameAllocator,
             Level::BootModules,
             Level::Heap,
@@ -88,11 +86,11 @@ mod tests {
         let h = Held::default();
         let h = h.acquire(Level::DomainTable).unwrap();
         let h = h.acquire(Level::DomainState).unwrap();
-        let h = h.acquire(Level::FrameTable).unwrap();
+        let h = h.acquire(Level::FrameAllocator).unwrap();
         let h = h.acquire(Level::Console).unwrap();
         let h = h
             .release(Level::Console)
-            .release(Level::FrameTable)
+            .release(Level::FrameAllocator)
             .release(Level::DomainState)
             .release(Level::DomainTable);
         assert_eq!(h, Held::default());
@@ -100,31 +98,31 @@ mod tests {
 
     #[test]
     fn reverse_or_same_level_is_a_violation() {
-        let h = Held::default().acquire(Level::FrameTable).unwrap();
+        let h = Held::default().acquire(Level::FrameAllocator).unwrap();
         assert_eq!(
             h.acquire(Level::DomainState),
             Err(Violation {
-                held: Level::FrameTable,
+                held: Level::FrameAllocator,
                 wanted: Level::DomainState
             })
         );
-        assert!(h.acquire(Level::FrameTable).is_err());
+        assert!(h.acquire(Level::FrameAllocator).is_err());
         assert!(h.acquire(Level::Heap).is_ok());
     }
 
     #[test]
-    fn event_channels_sit_between_the_domain_state_and_the_frame_table() {
+    fn event_channels_sit_between_the_domain_state_and_the_frame_allocator() {
         let h = Held::default().acquire(Level::Vcpu).unwrap();
         let h = h.acquire(Level::Events).unwrap();
-        assert!(h.acquire(Level::FrameTable).is_ok());
+        assert!(h.acquire(Level::FrameAllocator).is_ok());
         assert!(h.acquire(Level::DomainState).is_err());
     }
 
     #[test]
     fn after_release_a_lower_level_is_allowed_again() {
         let h = Held::default().acquire(Level::Vcpu).unwrap();
-        let h = h.acquire(Level::FrameTable).unwrap();
-        let h = h.release(Level::FrameTable);
+        let h = h.acquire(Level::FrameAllocator).unwrap();
+        let h = h.release(Level::FrameAllocator);
         assert!(h.acquire(Level::DomainState).is_ok());
         let h = h.release(Level::Vcpu);
         assert!(h.acquire(Level::DomainTable).is_ok());

@@ -38,7 +38,7 @@
 //! never leaves a cached writable translation to a typed frame, or any
 //! translation to a frame the domain no longer owns, at an access.
 
-use crate::page_info::{FrameTable, PageError, PageInfo, PageType};
+use crate::page_info::{FrameSlot, FrameTable, PageError, PageType, PutType};
 use guest_abi::errno::Errno;
 
 pub const PTE_P: u64 = 1 << 0;
@@ -251,10 +251,10 @@ fn is_guest_slot(level: u8, index: usize) -> bool {
 /// The rules engine for one domain's page tables.
 pub struct PageTables<'a, S, M>
 where
-    S: AsMut<[PageInfo]> + AsRef<[PageInfo]>,
+    S: AsRef<[FrameSlot]>,
     M: TableMemory,
 {
-    pub frames: &'a mut FrameTable<S>,
+    pub frames: &'a FrameTable<S>,
     /// The tables' contents: private, so only the engine's own checks
     /// decide what is written (the kernel's memory writes any frame).
     mem: &'a mut M,
@@ -271,14 +271,22 @@ where
     /// may have cached was removed or changed. Never cleared here; the
     /// caller reads it once its operations are done.
     pub flush_owed: bool,
+    /// Keep a table locked from one update to the next of the same table
+    /// (a batch of `mmu_update` requests mostly writes one table): the
+    /// caller then calls [`unlock`](Self::unlock) when it is done with
+    /// the engine. Anything else the engine does for its caller lets go
+    /// of the table first.
+    pub keep_locked: bool,
+    /// The table this engine holds locked, and its type.
+    locked: Option<(u64, PageType)>,
 }
 
 impl<'a, S, M> PageTables<'a, S, M>
 where
-    S: AsMut<[PageInfo]> + AsRef<[PageInfo]>,
+    S: AsRef<[FrameSlot]>,
     M: TableMemory,
 {
-    pub fn new(frames: &'a mut FrameTable<S>, mem: &'a mut M, domain: u16, io_caps: bool) -> Self {
+    pub fn new(frames: &'a FrameTable<S>, mem: &'a mut M, domain: u16, io_caps: bool) -> Self {
         Self {
             frames,
             mem,
@@ -286,6 +294,16 @@ where
             io_caps,
             io_memory: || None,
             flush_owed: false,
+            keep_locked: false,
+            locked: None,
+        }
+    }
+
+    /// Lets go of the table kept locked, if any.
+    #[inline]
+    pub fn unlock(&mut self) {
+        if let Some((table, _)) = self.locked.take() {
+            self.frames.unlock_table(table);
         }
     }
 
@@ -296,6 +314,20 @@ where
     /// Takes a type reference of `ty` on `mfn`, validating its contents if
     /// the type is new. On failure nothing changes.
     pub fn get_type(&mut self, mfn: u64, ty: PageType) -> Result<(), PtError> {
+        self.unlock();
+        self.take_type(mfn, ty)
+    }
+
+    /// Drops a type reference; when it is the last one of a page-table
+    /// type, first drops every reference the table's entries hold.
+    pub fn put_type(&mut self, mfn: u64) -> Result<(), PtError> {
+        self.unlock();
+        self.drop_type(mfn)
+    }
+
+    /// [`get_type`](Self::get_type) inside an operation (a table may be
+    /// locked: this never waits for a lock).
+    fn take_type(&mut self, mfn: u64, ty: PageType) -> Result<(), PtError> {
         let fresh = self
             .frames
             .get_page_and_type(mfn, self.domain, ty)
@@ -307,41 +339,37 @@ where
         if fresh {
             if let Some(level) = type_level(ty) {
                 if let Err(e) = self.validate(mfn, level) {
-                    // Undo the reference taken above; the frame is typeless again.
+                    // Undo the reference taken above; the frame is typeless
+                    // again (never validated, so no entry holds anything).
                     let _ = self.frames.put_page_and_type(mfn);
                     return Err(e);
                 }
+                self.frames.set_validated(mfn);
             }
         }
         Ok(())
     }
 
-    /// Drops a type reference; when it is the last one of a page-table
-    /// type, first drops every reference the table's entries hold (while
-    /// the count still keeps the frame: the put may free it).
-    pub fn put_type(&mut self, mfn: u64) -> Result<(), PtError> {
-        let before = *self.frames.get(mfn).ok_or(PtError::Page {
-            mfn,
-            error: PageError::NoSuchFrame,
-        })?;
-        if before.type_count == 0 || before.refs == 0 {
-            return Err(PtError::Page {
-                mfn,
-                error: PageError::Underflow,
-            });
-        }
-        if before.type_count == 1 {
-            if let Some(level) = type_level(before.ty) {
+    /// [`put_type`](Self::put_type) inside an operation: when it is the
+    /// last reference of a page-table type, first drops every reference
+    /// the table's entries hold (while the count still keeps the frame,
+    /// unvalidated so nobody else takes the type meanwhile: the put may
+    /// free it). The last reference of a table locked by another CPU
+    /// waits for its lock; never one this engine holds (an update's
+    /// entries never hold a reference to their own table).
+    fn drop_type(&mut self, mfn: u64) -> Result<(), PtError> {
+        let err = Self::page_err(mfn);
+        if let PutType::Last(ty) = self.frames.put_type_begin(mfn).map_err(&err)? {
+            if let Some(level) = type_level(ty) {
                 // The table's entries stop holding their references: any
                 // translation cached through it may now reach a frame
                 // that changes type or leaves the domain.
                 self.flush_owed = true;
                 self.devalidate(mfn, level);
             }
+            self.frames.put_type_end(mfn).map_err(&err)?;
         }
-        self.frames
-            .put_page_and_type(mfn)
-            .map_err(Self::page_err(mfn))
+        self.frames.put_page(mfn).map_err(err)
     }
 
     /// Validates every present entry of a table of `level`; on a bad entry
@@ -384,7 +412,7 @@ where
 
     /// Checks one entry of table `table` (of `level`) and takes the
     /// reference it holds on its target.
-    pub fn get_entry(&mut self, level: u8, table: u64, entry: u64) -> Result<(), PtError> {
+    fn get_entry(&mut self, level: u8, table: u64, entry: u64) -> Result<(), PtError> {
         if entry & PTE_P == 0 {
             return Ok(());
         }
@@ -395,7 +423,7 @@ where
         if level == 1 {
             return self.get_l1_target(target, entry);
         }
-        match self.get_type(target, level_type(level - 1)) {
+        match self.take_type(target, level_type(level - 1)) {
             // Only a conflict on the target itself (not one found while
             // validating it) can make a linear entry.
             Err(PtError::Page {
@@ -411,7 +439,7 @@ where
     fn get_l1_target(&mut self, target: u64, entry: u64) -> Result<(), PtError> {
         // Xen's I/O path: a mapping of I/O memory holds no reference (and
         // `put_entry` drops none: the frame has no owner).
-        let found = self.frames.get(target).copied();
+        let found = self.frames.get(target);
         // Only a frame no domain owns can be I/O memory.
         if found.is_none_or(|p| p.owner.is_none()) {
             match (self.io_memory)().map(|io| io.classify(target)) {
@@ -465,30 +493,30 @@ where
         if target == table {
             return Ok(());
         }
-        let (t, x) = match (self.frames.get(table), self.frames.get(target)) {
-            // The target must already be a validated table of this level.
-            (Some(t), Some(x)) if x.type_count > 0 && x.ty == level_type(level) => {
-                (t.linear, x.linear)
-            }
-            _ => return Err(conflict),
-        };
-        if t < 0 || x > 0 || t == i16::MAX || x == i16::MIN {
+        // Xen's sign rule, one swap per frame: the table holds linear
+        // entries, the target is pointed at by them, never both.
+        if !self.frames.linear_step(table, true) {
             return Err(conflict);
         }
-        self.frames
-            .get_page_and_type(target, self.domain, level_type(level))
-            .map_err(|_| conflict)?;
-        if let Some(p) = self.frames.get_mut(table) {
-            p.linear += 1;
+        if !self.frames.linear_step(target, false) {
+            self.frames.linear_unstep(table, true);
+            return Err(conflict);
         }
-        if let Some(p) = self.frames.get_mut(target) {
-            p.linear -= 1;
+        // The target must already be a validated table of this level.
+        if self
+            .frames
+            .get_page_and_existing_type(target, self.domain, level_type(level))
+            .is_err()
+        {
+            self.frames.linear_unstep(target, false);
+            self.frames.linear_unstep(table, true);
+            return Err(conflict);
         }
         Ok(())
     }
 
     /// Drops the reference an entry of table `table` (of `level`) held.
-    pub fn put_entry(&mut self, level: u8, table: u64, entry: u64) {
+    fn put_entry(&mut self, level: u8, table: u64, entry: u64) {
         if entry & PTE_P == 0 {
             return;
         }
@@ -515,28 +543,74 @@ where
                 .is_some_and(|p| p.ty == level_type(level))
             {
                 // A linear entry: undo the sign-rule counts.
-                if let Some(p) = self.frames.get_mut(table) {
-                    p.linear -= 1;
-                }
-                if let Some(p) = self.frames.get_mut(target) {
-                    p.linear += 1;
-                }
+                self.frames.linear_unstep(table, true);
+                self.frames.linear_unstep(target, false);
             }
-            let _ = self.put_type(target);
+            let _ = self.drop_type(target);
         }
     }
 
     /// Replaces entry `index` of the validated table `table` (which must be
     /// a page table of the domain) with `new`. Returns the old entry.
     pub fn update_entry(&mut self, table: u64, index: usize, new: u64) -> Result<u64, PtError> {
+        self.update_entry_of(table, None, index, new)
+    }
+
+    /// [`update_entry`](Self::update_entry) of a table that must be an L1
+    /// (`update_va_mapping`), checked with the table locked.
+    #[inline]
+    pub fn update_l1_entry(&mut self, table: u64, index: usize, new: u64) -> Result<u64, PtError> {
+        self.update_entry_of(table, Some(PageType::L1), index, new)
+    }
+
+    #[inline(always)]
+    fn update_entry_of(
+        &mut self,
+        table: u64,
+        want: Option<PageType>,
+        index: usize,
+        new: u64,
+    ) -> Result<u64, PtError> {
         if index >= 512 {
             return Err(PtError::BadIndex);
         }
-        let level = match self.frames.get(table) {
-            Some(p) if p.owner == Some(self.domain) && p.type_count > 0 => type_level(p.ty),
-            _ => None,
+        let ty = match self.locked {
+            Some((held, ty)) if held == table => ty,
+            _ => self.lock(table)?,
+        };
+        let r = match type_level(ty) {
+            Some(level) if want.is_none_or(|w| w == ty) => {
+                self.update_locked(table, level, index, new)
+            }
+            _ => Err(PtError::NotPageTable { mfn: table }),
+        };
+        if !self.keep_locked {
+            self.unlock();
         }
-        .ok_or(PtError::NotPageTable { mfn: table })?;
+        r
+    }
+
+    /// Locks `table` for updates (letting go of the one held before).
+    #[inline(always)]
+    fn lock(&mut self, table: u64) -> Result<PageType, PtError> {
+        self.unlock();
+        let ty = self
+            .frames
+            .lock_table(table, self.domain)
+            .map_err(|_| PtError::NotPageTable { mfn: table })?;
+        self.locked = Some((table, ty));
+        Ok(ty)
+    }
+
+    /// [`update_entry`](Self::update_entry) with the table locked.
+    #[inline(always)]
+    fn update_locked(
+        &mut self,
+        table: u64,
+        level: u8,
+        index: usize,
+        new: u64,
+    ) -> Result<u64, PtError> {
         if !is_guest_slot(level, index) {
             return Err(PtError::HypervisorSlot { index });
         }
@@ -605,36 +679,43 @@ where
     /// Pins `mfn` as a table of `level` (one more type reference, held until
     /// unpinned).
     pub fn pin(&mut self, mfn: u64, level: u8) -> Result<(), PtError> {
-        let info = self.frames.get(mfn).copied().ok_or(PtError::Page {
+        self.unlock();
+        let already = PtError::Page {
+            mfn,
+            error: PageError::AlreadyOwned,
+        };
+        let info = self.frames.get(mfn).ok_or(PtError::Page {
             mfn,
             error: PageError::NoSuchFrame,
         })?;
         if info.pinned {
-            return Err(PtError::Page {
-                mfn,
-                error: PageError::AlreadyOwned,
-            });
+            return Err(already);
         }
-        self.get_type(mfn, level_type(level))?;
-        if let Some(p) = self.frames.get_mut(mfn) {
-            p.pinned = true;
+        self.take_type(mfn, level_type(level))?;
+        // Pinned by another CPU meanwhile: one pin only, as Xen.
+        if !self.frames.set_pinned(mfn) {
+            let _ = self.drop_type(mfn);
+            return Err(already);
         }
         Ok(())
     }
 
     /// Drops a pin.
     pub fn unpin(&mut self, mfn: u64) -> Result<(), PtError> {
-        let info = self.frames.get(mfn).copied().ok_or(PtError::Page {
-            mfn,
-            error: PageError::NoSuchFrame,
-        })?;
-        if !info.pinned || info.owner != Some(self.domain) {
-            return Err(PtError::NotPageTable { mfn });
-        }
-        if let Some(p) = self.frames.get_mut(mfn) {
-            p.pinned = false;
-        }
-        self.put_type(mfn)
+        self.unlock();
+        let refused = PtError::NotPageTable { mfn };
+        // A general reference first: the frame is the domain's and stays
+        // so while its pin bit is looked at.
+        self.frames
+            .get_page(mfn, self.domain)
+            .map_err(|_| refused)?;
+        let r = if self.frames.clear_pinned(mfn) {
+            self.drop_type(mfn)
+        } else {
+            Err(refused)
+        };
+        let _ = self.frames.put_page(mfn);
+        r
     }
 }
 

@@ -228,8 +228,8 @@ pub fn copy_to_guest(cr3: u64, va: u64, data: &[u8]) -> Result<(), Fault> {
     check_writable(cr3, va, data.len())?;
     for_each_piece(cr3, va, data.len(), true, |pa, off, n| {
         let src = data.get(off..off + n).ok_or(Fault)?;
-        // hv holds no reference to the frame here: the frame table's
-        // state, checked as the bytes are written, is the proof.
+        // hv holds no reference to the frame here: one is taken around
+        // the write if the frame is mapped writable already.
         phys::write_guest_writable(pa, src).map_err(|_| Fault)
     })
 }

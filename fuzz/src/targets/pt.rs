@@ -13,7 +13,7 @@
 //! validated before its parent failed: Xen leaves those too).
 
 use crate::input::Input;
-use hv::page_info::{FrameTable, PageInfo, PageType};
+use hv::page_info::{FrameSlot, FrameTable, PageInfo, PageType};
 use hv::pt::{
     type_level, PageTables, TableMemory, HV_L4_END, HV_L4_FIRST, PTE_A, PTE_ADDR, PTE_D, PTE_G,
     PTE_GUEST_KERNEL, PTE_NX, PTE_P, PTE_PCD, PTE_PSE, PTE_PWT, PTE_RW, PTE_US,
@@ -81,10 +81,10 @@ fn frame(input: &mut Input<'_>) -> u64 {
 /// Every frame's state, less the type of an untyped frame (a type whose
 /// count is zero is a leftover the next typing overwrites: a refused
 /// typing may leave one).
-fn snapshot(ft: &FrameTable<Vec<PageInfo>>) -> Vec<PageInfo> {
+fn snapshot(ft: &FrameTable<Vec<FrameSlot>>) -> Vec<PageInfo> {
     (0..FRAMES)
         .map(|m| {
-            let mut p = *ft.get(m).unwrap();
+            let mut p = ft.get(m).unwrap();
             if p.type_count == 0 {
                 p.ty = PageType::None;
             }
@@ -95,7 +95,7 @@ fn snapshot(ft: &FrameTable<Vec<PageInfo>>) -> Vec<PageInfo> {
 
 pub fn pt(data: &[u8]) {
     let mut input = Input::new(data);
-    let mut ft = FrameTable::new(vec![PageInfo::default(); usize::try_from(FRAMES).unwrap()]);
+    let ft = FrameTable::new(FrameSlot::unowned(usize::try_from(FRAMES).unwrap()));
     for mfn in 0..OWN {
         // SAFETY: a host frame table over no real memory: nothing can be
         // written through these frames but the harness's `Mem`.
@@ -122,7 +122,8 @@ pub fn pt(data: &[u8]) {
         let op = input.below(10);
         if op == 5 {
             // The allocator hands freed frames out again, zeroed.
-            while let Some((m, owner)) = ft.take_freed() {
+            let mut freed = ft.take_all_freed();
+            while let Some((m, owner)) = ft.take_freed_frame(&mut freed) {
                 assert_eq!(owner, DOM, "frame {m} freed from another domain");
                 mem.0[usize::try_from(m).unwrap()] = [0; 512];
                 // SAFETY: as for the frames assigned above.
@@ -131,7 +132,7 @@ pub fn pt(data: &[u8]) {
             check(&ft, &mem, &held);
             continue;
         }
-        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, io_caps);
+        let mut pt = PageTables::new(&ft, &mut mem, DOM, io_caps);
         let refused = match op {
             0 => pt.pin(mfn, 1 + input.below(4)).is_err(),
             1 => pt.unpin(mfn).is_err(),
@@ -192,13 +193,13 @@ pub fn pt(data: &[u8]) {
     }
     // Letting go of everything leaves every frame unreferenced.
     while let Some(m) = held.pop() {
-        PageTables::new(&mut ft, &mut mem, DOM, io_caps)
+        PageTables::new(&ft, &mut mem, DOM, io_caps)
             .put_type(m)
             .unwrap();
     }
     for m in 0..FRAMES {
         if ft.get(m).unwrap().pinned {
-            PageTables::new(&mut ft, &mut mem, DOM, io_caps)
+            PageTables::new(&ft, &mut mem, DOM, io_caps)
                 .unpin(m)
                 .unwrap();
         }
@@ -219,7 +220,7 @@ fn is_guest_slot(level: u8, index: usize) -> bool {
 }
 
 /// Recounts every reference and checks the frame table agrees.
-fn check(ft: &FrameTable<Vec<PageInfo>>, mem: &Mem, held: &[u64]) {
+fn check(ft: &FrameTable<Vec<FrameSlot>>, mem: &Mem, held: &[u64]) {
     let n = usize::try_from(FRAMES).unwrap();
     let (mut refs, mut types) = (vec![0u32; n], vec![0u32; n]);
     let (mut holds, mut pointed) = (vec![0i32; n], vec![0i32; n]);

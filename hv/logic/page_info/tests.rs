@@ -2,13 +2,13 @@
 
 use super::*;
 
-fn table(n: usize) -> FrameTable<Vec<PageInfo>> {
-    FrameTable::new(vec![PageInfo::default(); n])
+fn table(n: usize) -> FrameTable<Vec<FrameSlot>> {
+    FrameTable::new(FrameSlot::unowned(n))
 }
 
 #[test]
 fn a_page_table_cannot_also_be_writable() {
-    let mut t = table(4);
+    let t = table(4);
     t.assign_free(1, 0, 0).unwrap();
     assert_eq!(t.get_page_and_type(1, 0, PageType::L1), Ok(true));
     assert_eq!(
@@ -30,7 +30,7 @@ fn a_page_table_cannot_also_be_writable() {
 
 #[test]
 fn only_the_owner_takes_references() {
-    let mut t = table(4);
+    let t = table(4);
     t.assign_free(2, 7, 5).unwrap();
     assert_eq!(t.assign_free(2, 8, 0), Err(PageError::AlreadyOwned));
     assert_eq!(t.get_page(2, 8), Err(PageError::NotOwner));
@@ -45,7 +45,7 @@ fn only_the_owner_takes_references() {
 
 #[test]
 fn release_unused_is_all_or_nothing() {
-    let mut t = table(8);
+    let t = table(8);
     for m in 0..8 {
         t.assign_free(m, 3, m).unwrap();
     }
@@ -65,7 +65,7 @@ fn release_unused_is_all_or_nothing() {
     );
     assert!((0..8).all(|m| t.get(m).unwrap().owner == Some(3)));
     // A special (hv-shared) frame is never released.
-    t.get_mut(2).unwrap().special = true;
+    t.mark_special(2, 3).unwrap();
     assert_eq!(t.release_unused(&[2], 1, 3), Err(PageError::AlreadyOwned));
     t.put_page(5).unwrap();
     assert_eq!(t.release_unused(&[0, 4], 2, 3), Ok(()));
@@ -77,12 +77,12 @@ fn release_unused_is_all_or_nothing() {
 
 #[test]
 fn counts_never_underflow() {
-    let mut t = table(2);
+    let t = table(2);
     t.assign_free(0, 0, 0).unwrap();
     assert_eq!(t.put_page(0), Err(PageError::Underflow));
     assert_eq!(t.put_page_and_type(0), Err(PageError::Underflow));
     t.pin(0, 0, PageType::L4).unwrap();
-    let p = *t.get(0).unwrap();
+    let p = t.get(0).unwrap();
     assert!(p.pinned && p.type_count == 1 && p.refs == 1 && p.ty == PageType::L4);
     assert_eq!(
         t.pin(0, 0, PageType::Writable),
@@ -93,13 +93,13 @@ fn counts_never_underflow() {
 }
 
 /// The freed list, collected: (frame, whose it was).
-fn collect(t: &mut FrameTable<Vec<PageInfo>>) -> Vec<(u64, u16)> {
+fn collect(t: &FrameTable<Vec<FrameSlot>>) -> Vec<(u64, u16)> {
     std::iter::from_fn(|| t.take_freed()).collect()
 }
 
 #[test]
 fn an_unreferenced_frame_given_back_is_freed_at_once() {
-    let mut t = table(4);
+    let t = table(4);
     t.assign_free(1, 3, 7).unwrap();
     assert!(t.get(1).unwrap().allocated);
     assert_eq!(t.give_back(1, 4), Err(PageError::NotOwner));
@@ -112,15 +112,15 @@ fn an_unreferenced_frame_given_back_is_freed_at_once() {
     assert_eq!(t.give_back(1, 3), Err(PageError::NotOwner));
     assert_eq!(t.assign_free(1, 5, 0), Err(PageError::AlreadyOwned));
     assert!(t.has_freed());
-    assert_eq!(collect(&mut t), [(1, 3)]);
+    assert_eq!(collect(&t), [(1, 3)]);
     assert!(!t.has_freed());
-    assert_eq!(*t.get(1).unwrap(), PageInfo::default());
+    assert_eq!(t.get(1).unwrap(), PageInfo::default());
     assert_eq!(t.assign_free(1, 5, 0), Ok(()));
 }
 
 #[test]
 fn a_referenced_frame_given_back_is_freed_with_its_last_reference() {
-    let mut t = table(4);
+    let t = table(4);
     t.assign_free(2, 3, 7).unwrap();
     t.get_page(2, 3).unwrap();
     t.get_page_and_type(2, 3, PageType::Writable).unwrap();
@@ -137,23 +137,23 @@ fn a_referenced_frame_given_back_is_freed_with_its_last_reference() {
     assert!(!t.has_freed());
     assert_eq!(t.get(2).unwrap().owner, Some(3));
     t.put_page_and_type(2).unwrap();
-    let p = *t.get(2).unwrap();
+    let p = t.get(2).unwrap();
     assert_eq!((p.owner, p.freed_from, p.refs), (None, Some(3), 0));
-    assert_eq!(collect(&mut t), [(2, 3)]);
+    assert_eq!(collect(&t), [(2, 3)]);
     assert_eq!(t.put_page(2), Err(PageError::Underflow));
 }
 
 #[test]
 fn frames_freed_together_are_all_collected() {
     let owner = |m: u64| if m.is_multiple_of(2) { 1 } else { 2 };
-    let mut t = table(6);
+    let t = table(6);
     for m in 0..6 {
         t.assign_free(m, owner(m), m).unwrap();
     }
     for m in [4, 1, 3] {
         t.give_back(m, owner(m)).unwrap();
     }
-    let mut got = collect(&mut t);
+    let mut got = collect(&t);
     got.sort_unstable();
     assert_eq!(got, [(1, 2), (3, 2), (4, 1)]);
     assert!((0..6).all(|m| t.get(m).unwrap().freed_from.is_none()));
@@ -161,11 +161,11 @@ fn frames_freed_together_are_all_collected() {
 
 #[test]
 fn a_page_hv_shares_is_kept_when_given_back() {
-    let mut t = table(2);
+    let t = table(2);
     t.assign_free(0, 3, 0).unwrap();
     t.mark_special(0, 3).unwrap();
     assert_eq!(t.give_back(0, 3), Ok(GiveBack::Kept));
-    let p = *t.get(0).unwrap();
+    let p = t.get(0).unwrap();
     assert!(p.allocated && p.owner == Some(3));
     assert!(!t.has_freed());
 }
@@ -173,20 +173,20 @@ fn a_page_hv_shares_is_kept_when_given_back() {
 use std::cell::RefCell;
 
 std::thread_local! {
-    static HOME: RefCell<Option<FrameTable<Vec<PageInfo>>>> = const { RefCell::new(None) };
+    static HOME: RefCell<Option<FrameTable<Vec<FrameSlot>>>> = const { RefCell::new(None) };
 }
 
 /// A per-test-thread frame table for the handles.
 struct TestHome;
 impl FrameHome for TestHome {
-    type Store = Vec<PageInfo>;
-    fn with<R>(f: impl FnOnce(&mut FrameTable<Vec<PageInfo>>) -> R) -> Option<R> {
-        HOME.with(|h| h.borrow_mut().as_mut().map(f))
+    type Store = Vec<FrameSlot>;
+    fn with<R>(f: impl FnOnce(&FrameTable<Vec<FrameSlot>>) -> R) -> Option<R> {
+        HOME.with(|h| h.borrow().as_ref().map(f))
     }
 }
 
 fn home(n: usize, owner: u16) {
-    let mut t = table(n);
+    let t = table(n);
     for m in 0..n as u64 {
         t.assign_free(m, owner, m).unwrap();
     }
@@ -194,7 +194,7 @@ fn home(n: usize, owner: u16) {
 }
 
 fn info(mfn: u64) -> PageInfo {
-    TestHome::with(|t| *t.get(mfn).unwrap()).unwrap()
+    TestHome::with(|t| t.get(mfn).unwrap()).unwrap()
 }
 
 #[test]
@@ -271,7 +271,9 @@ fn a_refused_validation_keeps_no_reference() {
 #[test]
 fn counted_and_in_table_forms_balance() {
     home(2, 1);
-    let r = TypedRef::<TestHome, SegDesc>::take(0, 1).unwrap();
+    let r = TypedRef::<TestHome, SegDesc>::take_validated(0, 1, |_| true)
+        .unwrap()
+        .unwrap();
     let mfn = r.into_counted();
     assert_eq!(info(0).type_count, 1);
     TestHome::with(|t| t.put_page_and_type(mfn))
@@ -279,8 +281,7 @@ fn counted_and_in_table_forms_balance() {
         .unwrap();
     assert_eq!((info(0).type_count, info(0).refs), (0, 0));
     TestHome::with(|t| {
-        let (w, fresh) = TypedRef::<TestHome, Writable>::take_in(t, 1, 1).unwrap();
-        assert!(fresh);
+        let w = TypedRef::<TestHome, Writable>::take_in(t, 1, 1).unwrap();
         let g = FrameRef::<TestHome>::take_in(t, 1, 1).unwrap();
         assert_eq!(t.get(1).unwrap().refs, 2);
         g.release_in(t);
@@ -310,7 +311,7 @@ fn a_dropped_handle_frees_a_frame_given_back() {
 
 #[test]
 fn assign_extent_is_all_or_nothing() {
-    let mut t = table(8);
+    let t = table(8);
     t.assign_free(5, 2, 0).unwrap();
     assert_eq!(
         t.assign_extent_free(4, 2, 3, |j| 10 + j),
@@ -325,4 +326,210 @@ fn assign_extent_is_all_or_nothing() {
     assert_eq!(t.assign_extent_free(0, 4, 3, |j| 10 + j), Ok(()));
     assert!((0..4).all(|m| t.get(m).unwrap().owner == Some(3)));
     assert_eq!(t.get(3).unwrap().pfn, 13);
+}
+
+// ---------------------------------------------------------------------------
+// Several CPUs at once (threads on one table).
+
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::Arc;
+
+const THREADS: u32 = 4;
+
+/// Runs `f(thread number)` on `THREADS` threads at once.
+fn race(f: impl Fn(u32) + Send + Sync + 'static) {
+    let f = Arc::new(f);
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let f = Arc::clone(&f);
+            std::thread::spawn(move || f(i))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+fn shared_table(n: usize, owner: u16) -> Arc<FrameTable<Vec<FrameSlot>>> {
+    let t = table(n);
+    for m in 0..n as u64 {
+        t.assign_free(m, owner, m).unwrap();
+    }
+    Arc::new(t)
+}
+
+#[test]
+fn two_types_are_never_held_at_once_by_racing_takers() {
+    let t = shared_table(2, 1);
+    // Holders of each type right now: a taker counts itself in, then
+    // looks at the other type's count (sequentially consistent: if two
+    // held at once, one of them sees the other).
+    let holders = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+    let (t2, h2) = (Arc::clone(&t), Arc::clone(&holders));
+    race(move |i| {
+        let (mine, ty) = if i % 2 == 0 {
+            (0, PageType::Writable)
+        } else {
+            (1, PageType::L1)
+        };
+        for _ in 0..20_000 {
+            match t2.get_page_and_type(0, 1, ty) {
+                Ok(fresh) => {
+                    if fresh && ty.validates() {
+                        t2.set_validated(0);
+                    }
+                    h2[mine].fetch_add(1, Ordering::SeqCst);
+                    assert_eq!(h2[1 - mine].load(Ordering::SeqCst), 0, "both types held");
+                    assert_eq!(t2.get(0).unwrap().ty, ty);
+                    h2[mine].fetch_sub(1, Ordering::SeqCst);
+                    t2.put_page_and_type(0).unwrap();
+                }
+                Err(PageError::TypeConflict { current }) => assert_ne!(current, ty),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    });
+    let p = t.get(0).unwrap();
+    assert_eq!((p.refs, p.type_count, p.owner), (0, 0, Some(1)));
+}
+
+#[test]
+fn a_second_taker_waits_for_the_validation() {
+    let t = shared_table(1, 1);
+    let checked = Arc::new(AtomicBool::new(false));
+    let (t2, c2) = (Arc::clone(&t), Arc::clone(&checked));
+    assert_eq!(t.get_page_and_type(0, 1, PageType::L2), Ok(true));
+    let other = std::thread::spawn(move || {
+        // Not fresh, and only once the first taker is done checking.
+        assert_eq!(t2.get_page_and_type(0, 1, PageType::L2), Ok(false));
+        assert!(c2.load(Ordering::SeqCst), "used before validation");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    checked.store(true, Ordering::SeqCst);
+    t.set_validated(0);
+    other.join().unwrap();
+    assert_eq!(t.get(0).unwrap().type_count, 2);
+}
+
+#[test]
+fn a_failed_validation_hands_the_type_to_a_waiter() {
+    let t = shared_table(1, 1);
+    assert_eq!(t.get_page_and_type(0, 1, PageType::L1), Ok(true));
+    let t2 = Arc::clone(&t);
+    // The waiter finds the count back at zero and validates itself.
+    let other = std::thread::spawn(move || t2.get_page_and_type(0, 1, PageType::L1));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    t.put_page_and_type(0).unwrap();
+    assert_eq!(other.join().unwrap(), Ok(true));
+    assert!(!t.get(0).unwrap().validated);
+}
+
+#[test]
+fn a_locked_table_is_updated_by_one_cpu_at_a_time() {
+    let t = shared_table(1, 1);
+    t.get_page_and_built_type(0, 1, PageType::L1).unwrap();
+    let counter = Arc::new(AtomicU32::new(0));
+    let (t2, c2) = (Arc::clone(&t), Arc::clone(&counter));
+    race(move |_| {
+        for _ in 0..10_000 {
+            assert_eq!(t2.lock_table(0, 1), Ok(PageType::L1));
+            // A read and a write apart: lost if two CPUs were inside.
+            let n = c2.load(Ordering::Relaxed);
+            std::hint::spin_loop();
+            c2.store(n + 1, Ordering::Relaxed);
+            t2.unlock_table(0);
+        }
+    });
+    assert_eq!(counter.load(Ordering::Relaxed), 10_000 * THREADS);
+    let p = t.get(0).unwrap();
+    assert_eq!((p.refs, p.type_count), (1, 1));
+}
+
+#[test]
+fn racing_last_puts_free_a_frame_given_back_once() {
+    for _ in 0..200 {
+        let t = shared_table(1, 1);
+        for _ in 0..THREADS {
+            t.get_page_and_type(0, 1, PageType::Writable).unwrap();
+        }
+        assert_eq!(t.give_back(0, 1), Ok(GiveBack::Deferred));
+        let t2 = Arc::clone(&t);
+        race(move |_| t2.put_page_and_type(0).unwrap());
+        assert_eq!(collect(&t), [(0, 1)]);
+        assert!(!t.has_freed());
+    }
+}
+
+#[test]
+fn one_of_two_racing_pins_wins() {
+    for _ in 0..200 {
+        let t = shared_table(1, 1);
+        let wins = Arc::new(AtomicU32::new(0));
+        let (t2, w2) = (Arc::clone(&t), Arc::clone(&wins));
+        race(move |_| {
+            if t2.pin(0, 1, PageType::L2).is_ok() {
+                w2.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        assert_eq!(wins.load(Ordering::SeqCst), 1);
+        let p = t.get(0).unwrap();
+        assert_eq!((p.pinned, p.type_count, p.refs), (true, 1, 1));
+    }
+}
+
+/// The TLB clock of the stamp test, and the stamps it was asked to flush.
+static CLOCK: AtomicU64 = AtomicU64::new(10);
+static FLUSHED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn a_type_change_flushes_the_cpus_stale_since_the_last_drop() {
+    let mut t = table(2);
+    t.hooks.clock = &CLOCK;
+    t.hooks.flush_stale = |stamp| FLUSHED.lock().unwrap().push(stamp);
+    t.assign_free(0, 1, 0).unwrap();
+    // Fresh from the allocator: nothing to flush.
+    assert_eq!(t.get_page_and_type(0, 1, PageType::Writable), Ok(true));
+    CLOCK.store(11, Ordering::SeqCst);
+    t.put_page_and_type(0).unwrap();
+    assert_eq!(t.stamp_of(0), 11);
+    // The same type again: no flush.
+    CLOCK.store(12, Ordering::SeqCst);
+    assert_eq!(t.get_page_and_type(0, 1, PageType::Writable), Ok(true));
+    assert!(t.get(0).unwrap().validated);
+    CLOCK.store(13, Ordering::SeqCst);
+    t.put_page_and_type(0).unwrap();
+    assert!(FLUSHED.lock().unwrap().is_empty());
+    // Another type: the CPUs that may cache the writable mapping dropped
+    // at 13 are flushed, before the type is usable.
+    CLOCK.store(20, Ordering::SeqCst);
+    assert_eq!(t.get_page_and_type(0, 1, PageType::L1), Ok(true));
+    assert_eq!(*FLUSHED.lock().unwrap(), [13]);
+    assert!(!t.get(0).unwrap().validated);
+}
+
+#[test]
+fn the_last_reference_of_a_locked_table_waits_for_the_lock() {
+    let t = shared_table(1, 1);
+    t.get_page_and_built_type(0, 1, PageType::L2).unwrap();
+    assert_eq!(t.lock_table(0, 1), Ok(PageType::L2));
+    let unlocked = Arc::new(AtomicBool::new(false));
+    let (t2, u2) = (Arc::clone(&t), Arc::clone(&unlocked));
+    let other = std::thread::spawn(move || {
+        // Entries are being updated: the table is not let go meanwhile.
+        assert_eq!(t2.put_type_begin(0), Ok(PutType::Last(PageType::L2)));
+        assert!(u2.load(Ordering::SeqCst), "devalidated under an update");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    unlocked.store(true, Ordering::SeqCst);
+    t.unlock_table(0);
+    other.join().unwrap();
+    assert!(!t.get(0).unwrap().validated);
+    t.put_type_end(0).unwrap();
+    t.put_page(0).unwrap();
+    // Nobody locks a table let go.
+    assert!(t.lock_table(0, 1).is_err());
+    // Nor another owner's.
+    t.get_page_and_built_type(0, 1, PageType::L2).unwrap();
+    assert_eq!(t.lock_table(0, 2), Err(PageError::NotOwner));
+    assert_eq!(t.lock_table(0, 1), Ok(PageType::L2));
 }

@@ -1,8 +1,9 @@
 //! Host tests of `hv::pt`.
 
 use super::*;
-use crate::page_info::GiveBack;
+use crate::page_info::{GiveBack, PageInfo};
 
+mod concurrent;
 mod tlb_model;
 
 /// Frame contents for the tests: 512 entries per frame, frames by
@@ -27,8 +28,8 @@ const DOM: u16 = 1;
 const OTHER: u16 = 2;
 const N: u64 = 24;
 
-fn setup() -> (FrameTable<Vec<PageInfo>>, Mem) {
-    let mut ft = FrameTable::new(vec![PageInfo::default(); N as usize + 4]);
+fn setup() -> (FrameTable<Vec<FrameSlot>>, Mem) {
+    let ft = FrameTable::new(FrameSlot::unowned(N as usize + 4));
     for mfn in 0..N {
         ft.assign_free(mfn, DOM, mfn).unwrap();
     }
@@ -42,20 +43,20 @@ fn e(mfn: u64, flags: u64) -> u64 {
 
 #[test]
 fn pinning_validates_the_whole_tree() {
-    let (mut ft, mut mem) = setup();
+    let (ft, mut mem) = setup();
     // L4(1) -> L3(2) -> L2(3) -> L1(4) -> data 5 (RW), 6 (RO)
     mem.write(1, 0, e(2, PTE_P | PTE_RW | PTE_US));
     mem.write(2, 0, e(3, PTE_P | PTE_RW | PTE_US));
     mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
     mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
     mem.write(4, 1, e(6, PTE_P | PTE_US));
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(1, 4).unwrap();
     assert_eq!(ft.get(4).unwrap().ty, PageType::L1);
     assert_eq!(ft.get(5).unwrap().ty, PageType::Writable);
     assert_eq!(ft.get(6).unwrap().refs, 1);
     assert_eq!(ft.get(6).unwrap().type_count, 0);
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.unpin(1).unwrap();
     for mfn in 0..N {
         let p = ft.get(mfn).unwrap();
@@ -65,9 +66,9 @@ fn pinning_validates_the_whole_tree() {
 
 #[test]
 fn a_table_that_maps_itself_writable_cannot_be_pinned() {
-    let (mut ft, mut mem) = setup();
+    let (ft, mut mem) = setup();
     mem.write(4, 7, e(4, PTE_P | PTE_RW | PTE_US));
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     assert_eq!(pt.pin(4, 1).map_err(PtError::errno), Err(Errno::EBUSY)); // as Xen
     assert_eq!(ft.get(4).unwrap().type_count, 0);
     assert_eq!(ft.get(4).unwrap().refs, 0);
@@ -75,9 +76,9 @@ fn a_table_that_maps_itself_writable_cannot_be_pinned() {
 
 #[test]
 fn bad_entries_are_refused_and_change_nothing() {
-    let (mut ft, mut mem) = setup();
+    let (ft, mut mem) = setup();
     mem.write(4, 0, e(5, PTE_P | PTE_RW));
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(4, 1).unwrap();
     let stored = pt.mem.read(4, 0);
     let cases = [
@@ -87,12 +88,12 @@ fn bad_entries_are_refused_and_change_nothing() {
         e(4, PTE_P | PTE_RW),  // the table itself, writable
     ];
     for new in cases {
-        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+        let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
         assert!(pt.update_entry(4, 0, new).is_err(), "{new:#x}");
         assert_eq!(mem.read(4, 0), stored);
         assert_eq!(ft.get(5).unwrap().type_count, 1);
     }
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     assert_eq!(pt.update_entry(4, 0, e(6, PTE_P)), Ok(stored));
     assert_eq!(ft.get(5).unwrap().refs, 0);
     assert_eq!(ft.get(6).unwrap().refs, 1);
@@ -100,8 +101,8 @@ fn bad_entries_are_refused_and_change_nothing() {
 
 #[test]
 fn superpages_and_hypervisor_slots_are_refused() {
-    let (mut ft, mut mem) = setup();
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(3, 2).unwrap();
     pt.pin(1, 4).unwrap();
     assert!(matches!(
@@ -124,8 +125,8 @@ fn superpages_and_hypervisor_slots_are_refused() {
 
 #[test]
 fn errnos_follow_xen() {
-    let (mut ft, mut mem) = setup();
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(4, 1).unwrap();
     pt.pin(3, 2).unwrap();
     let busy = pt.update_entry(4, 0, e(N, PTE_P)).unwrap_err(); // another domain's page
@@ -146,8 +147,8 @@ fn errnos_follow_xen() {
 
 #[test]
 fn entries_are_stored_as_xen_adjusts_them() {
-    let (mut ft, mut mem) = setup();
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(4, 1).unwrap();
     pt.update_entry(4, 0, e(5, PTE_P | PTE_RW)).unwrap();
     pt.update_entry(4, 1, e(6, PTE_P | PTE_US)).unwrap();
@@ -163,8 +164,8 @@ fn entries_are_stored_as_xen_adjusts_them() {
 
 #[test]
 fn linear_entries_follow_xen() {
-    let (mut ft, mut mem) = setup();
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(1, 4).unwrap();
     pt.pin(2, 4).unwrap();
     // Self-reference, read-only: allowed and holds nothing.
@@ -189,12 +190,12 @@ fn linear_entries_follow_xen() {
 
 #[test]
 fn a_pinned_tree_given_back_is_freed_by_the_unpin() {
-    let (mut ft, mut mem) = setup();
+    let (ft, mut mem) = setup();
     // L2(3) -> L1(4) -> data 5 (RW), 6 (RO); all given back while in use.
     mem.write(3, 0, e(4, PTE_P | PTE_RW | PTE_US));
     mem.write(4, 0, e(5, PTE_P | PTE_RW | PTE_US));
     mem.write(4, 1, e(6, PTE_P | PTE_US));
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(3, 2).unwrap();
     for m in [3, 4, 5, 6] {
         assert_eq!(pt.frames.give_back(m, DOM), Ok(GiveBack::Deferred));
@@ -210,15 +211,15 @@ fn a_pinned_tree_given_back_is_freed_by_the_unpin() {
     freed.sort_unstable();
     assert_eq!(freed, [(3, DOM), (4, DOM), (5, DOM), (6, DOM)]);
     for m in [3, 4, 5, 6] {
-        assert_eq!(*ft.get(m).unwrap(), PageInfo::default(), "frame {m}");
+        assert_eq!(ft.get(m).unwrap(), PageInfo::default(), "frame {m}");
     }
 }
 
 #[test]
 fn a_table_that_maps_itself_is_freed_with_its_last_type() {
-    let (mut ft, mut mem) = setup();
+    let (ft, mut mem) = setup();
     mem.write(4, 9, e(4, PTE_P | PTE_US)); // the L1 maps itself read-only
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
     pt.pin(4, 1).unwrap();
     assert_eq!(pt.frames.get(4).unwrap().refs, 2);
     assert_eq!(pt.frames.give_back(4, DOM), Ok(GiveBack::Deferred));
@@ -245,7 +246,7 @@ impl Rng {
 /// entries of validated tables, and checks the frame table agrees and
 /// that no page table is mapped writable. (The random tests only write
 /// entries 0..4, so only the first 8 of each table are scanned.)
-fn check_invariants(ft: &FrameTable<Vec<PageInfo>>, mem: &Mem) {
+fn check_invariants(ft: &FrameTable<Vec<FrameSlot>>, mem: &Mem) {
     let mut refs = vec![0u32; ft.len()];
     let mut types = vec![0u32; ft.len()];
     for mfn in 0..ft.len() as u64 {
@@ -301,7 +302,7 @@ fn check_invariants(ft: &FrameTable<Vec<PageInfo>>, mem: &Mem) {
 #[test]
 fn random_operations_never_break_an_invariant() {
     for seed in 1..=120u64 {
-        let (mut ft, mut mem) = setup();
+        let (ft, mut mem) = setup();
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut log: Vec<String> = Vec::new();
         // Random initial contents, so pins validate arbitrary trees.
@@ -315,7 +316,7 @@ fn random_operations_never_break_an_invariant() {
             );
         }
         for _ in 0..200 {
-            let mut pt = PageTables::new(&mut ft, &mut mem, DOM, false);
+            let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
             let mfn = rng.below(N + 2);
             match rng.below(6) {
                 0 => {
@@ -422,10 +423,10 @@ fn io_memory_classifies_frames_as_xen_does() {
 
 #[test]
 fn io_memory_is_mapped_without_references_by_the_hardware_domain_only() {
-    let (mut ft, mut mem) = setup();
-    let before: Vec<PageInfo> = (0..N + 4).map(|m| *ft.get(m).unwrap()).collect();
+    let (ft, mut mem) = setup();
+    let before: Vec<PageInfo> = (0..N + 4).map(|m| ft.get(m).unwrap()).collect();
     for (io_caps, want) in [(true, Ok(())), (false, Err(Errno::EPERM))] {
-        let mut pt = PageTables::new(&mut ft, &mut mem, DOM, io_caps);
+        let mut pt = PageTables::new(&ft, &mut mem, DOM, io_caps);
         pt.io_memory = || Some(&IO);
         // ROM read-only and MMIO writable (uncached where the domain may
         // choose caching), as dom0 maps them.
@@ -452,22 +453,22 @@ fn io_memory_is_mapped_without_references_by_the_hardware_domain_only() {
             Err(Errno::EBUSY)
         );
     }
-    let after: Vec<PageInfo> = (0..N + 4).map(|m| *ft.get(m).unwrap()).collect();
+    let after: Vec<PageInfo> = (0..N + 4).map(|m| ft.get(m).unwrap()).collect();
     assert_eq!(before, after, "no reference taken or dropped");
 }
 
 #[test]
 fn read_only_io_memory_loses_rw_as_xen_forces_it() {
-    let (mut ft, mut mem) = setup();
+    let (ft, mut mem) = setup();
     // An L1 (frame 4) in use, then an update mapping the read-only page RW.
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, true);
     pt.io_memory = || Some(&IO);
     pt.get_type(4, PageType::L1).unwrap();
     let rw = e(0x300, PTE_P | PTE_RW | PTE_US | PTE_PCD);
     assert_eq!(pt.update_entry(4, 3, rw), Ok(0));
     assert_eq!(mem.read(4, 3) & (PTE_RW | PTE_P), PTE_P, "stored read-only");
     // Ordinary I/O memory keeps RW.
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, true);
     pt.io_memory = || Some(&IO);
     assert_eq!(
         pt.update_entry(4, 5, e(0x100, PTE_P | PTE_RW | PTE_US)),
@@ -476,7 +477,7 @@ fn read_only_io_memory_loses_rw_as_xen_forces_it() {
     assert_ne!(mem.read(4, 5) & PTE_RW, 0);
     // A table validated with such an entry stores it read-only too.
     mem.write(7, 0, e(0x300, PTE_P | PTE_RW | PTE_US));
-    let mut pt = PageTables::new(&mut ft, &mut mem, DOM, true);
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, true);
     pt.io_memory = || Some(&IO);
     pt.get_type(7, PageType::L1).unwrap();
     assert_eq!(mem.read(7, 0) & (PTE_RW | PTE_P), PTE_P);

@@ -278,7 +278,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     // type (page table, descriptor table), exchange it or free it.
     let shared_info = mm::with_frame_table(|ft| {
         let mfn = shared_info.assign(ft, spec.id.get(), u64::MAX)?;
-        let (held, _) = WritableRef::take_in(ft, mfn, spec.id.get())?;
+        let held = WritableRef::take_in(ft, mfn, spec.id.get())?;
         ft.mark_special(mfn, spec.id.get())?;
         Ok(held)
     })
@@ -461,14 +461,14 @@ fn type_frames(
                     continue;
                 }
             };
-            ft.get_page_and_type(target, id, ty)?;
+            ft.get_page_and_built_type(target, id, ty)?;
         }
         let l4 = mfn(l.l4_pfn())?;
         // Pinned, as Xen leaves dom0's initial table, plus the type
         // reference the vCPU's base pointer holds (Xen's guest_table), so
         // unpinning the live table does not untype it.
         ft.pin(l4, id, PageType::L4)?;
-        ft.get_page_and_type(l4, id, PageType::L4)?;
+        ft.get_page_and_built_type(l4, id, PageType::L4)?;
         Ok(p2m)
     })
     .ok_or(BuildError::Internal("no frame table"))?

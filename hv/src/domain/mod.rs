@@ -23,13 +23,17 @@
 //! 3. that domain's state (two domains: lower `DomId` first);
 //! 4. that domain's event channels ([`Domain::events`]);
 //! 5. a CPU's timer queue (`timer`; held only to change the queue);
-//! 6. the frame table (`mm::with_frame_table`);
-//! 7. the frame allocator, then the heap;
-//! 8. the console.
+//! 6. the frame allocator, then the heap;
+//! 7. the console.
 //!
-//! No lock is held across a guest entry or an IPI wait, but for the
-//! frame table across a TLB shootdown (`arch::x86_64::mm`: every hv lock
-//! serves IPIs while it spins, so that wait cannot deadlock). Copies to and from
+//! The frame table has no lock: each frame's words are changed by atomic
+//! swaps, and a page table being updated is held by its own lock bit
+//! (`hv::page_info`), taken under any of the locks above and never
+//! across another table's; a CPU waiting for a frame's bit, like one
+//! waiting for a lock, serves IPIs. No lock is held across a guest
+//! entry; an IPI wait (a TLB flush of stale CPUs when a frame changes
+//! type) may come under the locks above, which cannot deadlock since
+//! every hv lock serves IPIs while it spins. Copies to and from
 //! guest memory made inside [`with_current`] fault at most into hv's own
 //! fixup (they never sleep or re-enter the domain layer).
 //!

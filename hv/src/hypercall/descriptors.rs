@@ -102,7 +102,7 @@ fn write_descriptor(maddr: u64, desc: u64) -> HcResult {
     let mfn = maddr / PAGE_SIZE;
     let id = domain::current_id().get();
     let done = mm::with_frame_table(|ft| {
-        let Some(info) = ft.get(mfn).copied() else {
+        let Some(info) = ft.get(mfn) else {
             return false;
         };
         if info.owner != Some(id) {
@@ -110,17 +110,17 @@ fn write_descriptor(maddr: u64, desc: u64) -> HcResult {
         }
         let offset = maddr % PAGE_SIZE;
         if info.ty == PageType::SegDesc {
-            match SegDescRef::take_in(ft, mfn, id) {
-                Ok((r, fresh)) => {
-                    let ok = (!fresh || validate_frame(&r)) && r.write_u64(offset, desc).is_ok();
+            match SegDescRef::take_validated_in(ft, mfn, id, validate_frame) {
+                Ok(Some(r)) => {
+                    let ok = r.write_u64(offset, desc).is_ok();
                     r.release_in(ft);
                     ok
                 }
-                Err(_) => false,
+                Ok(None) | Err(_) => false,
             }
         } else {
             match WritableRef::take_in(ft, mfn, id) {
-                Ok((r, _)) => {
+                Ok(r) => {
                     let ok = r.write_u64(offset, desc).is_ok();
                     r.release_in(ft);
                     ok

@@ -37,15 +37,21 @@
 //! batch's stores, left open: a cached upper-level entry could lead the
 //! read through a table the batch had just released and rewritten; QEMU
 //! caches no such entries, so the host TLB model shows it, not a guest).
-//! Xen instead records it per frame (a TLB-flush timestamp, checked when
-//! the frame changes type or is allocated again, against the CPUs the
-//! domain ran on). Per CPU is simpler and enough while a domain runs on
-//! one CPU; it flushes more often than Xen (after any removed or changed
-//! present translation, where Xen waits until a frame changes type), but
-//! only then: an entry written over a not-present one, or with its own
-//! value, owes nothing. The host-tested TLB model
-//! (`hv/logic/pt/tests/tlb_model.rs`) checks this rule against random
-//! operation sequences.
+//! The per-CPU debt covers this CPU. Other CPUs that ran the domain may
+//! cache the old translations too: for them hv keeps Xen's per-frame
+//! TLB-flush timestamp (`hv::page_info`, `arch::x86_64::mm`), checked
+//! when the frame changes type or goes back to the allocator, so no page
+//! table update waits for another CPU. The debt flushes more often than
+//! Xen (after any removed or changed present translation, where Xen
+//! waits until a frame changes type), but only then: an entry written
+//! over a not-present one, or with its own value, owes nothing. The
+//! host-tested TLB model (`hv/logic/pt/tests/tlb_model.rs`) checks this
+//! rule against random operation sequences.
+//!
+//! No lock covers the frame table: the operations work on each frame's
+//! atomic words, and an update holds only the updated table's lock bit
+//! (`hv::page_info`), so vCPUs of a domain on several CPUs update their
+//! page tables at once.
 //!
 //! hv flushes where the guest asks (`UVMF_TLB_FLUSH`, `UVMF_INVLPG`, the
 //! `MMUEXT_*` flushes) and on a new base table, as Xen does.
@@ -315,10 +321,9 @@ fn normal_update(
     val: u64,
     preserve_ad: bool,
 ) -> Result<(), Errno> {
-    let (type_count, ty) = match t.frames.get(mfn) {
-        Some(p) if p.owner == Some(cur.id) => (p.type_count, p.ty),
-        _ => return Err(Errno::EINVAL),
-    };
+    // A hint: the update itself checks the owner and the type again, on
+    // the locked table or under the writable reference it takes.
+    let (ty, type_count) = t.frames.type_now(mfn).ok_or(Errno::EINVAL)?;
     let entry_addr = mfn * PAGE_SIZE + index as u64 * 8;
     match (type_count, ty) {
         (n, ty) if n > 0 && ty.is_page_table() => {
@@ -352,7 +357,7 @@ fn plain_write(
     index: usize,
     val: u64,
 ) -> Result<(), Errno> {
-    let (frame, _) = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| Errno::EINVAL)?;
+    let frame = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| Errno::EINVAL)?;
     let written = frame.write_u64(index as u64 * 8, val);
     frame.release_in(t.frames);
     written.map_err(|_| Errno::EINVAL)
@@ -379,7 +384,7 @@ pub fn update_va_mapping_otherdomain(va: u64, val: u64, flags: u64, domid: u16) 
 
 /// The L1 frame (machine frame number) that maps `va` in the page table at
 /// `cr3`, and the entry's index; whether it is one of the domain's
-/// validated L1s is checked under the frame-table lock by the caller.
+/// validated L1s is checked with the table locked by the caller.
 /// Only presence counts on the way; a large page or an address outside
 /// guest space is -EINVAL.
 fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), Errno> {
@@ -398,11 +403,7 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
     let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
     let (l1, index) = l1_of(cr3, va)?;
     mm::with_page_tables(id, io_caps, |t| {
-        match t.frames.get(l1) {
-            Some(p) if p.owner == Some(id) && p.ty == PageType::L1 && p.type_count > 0 => {}
-            _ => return Err(Errno::EINVAL),
-        }
-        t.update_entry(l1, index, val).map_err(err)
+        t.update_l1_entry(l1, index, val).map_err(err)
     })
     .ok_or(Errno::EINVAL)??;
     // Flushes as asked (UVMF_TLB_FLUSH / UVMF_INVLPG), on this CPU

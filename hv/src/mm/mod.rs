@@ -148,7 +148,7 @@ pub fn init_heap(bytes: u64) -> Result<(), &'static str> {
 /// Heap bytes the frame table needs: one entry per frame the allocator
 /// covers.
 pub fn frame_table_bytes() -> u64 {
-    nr_frames() * core::mem::size_of::<hv::page_info::PageInfo>() as u64
+    nr_frames() * core::mem::size_of::<hv::page_info::FrameSlot>() as u64
 }
 
 /// One past the highest machine frame hv manages (Xen's `max_page`).

@@ -33,17 +33,13 @@ pub fn validate_frame(frame: &SegDescRef) -> bool {
 /// Takes a SegDesc reference on `mfn` for domain `id`, validating the
 /// frame if the type is new; the reference stays counted in the table
 /// (the GDT frame list records it).
-pub fn get_segdesc(ft: &mut Frames, mfn: u64, id: u16) -> bool {
-    match SegDescRef::take_in(ft, mfn, id) {
-        Ok((r, fresh)) if fresh && !validate_frame(&r) => {
-            r.release_in(ft);
-            false
-        }
-        Ok((r, _)) => {
+pub fn get_segdesc(ft: &Frames, mfn: u64, id: u16) -> bool {
+    match SegDescRef::take_validated_in(ft, mfn, id, validate_frame) {
+        Ok(Some(r)) => {
             let _ = r.into_counted();
             true
         }
-        Err(_) => false,
+        Ok(None) | Err(_) => false,
     }
 }
 

@@ -26,6 +26,7 @@
 //! must find their holes.
 
 use super::*;
+use crate::page_info::PageInfo;
 
 /// Frames the domain owns at the start; then one of another domain's,
 /// then free ones.
@@ -110,7 +111,7 @@ enum Rule {
 }
 
 struct Model {
-    ft: FrameTable<Vec<PageInfo>>,
+    ft: FrameTable<Vec<FrameSlot>>,
     mem: Mem,
     tlb: Vec<Cached>,
     rule: Rule,
@@ -123,7 +124,7 @@ struct Model {
 
 impl Model {
     fn new(seed: u64, rule: Rule) -> Self {
-        let mut ft = FrameTable::new(vec![PageInfo::default(); FRAMES as usize]);
+        let ft = FrameTable::new(FrameSlot::unowned(FRAMES as usize));
         for mfn in 0..DOM_FRAMES {
             ft.assign_free(mfn, DOM, mfn).unwrap();
         }
@@ -161,7 +162,7 @@ impl Model {
     /// A random frame, mostly one that `pred` accepts (if any does).
     fn pick(&mut self, pred: impl Fn(&PageInfo) -> bool) -> u64 {
         let fits: Vec<u64> = (0..FRAMES)
-            .filter(|&m| self.ft.get(m).is_some_and(&pred))
+            .filter(|&m| self.ft.get(m).is_some_and(|p| pred(&p)))
             .collect();
         if fits.is_empty() || self.rng.below(4) == 0 {
             self.rng.below(FRAMES)
@@ -188,7 +189,7 @@ impl Model {
             // A frame leaves the domain only after this CPU's flush.
             self.flush();
         }
-        let mut pt = PageTables::new(&mut self.ft, &mut self.mem, DOM, false);
+        let mut pt = PageTables::new(&self.ft, &mut self.mem, DOM, false);
         let line = match choice {
             0 => format!("pin {mfn} L{level} -> {:?}", pt.pin(mfn, level)),
             1 => format!("unpin {mfn} -> {:?}", pt.unpin(mfn)),

@@ -17,27 +17,27 @@
 //! the debt and its next access through guest mappings or return to the
 //! guest.
 //!
-//! Shootdown: the translations in question may be cached by every CPU
-//! that has run the domain whose tables changed (its dirty CPUs, as Xen's
-//! `domain->dirty_cpumask`: [`note_running`] adds a CPU when it loads one
-//! of the domain's vCPUs; bits are never taken away, a CPU that switched
-//! away only gets a flush it did not need). [`owe_flush`] leaves this
-//! CPU's own flush as a debt (this CPU is in hv and touches guest
-//! mappings only after [`settle`]) but flushes the others at once, by IPI
-//! and waiting for them ([`shoot_down`]), while the caller still holds the
-//! frame-table lock: so no frame-table operation on any CPU (a frame
-//! taking a new type, say) can rely on the change before every CPU that
-//! may cache the old translation has dropped it. Xen gets the same from
-//! the TLB-flush timestamp it keeps per frame and checks when the frame
-//! changes type. Waiting under the lock cannot deadlock: a CPU spinning on
-//! an hv lock serves its IPIs (`crate::sync`). While a domain has run on
-//! one CPU, its mask names only that CPU and nothing is sent.
+//! Other CPUs: the translations in question may be cached by every CPU
+//! that has run the domain whose tables changed. They are not flushed
+//! when the entry changes (a guest flushes its other vCPUs itself, as on
+//! Xen: `mmuext_op` TLB_FLUSH_MULTI, `update_va_mapping`'s flags); what
+//! keeps hv's rules safe is Xen's TLB-flush clock. Every full flush of a
+//! CPU first advances the global clock ([`TLB_CLOCK`]) and, once done,
+//! records the clock in the CPU's [`FLUSHED_AT`]. The frame table stamps a
+//! frame with the clock when a count of it falls to zero
+//! (`hv::page_info`), and before the frame takes another type or goes
+//! back to the allocator, [`flush_stale`] flushes every CPU whose last
+//! flush began before the stamp (by IPI, waiting for them; this CPU's
+//! share is a debt, paid before it next touches a guest mapping). Waiting
+//! cannot deadlock: a CPU spinning on an hv lock or a frame's bit serves
+//! its IPIs (`crate::sync`, `hv::page_info::Hooks::relax`).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use hv::smp::CpuMask;
 
 use super::cpu::{read_cr3, read_cr4, write_cr3, write_cr4};
+use super::percpu::MAX_CPUS;
 use super::{ipi, percpu};
 
 /// Each domain's dirty CPUs, by domain id (ids from
@@ -72,16 +72,34 @@ const CR4_PGE: u64 = 1 << 7;
 pub(super) static CPUS_OWING: AtomicU32 = AtomicU32::new(0);
 
 /// Records that this CPU owes a TLB flush before its next access through
-/// a guest's mappings, for a change to domain `domid`'s page tables, and
-/// flushes every other CPU the domain ran on now ([`shoot_down`]; the
-/// caller holds the frame-table lock, see the module docs).
+/// a guest's mappings (for a change to one of a domain's page tables).
 #[inline]
-pub fn owe_flush(domid: u16) {
-    let me = percpu::cpu_id();
-    if percpu::CPUS[me].owe_tlb_flush() {
+pub fn owe_flush() {
+    if percpu::this_cpu().owe_tlb_flush() {
         CPUS_OWING.fetch_add(1, Ordering::Relaxed);
     }
-    let others = dirty_cpus(domid).without(me);
+}
+
+/// The TLB-flush clock: advanced as each full flush begins.
+pub static TLB_CLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// Each CPU's clock time of its last full flush (when it began).
+static FLUSHED_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Flushes every online CPU that may still cache a translation dropped
+/// at clock time `stamp`: those whose last full flush began no later.
+/// The others by IPI, waited for; this CPU's flush becomes its debt
+/// (paid before it next uses a guest mapping, see [`settle`]).
+pub fn flush_stale(stamp: u64) {
+    let me = percpu::cpu_id();
+    let stale = super::smp::online()
+        .iter()
+        .filter(|&cpu| FLUSHED_AT[cpu].load(Ordering::Acquire) <= stamp)
+        .fold(CpuMask::EMPTY, |m, cpu| m.with(cpu));
+    if stale.contains(me) {
+        owe_flush();
+    }
+    let others = stale.without(me);
     if !others.is_empty() {
         shoot_down(others);
     }
@@ -152,6 +170,7 @@ pub fn owes_flush() -> bool {
 /// pages are global, as on Xen), and so pays its debt.
 #[inline]
 pub fn flush_tlb_all_local() {
+    let time = TLB_CLOCK.fetch_add(1, Ordering::AcqRel) + 1;
     let cr4 = read_cr4();
     // SAFETY: toggling PGE off and on again only flushes the TLB; paging
     // and the tables in use are unchanged.
@@ -159,6 +178,7 @@ pub fn flush_tlb_all_local() {
         write_cr4(cr4 & !CR4_PGE);
         write_cr4(cr4);
     }
+    FLUSHED_AT[percpu::cpu_id()].store(time, Ordering::Release);
     if CPUS_OWING.load(Ordering::Relaxed) != 0 {
         paid();
     }

@@ -32,15 +32,16 @@
 //! - [`HvSlots`]: the hypervisor slots (256–271) of a frame the frame table
 //!   says is an L4 in use;
 //! - [`DirectMapTables`]: the page-table rules engine's memory, made only
-//!   by [`with_page_tables`], which writes only tables the engine has
-//!   validated, under the frame-table lock;
+//!   by [`with_page_tables`], which writes only tables it holds locked
+//!   (`FrameTable::lock_table`) or is validating;
 //! - [`write_guest_writable`]: a software-walk copy to guest memory, which
-//!   checks under the frame-table lock that the frame is mapped writable
-//!   by its owner (so the guest could write it itself);
+//!   holds a writable type reference on the frame while it writes, taken
+//!   only if the frame is mapped writable by its owner already (so the
+//!   guest could write it itself);
 //! - [`write_mmio_u32`]: device registers, an `unsafe fn` for `arch`.
 //!
-//! A `&mut` [`Frames`] is the global frame table under its lock: its
-//! storage can only be made here, so no other table can stand in as proof.
+//! A [`Frames`] is the global frame table: its storage can only be made
+//! here, so no other table can stand in as proof.
 
 /// Virtual address where all of machine memory is mapped (L4 slot 262, as in
 /// Xen 4.17).
@@ -54,7 +55,7 @@ use crate::sync::{Level, Ordered};
 mod guest_words;
 pub use guest_words::{EventWords, VcpuInfoRef};
 use hv::frames::FrameBitmap;
-use hv::page_info::{self, FrameHome, FrameTable, PageError, PageInfo, PageType, TypedRef};
+use hv::page_info::{self, FrameHome, FrameSlot, FrameTable, Hooks, PageError, PageType, TypedRef};
 
 pub const PAGE_SIZE: u64 = 4096;
 
@@ -343,7 +344,7 @@ impl OwnedFrame {
 
     /// Gives the frame to `owner` as its frame `pfn` (hv can no longer
     /// write it without a reference); on refusal the frame stays hv's.
-    pub fn assign(self, ft: &mut Frames, owner: u16, pfn: u64) -> Result<u64, PageError> {
+    pub fn assign(self, ft: &Frames, owner: u16, pfn: u64) -> Result<u64, PageError> {
         // SAFETY: the allocator handed this frame out to this handle alone,
         // and the handle is consumed here.
         unsafe { ft.assign(self.mfn, owner, pfn) }?;
@@ -448,7 +449,7 @@ impl OwnedFrames {
     /// `pfn(j)`, all or nothing; on refusal the frames stay hv's.
     pub fn assign(
         self,
-        ft: &mut Frames,
+        ft: &Frames,
         owner: u16,
         pfn: impl Fn(u64) -> u64,
     ) -> Result<u64, (Self, PageError)> {
@@ -470,71 +471,69 @@ impl Drop for OwnedFrames {
 }
 
 /// Takes back from `owner` the extents of `pages` frames at `firsts` if
-/// it owns them all and none is referenced, given back or shared (one
-/// frame-table operation, all or nothing, see
-/// `FrameTable::release_unused`), marks them invalid in the M2P and
-/// returns them to the allocator, after a TLB flush (see
-/// [`collect_freed`]).
+/// it owns them all and none is referenced, given back or shared (all or
+/// nothing, see `FrameTable::release_unused`), marks them invalid in the
+/// M2P and returns them to the allocator, once no CPU may cache a
+/// translation of them (their stamps, see [`collect_freed`]).
 pub fn release_to_allocator(
-    ft: &mut Frames,
+    ft: &Frames,
     firsts: &[u64],
     pages: u64,
     owner: u16,
 ) -> Result<(), PageError> {
     ft.release_unused(firsts, pages, owner)?;
+    let frames = || firsts.iter().flat_map(|&f| f..f + pages);
+    // Read-only mappings leave no stamp: every CPU that has not flushed
+    // since now may cache one.
+    crate::arch::x86_64::mm::flush_stale(ft.now());
     // No translation this CPU may still cache reaches a frame that
     // leaves the domain.
     crate::arch::x86_64::mm::settle();
-    for &first in firsts {
-        for mfn in first..first + pages {
-            // Invalid in the M2P before anyone can be given the frame anew.
-            super::m2p::set(mfn, u64::MAX);
-            free_to_allocator(mfn);
-        }
+    for mfn in frames() {
+        // Invalid in the M2P before anyone can be given the frame anew.
+        super::m2p::set(mfn, u64::MAX);
+        free_to_allocator(mfn);
     }
     Ok(())
 }
-
-/// Frames collected from the freed list per frame-table lock.
-const COLLECT_BATCH: usize = 64;
 
 /// Returns the frames domains freed (their last reference gone after they
 /// gave them back, see `hv::page_info`) to the allocator, and tells
 /// `account` each frame's former owner, whose reservation still counts it.
 ///
 /// TLB: a freed frame is in no page table, but a translation cached from
-/// a mapping that is gone could survive in a TLB. hv's MMU hypercalls
-/// flush before they return whenever a translation lost rights; this does
-/// not rely on it: no collected frame reaches the allocator, where it
-/// could become hv's or another domain's, before a flush of its own.
-/// Today there is one CPU: a local flush. With more, it must reach every
-/// CPU that ran the owner (an IPI wait: the caller holds no lock, and
-/// neither does this function while it flushes).
+/// a mapping that is gone could survive in a TLB: no collected frame
+/// reaches the allocator, where it could become hv's or another domain's,
+/// before every CPU that has not flushed since the frame was freed has
+/// (`arch::x86_64::mm::flush_stale`). The caller holds
+/// no lock: the flush may wait for other CPUs.
 pub fn collect_freed(mut account: impl FnMut(u16)) {
-    loop {
-        let mut batch = [(0u64, 0u16); COLLECT_BATCH];
-        let n = with_frame_table(|ft| {
-            let mut n = 0;
-            for slot in &mut batch {
-                match ft.take_freed() {
-                    Some(freed) => *slot = freed,
-                    None => break,
-                }
-                n += 1;
-            }
-            n
-        })
-        .unwrap_or(0);
-        let Some(batch) = batch.get(..n).filter(|b| !b.is_empty()) else {
-            return;
-        };
-        crate::arch::x86_64::mm::flush_tlb_all_local();
-        for &(mfn, owner) in batch {
-            // Invalid in the M2P before anyone can be given the frame anew.
-            super::m2p::set(mfn, u64::MAX);
-            free_to_allocator(mfn);
-            account(owner);
+    let Some(ft) = frame_table() else {
+        return;
+    };
+    if !ft.has_freed() {
+        return;
+    }
+    let mut list = ft.take_all_freed();
+    let mut taken: Vec<(u64, u16)> = Vec::new();
+    while let Some((mfn, owner)) = ft.take_freed_frame(&mut list) {
+        if taken.try_reserve(1).is_err() {
+            // No heap for the list: this frame stays unowned and out of
+            // the allocator (leaked, reported).
+            crate::hvlog!(error, "collecting freed frame {mfn:#x}: no heap");
+            continue;
         }
+        taken.push((mfn, owner));
+    }
+    // Read-only mappings leave no stamp: every CPU that has not flushed
+    // since now may cache one.
+    crate::arch::x86_64::mm::flush_stale(ft.now());
+    crate::arch::x86_64::mm::settle();
+    for (mfn, owner) in taken {
+        // Invalid in the M2P before anyone can be given the frame anew.
+        super::m2p::set(mfn, u64::MAX);
+        free_to_allocator(mfn);
+        account(owner);
     }
 }
 
@@ -542,27 +541,22 @@ pub fn collect_freed(mut account: impl FnMut(u16)) {
 // The frame table and references to domains' frames.
 
 /// The frame table's storage: only this module makes one, so a
-/// `&mut Frames` is always the global table, under its lock.
-pub struct FrameStore(Vec<PageInfo>);
+/// `&Frames` is always the global table.
+pub struct FrameStore(Vec<FrameSlot>);
 
-impl AsRef<[PageInfo]> for FrameStore {
+impl AsRef<[FrameSlot]> for FrameStore {
     #[inline]
-    fn as_ref(&self) -> &[PageInfo] {
+    fn as_ref(&self) -> &[FrameSlot] {
         &self.0
     }
 }
 
-impl AsMut<[PageInfo]> for FrameStore {
-    #[inline]
-    fn as_mut(&mut self) -> &mut [PageInfo] {
-        &mut self.0
-    }
-}
-
-/// The frame table: one `PageInfo` per machine frame, in hv's heap.
+/// The frame table: one `FrameSlot` per machine frame, in hv's heap, read
+/// and changed by every CPU at once (per-frame atomic words, see
+/// `hv::page_info`).
 pub type Frames = FrameTable<FrameStore>;
 
-static FRAME_TABLE: Ordered<Option<Frames>> = Ordered::new(Level::FrameTable, None);
+static FRAME_TABLE: spin::Once<Frames> = spin::Once::new();
 
 /// Creates the frame table, one entry per frame the allocator covers.
 pub fn init_frame_table() -> Result<(), &'static str> {
@@ -570,14 +564,29 @@ pub fn init_frame_table() -> Result<(), &'static str> {
     let mut v = Vec::new();
     v.try_reserve_exact(n)
         .map_err(|_| "no heap for the frame table")?;
-    v.resize(n, PageInfo::default());
-    *FRAME_TABLE.lock() = Some(FrameTable::new(FrameStore(v)));
+    v.resize_with(n, FrameSlot::default);
+    FRAME_TABLE.call_once(|| {
+        let mut ft = FrameTable::new(FrameStore(v));
+        ft.hooks = Hooks {
+            relax: crate::arch::x86_64::ipi::relax_serving,
+            clock: &crate::arch::x86_64::mm::TLB_CLOCK,
+            flush_stale: crate::arch::x86_64::mm::flush_stale,
+        };
+        ft
+    });
     Ok(())
 }
 
-/// Runs `f` on the frame table. Do not drop a reference handle inside.
-pub fn with_frame_table<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
-    FRAME_TABLE.lock().as_mut().map(f)
+/// The frame table, once made.
+#[inline(always)]
+fn frame_table() -> Option<&'static Frames> {
+    FRAME_TABLE.get()
+}
+
+/// Runs `f` on the frame table.
+#[inline(always)]
+pub fn with_frame_table<R>(f: impl FnOnce(&Frames) -> R) -> Option<R> {
+    frame_table().map(f)
 }
 
 /// The global frame table, as the home of reference handles.
@@ -585,7 +594,8 @@ pub struct Global;
 
 impl FrameHome for Global {
     type Store = FrameStore;
-    fn with<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
+    #[inline(always)]
+    fn with<R>(f: impl FnOnce(&Frames) -> R) -> Option<R> {
         with_frame_table(f)
     }
 }
@@ -704,23 +714,23 @@ impl FrameWrite for SegDescRef {
 /// Copies `data` to physical `paddr` (within one frame) for a
 /// software walk of a guest's page tables (`guest_mem`), when the tables
 /// are not the loaded ones and hv holds no reference to the frame. The
-/// proof is the frame table's state, checked under its lock as the bytes
-/// are written: the frame belongs to a domain and is mapped writable
+/// proof is a writable type reference held while the bytes are written,
+/// taken only if the frame is a domain's and mapped writable already
 /// (type `Writable`, counted), so the guest could write it itself; the
 /// walk checked the RW bit at every level, and validated tables map a
 /// frame RW only with such a reference.
 pub fn write_guest_writable(paddr: u64, data: &[u8]) -> Result<(), OutOfRange> {
     let mfn = paddr / PAGE_SIZE;
     let pa = frame_range(mfn, paddr % PAGE_SIZE, data.len() as u64)?;
-    with_frame_table(|ft| match ft.get(mfn) {
-        Some(p) if p.owner.is_some() && p.ty == PageType::Writable && p.type_count > 0 => {
-            // SAFETY: a domain's ordinary memory, mapped writable (checked
-            // above under the lock, which is held while writing).
-            unsafe { raw_write(pa, data) }
-        }
-        _ => Err(OutOfRange),
-    })
-    .unwrap_or(Err(OutOfRange))
+    let ft = frame_table().ok_or(OutOfRange)?;
+    let owner = ft.get(mfn).and_then(|p| p.owner).ok_or(OutOfRange)?;
+    ft.get_page_and_existing_type(mfn, owner, PageType::Writable)
+        .map_err(|_| OutOfRange)?;
+    // SAFETY: a domain's ordinary memory, mapped writable, and kept so by
+    // the reference taken above until after the write.
+    let written = unsafe { raw_write(pa, data) };
+    let _ = ft.put_page_and_type(mfn);
+    written
 }
 
 // ---------------------------------------------------------------------------
@@ -792,30 +802,39 @@ impl HvTable {
 
 /// The hypervisor slots (256–271) of an L4 in use: hv's part of a guest's
 /// table, which the rules engine neither validates nor lets the guest
-/// change.
-pub struct HvSlots<'a> {
-    paddr: u64,
-    _table: core::marker::PhantomData<&'a mut Frames>,
+/// change. Holds the table locked (`FrameTable::lock_table`: it stays an
+/// L4 in use) while it lives.
+pub struct HvSlots {
+    mfn: u64,
 }
 
-impl<'a> HvSlots<'a> {
-    /// The slots of `mfn`, if the frame table says it is an L4 in use (held
-    /// for as long as the table's lock).
-    pub(in crate::mm) fn of(ft: &'a mut Frames, mfn: u64) -> Option<Self> {
-        let p = ft.get(mfn)?;
-        (p.ty == PageType::L4 && p.type_count > 0).then_some(Self {
-            paddr: mfn * PAGE_SIZE,
-            _table: core::marker::PhantomData,
-        })
+impl HvSlots {
+    /// The slots of `mfn`, if it is a validated L4 of its owner.
+    pub(in crate::mm) fn of(ft: &Frames, mfn: u64) -> Option<Self> {
+        let owner = ft.get(mfn)?.owner?;
+        match ft.lock_table(mfn, owner) {
+            Ok(PageType::L4) => Some(Self { mfn }),
+            Ok(_) => {
+                drop(Self { mfn });
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     pub(in crate::mm) fn set(&self, slot: usize, value: u64) -> Result<(), OutOfRange> {
         if !(hv::pt::HV_L4_FIRST..hv::pt::HV_L4_END).contains(&slot) {
             return Err(OutOfRange);
         }
-        // SAFETY: a hypervisor slot of an L4 in use (see `of`): hv's own
-        // entry, which no guest-visible rule covers.
-        unsafe { raw_write_u64(self.paddr + slot as u64 * 8, value) }
+        // SAFETY: a hypervisor slot of an L4 in use, locked (see `of`):
+        // hv's own entry, which no guest-visible rule covers.
+        unsafe { raw_write_u64(self.mfn * PAGE_SIZE + slot as u64 * 8, value) }
+    }
+}
+
+impl Drop for HvSlots {
+    fn drop(&mut self) {
+        with_frame_table(|ft| ft.unlock_table(self.mfn));
     }
 }
 
@@ -831,9 +850,10 @@ impl hv::pt::TableMemory for DirectMapTables {
     #[inline]
     fn write(&mut self, mfn: u64, index: usize, value: u64) {
         // SAFETY: the engine writes only a table it holds a page-table
-        // type reference on (an update of a validated table, or the
-        // adjusted entries of one it is validating), under the frame-table
-        // lock `with_page_tables` holds.
+        // type reference on: an update of a validated table it holds
+        // locked (`lock_table`: no other CPU updates it, and it stays a
+        // table), or the adjusted entries of one it is validating (a fresh
+        // type, not validated yet: nobody else uses it).
         let _ = unsafe { raw_write_u64(mfn * PAGE_SIZE + index as u64 * 8, value) };
     }
 }
@@ -848,17 +868,18 @@ pub fn with_page_tables<R>(
     io_caps: bool,
     f: impl FnOnce(&mut Tables<'_>) -> R,
 ) -> Option<R> {
-    let mut guard = FRAME_TABLE.lock();
-    let frames = guard.as_mut()?;
+    let frames = frame_table()?;
     let mut mem = DirectMapTables(());
     let mut pt = hv::pt::PageTables::new(frames, &mut mem, domain, io_caps);
     pt.io_memory = super::io_memory;
+    pt.keep_locked = true;
     let r = f(&mut pt);
+    pt.unlock();
     if pt.flush_owed {
-        // The rules' report becomes this CPU's debt (issue #11); the
-        // other CPUs the domain ran on are shot down now, before the lock
-        // goes, so no operation relies on the change before they flushed.
-        crate::arch::x86_64::mm::owe_flush(domain);
+        // The rules' report becomes this CPU's debt (issue #11). Other
+        // CPUs are flushed when a frame whose translation they may cache
+        // changes type or leaves its owner (the TLB clock).
+        crate::arch::x86_64::mm::owe_flush();
     }
     Some(r)
 }
