@@ -241,8 +241,8 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
 /// spare vCPU window's first GDT page maps frame X (holding one word); A
 /// reads the page by IPI, caching the translation; B maps frame Y there
 /// instead (flushing only its own TLB), shoots down every other CPU as a
-/// page-table change does (`arch::x86_64::mm::shoot_down`, which
-/// `owe_flush` calls), then A reads again and must see Y's word. Whether
+/// frame changing type does (`arch::x86_64::mm::shoot_down`, which
+/// `flush_stale` calls), then A reads again and must see Y's word. Whether
 /// A still saw X before the shootdown is reported, not checked (a TLB may
 /// drop an entry whenever it likes). A failure stops boot naming it.
 pub fn smp() {

@@ -105,7 +105,9 @@ pub fn emulate(regs: &mut GuestRegs, cr2: u64) -> bool {
         StoreOp::Or => cur | operand,
     };
     let index = usize::try_from((cr2 % PAGE_SIZE) / 8).unwrap_or(usize::MAX);
-    let Some(Ok(old)) = mm::with_page_tables(id, io_caps, |t| t.update_entry(table, index, new))
+    // The check above was a hint: the update takes the table locked and
+    // checks again that it is one of the domain's L1s.
+    let Some(Ok(old)) = mm::with_page_tables(id, io_caps, |t| t.update_l1_entry(table, index, new))
     else {
         return false;
     };
