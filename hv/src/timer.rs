@@ -53,6 +53,9 @@ pub enum Kind {
 impl Kind {
     /// The queue's key: a tag in the top byte, the domain in bits 32-47,
     /// the vCPU in bits 0-31 (one compare per slot when a timer is set).
+    /// Inlined into [`set`] and [`stop`]'s callers, where the kind is
+    /// known: the tag is then a constant, not a jump table.
+    #[inline(always)]
     fn key(self) -> u64 {
         let (tag, dom, vcpu) = match self {
             Kind::Singleshot { dom, vcpu } => (1, dom.get(), vcpu),
@@ -128,15 +131,17 @@ fn program(t: &mut CpuTimers, next: Option<u64>) {
 /// armed; in the past: it fires at the next interrupt, which comes at
 /// once). The APIC is programmed again only when the deadline comes
 /// before the one it has.
+#[inline(always)]
 pub fn set(kind: Kind, deadline: u64) {
+    set_key(kind.key(), deadline);
+}
+
+/// [`set`] for the timer whose key is `key`.
+fn set_key(key: u64, deadline: u64) {
     let mut t = timers().lock();
-    if t.queue.set(kind.key(), deadline).is_err() {
+    if t.queue.set(key, deadline).is_err() {
         drop(t);
-        crate::hvlog!(
-            error,
-            "CPU{}: timer queue full: {kind:?} not set",
-            percpu::cpu_id()
-        );
+        queue_full(key);
         return;
     }
     if t.programmed.is_none_or(|p| deadline < p) {
@@ -144,10 +149,30 @@ pub fn set(kind: Kind, deadline: u64) {
     }
 }
 
+/// The error line of a timer that found its CPU's queue full (out of
+/// line: the set path keeps no registers for it).
+#[cold]
+#[inline(never)]
+fn queue_full(key: u64) {
+    if let Some(kind) = Kind::of_key(key) {
+        crate::hvlog!(
+            error,
+            "CPU{}: timer queue full: {kind:?} not set",
+            percpu::cpu_id()
+        );
+    }
+}
+
 /// Disarms timer `kind` on this CPU. The APIC stays programmed: an
 /// interrupt that finds nothing due programs the next deadline.
+#[inline(always)]
 pub fn stop(kind: Kind) {
-    timers().lock().queue.cancel(kind.key());
+    stop_key(kind.key());
+}
+
+/// [`stop`] for the timer whose key is `key`.
+fn stop_key(key: u64) {
+    timers().lock().queue.cancel(key);
 }
 
 /// How often CPU 0 polls the serial line for console input.
