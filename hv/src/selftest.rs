@@ -112,7 +112,8 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
 
     let mut c = Checks(0);
     // vCPU 0 "runs": its live state is A.
-    let _ = vcpu::load(&mut v0);
+    let mut loaded = GuestRegs::default();
+    vcpu::load(&mut v0, &mut loaded);
     run_with(&mut v0, &state_with(0xaa, Some(0xa5)));
     let _ = guest_state::write_fs_base(0xa000);
     let _ = guest_state::write_gs_base(0xa100);
@@ -148,7 +149,8 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
     );
     c.check("vCPU 0's CR0.TS saved", v0.traps.virtual_ts);
 
-    let frame1 = vcpu::load(&mut v1);
+    let mut frame1 = GuestRegs::default();
+    vcpu::load(&mut v1, &mut frame1);
     c.check(
         "vCPU 1's registers loaded",
         frame1.rax == 0x1111 && frame1.rip == regs1.rip,
@@ -177,7 +179,8 @@ pub fn vcpu_switch(dom0: Domain) -> Domain {
     };
     vcpu::save(&mut v1, &frame1);
 
-    let back = vcpu::load(&mut v0);
+    let mut back = GuestRegs::default();
+    vcpu::load(&mut v0, &mut back);
     c.check(
         "vCPU 0's registers back",
         back.rax == 0xaaaa && back.r15 == 0xa15,

@@ -446,13 +446,13 @@ pub fn enter(
         return false;
     };
     let vm_assist = d.vm_assist();
-    let Some((vid, regs)) = d.with_vcpu(vcpu, |v| {
-        let regs = vcpu::load(v);
+    let Some(vid) = d.with_vcpu(vcpu, |v| {
+        vcpu::load(v, frame);
         if let (Some(info), area @ 1..) = (runstate, v.runstate_area) {
             crate::sched::write_runstate_area(area, info, vm_assist);
         }
         scheduled_in(&d, v);
-        (v.id, regs)
+        v.id
     }) else {
         return false;
     };
@@ -462,7 +462,6 @@ pub fn enter(
     percpu::this_cpu().set_current_vcpu(vid.get());
     d.note_vcpu_running(i);
     drop(CURRENT.replace(Some(d), |d| d.vcpus.get(i)));
-    *frame = regs;
     true
 }
 

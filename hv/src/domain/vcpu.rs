@@ -107,6 +107,11 @@ pub struct Vcpu {
     /// Its virtual machine-check MSRs (`MCG_STATUS`, the banks' `CTL2`),
     /// per vCPU as on Xen.
     pub vmce: hv::vmce::Vmce,
+    /// Which CPU's two reserved GDT pages its GDT window maps, named by
+    /// that CPU's own table (`gdt::own_table`, whose address fixes the
+    /// frames); 0 until [`load`] first maps them. A vCPU loaded again on
+    /// the CPU it last ran on finds them there.
+    gdt_window_cpu: u64,
 }
 
 impl Vcpu {
@@ -158,6 +163,7 @@ impl Vcpu {
             time_area: 0,
             periodic: hv::timer::Periodic::default(),
             vmce: hv::vmce::Vmce::default(),
+            gdt_window_cpu: 0,
         })
     }
 }
@@ -207,8 +213,9 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     }
 }
 
-/// Puts `v`'s context into the CPU and returns the frame to enter it with.
-pub fn load(v: &mut Vcpu) -> GuestRegs {
+/// Puts `v`'s context into the CPU and its registers into `frame`, the
+/// frame to enter it with.
+pub fn load(v: &mut Vcpu, frame: &mut GuestRegs) {
     guest_state::set_cr0_ts(false);
     xstate::restore(&v.fpu);
     guest_state::set_cr0_ts(v.traps.virtual_ts);
@@ -231,8 +238,12 @@ pub fn load(v: &mut Vcpu) -> GuestRegs {
     let _ = guest_state::write_inactive_gs_base(inactive_gs);
     let area = v.ldt.area;
     // Mapping this CPU's reserved pages cannot fail: the window's page
-    // table was built with it.
-    let _ = area.set_cpu_pages(gdt::reserved_frames());
+    // table was built with it. Only ever mapped here, so the window still
+    // has them when the vCPU comes back to the CPU it left.
+    let cpu_table = gdt::own_table();
+    if v.gdt_window_cpu != cpu_table && area.set_cpu_pages(gdt::reserved_frames()).is_ok() {
+        v.gdt_window_cpu = cpu_table;
+    }
     gdt::load_vcpu_gdt(area.gdt());
     gdt::load_ldt(area.ldt(), u64::from(v.ldt.ents));
     percpu::this_cpu().set_ldt_window(area.ldt());
@@ -240,7 +251,7 @@ pub fn load(v: &mut Vcpu) -> GuestRegs {
     guest_state::load_guest_cr3(v.cr3);
     entry::set_guest_user_mode(!v.in_kernel);
     v.run = VcpuRun::Running;
-    v.regs
+    *frame = v.regs;
 }
 
 /// DR6 and DR7 as a vCPU starts (their fixed-1 bits).

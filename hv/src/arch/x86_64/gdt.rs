@@ -74,6 +74,14 @@ fn this_gdt() -> *mut u64 {
     percpu::this_cpu().gdt()
 }
 
+/// This CPU's own GDT, by address: it names the CPU's reserved frames
+/// ([`reserved_frames`] is a function of it), so a vCPU window can
+/// remember whose pages it maps.
+#[inline(always)]
+pub fn own_table() -> u64 {
+    this_gdt() as u64
+}
+
 /// hv's image is linked at this address plus its physical address.
 const HV_VIRT_BASE: u64 = 0xffff_82d0_8000_0000;
 
