@@ -5,6 +5,10 @@
 //! an upcall made pending wakes its vCPU's poll (Xen's `vcpu_kick`), and
 //! so does its poll timer. Atomics only: the event paths test the mask
 //! with the event lock held, the waiting vCPU with none.
+//!
+//! Each vCPU's poll timer is remembered as possibly armed from the poll
+//! that sets it until the next poll takes it down, so a poll without a
+//! timeout after one without (the common case) has no timer to stop.
 
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -19,6 +23,9 @@ const MAX_POLLERS: usize = 64;
 pub struct Pollers {
     mask: AtomicU64,
     port: [AtomicI64; MAX_POLLERS],
+    /// Bit n: vCPU n's poll timer may be armed (set, and not stopped by
+    /// a later poll; it may have fired since).
+    timers: AtomicU64,
 }
 
 impl Default for Pollers {
@@ -26,6 +33,7 @@ impl Default for Pollers {
         Self {
             mask: AtomicU64::new(0),
             port: [const { AtomicI64::new(0) }; MAX_POLLERS],
+            timers: AtomicU64::new(0),
         }
     }
 }
@@ -69,6 +77,22 @@ impl Pollers {
             p.store(0, Ordering::Relaxed);
         }
         was
+    }
+
+    /// vCPU `vcpu` arms its poll timer.
+    pub fn timer_set(&self, vcpu: u32) {
+        self.timers.fetch_or(Self::bit(vcpu), Ordering::Relaxed);
+    }
+
+    /// Whether vCPU `vcpu`'s poll timer may be armed, which it then
+    /// forgets (the caller stops the timer): always yes beyond 64 vCPUs,
+    /// which have no bit. Only the vCPU itself arms and takes its bit.
+    #[inline(always)]
+    pub fn take_timer(&self, vcpu: u32) -> bool {
+        let bit = Self::bit(vcpu);
+        bit == 0
+            || (self.timers.load(Ordering::Relaxed) & bit != 0
+                && self.timers.fetch_and(!bit, Ordering::Relaxed) & bit != 0)
     }
 
     /// Port `port` became pending: ends the poll of every vCPU polling it
@@ -156,5 +180,17 @@ mod tests {
             "beyond 64 vCPUs nothing is recorded"
         );
         assert_eq!(p.port_raised(1).count(), 0);
+    }
+
+    #[test]
+    fn a_poll_timer_is_taken_down_once_after_it_was_set() {
+        let p = Pollers::default();
+        assert!(!p.take_timer(2), "never set: nothing to stop");
+        p.timer_set(2);
+        p.timer_set(5);
+        assert!(p.take_timer(2));
+        assert!(!p.take_timer(2), "taken down already");
+        assert!(p.take_timer(5), "another vCPU's stays");
+        assert!(p.take_timer(64) && p.take_timer(64), "no bit: always stop");
     }
 }

@@ -457,7 +457,9 @@ pub fn poll(
     let d = current.domain();
     let vcpu = current.vcpu_id();
     let poll_timer = Kind::Poll { dom: d.id, vcpu };
-    timer::stop(poll_timer);
+    if d.pollers.take_timer(vcpu) {
+        timer::stop(poll_timer);
+    }
     d.pollers.start(vcpu);
     block_current();
     let checked = (|| {
@@ -488,6 +490,7 @@ pub fn poll(
         }
     }
     if timeout != 0 {
+        d.pollers.timer_set(vcpu);
         timer::set(poll_timer, timeout);
     }
     Ok(true)
