@@ -39,23 +39,30 @@ pub struct Full;
 /// Up to `N` timers. Kept unordered (the first `len` slots, each key
 /// once): a CPU holds a handful, so arming one is a scan for its key and
 /// a store, with nothing moved, and finding the earliest is a scan too.
+/// The slots past `len` hold a filler key and mean nothing: no slot is
+/// an `Option`, so the scan for a key compares keys only.
 #[derive(Debug)]
 pub struct TimerQueue<K, const N: usize> {
-    slots: [Option<Slot<K>>; N],
+    slots: [Slot<K>; N],
     len: usize,
     seq: u64,
 }
 
-impl<K: Copy + Eq, const N: usize> Default for TimerQueue<K, N> {
+impl<K: Copy + Eq + Default, const N: usize> Default for TimerQueue<K, N> {
     fn default() -> Self {
-        Self::new()
+        Self::new(K::default())
     }
 }
 
 impl<K: Copy + Eq, const N: usize> TimerQueue<K, N> {
-    pub const fn new() -> Self {
+    /// An empty queue; `filler` only fills the unused slots.
+    pub const fn new(filler: K) -> Self {
         Self {
-            slots: [None; N],
+            slots: [Slot {
+                key: filler,
+                deadline: 0,
+                seq: 0,
+            }; N],
             len: 0,
             seq: 0,
         }
@@ -69,28 +76,35 @@ impl<K: Copy + Eq, const N: usize> TimerQueue<K, N> {
         self.len == 0
     }
 
-    fn armed(&self) -> impl Iterator<Item = (usize, Slot<K>)> + '_ {
-        self.slots
-            .iter()
-            .take(self.len)
-            .enumerate()
-            .filter_map(|(i, s)| s.map(|s| (i, s)))
+    /// The armed timers' slots.
+    #[inline(always)]
+    fn armed(&self) -> &[Slot<K>] {
+        self.slots.get(..self.len).unwrap_or(&[])
     }
 
+    #[inline(always)]
     fn position(&self, key: K) -> Option<usize> {
-        self.armed().find(|(_, s)| s.key == key).map(|(i, _)| i)
+        self.armed().iter().position(|s| s.key == key)
     }
 
     /// The earliest timer's slot.
     fn earliest(&self) -> Option<(usize, Slot<K>)> {
-        self.armed().min_by_key(|(_, s)| (s.deadline, s.seq))
+        self.armed()
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|(_, s)| (s.deadline, s.seq))
     }
 
-    fn remove_at(&mut self, i: usize) -> Option<Slot<K>> {
-        let last = self.len.checked_sub(1)?;
-        self.slots.swap(i, last);
-        self.len = last;
-        self.slots.get_mut(last)?.take()
+    /// Takes slot `i` (armed) out: the last armed slot moves into it.
+    fn remove_at(&mut self, i: usize) {
+        let Some(last) = self.len.checked_sub(1) else {
+            return;
+        };
+        if i <= last {
+            self.slots.swap(i, last);
+            self.len = last;
+        }
     }
 
     /// Arms `key` for `deadline` (moving it if it was armed). `Full` when
@@ -106,11 +120,11 @@ impl<K: Copy + Eq, const N: usize> TimerQueue<K, N> {
         };
         self.seq = self.seq.wrapping_add(1);
         if let Some(slot) = self.slots.get_mut(i) {
-            *slot = Some(Slot {
+            *slot = Slot {
                 key,
                 deadline,
                 seq: self.seq,
-            });
+            };
         }
         Ok(())
     }
@@ -118,7 +132,10 @@ impl<K: Copy + Eq, const N: usize> TimerQueue<K, N> {
     /// Disarms `key`; whether it was armed.
     pub fn cancel(&mut self, key: K) -> bool {
         match self.position(key) {
-            Some(i) => self.remove_at(i).is_some(),
+            Some(i) => {
+                self.remove_at(i);
+                true
+            }
             None => false,
         }
     }
@@ -126,8 +143,9 @@ impl<K: Copy + Eq, const N: usize> TimerQueue<K, N> {
     /// `key`'s deadline, if armed.
     pub fn deadline(&self, key: K) -> Option<u64> {
         self.armed()
-            .find(|(_, s)| s.key == key)
-            .map(|(_, s)| s.deadline)
+            .iter()
+            .find(|s| s.key == key)
+            .map(|s| s.deadline)
     }
 
     /// The earliest deadline.
@@ -264,7 +282,7 @@ mod tests {
 
     #[test]
     fn queue_orders_moves_and_cancels() {
-        let mut q: TimerQueue<u8, 4> = TimerQueue::new();
+        let mut q: TimerQueue<u8, 4> = TimerQueue::new(0);
         assert!(q.is_empty());
         assert_eq!(q.next_deadline(), None);
         q.set(1, 300).unwrap();
@@ -299,7 +317,7 @@ mod tests {
 
     #[test]
     fn equal_deadlines_fire_in_the_order_set() {
-        let mut q: TimerQueue<u8, 8> = TimerQueue::new();
+        let mut q: TimerQueue<u8, 8> = TimerQueue::new(0);
         for k in [5, 1, 7, 3] {
             q.set(k, 50).unwrap();
         }
@@ -310,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_new_keys_but_moves_old_ones() {
-        let mut q: TimerQueue<u8, 2> = TimerQueue::new();
+        let mut q: TimerQueue<u8, 2> = TimerQueue::new(0);
         q.set(1, 10).unwrap();
         q.set(2, 20).unwrap();
         assert_eq!(q.set(3, 5), Err(Full));
@@ -322,7 +340,7 @@ mod tests {
     #[test]
     fn queue_matches_a_model() {
         // A sorted Vec as the model, over a pseudo-random sequence.
-        let mut q: TimerQueue<u8, 16> = TimerQueue::new();
+        let mut q: TimerQueue<u8, 16> = TimerQueue::new(0);
         let mut model: Vec<(u64, u64, u8)> = Vec::new(); // (deadline, seq, key)
         let mut seed = 0x1234_5678_9abc_def1u64;
         let mut seq = 0;

@@ -108,7 +108,7 @@ static TIMERS: [Ordered<CpuTimers>; percpu::MAX_CPUS] = [const {
     Ordered::new(
         Level::Timers,
         CpuTimers {
-            queue: TimerQueue::new(),
+            queue: TimerQueue::new(0),
             programmed: None,
         },
     )
@@ -119,6 +119,9 @@ fn timers() -> &'static Ordered<CpuTimers> {
 }
 
 /// Programs this CPU's APIC timer for `next` (system time), or stops it.
+/// Out of line: arming a timer rarely moves the deadline earlier, and
+/// the set path then keeps no registers for it.
+#[inline(never)]
 fn program(t: &mut CpuTimers, next: Option<u64>) {
     t.programmed = next;
     match next {
