@@ -164,13 +164,19 @@ pub fn raised(dom: &Domain, r: Raised) {
 /// After a send in the running domain with some vCPU blocked: wakes
 /// every blocked vCPU of the domain with an upcall pending, and every
 /// polling vCPU whose port is pending (no argument, so the send path
-/// keeps nothing live for it). Called with no lock held.
+/// keeps nothing live for it). Called with no lock held. The sender
+/// itself is passed over: it runs here, so it neither blocks nor polls
+/// (a poll ends before its vCPU runs again).
 #[cold]
 #[inline(never)]
 pub fn wake_pending_here() {
     let current = crate::domain::current();
     let d = current.domain();
+    let sender = current.vcpu_id();
     for i in 0..d.max_vcpus() {
+        if i == sender {
+            continue;
+        }
         let v = guest_abi::types::VcpuId::new(i);
         if d.with_vcpu(v, |v| v.vcpu_info.upcall_pending() != 0) == Some(true) {
             d.pollers.stop(i);
