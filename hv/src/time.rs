@@ -65,6 +65,7 @@ pub fn mark_boot() {
     BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
 }
 
+#[inline(always)]
 fn scale() -> (u32, i8) {
     let [m0, m1, m2, m3, shift, ..] = SCALE.load(Ordering::Relaxed).to_le_bytes();
     (u32::from_le_bytes([m0, m1, m2, m3]), shift.cast_signed())
@@ -97,6 +98,7 @@ pub fn start_cpu(tsc: u64, stime: u64) {
 }
 
 /// System time at TSC value `tsc` on this CPU.
+#[inline(always)]
 fn at_tsc(tsc: u64) -> u64 {
     let st = &STAMPS[percpu::cpu_id()];
     let (mul, shift) = scale();
@@ -107,6 +109,7 @@ fn at_tsc(tsc: u64) -> u64 {
 }
 
 /// Nanoseconds since boot (Xen's `NOW()`).
+#[inline(always)]
 pub fn now_ns() -> u64 {
     at_tsc(cpu::rdtsc())
 }

@@ -70,6 +70,7 @@ pub static BSP_GDT: Gdt = Gdt::new();
 
 /// This CPU's own GDT, as a pointer to its first entry (its reserved
 /// pages are the same frames the running vCPU's window maps).
+#[inline(always)]
 fn this_gdt() -> *mut u64 {
     percpu::this_cpu().gdt()
 }
@@ -102,6 +103,7 @@ pub fn reserved_frames() -> [u64; 2] {
 
 /// Loads the GDT at `base` (a vCPU's window whose last two pages map this
 /// CPU's reserved pages, or this CPU's own table) with the full limit.
+#[inline(always)]
 pub fn load_vcpu_gdt(base: u64) {
     let ptr = DescriptorPointer {
         limit: GDT_LIMIT,
@@ -116,6 +118,7 @@ pub fn load_vcpu_gdt(base: u64) {
 }
 
 /// Loads this CPU's own GDT (no vCPU's window).
+#[inline(always)]
 pub fn load_own_gdt() {
     load_vcpu_gdt(this_gdt() as u64);
 }
@@ -236,6 +239,7 @@ pub fn loadable_by_guest(sel: u16) -> bool {
 /// Loads the LDT register: the null LDT when `nr_ents` is 0, else an LDT
 /// of `nr_ents` descriptors at `base` (hv's per-vCPU LDT area, which hv
 /// maps from the guest's validated LDT pages).
+#[inline(always)]
 pub fn load_ldt(base: u64, nr_ents: u64) {
     if nr_ents == 0 {
         // SAFETY: a null LDT selector is always valid; afterwards any LDT

@@ -462,6 +462,8 @@ impl<T, P> PerCpuArc<T, P> {
     /// the slot lends nothing), and returns the previous object.
     ///
     /// Panics if called while this CPU has lent the current one out.
+    /// Inlined: twice on every switch, where its closure folds away.
+    #[inline(always)]
     pub fn replace(
         &self,
         new: Option<Arc<T>>,
