@@ -236,7 +236,15 @@ impl RunQueue {
     /// yielded goes one further, behind the first unit of a lower
     /// priority, if one waits.
     fn enqueue(&mut self, id: UnitId) {
-        let Some((prio, yielded)) = self.get(id).map(|u| (u.prio(), u.yielded)) else {
+        if let Some(i) = self.index(id) {
+            self.enqueue_at(i);
+        }
+    }
+
+    /// [`Self::enqueue`] for the unit at `i` in `units`.
+    fn enqueue_at(&mut self, i: usize) {
+        let Some((id, prio, yielded)) = self.units.get(i).map(|u| (u.id, u.prio(), u.yielded))
+        else {
             return;
         };
         let mut at = self
@@ -255,24 +263,61 @@ impl RunQueue {
     /// the order; one that stops being runnable leaves it. The running
     /// unit stays current until [`Self::schedule`] picks another.
     pub fn set_state(&mut self, id: UnitId, to: State, now: u64) -> bool {
-        let Some(u) = self.get_mut(id) else {
-            return false;
+        match self.index(id) {
+            Some(i) => {
+                self.set_state_at(i, to, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`Self::set_state`] for the unit at `i` in `units` (one search for
+    /// the unit, by the caller).
+    fn set_state_at(&mut self, i: usize, to: State, now: u64) {
+        let Some(u) = self.units.get_mut(i) else {
+            return;
         };
         let from = u.runstate.state;
         if from == to || (to == State::Running) {
-            return true;
+            return;
         }
         if from == State::Running && to == State::Runnable {
             // Only `schedule` puts the running unit back.
-            return true;
+            return;
         }
         u.runstate.change(to, now);
+        let id = u.id;
         if to == State::Runnable {
-            self.enqueue(id);
+            self.enqueue_at(i);
         } else {
             self.order.retain(|&o| o != id);
         }
-        true
+    }
+
+    /// Wakes `id` if it is blocked (it becomes runnable and joins the
+    /// order): `None` if the unit is not here, else whether it was
+    /// blocked. Nothing changes unless it was.
+    pub fn wake(&mut self, id: UnitId, now: u64) -> Option<bool> {
+        let i = self.index(id)?;
+        let blocked = self.units.get(i)?.runstate.state == State::Blocked;
+        if blocked {
+            self.set_state_at(i, State::Runnable, now);
+        }
+        Some(blocked)
+    }
+
+    /// Blocks `id` if it is the running unit (it stays current until
+    /// [`Self::schedule`]): `None` (nothing changed) if it is not, else
+    /// whether it was blocked already.
+    pub fn block_running(&mut self, id: UnitId, now: u64) -> Option<bool> {
+        if self.current != Some(id) {
+            return None;
+        }
+        let i = self.index(id)?;
+        let was = self.units.get(i)?.runstate.state == State::Blocked;
+        self.set_state_at(i, State::Blocked, now);
+        Some(was)
     }
 
     /// Marks the running unit as yielding: it goes behind the other
@@ -291,34 +336,53 @@ impl RunQueue {
     /// CPU. The running unit keeps the CPU if it is the first eligible
     /// one.
     pub fn schedule(&mut self, now: u64) -> Decision {
+        self.schedule_runstates(now).0
+    }
+
+    /// [`Self::schedule`], with the runstates of the unit that ran and of
+    /// the one to run, as they are after the decision (what the switch
+    /// writes to their runstate areas).
+    pub fn schedule_runstates(
+        &mut self,
+        now: u64,
+    ) -> (Decision, Option<Runstate>, Option<Runstate>) {
         let prev = self.current.take();
+        let mut prev_at = None;
         if let Some(id) = prev {
-            if let Some(u) = self.get_mut(id) {
-                if u.runstate.state == State::Running {
-                    u.runstate.change(State::Runnable, now);
-                    self.enqueue(id);
+            prev_at = self.index(id);
+            if let Some(i) = prev_at {
+                if let Some(u) = self.units.get_mut(i) {
+                    if u.runstate.state == State::Running {
+                        u.runstate.change(State::Runnable, now);
+                        self.enqueue_at(i);
+                    }
                 }
-            }
-            if let Some(u) = self.get_mut(id) {
-                u.yielded = false;
+                if let Some(u) = self.units.get_mut(i) {
+                    u.yielded = false;
+                }
             }
         }
         let cpu_bit = 1u64.checked_shl(self.cpu).unwrap_or(0);
-        let pick = self.order.iter().position(|&o| {
-            self.get(o)
-                .is_some_and(|u| !u.parked && u.affinity & cpu_bit != 0)
+        let pick = self.order.iter().enumerate().find_map(|(at, &o)| {
+            let i = self.index(o)?;
+            let u = self.units.get(i)?;
+            (!u.parked && u.affinity & cpu_bit != 0).then_some((at, i))
         });
-        let next = pick.map(|i| self.order.remove(i));
-        if let Some(id) = next {
-            if let Some(u) = self.get_mut(id) {
+        let mut next = None;
+        let mut next_runstate = None;
+        if let Some((at, i)) = pick {
+            next = Some(self.order.remove(at));
+            if let Some(u) = self.units.get_mut(i) {
                 u.runstate.change(State::Running, now);
+                next_runstate = Some(u.runstate);
             }
         }
         if next != prev {
             self.slice_ticks = 0;
         }
         self.current = next;
-        Decision { prev, next }
+        let prev_runstate = prev_at.and_then(|i| self.units.get(i)).map(|u| u.runstate);
+        (Decision { prev, next }, prev_runstate, next_runstate)
     }
 
     /// One 10 ms tick at `now`: the running unit pays for it, and every

@@ -248,3 +248,29 @@ fn dom0_max_vcpus_forms() {
     assert_eq!(dom0_vcpus(8, (1, 3), 32), 3);
     assert_eq!(dom0_vcpus(1, (64, 64), 32), 32);
 }
+
+#[test]
+fn block_running_and_wake_change_only_what_they_name() {
+    let mut q = queue(2);
+    assert_eq!(q.schedule(0).next, Some(id(0, 0)));
+    assert_eq!(
+        q.block_running(id(0, 1), 1),
+        None,
+        "a waiting unit is not the running one"
+    );
+    assert_eq!(q.block_running(id(0, 0), 1), Some(false));
+    assert_eq!(q.block_running(id(0, 0), 2), Some(true), "blocked already");
+    assert_eq!(q.wake(id(0, 1), 3), Some(false), "runnable: left as it is");
+    assert_eq!(q.wake(id(7, 0), 3), None, "not in this queue");
+    let (d, prev, next) = q.schedule_runstates(10);
+    assert_eq!(d.next, Some(id(0, 1)));
+    assert_eq!(prev.map(|r| r.state), Some(State::Blocked));
+    assert_eq!(
+        next.map(|r| (r.state, r.entry_time)),
+        Some((State::Running, 10))
+    );
+    assert_eq!(q.wake(id(0, 0), 20), Some(true));
+    assert_eq!(q.waiting(), 1);
+    q.yield_current();
+    assert_eq!(q.schedule(30).next, Some(id(0, 0)));
+}

@@ -417,12 +417,12 @@ pub fn has_current() -> bool {
 /// its entry) and leaves the CPU with none: its runstate area gets
 /// `runstate` (its record as it leaves) first, through its own page
 /// tables. The scheduler's half of a switch.
-pub fn save_current(frame: &GuestRegs, runstate: Option<&guest_abi::vcpu::VcpuRunstateInfo>) {
+pub fn save_current(frame: &GuestRegs, runstate: Option<&hv::sched::Runstate>) {
     {
         let current = current();
         let mut d = current.lock();
         if let (Some(info), area @ 1..) = (runstate, d.vcpu.runstate_area) {
-            crate::sched::write_runstate_area(area, info, d.vm_assist);
+            crate::sched::write_recorded_runstate(area, info, d.vm_assist);
         }
         // Xen stops the periodic timer of a vCPU switched out.
         crate::timer::periodic_pause(d.dom, &d.vcpu);
@@ -440,7 +440,7 @@ pub fn enter(
     id: DomId,
     vcpu: VcpuId,
     frame: &mut GuestRegs,
-    runstate: Option<&guest_abi::vcpu::VcpuRunstateInfo>,
+    runstate: Option<&hv::sched::Runstate>,
 ) -> bool {
     let Some(d) = lookup(id) else {
         return false;
@@ -449,7 +449,7 @@ pub fn enter(
     let Some(vid) = d.with_vcpu(vcpu, |v| {
         vcpu::load(v, frame);
         if let (Some(info), area @ 1..) = (runstate, v.runstate_area) {
-            crate::sched::write_runstate_area(area, info, vm_assist);
+            crate::sched::write_recorded_runstate(area, info, vm_assist);
         }
         scheduled_in(&d, v);
         v.id

@@ -115,8 +115,10 @@ pub fn add_domain(d: &Domain) {
     publish(cpu, &q);
 }
 
-/// Runs `f` on the queue holding `id`'s record, and the CPU it belongs to.
-fn with_unit<R>(id: UnitId, f: impl FnOnce(&mut RunQueue, usize) -> R) -> Option<R> {
+/// Runs `f` on each queue in turn, with its CPU, until it answers: `f`
+/// answers `None` (changing nothing) for a queue that does not hold the
+/// record it is after, so one search finds the record and acts on it.
+fn with_unit<R>(mut f: impl FnMut(&mut RunQueue, usize) -> Option<R>) -> Option<R> {
     let here = percpu::cpu_id();
     // This CPU first: where a domain's vCPUs usually are.
     let order = core::iter::once(here).chain((0..MAX_CPUS).filter(move |&c| c != here));
@@ -125,8 +127,7 @@ fn with_unit<R>(id: UnitId, f: impl FnOnce(&mut RunQueue, usize) -> R) -> Option
             continue;
         }
         let mut q = queue(cpu);
-        if q.get(id).is_some() {
-            let r = f(&mut q, cpu);
+        if let Some(r) = f(&mut q, cpu) {
             publish(cpu, &q);
             return Some(r);
         }
@@ -141,12 +142,11 @@ fn with_unit<R>(id: UnitId, f: impl FnOnce(&mut RunQueue, usize) -> R) -> Option
 pub fn set_state(dom: DomId, vcpu: VcpuId, state: State) {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
-    let _ = with_unit(id, |q, _| {
-        let was_blocked = q
-            .get(id)
-            .is_some_and(|u| u.runstate.state == State::Blocked);
+    let _ = with_unit(|q, _| {
+        let was_blocked = q.get(id)?.runstate.state == State::Blocked;
         q.set_state(id, state, now);
         count_blocked(was_blocked, state == State::Blocked);
+        Some(())
     });
 }
 
@@ -163,15 +163,12 @@ pub fn any_blocked() -> bool {
 pub fn wake(dom: DomId, vcpu: VcpuId) {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
-    let woken = with_unit(id, |q, cpu| {
-        let blocked = q
-            .get(id)
-            .is_some_and(|u| u.runstate.state == State::Blocked);
+    let woken = with_unit(|q, cpu| {
+        let blocked = q.wake(id, now)?;
         if blocked {
-            q.set_state(id, State::Runnable, now);
             count_blocked(true, false);
         }
-        blocked.then_some(cpu)
+        Some(blocked.then_some(cpu))
     });
     // Its CPU may be idling: it looks at its queue at once.
     if let Some(cpu) = woken.flatten() {
@@ -185,15 +182,18 @@ pub fn wake(dom: DomId, vcpu: VcpuId) {
 /// the switch. The caller checks for events already pending
 /// first, as Xen's `vcpu_block` does.
 pub fn block_current() {
+    block_running(unit_id(
+        domain::current_id(),
+        VcpuId::new(current_vcpu_id()),
+    ));
+}
+
+/// [`block_current`] for a caller that knows the running vCPU's `id`.
+fn block_running(id: UnitId) {
     let cpu = percpu::cpu_id();
-    let id = unit_id(domain::current_id(), VcpuId::new(current_vcpu_id()));
     let now = crate::time::now_ns();
     let mut q = queue(cpu);
-    if q.current() == Some(id) {
-        let was_blocked = q
-            .get(id)
-            .is_some_and(|u| u.runstate.state == State::Blocked);
-        q.set_state(id, State::Blocked, now);
+    if let Some(was_blocked) = q.block_running(id, now) {
         count_blocked(was_blocked, true);
     }
     publish(cpu, &q);
@@ -223,11 +223,7 @@ pub fn pinned(dom: DomId, vcpu: VcpuId) -> bool {
     let online = (0..MAX_CPUS)
         .filter(|&c| percpu::CPUS[c].is_online())
         .fold(0u64, |m, c| m | 1 << c);
-    with_unit(id, |q, _| {
-        q.get(id).map(|u| (u.affinity & online).count_ones() == 1)
-    })
-    .flatten()
-    .unwrap_or(false)
+    with_unit(|q, _| q.get(id).map(|u| (u.affinity & online).count_ones() == 1)).unwrap_or(false)
 }
 
 /// The runstate of vCPU `vcpu` of `dom` as at `now` (Xen's
@@ -235,7 +231,7 @@ pub fn pinned(dom: DomId, vcpu: VcpuId) -> bool {
 pub fn runstate(dom: DomId, vcpu: VcpuId) -> Option<VcpuRunstateInfo> {
     let id = unit_id(dom, vcpu);
     let now = crate::time::now_ns();
-    with_unit(id, |q, _| q.get(id).map(|u| info_at(&u.runstate, now))).flatten()
+    with_unit(|q, _| q.get(id).map(|u| info_at(&u.runstate, now)))
 }
 
 fn info_at(r: &Runstate, now: u64) -> VcpuRunstateInfo {
@@ -257,6 +253,12 @@ fn recorded(r: &Runstate) -> VcpuRunstateInfo {
         state_entry_time: r.entry_time,
         time: r.time,
     }
+}
+
+/// Writes runstate `r` (a vCPU's record as it leaves or enters a CPU) to
+/// its runstate area at guest address `va`: [`write_runstate_area`].
+pub fn write_recorded_runstate(va: u64, r: &Runstate, vm_assist: u64) {
+    write_runstate_area(va, &recorded(r), vm_assist);
 }
 
 /// Writes `info` to the runstate area at guest address `va` through the
@@ -364,11 +366,9 @@ pub fn reschedule(regs: &mut GuestRegs) {
         let now = crate::time::now_ns();
         let (d, prev_info, next_info) = {
             let mut q = queue(cpu);
-            let d: Decision = q.schedule(now);
+            let (d, prev, next): (Decision, _, _) = q.schedule_runstates(now);
             publish(cpu, &q);
-            let info =
-                |id: Option<UnitId>| id.and_then(|i| q.get(i)).map(|u| recorded(&u.runstate));
-            (d, info(d.prev), info(d.next))
+            (d, prev, next)
         };
         if loaded && d.prev == d.next {
             return;
@@ -461,7 +461,7 @@ pub fn poll(
         timer::stop(poll_timer);
     }
     d.pollers.start(vcpu);
-    block_current();
+    block_running(unit_id(d.id, VcpuId::new(vcpu)));
     let checked = (|| {
         if percpu::this_cpu().upcall_due() {
             return Ok(false);
