@@ -371,7 +371,13 @@ impl RunQueue {
         let mut next = None;
         let mut next_runstate = None;
         if let Some((at, i)) = pick {
-            next = Some(self.order.remove(at));
+            // The last one waiting (often the only one) comes off without
+            // a call to move the rest up.
+            next = if at + 1 == self.order.len() {
+                self.order.pop()
+            } else {
+                Some(self.order.remove(at))
+            };
             if let Some(u) = self.units.get_mut(i) {
                 u.runstate.change(State::Running, now);
                 next_runstate = Some(u.runstate);
