@@ -344,6 +344,11 @@ where
                     let _ = self.frames.put_page_and_type(mfn);
                     return Err(e);
                 }
+            }
+            // A fresh page-table type is usable now; so is any other type
+            // that validates elsewhere (a descriptor frame: the engine
+            // does not check descriptors, so its caller must have).
+            if ty.validates() {
                 self.frames.set_validated(mfn);
             }
         }

@@ -482,3 +482,13 @@ fn read_only_io_memory_loses_rw_as_xen_forces_it() {
     pt.get_type(7, PageType::L1).unwrap();
     assert_eq!(mem.read(7, 0) & (PTE_RW | PTE_P), PTE_P);
 }
+
+#[test]
+fn a_descriptor_type_taken_through_the_engine_is_usable_again() {
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    pt.get_type(7, PageType::SegDesc).unwrap();
+    // A second taker does not wait for a validation nobody does.
+    pt.get_type(7, PageType::SegDesc).unwrap();
+    assert_eq!(ft.get(7).unwrap().type_count, 2);
+}
