@@ -85,14 +85,21 @@ fn send(arg: u64) -> HcResult {
         let Events { table, words } = &mut *ev;
         table.send(port, words)?
     };
-    match sent {
+    if let Sent::Raised(r) = sent {
+        // A target vCPU running on another CPU takes its upcall at that
+        // CPU's next exit: the kick makes that now (Xen's `vcpu_kick`;
+        // one load while hv runs on one CPU).
+        if let Some(v) = r.upcall.filter(|_| crate::arch::x86_64::smp::several()) {
+            crate::arch::x86_64::smp::kick(current.domain().vcpu_cpu(v as usize));
+        }
         // The wake-up, if any, with the lock let go: a blocked or polling
         // vCPU (pollers are blocked too).
-        Sent::Raised(_) if crate::sched::any_blocked() => event::wake_pending_here(),
-        // An unbound port drops the event, as on Xen. No channel can
-        // reach another domain while hv runs one.
-        Sent::Raised(_) | Sent::Dropped | Sent::Foreign { .. } => {}
+        if crate::sched::any_blocked() {
+            event::wake_pending_here();
+        }
     }
+    // An unbound port drops the event, as on Xen. No channel can reach
+    // another domain while hv runs one.
     Ok(0)
 }
 

@@ -426,6 +426,13 @@ pub fn start_guests(main: fn() -> !) {
 /// need a kick): one load for the single-CPU paths.
 static SEVERAL: AtomicBool = AtomicBool::new(false);
 
+/// Whether more than one CPU takes vCPUs (one load): callers skip the
+/// work of finding whom to kick while not.
+#[inline(always)]
+pub fn several() -> bool {
+    SEVERAL.load(Ordering::Relaxed)
+}
+
 /// Makes CPU `cpu` look at its work (a vCPU of its queue woken, an event
 /// for the vCPU it runs): an event-check interrupt, unless it is this
 /// CPU or guests run on one CPU only.
