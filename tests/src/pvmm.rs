@@ -431,6 +431,62 @@ pub fn extents(list: &mut [u64], order: u32) -> guest_abi::memory::XenMemoryRese
     }
 }
 
+/// `decrease_reservation` of one extent of `1 << order` frames at `mfn`.
+pub fn decrease(mfn: u64, order: u32) -> i64 {
+    let mut list = [mfn];
+    let mut res = extents(&mut list, order);
+    memory_op(
+        u64::from(guest_abi::memory::XENMEM_DECREASE_RESERVATION),
+        core::ptr::from_mut(&mut res) as u64,
+    )
+}
+
+/// Checks that every frame in `frames` (name, mfn) carries no reference
+/// but the domain's allocation: each pins as an L1 and unpins (no other
+/// type held; the frames must hold valid L1 contents), maps writable at
+/// window page `page` and unmaps (no page-table type held), and then
+/// `decrease_reservation` of each lowers `current_reservation` by one at
+/// once (no mapping or other reference left anywhere). The frames are
+/// given back. Returns whether everything held.
+pub fn check_released(r: &mut Report, w: &Window, page: u64, frames: &[(&str, u64)]) -> bool {
+    use guest_abi::memory::XENMEM_CURRENT_RESERVATION;
+    use guest_abi::xen::MMUEXT_UNPIN_TABLE;
+    let mut ok = true;
+    for &(what, m) in frames {
+        ok &= expect::rc(
+            r,
+            format_args!("{what} (mfn {m:#x}) pins as an L1"),
+            mmuext1(MMUEXT_PIN_L1_TABLE, m, 0),
+            0,
+        ) && expect::rc(
+            r,
+            format_args!("and unpins"),
+            mmuext1(MMUEXT_UNPIN_TABLE, m, 0),
+            0,
+        ) && expect::rc(
+            r,
+            format_args!("{what} maps writable at window page {page}"),
+            w.map(page, m, P | RW | US | A | D),
+            0,
+        ) && expect::rc(r, format_args!("and unmaps"), w.unmap(page), 0);
+    }
+    for &(what, m) in frames {
+        let before = reservation(XENMEM_CURRENT_RESERVATION);
+        ok &= expect::rc(
+            r,
+            format_args!("decrease_reservation of {what}"),
+            decrease(m, 0),
+            1,
+        ) && expect::rc(
+            r,
+            format_args!("current_reservation one lower: {what}'s last reference went"),
+            reservation(XENMEM_CURRENT_RESERVATION),
+            before - 1,
+        );
+    }
+    ok
+}
+
 /// `XENMEM_exchange` of the frame `mfn` for a fresh one: the result and
 /// `nr_exchanged`.
 pub fn exchange1(mfn: u64) -> (i64, u64) {

@@ -22,7 +22,7 @@
 
 use guest_abi::errno::{EBUSY, EINVAL};
 use guest_abi::hypercall::{hypercall2, SET_GDT};
-use guest_abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION};
+use guest_abi::memory::XENMEM_CURRENT_RESERVATION;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{
@@ -32,8 +32,8 @@ use guest_abi::xen::{
 use tests::check;
 use tests::fixup;
 use tests::pvmm::{
-    self, exchange1, extents, memory_op, mmu_update, mmuext1, pt_write, read_u64, write_u64, Env,
-    Window, A, D, M2P, P, RW, US,
+    self, decrease, exchange1, mmu_update, mmuext1, pt_write, read_u64, write_u64, Env, Window, A,
+    D, M2P, P, RW, US,
 };
 
 guest_abi::pv_guest!(main, name = "decrease_mapped");
@@ -43,19 +43,8 @@ const KRO: u64 = P | US | A;
 /// A data segment, DPL 0 (Xen raises it to 3), base 0x1000, 4 GiB.
 const DATA_BASE_1000: u64 = 0x00cf_9300_1000_ffff;
 
-fn ptr<T>(t: &mut T) -> u64 {
-    core::ptr::from_mut(t) as u64
-}
-
 fn cur() -> i64 {
     pvmm::reservation(XENMEM_CURRENT_RESERVATION)
-}
-
-/// `decrease_reservation` of one extent of `1 << order` frames at `mfn`.
-fn decrease(mfn: u64, order: u32) -> i64 {
-    let mut list = [mfn];
-    let mut res = extents(&mut list, order);
-    memory_op(u64::from(XENMEM_DECREASE_RESERVATION), ptr(&mut res))
 }
 
 /// `MMU_MACHPHYS_UPDATE` of `mfn` to the value it has: succeeds exactly
