@@ -36,6 +36,9 @@ pub const A: u64 = 1 << 5;
 pub const D: u64 = 1 << 6;
 pub const PSE: u64 = 1 << 7;
 pub const G: u64 = 1 << 8;
+/// A kernel mapping, writable (accessed and dirty), and read-only.
+pub const KRW: u64 = P | RW | US | A | D;
+pub const KRO: u64 = P | US | A;
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// The read-only M2P every PV guest sees (L4 slot 256).
 pub const M2P: u64 = 0xffff_8000_0000_0000;
@@ -466,7 +469,7 @@ pub fn check_released(r: &mut Report, w: &Window, page: u64, frames: &[(&str, u6
         ) && expect::rc(
             r,
             format_args!("{what} maps writable at window page {page}"),
-            w.map(page, m, P | RW | US | A | D),
+            w.map(page, m, KRW),
             0,
         ) && expect::rc(r, format_args!("and unmaps"), w.unmap(page), 0);
     }

@@ -1,5 +1,7 @@
 //! Contexts for the secondary vCPUs a guest brings up (`VCPUOP_initialise`).
 
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
 use guest_abi::arch::{pfn_to_cr3, FLAT_KERNEL_CS, FLAT_KERNEL_SS64, VGCF_IN_KERNEL};
 use guest_abi::hypercall::{hypercall3, sched_op_yield, VCPU_OP};
 use guest_abi::vcpu::{VCPUOP_INITIALISE, VCPUOP_UP};
@@ -54,4 +56,71 @@ pub fn wait_until(spins: u64, ready: impl Fn() -> bool) -> bool {
         core::hint::spin_loop();
     }
     ready()
+}
+
+/// Rounds run by vCPU 0 (the leader) with one other vCPU (the follower):
+/// the leader publishes round `k` (numbered from 1, after storing what
+/// the round needs), the follower picks it up and says it is ready, the
+/// leader says go, the follower acts and says done. The follower waits
+/// for go by spinning on memory only, without a hypercall, so that what
+/// its CPU has cached (a TLB entry) stays until it acts.
+pub struct Rounds {
+    round: AtomicU64,
+    ready: AtomicU64,
+    go: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Rounds {
+    pub const fn new() -> Self {
+        Self {
+            round: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
+            go: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    /// Leader: publishes round `k` and waits (up to `spins`) until the
+    /// follower is ready for it.
+    pub fn publish(&self, k: u64, spins: u64) -> bool {
+        self.round.store(k, SeqCst);
+        wait_until(spins, || self.ready.load(SeqCst) == k)
+    }
+
+    /// Leader: starts round `k` and returns at once.
+    pub fn go(&self, k: u64) {
+        self.go.store(k, SeqCst);
+    }
+
+    /// Leader: waits (up to `spins`) until the follower is done with `k`.
+    pub fn wait_done(&self, k: u64, spins: u64) -> bool {
+        wait_until(spins, || self.done.load(SeqCst) == k)
+    }
+
+    /// Follower: waits for round `k` to be published.
+    pub fn wait_round(&self, k: u64) {
+        while self.round.load(SeqCst) < k {
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Follower: says it is ready for round `k` and spins until go.
+    pub fn ready_wait_go(&self, k: u64) {
+        self.ready.store(k, SeqCst);
+        while self.go.load(SeqCst) != k {
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Follower: says it is done with round `k`.
+    pub fn done(&self, k: u64) {
+        self.done.store(k, SeqCst);
+    }
+}
+
+impl Default for Rounds {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -40,13 +40,11 @@ use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{MMUEXT_CLEAR_PAGE, MMUEXT_PIN_L1_TABLE, MMUEXT_UNPIN_TABLE, UVMF_NONE};
 use tests::check;
 use tests::pages::Pages;
-use tests::pvmm::{self, mmuext1, pt_write, uvm, Env, Slot, Window, A, D, P, RW, US};
+use tests::pvmm::{self, mmuext1, pt_write, uvm, Env, Slot, Window, A, KRO, KRW, P, RW, US};
 use tests::vcpu;
 
 guest_abi::pv_guest!(main, name = "smp_pt_race");
 
-const KRW: u64 = P | RW | US | A | D;
-const KRO: u64 = P | US | A;
 const NR_VCPUS: u32 = 4;
 const PINNER: u32 = 3;
 /// The pinner's steps (cycles of 8); in each, every writer rewrites the

@@ -46,13 +46,11 @@ use guest_abi::xen::{
 use tests::check;
 use tests::fixup::{self, Fault};
 use tests::pages::Pages;
-use tests::pvmm::{self, mmuext1, pt_write, read_u64, uvm, Env, Window, A, D, P, RW, US};
-use tests::vcpu;
+use tests::pvmm::{self, mmuext1, pt_write, read_u64, uvm, Env, Window, KRO, KRW};
+use tests::vcpu::{self, Rounds};
 
 guest_abi::pv_guest!(main, name = "smp_stale_tlb");
 
-const KRW: u64 = P | RW | US | A | D;
-const KRO: u64 = P | US | A;
 const ROUNDS: u64 = 24;
 /// Not-present entries (bit 0 clear, no address): valid in any table.
 const POISON: u64 = 0xbad0;
@@ -65,22 +63,19 @@ const Y: u64 = 40;
 /// Spins before a wait for the other vCPU counts as a hang.
 const SPINS: u64 = 1 << 28;
 
-/// What vCPU 0 asks of vCPU 1 for a round: map `F_MFN` at `X_VA`
+/// The rounds; what vCPU 0 asks of vCPU 1 in one: map `F_MFN` at `X_VA`
 /// (`REVERSE`: read-only, and read) and touch word `OFF` through it.
-static ROUND: AtomicU64 = AtomicU64::new(0);
+static ROUNDS_SYNC: Rounds = Rounds::new();
 static F_MFN: AtomicU64 = AtomicU64::new(0);
 static X_VA: AtomicU64 = AtomicU64::new(0);
 static OFF: AtomicU64 = AtomicU64::new(0);
 static REVERSE: AtomicU64 = AtomicU64::new(0);
-/// vCPU 1's answers: its trap table's result, the round it has mapped and
-/// touched F in (with the map's result and the touch's fault, if any),
-/// and the round it has made the second access in (with its fault).
+/// vCPU 1's answers: its trap table's result, the map's result and the
+/// first touch's fault, if any (when ready), and the second access's
+/// fault (when done).
 static TRAPS_RC: AtomicI64 = AtomicI64::new(i64::MIN);
-static READY: AtomicU64 = AtomicU64::new(0);
 static MAP_RC: AtomicI64 = AtomicI64::new(0);
 static FIRST: AtomicU64 = AtomicU64::new(0);
-static GO: AtomicU64 = AtomicU64::new(0);
-static DONE: AtomicU64 = AtomicU64::new(0);
 static SECOND: AtomicU64 = AtomicU64::new(0);
 static SECOND_EC: AtomicU64 = AtomicU64::new(0);
 static STACK: Pages<4> = Pages::new();
@@ -97,9 +92,7 @@ extern "C" fn victim(_: u64) -> ! {
     let mut k = 0;
     loop {
         k += 1;
-        while ROUND.load(SeqCst) < k {
-            core::hint::spin_loop();
-        }
+        ROUNDS_SYNC.wait_round(k);
         let (x, f) = (X_VA.load(SeqCst), F_MFN.load(SeqCst));
         let at = x + OFF.load(SeqCst) * 8;
         let reverse = REVERSE.load(SeqCst) != 0;
@@ -114,11 +107,8 @@ extern "C" fn victim(_: u64) -> ! {
             outcome(&unsafe { fixup::write(at, mark(k - 1)) })
         };
         FIRST.store(first, SeqCst);
-        READY.store(k, SeqCst);
         // No hypercall from here on: the translation stays cached.
-        while GO.load(SeqCst) != k {
-            core::hint::spin_loop();
-        }
+        ROUNDS_SYNC.ready_wait_go(k);
         let second = if reverse {
             fixup::read(at).map(|_| ())
         } else {
@@ -128,7 +118,7 @@ extern "C" fn victim(_: u64) -> ! {
         };
         SECOND.store(outcome(&second), SeqCst);
         SECOND_EC.store(second.err().map_or(0, |f| f.error_code), SeqCst);
-        DONE.store(k, SeqCst);
+        ROUNDS_SYNC.done(k);
     }
 }
 
@@ -194,8 +184,7 @@ fn round(
     X_VA.store(w.va(xi), SeqCst);
     OFF.store(off, SeqCst);
     REVERSE.store(u64::from(reverse), SeqCst);
-    ROUND.store(k + 1, SeqCst);
-    let ready = vcpu::wait_until(SPINS, || READY.load(SeqCst) == k + 1);
+    let ready = ROUNDS_SYNC.publish(k + 1, SPINS);
     let ok = check!(r, "vCPU 1 mapped F at page {xi} and touched word {off}",
         ready.then(|| (MAP_RC.load(SeqCst), FIRST.load(SeqCst))) => Some((0, 0)));
     if !ok {
@@ -216,8 +205,8 @@ fn round(
     } else {
         (mmuext1(pin, f, 0), 0)
     };
-    GO.store(k + 1, SeqCst);
-    let done = vcpu::wait_until(SPINS, || DONE.load(SeqCst) == k + 1);
+    ROUNDS_SYNC.go(k + 1);
+    let done = ROUNDS_SYNC.wait_done(k + 1, SPINS);
     let (vector, ec) = (SECOND.load(SeqCst), SECOND_EC.load(SeqCst));
     let ok = check!(r, "remove the mapping by {how}, no flush", removed => 0);
     let ok = if reverse {

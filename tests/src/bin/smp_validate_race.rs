@@ -43,13 +43,11 @@ use guest_abi::xen::{
 };
 use tests::check;
 use tests::pages::Pages;
-use tests::pvmm::{self, mmu_update, mmuext1, pt_write, Env, Window, A, D, P, RW, US};
-use tests::vcpu;
+use tests::pvmm::{self, mmu_update, mmuext1, pt_write, Env, Window, A, KRO, KRW, P, RW, US};
+use tests::vcpu::{self, Rounds};
 
 guest_abi::pv_guest!(main, name = "smp_validate_race");
 
-const KRW: u64 = P | RW | US | A | D;
-const KRO: u64 = P | US | A;
 const ROUNDS: u64 = 72;
 /// vCPU 0 starts first; in the `j`th round of a kind it waits `j` times
 /// this many spins before its call, sweeping the race's window so that
@@ -60,15 +58,12 @@ const MAP_AT: u64 = 20;
 const CHECK_AT: u64 = 21;
 const SPINS: u64 = 1 << 28;
 
-/// A round: vCPU 0 publishes it (its kind and the frame vCPU 1 acts on),
-/// vCPU 1 says it is ready, vCPU 0 starts both, vCPU 1 answers.
-static ROUND: AtomicU64 = AtomicU64::new(0);
+/// The rounds; what vCPU 1 does in one (its kind, the frame it acts on,
+/// where it maps it) and its result.
+static ROUNDS_SYNC: Rounds = Rounds::new();
 static KIND: AtomicU64 = AtomicU64::new(0);
 static FRAME: AtomicU64 = AtomicU64::new(0);
 static MAP_VA: AtomicU64 = AtomicU64::new(0);
-static READY: AtomicU64 = AtomicU64::new(0);
-static GO: AtomicU64 = AtomicU64::new(0);
-static DONE: AtomicU64 = AtomicU64::new(0);
 static RC: AtomicI64 = AtomicI64::new(0);
 static STACK: Pages<4> = Pages::new();
 
@@ -82,21 +77,16 @@ extern "C" fn racer(_: u64) -> ! {
     let mut k = 0;
     loop {
         k += 1;
-        while ROUND.load(SeqCst) < k {
-            core::hint::spin_loop();
-        }
+        ROUNDS_SYNC.wait_round(k);
         let (kind, frame, va) = (KIND.load(SeqCst), FRAME.load(SeqCst), MAP_VA.load(SeqCst));
-        READY.store(k, SeqCst);
-        while GO.load(SeqCst) != k {
-            core::hint::spin_loop();
-        }
+        ROUNDS_SYNC.ready_wait_go(k);
         let rc = if kind == PIN_VS_MAP {
             pvmm::uvm(va, (frame << 12) | KRW, UVMF_INVLPG)
         } else {
             mmuext1(MMUEXT_PIN_L2_TABLE, frame, 0)
         };
         RC.store(rc, SeqCst);
-        DONE.store(k, SeqCst);
+        ROUNDS_SYNC.done(k);
     }
 }
 
@@ -179,17 +169,15 @@ fn round(r: &mut Report, w: &Window, t: &Tables, k: u64, kind: u64) -> Option<us
     KIND.store(kind, SeqCst);
     FRAME.store(theirs, SeqCst);
     MAP_VA.store(w.va(MAP_AT), SeqCst);
-    ROUND.store(k + 1, SeqCst);
-    if !check!(r, "round {k}: vCPU 1 ready", vcpu::wait_until(SPINS, || READY.load(SeqCst) == k + 1) => true)
-    {
+    if !check!(r, "round {k}: vCPU 1 ready", ROUNDS_SYNC.publish(k + 1, SPINS) => true) {
         return None;
     }
-    GO.store(k + 1, SeqCst);
+    ROUNDS_SYNC.go(k + 1);
     for _ in 0..(k / 3) * DELAY {
         core::hint::spin_loop();
     }
     let mine = mmuext1(MMUEXT_PIN_L2_TABLE, t.p, 0);
-    let done = vcpu::wait_until(SPINS, || DONE.load(SeqCst) == k + 1);
+    let done = ROUNDS_SYNC.wait_done(k + 1, SPINS);
     let theirs_rc = done.then(|| RC.load(SeqCst));
     let ok = match kind {
         PIN_OTHER => {
