@@ -16,7 +16,8 @@
 //! mapped: these guests have no trap handlers, and any fault crashes them.
 
 use guest_abi::hypercall::{
-    hypercall2, hypercall3, hypercall4, MEMORY_OP, MMUEXT_OP, MMU_UPDATE, UPDATE_VA_MAPPING,
+    hypercall2, hypercall3, hypercall4, MEMORY_OP, MMUEXT_OP, MMU_UPDATE, SET_GDT,
+    UPDATE_VA_MAPPING,
 };
 use guest_abi::rt::report::Report;
 use guest_abi::xen::{
@@ -432,6 +433,14 @@ pub fn extents(list: &mut [u64], order: u32) -> guest_abi::memory::XenMemoryRese
         domid: DOMID_SELF,
         _pad: [0; 3],
     }
+}
+
+/// `set_gdt(frames, entries)` for the calling vCPU.
+pub fn set_gdt(frames: &[u64], entries: u64) -> i64 {
+    // SAFETY: the hypervisor reads the frame list; callers pass frames of
+    // their own (or deliberately bad ones), and no selector a guest here
+    // uses lies below Xen's reserved entries.
+    unsafe { hypercall2(SET_GDT, frames.as_ptr() as u64, entries) }
 }
 
 /// `decrease_reservation` of one extent of `1 << order` frames at `mfn`.

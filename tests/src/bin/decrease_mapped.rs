@@ -21,7 +21,6 @@
 #![no_main]
 
 use guest_abi::errno::{EBUSY, EINVAL};
-use guest_abi::hypercall::{hypercall2, SET_GDT};
 use guest_abi::memory::XENMEM_CURRENT_RESERVATION;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
@@ -32,8 +31,8 @@ use guest_abi::xen::{
 use tests::check;
 use tests::fixup;
 use tests::pvmm::{
-    self, decrease, exchange1, mmu_update, mmuext1, pt_write, read_u64, write_u64, Env, Window, A,
-    D, M2P, P, RW, US,
+    self, decrease, exchange1, mmu_update, mmuext1, pt_write, read_u64, set_gdt, write_u64, Env,
+    Window, A, D, M2P, P, RW, US,
 };
 
 guest_abi::pv_guest!(main, name = "decrease_mapped");
@@ -59,13 +58,6 @@ fn still_ours(mfn: u64) -> i64 {
         }],
         None,
     )
-}
-
-fn set_gdt(frames: &[u64], entries: u64) -> i64 {
-    // SAFETY: the hypervisor reads the frame list; the frames hold only
-    // descriptors the test wrote (zeros), and no selector the guest uses
-    // lies below Xen's reserved entries.
-    unsafe { hypercall2(SET_GDT, frames.as_ptr() as u64, entries) }
 }
 
 fn null_fs() {

@@ -19,17 +19,14 @@ use guest_abi::rt::{StartInfoRef, VIRT_BASE};
 use guest_abi::xen::MMUEXT_CLEAR_PAGE;
 use tests::check;
 use tests::pages::Pages;
-use tests::pvmm::{m2p_mfn, mmuext1, pt_write, read_u64, Env, Window, A, D, P, PAGE, RW, US};
+use tests::pvmm::{
+    m2p_mfn, mmuext1, pt_write, read_u64, set_gdt, Env, Window, A, D, P, PAGE, RW, US,
+};
 
 guest_abi::pv_guest!(main, name = "descriptors");
 
 const KRW: u64 = P | RW | US | A | D;
 const KRO: u64 = P | US | A;
-
-fn set_gdt(frames: &[u64], entries: u64) -> i64 {
-    // SAFETY: the hypervisor reads the list; the frames are spare ones.
-    unsafe { hypercall2(SET_GDT, frames.as_ptr() as u64, entries) }
-}
 
 fn update(ma: u64, desc: u64) -> i64 {
     // SAFETY: targets are this test's own pages (or deliberately bad).

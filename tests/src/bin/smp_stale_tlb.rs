@@ -1,14 +1,14 @@
 //! A translation cached in another CPU's TLB outlives the mapping it came
 //! from; the frame it points to must not change type while it may be
-//! used. Two vCPUs on two physical CPUs, over 24 rounds:
+//! used. Two vCPUs on two physical CPUs, over 30 rounds:
 //!
-//! - Forward (rounds of the kinds L1, L2, L3): vCPU 1 maps a cleared
+//! - Forward (rounds of the kinds L1, L2, L3, GDT): vCPU 1 maps a cleared
 //!   frame F writable at window page X and writes a mark through it (its
 //!   TLB now holds X -> F writable), says so and spins without a
 //!   hypercall. vCPU 0 removes the mapping without asking for a flush
 //!   (`mmu_update` of the L1 entry, or `update_va_mapping` with
-//!   `UVMF_NONE`, alternately) and pins F as an L1, L2 or L3 table at
-//!   once. Then vCPU 1 writes a poison word through X: the write must
+//!   `UVMF_NONE`, alternately) and at once pins F as an L1, L2 or L3
+//!   table or makes it its GDT (`set_gdt`). Then vCPU 1 writes a poison word through X: the write must
 //!   take a #PF (not present, write) and F must hold the mark only.
 //!   Without the flush Xen does at the type change (F's TLB-flush
 //!   timestamp is newer than vCPU 1's CPU's last flush, so that CPU is
@@ -24,14 +24,14 @@
 //!   which is what keeps a paging-structure cache of the old L1 from
 //!   being walked after the guest has rewritten it).
 //!
-//! The poison and the marks are not-present entries, so a write that
-//! lands leaves every table valid.
+//! The poison and the marks are not-present entries and descriptors, so
+//! a write that lands leaves every table valid.
 //!
 //! @vcpus: 2
 //! @smp: 2
 //! @timeout: 120
 //! @covers: mmu_update.normal_pt_update update_va_mapping mmuext_op.pin_l1_table
-//! @covers: mmuext_op.pin_l2_table mmuext_op.pin_l3_table mmuext_op.unpin_table
+//! @covers: mmuext_op.pin_l2_table mmuext_op.pin_l3_table mmuext_op.unpin_table set_gdt
 #![no_std]
 #![no_main]
 
@@ -51,7 +51,7 @@ use tests::vcpu::{self, Rounds};
 
 guest_abi::pv_guest!(main, name = "smp_stale_tlb");
 
-const ROUNDS: u64 = 24;
+const ROUNDS: u64 = 30;
 /// Not-present entries (bit 0 clear, no address): valid in any table.
 const POISON: u64 = 0xbad0;
 const fn mark(round: u64) -> u64 {
@@ -135,18 +135,19 @@ fn main(si: StartInfoRef) -> ! {
     let installed = vcpu::wait_until(SPINS, || TRAPS_RC.load(SeqCst) != i64::MIN);
     check!(r, "vCPU 1's trap table", installed.then(|| TRAPS_RC.load(SeqCst)) => Some(0));
     let kinds = [
-        ("L1", MMUEXT_PIN_L1_TABLE),
-        ("L2", MMUEXT_PIN_L2_TABLE),
-        ("L3", MMUEXT_PIN_L3_TABLE),
-        ("reverse", MMUEXT_UNPIN_TABLE),
+        Kind::Pin("L1", MMUEXT_PIN_L1_TABLE),
+        Kind::Pin("L2", MMUEXT_PIN_L2_TABLE),
+        Kind::Pin("L3", MMUEXT_PIN_L3_TABLE),
+        Kind::Gdt,
+        Kind::Reverse,
     ];
     let mut ok = true;
     for k in 0..ROUNDS {
-        let (kind, pin) = kinds[(k % 4) as usize];
+        let kind = kinds[(k % 5) as usize];
         let f = frames[(k % 2) as usize];
         let xi = X_FIRST + k % 8;
-        let by_uvm = (k / 4) % 2 == 1;
-        ok &= round(&mut r, &w, k, kind, pin, f, xi, by_uvm);
+        let by_uvm = (k / 5) % 2 == 1;
+        ok &= round(&mut r, &w, k, kind, f, xi, by_uvm);
         if !ok {
             break;
         }
@@ -156,26 +157,64 @@ fn main(si: StartInfoRef) -> ! {
     r.finish()
 }
 
+/// The type change vCPU 0 makes right after removing vCPU 1's mapping.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Pin F as a page table (name, `MMUEXT_PIN_L*_TABLE`).
+    Pin(&'static str, u32),
+    /// Make F vCPU 0's GDT (`set_gdt`).
+    Gdt,
+    /// F, a pinned L1 mapped read-only, unpinned and mapped writable.
+    Reverse,
+}
+
+impl Kind {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Pin(name, _) => name,
+            Self::Gdt => "GDT",
+            Self::Reverse => "reverse",
+        }
+    }
+
+    /// Gives F its new type: the result, and that of mapping it writable
+    /// and writing the poison (reverse only).
+    fn change(self, w: &Window, f: u64, off: u64) -> (i64, i64) {
+        match self {
+            Self::Pin(_, cmd) => (mmuext1(cmd, f, 0), 0),
+            Self::Gdt => (pvmm::set_gdt(&[f], 512), 0),
+            Self::Reverse => {
+                let unpinned = mmuext1(MMUEXT_UNPIN_TABLE, f, 0);
+                let mapped = w.map(Y, f, KRW);
+                if mapped == 0 {
+                    pvmm::write_u64(w.va(Y) + off * 8, POISON);
+                }
+                (unpinned, mapped)
+            }
+        }
+    }
+
+    /// Takes the type away again.
+    fn undo(self, f: u64) -> i64 {
+        match self {
+            Self::Pin(..) => mmuext1(MMUEXT_UNPIN_TABLE, f, 0),
+            Self::Gdt => pvmm::set_gdt(&[], 0),
+            Self::Reverse => 0,
+        }
+    }
+}
+
 /// One round; false after a failed check.
-#[expect(clippy::too_many_arguments, reason = "one round's parameters, named")]
-fn round(
-    r: &mut Report,
-    w: &Window,
-    k: u64,
-    kind: &str,
-    pin: u32,
-    f: u64,
-    xi: u64,
-    by_uvm: bool,
-) -> bool {
-    let reverse = pin == MMUEXT_UNPIN_TABLE;
+fn round(r: &mut Report, w: &Window, k: u64, kind: Kind, f: u64, xi: u64, by_uvm: bool) -> bool {
+    let reverse = matches!(kind, Kind::Reverse);
+    let name = kind.name();
     let off = (k * 37) % 512;
     let how = if by_uvm {
         "update_va_mapping(UVMF_NONE)"
     } else {
         "mmu_update"
     };
-    let ok = check!(r, "round {k} ({kind}): CLEAR_PAGE F {f:#x}", mmuext1(MMUEXT_CLEAR_PAGE, f, 0) => 0)
+    let ok = check!(r, "round {k} ({name}): CLEAR_PAGE F {f:#x}", mmuext1(MMUEXT_CLEAR_PAGE, f, 0) => 0)
         && (!reverse || check!(r, "pin F as an L1", mmuext1(MMUEXT_PIN_L1_TABLE, f, 0) => 0));
     if !ok {
         return false;
@@ -195,16 +234,7 @@ fn round(
     } else {
         pt_write(w.pte_ma(xi), 0)
     };
-    let changed = if reverse {
-        let unpinned = mmuext1(MMUEXT_UNPIN_TABLE, f, 0);
-        let mapped = w.map(Y, f, KRW);
-        if mapped == 0 {
-            pvmm::write_u64(w.va(Y) + off * 8, POISON);
-        }
-        (unpinned, mapped)
-    } else {
-        (mmuext1(pin, f, 0), 0)
-    };
+    let changed = kind.change(w, f, off);
     ROUNDS_SYNC.go(k + 1);
     let done = ROUNDS_SYNC.wait_done(k + 1, SPINS);
     let (vector, ec) = (SECOND.load(SeqCst), SECOND_EC.load(SeqCst));
@@ -215,7 +245,7 @@ fn round(
             && check!(r, "vCPU 1's read through its stale translation",
                 done.then_some((vector, ec & 7)) => Some((14, 0)))
     } else {
-        check!(r, "pin F as an {kind}", changed.0 => 0)
+        check!(r, "give F the type {name}", changed.0 => 0)
             // #PF, not present, a write from kernel mode.
             && check!(r, "vCPU 1's write through its stale translation",
                 done.then_some((vector, ec & 7)) => Some((14, 2)))
@@ -227,11 +257,11 @@ fn round(
         return check!(r, "unmap page {Y}", w.unmap(Y) => 0);
     }
     // F as vCPU 0 sees it, read-only: the mark and nothing else.
-    let ok = check!(r, "map the pinned F read-only at page {Y}", w.map(Y, f, KRO) => 0);
+    let ok = check!(r, "map F ({name}) read-only at page {Y}", w.map(Y, f, KRO) => 0);
     let stray = (0..512)
         .filter(|&i| read_u64(w.va(Y) + i * 8) != if i == off { mark(k) } else { 0 })
         .count();
     ok && check!(r, "words of F other than the mark, or a lost mark", stray => 0)
         && check!(r, "unmap page {Y}", w.unmap(Y) => 0)
-        && check!(r, "unpin F", mmuext1(MMUEXT_UNPIN_TABLE, f, 0) => 0)
+        && check!(r, "take the type {name} from F", kind.undo(f) => 0)
 }
