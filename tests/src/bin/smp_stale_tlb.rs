@@ -3,20 +3,23 @@
 //! used. Two vCPUs on two physical CPUs, over 30 rounds:
 //!
 //! - Forward (rounds of the kinds L1, L2, L3, GDT): vCPU 1 maps a cleared
-//!   frame F writable at window page X and writes a mark through it (its
-//!   TLB now holds X -> F writable), says so and spins without a
-//!   hypercall. vCPU 0 removes the mapping without asking for a flush
-//!   (`mmu_update` of the L1 entry, or `update_va_mapping` with
-//!   `UVMF_NONE`, alternately) and at once pins F as an L1, L2 or L3
-//!   table or makes it its GDT (`set_gdt`). Then vCPU 1 writes a poison word through X: the write must
-//!   take a #PF (not present, write) and F must hold the mark only.
+//!   frame F writable at X and writes a mark through it (its TLB now
+//!   holds X -> F writable), says so and spins without a hypercall.
+//!   vCPU 0 removes the mapping without asking for a flush (`mmu_update`
+//!   of the L1 entry, `update_va_mapping` with `UVMF_NONE`, or, when the
+//!   mapping is in an L1 T2 that only an L2 entry holds, clearing that
+//!   entry, which tears T2 down and drops its entries' references) and at
+//!   once pins F as an L1, L2 or L3 table or makes it its GDT
+//!   (`set_gdt`). Then vCPU 1 writes a poison word through X: the write
+//!   must take a #PF (not present, write) and F must hold the mark only.
 //!   Without the flush Xen does at the type change (F's TLB-flush
-//!   timestamp is newer than vCPU 1's CPU's last flush, so that CPU is
-//!   flushed before the pin validates F), the write would land in a
-//!   validated page table: a guest could then write any entry into a
-//!   live table and map any machine frame.
-//! - Reverse (the fourth kind): F is a pinned L1 that vCPU 1 maps
-//!   read-only at X and reads. vCPU 0 removes that mapping (no flush),
+//!   timestamp, taken when its last writable reference went, is newer
+//!   than vCPU 1's CPU's last flush, so that CPU is flushed before F is
+//!   validated), the write would land in a validated page table or GDT:
+//!   a guest could then write any entry into a live table and map any
+//!   machine frame, or write any descriptor.
+//! - Reverse (the fifth kind): F is a pinned L1 that vCPU 1 maps
+//!   read-only at X and reads. vCPU 0 removes that mapping (as above),
 //!   unpins F and maps it writable elsewhere, the type change from L1 to
 //!   writable; vCPU 1's next read through X must take a #PF (not
 //!   present, read): the frame is written as data while no CPU may
@@ -46,7 +49,9 @@ use guest_abi::xen::{
 use tests::check;
 use tests::fixup::{self, Fault};
 use tests::pages::Pages;
-use tests::pvmm::{self, mmuext1, pt_write, read_u64, uvm, Env, Window, KRO, KRW};
+use tests::pvmm::{
+    self, mmuext1, pt_write, read_u64, uvm, Env, Slot, Window, A, KRO, KRW, P, PAGE, RW, US,
+};
 use tests::vcpu::{self, Rounds};
 
 guest_abi::pv_guest!(main, name = "smp_stale_tlb");
@@ -130,6 +135,12 @@ fn main(si: StartInfoRef) -> ! {
     let Some(w) = Window::new(&mut r, &mut env) else {
         r.finish()
     };
+    let Some(s) = w.next_slot(&mut r) else {
+        r.finish()
+    };
+    let t2 = env.spare().1;
+    check!(r, "CLEAR_PAGE T2 (mfn {t2:#x})", mmuext1(MMUEXT_CLEAR_PAGE, t2, 0) => 0);
+    let at = Places { w, s, t2 };
     let frames = [env.spare().1, env.spare().1];
     check!(r, "bring up vCPU 1", vcpu::start(1, victim, STACK.top(), env.l4_mfn) => 0);
     let installed = vcpu::wait_until(SPINS, || TRAPS_RC.load(SeqCst) != i64::MIN);
@@ -146,15 +157,36 @@ fn main(si: StartInfoRef) -> ! {
         let kind = kinds[(k % 5) as usize];
         let f = frames[(k % 2) as usize];
         let xi = X_FIRST + k % 8;
-        let by_uvm = (k / 5) % 2 == 1;
-        ok &= round(&mut r, &w, k, kind, f, xi, by_uvm);
+        let removal = [Removal::MmuUpdate, Removal::Uvm, Removal::Teardown][(k / 5 % 3) as usize];
+        ok &= round(&mut r, &at, k, kind, removal, f, xi);
         if !ok {
             break;
         }
     }
     r.check("every round as expected", ok);
-    pvmm::check_released(&mut r, &w, Y, &[("F0", frames[0]), ("F1", frames[1])]);
+    let released = [("F0", frames[0]), ("F1", frames[1]), ("T2", at.t2)];
+    pvmm::check_released(&mut r, &at.w, Y, &released);
     r.finish()
+}
+
+/// The window; for teardown rounds, an L1 T2 hooked into the slot after it.
+struct Places {
+    w: Window,
+    s: Slot,
+    t2: u64,
+}
+
+/// How vCPU 0 removes vCPU 1's mapping of F, without a flush.
+#[derive(Clone, Copy)]
+enum Removal {
+    /// `mmu_update` of the window's L1 entry.
+    MmuUpdate,
+    /// `update_va_mapping` with `UVMF_NONE`.
+    Uvm,
+    /// The mapping is in T2, which only the slot's L2 entry holds:
+    /// clearing that entry tears T2 down (its type goes, and with it the
+    /// references its entries held).
+    Teardown,
 }
 
 /// The type change vCPU 0 makes right after removing vCPU 1's mapping.
@@ -205,40 +237,54 @@ impl Kind {
 }
 
 /// One round; false after a failed check.
-fn round(r: &mut Report, w: &Window, k: u64, kind: Kind, f: u64, xi: u64, by_uvm: bool) -> bool {
+fn round(
+    r: &mut Report,
+    at: &Places,
+    k: u64,
+    kind: Kind,
+    removal: Removal,
+    f: u64,
+    xi: u64,
+) -> bool {
+    let w = &at.w;
     let reverse = matches!(kind, Kind::Reverse);
     let name = kind.name();
     let off = (k * 37) % 512;
-    let how = if by_uvm {
-        "update_va_mapping(UVMF_NONE)"
-    } else {
-        "mmu_update"
-    };
     let ok = check!(r, "round {k} ({name}): CLEAR_PAGE F {f:#x}", mmuext1(MMUEXT_CLEAR_PAGE, f, 0) => 0)
         && (!reverse || check!(r, "pin F as an L1", mmuext1(MMUEXT_PIN_L1_TABLE, f, 0) => 0));
+    let (x, how) = match removal {
+        Removal::MmuUpdate => (w.va(xi), "mmu_update"),
+        Removal::Uvm => (w.va(xi), "update_va_mapping(UVMF_NONE)"),
+        Removal::Teardown => (at.s.base + xi * PAGE, "unhooking T2, the L1 holding it"),
+    };
+    let ok = ok
+        && (!matches!(removal, Removal::Teardown)
+            || check!(r, "hook T2 into the slot", pt_write(at.s.l2e_ma, (at.t2 << 12) | P | RW | US | A) => 0));
     if !ok {
         return false;
     }
     F_MFN.store(f, SeqCst);
-    X_VA.store(w.va(xi), SeqCst);
+    X_VA.store(x, SeqCst);
     OFF.store(off, SeqCst);
     REVERSE.store(u64::from(reverse), SeqCst);
     let ready = ROUNDS_SYNC.publish(k + 1, SPINS);
-    let ok = check!(r, "vCPU 1 mapped F at page {xi} and touched word {off}",
+    let ok = check!(r, "vCPU 1 mapped F at {x:#x} and touched word {off}",
         ready.then(|| (MAP_RC.load(SeqCst), FIRST.load(SeqCst))) => Some((0, 0)));
     if !ok {
         return false;
     }
-    let removed = if by_uvm {
-        uvm(w.va(xi), 0, UVMF_NONE)
-    } else {
-        pt_write(w.pte_ma(xi), 0)
+    let removed = match removal {
+        Removal::MmuUpdate => pt_write(w.pte_ma(xi), 0),
+        Removal::Uvm => uvm(x, 0, UVMF_NONE),
+        Removal::Teardown => pt_write(at.s.l2e_ma, 0),
     };
     let changed = kind.change(w, f, off);
     ROUNDS_SYNC.go(k + 1);
     let done = ROUNDS_SYNC.wait_done(k + 1, SPINS);
     let (vector, ec) = (SECOND.load(SeqCst), SECOND_EC.load(SeqCst));
-    let ok = check!(r, "remove the mapping by {how}, no flush", removed => 0);
+    let ok = check!(r, "remove the mapping by {how}, no flush", removed => 0)
+        && (!matches!(removal, Removal::Teardown)
+            || check!(r, "clear T2's entry, T2 now plain memory", pt_write((at.t2 << 12) + xi * 8, 0) => 0));
     let ok = if reverse {
         check!(r, "unpin F and map it writable at page {Y}", changed => (0, 0))
             // #PF, not present, a read from kernel mode.
