@@ -217,6 +217,16 @@ pub fn env_window_catching(r: &mut Report, si: &'static StartInfo) -> Option<(En
     expect::rc(r, "set_trap_table(#UD, #GP, #PF)", rc, 0).then_some((env, w))
 }
 
+/// The environment, a window, and the empty slot after it: what a guest
+/// that hooks a table of its own in and out starts from (`None` after a
+/// failed check).
+pub fn env_window_slot(r: &mut Report, si: &'static StartInfo) -> Option<(Env, Window, Slot)> {
+    let mut env = Env::new(r, si)?;
+    let w = Window::new(r, &mut env)?;
+    let s = w.next_slot(r)?;
+    Some((env, w, s))
+}
+
 /// Index of `va` in the table at level `shift` (39, 30, 21, 12).
 pub const fn idx(va: u64, shift: u32) -> u64 {
     (va >> shift) & 511

@@ -40,7 +40,7 @@ use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{MMUEXT_CLEAR_PAGE, MMUEXT_PIN_L1_TABLE, MMUEXT_UNPIN_TABLE, UVMF_NONE};
 use tests::check;
 use tests::pages::Pages;
-use tests::pvmm::{self, mmuext1, pt_write, uvm, Env, Slot, Window, A, KRO, KRW, P, RW, US};
+use tests::pvmm::{self, mmuext1, pt_write, uvm, Slot, A, KRO, KRW, P, RW, US};
 use tests::vcpu;
 
 guest_abi::pv_guest!(main, name = "smp_pt_race");
@@ -186,13 +186,7 @@ extern "C" fn worker(id: u64) -> ! {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("smp_pt_race");
-    let Some(mut env) = Env::new(&mut r, si) else {
-        r.finish()
-    };
-    let Some(w) = Window::new(&mut r, &mut env) else {
-        r.finish()
-    };
-    let Some(s) = w.next_slot(&mut r) else {
+    let Some((mut env, w, s)) = pvmm::env_window_slot(&mut r, si) else {
         r.finish()
     };
     let t = env.spare().1;

@@ -50,7 +50,7 @@ use tests::check;
 use tests::fixup::{self, Fault};
 use tests::pages::Pages;
 use tests::pvmm::{
-    self, mmuext1, pt_write, read_u64, uvm, Env, Slot, Window, A, KRO, KRW, P, PAGE, RW, US,
+    self, mmuext1, pt_write, read_u64, uvm, Slot, Window, A, KRO, KRW, P, PAGE, RW, US,
 };
 use tests::vcpu::{self, Rounds};
 
@@ -129,13 +129,7 @@ extern "C" fn victim(_: u64) -> ! {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("smp_stale_tlb");
-    let Some(mut env) = Env::new(&mut r, si) else {
-        r.finish()
-    };
-    let Some(w) = Window::new(&mut r, &mut env) else {
-        r.finish()
-    };
-    let Some(s) = w.next_slot(&mut r) else {
+    let Some((mut env, w, s)) = pvmm::env_window_slot(&mut r, si) else {
         r.finish()
     };
     let t2 = env.spare().1;
