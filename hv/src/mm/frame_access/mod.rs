@@ -863,6 +863,7 @@ pub type Tables<'a> = hv::pt::PageTables<'a, FrameStore, DirectMapTables>;
 
 /// Runs `f` with the page-table rules engine for `domain` (`io_caps`: the
 /// domain has I/O rights, as the hardware domain does).
+#[inline(always)]
 pub fn with_page_tables<R>(
     domain: u16,
     io_caps: bool,
