@@ -245,6 +245,15 @@ pub const XEN_DOMINF_SHUTDOWNSHIFT: u32 = 16;
 /// `getdomaininfo.max_vcpu_id` of a domain without vCPUs.
 pub const XEN_INVALID_MAX_VCPU_ID: u32 = !0;
 
+/// Scheduler id (`XEN_SYSCTL_sched_id`, `scheduler_op`): credit.
+pub const XEN_SCHEDULER_CREDIT: u32 = 5;
+/// Scheduler id: credit2 (Xen 4.17's default).
+pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
+/// Scheduler id: RTDS.
+pub const XEN_SCHEDULER_RTDS: u32 = 7;
+/// Scheduler id: null.
+pub const XEN_SCHEDULER_NULL: u32 = 8;
+
 /// `getpageframeinfo3` type shift.
 pub const XEN_DOMCTL_PFINFO_LTAB_SHIFT: u32 = 28;
 /// Page type: not a page table.

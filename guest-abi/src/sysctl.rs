@@ -159,6 +159,17 @@ assert_layout!(XenSysctlPhysinfo, 112; threads_per_core = 0, cores_per_socket = 
     capabilities = 28, arch_capabilities = 32, pad = 36, total_pages = 40, free_pages = 48,
     scrub_pages = 56, outstanding_pages = 64, max_mfn = 72, hw_cap = 80);
 
+/// `xen_sysctl_sched_id`.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct XenSysctlSchedId {
+    /// OUT: the scheduler, `XEN_SCHEDULER_*` ([`crate::domctl`]).
+    pub sched_id: u32,
+}
+assert_layout!(XenSysctlSchedId, 4; sched_id = 0);
+
 /// `xen_sysctl_getdomaininfolist`.
 #[repr(C)]
 #[derive(

@@ -14,13 +14,15 @@
 
 use guest_abi::callback::*;
 use guest_abi::console::*;
+use guest_abi::domctl::*;
 use guest_abi::event_channel::*;
 use guest_abi::hypercall as nr;
-use guest_abi::hypercall::sub_ops::{self, mmu};
+use guest_abi::hypercall::sub_ops::{self, mmu, OpMask};
 use guest_abi::memory::*;
 use guest_abi::nmi::*;
 use guest_abi::physdev::*;
 use guest_abi::sched::*;
+use guest_abi::sysctl::*;
 use guest_abi::vcpu::*;
 use guest_abi::version::*;
 use guest_abi::xen::*;
@@ -31,7 +33,7 @@ pub enum Support {
     /// All of it (it has no sub-operations).
     Whole,
     /// The sub-operations whose bits are set ([`sub_ops::mask`]).
-    SubOps(u64),
+    SubOps(sub_ops::OpMask),
 }
 
 /// One hypercall hv dispatches.
@@ -210,6 +212,29 @@ pub const IMPLEMENTED: &[Implemented] = &[
         nr::PHYSDEV_OP,
         &[PHYSDEVOP_SET_IOPL, PHYSDEVOP_SET_IOBITMAP],
     ),
+    some(
+        nr::SYSCTL,
+        &[
+            XEN_SYSCTL_PHYSINFO,
+            XEN_SYSCTL_SCHED_ID,
+            XEN_SYSCTL_GETDOMAININFOLIST,
+        ],
+    ),
+    some(
+        nr::DOMCTL,
+        &[
+            XEN_DOMCTL_CREATEDOMAIN,
+            XEN_DOMCTL_DESTROYDOMAIN,
+            XEN_DOMCTL_PAUSEDOMAIN,
+            XEN_DOMCTL_UNPAUSEDOMAIN,
+            XEN_DOMCTL_GETDOMAININFO,
+            XEN_DOMCTL_MAX_MEM,
+            XEN_DOMCTL_MAX_VCPUS,
+            XEN_DOMCTL_SETDOMAINHANDLE,
+            XEN_DOMCTL_SET_ADDRESS_SIZE,
+            XEN_DOMCTL_GET_ADDRESS_SIZE,
+        ],
+    ),
     // Answers -EOPNOTSUPP to everything, as Xen 4.17 without `vpmu=`.
     whole(nr::XENPMU_OP),
 ];
@@ -228,9 +253,9 @@ pub const fn support(hypercall: u64) -> Option<Support> {
 
 /// The implemented sub-operations of `hypercall` as a bit mask (all ones
 /// for one without sub-operations, none for one hv does not dispatch).
-pub const fn sub_op_mask(hypercall: u64) -> u64 {
+pub const fn sub_op_mask(hypercall: u64) -> OpMask {
     match support(hypercall) {
-        Some(Support::Whole) => u64::MAX,
+        Some(Support::Whole) => OpMask::MAX,
         Some(Support::SubOps(m)) => m,
         None => 0,
     }
@@ -239,8 +264,8 @@ pub const fn sub_op_mask(hypercall: u64) -> u64 {
 /// Whether command `cmd` is in `mask` ([`sub_op_mask`],
 /// [`refused_mask`]).
 #[inline(always)]
-pub const fn has_sub_op(mask: u64, cmd: u32) -> bool {
-    cmd < 64 && mask & (1 << cmd) != 0
+pub const fn has_sub_op(mask: OpMask, cmd: u32) -> bool {
+    cmd < OpMask::BITS && mask & (1 << cmd) != 0
 }
 
 /// The commands of `hypercall` that Xen defines (`guest-abi`'s list) and
@@ -250,11 +275,11 @@ pub const fn has_sub_op(mask: u64, cmd: u32) -> bool {
 /// handler, which refuses them with `-ENOSYS` as Xen does; so where hv
 /// implements every defined command (`xen_version`, `mmu_update`) the
 /// check costs nothing.
-pub const fn refused_mask(hypercall: u64) -> u64 {
+pub const fn refused_mask(hypercall: u64) -> OpMask {
     let Some(ops) = sub_ops::of(hypercall) else {
         return 0;
     };
-    let mut defined = 0u64;
+    let mut defined: OpMask = 0;
     let mut i = 0;
     while i < ops.ops.len() {
         defined |= 1 << ops.ops[i].nr;
@@ -302,7 +327,7 @@ mod tests {
                 (Support::Whole, None) => {}
                 (Support::SubOps(mask), Some(ops)) => {
                     assert_ne!(mask, 0, "{}: no sub-operation", i.hypercall);
-                    for bit in 0..64u32 {
+                    for bit in 0..OpMask::BITS {
                         if has_sub_op(mask, bit) {
                             assert!(ops.get(bit).is_some(), "{}.{bit}", i.hypercall);
                         }
@@ -316,10 +341,16 @@ mod tests {
     #[test]
     fn lookups() {
         assert_eq!(sub_op_mask(nr::TMEM_OP), 0);
-        assert_eq!(sub_op_mask(nr::IRET), u64::MAX);
+        assert_eq!(sub_op_mask(nr::IRET), OpMask::MAX);
         let sched = sub_op_mask(nr::SCHED_OP);
         assert!(has_sub_op(sched, SCHEDOP_YIELD) && !has_sub_op(sched, SCHEDOP_PIN_OVERRIDE));
-        assert!(!has_sub_op(u64::MAX, 64));
+        assert!(!has_sub_op(OpMask::MAX, 128));
+        let domctl = sub_op_mask(nr::DOMCTL);
+        assert!(has_sub_op(domctl, XEN_DOMCTL_MAX_VCPUS));
+        assert!(has_sub_op(
+            refused_mask(nr::DOMCTL),
+            XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE
+        ));
         assert_eq!(refused_mask(nr::XEN_VERSION), 0);
         assert_eq!(refused_mask(nr::IRET), 0);
         let refused = refused_mask(nr::SCHED_OP);

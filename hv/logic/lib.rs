@@ -26,6 +26,7 @@ pub mod watchdog;
 
 pub mod bundle;
 pub mod bzimage;
+pub mod domctl;
 pub mod elf;
 pub mod layout;
 pub mod pv_cpuid;

@@ -604,12 +604,28 @@ impl<S: AsRef<[FrameSlot]>> FrameTable<S> {
     /// the put that drops its last reference frees it. A frame given back
     /// before, or one hv shares with the domain, is left as it is.
     pub fn give_back(&self, mfn: u64, owner: u16) -> Result<GiveBack, PageError> {
+        self.let_go(mfn, owner, false)
+    }
+
+    /// A dying domain `owner` lets go of frame `mfn` (Xen's
+    /// `relinquish_memory`): as [`give_back`](Self::give_back), but a page
+    /// hv shares with the domain (its shared_info) goes too, since the
+    /// domain no longer uses it: freed now if nothing refers to it, else
+    /// with its last reference (hv's own, dropped with the domain).
+    pub fn relinquish(&self, mfn: u64, owner: u16) -> Result<GiveBack, PageError> {
+        self.let_go(mfn, owner, true)
+    }
+
+    /// [`give_back`](Self::give_back), or with `shared_too`
+    /// [`relinquish`](Self::relinquish): one swap of the frame's word.
+    fn let_go(&self, mfn: u64, owner: u16, shared_too: bool) -> Result<GiveBack, PageError> {
         let s = self.slot(mfn)?;
         let mut result = GiveBack::Freed;
         Self::update(&s.count, |x| {
             if x & (OWNED | FREED) != OWNED || owner_of(x) != owner {
                 return Err(PageError::NotOwner);
             }
+            let x = if shared_too { x & !SPECIAL } else { x };
             if x & SPECIAL != 0 {
                 result = GiveBack::Kept;
                 return Ok(x);

@@ -82,7 +82,8 @@ pub fn hv_impl() -> Result<HvImpl, String> {
         };
         let ops = guest_abi::hypercall::sub_ops::of(h.nr)
             .ok_or_else(|| format!("hv lists sub-operations of {}, which has none", h.name))?;
-        for bit in (0..64).filter(|&b| has_sub_op(mask, b)) {
+        for bit in (0..guest_abi::hypercall::sub_ops::OpMask::BITS).filter(|&b| has_sub_op(mask, b))
+        {
             let op = ops
                 .get(bit)
                 .ok_or_else(|| format!("hv implements unknown {} sub-operation {bit}", h.name))?;

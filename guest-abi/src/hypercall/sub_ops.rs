@@ -7,11 +7,13 @@
 //! example `XENMEM_translate_gpfn_list`) are left out.
 //!
 //! Every number is one of this crate's constants, so the names and the
-//! numbers a guest uses cannot drift apart. All are below 64, so a set of
-//! them fits a `u64` bit mask ([`mask`]).
+//! numbers a guest uses cannot drift apart. All are below 128, so a set of
+//! them fits an [`OpMask`] ([`mask`]); `domctl`'s gdbsx commands (1000 and
+//! up, a debugger's) are left out.
 
 use crate::callback::*;
 use crate::console::*;
+use crate::domctl::*;
 use crate::event_channel::*;
 use crate::grant_table::*;
 use crate::hypercall as nr;
@@ -19,6 +21,7 @@ use crate::memory::*;
 use crate::nmi::*;
 use crate::physdev::*;
 use crate::sched::*;
+use crate::sysctl::*;
 use crate::vcpu::*;
 use crate::version::*;
 use crate::xen::*;
@@ -34,6 +37,10 @@ pub enum Selector {
     /// Each element of the batch the call points to has its own command
     /// (`mmu_update`, `mmuext_op`).
     PerElement,
+    /// The first field of the struct the first argument points to
+    /// (`sysctl`, `domctl`): the handler reads it after copying the
+    /// struct in.
+    InStruct,
 }
 
 impl Selector {
@@ -43,7 +50,7 @@ impl Selector {
         match self {
             Self::Cmd => Some(arg0),
             Self::CmdMasked(m) => Some(arg0 & m),
-            Self::PerElement => None,
+            Self::PerElement | Self::InStruct => None,
         }
     }
 }
@@ -86,12 +93,18 @@ pub const fn mmu(cmd: u64) -> u32 {
     cmd as u32
 }
 
-/// A set of command numbers (each below 64) as a bit mask.
-pub const fn mask(cmds: &[u32]) -> u64 {
-    let mut m = 0u64;
+/// A set of sub-operation numbers, bit `n` for number `n`.
+pub type OpMask = u128;
+
+/// A set of command numbers (each below 128) as a bit mask.
+pub const fn mask(cmds: &[u32]) -> OpMask {
+    let mut m: OpMask = 0;
     let mut i = 0;
     while i < cmds.len() {
-        assert!(cmds[i] < 64, "a sub-operation number is below 64");
+        assert!(
+            cmds[i] < OpMask::BITS,
+            "a sub-operation number is below 128"
+        );
         m |= 1 << cmds[i];
         i += 1;
     }
@@ -290,6 +303,104 @@ sub_ops! {
         PHYSDEVOP_PREPARE_MSIX => "prepare_msix",
         PHYSDEVOP_RELEASE_MSIX => "release_msix",
     ];
+    SYSCTL Selector::InStruct => [
+        XEN_SYSCTL_READCONSOLE => "readconsole",
+        XEN_SYSCTL_TBUF_OP => "tbuf_op",
+        XEN_SYSCTL_PHYSINFO => "physinfo",
+        XEN_SYSCTL_SCHED_ID => "sched_id",
+        XEN_SYSCTL_PERFC_OP => "perfc_op",
+        XEN_SYSCTL_GETDOMAININFOLIST => "getdomaininfolist",
+        XEN_SYSCTL_DEBUG_KEYS => "debug_keys",
+        XEN_SYSCTL_GETCPUINFO => "getcpuinfo",
+        XEN_SYSCTL_AVAILHEAP => "availheap",
+        XEN_SYSCTL_GET_PMSTAT => "get_pmstat",
+        XEN_SYSCTL_CPU_HOTPLUG => "cpu_hotplug",
+        XEN_SYSCTL_PM_OP => "pm_op",
+        XEN_SYSCTL_PAGE_OFFLINE_OP => "page_offline_op",
+        XEN_SYSCTL_LOCKPROF_OP => "lockprof_op",
+        XEN_SYSCTL_CPUTOPOINFO => "cputopoinfo",
+        XEN_SYSCTL_NUMAINFO => "numainfo",
+        XEN_SYSCTL_CPUPOOL_OP => "cpupool_op",
+        XEN_SYSCTL_SCHEDULER_OP => "scheduler_op",
+        XEN_SYSCTL_COVERAGE_OP => "coverage_op",
+        XEN_SYSCTL_PSR_CMT_OP => "psr_cmt_op",
+        XEN_SYSCTL_PCITOPOINFO => "pcitopoinfo",
+        XEN_SYSCTL_PSR_ALLOC => "psr_alloc",
+        XEN_SYSCTL_GET_CPU_LEVELLING_CAPS => "get_cpu_levelling_caps",
+        XEN_SYSCTL_GET_CPU_FEATURESET => "get_cpu_featureset",
+        XEN_SYSCTL_LIVEPATCH_OP => "livepatch_op",
+        XEN_SYSCTL_GET_CPU_POLICY => "get_cpu_policy",
+    ];
+    DOMCTL Selector::InStruct => [
+        XEN_DOMCTL_CREATEDOMAIN => "createdomain",
+        XEN_DOMCTL_DESTROYDOMAIN => "destroydomain",
+        XEN_DOMCTL_PAUSEDOMAIN => "pausedomain",
+        XEN_DOMCTL_UNPAUSEDOMAIN => "unpausedomain",
+        XEN_DOMCTL_GETDOMAININFO => "getdomaininfo",
+        XEN_DOMCTL_SETVCPUAFFINITY => "setvcpuaffinity",
+        XEN_DOMCTL_SHADOW_OP => "shadow_op",
+        XEN_DOMCTL_MAX_MEM => "max_mem",
+        XEN_DOMCTL_SETVCPUCONTEXT => "setvcpucontext",
+        XEN_DOMCTL_GETVCPUCONTEXT => "getvcpucontext",
+        XEN_DOMCTL_GETVCPUINFO => "getvcpuinfo",
+        XEN_DOMCTL_MAX_VCPUS => "max_vcpus",
+        XEN_DOMCTL_SCHEDULER_OP => "scheduler_op",
+        XEN_DOMCTL_SETDOMAINHANDLE => "setdomainhandle",
+        XEN_DOMCTL_SETDEBUGGING => "setdebugging",
+        XEN_DOMCTL_IRQ_PERMISSION => "irq_permission",
+        XEN_DOMCTL_IOMEM_PERMISSION => "iomem_permission",
+        XEN_DOMCTL_IOPORT_PERMISSION => "ioport_permission",
+        XEN_DOMCTL_HYPERCALL_INIT => "hypercall_init",
+        XEN_DOMCTL_SETTIMEOFFSET => "settimeoffset",
+        XEN_DOMCTL_GETVCPUAFFINITY => "getvcpuaffinity",
+        XEN_DOMCTL_RESUMEDOMAIN => "resumedomain",
+        XEN_DOMCTL_SENDTRIGGER => "sendtrigger",
+        XEN_DOMCTL_SUBSCRIBE => "subscribe",
+        XEN_DOMCTL_GETHVMCONTEXT => "gethvmcontext",
+        XEN_DOMCTL_SETHVMCONTEXT => "sethvmcontext",
+        XEN_DOMCTL_SET_ADDRESS_SIZE => "set_address_size",
+        XEN_DOMCTL_GET_ADDRESS_SIZE => "get_address_size",
+        XEN_DOMCTL_ASSIGN_DEVICE => "assign_device",
+        XEN_DOMCTL_BIND_PT_IRQ => "bind_pt_irq",
+        XEN_DOMCTL_MEMORY_MAPPING => "memory_mapping",
+        XEN_DOMCTL_IOPORT_MAPPING => "ioport_mapping",
+        XEN_DOMCTL_SET_EXT_VCPUCONTEXT => "set_ext_vcpucontext",
+        XEN_DOMCTL_GET_EXT_VCPUCONTEXT => "get_ext_vcpucontext",
+        XEN_DOMCTL_TEST_ASSIGN_DEVICE => "test_assign_device",
+        XEN_DOMCTL_SET_TARGET => "set_target",
+        XEN_DOMCTL_DEASSIGN_DEVICE => "deassign_device",
+        XEN_DOMCTL_UNBIND_PT_IRQ => "unbind_pt_irq",
+        XEN_DOMCTL_GET_DEVICE_GROUP => "get_device_group",
+        XEN_DOMCTL_DEBUG_OP => "debug_op",
+        XEN_DOMCTL_GETHVMCONTEXT_PARTIAL => "gethvmcontext_partial",
+        XEN_DOMCTL_VM_EVENT_OP => "vm_event_op",
+        XEN_DOMCTL_MEM_SHARING_OP => "mem_sharing_op",
+        XEN_DOMCTL_GETTSCINFO => "gettscinfo",
+        XEN_DOMCTL_SETTSCINFO => "settscinfo",
+        XEN_DOMCTL_GETPAGEFRAMEINFO3 => "getpageframeinfo3",
+        XEN_DOMCTL_SETVCPUEXTSTATE => "setvcpuextstate",
+        XEN_DOMCTL_GETVCPUEXTSTATE => "getvcpuextstate",
+        XEN_DOMCTL_SET_ACCESS_REQUIRED => "set_access_required",
+        XEN_DOMCTL_AUDIT_P2M => "audit_p2m",
+        XEN_DOMCTL_SET_VIRQ_HANDLER => "set_virq_handler",
+        XEN_DOMCTL_SET_BROKEN_PAGE_P2M => "set_broken_page_p2m",
+        XEN_DOMCTL_SETNODEAFFINITY => "setnodeaffinity",
+        XEN_DOMCTL_GETNODEAFFINITY => "getnodeaffinity",
+        XEN_DOMCTL_CACHEFLUSH => "cacheflush",
+        XEN_DOMCTL_GET_VCPU_MSRS => "get_vcpu_msrs",
+        XEN_DOMCTL_SET_VCPU_MSRS => "set_vcpu_msrs",
+        XEN_DOMCTL_SETVNUMAINFO => "setvnumainfo",
+        XEN_DOMCTL_PSR_CMT_OP => "psr_cmt_op",
+        XEN_DOMCTL_MONITOR_OP => "monitor_op",
+        XEN_DOMCTL_PSR_ALLOC => "psr_alloc",
+        XEN_DOMCTL_SOFT_RESET => "soft_reset",
+        XEN_DOMCTL_VUART_OP => "vuart_op",
+        XEN_DOMCTL_GET_CPU_POLICY => "get_cpu_policy",
+        XEN_DOMCTL_SET_CPU_POLICY => "set_cpu_policy",
+        XEN_DOMCTL_VMTRACE_OP => "vmtrace_op",
+        XEN_DOMCTL_GET_PAGING_MEMPOOL_SIZE => "get_paging_mempool_size",
+        XEN_DOMCTL_SET_PAGING_MEMPOOL_SIZE => "set_paging_mempool_size",
+    ];
 }
 
 /// The sub-operations of hypercall `hypercall`, if it multiplexes (a
@@ -324,7 +435,7 @@ mod tests {
             }
             let names: BTreeSet<_> = s.ops.iter().map(|o| o.name).collect();
             assert_eq!(names.len(), s.ops.len());
-            assert!(s.ops.iter().all(|o| o.nr < 64));
+            assert!(s.ops.iter().all(|o| o.nr < OpMask::BITS));
         }
         assert_eq!(
             of(nr::SCHED_OP).and_then(|s| s.get(2)).map(|o| o.name),

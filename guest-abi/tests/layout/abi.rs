@@ -283,6 +283,7 @@ pub fn struct_checks(c: &mut Checks) {
         capabilities, arch_capabilities, pad, total_pages, free_pages, scrub_pages,
         outstanding_pages, max_mfn, hw_cap,
     });
+    layout!(c, XenSysctlSchedId, "struct xen_sysctl_sched_id" { sched_id });
     layout!(c, XenSysctlGetdomaininfolist, "struct xen_sysctl_getdomaininfolist" {
         first_domain, max_domains, buffer, num_domains,
     });

@@ -533,3 +533,24 @@ fn the_last_reference_of_a_locked_table_waits_for_the_lock() {
     assert_eq!(t.lock_table(0, 2), Err(PageError::NotOwner));
     assert_eq!(t.lock_table(0, 1), Ok(PageType::L2));
 }
+
+#[test]
+fn a_dying_domain_relinquishes_its_shared_page_after_hvs_last_reference() {
+    let t = table(4);
+    t.assign_free(1, 5, u64::MAX).unwrap();
+    t.mark_special(1, 5).unwrap();
+    assert_eq!(t.get_page_and_type(1, 5, PageType::Writable), Ok(true));
+    // Giving it back keeps it; only the owner may relinquish it.
+    assert_eq!(t.give_back(1, 5), Ok(GiveBack::Kept));
+    assert_eq!(t.relinquish(1, 6), Err(PageError::NotOwner));
+    assert_eq!(t.relinquish(1, 5), Ok(GiveBack::Deferred));
+    assert_eq!(t.relinquish(1, 5), Ok(GiveBack::AlreadyGivenBack));
+    assert!(!t.has_freed());
+    t.put_page_and_type(1).unwrap();
+    assert_eq!(t.take_freed(), Some((1, 5)));
+    assert_eq!(t.get(1).unwrap().owner, None);
+    // An unreferenced one goes at once.
+    t.assign_free(2, 5, 0).unwrap();
+    assert_eq!(t.relinquish(2, 5), Ok(GiveBack::Freed));
+    assert_eq!(t.take_freed(), Some((2, 5)));
+}

@@ -304,7 +304,6 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         id: spec.id,
         privileged: spec.initial,
         initial: spec.initial,
-        handle: [0; 16],
         shared_info,
         vm_assist: if kernel.start_info_magic().ends_with('p') {
             1 << 3
@@ -319,6 +318,9 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         tot_pages: nr_pages,
         max_pages: nr_pages,
         watchdogs: hv::watchdog::Watchdogs::default(),
+        handle: [0; 16],
+        controller_pauses: 0,
+        dying: false,
     };
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),

@@ -43,6 +43,7 @@
 
 pub mod boot_kernel;
 pub mod builder;
+pub mod control;
 pub mod ldt;
 pub mod vcpu;
 
@@ -88,6 +89,32 @@ pub struct DomainState {
     /// `SCHEDOP_watchdog` timers (the earliest armed as a timer on the
     /// CPU that set it).
     pub watchdogs: hv::watchdog::Watchdogs,
+    /// Xen's 16-byte domain handle (`XEN_DOMCTL_setdomainhandle`).
+    pub handle: [u8; 16],
+    /// The toolstack's pause count (Xen's `controller_pause_count`): 1
+    /// from `createdomain` until the toolstack's first unpause, at most
+    /// 255.
+    pub controller_pauses: u8,
+    /// `destroydomain` has begun: the domain's memory is going back.
+    pub dying: bool,
+}
+
+impl DomainState {
+    /// The state of a domain that has `p2m` for memory, may own
+    /// `max_pages` and carries `handle`.
+    pub fn new(p2m: Vec<Mfn>, max_pages: u64, handle: [u8; 16]) -> Self {
+        Self {
+            tot_pages: p2m.len() as u64,
+            p2m,
+            run_state: RunState::Running,
+            shutdown_code: None,
+            max_pages,
+            watchdogs: hv::watchdog::Watchdogs::default(),
+            handle,
+            controller_pauses: 0,
+            dying: false,
+        }
+    }
 }
 
 /// What a domain is once built; fixed for its life.
@@ -98,8 +125,6 @@ pub struct DomainConfig {
     pub privileged: bool,
     /// Is the initial (hardware) domain.
     pub initial: bool,
-    /// Xen's 16-byte domain handle (zero for boot-time domains).
-    pub handle: [u8; 16],
     /// The shared-info page (hv-allocated, shared with the guest): the
     /// writable type reference hv holds on it for the domain's life, given
     /// back when the domain is dropped.
@@ -116,14 +141,18 @@ pub struct DomainConfig {
 /// `vcpu_info`) and, next, the grant table and maptrack,
 /// and the per-domain mappings beyond the vCPUs' descriptor-table windows
 /// (`mm::page_table::VcpuArea`). A domain's memory is its `DomainState`'s
-/// P2M; its vCPUs are fixed at creation (`max_vcpus`).
+/// P2M. How many vCPUs it may have is fixed at creation
+/// ([`Domain::vcpu_limit`]); the vCPUs themselves are made once, at once
+/// for a boot-time domain, by `XEN_DOMCTL_max_vcpus` for one the
+/// toolstack creates ([`Domain::make_vcpus`]).
 #[derive(Debug)]
 pub struct Domain {
     pub id: DomId,
     pub privileged: bool,
     pub initial: bool,
-    pub handle: [u8; 16],
     pub shared_info: crate::mm::WritableRef,
+    /// The vCPU count fixed at creation (`createdomain.max_vcpus`).
+    vcpu_limit: u32,
     /// Enabled VM assists (bit per VMASST_TYPE_*): read on every bounce,
     /// so kept out of the state lock.
     vm_assist: AtomicU64,
@@ -134,11 +163,29 @@ pub struct Domain {
     /// Its vCPUs in `SCHEDOP_poll` (atomics: the event paths test them
     /// with the event lock held).
     pub pollers: crate::sched::Pollers,
-    vcpus: Box<[Ordered<Vcpu>]>,
+    vcpus: spin::Once<Vcpus>,
+}
+
+/// A domain's vCPUs, made once.
+#[derive(Debug)]
+struct Vcpus {
+    each: Box<[Ordered<Vcpu>]>,
     /// The CPU each vCPU last ran on ([`NO_CPU`]: none yet), read without
     /// a lock by the TLB flushes a vCPU bitmap names (Xen's
     /// `vcpu->dirty_cpu`).
-    vcpu_cpus: Box<[AtomicU32]>,
+    cpus: Box<[AtomicU32]>,
+}
+
+impl Vcpus {
+    fn new(vcpus: Vec<Vcpu>) -> Self {
+        Self {
+            cpus: no_cpus(vcpus.len()),
+            each: vcpus
+                .into_iter()
+                .map(|v| Ordered::new(Level::Vcpu, v))
+                .collect(),
+        }
+    }
 }
 
 /// [`Domain::vcpu_cpu`] of a vCPU that never ran.
@@ -152,27 +199,70 @@ impl Domain {
     /// A domain from its configuration, state, vCPUs (at least one) and
     /// event channels (made for as many vCPUs).
     pub fn new(config: DomainConfig, state: DomainState, vcpus: Vec<Vcpu>, events: Events) -> Self {
+        let d = Self::without_vcpus(
+            config,
+            state,
+            u32::try_from(vcpus.len()).unwrap_or(u32::MAX),
+            events,
+        );
+        d.vcpus.call_once(|| Vcpus::new(vcpus));
+        d
+    }
+
+    /// A domain that may have `vcpu_limit` vCPUs and has none yet
+    /// ([`Self::make_vcpus`] makes them), its event channels made for as
+    /// many.
+    pub fn without_vcpus(
+        config: DomainConfig,
+        state: DomainState,
+        vcpu_limit: u32,
+        events: Events,
+    ) -> Self {
         Self {
             vm_assist: AtomicU64::new(config.vm_assist),
             id: config.id,
             privileged: config.privileged,
             initial: config.initial,
-            handle: config.handle,
             shared_info: config.shared_info,
+            vcpu_limit,
             state: Ordered::new(Level::DomainState, state),
             events: Ordered::new(Level::Events, events),
-            vcpu_cpus: no_cpus(vcpus.len()),
             pollers: crate::sched::Pollers::default(),
-            vcpus: vcpus
-                .into_iter()
-                .map(|v| Ordered::new(Level::Vcpu, v))
-                .collect(),
+            vcpus: spin::Once::new(),
         }
+    }
+
+    /// The vCPU count fixed at creation.
+    pub fn vcpu_limit(&self) -> u32 {
+        self.vcpu_limit
+    }
+
+    /// Makes the domain's vCPUs with `make` (given each id, in order), if
+    /// it has none: `XEN_DOMCTL_max_vcpus`. False if `make` failed for
+    /// one (the domain then still has none).
+    pub fn make_vcpus(&self, make: impl Fn(VcpuId) -> Option<Vcpu>) -> bool {
+        let mut ok = true;
+        self.vcpus.call_once(|| {
+            let made: Option<Vec<Vcpu>> =
+                (0..self.vcpu_limit).map(|i| make(VcpuId::new(i))).collect();
+            match made {
+                Some(v) => Vcpus::new(v),
+                None => {
+                    ok = false;
+                    Vcpus::new(Vec::new())
+                }
+            }
+        });
+        ok && self.nr_vcpus() == self.vcpu_limit
+    }
+
+    fn vcpu_slots(&self) -> &[Ordered<Vcpu>] {
+        self.vcpus.get().map_or(&[], |v| &v.each)
     }
 
     /// The CPU vCPU `i` last ran on, if it ran.
     pub fn vcpu_cpu(&self, i: usize) -> Option<usize> {
-        let c = self.vcpu_cpus.get(i)?.load(Ordering::Relaxed);
+        let c = self.vcpus.get()?.cpus.get(i)?.load(Ordering::Relaxed);
         (c != NO_CPU).then_some(c as usize)
     }
 
@@ -180,7 +270,7 @@ impl Domain {
     /// domain's translations (`arch::x86_64::mm::note_running`).
     pub fn note_vcpu_running(&self, i: usize) {
         let cpu = percpu::cpu_id();
-        if let Some(c) = self.vcpu_cpus.get(i) {
+        if let Some(c) = self.vcpus.get().and_then(|v| v.cpus.get(i)) {
             c.store(u32::try_from(cpu).unwrap_or(NO_CPU), Ordering::Relaxed);
         }
         crate::arch::x86_64::mm::note_running(self.id.get());
@@ -194,7 +284,7 @@ impl Domain {
 
     /// How many vCPUs the domain has (ids 0 to this, exclusive).
     pub fn nr_vcpus(&self) -> u32 {
-        u32::try_from(self.vcpus.len()).unwrap_or(u32::MAX)
+        u32::try_from(self.vcpu_slots().len()).unwrap_or(u32::MAX)
     }
 
     /// Pages in the domain's P2M.
@@ -207,31 +297,41 @@ impl Domain {
         f(&mut self.state.lock())
     }
 
-    /// How many vCPUs the domain has (`max_vcpus`).
+    /// How many vCPUs the domain has (`max_vcpus`; none before
+    /// `XEN_DOMCTL_max_vcpus` made them).
     pub fn max_vcpus(&self) -> u32 {
-        u32::try_from(self.vcpus.len()).unwrap_or(u32::MAX)
+        self.nr_vcpus()
     }
 
     /// Runs `f` on vCPU `id`, locked; `None` if there is no such vCPU.
     pub fn with_vcpu<R>(&self, id: VcpuId, f: impl FnOnce(&mut Vcpu) -> R) -> Option<R> {
-        let i = hv::nospec::index(usize::try_from(id.get()).ok()?, self.vcpus.len())?;
-        Some(f(&mut self.vcpus[i].lock()))
+        let each = self.vcpu_slots();
+        let i = hv::nospec::index(usize::try_from(id.get()).ok()?, each.len())?;
+        Some(f(&mut each[i].lock()))
     }
 
     /// The domain with one more vCPU (at boot, before it is registered,
     /// so before any port is bound: its event channels are made anew for
     /// the new count).
-    pub fn add_vcpu(self, v: Vcpu) -> Result<Self, &'static str> {
-        let mut vcpus: Vec<Ordered<Vcpu>> = self.vcpus.into_vec();
+    pub fn add_vcpu(mut self, v: Vcpu) -> Result<Self, &'static str> {
+        let old = core::mem::replace(&mut self.vcpus, spin::Once::new());
+        let mut vcpus: Vec<Ordered<Vcpu>> = old
+            .try_into_inner()
+            .map(|v| v.each.into_vec())
+            .unwrap_or_default();
         vcpus.push(Ordered::new(Level::Vcpu, v));
         let n = u32::try_from(vcpus.len()).map_err(|_| "vCPU count")?;
         let shared = crate::mm::WritableRef::take(self.shared_info.mfn(), self.id.get())
             .map_err(|_| "no reference to shared_info")?;
         let max_port = self.events.lock().table.max_port();
         let events = Events::new(self.id, n, max_port, shared)?;
+        let all = Vcpus {
+            cpus: no_cpus(vcpus.len()),
+            each: vcpus.into_boxed_slice(),
+        };
         Ok(Self {
-            vcpu_cpus: no_cpus(vcpus.len()),
-            vcpus: vcpus.into_boxed_slice(),
+            vcpu_limit: n,
+            vcpus: spin::Once::initialized(all),
             events: Ordered::new(Level::Events, events),
             ..self
         })
@@ -461,7 +561,7 @@ pub fn enter(
     };
     percpu::this_cpu().set_current_vcpu(vid.get());
     d.note_vcpu_running(i);
-    drop(CURRENT.replace(Some(d), |d| d.vcpus.get(i)));
+    drop(CURRENT.replace(Some(d), |d| d.vcpu_slots().get(i)));
     true
 }
 

@@ -23,6 +23,7 @@ mod callback;
 mod console_io;
 pub mod debugreg;
 pub(crate) mod descriptors;
+mod domctl;
 mod event_channel;
 mod memory;
 mod mmu;
@@ -248,7 +249,7 @@ fn refuse_sub_op<const NR: u64>(arg0: u64) -> Option<Outcome> {
     let cmd = match selector {
         Some(Selector::Cmd) => arg32(arg0),
         Some(Selector::CmdMasked(m)) => arg32(arg0) & m,
-        Some(Selector::PerElement) | None => return None,
+        Some(Selector::PerElement | Selector::InStruct) | None => return None,
     };
     implemented::has_sub_op(mask, cmd).then_some(Outcome::Err(Errno::ENOSYS))
 }
@@ -412,6 +413,8 @@ hypercall_table! {
     CALLBACK_OP => callback::callback_op;
     EVENT_CHANNEL_OP => event_channel::event_channel_op;
     PHYSDEV_OP => physdev::physdev_op;
+    SYSCTL => domctl::sysctl;
+    DOMCTL => domctl::domctl;
     XENPMU_OP => xenpmu::xenpmu_op;
 }
 

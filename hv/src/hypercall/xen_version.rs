@@ -104,7 +104,7 @@ fn with_buffer(cmd: u32, arg: u64) -> HcResult {
             Ok(0)
         }
         XENVER_GUEST_HANDLE => {
-            let handle: XenDomainHandle = crate::domain::with_current(|d| d.dom.handle);
+            let handle: XenDomainHandle = crate::domain::with_current(|d| d.handle);
             write_arg(arg, &handle)?;
             Ok(0)
         }

@@ -1,0 +1,190 @@
+//! Domains the toolstack makes and unmakes: `XEN_DOMCTL_createdomain`
+//! (an empty PV domain), `XEN_DOMCTL_max_vcpus` (its vCPUs) and
+//! `XEN_DOMCTL_destroydomain` (everything it holds goes back).
+//!
+//! A created domain has a shared-info page, event channels for as many
+//! vCPUs as `createdomain` allowed, no memory, and no vCPU until
+//! `max_vcpus` makes them (down: nothing runs one before a context is
+//! set). Its id is the one asked for, or the next free one after the last
+//! given (Xen's rover, from 1 and wrapping below `DOMID_FIRST_RESERVED`).
+//!
+//! Destruction: the domain is marked dying, its frames are let go a batch
+//! at a time (a frame something still refers to goes with its last
+//! reference), and when none is left it leaves the table; its vCPUs
+//! (descriptor-table windows, XSAVE areas), event channels and the
+//! references hv holds on its shared-info page go with the last counted
+//! reference to it, and that page back to the allocator with them.
+//! Missing: another domain's event channels bound to this one (hv's
+//! interdomain channels are loopback only), grant tables and foreign
+//! mappings (hv has none yet), page types of its frames (no domain but
+//! dom0 can have page tables yet).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU16, Ordering};
+
+use guest_abi::errno::Errno;
+use guest_abi::xen::DOMID_FIRST_RESERVED;
+
+use super::{DomId, Domain, DomainConfig, DomainState, Vcpu, VcpuId, TABLE, TABLE_MAX};
+use crate::mm::{self, VcpuInfoRef, WritableRef};
+
+/// The last id `createdomain` chose by itself (Xen's `rover`).
+static ROVER: AtomicU16 = AtomicU16::new(0);
+
+/// Frames a dying domain lets go of per `destroydomain` call before it
+/// answers with a continuation.
+const RELINQUISH_BATCH: usize = 512;
+
+/// A checked `createdomain` request.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDomain {
+    /// 1 to [`super::MAX_VCPUS`].
+    pub max_vcpus: u32,
+    pub max_evtchn_port: u32,
+    pub handle: [u8; 16],
+}
+
+/// Creates an empty PV domain with id `wanted` (if it is an ordinary id:
+/// `-EEXIST` if taken) or the next free one (`-ENOMEM` if none is), paused
+/// once by its controller. Its id.
+pub fn create(wanted: u16, new: &NewDomain) -> Result<DomId, Errno> {
+    let shared = mm::alloc_zeroed_frame().ok_or(Errno::ENOMEM)?;
+    let mut table = TABLE.lock();
+    let free = |t: &Vec<Option<Arc<Domain>>>, id: u16| {
+        id != 0 && usize::from(id) < TABLE_MAX && t.get(usize::from(id)).is_none_or(Option::is_none)
+    };
+    let id = if wanted > 0 && wanted < DOMID_FIRST_RESERVED {
+        if !free(&table, wanted) {
+            return Err(Errno::EEXIST);
+        }
+        wanted
+    } else {
+        let rover = ROVER.load(Ordering::Relaxed);
+        let mut id = rover;
+        loop {
+            id = if id + 1 >= DOMID_FIRST_RESERVED {
+                1
+            } else {
+                id + 1
+            };
+            if free(&table, id) {
+                break;
+            }
+            if id == rover {
+                return Err(Errno::ENOMEM);
+            }
+        }
+        ROVER.store(id, Ordering::Relaxed);
+        id
+    };
+    let dom_id = DomId::try_new(id).map_err(|_| Errno::EINVAL)?;
+    let dom = build(dom_id, shared, new)?;
+    let i = usize::from(id);
+    if table.len() <= i {
+        table.resize_with(i + 1, || None);
+    }
+    if let Some(slot) = table.get_mut(i) {
+        *slot = Some(Arc::new(dom));
+    }
+    Ok(dom_id)
+}
+
+/// The domain itself: its shared-info page (held writable by hv for the
+/// domain's life, as the boot builder holds dom0's), each vCPU's time in
+/// it, its event channels.
+fn build(id: DomId, shared: mm::OwnedFrame, new: &NewDomain) -> Result<Domain, Errno> {
+    let owner = id.get();
+    let shared_info = mm::with_frame_table(|ft| {
+        let mfn = shared.assign(ft, owner, u64::MAX)?;
+        let held = WritableRef::take_in(ft, mfn, owner)?;
+        ft.mark_special(mfn, owner)?;
+        Ok::<_, hv::page_info::PageError>(held)
+    })
+    .ok_or(Errno::ENOMEM)?
+    .map_err(|_| Errno::ENOMEM)?;
+    for v in 0..u64::from(new.max_vcpus) {
+        crate::time::fill(&shared_info, v).map_err(|_| Errno::ENOMEM)?;
+    }
+    let events_shared = WritableRef::take(shared_info.mfn(), owner).map_err(|_| Errno::ENOMEM)?;
+    let events = crate::event::Events::new(id, new.max_vcpus, new.max_evtchn_port, events_shared)
+        .map_err(|_| Errno::ENOMEM)?;
+    let config = DomainConfig {
+        id,
+        privileged: false,
+        initial: false,
+        shared_info,
+        vm_assist: 0,
+    };
+    let mut state = DomainState::new(Vec::new(), 0, new.handle);
+    state.controller_pauses = 1;
+    Ok(Domain::without_vcpus(config, state, new.max_vcpus, events))
+}
+
+/// Makes `d`'s vCPUs (`XEN_DOMCTL_max_vcpus`), down, each with its
+/// `vcpu_info` slot in shared_info; nothing if it has them. `-ENOMEM` if
+/// hv has no room for one (no descriptor-table window or XSAVE area left).
+pub fn make_vcpus(d: &Domain) -> Result<(), Errno> {
+    let owner = d.id.get();
+    let mfn = d.shared_info.mfn();
+    let made = d.make_vcpus(|id: VcpuId| -> Option<Vcpu> {
+        let frame = WritableRef::take(mfn, owner).ok()?;
+        let info = VcpuInfoRef::new(frame, u64::from(id.get()) * 64).ok()?;
+        Vcpu::new_down(id, info)
+    });
+    if made {
+        Ok(())
+    } else {
+        Err(Errno::ENOMEM)
+    }
+}
+
+/// How far a `destroydomain` got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destroy {
+    /// The domain is gone from the table.
+    Done,
+    /// Frames are left: call again (Xen's `-ERESTART`, a continuation).
+    More,
+}
+
+/// One step of destroying `d` (not the caller's own domain: `-EINVAL`).
+/// Call with no lock held.
+pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
+    if d.id == super::current_id() {
+        return Err(Errno::EINVAL);
+    }
+    let owner = d.id.get();
+    let batch: Vec<u64> = d.with_state(|s| {
+        s.dying = true;
+        let keep = s.p2m.len().saturating_sub(RELINQUISH_BATCH);
+        s.p2m.drain(keep..).collect()
+    });
+    let more = d.with_state(|s| !s.p2m.is_empty());
+    if !more {
+        // Taken out of the table first, so no new reference to it is made;
+        // its shared-info page goes with hv's last reference to it.
+        let mut t = TABLE.lock();
+        if let Some(slot) = t.get_mut(usize::from(owner)) {
+            if slot.as_ref().is_some_and(|x| Arc::ptr_eq(x, &d)) {
+                *slot = None;
+            }
+        }
+    }
+    let shared = d.shared_info.mfn();
+    mm::with_frame_table(|ft| {
+        for &mfn in &batch {
+            if ft.relinquish(mfn, owner).is_err() {
+                crate::hvlog!(warn, "d{owner}: frame {mfn:#x} of its P2M is not its own");
+            }
+        }
+        if !more {
+            let _ = ft.relinquish(shared, owner);
+        }
+    });
+    // The domain's vCPUs, event channels and references go here, unless
+    // someone still holds it (then with their reference).
+    drop(d);
+    mm::collect_freed(super::frame_freed);
+    Ok(if more { Destroy::More } else { Destroy::Done })
+}

@@ -1,0 +1,308 @@
+//! `sysctl` (35) and `domctl` (36): the toolstack's view of the host and
+//! its control of domains, at Xen 4.17's interface versions (0x15 both).
+//!
+//! Both copy the whole request in (`-EFAULT`) and check its
+//! `interface_version` (`-EACCES`) first; `domctl` then looks up its
+//! target (`-ESRCH`; `DOMID_SELF` names no domain here, as on Xen), and
+//! only then asks for the [`Privileged`] capability (`-EPERM`), which
+//! every operation takes: Xen's order, so an unprivileged caller learns
+//! as much as on Xen and no more. A command Xen defines and hv does not
+//! implement is `-ENOSYS` ([`super::refused`]), as is one Xen does not
+//! define (Xen 4.17 answers `-ENOSYS` for those on dom0). Results go back
+//! by copying the whole request out again, as Xen's `copyback` does.
+//!
+//! - sysctl `physinfo`: the online CPUs (one socket, one thread per
+//!   core), one NUMA node (`max_node_id` = `MAX_NUMNODES` - 1 = 63, as
+//!   Xen), the TSC's kHz, the allocator's frames and free frames, and
+//!   `XEN_SYSCTL_PHYSCAP_pv` only (no HVM, no grant tables yet);
+//!   `hw_cap` is left zero.
+//! - sysctl `sched_id`: credit (`XEN_SCHEDULER_CREDIT`, what hv's
+//!   scheduler implements; Xen 4.17 defaults to credit2).
+//! - sysctl `getdomaininfolist`: the records of up to `max_domains`
+//!   domains from `first_domain` up.
+//! - domctl `createdomain`, `max_vcpus`, `destroydomain`: see
+//!   `domain::control`; `getdomaininfo` (the next domain up for a free
+//!   id, `-EINVAL` for a reserved one, as Xen 4.17), `pausedomain` /
+//!   `unpausedomain` (the controller's count, not of the caller itself),
+//!   `max_mem`, `setdomainhandle`, `set_address_size` (64 only: hv has no
+//!   32-bit PV) and `get_address_size`.
+
+use guest_abi::domctl::*;
+use guest_abi::errno::Errno;
+use guest_abi::hypercall as nr;
+use guest_abi::sysctl::*;
+use guest_abi::vcpu::{RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNING};
+use hv::domctl::{self as rules, DomainFlags, VcpuState};
+
+use super::{read_arg, write_arg, Outcome, Privileged};
+use crate::domain::control::{self, Destroy, NewDomain};
+use crate::domain::{self, DomId, Domain, RunState, VcpuId};
+use crate::guest_mem::{GuestSlice, Loaded};
+
+/// `MAX_NUMNODES` - 1 of Xen 4.17's x86 build (`physinfo.max_node_id`).
+const MAX_NODE_ID: u32 = 63;
+
+pub fn sysctl(op: u64) -> Outcome {
+    let mut s: XenSysctl = match read_arg(op) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Err(e),
+    };
+    if s.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
+        return Outcome::Err(Errno::EACCES);
+    }
+    let Some(cap) = Privileged::check() else {
+        return Outcome::Err(Errno::EPERM);
+    };
+    if super::refused::<{ nr::SYSCTL }>(s.cmd) {
+        return Outcome::Err(Errno::ENOSYS);
+    }
+    let done = match s.cmd {
+        XEN_SYSCTL_PHYSINFO => {
+            s.u.set(&physinfo(cap));
+            Ok(())
+        }
+        XEN_SYSCTL_SCHED_ID => {
+            s.u.set(&XenSysctlSchedId {
+                sched_id: XEN_SCHEDULER_CREDIT,
+            });
+            Ok(())
+        }
+        XEN_SYSCTL_GETDOMAININFOLIST => getdomaininfolist(cap, &mut s),
+        _ => Err(Errno::ENOSYS),
+    };
+    match done.and_then(|()| write_arg(op, &s)) {
+        Ok(()) => Outcome::Done(0),
+        Err(e) => Outcome::Err(e),
+    }
+}
+
+fn physinfo(_: Privileged) -> XenSysctlPhysinfo {
+    let nr_cpus = u32::try_from(crate::arch::x86_64::smp::online().iter().count()).unwrap_or(1);
+    XenSysctlPhysinfo {
+        threads_per_core: 1,
+        cores_per_socket: nr_cpus,
+        nr_cpus,
+        max_cpu_id: nr_cpus.saturating_sub(1),
+        nr_nodes: 1,
+        max_node_id: MAX_NODE_ID,
+        cpu_khz: u32::try_from(crate::arch::x86_64::apic::tsc_khz()).unwrap_or(u32::MAX),
+        capabilities: XEN_SYSCTL_PHYSCAP_PV,
+        total_pages: crate::mm::frame_access::nr_frames(),
+        free_pages: crate::mm::frame_access::free_frames(),
+        max_mfn: crate::mm::frame_access::nr_frames().saturating_sub(1),
+        ..Default::default()
+    }
+}
+
+/// The records of the domains from `first_domain` up, at most
+/// `max_domains`, copied out one by one (`-EFAULT` stops the list).
+fn getdomaininfolist(_: Privileged, s: &mut XenSysctl) -> Result<(), Errno> {
+    let mut arg: XenSysctlGetdomaininfolist = s.u.get();
+    let out =
+        GuestSlice::<XenDomctlGetdomaininfo>::per_element(arg.buffer, u64::from(arg.max_domains));
+    let mut n = 0u32;
+    for d in domain::all() {
+        if d.id.get() < arg.first_domain {
+            continue;
+        }
+        if n == arg.max_domains {
+            break;
+        }
+        out.set(&Loaded, u64::from(n), &info_of(&d))?;
+        n += 1;
+    }
+    arg.num_domains = n;
+    s.u.set(&arg);
+    Ok(())
+}
+
+pub fn domctl(op: u64) -> Outcome {
+    let mut c: XenDomctl = match read_arg(op) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Err(e),
+    };
+    if c.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
+        return Outcome::Err(Errno::EACCES);
+    }
+    let target = match c.cmd {
+        XEN_DOMCTL_CREATEDOMAIN => None,
+        cmd => {
+            let d = DomId::try_new(c.domain).ok().and_then(domain::lookup);
+            if d.is_none() && cmd != XEN_DOMCTL_GETDOMAININFO {
+                return Outcome::Err(Errno::ESRCH);
+            }
+            d
+        }
+    };
+    let Some(cap) = Privileged::check() else {
+        return Outcome::Err(Errno::EPERM);
+    };
+    if super::refused::<{ nr::DOMCTL }>(c.cmd) {
+        return Outcome::Err(Errno::ENOSYS);
+    }
+    let done = match (c.cmd, target) {
+        (XEN_DOMCTL_CREATEDOMAIN, _) => createdomain(cap, &mut c).map(|()| true),
+        (XEN_DOMCTL_GETDOMAININFO, d) => getdomaininfo(cap, &mut c, d).map(|()| true),
+        (XEN_DOMCTL_DESTROYDOMAIN, Some(d)) => match control::destroy(d) {
+            Ok(Destroy::Done) => Ok(false),
+            Ok(Destroy::More) => return Outcome::again([op]),
+            Err(e) => Err(e),
+        },
+        (cmd, Some(d)) => on_domain(cap, cmd, &mut c, &d),
+        (_, None) => Err(Errno::ESRCH),
+    };
+    match done {
+        Ok(true) => match write_arg(op, &c) {
+            Ok(()) => Outcome::Done(0),
+            Err(e) => Outcome::Err(e),
+        },
+        Ok(false) => Outcome::Done(0),
+        Err(e) => Outcome::Err(e),
+    }
+}
+
+/// A domctl on an existing domain `d`; whether the request goes back.
+fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<bool, Errno> {
+    let is_caller = d.id == domain::current_id();
+    match cmd {
+        XEN_DOMCTL_PAUSEDOMAIN => {
+            if is_caller {
+                return Err(Errno::EINVAL);
+            }
+            d.with_state(|s| rules::pause(s.controller_pauses).map(|n| s.controller_pauses = n))?;
+            Ok(false)
+        }
+        XEN_DOMCTL_UNPAUSEDOMAIN => {
+            d.with_state(|s| rules::unpause(s.controller_pauses).map(|n| s.controller_pauses = n))?;
+            Ok(false)
+        }
+        XEN_DOMCTL_MAX_MEM => {
+            let XenDomctlMaxMem { max_memkb } = c.u.get();
+            d.with_state(|s| s.max_pages = rules::max_pages(max_memkb));
+            Ok(false)
+        }
+        XEN_DOMCTL_MAX_VCPUS => {
+            let XenDomctlMaxVcpus { max } = c.u.get();
+            if is_caller || max != d.vcpu_limit() {
+                return Err(Errno::EINVAL);
+            }
+            control::make_vcpus(d)?;
+            Ok(false)
+        }
+        XEN_DOMCTL_SETDOMAINHANDLE => {
+            let XenDomctlSetdomainhandle { handle } = c.u.get();
+            d.with_state(|s| s.handle = handle);
+            Ok(false)
+        }
+        XEN_DOMCTL_SET_ADDRESS_SIZE => match c.u.get::<XenDomctlAddressSize>().size {
+            64 => Ok(false),
+            // A 32-bit PV guest: hv has none, as Xen booted without `pv32`.
+            32 => Err(Errno::EOPNOTSUPP),
+            _ => Err(Errno::EINVAL),
+        },
+        XEN_DOMCTL_GET_ADDRESS_SIZE => {
+            c.u.set(&XenDomctlAddressSize { size: 64 });
+            Ok(true)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+fn createdomain(_: Privileged, c: &mut XenDomctl) -> Result<(), Errno> {
+    let cfg: XenDomctlCreatedomain = c.u.get();
+    // Xen picks the id (and refuses a taken one) before the checks.
+    let wanted = c.domain;
+    if wanted > 0
+        && wanted < guest_abi::xen::DOMID_FIRST_RESERVED
+        && DomId::try_new(wanted)
+            .ok()
+            .and_then(domain::lookup)
+            .is_some()
+    {
+        return Err(Errno::EEXIST);
+    }
+    let ok = rules::check_create(&cfg, &rules::HOST)?;
+    let new = NewDomain {
+        max_vcpus: ok.max_vcpus,
+        max_evtchn_port: ok.max_evtchn_port,
+        handle: cfg.handle,
+    };
+    c.domain = control::create(wanted, &new)?.get();
+    Ok(())
+}
+
+/// Domain `d`'s record, or (none by that id) the next one up (Xen 4.17;
+/// `-EINVAL` for a reserved id, `-ESRCH` if none is above).
+fn getdomaininfo(
+    _: Privileged,
+    c: &mut XenDomctl,
+    d: Option<alloc::sync::Arc<Domain>>,
+) -> Result<(), Errno> {
+    let d = match d {
+        Some(d) => d,
+        None => {
+            if c.domain >= guest_abi::xen::DOMID_FIRST_RESERVED {
+                return Err(Errno::EINVAL);
+            }
+            domain::all()
+                .into_iter()
+                .find(|d| d.id.get() >= c.domain)
+                .ok_or(Errno::ESRCH)?
+        }
+    };
+    let info = info_of(&d);
+    c.domain = info.domain;
+    c.u.set(&info);
+    Ok(())
+}
+
+/// Domain `d` as `getdomaininfo` reports it.
+fn info_of(d: &Domain) -> XenDomctlGetdomaininfo {
+    let mut cpu_time = 0u64;
+    let states: alloc::vec::Vec<VcpuState> = (0..d.max_vcpus())
+        .map(|i| match crate::sched::runstate(d.id, VcpuId::new(i)) {
+            Some(r) => {
+                cpu_time = cpu_time.saturating_add(r.time[RUNSTATE_RUNNING as usize]);
+                match r.state {
+                    RUNSTATE_RUNNING => VcpuState::Running,
+                    RUNSTATE_BLOCKED => VcpuState::Blocked,
+                    RUNSTATE_OFFLINE => VcpuState::Offline,
+                    _ => VcpuState::Runnable,
+                }
+            }
+            // Not in a run queue: a vCPU the toolstack made, which has
+            // not been given a context.
+            None => VcpuState::Offline,
+        })
+        .collect();
+    let (tot_pages, max_pages, handle, flags) = d.with_state(|s| {
+        let shutdown = match s.run_state {
+            RunState::Shutdown(r) => Some(r),
+            RunState::Running => None,
+        };
+        let flags = DomainFlags {
+            paused: s.controller_pauses > 0,
+            shutdown: shutdown.is_some(),
+            shutdown_code: s
+                .shutdown_code
+                .or(shutdown.and_then(|r| u8::try_from(r).ok())),
+        };
+        (s.tot_pages, s.max_pages, s.handle, flags)
+    });
+    let (flags, nr_online_vcpus, max_vcpu_id) = rules::info_flags(flags, states.into_iter());
+    XenDomctlGetdomaininfo {
+        domain: d.id.get(),
+        flags,
+        tot_pages,
+        max_pages,
+        shared_info_frame: crate::mm::m2p::get(d.shared_info.mfn()),
+        cpu_time,
+        nr_online_vcpus,
+        max_vcpu_id,
+        ssidref: 0,
+        handle,
+        cpupool: 0,
+        gpaddr_bits: 0,
+        ..Default::default()
+    }
+}
