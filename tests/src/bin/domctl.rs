@@ -23,9 +23,9 @@ use guest_abi::errno::*;
 use guest_abi::hypercall::typed;
 use guest_abi::hypercall::{hypercall2, SCHED_OP};
 use guest_abi::println;
-use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
+use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
 use guest_abi::sysctl::*;
 use guest_abi::vcpu::VCPUOP_IS_UP;
 use guest_abi::xen::DOMID_SELF;
@@ -35,10 +35,6 @@ use tests::fixup::SharedInfo;
 
 guest_abi::pv_guest!(main, name = "domctl");
 
-/// `xen_sysctl_sched_id`'s only field: credit.
-const XEN_SCHEDULER_CREDIT: u32 = 5;
-/// Credit2.
-const XEN_SCHEDULER_CREDIT2: u32 = 6;
 /// `getdomaininfo.flags` of a domain that never shut down: Xen's
 /// `shutdown_code` is -1 (`SHUTDOWN_CODE_INVALID`) until one is set,
 /// and the flags carry it from bit 16 up.
@@ -115,7 +111,13 @@ fn settle(shared: u64, port: u32, want: u64) -> u64 {
             timeout: tests::clock::now(shared) + 10_000_000,
         };
         // SAFETY: `p` and the port list are live.
-        unsafe { hypercall2(SCHED_OP, u64::from(SCHEDOP_POLL), core::ptr::from_ref(&p) as u64) };
+        unsafe {
+            hypercall2(
+                SCHED_OP,
+                u64::from(SCHEDOP_POLL),
+                core::ptr::from_ref(&p) as u64,
+            )
+        };
     }
     physinfo().free_pages
 }
@@ -134,7 +136,9 @@ fn dom0_vcpus() -> u32 {
     (0..64)
         // SAFETY: is_up takes no argument.
         .take_while(|&i| unsafe { typed::vcpu_op(VCPUOP_IS_UP, i, core::ptr::null_mut()) } >= 0)
-        .count() as u32
+        .count()
+        .try_into()
+        .unwrap_or(u32::MAX)
 }
 
 fn main(si: StartInfoRef) -> ! {
@@ -158,7 +162,10 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "physinfo threads_per_core", p0.threads_per_core => 1);
     check!(r, "physinfo nr_nodes", p0.nr_nodes => 1);
     check!(r, "physinfo max_node_id (MAX_NUMNODES - 1)", p0.max_node_id => 63);
-    r.check(format_args!("physinfo cpu_khz {} > 0", p0.cpu_khz), p0.cpu_khz > 0);
+    r.check(
+        format_args!("physinfo cpu_khz {} > 0", p0.cpu_khz),
+        p0.cpu_khz > 0,
+    );
     check!(r, "physinfo capabilities: PV", p0.capabilities & XEN_SYSCTL_PHYSCAP_PV => XEN_SYSCTL_PHYSCAP_PV);
     println!(
         "physinfo: capabilities {:#x}, max_cpu_id {}, cores_per_socket {}, cpu_khz {}, \
@@ -166,16 +173,19 @@ fn main(si: StartInfoRef) -> ! {
         p0.capabilities, p0.max_cpu_id, p0.cores_per_socket, p0.cpu_khz, p0.total_pages, p0.max_mfn
     );
     r.check(
-        format_args!("physinfo total_pages {:#x} > free_pages {:#x} > 0", p0.total_pages, p0.free_pages),
+        format_args!(
+            "physinfo total_pages {:#x} > free_pages {:#x} > 0",
+            p0.total_pages, p0.free_pages
+        ),
         p0.total_pages > p0.free_pages && p0.free_pages > 0,
     );
     r.check(
         format_args!("physinfo max_mfn {:#x} >= total_pages", p0.max_mfn),
         p0.max_mfn + 1 >= p0.total_pages,
     );
-    let mut op = XenSysctl::new(XEN_SYSCTL_SCHED_ID, &0u32);
+    let mut op = XenSysctl::new(XEN_SYSCTL_SCHED_ID, &XenSysctlSchedId::default());
     check!(r, "sysctl sched_id", sysctl(&mut op) => 0);
-    let id = op.u.get::<u32>();
+    let id = op.u.get::<XenSysctlSchedId>().sched_id;
     r.check(
         format_args!("sched_id {id}: credit (hv) or credit2 (Xen 4.17's default)"),
         id == XEN_SCHEDULER_CREDIT || id == XEN_SCHEDULER_CREDIT2,
@@ -188,8 +198,14 @@ fn main(si: StartInfoRef) -> ! {
             check!(r, "getdomaininfo(0) flags: running", i.flags => NO_CODE | XEN_DOMINF_RUNNING);
             check!(r, "getdomaininfo(0) max_vcpu_id", i.max_vcpu_id => dom0_vcpus() - 1);
             check!(r, "getdomaininfo(0) nr_online_vcpus", i.nr_online_vcpus => 1);
-            r.check(format_args!("getdomaininfo(0) tot_pages {:#x}", i.tot_pages), i.tot_pages > 0);
-            r.check(format_args!("getdomaininfo(0) cpu_time {}", i.cpu_time), i.cpu_time > 0);
+            r.check(
+                format_args!("getdomaininfo(0) tot_pages {:#x}", i.tot_pages),
+                i.tot_pages > 0,
+            );
+            r.check(
+                format_args!("getdomaininfo(0) cpu_time {}", i.cpu_time),
+                i.cpu_time > 0,
+            );
             check!(r, "getdomaininfo(0) ssidref", i.ssidref => 0);
             check!(r, "getdomaininfo(0) cpupool", i.cpupool => 0);
         }
@@ -261,7 +277,13 @@ fn main(si: StartInfoRef) -> ! {
     let mut op = XenDomctl::new(XEN_DOMCTL_MAX_MEM, a, &XenDomctlMaxMem { max_memkb: 8195 });
     check!(r, "max_mem(8195 KiB)", domctl(&mut op) => 0);
     check!(r, "max_pages after max_mem(8195 KiB)", info(a).map(|i| i.max_pages) => Ok(2048));
-    let mut op = XenDomctl::new(XEN_DOMCTL_MAX_MEM, a, &XenDomctlMaxMem { max_memkb: u64::MAX });
+    let mut op = XenDomctl::new(
+        XEN_DOMCTL_MAX_MEM,
+        a,
+        &XenDomctlMaxMem {
+            max_memkb: u64::MAX,
+        },
+    );
     check!(r, "max_mem(u64::MAX KiB)", domctl(&mut op) => 0);
     check!(r, "max_pages after max_mem(u64::MAX)", info(a).map(|i| i.max_pages) => Ok(0xffff_ffff));
     let mut op = XenDomctl::new(XEN_DOMCTL_MAX_MEM, a, &XenDomctlMaxMem { max_memkb: 16384 });
@@ -269,8 +291,12 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "max_pages after max_mem(16 MiB)", info(a).map(|i| i.max_pages) => Ok(4096));
 
     // The handle.
-    let h2: [u8; 16] = core::array::from_fn(|i| i as u8);
-    let mut op = XenDomctl::new(XEN_DOMCTL_SETDOMAINHANDLE, a, &XenDomctlSetdomainhandle { handle: h2 });
+    let h2: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
+    let mut op = XenDomctl::new(
+        XEN_DOMCTL_SETDOMAINHANDLE,
+        a,
+        &XenDomctlSetdomainhandle { handle: h2 },
+    );
     check!(r, "setdomainhandle", domctl(&mut op) => 0);
     check!(r, "getdomaininfo shows the new handle", info(a).map(|i| i.handle == h2) => Ok(true));
 
@@ -278,9 +304,17 @@ fn main(si: StartInfoRef) -> ! {
     let mut op = XenDomctl::new(XEN_DOMCTL_GET_ADDRESS_SIZE, a, &0u32);
     check!(r, "get_address_size(new)", domctl(&mut op) => 0);
     check!(r, "get_address_size(new): 64", op.u.get::<u32>() => 64);
-    let mut op = XenDomctl::new(XEN_DOMCTL_SET_ADDRESS_SIZE, a, &XenDomctlAddressSize { size: 64 });
+    let mut op = XenDomctl::new(
+        XEN_DOMCTL_SET_ADDRESS_SIZE,
+        a,
+        &XenDomctlAddressSize { size: 64 },
+    );
     check!(r, "set_address_size(64)", domctl(&mut op) => 0);
-    let mut op = XenDomctl::new(XEN_DOMCTL_SET_ADDRESS_SIZE, a, &XenDomctlAddressSize { size: 48 });
+    let mut op = XenDomctl::new(
+        XEN_DOMCTL_SET_ADDRESS_SIZE,
+        a,
+        &XenDomctlAddressSize { size: 48 },
+    );
     check!(r, "set_address_size(48)", domctl(&mut op) => -EINVAL);
 
     // The controller's pause count: 1 from creation.
@@ -327,17 +361,32 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "getdomaininfolist: ids", (ids.0, (ids.1, ids.2)) => (0, (a, b)));
     check!(r, "getdomaininfolist: the new one's record = getdomaininfo's",
         Ok(list[1]) == info(a) => true);
-    let arg = XenSysctlGetdomaininfolist { first_domain: a + 1, max_domains: 8, buffer: list.as_mut_ptr() as u64, ..Default::default() };
+    let arg = XenSysctlGetdomaininfolist {
+        first_domain: a + 1,
+        max_domains: 8,
+        buffer: list.as_mut_ptr() as u64,
+        ..Default::default()
+    };
     let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
     check!(r, "getdomaininfolist(a+1, 8)", sysctl(&mut op) => 0);
     check!(r, "getdomaininfolist(a+1): only b",
         (op.u.get::<XenSysctlGetdomaininfolist>().num_domains, list[0].domain) => (1, b));
-    let arg = XenSysctlGetdomaininfolist { first_domain: 0, max_domains: 1, buffer: list.as_mut_ptr() as u64, ..Default::default() };
+    let arg = XenSysctlGetdomaininfolist {
+        first_domain: 0,
+        max_domains: 1,
+        buffer: list.as_mut_ptr() as u64,
+        ..Default::default()
+    };
     let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
     check!(r, "getdomaininfolist(0, 1)", sysctl(&mut op) => 0);
     check!(r, "getdomaininfolist(0, 1): 1 record",
         op.u.get::<XenSysctlGetdomaininfolist>().num_domains => 1);
-    let arg = XenSysctlGetdomaininfolist { first_domain: 0, max_domains: 8, buffer: 0x1000, ..Default::default() };
+    let arg = XenSysctlGetdomaininfolist {
+        first_domain: 0,
+        max_domains: 8,
+        buffer: 0x1000,
+        ..Default::default()
+    };
     let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
     check!(r, "getdomaininfolist into an unmapped buffer", sysctl(&mut op) => -EFAULT);
 
@@ -364,9 +413,14 @@ fn main(si: StartInfoRef) -> ! {
         let Ok(d) = create(0, &config(1 + u32::from(i % 4), [i; 16])) else {
             return false;
         };
-        let mut op = XenDomctl::new(XEN_DOMCTL_MAX_VCPUS, d, &XenDomctlMaxVcpus { max: 1 + u32::from(i % 4) });
-        domctl(&mut op) == 0
-            && simple(XEN_DOMCTL_DESTROYDOMAIN, d) == 0
+        let mut op = XenDomctl::new(
+            XEN_DOMCTL_MAX_VCPUS,
+            d,
+            &XenDomctlMaxVcpus {
+                max: 1 + u32::from(i % 4),
+            },
+        );
+        domctl(&mut op) == 0 && simple(XEN_DOMCTL_DESTROYDOMAIN, d) == 0
     };
     for i in 0..4 {
         cycle(i);
@@ -384,7 +438,7 @@ fn main(si: StartInfoRef) -> ! {
     r.check(
         format_args!(
             "free_pages after 100 cycles: {base:#x} -> {after:#x} ({} fewer)",
-            base as i64 - after as i64
+            base.cast_signed() - after.cast_signed()
         ),
         after + SLACK + 100 * SLACK_PER_DOMAIN >= base,
     );
@@ -412,10 +466,11 @@ fn main(si: StartInfoRef) -> ! {
     let mut cfg = config(1, [0; 16]);
     cfg.arch.emulation_flags = XEN_X86_EMU_LAPIC;
     check!(r, "createdomain PV with an emulated LAPIC", create(0, &cfg) => Err(-EOPNOTSUPP));
-    check!(r, "createdomain at id 0x7000", create(0x7000, &config(1, [0; 16])).map(|d| {
-        simple(XEN_DOMCTL_DESTROYDOMAIN, d);
-        d
-    }) => Ok(0x7000));
+    let made = create(0x7000, &config(1, [0; 16]));
+    check!(r, "createdomain at id 0x7000", made => Ok(0x7000));
+    if let Ok(d) = made {
+        check!(r, "destroydomain(0x7000)", simple(XEN_DOMCTL_DESTROYDOMAIN, d) => 0);
+    }
 
     // Bad calls.
     let mut op = XenDomctl::new(XEN_DOMCTL_GETDOMAININFO, 0, &0u64);
