@@ -13,7 +13,8 @@
 //! reference), and when none is left it leaves the table; its vCPUs
 //! (descriptor-table windows, XSAVE areas), event channels and the
 //! references hv holds on its shared-info page go with the last counted
-//! reference to it, and that page back to the allocator with them.
+//! reference to it, and that page back to the allocator with them; dom0
+//! gets `VIRQ_DOM_EXC`, as from Xen's `domain_kill`.
 //! Missing: another domain's event channels bound to this one (hv's
 //! interdomain channels are loopback only), grant tables and foreign
 //! mappings (hv has none yet), page types of its frames (no domain but
@@ -186,5 +187,11 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     // someone still holds it (then with their reference).
     drop(d);
     mm::collect_freed(super::frame_freed);
+    if !more {
+        // Dead: the hardware domain hears of it (Xen's `domain_kill`).
+        if let Some(d0) = super::lookup(DomId::DOM0) {
+            crate::event::send_global_virq(&d0, guest_abi::xen::VIRQ_DOM_EXC);
+        }
+    }
     Ok(if more { Destroy::More } else { Destroy::Done })
 }
