@@ -46,17 +46,15 @@ pub struct NewDomain {
     pub handle: [u8; 16],
 }
 
-/// Creates an empty PV domain with id `wanted` (if it is an ordinary id:
-/// `-EEXIST` if taken) or the next free one (`-ENOMEM` if none is), paused
-/// once by its controller. Its id.
-pub fn create(wanted: u16, new: &NewDomain) -> Result<DomId, Errno> {
-    let shared = mm::alloc_zeroed_frame().ok_or(Errno::ENOMEM)?;
-    let mut table = TABLE.lock();
-    let free = |t: &Vec<Option<Arc<Domain>>>, id: u16| {
-        id != 0 && usize::from(id) < TABLE_MAX && t.get(usize::from(id)).is_none_or(Option::is_none)
-    };
+/// The id `createdomain` gives: `wanted` if it is an ordinary id (but
+/// not 0), `-EEXIST` if that is taken; otherwise the next free id after
+/// the last one chosen so (`-ENOMEM` if none is). Chosen before the
+/// request is checked, as Xen does, so a refused request still moves the
+/// rover.
+pub fn choose_id(wanted: u16) -> Result<DomId, Errno> {
+    let table = TABLE.lock();
     let id = if wanted > 0 && wanted < DOMID_FIRST_RESERVED {
-        if !free(&table, wanted) {
+        if !is_free(&table, wanted) {
             return Err(Errno::EEXIST);
         }
         wanted
@@ -69,7 +67,7 @@ pub fn create(wanted: u16, new: &NewDomain) -> Result<DomId, Errno> {
             } else {
                 id + 1
             };
-            if free(&table, id) {
+            if is_free(&table, id) {
                 break;
             }
             if id == rover {
@@ -79,16 +77,30 @@ pub fn create(wanted: u16, new: &NewDomain) -> Result<DomId, Errno> {
         ROVER.store(id, Ordering::Relaxed);
         id
     };
-    let dom_id = DomId::try_new(id).map_err(|_| Errno::EINVAL)?;
-    let dom = build(dom_id, shared, new)?;
-    let i = usize::from(id);
+    DomId::try_new(id).map_err(|_| Errno::EINVAL)
+}
+
+fn is_free(table: &[Option<Arc<Domain>>], id: u16) -> bool {
+    id != 0 && usize::from(id) < TABLE_MAX && table.get(usize::from(id)).is_none_or(Option::is_none)
+}
+
+/// Creates an empty PV domain with id `id` ([`choose_id`]; `-EEXIST` if
+/// it was taken since), paused once by its controller.
+pub fn create(id: DomId, new: &NewDomain) -> Result<(), Errno> {
+    let shared = mm::alloc_zeroed_frame().ok_or(Errno::ENOMEM)?;
+    let mut table = TABLE.lock();
+    if !is_free(&table, id.get()) {
+        return Err(Errno::EEXIST);
+    }
+    let dom = build(id, shared, new)?;
+    let i = usize::from(id.get());
     if table.len() <= i {
         table.resize_with(i + 1, || None);
     }
     if let Some(slot) = table.get_mut(i) {
         *slot = Some(Arc::new(dom));
     }
-    Ok(dom_id)
+    Ok(())
 }
 
 /// The domain itself: its shared-info page (held writable by hv for the

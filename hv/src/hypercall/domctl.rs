@@ -211,23 +211,15 @@ fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<b
 fn createdomain(_: Privileged, c: &mut XenDomctl) -> Result<(), Errno> {
     let cfg: XenDomctlCreatedomain = c.u.get();
     // Xen picks the id (and refuses a taken one) before the checks.
-    let wanted = c.domain;
-    if wanted > 0
-        && wanted < guest_abi::xen::DOMID_FIRST_RESERVED
-        && DomId::try_new(wanted)
-            .ok()
-            .and_then(domain::lookup)
-            .is_some()
-    {
-        return Err(Errno::EEXIST);
-    }
+    let id = control::choose_id(c.domain)?;
     let ok = rules::check_create(&cfg, &rules::HOST)?;
     let new = NewDomain {
         max_vcpus: ok.max_vcpus,
         max_evtchn_port: ok.max_evtchn_port,
         handle: cfg.handle,
     };
-    c.domain = control::create(wanted, &new)?.get();
+    control::create(id, &new)?;
+    c.domain = id.get();
     Ok(())
 }
 

@@ -415,10 +415,12 @@ fn main(si: StartInfoRef) -> ! {
     // Create and destroy, 100 times, after a first round (both
     // hypervisors grow some tables of their own the first time a domain
     // has so many vCPUs, and keep them).
-    let cycle = |i: u8| {
+    let mut last = 0;
+    let mut cycle = |i: u8| {
         let Ok(d) = create(0, &config(1 + u32::from(i % 4), [i; 16])) else {
             return false;
         };
+        last = d;
         let mut op = XenDomctl::new(
             XEN_DOMCTL_MAX_VCPUS,
             d,
@@ -472,6 +474,13 @@ fn main(si: StartInfoRef) -> ! {
     let mut cfg = config(1, [0; 16]);
     cfg.arch.emulation_flags = XEN_X86_EMU_LAPIC;
     check!(r, "createdomain PV with an emulated LAPIC", create(0, &cfg) => Err(-EOPNOTSUPP));
+    // The id is chosen before the checks: each refused request above took
+    // one.
+    let next = create(0, &config(1, [0; 16]));
+    check!(r, "createdomain after 7 refused ones: the 8th id on", next => Ok(last + 8));
+    if let Ok(d) = next {
+        simple(XEN_DOMCTL_DESTROYDOMAIN, d);
+    }
     let made = create(0x7000, &config(1, [0; 16]));
     check!(r, "createdomain at id 0x7000", made => Ok(0x7000));
     if let Ok(d) = made {
