@@ -294,7 +294,8 @@ fn info_of(d: &Domain) -> XenDomctlGetdomaininfo {
         ssidref: 0,
         handle,
         cpupool: 0,
-        gpaddr_bits: 0,
+        // A PV guest's frames are machine frames: the CPU's width, as Xen.
+        gpaddr_bits: u8::try_from(crate::mm::paddr_bits()).unwrap_or(52),
         ..Default::default()
     }
 }

@@ -101,21 +101,25 @@ pub fn set_io_denied(lapic: u64, io_apics: &[u64]) {
             .take(8)
             .collect()
     });
-    END_MFN.call_once(|| {
-        let ext = crate::arch::x86_64::cpu::cpuid(0x8000_0000, 0)[0];
-        let bits = if ext >= 0x8000_0008 {
-            crate::arch::x86_64::cpu::cpuid(0x8000_0008, 0)[0] & 0xff
-        } else {
-            36
-        };
-        1u64 << (bits.clamp(32, 52) - 12)
-    });
+    END_MFN.call_once(|| 1u64 << (paddr_bits() - 12));
     IO_MEMORY.call_once(|| hv::pt::IoMemory {
         e820: e820(),
         denied: IO_DENIED.get().map_or(&[], |v| v.as_slice()),
         read_only: IO_READ_ONLY.get().map_or(&[], |v| v.as_slice()),
         end_mfn: *END_MFN.get().unwrap_or(&0),
     });
+}
+
+/// The CPU's physical address width (CPUID 0x80000008, 36 without it),
+/// between 32 and 52 (Xen's `paddr_bits`).
+pub fn paddr_bits() -> u32 {
+    let ext = crate::arch::x86_64::cpu::cpuid(0x8000_0000, 0)[0];
+    let bits = if ext >= 0x8000_0008 {
+        crate::arch::x86_64::cpu::cpuid(0x8000_0008, 0)[0] & 0xff
+    } else {
+        36
+    };
+    bits.clamp(32, 52)
 }
 
 /// What [`hv::pt`] needs to tell I/O memory from RAM, built once by

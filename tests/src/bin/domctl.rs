@@ -241,6 +241,10 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "new domain: ssidref", i.ssidref => 0);
     check!(r, "new domain: handle", i.handle == handle => true);
     check!(r, "new domain: cpupool", i.cpupool => 0);
+    r.check(
+        format_args!("new domain: gpaddr_bits {} (the CPU's)", i.gpaddr_bits),
+        (32..=52).contains(&i.gpaddr_bits),
+    );
     check!(r, "new domain: arch emulation_flags", i.arch_config.emulation_flags => 0);
     let free1 = physinfo().free_pages;
     r.check(
