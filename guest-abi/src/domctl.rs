@@ -354,6 +354,23 @@ assert_layout!(XenDomctlCreatedomain, 64; ssidref = 0, handle = 4, flags = 20,
     iommu_opts = 24, max_vcpus = 28, max_evtchn_port = 32, max_grant_frames = 36,
     max_maptrack_frames = 40, grant_opts = 44, vmtrace_size = 48, cpupool_id = 52, arch = 56);
 
+impl XenDomctlCreatedomain {
+    /// An empty PV domain with `max_vcpus` vCPUs, as xl asks for one: 1024
+    /// event channels, the hypervisor's default grant-table limits, grant
+    /// tables up to version 2.
+    pub fn pv(max_vcpus: u32, handle: [u8; 16]) -> Self {
+        Self {
+            handle,
+            max_vcpus,
+            max_evtchn_port: 1023,
+            max_grant_frames: -1,
+            max_maptrack_frames: -1,
+            grant_opts: 2,
+            ..Default::default()
+        }
+    }
+}
+
 /// `xen_domctl_getdomaininfo` (also the record of `XEN_SYSCTL_getdomaininfolist`).
 #[repr(C)]
 #[derive(

@@ -168,14 +168,7 @@ mod tests {
     use super::*;
 
     fn xl(max_vcpus: u32) -> XenDomctlCreatedomain {
-        XenDomctlCreatedomain {
-            max_vcpus,
-            max_evtchn_port: 1023,
-            max_grant_frames: -1,
-            max_maptrack_frames: -1,
-            grant_opts: 2,
-            ..Default::default()
-        }
+        XenDomctlCreatedomain::pv(max_vcpus, [0; 16])
     }
 
     #[test]

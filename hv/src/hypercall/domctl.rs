@@ -43,37 +43,48 @@ use crate::guest_mem::{GuestSlice, Loaded};
 const MAX_NODE_ID: u32 = 63;
 
 pub fn sysctl(op: u64) -> Outcome {
-    let mut s: XenSysctl = match read_arg(op) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Err(e),
-    };
-    if s.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
-        return Outcome::Err(Errno::EACCES);
+    sysctl_request(op).unwrap_or_else(Outcome::Err)
+}
+
+fn sysctl_request(op: u64) -> Result<Outcome, Errno> {
+    let mut s: XenSysctl = read_request(op, |s: &XenSysctl| {
+        s.interface_version == XEN_SYSCTL_INTERFACE_VERSION
+    })?;
+    let cap = allowed::<{ nr::SYSCTL }>(s.cmd)?;
+    match s.cmd {
+        XEN_SYSCTL_PHYSINFO => s.u.set(&physinfo(cap)),
+        XEN_SYSCTL_SCHED_ID => s.u.set(&XenSysctlSchedId {
+            sched_id: XEN_SCHEDULER_CREDIT,
+        }),
+        XEN_SYSCTL_GETDOMAININFOLIST => getdomaininfolist(cap, &mut s)?,
+        _ => return Err(Errno::ENOSYS),
     }
-    let Some(cap) = Privileged::check() else {
-        return Outcome::Err(Errno::EPERM);
-    };
-    if super::refused::<{ nr::SYSCTL }>(s.cmd) {
-        return Outcome::Err(Errno::ENOSYS);
+    write_arg(op, &s)?;
+    Ok(Outcome::Done(0))
+}
+
+/// The request at `op` (`-EFAULT`), if `version_ok` says its interface
+/// version is 0x15 (`-EACCES`).
+fn read_request<T: crate::guest_mem::GuestValue>(
+    op: u64,
+    version_ok: impl Fn(&T) -> bool,
+) -> Result<T, Errno> {
+    let r: T = read_arg(op)?;
+    if version_ok(&r) {
+        Ok(r)
+    } else {
+        Err(Errno::EACCES)
     }
-    let done = match s.cmd {
-        XEN_SYSCTL_PHYSINFO => {
-            s.u.set(&physinfo(cap));
-            Ok(())
-        }
-        XEN_SYSCTL_SCHED_ID => {
-            s.u.set(&XenSysctlSchedId {
-                sched_id: XEN_SCHEDULER_CREDIT,
-            });
-            Ok(())
-        }
-        XEN_SYSCTL_GETDOMAININFOLIST => getdomaininfolist(cap, &mut s),
-        _ => Err(Errno::ENOSYS),
-    };
-    match done.and_then(|()| write_arg(op, &s)) {
-        Ok(()) => Outcome::Done(0),
-        Err(e) => Outcome::Err(e),
+}
+
+/// The capability every command takes (`-EPERM`), for a command hv
+/// implements (`-ENOSYS` for one Xen defines and hv does not).
+fn allowed<const NR: u64>(cmd: u32) -> Result<Privileged, Errno> {
+    let cap = Privileged::check().ok_or(Errno::EPERM)?;
+    if super::refused::<NR>(cmd) {
+        return Err(Errno::ENOSYS);
     }
+    Ok(cap)
 }
 
 fn physinfo(_: Privileged) -> XenSysctlPhysinfo {
@@ -117,48 +128,38 @@ fn getdomaininfolist(_: Privileged, s: &mut XenSysctl) -> Result<(), Errno> {
 }
 
 pub fn domctl(op: u64) -> Outcome {
-    let mut c: XenDomctl = match read_arg(op) {
-        Ok(c) => c,
-        Err(e) => return Outcome::Err(e),
-    };
-    if c.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
-        return Outcome::Err(Errno::EACCES);
-    }
+    domctl_request(op).unwrap_or_else(Outcome::Err)
+}
+
+fn domctl_request(op: u64) -> Result<Outcome, Errno> {
+    let mut c: XenDomctl = read_request(op, |c: &XenDomctl| {
+        c.interface_version == XEN_DOMCTL_INTERFACE_VERSION
+    })?;
     let target = match c.cmd {
         XEN_DOMCTL_CREATEDOMAIN => None,
         cmd => {
             let d = DomId::try_new(c.domain).ok().and_then(domain::lookup);
             if d.is_none() && cmd != XEN_DOMCTL_GETDOMAININFO {
-                return Outcome::Err(Errno::ESRCH);
+                return Err(Errno::ESRCH);
             }
             d
         }
     };
-    let Some(cap) = Privileged::check() else {
-        return Outcome::Err(Errno::EPERM);
-    };
-    if super::refused::<{ nr::DOMCTL }>(c.cmd) {
-        return Outcome::Err(Errno::ENOSYS);
-    }
-    let done = match (c.cmd, target) {
-        (XEN_DOMCTL_CREATEDOMAIN, _) => createdomain(cap, &mut c).map(|()| true),
-        (XEN_DOMCTL_GETDOMAININFO, d) => getdomaininfo(cap, &mut c, d).map(|()| true),
-        (XEN_DOMCTL_DESTROYDOMAIN, Some(d)) => match control::destroy(d) {
-            Ok(Destroy::Done) => Ok(false),
-            Ok(Destroy::More) => return Outcome::again([op]),
-            Err(e) => Err(e),
+    let cap = allowed::<{ nr::DOMCTL }>(c.cmd)?;
+    let copy_back = match (c.cmd, target) {
+        (XEN_DOMCTL_CREATEDOMAIN, _) => createdomain(cap, &mut c).map(|()| true)?,
+        (XEN_DOMCTL_GETDOMAININFO, d) => getdomaininfo(cap, &mut c, d).map(|()| true)?,
+        (XEN_DOMCTL_DESTROYDOMAIN, Some(d)) => match control::destroy(d)? {
+            Destroy::Done => false,
+            Destroy::More => return Ok(Outcome::again([op])),
         },
-        (cmd, Some(d)) => on_domain(cap, cmd, &mut c, &d),
-        (_, None) => Err(Errno::ESRCH),
+        (cmd, Some(d)) => on_domain(cap, cmd, &mut c, &d)?,
+        (_, None) => return Err(Errno::ESRCH),
     };
-    match done {
-        Ok(true) => match write_arg(op, &c) {
-            Ok(()) => Outcome::Done(0),
-            Err(e) => Outcome::Err(e),
-        },
-        Ok(false) => Outcome::Done(0),
-        Err(e) => Outcome::Err(e),
+    if copy_back {
+        write_arg(op, &c)?;
     }
+    Ok(Outcome::Done(0))
 }
 
 /// A domctl on an existing domain `d`; whether the request goes back.

@@ -70,17 +70,23 @@ fn physinfo() -> XenSysctlPhysinfo {
     op.u.get()
 }
 
+/// `getdomaininfolist` from `first` of at most `max` records into the
+/// buffer at `buffer`: the result and how many records it wrote.
+fn domain_list(first: u16, max: u32, buffer: u64) -> (i64, u32) {
+    let arg = XenSysctlGetdomaininfolist {
+        first_domain: first,
+        max_domains: max,
+        buffer,
+        ..Default::default()
+    };
+    let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
+    let rc = sysctl(&mut op);
+    (rc, op.u.get::<XenSysctlGetdomaininfolist>().num_domains)
+}
+
 /// An empty PV domain's configuration as xl gives one.
 fn config(max_vcpus: u32, handle: [u8; 16]) -> XenDomctlCreatedomain {
-    XenDomctlCreatedomain {
-        handle,
-        max_vcpus,
-        max_evtchn_port: 1023,
-        max_grant_frames: -1,
-        max_maptrack_frames: -1,
-        grant_opts: 2,
-        ..Default::default()
-    }
+    XenDomctlCreatedomain::pv(max_vcpus, handle)
 }
 
 /// Creates a domain (`dom` 0: any id); its id or the errno.
@@ -351,48 +357,16 @@ fn main(si: StartInfoRef) -> ! {
 
     // The list.
     let mut list = [XenDomctlGetdomaininfo::default(); 8];
-    let arg = XenSysctlGetdomaininfolist {
-        first_domain: 0,
-        max_domains: 8,
-        buffer: list.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
-    check!(r, "getdomaininfolist(0, 8)", sysctl(&mut op) => 0);
-    let got = op.u.get::<XenSysctlGetdomaininfolist>().num_domains;
-    check!(r, "getdomaininfolist: 3 domains", got => 3);
+    let buf = list.as_mut_ptr() as u64;
+    check!(r, "getdomaininfolist(0, 8)", domain_list(0, 8, buf) => (0, 3));
     let ids = (list[0].domain, list[1].domain, list[2].domain);
     check!(r, "getdomaininfolist: ids", (ids.0, (ids.1, ids.2)) => (0, (a, b)));
     check!(r, "getdomaininfolist: the new one's record = getdomaininfo's",
         Ok(list[1]) == info(a) => true);
-    let arg = XenSysctlGetdomaininfolist {
-        first_domain: a + 1,
-        max_domains: 8,
-        buffer: list.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
-    check!(r, "getdomaininfolist(a+1, 8)", sysctl(&mut op) => 0);
-    check!(r, "getdomaininfolist(a+1): only b",
-        (op.u.get::<XenSysctlGetdomaininfolist>().num_domains, list[0].domain) => (1, b));
-    let arg = XenSysctlGetdomaininfolist {
-        first_domain: 0,
-        max_domains: 1,
-        buffer: list.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
-    check!(r, "getdomaininfolist(0, 1)", sysctl(&mut op) => 0);
-    check!(r, "getdomaininfolist(0, 1): 1 record",
-        op.u.get::<XenSysctlGetdomaininfolist>().num_domains => 1);
-    let arg = XenSysctlGetdomaininfolist {
-        first_domain: 0,
-        max_domains: 8,
-        buffer: 0x1000,
-        ..Default::default()
-    };
-    let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
-    check!(r, "getdomaininfolist into an unmapped buffer", sysctl(&mut op) => -EFAULT);
+    check!(r, "getdomaininfolist(a+1, 8): only b",
+        (domain_list(a + 1, 8, buf), list[0].domain) => ((0, 1), b));
+    check!(r, "getdomaininfolist(0, 1): 1 record", domain_list(0, 1, buf) => (0, 1));
+    check!(r, "getdomaininfolist into an unmapped buffer", domain_list(0, 8, 0x1000).0 => -EFAULT);
 
     // Destruction.
     check!(r, "destroydomain(dom0 itself)", simple(XEN_DOMCTL_DESTROYDOMAIN, 0) => -EINVAL);
@@ -454,11 +428,7 @@ fn main(si: StartInfoRef) -> ! {
         ),
         after + SLACK + 100 * SLACK_PER_DOMAIN >= base,
     );
-    check!(r, "getdomaininfolist after: dom0 alone", {
-        let arg = XenSysctlGetdomaininfolist { first_domain: 0, max_domains: 8, buffer: list.as_mut_ptr() as u64, ..Default::default() };
-        let mut op = XenSysctl::new(XEN_SYSCTL_GETDOMAININFOLIST, &arg);
-        (sysctl(&mut op), op.u.get::<XenSysctlGetdomaininfolist>().num_domains)
-    } => (0, 1));
+    check!(r, "getdomaininfolist after: dom0 alone", domain_list(0, 8, buf) => (0, 1));
 
     // Bad creation requests.
     check!(r, "createdomain max_vcpus 0", create(0, &config(0, [0; 16])) => Err(-EINVAL));
