@@ -250,9 +250,9 @@ pub const XEN_SCHEDULER_CREDIT: u32 = 5;
 /// Scheduler id: credit2 (Xen 4.17's default).
 pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
 /// Scheduler id: RTDS.
-pub const XEN_SCHEDULER_RTDS: u32 = 7;
+pub const XEN_SCHEDULER_RTDS: u32 = 8;
 /// Scheduler id: null.
-pub const XEN_SCHEDULER_NULL: u32 = 8;
+pub const XEN_SCHEDULER_NULL: u32 = 9;
 
 /// `getpageframeinfo3` type shift.
 pub const XEN_DOMCTL_PFINFO_LTAB_SHIFT: u32 = 28;
