@@ -96,6 +96,28 @@ pub fn check_create(c: &XenDomctlCreatedomain, host: &Host) -> Result<Checked, E
     })
 }
 
+/// The id `createdomain` picks by itself: the first free one after
+/// `rover` (the last it picked), wrapping from `DOMID_FIRST_RESERVED` - 1
+/// to 1 (Xen's rover); `None` when every ordinary id but perhaps the
+/// rover's is taken (Xen does not try the rover's own).
+pub fn next_id(rover: u16, free: impl Fn(u16) -> bool) -> Option<u16> {
+    let first_reserved = guest_abi::xen::DOMID_FIRST_RESERVED;
+    let mut id = rover;
+    loop {
+        id = if id + 1 >= first_reserved { 1 } else { id + 1 };
+        // Xen stops at the rover without trying its id.
+        if id == rover {
+            return None;
+        }
+        if free(id) {
+            return Some(id);
+        }
+        if rover == 0 && id == first_reserved - 1 {
+            return None;
+        }
+    }
+}
+
 /// The controller's pause count after one more `pausedomain`: at most
 /// 255 (`-EOVERFLOW` past it, as Xen limits it).
 pub fn pause(count: u8) -> Result<u8, Errno> {
@@ -219,6 +241,20 @@ mod tests {
             check_create(&c, &HOST).map(|k| k.max_evtchn_port),
             Ok(0x7fff_ffff)
         );
+    }
+
+    #[test]
+    fn ids_come_from_the_rover_and_wrap_to_1() {
+        assert_eq!(next_id(0, |_| true), Some(1));
+        assert_eq!(next_id(7, |_| true), Some(8));
+        assert_eq!(next_id(7, |id| id != 8), Some(9));
+        assert_eq!(next_id(0x7fee, |_| true), Some(0x7fef));
+        assert_eq!(next_id(0x7fef, |_| true), Some(1));
+        assert_eq!(next_id(0x7fef, |id| id > 3), Some(4));
+        // Only the rover's own id free: not tried, as on Xen.
+        assert_eq!(next_id(5, |id| id == 5), None);
+        assert_eq!(next_id(5, |_| false), None);
+        assert_eq!(next_id(0, |_| false), None);
     }
 
     #[test]

@@ -59,21 +59,8 @@ pub fn choose_id(wanted: u16) -> Result<DomId, Errno> {
         }
         wanted
     } else {
-        let rover = ROVER.load(Ordering::Relaxed);
-        let mut id = rover;
-        loop {
-            id = if id + 1 >= DOMID_FIRST_RESERVED {
-                1
-            } else {
-                id + 1
-            };
-            if is_free(&table, id) {
-                break;
-            }
-            if id == rover {
-                return Err(Errno::ENOMEM);
-            }
-        }
+        let id = hv::domctl::next_id(ROVER.load(Ordering::Relaxed), |id| is_free(&table, id))
+            .ok_or(Errno::ENOMEM)?;
         ROVER.store(id, Ordering::Relaxed);
         id
     };
