@@ -321,6 +321,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
         handle: [0; 16],
         controller_pauses: 0,
         dying: false,
+        relinquished_to: 0,
     };
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),

@@ -8,9 +8,10 @@
 //! set). Its id is the one asked for, or the next free one after the last
 //! given (Xen's rover, from 1 and wrapping below `DOMID_FIRST_RESERVED`).
 //!
-//! Destruction: the domain is marked dying, its frames are let go a batch
-//! at a time (a frame something still refers to goes with its last
-//! reference), and when none is left it leaves the table; its vCPUs
+//! Destruction: the domain is marked dying, the frames the frame table
+//! says it owns are let go a stretch of the table per call (a frame
+//! something still refers to goes with its last reference), and when the
+//! whole table is done it leaves the table; its vCPUs
 //! (descriptor-table windows, XSAVE areas), event channels and the
 //! references hv holds on its shared-info page go with the last counted
 //! reference to it, and that page back to the allocator with them; dom0
@@ -33,9 +34,10 @@ use crate::mm::{self, VcpuInfoRef, WritableRef};
 /// The last id `createdomain` chose by itself (Xen's `rover`).
 static ROVER: AtomicU16 = AtomicU16::new(0);
 
-/// Frames a dying domain lets go of per `destroydomain` call before it
-/// answers with a continuation.
-const RELINQUISH_BATCH: usize = 512;
+/// Frames of the frame table a dying domain's are looked for in per
+/// `destroydomain` call before it answers with a continuation (a load
+/// each: some tens of microseconds).
+const SCAN_BATCH: u64 = 32768;
 
 /// A checked `createdomain` request.
 #[derive(Debug, Clone, Copy)]
@@ -155,12 +157,17 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
         return Err(Errno::EINVAL);
     }
     let owner = d.id.get();
-    let batch: Vec<u64> = d.with_state(|s| {
+    // Every frame it owns, however it got it (built, populated, exchanged),
+    // is found by the frame table's owner, a stretch of the table per call.
+    let from = d.with_state(|s| {
         s.dying = true;
-        let keep = s.p2m.len().saturating_sub(RELINQUISH_BATCH);
-        s.p2m.drain(keep..).collect()
+        s.p2m.clear();
+        s.relinquished_to
     });
-    let more = d.with_state(|s| !s.p2m.is_empty());
+    let end = mm::nr_frames();
+    let to = from.saturating_add(SCAN_BATCH).min(end);
+    d.with_state(|s| s.relinquished_to = to);
+    let more = to < end;
     if !more {
         // Taken out of the table first, so no new reference to it is made;
         // its shared-info page goes with hv's last reference to it.
@@ -173,9 +180,9 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     }
     let shared = d.shared_info.mfn();
     mm::with_frame_table(|ft| {
-        for &mfn in &batch {
-            if ft.relinquish(mfn, owner).is_err() {
-                crate::hvlog!(warn, "d{owner}: frame {mfn:#x} of its P2M is not its own");
+        for mfn in from..to {
+            if mfn != shared && ft.get(mfn).is_some_and(|p| p.owner == Some(owner)) {
+                let _ = ft.relinquish(mfn, owner);
             }
         }
         if !more {

@@ -97,6 +97,9 @@ pub struct DomainState {
     pub controller_pauses: u8,
     /// `destroydomain` has begun: the domain's memory is going back.
     pub dying: bool,
+    /// How far `destroydomain` has looked through the frame table for the
+    /// domain's frames (machine frames below this are let go).
+    pub relinquished_to: u64,
 }
 
 impl DomainState {
@@ -113,6 +116,7 @@ impl DomainState {
             handle,
             controller_pauses: 0,
             dying: false,
+            relinquished_to: 0,
         }
     }
 }

@@ -17,8 +17,10 @@
 //! anything changes, progress is kept in `nr_exchanged`, and input frames
 //! must be unused and not given back. Calls that concern translated
 //! guests (`add_to_physmap`) are refused as Xen refuses them for PV
-//! (-EACCES); calls naming other domains find none (-ESRCH) until there
-//! are other domains. A preempted call keeps its restart point in the bits
+//! (-EACCES). Reservation calls may name another domain when the caller
+//! is privileged (a toolstack giving a domain it builds its memory, as
+//! Xen's `XSM_TARGET` allows); the queries still answer for the caller
+//! only (-ESRCH for any other). A preempted call keeps its restart point in the bits
 //! of `cmd` above [`MEMOP_EXTENT_SHIFT`] (reservations) or in the guest's
 //! `nr_exchanged` (`exchange`).
 //!
@@ -177,7 +179,7 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
         domid,
         ..
     } = read(arg)?;
-    check_self(domid)?;
+    let target = Target::of(domid)?;
     // Checked element by element, as the extents are reached.
     let list = GuestSlice::<u64>::per_element(extent_start, nr);
     // Continuations keep the extent index in the upper bits of cmd.
@@ -189,7 +191,8 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
     if flags & !0x0000_ffff != 0 {
         return Ok(Progress::Done(start));
     }
-    let (id, initial) = domain::with_current(|d| (d.dom.id.get(), d.dom.initial));
+    let initial = domain::with_current(|d| d.dom.initial);
+    let id = target.id();
     let max_order = if initial {
         MAX_ORDER_HWDOM
     } else {
@@ -226,7 +229,7 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
                 if crate::guest_mem::check_writable(cr3, slot.addr(), size_of::<u64>()).is_err() {
                     break;
                 }
-                match take(id, pages, gpfn) {
+                match take(&target, pages, gpfn) {
                     Some(mfn) => slot.write(&Loaded, &mfn).is_ok(),
                     None => false,
                 }
@@ -240,14 +243,54 @@ fn reservation_inner(op: u32, start: u64, arg: u64) -> Result<Progress, Errno> {
     Ok(Progress::Done(i))
 }
 
-/// Allocates `pages` contiguous zeroed frames to domain `id` (within its
-/// maximum); returns the first MFN.
-fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
+/// The domain a reservation call works on: the caller, or another domain
+/// when a privileged caller names it (Xen's `XSM_TARGET` check; a
+/// toolstack gives a domain it builds its memory so). Anything else ends
+/// the call with nothing done, as on Xen.
+enum Target {
+    Caller(u16),
+    Other(alloc::sync::Arc<domain::Domain>),
+}
+
+impl Target {
+    fn of(domid: u16) -> Result<Self, Errno> {
+        let me = domain::current_id();
+        if domid == DOMID_SELF || domid == me.get() {
+            return Ok(Self::Caller(me.get()));
+        }
+        let other = domain::DomId::try_new(domid)
+            .ok()
+            .and_then(domain::lookup)
+            .ok_or(Errno::ESRCH)?;
+        Privileged::check().ok_or(Errno::EPERM)?;
+        Ok(Self::Other(other))
+    }
+
+    fn id(&self) -> u16 {
+        match self {
+            Self::Caller(id) => *id,
+            Self::Other(d) => d.id.get(),
+        }
+    }
+
+    /// Runs `f` on the domain's state, locked.
+    fn with_state<R>(&self, f: impl FnOnce(&mut domain::DomainState) -> R) -> R {
+        match self {
+            Self::Caller(_) => domain::with_current(|d| f(d)),
+            Self::Other(d) => d.with_state(f),
+        }
+    }
+}
+
+/// Allocates `pages` contiguous zeroed frames to `target` (within its
+/// maximum, and not while it is being destroyed); returns the first MFN.
+fn take(target: &Target, pages: u64, gpfn: Option<u64>) -> Option<u64> {
+    let id = target.id();
     // The quota check and the count's increase are one step, undone below
     // if no frames come of it.
-    let unreserve = || domain::with_current(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
-    let reserved = domain::with_current(|d| {
-        if pages > d.max_pages.saturating_sub(d.tot_pages) {
+    let unreserve = || target.with_state(|d| d.tot_pages = d.tot_pages.saturating_sub(pages));
+    let reserved = target.with_state(|d| {
+        if d.dying || pages > d.max_pages.saturating_sub(d.tot_pages) {
             return false;
         }
         d.tot_pages += pages;
@@ -270,6 +313,16 @@ fn take(id: u16, pages: u64, gpfn: Option<u64>) -> Option<u64> {
     };
     for j in 0..pages {
         mm::m2p::set(first + j, pfn(j));
+    }
+    // A destruction that began meanwhile may have looked past these
+    // frames: they go back at once.
+    if target.with_state(|d| d.dying) {
+        mm::with_frame_table(|ft| {
+            for j in 0..pages {
+                let _ = ft.relinquish(first + j, id);
+            }
+        });
+        return None;
     }
     Some(first)
 }

@@ -22,6 +22,7 @@ use guest_abi::domctl::*;
 use guest_abi::errno::*;
 use guest_abi::hypercall::typed;
 use guest_abi::hypercall::{hypercall2, SCHED_OP};
+use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
@@ -68,6 +69,26 @@ fn physinfo() -> XenSysctlPhysinfo {
     let rc = sysctl(&mut op);
     assert_eq!(rc, 0, "physinfo");
     op.u.get()
+}
+
+/// `XENMEM_populate_physmap` of `order`-page extents at the pfns in
+/// `list` for domain `dom`: the extents done.
+fn populate(dom: u16, list: &mut [u64], order: u32) -> i64 {
+    let res = XenMemoryReservation {
+        extent_start: list.as_mut_ptr() as u64,
+        nr_extents: list.len() as u64,
+        extent_order: order,
+        domid: dom,
+        ..Default::default()
+    };
+    // SAFETY: `res` and the list it names are live; the hypervisor writes
+    // the list.
+    unsafe {
+        typed::memory_op(
+            u64::from(XENMEM_POPULATE_PHYSMAP),
+            core::ptr::from_ref(&res).cast_mut().cast(),
+        )
+    }
 }
 
 /// `getdomaininfolist` from `first` of at most `max` records into the
@@ -299,6 +320,22 @@ fn main(si: StartInfoRef) -> ! {
     let mut op = XenDomctl::new(XEN_DOMCTL_MAX_MEM, a, &XenDomctlMaxMem { max_memkb: 16384 });
     check!(r, "max_mem(16 MiB)", domctl(&mut op) => 0);
     check!(r, "max_pages after max_mem(16 MiB)", info(a).map(|i| i.max_pages) => Ok(4096));
+
+    // Memory for it, as a domain builder gives it: populate_physmap on
+    // its behalf, within the limit.
+    let before = physinfo().free_pages;
+    let mut gpfns = [0u64, 512];
+    check!(r, "populate_physmap of 2 x 512 pages for it", populate(a, &mut gpfns, 9) => 2);
+    check!(r, "its tot_pages", info(a).map(|i| i.tot_pages) => Ok(1024));
+    let used = before.saturating_sub(physinfo().free_pages);
+    r.check(
+        format_args!("free_pages down by {used} >= 1024"),
+        used >= 1024,
+    );
+    let mut more = [1024u64, 1536, 2048, 2560, 3072, 3584, 4096, 4608];
+    check!(r, "populate_physmap of 8 x 512 more: 6, up to max_pages",
+        populate(a, &mut more, 9) => 6);
+    check!(r, "its tot_pages at max_pages", info(a).map(|i| i.tot_pages) => Ok(4096));
 
     // The handle.
     let h2: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).unwrap_or(0));
