@@ -985,6 +985,13 @@ impl<S: AsRef<[FrameSlot]>> FrameTable<S> {
     #[inline]
     pub fn lock_table(&self, mfn: u64, owner: u16) -> Result<PageType, PageError> {
         let s = self.slot(mfn)?;
+        let mine = |c: u64| c & (OWNED | FREED | 0xffff << OWNER_SHIFT) == owned_by(owner);
+        // Another domain's table is refused before its bit is touched, so
+        // no domain can make another's updates wait (checked again below,
+        // once locked, for a frame that changed hands meanwhile).
+        if !mine(s.count.load(Ordering::Acquire)) {
+            return Err(PageError::NotOwner);
+        }
         let ty = loop {
             let x = s.ty.load(Ordering::Acquire);
             let ty = PageType::of(x);
@@ -1003,8 +1010,7 @@ impl<S: AsRef<[FrameSlot]>> FrameTable<S> {
             }
         };
         // Checked once locked: the owner cannot change from here on.
-        let c = s.count.load(Ordering::Acquire);
-        if c & (OWNED | FREED | 0xffff << OWNER_SHIFT) != owned_by(owner) {
+        if !mine(s.count.load(Ordering::Acquire)) {
             self.unlock_table(mfn);
             return Err(PageError::NotOwner);
         }

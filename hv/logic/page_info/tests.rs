@@ -554,3 +554,16 @@ fn a_dying_domain_relinquishes_its_shared_page_after_hvs_last_reference() {
     assert_eq!(t.relinquish(2, 5), Ok(GiveBack::Freed));
     assert_eq!(t.take_freed(), Some((2, 5)));
 }
+
+#[test]
+fn another_domain_never_waits_on_or_locks_a_table() {
+    let t = table(1);
+    t.assign_free(0, 1, 0).unwrap();
+    // Being validated: its owner's updates would wait; another domain's
+    // is refused at once, without touching the table's bits.
+    assert_eq!(t.get_page_and_type(0, 1, PageType::L2), Ok(true));
+    assert_eq!(t.lock_table(0, 2), Err(PageError::NotOwner));
+    t.set_validated(0);
+    assert_eq!(t.lock_table(0, 2), Err(PageError::NotOwner));
+    assert_eq!(t.lock_table(0, 1), Ok(PageType::L2));
+}
