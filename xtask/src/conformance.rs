@@ -15,7 +15,8 @@
 //! (`<binary>.<variant>.log`; Xen's under `logs/xen/`) and judged by
 //! [`crate::judge`]; the results go to `target/xtask/results.json`
 //! ([`crate::results`]). The (case, side) runs are spread over `--jobs`
-//! threads, one QEMU each. `--filter` keeps the entries whose name contains
+//! threads, one QEMU each; a guest with more CPUs (`@smp`) than the host
+//! has cores runs alone. `--filter` keeps the entries whose name contains
 //! the given text, `host-unit-tests` included.
 
 use crate::judge::{judge, Host, Verdict};
@@ -658,6 +659,12 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         }
         let next = AtomicUsize::new(0);
         let shared = Mutex::new((&mut tally, &mut pending));
+        // A guest with more CPUs than the host has cores runs alone: beside
+        // another run its CPUs' threads would starve each other, and
+        // guests that measure CPUs running in parallel (`smp_parallel`)
+        // would see them queue up in the hypervisor instead.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let alone = std::sync::RwLock::new(());
         std::thread::scope(|scope| {
             for _ in 0..opts.jobs.max(1) {
                 scope.spawn(|| {
@@ -666,7 +673,14 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
                         let Planned::Run(case) = &planned[index] else {
                             continue;
                         };
-                        let done = run_case(ws, opts, case, side);
+                        let smp = case.spec.smp.unwrap_or(qemu::DEFAULT_SMP);
+                        let done = if usize::try_from(smp).unwrap_or(usize::MAX) > cores {
+                            let _alone = alone.write().unwrap_or_else(|p| p.into_inner());
+                            run_case(ws, opts, case, side)
+                        } else {
+                            let _shared = alone.read().unwrap_or_else(|p| p.into_inner());
+                            run_case(ws, opts, case, side)
+                        };
                         let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                         let (tally, pending) = &mut *guard;
                         let p = &mut pending[index];
