@@ -550,15 +550,27 @@ pub fn enter(
         return false;
     };
     let vm_assist = d.vm_assist();
-    let Some(vid) = d.with_vcpu(vcpu, |v| {
-        vcpu::load(v, frame);
-        if let (Some(info), area @ 1..) = (runstate, v.runstate_area) {
-            crate::sched::write_recorded_runstate(area, info, vm_assist);
+    let vid = loop {
+        let entered = d.with_vcpu(vcpu, |v| {
+            if v.loaded {
+                // Still in the CPU it ran on, which is saving it (taken
+                // from that CPU's queue in the middle of its switch).
+                return None;
+            }
+            vcpu::load(v, frame);
+            if let (Some(info), area @ 1..) = (runstate, v.runstate_area) {
+                crate::sched::write_recorded_runstate(area, info, vm_assist);
+            }
+            scheduled_in(&d, v);
+            Some(v.id)
+        });
+        match entered {
+            None => return false,
+            Some(Some(vid)) => break vid,
+            // No lock held: the other CPU saves it, serving our IPIs
+            // meanwhile as we serve its.
+            Some(None) => crate::arch::x86_64::ipi::relax_serving(),
         }
-        scheduled_in(&d, v);
-        v.id
-    }) else {
-        return false;
     };
     let Ok(i) = usize::try_from(vid.get()) else {
         return false;

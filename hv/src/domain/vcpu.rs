@@ -60,6 +60,12 @@ pub enum VcpuRun {
 #[derive(Debug)]
 pub struct Vcpu {
     pub id: VcpuId,
+    /// Its context is in a CPU now (from [`load`] to [`save`]): no other
+    /// CPU may load it meanwhile. A vCPU left runnable in its CPU's queue
+    /// while that CPU switches away from it can be taken by another CPU's
+    /// load balancing before the first one has saved it (Xen's
+    /// `is_running`, checked in `domain::enter`).
+    pub loaded: bool,
     /// Physical address of the L4 loaded now: `kernel_cr3` while the guest
     /// kernel runs, `user_cr3` while guest user mode runs.
     pub cr3: u64,
@@ -163,6 +169,7 @@ impl Vcpu {
             time_area: 0,
             periodic: hv::timer::Periodic::default(),
             vmce: hv::vmce::Vmce::default(),
+            loaded: false,
             gdt_window_cpu: 0,
         })
     }
@@ -211,6 +218,7 @@ pub fn save(v: &mut Vcpu, frame: &GuestRegs) {
     if v.run == VcpuRun::Running {
         v.run = VcpuRun::Runnable;
     }
+    v.loaded = false;
 }
 
 /// Puts `v`'s context into the CPU and its registers into `frame`, the
@@ -251,6 +259,7 @@ pub fn load(v: &mut Vcpu, frame: &mut GuestRegs) {
     guest_state::load_guest_cr3(v.cr3);
     entry::set_guest_user_mode(!v.in_kernel);
     v.run = VcpuRun::Running;
+    v.loaded = true;
     *frame = v.regs;
 }
 
