@@ -218,6 +218,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
             XEN_SYSCTL_PHYSINFO,
             XEN_SYSCTL_SCHED_ID,
             XEN_SYSCTL_GETDOMAININFOLIST,
+            XEN_SYSCTL_READCONSOLE,
         ],
     ),
     some(

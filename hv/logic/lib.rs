@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+pub mod conring;
 pub mod evtchn;
 pub mod frames;
 pub mod guest_handle;

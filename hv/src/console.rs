@@ -3,13 +3,23 @@
 //! Lines from hv itself start with `(hv) `. The initial domain's `console_io`
 //! output goes to the serial line raw, as Xen does for its hardware domain, so
 //! a guest's lines look the same on both hypervisors.
+//!
+//! hv's own lines also go to a ring of the last 16 KiB (`hv::conring`,
+//! Xen's `conring`), which dom0 reads with `XEN_SYSCTL_readconsole`; the
+//! initial domain's output does not (Xen's default, without
+//! `console_to_ring`).
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use alloc::vec::Vec;
+use hv::conring::{ConRing, Read};
+
 use crate::arch::serial;
 
-static LOCK: crate::sync::Ordered<()> = crate::sync::Ordered::new(crate::sync::Level::Console, ());
+/// The serial line's lock, and the ring of hv's lines behind it.
+static LOCK: crate::sync::Ordered<ConRing> =
+    crate::sync::Ordered::new(crate::sync::Level::Console, ConRing::new());
 
 /// Severity of a log line; lines above the configured level are dropped.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -46,15 +56,47 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let _guard = LOCK.lock();
+    let mut ring = LOCK.lock();
+    let mut out = SerialAndRing(&mut ring);
     let tag = match level {
         Level::Error => "(hv) ERROR: ",
         Level::Warn => "(hv) WARNING: ",
         Level::Info | Level::Debug => "(hv) ",
     };
-    let _ = Serial.write_str(tag);
-    let _ = Serial.write_fmt(args);
-    let _ = Serial.write_str("\n");
+    let _ = out.write_str(tag);
+    let _ = out.write_fmt(args);
+    let _ = out.write_str("\n");
+}
+
+/// hv's lines: to the serial line and into the ring.
+struct SerialAndRing<'a>(&'a mut ConRing);
+
+impl Write for SerialAndRing<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        serial::write_bytes(s.as_bytes());
+        self.0.put(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// What `XEN_SYSCTL_readconsole` gets for a buffer of `max` bytes: the
+/// ring's bytes from `index` (if `incremental` and it is held) or from the
+/// oldest held, copied out of the lock so that the caller can copy them
+/// to the guest holding none.
+pub fn read_ring(incremental: bool, index: u32, max: u32) -> (Read, Vec<u8>) {
+    let ring = LOCK.lock();
+    let read = ring.read(incremental, index, max);
+    let mut bytes = Vec::with_capacity(read.len as usize);
+    for (_, piece) in ring.pieces(read) {
+        bytes.extend_from_slice(piece);
+    }
+    (read, bytes)
+}
+
+/// `readconsole`'s `clear`: what was read up to `end` is not read again
+/// from the start.
+pub fn clear_ring(end: u32) {
+    LOCK.lock().clear_to(end);
 }
 
 /// Budgets of the log lines guests cause, one per domain id modulo the

@@ -18,6 +18,7 @@
 //!   `hw_cap` is left zero.
 //! - sysctl `sched_id`: credit (`XEN_SCHEDULER_CREDIT`, what hv's
 //!   scheduler implements; Xen 4.17 defaults to credit2).
+//! - sysctl `readconsole`: hv's console ring (`crate::console`).
 //! - sysctl `getdomaininfolist`: the records of up to `max_domains`
 //!   domains from `first_domain` up.
 //! - domctl `createdomain`, `max_vcpus`, `destroydomain`: see
@@ -57,6 +58,7 @@ fn sysctl_request(op: u64) -> Result<Outcome, Errno> {
             sched_id: XEN_SCHEDULER_CREDIT,
         }),
         XEN_SYSCTL_GETDOMAININFOLIST => getdomaininfolist(cap, &mut s)?,
+        XEN_SYSCTL_READCONSOLE => readconsole(cap, &mut s)?,
         _ => return Err(Errno::ENOSYS),
     }
     write_arg(op, &s)?;
@@ -123,6 +125,22 @@ fn getdomaininfolist(_: Privileged, s: &mut XenSysctl) -> Result<(), Errno> {
         n += 1;
     }
     arg.num_domains = n;
+    s.u.set(&arg);
+    Ok(())
+}
+
+/// hv's console ring ([`crate::console::read_ring`]): as many bytes as
+/// the buffer holds, `-EFAULT` (nothing cleared) if it cannot take them;
+/// `count` and `index` say how many and where the next read starts.
+fn readconsole(_: Privileged, s: &mut XenSysctl) -> Result<(), Errno> {
+    let mut arg: XenSysctlReadconsole = s.u.get();
+    let (read, bytes) = crate::console::read_ring(arg.incremental != 0, arg.index, arg.count);
+    crate::guest_mem::copy_to_loaded(arg.buffer, &bytes).map_err(|_| Errno::EFAULT)?;
+    if arg.clear != 0 {
+        crate::console::clear_ring(read.end());
+    }
+    arg.count = read.len;
+    arg.index = read.end();
     s.u.set(&arg);
     Ok(())
 }
