@@ -10,6 +10,7 @@ extern crate alloc;
 pub mod conring;
 pub mod evtchn;
 pub mod frames;
+pub mod grant;
 pub mod guest_handle;
 pub mod implemented;
 pub mod lock_levels;
