@@ -16,6 +16,7 @@ use guest_abi::callback::*;
 use guest_abi::console::*;
 use guest_abi::domctl::*;
 use guest_abi::event_channel::*;
+use guest_abi::grant_table::*;
 use guest_abi::hypercall as nr;
 use guest_abi::hypercall::sub_ops::{self, mmu, OpMask};
 use guest_abi::memory::*;
@@ -120,6 +121,16 @@ pub const IMPLEMENTED: &[Implemented] = &[
         ],
     ),
     some(nr::CONSOLE_IO, &[CONSOLEIO_WRITE, CONSOLEIO_READ]),
+    some(
+        nr::GRANT_TABLE_OP,
+        &[
+            GNTTABOP_SETUP_TABLE,
+            GNTTABOP_QUERY_SIZE,
+            GNTTABOP_SET_VERSION,
+            GNTTABOP_GET_STATUS_FRAMES,
+            GNTTABOP_GET_VERSION,
+        ],
+    ),
     some(nr::VM_ASSIST, &[VMASST_CMD_ENABLE, VMASST_CMD_DISABLE]),
     whole(nr::UPDATE_VA_MAPPING_OTHERDOMAIN),
     whole(nr::IRET),

@@ -3,8 +3,10 @@
 //!
 //! Each lock has a [`Level`]; a CPU may take a lock only while every lock it
 //! holds has a lower level. Levels, lowest first, follow `DESIGN.md`: the
-//! domain table, a vCPU, a domain's state, its event channels, the frame
-//! allocator, the heap, the console. The event channels come after the
+//! domain table, a vCPU, a domain's grant table, its state, its event
+//! channels, the frame allocator, the heap, the console. The grant table
+//! comes before the domain's state (a grant's frame is looked up in the
+//! granter's P2M with its table held). The event channels come after the
 //! domain's state (nothing holding them needs the state). The frame table
 //! has no lock (per-frame atomic words, `crate::page_info`), so it may be
 //! used under any of them. A CPU's run queue comes after the
@@ -22,14 +24,15 @@
 pub enum Level {
     DomainTable = 0,
     Vcpu = 1,
-    DomainState = 2,
-    Events = 3,
-    RunQueue = 4,
-    Timers = 5,
-    FrameAllocator = 6,
-    BootModules = 7,
-    Heap = 8,
-    Console = 9,
+    Grants = 2,
+    DomainState = 3,
+    Events = 4,
+    RunQueue = 5,
+    Timers = 6,
+    FrameAllocator = 7,
+    BootModules = 8,
+    Heap = 9,
+    Console = 10,
 }
 
 /// Taking `wanted` while `held` (the highest level held) is out of order.
@@ -45,9 +48,10 @@ pub struct Held(pub u32);
 
 impl Held {
     fn highest(self) -> Option<Level> {
-        const ALL: [Level; 10] = [
+        const ALL: [Level; 11] = [
             Level::DomainTable,
             Level::Vcpu,
+            Level::Grants,
             Level::DomainState,
             Level::Events,
             Level::RunQueue,

@@ -17,6 +17,7 @@ mod console_input;
 mod domain;
 mod emulate;
 mod event;
+mod grant;
 mod guest_mem;
 mod hypercall;
 mod mm;

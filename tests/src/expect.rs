@@ -36,6 +36,13 @@ impl Shown for i64 {
     }
 }
 
+/// A `GNTST_*` status, in decimal.
+impl Shown for i16 {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
 macro_rules! shown_hex {
     ($($t:ty),*) => {$(
         impl Shown for $t {

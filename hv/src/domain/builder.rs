@@ -352,7 +352,15 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     };
     let events = crate::event::Events::new(spec.id, nr_vcpus, max_port, events_shared)
         .map_err(BuildError::Internal)?;
-    Ok(Domain::new(config, state, vcpus, events))
+    // Xen's defaults (`gnttab_max_frames`, version 2 allowed).
+    let limits = hv::domctl::HOST;
+    let grants = crate::grant::Grants::new(
+        spec.id.get(),
+        limits.max_grant_frames,
+        limits.max_grant_version,
+    )
+    .map_err(|_| BuildError::Internal("no frame for the grant table"))?;
+    Ok(Domain::new(config, state, vcpus, events, grants))
 }
 
 fn write_start_info(

@@ -45,6 +45,9 @@ pub struct NewDomain {
     /// 1 to [`super::MAX_VCPUS`].
     pub max_vcpus: u32,
     pub max_evtchn_port: u32,
+    pub max_grant_frames: u32,
+    /// Highest grant-table version (`grant_opts`).
+    pub max_grant_version: u32,
     pub handle: [u8; 16],
 }
 
@@ -120,7 +123,15 @@ fn build(id: DomId, shared: mm::OwnedFrame, new: &NewDomain) -> Result<Domain, E
     };
     let mut state = DomainState::new(Vec::new(), 0, new.handle);
     state.controller_pauses = 1;
-    Ok(Domain::without_vcpus(config, state, new.max_vcpus, events))
+    let grants = crate::grant::Grants::new(owner, new.max_grant_frames, new.max_grant_version)
+        .map_err(|_| Errno::ENOMEM)?;
+    Ok(Domain::without_vcpus(
+        config,
+        state,
+        new.max_vcpus,
+        events,
+        grants,
+    ))
 }
 
 /// Makes `d`'s vCPUs (`XEN_DOMCTL_max_vcpus`), down, each with its

@@ -20,11 +20,12 @@
 //! acquisition: `crate::sync`, `hv::lock_levels`):
 //! 1. the domain table ([`TABLE`]);
 //! 2. a vCPU of one domain (two vCPUs: lower id first);
-//! 3. that domain's state (two domains: lower `DomId` first);
-//! 4. that domain's event channels ([`Domain::events`]);
-//! 5. a CPU's timer queue (`timer`; held only to change the queue);
-//! 6. the frame allocator, then the heap;
-//! 7. the console.
+//! 3. that domain's grant table ([`Domain::grants`]);
+//! 4. that domain's state (two domains: lower `DomId` first);
+//! 5. that domain's event channels ([`Domain::events`]);
+//! 6. a CPU's timer queue (`timer`; held only to change the queue);
+//! 7. the frame allocator, then the heap;
+//! 8. the console.
 //!
 //! The frame table has no lock: each frame's words are changed by atomic
 //! swaps, and a page table being updated is held by its own lock bit
@@ -164,6 +165,8 @@ pub struct Domain {
     /// The event channels: the port table and the guest words it works
     /// on (`crate::event`).
     pub events: Ordered<Events>,
+    /// Its grant table (`crate::grant`).
+    pub grants: Ordered<crate::grant::Grants>,
     /// Its vCPUs in `SCHEDOP_poll` (atomics: the event paths test them
     /// with the event lock held).
     pub pollers: crate::sched::Pollers,
@@ -202,12 +205,19 @@ fn no_cpus(n: usize) -> Box<[AtomicU32]> {
 impl Domain {
     /// A domain from its configuration, state, vCPUs (at least one) and
     /// event channels (made for as many vCPUs).
-    pub fn new(config: DomainConfig, state: DomainState, vcpus: Vec<Vcpu>, events: Events) -> Self {
+    pub fn new(
+        config: DomainConfig,
+        state: DomainState,
+        vcpus: Vec<Vcpu>,
+        events: Events,
+        grants: crate::grant::Grants,
+    ) -> Self {
         let d = Self::without_vcpus(
             config,
             state,
             u32::try_from(vcpus.len()).unwrap_or(u32::MAX),
             events,
+            grants,
         );
         d.vcpus.call_once(|| Vcpus::new(vcpus));
         d
@@ -221,6 +231,7 @@ impl Domain {
         state: DomainState,
         vcpu_limit: u32,
         events: Events,
+        grants: crate::grant::Grants,
     ) -> Self {
         Self {
             vm_assist: AtomicU64::new(config.vm_assist),
@@ -231,6 +242,7 @@ impl Domain {
             vcpu_limit,
             state: Ordered::new(Level::DomainState, state),
             events: Ordered::new(Level::Events, events),
+            grants: Ordered::new(Level::Grants, grants),
             pollers: crate::sched::Pollers::default(),
             vcpus: spin::Once::new(),
         }

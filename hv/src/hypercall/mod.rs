@@ -25,6 +25,7 @@ pub mod debugreg;
 pub(crate) mod descriptors;
 mod domctl;
 mod event_channel;
+mod grant_table;
 mod memory;
 mod mmu;
 mod multicall;
@@ -403,6 +404,7 @@ hypercall_table! {
     XEN_VERSION => xen_version::xen_version;
     CONSOLE_IO => [privileged] console_io::console_io;
     VM_ASSIST => [own_command_check] vm_assist::vm_assist;
+    GRANT_TABLE_OP => [own_command_check] grant_table::grant_table_op;
     UPDATE_VA_MAPPING_OTHERDOMAIN => mmu::update_va_mapping_otherdomain;
     IRET => [with_regs] traps::iret;
     VCPU_OP => [own_command_check] vcpu_op::vcpu_op;

@@ -1,0 +1,206 @@
+//! `grant_table_op` (20): a domain's grant table (`crate::grant`).
+//!
+//! Xen's order of checks: a negative count is `-EINVAL`; the command's
+//! high bits (a continuation's restart point, `GNTTABOP_CMD_MASK`) must be
+//! zero; each table command takes exactly one struct (`-EINVAL`
+//! otherwise). Per-struct failures go to its `status` (`GNTST_*`), and a
+//! struct that cannot be written back is `-EFAULT`. Another domain's table
+//! is the caller's business only if it is privileged (Xen's default XSM
+//! `XSM_TARGET`: `GNTST_permission_denied`, or `-EPERM` for
+//! `get_version`).
+//!
+//! - `setup_table`: grows the table to `nr_frames` (at most the domain's
+//!   `max_grant_frames`: `GNTST_general_error`) and lists the grant
+//!   frames' machine frames (`GNTST_bad_virt_addr` for a list it cannot
+//!   write);
+//! - `query_size`, `get_version`: the table's size and version;
+//! - `set_version`: see `crate::grant::Grants::set_version`;
+//! - `get_status_frames`: the version 2 status frames
+//!   (`GNTST_general_error` for more than there are; none for version 1).
+//!
+//! Mapping, unmapping, copying and transfer are `-ENOSYS` (not yet).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use guest_abi::errno::Errno;
+use guest_abi::grant_table::*;
+use guest_abi::hypercall as nr;
+use guest_abi::xen::DOMID_SELF;
+
+use super::{read_arg, write_arg, HcResult, Outcome};
+use crate::domain::{self, DomId, Domain};
+use crate::guest_mem::{copy_to_loaded, GuestValue};
+
+/// The command bits of `cmd` (Xen's `GNTTABOP_CMD_MASK`).
+const CMD_MASK: u32 = (1 << 12) - 1;
+
+pub fn grant_table_op(cmd: u32, uop: u64, count: u32) -> Outcome {
+    if i32::try_from(count).is_err() {
+        return Outcome::Err(Errno::EINVAL);
+    }
+    let (op, opaque) = (cmd & CMD_MASK, cmd >> 12);
+    if opaque != 0 && op != GNTTABOP_CACHE_FLUSH {
+        return Outcome::Err(Errno::EINVAL);
+    }
+    if super::refused::<{ nr::GRANT_TABLE_OP }>(op) {
+        return Outcome::Err(Errno::ENOSYS);
+    }
+    if count != 1 {
+        return Outcome::Err(Errno::EINVAL);
+    }
+    let r = match op {
+        GNTTABOP_SETUP_TABLE => setup_table(uop),
+        GNTTABOP_QUERY_SIZE => query_size(uop),
+        GNTTABOP_SET_VERSION => set_version(uop),
+        GNTTABOP_GET_STATUS_FRAMES => get_status_frames(uop),
+        GNTTABOP_GET_VERSION => get_version(uop),
+        _ => Err(Errno::ENOSYS),
+    };
+    r.into()
+}
+
+/// The domain a `dom` field names, if the caller may use its table: the
+/// caller itself (`DOMID_SELF` or its id) or, privileged, any.
+enum Target {
+    Allowed(Arc<Domain>),
+    Denied,
+    Missing,
+}
+
+fn target(dom: u16) -> Target {
+    let me = domain::current_id();
+    let id = if dom == DOMID_SELF { me.get() } else { dom };
+    let Some(d) = DomId::try_new(id).ok().and_then(domain::lookup) else {
+        return Target::Missing;
+    };
+    let privileged = domain::lookup(me).is_some_and(|m| m.privileged);
+    if d.id == me || privileged {
+        Target::Allowed(d)
+    } else {
+        Target::Denied
+    }
+}
+
+/// Writes field `value` at byte `offset` of the struct at `uop`.
+fn write_field<T: GuestValue>(uop: u64, offset: u64, value: &T) -> Result<(), Errno> {
+    write_arg(uop.wrapping_add(offset), value)
+}
+
+/// Copies `mfns` out to the list at `list` (8 bytes each); false if any
+/// could not be written (the others still are, as on Xen).
+fn write_list(list: u64, mfns: &[u64]) -> bool {
+    let mut ok = true;
+    for (i, mfn) in (0u64..).zip(mfns) {
+        let at = list.wrapping_add(i.wrapping_mul(8));
+        ok &= copy_to_loaded(at, &mfn.to_le_bytes()).is_ok();
+    }
+    ok
+}
+
+/// Whether `count` 8-byte elements at `list` lie in guest address space
+/// (Xen's `guest_handle_okay`).
+fn list_ok(list: u64, count: u32) -> bool {
+    hv::guest_handle::range_ok(list, u64::from(count) * 8)
+}
+
+fn setup_table(uop: u64) -> HcResult {
+    let op: GnttabSetupTable = read_arg(uop)?;
+    if !list_ok(op.frame_list, op.nr_frames) {
+        return Err(Errno::EFAULT);
+    }
+    let status = match target(op.dom) {
+        Target::Missing => GNTST_BAD_DOMAIN,
+        Target::Denied => GNTST_PERMISSION_DENIED,
+        Target::Allowed(d) => {
+            let listed: Result<Vec<u64>, i16> = {
+                let mut g = d.grants.lock();
+                let too_many = op.nr_frames > g.max_frames();
+                if too_many || (op.nr_frames > g.nr_frames() && g.grow(op.nr_frames).is_err()) {
+                    Err(GNTST_GENERAL_ERROR)
+                } else {
+                    Ok((0..op.nr_frames).filter_map(|i| g.frame(i)).collect())
+                }
+            };
+            match listed {
+                Err(s) => s,
+                Ok(mfns) if write_list(op.frame_list, &mfns) => GNTST_OKAY,
+                Ok(_) => GNTST_BAD_VIRT_ADDR,
+            }
+        }
+    };
+    write_field(uop, 8, &status)?;
+    Ok(0)
+}
+
+fn query_size(uop: u64) -> HcResult {
+    let mut op: GnttabQuerySize = read_arg(uop)?;
+    op.status = match target(op.dom) {
+        Target::Missing => GNTST_BAD_DOMAIN,
+        Target::Denied => GNTST_PERMISSION_DENIED,
+        Target::Allowed(d) => {
+            let g = d.grants.lock();
+            op.nr_frames = g.nr_frames();
+            op.max_nr_frames = g.max_frames();
+            GNTST_OKAY
+        }
+    };
+    write_arg(uop, &op)?;
+    Ok(0)
+}
+
+fn version_number(v: hv::grant::Version) -> u32 {
+    match v {
+        hv::grant::Version::V1 => 1,
+        hv::grant::Version::V2 => 2,
+    }
+}
+
+fn set_version(uop: u64) -> HcResult {
+    let mut op: GnttabSetVersion = read_arg(uop)?;
+    let d = domain::lookup(domain::current_id()).ok_or(Errno::ESRCH)?;
+    let (r, now) = {
+        let mut g = d.grants.lock();
+        let r = g.set_version(op.version);
+        (r, g.version())
+    };
+    op.version = version_number(now);
+    write_arg(uop, &op)?;
+    r.map(|()| 0)
+}
+
+fn get_status_frames(uop: u64) -> HcResult {
+    let op: GnttabGetStatusFrames = read_arg(uop)?;
+    let status = match target(op.dom) {
+        Target::Missing => GNTST_BAD_DOMAIN,
+        Target::Denied => GNTST_PERMISSION_DENIED,
+        Target::Allowed(d) => {
+            let listed: Option<Vec<u64>> = {
+                let g = d.grants.lock();
+                (op.nr_frames <= g.nr_status_frames()).then(|| {
+                    (0..op.nr_frames)
+                        .filter_map(|i| g.status_frame(i))
+                        .collect()
+                })
+            };
+            match listed {
+                None => GNTST_GENERAL_ERROR,
+                Some(mfns) if write_list(op.frame_list, &mfns) => GNTST_OKAY,
+                Some(_) => GNTST_BAD_VIRT_ADDR,
+            }
+        }
+    };
+    write_field(uop, 6, &status)?;
+    Ok(0)
+}
+
+fn get_version(uop: u64) -> HcResult {
+    let mut op: GnttabGetVersion = read_arg(uop)?;
+    op.version = match target(op.dom) {
+        Target::Missing => return Err(Errno::ESRCH),
+        Target::Denied => return Err(Errno::EPERM),
+        Target::Allowed(d) => version_number(d.grants.lock().version()),
+    };
+    write_arg(uop, &op)?;
+    Ok(0)
+}
