@@ -387,6 +387,13 @@ impl Maptrack {
         self.slots.get(handle as usize).copied().flatten()
     }
 
+    /// Replaces the flags of `handle`'s mapping (what an unmap left of it).
+    pub fn set_flags(&mut self, handle: u32, flags: u32) {
+        if let Some(Some(m)) = self.slots.get_mut(handle as usize) {
+            m.flags = flags;
+        }
+    }
+
     /// Ends `handle`'s mapping; what it was (`None`: not in use).
     pub fn remove(&mut self, handle: u32) -> Option<Mapping> {
         let m = self.slots.get_mut(handle as usize)?.take()?;

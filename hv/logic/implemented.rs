@@ -124,6 +124,8 @@ pub const IMPLEMENTED: &[Implemented] = &[
     some(
         nr::GRANT_TABLE_OP,
         &[
+            GNTTABOP_MAP_GRANT_REF,
+            GNTTABOP_UNMAP_GRANT_REF,
             GNTTABOP_SETUP_TABLE,
             GNTTABOP_QUERY_SIZE,
             GNTTABOP_SET_VERSION,

@@ -105,6 +105,8 @@ pub enum PtError {
     /// A page hv shares with the domain mapped with a cache attribute
     /// other than write-back.
     CacheAttributes { mfn: u64 },
+    /// The entry does not map the frame a grant mapping was made of.
+    NotMapping { mfn: u64 },
 }
 
 impl PtError {
@@ -119,6 +121,7 @@ impl PtError {
             | Self::Page { .. }
             | Self::NotPageTable { .. }
             | Self::HypervisorSlot { .. }
+            | Self::NotMapping { .. }
             | Self::BadIndex => Errno::EINVAL,
         }
     }
@@ -297,6 +300,94 @@ where
             keep_locked: false,
             locked: None,
         }
+    }
+
+    /// Puts a grant mapping into entry `index` of the domain's L1 `table`
+    /// (Xen's `create_grant_pv_mapping`): `new` names a frame, maybe
+    /// another domain's, whose references (a general one, and the
+    /// writable type if `new` is writable) the caller took for it. From
+    /// here on they are the entry's, and go as any L1 entry's do when it is
+    /// replaced, whoever replaces it (as on Xen, where a grant mapping's
+    /// references belong to its PTE). The old entry's go. On an error
+    /// nothing changed and the caller still holds its references.
+    pub fn install_granted(&mut self, table: u64, index: usize, new: u64) -> Result<u64, PtError> {
+        self.with_l1_locked(table, index, |pt| {
+            if new & PTE_P == 0 || new & pt.disallowed(1) != 0 {
+                return Err(PtError::BadFlags {
+                    level: 1,
+                    entry: new,
+                });
+            }
+            let old = pt.mem.read(table, index);
+            pt.mem.write(table, index, adjust_entry(1, new));
+            pt.put_entry(1, table, old);
+            pt.flush_owed |= old & PTE_P != 0;
+            Ok(old)
+        })
+    }
+
+    /// Takes a grant mapping out of entry `index` of the domain's L1
+    /// `table` (Xen's `replace_grant_pv_mapping` with nothing to put
+    /// back): only if the entry maps `mfn`, writable exactly if
+    /// `writable` (`PtError::NotMapping` otherwise, and nothing changes);
+    /// its references go with it.
+    pub fn remove_granted(
+        &mut self,
+        table: u64,
+        index: usize,
+        mfn: u64,
+        writable: bool,
+    ) -> Result<u64, PtError> {
+        self.with_l1_locked(table, index, |pt| {
+            let old = pt.mem.read(table, index);
+            if old & PTE_P == 0 || entry_mfn(old) != mfn || (old & PTE_RW != 0) != writable {
+                return Err(PtError::NotMapping { mfn });
+            }
+            pt.mem.write(table, index, 0);
+            pt.put_entry(1, table, old);
+            pt.flush_owed = true;
+            Ok(old)
+        })
+    }
+
+    /// Runs `f` with L1 `table` locked (`NotPageTable` if it is not one of
+    /// the domain's validated L1s) for a change of entry `index`.
+    fn with_l1_locked(
+        &mut self,
+        table: u64,
+        index: usize,
+        f: impl FnOnce(&mut Self) -> Result<u64, PtError>,
+    ) -> Result<u64, PtError> {
+        self.with_locked(table, index, |pt, ty| {
+            if ty == PageType::L1 {
+                f(pt)
+            } else {
+                Err(PtError::NotPageTable { mfn: table })
+            }
+        })
+    }
+
+    /// Runs `f` with `table` locked (given its type) for a change of entry
+    /// `index`, keeping the lock after if the batch keeps it.
+    #[inline(always)]
+    fn with_locked(
+        &mut self,
+        table: u64,
+        index: usize,
+        f: impl FnOnce(&mut Self, PageType) -> Result<u64, PtError>,
+    ) -> Result<u64, PtError> {
+        if index >= 512 {
+            return Err(PtError::BadIndex);
+        }
+        let ty = match self.locked {
+            Some((held, ty)) if held == table => ty,
+            _ => self.lock(table)?,
+        };
+        let r = f(self, ty);
+        if !self.keep_locked {
+            self.unlock();
+        }
+        r
     }
 
     /// Lets go of the table kept locked, if any.
@@ -527,11 +618,10 @@ where
         }
         let target = entry_mfn(entry);
         if level == 1 {
-            if self
-                .frames
-                .get(target)
-                .is_none_or(|p| p.owner != Some(self.domain))
-            {
+            // I/O memory (no owner) was mapped without a reference. Any
+            // other frame holds one: the domain's own, or another
+            // domain's the entry got through a grant.
+            if self.frames.get(target).is_none_or(|p| p.owner.is_none()) {
                 return;
             }
             if entry & PTE_RW != 0 {
@@ -576,23 +666,12 @@ where
         index: usize,
         new: u64,
     ) -> Result<u64, PtError> {
-        if index >= 512 {
-            return Err(PtError::BadIndex);
-        }
-        let ty = match self.locked {
-            Some((held, ty)) if held == table => ty,
-            _ => self.lock(table)?,
-        };
-        let r = match type_level(ty) {
+        self.with_locked(table, index, |pt, ty| match type_level(ty) {
             Some(level) if want.is_none_or(|w| w == ty) => {
-                self.update_locked(table, level, index, new)
+                pt.update_locked(table, level, index, new)
             }
             _ => Err(PtError::NotPageTable { mfn: table }),
-        };
-        if !self.keep_locked {
-            self.unlock();
-        }
-        r
+        })
     }
 
     /// Locks `table` for updates (letting go of the one held before).

@@ -492,3 +492,55 @@ fn a_descriptor_type_taken_through_the_engine_is_usable_again() {
     pt.get_type(7, PageType::SegDesc).unwrap();
     assert_eq!(ft.get(7).unwrap().type_count, 2);
 }
+
+#[test]
+fn a_grant_mapping_of_another_domains_frame_holds_what_the_caller_took() {
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    // The grant code's references on OTHER's frame N, for a writable map.
+    ft.get_page_and_type(N, OTHER, PageType::Writable).unwrap();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    assert_eq!(
+        pt.install_granted(4, 3, e(N, PTE_P | PTE_RW | PTE_US)),
+        Ok(0)
+    );
+    assert_eq!(ft.get(N).unwrap().refs, 1);
+    assert_eq!(ft.get(N).unwrap().ty, PageType::Writable);
+    // Only an entry mapping that frame is taken out.
+    assert_eq!(
+        pt.remove_granted(4, 3, 5, true),
+        Err(PtError::NotMapping { mfn: 5 })
+    );
+    assert_eq!(
+        pt.remove_granted(4, 2, N, true),
+        Err(PtError::NotMapping { mfn: N })
+    );
+    assert_eq!(
+        pt.remove_granted(4, 3, N, false),
+        Err(PtError::NotMapping { mfn: N }),
+        "a writable mapping is not the read-only one asked for"
+    );
+    assert_eq!(ft.get(N).unwrap().refs, 1);
+    assert!(pt.remove_granted(4, 3, N, true).is_ok());
+    let p = ft.get(N).unwrap();
+    assert_eq!((p.refs, p.type_count), (0, 0));
+    // Overwritten by an ordinary update instead: the references go too.
+    ft.get_page(N, OTHER).unwrap();
+    assert_eq!(pt.install_granted(4, 3, e(N, PTE_P | PTE_US)), Ok(0));
+    assert!(pt.update_l1_entry(4, 3, 0).is_ok());
+    assert_eq!(ft.get(N).unwrap().refs, 0);
+    // Not into a table that is not an L1, nor a not-present entry.
+    ft.get_page(N, OTHER).unwrap();
+    assert_eq!(
+        pt.install_granted(5, 0, e(N, PTE_P)),
+        Err(PtError::NotPageTable { mfn: 5 })
+    );
+    assert!(pt.install_granted(4, 0, e(N, 0)).is_err());
+    assert_eq!(
+        ft.get(N).unwrap().refs,
+        1,
+        "the caller still holds its reference"
+    );
+    ft.put_page(N).unwrap();
+}

@@ -357,6 +357,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
     let grants = crate::grant::Grants::new(
         spec.id.get(),
         limits.max_grant_frames,
+        limits.max_maptrack_frames,
         limits.max_grant_version,
     )
     .map_err(|_| BuildError::Internal("no frame for the grant table"))?;

@@ -46,6 +46,7 @@ pub struct NewDomain {
     pub max_vcpus: u32,
     pub max_evtchn_port: u32,
     pub max_grant_frames: u32,
+    pub max_maptrack_frames: u32,
     /// Highest grant-table version (`grant_opts`).
     pub max_grant_version: u32,
     pub handle: [u8; 16],
@@ -123,8 +124,13 @@ fn build(id: DomId, shared: mm::OwnedFrame, new: &NewDomain) -> Result<Domain, E
     };
     let mut state = DomainState::new(Vec::new(), 0, new.handle);
     state.controller_pauses = 1;
-    let grants = crate::grant::Grants::new(owner, new.max_grant_frames, new.max_grant_version)
-        .map_err(|_| Errno::ENOMEM)?;
+    let grants = crate::grant::Grants::new(
+        owner,
+        new.max_grant_frames,
+        new.max_maptrack_frames,
+        new.max_grant_version,
+    )
+    .map_err(|_| Errno::ENOMEM)?;
     Ok(Domain::without_vcpus(
         config,
         state,

@@ -13,16 +13,39 @@
 //! difference is memory only) and are used again if it switches back.
 //! Everything goes with the domain.
 //!
-//! Missing: mapping, unmapping and copying grants (`hv::grant` has their
-//! rules; the hypercalls answer `-ENOSYS`).
+//! Mapping ([`map`], [`unmap`]): a grant mapped by a PV domain is an L1
+//! entry of the mapper naming the granter's frame, whose references (one
+//! general, and the writable type for a writable mapping) the grant code
+//! takes and the entry then owns, as on Xen: they go when the entry goes,
+//! by `unmap_grant_ref` or otherwise. The granter's side is its active
+//! entry (pin counts, the frame) and the access bits in its shared entry;
+//! the mapper's is a maptrack handle. The two tables are never locked at
+//! once (the mapper's maptrack, then the granter's table, then the
+//! maptrack again), so no two grant locks nest.
+//!
+//! Missing: copying, transfer, `unmap_and_replace`, device mappings' IOMMU
+//! side (there is no IOMMU: a device mapping only counts), releasing a
+//! dying domain's mappings of others, and preempting long batches beyond
+//! 512 elements per call.
 
 use alloc::vec::Vec;
 
+use alloc::sync::Arc;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::GNTTAB_NR_RESERVED_ENTRIES;
-use hv::grant::{status_frames, Active, Version, V1_PER_FRAME};
+use guest_abi::grant_table::{
+    GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP,
+    GNTMAP_READONLY, GNTST_BAD_DEV_ADDR, GNTST_BAD_DOMAIN, GNTST_BAD_GNTREF, GNTST_BAD_HANDLE,
+    GNTST_BAD_PAGE, GNTST_GENERAL_ERROR, GTF_READING, GTF_WRITING,
+};
+use hv::grant::{
+    access_to_clear, acquire, check_pinned, needs_acquire, status_frames, Active, Mapping,
+    Maptrack, Use, Version, Want, V1_PER_FRAME,
+};
+use hv::pt;
 
-use crate::mm::{self, FrameWrite, WritableRef};
+use crate::domain::{self, DomId, Domain};
+use crate::mm::{self, FrameWrite, GrantWords, WritableRef};
 
 /// A domain's grant table.
 #[derive(Debug)]
@@ -39,6 +62,8 @@ pub struct Grants {
     status: Vec<WritableRef>,
     /// One per version 1 entry the frames hold (version 2 uses half).
     active: Vec<Active>,
+    /// The domain's mappings of grants (its own or others').
+    maptrack: Maptrack,
 }
 
 /// Why a table could not grow.
@@ -47,9 +72,13 @@ pub struct NoRoom;
 
 impl Grants {
     /// The table of a new domain `owner` with one grant frame.
-    /// (`max_maptrack_frames` bounds the mappings it makes, once there
-    /// are any.)
-    pub fn new(owner: u16, max_frames: u32, max_version: u32) -> Result<Self, NoRoom> {
+    /// `max_maptrack_frames` bounds the mappings it makes.
+    pub fn new(
+        owner: u16,
+        max_frames: u32,
+        max_maptrack_frames: u32,
+        max_version: u32,
+    ) -> Result<Self, NoRoom> {
         let mut g = Self {
             owner,
             version: Version::V1,
@@ -58,6 +87,7 @@ impl Grants {
             frames: Vec::new(),
             status: Vec::new(),
             active: Vec::new(),
+            maptrack: Maptrack::new(max_maptrack_frames),
         };
         g.grow(1)?;
         Ok(g)
@@ -80,6 +110,32 @@ impl Grants {
         match self.version {
             Version::V1 => 0,
             Version::V2 => status_frames(self.nr_frames()),
+        }
+    }
+
+    /// Entries the table holds now.
+    pub fn nr_entries(&self) -> u32 {
+        self.version.entries(self.nr_frames())
+    }
+
+    /// Entry `gref`'s shared words.
+    fn words(&self, gref: u32) -> Option<GrantWords<'_>> {
+        GrantWords::entry(&self.frames, &self.status, self.version, gref)
+    }
+
+    /// The frame entry `gref` names (for a PV granter, a machine frame).
+    fn entry_frame(&self, gref: u32) -> u64 {
+        let (per, size, at) = match self.version {
+            Version::V1 => (V1_PER_FRAME, 8, 4),
+            Version::V2 => (hv::grant::V2_PER_FRAME, 16, 8),
+        };
+        let Some(f) = self.frames.get((gref / per) as usize) else {
+            return u64::MAX;
+        };
+        let word = read_u64(f, u64::from(gref % per) * size + at / 8 * 8);
+        match self.version {
+            Version::V1 => word >> 32,
+            Version::V2 => word,
         }
     }
 
@@ -256,4 +312,263 @@ fn shared_frame(owner: u16) -> Option<WritableRef> {
         Some(held)
     })
     .flatten()
+}
+
+/// A `GNTTABOP_map_grant_ref` element, checked for its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct MapRequest {
+    pub granter: u16,
+    pub gref: u32,
+    pub flags: u32,
+    pub host_addr: u64,
+}
+
+/// What a mapping made.
+#[derive(Debug, Clone, Copy)]
+pub struct Mapped {
+    pub handle: u32,
+    pub mfn: u64,
+}
+
+/// Where a grant's host mapping goes: the L1 and the entry.
+fn host_slot(flags: u32, host_addr: u64) -> Option<(u64, usize, Option<u64>)> {
+    if flags & GNTMAP_CONTAINS_PTE != 0 {
+        if !host_addr.is_multiple_of(8) {
+            return None;
+        }
+        let index = usize::try_from((host_addr % mm::PAGE_SIZE) / 8).ok()?;
+        return Some((host_addr / mm::PAGE_SIZE, index, None));
+    }
+    let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
+    let read = |pa| mm::frame_access::read_u64(pa).ok();
+    match hv::pt_walk::walk_upper(cr3, host_addr, hv::pt_walk::PRESENT, read) {
+        Ok(hv::pt_walk::Upper::L1 { table, index, .. }) => {
+            Some((table / mm::PAGE_SIZE, index, Some(host_addr)))
+        }
+        _ => None,
+    }
+}
+
+/// The L1 entry a grant mapping of `mfn` with `flags` is (Xen's
+/// `grant_to_pte_flags`: present, accessed, dirty, not executable; user
+/// for an application mapping; writable unless read-only).
+fn grant_pte(mfn: u64, flags: u32) -> u64 {
+    let mut pte = (mfn << 12) | pt::PTE_P | pt::PTE_A | pt::PTE_D | pt::PTE_NX;
+    if flags & GNTMAP_APPLICATION_MAP != 0 {
+        pte |= pt::PTE_US;
+    }
+    if flags & GNTMAP_READONLY == 0 {
+        pte |= pt::PTE_RW;
+    }
+    pte
+}
+
+/// The counts a mapping with `flags` adds.
+fn uses(flags: u32) -> impl Iterator<Item = Use> {
+    let ro = flags & GNTMAP_READONLY != 0;
+    let host =
+        (flags & GNTMAP_HOST_MAP != 0).then_some(if ro { Use::HostRead } else { Use::HostWrite });
+    let dev = (flags & GNTMAP_DEVICE_MAP != 0).then_some(if ro {
+        Use::DeviceRead
+    } else {
+        Use::DeviceWrite
+    });
+    host.into_iter().chain(dev)
+}
+
+/// `GNTTABOP_map_grant_ref` of one element by `ld`, the running domain.
+pub fn map(ld: &Domain, io_caps: bool, req: MapRequest) -> Result<Mapped, i16> {
+    if req.flags & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
+        return Err(GNTST_BAD_GNTREF);
+    }
+    let rd = DomId::try_new(req.granter)
+        .ok()
+        .and_then(domain::lookup)
+        .ok_or(GNTST_BAD_DOMAIN)?;
+    let mapping = Mapping {
+        granter: req.granter,
+        gref: req.gref,
+        flags: req.flags,
+        host_addr: req.host_addr,
+    };
+    let handle = ld.grants.lock().maptrack.insert(mapping)?;
+    let r = pin_and_map(ld, &rd, io_caps, req);
+    if r.is_err() {
+        ld.grants.lock().maptrack.remove(handle);
+    }
+    r.map(|mfn| Mapped { handle, mfn })
+}
+
+fn pin_and_map(ld: &Domain, rd: &Arc<Domain>, io_caps: bool, req: MapRequest) -> Result<u64, i16> {
+    let me = ld.id.get();
+    let readonly = req.flags & GNTMAP_READONLY != 0;
+    let mut g = rd.grants.lock();
+    if req.gref >= g.nr_entries() {
+        return Err(GNTST_BAD_GNTREF);
+    }
+    let version = g.version;
+    let gref = req.gref as usize;
+    let act = g.active.get(gref).copied().ok_or(GNTST_BAD_GNTREF)?;
+    check_pinned(&act, me)?;
+    let pinned = !act.pin.is_free();
+    let words = g.words(req.gref).ok_or(GNTST_BAD_GNTREF)?;
+    let acquiring = needs_acquire(&act, readonly);
+    // The access bits this mapping adds, taken back if it fails.
+    let added = match (acquiring, pinned) {
+        (false, _) => 0,
+        (true, false) => GTF_READING | GTF_WRITING,
+        (true, true) => GTF_WRITING,
+    };
+    if acquiring {
+        acquire(
+            &words,
+            version,
+            pinned,
+            Want {
+                user: me,
+                readonly,
+                map: true,
+            },
+        )?;
+    }
+    let undo = |words: &GrantWords<'_>, status: i16| {
+        if added != 0 {
+            hv::grant::SharedEntry::clear_access(words, version, added);
+        }
+        status
+    };
+    let mfn = if pinned {
+        act.mfn
+    } else {
+        g.entry_frame(req.gref)
+    };
+    let owner = rd.id.get();
+    // The frame must be the granter's (Xen: `get_paged_frame`).
+    let owned = mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(owner)));
+    if owned != Some(true) {
+        return Err(undo(&words, GNTST_BAD_PAGE));
+    }
+    let mut pin = act.pin;
+    for u in uses(req.flags) {
+        pin = pin
+            .with(u)
+            .ok_or_else(|| undo(&words, GNTST_GENERAL_ERROR))?;
+    }
+    if req.flags & GNTMAP_HOST_MAP != 0 {
+        // The entry's references, taken here and owned by the entry.
+        let took = mm::with_frame_table(|ft| {
+            if readonly {
+                ft.get_page(mfn, owner).is_ok()
+            } else {
+                ft.get_page_and_type(mfn, owner, hv::page_info::PageType::Writable)
+                    .is_ok()
+            }
+        });
+        if took != Some(true) {
+            return Err(undo(&words, GNTST_GENERAL_ERROR));
+        }
+        let installed = host_slot(req.flags, req.host_addr).and_then(|(table, index, _)| {
+            mm::with_page_tables(me, io_caps, |t| {
+                t.install_granted(table, index, grant_pte(mfn, req.flags))
+                    .ok()
+            })
+            .flatten()
+        });
+        if installed.is_none() {
+            mm::with_frame_table(|ft| {
+                if readonly {
+                    let _ = ft.put_page(mfn);
+                } else {
+                    let _ = ft.put_page_and_type(mfn);
+                }
+            });
+            return Err(undo(&words, GNTST_GENERAL_ERROR));
+        }
+    }
+    if let Some(a) = g.active.get_mut(gref) {
+        *a = Active { pin, user: me, mfn };
+    }
+    Ok(mfn)
+}
+
+/// `GNTTABOP_unmap_grant_ref` of one element by `ld`, the running domain:
+/// the host mapping at `host_addr` (if it is non-zero and the mapping has
+/// one) and the device mapping at `dev_bus_addr` (likewise) go; the
+/// handle goes with the last of them. Nothing asked for: nothing done, as
+/// on Xen.
+pub fn unmap(
+    ld: &Domain,
+    io_caps: bool,
+    handle: u32,
+    host_addr: u64,
+    dev_bus_addr: u64,
+) -> Result<(), i16> {
+    let me = ld.id.get();
+    let m = ld
+        .grants
+        .lock()
+        .maptrack
+        .get(handle)
+        .ok_or(GNTST_BAD_HANDLE)?;
+    let rd = DomId::try_new(m.granter)
+        .ok()
+        .and_then(domain::lookup)
+        .ok_or(GNTST_BAD_DOMAIN)?;
+    let readonly = m.flags & GNTMAP_READONLY != 0;
+    let mut done = 0;
+    let flush = {
+        let mut g = rd.grants.lock();
+        let version = g.version;
+        let gref = m.gref as usize;
+        let act = g.active.get(gref).copied().ok_or(GNTST_BAD_GNTREF)?;
+        if act.pin.is_free() || act.user != me {
+            return Err(GNTST_GENERAL_ERROR);
+        }
+        if dev_bus_addr != 0 && m.flags & GNTMAP_DEVICE_MAP != 0 {
+            if dev_bus_addr != act.mfn << 12 {
+                return Err(GNTST_BAD_DEV_ADDR);
+            }
+            done |= GNTMAP_DEVICE_MAP;
+        }
+        let mut flush = None;
+        if host_addr != 0 && m.flags & GNTMAP_HOST_MAP != 0 {
+            let (table, index, va) =
+                host_slot(m.flags & GNTMAP_CONTAINS_PTE, host_addr).ok_or(GNTST_GENERAL_ERROR)?;
+            mm::with_page_tables(me, io_caps, |t| {
+                t.remove_granted(table, index, act.mfn, !readonly)
+            })
+            .ok_or(GNTST_GENERAL_ERROR)?
+            .map_err(|_| GNTST_GENERAL_ERROR)?;
+            done |= GNTMAP_HOST_MAP;
+            flush = Some(va);
+        }
+        let mut pin = act.pin;
+        for u in uses(m.flags & (done | GNTMAP_READONLY)) {
+            pin = pin.without(u).unwrap_or(pin);
+        }
+        let clear = access_to_clear(act.pin, pin);
+        if clear != 0 {
+            if let Some(w) = g.words(m.gref) {
+                hv::grant::SharedEntry::clear_access(&w, version, clear);
+            }
+        }
+        if let Some(a) = g.active.get_mut(gref) {
+            a.pin = pin;
+        }
+        flush
+    };
+    if done != 0 {
+        let left = m.flags & !done;
+        let mut lg = ld.grants.lock();
+        if left & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
+            lg.maptrack.remove(handle);
+        } else {
+            lg.maptrack.set_flags(handle, left);
+        }
+    }
+    if let Some(va) = flush {
+        let tlb = crate::arch::x86_64::mm::dirty_cpus(me);
+        crate::arch::x86_64::mm::flush_cpus(tlb, va);
+    }
+    Ok(())
 }

@@ -236,6 +236,7 @@ fn createdomain(_: Privileged, c: &mut XenDomctl) -> Result<(), Errno> {
         max_vcpus: ok.max_vcpus,
         max_evtchn_port: ok.max_evtchn_port,
         max_grant_frames: ok.max_grant_frames,
+        max_maptrack_frames: ok.max_maptrack_frames,
         max_grant_version: cfg.grant_opts & XEN_DOMCTL_GRANT_VERSION_MASK,
         handle: cfg.handle,
     };

@@ -18,7 +18,12 @@
 //! - `get_status_frames`: the version 2 status frames
 //!   (`GNTST_general_error` for more than there are; none for version 1).
 //!
-//! Mapping, unmapping, copying and transfer are `-ENOSYS` (not yet).
+//! - `map_grant_ref`, `unmap_grant_ref`: batches of `count` elements
+//!   (`-EFAULT` if the array is not in guest space), each done by
+//!   `crate::grant::map` / `unmap` with its status written back, at most
+//!   [`BATCH`] per call before a continuation for the rest.
+//!
+//! Copying, transfer and `unmap_and_replace` are `-ENOSYS` (not yet).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -30,6 +35,7 @@ use guest_abi::xen::DOMID_SELF;
 
 use super::{read_arg, write_arg, HcResult, Outcome};
 use crate::domain::{self, DomId, Domain};
+use crate::grant::MapRequest;
 use crate::guest_mem::{copy_to_loaded, GuestValue};
 
 /// The command bits of `cmd` (Xen's `GNTTABOP_CMD_MASK`).
@@ -45,6 +51,13 @@ pub fn grant_table_op(cmd: u32, uop: u64, count: u32) -> Outcome {
     }
     if super::refused::<{ nr::GRANT_TABLE_OP }>(op) {
         return Outcome::Err(Errno::ENOSYS);
+    }
+    match op {
+        GNTTABOP_MAP_GRANT_REF => return batch::<GnttabMapGrantRef>(cmd, uop, count, map_one),
+        GNTTABOP_UNMAP_GRANT_REF => {
+            return batch::<GnttabUnmapGrantRef>(cmd, uop, count, unmap_one)
+        }
+        _ => {}
     }
     if count != 1 {
         return Outcome::Err(Errno::EINVAL);
@@ -203,4 +216,66 @@ fn get_version(uop: u64) -> HcResult {
     };
     write_arg(uop, &op)?;
     Ok(0)
+}
+
+/// Elements of a map or unmap batch done per call before a continuation.
+const BATCH: u32 = 512;
+
+/// Runs `one` on each of the `count` elements of type `T` at `uop`,
+/// writing each back (`-EFAULT` if one cannot be read or written); after
+/// [`BATCH`] of them, a continuation for the rest.
+fn batch<T: GuestValue + zerocopy::IntoBytes>(
+    cmd: u32,
+    uop: u64,
+    count: u32,
+    one: fn(&Domain, bool, &mut T),
+) -> Outcome {
+    let size = core::mem::size_of::<T>() as u64;
+    if !hv::guest_handle::range_ok(uop, u64::from(count) * size) {
+        return Outcome::Err(Errno::EFAULT);
+    }
+    let Some(me) = domain::lookup(domain::current_id()) else {
+        return Outcome::Err(Errno::ESRCH);
+    };
+    let io_caps = me.privileged;
+    for i in 0..count {
+        if i == BATCH {
+            let at = uop + u64::from(i) * size;
+            return Outcome::again([u64::from(cmd), at, u64::from(count - i)]);
+        }
+        let at = uop + u64::from(i) * size;
+        let mut op: T = match read_arg(at) {
+            Ok(op) => op,
+            Err(e) => return Outcome::Err(e),
+        };
+        one(&me, io_caps, &mut op);
+        if let Err(e) = write_arg(at, &op) {
+            return Outcome::Err(e);
+        }
+    }
+    Outcome::Done(0)
+}
+
+fn map_one(me: &Domain, io_caps: bool, op: &mut GnttabMapGrantRef) {
+    let req = MapRequest {
+        granter: op.dom,
+        gref: op.ref_,
+        flags: op.flags,
+        host_addr: op.host_addr,
+    };
+    match crate::grant::map(me, io_caps, req) {
+        Ok(m) => {
+            op.status = GNTST_OKAY;
+            op.handle = m.handle;
+            op.dev_bus_addr = m.mfn << 12;
+        }
+        Err(status) => op.status = status,
+    }
+}
+
+fn unmap_one(me: &Domain, io_caps: bool, op: &mut GnttabUnmapGrantRef) {
+    op.status = match crate::grant::unmap(me, io_caps, op.handle, op.host_addr, op.dev_bus_addr) {
+        Ok(()) => GNTST_OKAY,
+        Err(status) => status,
+    };
 }

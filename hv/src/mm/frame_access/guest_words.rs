@@ -391,3 +391,84 @@ impl EventMemory for EventWords {
         Some(unsafe { word_at(block.va + CONTROL_HEAD + queue as u64 * 4) })
     }
 }
+
+/// A domain's grant-table entries and (version 2) status words, in the
+/// grant frames and status frames hv shares with it (held writable for
+/// the table's life): [`hv::grant::SharedEntry`] for each entry, reached
+/// only atomically, since the domain rewrites its entries at any time.
+#[derive(Debug)]
+pub struct GrantWords<'a> {
+    /// Direct-map address of the entry's first word (flags, domid).
+    header: &'a AtomicU32,
+    /// Its status word (v2) or, v1, the same word's flags half.
+    status: Option<&'a AtomicU16>,
+}
+
+impl GrantWords<'_> {
+    /// Entry `gref` of a table of `frames` (grant frames) and `status`
+    /// (status frames), `None` if the frames do not hold it.
+    pub fn entry<'a>(
+        frames: &'a [WritableRef],
+        status: &'a [WritableRef],
+        version: hv::grant::Version,
+        gref: u32,
+    ) -> Option<GrantWords<'a>> {
+        use hv::grant::{Version, STATUS_PER_FRAME, V1_PER_FRAME, V2_PER_FRAME};
+        let (per, size) = match version {
+            Version::V1 => (V1_PER_FRAME, 8),
+            Version::V2 => (V2_PER_FRAME, 16),
+        };
+        let frame = frames.get((gref / per) as usize)?;
+        let va = frame_va(frame.frame(), u64::from(gref % per) * size, 4).ok()?;
+        // SAFETY: aligned (frame_va) and inside a frame `frames` holds
+        // writable for `'a`; the domain and hv reach it only atomically.
+        let header = unsafe { word_at::<AtomicU32>(va) };
+        let status = match version {
+            Version::V1 => None,
+            Version::V2 => {
+                let frame = status.get((gref / STATUS_PER_FRAME) as usize)?;
+                let va = frame_va(frame.frame(), u64::from(gref % STATUS_PER_FRAME) * 2, 2).ok()?;
+                // SAFETY: as for `header`.
+                Some(unsafe { word_at::<AtomicU16>(va) })
+            }
+        };
+        Some(GrantWords { header, status })
+    }
+}
+
+impl hv::grant::SharedEntry for GrantWords<'_> {
+    fn header(&self) -> u32 {
+        self.header.load(core::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn cmpxchg_header(&self, old: u32, new: u32) -> u32 {
+        use core::sync::atomic::Ordering::SeqCst;
+        match self.header.compare_exchange(old, new, SeqCst, SeqCst) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+
+    fn set_access(&self, _: hv::grant::Version, bits: u16) {
+        use core::sync::atomic::Ordering::SeqCst;
+        match self.status {
+            Some(s) => {
+                s.fetch_or(bits, SeqCst);
+            }
+            None => {
+                self.header.fetch_or(u32::from(bits), SeqCst);
+            }
+        }
+    }
+
+    fn clear_access(&self, _: hv::grant::Version, bits: u16) {
+        use core::sync::atomic::Ordering::SeqCst;
+        match self.status {
+            Some(s) => {
+                s.fetch_and(!bits, SeqCst);
+            }
+            None => {
+                self.header.fetch_and(!u32::from(bits), SeqCst);
+            }
+        }
+    }
+}

@@ -53,7 +53,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Level, Ordered};
 
 mod guest_words;
-pub use guest_words::{EventWords, VcpuInfoRef};
+pub use guest_words::{EventWords, GrantWords, VcpuInfoRef};
 use hv::frames::FrameBitmap;
 use hv::page_info::{self, FrameHome, FrameSlot, FrameTable, Hooks, PageError, PageType, TypedRef};
 
