@@ -127,6 +127,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
             GNTTABOP_MAP_GRANT_REF,
             GNTTABOP_UNMAP_GRANT_REF,
             GNTTABOP_SETUP_TABLE,
+            GNTTABOP_COPY,
             GNTTABOP_QUERY_SIZE,
             GNTTABOP_SET_VERSION,
             GNTTABOP_GET_STATUS_FRAMES,

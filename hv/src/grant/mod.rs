@@ -23,7 +23,12 @@
 //! once (the mapper's maptrack, then the granter's table, then the
 //! maptrack again), so no two grant locks nest.
 //!
-//! Missing: copying, transfer, `unmap_and_replace`, device mappings' IOMMU
+//! Copying ([`copy`]): each end is a frame of the caller's own (by
+//! machine frame) or a grant (by reference, of any domain), held for the
+//! copy by a reference (the destination writable) and, for a grant, by a
+//! count on its active entry, as Xen's `acquire_grant_for_copy`.
+//!
+//! Missing: sub-page and transitive grants in copies, transfer, `unmap_and_replace`, device mappings' IOMMU
 //! side (there is no IOMMU: a device mapping only counts), releasing a
 //! dying domain's mappings of others, and preempting long batches beyond
 //! 512 elements per call.
@@ -35,8 +40,9 @@ use guest_abi::errno::Errno;
 use guest_abi::grant_table::GNTTAB_NR_RESERVED_ENTRIES;
 use guest_abi::grant_table::{
     GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP,
-    GNTMAP_READONLY, GNTST_BAD_DEV_ADDR, GNTST_BAD_DOMAIN, GNTST_BAD_GNTREF, GNTST_BAD_HANDLE,
-    GNTST_BAD_PAGE, GNTST_GENERAL_ERROR, GTF_READING, GTF_WRITING,
+    GNTMAP_READONLY, GNTST_BAD_COPY_ARG, GNTST_BAD_DEV_ADDR, GNTST_BAD_DOMAIN, GNTST_BAD_GNTREF,
+    GNTST_BAD_HANDLE, GNTST_BAD_PAGE, GNTST_GENERAL_ERROR, GNTST_PERMISSION_DENIED, GTF_READING,
+    GTF_WRITING,
 };
 use hv::grant::{
     access_to_clear, acquire, check_pinned, needs_acquire, status_frames, Active, Mapping,
@@ -45,7 +51,7 @@ use hv::grant::{
 use hv::pt;
 
 use crate::domain::{self, DomId, Domain};
-use crate::mm::{self, FrameWrite, GrantWords, WritableRef};
+use crate::mm::{self, FrameWrite, GrantWords, PageRef, WritableRef};
 
 /// A domain's grant table.
 #[derive(Debug)]
@@ -402,79 +408,38 @@ pub fn map(ld: &Domain, io_caps: bool, req: MapRequest) -> Result<Mapped, i16> {
 fn pin_and_map(ld: &Domain, rd: &Arc<Domain>, io_caps: bool, req: MapRequest) -> Result<u64, i16> {
     let me = ld.id.get();
     let readonly = req.flags & GNTMAP_READONLY != 0;
-    let mut g = rd.grants.lock();
-    if req.gref >= g.nr_entries() {
-        return Err(GNTST_BAD_GNTREF);
-    }
-    let version = g.version;
-    let gref = req.gref as usize;
-    let act = g.active.get(gref).copied().ok_or(GNTST_BAD_GNTREF)?;
-    check_pinned(&act, me)?;
-    let pinned = !act.pin.is_free();
-    let words = g.words(req.gref).ok_or(GNTST_BAD_GNTREF)?;
-    let acquiring = needs_acquire(&act, readonly);
-    // The access bits this mapping adds, taken back if it fails.
-    let added = match (acquiring, pinned) {
-        (false, _) => 0,
-        (true, false) => GTF_READING | GTF_WRITING,
-        (true, true) => GTF_WRITING,
-    };
-    if acquiring {
-        acquire(
-            &words,
-            version,
-            pinned,
-            Want {
-                user: me,
-                readonly,
-                map: true,
-            },
-        )?;
-    }
-    let undo = |words: &GrantWords<'_>, status: i16| {
-        if added != 0 {
-            hv::grant::SharedEntry::clear_access(words, version, added);
-        }
-        status
-    };
-    let mfn = if pinned {
-        act.mfn
-    } else {
-        g.entry_frame(req.gref)
-    };
     let owner = rd.id.get();
-    // The frame must be the granter's (Xen: `get_paged_frame`).
-    let owned = mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(owner)));
-    if owned != Some(true) {
-        return Err(undo(&words, GNTST_BAD_PAGE));
+    let mut g = rd.grants.lock();
+    let want = Want {
+        user: me,
+        readonly,
+        map: true,
+    };
+    let mfn = pin_grant(&mut g, owner, req.gref, want, uses(req.flags))?;
+    if req.flags & GNTMAP_HOST_MAP == 0 {
+        return Ok(mfn);
     }
-    let mut pin = act.pin;
-    for u in uses(req.flags) {
-        pin = pin
-            .with(u)
-            .ok_or_else(|| undo(&words, GNTST_GENERAL_ERROR))?;
-    }
-    if req.flags & GNTMAP_HOST_MAP != 0 {
-        // The entry's references, taken here and owned by the entry.
-        let took = mm::with_frame_table(|ft| {
-            if readonly {
-                ft.get_page(mfn, owner).is_ok()
-            } else {
-                ft.get_page_and_type(mfn, owner, hv::page_info::PageType::Writable)
-                    .is_ok()
-            }
-        });
-        if took != Some(true) {
-            return Err(undo(&words, GNTST_GENERAL_ERROR));
+    // The entry's references, taken here and owned by the entry.
+    let took = mm::with_frame_table(|ft| {
+        if readonly {
+            ft.get_page(mfn, owner).is_ok()
+        } else {
+            ft.get_page_and_type(mfn, owner, hv::page_info::PageType::Writable)
+                .is_ok()
         }
-        let installed = host_slot(req.flags, req.host_addr).and_then(|(table, index, _)| {
-            mm::with_page_tables(me, io_caps, |t| {
-                t.install_granted(table, index, grant_pte(mfn, req.flags))
-                    .ok()
+    });
+    let installed = took == Some(true)
+        && host_slot(req.flags, req.host_addr)
+            .and_then(|(table, index, _)| {
+                mm::with_page_tables(me, io_caps, |t| {
+                    t.install_granted(table, index, grant_pte(mfn, req.flags))
+                        .ok()
+                })
+                .flatten()
             })
-            .flatten()
-        });
-        if installed.is_none() {
+            .is_some();
+    if !installed {
+        if took == Some(true) {
             mm::with_frame_table(|ft| {
                 if readonly {
                     let _ = ft.put_page(mfn);
@@ -482,13 +447,94 @@ fn pin_and_map(ld: &Domain, rd: &Arc<Domain>, io_caps: bool, req: MapRequest) ->
                     let _ = ft.put_page_and_type(mfn);
                 }
             });
-            return Err(undo(&words, GNTST_GENERAL_ERROR));
         }
-    }
-    if let Some(a) = g.active.get_mut(gref) {
-        *a = Active { pin, user: me, mfn };
+        drop_uses(&mut g, req.gref, uses(req.flags));
+        return Err(GNTST_GENERAL_ERROR);
     }
     Ok(mfn)
+}
+
+/// Counts `uses` on entry `gref` of `g` (a table of domain `owner`) for
+/// `want.user`, publishing the access in the shared entry when the count
+/// needs it ([`needs_acquire`]): the frame the entry names (fixed at the
+/// first use). On a refusal nothing changed.
+fn pin_grant(
+    g: &mut Grants,
+    owner: u16,
+    gref: u32,
+    want: Want,
+    uses: impl Iterator<Item = Use>,
+) -> Result<u64, i16> {
+    if gref >= g.nr_entries() {
+        return Err(GNTST_BAD_GNTREF);
+    }
+    let version = g.version;
+    let act = g
+        .active
+        .get(gref as usize)
+        .copied()
+        .ok_or(GNTST_BAD_GNTREF)?;
+    check_pinned(&act, want.user)?;
+    let pinned = !act.pin.is_free();
+    let acquiring = needs_acquire(&act, want.readonly);
+    // The access bits this use adds, taken back if it fails.
+    let added = match (acquiring, pinned) {
+        (false, _) => 0,
+        (true, false) => GTF_READING | GTF_WRITING,
+        (true, true) => GTF_WRITING,
+    };
+    let mfn = {
+        let words = g.words(gref).ok_or(GNTST_BAD_GNTREF)?;
+        if acquiring {
+            acquire(&words, version, pinned, want)?;
+        }
+        let undo = |status: i16| {
+            if added != 0 {
+                hv::grant::SharedEntry::clear_access(&words, version, added);
+            }
+            status
+        };
+        let mfn = if pinned { act.mfn } else { g.entry_frame(gref) };
+        // The frame must be the granter's (Xen: `get_paged_frame`).
+        let owned = mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(owner)));
+        if owned != Some(true) {
+            return Err(undo(GNTST_BAD_PAGE));
+        }
+        let mut pin = act.pin;
+        for u in uses {
+            pin = pin.with(u).ok_or_else(|| undo(GNTST_GENERAL_ERROR))?;
+        }
+        if let Some(a) = g.active.get_mut(gref as usize) {
+            *a = Active {
+                pin,
+                user: want.user,
+                mfn,
+            };
+        }
+        mfn
+    };
+    Ok(mfn)
+}
+
+/// Takes `uses` off entry `gref`'s counts, clearing the access bits the
+/// remaining ones no longer need.
+fn drop_uses(g: &mut Grants, gref: u32, uses: impl Iterator<Item = Use>) {
+    let Some(act) = g.active.get(gref as usize).copied() else {
+        return;
+    };
+    let mut pin = act.pin;
+    for u in uses {
+        pin = pin.without(u).unwrap_or(pin);
+    }
+    let clear = access_to_clear(act.pin, pin);
+    if clear != 0 {
+        if let Some(w) = g.words(gref) {
+            hv::grant::SharedEntry::clear_access(&w, g.version, clear);
+        }
+    }
+    if let Some(a) = g.active.get_mut(gref as usize) {
+        a.pin = pin;
+    }
 }
 
 /// `GNTTABOP_unmap_grant_ref` of one element by `ld`, the running domain:
@@ -518,7 +564,6 @@ pub fn unmap(
     let mut done = 0;
     let flush = {
         let mut g = rd.grants.lock();
-        let version = g.version;
         let gref = m.gref as usize;
         let act = g.active.get(gref).copied().ok_or(GNTST_BAD_GNTREF)?;
         if act.pin.is_free() || act.user != me {
@@ -542,19 +587,7 @@ pub fn unmap(
             done |= GNTMAP_HOST_MAP;
             flush = Some(va);
         }
-        let mut pin = act.pin;
-        for u in uses(m.flags & (done | GNTMAP_READONLY)) {
-            pin = pin.without(u).unwrap_or(pin);
-        }
-        let clear = access_to_clear(act.pin, pin);
-        if clear != 0 {
-            if let Some(w) = g.words(m.gref) {
-                hv::grant::SharedEntry::clear_access(&w, version, clear);
-            }
-        }
-        if let Some(a) = g.active.get_mut(gref) {
-            a.pin = pin;
-        }
+        drop_uses(&mut g, m.gref, uses(m.flags & (done | GNTMAP_READONLY)));
         flush
     };
     if done != 0 {
@@ -571,4 +604,136 @@ pub fn unmap(
         crate::arch::x86_64::mm::flush_cpus(tlb, va);
     }
     Ok(())
+}
+
+/// One end of a `GNTTABOP_copy` element.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyEnd {
+    /// A grant reference (`GNTCOPY_*_gref`) or else a machine frame of the
+    /// caller's.
+    pub gref: Option<u32>,
+    pub gmfn: u64,
+    /// `DOMID_SELF` or a domain id.
+    pub domid: u16,
+    pub offset: u16,
+}
+
+/// An end held for the copy: the frame's reference and, for a grant, the
+/// table and entry whose count holds it.
+struct Held<R> {
+    frame: R,
+    grant: Option<(Arc<Domain>, u32)>,
+    offset: u64,
+}
+
+/// The domain `end` names (`DOMID_SELF` or any id: `GNTST_bad_domain` if
+/// none), which must be the caller for an end by frame number
+/// (`GNTST_permission_denied`), as Xen 4.17's `gnttab_copy_lock_domain`.
+fn end_domain(ld: &Domain, end: CopyEnd) -> Result<Arc<Domain>, i16> {
+    let id = if end.domid == guest_abi::xen::DOMID_SELF {
+        ld.id.get()
+    } else {
+        end.domid
+    };
+    let d = DomId::try_new(id)
+        .ok()
+        .and_then(domain::lookup)
+        .ok_or(GNTST_BAD_DOMAIN)?;
+    if end.gref.is_none() && d.id != ld.id {
+        return Err(GNTST_PERMISSION_DENIED);
+    }
+    Ok(d)
+}
+
+/// Takes hold of `end` of domain `rd` for `ld` (the running domain):
+/// read-only for a source, writable for a destination.
+fn claim<R>(
+    ld: &Domain,
+    rd: Arc<Domain>,
+    end: CopyEnd,
+    readonly: bool,
+    take: impl Fn(u64, u16) -> Result<R, i16>,
+) -> Result<Held<R>, i16> {
+    let me = ld.id.get();
+    let offset = u64::from(end.offset);
+    let Some(gref) = end.gref else {
+        let frame = take(end.gmfn, me)?;
+        return Ok(Held {
+            frame,
+            grant: None,
+            offset,
+        });
+    };
+    let owner = rd.id.get();
+    let u = if readonly {
+        Use::HostRead
+    } else {
+        Use::HostWrite
+    };
+    let want = Want {
+        user: me,
+        readonly,
+        map: false,
+    };
+    let frame = {
+        let mut g = rd.grants.lock();
+        let mfn = pin_grant(&mut g, owner, gref, want, core::iter::once(u))?;
+        match take(mfn, owner) {
+            Ok(frame) => frame,
+            Err(status) => {
+                drop_uses(&mut g, gref, core::iter::once(u));
+                return Err(status);
+            }
+        }
+    };
+    Ok(Held {
+        frame,
+        grant: Some((rd, gref)),
+        offset,
+    })
+}
+
+fn release<R>(held: Held<R>, readonly: bool) {
+    let u = if readonly {
+        Use::HostRead
+    } else {
+        Use::HostWrite
+    };
+    drop(held.frame);
+    if let Some((rd, gref)) = held.grant {
+        drop_uses(&mut rd.grants.lock(), gref, core::iter::once(u));
+    }
+}
+
+/// `GNTTABOP_copy` of one element by `ld`, the running domain: `len`
+/// bytes from `src` to `dst`, neither crossing its page
+/// (`GNTST_bad_copy_arg`); both ends' domains are looked up before
+/// either is claimed ([`end_domain`]).
+pub fn copy(ld: &Domain, src: CopyEnd, dst: CopyEnd, len: u16) -> Result<(), i16> {
+    let len = u64::from(len);
+    if u64::from(src.offset) + len > mm::PAGE_SIZE || u64::from(dst.offset) + len > mm::PAGE_SIZE {
+        return Err(GNTST_BAD_COPY_ARG);
+    }
+    let src_dom = end_domain(ld, src)?;
+    let dst_dom = end_domain(ld, dst)?;
+    // Not the owner's: a bad page; no writable type to be had (a page
+    // table, say): a general error.
+    let readable = |mfn, owner| PageRef::take(mfn, owner).map_err(|_| GNTST_BAD_PAGE);
+    let writable = |mfn, owner| {
+        let _owned = readable(mfn, owner)?;
+        WritableRef::take(mfn, owner).map_err(|_| GNTST_GENERAL_ERROR)
+    };
+    let from = claim(ld, src_dom, src, true, readable)?;
+    let to = match claim(ld, dst_dom, dst, false, writable) {
+        Ok(to) => to,
+        Err(status) => {
+            release(from, true);
+            return Err(status);
+        }
+    };
+    let copied =
+        mm::frame_access::copy_between(&from.frame, from.offset, &to.frame, to.offset, len);
+    release(from, true);
+    release(to, false);
+    copied.map_err(|_| GNTST_BAD_COPY_ARG)
 }

@@ -23,7 +23,9 @@
 //!   `crate::grant::map` / `unmap` with its status written back, at most
 //!   [`BATCH`] per call before a continuation for the rest.
 //!
-//! Copying, transfer and `unmap_and_replace` are `-ENOSYS` (not yet).
+//! - `copy`: a batch likewise, each element by `crate::grant::copy`.
+//!
+//! Transfer and `unmap_and_replace` are `-ENOSYS` (not yet).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -35,7 +37,7 @@ use guest_abi::xen::DOMID_SELF;
 
 use super::{read_arg, write_arg, HcResult, Outcome};
 use crate::domain::{self, DomId, Domain};
-use crate::grant::MapRequest;
+use crate::grant::{CopyEnd, MapRequest};
 use crate::guest_mem::{copy_to_loaded, GuestValue};
 
 /// The command bits of `cmd` (Xen's `GNTTABOP_CMD_MASK`).
@@ -57,6 +59,7 @@ pub fn grant_table_op(cmd: u32, uop: u64, count: u32) -> Outcome {
         GNTTABOP_UNMAP_GRANT_REF => {
             return batch::<GnttabUnmapGrantRef>(cmd, uop, count, unmap_one)
         }
+        GNTTABOP_COPY => return batch::<GnttabCopy>(cmd, uop, count, copy_one),
         _ => {}
     }
     if count != 1 {
@@ -275,6 +278,24 @@ fn map_one(me: &Domain, io_caps: bool, op: &mut GnttabMapGrantRef) {
 
 fn unmap_one(me: &Domain, io_caps: bool, op: &mut GnttabUnmapGrantRef) {
     op.status = match crate::grant::unmap(me, io_caps, op.handle, op.host_addr, op.dev_bus_addr) {
+        Ok(()) => GNTST_OKAY,
+        Err(status) => status,
+    };
+}
+
+fn copy_end(p: &GnttabCopyPtr, by_ref: bool) -> CopyEnd {
+    CopyEnd {
+        gref: by_ref.then(|| p.gref()),
+        gmfn: p.gmfn(),
+        domid: p.domid,
+        offset: p.offset,
+    }
+}
+
+fn copy_one(me: &Domain, _: bool, op: &mut GnttabCopy) {
+    let src = copy_end(&op.source, op.flags & GNTCOPY_SOURCE_GREF != 0);
+    let dst = copy_end(&op.dest, op.flags & GNTCOPY_DEST_GREF != 0);
+    op.status = match crate::grant::copy(me, src, dst, op.len) {
         Ok(()) => GNTST_OKAY,
         Err(status) => status,
     };

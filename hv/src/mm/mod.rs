@@ -19,7 +19,8 @@ use crate::bootinfo::BootInfo;
 pub use frame_access::{
     alloc_contiguous, alloc_frame, alloc_zeroed_frame, collect_freed, free_frames,
     init_frame_table, with_frame_table, with_page_tables, EventWords, FrameWrite, Frames,
-    GrantWords, OwnedFrame, OwnedFrames, SegDescRef, Tables, VcpuInfoRef, WritableRef, PAGE_SIZE,
+    GrantWords, OwnedFrame, OwnedFrames, PageRef, SegDescRef, Tables, VcpuInfoRef, WritableRef,
+    PAGE_SIZE,
 };
 
 /// A machine frame number.

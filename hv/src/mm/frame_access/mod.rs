@@ -602,6 +602,32 @@ impl FrameHome for Global {
 
 /// A writable type reference to a domain's frame: hv may write it.
 pub type WritableRef = TypedRef<Global, page_info::Writable>;
+/// A general reference to a domain's frame: it stays the domain's (and
+/// memory) while held; hv may read it.
+pub type PageRef = page_info::FrameRef<Global>;
+
+/// Copies `len` bytes from byte `src_off` of `src`'s frame to byte
+/// `dst_off` of `dst`'s (the same frame too: the ranges may overlap), both
+/// within their frames (`OutOfRange` otherwise, nothing copied).
+pub fn copy_between(
+    src: &PageRef,
+    src_off: u64,
+    dst: &WritableRef,
+    dst_off: u64,
+    len: u64,
+) -> Result<(), OutOfRange> {
+    // Byte-aligned (`frame_va` would want a 2-, 4- or 8-byte copy aligned).
+    let from = DIRECT_MAP_BASE + frame_range(src.mfn(), src_off, len)?;
+    let to = DIRECT_MAP_BASE + frame_range(dst.frame(), dst_off, len)?;
+    let n = usize::try_from(len).map_err(|_| OutOfRange)?;
+    // SAFETY: both ranges lie inside frames of the direct map (checked),
+    // each held by a reference that keeps it memory of its domain, the
+    // destination writable (no page table or descriptor table); the
+    // guests may touch the same bytes, so no reference to them is formed,
+    // and `copy` allows the ranges to overlap.
+    unsafe { core::ptr::copy(from as *const u8, to as *mut u8, n) };
+    Ok(())
+}
 /// A descriptor-table type reference: hv may write checked descriptors.
 pub type SegDescRef = TypedRef<Global, page_info::SegDesc>;
 
