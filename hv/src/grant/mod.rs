@@ -320,6 +320,33 @@ fn shared_frame(owner: u16) -> Option<WritableRef> {
     .flatten()
 }
 
+/// A domain an operation names: the caller itself (no lookup, no count)
+/// or another, held.
+enum Dom {
+    Own,
+    Other(Arc<Domain>),
+}
+
+impl Dom {
+    /// Domain `id` seen from `ld`; `None` if there is none.
+    fn of(ld: &Domain, id: u16) -> Option<Dom> {
+        if id == ld.id.get() {
+            return Some(Dom::Own);
+        }
+        DomId::try_new(id)
+            .ok()
+            .and_then(domain::lookup)
+            .map(Dom::Other)
+    }
+
+    fn get<'a>(&'a self, ld: &'a Domain) -> &'a Domain {
+        match self {
+            Dom::Own => ld,
+            Dom::Other(d) => d,
+        }
+    }
+}
+
 /// A `GNTTABOP_map_grant_ref` element, checked for its kind.
 #[derive(Debug, Clone, Copy)]
 pub struct MapRequest {
@@ -387,10 +414,7 @@ pub fn map(ld: &Domain, io_caps: bool, req: MapRequest) -> Result<Mapped, i16> {
     if req.flags & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
         return Err(GNTST_BAD_GNTREF);
     }
-    let rd = DomId::try_new(req.granter)
-        .ok()
-        .and_then(domain::lookup)
-        .ok_or(GNTST_BAD_DOMAIN)?;
+    let rd = Dom::of(ld, req.granter).ok_or(GNTST_BAD_DOMAIN)?;
     let mapping = Mapping {
         granter: req.granter,
         gref: req.gref,
@@ -398,14 +422,14 @@ pub fn map(ld: &Domain, io_caps: bool, req: MapRequest) -> Result<Mapped, i16> {
         host_addr: req.host_addr,
     };
     let handle = ld.grants.lock().maptrack.insert(mapping)?;
-    let r = pin_and_map(ld, &rd, io_caps, req);
+    let r = pin_and_map(ld, rd.get(ld), io_caps, req);
     if r.is_err() {
         ld.grants.lock().maptrack.remove(handle);
     }
     r.map(|mfn| Mapped { handle, mfn })
 }
 
-fn pin_and_map(ld: &Domain, rd: &Arc<Domain>, io_caps: bool, req: MapRequest) -> Result<u64, i16> {
+fn pin_and_map(ld: &Domain, rd: &Domain, io_caps: bool, req: MapRequest) -> Result<u64, i16> {
     let me = ld.id.get();
     let readonly = req.flags & GNTMAP_READONLY != 0;
     let owner = rd.id.get();
@@ -622,24 +646,21 @@ pub struct CopyEnd {
 /// table and entry whose count holds it.
 struct Held<R> {
     frame: R,
-    grant: Option<(Arc<Domain>, u32)>,
+    grant: Option<(Dom, u32)>,
     offset: u64,
 }
 
 /// The domain `end` names (`DOMID_SELF` or any id: `GNTST_bad_domain` if
 /// none), which must be the caller for an end by frame number
 /// (`GNTST_permission_denied`), as Xen 4.17's `gnttab_copy_lock_domain`.
-fn end_domain(ld: &Domain, end: CopyEnd) -> Result<Arc<Domain>, i16> {
+fn end_domain(ld: &Domain, end: CopyEnd) -> Result<Dom, i16> {
     let id = if end.domid == guest_abi::xen::DOMID_SELF {
         ld.id.get()
     } else {
         end.domid
     };
-    let d = DomId::try_new(id)
-        .ok()
-        .and_then(domain::lookup)
-        .ok_or(GNTST_BAD_DOMAIN)?;
-    if end.gref.is_none() && d.id != ld.id {
+    let d = Dom::of(ld, id).ok_or(GNTST_BAD_DOMAIN)?;
+    if end.gref.is_none() && matches!(d, Dom::Other(_)) {
         return Err(GNTST_PERMISSION_DENIED);
     }
     Ok(d)
@@ -649,7 +670,7 @@ fn end_domain(ld: &Domain, end: CopyEnd) -> Result<Arc<Domain>, i16> {
 /// read-only for a source, writable for a destination.
 fn claim<R>(
     ld: &Domain,
-    rd: Arc<Domain>,
+    rd: Dom,
     end: CopyEnd,
     readonly: bool,
     take: impl Fn(u64, u16) -> Result<R, i16>,
@@ -664,7 +685,7 @@ fn claim<R>(
             offset,
         });
     };
-    let owner = rd.id.get();
+    let owner = rd.get(ld).id.get();
     let u = if readonly {
         Use::HostRead
     } else {
@@ -676,7 +697,7 @@ fn claim<R>(
         map: false,
     };
     let frame = {
-        let mut g = rd.grants.lock();
+        let mut g = rd.get(ld).grants.lock();
         let mfn = pin_grant(&mut g, owner, gref, want, core::iter::once(u))?;
         match take(mfn, owner) {
             Ok(frame) => frame,
@@ -693,7 +714,7 @@ fn claim<R>(
     })
 }
 
-fn release<R>(held: Held<R>, readonly: bool) {
+fn release<R>(ld: &Domain, held: Held<R>, readonly: bool) {
     let u = if readonly {
         Use::HostRead
     } else {
@@ -701,7 +722,7 @@ fn release<R>(held: Held<R>, readonly: bool) {
     };
     drop(held.frame);
     if let Some((rd, gref)) = held.grant {
-        drop_uses(&mut rd.grants.lock(), gref, core::iter::once(u));
+        drop_uses(&mut rd.get(ld).grants.lock(), gref, core::iter::once(u));
     }
 }
 
@@ -727,13 +748,13 @@ pub fn copy(ld: &Domain, src: CopyEnd, dst: CopyEnd, len: u16) -> Result<(), i16
     let to = match claim(ld, dst_dom, dst, false, writable) {
         Ok(to) => to,
         Err(status) => {
-            release(from, true);
+            release(ld, from, true);
             return Err(status);
         }
     };
     let copied =
         mm::frame_access::copy_between(&from.frame, from.offset, &to.frame, to.offset, len);
-    release(from, true);
-    release(to, false);
+    release(ld, from, true);
+    release(ld, to, false);
     copied.map_err(|_| GNTST_BAD_COPY_ARG)
 }

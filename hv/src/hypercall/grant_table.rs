@@ -237,9 +237,8 @@ fn batch<T: GuestValue + zerocopy::IntoBytes>(
     if !hv::guest_handle::range_ok(uop, u64::from(count) * size) {
         return Outcome::Err(Errno::EFAULT);
     }
-    let Some(me) = domain::lookup(domain::current_id()) else {
-        return Outcome::Err(Errno::ESRCH);
-    };
+    let current = domain::current();
+    let me = current.domain();
     let io_caps = me.privileged;
     for i in 0..count {
         if i == BATCH {
@@ -251,7 +250,7 @@ fn batch<T: GuestValue + zerocopy::IntoBytes>(
             Ok(op) => op,
             Err(e) => return Outcome::Err(e),
         };
-        one(&me, io_caps, &mut op);
+        one(me, io_caps, &mut op);
         if let Err(e) = write_arg(at, &op) {
             return Outcome::Err(e);
         }

@@ -45,6 +45,8 @@
 //! | `ipi_pingpong` | a round trip of IPIs between vCPU 0 and vCPU 2 on one CPU: vCPU 0 sends on vCPU 2's IPI port and polls its own (`SCHEDOP_poll`, blocking: a switch to vCPU 2); vCPU 2, woken from its own poll, clears its port and sends back, then polls again (the switch back); each side clears its pending bit, selector and `evtchn_upcall_pending` (events masked) |
 //! | `singleshot_timer_arm` | `vcpu_op(VCPUOP_set_singleshot_timer)` for a deadline far ahead (each call moves the armed timer) |
 //! | `set_timer_op_arm` | `set_timer_op` for a deadline far ahead |
+//! | `grant_map_unmap` | `grant_table_op(GNTTABOP_map_grant_ref)` of a grant of our own, writable, at a virtual address, then `GNTTABOP_unmap_grant_ref` of it (its handle copied from the map's result) |
+//! | `grant_copy_4k` | `grant_table_op(GNTTABOP_copy)` of a whole page from a grant of our own to a frame of ours |
 //!
 //! A new row is one entry in [`ROWS`] and, for a hypercall, a call to
 //! [`hypercall_row`] with its arguments.
@@ -64,10 +66,15 @@ use guest_abi::event_channel::{
     EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindIpi, EvtchnSend, EVTCHNOP_ALLOC_UNBOUND,
     EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_IPI, EVTCHNOP_SEND,
 };
+use guest_abi::grant_table::{
+    GnttabCopy, GnttabCopyPtr, GnttabMapGrantRef, GnttabSetupTable, GnttabUnmapGrantRef,
+    GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP, GNTST_OKAY, GNTTABOP_COPY, GNTTABOP_MAP_GRANT_REF,
+    GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF, GTF_PERMIT_ACCESS,
+};
 use guest_abi::hypercall::{
-    hypercall2, hypercall3, hypercall4, EVENT_CHANNEL_OP, MMUEXT_OP, MMU_UPDATE, SCHED_OP,
-    SET_CALLBACKS, SET_TIMER_OP, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING, VCPU_OP,
-    XEN_VERSION,
+    hypercall2, hypercall3, hypercall4, EVENT_CHANNEL_OP, GRANT_TABLE_OP, MMUEXT_OP, MMU_UPDATE,
+    SCHED_OP, SET_CALLBACKS, SET_TIMER_OP, SET_TRAP_TABLE, STACK_SWITCH, UPDATE_VA_MAPPING,
+    VCPU_OP, XEN_VERSION,
 };
 use guest_abi::println;
 use guest_abi::rt::report::Report;
@@ -166,6 +173,26 @@ timed_loop!(
     "mov rax, [r14]",
     "mov rdi, [r14 + 8]",
     "mov rsi, [r14 + 16]",
+    "syscall",
+);
+
+// `grant_table_op(GNTTABOP_map_grant_ref)` of the `gnttab_map_grant_ref`
+// at `arg`, its handle copied into the `gnttab_unmap_grant_ref` 32 bytes
+// on, and `grant_table_op(GNTTABOP_unmap_grant_ref)` of that (20 is
+// `__HYPERVISOR_grant_table_op`).
+timed_loop!(
+    "bench_loop_grant_map_unmap",
+    "mov eax, 20",
+    "xor edi, edi",
+    "mov rsi, r14",
+    "mov edx, 1",
+    "syscall",
+    "mov eax, dword ptr [r14 + 20]",
+    "mov dword ptr [r14 + 48], eax",
+    "mov eax, 20",
+    "mov edi, 1",
+    "lea rsi, [r14 + 32]",
+    "mov edx, 1",
     "syscall",
 );
 
@@ -368,6 +395,7 @@ unsafe extern "C" {
     fn bench_loop_empty(n: u64, arg: u64) -> u64;
     fn bench_loop_hypercall(n: u64, arg: u64) -> u64;
     fn bench_loop_hypercall_page(n: u64, arg: u64) -> u64;
+    fn bench_loop_grant_map_unmap(n: u64, arg: u64) -> u64;
     fn bench_loop_int3(n: u64, arg: u64) -> u64;
     fn bench_loop_page_fault(n: u64, arg: u64) -> u64;
     fn bench_loop_evtchn_send(n: u64, arg: u64) -> u64;
@@ -517,6 +545,14 @@ const ROWS: &[Row] = &[
     Row {
         name: "set_timer_op_arm",
         run: set_timer_op_arm,
+    },
+    Row {
+        name: "grant_map_unmap",
+        run: grant_map_unmap,
+    },
+    Row {
+        name: "grant_copy_4k",
+        run: grant_copy_4k,
     },
     Row {
         name: "sched_yield",
@@ -1197,4 +1233,143 @@ fn main(si: StartInfoRef) -> ! {
     println!("bench-end rows={measured} unsupported={unsupported}");
     r.check("at least one row ran", measured + unsupported > 0);
     r.finish()
+}
+
+// ---------------------------------------------------------------------------
+// Grant rows
+
+/// The grant both grant rows use: entry 8 of our own table, granting
+/// `MMU_AREA` page 1's frame to ourselves (dom0: domain 0 on both).
+const GRANT: u32 = 8;
+
+/// A `grant_table_op` with one struct at `op`.
+fn gnttab(cmd: u32, op: u64) -> i64 {
+    call(&[GRANT_TABLE_OP, u64::from(cmd), op, 1, 0, 0])
+}
+
+/// Writes grant [`GRANT`]: our table's first frame is mapped for the write
+/// at `MMU_AREA` page 63, whose mapping is put back after. The frame
+/// granted, or why not.
+fn grant_setup(si: StartInfoRef) -> Result<u64, Outcome> {
+    let mut frames = [0u64; 1];
+    let mut setup = GnttabSetupTable {
+        dom: DOMID_SELF,
+        nr_frames: 1,
+        frame_list: addr(&frames),
+        ..Default::default()
+    };
+    match gnttab(GNTTABOP_SETUP_TABLE, addr(&setup)) {
+        0 => {}
+        rc if rc == -errno::ENOSYS => {
+            return Err(Outcome::Unsupported("grant_table_op returns -ENOSYS"))
+        }
+        rc => return Err(Outcome::Failed(Failure::Hypercall("setup_table", rc))),
+    }
+    core::hint::black_box(&mut setup);
+    core::hint::black_box(&mut frames);
+    let base = addr(&MMU_AREA);
+    let window = base + 63 * PAGE_SIZE;
+    let granted =
+        mfn_of(si, base + PAGE_SIZE).ok_or(Outcome::Failed(Failure::Setup("the granted frame")))?;
+    let (_, old) =
+        l1_entry(si, window).ok_or(Outcome::Failed(Failure::Setup("the window's PTE")))?;
+    if setup.status != GNTST_OKAY {
+        return Err(Outcome::Failed(Failure::Setup("setup_table's status")));
+    }
+    let pte = (frames[0] << 12) | 0x67; // P|RW|US|A|D
+    if call(&[UPDATE_VA_MAPPING, window, pte, UVMF_INVLPG, 0, 0]) != 0 {
+        return Err(Outcome::Failed(Failure::Setup("mapping the grant table")));
+    }
+    let entry = u64::from(GTF_PERMIT_ACCESS) | (granted << 32);
+    // SAFETY: the window page now maps our grant-table frame, writable;
+    // entry 8 is 8 bytes at offset 64.
+    unsafe { ((window + u64::from(GRANT) * 8) as *mut u64).write_volatile(entry) };
+    let _ = call(&[UPDATE_VA_MAPPING, window, old, UVMF_INVLPG, 0, 0]);
+    Ok(granted)
+}
+
+/// A map and its unmap, as `bench_loop_grant_map_unmap` reads them.
+#[repr(C)]
+struct MapUnmap {
+    map: GnttabMapGrantRef,
+    unmap: GnttabUnmapGrantRef,
+}
+const _: () = assert!(core::mem::offset_of!(MapUnmap, unmap) == 32);
+
+fn grant_map_unmap(c: &mut Ctx) -> Outcome {
+    if let Err(o) = grant_setup(c.si) {
+        return o;
+    }
+    // Mapped over `MMU_AREA` page 62, whose mapping is put back after.
+    let host = addr(&MMU_AREA) + 62 * PAGE_SIZE;
+    let Some((_, old)) = l1_entry(c.si, host) else {
+        return Outcome::Failed(Failure::Setup("the mapping's PTE"));
+    };
+    let mut block = MapUnmap {
+        map: GnttabMapGrantRef {
+            host_addr: host,
+            flags: GNTMAP_HOST_MAP,
+            ref_: GRANT,
+            dom: 0,
+            ..Default::default()
+        },
+        unmap: GnttabUnmapGrantRef {
+            host_addr: host,
+            ..Default::default()
+        },
+    };
+    // One round by hand first: both must work.
+    let ok = gnttab(GNTTABOP_MAP_GRANT_REF, addr(&block.map)) == 0
+        && core::hint::black_box(&block).map.status == GNTST_OKAY
+        && {
+            block.unmap.handle = block.map.handle;
+            gnttab(GNTTABOP_UNMAP_GRANT_REF, addr(&block.unmap)) == 0
+        }
+        && core::hint::black_box(&block).unmap.status == GNTST_OKAY;
+    let outcome = if ok {
+        measure(c, bench_loop_grant_map_unmap, addr(&block))
+    } else {
+        Outcome::Failed(Failure::Setup("a grant map and unmap"))
+    };
+    let block = core::hint::black_box(&block);
+    let _ = call(&[UPDATE_VA_MAPPING, host, old, UVMF_INVLPG, 0, 0]);
+    if block.map.status != GNTST_OKAY || block.unmap.status != GNTST_OKAY {
+        return Outcome::Failed(Failure::Setup("a timed map or unmap failed"));
+    }
+    outcome
+}
+
+fn grant_copy_4k(c: &mut Ctx) -> Outcome {
+    if let Err(o) = grant_setup(c.si) {
+        return o;
+    }
+    let Some(dest) = mfn_of(c.si, addr(&MMU_AREA) + 2 * PAGE_SIZE) else {
+        return Outcome::Failed(Failure::Setup("the destination frame"));
+    };
+    let op = GnttabCopy {
+        source: GnttabCopyPtr {
+            u: u64::from(GRANT),
+            domid: DOMID_SELF,
+            ..Default::default()
+        },
+        dest: GnttabCopyPtr {
+            u: dest,
+            domid: DOMID_SELF,
+            ..Default::default()
+        },
+        len: 4096,
+        flags: GNTCOPY_SOURCE_GREF,
+        status: 99,
+        ..Default::default()
+    };
+    let outcome = hypercall_row(
+        c,
+        "grant_table_op(copy)",
+        [GRANT_TABLE_OP, u64::from(GNTTABOP_COPY), addr(&op), 1, 0, 0],
+        false,
+    );
+    if core::hint::black_box(&op).status != GNTST_OKAY {
+        return Outcome::Failed(Failure::Setup("the copy's status"));
+    }
+    outcome
 }
