@@ -36,8 +36,9 @@ impl spin::RelaxStrategy for ServeIpis {
 
 /// Held lock; releases (and, in debug builds, records the release) on drop.
 pub struct OrderedGuard<'a, T> {
+    /// The level this guard releases (none: the second of a pair).
     #[cfg(debug_assertions)]
-    level: Level,
+    level: Option<Level>,
     guard: spin::mutex::MutexGuard<'a, T>,
 }
 
@@ -57,9 +58,24 @@ impl<T> Ordered<T> {
         let _ = self.level;
         OrderedGuard {
             #[cfg(debug_assertions)]
-            level: self.level,
+            level: Some(self.level),
             guard: self.inner.lock(),
         }
+    }
+
+    /// Two locks of one level taken as one place in the order: `self`,
+    /// then `second` (two domains' locks: lower `DomId` first, which the
+    /// caller arranges). Drop the second guard no later than the first.
+    #[inline]
+    pub fn lock_pair<'a>(&'a self, second: &'a Self) -> (OrderedGuard<'a, T>, OrderedGuard<'a, T>) {
+        debug_assert!(self.level == second.level);
+        let first = self.lock();
+        let second = OrderedGuard {
+            #[cfg(debug_assertions)]
+            level: None,
+            guard: second.inner.lock(),
+        };
+        (first, second)
     }
 }
 
@@ -79,7 +95,9 @@ impl<T> DerefMut for OrderedGuard<'_, T> {
 #[cfg(debug_assertions)]
 impl<T> Drop for OrderedGuard<'_, T> {
     fn drop(&mut self) {
-        check::release(self.level);
+        if let Some(level) = self.level {
+            check::release(level);
+        }
     }
 }
 

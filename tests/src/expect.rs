@@ -87,6 +87,18 @@ impl<A: Shown, B: Shown> Shown for (A, B) {
     }
 }
 
+impl<A: Shown, B: Shown, C: Shown> Shown for (A, B, C) {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(")?;
+        self.0.show(f)?;
+        f.write_str(", ")?;
+        self.1.show(f)?;
+        f.write_str(", ")?;
+        self.2.show(f)?;
+        f.write_str(")")
+    }
+}
+
 impl<T: Shown> Shown for Option<T> {
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -16,10 +16,11 @@
 //! references hv holds on its shared-info page go with the last counted
 //! reference to it, and that page back to the allocator with them; dom0
 //! gets `VIRQ_DOM_EXC`, as from Xen's `domain_kill`.
-//! Missing: another domain's event channels bound to this one (hv's
-//! interdomain channels are loopback only), grant tables and foreign
-//! mappings (hv has none yet), page types of its frames (no domain but
-//! dom0 can have page tables yet).
+//! Its channels to other domains are closed before it leaves the table
+//! (their ends go back to unbound). Missing: its grant mappings of other
+//! domains' grants (none can exist: no domU runs yet), foreign mappings,
+//! page types of its frames (no domain but dom0 can have page tables
+//! yet).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -186,6 +187,9 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     d.with_state(|s| s.relinquished_to = to);
     let more = to < end;
     if !more {
+        // Its channels to other domains close first: their ends go back
+        // to unbound, as on Xen.
+        crate::event::close_foreign(&d);
         // Taken out of the table first, so no new reference to it is made;
         // its shared-info page goes with hv's last reference to it.
         let mut t = TABLE.lock();

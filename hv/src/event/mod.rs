@@ -35,9 +35,9 @@
 
 use guest_abi::errno::Errno;
 use guest_abi::types::DomId;
-use hv::evtchn::{EventTable, ExpandArray, InitControl, Raised, ResetProgress};
+use hv::evtchn::{EventTable, ExpandArray, InitControl, Peers, Raised, ResetProgress};
 
-use crate::domain::Domain;
+use crate::domain::{self, Domain};
 use crate::mm::{EventWords, WritableRef};
 
 /// Ports a reset closes before it lets hv take interrupts: the table asks
@@ -228,4 +228,55 @@ pub fn send_global_virq(dom: &Domain, virq: u32) {
         table.send_global_virq(virq, words)
     };
     raised(dom, r);
+}
+
+/// Runs `f` on the tables of `own` and `other` (another domain), both
+/// locked, lower `DomId` first, with `own`'s words.
+pub fn with_peers<R>(
+    own: &Domain,
+    other: &Domain,
+    f: impl FnOnce(Peers<'_>, &crate::mm::EventWords) -> R,
+) -> R {
+    let (mut mine, mut theirs) = if own.id < other.id {
+        own.events.lock_pair(&other.events)
+    } else {
+        let (o, m) = other.events.lock_pair(&own.events);
+        (m, o)
+    };
+    let Events { table, words } = &mut *mine;
+    let peers = Peers::two(table, &mut theirs.table);
+    match peers {
+        Some(p) => f(p, words),
+        // The same domain: callers pass another.
+        None => f(Peers::same(table), words),
+    }
+}
+
+/// Closes `port` of `own`: with the other end's table too if that is in
+/// another domain (looked for unlocked, then checked again under both
+/// locks by the table: `-EINVAL` if the channel changed meanwhile).
+pub fn close(own: &Domain, port: u32) -> Result<(), Errno> {
+    let peer = own.events.lock().table.close_needs(port);
+    match peer.and_then(domain::lookup) {
+        Some(other) => with_peers(own, &other, |peers, words| {
+            EventTable::close(peers, port, words)
+        }),
+        None => {
+            let mut ev = own.events.lock();
+            let Events { table, words } = &mut *ev;
+            table.close_local(port, words)
+        }
+    }
+}
+
+/// Closes every channel `d` (a dying domain) has with another domain, so
+/// that the other ends go back to unbound (Xen's `evtchn_destroy`).
+pub fn close_foreign(d: &Domain) {
+    let n = d.events.lock().table.valid_ports();
+    for port in 1..n {
+        let foreign = d.events.lock().table.close_needs(port).is_some();
+        if foreign {
+            let _ = close(d, port);
+        }
+    }
 }

@@ -17,9 +17,14 @@
 //! with the argument 4 bytes in, where the union starts; every other
 //! command is `-ENOSYS` there.
 //!
-//! Only loopback channels exist while hv runs one domain: an interdomain
-//! bind naming another domain finds none (`-ESRCH`). `bind_pirq` is not
-//! offered (hv passes no physical IRQ to any domain): `-ENOSYS`.
+//! Interdomain channels join two domains' tables: a bind, a close and a
+//! send that reach the other domain lock both domains' event tables
+//! (lower `DomId` first, as one place in the lock order: [`both`]). A
+//! send names the other end's port; that domain's table is locked on its
+//! own to raise it, if the channel still joins the two. `EVTCHNOP_reset`
+//! of a table with a channel to another domain is `-EAGAIN` (not yet).
+//! `bind_pirq` is not offered (hv passes no physical IRQ to any domain):
+//! `-ENOSYS`.
 
 use guest_abi::errno::Errno;
 use guest_abi::event_channel::{
@@ -85,6 +90,10 @@ fn send(arg: u64) -> HcResult {
         let Events { table, words } = &mut *ev;
         table.send(port, words)?
     };
+    if let Sent::Foreign { dom, port: to } = sent {
+        raise_in(current.domain(), dom, to, port);
+        return Ok(0);
+    }
     if let Sent::Raised(r) = sent {
         // A target vCPU running on another CPU takes its upcall at that
         // CPU's next exit: the kick makes that now (Xen's `vcpu_kick`;
@@ -98,9 +107,25 @@ fn send(arg: u64) -> HcResult {
             event::wake_pending_here();
         }
     }
-    // An unbound port drops the event, as on Xen. No channel can reach
-    // another domain while hv runs one.
+    // An unbound port drops the event, as on Xen.
     Ok(0)
+}
+
+/// Raises port `to` of domain `dom` for a send from port `from` of `own`,
+/// if the channel still joins them (the other end may have closed it, or
+/// the domain gone, since `own`'s table was let go).
+#[inline(never)]
+fn raise_in(own: &Domain, dom: DomId, to: guest_abi::types::EvtchnPort, from: u32) {
+    let Some(other) = domain::lookup(dom) else {
+        return;
+    };
+    let from = guest_abi::types::EvtchnPort::new(from);
+    let r = {
+        let mut ev = other.events.lock();
+        let Events { table, words } = &mut *ev;
+        table.raise_from_peer(to, own.id, from, words)
+    };
+    event::raised(&other, r);
 }
 
 /// `EVTCHNOP_reset` / `reset_cont`, which may continue.
@@ -137,7 +162,8 @@ fn other(cmd: u32, arg: u64) -> HcResult {
         EVTCHNOP_BIND_IPI => bind_ipi(arg),
         EVTCHNOP_CLOSE => {
             let EvtchnClose { port } = read_arg(arg)?;
-            own_events(|t, w| t.close_local(port, w))?;
+            let current = domain::current();
+            event::close(current.domain(), port)?;
             Ok(0)
         }
         EVTCHNOP_STATUS => status(arg),
@@ -225,9 +251,18 @@ fn bind_interdomain(arg: u64) -> HcResult {
     let current = domain::current();
     let own = current.domain();
     if b.remote_dom != DOMID_SELF && b.remote_dom != own.id.get() {
-        // Another domain: none exists to connect to while hv runs one
-        // (channels between domains come with several domains).
-        return Err(Errno::ESRCH);
+        // Another domain: any may bind to a port it was allocated.
+        let other = DomId::try_new(b.remote_dom)
+            .ok()
+            .and_then(domain::lookup)
+            .ok_or(Errno::ESRCH)?;
+        let bound = event::with_peers(own, &other, |peers, words| {
+            EventTable::bind_interdomain(peers, b.remote_port, words)
+        })?;
+        event::raised(own, bound.raised);
+        b.local_port = bound.port.get();
+        write_arg(arg, &b)?;
+        return Ok(0);
     }
     let bound = {
         let mut ev = own.events.lock();
