@@ -262,6 +262,11 @@ where
     /// decide what is written (the kernel's memory writes any frame).
     mem: &'a mut M,
     pub domain: u16,
+    /// Whose frames an L1 entry updated directly may map (Xen's
+    /// `pg_owner`): the domain itself, or, for a privileged caller's
+    /// `mmu_update` with a `foreigndom`, the domain named there. A table
+    /// validated on the way is checked against its own domain.
+    pub pg_owner: u16,
     /// The domain has I/O rights (the hardware domain): its L1 entries may
     /// choose cache attributes and map I/O memory.
     pub io_caps: bool,
@@ -294,6 +299,7 @@ where
             frames,
             mem,
             domain,
+            pg_owner: domain,
             io_caps,
             io_memory: || None,
             flush_owed: false,
@@ -476,7 +482,7 @@ where
                 continue;
             }
             let entry = self.mem.read(mfn, index);
-            if let Err(e) = self.get_entry(level, mfn, entry) {
+            if let Err(e) = self.get_entry(level, mfn, entry, self.domain) {
                 for undo in (0..index).rev() {
                     if is_guest_slot(level, undo) {
                         let old = self.mem.read(mfn, undo);
@@ -508,7 +514,10 @@ where
 
     /// Checks one entry of table `table` (of `level`) and takes the
     /// reference it holds on its target.
-    fn get_entry(&mut self, level: u8, table: u64, entry: u64) -> Result<(), PtError> {
+    /// Takes what `entry` of `table` (of `level`) needs; an L1 entry's
+    /// frame must be `owner`'s (the domain's own, or, for an update the
+    /// caller makes with a foreign `pg_owner`, that domain's).
+    fn get_entry(&mut self, level: u8, table: u64, entry: u64, owner: u16) -> Result<(), PtError> {
         if entry & PTE_P == 0 {
             return Ok(());
         }
@@ -517,7 +526,7 @@ where
         }
         let target = entry_mfn(entry);
         if level == 1 {
-            return self.get_l1_target(target, entry);
+            return self.get_l1_target(target, entry, owner);
         }
         match self.take_type(target, level_type(level - 1)) {
             // Only a conflict on the target itself (not one found while
@@ -532,7 +541,7 @@ where
         }
     }
 
-    fn get_l1_target(&mut self, target: u64, entry: u64) -> Result<(), PtError> {
+    fn get_l1_target(&mut self, target: u64, entry: u64, owner: u16) -> Result<(), PtError> {
         // Xen's I/O path: a mapping of I/O memory holds no reference (and
         // `put_entry` drops none: the frame has no owner).
         let found = self.frames.get(target);
@@ -550,7 +559,7 @@ where
         let Some(info) = found else {
             return Err(PtError::NotMemory { mfn: target });
         };
-        if info.owner != Some(self.domain) {
+        if info.owner != Some(owner) {
             return Err(PtError::Busy { mfn: target });
         }
         if info.special && entry & (PTE_PWT | PTE_PCD | PTE_PSE) != 0 {
@@ -558,10 +567,10 @@ where
         }
         let r = if writable {
             self.frames
-                .get_page_and_type(target, self.domain, PageType::Writable)
+                .get_page_and_type(target, owner, PageType::Writable)
                 .map(|_| ())
         } else {
-            self.frames.get_page(target, self.domain)
+            self.frames.get_page(target, owner)
         };
         r.map_err(|_| PtError::Busy { mfn: target })
     }
@@ -721,7 +730,9 @@ where
         // Not on the fast path: an entry forced read-only differs from
         // the writable one asked for in RW, which the fast path excludes.
         let new = self.force_read_only(level, new);
-        self.get_entry(level, table, new)?;
+        // Only the entry updated directly maps the foreign owner's frames
+        // (tables validated on the way hold their own domain's).
+        self.get_entry(level, table, new, self.pg_owner)?;
         self.mem.write(table, index, adjust_entry(level, new));
         self.put_entry(level, table, old);
         // A present entry replaced: the CPU may hold the old translation

@@ -434,7 +434,7 @@ fn io_memory_is_mapped_without_references_by_the_hardware_domain_only() {
         let uncached = if io_caps { PTE_PCD } else { 0 };
         let mmio = e(N + 5, PTE_P | PTE_RW | PTE_US | uncached);
         for entry in [rom, mmio] {
-            let got = pt.get_entry(1, 4, entry).map_err(PtError::errno);
+            let got = pt.get_entry(1, 4, entry, DOM).map_err(PtError::errno);
             assert_eq!(got, want, "io_caps {io_caps}, entry {entry:#x}");
             if got.is_ok() {
                 pt.put_entry(1, 4, entry);
@@ -443,13 +443,13 @@ fn io_memory_is_mapped_without_references_by_the_hardware_domain_only() {
         // The frames hv keeps: refused even to the hardware domain.
         let apic = e(0x200, PTE_P | PTE_RW | PTE_US | uncached);
         assert_eq!(
-            pt.get_entry(1, 4, apic).map_err(PtError::errno),
+            pt.get_entry(1, 4, apic, DOM).map_err(PtError::errno),
             Err(Errno::EPERM)
         );
         // RAM still goes by ownership: another domain's frame is busy.
         let other = e(N, PTE_P | PTE_US);
         assert_eq!(
-            pt.get_entry(1, 4, other).map_err(PtError::errno),
+            pt.get_entry(1, 4, other, DOM).map_err(PtError::errno),
             Err(Errno::EBUSY)
         );
     }
@@ -543,4 +543,45 @@ fn a_grant_mapping_of_another_domains_frame_holds_what_the_caller_took() {
         "the caller still holds its reference"
     );
     ft.put_page(N).unwrap();
+}
+
+#[test]
+fn a_foreign_owner_applies_to_the_entry_updated_only() {
+    let (ft, mut mem) = setup();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    // OTHER's frame N, mapped by DOM's L1 4 with pg_owner OTHER.
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    pt.pg_owner = OTHER;
+    assert!(pt.update_l1_entry(4, 0, e(N, PTE_P | PTE_RW)).is_ok());
+    assert_eq!(ft.get(N).unwrap().refs, 1);
+    assert_eq!(ft.get(N).unwrap().ty, PageType::Writable);
+    // DOM's own frame is not OTHER's.
+    assert_eq!(
+        pt.update_l1_entry(4, 1, e(5, PTE_P))
+            .map_err(PtError::errno),
+        Err(Errno::EBUSY)
+    );
+    // An L1 validated on the way (hooked into L2 3) holds DOM's frames
+    // only: one naming OTHER's frame fails validation.
+    pt.pin(3, 2).unwrap();
+    mem_fill_l1(&mut pt, 6, N);
+    assert!(pt.update_entry(3, 0, e(6, PTE_P | PTE_RW)).is_err());
+    assert_eq!(
+        ft.get(N).unwrap().refs,
+        1,
+        "no reference from the failed validation"
+    );
+    // The same L1 naming DOM's frame validates.
+    mem_fill_l1(&mut pt, 6, 7);
+    assert!(pt.update_entry(3, 0, e(6, PTE_P | PTE_RW)).is_ok());
+    // Taken out again by an ordinary update: the reference goes.
+    pt.pg_owner = DOM;
+    assert!(pt.update_l1_entry(4, 0, 0).is_ok());
+    assert_eq!(ft.get(N).unwrap().refs, 0);
+}
+
+/// Writes entry 0 of frame `l1` (not yet a table) to map `target`.
+fn mem_fill_l1<S: AsRef<[FrameSlot]>>(pt: &mut PageTables<'_, S, Mem>, l1: u64, target: u64) {
+    pt.mem.write(l1, 0, e(target, PTE_P));
 }

@@ -88,6 +88,10 @@ struct Current {
     /// The domain's id as the frame table records owners.
     id: u16,
     privileged: Option<Privileged>,
+    /// Whose frames the batch's L1 entries map and whose tables it pins
+    /// (`foreigndom`): the domain itself unless a privileged caller names
+    /// another.
+    pg_owner: u16,
 }
 
 impl Current {
@@ -106,6 +110,7 @@ fn current() -> Current {
     Current {
         id: d.id.get(),
         privileged: Privileged::of(d),
+        pg_owner: d.id.get(),
     }
 }
 
@@ -113,17 +118,39 @@ fn err(e: PtError) -> Errno {
     e.errno()
 }
 
-/// `foreigndom`: only the domain itself, as DOMID_SELF, until there are
-/// other domains (Xen answers -ESRCH for a domain it cannot find, and for a
-/// domain naming itself by number).
-fn check_foreigndom(foreigndom: u32) -> Result<(), Errno> {
-    let pg_owner = foreigndom & 0xffff;
-    let pt_owner = (foreigndom >> 16) & 0xffff;
-    if pg_owner != u32::from(DOMID_SELF) || pt_owner != 0 {
+/// `foreigndom` (Xen's `get_pg_owner`, then its XSM check): `DOMID_SELF`
+/// is the caller; its own id, a domain that does not exist, `DOMID_IO`
+/// and `DOMID_XEN` are `-ESRCH` (hv gives no domain I/O or Xen pages to
+/// map this way); another domain is the page owner for a privileged
+/// caller (`-EPERM` otherwise), held for the batch. The page-table owner
+/// in the high half must be the caller (0, or its id + 1; Xen also lets
+/// a privileged caller name another domain's tables there: `-ESRCH`).
+fn check_foreigndom(foreigndom: u32) -> Result<Foreign, Errno> {
+    let pg = u16::try_from(foreigndom & 0xffff).unwrap_or(DOMID_SELF);
+    let pt = foreigndom >> 16;
+    let me = domain::current_id().get();
+    if pt != 0 && pt != u32::from(me) + 1 {
         return Err(Errno::ESRCH);
     }
-    Ok(())
+    if pg == DOMID_SELF {
+        return Ok(None);
+    }
+    if pg == me {
+        return Err(Errno::ESRCH);
+    }
+    let other = domain::DomId::try_new(pg)
+        .ok()
+        .and_then(domain::lookup)
+        .ok_or(Errno::ESRCH)?;
+    if Privileged::check().is_none() {
+        return Err(Errno::EPERM);
+    }
+    Ok(Some(other))
 }
+
+/// The foreign page owner a batch names, held while it runs (`None`: the
+/// caller).
+type Foreign = Option<alloc::sync::Arc<domain::Domain>>;
 
 /// Progress of a batch: elements done (including earlier calls of a
 /// preempted batch), written back to `*pdone`.
@@ -146,16 +173,24 @@ impl Batch {
     /// Starts a batch call: progress so far, then Xen's argument checks
     /// (the foreign domain, and that the list is guest address space).
     #[inline(always)]
+    #[allow(clippy::type_complexity)]
     fn open<T: GuestValue>(
         count: &mut u64,
         pdone: u64,
         foreigndom: u32,
         list: u64,
-    ) -> Result<(Self, GuestSlice<T>), Errno> {
+    ) -> Result<
+        (
+            Self,
+            GuestSlice<T>,
+            Option<alloc::sync::Arc<domain::Domain>>,
+        ),
+        Errno,
+    > {
         let batch = Self::start(count, pdone);
-        check_foreigndom(foreigndom)?;
+        let foreign = check_foreigndom(foreigndom)?;
         let list = GuestSlice::new(list, *count)?;
-        Ok((batch, list))
+        Ok((batch, list, foreign))
     }
 
     /// Stores the progress. Through `Loaded`, which pays this CPU's TLB
@@ -224,11 +259,15 @@ const CHUNK: usize = 16;
 
 #[inline(always)]
 fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome {
-    let (mut batch, reqs) = match Batch::open::<MmuUpdate>(count, pdone, foreigndom, reqs) {
+    let (mut batch, reqs, foreign) = match Batch::open::<MmuUpdate>(count, pdone, foreigndom, reqs)
+    {
         Ok(b) => b,
         Err(e) => return Outcome::Err(e),
     };
-    let cur = current();
+    let mut cur = current();
+    if let Some(f) = &foreign {
+        cur.pg_owner = f.id.get();
+    }
     let mut rc = Ok(0);
     let mut buf = [MmuUpdate::default(); CHUNK];
     let mut i = 0u64;
@@ -249,7 +288,10 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
                         break 'outer;
                     }
                 };
-                match mm::with_page_tables(cur.id, cur.io_caps(), |t| one_update(t, &cur, &one)) {
+                match mm::with_page_tables(cur.id, cur.io_caps(), |t| {
+                    t.pg_owner = cur.pg_owner;
+                    one_update(t, &cur, &one)
+                }) {
                     Some(Ok(())) => {}
                     Some(Err(e)) => {
                         rc = Err(e);
@@ -266,6 +308,7 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
             break;
         }
         let result = mm::with_page_tables(cur.id, cur.io_caps(), |t| {
+            t.pg_owner = cur.pg_owner;
             for req in &buf[..n] {
                 one_update(t, &cur, req)?;
                 batch.done += 1;
@@ -303,7 +346,7 @@ fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<(), 
         0 | 2 | 3 => normal_update(t, cur, mfn, index, val, cmd == 2),
         // MACHPHYS_UPDATE: the M2P entry of one of the domain's frames.
         1 => {
-            if t.frames.set_pfn(mfn, cur.id, val).is_err() {
+            if t.frames.set_pfn(mfn, cur.pg_owner, val).is_err() {
                 return Err(Errno::EINVAL);
             }
             mm::m2p::set(mfn, val);
@@ -398,7 +441,7 @@ fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), Errno> {
 fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
     // No vCPU lock: the domain's fixed fields, and the running vCPU's page
     // table is the one loaded (a hypercall comes from guest kernel mode).
-    let Current { id, privileged } = current();
+    let Current { id, privileged, .. } = current();
     let io_caps = privileged.is_some();
     let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
     let (l1, index) = l1_of(cr3, va)?;
@@ -441,11 +484,14 @@ pub fn mmuext_op(ops: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
 
 #[inline(always)]
 fn ext_batch(ops: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome {
-    let (mut batch, ops) = match Batch::open::<MmuextOp>(count, pdone, foreigndom, ops) {
+    let (mut batch, ops, foreign) = match Batch::open::<MmuextOp>(count, pdone, foreigndom, ops) {
         Ok(b) => b,
         Err(e) => return Outcome::Err(e),
     };
-    let cur = current();
+    let mut cur = current();
+    if let Some(f) = &foreign {
+        cur.pg_owner = f.id.get();
+    }
     let mut rc = Ok(0);
     for i in 0..*count {
         if i == BATCH {
@@ -489,8 +535,10 @@ fn vcpumask_cpus(va: u64) -> Result<CpuMask, crate::guest_mem::Fault> {
     Ok(mask)
 }
 
+/// Whether the batch's page owner owns `mfn`.
 fn owned(cur: &Current, mfn: u64) -> bool {
-    mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(cur.id))) == Some(true)
+    mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(cur.pg_owner)))
+        == Some(true)
 }
 
 fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno> {
@@ -498,13 +546,29 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
     if refused::<MMUEXT_OP>(cmd) {
         return Err(Errno::ENOSYS);
     }
+    let foreign = cur.pg_owner != cur.id;
+    let pins = matches!(
+        cmd,
+        MMUEXT_PIN_L1_TABLE
+            | MMUEXT_PIN_L2_TABLE
+            | MMUEXT_PIN_L3_TABLE
+            | MMUEXT_PIN_L4_TABLE
+            | MMUEXT_UNPIN_TABLE
+    );
+    if foreign && !pins {
+        // Only pins act on the page owner's behalf (Xen: -EPERM).
+        return Err(Errno::EPERM);
+    }
+    // A foreign owner's tables are validated as that domain's, which has
+    // no I/O rights.
+    let io_caps = cur.io_caps() && !foreign;
     match cmd {
         MMUEXT_PIN_L1_TABLE | MMUEXT_PIN_L2_TABLE | MMUEXT_PIN_L3_TABLE | MMUEXT_PIN_L4_TABLE => {
             if !owned(cur, arg1) {
                 return Err(Errno::EINVAL);
             }
             let level = u8::try_from(cmd + 1).unwrap_or(1);
-            mm::with_page_tables(cur.id, cur.io_caps(), |t| t.pin(arg1, level))
+            mm::with_page_tables(cur.pg_owner, io_caps, |t| t.pin(arg1, level))
                 .ok_or(Errno::EINVAL)?
                 .map_err(|e| match e {
                     // Pinning a pinned table.
@@ -517,7 +581,8 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
             if level == 4 {
                 // A pinned table is not (yet) anyone's base: no M2P view.
                 // A table that is a base already keeps its view.
-                let is_base = domain::with_current(|d| d.vcpu.kernel_cr3 == arg1 * PAGE_SIZE);
+                let is_base =
+                    !foreign && domain::with_current(|d| d.vcpu.kernel_cr3 == arg1 * PAGE_SIZE);
                 install_slots(arg1, is_base)?;
             }
             // Validating a table removes no translation: nothing owed.
@@ -528,7 +593,7 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
                 return Err(Errno::EINVAL);
             }
             // A table that loses its last type reference leaves a debt.
-            mm::with_page_tables(cur.id, cur.io_caps(), |t| t.unpin(arg1))
+            mm::with_page_tables(cur.pg_owner, io_caps, |t| t.unpin(arg1))
                 .ok_or(Errno::EINVAL)?
                 .map_err(err)
         }
@@ -653,6 +718,7 @@ pub(super) fn get_base_table(
     let cur = Current {
         id,
         privileged: None,
+        pg_owner: id,
     };
     if !owned(&cur, mfn) {
         return Err(Errno::EINVAL);
