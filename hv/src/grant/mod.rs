@@ -39,10 +39,10 @@ use alloc::sync::Arc;
 use guest_abi::errno::Errno;
 use guest_abi::grant_table::GNTTAB_NR_RESERVED_ENTRIES;
 use guest_abi::grant_table::{
-    GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP,
-    GNTMAP_READONLY, GNTST_BAD_COPY_ARG, GNTST_BAD_DEV_ADDR, GNTST_BAD_DOMAIN, GNTST_BAD_GNTREF,
-    GNTST_BAD_HANDLE, GNTST_BAD_PAGE, GNTST_GENERAL_ERROR, GNTST_PERMISSION_DENIED, GTF_READING,
-    GTF_WRITING,
+    GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_GUEST_AVAIL0,
+    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_BAD_COPY_ARG, GNTST_BAD_DEV_ADDR, GNTST_BAD_DOMAIN,
+    GNTST_BAD_GNTREF, GNTST_BAD_HANDLE, GNTST_BAD_PAGE, GNTST_GENERAL_ERROR,
+    GNTST_PERMISSION_DENIED, GTF_READING, GTF_WRITING,
 };
 use hv::grant::{
     access_to_clear, acquire, check_pinned, needs_acquire, status_frames, Active, Mapping,
@@ -384,9 +384,11 @@ fn host_slot(flags: u32, host_addr: u64) -> Option<(u64, usize, Option<u64>)> {
 
 /// The L1 entry a grant mapping of `mfn` with `flags` is (Xen's
 /// `grant_to_pte_flags`: present, accessed, dirty, not executable; user
-/// for an application mapping; writable unless read-only).
+/// for an application mapping; writable unless read-only; the low three
+/// map flags from `GNTMAP_guest_avail0` in the PTE's available bits 9-11).
 fn grant_pte(mfn: u64, flags: u32) -> u64 {
-    let mut pte = (mfn << 12) | pt::PTE_P | pt::PTE_A | pt::PTE_D | pt::PTE_NX;
+    let avail = u64::from((flags >> GNTMAP_GUEST_AVAIL0) & 7) << 9;
+    let mut pte = (mfn << 12) | pt::PTE_P | pt::PTE_A | pt::PTE_D | pt::PTE_NX | avail;
     if flags & GNTMAP_APPLICATION_MAP != 0 {
         pte |= pt::PTE_US;
     }

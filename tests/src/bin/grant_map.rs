@@ -133,6 +133,13 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "unmap with no address: nothing done", unmap(h2, 0) => (0, GNTST_OKAY));
     check!(r, "the read-only one still maps", read_u64(w.va(5)) => PATTERN);
     check!(r, "unmap the read-only one", unmap(h2, w.va(5)) => (0, GNTST_OKAY));
+    // Map flags from GNTMAP_guest_avail0 up go to the PTE's available bits
+    // 9-11 (the low three of them; the rest are dropped).
+    let avail = 0xfd << GNTMAP_GUEST_AVAIL0;
+    let (rc, st, h3) = map(ME, 10, GNTMAP_HOST_MAP | GNTMAP_READONLY | avail, w.va(4));
+    check!(r, "map grant 10 with guest-available bits", (rc, st) => (0, GNTST_OKAY));
+    check!(r, "its PTE has them in bits 9-11", w.pte(4) & 0xe02 => 0xa00);
+    check!(r, "unmap it", unmap(h3, w.va(4)) => (0, GNTST_OKAY));
     check!(r, "the entry is as the granter wrote it",
         flags_of(10) => u64::from(GTF_PERMIT_ACCESS));
     check!(r, "an unknown handle", unmap(4000, w.va(5)) => (0, GNTST_BAD_HANDLE));
