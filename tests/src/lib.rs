@@ -6,6 +6,8 @@
 #[cfg(target_os = "none")]
 pub mod clock;
 #[cfg(target_os = "none")]
+pub mod control;
+#[cfg(target_os = "none")]
 pub mod cpuid;
 #[cfg(target_os = "none")]
 pub mod evtchn;

@@ -21,16 +21,14 @@
 use guest_abi::domctl::*;
 use guest_abi::errno::*;
 use guest_abi::hypercall::typed;
-use guest_abi::hypercall::{hypercall2, SCHED_OP};
-use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
 use guest_abi::sysctl::*;
 use guest_abi::vcpu::VCPUOP_IS_UP;
 use guest_abi::xen::{DOMID_SELF, VIRQ_DOM_EXC};
 use tests::check;
+use tests::control::populate;
 use tests::expect::BAD_POINTERS;
 use tests::fixup::SharedInfo;
 
@@ -69,26 +67,6 @@ fn physinfo() -> XenSysctlPhysinfo {
     let rc = sysctl(&mut op);
     assert_eq!(rc, 0, "physinfo");
     op.u.get()
-}
-
-/// `XENMEM_populate_physmap` of `order`-page extents at the pfns in
-/// `list` for domain `dom`: the extents done.
-fn populate(dom: u16, list: &mut [u64], order: u32) -> i64 {
-    let res = XenMemoryReservation {
-        extent_start: list.as_mut_ptr() as u64,
-        nr_extents: list.len() as u64,
-        extent_order: order,
-        domid: dom,
-        ..Default::default()
-    };
-    // SAFETY: `res` and the list it names are live; the hypervisor writes
-    // the list.
-    unsafe {
-        typed::memory_op(
-            u64::from(XENMEM_POPULATE_PHYSMAP),
-            core::ptr::from_ref(&res).cast_mut().cast(),
-        )
-    }
 }
 
 /// `getdomaininfolist` from `first` of at most `max` records into the
@@ -130,21 +108,7 @@ fn settle(shared: u64, port: u32, want: u64) -> u64 {
         if free + SLACK >= want {
             return free;
         }
-        let ports = [port];
-        let p = SchedPoll {
-            ports: ports.as_ptr() as u64,
-            nr_ports: 1,
-            _pad: 0,
-            timeout: tests::clock::now(shared) + 10_000_000,
-        };
-        // SAFETY: `p` and the port list are live.
-        unsafe {
-            hypercall2(
-                SCHED_OP,
-                u64::from(SCHEDOP_POLL),
-                core::ptr::from_ref(&p) as u64,
-            )
-        };
+        tests::control::idle_10ms(shared, port);
     }
     physinfo().free_pages
 }

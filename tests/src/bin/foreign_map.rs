@@ -15,7 +15,6 @@
 use guest_abi::domctl::*;
 use guest_abi::errno::*;
 use guest_abi::hypercall::typed;
-use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{
@@ -23,6 +22,7 @@ use guest_abi::xen::{
     MMUEXT_UNPIN_TABLE, MMU_MACHPHYS_UPDATE, MMU_NORMAL_PT_UPDATE,
 };
 use tests::check;
+use tests::control::populate;
 use tests::pvmm::{
     env_window_catching, mmu_update_raw, mmuext_raw, read_u64, write_u64, A, M2P, P, RW, US,
 };
@@ -69,21 +69,7 @@ fn main(si: StartInfoRef) -> ! {
     }
     check!(r, "max_mem 1 MiB", domctl(XenDomctl::new(XEN_DOMCTL_MAX_MEM, d, &XenDomctlMaxMem { max_memkb: 1024 })).0 => 0);
     let mut frames = [0u64, 1, 2, 3];
-    let res = XenMemoryReservation {
-        extent_start: frames.as_mut_ptr() as u64,
-        nr_extents: 4,
-        extent_order: 0,
-        domid: d,
-        ..Default::default()
-    };
-    // SAFETY: `res` and its list are live; the hypervisor writes the list.
-    let rc = unsafe {
-        typed::memory_op(
-            u64::from(XENMEM_POPULATE_PHYSMAP),
-            core::ptr::from_ref(&res).cast_mut().cast(),
-        )
-    };
-    if !check!(r, "populate 4 pages of it", rc => 4) {
+    if !check!(r, "populate 4 pages of it", populate(d, &mut frames, 0) => 4) {
         r.finish()
     }
     let [m0, m1, _, _] = frames;

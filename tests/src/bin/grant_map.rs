@@ -24,6 +24,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::UVMF_INVLPG;
 use tests::check;
+use tests::control::setup_table;
 use tests::expect::BAD_POINTERS;
 use tests::pvmm::{env_window_catching, mfn_of, read_u64, uvm, write_u64, A, P, RW, US};
 
@@ -75,21 +76,7 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     };
     let mut frames = [0u64; 1];
-    let mut setup = GnttabSetupTable {
-        dom: ME,
-        nr_frames: 1,
-        frame_list: frames.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    // SAFETY: `setup` and its list are live.
-    let rc = unsafe {
-        typed::grant_table_op(
-            GNTTABOP_SETUP_TABLE,
-            core::ptr::from_mut(&mut setup).cast(),
-            1,
-        )
-    };
-    if !check!(r, "setup_table", (rc, setup.status) => (0, GNTST_OKAY))
+    if !check!(r, "setup_table", setup_table(ME, &mut frames) => (0, GNTST_OKAY))
         || !check!(r, "map the grant table", w.map(1, frames[0], P | RW | US | A) => 0)
     {
         r.finish()
