@@ -364,36 +364,35 @@ where
         index: usize,
         f: impl FnOnce(&mut Self) -> Result<u64, PtError>,
     ) -> Result<u64, PtError> {
-        self.with_locked(table, index, |pt, ty| {
-            if ty == PageType::L1 {
-                f(pt)
-            } else {
-                Err(PtError::NotPageTable { mfn: table })
-            }
-        })
+        let ty = self.lock_for(table, index)?;
+        let r = if ty == PageType::L1 {
+            f(self)
+        } else {
+            Err(PtError::NotPageTable { mfn: table })
+        };
+        self.unlock_unless_kept();
+        r
     }
 
-    /// Runs `f` with `table` locked (given its type) for a change of entry
-    /// `index`, keeping the lock after if the batch keeps it.
+    /// Locks `table` (kept from the last update if it is the same) for a
+    /// change of entry `index`: its type.
     #[inline(always)]
-    fn with_locked(
-        &mut self,
-        table: u64,
-        index: usize,
-        f: impl FnOnce(&mut Self, PageType) -> Result<u64, PtError>,
-    ) -> Result<u64, PtError> {
+    fn lock_for(&mut self, table: u64, index: usize) -> Result<PageType, PtError> {
         if index >= 512 {
             return Err(PtError::BadIndex);
         }
-        let ty = match self.locked {
-            Some((held, ty)) if held == table => ty,
-            _ => self.lock(table)?,
-        };
-        let r = f(self, ty);
+        match self.locked {
+            Some((held, ty)) if held == table => Ok(ty),
+            _ => self.lock(table),
+        }
+    }
+
+    /// Lets the table go after an update, unless the batch keeps it.
+    #[inline(always)]
+    fn unlock_unless_kept(&mut self) {
         if !self.keep_locked {
             self.unlock();
         }
-        r
     }
 
     /// Lets go of the table kept locked, if any.
@@ -675,12 +674,15 @@ where
         index: usize,
         new: u64,
     ) -> Result<u64, PtError> {
-        self.with_locked(table, index, |pt, ty| match type_level(ty) {
+        let ty = self.lock_for(table, index)?;
+        let r = match type_level(ty) {
             Some(level) if want.is_none_or(|w| w == ty) => {
-                pt.update_locked(table, level, index, new)
+                self.update_locked(table, level, index, new)
             }
             _ => Err(PtError::NotPageTable { mfn: table }),
-        })
+        };
+        self.unlock_unless_kept();
+        r
     }
 
     /// Locks `table` for updates (letting go of the one held before).

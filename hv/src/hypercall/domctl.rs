@@ -14,7 +14,7 @@
 //! - sysctl `physinfo`: the online CPUs (one socket, one thread per
 //!   core), one NUMA node (`max_node_id` = `MAX_NUMNODES` - 1 = 63, as
 //!   Xen), the TSC's kHz, the allocator's frames and free frames, and
-//!   `XEN_SYSCTL_PHYSCAP_pv` only (no HVM, no grant tables yet);
+//!   `XEN_SYSCTL_PHYSCAP_pv` and grant tables v1 and v2 (no HVM);
 //!   `hw_cap` is left zero.
 //! - sysctl `sched_id`: credit (`XEN_SCHEDULER_CREDIT`, what hv's
 //!   scheduler implements; Xen 4.17 defaults to credit2).
@@ -99,7 +99,9 @@ fn physinfo(_: Privileged) -> XenSysctlPhysinfo {
         nr_nodes: 1,
         max_node_id: MAX_NODE_ID,
         cpu_khz: u32::try_from(crate::arch::x86_64::apic::tsc_khz()).unwrap_or(u32::MAX),
-        capabilities: XEN_SYSCTL_PHYSCAP_PV,
+        capabilities: XEN_SYSCTL_PHYSCAP_PV
+            | XEN_SYSCTL_PHYSCAP_GNTTAB_V1
+            | XEN_SYSCTL_PHYSCAP_GNTTAB_V2,
         total_pages: crate::mm::frame_access::nr_frames(),
         free_pages: crate::mm::frame_access::free_frames(),
         max_mfn: crate::mm::frame_access::nr_frames().saturating_sub(1),

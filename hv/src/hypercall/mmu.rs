@@ -122,10 +122,14 @@ fn err(e: PtError) -> Errno {
 /// is the caller; its own id, a domain that does not exist, `DOMID_IO`
 /// and `DOMID_XEN` are `-ESRCH` (hv gives no domain I/O or Xen pages to
 /// map this way); another domain is the page owner for a privileged
-/// caller (`-EPERM` otherwise), held for the batch. The page-table owner
+/// caller (`-EPERM` otherwise). The page-table owner
 /// in the high half must be the caller (0, or its id + 1; Xen also lets
 /// a privileged caller name another domain's tables there: `-ESRCH`).
 fn check_foreigndom(foreigndom: u32) -> Result<Foreign, Errno> {
+    if foreigndom == u32::from(DOMID_SELF) {
+        // The common case, decided first.
+        return Ok(None);
+    }
     let pg = u16::try_from(foreigndom & 0xffff).unwrap_or(DOMID_SELF);
     let pt = foreigndom >> 16;
     let me = domain::current_id().get();
@@ -145,12 +149,13 @@ fn check_foreigndom(foreigndom: u32) -> Result<Foreign, Errno> {
     if Privileged::check().is_none() {
         return Err(Errno::EPERM);
     }
-    Ok(Some(other))
+    Ok(Some(other.id.get()))
 }
 
-/// The foreign page owner a batch names, held while it runs (`None`: the
-/// caller).
-type Foreign = Option<alloc::sync::Arc<domain::Domain>>;
+/// The foreign page owner a batch names (`None`: the caller). Not held:
+/// if it dies meanwhile, the frame table refuses frames it no longer
+/// owns, and a frame mapped before stays until unmapped, as any.
+type Foreign = Option<u16>;
 
 /// Progress of a batch: elements done (including earlier calls of a
 /// preempted batch), written back to `*pdone`.
@@ -173,20 +178,12 @@ impl Batch {
     /// Starts a batch call: progress so far, then Xen's argument checks
     /// (the foreign domain, and that the list is guest address space).
     #[inline(always)]
-    #[allow(clippy::type_complexity)]
     fn open<T: GuestValue>(
         count: &mut u64,
         pdone: u64,
         foreigndom: u32,
         list: u64,
-    ) -> Result<
-        (
-            Self,
-            GuestSlice<T>,
-            Option<alloc::sync::Arc<domain::Domain>>,
-        ),
-        Errno,
-    > {
+    ) -> Result<(Self, GuestSlice<T>, Foreign), Errno> {
         let batch = Self::start(count, pdone);
         let foreign = check_foreigndom(foreigndom)?;
         let list = GuestSlice::new(list, *count)?;
@@ -265,8 +262,8 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
         Err(e) => return Outcome::Err(e),
     };
     let mut cur = current();
-    if let Some(f) = &foreign {
-        cur.pg_owner = f.id.get();
+    if let Some(f) = foreign {
+        cur.pg_owner = f;
     }
     let mut rc = Ok(0);
     let mut buf = [MmuUpdate::default(); CHUNK];
@@ -489,8 +486,8 @@ fn ext_batch(ops: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome 
         Err(e) => return Outcome::Err(e),
     };
     let mut cur = current();
-    if let Some(f) = &foreign {
-        cur.pg_owner = f.id.get();
+    if let Some(f) = foreign {
+        cur.pg_owner = f;
     }
     let mut rc = Ok(0);
     for i in 0..*count {
@@ -505,7 +502,12 @@ fn ext_batch(ops: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome 
                 break;
             }
         };
-        if let Err(e) = one_ext_op(&cur, op.cmd, op.arg1, op.arg2) {
+        let r = if cur.pg_owner == cur.id {
+            one_ext_op(&cur, op.cmd, op.arg1, op.arg2)
+        } else {
+            foreign_ext_op(&cur, op.cmd, op.arg1, op.arg2)
+        };
+        if let Err(e) = r {
             rc = Err(e);
             break;
         }
@@ -541,33 +543,35 @@ fn owned(cur: &Current, mfn: u64) -> bool {
         == Some(true)
 }
 
+/// An `mmuext_op` on a foreign page owner's behalf: only pins and unpins
+/// (Xen: `-EPERM` for the rest).
+#[cold]
+#[inline(never)]
+fn foreign_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno> {
+    use guest_abi::xen::*;
+    match cmd {
+        MMUEXT_PIN_L1_TABLE | MMUEXT_PIN_L2_TABLE | MMUEXT_PIN_L3_TABLE | MMUEXT_PIN_L4_TABLE
+        | MMUEXT_UNPIN_TABLE => one_ext_op(cur, cmd, arg1, arg2),
+        _ if refused::<MMUEXT_OP>(cmd) => Err(Errno::ENOSYS),
+        _ => Err(Errno::EPERM),
+    }
+}
+
 fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno> {
     use guest_abi::xen::*;
     if refused::<MMUEXT_OP>(cmd) {
         return Err(Errno::ENOSYS);
     }
-    let foreign = cur.pg_owner != cur.id;
-    let pins = matches!(
-        cmd,
-        MMUEXT_PIN_L1_TABLE
-            | MMUEXT_PIN_L2_TABLE
-            | MMUEXT_PIN_L3_TABLE
-            | MMUEXT_PIN_L4_TABLE
-            | MMUEXT_UNPIN_TABLE
-    );
-    if foreign && !pins {
-        // Only pins act on the page owner's behalf (Xen: -EPERM).
-        return Err(Errno::EPERM);
-    }
     // A foreign owner's tables are validated as that domain's, which has
     // no I/O rights.
-    let io_caps = cur.io_caps() && !foreign;
+    let foreign = cur.pg_owner != cur.id;
     match cmd {
         MMUEXT_PIN_L1_TABLE | MMUEXT_PIN_L2_TABLE | MMUEXT_PIN_L3_TABLE | MMUEXT_PIN_L4_TABLE => {
             if !owned(cur, arg1) {
                 return Err(Errno::EINVAL);
             }
             let level = u8::try_from(cmd + 1).unwrap_or(1);
+            let io_caps = cur.io_caps() && !foreign;
             mm::with_page_tables(cur.pg_owner, io_caps, |t| t.pin(arg1, level))
                 .ok_or(Errno::EINVAL)?
                 .map_err(|e| match e {
@@ -593,6 +597,7 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
                 return Err(Errno::EINVAL);
             }
             // A table that loses its last type reference leaves a debt.
+            let io_caps = cur.io_caps() && !foreign;
             mm::with_page_tables(cur.pg_owner, io_caps, |t| t.unpin(arg1))
                 .ok_or(Errno::EINVAL)?
                 .map_err(err)

@@ -158,6 +158,8 @@ fn main(si: StartInfoRef) -> ! {
         p0.cpu_khz > 0,
     );
     check!(r, "physinfo capabilities: PV", p0.capabilities & XEN_SYSCTL_PHYSCAP_PV => XEN_SYSCTL_PHYSCAP_PV);
+    let gnttab = XEN_SYSCTL_PHYSCAP_GNTTAB_V1 | XEN_SYSCTL_PHYSCAP_GNTTAB_V2;
+    check!(r, "physinfo capabilities: grant tables v1 and v2", p0.capabilities & gnttab => gnttab);
     println!(
         "physinfo: capabilities {:#x}, max_cpu_id {}, cores_per_socket {}, cpu_khz {}, \
          total_pages {:#x}, max_mfn {:#x}",
