@@ -31,8 +31,9 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
 use guest_abi::grant_table::{
-    GNTST_GENERAL_ERROR, GNTST_NO_DEVICE_SPACE, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY,
-    GTF_SUB_PAGE, GTF_TRANSITIVE, GTF_TYPE_MASK, GTF_WRITING,
+    GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP, GNTST_GENERAL_ERROR, GNTST_NO_DEVICE_SPACE,
+    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_SUB_PAGE, GTF_TRANSITIVE, GTF_TYPE_MASK,
+    GTF_WRITING,
 };
 
 /// Grant-table frames a domain may have unless its creator said otherwise
@@ -336,11 +337,32 @@ pub struct Mapping {
 
 /// A domain's mappings by handle, growing a frame's worth of handles at a
 /// time up to `max_frames` frames.
+///
+/// A mapping is busy while one operation owns it: from [`insert`] until
+/// the map that made it succeeded ([`release`]) or failed ([`remove`]),
+/// and from an unmap's [`claim`] until its [`finish`]. An unmap claims
+/// only a mapping nobody owns, so two unmaps of one handle (or an unmap
+/// of a handle still being made) never both act on it: the check and the
+/// action span two locks (the mapper's maptrack, then the granter's
+/// table), and the busy mark joins them.
+///
+/// [`insert`]: Maptrack::insert
+/// [`release`]: Maptrack::release
+/// [`remove`]: Maptrack::remove
+/// [`claim`]: Maptrack::claim
+/// [`finish`]: Maptrack::finish
 #[derive(Debug)]
 pub struct Maptrack {
-    slots: Vec<Option<Mapping>>,
+    slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     max_frames: u32,
+}
+
+/// A handle in use.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    m: Mapping,
+    busy: bool,
 }
 
 impl Maptrack {
@@ -357,7 +379,8 @@ impl Maptrack {
         self.max_frames.saturating_mul(MAPTRACK_PER_FRAME)
     }
 
-    /// A handle for `m`; `GNTST_no_device_space` when every handle is in use.
+    /// A handle for `m`, busy (owned by the map making it);
+    /// `GNTST_no_device_space` when every handle is in use.
     pub fn insert(&mut self, m: Mapping) -> Result<u32, i16> {
         if self.free.is_empty() {
             let have = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
@@ -377,28 +400,58 @@ impl Maptrack {
         }
         let h = self.free.pop().ok_or(GNTST_NO_DEVICE_SPACE)?;
         if let Some(slot) = self.slots.get_mut(h as usize) {
-            *slot = Some(m);
+            *slot = Some(Slot { m, busy: true });
         }
         Ok(h)
     }
 
     /// The mapping `handle` names, if it is in use.
     pub fn get(&self, handle: u32) -> Option<Mapping> {
+        self.slot(handle).map(|s| s.m)
+    }
+
+    fn slot(&self, handle: u32) -> Option<Slot> {
         self.slots.get(handle as usize).copied().flatten()
     }
 
-    /// Replaces the flags of `handle`'s mapping (what an unmap left of it).
-    pub fn set_flags(&mut self, handle: u32, flags: u32) {
-        if let Some(Some(m)) = self.slots.get_mut(handle as usize) {
-            m.flags = flags;
+    fn slot_mut(&mut self, handle: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(handle as usize)?.as_mut()
+    }
+
+    /// The map that made `handle` is done with it.
+    pub fn release(&mut self, handle: u32) {
+        if let Some(s) = self.slot_mut(handle) {
+            s.busy = false;
+        }
+    }
+
+    /// `handle`'s mapping for an unmap, which owns it until [`finish`]:
+    /// `None` if it is not in use or another operation owns it.
+    ///
+    /// [`finish`]: Maptrack::finish
+    pub fn claim(&mut self, handle: u32) -> Option<Mapping> {
+        let s = self.slot_mut(handle).filter(|s| !s.busy)?;
+        s.busy = true;
+        Some(s.m)
+    }
+
+    /// Ends an unmap of `handle` that left `flags` of its mapping: the
+    /// handle goes with the last host or device mapping, else it keeps
+    /// the rest, no longer busy.
+    pub fn finish(&mut self, handle: u32, flags: u32) {
+        if flags & (GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP) == 0 {
+            self.remove(handle);
+        } else if let Some(s) = self.slot_mut(handle) {
+            s.m.flags = flags;
+            s.busy = false;
         }
     }
 
     /// Ends `handle`'s mapping; what it was (`None`: not in use).
     pub fn remove(&mut self, handle: u32) -> Option<Mapping> {
-        let m = self.slots.get_mut(handle as usize)?.take()?;
+        let s = self.slots.get_mut(handle as usize)?.take()?;
         self.free.push(handle);
-        Some(m)
+        Some(s.m)
     }
 
     /// Handles in use.
@@ -411,7 +464,7 @@ impl Maptrack {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(h, m)| Some((u32::try_from(h).ok()?, (*m)?)))
+            .filter_map(|(h, s)| Some((u32::try_from(h).ok()?, (*s)?.m)))
     }
 }
 

@@ -318,3 +318,27 @@ fn a_grant_revoked_between_read_and_write_is_refused_and_left_clear() {
         assert_eq!(access(&e.e, v), 0, "{v:?}: no access bit left behind");
     }
 }
+
+#[test]
+fn a_mapping_is_acted_on_by_one_operation_at_a_time() {
+    let m = Mapping {
+        granter: 1,
+        gref: 8,
+        flags: GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP,
+        host_addr: 0x1000,
+    };
+    let mut t = Maptrack::new(1);
+    let h = t.insert(m).unwrap();
+    assert_eq!(t.claim(h), None, "still being made");
+    t.release(h);
+    assert_eq!(t.claim(h), Some(m));
+    assert_eq!(t.claim(h), None, "a second unmap of the same handle");
+    // The host mapping went; the device one stays, free for the next.
+    t.finish(h, GNTMAP_DEVICE_MAP);
+    assert_eq!(t.get(h).map(|m| m.flags), Some(GNTMAP_DEVICE_MAP));
+    assert!(t.claim(h).is_some());
+    t.finish(h, 0);
+    assert_eq!(t.get(h), None);
+    assert_eq!(t.claim(h), None);
+    assert_eq!(t.claim(9999), None);
+}

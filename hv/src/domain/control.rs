@@ -187,9 +187,9 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     d.with_state(|s| s.relinquished_to = to);
     let more = to < end;
     if !more {
-        // Its channels to other domains close first: their ends go back
-        // to unbound, as on Xen.
-        crate::event::close_foreign(&d);
+        // Its channels close first, and no port is given out or bound to
+        // it after: the other ends go back to unbound, as on Xen.
+        crate::event::close_all(&d);
         // Taken out of the table first, so no new reference to it is made;
         // its shared-info page goes with hv's last reference to it.
         let mut t = TABLE.lock();

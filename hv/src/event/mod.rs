@@ -269,14 +269,19 @@ pub fn close(own: &Domain, port: u32) -> Result<(), Errno> {
     }
 }
 
-/// Closes every channel `d` (a dying domain) has with another domain, so
-/// that the other ends go back to unbound (Xen's `evtchn_destroy`).
-pub fn close_foreign(d: &Domain) {
-    let n = d.events.lock().table.valid_ports();
+/// Closes every channel of `d`, a dying domain (Xen's `evtchn_destroy`):
+/// its table first stops giving out ports, so that no port is allocated
+/// or bound to it from here on (every bind needs one of its unbound
+/// ports, and those close below); the other ends of its channels to
+/// other domains go back to unbound.
+pub fn close_all(d: &Domain) {
+    let n = {
+        let mut ev = d.events.lock();
+        ev.table.set_dying();
+        ev.table.valid_ports()
+    };
     for port in 1..n {
-        let foreign = d.events.lock().table.close_needs(port).is_some();
-        if foreign {
-            let _ = close(d, port);
-        }
+        // Free and reserved ports answer -EINVAL: nothing to close.
+        let _ = close(d, port);
     }
 }

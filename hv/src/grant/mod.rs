@@ -131,17 +131,19 @@ impl Grants {
 
     /// The frame entry `gref` names (for a PV granter, a machine frame).
     fn entry_frame(&self, gref: u32) -> u64 {
-        let (per, size, at) = match self.version {
-            Version::V1 => (V1_PER_FRAME, 8, 4),
+        // v1: the frame is the high half of the entry's first word; v2:
+        // the whole second word.
+        let (per, size, word) = match self.version {
+            Version::V1 => (V1_PER_FRAME, 8, 0),
             Version::V2 => (hv::grant::V2_PER_FRAME, 16, 8),
         };
         let Some(f) = self.frames.get((gref / per) as usize) else {
             return u64::MAX;
         };
-        let word = read_u64(f, u64::from(gref % per) * size + at / 8 * 8);
+        let value = read_u64(f, u64::from(gref % per) * size + word);
         match self.version {
-            Version::V1 => word >> 32,
-            Version::V2 => word,
+            Version::V1 => value >> 32,
+            Version::V2 => value,
         }
     }
 
@@ -425,9 +427,14 @@ pub fn map(ld: &Domain, io_caps: bool, req: MapRequest) -> Result<Mapped, i16> {
     };
     let handle = ld.grants.lock().maptrack.insert(mapping)?;
     let r = pin_and_map(ld, rd.get(ld), io_caps, req);
-    if r.is_err() {
-        ld.grants.lock().maptrack.remove(handle);
+    let mut lg = ld.grants.lock();
+    match r {
+        Ok(_) => lg.maptrack.release(handle),
+        Err(_) => {
+            lg.maptrack.remove(handle);
+        }
     }
+    drop(lg);
     r.map(|mfn| Mapped { handle, mfn })
 }
 
@@ -575,61 +582,75 @@ pub fn unmap(
     host_addr: u64,
     dev_bus_addr: u64,
 ) -> Result<(), i16> {
-    let me = ld.id.get();
+    // Owned by this unmap until `finish`: a second unmap of the handle
+    // meanwhile finds it busy.
     let m = ld
         .grants
         .lock()
         .maptrack
-        .get(handle)
+        .claim(handle)
         .ok_or(GNTST_BAD_HANDLE)?;
-    let rd = DomId::try_new(m.granter)
-        .ok()
-        .and_then(domain::lookup)
-        .ok_or(GNTST_BAD_DOMAIN)?;
-    let readonly = m.flags & GNTMAP_READONLY != 0;
-    let mut done = 0;
-    let flush = {
-        let mut g = rd.grants.lock();
-        let gref = m.gref as usize;
-        let act = g.active.get(gref).copied().ok_or(GNTST_BAD_GNTREF)?;
-        if act.pin.is_free() || act.user != me {
-            return Err(GNTST_GENERAL_ERROR);
-        }
-        if dev_bus_addr != 0 && m.flags & GNTMAP_DEVICE_MAP != 0 {
-            if dev_bus_addr != act.mfn << 12 {
-                return Err(GNTST_BAD_DEV_ADDR);
-            }
-            done |= GNTMAP_DEVICE_MAP;
-        }
-        let mut flush = None;
-        if host_addr != 0 && m.flags & GNTMAP_HOST_MAP != 0 {
-            let (table, index, va) =
-                host_slot(m.flags & GNTMAP_CONTAINS_PTE, host_addr).ok_or(GNTST_GENERAL_ERROR)?;
-            mm::with_page_tables(me, io_caps, |t| {
-                t.remove_granted(table, index, act.mfn, !readonly)
-            })
-            .ok_or(GNTST_GENERAL_ERROR)?
-            .map_err(|_| GNTST_GENERAL_ERROR)?;
-            done |= GNTMAP_HOST_MAP;
-            flush = Some(va);
-        }
-        drop_uses(&mut g, m.gref, uses(m.flags & (done | GNTMAP_READONLY)));
-        flush
-    };
-    if done != 0 {
-        let left = m.flags & !done;
-        let mut lg = ld.grants.lock();
-        if left & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
-            lg.maptrack.remove(handle);
-        } else {
-            lg.maptrack.set_flags(handle, left);
-        }
-    }
-    if let Some(va) = flush {
-        let tlb = crate::arch::x86_64::mm::dirty_cpus(me);
+    let r = unmap_claimed(ld, io_caps, m, host_addr, dev_bus_addr);
+    let done = r.as_ref().map_or(0, |u| u.done);
+    ld.grants.lock().maptrack.finish(handle, m.flags & !done);
+    if let Some(va) = r?.flush {
+        let tlb = crate::arch::x86_64::mm::dirty_cpus(ld.id.get());
         crate::arch::x86_64::mm::flush_cpus(tlb, va);
     }
     Ok(())
+}
+
+/// What an unmap took away.
+struct Unmapped {
+    /// `GNTMAP_host_map` and `GNTMAP_device_map`, as done.
+    done: u32,
+    /// The TLB flush owed (an address for one page, `None` for all).
+    flush: Option<Option<u64>>,
+}
+
+/// [`unmap`] of the claimed mapping `m`.
+fn unmap_claimed(
+    ld: &Domain,
+    io_caps: bool,
+    m: Mapping,
+    host_addr: u64,
+    dev_bus_addr: u64,
+) -> Result<Unmapped, i16> {
+    let me = ld.id.get();
+    let rd = Dom::of(ld, m.granter).ok_or(GNTST_BAD_DOMAIN)?;
+    let readonly = m.flags & GNTMAP_READONLY != 0;
+    let mut g = rd.get(ld).grants.lock();
+    let act = g
+        .active
+        .get(m.gref as usize)
+        .copied()
+        .ok_or(GNTST_BAD_GNTREF)?;
+    if act.pin.is_free() || act.user != me {
+        return Err(GNTST_GENERAL_ERROR);
+    }
+    let mut out = Unmapped {
+        done: 0,
+        flush: None,
+    };
+    if dev_bus_addr != 0 && m.flags & GNTMAP_DEVICE_MAP != 0 {
+        if dev_bus_addr != act.mfn << 12 {
+            return Err(GNTST_BAD_DEV_ADDR);
+        }
+        out.done |= GNTMAP_DEVICE_MAP;
+    }
+    if host_addr != 0 && m.flags & GNTMAP_HOST_MAP != 0 {
+        let (table, index, va) =
+            host_slot(m.flags & GNTMAP_CONTAINS_PTE, host_addr).ok_or(GNTST_GENERAL_ERROR)?;
+        mm::with_page_tables(me, io_caps, |t| {
+            t.remove_granted(table, index, act.mfn, !readonly)
+        })
+        .ok_or(GNTST_GENERAL_ERROR)?
+        .map_err(|_| GNTST_GENERAL_ERROR)?;
+        out.done |= GNTMAP_HOST_MAP;
+        out.flush = Some(va);
+    }
+    drop_uses(&mut g, m.gref, uses(m.flags & (out.done | GNTMAP_READONLY)));
+    Ok(out)
 }
 
 /// One end of a `GNTTABOP_copy` element.

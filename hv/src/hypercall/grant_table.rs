@@ -90,7 +90,7 @@ fn target(dom: u16) -> Target {
     let Some(d) = DomId::try_new(id).ok().and_then(domain::lookup) else {
         return Target::Missing;
     };
-    let privileged = domain::lookup(me).is_some_and(|m| m.privileged);
+    let privileged = domain::current().domain().privileged;
     if d.id == me || privileged {
         Target::Allowed(d)
     } else {
@@ -120,31 +120,40 @@ fn list_ok(list: u64, count: u32) -> bool {
     hv::guest_handle::range_ok(list, u64::from(count) * 8)
 }
 
+/// The status of a command that lists frames of `dom`'s table: `frames`
+/// picks them with the table locked (or refuses with a status), and they
+/// are copied out to `list` with it let go (`GNTST_bad_virt_addr` if
+/// they cannot be).
+fn list_frames(
+    dom: u16,
+    list: u64,
+    frames: impl FnOnce(&mut crate::grant::Grants) -> Result<Vec<u64>, i16>,
+) -> i16 {
+    let d = match target(dom) {
+        Target::Missing => return GNTST_BAD_DOMAIN,
+        Target::Denied => return GNTST_PERMISSION_DENIED,
+        Target::Allowed(d) => d,
+    };
+    let listed = frames(&mut d.grants.lock());
+    match listed {
+        Err(status) => status,
+        Ok(mfns) if write_list(list, &mfns) => GNTST_OKAY,
+        Ok(_) => GNTST_BAD_VIRT_ADDR,
+    }
+}
+
 fn setup_table(uop: u64) -> HcResult {
     let op: GnttabSetupTable = read_arg(uop)?;
     if !list_ok(op.frame_list, op.nr_frames) {
         return Err(Errno::EFAULT);
     }
-    let status = match target(op.dom) {
-        Target::Missing => GNTST_BAD_DOMAIN,
-        Target::Denied => GNTST_PERMISSION_DENIED,
-        Target::Allowed(d) => {
-            let listed: Result<Vec<u64>, i16> = {
-                let mut g = d.grants.lock();
-                let too_many = op.nr_frames > g.max_frames();
-                if too_many || (op.nr_frames > g.nr_frames() && g.grow(op.nr_frames).is_err()) {
-                    Err(GNTST_GENERAL_ERROR)
-                } else {
-                    Ok((0..op.nr_frames).filter_map(|i| g.frame(i)).collect())
-                }
-            };
-            match listed {
-                Err(s) => s,
-                Ok(mfns) if write_list(op.frame_list, &mfns) => GNTST_OKAY,
-                Ok(_) => GNTST_BAD_VIRT_ADDR,
-            }
+    let status = list_frames(op.dom, op.frame_list, |g| {
+        let too_many = op.nr_frames > g.max_frames();
+        if too_many || (op.nr_frames > g.nr_frames() && g.grow(op.nr_frames).is_err()) {
+            return Err(GNTST_GENERAL_ERROR);
         }
-    };
+        Ok((0..op.nr_frames).filter_map(|i| g.frame(i)).collect())
+    });
     write_field(uop, 8, &status)?;
     Ok(0)
 }
@@ -187,25 +196,14 @@ fn set_version(uop: u64) -> HcResult {
 
 fn get_status_frames(uop: u64) -> HcResult {
     let op: GnttabGetStatusFrames = read_arg(uop)?;
-    let status = match target(op.dom) {
-        Target::Missing => GNTST_BAD_DOMAIN,
-        Target::Denied => GNTST_PERMISSION_DENIED,
-        Target::Allowed(d) => {
-            let listed: Option<Vec<u64>> = {
-                let g = d.grants.lock();
-                (op.nr_frames <= g.nr_status_frames()).then(|| {
-                    (0..op.nr_frames)
-                        .filter_map(|i| g.status_frame(i))
-                        .collect()
-                })
-            };
-            match listed {
-                None => GNTST_GENERAL_ERROR,
-                Some(mfns) if write_list(op.frame_list, &mfns) => GNTST_OKAY,
-                Some(_) => GNTST_BAD_VIRT_ADDR,
-            }
+    let status = list_frames(op.dom, op.frame_list, |g| {
+        if op.nr_frames > g.nr_status_frames() {
+            return Err(GNTST_GENERAL_ERROR);
         }
-    };
+        Ok((0..op.nr_frames)
+            .filter_map(|i| g.status_frame(i))
+            .collect())
+    });
     write_field(uop, 6, &status)?;
     Ok(0)
 }
