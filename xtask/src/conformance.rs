@@ -203,7 +203,14 @@ fn plan(binaries: &[Binary]) -> Vec<Planned> {
             .map_err(|e| e.to_string())
             .and_then(|src| meta::parse(&binary.name, &src).map_err(|e| e.to_string()));
         match parsed {
-            Ok(cases) => planned.extend(cases.into_iter().map(|c| Planned::Run(Box::new(c)))),
+            // A domU kernel is booted by the cases that name it as their
+            // module, not as a case of its own.
+            Ok(cases) => planned.extend(
+                cases
+                    .into_iter()
+                    .filter(|c| !c.spec.domu)
+                    .map(|c| Planned::Run(Box::new(c))),
+            ),
             Err(why) => planned.push(Planned::BadMetadata {
                 name: binary.name.clone(),
                 why: format!("metadata in {}: {why}", binary.source.display()),
@@ -406,7 +413,21 @@ fn try_run_case(
     } else {
         ws.kernel(opts.profile, &case.binary)
     };
-    let module = spec.module.as_ref().map(|m| ws.root.join(m));
+    let module = match &spec.module {
+        None => None,
+        Some(meta::Module::File(f)) => Some(ws.root.join(f)),
+        Some(meta::Module::Guest(name)) => {
+            // Built with the other test guests (package `tests`).
+            let path = ws.kernel(opts.profile, name);
+            if !path.is_file() {
+                return Err(format!(
+                    "module guest:{name}: no built test guest {}",
+                    ws.display(&path)
+                ));
+            }
+            Some(path)
+        }
+    };
     let stem = file_stem(&case.name);
     // The same wrapping boots on both sides (one file each: the two sides
     // of a case may run at once).
@@ -936,6 +957,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("good.rs"), "//! @variant: v2 cmdline=x\n").unwrap();
         std::fs::write(dir.join("bad.rs"), "//! @expect-exit: sideways\n").unwrap();
+        std::fs::write(dir.join("kernel.rs"), "//! @role: domu\n").unwrap();
         let planned = plan(&discover(&dir).unwrap());
         let names: Vec<&str> = planned.iter().map(Planned::name).collect();
         assert_eq!(names, ["bad", "good", "good/v2"]);

@@ -22,7 +22,8 @@
 //! | `@mem` | machine memory in MiB | 512 |
 //! | `@dom0-mem` | domain 0's memory in MiB, on both sides (hv's `dom0_mem=`, Xen's `dom0_mem=N,max:N`) | 64 |
 //! | `@vcpus` | domain 0's vCPUs, on both sides (`dom0_max_vcpus=N`; Xen gives dom0 that many even on fewer physical CPUs) | 1 |
-//! | `@module` | a module (initrd) for the guest, relative to the workspace root | none |
+//! | `@module` | a module (initrd) for the guest: a file relative to the workspace root, or `guest:NAME`, the built test guest `NAME` (a domU kernel for a dom0 that builds domains) | none |
+//! | `@role` | `dom0`: a conformance case; `domu`: a kernel other guests boot as a domU (through `@module: guest:NAME`), not a case of its own; not in variants | `dom0` |
 //! | `@bzimage` | boot the guest wrapped as a bzImage whose payload is the ELF `none` (as it is), or compressed as Linux packs a kernel: `gzip`, `xz`, `lz4`; `:corrupt` after one flips a byte of the stream (see `bzimage.rs`) | the plain ELF |
 //! | `@only` | `hv (reason)` or `xen (reason)`: the run is meaningful on one side only; the other side is skipped and the reason shown | both sides |
 //! | `@covers` | what the guest checks, for the README's conformance table: hypercalls (`sched_op_compat`) and sub-operations (`console_io.write`), space-separated, repeatable; not in variants | none |
@@ -143,13 +144,15 @@ pub struct RunSpec {
     pub dom0_mem_mib: Option<u32>,
     /// `@vcpus`: domain 0's vCPUs (both sides).
     pub vcpus: Option<u32>,
-    pub module: Option<String>,
+    pub module: Option<Module>,
     /// `@bzimage`: boot the guest wrapped as a bzImage.
     pub bzimage: Option<crate::bzimage::Wrapping>,
     /// Set by `@only`: the run is required on this side only.
     pub only: Option<Only>,
     /// `@covers`: the hypercalls and sub-operations the guest checks.
     pub covers: Vec<String>,
+    /// `@role: domu`: the binary is a domU kernel, not a case.
+    pub domu: bool,
 }
 
 impl RunSpec {
@@ -179,7 +182,38 @@ impl Default for RunSpec {
             bzimage: None,
             only: None,
             covers: Vec::new(),
+            domu: false,
         }
+    }
+}
+
+/// `@module`: what the guest gets as its boot module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Module {
+    /// A file, relative to the workspace root.
+    File(String),
+    /// `guest:NAME`: the built test guest `NAME` (from `tests/src/bin/`).
+    Guest(String),
+}
+
+impl Module {
+    fn parse(value: &str) -> Result<Option<Self>, String> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let Some(name) = value.strip_prefix("guest:") else {
+            return Ok(Some(Module::File(value.to_owned())));
+        };
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(format!(
+                "module: `guest:` wants a test guest's name (letters, digits, _ or -), not {name:?}"
+            ));
+        }
+        Ok(Some(Module::Guest(name.to_owned())))
     }
 }
 
@@ -279,7 +313,17 @@ fn set(
         "mem" => spec.mem_mib = Some(number(key, value)?),
         "dom0-mem" => spec.dom0_mem_mib = Some(number(key, value)?),
         "vcpus" => spec.vcpus = Some(number(key, value)?),
-        "module" => spec.module = (!value.is_empty()).then(|| value.to_owned()),
+        "module" => spec.module = Module::parse(value)?,
+        "role" if origin == Origin::Variant => {
+            return Err("role: belongs to the guest, not to a variant".into())
+        }
+        "role" => {
+            spec.domu = match value {
+                "dom0" => false,
+                "domu" => true,
+                _ => return Err(format!("role: expected `dom0` or `domu`, not {value:?}")),
+            }
+        }
         "bzimage" => spec.bzimage = Some(crate::bzimage::Wrapping::parse(value)?),
         "only" if value.is_empty() && origin == Origin::Variant => spec.only = None,
         "only" => spec.only = Some(Only::parse(value)?),
@@ -680,6 +724,32 @@ mod tests {
         assert!(bad("//! @covers: a.b.c\n").contains("sub_op"));
         assert!(bad("//! @covers:\n").contains("empty"));
         assert!(bad("//! @variant: v covers=x\n").contains("not to a variant"));
+    }
+
+    #[test]
+    fn modules_and_roles() {
+        let src = "//! @module: tests/data/boot-module.bin\n\
+//! @variant: built module=guest:domu_hello\n//! @variant: none module=\"\"\n";
+        let cases = parse("t", src).unwrap();
+        assert_eq!(
+            cases[0].spec.module,
+            Some(Module::File("tests/data/boot-module.bin".into()))
+        );
+        assert_eq!(
+            cases[1].spec.module,
+            Some(Module::Guest("domu_hello".into()))
+        );
+        assert_eq!(cases[2].spec.module, None);
+        assert!(!cases[0].spec.domu);
+        assert!(parse("t", "//! @role: domu\n").unwrap()[0].spec.domu);
+        assert!(!parse("t", "//! @role: dom0\n").unwrap()[0].spec.domu);
+
+        let bad = |src: &str| parse("t", src).unwrap_err().message;
+        assert!(bad("//! @module: guest:\n").contains("test guest's name"));
+        assert!(bad("//! @module: guest:../hv\n").contains("test guest's name"));
+        assert!(bad("//! @module: guest:a b\n").contains("test guest's name"));
+        assert!(bad("//! @role: domU\n").contains("`dom0` or `domu`"));
+        assert!(bad("//! @variant: v role=domu\n").contains("not to a variant"));
     }
 
     #[test]
