@@ -107,6 +107,12 @@ pub struct Unit {
     pub runstate: Runstate,
     yielded: bool,
     parked: bool,
+    /// Its domain is paused ([`RunQueue::pause`]): never picked, and
+    /// shown offline while it would be runnable.
+    paused: bool,
+    /// Paused while runnable (or made runnable while paused): runnable
+    /// again when the pause ends.
+    held: bool,
 }
 
 impl Unit {
@@ -121,6 +127,8 @@ impl Unit {
             runstate: Runstate::new(state, now),
             yielded: false,
             parked: false,
+            paused: false,
+            held: false,
         }
     }
 
@@ -139,6 +147,10 @@ impl Unit {
 
     pub fn parked(&self) -> bool {
         self.parked
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused
     }
 }
 
@@ -278,6 +290,16 @@ impl RunQueue {
         let Some(u) = self.units.get_mut(i) else {
             return;
         };
+        if u.paused {
+            // Runnable waits for the end of the pause, shown offline (Xen's
+            // runstate of a vCPU that is up but not runnable).
+            u.held = to == State::Runnable;
+            let to = if u.held { State::Offline } else { to };
+            if u.runstate.state != to && to != State::Running {
+                u.runstate.change(to, now);
+            }
+            return;
+        }
         let from = u.runstate.state;
         if from == to || (to == State::Running) {
             return;
@@ -293,6 +315,44 @@ impl RunQueue {
         } else {
             self.order.retain(|&o| o != id);
         }
+    }
+
+    /// Pauses unit `id` (its domain is paused, shut down or dying): it is
+    /// not picked again until [`Self::unpause`]; a runnable one is shown
+    /// offline meanwhile and runnable again after. The running unit stays
+    /// current until [`Self::schedule`] (the caller makes its CPU
+    /// reschedule). `None` if the unit is not here, else whether it is
+    /// the running one.
+    pub fn pause(&mut self, id: UnitId, now: u64) -> Option<bool> {
+        let i = self.index(id)?;
+        let u = self.units.get_mut(i)?;
+        if !u.paused {
+            u.paused = true;
+            if matches!(u.runstate.state, State::Running | State::Runnable) {
+                u.held = true;
+                u.runstate.change(State::Offline, now);
+            }
+            self.order.retain(|&o| o != id);
+        }
+        Some(self.current == Some(id))
+    }
+
+    /// Ends [`Self::pause`] for `id`: a unit held runnable joins the
+    /// order. False if the unit is not here.
+    pub fn unpause(&mut self, id: UnitId, now: u64) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let Some(u) = self.units.get_mut(i) else {
+            return false;
+        };
+        if u.paused {
+            u.paused = false;
+            if core::mem::take(&mut u.held) {
+                self.set_state_at(i, State::Runnable, now);
+            }
+        }
+        true
     }
 
     /// Wakes `id` if it is blocked (it becomes runnable and joins the

@@ -273,7 +273,7 @@ fn main(magic: u32, info: u32) -> ! {
         fatal(format_args!("domain 0 vanished"))
     };
     sched::init_cpu(x86::percpu::cpu_id());
-    sched::add_domain(&dom0);
+    sched::add_domain(&dom0, false);
     drop(dom0);
     x86::smp::start_guests(ap_main);
     let (cr3, regs) = sched::first_entry();

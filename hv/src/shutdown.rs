@@ -46,16 +46,22 @@ pub fn reason_name(reason: u32) -> &'static str {
     }
 }
 
-/// A domain asked to shut down (or was crashed). When it was the last one
-/// running, the machine follows.
-pub fn domain_shutdown(id: DomId, reason: u32) -> ! {
+/// A domain asked to shut down (or was crashed, or its watchdog fired).
+/// The hardware domain's shutdown ends the machine (Xen's
+/// `hwdom_shutdown`), as does the last running domain's. Another domain
+/// stops: it is marked shut down with its reason, its vCPUs are paused
+/// (a CPU running one switches away: the caller's own vCPU at the end of
+/// its hypercall or trap, others when kicked), and dom0 hears of it
+/// through `VIRQ_DOM_EXC`; its toolstack destroys it.
+pub fn domain_shutdown(id: DomId, reason: u32) {
     crate::hvlog!(
         info,
         "domain {id} shut down: {} (reason {reason})",
         reason_name(reason)
     );
+    let hardware = domain::lookup(id).is_some_and(|d| d.initial);
     let left = domain::mark_shutdown(id, reason);
-    if left == 0 {
+    if left == 0 || hardware {
         machine_exit(reason);
     }
     // The initial domain hears of it through VIRQ_DOM_EXC, Xen's default
@@ -63,12 +69,6 @@ pub fn domain_shutdown(id: DomId, reason: u32) -> ! {
     if let Some(d0) = domain::lookup(DomId::DOM0).filter(|d| d.id != id) {
         crate::event::send_global_virq(&d0, guest_abi::xen::VIRQ_DOM_EXC);
     }
-    // With more than one domain, the scheduler would pick the next one here.
-    crate::hvlog!(
-        error,
-        "no scheduler yet: {left} domain(s) left running, halting"
-    );
-    machine_exit(reason)
 }
 
 /// Leaves the machine for `reason` (a SHUTDOWN_* value).

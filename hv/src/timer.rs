@@ -225,6 +225,8 @@ pub fn on_interrupt(regs: &mut GuestRegs) {
     if tick {
         crate::sched::tick(regs);
     }
+    // A timer may have shut down the domain this CPU runs (a watchdog).
+    crate::sched::resched_if_stopped(regs);
 }
 
 fn run(kind: Kind, now: u64) {

@@ -7,6 +7,8 @@ use guest_abi::grant_table::{GnttabSetupTable, GNTTABOP_SETUP_TABLE};
 use guest_abi::hypercall::{hypercall2, typed, SCHED_OP};
 use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
+use guest_abi::sysctl::{XenSysctl, XenSysctlPhysinfo, XEN_SYSCTL_PHYSINFO};
+use guest_abi::version::{XenChangesetInfo, XENVER_CHANGESET};
 
 /// `domctl(op)`: the result (the struct is written back).
 pub fn domctl(op: &mut XenDomctl) -> i64 {
@@ -74,4 +76,42 @@ pub fn idle_10ms(shared: u64, port: u32) {
             core::ptr::from_ref(&p) as u64,
         )
     };
+}
+
+/// A domctl by value: the result and the domain it names afterwards
+/// (the new one, for `createdomain`).
+pub fn domctl_on(mut op: XenDomctl) -> (i64, u16) {
+    let rc = domctl(&mut op);
+    (rc, op.domain)
+}
+
+/// The host's free pages (`physinfo`).
+pub fn free_pages() -> u64 {
+    let mut op = XenSysctl::new(XEN_SYSCTL_PHYSINFO, &XenSysctlPhysinfo::default());
+    // SAFETY: `op` is a live xen_sysctl.
+    let rc = unsafe { typed::sysctl(&mut op) };
+    assert_eq!(rc, 0, "physinfo");
+    op.u.get::<XenSysctlPhysinfo>().free_pages
+}
+
+/// Whether this is hv (its `XENVER_changeset` is "hv").
+pub fn on_hv() -> bool {
+    let mut info: XenChangesetInfo = [0; 64];
+    // SAFETY: `info` is a live buffer of the command's size.
+    let rc = unsafe { typed::xen_version(XENVER_CHANGESET, core::ptr::from_mut(&mut info).cast()) };
+    rc == 0 && info.starts_with(b"hv\0")
+}
+
+/// Free pages once back at `want` (or after 5 s): Xen frees a dead
+/// domain's structures after an RCU grace period; polling `port`, which
+/// nothing sends on, lets the CPU go idle meanwhile.
+pub fn settle(shared: u64, port: u32, want: u64) -> u64 {
+    for _ in 0..500 {
+        let free = free_pages();
+        if free >= want {
+            return free;
+        }
+        idle_10ms(shared, port);
+    }
+    free_pages()
 }

@@ -10,6 +10,8 @@ pub mod control;
 #[cfg(target_os = "none")]
 pub mod cpuid;
 #[cfg(target_os = "none")]
+pub mod domu;
+#[cfg(target_os = "none")]
 pub mod evtchn;
 #[cfg(target_os = "none")]
 pub mod expect;

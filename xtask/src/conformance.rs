@@ -546,7 +546,11 @@ struct Pending {
 }
 
 pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
-    let wanted = |name: &str| opts.filter.as_deref().is_none_or(|f| name.contains(f));
+    let wanted = |name: &str| {
+        opts.filter
+            .as_deref()
+            .is_none_or(|f| f.split(',').any(|f| name.contains(f)))
+    };
     let mut binaries = discover(&ws.test_bin_dir())?;
     binaries.extend(discover_external(&ws.root.join("tests").join("external"))?);
     let planned: Vec<Planned> = plan(&binaries)

@@ -112,7 +112,7 @@ cargo xtask <command> [options]
       side it needs fails (`@only: hv (reason)` in a guest skips Xen). Ends
       with `N passed, M failed`. Logs: target/xtask/logs/ (Xen's in
       logs/xen/); results: target/xtask/results.json.
-        --filter S         only tests whose name contains S
+        --filter S         only tests whose name contains S (or one of S,T,...)
                            (host unit tests are named host-unit-tests)
         --hv-only          run the guests on hv only
         --xen-only, --xen  run the guests on Xen only (no host unit tests)

@@ -274,3 +274,73 @@ fn block_running_and_wake_change_only_what_they_name() {
     q.yield_current();
     assert_eq!(q.schedule(30).next, Some(id(0, 0)));
 }
+
+#[test]
+fn a_paused_domain_never_runs_and_resumes_as_it_was() {
+    let mut q = queue(1);
+    for v in 0..3 {
+        let state = [State::Runnable, State::Blocked, State::Offline][v as usize];
+        q.add(Unit::new(id(1, v), state, 0), 0);
+    }
+    for v in 0..3 {
+        assert_eq!(q.pause(id(1, v), 1), Some(false));
+    }
+    assert_eq!(q.pause(id(9, 0), 1), None, "not in this queue");
+    assert_eq!(q.waiting(), 1, "only domain 0's unit waits");
+    assert_eq!(
+        q.get(id(1, 0)).map(|u| u.runstate.state),
+        Some(State::Offline)
+    );
+    assert_eq!(
+        q.get(id(1, 1)).map(|u| u.runstate.state),
+        Some(State::Blocked)
+    );
+    // Woken or brought up while paused: still not picked.
+    assert_eq!(q.wake(id(1, 1), 2), Some(true));
+    assert!(q.set_state(id(1, 2), State::Runnable, 2));
+    let mut now = 0;
+    for _ in 0..10 {
+        now += TICK_NS;
+        assert_eq!(q.schedule(now).next, Some(id(0, 0)));
+    }
+    for v in 0..3 {
+        assert_eq!(
+            q.get(id(1, v)).map(|u| u.runstate.state),
+            Some(State::Offline)
+        );
+    }
+    // Blocked again while paused: stays blocked after the pause.
+    q.set_state(id(1, 1), State::Blocked, now);
+    for v in 0..3 {
+        assert!(q.unpause(id(1, v), now));
+    }
+    assert!(!q.unpause(id(9, 0), now));
+    let states: Vec<State> = (0..3)
+        .filter_map(|v| q.get(id(1, v)).map(|u| u.runstate.state))
+        .collect();
+    assert_eq!(states, [State::Runnable, State::Blocked, State::Runnable]);
+    assert_eq!(q.waiting(), 2);
+}
+
+#[test]
+fn pausing_the_running_unit_takes_it_off_the_cpu() {
+    let mut q = queue(1);
+    q.add(Unit::new(id(1, 0), State::Runnable, 0), 0);
+    q.yield_current();
+    assert_eq!(q.schedule(0).next, Some(id(0, 0)));
+    q.yield_current();
+    assert_eq!(q.schedule(1).next, Some(id(1, 0)));
+    assert_eq!(q.pause(id(1, 0), 2), Some(true), "it is the running one");
+    assert!(q.tick(TICK_NS), "the tick switches away from it");
+    let (d, prev, _) = q.schedule_runstates(TICK_NS);
+    assert_eq!(d.next, Some(id(0, 0)));
+    assert_eq!(prev.map(|r| r.state), Some(State::Offline));
+    assert_eq!(q.waiting(), 0, "not put back in the order");
+    assert!(q.unpause(id(1, 0), 2 * TICK_NS));
+    assert_eq!(q.waiting(), 1);
+    // Paused twice, unpaused once: the pause is a flag, the count is the caller's.
+    assert_eq!(q.pause(id(1, 0), 3 * TICK_NS), Some(false));
+    assert_eq!(q.pause(id(1, 0), 3 * TICK_NS), Some(false));
+    assert!(q.unpause(id(1, 0), 4 * TICK_NS));
+    assert_eq!(q.waiting(), 1);
+}

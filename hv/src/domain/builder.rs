@@ -22,7 +22,7 @@ use zerocopy::{FromZeros, IntoBytes};
 use hv::elf::{self, Policy, PvKernel};
 use hv::layout::{self, Layout, P2mMapping};
 
-use super::{Domain, DomainConfig, DomainState, RunState, Vcpu, VcpuId};
+use super::{Domain, DomainConfig, DomainState, Vcpu, VcpuId};
 use crate::arch::x86_64::entry::GuestRegs;
 use crate::arch::x86_64::gdt::{RING3_CS64, RING3_DS};
 use crate::mm::frame_access as phys;
@@ -311,18 +311,7 @@ pub fn build(spec: &BootDomainSpec<'_>) -> Result<Domain, BuildError> {
             0
         },
     };
-    let state = DomainState {
-        p2m,
-        run_state: RunState::Running,
-        shutdown_code: None,
-        tot_pages: nr_pages,
-        max_pages: nr_pages,
-        watchdogs: hv::watchdog::Watchdogs::default(),
-        handle: [0; 16],
-        controller_pauses: 0,
-        dying: false,
-        relinquished_to: 0,
-    };
+    let state = DomainState::new(p2m, nr_pages, [0; 16]);
     let vcpu0 = Vcpu::new(VcpuId::new(0), l4 * PAGE_SIZE, initial_regs, vcpu_info).ok_or(
         BuildError::Internal("no descriptor-table window left for vCPU 0"),
     )?;

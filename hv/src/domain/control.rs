@@ -152,10 +152,28 @@ pub fn make_vcpus(d: &Domain) -> Result<(), Errno> {
         let info = VcpuInfoRef::new(frame, u64::from(id.get()) * 64).ok()?;
         Vcpu::new_down(id, info)
     });
-    if made {
-        Ok(())
-    } else {
-        Err(Errno::ENOMEM)
+    if !made {
+        return Err(Errno::ENOMEM);
+    }
+    // Their scheduling records, paused until the domain's pause ends.
+    crate::sched::add_domain(d, true);
+    super::repause(d, |_| ());
+    Ok(())
+}
+
+/// Lets go of the page tables `d`'s vCPUs hold as their bases (Xen's
+/// `vcpu_destroy_pagetables`), once; the domain is paused, so none runs.
+fn release_vcpu_tables(d: &Domain) {
+    let owner = d.id.get();
+    for i in 0..d.max_vcpus() {
+        let bases = d.with_vcpu(VcpuId::new(i), |v| {
+            let bases = [v.kernel_cr3 >> 12, v.user_cr3 >> 12];
+            (v.kernel_cr3, v.user_cr3, v.cr3) = (0, 0, 0);
+            bases
+        });
+        for mfn in bases.into_iter().flatten().filter(|&m| m != 0) {
+            crate::hypercall::put_base_table(owner, d.privileged, mfn);
+        }
     }
 }
 
@@ -175,13 +193,19 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
         return Err(Errno::EINVAL);
     }
     let owner = d.id.get();
-    // Every frame it owns, however it got it (built, populated, exchanged),
-    // is found by the frame table's owner, a stretch of the table per call.
-    let from = d.with_state(|s| {
+    // Stopped first, off every CPU (Xen's `domain_kill` pauses it).
+    let ((first, from), _) = super::repause(&d, |s| {
+        let first = !s.dying;
         s.dying = true;
         s.p2m.clear();
-        s.relinquished_to
+        (first, s.relinquished_to)
     });
+    crate::sched::pause_sync(&d);
+    if first {
+        release_vcpu_tables(&d);
+    }
+    // Every frame it owns, however it got it (built, populated, exchanged),
+    // is found by the frame table's owner, a stretch of the table per call.
     let end = mm::nr_frames();
     let to = from.saturating_add(SCAN_BATCH).min(end);
     d.with_state(|s| s.relinquished_to = to);
@@ -198,6 +222,27 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
                 *slot = None;
             }
         }
+    }
+    // Its pins go first: an unpinned table no one else uses lets go of
+    // the tables and frames it maps, as Xen's `relinquish_memory`.
+    let pinned: Vec<u64> = mm::with_frame_table(|ft| {
+        (from..to)
+            .filter(|&m| {
+                ft.get(m)
+                    .is_some_and(|p| p.owner == Some(owner) && p.pinned)
+            })
+            .collect()
+    })
+    .unwrap_or_default();
+    if !pinned.is_empty() {
+        mm::with_page_tables(owner, false, |t| {
+            for &mfn in &pinned {
+                let _ = t.unpin(mfn);
+            }
+        });
+    }
+    if !more {
+        crate::sched::remove_domain(d.id, d.max_vcpus());
     }
     let shared = d.shared_info.mfn();
     mm::with_frame_table(|ft| {

@@ -96,6 +96,9 @@ pub struct DomainState {
     /// from `createdomain` until the toolstack's first unpause, at most
     /// 255.
     pub controller_pauses: u8,
+    /// hv's own pauses of the domain while it changes a vCPU's context
+    /// (Xen's `pause_count`).
+    pub pauses: u32,
     /// `destroydomain` has begun: the domain's memory is going back.
     pub dying: bool,
     /// How far `destroydomain` has looked through the frame table for the
@@ -116,10 +119,36 @@ impl DomainState {
             watchdogs: hv::watchdog::Watchdogs::default(),
             handle,
             controller_pauses: 0,
+            pauses: 0,
             dying: false,
             relinquished_to: 0,
         }
     }
+}
+
+impl DomainState {
+    /// Whether none of the domain's vCPUs may run: its controller or hv
+    /// paused it, it shut down, or it is being destroyed.
+    pub fn paused(&self) -> bool {
+        self.controller_pauses > 0
+            || self.pauses > 0
+            || self.dying
+            || matches!(self.run_state, RunState::Shutdown(_))
+    }
+}
+
+/// Changes `d`'s state with `f` and gives its vCPUs' scheduling the
+/// pause that follows ([`DomainState::paused`]), in one step under the
+/// domain's lock (so two changes cannot apply their pauses out of
+/// order). Returns `f`'s answer and the CPUs that run one of its vCPUs
+/// (kicked: they switch away from a paused one).
+pub fn repause<R>(d: &Domain, f: impl FnOnce(&mut DomainState) -> R) -> (R, u64) {
+    let nr = d.max_vcpus();
+    d.with_state(|s| {
+        let r = f(s);
+        let running = crate::sched::set_paused(d.id, nr, s.paused());
+        (r, running)
+    })
 }
 
 /// What a domain is once built; fixed for its life.
@@ -296,6 +325,13 @@ impl Domain {
     #[inline]
     pub fn vm_assist(&self) -> u64 {
         self.vm_assist.load(Ordering::Relaxed)
+    }
+
+    /// Sets the VM assists of a domain that does not run (vCPU 0's
+    /// context from the toolstack); the running domain's change through
+    /// [`Cur::set_vm_assist`].
+    pub fn set_vm_assist(&self, bits: u64) {
+        self.vm_assist.store(bits, Ordering::Relaxed);
     }
 
     /// How many vCPUs the domain has (ids 0 to this, exclusive).
@@ -604,8 +640,9 @@ fn scheduled_in(d: &Domain, v: &mut Vcpu) {
     crate::timer::periodic_work(d, v);
 }
 
-/// Records that domain `id` shut down (the first reason stays) and
-/// returns how many domains still run, in one step under the table's lock.
+/// Records that domain `id` shut down (the first reason stays), pauses
+/// its vCPUs, and returns how many domains still run, in one step under
+/// the table's lock.
 ///
 /// The caller must not hold any domain lock (no shutdown happens inside
 /// `with_current`): waiting for the table is right, since another CPU may
@@ -615,14 +652,16 @@ pub fn mark_shutdown(id: DomId, reason: u32) -> usize {
     let t = TABLE.lock();
     let mut running = 0;
     for d in t.iter().flatten() {
-        d.with_state(|s| {
-            if d.id == id && s.run_state == RunState::Running {
-                s.run_state = RunState::Shutdown(reason);
-            }
-            if s.run_state == RunState::Running {
-                running += 1;
-            }
-        });
+        if d.id == id {
+            repause(d, |s| {
+                if s.run_state == RunState::Running {
+                    s.run_state = RunState::Shutdown(reason);
+                }
+            });
+        }
+        if d.with_state(|s| s.run_state == RunState::Running) {
+            running += 1;
+        }
     }
     running
 }

@@ -257,6 +257,10 @@ pub fn load(v: &mut Vcpu, frame: &mut GuestRegs) {
     percpu::this_cpu().set_ldt_window(area.ldt());
     percpu::this_cpu().set_vcpu_info(v.vcpu_info.va());
     guest_state::load_guest_cr3(v.cr3);
+    // Global entries (guest user pages are global, as on Xen) of the vCPU
+    // this CPU ran before go too, as at Xen's `write_ptbase`: another
+    // domain's, or another process's of the same domain.
+    crate::arch::x86_64::mm::flush_tlb_all_local();
     entry::set_guest_user_mode(!v.in_kernel);
     v.run = VcpuRun::Running;
     v.loaded = true;
@@ -305,6 +309,11 @@ pub struct TrapState {
     /// type reference, and how many there are.
     pub gdt_frames: [u64; hv::segdesc::GDT_FRAMES],
     pub gdt_nr_frames: usize,
+    /// The GDT's entries, as the guest gave them.
+    pub gdt_ents: u64,
+    /// The `VGCF_*` flags its context was last set with (Xen's
+    /// `vgc_flags`, reported back by `getvcpucontext`).
+    pub vgc_flags: u64,
     /// Virtual debug registers DR0-DR7 (`set_debugreg`); DR4/DR5 unused.
     pub debugreg: [u64; 8],
 }
@@ -337,6 +346,8 @@ impl TrapState {
             iopl: 0,
             gdt_frames: [0; hv::segdesc::GDT_FRAMES],
             gdt_nr_frames: 0,
+            gdt_ents: 0,
+            vgc_flags: 0,
             debugreg: [0, 0, 0, 0, 0, 0, DR6_DEFAULT, DR7_DEFAULT],
         }
     }

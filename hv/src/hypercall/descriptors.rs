@@ -72,6 +72,7 @@ fn install_gdt(frame_list: u64, entries: u32) -> HcResult {
         let old = (t.gdt_frames, t.gdt_nr_frames);
         t.gdt_frames = frames;
         t.gdt_nr_frames = nr;
+        t.gdt_ents = u64::from(entries);
         // The vCPU's GDT window shows the new frames (the zero frame past
         // them) before the old ones lose their references.
         for slot in 0..old.1.max(nr) {

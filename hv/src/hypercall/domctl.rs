@@ -32,7 +32,7 @@ use guest_abi::domctl::*;
 use guest_abi::errno::Errno;
 use guest_abi::hypercall as nr;
 use guest_abi::sysctl::*;
-use guest_abi::vcpu::{RUNSTATE_BLOCKED, RUNSTATE_OFFLINE, RUNSTATE_RUNNING};
+use guest_abi::vcpu::{RUNSTATE_BLOCKED, RUNSTATE_RUNNING};
 use hv::domctl::{self as rules, DomainFlags, VcpuState};
 
 use super::{read_arg, write_arg, Outcome, Privileged};
@@ -190,11 +190,19 @@ fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<b
             if is_caller {
                 return Err(Errno::EINVAL);
             }
-            d.with_state(|s| rules::pause(s.controller_pauses).map(|n| s.controller_pauses = n))?;
+            domain::repause(d, |s| {
+                rules::pause(s.controller_pauses).map(|n| s.controller_pauses = n)
+            })
+            .0?;
+            // As Xen's: done when none of its vCPUs is on a CPU.
+            crate::sched::pause_sync(d);
             Ok(false)
         }
         XEN_DOMCTL_UNPAUSEDOMAIN => {
-            d.with_state(|s| rules::unpause(s.controller_pauses).map(|n| s.controller_pauses = n))?;
+            domain::repause(d, |s| {
+                rules::unpause(s.controller_pauses).map(|n| s.controller_pauses = n)
+            })
+            .0?;
             Ok(false)
         }
         XEN_DOMCTL_MAX_MEM => {
@@ -208,6 +216,39 @@ fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<b
                 return Err(Errno::EINVAL);
             }
             control::make_vcpus(d)?;
+            Ok(false)
+        }
+        XEN_DOMCTL_SETVCPUCONTEXT | XEN_DOMCTL_GETVCPUCONTEXT => {
+            let XenDomctlVcpucontext { vcpu, ctxt, .. } = c.u.get();
+            // Xen's order: not the caller's own domain (it cannot pause
+            // itself), a vCPU it has, then the context.
+            if is_caller || vcpu >= d.max_vcpus() {
+                return Err(Errno::EINVAL);
+            }
+            let vid = VcpuId::new(vcpu);
+            // A context is 5 KiB: on the heap, not copied down the stack.
+            if cmd == XEN_DOMCTL_GETVCPUCONTEXT {
+                let mut got = alloc::boxed::Box::new(empty_context());
+                paused(d, || super::vcpu_op::get_context(d, vid, &mut got))?;
+                write_arg(ctxt, &*got)?;
+                return Ok(true);
+            }
+            if ctxt == 0 {
+                paused(d, || super::vcpu_op::reset(d, vid))?;
+                return Ok(false);
+            }
+            let mut new = alloc::boxed::Box::new(empty_context());
+            GuestSlice::<guest_abi::xen::VcpuGuestContext>::new(ctxt, 1)?.read_into(
+                &Loaded,
+                0,
+                core::slice::from_mut(&mut *new),
+            )?;
+            paused(d, || super::vcpu_op::set_context(d, vid, &mut new))?;
+            Ok(false)
+        }
+        XEN_DOMCTL_HYPERCALL_INIT => {
+            let XenDomctlHypercallInit { gmfn } = c.u.get();
+            hypercall_init(d, gmfn)?;
             Ok(false)
         }
         XEN_DOMCTL_SETDOMAINHANDLE => {
@@ -227,6 +268,35 @@ fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<b
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// `XEN_DOMCTL_hypercall_init`: hv's hypercall page written into frame
+/// `gmfn` of `d` (a PV guest's frame number is the machine one):
+/// `-EINVAL` for a frame that is not `d`'s, `-EPERM` for one that cannot
+/// be writable memory (a page or descriptor table), as Xen 4.17.
+fn hypercall_init(d: &Domain, gmfn: u64) -> Result<(), Errno> {
+    use crate::mm::FrameWrite;
+    use hv::page_info::PageError;
+    let page = crate::mm::WritableRef::take(gmfn, d.id.get()).map_err(|e| match e {
+        PageError::TypeConflict { .. } | PageError::Overflow => Errno::EPERM,
+        _ => Errno::EINVAL,
+    })?;
+    page.write(0, &crate::domain::builder::hypercall_page())
+        .map_err(|_| Errno::EINVAL)
+}
+
+fn empty_context() -> guest_abi::xen::VcpuGuestContext {
+    <guest_abi::xen::VcpuGuestContext as zerocopy::FromZeros>::new_zeroed()
+}
+
+/// Runs `f` with `d` paused by hv, none of its vCPUs on a CPU (Xen's
+/// `domain_pause` around a context's change or read).
+fn paused<R>(d: &Domain, f: impl FnOnce() -> R) -> R {
+    domain::repause(d, |s| s.pauses += 1);
+    crate::sched::pause_sync(d);
+    let r = f();
+    domain::repause(d, |s| s.pauses -= 1);
+    r
 }
 
 fn createdomain(_: Privileged, c: &mut XenDomctl) -> Result<(), Errno> {
@@ -275,20 +345,21 @@ fn getdomaininfo(
 /// Domain `d` as `getdomaininfo` reports it.
 fn info_of(d: &Domain) -> XenDomctlGetdomaininfo {
     let mut cpu_time = 0u64;
+    // Online means brought up (Xen's `VPF_down` clear), paused or not;
+    // blocked and running as the scheduler has it.
     let states: alloc::vec::Vec<VcpuState> = (0..d.max_vcpus())
-        .map(|i| match crate::sched::runstate(d.id, VcpuId::new(i)) {
-            Some(r) => {
+        .map(|i| {
+            let r = crate::sched::runstate(d.id, VcpuId::new(i));
+            if let Some(r) = &r {
                 cpu_time = cpu_time.saturating_add(r.time[RUNSTATE_RUNNING as usize]);
-                match r.state {
-                    RUNSTATE_RUNNING => VcpuState::Running,
-                    RUNSTATE_BLOCKED => VcpuState::Blocked,
-                    RUNSTATE_OFFLINE => VcpuState::Offline,
-                    _ => VcpuState::Runnable,
-                }
             }
-            // Not in a run queue: a vCPU the toolstack made, which has
-            // not been given a context.
-            None => VcpuState::Offline,
+            let up = d.with_vcpu(VcpuId::new(i), |v| v.run != domain::VcpuRun::Down);
+            match (up, r.map(|r| r.state)) {
+                (Some(true), Some(RUNSTATE_RUNNING)) => VcpuState::Running,
+                (Some(true), Some(RUNSTATE_BLOCKED)) => VcpuState::Blocked,
+                (Some(true), _) => VcpuState::Runnable,
+                _ => VcpuState::Offline,
+            }
         })
         .collect();
     let (tot_pages, max_pages, handle, flags) = d.with_state(|s| {

@@ -739,7 +739,7 @@ pub(super) fn get_base_table(
 }
 
 /// Drops what [`get_base_table`] took.
-pub(super) fn put_base_table(id: u16, io_caps: bool, mfn: u64) {
+pub fn put_base_table(id: u16, io_caps: bool, mfn: u64) {
     mm::with_page_tables(id, io_caps, |t| t.put_type(mfn));
 }
 

@@ -36,6 +36,7 @@ mod segments;
 mod set_timer_op;
 pub mod traps;
 mod vcpu_op;
+pub use mmu::put_base_table;
 pub use vcpu_op::write_time_area;
 mod vm_assist;
 mod xen_version;

@@ -31,12 +31,16 @@ fn read_reason(arg: u64) -> Result<u8, Errno> {
     Ok((reason & 0xff) as u8)
 }
 
+/// The caller's own shutdown: the machine's end for the hardware domain,
+/// else the domain stops and the CPU switches away ([`SWITCH`]; 0 if it
+/// is ever resumed).
 #[cold]
 #[inline(never)]
-fn shutdown(reason: u8) -> ! {
+fn shutdown(reason: u8) -> HcResult {
     let latched = crate::domain::with_current(|d| d.shutdown_code);
     let reason = latched.unwrap_or(reason);
-    crate::shutdown::domain_shutdown(crate::domain::current_id(), u32::from(reason))
+    crate::shutdown::domain_shutdown(crate::domain::current_id(), u32::from(reason));
+    Ok(SWITCH)
 }
 
 /// Inlined into its table entry: a yield is on the bench's hot list, and
@@ -130,11 +134,10 @@ fn remote_shutdown(arg: u64) -> HcResult {
     }
     let reason = (reason & 0xff) as u8;
     if target.id == crate::domain::current_id() {
-        shutdown(reason)
+        return shutdown(reason);
     }
-    // Another domain: recorded as shut down (it stops when it is next
-    // scheduled; with one domain per machine today, not reached).
-    crate::domain::mark_shutdown(target.id, u32::from(reason));
+    // Another domain: it stops (a CPU running it is kicked away).
+    crate::shutdown::domain_shutdown(target.id, u32::from(reason));
     Ok(0)
 }
 
@@ -175,7 +178,7 @@ pub fn watchdog_timer(dom: DomId) {
     drop(d);
     if let Some(reason) = fired {
         crate::hvlog!(info, "watchdog timer fired for domain {dom}");
-        crate::shutdown::domain_shutdown(dom, reason)
+        crate::shutdown::domain_shutdown(dom, reason);
     }
 }
 
@@ -185,7 +188,10 @@ pub fn sched_op_compat(cmd: u32, arg: u64) -> Outcome {
         SCHEDOP_YIELD => yield_now(),
         SCHEDOP_BLOCK if crate::sched::block() => Outcome::Switch(0),
         SCHEDOP_BLOCK => Outcome::Done(0),
-        SCHEDOP_SHUTDOWN => shutdown((arg & 0xff) as u8),
+        SCHEDOP_SHUTDOWN => match shutdown((arg & 0xff) as u8) {
+            Ok(SWITCH) => Outcome::Switch(0),
+            r => r.into(),
+        },
         _ => Outcome::Err(Errno::ENOSYS),
     }
 }

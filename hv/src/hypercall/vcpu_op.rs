@@ -218,59 +218,244 @@ fn initialise(d: &Domain, vid: VcpuId, arg: u64) -> HcResult {
         return Err(Errno::EEXIST);
     }
     check_context(&mut c)?;
-    let id = d.id.get();
-    let io_caps = d.privileged;
-    // The GDT frames, then the page tables, each given back if a later
-    // one fails.
-    let nr_gdt = usize::try_from(c.gdt_ents.div_ceil(512)).unwrap_or(usize::MAX);
-    let gdt = c.gdt_frames.get(..nr_gdt).ok_or(Errno::EINVAL)?;
-    super::descriptors::get_gdt_frames(id, gdt)?;
-    let put_gdt = || {
-        crate::mm::with_frame_table(|ft| {
-            for &mfn in gdt {
-                let _ = ft.put_page_and_type(mfn);
-            }
-        });
-    };
-    let m2p_strict = d.vm_assist() & (1 << 32) != 0;
-    let kernel = c.ctrlreg[3] >> 12;
-    if let Err(e) = super::mmu::get_base_table(id, io_caps, kernel, false, m2p_strict) {
-        put_gdt();
-        return Err(e);
-    }
-    let user = c.ctrlreg[1] >> 12;
-    if user != 0 {
-        if let Err(e) = super::mmu::get_base_table(id, io_caps, user, true, m2p_strict) {
-            super::mmu::put_base_table(id, io_caps, kernel);
-            put_gdt();
-            return Err(e);
-        }
-    }
-    let online = c.flags & VGCF_ONLINE != 0;
+    install_first(d, vid, &c).map_err(|e| if e == Errno::EBUSY { Errno::EEXIST } else { e })?;
+    set_online(d, vid, c.flags & VGCF_ONLINE != 0);
+    Ok(0)
+}
+
+/// Gives vCPU `vid` of `d`, which has no context, the checked context
+/// `c` with the references it names; `-EBUSY` (nothing taken) if it got
+/// one meanwhile (checked without the vCPU's lock before).
+fn install_first(d: &Domain, vid: VcpuId, c: &VcpuGuestContext) -> Result<(), Errno> {
+    let refs = ContextRefs::take(d, c)?;
     let installed = with_vcpu(d, vid, |v| {
-        // Checked above without the lock; only this path initialises,
-        // and a domain's hypercalls on one CPU do not interleave.
         if v.initialised {
             return false;
         }
-        install_context(v, &c, gdt);
-        if online {
-            v.run = VcpuRun::Runnable;
-        }
+        install_context(v, c, refs.gdt());
         true
     });
     if installed != Ok(true) {
-        if user != 0 {
-            super::mmu::put_base_table(id, io_caps, user);
+        refs.give_back();
+        return Err(Errno::EBUSY);
+    }
+    Ok(())
+}
+
+/// The references a context's vCPU holds: its GDT frames (a SegDesc type
+/// each) and its page-table bases (an L4 type each).
+struct ContextRefs<'c> {
+    dom: u16,
+    io_caps: bool,
+    gdt: &'c [u64],
+    kernel: u64,
+    user: u64,
+}
+
+impl<'c> ContextRefs<'c> {
+    /// Takes them for `d`, in Xen's order: the GDT frames, then the kernel
+    /// and the user table, each given back if a later one fails.
+    fn take(d: &Domain, c: &'c VcpuGuestContext) -> Result<Self, Errno> {
+        let dom = d.id.get();
+        let io_caps = d.privileged;
+        let nr_gdt = usize::try_from(c.gdt_ents.div_ceil(512)).unwrap_or(usize::MAX);
+        let gdt = c.gdt_frames.get(..nr_gdt).ok_or(Errno::EINVAL)?;
+        super::descriptors::get_gdt_frames(dom, gdt)?;
+        let mut refs = Self {
+            dom,
+            io_caps,
+            gdt,
+            kernel: 0,
+            user: 0,
+        };
+        let m2p_strict = d.vm_assist() & (1 << 32) != 0;
+        let kernel = c.ctrlreg[3] >> 12;
+        if let Err(e) = super::mmu::get_base_table(dom, io_caps, kernel, false, m2p_strict) {
+            refs.give_back();
+            return Err(e);
         }
-        super::mmu::put_base_table(id, io_caps, kernel);
-        put_gdt();
-        return Err(Errno::EEXIST);
+        refs.kernel = kernel;
+        let user = c.ctrlreg[1] >> 12;
+        if user != 0 {
+            if let Err(e) = super::mmu::get_base_table(dom, io_caps, user, true, m2p_strict) {
+                refs.give_back();
+                return Err(e);
+            }
+            refs.user = user;
+        }
+        Ok(refs)
     }
-    if online {
-        crate::sched::set_state(d.id, vid, State::Runnable);
+
+    fn gdt(&self) -> &'c [u64] {
+        self.gdt
     }
-    Ok(0)
+
+    fn give_back(self) {
+        for base in [self.user, self.kernel] {
+            if base != 0 {
+                super::mmu::put_base_table(self.dom, self.io_caps, base);
+            }
+        }
+        crate::mm::with_frame_table(|ft| {
+            for &mfn in self.gdt {
+                let _ = ft.put_page_and_type(mfn);
+            }
+        });
+    }
+}
+
+/// Brings vCPU `vid` of `d` up (`online`) or takes it down, as a context
+/// with or without `VGCF_online` does (Xen's `_VPF_down`).
+fn set_online(d: &Domain, vid: VcpuId, online: bool) {
+    let changed = d.with_vcpu(vid, |v| {
+        let was_up = v.run != VcpuRun::Down;
+        if online && !was_up {
+            v.run = VcpuRun::Runnable;
+        } else if !online && was_up {
+            v.run = VcpuRun::Down;
+        }
+        was_up != online
+    });
+    if changed == Some(true) {
+        let state = if online {
+            State::Runnable
+        } else {
+            State::Offline
+        };
+        crate::sched::set_state(d.id, vid, state);
+    }
+}
+
+/// `XEN_DOMCTL_setvcpucontext` on vCPU `vid` of `d` (another domain,
+/// paused by the caller around this): a context for a vCPU that has none
+/// takes its references as `VCPUOP_initialise` does; one for a vCPU that
+/// has one must name the same page tables, GDT and LDT (`-EOPNOTSUPP`,
+/// Xen's rule) and replaces the rest. vCPU 0's context sets the domain's
+/// VM assists (`-EINVAL` for one a 64-bit PV guest cannot have).
+pub(super) fn set_context(d: &Domain, vid: VcpuId, c: &mut VcpuGuestContext) -> Result<(), Errno> {
+    check_context(c)?;
+    let vcpu0 = vid.get() == 0;
+    if vcpu0 && c.vm_assist & !super::vm_assist::VALID != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let same = with_vcpu(d, vid, |v| v.initialised.then(|| same_tables(v, c)))?;
+    match same {
+        Some(false) => return Err(Errno::EOPNOTSUPP),
+        Some(true) => {
+            with_vcpu(d, vid, |v| {
+                let (gdt, nr) = (v.traps.gdt_frames, v.traps.gdt_nr_frames);
+                install_context(v, c, gdt.get(..nr).unwrap_or(&[]));
+            })?;
+        }
+        None => install_first(d, vid, c)?,
+    }
+    if vcpu0 {
+        d.set_vm_assist(c.vm_assist);
+    }
+    set_online(d, vid, c.flags & VGCF_ONLINE != 0);
+    Ok(())
+}
+
+/// `XEN_DOMCTL_setvcpucontext` with no context (Xen's `vcpu_reset`): vCPU
+/// `vid` of `d` (paused by the caller) lets go of its page tables, GDT
+/// and LDT mappings and goes down with no context, as a vCPU the
+/// toolstack just made.
+pub(super) fn reset(d: &Domain, vid: VcpuId) -> Result<(), Errno> {
+    let (bases, gdt, nr) = with_vcpu(d, vid, |v| {
+        crate::domain::ldt::destroy(&mut v.ldt);
+        v.ldt.base = 0;
+        v.ldt.ents = 0;
+        let bases = [v.kernel_cr3 >> 12, v.user_cr3 >> 12];
+        (v.kernel_cr3, v.user_cr3, v.cr3) = (0, 0, 0);
+        let t = &mut v.traps;
+        let gdt = (t.gdt_frames, t.gdt_nr_frames);
+        for slot in 0..t.gdt_nr_frames {
+            let _ = v.ldt.area.set_gdt_page(slot, None);
+        }
+        v.traps = TrapState::new();
+        v.initialised = false;
+        (bases, gdt.0, gdt.1)
+    })?;
+    for base in bases.into_iter().filter(|&b| b != 0) {
+        super::mmu::put_base_table(d.id.get(), d.privileged, base);
+    }
+    crate::mm::with_frame_table(|ft| {
+        for &mfn in gdt.get(..nr).unwrap_or(&[]) {
+            let _ = ft.put_page_and_type(mfn);
+        }
+    });
+    set_online(d, vid, false);
+    Ok(())
+}
+
+/// Whether context `c` names the page tables, GDT and LDT vCPU `v` has
+/// (Xen's test before it changes the context of an initialised vCPU).
+fn same_tables(v: &Vcpu, c: &VcpuGuestContext) -> bool {
+    let t = &v.traps;
+    let user_ok = if v.user_cr3 == 0 {
+        c.ctrlreg[1] == 0 && c.flags & VGCF_IN_KERNEL != 0
+    } else {
+        c.ctrlreg[1] == v.user_cr3
+    };
+    let nr = usize::try_from(c.gdt_ents.div_ceil(512)).unwrap_or(usize::MAX);
+    c.ctrlreg[3] == v.kernel_cr3
+        && user_ok
+        && t.gdt_ents == c.gdt_ents
+        && t.gdt_frames.get(..nr) == c.gdt_frames.get(..nr)
+        && u64::from(v.ldt.ents) == c.ldt_ents
+        && (v.ldt.ents == 0 || v.ldt.base == c.ldt_base)
+}
+
+/// `XEN_DOMCTL_getvcpucontext`: vCPU `vid` of `d` (another domain,
+/// paused by the caller) as Xen's `arch_get_info_guest` reports a 64-bit
+/// PV vCPU; `-ENODATA` for one that has no context.
+pub(super) fn get_context(d: &Domain, vid: VcpuId, c: &mut VcpuGuestContext) -> Result<(), Errno> {
+    let vm_assist = d.vm_assist();
+    with_vcpu(d, vid, |v| {
+        if !v.initialised {
+            return Err(Errno::ENODATA);
+        }
+        let r = &v.regs;
+        let t = &v.traps;
+        c.flags = t.vgc_flags & !(guest_abi::arch::VGCF_I387_VALID | VGCF_IN_KERNEL);
+        c.trap_ctxt = t.table;
+        (c.ldt_base, c.ldt_ents) = (v.ldt.base, u64::from(v.ldt.ents));
+        c.gdt_ents = t.gdt_ents;
+        (c.kernel_ss, c.kernel_sp) = (t.kernel_ss, t.kernel_sp);
+        c.event_callback_eip = t.event_callback;
+        c.failsafe_callback_eip = t.failsafe_callback;
+        c.syscall_callback_eip = t.syscall_callback;
+        c.vm_assist = vm_assist;
+        (c.fs_base, c.gs_base_kernel, c.gs_base_user) =
+            (t.fs_base, t.gs_base_kernel, t.gs_base_user);
+        c.debugreg = t.debugreg;
+        for (out, &mfn) in c
+            .gdt_frames
+            .iter_mut()
+            .zip(t.gdt_frames.get(..t.gdt_nr_frames).unwrap_or(&[]))
+        {
+            *out = mfn;
+        }
+        c.ctrlreg[3] = v.kernel_cr3;
+        c.ctrlreg[1] = v.user_cr3;
+        if v.run != VcpuRun::Down {
+            c.flags |= VGCF_ONLINE;
+        }
+        if v.in_kernel {
+            c.flags |= VGCF_IN_KERNEL;
+        }
+        let u = &mut c.user_regs;
+        (u.r15, u.r14, u.r13, u.r12, u.rbp, u.rbx) = (r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx);
+        (u.r11, u.r10, u.r9, u.r8) = (r.r11, r.r10, r.r9, r.r8);
+        (u.rax, u.rcx, u.rdx, u.rsi, u.rdi) = (r.rax, r.rcx, r.rdx, r.rsi, r.rdi);
+        u.rip = r.rip;
+        u.rsp = r.rsp;
+        u.cs = u16::try_from(r.cs).unwrap_or(0);
+        u.ss = u16::try_from(r.ss).unwrap_or(0);
+        // The virtual IOPL merged back, as on Xen.
+        u.rflags = r.rflags | t.iopl;
+        Ok(())
+    })?
 }
 
 /// Puts a checked context into a vCPU that never ran (its references
@@ -319,6 +504,8 @@ fn install_context(v: &mut Vcpu, c: &VcpuGuestContext, gdt: &[u64]) {
         *slot = mfn;
     }
     t.gdt_nr_frames = gdt.len();
+    t.gdt_ents = c.gdt_ents;
+    t.vgc_flags = c.flags;
     for (slot, &mfn) in gdt.iter().enumerate() {
         let _ = v.ldt.area.set_gdt_page(slot, Some(mfn));
     }
@@ -363,6 +550,8 @@ fn down(d: &Domain, vid: VcpuId, caller: VcpuId) -> Outcome {
     if !others_up {
         crate::shutdown::domain_shutdown(d.id, guest_abi::sched::SHUTDOWN_POWEROFF);
     }
+    // A domain that stopped (its vCPUs paused) leaves the CPU.
+    let stopped = !others_up;
     let went_down = d.with_vcpu(vid, |v| {
         let up = v.run != VcpuRun::Down;
         v.run = VcpuRun::Down;
@@ -373,6 +562,9 @@ fn down(d: &Domain, vid: VcpuId, caller: VcpuId) -> Outcome {
         if vid == caller {
             return Outcome::Switch(0);
         }
+    }
+    if stopped {
+        return Outcome::Switch(0);
     }
     Outcome::Done(0)
 }

@@ -14,7 +14,7 @@ use super::{refused, Outcome};
 /// VM assists valid for a 64-bit PV guest (Xen 4.17's set): 4gb_segments (0),
 /// 4gb_segments_notify (1), writable_pagetables (2), pae_extended_cr3 (3),
 /// architectural_iopl (4), runstate_update_flag (5), m2p_strict (32).
-const VALID: u64 = 0x3f | (1 << 32);
+pub(super) const VALID: u64 = 0x3f | (1 << 32);
 
 pub fn vm_assist(cmd: u32, ty: u32) -> Outcome {
     // The type is checked before the command, as on Xen.

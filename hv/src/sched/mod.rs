@@ -95,9 +95,11 @@ pub fn init_cpu(cpu: usize) {
     *q = RunQueue::new(u32::try_from(cpu).unwrap_or(0));
 }
 
-/// Gives the scheduler domain `d`'s vCPUs (at its creation): each up
-/// vCPU runnable, the others offline, all on this CPU.
-pub fn add_domain(d: &Domain) {
+/// Gives the scheduler domain `d`'s vCPUs (at its creation, or when the
+/// toolstack makes them): each up vCPU runnable, the others offline, all
+/// on this CPU; `paused` ones (a domain its controller paused) wait for
+/// [`set_paused`].
+pub fn add_domain(d: &Domain, paused: bool) {
     let now = crate::time::now_ns();
     let cpu = percpu::cpu_id();
     let mut units = alloc::vec::Vec::new();
@@ -110,9 +112,107 @@ pub fn add_domain(d: &Domain) {
     }
     let mut q = queue(cpu);
     for u in units {
+        let id = u.id;
         q.add(u, now);
+        if paused {
+            let _ = q.pause(id, now);
+        }
     }
     publish(cpu, &q);
+}
+
+/// Pauses (`paused`) or unpauses the units of `dom`'s first `nr` vCPUs,
+/// wherever they are: a paused unit is not picked (Xen's
+/// `vcpu_sleep_nosync`); an unpaused one that would run waits for a CPU
+/// again (`vcpu_wake`). The CPUs that run one of them, or may now pick
+/// one, are kicked, so they look at their queue at once. Returns the
+/// CPUs where one of them is the running unit.
+pub fn set_paused(dom: DomId, nr: u32, paused: bool) -> u64 {
+    let now = crate::time::now_ns();
+    let mut running = 0u64;
+    let mut kick = 0u64;
+    for cpu in (0..MAX_CPUS).filter(|&c| percpu::CPUS[c].is_online()) {
+        let mut q = queue(cpu);
+        for v in 0..nr {
+            let id = unit_id(dom, VcpuId::new(v));
+            if paused {
+                if q.pause(id, now) == Some(true) {
+                    running |= 1 << cpu;
+                }
+            } else if q.unpause(id, now) {
+                kick |= 1 << cpu;
+            }
+        }
+        publish(cpu, &q);
+    }
+    for cpu in (0..MAX_CPUS).filter(|&c| (running | kick) & (1 << c) != 0) {
+        crate::arch::x86_64::smp::kick(Some(cpu));
+    }
+    running
+}
+
+/// [`set_paused`] `d`, then waits until none of its vCPUs runs or is in
+/// a CPU (Xen's `domain_pause`, `vcpu_sleep_sync`). Not for the caller's
+/// own domain (the caller's vCPU would wait for itself). No lock held.
+pub fn pause_sync(d: &Domain) {
+    let nr = d.max_vcpus();
+    set_paused(d.id, nr, true);
+    loop {
+        let running = (0..MAX_CPUS)
+            .filter(|&c| percpu::CPUS[c].is_online())
+            .filter(|&c| queue(c).current().is_some_and(|u| u.dom == d.id.get()))
+            .fold(0u64, |m, c| m | 1 << c);
+        let loaded = (0..nr).any(|v| d.with_vcpu(VcpuId::new(v), |v| v.loaded) == Some(true));
+        if running == 0 && !loaded {
+            return;
+        }
+        for cpu in (0..MAX_CPUS).filter(|&c| running & (1 << c) != 0) {
+            crate::arch::x86_64::smp::kick(Some(cpu));
+        }
+        crate::arch::x86_64::ipi::relax_serving();
+    }
+}
+
+/// Forgets the units of `dom`'s first `nr` vCPUs (a destroyed domain's,
+/// after [`pause_sync`]: none runs).
+pub fn remove_domain(dom: DomId, nr: u32) {
+    for cpu in (0..MAX_CPUS).filter(|&c| percpu::CPUS[c].is_online()) {
+        let mut q = queue(cpu);
+        for v in 0..nr {
+            if let Some(u) = q.remove(unit_id(dom, VcpuId::new(v))) {
+                count_blocked(u.runstate.state == State::Blocked, false);
+            }
+        }
+        publish(cpu, &q);
+    }
+}
+
+/// After an interrupt that came from a guest (with `regs` its frame):
+/// switches away if the running vCPU may no longer run here (its domain
+/// was paused or shut down from another CPU, or by a timer).
+pub fn resched_if_stopped(regs: &mut GuestRegs) {
+    if !regs.is_guest_context() {
+        return;
+    }
+    let stopped = {
+        let q = queue(percpu::cpu_id());
+        q.current()
+            .and_then(|id| q.get(id))
+            .is_some_and(|u| u.runstate.state != State::Running)
+    };
+    if stopped {
+        reschedule(regs);
+    }
+}
+
+/// Leaves the running vCPU for good (its domain crashed, with `regs` its
+/// frame, and was shut down so it is paused): saves it, picks another and
+/// enters it on a fresh stack. What the abandoned stack held is not
+/// dropped, so the caller holds no lock and no reference.
+pub fn leave(regs: &GuestRegs) -> ! {
+    let mut frame = *regs;
+    reschedule(&mut frame);
+    crate::arch::x86_64::enter_guest(crate::arch::x86_64::cpu::read_cr3(), &frame)
 }
 
 /// Runs `f` on each queue in turn, with its CPU, until it answers: `f`
@@ -393,7 +493,12 @@ pub fn reschedule(regs: &mut GuestRegs) {
                 let _ = q.remove(next);
                 publish(cpu, &q);
             }
-            None => idle(),
+            None => {
+                // Nothing of a guest stays loaded while the CPU idles: a
+                // destroyed domain's L4 may be freed meanwhile.
+                crate::arch::x86_64::mm::load_idle_table();
+                idle();
+            }
         }
     }
 }

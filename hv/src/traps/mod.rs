@@ -203,7 +203,11 @@ fn handle_other(regs: &mut GuestRegs) {
         apic::TIMER_VECTOR => crate::timer::on_interrupt(regs),
         apic::SPURIOUS_VECTOR => {}
         ipi::CALL_FUNCTION_VECTOR => ipi::on_call_function(),
-        ipi::EVENT_CHECK_VECTOR => ipi::on_event_check(),
+        ipi::EVENT_CHECK_VECTOR => {
+            ipi::on_event_check();
+            // Another CPU may have paused the vCPU this CPU runs.
+            crate::sched::resched_if_stopped(regs);
+        }
         ENTRY_SYSCALL | ENTRY_SYSCALL32 => guest_syscall(regs),
         0..=31 => {
             if !regs.is_guest_context() && !ring0_exception(regs) {
@@ -561,7 +565,10 @@ fn guest_fault(regs: &GuestRegs, what: &str, cr2: u64) -> ! {
         cr2
     );
     dump_regs(regs);
-    shutdown::domain_shutdown(id, 3)
+    shutdown::domain_shutdown(id, 3);
+    // Another domain runs on (a domU crashed): this CPU leaves the
+    // crashed vCPU, which its domain's pause keeps from running again.
+    crate::sched::leave(regs)
 }
 
 fn dump_regs(r: &GuestRegs) {

@@ -17,15 +17,12 @@
 use guest_abi::domctl::*;
 use guest_abi::event_channel::EVTCHNSTAT_UNBOUND;
 use guest_abi::grant_table::GNTST_OKAY;
-use guest_abi::hypercall::typed;
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::sysctl::*;
-use guest_abi::version::{XenChangesetInfo, XENVER_CHANGESET};
 use guest_abi::xen::DOMID_SELF;
 use tests::check;
-use tests::control::{populate, setup_table};
+use tests::control::{domctl_on as domctl, free_pages, on_hv, populate, settle, setup_table};
 use tests::evtchn::{alloc_unbound, bind_interdomain, close, status};
 use tests::fixup::SharedInfo;
 
@@ -35,42 +32,6 @@ const CYCLES: u32 = 1000;
 /// Pages Xen may keep per destroyed domain, and in all (see `domctl`).
 const SLACK: u64 = 8;
 const SLACK_PER_DOMAIN: u64 = 2;
-
-fn domctl(mut op: XenDomctl) -> (i64, u16) {
-    // SAFETY: `op` is a live xen_domctl.
-    let rc = unsafe { typed::domctl(&mut op) };
-    (rc, op.domain)
-}
-
-fn free_pages() -> u64 {
-    let mut op = XenSysctl::new(XEN_SYSCTL_PHYSINFO, &XenSysctlPhysinfo::default());
-    // SAFETY: `op` is a live xen_sysctl.
-    let rc = unsafe { typed::sysctl(&mut op) };
-    assert_eq!(rc, 0, "physinfo");
-    op.u.get::<XenSysctlPhysinfo>().free_pages
-}
-
-/// Whether this is hv (its `XENVER_changeset` is "hv").
-fn on_hv() -> bool {
-    let mut info: XenChangesetInfo = [0; 64];
-    // SAFETY: `info` is a live buffer of the command's size.
-    let rc = unsafe { typed::xen_version(XENVER_CHANGESET, core::ptr::from_mut(&mut info).cast()) };
-    rc == 0 && info.starts_with(b"hv\0")
-}
-
-/// Free pages once back at `want` (or after 5 s): Xen frees a dead
-/// domain's structures after an RCU grace period; polling a port nothing
-/// sends on lets the CPU go idle meanwhile.
-fn settle(shared: u64, port: u32, want: u64) -> u64 {
-    for _ in 0..500 {
-        let free = free_pages();
-        if free >= want {
-            return free;
-        }
-        tests::control::idle_10ms(shared, port);
-    }
-    free_pages()
-}
 
 /// One domain made, filled and destroyed; what failed, if anything.
 fn cycle(i: u32) -> Result<(), &'static str> {

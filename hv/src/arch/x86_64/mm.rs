@@ -220,6 +220,12 @@ pub fn load_guest_page_table(l4: u64) -> Result<(), MissingHvSlots> {
     Ok(())
 }
 
+/// Loads hv's idle page table (a CPU with no vCPU keeps no guest's table:
+/// the frame may be freed once its domain is gone).
+pub fn load_idle_table() {
+    let _ = load_guest_page_table(crate::mm::page_table::idle_l4());
+}
+
 /// Reads the word at `va` through this CPU's TLB (the shootdown
 /// self-test's probe: what a CPU still translates). Only addresses in the
 /// vCPU windows' GDT part, which are always mapped, are read; elsewhere 0.
