@@ -128,8 +128,18 @@ impl<const W: usize> FrameBitmap<W> {
         if count == 0 || !align.is_power_of_two() || count > self.free {
             return None;
         }
+        if count == 1 {
+            // Any frame is aligned to one frame: the word-wise search.
+            return self.alloc();
+        }
         let mut start = 0u64;
         while start.checked_add(count)? <= self.nframes {
+            // Whole words in use are stepped over at once.
+            let word = usize::try_from(start / 64).unwrap_or(usize::MAX);
+            if self.words.get(word) == Some(&u64::MAX) {
+                start = ((start / 64 + 1) * 64).checked_next_multiple_of(align)?;
+                continue;
+            }
             match (start..start + count).find(|&p| !self.is_free(p)) {
                 None => {
                     self.mark_used(start, start + count);
@@ -218,5 +228,20 @@ mod tests {
         assert!((3..600).contains(&t));
         assert_eq!(b.alloc_contiguous(0, 1), None);
         assert_eq!(b.alloc_contiguous(1, 3), None);
+    }
+
+    #[test]
+    fn contiguous_steps_over_full_words_and_keeps_alignment() {
+        let mut b = FrameBitmap::<8>::new();
+        b.reset(512);
+        b.mark_free(0, 512);
+        b.mark_used(0, 130);
+        b.mark_used(133, 140);
+        assert_eq!(b.alloc_contiguous(4, 4), Some(140));
+        assert_eq!(b.alloc_contiguous(2, 2), Some(130));
+        assert_eq!(b.alloc_contiguous(1, 1), Some(132));
+        assert_eq!(b.alloc_contiguous(64, 64), Some(192));
+        assert_eq!(b.free_frames(), 512 - 130 - 7 - 4 - 2 - 1 - 64);
+        assert_eq!(b.alloc_contiguous(512, 1), None);
     }
 }

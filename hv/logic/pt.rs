@@ -247,6 +247,40 @@ fn entry_mfn(entry: u64) -> u64 {
 }
 
 #[inline]
+/// The indices of the bits set in `words` (bit `i % 64` of word `i / 64`),
+/// in order: a step per set bit.
+fn set_bits(words: &[u64; 8]) -> SetBits {
+    SetBits { words: *words }
+}
+
+struct SetBits {
+    words: [u64; 8],
+}
+
+impl Iterator for SetBits {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let (w, bits) = self.words.iter_mut().enumerate().find(|(_, b)| **b != 0)?;
+        let bit = bits.trailing_zeros() as usize;
+        *bits &= *bits - 1;
+        Some(w * 64 + bit)
+    }
+}
+
+impl DoubleEndedIterator for SetBits {
+    fn next_back(&mut self) -> Option<usize> {
+        let (w, bits) = self
+            .words
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .find(|(_, b)| **b != 0)?;
+        let bit = 63 - bits.leading_zeros() as usize;
+        *bits &= !(1 << bit);
+        Some(w * 64 + bit)
+    }
+}
+
 fn is_guest_slot(level: u8, index: usize) -> bool {
     level != 4 || !(HV_L4_FIRST..HV_L4_END).contains(&index)
 }
@@ -476,23 +510,31 @@ where
     /// Validates every present entry of a table of `level`; on a bad entry
     /// drops the references already taken and reports it.
     fn validate(&mut self, mfn: u64, level: u8) -> Result<(), PtError> {
+        // One read of each entry: the present ones (the only ones that
+        // take references or get adjusted) are remembered, so a sparse
+        // table costs a load and a test per entry.
+        let mut present = [0u64; 8];
+        let mark = |present: &mut [u64; 8], i: usize| {
+            if let Some(w) = present.get_mut(i / 64) {
+                *w |= 1 << (i % 64);
+            }
+        };
         for index in 0..512 {
-            if !is_guest_slot(level, index) {
+            let entry = self.mem.read(mfn, index);
+            if entry & PTE_P == 0 || !is_guest_slot(level, index) {
                 continue;
             }
-            let entry = self.mem.read(mfn, index);
             if let Err(e) = self.get_entry(level, mfn, entry, self.domain) {
-                for undo in (0..index).rev() {
-                    if is_guest_slot(level, undo) {
-                        let old = self.mem.read(mfn, undo);
-                        self.put_entry(level, mfn, old);
-                    }
+                for undo in set_bits(&present).rev() {
+                    let old = self.mem.read(mfn, undo);
+                    self.put_entry(level, mfn, old);
                 }
                 return Err(e);
             }
+            mark(&mut present, index);
         }
         // Validation succeeded: store the entries as Xen adjusts them.
-        for index in (0..512).filter(|&i| is_guest_slot(level, i)) {
+        for index in set_bits(&present) {
             let entry = self.mem.read(mfn, index);
             let adjusted = adjust_entry(level, self.force_read_only(level, entry));
             if adjusted != entry {

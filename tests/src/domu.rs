@@ -5,7 +5,9 @@
 //! page-table levels (one L1 mapping three pages at [`CODE_VA`]), a code
 //! page holding the bytes given, a data page at [`DATA_VA`] (its stack
 //! grows down from the top) and a hypercall page at [`HCALL_VA`] written
-//! by the hypervisor (`XEN_DOMCTL_hypercall_init`). Everything goes
+//! by the hypervisor (`XEN_DOMCTL_hypercall_init`), and its shared-info
+//! page at [`SHARED_VA`] (the frame `getdomaininfo` names, which on a PV
+//! domain is a machine frame). Everything goes
 //! through the hypercalls a builder uses: `populate_physmap`, writable
 //! foreign mappings of its frames in dom0's [`Window`], an L4 pinned on
 //! its behalf. The data page stays mapped in dom0's window (page
@@ -28,6 +30,8 @@ use crate::pvmm::{mmu_update_raw, mmuext_raw, Window, A, D, P, RW, US};
 pub const CODE_VA: u64 = 0x40_0000;
 pub const DATA_VA: u64 = 0x40_1000;
 pub const HCALL_VA: u64 = 0x40_2000;
+/// Its shared-info page (the frame `getdomaininfo` names).
+pub const SHARED_VA: u64 = 0x40_3000;
 /// The initial stack pointer (the top of the data page, less a margin).
 pub const STACK_TOP: u64 = HCALL_VA - 64;
 /// Window pages a domU being built takes (the tables, code, data).
@@ -127,32 +131,81 @@ pub fn simple(cmd: u32, d: u16) -> i64 {
 /// pages `slot` to `slot + 5` of `w` (the data page stays mapped at
 /// `slot + 5`); `None` after a failed check.
 pub fn build(r: &mut Report, w: &Window, slot: u64, vcpus: u32, code: &[u8]) -> Option<Tiny> {
+    match try_build(w, slot, vcpus, code) {
+        Ok(t) => {
+            r.check(
+                format_args!("build domain {} (7 pages, L4 pinned)", t.id),
+                true,
+            );
+            Some(t)
+        }
+        Err((what, rc)) => {
+            r.check(format_args!("build a domU: {what} returned {rc}"), false);
+            None
+        }
+    }
+}
+
+/// [`build`] without a report: what failed and its result.
+pub fn try_build(
+    w: &Window,
+    slot: u64,
+    vcpus: u32,
+    code: &[u8],
+) -> Result<Tiny, (&'static str, i64)> {
     let (rc, d) = domctl(XenDomctl::new(
         XEN_DOMCTL_CREATEDOMAIN,
         0,
         &XenDomctlCreatedomain::pv(vcpus, [0; 16]),
     ));
-    if !crate::check!(r, "create the domain", rc => 0) {
-        return None;
+    ok("createdomain", rc, 0)?;
+    let built = fill(w, slot, vcpus, code, d);
+    if built.is_err() {
+        let _ = simple(XEN_DOMCTL_DESTROYDOMAIN, d);
     }
+    built
+}
+
+/// `rc` if it is `want`, else what returned it.
+fn ok(what: &'static str, rc: i64, want: i64) -> Result<(), (&'static str, i64)> {
+    if rc == want {
+        Ok(())
+    } else {
+        Err((what, rc))
+    }
+}
+
+/// Gives new domain `d` its vCPUs, memory, tables and code ([`build`]).
+fn fill(
+    w: &Window,
+    slot: u64,
+    vcpus: u32,
+    code: &[u8],
+    d: u16,
+) -> Result<Tiny, (&'static str, i64)> {
     let max = XenDomctlMaxVcpus { max: vcpus };
-    let ok = crate::check!(r, "max_vcpus", domctl(XenDomctl::new(XEN_DOMCTL_MAX_VCPUS, d, &max)).0 => 0)
-        && crate::check!(r, "max_mem 1 MiB",
-            domctl(XenDomctl::new(XEN_DOMCTL_MAX_MEM, d, &XenDomctlMaxMem { max_memkb: 1024 })).0 => 0);
+    ok(
+        "max_vcpus",
+        domctl(XenDomctl::new(XEN_DOMCTL_MAX_VCPUS, d, &max)).0,
+        0,
+    )?;
+    let mem = XenDomctlMaxMem { max_memkb: 1024 };
+    ok(
+        "max_mem",
+        domctl(XenDomctl::new(XEN_DOMCTL_MAX_MEM, d, &mem)).0,
+        0,
+    )?;
     let mut f: [u64; 7] = core::array::from_fn(|i| i as u64);
-    if !ok || !crate::check!(r, "populate 7 pages", populate(d, &mut f, 0) => 7) {
-        return None;
-    }
+    ok("populate_physmap", populate(d, &mut f, 0), 7)?;
     let [l4, l3, l2, l1, code_mfn, data, hcall] = f;
+    let shared = info(d).ok_or(("getdomaininfo", -1))?.shared_info_frame;
     let at = |i: u64| w.pte_ma(slot + i) | MMU_NORMAL_PT_UPDATE;
     let va = |i: u64| w.va(slot + i);
     let rw = |mfn: u64| (mfn << 12) | P | RW | US | A | D;
     // The tables, zeroed and filled through writable foreign mappings.
     for (i, mfn) in [l4, l3, l2, l1, code_mfn, data].into_iter().enumerate() {
         let i = i as u64;
-        if !crate::check!(r, "map a frame of it writable", update(at(i), rw(mfn), d) => 0) {
-            return None;
-        }
+        ok("mmu_update: map its frame", update(at(i), rw(mfn), d), 0)?;
         put(va(i), &[0; 4096]);
     }
     put_value(va(0), rw(l3));
@@ -161,26 +214,28 @@ pub fn build(r: &mut Report, w: &Window, slot: u64, vcpus: u32, code: &[u8]) -> 
     put_value(va(3), (code_mfn << 12) | P | US | A);
     put_value(va(3) + 8, rw(data));
     put_value(va(3) + 16, (hcall << 12) | P | US | A);
+    put_value(va(3) + 24, rw(shared));
     put(va(4), code);
     for i in 0..5 {
-        crate::check!(r, "unmap the table or code", update(at(i), 0, DOMID_SELF) => 0);
+        ok("mmu_update: unmap", update(at(i), 0, DOMID_SELF), 0)?;
     }
     let pin = [MmuextOp {
         cmd: MMUEXT_PIN_L4_TABLE,
         arg1: l4,
         ..Default::default()
     }];
-    let pinned = mmuext_raw(pin.as_ptr() as u64, 1, 0, u64::from(d));
-    if !crate::check!(r, "pin its L4 on its behalf", pinned => 0) {
-        return None;
-    }
+    ok(
+        "mmuext_op: pin its L4",
+        mmuext_raw(pin.as_ptr() as u64, 1, 0, u64::from(d)),
+        0,
+    )?;
     let init = XenDomctlHypercallInit { gmfn: hcall };
-    if !crate::check!(r, "hypercall_init: its page",
-        domctl(XenDomctl::new(XEN_DOMCTL_HYPERCALL_INIT, d, &init)).0 => 0)
-    {
-        return None;
-    }
-    Some(Tiny {
+    ok(
+        "hypercall_init",
+        domctl(XenDomctl::new(XEN_DOMCTL_HYPERCALL_INIT, d, &init)).0,
+        0,
+    )?;
+    Ok(Tiny {
         id: d,
         l4,
         l3,

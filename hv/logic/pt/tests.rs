@@ -585,3 +585,16 @@ fn a_foreign_owner_applies_to_the_entry_updated_only() {
 fn mem_fill_l1<S: AsRef<[FrameSlot]>>(pt: &mut PageTables<'_, S, Mem>, l1: u64, target: u64) {
     pt.mem.write(l1, 0, e(target, PTE_P));
 }
+
+#[test]
+fn set_bits_walks_both_ways() {
+    let mut words = [0u64; 8];
+    for i in [0usize, 5, 63, 64, 200, 511] {
+        words[i / 64] |= 1 << (i % 64);
+    }
+    let fwd: alloc::vec::Vec<usize> = super::set_bits(&words).collect();
+    assert_eq!(fwd, [0, 5, 63, 64, 200, 511]);
+    let back: alloc::vec::Vec<usize> = super::set_bits(&words).rev().collect();
+    assert_eq!(back, [511, 200, 64, 63, 5, 0]);
+    assert_eq!(super::set_bits(&[0; 8]).next(), None);
+}

@@ -382,7 +382,9 @@ fn info_of(d: &Domain) -> XenDomctlGetdomaininfo {
         flags,
         tot_pages,
         max_pages,
-        shared_info_frame: crate::mm::m2p::get(d.shared_info.mfn()),
+        // A PV domain's frame numbers are machine ones (Xen's
+        // `mfn_to_gmfn` of a domain that is not translated).
+        shared_info_frame: d.shared_info.mfn(),
         cpu_time,
         nr_online_vcpus,
         max_vcpu_id,

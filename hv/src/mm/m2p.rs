@@ -64,20 +64,6 @@ pub fn set(mfn: u64, pfn: u64) {
     }
 }
 
-/// The pfn recorded for machine frame `mfn` (all ones for none, or for
-/// a frame past the table).
-pub fn get(mfn: u64) -> u64 {
-    let Some(t) = TABLE.get() else {
-        return u64::MAX;
-    };
-    match mfn.checked_mul(8) {
-        Some(offset) if offset < t.count() * PAGE_SIZE => {
-            super::frame_access::read_u64(t.first() * PAGE_SIZE + offset).unwrap_or(u64::MAX)
-        }
-        _ => u64::MAX,
-    }
-}
-
 /// Machine frames holding the table, one per 2 MiB chunk
 /// (`XENMEM_machphys_mfn_list`): the first frame of each chunk.
 pub fn chunk_mfns() -> impl Iterator<Item = u64> {

@@ -47,6 +47,8 @@
 //! | `set_timer_op_arm` | `set_timer_op` for a deadline far ahead |
 //! | `grant_map_unmap` | `grant_table_op(GNTTABOP_map_grant_ref)` of a grant of our own, writable, at a virtual address, then `GNTTABOP_unmap_grant_ref` of it (its handle copied from the map's result) |
 //! | `grant_copy_4k` | `grant_table_op(GNTTABOP_copy)` of a whole page from a grant of our own to a frame of ours |
+//! | `domu_pingpong` | `ipi_pingpong` between dom0 and a domU (built with `tests::domu`, running vCPU 2's half of the loop) over an interdomain channel |
+//! | `domu_create_first_byte` | `createdomain` to the first byte a new domU stores, dom0 yielding meanwhile: the whole build of `tests::domu`, `setvcpucontext`, `unpausedomain` and the domU's first instructions (10 domains, timed one by one) |
 //!
 //! A new row is one entry in [`ROWS`] and, for a hypercall, a call to
 //! [`hypercall_row`] with its arguments.
@@ -246,6 +248,8 @@ global_asm!(
     "mov rsi, [r14 + 64]",
     "syscall",
     "jmp 2b",
+    ".global bench_vcpu1_pingpong_end",
+    "bench_vcpu1_pingpong_end:",
     ".popsection",
 );
 
@@ -439,6 +443,9 @@ static MMU_AREA: MmuArea = MmuArea([const { Page([0; 4096]) }; 64]);
 enum Outcome {
     /// TSC deltas of the row's loop and of the empty loop, n iterations each.
     Measured { total: u64, overhead: u64 },
+    /// The TSC delta of `n` operations a row timed itself (no loop to
+    /// subtract).
+    Timed { total: u64, n: u64 },
     /// The hypervisor lacks what the row needs.
     Unsupported(&'static str),
     /// The row went wrong.
@@ -468,6 +475,9 @@ struct Ctx {
     iterations: u64,
     repeats: u32,
     traps: Traps,
+    r: Report,
+    /// The page window the domU rows build domains through, once made.
+    window: Option<tests::pvmm::Window>,
 }
 
 struct Row {
@@ -553,6 +563,14 @@ const ROWS: &[Row] = &[
     Row {
         name: "grant_copy_4k",
         run: grant_copy_4k,
+    },
+    Row {
+        name: "domu_pingpong",
+        run: domu_pingpong,
+    },
+    Row {
+        name: "domu_create_first_byte",
+        run: domu_create_first_byte,
     },
     Row {
         name: "sched_yield",
@@ -643,6 +661,7 @@ global_asm!(
 unsafe extern "C" {
     fn bench_vcpu1_yield_loop() -> !;
     fn bench_vcpu1_pingpong_loop() -> !;
+    static bench_vcpu1_pingpong_end: u8;
 }
 
 /// `vcpu_op(cmd, vcpu, arg)`.
@@ -1172,7 +1191,6 @@ impl fmt::Display for PerOp {
 
 fn main(si: StartInfoRef) -> ! {
     let cmdline = core::str::from_utf8(si.cmd_line_bytes()).unwrap_or("");
-    let mut r = Report::new("bench");
     let iterations = arg(cmdline, "iterations")
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
@@ -1187,6 +1205,8 @@ fn main(si: StartInfoRef) -> ! {
         iterations,
         repeats,
         traps: Traps::NotTried,
+        r: Report::new("bench"),
+        window: None,
     };
     println!("bench-config iterations={iterations} repeats={repeats}");
     let (mut measured, mut unsupported) = (0u32, 0u32);
@@ -1194,14 +1214,21 @@ fn main(si: StartInfoRef) -> ! {
         if !filter.is_empty() && !filter.split(',').any(|f| row.name.contains(f)) {
             continue;
         }
-        match (row.run)(&mut c) {
-            Outcome::Measured { total, overhead } if total > overhead => {
+        // A row that timed itself has no loop to subtract and its own count.
+        let counts = match (row.run)(&mut c) {
+            Outcome::Measured { total, overhead } => Ok((total, overhead, iterations)),
+            Outcome::Timed { total, n } => Ok((total, 0, n)),
+            other => Err(other),
+        };
+        let r = &mut c.r;
+        match counts {
+            Ok((total, overhead, n)) if total > overhead => {
                 let cycles = PerOp {
                     cycles: total - overhead,
-                    n: iterations,
+                    n,
                 };
                 println!(
-                    "bench {} iterations={iterations} cycles_per_op={cycles} total={total} overhead={overhead}",
+                    "bench {} iterations={n} cycles_per_op={cycles} total={total} overhead={overhead}",
                     row.name
                 );
                 r.check(
@@ -1210,7 +1237,7 @@ fn main(si: StartInfoRef) -> ! {
                 );
                 measured += 1;
             }
-            Outcome::Measured { total, overhead } => {
+            Ok((total, overhead, _)) => {
                 // Only wall-clock timing (a test run without -icount) gets
                 // here: a host that stalls the empty loop makes it longer
                 // than the row's. The row ran; no time is asserted.
@@ -1220,20 +1247,22 @@ fn main(si: StartInfoRef) -> ! {
                 );
                 measured += 1;
             }
-            Outcome::Unsupported(why) => {
+            Err(Outcome::Unsupported(why)) => {
                 println!("bench {} unsupported reason=\"{why}\"", row.name);
                 r.check(format_args!("{}: unsupported here ({why})", row.name), true);
                 unsupported += 1;
             }
-            Outcome::Failed(why) => {
+            Err(Outcome::Failed(why)) => {
                 println!("bench {} failed reason=\"{why}\"", row.name);
                 r.check(format_args!("{}: {why}", row.name), false);
             }
+            // Both measured kinds are `Ok` above.
+            Err(Outcome::Measured { .. } | Outcome::Timed { .. }) => {}
         }
     }
     println!("bench-end rows={measured} unsupported={unsupported}");
-    r.check("at least one row ran", measured + unsupported > 0);
-    r.finish()
+    c.r.check("at least one row ran", measured + unsupported > 0);
+    c.r.finish()
 }
 
 // ---------------------------------------------------------------------------
@@ -1373,4 +1402,254 @@ fn grant_copy_4k(c: &mut Ctx) -> Outcome {
         return Outcome::Failed(Failure::Setup("the copy's status"));
     }
     outcome
+}
+
+// ---------------------------------------------------------------------------
+// Rows with a domU
+
+/// Window pages the domU rows build their domain through.
+const DOMU_SLOT: u64 = 1;
+
+/// The window the domU rows build through, made on first use.
+fn domu_window(c: &mut Ctx) -> Result<&tests::pvmm::Window, Outcome> {
+    if c.window.is_none() {
+        let mut env = tests::pvmm::Env::new(&mut c.r, c.si)
+            .ok_or(Outcome::Failed(Failure::Setup("the bootstrap page tables")))?;
+        c.window = Some(
+            tests::pvmm::Window::new(&mut c.r, &mut env)
+                .ok_or(Outcome::Failed(Failure::Setup("a page window")))?,
+        );
+    }
+    c.window
+        .as_ref()
+        .ok_or(Outcome::Failed(Failure::Setup("a page window")))
+}
+
+/// Builds a domU running `code` (`tests::domu`): `-ENOSYS` from
+/// `domctl` makes the row unsupported.
+fn domu_build(c: &mut Ctx, code: &[u8]) -> Result<tests::domu::Tiny, Outcome> {
+    let w = domu_window(c)?;
+    tests::domu::try_build(w, DOMU_SLOT, 1, code).map_err(|(what, rc)| {
+        if rc == -errno::ENOSYS {
+            Outcome::Unsupported("domctl returns -ENOSYS")
+        } else {
+            Outcome::Failed(Failure::Hypercall(what, rc))
+        }
+    })
+}
+
+/// `domu_pingpong`: a round trip of events between dom0 and a domU on
+/// one CPU, as `ipi_pingpong` between two vCPUs: dom0 sends on its
+/// interdomain port and polls it; the domU (running `ipi_pingpong`'s
+/// other half, copied into its code page) polls its end, consumes the
+/// event and sends back.
+fn domu_pingpong(c: &mut Ctx) -> Outcome {
+    use tests::domu::{context, put_value, simple, vcpucontext, DATA_VA, SHARED_VA};
+    // SAFETY: the loop's two labels, in order, in the bench's text.
+    let code = unsafe {
+        tests::domu::code_between(
+            bench_vcpu1_pingpong_loop as unsafe extern "C" fn() -> ! as *const u8,
+            &raw const bench_vcpu1_pingpong_end,
+        )
+    };
+    let t = match domu_build(c, code) {
+        Ok(t) => t,
+        Err(o) => return o,
+    };
+    let outcome = domu_pingpong_with(c, &t);
+    if let Some(w) = c.window.as_ref() {
+        let _ = t.destroy(w);
+    }
+    return outcome;
+
+    fn domu_pingpong_with(c: &mut Ctx, t: &tests::domu::Tiny) -> Outcome {
+        let Some(shared) = SharedInfo::map(c.si) else {
+            return Outcome::Failed(Failure::Setup("shared_info could not be mapped"));
+        };
+        let Ok(theirs) = tests::evtchn::alloc_unbound(t.id, 0) else {
+            return Outcome::Failed(Failure::Setup("alloc_unbound for the domU"));
+        };
+        let Ok(mine) = tests::evtchn::bind_interdomain(t.id, theirs) else {
+            return Outcome::Failed(Failure::Setup("bind_interdomain to the domU"));
+        };
+        let Some(w) = c.window.as_ref() else {
+            return Outcome::Failed(Failure::Setup("a page window"));
+        };
+        // The domU's block, poll and send in its data page (its addresses).
+        let data = t.data_va(w);
+        let word = |base: u64, port: u32| base + SHARED_EVTCHN_PENDING + u64::from(port / 64) * 8;
+        let keep = |port: u32| !(1u64 << (port % 64));
+        let block_u = [
+            SCHED_OP,
+            u64::from(SCHEDOP_POLL),
+            DATA_VA + 0x200,
+            word(SHARED_VA, theirs),
+            keep(theirs),
+            SHARED_VA,
+            EVENT_CHANNEL_OP,
+            u64::from(EVTCHNOP_SEND),
+            DATA_VA + 0x300,
+        ];
+        put_value(data + 0x100, block_u);
+        put_value(
+            data + 0x200,
+            SchedPoll {
+                ports: DATA_VA + 0x280,
+                nr_ports: 1,
+                _pad: 0,
+                timeout: 0,
+            },
+        );
+        put_value(data + 0x280, theirs);
+        put_value(data + 0x300, EvtchnSend { port: theirs });
+        let mut ctx = context(t.l4);
+        ctx.user_regs.rdi = DATA_VA + 0x100;
+        let rc = vcpucontext(
+            guest_abi::domctl::XEN_DOMCTL_SETVCPUCONTEXT,
+            t.id,
+            0,
+            Some(&mut ctx),
+        );
+        if rc != 0 {
+            return Outcome::Failed(Failure::Hypercall("domctl(setvcpucontext)", rc));
+        }
+        let rc = simple(guest_abi::domctl::XEN_DOMCTL_UNPAUSEDOMAIN, t.id);
+        if rc != 0 {
+            return Outcome::Failed(Failure::Hypercall("domctl(unpausedomain)", rc));
+        }
+        // Its first instructions mask its events: no event may reach it
+        // before (it has no callback), so dom0 yields until it polls.
+        let blocked = (0..10_000).any(|_| {
+            let _ = call(&[SCHED_OP, u64::from(SCHEDOP_YIELD), 0, 0, 0, 0]);
+            tests::domu::info(t.id)
+                .is_some_and(|i| i.flags & guest_abi::domctl::XEN_DOMINF_BLOCKED != 0)
+        });
+        if !blocked {
+            return Outcome::Failed(Failure::Setup("the domU never blocked in its poll"));
+        }
+        let ports = [mine];
+        let poll = SchedPoll {
+            ports: ports.as_ptr() as u64,
+            nr_ports: 1,
+            _pad: 0,
+            timeout: 0,
+        };
+        let send = EvtchnSend { port: mine };
+        let block = [
+            EVENT_CHANNEL_OP,
+            u64::from(EVTCHNOP_SEND),
+            addr(&send),
+            SCHED_OP,
+            u64::from(SCHEDOP_POLL),
+            addr(&poll),
+            word(shared.va, mine),
+            keep(mine),
+            shared.va,
+        ];
+        let outcome = measure(c, bench_loop_ipi_pingpong, addr(&block));
+        core::hint::black_box((&block, &poll, &send, &ports));
+        let _ = tests::evtchn::close(mine);
+        outcome
+    }
+}
+
+/// Domains `domu_create_first_byte` builds: each is a few milliseconds
+/// of TCG, so fewer than the other rows' iterations.
+const FIRST_BYTE_BUILDS: u64 = 10;
+
+/// `domu_create_first_byte`: from `createdomain` until dom0 sees the first
+/// byte a new domU writes: the build (`tests::domu`: createdomain,
+/// max_vcpus, max_mem, populate_physmap, its tables written through
+/// foreign mappings and its L4 pinned, hypercall_init), setvcpucontext,
+/// unpause, and the domU's first store, which dom0 waits for by yielding.
+/// The domU then shuts down and is destroyed (not timed).
+fn domu_create_first_byte(c: &mut Ctx) -> Outcome {
+    use tests::domu::{context, simple, vcpucontext, DATA_VA, HCALL_VA};
+    let code = first_byte_code(DATA_VA, HCALL_VA);
+    let n = c.iterations.min(FIRST_BYTE_BUILDS);
+    let mut total = 0;
+    for _ in 0..n {
+        let start = tsc();
+        let t = match domu_build(c, &code) {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
+        let mut ctx = context(t.l4);
+        let set = vcpucontext(
+            guest_abi::domctl::XEN_DOMCTL_SETVCPUCONTEXT,
+            t.id,
+            0,
+            Some(&mut ctx),
+        );
+        let unpaused = simple(guest_abi::domctl::XEN_DOMCTL_UNPAUSEDOMAIN, t.id);
+        let Some(w) = c.window.as_ref() else {
+            return Outcome::Failed(Failure::Setup("a page window"));
+        };
+        let data = t.data_va(w);
+        let mut seen = false;
+        if set == 0 && unpaused == 0 {
+            for _ in 0..1_000_000 {
+                // SAFETY: dom0 maps the domU's data page there.
+                if unsafe { (data as *const u8).read_volatile() } != 0 {
+                    seen = true;
+                    break;
+                }
+                let _ = call(&[SCHED_OP, u64::from(SCHEDOP_YIELD), 0, 0, 0, 0]);
+            }
+        }
+        total += tsc() - start;
+        let destroyed = t.destroy(w);
+        if set != 0 {
+            return Outcome::Failed(Failure::Hypercall("domctl(setvcpucontext)", set));
+        }
+        if unpaused != 0 {
+            return Outcome::Failed(Failure::Hypercall("domctl(unpausedomain)", unpaused));
+        }
+        if !seen {
+            return Outcome::Failed(Failure::Setup("the domU's first byte never came"));
+        }
+        if destroyed != (0, 0) {
+            return Outcome::Failed(Failure::Hypercall("domctl(destroydomain)", destroyed.0));
+        }
+    }
+    Outcome::Timed { total, n }
+}
+
+/// The domU of `domu_create_first_byte`: stores 1 in the first byte of
+/// its data page at `data`, then shuts down (`sched_op` through its
+/// hypercall page at `hcall`, the reason word at `data + 8` being 0).
+fn first_byte_code(data: u64, hcall: u64) -> [u8; 40] {
+    let mut code = [0u8; 40];
+    let mut at = 0;
+    let mut emit = |bytes: &[u8]| {
+        code[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    let imm32 = |v: u64| u32::try_from(v).unwrap_or(0).to_le_bytes();
+    // mov byte ptr [data], 1
+    emit(&[0xc6, 0x04, 0x25]);
+    emit(&imm32(data));
+    emit(&[0x01]);
+    // mov edi, SCHEDOP_shutdown (2)
+    emit(&[0xbf, 0x02, 0x00, 0x00, 0x00]);
+    // mov esi, data + 8
+    emit(&[0xbe]);
+    emit(&imm32(data + 8));
+    // mov eax, hcall + 29 * 32; call rax
+    emit(&[0xb8]);
+    emit(&imm32(hcall + 29 * 32));
+    emit(&[0xff, 0xd0]);
+    // jmp $
+    emit(&[0xeb, 0xfe]);
+    code
+}
+
+/// The TSC, fenced.
+fn tsc() -> u64 {
+    // SAFETY: `lfence; rdtsc` reads the time stamp counter only.
+    unsafe {
+        let (lo, hi): (u32, u32);
+        core::arch::asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack));
+        u64::from(hi) << 32 | u64::from(lo)
+    }
 }
