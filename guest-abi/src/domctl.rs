@@ -583,6 +583,32 @@ pub struct XenDomctlSettimeoffset {
 }
 assert_layout!(XenDomctlSettimeoffset, 8; time_offset_seconds = 0);
 
+/// `XEN_DOMCTL_SCHEDOP_*`: `xen_domctl_scheduler_op.cmd`.
+pub const XEN_DOMCTL_SCHEDOP_PUTINFO: u32 = 0;
+pub const XEN_DOMCTL_SCHEDOP_GETINFO: u32 = 1;
+pub const XEN_DOMCTL_SCHEDOP_PUTVCPUINFO: u32 = 2;
+pub const XEN_DOMCTL_SCHEDOP_GETVCPUINFO: u32 = 3;
+
+/// `xen_domctl_scheduler_op` with its union read as credit's (and
+/// credit2's) `{ weight, cap }`; the rest of the 16-byte union (rtds, the
+/// per-vCPU handle) is padding here.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct XenDomctlSchedulerOp {
+    /// `XEN_SCHEDULER_*`: must be the domain's scheduler.
+    pub sched_id: u32,
+    /// `XEN_DOMCTL_SCHEDOP_*`.
+    pub cmd: u32,
+    /// The domain's weight (put: 0 leaves it).
+    pub weight: u16,
+    /// Percent of one CPU at most (0: no cap; put: `0xffff` leaves it).
+    pub cap: u16,
+    pub _pad: [u8; 12],
+}
+assert_layout!(XenDomctlSchedulerOp, 24; sched_id = 0, cmd = 4, weight = 8, cap = 10);
+
 /// `xen_domctl_address_size`.
 #[repr(C)]
 #[derive(

@@ -153,6 +153,56 @@ pub struct DomainFlags {
     pub shutdown_code: Option<u8>,
 }
 
+/// A domain's credit parameters (`XEN_DOMCTL_scheduler_op`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedParams {
+    pub weight: u16,
+    /// Percent of one CPU; 0: none.
+    pub cap: u16,
+}
+
+impl Default for SchedParams {
+    fn default() -> Self {
+        Self {
+            weight: crate::sched::DEFAULT_WEIGHT,
+            cap: 0,
+        }
+    }
+}
+
+/// `XEN_DOMCTL_scheduler_op` on a domain whose parameters are `now`, for
+/// a scheduler whose id is `sched_id` (Xen 4.17's `sched_adjust`, then
+/// credit's `csched_dom_cntl`): `-EINVAL` for another scheduler's id or a
+/// command it does not know, and for the per-vCPU commands (credit has
+/// none); get answers `now`; put sets a non-zero weight and any cap but
+/// `0xffff` (no bound on either, as Xen). Returns the new parameters and
+/// whether they changed.
+pub fn sched_op(
+    op: &mut XenDomctlSchedulerOp,
+    sched_id: u32,
+    now: SchedParams,
+) -> Result<SchedParams, Errno> {
+    if op.sched_id != sched_id {
+        return Err(Errno::EINVAL);
+    }
+    match op.cmd {
+        XEN_DOMCTL_SCHEDOP_GETINFO => {
+            op.weight = now.weight;
+            op.cap = now.cap;
+            Ok(now)
+        }
+        XEN_DOMCTL_SCHEDOP_PUTINFO => Ok(SchedParams {
+            weight: if op.weight != 0 {
+                op.weight
+            } else {
+                now.weight
+            },
+            cap: if op.cap != u16::MAX { op.cap } else { now.cap },
+        }),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 /// `getdomaininfo`'s flags, online vCPUs and highest vCPU id (Xen's
 /// `getdomaininfo`): blocked only if every online vCPU is, running if
 /// any runs, neither without an online vCPU; the shutdown code from bit
@@ -191,6 +241,50 @@ mod tests {
 
     fn xl(max_vcpus: u32) -> XenDomctlCreatedomain {
         XenDomctlCreatedomain::pv(max_vcpus, [0; 16])
+    }
+
+    #[test]
+    fn scheduler_op_as_credit() {
+        let op = |sched_id, cmd, weight, cap| XenDomctlSchedulerOp {
+            sched_id,
+            cmd,
+            weight,
+            cap,
+            ..Default::default()
+        };
+        let credit = XEN_SCHEDULER_CREDIT;
+        let now = SchedParams::default();
+        let mut get = op(credit, XEN_DOMCTL_SCHEDOP_GETINFO, 0, 0);
+        assert_eq!(sched_op(&mut get, credit, now), Ok(now));
+        assert_eq!((get.weight, get.cap), (256, 0));
+        let mut put = op(credit, XEN_DOMCTL_SCHEDOP_PUTINFO, 512, 25);
+        let new = sched_op(&mut put, credit, now).unwrap();
+        assert_eq!(
+            new,
+            SchedParams {
+                weight: 512,
+                cap: 25
+            }
+        );
+        let mut keep = op(credit, XEN_DOMCTL_SCHEDOP_PUTINFO, 0, u16::MAX);
+        assert_eq!(sched_op(&mut keep, credit, new), Ok(new));
+        let mut any = op(credit, XEN_DOMCTL_SCHEDOP_PUTINFO, u16::MAX - 1, 5000);
+        assert_eq!(
+            sched_op(&mut any, credit, new),
+            Ok(SchedParams {
+                weight: u16::MAX - 1,
+                cap: 5000
+            })
+        );
+        for bad in [
+            op(XEN_SCHEDULER_CREDIT2, XEN_DOMCTL_SCHEDOP_GETINFO, 0, 0),
+            op(credit, XEN_DOMCTL_SCHEDOP_PUTVCPUINFO, 0, 0),
+            op(credit, XEN_DOMCTL_SCHEDOP_GETVCPUINFO, 0, 0),
+            op(credit, 4, 0, 0),
+        ] {
+            let mut bad = bad;
+            assert_eq!(sched_op(&mut bad, credit, now), Err(Errno::EINVAL));
+        }
     }
 
     #[test]

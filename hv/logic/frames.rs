@@ -128,8 +128,8 @@ impl<const W: usize> FrameBitmap<W> {
         if count == 0 || !align.is_power_of_two() || count > self.free {
             return None;
         }
-        if count == 1 {
-            // Any frame is aligned to one frame: the word-wise search.
+        if count == 1 && align == 1 {
+            // One frame, any frame: the word-wise search.
             return self.alloc();
         }
         let mut start = 0u64;
@@ -239,9 +239,10 @@ mod tests {
         b.mark_used(133, 140);
         assert_eq!(b.alloc_contiguous(4, 4), Some(140));
         assert_eq!(b.alloc_contiguous(2, 2), Some(130));
-        assert_eq!(b.alloc_contiguous(1, 1), Some(132));
+        assert_eq!(b.alloc_contiguous(1, 4), Some(132));
+        assert_eq!(b.alloc_contiguous(1, 1), Some(144));
         assert_eq!(b.alloc_contiguous(64, 64), Some(192));
-        assert_eq!(b.free_frames(), 512 - 130 - 7 - 4 - 2 - 1 - 64);
+        assert_eq!(b.free_frames(), 512 - 130 - 7 - 4 - 2 - 1 - 1 - 64);
         assert_eq!(b.alloc_contiguous(512, 1), None);
     }
 }

@@ -265,6 +265,9 @@ pub fn struct_checks(c: &mut Checks) {
         time_offset_seconds,
     });
     layout!(c, XenDomctlAddressSize, "struct xen_domctl_address_size" { size });
+    layout!(c, XenDomctlSchedulerOp, "struct xen_domctl_scheduler_op" {
+        sched_id, cmd, weight => "u.credit.weight", cap => "u.credit.cap",
+    });
     layout!(c, XenDomctl, "struct xen_domctl" { cmd, interface_version, domain, _pad, u });
     layout_in!(c, DomctlPayload, "struct xen_domctl", "u", offset_of!(XenDomctl, u); {
         words => "pad",

@@ -223,36 +223,29 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
             }
         }
     }
-    // Its pins go first: an unpinned table no one else uses lets go of
-    // the tables and frames it maps, as Xen's `relinquish_memory`.
-    let pinned: Vec<u64> = mm::with_frame_table(|ft| {
-        (from..to)
-            .filter(|&m| {
-                ft.get(m)
-                    .is_some_and(|p| p.owner == Some(owner) && p.pinned)
-            })
-            .collect()
-    })
-    .unwrap_or_default();
-    if !pinned.is_empty() {
-        mm::with_page_tables(owner, false, |t| {
-            for &mfn in &pinned {
-                let _ = t.unpin(mfn);
-            }
-        });
-    }
     if !more {
         crate::sched::remove_domain(d.id, d.max_vcpus());
     }
     let shared = d.shared_info.mfn();
-    mm::with_frame_table(|ft| {
+    // One pass over the stretch: a pinned table loses its pin first (a
+    // table no one else uses then lets go of the tables and frames it
+    // maps, as Xen's `relinquish_memory`), then each frame its
+    // allocation reference.
+    mm::with_page_tables(owner, false, |t| {
         for mfn in from..to {
-            if mfn != shared && ft.get(mfn).is_some_and(|p| p.owner == Some(owner)) {
-                let _ = ft.relinquish(mfn, owner);
+            let Some(p) = t.frames.get(mfn).filter(|p| p.owner == Some(owner)) else {
+                continue;
+            };
+            if mfn == shared {
+                continue;
             }
+            if p.pinned {
+                let _ = t.unpin(mfn);
+            }
+            let _ = t.frames.relinquish(mfn, owner);
         }
         if !more {
-            let _ = ft.relinquish(shared, owner);
+            let _ = t.frames.relinquish(shared, owner);
         }
     });
     // The domain's vCPUs, event channels and references go here, unless

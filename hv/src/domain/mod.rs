@@ -99,6 +99,9 @@ pub struct DomainState {
     /// hv's own pauses of the domain while it changes a vCPU's context
     /// (Xen's `pause_count`).
     pub pauses: u32,
+    /// Its credit weight and cap (`XEN_DOMCTL_scheduler_op`), which its
+    /// vCPUs' scheduling records carry.
+    pub sched: hv::domctl::SchedParams,
     /// `destroydomain` has begun: the domain's memory is going back.
     pub dying: bool,
     /// How far `destroydomain` has looked through the frame table for the
@@ -120,6 +123,7 @@ impl DomainState {
             handle,
             controller_pauses: 0,
             pauses: 0,
+            sched: hv::domctl::SchedParams::default(),
             dying: false,
             relinquished_to: 0,
         }

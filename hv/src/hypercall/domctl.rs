@@ -246,6 +246,21 @@ fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<b
             paused(d, || super::vcpu_op::set_context(d, vid, &mut new))?;
             Ok(false)
         }
+        XEN_DOMCTL_SCHEDULER_OP => {
+            let mut op: XenDomctlSchedulerOp = c.u.get();
+            // Under the domain's lock, so two puts apply in one order.
+            let nr = d.max_vcpus();
+            d.with_state(|s| {
+                let new = rules::sched_op(&mut op, XEN_SCHEDULER_CREDIT, s.sched)?;
+                if new != s.sched {
+                    s.sched = new;
+                    crate::sched::set_params(d.id, nr, new);
+                }
+                Ok::<_, Errno>(())
+            })?;
+            c.u.set(&op);
+            Ok(true)
+        }
         XEN_DOMCTL_HYPERCALL_INIT => {
             let XenDomctlHypercallInit { gmfn } = c.u.get();
             hypercall_init(d, gmfn)?;

@@ -102,12 +102,15 @@ pub fn init_cpu(cpu: usize) {
 pub fn add_domain(d: &Domain, paused: bool) {
     let now = crate::time::now_ns();
     let cpu = percpu::cpu_id();
+    let params = d.with_state(|s| s.sched);
     let mut units = alloc::vec::Vec::new();
     for i in 0..d.max_vcpus() {
         let vid = VcpuId::new(i);
         if let Some(up) = d.with_vcpu(vid, |v| v.run != domain::VcpuRun::Down) {
             let state = if up { State::Runnable } else { State::Offline };
-            units.push(Unit::new(unit_id(d.id, vid), state, now));
+            let mut u = Unit::new(unit_id(d.id, vid), state, now);
+            (u.weight, u.cap) = (params.weight, params.cap);
+            units.push(u);
         }
     }
     let mut q = queue(cpu);
@@ -149,6 +152,19 @@ pub fn set_paused(dom: DomId, nr: u32, paused: bool) -> u64 {
         crate::arch::x86_64::smp::kick(Some(cpu));
     }
     running
+}
+
+/// Gives the units of `dom`'s first `nr` vCPUs, wherever they are, the
+/// domain's credit weight and cap (`XEN_DOMCTL_scheduler_op`).
+pub fn set_params(dom: DomId, nr: u32, params: hv::domctl::SchedParams) {
+    for cpu in (0..MAX_CPUS).filter(|&c| percpu::CPUS[c].is_online()) {
+        let mut q = queue(cpu);
+        for v in 0..nr {
+            if let Some(u) = q.get_mut(unit_id(dom, VcpuId::new(v))) {
+                (u.weight, u.cap) = (params.weight, params.cap);
+            }
+        }
+    }
 }
 
 /// [`set_paused`] `d`, then waits until none of its vCPUs runs or is in
