@@ -246,7 +246,6 @@ fn entry_mfn(entry: u64) -> u64 {
     (entry & PTE_ADDR) >> 12
 }
 
-#[inline]
 /// The indices of the bits set in `words` (bit `i % 64` of word `i / 64`),
 /// in order: a step per set bit.
 fn set_bits(words: &[u64; 8]) -> SetBits {
@@ -281,6 +280,7 @@ impl DoubleEndedIterator for SetBits {
     }
 }
 
+#[inline]
 fn is_guest_slot(level: u8, index: usize) -> bool {
     level != 4 || !(HV_L4_FIRST..HV_L4_END).contains(&index)
 }
