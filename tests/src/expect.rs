@@ -54,6 +54,13 @@ macro_rules! shown_hex {
 }
 shown_hex!(u8, u16, u32, u64);
 
+/// Text, quoted.
+impl Shown for &str {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
 impl Shown for bool {
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")

@@ -351,6 +351,8 @@ fn host_unit_tests(ws: &Workspace) -> Verdict {
             "-p",
             "boot-bundle",
             "-p",
+            "toolstack",
+            "-p",
             "hv-fuzz",
             "-p",
             "xtask",

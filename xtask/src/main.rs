@@ -464,6 +464,8 @@ fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
         "-p",
         "pv-drivers",
         "-p",
+        "toolstack",
+        "-p",
         "boot-bundle",
     ];
     let steps: [(&str, Vec<&str>); 5] = [
@@ -494,6 +496,8 @@ fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
                     "pv-drivers",
                     "-p",
                     "boot-bundle",
+                    "-p",
+                    "toolstack",
                     "-p",
                     "hv-fuzz",
                     "--all-targets",
