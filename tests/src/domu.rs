@@ -166,6 +166,25 @@ pub fn try_build(
     built
 }
 
+/// What a test guest that builds domUs starts from: a page window, its
+/// shared-info page mapped, and a port of its own that nothing sends on
+/// (to sleep on with `SCHEDOP_poll`); `None` after a failed check.
+pub fn toolstack_env(
+    r: &mut Report,
+    si: &'static guest_abi::xen::StartInfo,
+) -> Option<(Window, crate::fixup::SharedInfo, u32)> {
+    let (_, w) = crate::pvmm::env_window_catching(r, si)?;
+    let Some(shared) = crate::fixup::SharedInfo::map(si) else {
+        r.check("map shared_info", false);
+        return None;
+    };
+    let Ok(port) = crate::evtchn::alloc_unbound(DOMID_SELF, DOMID_SELF) else {
+        r.check("a port to poll", false);
+        return None;
+    };
+    Some((w, shared, port))
+}
+
 /// `rc` if it is `want`, else what returned it.
 fn ok(what: &'static str, rc: i64, want: i64) -> Result<(), (&'static str, i64)> {
     if rc == want {

@@ -22,8 +22,7 @@ use tests::check;
 use tests::control::{free_pages, idle_10ms, on_hv, settle};
 use tests::domu::{info, simple, update};
 use tests::evtchn::{bind_interdomain, close};
-use tests::fixup::SharedInfo;
-use tests::pvmm::{env_window_catching, mmuext1, Window, A, D, P, RW, US};
+use tests::pvmm::{mmuext1, Window, A, D, P, RW, US};
 use toolstack::{build, Config, Error, FrameMapper};
 
 guest_abi::pv_guest!(main, name = "domu_build");
@@ -198,15 +197,7 @@ fn run(r: &mut Report, w: &Window, shared: u64, image: &[u8]) -> bool {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("domu_build");
-    let Some((_, w)) = env_window_catching(&mut r, si) else {
-        r.finish()
-    };
-    let Some(shared) = SharedInfo::map(si) else {
-        r.check("map shared_info", false);
-        r.finish()
-    };
-    let Ok(port) = tests::evtchn::alloc_unbound(DOMID_SELF, DOMID_SELF) else {
-        r.check("a port to poll", false);
+    let Some((w, shared, port)) = tests::domu::toolstack_env(&mut r, si) else {
         r.finish()
     };
     let len = usize::try_from(si.mod_len).unwrap_or(0);

@@ -30,7 +30,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::sched::SHUTDOWN_CRASH;
 use guest_abi::sysctl::{XenSysctl, XenSysctlPhysinfo, XEN_SYSCTL_PHYSINFO};
-use guest_abi::xen::{DOMID_SELF, VIRQ_DOM_EXC};
+use guest_abi::xen::VIRQ_DOM_EXC;
 use tests::check;
 use tests::control::{domctl_on as domctl, free_pages, idle_10ms, on_hv, settle};
 use tests::domu::{
@@ -38,8 +38,7 @@ use tests::domu::{
     STACK_TOP,
 };
 use tests::evtchn::{bind_virq, close, Words};
-use tests::fixup::SharedInfo;
-use tests::pvmm::{env_window_catching, read_u64, Window};
+use tests::pvmm::{read_u64, Window};
 
 guest_abi::pv_guest!(main, name = "domu_run");
 
@@ -218,18 +217,10 @@ fn run(r: &mut Report, w: &Window, words: Words, poll_port: u32, kind: Kind) -> 
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("domu_run");
-    let Some((_, w)) = env_window_catching(&mut r, si) else {
-        r.finish()
-    };
-    let Some(shared) = SharedInfo::map(si) else {
-        r.check("map shared_info", false);
+    let Some((w, shared, port)) = tests::domu::toolstack_env(&mut r, si) else {
         r.finish()
     };
     let words = Words::new(shared.va);
-    let Ok(port) = tests::evtchn::alloc_unbound(DOMID_SELF, DOMID_SELF) else {
-        r.check("a port to poll", false);
-        r.finish()
-    };
     // A first run: hv's heap and both hypervisors' tables grow the first
     // time a domain runs (and a VIRQ is bound), and keep what they grew.
     if !run(&mut r, &w, words, port, Kind::Hello) {

@@ -26,11 +26,8 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
 use guest_abi::sysctl::{XenSysctl, XenSysctlSchedId, XEN_SYSCTL_SCHED_ID};
-use guest_abi::xen::DOMID_SELF;
 use tests::check;
 use tests::domu::{build, context, info, simple, vcpucontext, Tiny};
-use tests::fixup::SharedInfo;
-use tests::pvmm::env_window_catching;
 
 guest_abi::pv_guest!(main, name = "sched_weights");
 
@@ -94,15 +91,7 @@ fn shares(shared: u64, port: u32, doms: [u16; 2], ns: u64) -> ([u64; 2], u64) {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("sched_weights");
-    let Some((_, w)) = env_window_catching(&mut r, si) else {
-        r.finish()
-    };
-    let Some(shared) = SharedInfo::map(si) else {
-        r.check("map shared_info", false);
-        r.finish()
-    };
-    let Ok(port) = tests::evtchn::alloc_unbound(DOMID_SELF, DOMID_SELF) else {
-        r.check("a port to poll", false);
+    let Some((w, shared, port)) = tests::domu::toolstack_env(&mut r, si) else {
         r.finish()
     };
     let id = sched_id();
