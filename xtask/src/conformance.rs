@@ -477,6 +477,7 @@ fn try_run_case(
             if let Some(n) = spec.vcpus {
                 cfg.append = crate::xen::with_dom0_vcpus(&cfg.append, n);
             }
+            cfg.append = crate::xen::with_appended(&cfg.append, &spec.xen_cmdline_append);
             (
                 cfg,
                 ws.xtask_dir().join("logs").join("xen"),

@@ -11,6 +11,7 @@
 //! | --- | --- | --- |
 //! | `@cmdline` | the guest's command line | empty |
 //! | `@hv-cmdline-append` | words appended to hv's default command line (`console=com1 dom0_mem=64M`) | none |
+//! | `@xen-cmdline-append` | words appended to Xen's command line (the oracle side; e.g. `sched=credit`) | none |
 //! | `@expect-exit` | how the run must end: `poweroff`, `reboot`, `suspend`, `crash`, `watchdog`, `soft_reset`, `unknown`, `panic` (hv panicked) | `poweroff` |
 //! | `@expect-result` | `SUCCESS` (a `SUCCESS` or `SKIP` line), `SKIP`, `ERROR`, `FAILURE` (a `FAILURE` or `ERROR` line, or no result line at all: the guest may crash), `none` (no result line) | `SUCCESS` |
 //! | `@expect-line` | text that must appear in some line of the log (substring match; repeatable) | none |
@@ -128,6 +129,8 @@ impl ExpectResult {
 pub struct RunSpec {
     pub cmdline: String,
     pub hv_cmdline_append: String,
+    /// `@xen-cmdline-append`: words appended to Xen's command line.
+    pub xen_cmdline_append: String,
     pub expect_exit: Shutdown,
     pub expect_result: ExpectResult,
     pub expect_lines: Vec<String>,
@@ -167,6 +170,7 @@ impl Default for RunSpec {
         Self {
             cmdline: String::new(),
             hv_cmdline_append: String::new(),
+            xen_cmdline_append: String::new(),
             expect_exit: Shutdown::Poweroff,
             expect_result: ExpectResult::Success,
             expect_lines: Vec::new(),
@@ -264,6 +268,7 @@ fn set(
     match key {
         "cmdline" => spec.cmdline = value.to_owned(),
         "hv-cmdline-append" => spec.hv_cmdline_append = value.to_owned(),
+        "xen-cmdline-append" => spec.xen_cmdline_append = value.to_owned(),
         "expect-exit" => {
             spec.expect_exit = Shutdown::from_name(value).ok_or_else(|| {
                 let names: Vec<_> = Shutdown::ALL.iter().map(|s| s.name()).collect();
@@ -559,6 +564,7 @@ mod tests {
 //! @variant: crash cmdline=reason=crash expect-exit=crash expect-line="(hv) domain 0 shut down: crash"
 //! @variant: quiet cmdline="reason=reboot quiet" expect-line=""
 //! @variant: slow smp=2 mem=1024 timeout=120 hv-cmdline-append=loglvl=all
+//! @variant: credit xen-cmdline-append=sched=credit
 //! @timeout: 30
 
 #![no_std]
@@ -572,7 +578,8 @@ mod tests {
                 "shutdown",
                 "shutdown/crash",
                 "shutdown/quiet",
-                "shutdown/slow"
+                "shutdown/slow",
+                "shutdown/credit"
             ]
         );
 
@@ -607,6 +614,9 @@ mod tests {
         );
         assert_eq!(slow.hv_cmdline_append, "loglvl=all");
         assert_eq!(slow.expect_lines, base.expect_lines);
+        assert!(slow.xen_cmdline_append.is_empty());
+        assert_eq!(cases[4].spec.xen_cmdline_append, "sched=credit");
+        assert!(cases[4].spec.hv_cmdline_append.is_empty());
     }
 
     #[test]

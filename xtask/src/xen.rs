@@ -111,6 +111,12 @@ pub fn with_dom0_vcpus(line: &str, n: u32) -> String {
     with_option(line, "dom0_max_vcpus", &n.to_string())
 }
 
+/// Xen's command line `line` with the test's own words (`@xen-cmdline-append`)
+/// after it.
+pub fn with_appended(line: &str, words: &str) -> String {
+    format!("{line} {words}").trim().to_owned()
+}
+
 /// `line` with the word `key=...` replaced by `key=value`.
 fn with_option(line: &str, key: &str, value: &str) -> String {
     line.split_whitespace()
@@ -181,6 +187,13 @@ mod tests {
             line.split(' ').count(),
             XEN_CMDLINE.split_whitespace().count()
         );
+    }
+
+    #[test]
+    fn appended_words_come_last() {
+        assert_eq!(with_appended(XEN_CMDLINE, ""), XEN_CMDLINE);
+        let line = with_appended(&with_dom0_vcpus(XEN_CMDLINE, 2), "sched=credit");
+        assert!(line.ends_with(" dom0_max_vcpus=2 loglvl=all guest_loglvl=all sched=credit"));
     }
 
     #[test]
