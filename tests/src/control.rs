@@ -7,7 +7,9 @@ use guest_abi::grant_table::{GnttabSetupTable, GNTTABOP_SETUP_TABLE};
 use guest_abi::hypercall::{hypercall2, typed, SCHED_OP};
 use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
-use guest_abi::sysctl::{XenSysctl, XenSysctlPhysinfo, XEN_SYSCTL_PHYSINFO};
+use guest_abi::sysctl::{
+    XenSysctl, XenSysctlPhysinfo, XenSysctlSchedId, XEN_SYSCTL_PHYSINFO, XEN_SYSCTL_SCHED_ID,
+};
 use guest_abi::version::{XenChangesetInfo, XENVER_CHANGESET};
 
 /// `domctl(op)`: the result (the struct is written back).
@@ -92,6 +94,18 @@ pub fn free_pages() -> u64 {
     let rc = unsafe { typed::sysctl(&mut op) };
     assert_eq!(rc, 0, "physinfo");
     op.u.get::<XenSysctlPhysinfo>().free_pages
+}
+
+/// The host's scheduler (`sysctl sched_id`), 0 if it will not say.
+pub fn sched_id() -> u32 {
+    let mut op = XenSysctl::new(XEN_SYSCTL_SCHED_ID, &XenSysctlSchedId::default());
+    // SAFETY: `op` is a live xen_sysctl.
+    let rc = unsafe { typed::sysctl(&mut op) };
+    if rc == 0 {
+        op.u.get::<XenSysctlSchedId>().sched_id
+    } else {
+        0
+    }
 }
 
 /// Whether this is hv (its `XENVER_changeset` is "hv").

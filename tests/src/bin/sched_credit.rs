@@ -15,12 +15,11 @@
 
 use guest_abi::domctl::*;
 use guest_abi::errno::{EINVAL, ESRCH};
-use guest_abi::hypercall::typed;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::sysctl::{XenSysctl, XenSysctlSchedId, XEN_SYSCTL_SCHED_ID};
 use tests::check;
 use tests::control::domctl_on;
+use tests::control::sched_id;
 use tests::domu::simple;
 
 guest_abi::pv_guest!(main, name = "sched_credit");
@@ -28,17 +27,6 @@ guest_abi::pv_guest!(main, name = "sched_credit");
 const CREDIT: u32 = XEN_SCHEDULER_CREDIT;
 const GET: u32 = XEN_DOMCTL_SCHEDOP_GETINFO;
 const PUT: u32 = XEN_DOMCTL_SCHEDOP_PUTINFO;
-
-fn sched_id() -> u32 {
-    let mut op = XenSysctl::new(XEN_SYSCTL_SCHED_ID, &XenSysctlSchedId::default());
-    // SAFETY: `op` is a live xen_sysctl.
-    let rc = unsafe { typed::sysctl(&mut op) };
-    if rc == 0 {
-        op.u.get::<XenSysctlSchedId>().sched_id
-    } else {
-        0
-    }
-}
 
 /// `scheduler_op` on `d`: the result, and the weight and cap that came back.
 fn sched_op(d: u16, sched_id: u32, cmd: u32, weight: u16, cap: u16) -> (i64, u16, u16) {

@@ -25,8 +25,8 @@ use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
-use guest_abi::sysctl::{XenSysctl, XenSysctlSchedId, XEN_SYSCTL_SCHED_ID};
 use tests::check;
+use tests::control::sched_id;
 use tests::domu::{build, context, info, simple, vcpucontext, Tiny};
 
 guest_abi::pv_guest!(main, name = "sched_weights");
@@ -35,17 +35,6 @@ guest_abi::pv_guest!(main, name = "sched_weights");
 const SPIN: [u8; 2] = [0xeb, 0xfe];
 /// How long each share is measured.
 const SPAN_NS: u64 = 3_000_000_000;
-
-fn sched_id() -> u32 {
-    let mut op = XenSysctl::new(XEN_SYSCTL_SCHED_ID, &XenSysctlSchedId::default());
-    // SAFETY: `op` is a live xen_sysctl.
-    let rc = unsafe { typed::sysctl(&mut op) };
-    if rc == 0 {
-        op.u.get::<XenSysctlSchedId>().sched_id
-    } else {
-        0
-    }
-}
 
 /// `XEN_DOMCTL_scheduler_op`: the result and the operation as it came back.
 fn sched_op(d: u16, op: XenDomctlSchedulerOp) -> (i64, XenDomctlSchedulerOp) {
