@@ -8,19 +8,23 @@
 //! set). Its id is the one asked for, or the next free one after the last
 //! given (Xen's rover, from 1 and wrapping below `DOMID_FIRST_RESERVED`).
 //!
-//! Destruction: the domain is marked dying, the frames the frame table
-//! says it owns are let go a stretch of the table per call (a frame
-//! something still refers to goes with its last reference), and when the
-//! whole table is done it leaves the table; its vCPUs
-//! (descriptor-table windows, XSAVE areas), event channels and the
-//! references hv holds on its shared-info page go with the last counted
-//! reference to it, and that page back to the allocator with them; dom0
-//! gets `VIRQ_DOM_EXC`, as from Xen's `domain_kill`.
-//! Its channels to other domains are closed before it leaves the table
-//! (their ends go back to unbound). Missing: its grant mappings of other
-//! domains' grants (none can exist: no domU runs yet), foreign mappings,
-//! page types of its frames (no domain but dom0 can have page tables
-//! yet).
+//! Destruction: the domain is marked dying and paused until none of its
+//! vCPUs is on a CPU; its vCPUs let go of their base page tables; the
+//! frames the frame table says it owns are let go a stretch of the table
+//! per call, a pinned table losing its pin first (so its tables and the
+//! frames they map follow; a frame something still refers to goes with
+//! its last reference), and when the whole table is done it leaves the
+//! table and the scheduler; its vCPUs (descriptor-table windows, XSAVE
+//! areas, GDT frames), event channels and the references hv holds on its
+//! shared-info page go with the last counted reference to it, and that
+//! page back to the allocator with them; dom0 gets `VIRQ_DOM_EXC`, as
+//! from Xen's `domain_kill`. Its channels to other domains are closed
+//! before it leaves the table (their ends go back to unbound). Missing:
+//! its grant mappings of other domains' grants are not released (the
+//! granters' entries stay in use: Xen's `gnttab_release_mappings`), a
+//! table that maps itself (a linear page table) is not forced out
+//! (Xen's forced invalidation), and its timers stay queued until they
+//! fire (they find no domain and do nothing).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -162,7 +166,8 @@ pub fn make_vcpus(d: &Domain) -> Result<(), Errno> {
 }
 
 /// Lets go of the page tables `d`'s vCPUs hold as their bases (Xen's
-/// `vcpu_destroy_pagetables`), once; the domain is paused, so none runs.
+/// `vcpu_destroy_pagetables`); a vCPU whose bases are gone has none left
+/// to let go. The domain is paused, so none runs.
 fn release_vcpu_tables(d: &Domain) {
     let owner = d.id.get();
     for i in 0..d.max_vcpus() {
@@ -194,16 +199,15 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     }
     let owner = d.id.get();
     // Stopped first, off every CPU (Xen's `domain_kill` pauses it).
-    let ((first, from), _) = super::repause(&d, |s| {
-        let first = !s.dying;
+    let (from, _) = super::repause(&d, |s| {
         s.dying = true;
         s.p2m.clear();
-        (first, s.relinquished_to)
+        s.relinquished_to
     });
     crate::sched::pause_sync(&d);
-    if first {
-        release_vcpu_tables(&d);
-    }
+    // Every step: a context set while the destruction began (the domctl
+    // then takes it back) holds nothing past the last one.
+    release_vcpu_tables(&d);
     // Every frame it owns, however it got it (built, populated, exchanged),
     // is found by the frame table's owner, a stretch of the table per call.
     let end = mm::nr_frames();

@@ -244,6 +244,13 @@ fn on_domain(_: Privileged, cmd: u32, c: &mut XenDomctl, d: &Domain) -> Result<b
                 core::slice::from_mut(&mut *new),
             )?;
             paused(d, || super::vcpu_op::set_context(d, vid, &mut new))?;
+            // A destruction that began meanwhile may have let go of the
+            // vCPUs' tables already: these go too, and the domain gets
+            // no context.
+            if d.with_state(|s| s.dying) {
+                let _ = super::vcpu_op::reset(d, vid);
+                return Err(Errno::EINVAL);
+            }
             Ok(false)
         }
         XEN_DOMCTL_SCHEDULER_OP => {
