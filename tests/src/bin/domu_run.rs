@@ -13,8 +13,12 @@
 //! shutdown flag and reason in `getdomaininfo`, reads the answers, and
 //! destroys the domain: every frame comes back (exactly, on hv).
 //! A second domU executes `ud2` with no trap table: it crashes, and only
-//! it (its reason is `SHUTDOWN_crash`; dom0 runs on). The free pages are
-//! counted after a first run.
+//! it (its reason is `SHUTDOWN_crash`; dom0 runs on). A third spins:
+//! paused, its CPU time stands still; it is destroyed while it runs, after
+//! a toolstack's bad requests (another page table or GDT for a running
+//! vCPU, contexts from and to unmapped memory, dom0's frame as its
+//! hypercall page) changed nothing. The free pages are counted after a
+//! first run.
 //!
 //! @covers: domctl.setvcpucontext domctl.getvcpucontext domctl.hypercall_init
 //! @covers: domctl.unpausedomain domctl.pausedomain
@@ -215,6 +219,63 @@ fn run(r: &mut Report, w: &Window, words: Words, poll_port: u32, kind: Kind) -> 
     true
 }
 
+/// A domU that spins for ever: `pausedomain` stops it (its CPU time
+/// stands still), `unpausedomain` lets it go on, and it is destroyed while
+/// it runs (on the other CPU, in the two-CPU variant). Then what a
+/// toolstack may not do: a context naming dom0's page table or GDT, a
+/// context read into memory that is not there, dom0's frame as its
+/// hypercall page.
+fn spin(r: &mut Report, w: &Window, si: StartInfoRef, shared: u64, port: u32) -> bool {
+    let Some(t) = build(r, w, 1, 1, &[0xeb, 0xfe]) else {
+        return false;
+    };
+    let d = t.id;
+    check!(r, "spin: setvcpucontext", vcpucontext(XEN_DOMCTL_SETVCPUCONTEXT, d, 0, Some(&mut context(t.l4))) => 0);
+    check!(r, "spin: unpause", simple(XEN_DOMCTL_UNPAUSEDOMAIN, d) => 0);
+    idle_10ms(shared, port);
+    idle_10ms(shared, port);
+    let cpu = || info(d).map_or(0, |i| i.cpu_time);
+    check!(r, "spin: it runs", cpu() > 0 => true);
+    check!(r, "spin: pause it", simple(XEN_DOMCTL_PAUSEDOMAIN, d) => 0);
+    let paused = cpu();
+    let flags = info(d).map_or(0, |i| i.flags);
+    check!(r, "spin: paused, not running", flags & (XEN_DOMINF_PAUSED | XEN_DOMINF_RUNNING) => XEN_DOMINF_PAUSED);
+    for _ in 0..3 {
+        idle_10ms(shared, port);
+    }
+    check!(r, "spin: paused, its CPU time stands still", cpu() => paused);
+    check!(r, "spin: unpause it again", simple(XEN_DOMCTL_UNPAUSEDOMAIN, d) => 0);
+    idle_10ms(shared, port);
+    idle_10ms(shared, port);
+    check!(r, "spin: it runs again", cpu() > paused => true);
+
+    // Hostile toolstack inputs change nothing.
+    let own_l4 = si.pt_base;
+    let env_l4 = read_u64(si.mfn_list + ((own_l4 - guest_abi::rt::VIRT_BASE) >> 12) * 8);
+    let mut ours = context(env_l4);
+    check!(r, "setvcpucontext on a running vCPU, dom0's page table", vcpucontext(XEN_DOMCTL_SETVCPUCONTEXT, d, 0, Some(&mut ours)) => -EOPNOTSUPP);
+    let mut gdt = context(t.l4);
+    gdt.gdt_ents = 16;
+    gdt.gdt_frames[0] = env_l4;
+    check!(r, "setvcpucontext naming another GDT", vcpucontext(XEN_DOMCTL_SETVCPUCONTEXT, d, 0, Some(&mut gdt)) => -EOPNOTSUPP);
+    let unmapped = XenDomctlVcpucontext {
+        vcpu: 0,
+        _pad: 0,
+        ctxt: 0x10,
+    };
+    check!(r, "getvcpucontext into unmapped memory",
+        domctl(XenDomctl::new(XEN_DOMCTL_GETVCPUCONTEXT, d, &unmapped)).0 => -EFAULT);
+    check!(r, "setvcpucontext from unmapped memory",
+        domctl(XenDomctl::new(XEN_DOMCTL_SETVCPUCONTEXT, d, &unmapped)).0 => -EFAULT);
+    let init = XenDomctlHypercallInit { gmfn: env_l4 };
+    check!(r, "hypercall_init: dom0's frame", domctl(XenDomctl::new(XEN_DOMCTL_HYPERCALL_INIT, d, &init)).0 => -EINVAL);
+    check!(r, "pausedomain of ourselves", simple(XEN_DOMCTL_PAUSEDOMAIN, 0) => -EINVAL);
+    check!(r, "spin: still runs after all that", info(d).map_or(0, |i| i.flags) & XEN_DOMINF_SHUTDOWN => 0);
+    check!(r, "spin: destroy it while it runs", t.destroy(w) => (0, 0));
+    check!(r, "spin: gone", info(d).is_none() => true);
+    true
+}
+
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("domu_run");
     let Some((w, shared, port)) = tests::domu::toolstack_env(&mut r, si) else {
@@ -231,6 +292,9 @@ fn main(si: StartInfoRef) -> ! {
         if !run(&mut r, &w, words, port, kind) {
             r.finish()
         }
+    }
+    if !spin(&mut r, &w, si, shared.va, port) {
+        r.finish()
     }
     let after = settle(shared.va, port, base);
     println!("free pages: {base:#x} before, {after:#x} after");
