@@ -19,10 +19,10 @@
 //! shared-info page go with the last counted reference to it, and that
 //! page back to the allocator with them; dom0 gets `VIRQ_DOM_EXC`, as
 //! from Xen's `domain_kill`. Its channels to other domains are closed
-//! before it leaves the table (their ends go back to unbound). Missing:
-//! its grant mappings of other domains' grants are not released (the
-//! granters' entries stay in use: Xen's `gnttab_release_mappings`), a
-//! table that maps itself (a linear page table) is not forced out
+//! before it leaves the table (their ends go back to unbound), and its
+//! mappings of other domains' grants give their uses back at once (Xen's
+//! `gnttab_release_mappings`: the granters may end those grants).
+//! Missing: a table that maps itself (a linear page table) is not forced out
 //! (Xen's forced invalidation), and its timers stay queued until they
 //! fire (they find no domain and do nothing).
 
@@ -208,6 +208,8 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     // Every step: a context set while the destruction began (the domctl
     // then takes it back) holds nothing past the last one.
     release_vcpu_tables(&d);
+    // Its mappings of other domains' grants give them back.
+    crate::grant::release_mappings(&d);
     // Every frame it owns, however it got it (built, populated, exchanged),
     // is found by the frame table's owner, a stretch of the table per call.
     let end = mm::nr_frames();

@@ -600,6 +600,35 @@ pub fn unmap(
     Ok(())
 }
 
+/// A dying domain's mappings of grants go (Xen's
+/// `gnttab_release_mappings`): each of its maptrack handles gives its
+/// uses back to the granter's entry (whose access bits clear when no use
+/// is left, so the granter can end the grant) and goes. The mappings'
+/// PTEs go with the domain's page tables, which drop the frame references
+/// they hold. A handle another operation holds is left to it. Called
+/// with the domain paused, no lock held.
+pub fn release_mappings(ld: &Domain) {
+    let me = ld.id.get();
+    let handles: alloc::vec::Vec<u32> = ld.grants.lock().maptrack.iter().map(|(h, _)| h).collect();
+    for h in handles {
+        let Some(m) = ld.grants.lock().maptrack.claim(h) else {
+            continue;
+        };
+        if let Some(rd) = Dom::of(ld, m.granter) {
+            let mut g = rd.get(ld).grants.lock();
+            let ours = g
+                .active
+                .get(m.gref as usize)
+                .is_some_and(|a| !a.pin.is_free() && a.user == me);
+            if ours {
+                let held = GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP | GNTMAP_READONLY;
+                drop_uses(&mut g, m.gref, uses(m.flags & held));
+            }
+        }
+        ld.grants.lock().maptrack.finish(h, 0);
+    }
+}
+
 /// What an unmap took away.
 struct Unmapped {
     /// `GNTMAP_host_map` and `GNTMAP_device_map`, as done.
