@@ -89,8 +89,16 @@ pub fn init() -> (u64, u64, u64, u64, u64, u64) {
     (y, mo, d, h, mi, s)
 }
 
-/// Starts this CPU's clock at (`tsc`, `stime`) (a CPU coming up takes
-/// the boot CPU's time at its own TSC).
+/// Starts an AP's clock as the boot CPU's: the boot instant's stamp, so
+/// every CPU reads the same system time from the same TSC (the TSCs run
+/// together, as QEMU's and an invariant TSC's do). Without it an AP
+/// counted from TSC 0 and ran ahead by the TSC at boot, tens of
+/// milliseconds under QEMU, which broke runstate times across CPUs.
+pub fn start_ap() {
+    start_cpu(BOOT_TSC.load(Ordering::Relaxed), 0);
+}
+
+/// Starts this CPU's clock at (`tsc`, `stime`).
 pub fn start_cpu(tsc: u64, stime: u64) {
     let st = &STAMPS[percpu::cpu_id()];
     st.tsc.store(tsc, Ordering::Relaxed);

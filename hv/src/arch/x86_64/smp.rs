@@ -373,6 +373,8 @@ extern "C" fn ap_entry(cpu: u64) -> ! {
     // no other CPU; the stacks' trailers hold `n`.
     let me = unsafe { percpu::bring_up_idle(n, &*stacks, gdt) };
     super::init_this_cpu(me);
+    // The boot CPU's clock, before anything here reads the time.
+    crate::time::start_ap();
     // SAFETY: the boot CPU's CR4 after its setup: features this CPU has
     // too (the same model), none that changes the paging mode.
     unsafe { cpu::write_cr4(BSP_CR4.load(Ordering::Relaxed)) };
