@@ -193,7 +193,15 @@ fn run(r: &mut Report, w: &Window, words: Words, poll_port: u32, kind: Kind) -> 
             words.clear_pending(virq);
         }
     }
-    heard |= words.pending(virq);
+    // Xen may show the shutdown a moment before it sends the VIRQ (a vCPU
+    // still on its way off a CPU): wait for it a while.
+    for _ in 0..100 {
+        heard |= words.pending(virq);
+        if heard {
+            break;
+        }
+        idle_10ms(words.va, virq);
+    }
     let after = after.unwrap_or_default();
     println!(
         "{name}: flags {:#x}, cpu_time {} ns",
