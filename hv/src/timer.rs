@@ -203,6 +203,7 @@ pub fn start_cpu() {
 pub fn on_interrupt(regs: &mut GuestRegs) {
     apic::eoi();
     let mut tick = false;
+    let mut watchdog = false;
     loop {
         let now = crate::time::now_ns();
         // The lock goes with the statement: the timer runs unlocked.
@@ -212,7 +213,10 @@ pub fn on_interrupt(regs: &mut GuestRegs) {
                 tick = true;
                 set(Kind::Sched, now.saturating_add(SCHED_TICK_NS));
             }
-            Some((kind, _)) => run(kind, now),
+            Some((kind, _)) => {
+                watchdog |= matches!(kind, Kind::Watchdog { .. });
+                run(kind, now);
+            }
             None if due.is_some() => {}
             None => break,
         }
@@ -225,8 +229,11 @@ pub fn on_interrupt(regs: &mut GuestRegs) {
     if tick {
         crate::sched::tick(regs);
     }
-    // A timer may have shut down the domain this CPU runs (a watchdog).
-    crate::sched::resched_if_stopped(regs);
+    // A watchdog may have shut down the domain this CPU runs (the tick
+    // switches away from a stopped vCPU by itself).
+    if watchdog {
+        crate::sched::resched_if_stopped(regs);
+    }
 }
 
 fn run(kind: Kind, now: u64) {

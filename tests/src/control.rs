@@ -129,3 +129,28 @@ pub fn settle(shared: u64, port: u32, want: u64) -> u64 {
     }
     free_pages()
 }
+
+/// Pages Xen may keep after destroying a domain or a few (freed after an
+/// RCU grace period; see `domain_cycles`).
+pub const XEN_SLACK: u64 = 10;
+
+/// Checks that the free pages came back to `base` (waiting for them as
+/// [`settle`] does): exactly on hv, within `xen_slack` on Xen.
+pub fn check_free_back(
+    r: &mut guest_abi::rt::report::Report,
+    shared: u64,
+    port: u32,
+    base: u64,
+    xen_slack: u64,
+) {
+    let after = settle(shared, port, base);
+    guest_abi::println!("free pages: {base:#x} before, {after:#x} after");
+    if on_hv() {
+        crate::check!(r, "hv's free pages exactly back", after => base);
+    } else {
+        r.check(
+            "Xen's free pages back within its slack",
+            after + xen_slack >= base,
+        );
+    }
+}

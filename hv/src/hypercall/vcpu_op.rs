@@ -338,15 +338,22 @@ pub(super) fn set_context(d: &Domain, vid: VcpuId, c: &mut VcpuGuestContext) -> 
     if vcpu0 && c.vm_assist & !super::vm_assist::VALID != 0 {
         return Err(Errno::EINVAL);
     }
-    let same = with_vcpu(d, vid, |v| v.initialised.then(|| same_tables(v, c)))?;
-    match same {
-        Some(false) => return Err(Errno::EOPNOTSUPP),
-        Some(true) => {
-            with_vcpu(d, vid, |v| {
-                let (gdt, nr) = (v.traps.gdt_frames, v.traps.gdt_nr_frames);
-                install_context(v, c, gdt.get(..nr).unwrap_or(&[]));
-            })?;
+    // A vCPU with a context is checked and changed under one hold of its
+    // lock: a reset in between would leave it a context whose tables it
+    // holds no reference on.
+    let replaced = with_vcpu(d, vid, |v| {
+        if !v.initialised {
+            return None;
         }
+        if !same_tables(v, c) {
+            return Some(Err(Errno::EOPNOTSUPP));
+        }
+        let (gdt, nr) = (v.traps.gdt_frames, v.traps.gdt_nr_frames);
+        install_context(v, c, gdt.get(..nr).unwrap_or(&[]));
+        Some(Ok(()))
+    })?;
+    match replaced {
+        Some(r) => r?,
         None => install_first(d, vid, c)?,
     }
     if vcpu0 {

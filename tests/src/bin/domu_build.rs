@@ -19,7 +19,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::{DOMID_SELF, MMUEXT_INVLPG_LOCAL, MMU_NORMAL_PT_UPDATE};
 use tests::check;
-use tests::control::{free_pages, idle_10ms, on_hv, settle};
+use tests::control::{check_free_back, free_pages, idle_10ms, settle, XEN_SLACK};
 use tests::domu::{info, simple, update};
 use tests::evtchn::{bind_interdomain, close};
 use tests::pvmm::{mmuext1, Window, A, D, P, RW, US};
@@ -30,8 +30,6 @@ guest_abi::pv_guest!(main, name = "domu_build");
 /// Window pages: one for the builder's writes, one for the console ring.
 const BUILD_SLOT: u64 = 1;
 const CONSOLE_SLOT: u64 = 2;
-/// Pages Xen may keep after a destroy (RCU; see `domain_cycles`).
-const XEN_SLACK: u64 = 10;
 const RESULT_LINE: &[u8] = b"Test result: SUCCESS";
 
 /// Maps a frame of the domain being built at one window page.
@@ -69,9 +67,10 @@ impl FrameMapper for Mapper<'_> {
 }
 
 /// Copies what the domU wrote to its console ring (mapped at `ring`) to
-/// our console, line by line with a `domU| ` prefix; returns whether its
-/// success line went by. `line` keeps a partial line between calls.
-fn relay(ring: u64, line: &mut heapless_line::Line, seen: &mut bool) {
+/// our console, line by line with a `domU| ` prefix (its result line
+/// renamed: only ours counts), noting in `seen` whether its success line
+/// went by. `line` keeps a partial line between calls.
+fn relay(ring: u64, line: &mut Line, seen: &mut bool) {
     const OUT: u64 = 1024;
     const OUT_SIZE: u32 = 2048;
     let idx = |off: u64| {
@@ -86,12 +85,15 @@ fn relay(ring: u64, line: &mut heapless_line::Line, seen: &mut bool) {
         if b == b'\n' {
             let text = line.as_bytes();
             *seen |= text.windows(RESULT_LINE.len()).any(|w| w == RESULT_LINE);
-            // (Not its result line verbatim: ours is the one that counts.)
-            let shown = core::str::from_utf8(text).unwrap_or("?").replace_result();
-            println!("domU| {shown}");
-            line.clear();
-        } else {
-            line.push(b);
+            let text = core::str::from_utf8(text).unwrap_or("?");
+            match text.strip_prefix("Test result: ") {
+                Some(rest) => println!("domU| its result: {rest}"),
+                None => println!("domU| {text}"),
+            }
+            line.len = 0;
+        } else if let Some(slot) = line.buf.get_mut(line.len) {
+            *slot = b;
+            line.len += 1;
         }
         c = c.wrapping_add(1);
     }
@@ -99,54 +101,15 @@ fn relay(ring: u64, line: &mut heapless_line::Line, seen: &mut bool) {
     unsafe { ((ring + 3080) as *mut u32).write_volatile(prod) };
 }
 
-mod heapless_line {
-    /// One console line, cut at 200 bytes.
-    pub struct Line {
-        buf: [u8; 200],
-        len: usize,
-    }
-
-    impl Line {
-        pub const fn new() -> Self {
-            Self {
-                buf: [0; 200],
-                len: 0,
-            }
-        }
-        pub fn push(&mut self, b: u8) {
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
-            }
-        }
-        pub fn clear(&mut self) {
-            self.len = 0;
-        }
-        pub fn as_bytes(&self) -> &[u8] {
-            self.buf.get(..self.len).unwrap_or(&[])
-        }
-    }
+/// One console line, cut at 200 bytes.
+struct Line {
+    buf: [u8; 200],
+    len: usize,
 }
 
-/// The domU's result line, renamed so only dom0's counts.
-trait ReplaceResult {
-    fn replace_result(&self) -> Shown<'_>;
-}
-
-impl ReplaceResult for str {
-    fn replace_result(&self) -> Shown<'_> {
-        Shown(self)
-    }
-}
-
-struct Shown<'a>(&'a str);
-
-impl core::fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0.strip_prefix("Test result: ") {
-            Some(rest) => write!(f, "its result: {rest}"),
-            None => f.write_str(self.0),
-        }
+impl Line {
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
     }
 }
 
@@ -173,7 +136,10 @@ fn run(r: &mut Report, w: &Window, shared: u64, image: &[u8]) -> bool {
     let at = w.pte_ma(CONSOLE_SLOT) | MMU_NORMAL_PT_UPDATE;
     check!(r, "map its console ring", update(at, (b.console_mfn << 12) | P | RW | US | A | D, b.domid) => 0);
     check!(r, "unpause it", simple(XEN_DOMCTL_UNPAUSEDOMAIN, b.domid) => 0);
-    let mut line = heapless_line::Line::new();
+    let mut line = Line {
+        buf: [0; 200],
+        len: 0,
+    };
     let mut seen = false;
     let mut last = None;
     for _ in 0..1000 {
@@ -236,15 +202,6 @@ fn main(si: StartInfoRef) -> ! {
     check!(r, "too little memory",
         refused(Config { image, pages: 64, cmdline: b"" }, &mut mapper)
             => Some("too little memory for the kernel's start of day"));
-    let after = settle(shared.va, port, base);
-    println!("free pages: {base:#x} before, {after:#x} after");
-    if on_hv() {
-        check!(r, "hv's free pages exactly back", after => base);
-    } else {
-        r.check(
-            "Xen's free pages back within its slack",
-            after + XEN_SLACK >= base,
-        );
-    }
+    check_free_back(&mut r, shared.va, port, base, XEN_SLACK);
     r.finish()
 }

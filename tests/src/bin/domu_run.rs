@@ -36,7 +36,9 @@ use guest_abi::sched::SHUTDOWN_CRASH;
 use guest_abi::sysctl::{XenSysctl, XenSysctlPhysinfo, XEN_SYSCTL_PHYSINFO};
 use guest_abi::xen::VIRQ_DOM_EXC;
 use tests::check;
-use tests::control::{domctl_on as domctl, free_pages, idle_10ms, on_hv, settle};
+use tests::control::{
+    check_free_back, domctl_on as domctl, free_pages, idle_10ms, settle, XEN_SLACK,
+};
 use tests::domu::{
     build, code_between, context, info, put_value, simple, vcpucontext, CODE_VA, DATA_VA, HCALL_VA,
     STACK_TOP,
@@ -48,8 +50,6 @@ guest_abi::pv_guest!(main, name = "domu_run");
 
 /// What the domU leaves in its data page: the two answers, at 0 and 8.
 const SENTINEL: u64 = 0x5a5a_5a5a;
-/// Pages Xen may keep after a destroy (RCU; see `domain_cycles`).
-const XEN_SLACK: u64 = 10;
 
 // The domU's code, copied into its code page: position-independent but
 // for the absolute addresses of its own pages.
@@ -304,15 +304,6 @@ fn main(si: StartInfoRef) -> ! {
     if !spin(&mut r, &w, si, shared.va, port) {
         r.finish()
     }
-    let after = settle(shared.va, port, base);
-    println!("free pages: {base:#x} before, {after:#x} after");
-    if on_hv() {
-        check!(r, "hv's free pages exactly back", after => base);
-    } else {
-        r.check(
-            "Xen's free pages back within its slack",
-            after + XEN_SLACK >= base,
-        );
-    }
+    check_free_back(&mut r, shared.va, port, base, XEN_SLACK);
     r.finish()
 }
