@@ -132,6 +132,8 @@ pub const IMPLEMENTED: &[Implemented] = &[
             GNTTABOP_SET_VERSION,
             GNTTABOP_GET_STATUS_FRAMES,
             GNTTABOP_GET_VERSION,
+            GNTTABOP_UNMAP_AND_REPLACE,
+            GNTTABOP_SWAP_GRANT_REF,
         ],
     ),
     some(nr::VM_ASSIST, &[VMASST_CMD_ENABLE, VMASST_CMD_DISABLE]),

@@ -378,16 +378,53 @@ where
         mfn: u64,
         writable: bool,
     ) -> Result<u64, PtError> {
+        self.replace_granted(table, index, mfn, writable, 0)
+    }
+
+    /// [`remove_granted`](Self::remove_granted) putting `new` in the
+    /// entry's place: an entry [`steal_l1_entry`](Self::steal_l1_entry)
+    /// took out of one of the domain's L1s, whose references it carries
+    /// (Xen's `replace_grant_pv_mapping` with a `new_addr`). On an error
+    /// nothing changed and `new` is still the caller's.
+    pub fn replace_granted(
+        &mut self,
+        table: u64,
+        index: usize,
+        mfn: u64,
+        writable: bool,
+        new: u64,
+    ) -> Result<u64, PtError> {
         self.with_l1_locked(table, index, |pt| {
             let old = pt.mem.read(table, index);
             if old & PTE_P == 0 || entry_mfn(old) != mfn || (old & PTE_RW != 0) != writable {
                 return Err(PtError::NotMapping { mfn });
             }
-            pt.mem.write(table, index, 0);
+            pt.mem.write(table, index, new);
             pt.put_entry(1, table, old);
             pt.flush_owed = true;
             Ok(old)
         })
+    }
+
+    /// Takes entry `index` out of the domain's L1 `table`, leaving it
+    /// empty, and hands it to the caller with the references it holds:
+    /// the caller puts it into another L1 entry
+    /// ([`replace_granted`](Self::replace_granted)) or drops it
+    /// ([`drop_l1_entry`](Self::drop_l1_entry)).
+    pub fn steal_l1_entry(&mut self, table: u64, index: usize) -> Result<u64, PtError> {
+        self.with_l1_locked(table, index, |pt| {
+            let old = pt.mem.read(table, index);
+            pt.mem.write(table, index, 0);
+            pt.flush_owed |= old & PTE_P != 0;
+            Ok(old)
+        })
+    }
+
+    /// Drops the references of an L1 entry [`steal_l1_entry`](Self::steal_l1_entry)
+    /// took out.
+    pub fn drop_l1_entry(&mut self, entry: u64) {
+        self.unlock();
+        self.put_entry(1, 0, entry);
     }
 
     /// Runs `f` with L1 `table` locked (`NotPageTable` if it is not one of

@@ -18,6 +18,8 @@ pub mod expect;
 #[cfg(target_os = "none")]
 pub mod fixup;
 #[cfg(target_os = "none")]
+pub mod grants;
+#[cfg(target_os = "none")]
 pub mod pages;
 #[cfg(target_os = "none")]
 pub mod pvmm;

@@ -546,6 +546,51 @@ fn a_grant_mapping_of_another_domains_frame_holds_what_the_caller_took() {
 }
 
 #[test]
+fn a_grant_mapping_replaced_by_a_stolen_entry_keeps_the_stolen_entrys_references() {
+    let (ft, mut mem) = setup();
+    // L1 4 maps DOM's frame 9 writable at entry 7; frame 10 read-only at 8.
+    mem.write(4, 7, e(9, PTE_P | PTE_RW | PTE_US));
+    mem.write(4, 8, e(10, PTE_P | PTE_US));
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    pt.pin(4, 1).unwrap();
+    ft.get_page_and_type(N, OTHER, PageType::Writable).unwrap();
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    let granted = e(N, PTE_P | PTE_RW | PTE_US);
+    assert_eq!(pt.install_granted(4, 3, granted), Ok(0));
+    let stolen = pt.steal_l1_entry(4, 7).unwrap();
+    assert_eq!((entry_mfn(stolen), stolen & PTE_RW), (9, PTE_RW));
+    // A replace naming another frame changes nothing, the stolen entry
+    // stays the caller's.
+    assert_eq!(
+        pt.replace_granted(4, 3, 5, true, stolen),
+        Err(PtError::NotMapping { mfn: 5 })
+    );
+    assert!(pt.replace_granted(4, 3, N, true, stolen).is_ok());
+    let p = ft.get(N).unwrap();
+    assert_eq!(
+        (p.refs, p.type_count),
+        (0, 0),
+        "the grant's references went"
+    );
+    let p = ft.get(9).unwrap();
+    assert_eq!((p.refs, p.type_count), (1, 1), "the moved entry's stayed");
+    assert_eq!((mem.read(4, 3), mem.read(4, 7)), (stolen, 0));
+    // A stolen entry nobody takes is dropped with its references.
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    let ro = pt.steal_l1_entry(4, 8).unwrap();
+    assert_eq!(ft.get(10).unwrap().refs, 1);
+    pt.drop_l1_entry(ro);
+    assert_eq!(ft.get(10).unwrap().refs, 0);
+    assert_eq!(mem.read(4, 8), 0);
+    // Only from an L1.
+    let mut pt = PageTables::new(&ft, &mut mem, DOM, false);
+    assert_eq!(
+        pt.steal_l1_entry(5, 0),
+        Err(PtError::NotPageTable { mfn: 5 })
+    );
+}
+
+#[test]
 fn a_foreign_owner_applies_to_the_entry_updated_only() {
     let (ft, mut mem) = setup();
     let mut pt = PageTables::new(&ft, &mut mem, DOM, false);

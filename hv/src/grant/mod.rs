@@ -28,7 +28,7 @@
 //! copy by a reference (the destination writable) and, for a grant, by a
 //! count on its active entry, as Xen's `acquire_grant_for_copy`.
 //!
-//! Missing: sub-page and transitive grants in copies, transfer, `unmap_and_replace`, device mappings' IOMMU
+//! Missing: sub-page and transitive grants in copies, transfer, device mappings' IOMMU
 //! side (there is no IOMMU: a device mapping only counts), releasing a
 //! dying domain's mappings of others, and preempting long batches beyond
 //! 512 elements per call.
@@ -41,7 +41,7 @@ use guest_abi::grant_table::GNTTAB_NR_RESERVED_ENTRIES;
 use guest_abi::grant_table::{
     GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_GUEST_AVAIL0,
     GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_BAD_COPY_ARG, GNTST_BAD_DEV_ADDR, GNTST_BAD_DOMAIN,
-    GNTST_BAD_GNTREF, GNTST_BAD_HANDLE, GNTST_BAD_PAGE, GNTST_GENERAL_ERROR,
+    GNTST_BAD_GNTREF, GNTST_BAD_HANDLE, GNTST_BAD_PAGE, GNTST_EAGAIN, GNTST_GENERAL_ERROR,
     GNTST_PERMISSION_DENIED, GTF_READING, GTF_WRITING,
 };
 use hv::grant::{
@@ -226,6 +226,56 @@ impl Grants {
         }
         self.version = to;
         self.restore_reserved(&kept).map_err(|_| Errno::EFAULT)?;
+        Ok(())
+    }
+
+    /// `GNTTABOP_swap_grant_ref`: entries `a` and `b` (with, version 2,
+    /// their status words) trade places: `GNTST_bad_gntref` for one past
+    /// the table, `GNTST_eagain` while either is in use (pinned); an entry
+    /// swapped with itself is left as it is.
+    pub fn swap(&mut self, a: u32, b: u32) -> Result<(), i16> {
+        let n = self.nr_entries();
+        if a >= n || b >= n {
+            return Err(GNTST_BAD_GNTREF);
+        }
+        if a == b {
+            return Ok(());
+        }
+        let busy = |r: u32| self.active.get(r as usize).is_none_or(|x| !x.pin.is_free());
+        if busy(a) || busy(b) {
+            return Err(GNTST_EAGAIN);
+        }
+        let (per, size) = match self.version {
+            Version::V1 => (V1_PER_FRAME, 8),
+            Version::V2 => (hv::grant::V2_PER_FRAME, 16),
+        };
+        let at = |r: u32| {
+            let f = self.frames.get((r / per) as usize)?;
+            Some((f, u64::from(r % per) * size))
+        };
+        let ((fa, oa), (fb, ob)) = at(a).zip(at(b)).ok_or(GNTST_BAD_GNTREF)?;
+        for word in (0..size).step_by(8) {
+            let (x, y) = (read_u64(fa, oa + word), read_u64(fb, ob + word));
+            let wrote = fa.write_u64(oa + word, y).and(fb.write_u64(ob + word, x));
+            wrote.map_err(|_| GNTST_GENERAL_ERROR)?;
+        }
+        if self.version == Version::V2 {
+            let per = hv::grant::STATUS_PER_FRAME;
+            let status_at = |r: u32| {
+                let f = self.status.get((r / per) as usize)?;
+                Some((f, u64::from(r % per) * 2))
+            };
+            let ((sa, oa), (sb, ob)) = status_at(a).zip(status_at(b)).ok_or(GNTST_BAD_GNTREF)?;
+            let half = |f: &WritableRef, o: u64| {
+                let word = read_u64(f, o & !7) >> ((o & 7) * 8);
+                u16::try_from(word & 0xffff).unwrap_or(0)
+            };
+            let (x, y) = (half(sa, oa), half(sb, ob));
+            let wrote = sa
+                .write(oa, &y.to_le_bytes())
+                .and(sb.write(ob, &x.to_le_bytes()));
+            wrote.map_err(|_| GNTST_GENERAL_ERROR)?;
+        }
         Ok(())
     }
 
@@ -570,18 +620,32 @@ fn drop_uses(g: &mut Grants, gref: u32, uses: impl Iterator<Item = Use>) {
     }
 }
 
-/// `GNTTABOP_unmap_grant_ref` of one element by `ld`, the running domain:
-/// the host mapping at `host_addr` (if it is non-zero and the mapping has
-/// one) and the device mapping at `dev_bus_addr` (likewise) go; the
-/// handle goes with the last of them. Nothing asked for: nothing done, as
-/// on Xen.
-pub fn unmap(
-    ld: &Domain,
-    io_caps: bool,
-    handle: u32,
-    host_addr: u64,
-    dev_bus_addr: u64,
-) -> Result<(), i16> {
+/// A `GNTTABOP_unmap_grant_ref` or `unmap_and_replace` element.
+#[derive(Debug, Clone, Copy)]
+pub struct UnmapRequest {
+    pub handle: u32,
+    pub host_addr: u64,
+    pub dev_bus_addr: u64,
+    /// `unmap_and_replace`: the address whose L1 entry moves into the
+    /// grant mapping's place (0: none, a plain unmap).
+    pub new_addr: u64,
+}
+
+/// `GNTTABOP_unmap_grant_ref` / `unmap_and_replace` of one element by
+/// `ld`, the running domain: the host mapping at `host_addr` (if it is
+/// non-zero and the mapping has one) and the device mapping at
+/// `dev_bus_addr` (likewise) go; the handle goes with the last of them.
+/// Nothing asked for: nothing done, as on Xen.
+///
+/// With a `new_addr`, as Xen's `replace_grant_pv_mapping`: the L1 entry
+/// mapping `new_addr` is taken out first (with the references it holds)
+/// and put where the grant mapping was. If the grant mapping is then not
+/// found as the handle says (`GNTST_general_error`), the taken entry is
+/// dropped: `new_addr` stays unmapped. A mapping made with
+/// `GNTMAP_contains_pte` cannot be replaced (`GNTST_general_error`,
+/// nothing changes).
+pub fn unmap(ld: &Domain, io_caps: bool, req: UnmapRequest) -> Result<(), i16> {
+    let handle = req.handle;
     // Owned by this unmap until `finish`: a second unmap of the handle
     // meanwhile finds it busy.
     let m = ld
@@ -590,7 +654,7 @@ pub fn unmap(
         .maptrack
         .claim(handle)
         .ok_or(GNTST_BAD_HANDLE)?;
-    let r = unmap_claimed(ld, io_caps, m, host_addr, dev_bus_addr);
+    let r = unmap_claimed(ld, io_caps, m, req);
     let done = r.as_ref().map_or(0, |u| u.done);
     ld.grants.lock().maptrack.finish(handle, m.flags & !done);
     if let Some(va) = r?.flush {
@@ -642,9 +706,14 @@ fn unmap_claimed(
     ld: &Domain,
     io_caps: bool,
     m: Mapping,
-    host_addr: u64,
-    dev_bus_addr: u64,
+    req: UnmapRequest,
 ) -> Result<Unmapped, i16> {
+    let UnmapRequest {
+        host_addr,
+        dev_bus_addr,
+        new_addr,
+        ..
+    } = req;
     let me = ld.id.get();
     let rd = Dom::of(ld, m.granter).ok_or(GNTST_BAD_DOMAIN)?;
     let readonly = m.flags & GNTMAP_READONLY != 0;
@@ -668,15 +737,33 @@ fn unmap_claimed(
         out.done |= GNTMAP_DEVICE_MAP;
     }
     if host_addr != 0 && m.flags & GNTMAP_HOST_MAP != 0 {
-        let (table, index, va) =
-            host_slot(m.flags & GNTMAP_CONTAINS_PTE, host_addr).ok_or(GNTST_GENERAL_ERROR)?;
-        mm::with_page_tables(me, io_caps, |t| {
-            t.remove_granted(table, index, act.mfn, !readonly)
-        })
-        .ok_or(GNTST_GENERAL_ERROR)?
-        .map_err(|_| GNTST_GENERAL_ERROR)?;
+        let pte_mode = m.flags & GNTMAP_CONTAINS_PTE;
+        if pte_mode != 0 && new_addr != 0 {
+            return Err(GNTST_GENERAL_ERROR);
+        }
+        let stolen = if new_addr == 0 {
+            0
+        } else {
+            let (table, index, _) = host_slot(0, new_addr).ok_or(GNTST_GENERAL_ERROR)?;
+            mm::with_page_tables(me, io_caps, |t| t.steal_l1_entry(table, index).ok())
+                .flatten()
+                .ok_or(GNTST_GENERAL_ERROR)?
+        };
+        let replaced = host_slot(pte_mode, host_addr).and_then(|(table, index, va)| {
+            mm::with_page_tables(me, io_caps, |t| {
+                let r = t.replace_granted(table, index, act.mfn, !readonly, stolen);
+                if r.is_err() {
+                    t.drop_l1_entry(stolen);
+                }
+                r.ok()
+            })
+            .flatten()
+            .map(|_| va)
+        });
+        let va = replaced.ok_or(GNTST_GENERAL_ERROR)?;
         out.done |= GNTMAP_HOST_MAP;
-        out.flush = Some(va);
+        // A moved entry's old address needs its translation gone too.
+        out.flush = Some(if new_addr == 0 { va } else { None });
     }
     drop_uses(&mut g, m.gref, uses(m.flags & (out.done | GNTMAP_READONLY)));
     Ok(out)

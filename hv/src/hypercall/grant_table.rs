@@ -25,7 +25,13 @@
 //!
 //! - `copy`: a batch likewise, each element by `crate::grant::copy`.
 //!
-//! Transfer and `unmap_and_replace` are `-ENOSYS` (not yet).
+//! - `unmap_and_replace`: a batch likewise, by `crate::grant::unmap`
+//!   with the replacing address.
+//!
+//! - `swap_grant_ref`: a batch likewise, by `crate::grant::Grants::swap`
+//!   on the caller's own table.
+//!
+//! Transfer is `-ENOSYS` (not yet).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -37,7 +43,7 @@ use guest_abi::xen::DOMID_SELF;
 
 use super::{read_arg, write_arg, HcResult, Outcome};
 use crate::domain::{self, DomId, Domain};
-use crate::grant::{CopyEnd, MapRequest};
+use crate::grant::{CopyEnd, MapRequest, UnmapRequest};
 use crate::guest_mem::{copy_to_loaded, GuestValue};
 
 /// The command bits of `cmd` (Xen's `GNTTABOP_CMD_MASK`).
@@ -60,6 +66,10 @@ pub fn grant_table_op(cmd: u32, uop: u64, count: u32) -> Outcome {
             return batch::<GnttabUnmapGrantRef>(cmd, uop, count, unmap_one)
         }
         GNTTABOP_COPY => return batch::<GnttabCopy>(cmd, uop, count, copy_one),
+        GNTTABOP_SWAP_GRANT_REF => return batch::<GnttabSwapGrantRef>(cmd, uop, count, swap_one),
+        GNTTABOP_UNMAP_AND_REPLACE => {
+            return batch::<GnttabUnmapAndReplace>(cmd, uop, count, unmap_and_replace_one)
+        }
         _ => {}
     }
     if count != 1 {
@@ -274,7 +284,33 @@ fn map_one(me: &Domain, io_caps: bool, op: &mut GnttabMapGrantRef) {
 }
 
 fn unmap_one(me: &Domain, io_caps: bool, op: &mut GnttabUnmapGrantRef) {
-    op.status = match crate::grant::unmap(me, io_caps, op.handle, op.host_addr, op.dev_bus_addr) {
+    let req = UnmapRequest {
+        handle: op.handle,
+        host_addr: op.host_addr,
+        dev_bus_addr: op.dev_bus_addr,
+        new_addr: 0,
+    };
+    op.status = match crate::grant::unmap(me, io_caps, req) {
+        Ok(()) => GNTST_OKAY,
+        Err(status) => status,
+    };
+}
+
+fn unmap_and_replace_one(me: &Domain, io_caps: bool, op: &mut GnttabUnmapAndReplace) {
+    let req = UnmapRequest {
+        handle: op.handle,
+        host_addr: op.host_addr,
+        dev_bus_addr: 0,
+        new_addr: op.new_addr,
+    };
+    op.status = match crate::grant::unmap(me, io_caps, req) {
+        Ok(()) => GNTST_OKAY,
+        Err(status) => status,
+    };
+}
+
+fn swap_one(me: &Domain, _: bool, op: &mut GnttabSwapGrantRef) {
+    op.status = match me.grants.lock().swap(op.ref_a, op.ref_b) {
         Ok(()) => GNTST_OKAY,
         Err(status) => status,
     };

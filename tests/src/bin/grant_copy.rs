@@ -22,21 +22,12 @@ use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::DOMID_SELF;
 use tests::check;
 use tests::expect::BAD_POINTERS;
+use tests::grants::{entry, gnt};
 use tests::pvmm::{env_window_catching, read_u64, write_u64, A, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "grant_copy");
 
 const ME: u16 = 0;
-
-fn gnt<T>(cmd: u32, op: &mut [T]) -> i64 {
-    let n = u32::try_from(op.len()).unwrap_or(0);
-    // SAFETY: `op` is a live array of the command's structs.
-    unsafe { typed::grant_table_op(cmd, op.as_mut_ptr().cast(), n) }
-}
-
-fn entry(domid: u16, flags: u16, frame: u64) -> u64 {
-    u64::from(flags) | u64::from(domid) << 16 | (frame & 0xffff_ffff) << 32
-}
 
 /// An end by frame number (of `DOMID_SELF`).
 fn by_frame(mfn: u64, offset: u16) -> GnttabCopyPtr {

@@ -24,21 +24,15 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::UVMF_INVLPG;
 use tests::check;
-use tests::control::setup_table;
 use tests::expect::BAD_POINTERS;
-use tests::pvmm::{env_window_catching, mfn_of, read_u64, uvm, write_u64, A, P, RW, US};
+use tests::grants::{entry, gnt, own_table, unmap};
+use tests::pvmm::{mfn_of, read_u64, uvm, write_u64, A, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "grant_map");
 
 const ME: u16 = 0;
 const NX: u64 = 1 << 63;
 const PATTERN: u64 = 0x6772_616e_7465_6421;
-
-fn gnt<T>(cmd: u32, op: &mut [T]) -> i64 {
-    let n = u32::try_from(op.len()).unwrap_or(0);
-    // SAFETY: `op` is a live array of the command's structs.
-    unsafe { typed::grant_table_op(cmd, op.as_mut_ptr().cast(), n) }
-}
 
 /// Maps grant `gref` of `dom` at `host_addr` with `flags`: the result,
 /// the status and the handle.
@@ -55,32 +49,11 @@ fn map(dom: u16, gref: u32, flags: u32, host_addr: u64) -> (i64, i16, u32) {
     (rc, op[0].status, op[0].handle)
 }
 
-fn unmap(handle: u32, host_addr: u64) -> (i64, i16) {
-    let mut op = [GnttabUnmapGrantRef {
-        host_addr,
-        handle,
-        status: 99,
-        ..Default::default()
-    }];
-    let rc = gnt(GNTTABOP_UNMAP_GRANT_REF, &mut op);
-    (rc, op[0].status)
-}
-
-fn entry(domid: u16, flags: u16, frame: u64) -> u64 {
-    u64::from(flags) | u64::from(domid) << 16 | (frame & 0xffff_ffff) << 32
-}
-
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("grant_map");
-    let Some((mut env, w)) = env_window_catching(&mut r, si) else {
+    let Some((mut env, w)) = own_table(&mut r, si) else {
         r.finish()
     };
-    let mut frames = [0u64; 1];
-    if !check!(r, "setup_table", setup_table(ME, &mut frames) => (0, GNTST_OKAY))
-        || !check!(r, "map the grant table", w.map(1, frames[0], P | RW | US | A) => 0)
-    {
-        r.finish()
-    }
     let table = w.va(1);
     let slot = |gref: u64| table + gref * 8;
     let flags_of = |gref: u64| read_u64(table + gref * 8) & 0xffff;

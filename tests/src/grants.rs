@@ -1,0 +1,44 @@
+//! Grant-table helpers the grant guests share.
+
+use guest_abi::grant_table::{GnttabUnmapGrantRef, GNTTABOP_UNMAP_GRANT_REF};
+use guest_abi::hypercall::typed;
+
+/// `grant_table_op(cmd)` on the array `op`.
+pub fn gnt<T>(cmd: u32, op: &mut [T]) -> i64 {
+    let n = u32::try_from(op.len()).unwrap_or(0);
+    // SAFETY: `op` is a live array of the command's structs.
+    unsafe { typed::grant_table_op(cmd, op.as_mut_ptr().cast(), n) }
+}
+
+/// Unmaps handle `handle` at `host_addr`: the result and the status.
+pub fn unmap(handle: u32, host_addr: u64) -> (i64, i16) {
+    let mut op = [GnttabUnmapGrantRef {
+        host_addr,
+        handle,
+        status: 99,
+        ..Default::default()
+    }];
+    let rc = gnt(GNTTABOP_UNMAP_GRANT_REF, &mut op);
+    (rc, op[0].status)
+}
+
+/// A version 1 entry granting `frame` to `domid` with `flags`.
+pub fn entry(domid: u16, flags: u16, frame: u64) -> u64 {
+    u64::from(flags) | u64::from(domid) << 16 | (frame & 0xffff_ffff) << 32
+}
+
+/// The window of [`crate::pvmm::env_window_catching`] with dom0's own
+/// grant table (one frame) mapped writable at its page 1 (`None` after a
+/// failed check).
+pub fn own_table(
+    r: &mut guest_abi::rt::report::Report,
+    si: guest_abi::rt::StartInfoRef,
+) -> Option<(crate::pvmm::Env, crate::pvmm::Window)> {
+    use crate::pvmm::{A, P, RW, US};
+    let (env, w) = crate::pvmm::env_window_catching(r, si)?;
+    let mut frames = [0u64; 1];
+    let ok = crate::check!(r, "setup_table",
+        crate::control::setup_table(0, &mut frames) => (0, guest_abi::grant_table::GNTST_OKAY))
+        && crate::check!(r, "map the grant table", w.map(1, frames[0], P | RW | US | A) => 0);
+    ok.then_some((env, w))
+}
