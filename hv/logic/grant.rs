@@ -32,8 +32,8 @@ use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
 use guest_abi::grant_table::{
     GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP, GNTST_GENERAL_ERROR, GNTST_NO_DEVICE_SPACE,
-    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_SUB_PAGE, GTF_TRANSITIVE, GTF_TYPE_MASK,
-    GTF_WRITING,
+    GTF_ACCEPT_TRANSFER, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_SUB_PAGE,
+    GTF_TRANSFER_COMMITTED, GTF_TRANSFER_COMPLETED, GTF_TRANSITIVE, GTF_TYPE_MASK, GTF_WRITING,
 };
 
 /// Grant-table frames a domain may have unless its creator said otherwise
@@ -89,6 +89,8 @@ pub trait SharedEntry {
     fn set_access(&self, version: Version, bits: u16);
     /// Clears `bits` in the access state.
     fn clear_access(&self, version: Version, bits: u16);
+    /// Sets `bits` in the first word (the flags half).
+    fn set_flags(&self, bits: u16);
 }
 
 /// An entry as host memory, for tests and for hv's own copies.
@@ -133,6 +135,35 @@ impl SharedEntry for Words {
             }
         }
     }
+
+    fn set_flags(&self, bits: u16) {
+        self.header.fetch_or(u32::from(bits), Ordering::SeqCst);
+    }
+}
+
+/// Xen's `gnttab_prepare_for_transfer`: the entry must accept a
+/// transfer from domain `from` (its flags exactly `GTF_accept_transfer`,
+/// its domid `from`), and then says `GTF_transfer_committed`, set by a
+/// compare-exchange; `GNTST_general_error` otherwise. (Xen retries a
+/// failed compare-exchange, but only the word it expects can pass the
+/// check: a change under it is a refusal either way.)
+pub fn commit_transfer(entry: &impl SharedEntry, from: u16) -> Result<(), i16> {
+    let seen = entry.header();
+    let (flags, domid) = split(seen);
+    if flags != GTF_ACCEPT_TRANSFER || domid != from {
+        return Err(GNTST_GENERAL_ERROR);
+    }
+    let committed = seen | u32::from(GTF_TRANSFER_COMMITTED);
+    if entry.cmpxchg_header(seen, committed) != seen {
+        return Err(GNTST_GENERAL_ERROR);
+    }
+    Ok(())
+}
+
+/// The end of a transfer the entry committed to ([`commit_transfer`]),
+/// once its frame field names the frame: `GTF_transfer_completed`.
+pub fn complete_transfer(entry: &impl SharedEntry) {
+    entry.set_flags(GTF_TRANSFER_COMPLETED);
 }
 
 /// The first word's halves.

@@ -134,6 +134,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
             GNTTABOP_GET_VERSION,
             GNTTABOP_UNMAP_AND_REPLACE,
             GNTTABOP_SWAP_GRANT_REF,
+            GNTTABOP_TRANSFER,
         ],
     ),
     some(nr::VM_ASSIST, &[VMASST_CMD_ENABLE, VMASST_CMD_DISABLE]),

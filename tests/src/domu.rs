@@ -77,6 +77,13 @@ pub fn put(va: u64, bytes: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };
 }
 
+/// Reads a `T` at `va` (inside a page dom0 maps).
+pub fn get_value<T>(va: u64) -> T {
+    // SAFETY: callers pass an address inside a page this guest maps; the
+    // value is plain data.
+    unsafe { core::ptr::read_unaligned(va as *const T) }
+}
+
 /// Writes `v` at `va` (inside a page dom0 maps writable).
 pub fn put_value<T>(va: u64, v: T) {
     // SAFETY: as for `put`; the value is plain data.

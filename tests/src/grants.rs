@@ -1,7 +1,10 @@
 //! Grant-table helpers the grant guests share.
 
-use guest_abi::grant_table::{GnttabUnmapGrantRef, GNTTABOP_UNMAP_GRANT_REF};
+use guest_abi::grant_table::{
+    GnttabCopy, GnttabCopyPtr, GnttabUnmapGrantRef, GNTTABOP_UNMAP_GRANT_REF,
+};
 use guest_abi::hypercall::typed;
+use guest_abi::xen::DOMID_SELF;
 
 /// `grant_table_op(cmd)` on the array `op`.
 pub fn gnt<T>(cmd: u32, op: &mut [T]) -> i64 {
@@ -41,4 +44,36 @@ pub fn own_table(
         crate::control::setup_table(0, &mut frames) => (0, guest_abi::grant_table::GNTST_OKAY))
         && crate::check!(r, "map the grant table", w.map(1, frames[0], P | RW | US | A) => 0);
     ok.then_some((env, w))
+}
+
+/// A copy end by frame number (of `DOMID_SELF`).
+pub fn by_frame(mfn: u64, offset: u16) -> GnttabCopyPtr {
+    GnttabCopyPtr {
+        u: mfn,
+        domid: DOMID_SELF,
+        offset,
+        ..Default::default()
+    }
+}
+
+/// A copy end by grant reference of `dom`.
+pub fn by_ref(dom: u16, gref: u32, offset: u16) -> GnttabCopyPtr {
+    GnttabCopyPtr {
+        u: u64::from(gref),
+        domid: dom,
+        offset,
+        ..Default::default()
+    }
+}
+
+/// A `GNTTABOP_copy` element (its status preset to 99).
+pub fn copy_op(source: GnttabCopyPtr, dest: GnttabCopyPtr, len: u16, flags: u16) -> GnttabCopy {
+    GnttabCopy {
+        source,
+        dest,
+        len,
+        flags,
+        status: 99,
+        ..Default::default()
+    }
 }

@@ -112,6 +112,7 @@ impl SharedEntry for Unstable {
     }
     fn set_access(&self, _: Version, _: u16) {}
     fn clear_access(&self, _: Version, _: u16) {}
+    fn set_flags(&self, _: u16) {}
 }
 
 #[test]
@@ -281,6 +282,7 @@ impl RevokedMidway {
 }
 
 impl SharedEntry for RevokedMidway {
+    fn set_flags(&self, _: u16) {}
     fn header(&self) -> u32 {
         self.e.header()
     }
@@ -341,4 +343,34 @@ fn a_mapping_is_acted_on_by_one_operation_at_a_time() {
     assert_eq!(t.get(h), None);
     assert_eq!(t.claim(h), None);
     assert_eq!(t.claim(9999), None);
+}
+
+#[test]
+fn a_transfer_is_committed_only_to_an_entry_accepting_it_from_the_sender() {
+    let e = entry(GTF_ACCEPT_TRANSFER, ME);
+    assert_eq!(commit_transfer(&e, ME), Ok(()));
+    assert_eq!(
+        split(e.header()).0,
+        GTF_ACCEPT_TRANSFER | GTF_TRANSFER_COMMITTED
+    );
+    // Committed already (or completed): not again.
+    assert_eq!(commit_transfer(&e, ME), Err(GNTST_GENERAL_ERROR));
+    complete_transfer(&e);
+    assert_eq!(
+        split(e.header()),
+        (
+            GTF_ACCEPT_TRANSFER | GTF_TRANSFER_COMMITTED | GTF_TRANSFER_COMPLETED,
+            ME
+        )
+    );
+    for (flags, domid) in [
+        (GTF_ACCEPT_TRANSFER, ME + 1),
+        (GTF_PERMIT_ACCESS, ME),
+        (GTF_ACCEPT_TRANSFER | GTF_READONLY, ME),
+        (0, ME),
+    ] {
+        let e = entry(flags, domid);
+        assert_eq!(commit_transfer(&e, ME), Err(GNTST_GENERAL_ERROR));
+        assert_eq!(split(e.header()), (flags, domid), "unchanged");
+    }
 }

@@ -28,7 +28,10 @@
 //! copy by a reference (the destination writable) and, for a grant, by a
 //! count on its active entry, as Xen's `acquire_grant_for_copy`.
 //!
-//! Missing: sub-page and transitive grants in copies, transfer, device mappings' IOMMU
+//! Transferring ([`transfer`]): a frame moves from the caller to another
+//! domain that offered an entry for it.
+//!
+//! Missing: sub-page and transitive grants in copies, device mappings' IOMMU
 //! side (there is no IOMMU: a device mapping only counts), releasing a
 //! dying domain's mappings of others, and preempting long batches beyond
 //! 512 elements per call.
@@ -277,6 +280,39 @@ impl Grants {
             wrote.map_err(|_| GNTST_GENERAL_ERROR)?;
         }
         Ok(())
+    }
+
+    /// Entry `gref`'s part in a transfer from domain `from`
+    /// (`hv::grant::commit_transfer`): the frame number the entry holds
+    /// (the receiver's pfn for it), once committed.
+    fn commit_transfer(&self, gref: u32, from: u16) -> Result<u64, i16> {
+        if gref >= self.nr_entries() {
+            return Err(GNTST_GENERAL_ERROR);
+        }
+        let words = self.words(gref).ok_or(GNTST_GENERAL_ERROR)?;
+        hv::grant::commit_transfer(&words, from)?;
+        Ok(self.entry_frame(gref))
+    }
+
+    /// Ends the transfer entry `gref` committed to: its frame field names
+    /// `mfn` (v1: the low 32 bits, as Xen's 32-bit field), then its flags
+    /// say `GTF_transfer_completed`.
+    fn complete_transfer(&self, gref: u32, mfn: u64) {
+        let (per, size) = match self.version {
+            Version::V1 => (V1_PER_FRAME, 8),
+            Version::V2 => (hv::grant::V2_PER_FRAME, 16),
+        };
+        let Some(f) = self.frames.get((gref / per) as usize) else {
+            return;
+        };
+        let at = u64::from(gref % per) * size;
+        let _ = match self.version {
+            Version::V1 => f.write(at + 4, &(mfn & 0xffff_ffff).to_le_bytes()[..4]),
+            Version::V2 => f.write_u64(at + 8, mfn),
+        };
+        if let Some(words) = self.words(gref) {
+            hv::grant::complete_transfer(&words);
+        }
     }
 
     /// Whether something besides hv refers to a status frame (the domain
@@ -691,6 +727,68 @@ pub fn release_mappings(ld: &Domain) {
         }
         ld.grants.lock().maptrack.finish(h, 0);
     }
+}
+
+/// `GNTTABOP_transfer` of one element by `ld`, the running domain (Xen's
+/// `gnttab_transfer`): frame `mfn` leaves `ld` for domain `domid`, into
+/// the frame that domain's entry `gref` names.
+///
+/// - The frame must be `ld`'s with nothing but its allocation on it (no
+///   mapping, no type, not a page hv shares): `GNTST_bad_page`, and
+///   nothing changes. Otherwise it leaves `ld` (and its reservation) at
+///   once: every refusal after this frees it, as on Xen.
+/// - `domid` must name a domain (not `DOMID_SELF`): `GNTST_bad_domain`;
+///   one not being destroyed, with room in its reservation, whose entry
+///   `gref` accepts a transfer from `ld` (`hv::grant::commit_transfer`):
+///   `GNTST_general_error`.
+/// - The frame becomes the receiver's, as the pfn the entry named (its
+///   M2P entry too); the entry's frame field names the frame and its
+///   flags say `GTF_transfer_completed`.
+pub fn transfer(ld: &Domain, mfn: u64, domid: u16, gref: u32) -> Result<(), i16> {
+    let me = ld.id.get();
+    let page = mm::with_frame_table(|ft| mm::steal(ft, mfn, me).ok())
+        .flatten()
+        .ok_or(GNTST_BAD_PAGE)?;
+    ld.with_state(|s| s.tot_pages = s.tot_pages.saturating_sub(1));
+    // From here on, `page` dropped goes to the allocator.
+    let e = Dom::of(ld, domid).ok_or(GNTST_BAD_DOMAIN)?;
+    let ed = e.get(ld);
+    let to = ed.id.get();
+    let reserved = ed.with_state(|s| {
+        let room = !s.dying && s.tot_pages < s.max_pages;
+        if room {
+            s.tot_pages += 1;
+        }
+        room
+    });
+    if !reserved {
+        return Err(GNTST_GENERAL_ERROR);
+    }
+    let unreserve = || ed.with_state(|s| s.tot_pages = s.tot_pages.saturating_sub(1));
+    let g = ed.grants.lock();
+    let pfn = match g.commit_transfer(gref, me) {
+        Ok(pfn) => pfn,
+        Err(status) => {
+            drop(g);
+            unreserve();
+            return Err(status);
+        }
+    };
+    let given = mm::with_frame_table(|ft| page.assign(ft, to, pfn).is_ok());
+    if given != Some(true) {
+        drop(g);
+        unreserve();
+        return Err(GNTST_GENERAL_ERROR);
+    }
+    mm::m2p::set(mfn, pfn);
+    g.complete_transfer(gref, mfn);
+    drop(g);
+    // A destruction that began meanwhile may have looked past the frame:
+    // it goes back at once (and out of the reservation when freed).
+    if ed.with_state(|s| s.dying) {
+        mm::with_frame_table(|ft| ft.relinquish(mfn, to));
+    }
+    Ok(())
 }
 
 /// What an unmap took away.

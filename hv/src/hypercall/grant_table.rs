@@ -31,7 +31,7 @@
 //! - `swap_grant_ref`: a batch likewise, by `crate::grant::Grants::swap`
 //!   on the caller's own table.
 //!
-//! Transfer is `-ENOSYS` (not yet).
+//! - `transfer`: a batch likewise, by `crate::grant::transfer`.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -66,6 +66,7 @@ pub fn grant_table_op(cmd: u32, uop: u64, count: u32) -> Outcome {
             return batch::<GnttabUnmapGrantRef>(cmd, uop, count, unmap_one)
         }
         GNTTABOP_COPY => return batch::<GnttabCopy>(cmd, uop, count, copy_one),
+        GNTTABOP_TRANSFER => return batch::<GnttabTransfer>(cmd, uop, count, transfer_one),
         GNTTABOP_SWAP_GRANT_REF => return batch::<GnttabSwapGrantRef>(cmd, uop, count, swap_one),
         GNTTABOP_UNMAP_AND_REPLACE => {
             return batch::<GnttabUnmapAndReplace>(cmd, uop, count, unmap_and_replace_one)
@@ -304,6 +305,13 @@ fn unmap_and_replace_one(me: &Domain, io_caps: bool, op: &mut GnttabUnmapAndRepl
         new_addr: op.new_addr,
     };
     op.status = match crate::grant::unmap(me, io_caps, req) {
+        Ok(()) => GNTST_OKAY,
+        Err(status) => status,
+    };
+}
+
+fn transfer_one(me: &Domain, _: bool, op: &mut GnttabTransfer) {
+    op.status = match crate::grant::transfer(me, op.mfn, op.domid, op.ref_) {
         Ok(()) => GNTST_OKAY,
         Err(status) => status,
     };

@@ -18,7 +18,7 @@ pub mod segdesc;
 use crate::bootinfo::BootInfo;
 pub use frame_access::{
     alloc_contiguous, alloc_frame, alloc_zeroed_frame, collect_freed, free_frames,
-    init_frame_table, with_frame_table, with_page_tables, EventWords, FrameWrite, Frames,
+    init_frame_table, steal, with_frame_table, with_page_tables, EventWords, FrameWrite, Frames,
     GrantWords, OwnedFrame, OwnedFrames, PageRef, SegDescRef, Tables, VcpuInfoRef, WritableRef,
     PAGE_SIZE,
 };

@@ -22,43 +22,12 @@ use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::DOMID_SELF;
 use tests::check;
 use tests::expect::BAD_POINTERS;
-use tests::grants::{entry, gnt};
+use tests::grants::{by_frame, by_ref, copy_op, entry, gnt};
 use tests::pvmm::{env_window_catching, read_u64, write_u64, A, P, RW, US};
 
 guest_abi::pv_guest!(main, name = "grant_copy");
 
 const ME: u16 = 0;
-
-/// An end by frame number (of `DOMID_SELF`).
-fn by_frame(mfn: u64, offset: u16) -> GnttabCopyPtr {
-    GnttabCopyPtr {
-        u: mfn,
-        domid: DOMID_SELF,
-        offset,
-        ..Default::default()
-    }
-}
-
-/// An end by grant reference of `dom`.
-fn by_ref(dom: u16, gref: u32, offset: u16) -> GnttabCopyPtr {
-    GnttabCopyPtr {
-        u: u64::from(gref),
-        domid: dom,
-        offset,
-        ..Default::default()
-    }
-}
-
-fn op(source: GnttabCopyPtr, dest: GnttabCopyPtr, len: u16, flags: u16) -> GnttabCopy {
-    GnttabCopy {
-        source,
-        dest,
-        len,
-        flags,
-        status: 99,
-        ..Default::default()
-    }
-}
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("grant_copy");
@@ -97,44 +66,44 @@ fn main(si: StartInfoRef) -> ! {
 
     let mut batch = [
         // 0: A[0..64] by frame into B[800..] by grant 11.
-        op(by_frame(a, 0), by_ref(ME, 11, 800), 64, GNTCOPY_DEST_GREF),
+        copy_op(by_frame(a, 0), by_ref(ME, 11, 800), 64, GNTCOPY_DEST_GREF),
         // 1: A[8..16] by grant 10 into B[0..8] by frame.
-        op(by_ref(ME, 10, 8), by_frame(b, 0), 8, GNTCOPY_SOURCE_GREF),
+        copy_op(by_ref(ME, 10, 8), by_frame(b, 0), 8, GNTCOPY_SOURCE_GREF),
         // 2: from the read-only grant 12 (A[16..24]) into B[8..16].
-        op(
+        copy_op(
             by_ref(DOMID_SELF, 12, 16),
             by_frame(b, 8),
             8,
             GNTCOPY_SOURCE_GREF,
         ),
         // 3: both by grant, a whole page: A into B... at offset 2048, half.
-        op(
+        copy_op(
             by_ref(ME, 10, 2048),
             by_ref(ME, 11, 2048),
             2048,
             GNTCOPY_SOURCE_GREF | GNTCOPY_DEST_GREF,
         ),
         // 4: crosses the page.
-        op(by_frame(a, 1), by_frame(b, 0), 4096, 0),
+        copy_op(by_frame(a, 1), by_frame(b, 0), 4096, 0),
         // 5: a frame number of a domain that does not exist.
-        op(by_ref(5, 0, 0).with_frame(a), by_frame(b, 0), 8, 0),
+        copy_op(by_ref(5, 0, 0).with_frame(a), by_frame(b, 0), 8, 0),
         // 6: a reference past the table.
-        op(by_ref(ME, 5000, 0), by_frame(b, 0), 8, GNTCOPY_SOURCE_GREF),
+        copy_op(by_ref(ME, 5000, 0), by_frame(b, 0), 8, GNTCOPY_SOURCE_GREF),
         // 7: no such domain.
-        op(
+        copy_op(
             by_ref(0x7000, 10, 0),
             by_frame(b, 0),
             8,
             GNTCOPY_SOURCE_GREF,
         ),
         // 8: not our frame.
-        op(by_frame(0x0fff_ffff, 0), by_frame(b, 0), 8, 0),
+        copy_op(by_frame(0x0fff_ffff, 0), by_frame(b, 0), 8, 0),
         // 9: a page table as the destination.
-        op(by_frame(a, 0), by_frame(w.l1_mfn, 0), 8, 0),
+        copy_op(by_frame(a, 0), by_frame(w.l1_mfn, 0), 8, 0),
         // 10: the read-only grant as the destination.
-        op(by_frame(a, 0), by_ref(ME, 12, 0), 8, GNTCOPY_DEST_GREF),
+        copy_op(by_frame(a, 0), by_ref(ME, 12, 0), 8, GNTCOPY_DEST_GREF),
         // 11: another domain's grant.
-        op(by_frame(a, 0), by_ref(ME, 13, 0), 8, GNTCOPY_DEST_GREF),
+        copy_op(by_frame(a, 0), by_ref(ME, 13, 0), 8, GNTCOPY_DEST_GREF),
     ];
     check!(r, "a batch of 12 copies", gnt(GNTTABOP_COPY, &mut batch) => 0);
     let want = [
@@ -175,7 +144,7 @@ fn main(si: StartInfoRef) -> ! {
         ..Default::default()
     }];
     check!(r, "map grant 11 read-only", (gnt(GNTTABOP_MAP_GRANT_REF, &mut m), m[0].status) => (0, GNTST_OKAY));
-    let mut c = [op(
+    let mut c = [copy_op(
         by_frame(a, 24),
         by_ref(ME, 11, 16),
         8,
@@ -205,9 +174,9 @@ fn main(si: StartInfoRef) -> ! {
     if check!(r, "create a domain", rc => 0) {
         let other = create.domain;
         let mut c = [
-            op(by_ref(other, 0, 0).with_frame(a), by_frame(b, 0), 8, 0),
-            op(by_ref(other, 0, 0), by_frame(b, 0), 8, GNTCOPY_SOURCE_GREF),
-            op(by_frame(a, 0), by_ref(other, 0, 0).with_frame(b), 8, 0),
+            copy_op(by_ref(other, 0, 0).with_frame(a), by_frame(b, 0), 8, 0),
+            copy_op(by_ref(other, 0, 0), by_frame(b, 0), 8, GNTCOPY_SOURCE_GREF),
+            copy_op(by_frame(a, 0), by_ref(other, 0, 0).with_frame(b), 8, 0),
         ];
         check!(r, "copies naming it", gnt(GNTTABOP_COPY, &mut c) => 0);
         check!(r, "its frame by number", c[0].status => GNTST_PERMISSION_DENIED);

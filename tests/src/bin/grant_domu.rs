@@ -21,7 +21,8 @@ use guest_abi::xen::DOMID_SELF;
 use tests::check;
 use tests::control::{idle_10ms, setup_table};
 use tests::domu::{
-    build, code_between, context, info, put_value, simple, vcpucontext, Tiny, DATA_VA, HCALL_VA,
+    build, code_between, context, get_value, info, put_value, simple, vcpucontext, Tiny, DATA_VA,
+    HCALL_VA,
 };
 use tests::pvmm::{read_u64, write_u64, Window, A, D, P, RW, US};
 
@@ -143,16 +144,11 @@ fn run(
         }
         idle_10ms(shared, port);
     }
-    let map: GnttabMapGrantRef = read_value(data + 0x400);
+    let map: GnttabMapGrantRef = get_value(data + 0x400);
     check!(r, "its map_grant_ref", (read_u64(data + 0x20).cast_signed(), map.status) => (0, GNTST_OKAY));
     check!(r, "it read our pattern through the grant", read_u64(data + 0x28) => PATTERN);
     check!(r, "we see what it wrote", read_u64(w.va(W_PAGE) + 8) => WRITTEN);
     Some(t)
-}
-
-fn read_value<T>(va: u64) -> T {
-    // SAFETY: `va` is inside a page this guest maps; the value is plain data.
-    unsafe { core::ptr::read_unaligned(va as *const T) }
 }
 
 fn main(si: StartInfoRef) -> ! {
@@ -181,7 +177,7 @@ fn main(si: StartInfoRef) -> ! {
         r.finish()
     };
     let data = t.data_va(&w);
-    let unmap: GnttabUnmapGrantRef = read_value(data + 0x500);
+    let unmap: GnttabUnmapGrantRef = get_value(data + 0x500);
     check!(r, "its unmap_grant_ref", (read_u64(data + 0x30).cast_signed(), unmap.status) => (0, GNTST_OKAY));
     check!(r, "it powered off", info(t.id).map(|i| i.flags & XEN_DOMINF_SHUTDOWN) => Some(XEN_DOMINF_SHUTDOWN));
     check!(r, "our entry is no longer in use", entry_flags(&w) & (GTF_READING | GTF_WRITING) => 0);

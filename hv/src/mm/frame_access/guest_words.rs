@@ -460,6 +460,11 @@ impl hv::grant::SharedEntry for GrantWords<'_> {
         }
     }
 
+    fn set_flags(&self, bits: u16) {
+        use core::sync::atomic::Ordering::SeqCst;
+        self.header.fetch_or(u32::from(bits), SeqCst);
+    }
+
     fn clear_access(&self, _: hv::grant::Version, bits: u16) {
         use core::sync::atomic::Ordering::SeqCst;
         match self.status {

@@ -497,6 +497,21 @@ pub fn release_to_allocator(
     Ok(())
 }
 
+/// Takes frame `mfn` from `owner` for hv (Xen's `steal_page`, for
+/// `GNTTABOP_transfer`): only a frame `owner` owns with nothing but its
+/// allocation reference on it (see `FrameTable::release_unused`). It comes
+/// back invalid in the M2P and cached by no CPU's TLB, as a frame
+/// [`release_to_allocator`] frees; the caller gives it to another domain
+/// ([`OwnedFrame::assign`]) or drops it (to the allocator). The owner's
+/// reservation is the caller's to adjust.
+pub fn steal(ft: &Frames, mfn: u64, owner: u16) -> Result<OwnedFrame, PageError> {
+    ft.release_unused(&[mfn], 1, owner)?;
+    crate::arch::x86_64::mm::flush_stale(ft.now());
+    crate::arch::x86_64::mm::settle();
+    super::m2p::set(mfn, u64::MAX);
+    Ok(OwnedFrame { mfn })
+}
+
 /// Returns the frames domains freed (their last reference gone after they
 /// gave them back, see `hv::page_info`) to the allocator, and tells
 /// `account` each frame's former owner, whose reservation still counts it.
