@@ -25,6 +25,29 @@ use guest_abi::xen::{
 use crate::control::{domctl_on as domctl, populate};
 use crate::pvmm::{mmu_update_raw, mmuext_raw, Window, A, D, P, RW, US};
 
+/// The ramdisk `domu_build` gives `domu_hello`: [`RAMDISK_LEN`] bytes,
+/// byte `i` being [`ramdisk_byte`]`(i)` (three pages and a part).
+pub const RAMDISK_LEN: usize = 3 * 4096 + 77;
+
+/// Byte `i` of that ramdisk.
+pub const fn ramdisk_byte(i: usize) -> u8 {
+    i.wrapping_mul(7)
+        .wrapping_add(i >> 12)
+        .wrapping_add(3)
+        .to_le_bytes()[0]
+}
+
+/// The ramdisk itself.
+pub static RAMDISK: [u8; RAMDISK_LEN] = {
+    let mut a = [0u8; RAMDISK_LEN];
+    let mut i = 0;
+    while i < RAMDISK_LEN {
+        a[i] = ramdisk_byte(i);
+        i += 1;
+    }
+    a
+};
+
 /// Where the domU's pages are in its own address space (L4 slot 0, L3
 /// slot 0, L2 slot 2, L1 slots 0-2).
 pub const CODE_VA: u64 = 0x40_0000;

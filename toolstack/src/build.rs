@@ -48,6 +48,8 @@ pub struct Config<'a> {
     pub pages: u64,
     /// The kernel's command line.
     pub cmdline: &'a [u8],
+    /// The ramdisk (initial module): empty for none.
+    pub ramdisk: &'a [u8],
 }
 
 /// A built domain, paused: unpause it to run it.
@@ -93,7 +95,13 @@ pub fn build(cfg: &Config<'_>, map: &mut impl FrameMapper) -> Result<Built, Erro
             0,
         ));
     }
-    let l = layout(kernel.virt_base, kernel.kstart, kernel.kend, cfg.pages)?;
+    let l = layout(
+        kernel.virt_base,
+        kernel.kstart,
+        kernel.kend,
+        cfg.ramdisk.len() as u64,
+        cfg.pages,
+    )?;
     let created = step(
         "createdomain",
         domctl(
@@ -194,6 +202,13 @@ fn fill(
             }
         })?;
     }
+    // The ramdisk, page by page (the last one's tail is 0).
+    for (pfn, part) in (l.ramdisk.0..).zip(cfg.ramdisk.chunks(PAGE)) {
+        map.with_frame(d, mfn(pfn), &mut |page| {
+            page.fill(0);
+            page[..part.len()].copy_from_slice(part);
+        })?;
+    }
     // The P2M list.
     for i in 0..l.p2m_pages {
         let from = ix(i).saturating_mul(512);
@@ -215,6 +230,10 @@ fn fill(
     si.pt_base = l.va(l.l4());
     si.nr_pt_frames = l.nr_tables();
     si.mfn_list = l.va(l.p2m);
+    if !cfg.ramdisk.is_empty() {
+        si.mod_start = l.va(l.ramdisk.0);
+        si.mod_len = cfg.ramdisk.len() as u64;
+    }
     let n = cfg.cmdline.len().min(si.cmd_line.len() - 1);
     si.cmd_line[..n].copy_from_slice(&cfg.cmdline[..n]);
     map.with_frame(d, mfn(l.start_info), &mut |page| {

@@ -1,7 +1,8 @@
 //! A PV domU's start-of-day address space, as a builder lays it out: one
 //! mapping `[virt_base, v_end)` of pseudo-physical frames from 0 (the
 //! frame of `va` is `(va - virt_base) >> 12`) holding, in order, the
-//! kernel image, the P2M list (one machine frame per pseudo-physical
+//! kernel image, the ramdisk (if any: `start_info.mod_start` is its
+//! virtual address, as `libxenguest` gives it), the P2M list (one machine frame per pseudo-physical
 //! frame), start_info, the console ring page, the xenstore ring page, the
 //! bootstrap page tables (one L4, L3 and L2, then the L1s that map the
 //! whole range, themselves mapped read-only as Xen requires) and one page
@@ -30,6 +31,8 @@ pub struct Layout {
     pub nr_pages: u64,
     /// The kernel's frames, `[first, end)`.
     pub kernel: (u64, u64),
+    /// The ramdisk's frames, `[first, end)` (empty without one).
+    pub ramdisk: (u64, u64),
     pub p2m: u64,
     pub p2m_pages: u64,
     pub start_info: u64,
@@ -57,8 +60,15 @@ fn too_small() -> Error {
 }
 
 /// Lays out a domain of `nr_pages` for a kernel loaded at
-/// `[kstart, kend)` with `virt_base` (see the module's rules).
-pub fn layout(virt_base: u64, kstart: u64, kend: u64, nr_pages: u64) -> Result<Layout, Error> {
+/// `[kstart, kend)` with `virt_base` and a ramdisk of `ramdisk_len` bytes
+/// (see the module's rules).
+pub fn layout(
+    virt_base: u64,
+    kstart: u64,
+    kend: u64,
+    ramdisk_len: u64,
+    nr_pages: u64,
+) -> Result<Layout, Error> {
     if !virt_base.is_multiple_of(TWO_MIB) {
         return Err(Error::new("VIRT_BASE not 2 MiB aligned", 0));
     }
@@ -70,7 +80,14 @@ pub fn layout(virt_base: u64, kstart: u64, kend: u64, nr_pages: u64) -> Result<L
         pfn(kstart),
         pfn(kend.checked_next_multiple_of(PAGE).ok_or(too_small())?),
     );
-    let p2m = kernel.1;
+    let ramdisk = (
+        kernel.1,
+        kernel
+            .1
+            .checked_add(ramdisk_len.div_ceil(PAGE))
+            .ok_or(too_small())?,
+    );
+    let p2m = ramdisk.1;
     let p2m_pages = nr_pages.checked_mul(8).ok_or(too_small())?.div_ceil(PAGE);
     let start_info = p2m + p2m_pages;
     let (console, store, tables) = (start_info + 1, start_info + 2, start_info + 3);
@@ -99,6 +116,7 @@ pub fn layout(virt_base: u64, kstart: u64, kend: u64, nr_pages: u64) -> Result<L
         virt_base,
         nr_pages,
         kernel,
+        ramdisk,
         p2m,
         p2m_pages,
         start_info,
@@ -179,8 +197,9 @@ mod tests {
 
     #[test]
     fn a_small_kernel_in_eight_mib() {
-        let l = layout(VB, VB, VB + 0x2_3456, 2048).unwrap();
+        let l = layout(VB, VB, VB + 0x2_3456, 0, 2048).unwrap();
         assert_eq!(l.kernel, (0, 0x24));
+        assert_eq!(l.ramdisk, (0x24, 0x24));
         assert_eq!((l.p2m, l.p2m_pages), (0x24, 4));
         assert_eq!(
             (l.start_info, l.console, l.store, l.tables),
@@ -211,24 +230,46 @@ mod tests {
     #[test]
     fn the_l1_count_covers_its_own_range() {
         // A kernel just under 4 MiB: the mapping grows to 8 MiB, 4 L1s.
-        let l = layout(VB, VB, VB + (4 << 20) - PAGE, 4096).unwrap();
+        let l = layout(VB, VB, VB + (4 << 20) - PAGE, 0, 4096).unwrap();
         assert_eq!(l.v_end, VB + (8 << 20));
         assert_eq!(l.nr_l1, 4);
         assert!(l.mapped() <= l.nr_l1 * 512);
     }
 
     #[test]
+    fn a_ramdisk_follows_the_kernel() {
+        // 3 pages and a byte: 4 frames, then the P2M.
+        let l = layout(VB, VB, VB + 0x2_3456, 3 * PAGE + 1, 2048).unwrap();
+        assert_eq!(l.ramdisk, (0x24, 0x28));
+        assert_eq!(l.p2m, 0x28);
+        assert_eq!(l.va(l.ramdisk.0), VB + 0x24000);
+        // All of it mapped writable.
+        assert!((l.ramdisk.0..l.ramdisk.1).all(|pfn| l
+            .entries()
+            .any(|e| e.target == pfn && e.flags == PAGE_FLAGS)));
+        // One that does not fit the memory, one whose size overflows.
+        assert_eq!(
+            layout(VB, VB, VB + 0x1000, 8 << 20, 2048).unwrap_err(),
+            too_small()
+        );
+        assert!(layout(VB, VB, VB + 0x1000, u64::MAX, 2048).is_err());
+    }
+
+    #[test]
     fn refusals() {
-        assert_eq!(layout(VB, VB, VB + 0x1000, 512).unwrap_err(), too_small());
-        assert!(layout(VB + 0x1000, VB + 0x1000, VB + 0x2000, 2048).is_err());
-        assert!(layout(VB, VB - 1, VB + 0x2000, 2048).is_err());
+        assert_eq!(
+            layout(VB, VB, VB + 0x1000, 0, 512).unwrap_err(),
+            too_small()
+        );
+        assert!(layout(VB + 0x1000, VB + 0x1000, VB + 0x2000, 0, 2048).is_err());
+        assert!(layout(VB, VB - 1, VB + 0x2000, 0, 2048).is_err());
         assert!(
-            layout(0x3fe0_0000, 0x3fe0_0000, 0x3fe0_1000, 4096).is_err(),
+            layout(0x3fe0_0000, 0x3fe0_0000, 0x3fe0_1000, 0, 4096).is_err(),
             "crosses 1 GiB"
         );
-        assert!(layout(VB, VB, u64::MAX, u64::MAX).is_err());
+        assert!(layout(VB, VB, u64::MAX, 0, u64::MAX).is_err());
         // Physical layout: frame 0 at virtual 0, a kernel at 1 MiB.
-        let l = layout(0, 0x10_0000, 0x12_0000, 2048).unwrap();
+        let l = layout(0, 0x10_0000, 0x12_0000, 0, 2048).unwrap();
         assert_eq!(l.kernel, (0x100, 0x120));
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! A domU is built from an ELF kernel image with Xen's ELF notes
 //! ([`elf`]): its start-of-day address space is laid out ([`layout`]:
-//! kernel, P2M list, start_info, console and xenstore pages, bootstrap
+//! kernel, optional ramdisk, P2M list, start_info, console and xenstore pages, bootstrap
 //! page tables, boot stack, as a PV guest expects it) and made through
 //! `domctl` (`createdomain`, `max_vcpus`, `max_mem`, `hypercall_init`,
 //! `setvcpucontext`, `unpausedomain`), `populate_physmap` for it, writable

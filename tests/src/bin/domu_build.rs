@@ -120,6 +120,7 @@ fn run(r: &mut Report, w: &Window, shared: u64, image: &[u8]) -> bool {
         image,
         pages: 2048,
         cmdline: b"pages=2048",
+        ramdisk: &tests::domu::RAMDISK,
     };
     let b = match build(&cfg, &mut Mapper { w }) {
         Ok(b) => b,
@@ -195,12 +196,12 @@ fn main(si: StartInfoRef) -> ! {
     let refused =
         |cfg: Config<'_>, mapper: &mut Mapper<'_>| build(&cfg, mapper).err().map(|e| e.what);
     check!(r, "not an ELF image",
-        refused(Config { image: &corrupt, pages: 2048, cmdline: b"" }, &mut mapper) => Some("not an ELF image"));
+        refused(Config { image: &corrupt, pages: 2048, cmdline: b"", ramdisk: &[] }, &mut mapper) => Some("not an ELF image"));
     check!(r, "a truncated image",
-        refused(Config { image: &image[..256], pages: 2048, cmdline: b"" }, &mut mapper)
+        refused(Config { image: &image[..256], pages: 2048, cmdline: b"", ramdisk: &[] }, &mut mapper)
             => Some("ELF segment outside the image"));
     check!(r, "too little memory",
-        refused(Config { image, pages: 64, cmdline: b"" }, &mut mapper)
+        refused(Config { image, pages: 64, cmdline: b"", ramdisk: &[] }, &mut mapper)
             => Some("too little memory for the kernel's start of day"));
     check_free_back(&mut r, shared.va, port, base, XEN_SLACK);
     r.finish()

@@ -12,7 +12,7 @@ use guest_abi::domctl::{XenDomctl, XEN_DOMCTL_GETDOMAININFO};
 use guest_abi::errno::EPERM;
 use guest_abi::hypercall::{console_io_write, typed};
 use guest_abi::rt::report::Report;
-use guest_abi::rt::{console, Console, StartInfoRef};
+use guest_abi::rt::{console, Console, StartInfoRef, VIRT_BASE};
 use guest_abi::sysctl::{XenSysctl, XenSysctlPhysinfo, XEN_SYSCTL_PHYSINFO};
 use guest_abi::xen::SIF_INITDOMAIN;
 use tests::check;
@@ -36,6 +36,22 @@ fn main(si: StartInfoRef) -> ! {
         read_u64(M2P + mfn * 8) == pfn
     });
     r.check("every frame's P2M and M2P entries agree", agree);
+    // The ramdisk domu_build gives it, at the virtual address mod_start.
+    let len = tests::domu::RAMDISK_LEN as u64;
+    check!(r, "its ramdisk's length", si.mod_len => len);
+    r.check(
+        "its ramdisk is mapped after its kernel, page aligned",
+        si.mod_start > VIRT_BASE && si.mod_start.is_multiple_of(4096) && si.mod_start < si.mfn_list,
+    );
+    let bytes_ok = (0..len).all(|i| {
+        // SAFETY: inside the ramdisk the builder mapped (checked above).
+        let b = unsafe { core::ptr::read_volatile((si.mod_start + i) as *const u8) };
+        b == tests::domu::ramdisk_byte(usize::try_from(i).unwrap_or(0))
+    });
+    r.check("every byte of it is the one dom0 gave", bytes_ok);
+    // SAFETY: the rest of the ramdisk's last page, mapped with it.
+    let tail = unsafe { core::ptr::read_volatile((si.mod_start + len) as *const u8) };
+    check!(r, "the rest of its last page is zero", tail => 0);
     let mut dc = XenDomctl::new(XEN_DOMCTL_GETDOMAININFO, 0, &0u64);
     // SAFETY: `dc` is a live xen_domctl.
     check!(r, "domctl: not privileged", unsafe { typed::domctl(&mut dc) } => -EPERM);
