@@ -140,6 +140,22 @@ impl<K: Copy + Eq, const N: usize> TimerQueue<K, N> {
         }
     }
 
+    /// Disarms every key `gone` says; how many were armed.
+    pub fn cancel_where(&mut self, gone: impl Fn(K) -> bool) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while let Some(s) = self.armed().get(i) {
+            if gone(s.key) {
+                // The last armed slot moves into `i`: look at it next.
+                self.remove_at(i);
+                n += 1;
+            } else {
+                i += 1;
+            }
+        }
+        n
+    }
+
     /// `key`'s deadline, if armed.
     pub fn deadline(&self, key: K) -> Option<u64> {
         self.armed()
@@ -312,6 +328,26 @@ mod tests {
             })
         );
         assert_eq!(q.pop_due(u64::MAX), None);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn cancel_where_takes_every_matching_key_and_keeps_the_rest() {
+        let mut q: TimerQueue<u8, 8> = TimerQueue::new(0);
+        for (k, d) in [(10, 5), (21, 1), (12, 7), (13, 3), (24, 2)] {
+            q.set(k, d).unwrap();
+        }
+        // The tens (including the last slot, moved into a taken one).
+        assert_eq!(q.cancel_where(|k| k / 10 == 1), 3);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.cancel_where(|k| k / 10 == 1), 0);
+        let order: Vec<u8> = core::iter::from_fn(|| q.pop_due(100).map(|e| e.key)).collect();
+        assert_eq!(order, [21, 24]);
+        // Room again for new keys.
+        for k in 30..38 {
+            q.set(k, 1).unwrap();
+        }
+        assert_eq!(q.cancel_where(|_| true), 8);
         assert!(q.is_empty());
     }
 

@@ -178,6 +178,28 @@ fn stop_key(key: u64) {
     timers().lock().queue.cancel(key);
 }
 
+/// Disarms every timer of domain `dom` (its vCPUs' and its watchdog) on
+/// every CPU: a destroyed domain's timers would otherwise hold their
+/// queue slots until they fired, and a domain's timer may be set days
+/// ahead. Takes each CPU's timer lock in turn (interrupts are off in hv:
+/// no CPU holds its own across an interrupt).
+pub fn forget_domain(dom: DomId) {
+    let gone = |key: u64| {
+        matches!(
+            Kind::of_key(key),
+            Some(
+                Kind::Singleshot { dom: d, .. }
+                    | Kind::Periodic { dom: d, .. }
+                    | Kind::Poll { dom: d, .. }
+                    | Kind::Watchdog { dom: d }
+            ) if d == dom
+        )
+    };
+    for cpu in &TIMERS {
+        cpu.lock().queue.cancel_where(gone);
+    }
+}
+
 /// How often CPU 0 polls the serial line for console input.
 const CONSOLE_POLL_NS: u64 = 10_000_000;
 /// The scheduler's tick.

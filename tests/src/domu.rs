@@ -19,7 +19,8 @@ use guest_abi::arch::{pfn_to_cr3, FLAT_KERNEL_CS, FLAT_KERNEL_SS, VGCF_IN_KERNEL
 use guest_abi::domctl::*;
 use guest_abi::rt::report::Report;
 use guest_abi::xen::{
-    MmuUpdate, MmuextOp, VcpuGuestContext, DOMID_SELF, MMUEXT_PIN_L4_TABLE, MMU_NORMAL_PT_UPDATE,
+    MmuUpdate, MmuextOp, VcpuGuestContext, DOMID_SELF, MMUEXT_INVLPG_LOCAL, MMUEXT_PIN_L4_TABLE,
+    MMU_NORMAL_PT_UPDATE,
 };
 
 use crate::control::{domctl_on as domctl, populate};
@@ -91,6 +92,18 @@ pub unsafe fn code_between(start: *const u8, end: *const u8) -> &'static [u8] {
 pub fn update(ptr: u64, val: u64, foreigndom: u16) -> i64 {
     let req = [MmuUpdate { ptr, val }];
     mmu_update_raw(req.as_ptr() as u64, 1, 0, u64::from(foreigndom))
+}
+
+/// Sets window page `i`'s PTE to `val` (a frame of `foreigndom`, or 0)
+/// and flushes its translation: `mmu_update` leaves the old one in the
+/// TLB (as on Xen), and a window page is used for one domain's frame
+/// after another's.
+pub fn set_window_page(w: &Window, i: u64, val: u64, foreigndom: u16) -> i64 {
+    let rc = update(w.pte_ma(i) | MMU_NORMAL_PT_UPDATE, val, foreigndom);
+    if rc != 0 {
+        return rc;
+    }
+    crate::pvmm::mmuext1(MMUEXT_INVLPG_LOCAL, w.va(i), 0)
 }
 
 /// Copies `bytes` to `va` (inside a page dom0 maps writable).
@@ -248,13 +261,16 @@ fn fill(
     ok("populate_physmap", populate(d, &mut f, 0), 7)?;
     let [l4, l3, l2, l1, code_mfn, data, hcall] = f;
     let shared = info(d).ok_or(("getdomaininfo", -1))?.shared_info_frame;
-    let at = |i: u64| w.pte_ma(slot + i) | MMU_NORMAL_PT_UPDATE;
     let va = |i: u64| w.va(slot + i);
     let rw = |mfn: u64| (mfn << 12) | P | RW | US | A | D;
     // The tables, zeroed and filled through writable foreign mappings.
     for (i, mfn) in [l4, l3, l2, l1, code_mfn, data].into_iter().enumerate() {
         let i = i as u64;
-        ok("mmu_update: map its frame", update(at(i), rw(mfn), d), 0)?;
+        ok(
+            "mmu_update: map its frame",
+            set_window_page(w, slot + i, rw(mfn), d),
+            0,
+        )?;
         put(va(i), &[0; 4096]);
     }
     put_value(va(0), rw(l3));
@@ -266,7 +282,11 @@ fn fill(
     put_value(va(3) + 24, rw(shared));
     put(va(4), code);
     for i in 0..5 {
-        ok("mmu_update: unmap", update(at(i), 0, DOMID_SELF), 0)?;
+        ok(
+            "mmu_update: unmap",
+            set_window_page(w, slot + i, 0, DOMID_SELF),
+            0,
+        )?;
     }
     let pin = [MmuextOp {
         cmd: MMUEXT_PIN_L4_TABLE,
@@ -306,7 +326,6 @@ impl Tiny {
     /// results.
     pub fn destroy(self, w: &Window) -> (i64, i64) {
         let rc = simple(XEN_DOMCTL_DESTROYDOMAIN, self.id);
-        let at = w.pte_ma(self.data_slot) | MMU_NORMAL_PT_UPDATE;
-        (rc, update(at, 0, DOMID_SELF))
+        (rc, set_window_page(w, self.data_slot, 0, DOMID_SELF))
     }
 }

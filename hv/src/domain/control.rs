@@ -14,7 +14,7 @@
 //! per call, a pinned table losing its pin first (so its tables and the
 //! frames they map follow; a frame something still refers to goes with
 //! its last reference), and when the whole table is done it leaves the
-//! table and the scheduler; its vCPUs (descriptor-table windows, XSAVE
+//! table, the scheduler and every CPU's timer queue; its vCPUs (descriptor-table windows, XSAVE
 //! areas, GDT frames), event channels and the references hv holds on its
 //! shared-info page go with the last counted reference to it, and that
 //! page back to the allocator with them; dom0 gets `VIRQ_DOM_EXC`, as
@@ -23,8 +23,7 @@
 //! mappings of other domains' grants give their uses back at once (Xen's
 //! `gnttab_release_mappings`: the granters may end those grants).
 //! Missing: a table that maps itself (a linear page table) is not forced out
-//! (Xen's forced invalidation), and its timers stay queued until they
-//! fire (they find no domain and do nothing).
+//! (Xen's forced invalidation).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -231,6 +230,7 @@ pub fn destroy(d: Arc<Domain>) -> Result<Destroy, Errno> {
     }
     if !more {
         crate::sched::remove_domain(d.id, d.max_vcpus());
+        crate::timer::forget_domain(d.id);
     }
     let shared = d.shared_info.mfn();
     // One pass over the stretch: a pinned table loses its pin first (a

@@ -103,7 +103,12 @@ fn physinfo(_: Privileged) -> XenSysctlPhysinfo {
             | XEN_SYSCTL_PHYSCAP_GNTTAB_V1
             | XEN_SYSCTL_PHYSCAP_GNTTAB_V2,
         total_pages: crate::mm::frame_access::nr_frames(),
-        free_pages: crate::mm::frame_access::free_frames(),
+        // Frames whose last reference went since the last collection
+        // (a dead domain's page unmapped, say) are free on Xen at once.
+        free_pages: {
+            crate::mm::collect_freed(crate::domain::frame_freed);
+            crate::mm::frame_access::free_frames()
+        },
         max_mfn: crate::mm::frame_access::nr_frames().saturating_sub(1),
         ..Default::default()
     }

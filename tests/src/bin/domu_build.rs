@@ -17,12 +17,12 @@ use guest_abi::domctl::*;
 use guest_abi::println;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::xen::{DOMID_SELF, MMUEXT_INVLPG_LOCAL, MMU_NORMAL_PT_UPDATE};
+use guest_abi::xen::DOMID_SELF;
 use tests::check;
 use tests::control::{check_free_back, free_pages, idle_10ms, settle, XEN_SLACK};
-use tests::domu::{info, simple, update};
+use tests::domu::{info, set_window_page, simple};
 use tests::evtchn::{bind_interdomain, close};
-use tests::pvmm::{mmuext1, Window, A, D, P, RW, US};
+use tests::pvmm::{Window, A, D, P, RW, US};
 use toolstack::{build, Config, Error, FrameMapper};
 
 guest_abi::pv_guest!(main, name = "domu_build");
@@ -44,22 +44,15 @@ impl FrameMapper for Mapper<'_> {
         mfn: u64,
         f: &mut dyn FnMut(&mut [u8; 4096]),
     ) -> Result<(), Error> {
-        let at = self.w.pte_ma(BUILD_SLOT) | MMU_NORMAL_PT_UPDATE;
-        let rc = update(at, (mfn << 12) | P | RW | US | A | D, dom);
+        let rc = set_window_page(self.w, BUILD_SLOT, (mfn << 12) | P | RW | US | A | D, dom);
         if rc != 0 {
             return Err(Error::new("mmu_update: map a frame of it", rc));
         }
-        // (`mmu_update` leaves the TLB to us: Xen does not drop the old
-        // translation of the page.)
         let va = self.w.va(BUILD_SLOT);
-        let flushed = mmuext1(MMUEXT_INVLPG_LOCAL, va, 0);
-        if flushed != 0 {
-            return Err(Error::new("mmuext_op(MMUEXT_INVLPG_LOCAL)", flushed));
-        }
         // SAFETY: the window page maps the frame writable until the unmap
         // below; nothing else refers to it meanwhile.
         f(unsafe { &mut *(va as *mut [u8; 4096]) });
-        match update(at, 0, DOMID_SELF) {
+        match set_window_page(self.w, BUILD_SLOT, 0, DOMID_SELF) {
             0 => Ok(()),
             rc => Err(Error::new("mmu_update: unmap", rc)),
         }
@@ -134,8 +127,8 @@ fn run(r: &mut Report, w: &Window, shared: u64, image: &[u8]) -> bool {
         r.check("bind its console channel", false);
         return false;
     };
-    let at = w.pte_ma(CONSOLE_SLOT) | MMU_NORMAL_PT_UPDATE;
-    check!(r, "map its console ring", update(at, (b.console_mfn << 12) | P | RW | US | A | D, b.domid) => 0);
+    check!(r, "map its console ring",
+        set_window_page(w, CONSOLE_SLOT, (b.console_mfn << 12) | P | RW | US | A | D, b.domid) => 0);
     check!(r, "unpause it", simple(XEN_DOMCTL_UNPAUSEDOMAIN, b.domid) => 0);
     let mut line = Line {
         buf: [0; 200],
@@ -159,7 +152,7 @@ fn run(r: &mut Report, w: &Window, shared: u64, image: &[u8]) -> bool {
     check!(r, "it shut down", last.flags & XEN_DOMINF_SHUTDOWN => XEN_DOMINF_SHUTDOWN);
     check!(r, "it powered off", last.shutdown_reason() => 0);
     check!(r, "its checks passed (its console said so)", seen => true);
-    check!(r, "unmap its console ring", update(at, 0, DOMID_SELF) => 0);
+    check!(r, "unmap its console ring", set_window_page(w, CONSOLE_SLOT, 0, DOMID_SELF) => 0);
     check!(r, "close our end of its console channel", close(port) => 0);
     check!(r, "destroy it", simple(XEN_DOMCTL_DESTROYDOMAIN, b.domid) => 0);
     true

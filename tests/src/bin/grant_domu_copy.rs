@@ -37,8 +37,8 @@ use guest_abi::xen::DOMID_SELF;
 use tests::check;
 use tests::control::{check_free_back, free_pages, idle_10ms, populate, setup_table, XEN_SLACK};
 use tests::domu::{
-    build, code_between, context, get_value, info, put_value, simple, update, vcpucontext, DATA_VA,
-    HCALL_VA,
+    build, code_between, context, get_value, info, put_value, set_window_page, simple, vcpucontext,
+    DATA_VA, HCALL_VA,
 };
 use tests::grants::{by_frame, by_ref, copy_op, entry};
 use tests::pvmm::{decrease, read_u64, reservation, write_u64, A, D, P, RW, US};
@@ -158,9 +158,8 @@ fn main(si: StartInfoRef) -> ! {
     let mut gifts = [7u64, 8];
     check!(r, "populate two more frames for it", populate(t.id, &mut gifts, 0) => 2);
     let [gift, gift2] = gifts;
-    let at = w.pte_ma(W_GIFT) | guest_abi::xen::MMU_NORMAL_PT_UPDATE;
     check!(r, "map it through a foreign mapping",
-        update(at, (gift << 12) | P | RW | US | A | D, t.id) => 0);
+        set_window_page(&w, W_GIFT, (gift << 12) | P | RW | US | A | D, t.id) => 0);
     write_u64(w.va(W_GIFT), GIFT);
     check!(r, "unmap it", w.unmap(W_GIFT) => 0);
     let theirs_before = info(t.id).map_or(0, |i| i.tot_pages);
