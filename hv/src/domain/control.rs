@@ -22,8 +22,11 @@
 //! before it leaves the table (their ends go back to unbound), and its
 //! mappings of other domains' grants give their uses back at once (Xen's
 //! `gnttab_release_mappings`: the granters may end those grants).
-//! Missing: a table that maps itself (a linear page table) is not forced out
-//! (Xen's forced invalidation).
+//! Linear page tables need no forced invalidation (Xen's
+//! `relinquish_memory` has one): a table that maps itself holds nothing
+//! through that entry, and since no table may both hold linear entries
+//! and be used as one (`hv::pt`), their references form no cycle; hv
+//! never leaves a table partly validated either.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;

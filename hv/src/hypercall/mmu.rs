@@ -118,28 +118,16 @@ fn err(e: PtError) -> Errno {
     e.errno()
 }
 
-/// `foreigndom` (Xen's `get_pg_owner`, then its XSM check): `DOMID_SELF`
-/// is the caller; its own id, a domain that does not exist, `DOMID_IO`
-/// and `DOMID_XEN` are `-ESRCH` (hv gives no domain I/O or Xen pages to
-/// map this way); another domain is the page owner for a privileged
-/// caller (`-EPERM` otherwise). The page-table owner
-/// in the high half must be the caller (0, or its id + 1; Xen also lets
-/// a privileged caller name another domain's tables there: `-ESRCH`).
-fn check_foreigndom(foreigndom: u32) -> Result<Foreign, Errno> {
-    if foreigndom == u32::from(DOMID_SELF) {
-        // The common case, decided first.
-        return Ok(None);
-    }
-    let pg = u16::try_from(foreigndom & 0xffff).unwrap_or(DOMID_SELF);
-    let pt = foreigndom >> 16;
-    let me = domain::current_id().get();
-    if pt != 0 && pt != u32::from(me) + 1 {
-        return Err(Errno::ESRCH);
-    }
+/// `foreigndom`'s low half (Xen's `get_pg_owner`, then its XSM check):
+/// `DOMID_SELF` is the caller; its own id, a domain that does not exist,
+/// `DOMID_IO` and `DOMID_XEN` are `-ESRCH` (hv gives no domain I/O or Xen
+/// pages to map this way); another domain is the page owner for a
+/// privileged caller (`-EPERM` otherwise).
+fn check_pg_owner(pg: u16) -> Result<Option<u16>, Errno> {
     if pg == DOMID_SELF {
         return Ok(None);
     }
-    if pg == me {
+    if pg == domain::current_id().get() {
         return Err(Errno::ESRCH);
     }
     let other = domain::DomId::try_new(pg)
@@ -152,10 +140,50 @@ fn check_foreigndom(foreigndom: u32) -> Result<Foreign, Errno> {
     Ok(Some(other.id.get()))
 }
 
-/// The foreign page owner a batch names (`None`: the caller). Not held:
-/// if it dies meanwhile, the frame table refuses frames it no longer
-/// owns, and a frame mapped before stays until unmapped, as any.
-type Foreign = Option<u16>;
+/// `mmu_update`'s `foreigndom`: the page-table owner in the high half (0
+/// or the caller's id + 1: the caller; another domain's id + 1: that
+/// domain's tables, for a privileged caller, as Xen's "PFD" updates a
+/// toolstack makes to a domain it builds: `-ESRCH` if there is no such
+/// domain, `-EINVAL` if it has no vCPU 0, `-EPERM` unprivileged), then
+/// the page owner in the low half ([`check_pg_owner`]).
+fn check_foreigndom(foreigndom: u32) -> Result<Foreign, Errno> {
+    if foreigndom == u32::from(DOMID_SELF) {
+        // The common case, decided first.
+        return Ok(Foreign::default());
+    }
+    let pt = foreigndom >> 16;
+    let me = domain::current_id().get();
+    let pt_owner = if pt == 0 || pt == u32::from(me) + 1 {
+        None
+    } else {
+        let id = u16::try_from(pt - 1).map_err(|_| Errno::ESRCH)?;
+        let d = domain::DomId::try_new(id)
+            .ok()
+            .and_then(domain::lookup)
+            .ok_or(Errno::ESRCH)?;
+        if d.max_vcpus() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if Privileged::check().is_none() {
+            return Err(Errno::EPERM);
+        }
+        Some(id)
+    };
+    let pg_owner = check_pg_owner(u16::try_from(foreigndom & 0xffff).unwrap_or(DOMID_SELF))?;
+    Ok(Foreign { pg_owner, pt_owner })
+}
+
+/// The foreign domains a batch names (`None`: the caller). Not held: if
+/// one dies meanwhile, the frame table refuses frames it no longer owns
+/// and tables it no longer has, and a frame mapped before stays until
+/// unmapped, as any.
+#[derive(Debug, Clone, Copy, Default)]
+struct Foreign {
+    /// Whose frames the L1 entries map, whose tables are pinned.
+    pg_owner: Option<u16>,
+    /// Whose page tables `mmu_update` changes.
+    pt_owner: Option<u16>,
+}
 
 /// Progress of a batch: elements done (including earlier calls of a
 /// preempted batch), written back to `*pdone`.
@@ -181,11 +209,11 @@ impl Batch {
     fn open<T: GuestValue>(
         count: &mut u64,
         pdone: u64,
-        foreigndom: u32,
+        foreign: impl FnOnce() -> Result<Foreign, Errno>,
         list: u64,
     ) -> Result<(Self, GuestSlice<T>, Foreign), Errno> {
         let batch = Self::start(count, pdone);
-        let foreign = check_foreigndom(foreigndom)?;
+        let foreign = foreign()?;
         let list = GuestSlice::new(list, *count)?;
         Ok((batch, list, foreign))
     }
@@ -256,15 +284,16 @@ const CHUNK: usize = 16;
 
 #[inline(always)]
 fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome {
-    let (mut batch, reqs, foreign) = match Batch::open::<MmuUpdate>(count, pdone, foreigndom, reqs)
-    {
+    let checked = || check_foreigndom(foreigndom);
+    let (mut batch, reqs, foreign) = match Batch::open::<MmuUpdate>(count, pdone, checked, reqs) {
         Ok(b) => b,
         Err(e) => return Outcome::Err(e),
     };
     let mut cur = current();
-    if let Some(f) = foreign {
+    if let Some(f) = foreign.pg_owner {
         cur.pg_owner = f;
     }
+    let pt_owner = foreign.pt_owner.unwrap_or(cur.id);
     let mut rc = Ok(0);
     let mut buf = [MmuUpdate::default(); CHUNK];
     let mut i = 0u64;
@@ -285,7 +314,7 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
                         break 'outer;
                     }
                 };
-                match mm::with_page_tables(cur.id, cur.io_caps(), |t| {
+                match mm::with_page_tables(pt_owner, cur.io_caps(), |t| {
                     t.pg_owner = cur.pg_owner;
                     one_update(t, &cur, &one)
                 }) {
@@ -304,7 +333,7 @@ fn update_batch(reqs: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outc
             rc = Err(e.into());
             break;
         }
-        let result = mm::with_page_tables(cur.id, cur.io_caps(), |t| {
+        let result = mm::with_page_tables(pt_owner, cur.io_caps(), |t| {
             t.pg_owner = cur.pg_owner;
             for req in &buf[..n] {
                 one_update(t, &cur, req)?;
@@ -340,7 +369,7 @@ fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<(), 
     match cmd {
         // NORMAL_PT_UPDATE, PT_UPDATE_PRESERVE_AD, PT_UPDATE_NO_TRANSLATE
         // (the last is the normal update for a PV domain).
-        0 | 2 | 3 => normal_update(t, cur, mfn, index, val, cmd == 2),
+        0 | 2 | 3 => normal_update(t, mfn, index, val, cmd == 2),
         // MACHPHYS_UPDATE: the M2P entry of one of the domain's frames.
         1 => {
             if t.frames.set_pfn(mfn, cur.pg_owner, val).is_err() {
@@ -355,7 +384,6 @@ fn one_update(t: &mut Tables<'_>, cur: &Current, req: &MmuUpdate) -> Result<(), 
 
 fn normal_update(
     t: &mut Tables<'_>,
-    cur: &Current,
     mfn: u64,
     index: usize,
     val: u64,
@@ -378,26 +406,22 @@ fn normal_update(
         }
         // An ordinary page of the domain (in use as writable memory, or
         // untyped): Xen writes the 8 bytes as they are.
-        (n, PageType::Writable) if n > 0 => plain_write(t, cur, mfn, index, val),
-        (0, _) => plain_write(t, cur, mfn, index, val),
+        (n, PageType::Writable) if n > 0 => plain_write(t, mfn, index, val),
+        (0, _) => plain_write(t, mfn, index, val),
         // Descriptor tables and other typed uses.
         _ => Err(Errno::EINVAL),
     }
 }
 
-/// Writes entry `index` of an ordinary page of the domain under a
+/// Writes entry `index` of an ordinary page of the table owner under a
 /// writable type reference taken and dropped around the write (Xen's
 /// `get_page_type(PGT_writable_page)`), in the same frame-table step.
 /// Kept out of line: the page-table path is the hot one.
 #[inline(never)]
-fn plain_write(
-    t: &mut Tables<'_>,
-    cur: &Current,
-    mfn: u64,
-    index: usize,
-    val: u64,
-) -> Result<(), Errno> {
-    let frame = WritableRef::take_in(t.frames, mfn, cur.id).map_err(|_| Errno::EINVAL)?;
+fn plain_write(t: &mut Tables<'_>, mfn: u64, index: usize, val: u64) -> Result<(), Errno> {
+    // The page is the table owner's (the caller's, or the domain a
+    // privileged caller names as the page-table owner).
+    let frame = WritableRef::take_in(t.frames, mfn, t.domain).map_err(|_| Errno::EINVAL)?;
     let written = frame.write_u64(index as u64 * 8, val);
     frame.release_in(t.frames);
     written.map_err(|_| Errno::EINVAL)
@@ -481,12 +505,21 @@ pub fn mmuext_op(ops: u64, count: u32, pdone: u64, foreigndom: u32) -> Outcome {
 
 #[inline(always)]
 fn ext_batch(ops: u64, count: &mut u64, pdone: u64, foreigndom: u32) -> Outcome {
-    let (mut batch, ops, foreign) = match Batch::open::<MmuextOp>(count, pdone, foreigndom, ops) {
+    // Only the page owner: Xen's `do_mmuext_op` takes `foreigndom` as a
+    // domid (its high half is dropped).
+    let checked = || {
+        let pg_owner = check_pg_owner(u16::try_from(foreigndom & 0xffff).unwrap_or(DOMID_SELF))?;
+        Ok(Foreign {
+            pg_owner,
+            pt_owner: None,
+        })
+    };
+    let (mut batch, ops, foreign) = match Batch::open::<MmuextOp>(count, pdone, checked, ops) {
         Ok(b) => b,
         Err(e) => return Outcome::Err(e),
     };
     let mut cur = current();
-    if let Some(f) = foreign {
+    if let Some(f) = foreign.pg_owner {
         cur.pg_owner = f;
     }
     let mut rc = Ok(0);
