@@ -576,6 +576,14 @@ fn owned(cur: &Current, mfn: u64) -> bool {
         == Some(true)
 }
 
+/// Whether domain `id` is being destroyed (or gone).
+fn owner_dying(id: u16) -> bool {
+    domain::DomId::try_new(id)
+        .ok()
+        .and_then(domain::lookup)
+        .is_none_or(|d| d.with_state(|s| s.dying))
+}
+
 /// An `mmuext_op` on a foreign page owner's behalf: only pins and unpins
 /// (Xen: `-EPERM` for the rest).
 #[cold]
@@ -621,6 +629,12 @@ fn one_ext_op(cur: &Current, cmd: u32, arg1: u64, arg2: u64) -> Result<(), Errno
                 let is_base =
                     !foreign && domain::with_current(|d| d.vcpu.kernel_cr3 == arg1 * PAGE_SIZE);
                 install_slots(arg1, is_base)?;
+            }
+            if foreign && owner_dying(cur.pg_owner) {
+                // Raced with its destruction, which may have looked past
+                // this frame already: the pin goes again (success all the
+                // same, as on Xen).
+                let _ = mm::with_page_tables(cur.pg_owner, false, |t| t.unpin(arg1));
             }
             // Validating a table removes no translation: nothing owed.
             Ok(())
