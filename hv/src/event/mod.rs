@@ -112,27 +112,60 @@ impl Events {
         Ok(())
     }
 
-    /// `EVTCHNOP_reset` (`resuming`: `reset_cont`) of this domain's own
-    /// table: `Ok(true)` when done, `Ok(false)` when preempted (the
-    /// caller continues with `reset_cont`). Only loopback channels exist,
-    /// so no port is connected to another domain.
-    pub fn reset(&mut self, resuming: bool) -> Result<bool, Errno> {
+    /// One step of `EVTCHNOP_reset` (`resuming`: `reset_cont`) of this
+    /// table, up to the end, a preemption or a port joined to another
+    /// domain, which [`reset`] closes with both tables locked.
+    fn reset_step(&mut self, resuming: bool) -> Result<ResetStep, Errno> {
         let mut asked = 0u32;
         let preempt = || {
             asked += 1;
             asked.is_multiple_of(RESET_PORTS_PER_CALL / 64)
         };
-        match self.table.reset(resuming, &self.words, preempt)? {
+        Ok(match self.table.reset(resuming, &self.words, preempt)? {
             ResetProgress::Done { fifo_released } => {
                 if fifo_released {
                     self.words.release_fifo();
                 }
-                Ok(true)
+                ResetStep::Done
             }
-            ResetProgress::Preempted => Ok(false),
-            // Every interdomain channel is a loopback one until domains
-            // can talk to each other; the table then never stops here.
-            ResetProgress::ForeignPeer { .. } => Err(Errno::EAGAIN),
+            ResetProgress::Preempted => ResetStep::Preempted,
+            ResetProgress::ForeignPeer { port, .. } => ResetStep::Peer(port.get()),
+        })
+    }
+}
+
+/// Where a reset step stopped.
+enum ResetStep {
+    Done,
+    Preempted,
+    /// At this port, joined to another domain.
+    Peer(u32),
+}
+
+/// `EVTCHNOP_reset` (`resuming`: `reset_cont`) of `d`'s table: every port
+/// closes (a channel to another domain with that domain's end going back
+/// to unbound, as a close from either side), then a FIFO table goes back
+/// to 2-level. `Ok(true)` when done, `Ok(false)` when preempted (the
+/// caller continues with `reset_cont`). Call with no lock held.
+pub fn reset(d: &Domain, resuming: bool) -> Result<bool, Errno> {
+    let mut resuming = resuming;
+    let mut last_peer = None;
+    loop {
+        let step = d.events.lock().reset_step(resuming)?;
+        match step {
+            ResetStep::Done => return Ok(true),
+            ResetStep::Preempted => return Ok(false),
+            ResetStep::Peer(port) => {
+                // The same port again: its close keeps failing (cannot
+                // happen while the table is this domain's alone to change;
+                // a bound on the loop all the same).
+                if last_peer == Some(port) {
+                    return Err(Errno::EAGAIN);
+                }
+                last_peer = Some(port);
+                let _ = close(d, port);
+                resuming = true;
+            }
         }
     }
 }

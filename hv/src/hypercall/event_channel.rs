@@ -22,7 +22,9 @@
 //! (lower `DomId` first, as one place in the lock order: [`both`]). A
 //! send names the other end's port; that domain's table is locked on its
 //! own to raise it, if the channel still joins the two. `EVTCHNOP_reset`
-//! of a table with a channel to another domain is `-EAGAIN` (not yet).
+//! closes a channel to another domain as a close does (the other end goes
+//! back to unbound); a privileged caller resets another domain's table
+//! while that domain's controller has it paused (`-EINVAL` otherwise).
 //! `bind_pirq` is not offered (hv passes no physical IRQ to any domain):
 //! `-ENOSYS`.
 
@@ -138,12 +140,12 @@ fn reset(cmd: u32, arg: u64) -> Outcome {
             if access == Access::Denied {
                 return Err(Errno::EPERM);
             }
-            // Xen resets another domain only while its controller has
-            // it paused; hv pauses none.
-            if d.id != own.id {
+            // Another domain only while its controller has it paused,
+            // as Xen.
+            if d.id != own.id && d.with_state(|s| s.controller_pauses == 0) {
                 return Err(Errno::EINVAL);
             }
-            d.events.lock().reset(cmd == EVTCHNOP_RESET_CONT)
+            event::reset(d, cmd == EVTCHNOP_RESET_CONT)
         })?
     })();
     match r {

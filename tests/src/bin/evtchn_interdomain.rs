@@ -6,9 +6,13 @@
 //! unbound (the dying domain's channels close). Bad binds: a port already
 //! bound, a port that does not exist, a port allocated for another
 //! domain, a domain that does not exist (also after the destroy).
+//! `EVTCHNOP_reset` of the other domain's table, while its controller
+//! pauses it, closes its ports and puts dom0's end back to unbound;
+//! while it is not paused, `-EINVAL`.
 //!
 //! @covers: event_channel_op.alloc_unbound event_channel_op.bind_interdomain
 //! @covers: event_channel_op.close event_channel_op.status event_channel_op.send
+//! @covers: event_channel_op.reset
 #![no_std]
 #![no_main]
 
@@ -20,7 +24,7 @@ use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
 use guest_abi::xen::DOMID_SELF;
 use tests::check;
-use tests::evtchn::{alloc_unbound, bind_interdomain, close, send, status};
+use tests::evtchn::{alloc_unbound, bind_interdomain, close, reset, send, status};
 
 guest_abi::pv_guest!(main, name = "evtchn_interdomain");
 
@@ -100,6 +104,28 @@ fn main(_si: StartInfoRef) -> ! {
         }
     };
     check!(r, "bound again", seen(d, theirs) => (EVTCHNSTAT_INTERDOMAIN, 0, mine));
+
+    // A reset of their table (its controller, we, still pauses it from
+    // its creation) closes their end; ours goes back to unbound for them.
+    check!(r, "reset their table while it is paused", reset(d) => 0);
+    check!(r, "their end is closed", seen(d, theirs).0 => EVTCHNSTAT_CLOSED);
+    check!(r, "so is their port for domain 5", seen(d, other).0 => EVTCHNSTAT_CLOSED);
+    check!(r, "our end is unbound for them", seen(DOMID_SELF, mine) => (EVTCHNSTAT_UNBOUND, d, 0));
+    check!(r, "close it", close(mine) => 0);
+    let theirs = alloc_unbound(d, 0).unwrap_or(0);
+    let mine = bind_interdomain(d, theirs).unwrap_or(0);
+    r.check("a new channel to them", theirs != 0 && mine != 0);
+    check!(r, "unpause them", domctl(XEN_DOMCTL_UNPAUSEDOMAIN, d).0 => 0);
+    check!(r, "reset their table while it is not paused", reset(d) => -EINVAL);
+    check!(r, "the channel stays", seen(d, theirs) => (EVTCHNSTAT_INTERDOMAIN, 0, mine));
+    check!(r, "pause them", domctl(XEN_DOMCTL_PAUSEDOMAIN, d).0 => 0);
+    check!(r, "reset their table again", reset(d) => 0);
+    check!(r, "our end is unbound for them again", seen(DOMID_SELF, mine) => (EVTCHNSTAT_UNBOUND, d, 0));
+    check!(r, "close it", close(mine) => 0);
+    let theirs = alloc_unbound(d, 0).unwrap_or(0);
+    let mine = bind_interdomain(d, theirs).unwrap_or(0);
+    r.check("one more channel to them", theirs != 0 && mine != 0);
+
     check!(r, "destroy the domain", domctl(XEN_DOMCTL_DESTROYDOMAIN, d).0 => 0);
     check!(r, "our end is unbound for it", seen(DOMID_SELF, mine) => (EVTCHNSTAT_UNBOUND, d, 0));
     check!(r, "a send on it is dropped", send(mine) => 0);
