@@ -13,7 +13,8 @@
 //! (`mmuext_op`) and its console and xenstore channels
 //! (`EVTCHNOP_alloc_unbound`). The pure parts are host-tested
 //! (`cargo test -p toolstack`); [`build`] is the guest-side glue, which
-//! needs a way to map a frame for a moment ([`FrameMapper`]).
+//! needs a way to map a frame for a moment ([`FrameMapper`]); `serve`
+//! runs a built domU to its shutdown (console relayed, then destroyed).
 #![no_std]
 
 pub mod elf;
@@ -21,6 +22,9 @@ pub mod layout;
 
 #[cfg(target_os = "none")]
 pub mod build;
+
+#[cfg(target_os = "none")]
+pub mod serve;
 
 #[cfg(target_os = "none")]
 pub use build::{build, Built, Config, FrameMapper};

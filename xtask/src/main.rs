@@ -97,7 +97,8 @@ cargo xtask <command> [options]
       with the serial console on this terminal.
         --guest FILE       boot domain kernel ELF (default: the built dom0)
         --cmdline STR      its command line (default: empty)
-        --module FILE      its module (initrd)
+        --module FILE      its module (initrd; default for dom0: the built
+                           hello-domu, which dom0 builds and runs as a domU)
         --hv-cmdline STR   hv's command line (default: console=com1 dom0_mem=64M)
         --smp N, --mem MiB machine vCPUs (default 1) and memory (default 512)
         --kvm              -accel kvm -cpu host instead of TCG -cpu max
@@ -321,6 +322,11 @@ fn cmd_run(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     ensure(ws, &[Prereq::KernelTarget, Prereq::Qemu])?;
     if build {
         build_kernels(ws, profile, ALL_KERNELS)?;
+    }
+    // The default boot domain, dom0, gets the default domU to build and
+    // run: `hello-domu` (built with it).
+    if guest.is_none() && module.is_none() {
+        module = Some(ws.kernel(profile, "hello-domu"));
     }
     let guest = guest.unwrap_or_else(|| ws.kernel(profile, "dom0"));
     let hv = ws.kernel(profile, "hv");

@@ -432,17 +432,17 @@ fn plain_write(t: &mut Tables<'_>, mfn: u64, index: usize, val: u64) -> Result<(
 
 #[inline(always)]
 pub fn update_va_mapping(va: u64, val: u64, flags: u64) -> Outcome {
-    update_l1e(va, val, flags).into()
+    update_l1e(va, val, flags, None).into()
 }
 
-/// `update_va_mapping_otherdomain(va, val, flags, domid)`: only the domain
-/// itself exists to be named for now. Xen looks the domain up like
-/// foreigndom: naming itself by number is not a foreign domain either.
+/// `update_va_mapping_otherdomain(va, val, flags, domid)`: as
+/// `update_va_mapping`, the new entry mapping a frame of `domid` (looked
+/// up as `foreigndom`: [`check_pg_owner`]; a privileged caller's, as a
+/// toolstack maps the frames of a domain it builds).
 pub fn update_va_mapping_otherdomain(va: u64, val: u64, flags: u64, domid: u16) -> Outcome {
-    if domid == DOMID_SELF {
-        update_va_mapping(va, val, flags)
-    } else {
-        Outcome::Err(Errno::ESRCH)
+    match check_pg_owner(domid) {
+        Ok(pg_owner) => update_l1e(va, val, flags, pg_owner).into(),
+        Err(e) => Outcome::Err(e),
     }
 }
 
@@ -459,7 +459,7 @@ fn l1_of(cr3: u64, va: u64) -> Result<(u64, usize), Errno> {
 }
 
 #[inline(never)]
-fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
+fn update_l1e(va: u64, val: u64, flags: u64, pg_owner: Option<u16>) -> HcResult {
     // No vCPU lock: the domain's fixed fields, and the running vCPU's page
     // table is the one loaded (a hypercall comes from guest kernel mode).
     let Current { id, privileged, .. } = current();
@@ -467,6 +467,9 @@ fn update_l1e(va: u64, val: u64, flags: u64) -> HcResult {
     let cr3 = crate::arch::x86_64::cpu::read_cr3() & pt::PTE_ADDR;
     let (l1, index) = l1_of(cr3, va)?;
     mm::with_page_tables(id, io_caps, |t| {
+        if let Some(owner) = pg_owner {
+            t.pg_owner = owner;
+        }
         t.update_l1_entry(l1, index, val).map_err(err)
     })
     .ok_or(Errno::EINVAL)??;

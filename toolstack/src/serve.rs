@@ -1,0 +1,276 @@
+//! dom0's side of a domU it built ([`crate::build`]), until the domU
+//! shuts down: the same code on hv and on Xen.
+//!
+//! - [`Scratch`]: a page of dom0's address space the builder maps each
+//!   frame of the new domain at in turn (`update_va_mapping_otherdomain`,
+//!   flushing the page's translation each time).
+//! - [`Relay`]: the domU's console ring read out line by line.
+//! - [`run`]: binds the domU's console channel and `VIRQ_DOM_EXC`, maps
+//!   its console ring, unpauses it and relays its lines, sleeping in
+//!   `SCHEDOP_poll` on the two ports, until it has shut down; then closes
+//!   both ports and destroys it.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use guest_abi::domctl::*;
+use guest_abi::event_channel::{
+    EvtchnBindInterdomain, EvtchnBindVirq, EvtchnClose, EVTCHNOP_BIND_INTERDOMAIN,
+    EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE,
+};
+use guest_abi::hypercall::{
+    hypercall2, hypercall3, hypercall4, typed, EVENT_CHANNEL_OP, SCHED_OP, UPDATE_VA_MAPPING,
+    UPDATE_VA_MAPPING_OTHERDOMAIN,
+};
+use guest_abi::sched::{SchedPoll, SCHEDOP_POLL};
+use guest_abi::xen::{UVMF_INVLPG, VIRQ_DOM_EXC};
+
+use crate::{Built, Error, FrameMapper};
+
+const PAGE: usize = 4096;
+/// Present, writable, user, accessed, dirty.
+const RW_PTE: u64 = 0x67;
+
+/// Maps frame `mfn` of domain `dom` writable at `va` (a page of ours that
+/// has an L1 entry) and drops any old translation of `va`.
+fn map_foreign(va: u64, mfn: u64, dom: u16) -> i64 {
+    // SAFETY: the hypervisor checks the frame and the entry.
+    unsafe {
+        hypercall4(
+            UPDATE_VA_MAPPING_OTHERDOMAIN,
+            va,
+            (mfn << 12) | RW_PTE,
+            UVMF_INVLPG,
+            u64::from(dom),
+        )
+    }
+}
+
+/// Unmaps `va` (and drops its translation).
+fn unmap(va: u64) -> i64 {
+    // SAFETY: as above.
+    unsafe { hypercall3(UPDATE_VA_MAPPING, va, 0, UVMF_INVLPG) }
+}
+
+fn step(what: &'static str, rc: i64) -> Result<(), Error> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(what, rc))
+    }
+}
+
+/// A page of the caller's address space (with an L1 entry, the frame it
+/// mapped given up) that the builder maps each frame at in turn.
+#[derive(Debug, Clone, Copy)]
+pub struct Scratch {
+    pub va: u64,
+}
+
+impl FrameMapper for Scratch {
+    fn with_frame(
+        &mut self,
+        dom: u16,
+        mfn: u64,
+        f: &mut dyn FnMut(&mut [u8; PAGE]),
+    ) -> Result<(), Error> {
+        step(
+            "update_va_mapping_otherdomain: map a frame of it",
+            map_foreign(self.va, mfn, dom),
+        )?;
+        // SAFETY: `va` maps the frame writable until the unmap below, and
+        // nothing else of ours refers to the page meanwhile.
+        f(unsafe { &mut *(self.va as *mut [u8; PAGE]) });
+        step("update_va_mapping: unmap", unmap(self.va))
+    }
+}
+
+/// Offsets in a console ring page (`xencons_interface`).
+const OUT: u64 = 1024;
+const OUT_SIZE: u32 = 2048;
+const OUT_CONS: u64 = 3080;
+const OUT_PROD: u64 = 3084;
+
+/// A console ring's output, line by line (a line longer than 200 bytes
+/// is cut).
+#[derive(Debug)]
+pub struct Relay {
+    buf: [u8; 200],
+    len: usize,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self {
+            buf: [0; 200],
+            len: 0,
+        }
+    }
+}
+
+impl Relay {
+    /// Consumes what the ring mapped at `ring` holds, handing each whole
+    /// line (without its newline) to `line`.
+    pub fn drain(&mut self, ring: u64, mut line: impl FnMut(&[u8])) {
+        let word = |off: u64| {
+            // SAFETY: the ring page is mapped at `ring`; its indexes are
+            // u32s the domU writes.
+            unsafe { ((ring + off) as *const u32).read_volatile() }
+        };
+        let prod = word(OUT_PROD);
+        let mut c = word(OUT_CONS);
+        while c != prod {
+            // SAFETY: inside the ring's `out` array.
+            let b =
+                unsafe { ((ring + OUT + u64::from(c % OUT_SIZE)) as *const u8).read_volatile() };
+            if b == b'\n' {
+                line(self.buf.get(..self.len).unwrap_or(&[]));
+                self.len = 0;
+            } else if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+            c = c.wrapping_add(1);
+        }
+        // SAFETY: `out_cons`, a u32 of the mapped ring.
+        unsafe { ((ring + OUT_CONS) as *mut u32).write_volatile(prod) };
+    }
+}
+
+fn evtchn<T>(cmd: u32, arg: &mut T) -> i64 {
+    // SAFETY: `arg` is the live struct of the command.
+    unsafe {
+        hypercall2(
+            EVENT_CHANNEL_OP,
+            u64::from(cmd),
+            core::ptr::from_mut(arg) as u64,
+        )
+    }
+}
+
+fn close(port: u32) -> i64 {
+    evtchn(EVTCHNOP_CLOSE, &mut EvtchnClose { port })
+}
+
+fn domctl(cmd: u32, dom: u16) -> Result<XenDomctl, i64> {
+    let mut op = XenDomctl::new(cmd, dom, &0u64);
+    // SAFETY: `op` is a live xen_domctl with no handle in it.
+    match unsafe { typed::domctl(&mut op) } {
+        0 => Ok(op),
+        rc => Err(rc),
+    }
+}
+
+/// Clears `port`'s pending bit in our shared-info page (mapped at
+/// `shared`): `evtchn_pending` is 64 words from byte 2048.
+fn clear_pending(shared: u64, port: u32) {
+    let word = shared + 2048 + u64::from(port / 64) * 8;
+    // SAFETY: an aligned word of the mapped shared-info page, which the
+    // hypervisor changes only atomically.
+    let w = unsafe { &*(word as *const AtomicU64) };
+    w.fetch_and(!(1u64 << (port % 64)), Ordering::SeqCst);
+}
+
+/// Sleeps until one of `ports` is pending.
+fn poll(ports: &[u32]) {
+    let p = SchedPoll {
+        ports: ports.as_ptr() as u64,
+        nr_ports: u32::try_from(ports.len()).unwrap_or(0),
+        _pad: 0,
+        timeout: 0,
+    };
+    // SAFETY: `p` and its port list are live.
+    unsafe {
+        hypercall2(
+            SCHED_OP,
+            u64::from(SCHEDOP_POLL),
+            core::ptr::from_ref(&p) as u64,
+        )
+    };
+}
+
+/// Runs the built, paused domain `b` until it shuts down, relaying each
+/// line of its console to `line`, then destroys it: its shutdown reason
+/// (`SHUTDOWN_*`). `shared` is where our shared-info page is mapped,
+/// `ring` a page of ours (as [`Scratch`]) for its console ring. On an
+/// error the domain is destroyed too.
+pub fn run(b: &Built, shared: u64, ring: u64, line: impl FnMut(&[u8])) -> Result<u32, Error> {
+    let r = serve(b, shared, ring, line);
+    let destroyed = domctl(XEN_DOMCTL_DESTROYDOMAIN, b.domid).map(|_| ());
+    let reason = r?;
+    step("destroydomain", destroyed.err().unwrap_or(0))?;
+    Ok(reason)
+}
+
+fn serve(b: &Built, shared: u64, ring: u64, mut line: impl FnMut(&[u8])) -> Result<u32, Error> {
+    let mut bind = EvtchnBindInterdomain {
+        remote_dom: b.domid,
+        _pad: 0,
+        remote_port: b.console_port,
+        local_port: 0,
+    };
+    step(
+        "bind_interdomain: its console",
+        evtchn(EVTCHNOP_BIND_INTERDOMAIN, &mut bind),
+    )?;
+    let console = bind.local_port;
+    let mut virq = EvtchnBindVirq {
+        virq: VIRQ_DOM_EXC,
+        vcpu: 0,
+        port: 0,
+    };
+    let rc = evtchn(EVTCHNOP_BIND_VIRQ, &mut virq);
+    if rc != 0 {
+        close(console);
+        return Err(Error::new("bind_virq: VIRQ_DOM_EXC", rc));
+    }
+    let ports = [console, virq.port];
+    let r = relay_until_down(b, shared, ring, &ports, &mut line);
+    for p in ports {
+        close(p);
+    }
+    r
+}
+
+fn relay_until_down(
+    b: &Built,
+    shared: u64,
+    ring: u64,
+    ports: &[u32; 2],
+    line: &mut impl FnMut(&[u8]),
+) -> Result<u32, Error> {
+    step(
+        "update_va_mapping_otherdomain: its console ring",
+        map_foreign(ring, b.console_mfn, b.domid),
+    )?;
+    let r = (|| {
+        step(
+            "unpausedomain",
+            domctl(XEN_DOMCTL_UNPAUSEDOMAIN, b.domid).err().unwrap_or(0),
+        )?;
+        let mut relay = Relay::default();
+        loop {
+            // Cleared before looking: a notification after the look
+            // leaves its port pending, and the poll returns at once.
+            for &p in ports {
+                clear_pending(shared, p);
+            }
+            relay.drain(ring, &mut *line);
+            let info = domctl(XEN_DOMCTL_GETDOMAININFO, b.domid)
+                .map_err(|rc| Error::new("getdomaininfo", rc))?
+                .u
+                .get::<XenDomctlGetdomaininfo>();
+            if info.domain != b.domid {
+                return Err(Error::new("getdomaininfo: the domain is gone", 0));
+            }
+            if info.flags & XEN_DOMINF_SHUTDOWN != 0 {
+                relay.drain(ring, &mut *line);
+                return Ok(info.shutdown_reason());
+            }
+            poll(ports);
+        }
+    })();
+    let unmapped = unmap(ring);
+    let reason = r?;
+    step("update_va_mapping: unmap its console ring", unmapped)?;
+    Ok(reason)
+}
