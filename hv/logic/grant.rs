@@ -31,9 +31,9 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
 use guest_abi::grant_table::{
-    GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP, GNTST_GENERAL_ERROR, GNTST_NO_DEVICE_SPACE,
-    GTF_ACCEPT_TRANSFER, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_SUB_PAGE,
-    GTF_TRANSFER_COMMITTED, GTF_TRANSFER_COMPLETED, GTF_TRANSITIVE, GTF_TYPE_MASK, GTF_WRITING,
+    GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP, GNTST_GENERAL_ERROR, GNTST_NO_SPACE, GTF_ACCEPT_TRANSFER,
+    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_SUB_PAGE, GTF_TRANSFER_COMMITTED,
+    GTF_TRANSFER_COMPLETED, GTF_TRANSITIVE, GTF_TYPE_MASK, GTF_WRITING,
 };
 
 /// Grant-table frames a domain may have unless its creator said otherwise
@@ -405,31 +405,36 @@ impl Maptrack {
         }
     }
 
-    /// The most handles there can be.
+    /// The most handles in use at once: all the maptrack frames hold but
+    /// one, as on Xen, whose free list always keeps one entry (so a
+    /// domain with one frame maps 255 grants at once).
     pub fn limit(&self) -> u32 {
-        self.max_frames.saturating_mul(MAPTRACK_PER_FRAME)
+        self.max_frames
+            .saturating_mul(MAPTRACK_PER_FRAME)
+            .saturating_sub(1)
     }
 
     /// A handle for `m`, busy (owned by the map making it);
-    /// `GNTST_no_device_space` when every handle is in use.
+    /// `GNTST_no_space` when every handle is in use (Xen's answer when
+    /// `get_maptrack_handle` finds none).
     pub fn insert(&mut self, m: Mapping) -> Result<u32, i16> {
         if self.free.is_empty() {
             let have = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
             if have >= self.limit() {
-                return Err(GNTST_NO_DEVICE_SPACE);
+                return Err(GNTST_NO_SPACE);
             }
             let grow = MAPTRACK_PER_FRAME.min(self.limit() - have);
             self.slots
                 .try_reserve(grow as usize)
-                .map_err(|_| GNTST_NO_DEVICE_SPACE)?;
+                .map_err(|_| GNTST_NO_SPACE)?;
             self.free
                 .try_reserve(grow as usize)
-                .map_err(|_| GNTST_NO_DEVICE_SPACE)?;
+                .map_err(|_| GNTST_NO_SPACE)?;
             self.slots.resize(self.slots.len() + grow as usize, None);
             // Lowest handle first out.
             self.free.extend((have..have + grow).rev());
         }
-        let h = self.free.pop().ok_or(GNTST_NO_DEVICE_SPACE)?;
+        let h = self.free.pop().ok_or(GNTST_NO_SPACE)?;
         if let Some(slot) = self.slots.get_mut(h as usize) {
             *slot = Some(Slot { m, busy: true });
         }

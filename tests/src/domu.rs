@@ -196,11 +196,19 @@ pub fn try_build(
     vcpus: u32,
     code: &[u8],
 ) -> Result<Tiny, (&'static str, i64)> {
-    let (rc, d) = domctl(XenDomctl::new(
-        XEN_DOMCTL_CREATEDOMAIN,
-        0,
-        &XenDomctlCreatedomain::pv(vcpus, [0; 16]),
-    ));
+    try_build_with(w, slot, &XenDomctlCreatedomain::pv(vcpus, [0; 16]), code)
+}
+
+/// [`try_build`] with the domain created as `config` says (its vCPUs:
+/// `config.max_vcpus`).
+pub fn try_build_with(
+    w: &Window,
+    slot: u64,
+    config: &XenDomctlCreatedomain,
+    code: &[u8],
+) -> Result<Tiny, (&'static str, i64)> {
+    let vcpus = config.max_vcpus;
+    let (rc, d) = domctl(XenDomctl::new(XEN_DOMCTL_CREATEDOMAIN, 0, config));
     ok("createdomain", rc, 0)?;
     let built = fill(w, slot, vcpus, code, d);
     if built.is_err() {

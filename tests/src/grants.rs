@@ -77,3 +77,53 @@ pub fn copy_op(source: GnttabCopyPtr, dest: GnttabCopyPtr, len: u16, flags: u16)
         ..Default::default()
     }
 }
+
+/// What a test guest that grants pages of its own to domUs starts from.
+pub struct DomuGrants {
+    /// The toolstack environment ([`crate::domu::toolstack_env`]).
+    pub w: crate::pvmm::Window,
+    pub shared: crate::fixup::SharedInfo,
+    pub port: u32,
+    /// Where its grant table (one frame) is mapped, writable.
+    pub table: u64,
+    /// A page of its own (a spare frame past the ones the window took),
+    /// mapped writable at window page `w_page`.
+    pub page: u64,
+    /// Its environment, for more spare frames.
+    pub env: crate::pvmm::Env,
+}
+
+/// [`DomuGrants`], the table at window page `w_table` and the page at
+/// `w_page` (`None` after a failed check).
+pub fn domu_grants(
+    r: &mut guest_abi::rt::report::Report,
+    si: guest_abi::rt::StartInfoRef,
+    w_table: u64,
+    w_page: u64,
+) -> Option<DomuGrants> {
+    use crate::pvmm::{A, D, P, RW, US};
+    let (w, shared, port) = crate::domu::toolstack_env(r, si)?;
+    let mut frames = [0u64; 1];
+    let ok = crate::check!(r, "our grant table",
+        crate::control::setup_table(DOMID_SELF, &mut frames) => (0, guest_abi::grant_table::GNTST_OKAY))
+        && crate::check!(r, "map it", w.map(w_table, frames[0], P | RW | US | A | D) => 0);
+    if !ok {
+        return None;
+    }
+    let mut env = crate::pvmm::Env::new(r, si)?;
+    for _ in 0..4 {
+        let _ = env.spare();
+    }
+    let (_, page) = env.spare();
+    crate::check!(r, "map our page", w.map(w_page, page, P | RW | US | A | D) => 0).then(|| {
+        let table = w.va(w_table);
+        DomuGrants {
+            w,
+            shared,
+            port,
+            table,
+            page,
+            env,
+        }
+    })
+}

@@ -17,14 +17,13 @@ use guest_abi::domctl::*;
 use guest_abi::grant_table::*;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::xen::DOMID_SELF;
 use tests::check;
-use tests::control::{idle_10ms, setup_table};
+use tests::control::idle_10ms;
 use tests::domu::{
     build, code_between, context, get_value, info, put_value, simple, vcpucontext, Tiny, DATA_VA,
     HCALL_VA,
 };
-use tests::pvmm::{read_u64, write_u64, Window, A, D, P, RW, US};
+use tests::pvmm::{read_u64, write_u64, Window};
 
 guest_abi::pv_guest!(main, name = "grant_domu");
 
@@ -153,22 +152,10 @@ fn run(
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("grant_domu");
-    let Some((w, shared, port)) = tests::domu::toolstack_env(&mut r, si) else {
+    let Some(g) = tests::grants::domu_grants(&mut r, si, W_TABLE, W_PAGE) else {
         r.finish()
     };
-    let mut frames = [0u64; 1];
-    check!(r, "our grant table", setup_table(DOMID_SELF, &mut frames) => (0, GNTST_OKAY));
-    check!(r, "map it", w.map(W_TABLE, frames[0], P | RW | US | A | D) => 0);
-    // Our page to grant: a spare frame after the initial mapping (past
-    // the one the window's L1 took).
-    let Some(mut env) = tests::pvmm::Env::new(&mut r, si) else {
-        r.finish()
-    };
-    for _ in 0..4 {
-        let _ = env.spare();
-    }
-    let (_, page_mfn) = env.spare();
-    check!(r, "map our page", w.map(W_PAGE, page_mfn, P | RW | US | A | D) => 0);
+    let (w, shared, port, page_mfn) = (g.w, g.shared, g.port, g.page);
     write_u64(w.va(W_PAGE), PATTERN);
     write_u64(w.va(W_PAGE) + 8, 0);
 

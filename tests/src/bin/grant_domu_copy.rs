@@ -33,9 +33,8 @@ use guest_abi::grant_table::*;
 use guest_abi::memory::XENMEM_CURRENT_RESERVATION;
 use guest_abi::rt::report::Report;
 use guest_abi::rt::StartInfoRef;
-use guest_abi::xen::DOMID_SELF;
 use tests::check;
-use tests::control::{check_free_back, free_pages, idle_10ms, populate, setup_table, XEN_SLACK};
+use tests::control::{check_free_back, free_pages, idle_10ms, populate, XEN_SLACK};
 use tests::domu::{
     build, code_between, context, get_value, info, put_value, set_window_page, simple, vcpucontext,
     DATA_VA, HCALL_VA,
@@ -118,22 +117,11 @@ fn transfer(mfn: u64, gref: u32) -> GnttabTransfer {
 
 fn main(si: StartInfoRef) -> ! {
     let mut r = Report::new("grant_domu_copy");
-    let Some((w, shared, port)) = tests::domu::toolstack_env(&mut r, si) else {
+    let Some(g) = tests::grants::domu_grants(&mut r, si, W_TABLE, W_PAGE) else {
         r.finish()
     };
-    let mut frames = [0u64; 1];
-    check!(r, "our grant table", setup_table(DOMID_SELF, &mut frames) => (0, GNTST_OKAY));
-    check!(r, "map it", w.map(W_TABLE, frames[0], P | RW | US | A | D) => 0);
-    let table = w.va(W_TABLE);
+    let (w, shared, port, table, page, mut env) = (g.w, g.shared, g.port, g.table, g.page, g.env);
     let flags_of = |gref: u32| read_u64(table + u64::from(gref) * 8) & 0xffff;
-    let Some(mut env) = tests::pvmm::Env::new(&mut r, si) else {
-        r.finish()
-    };
-    for _ in 0..4 {
-        let _ = env.spare();
-    }
-    let (_, page) = env.spare();
-    check!(r, "map our page", w.map(W_PAGE, page, P | RW | US | A | D) => 0);
     write_u64(w.va(W_PAGE), PATTERN);
     write_u64(w.va(W_PAGE) + 8, PATTERN2);
     write_u64(w.va(W_PAGE) + 0x100, 0);
