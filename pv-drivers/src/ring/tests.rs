@@ -1,0 +1,287 @@
+//! Host tests of the rings: the geometry Xen's headers give, two threads
+//! over one shared area, event suppression, and peers that lie.
+
+extern crate std;
+
+use super::*;
+use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::Arc;
+use std::vec::Vec;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// A shared area in host memory: 32-bit words, each byte reached through
+/// an atomic read-modify-write of its word.
+struct Area(Vec<AtomicU32>);
+
+impl Area {
+    fn new(bytes: usize) -> Self {
+        Self((0..bytes.div_ceil(4)).map(|_| AtomicU32::new(0)).collect())
+    }
+}
+
+impl SharedRing for Area {
+    fn size(&self) -> usize {
+        self.0.len() * 4
+    }
+    fn load(&self, offset: usize) -> u32 {
+        self.0[offset / 4].load(SeqCst)
+    }
+    fn store(&self, offset: usize, value: u32) {
+        self.0[offset / 4].store(value, SeqCst);
+    }
+    fn read(&self, offset: usize, out: &mut [u8]) {
+        for (i, b) in out.iter_mut().enumerate() {
+            let at = offset + i;
+            *b = self.0[at / 4].load(SeqCst).to_le_bytes()[at % 4];
+        }
+    }
+    fn write(&self, offset: usize, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            let at = offset + i;
+            let _ = self.0[at / 4].fetch_update(SeqCst, SeqCst, |w| {
+                let mut bytes = w.to_le_bytes();
+                bytes[at % 4] = b;
+                Some(u32::from_le_bytes(bytes))
+            });
+        }
+    }
+    fn fence(&self) {
+        core::sync::atomic::fence(SeqCst);
+    }
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+struct Req {
+    id: u64,
+    value: u64,
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+struct Rsp {
+    id: u64,
+    status: i32,
+    pad: u32,
+}
+
+#[test]
+fn ring_sizes_are_xens() {
+    // blkif (112-byte requests): 32 per page; netif tx (12-byte
+    // requests) and rx (8-byte): 256; console-sized slots in 4 pages.
+    assert_eq!(ring_size(4096, 112), 32);
+    assert_eq!(ring_size(4096, 12), 256);
+    assert_eq!(ring_size(4096, 8), 256);
+    assert_eq!(ring_size(4 * 4096, 112), 128);
+    assert_eq!(ring_size(64, 8), 0);
+    assert_eq!(ring_size(4096, 0), 0);
+    assert_eq!(ring_size(4096, 5000), 0);
+}
+
+#[test]
+fn init_sets_the_events_to_one() {
+    let a = Area::new(4096);
+    a.write(0, &[0xff; 64]);
+    let f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    assert_eq!(f.size(), 128);
+    assert_eq!((a.load(0), a.load(4), a.load(8), a.load(12)), (0, 1, 0, 1));
+    let mut pad = [1u8; 48];
+    a.read(16, &mut pad);
+    assert_eq!(pad, [0; 48]);
+}
+
+#[test]
+fn requests_and_responses_round_trip_with_notifications() {
+    let a = Area::new(4096);
+    let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+    // Nothing yet; the back end asks to hear of the first request.
+    assert_eq!(b.final_check(), Ok(false));
+    assert!(f.queue(&Req { id: 1, value: 10 }));
+    assert!(f.queue(&Req { id: 2, value: 20 }));
+    assert!(f.push(), "the back end waits for request 1");
+    assert!(f.queue(&Req { id: 3, value: 30 }));
+    assert!(!f.push(), "it has not looked again: no second notification");
+    let mut got = Vec::new();
+    while let Some(r) = b.next_request().unwrap() {
+        got.push(r);
+    }
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(f.final_check(), Ok(false));
+    for r in &got {
+        assert!(b.queue(&Rsp {
+            id: r.id,
+            status: i32::try_from(r.value).unwrap(),
+            pad: 0
+        }));
+    }
+    assert!(!b.queue(&Rsp::default()), "no request left to answer");
+    assert!(b.push(), "the front end waits for response 1");
+    let mut rsps = Vec::new();
+    while let Some(r) = f.next_response().unwrap() {
+        rsps.push((r.id, r.status));
+    }
+    assert_eq!(rsps, [(1, 10), (2, 20), (3, 30)]);
+    assert_eq!(f.outstanding(), 0);
+}
+
+#[test]
+fn a_full_ring_takes_no_more_requests() {
+    let a = Area::new(4096);
+    let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    for i in 0..128 {
+        assert!(f.queue(&Req { id: i, value: 0 }));
+    }
+    assert!(!f.queue(&Req::default()));
+    f.push();
+    let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+    let n = core::iter::from_fn(|| b.next_request().unwrap()).count();
+    assert_eq!(n, 128);
+}
+
+#[test]
+fn a_request_is_read_once_into_private_memory() {
+    let a = Area::new(4096);
+    let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+    f.queue(&Req { id: 7, value: 1 });
+    f.push();
+    let r = b.next_request().unwrap().unwrap();
+    // The front end rewrites the slot after the back end took it.
+    a.write(HEADER, Req { id: 7, value: 999 }.as_bytes());
+    assert_eq!(r.value, 1);
+}
+
+#[test]
+fn a_lying_front_end_is_caught() {
+    let a = Area::new(4096);
+    let _f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+    // More requests than the ring holds.
+    a.store(0, 129);
+    assert_eq!(
+        b.next_request(),
+        Err(RingError::Overflow { prod: 129, cons: 0 })
+    );
+    assert_eq!(
+        b.final_check(),
+        Err(RingError::Overflow { prod: 129, cons: 0 })
+    );
+    // A producer index behind the consumer (wrapped): also a lie.
+    a.store(0, u32::MAX);
+    assert!(b.next_request().is_err());
+    // Exactly a ring's worth is taken, then no more until answered.
+    a.store(0, 128);
+    let n = core::iter::from_fn(|| b.next_request().unwrap()).count();
+    assert_eq!(n, 128);
+    a.store(0, 200);
+    assert_eq!(b.next_request(), Ok(None), "no response slot left");
+    assert!(b.queue(&Rsp::default()));
+    assert!(b.next_request().unwrap().is_some(), "one slot freed");
+}
+
+#[test]
+fn a_lying_back_end_is_caught() {
+    let a = Area::new(4096);
+    let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    f.queue(&Req::default());
+    f.queue(&Req::default());
+    f.push();
+    // Three responses to two requests.
+    a.store(8, 3);
+    assert_eq!(
+        f.next_response(),
+        Err(RingError::Overflow { prod: 3, cons: 0 })
+    );
+    a.store(8, 2);
+    assert!(f.next_response().unwrap().is_some());
+    assert!(f.next_response().unwrap().is_some());
+    assert_eq!(f.next_response(), Ok(None));
+}
+
+/// xorshift64: the lying peer's dice.
+fn dice(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn random_lies_never_yield_more_than_the_ring_holds() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..2000 {
+        let a = Area::new(4096);
+        let _f = Front::<_, Req, Rsp>::new(&a).unwrap();
+        let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+        let mut taken = 0u32;
+        for _ in 0..50 {
+            let roll = dice(&mut seed);
+            let lie = u32::from_le_bytes(roll.to_le_bytes()[1..5].try_into().unwrap());
+            match roll % 4 {
+                0 => a.store(0, lie),
+                1 => a.store(0, a.load(0).wrapping_add(lie % 8)),
+                2 if b.queue(&Rsp::default()) => taken -= 1,
+                _ => {}
+            }
+            match b.next_request() {
+                Ok(Some(_)) => taken += 1,
+                Ok(None) | Err(RingError::Overflow { .. }) => {}
+            }
+            assert!(taken <= b.size(), "more requests held than slots");
+        }
+    }
+}
+
+#[test]
+fn two_threads_over_one_ring() {
+    const N: u64 = 20_000;
+    let a = Arc::new(Area::new(4096));
+    let mut f = Front::<_, Req, Rsp>::new(&*a).unwrap();
+    let back = {
+        let a = Arc::clone(&a);
+        std::thread::spawn(move || {
+            let mut b = Back::<_, Req, Rsp>::new(&*a).unwrap();
+            let mut served = 0;
+            while served < N {
+                while let Some(r) = b.next_request().unwrap() {
+                    assert!(b.queue(&Rsp {
+                        id: r.id,
+                        status: (r.value % 1000) as i32,
+                        pad: 0
+                    }));
+                    served += 1;
+                }
+                b.push();
+                if !b.final_check().unwrap() {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    let (mut sent, mut next) = (0u64, 0u64);
+    while next < N {
+        while sent < N
+            && f.queue(&Req {
+                id: sent,
+                value: sent * 3,
+            })
+        {
+            sent += 1;
+        }
+        f.push();
+        while let Some(r) = f.next_response().unwrap() {
+            assert_eq!((r.id, r.status), (next, ((next * 3) % 1000) as i32));
+            next += 1;
+        }
+        if !f.final_check().unwrap() {
+            std::thread::yield_now();
+        }
+    }
+    back.join().unwrap();
+    assert_eq!(f.outstanding(), 0);
+}
