@@ -2,10 +2,18 @@
 //!
 //! - [`ring`]: Xen's shared I/O rings (`io/ring.h`) for both ends, with a
 //!   hostile peer in mind.
+//! - [`xs_wire`]: the xenstore protocol's messages and the store page's
+//!   byte rings.
 //!
 //! The xenbus client and the console, block and network drivers arrive
 //! with their issues.
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod ring;
+pub mod xs_wire;
+
+#[cfg(test)]
+mod testing;
