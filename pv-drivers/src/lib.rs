@@ -4,6 +4,8 @@
 //!   hostile peer in mind.
 //! - [`xs_wire`]: the xenstore protocol's messages and the store page's
 //!   byte rings.
+//! - [`xenstored`]: the store dom0's xenstored serves (its tree,
+//!   permissions and requests).
 //!
 //! The xenbus client and the console, block and network drivers arrive
 //! with their issues.
@@ -13,6 +15,7 @@
 extern crate alloc;
 
 pub mod ring;
+pub mod xenstored;
 pub mod xs_wire;
 
 #[cfg(test)]

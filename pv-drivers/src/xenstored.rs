@@ -1,0 +1,443 @@
+//! The store of dom0's xenstored: a tree of nodes (a value and a list
+//! of permissions each) and the requests that read and change it, as
+//! Xen 4.17's C xenstored answers them.
+//!
+//! - Paths: absolute (`/...`), or relative to the caller's
+//!   `/local/domain/<id>`; only letters, digits and `-/_@`, no empty
+//!   component, no trailing `/` but the root's; at most 3072 bytes
+//!   (absolute) or 2048 (relative). Anything else is `EINVAL`.
+//! - Permissions: the first entry names the owner and what every domain
+//!   not listed may do (`n`, `r`, `w`, `b`); the others, what one domain
+//!   may do. A privileged caller (dom0) and the owner may do everything.
+//!   A node created by a write or mkdir inherits its parent's list, an
+//!   unprivileged creator becoming its owner. A node the caller may not
+//!   read is `EACCES`; a missing node is `ENOENT` unless the caller may not
+//!   read its nearest existing ancestor (`EACCES`: nothing leaks).
+//! - Requests ([`Store::handle`]): `READ`, `WRITE`, `MKDIR`, `RM`,
+//!   `DIRECTORY`, `GET_PERMS`, `SET_PERMS`, `GET_DOMAIN_PATH`; an argument
+//!   that is not a NUL-terminated string where one is due is `EINVAL`, an
+//!   unknown request `EINVAL`, a request this store does not serve yet
+//!   (watches, transactions, introductions) `ENOSYS`.
+//!
+//! Missing (the rest of #12's xenstored): watches, transactions, domain
+//! introduction and release, quotas.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::xs_wire::{ty, Message, ABS_PATH_MAX, REL_PATH_MAX};
+
+/// What one domain may do with a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    None,
+    Read,
+    Write,
+    Both,
+}
+
+impl Access {
+    fn letter(self) -> char {
+        match self {
+            Self::None => 'n',
+            Self::Read => 'r',
+            Self::Write => 'w',
+            Self::Both => 'b',
+        }
+    }
+
+    fn reads(self) -> bool {
+        matches!(self, Self::Read | Self::Both)
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Self::Write | Self::Both)
+    }
+}
+
+/// One entry of a node's permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Perm {
+    pub access: Access,
+    pub domid: u16,
+}
+
+impl Perm {
+    /// `n0`, `r5`, ...: `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut chars = s.chars();
+        let access = match chars.next()? {
+            'n' => Access::None,
+            'r' => Access::Read,
+            'w' => Access::Write,
+            'b' => Access::Both,
+            _ => return None,
+        };
+        let id = chars.as_str();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self {
+            access,
+            domid: id.parse().ok()?,
+        })
+    }
+}
+
+impl core::fmt::Display for Perm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}{}", self.access.letter(), self.domid)
+    }
+}
+
+/// The caller of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn {
+    pub domid: u16,
+    pub privileged: bool,
+}
+
+/// An error a request gets, by Xen's name.
+pub type XsError = &'static str;
+
+#[derive(Debug, Clone)]
+struct Node {
+    value: Vec<u8>,
+    perms: Vec<Perm>,
+}
+
+/// The tree.
+#[derive(Debug, Clone)]
+pub struct Store {
+    nodes: BTreeMap<String, Node>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The parent of absolute path `p` (not the root).
+fn parent(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &p[..i],
+    }
+}
+
+/// Whether `child` lies under `p` (not `p` itself).
+fn under(p: &str, child: &str) -> bool {
+    if p == "/" {
+        return child != "/";
+    }
+    child.len() > p.len() && child.starts_with(p) && child.as_bytes()[p.len()] == b'/'
+}
+
+impl Store {
+    /// A store with the root (owned by dom0, no access for others) and
+    /// `/local/domain`.
+    pub fn new() -> Self {
+        let mut nodes = BTreeMap::new();
+        let root = Node {
+            value: Vec::new(),
+            perms: alloc::vec![Perm {
+                access: Access::None,
+                domid: 0,
+            }],
+        };
+        for p in ["/", "/local", "/local/domain"] {
+            nodes.insert(p.to_string(), root.clone());
+        }
+        Self { nodes }
+    }
+
+    /// `path` as the absolute path it names for `conn`.
+    pub fn canonical(conn: Conn, path: &str) -> Result<String, XsError> {
+        let abs = if path.starts_with('/') {
+            if path.len() > ABS_PATH_MAX {
+                return Err("EINVAL");
+            }
+            path.to_string()
+        } else {
+            if path.len() > REL_PATH_MAX || path.is_empty() {
+                return Err("EINVAL");
+            }
+            format!("/local/domain/{}/{}", conn.domid, path)
+        };
+        let ok_chars = abs
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-/_@".contains(&b));
+        let ok_shape = abs == "/" || (!abs.ends_with('/') && !abs.contains("//"));
+        if !ok_chars || !ok_shape || abs.contains('@') {
+            return Err("EINVAL");
+        }
+        Ok(abs)
+    }
+
+    fn access(conn: Conn, node: &Node) -> Access {
+        let Some(owner) = node.perms.first() else {
+            return Access::None;
+        };
+        if conn.privileged || owner.domid == conn.domid {
+            return Access::Both;
+        }
+        node.perms
+            .iter()
+            .skip(1)
+            .find(|p| p.domid == conn.domid)
+            .unwrap_or(owner)
+            .access
+    }
+
+    /// The node at absolute `p` if `conn` may do `want` with it:
+    /// `ENOENT` or `EACCES` as the module says.
+    fn node(&self, conn: Conn, p: &str, want: fn(Access) -> bool) -> Result<&Node, XsError> {
+        match self.nodes.get(p) {
+            Some(n) if want(Self::access(conn, n)) => Ok(n),
+            Some(_) => Err("EACCES"),
+            None => Err(self.missing(conn, p)),
+        }
+    }
+
+    /// Why `p` cannot be had: its nearest existing ancestor decides
+    /// whether the caller may know it is missing.
+    fn missing(&self, conn: Conn, p: &str) -> XsError {
+        let mut up = parent(p);
+        loop {
+            if let Some(n) = self.nodes.get(up) {
+                return if Self::access(conn, n).reads() {
+                    "ENOENT"
+                } else {
+                    "EACCES"
+                };
+            }
+            if up == "/" {
+                return "ENOENT";
+            }
+            up = parent(up);
+        }
+    }
+
+    pub fn read(&self, conn: Conn, path: &str) -> Result<Vec<u8>, XsError> {
+        let p = Self::canonical(conn, path)?;
+        Ok(self.node(conn, &p, Access::reads)?.value.clone())
+    }
+
+    /// Creates `p` and any missing ancestor (each inheriting its parent's
+    /// permissions, an unprivileged creator owning it), if the caller may
+    /// write the nearest existing ancestor.
+    fn create(&mut self, conn: Conn, p: &str, value: &[u8]) -> Result<(), XsError> {
+        let mut missing = Vec::new();
+        let mut at = p;
+        while !self.nodes.contains_key(at) {
+            missing.push(at.to_string());
+            at = parent(at);
+        }
+        let base = self.node(conn, at, Access::writes)?;
+        let mut perms = base.perms.clone();
+        if !conn.privileged {
+            if let Some(owner) = perms.first_mut() {
+                owner.domid = conn.domid;
+            }
+        }
+        for path in missing.into_iter().rev() {
+            let v = if path == p {
+                value.to_vec()
+            } else {
+                Vec::new()
+            };
+            self.nodes.insert(
+                path,
+                Node {
+                    value: v,
+                    perms: perms.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub fn write(&mut self, conn: Conn, path: &str, value: &[u8]) -> Result<(), XsError> {
+        let p = Self::canonical(conn, path)?;
+        match self.node(conn, &p, Access::writes) {
+            Ok(_) => {
+                if let Some(n) = self.nodes.get_mut(&p) {
+                    n.value = value.to_vec();
+                }
+                Ok(())
+            }
+            Err("ENOENT") => self.create(conn, &p, value),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn mkdir(&mut self, conn: Conn, path: &str) -> Result<(), XsError> {
+        let p = Self::canonical(conn, path)?;
+        match self.node(conn, &p, Access::writes) {
+            Ok(_) => Ok(()),
+            Err("ENOENT") => self.create(conn, &p, &[]),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes `path` and everything under it. A missing node whose parent
+    /// exists is no error (as Xen's); the root cannot go.
+    pub fn rm(&mut self, conn: Conn, path: &str) -> Result<(), XsError> {
+        let p = Self::canonical(conn, path)?;
+        match self.node(conn, &p, Access::writes) {
+            Ok(_) if p == "/" => Err("EINVAL"),
+            Ok(_) => {
+                self.nodes.retain(|k, _| k != &p && !under(&p, k));
+                Ok(())
+            }
+            Err("ENOENT") if self.nodes.contains_key(parent(&p)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names of `path`'s children, in order.
+    pub fn directory(&self, conn: Conn, path: &str) -> Result<Vec<String>, XsError> {
+        let p = Self::canonical(conn, path)?;
+        self.node(conn, &p, Access::reads)?;
+        let prefix = if p == "/" {
+            String::from("/")
+        } else {
+            format!("{p}/")
+        };
+        Ok(self
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| {
+                let rest = &k[prefix.len()..];
+                (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
+            })
+            .collect())
+    }
+
+    pub fn get_perms(&self, conn: Conn, path: &str) -> Result<Vec<Perm>, XsError> {
+        let p = Self::canonical(conn, path)?;
+        Ok(self.node(conn, &p, Access::reads)?.perms.clone())
+    }
+
+    /// Replaces `path`'s permissions: the owner or a privileged caller
+    /// only (`EACCES`), and an unprivileged owner cannot give the node
+    /// away (`EPERM`); no entry is `EINVAL`.
+    pub fn set_perms(&mut self, conn: Conn, path: &str, perms: &[Perm]) -> Result<(), XsError> {
+        let p = Self::canonical(conn, path)?;
+        let node = self.node(conn, &p, Access::writes)?;
+        let owner = node.perms.first().map_or(0, |o| o.domid);
+        let Some(first) = perms.first() else {
+            return Err("EINVAL");
+        };
+        if !conn.privileged && owner != conn.domid {
+            return Err("EACCES");
+        }
+        if !conn.privileged && first.domid != owner {
+            return Err("EPERM");
+        }
+        if let Some(n) = self.nodes.get_mut(&p) {
+            n.perms = perms.to_vec();
+        }
+        Ok(())
+    }
+
+    /// The answer to request `req` from `conn`: a reply of the same type
+    /// (same `req_id` and `tx_id`), or `XS_ERROR` with the error's name.
+    pub fn handle(&mut self, conn: Conn, req: &Message) -> Message {
+        let h = req.header;
+        // A reply too long for one message (a huge directory) is E2BIG.
+        let reply = |ty: u32, payload: &[u8]| {
+            Message::new(ty, h.req_id, h.tx_id, payload)
+                .or_else(|| Message::new(ty::ERROR, h.req_id, h.tx_id, b"E2BIG\0"))
+                .unwrap_or(Message {
+                    header: h,
+                    payload: Vec::new(),
+                })
+        };
+        match self.answer(conn, h.ty, &req.payload) {
+            Ok(payload) => reply(h.ty, &payload),
+            Err(e) => {
+                let mut p = e.as_bytes().to_vec();
+                p.push(0);
+                reply(ty::ERROR, &p)
+            }
+        }
+    }
+
+    fn answer(&mut self, conn: Conn, kind: u32, payload: &[u8]) -> Result<Vec<u8>, XsError> {
+        let ok = || b"OK\0".to_vec();
+        let joined = |items: Vec<String>| {
+            let mut out = Vec::new();
+            for i in items {
+                out.extend_from_slice(i.as_bytes());
+                out.push(0);
+            }
+            out
+        };
+        match kind {
+            ty::READ => self.read(conn, one_arg(payload)?),
+            ty::WRITE => {
+                let nul = payload.iter().position(|&b| b == 0).ok_or("EINVAL")?;
+                let path = core::str::from_utf8(&payload[..nul]).map_err(|_| "EINVAL")?;
+                self.write(conn, path, &payload[nul + 1..]).map(|()| ok())
+            }
+            ty::MKDIR => self.mkdir(conn, one_arg(payload)?).map(|()| ok()),
+            ty::RM => self.rm(conn, one_arg(payload)?).map(|()| ok()),
+            ty::DIRECTORY => self.directory(conn, one_arg(payload)?).map(joined),
+            ty::GET_PERMS => self
+                .get_perms(conn, one_arg(payload)?)
+                .map(|ps| joined(ps.iter().map(ToString::to_string).collect())),
+            ty::SET_PERMS => {
+                let args = args(payload)?;
+                let (path, perms) = args.split_first().ok_or("EINVAL")?;
+                let perms = perms
+                    .iter()
+                    .map(|s| Perm::parse(s).ok_or("EINVAL"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.set_perms(conn, path, &perms).map(|()| ok())
+            }
+            ty::GET_DOMAIN_PATH => {
+                let id: u16 = one_arg(payload)?.parse().map_err(|_| "EINVAL")?;
+                let mut p = format!("/local/domain/{id}").into_bytes();
+                p.push(0);
+                Ok(p)
+            }
+            ty::WATCH
+            | ty::UNWATCH
+            | ty::TRANSACTION_START
+            | ty::TRANSACTION_END
+            | ty::INTRODUCE
+            | ty::RELEASE
+            | ty::IS_DOMAIN_INTRODUCED
+            | ty::RESUME
+            | ty::SET_TARGET
+            | ty::RESET_WATCHES
+            | ty::DIRECTORY_PART
+            | ty::CONTROL => Err("ENOSYS"),
+            _ => Err("EINVAL"),
+        }
+    }
+}
+
+/// The payload's NUL-terminated strings (the payload must end in NUL).
+fn args(payload: &[u8]) -> Result<Vec<&str>, XsError> {
+    let body = payload.strip_suffix(&[0]).ok_or("EINVAL")?;
+    body.split(|&b| b == 0)
+        .map(|s| core::str::from_utf8(s).map_err(|_| "EINVAL"))
+        .collect()
+}
+
+/// The payload's one NUL-terminated string (Xen's `onearg`).
+fn one_arg(payload: &[u8]) -> Result<&str, XsError> {
+    match args(payload)?.as_slice() {
+        [one] => Ok(one),
+        _ => Err("EINVAL"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

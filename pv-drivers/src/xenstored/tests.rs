@@ -1,0 +1,227 @@
+//! Host tests of the store: paths, permissions as Xen's, each request's
+//! answer and errors, and the wire framing of replies.
+
+extern crate std;
+
+use super::*;
+use crate::xs_wire::Header;
+
+const DOM0: Conn = Conn {
+    domid: 0,
+    privileged: true,
+};
+const D1: Conn = Conn {
+    domid: 1,
+    privileged: false,
+};
+const D2: Conn = Conn {
+    domid: 2,
+    privileged: false,
+};
+
+fn perms(list: &[&str]) -> Vec<Perm> {
+    list.iter().map(|s| Perm::parse(s).unwrap()).collect()
+}
+
+/// The toolstack's skeleton for domain `d`: its home, owned by it.
+fn home(s: &mut Store, d: u16) {
+    let p = format!("/local/domain/{d}");
+    s.mkdir(DOM0, &p).unwrap();
+    s.set_perms(DOM0, &p, &perms(&[&format!("n{d}")])).unwrap();
+}
+
+#[test]
+fn paths_are_checked_and_relative_ones_are_the_callers() {
+    assert_eq!(
+        Store::canonical(D1, "device/vbd").unwrap(),
+        "/local/domain/1/device/vbd"
+    );
+    assert_eq!(Store::canonical(D1, "/").unwrap(), "/");
+    for bad in [
+        "",
+        "/a/",
+        "/a//b",
+        "a b",
+        "/a\u{e9}",
+        "/@introduceDomain",
+        "/a/.",
+    ] {
+        assert_eq!(Store::canonical(D1, bad), Err("EINVAL"), "{bad:?}");
+    }
+    let long = "a".repeat(REL_PATH_MAX + 1);
+    assert_eq!(Store::canonical(D1, &long), Err("EINVAL"));
+    assert!(Store::canonical(D1, &"a".repeat(REL_PATH_MAX)).is_ok());
+    let abs = format!("/{}", "a".repeat(ABS_PATH_MAX));
+    assert_eq!(Store::canonical(D1, &abs), Err("EINVAL"));
+}
+
+#[test]
+fn a_domain_reads_and_writes_its_home_and_nothing_else() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    home(&mut s, 2);
+    s.write(D1, "name", b"guest1").unwrap();
+    assert_eq!(s.read(D1, "name").unwrap(), b"guest1");
+    assert_eq!(s.read(DOM0, "/local/domain/1/name").unwrap(), b"guest1");
+    // Another domain's home: no access, and no telling what is missing.
+    assert_eq!(s.read(D2, "/local/domain/1/name"), Err("EACCES"));
+    assert_eq!(s.read(D2, "/local/domain/1/nothing"), Err("EACCES"));
+    assert_eq!(s.write(D2, "/local/domain/1/name", b"x"), Err("EACCES"));
+    assert_eq!(s.read(D1, "nothing"), Err("ENOENT"));
+    // The root is dom0's.
+    assert_eq!(s.write(D1, "/tool", b"x"), Err("EACCES"));
+    assert_eq!(s.directory(D1, "/"), Err("EACCES"));
+}
+
+#[test]
+fn created_nodes_inherit_their_parents_permissions_and_their_creator_owns_them() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    // dom0 writes a backend-readable device directory for domain 1.
+    s.mkdir(DOM0, "/local/domain/1/device").unwrap();
+    s.set_perms(DOM0, "/local/domain/1/device", &perms(&["n1", "r2"]))
+        .unwrap();
+    s.write(D1, "device/vbd/768/ring-ref", b"8").unwrap();
+    assert_eq!(
+        s.get_perms(DOM0, "/local/domain/1/device/vbd/768").unwrap(),
+        perms(&["n1", "r2"]),
+        "the intermediate node inherits, domain 1 owns it"
+    );
+    assert_eq!(
+        s.read(D2, "/local/domain/1/device/vbd/768/ring-ref")
+            .unwrap(),
+        b"8"
+    );
+    assert_eq!(
+        s.write(D2, "/local/domain/1/device/vbd/768/state", b"4"),
+        Err("EACCES")
+    );
+    // A privileged creator keeps the parent's owner.
+    s.write(DOM0, "/local/domain/1/device/vbd/768/backend", b"/x")
+        .unwrap();
+    assert_eq!(
+        s.get_perms(DOM0, "/local/domain/1/device/vbd/768/backend")
+            .unwrap()[0],
+        Perm {
+            access: Access::None,
+            domid: 1
+        }
+    );
+}
+
+#[test]
+fn set_perms_is_the_owners_and_an_unprivileged_owner_cannot_give_a_node_away() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    s.write(D1, "data", b"v").unwrap();
+    assert_eq!(s.set_perms(D1, "data", &perms(&["n1", "b2"])), Ok(()));
+    assert_eq!(
+        s.write(D2, "/local/domain/1/data", b"w"),
+        Ok(()),
+        "b2 writes"
+    );
+    assert_eq!(
+        s.set_perms(D2, "/local/domain/1/data", &perms(&["b2"])),
+        Err("EACCES")
+    );
+    assert_eq!(s.set_perms(D1, "data", &perms(&["n2"])), Err("EPERM"));
+    assert_eq!(s.set_perms(D1, "data", &[]), Err("EINVAL"));
+    assert_eq!(
+        s.set_perms(DOM0, "/local/domain/1/data", &perms(&["n3"])),
+        Ok(())
+    );
+    assert_eq!(
+        s.read(D1, "data"),
+        Err("EACCES"),
+        "dom0 gave it to domain 3"
+    );
+}
+
+#[test]
+fn rm_takes_the_subtree_and_a_missing_node_under_an_existing_parent_is_fine() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    s.write(D1, "a/b/c", b"1").unwrap();
+    s.write(D1, "a/bb", b"2").unwrap();
+    s.write(D1, "ab", b"3").unwrap();
+    assert_eq!(s.directory(D1, "a").unwrap(), ["b", "bb"]);
+    assert_eq!(s.rm(D1, "a/b"), Ok(()));
+    assert_eq!(s.read(D1, "a/b/c"), Err("ENOENT"));
+    assert_eq!(
+        s.read(D1, "a/bb").unwrap(),
+        b"2",
+        "a sibling with the same prefix stays"
+    );
+    assert_eq!(s.read(D1, "ab").unwrap(), b"3");
+    assert_eq!(s.rm(D1, "a/b"), Ok(()), "missing, its parent exists");
+    assert_eq!(s.rm(D1, "x/y"), Err("ENOENT"));
+    assert_eq!(s.rm(DOM0, "/"), Err("EINVAL"));
+    assert_eq!(s.mkdir(D1, "a"), Ok(()), "mkdir of an existing node");
+    assert_eq!(s.read(D1, "a").unwrap(), b"");
+}
+
+fn request(kind: u32, payload: &[u8]) -> Message {
+    Message::new(kind, 42, 0, payload).unwrap()
+}
+
+#[test]
+fn requests_get_xens_replies_and_error_names() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    let r = s.handle(D1, &request(ty::WRITE, b"name\0guest\0one"));
+    assert_eq!(
+        (r.header.ty, r.header.req_id, r.payload.as_slice()),
+        (ty::WRITE, 42, &b"OK\0"[..])
+    );
+    let r = s.handle(D1, &request(ty::READ, b"name\0"));
+    assert_eq!(
+        r.payload, b"guest\0one",
+        "values keep their bytes, NULs included"
+    );
+    let r = s.handle(D1, &request(ty::READ, b"nothing\0"));
+    assert_eq!(
+        (r.header.ty, r.payload.as_slice()),
+        (ty::ERROR, &b"ENOENT\0"[..])
+    );
+    let r = s.handle(D1, &request(ty::READ, b"name"));
+    assert_eq!(r.payload, b"EINVAL\0", "no NUL at the end");
+    let r = s.handle(D1, &request(ty::READ, b"a\0b\0"));
+    assert_eq!(r.payload, b"EINVAL\0", "two arguments");
+    let r = s.handle(DOM0, &request(ty::DIRECTORY, b"/local/domain/1\0"));
+    assert_eq!(r.payload, b"name\0");
+    let r = s.handle(DOM0, &request(ty::GET_PERMS, b"/local/domain/1\0"));
+    assert_eq!(r.payload, b"n1\0");
+    let r = s.handle(
+        DOM0,
+        &request(ty::SET_PERMS, b"/local/domain/1/name\0n1\0r7\0"),
+    );
+    assert_eq!(r.payload, b"OK\0");
+    let r = s.handle(DOM0, &request(ty::SET_PERMS, b"/local/domain/1/name\0x1\0"));
+    assert_eq!(r.payload, b"EINVAL\0");
+    let r = s.handle(D1, &request(ty::GET_DOMAIN_PATH, b"5\0"));
+    assert_eq!(r.payload, b"/local/domain/5\0");
+    let r = s.handle(D1, &request(ty::WATCH, b"name\0tok\0"));
+    assert_eq!(r.payload, b"ENOSYS\0");
+    let r = s.handle(D1, &request(99, b""));
+    assert_eq!(r.payload, b"EINVAL\0");
+    let r = s.handle(D1, &request(ty::MKDIR, b"dir\0"));
+    assert_eq!(r.payload, b"OK\0");
+    let r = s.handle(D1, &request(ty::RM, b"dir\0"));
+    assert_eq!(r.payload, b"OK\0");
+}
+
+#[test]
+fn a_reply_too_long_for_a_message_is_e2big() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    for i in 0..400 {
+        s.mkdir(D1, &format!("many/child-number-{i:04}")).unwrap();
+    }
+    let r = s.handle(D1, &request(ty::DIRECTORY, b"many\0"));
+    assert_eq!(
+        (r.header.ty, r.payload.as_slice()),
+        (ty::ERROR, &b"E2BIG\0"[..])
+    );
+    let h: Header = r.header;
+    assert_eq!(h.len as usize, r.payload.len());
+}
