@@ -14,13 +14,20 @@
 //!   read is `EACCES`; a missing node is `ENOENT` unless the caller may not
 //!   read its nearest existing ancestor (`EACCES`: nothing leaks).
 //! - Requests ([`Store::handle`]): `READ`, `WRITE`, `MKDIR`, `RM`,
-//!   `DIRECTORY`, `GET_PERMS`, `SET_PERMS`, `GET_DOMAIN_PATH`; an argument
-//!   that is not a NUL-terminated string where one is due is `EINVAL`, an
-//!   unknown request `EINVAL`, a request this store does not serve yet
-//!   (watches, transactions, introductions) `ENOSYS`.
+//!   `DIRECTORY`, `GET_PERMS`, `SET_PERMS`, `GET_DOMAIN_PATH`, `WATCH`,
+//!   `UNWATCH`; an argument that is not a NUL-terminated string where one
+//!   is due is `EINVAL`, an unknown request `EINVAL`, a request this store
+//!   does not serve yet (transactions, introductions) `ENOSYS`.
+//! - Watches (Xen's `fire_watches`): a change of a node (write, mkdir,
+//!   set_perms, rm) fires every watch on it or above it with the node's
+//!   path; a removal also fires the watches on each node under it with
+//!   that node's path. An event reaches a watcher that may read the node
+//!   (after the change; before a removal). A watch registered with a
+//!   relative path hears relative paths. A new watch fires once at once.
 //!
-//! Missing (the rest of #12's xenstored): watches, transactions, domain
-//! introduction and release, quotas.
+//! Missing (the rest of #12's xenstored): transactions, domain
+//! introduction and release (`@introduceDomain`/`@releaseDomain` can be
+//! watched but nothing fires them yet), node and memory quotas.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -112,6 +119,29 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct Store {
     nodes: BTreeMap<String, Node>,
+    watches: Vec<Watch>,
+    /// Watch events waiting to go out: (domain, message).
+    events: Vec<(u16, Message)>,
+}
+
+/// A registered watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Watch {
+    domid: u16,
+    /// Absolute (or a special `@` path).
+    path: String,
+    /// Registered relative: events name paths relative to the domain's
+    /// home.
+    relative: bool,
+    token: String,
+}
+
+/// Watches one domain may have (Xen 4.17's `quota_nb_watch_per_domain`).
+pub const WATCH_QUOTA: usize = 128;
+
+/// Whether `p` is `w` or lies under it (Xen's `is_child`).
+fn is_child(p: &str, w: &str) -> bool {
+    p == w || under(w, p)
 }
 
 impl Default for Store {
@@ -151,7 +181,139 @@ impl Store {
         for p in ["/", "/local", "/local/domain"] {
             nodes.insert(p.to_string(), root.clone());
         }
-        Self { nodes }
+        Self {
+            nodes,
+            watches: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The watch events produced so far, in order, for the caller to
+    /// deliver: (domain, `XS_WATCH_EVENT` message).
+    pub fn take_events(&mut self) -> Vec<(u16, Message)> {
+        core::mem::take(&mut self.events)
+    }
+
+    /// Queues watch `w`'s event for absolute path `p`.
+    fn event(&mut self, w: &Watch, p: &str) {
+        let home = format!("/local/domain/{}/", w.domid);
+        let shown = match p.strip_prefix(&home) {
+            Some(rel) if w.relative => rel,
+            _ => p,
+        };
+        let mut payload = Vec::new();
+        payload.extend_from_slice(shown.as_bytes());
+        payload.push(0);
+        payload.extend_from_slice(w.token.as_bytes());
+        payload.push(0);
+        if let Some(m) = Message::new(ty::WATCH_EVENT, 0, 0, &payload) {
+            self.events.push((w.domid, m));
+        }
+    }
+
+    /// A change at `p`: every watch on `p` or above it fires with `p`,
+    /// for a watcher who may read the node with permissions `perms`
+    /// (the node's after the change, or before its removal).
+    fn fire(&mut self, p: &str, perms: &[Perm], exact: bool) {
+        let node = Node {
+            value: Vec::new(),
+            perms: perms.to_vec(),
+        };
+        let hit: Vec<Watch> = self
+            .watches
+            .iter()
+            .filter(|w| {
+                if exact {
+                    w.path == p
+                } else {
+                    is_child(p, &w.path)
+                }
+            })
+            .filter(|w| {
+                let c = Conn {
+                    domid: w.domid,
+                    privileged: w.domid == 0,
+                };
+                Self::access(c, &node).reads()
+            })
+            .cloned()
+            .collect();
+        for w in &hit {
+            self.event(w, p);
+        }
+    }
+
+    /// Fires the watches for a change of existing node `p`.
+    fn changed(&mut self, p: &str) {
+        let perms = self
+            .nodes
+            .get(p)
+            .map(|n| n.perms.clone())
+            .unwrap_or_default();
+        self.fire(p, &perms, false);
+    }
+
+    /// `XS_WATCH`: registers `path` (relative or absolute, or
+    /// `@introduceDomain` / `@releaseDomain`) with `token` for `conn`,
+    /// which hears of it at once (the event follows the reply). The same
+    /// path and token twice is `EEXIST`; more than [`WATCH_QUOTA`] is
+    /// `E2BIG`.
+    pub fn watch(&mut self, conn: Conn, path: &str, token: &str) -> Result<(), XsError> {
+        let w = Self::watch_of(conn, path, token)?;
+        if self.watches.contains(&w) {
+            return Err("EEXIST");
+        }
+        let mine = self
+            .watches
+            .iter()
+            .filter(|x| x.domid == conn.domid)
+            .count();
+        if !conn.privileged && mine >= WATCH_QUOTA {
+            return Err("E2BIG");
+        }
+        self.watches.push(w);
+        Ok(())
+    }
+
+    /// The registration's first event (after its reply).
+    fn first_event(&mut self, conn: Conn, path: &str, token: &str) {
+        if let Ok(w) = Self::watch_of(conn, path, token) {
+            let p = w.path.clone();
+            self.event(&w, &p);
+        }
+    }
+
+    fn watch_of(conn: Conn, path: &str, token: &str) -> Result<Watch, XsError> {
+        let special = matches!(path, "@introduceDomain" | "@releaseDomain");
+        let abs = if special {
+            path.to_string()
+        } else {
+            Self::canonical(conn, path)?
+        };
+        Ok(Watch {
+            domid: conn.domid,
+            path: abs,
+            relative: !special && !path.starts_with('/'),
+            token: token.to_string(),
+        })
+    }
+
+    /// `XS_UNWATCH`: `ENOENT` for a watch `conn` does not have.
+    pub fn unwatch(&mut self, conn: Conn, path: &str, token: &str) -> Result<(), XsError> {
+        let w = Self::watch_of(conn, path, token)?;
+        let before = self.watches.len();
+        self.watches.retain(|x| x != &w);
+        if self.watches.len() == before {
+            return Err("ENOENT");
+        }
+        Ok(())
+    }
+
+    /// Everything of domain `domid`'s connection goes (its watches and
+    /// their pending events): it was released or destroyed.
+    pub fn forget(&mut self, domid: u16) {
+        self.watches.retain(|w| w.domid != domid);
+        self.events.retain(|(d, _)| *d != domid);
     }
 
     /// `path` as the absolute path it names for `conn`.
@@ -267,18 +429,23 @@ impl Store {
                 if let Some(n) = self.nodes.get_mut(&p) {
                     n.value = value.to_vec();
                 }
-                Ok(())
             }
-            Err("ENOENT") => self.create(conn, &p, value),
-            Err(e) => Err(e),
+            Err("ENOENT") => self.create(conn, &p, value)?,
+            Err(e) => return Err(e),
         }
+        self.changed(&p);
+        Ok(())
     }
 
     pub fn mkdir(&mut self, conn: Conn, path: &str) -> Result<(), XsError> {
         let p = Self::canonical(conn, path)?;
         match self.node(conn, &p, Access::writes) {
             Ok(_) => Ok(()),
-            Err("ENOENT") => self.create(conn, &p, &[]),
+            Err("ENOENT") => {
+                self.create(conn, &p, &[])?;
+                self.changed(&p);
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -290,7 +457,21 @@ impl Store {
         match self.node(conn, &p, Access::writes) {
             Ok(_) if p == "/" => Err("EINVAL"),
             Ok(_) => {
+                let gone: Vec<(String, Vec<Perm>)> = self
+                    .nodes
+                    .iter()
+                    .filter(|(k, _)| *k == &p || under(&p, k))
+                    .map(|(k, n)| (k.clone(), n.perms.clone()))
+                    .collect();
                 self.nodes.retain(|k, _| k != &p && !under(&p, k));
+                // The removed nodes' own watches, then the node's and
+                // those above it.
+                for (k, perms) in gone.iter().filter(|(k, _)| *k != p) {
+                    self.fire(k, perms, true);
+                }
+                if let Some((_, perms)) = gone.iter().find(|(k, _)| *k == p) {
+                    self.fire(&p, perms, false);
+                }
                 Ok(())
             }
             Err("ENOENT") if self.nodes.contains_key(parent(&p)) => Ok(()),
@@ -342,11 +523,15 @@ impl Store {
         if let Some(n) = self.nodes.get_mut(&p) {
             n.perms = perms.to_vec();
         }
+        self.changed(&p);
         Ok(())
     }
 
     /// The answer to request `req` from `conn`: a reply of the same type
     /// (same `req_id` and `tx_id`), or `XS_ERROR` with the error's name.
+    /// The watch events the request caused are queued: the caller sends
+    /// the reply first, then [`take_events`](Self::take_events)' messages
+    /// (as Xen, a new watch's first event follows its reply).
     pub fn handle(&mut self, conn: Conn, req: &Message) -> Message {
         let h = req.header;
         // A reply too long for one message (a huge directory) is E2BIG.
@@ -406,9 +591,22 @@ impl Store {
                 p.push(0);
                 Ok(p)
             }
-            ty::WATCH
-            | ty::UNWATCH
-            | ty::TRANSACTION_START
+            ty::WATCH => {
+                let [path, token] = args(payload)?[..] else {
+                    return Err("EINVAL");
+                };
+                self.watch(conn, path, token)?;
+                // Queued: it goes out after the reply (see `handle`).
+                self.first_event(conn, path, token);
+                Ok(ok())
+            }
+            ty::UNWATCH => {
+                let [path, token] = args(payload)?[..] else {
+                    return Err("EINVAL");
+                };
+                self.unwatch(conn, path, token).map(|()| ok())
+            }
+            ty::TRANSACTION_START
             | ty::TRANSACTION_END
             | ty::INTRODUCE
             | ty::RELEASE

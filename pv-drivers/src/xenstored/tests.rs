@@ -5,6 +5,7 @@ extern crate std;
 
 use super::*;
 use crate::xs_wire::Header;
+use std::string::String;
 
 const DOM0: Conn = Conn {
     domid: 0,
@@ -200,7 +201,7 @@ fn requests_get_xens_replies_and_error_names() {
     assert_eq!(r.payload, b"EINVAL\0");
     let r = s.handle(D1, &request(ty::GET_DOMAIN_PATH, b"5\0"));
     assert_eq!(r.payload, b"/local/domain/5\0");
-    let r = s.handle(D1, &request(ty::WATCH, b"name\0tok\0"));
+    let r = s.handle(D1, &request(ty::TRANSACTION_START, b"\0"));
     assert_eq!(r.payload, b"ENOSYS\0");
     let r = s.handle(D1, &request(99, b""));
     assert_eq!(r.payload, b"EINVAL\0");
@@ -224,4 +225,122 @@ fn a_reply_too_long_for_a_message_is_e2big() {
     );
     let h: Header = r.header;
     assert_eq!(h.len as usize, r.payload.len());
+}
+
+/// The events queued, as (domain, path, token).
+fn events(s: &mut Store) -> Vec<(u16, String, String)> {
+    s.take_events()
+        .into_iter()
+        .map(|(d, m)| {
+            assert_eq!(m.header.ty, ty::WATCH_EVENT);
+            let parts: Vec<&[u8]> = m.payload.split(|&b| b == 0).collect();
+            assert_eq!(parts.len(), 3, "path\\0token\\0");
+            let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+            (d, text(parts[0]), text(parts[1]))
+        })
+        .collect()
+}
+
+fn ev(d: u16, p: &str, t: &str) -> (u16, String, String) {
+    (d, p.to_string(), t.to_string())
+}
+
+#[test]
+fn a_watch_fires_once_at_once_then_for_changes_at_or_under_it() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    let r = s.handle(D1, &request(ty::WATCH, b"device\0tok\0"));
+    assert_eq!(r.payload, b"OK\0", "the reply first");
+    assert_eq!(
+        events(&mut s),
+        [ev(1, "device", "tok")],
+        "relative stays relative"
+    );
+    s.write(D1, "device/vbd/768/state", b"1").unwrap();
+    assert_eq!(events(&mut s), [ev(1, "device/vbd/768/state", "tok")]);
+    s.write(D1, "devices", b"x").unwrap();
+    assert_eq!(events(&mut s), [], "a sibling sharing the prefix");
+    s.mkdir(D1, "device/vif").unwrap();
+    assert_eq!(events(&mut s), [ev(1, "device/vif", "tok")]);
+    s.mkdir(D1, "device/vif").unwrap();
+    assert_eq!(
+        events(&mut s),
+        [],
+        "mkdir of an existing node changes nothing"
+    );
+    // An absolute watch hears absolute paths.
+    s.watch(DOM0, "/local/domain/1/device", "abs").unwrap();
+    let _ = events(&mut s);
+    s.set_perms(D1, "device/vif", &perms(&["n1", "r0"]))
+        .unwrap();
+    assert_eq!(
+        events(&mut s),
+        [
+            ev(1, "device/vif", "tok"),
+            ev(0, "/local/domain/1/device/vif", "abs")
+        ]
+    );
+    assert_eq!(s.watch(D1, "device", "tok"), Err("EEXIST"));
+    assert_eq!(s.unwatch(D1, "device", "tok"), Ok(()));
+    assert_eq!(s.unwatch(D1, "device", "tok"), Err("ENOENT"));
+    s.write(D1, "device/vif/0", b"x").unwrap();
+    assert_eq!(
+        events(&mut s),
+        [ev(0, "/local/domain/1/device/vif/0", "abs")]
+    );
+}
+
+#[test]
+fn a_removal_fires_the_watches_on_and_under_the_removed_node() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    s.write(D1, "a/b/c", b"1").unwrap();
+    s.watch(D1, "a", "top").unwrap();
+    s.watch(D1, "a/b/c", "leaf").unwrap();
+    s.watch(D1, "a/x", "other").unwrap();
+    let _ = events(&mut s);
+    s.rm(D1, "a/b").unwrap();
+    let mut got = events(&mut s);
+    got.sort();
+    assert_eq!(got, [ev(1, "a/b", "top"), ev(1, "a/b/c", "leaf")]);
+}
+
+#[test]
+fn an_event_reaches_only_a_watcher_that_may_read_the_node() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    home(&mut s, 2);
+    // Domain 2 watches domain 1's home: it may not read it.
+    s.watch(D2, "/local/domain/1", "snoop").unwrap();
+    let _ = events(&mut s);
+    s.write(D1, "secret", b"x").unwrap();
+    assert_eq!(events(&mut s), []);
+    s.write(D1, "shared", b"y").unwrap();
+    s.set_perms(D1, "shared", &perms(&["n1", "r2"])).unwrap();
+    assert_eq!(events(&mut s), [ev(2, "/local/domain/1/shared", "snoop")]);
+    s.rm(D1, "shared").unwrap();
+    assert_eq!(events(&mut s), [ev(2, "/local/domain/1/shared", "snoop")]);
+}
+
+#[test]
+fn watches_are_limited_per_domain_and_go_with_it() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    for i in 0..WATCH_QUOTA {
+        s.watch(D1, &format!("w{i}"), "t").unwrap();
+    }
+    assert_eq!(s.watch(D1, "one-more", "t"), Err("E2BIG"));
+    assert_eq!(
+        s.watch(DOM0, "/local/domain/1/w0", "t"),
+        Ok(()),
+        "dom0 is not limited"
+    );
+    s.forget(1);
+    let _ = events(&mut s);
+    s.write(D1, "w0", b"x").unwrap();
+    assert_eq!(events(&mut s), [ev(0, "/local/domain/1/w0", "t")]);
+    assert_eq!(s.watch(D1, "w0", "t"), Ok(()), "its quota is free again");
+    assert_eq!(s.watch(D1, "@introduceDomain", "i"), Ok(()));
+    let r = s.handle(D1, &request(ty::WATCH, b"only-one-arg\0"));
+    assert_eq!(r.payload, b"EINVAL\0");
 }
