@@ -15,9 +15,17 @@
 //!   read its nearest existing ancestor (`EACCES`: nothing leaks).
 //! - Requests ([`Store::handle`]): `READ`, `WRITE`, `MKDIR`, `RM`,
 //!   `DIRECTORY`, `GET_PERMS`, `SET_PERMS`, `GET_DOMAIN_PATH`, `WATCH`,
-//!   `UNWATCH`; an argument that is not a NUL-terminated string where one
-//!   is due is `EINVAL`, an unknown request `EINVAL`, a request this store
-//!   does not serve yet (transactions, introductions) `ENOSYS`.
+//!   `UNWATCH`, `TRANSACTION_START`/`END`; an argument that is not a
+//!   NUL-terminated string where one is due is `EINVAL`, an unknown
+//!   request `EINVAL`, a request this store does not serve yet
+//!   (introductions) `ENOSYS`.
+//! - Transactions: each works on its own copy of the tree; a commit
+//!   lands only if nothing it looked at (the paths it named, what lay
+//!   under them, and the parents whose children it changed) changed
+//!   meanwhile, else `EAGAIN`;
+//!   at most 10 open per domain (`ENOSPC`). (Xen compares generation
+//!   counts; this compares the nodes' contents and children, so a change
+//!   undone before the commit is no conflict here.)
 //! - Watches (Xen's `fire_watches`): a change of a node (write, mkdir,
 //!   set_perms, rm) fires every watch on it or above it with the node's
 //!   path; a removal also fires the watches on each node under it with
@@ -25,16 +33,15 @@
 //!   (after the change; before a removal). A watch registered with a
 //!   relative path hears relative paths. A new watch fires once at once.
 //!
-//! Missing (the rest of #12's xenstored): transactions, domain
-//! introduction and release (`@introduceDomain`/`@releaseDomain` can be
+//! Missing (the rest of #12's xenstored): domain introduction and release (`@introduceDomain`/`@releaseDomain` can be
 //! watched but nothing fires them yet), node and memory quotas.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::xs_wire::{ty, Message, ABS_PATH_MAX, REL_PATH_MAX};
+use crate::xs_wire::{ty, Header, Message, ABS_PATH_MAX, REL_PATH_MAX};
 
 /// What one domain may do with a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +116,7 @@ pub struct Conn {
 /// An error a request gets, by Xen's name.
 pub type XsError = &'static str;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Node {
     value: Vec<u8>,
     perms: Vec<Perm>,
@@ -122,7 +129,24 @@ pub struct Store {
     watches: Vec<Watch>,
     /// Watch events waiting to go out: (domain, message).
     events: Vec<(u16, Message)>,
+    /// Open transactions, by id.
+    txs: BTreeMap<u32, Tx>,
+    last_tx: u32,
 }
+
+/// A transaction: its own copy of the tree, the tree as it was when it
+/// began, and every path its requests looked at or changed.
+#[derive(Debug, Clone)]
+struct Tx {
+    domid: u16,
+    view: BTreeMap<String, Node>,
+    start: BTreeMap<String, Node>,
+    touched: BTreeSet<String>,
+}
+
+/// Transactions one domain may have open (Xen 4.17's
+/// `quota_max_transaction`).
+pub const TRANSACTION_QUOTA: usize = 10;
 
 /// A registered watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +182,23 @@ fn parent(p: &str) -> &str {
     }
 }
 
+/// The names of `p`'s children in `nodes`.
+fn children<'a>(nodes: &'a BTreeMap<String, Node>, p: &str) -> Vec<&'a str> {
+    let prefix = if p == "/" {
+        String::from("/")
+    } else {
+        format!("{p}/")
+    };
+    nodes
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .filter_map(|(k, _)| {
+            let rest = &k[prefix.len()..];
+            (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+        })
+        .collect()
+}
+
 /// Whether `child` lies under `p` (not `p` itself).
 fn under(p: &str, child: &str) -> bool {
     if p == "/" {
@@ -185,7 +226,125 @@ impl Store {
             nodes,
             watches: Vec::new(),
             events: Vec::new(),
+            txs: BTreeMap::new(),
+            last_tx: 0,
         }
+    }
+
+    /// `XS_TRANSACTION_START`: a new transaction of `conn`'s (its id, never
+    /// 0); `ENOSPC` past [`TRANSACTION_QUOTA`] open ones.
+    pub fn transaction_start(&mut self, conn: Conn) -> Result<u32, XsError> {
+        let open = self.txs.values().filter(|t| t.domid == conn.domid).count();
+        if !conn.privileged && open >= TRANSACTION_QUOTA {
+            return Err("ENOSPC");
+        }
+        let mut id = self.last_tx.wrapping_add(1);
+        while id == 0 || self.txs.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.last_tx = id;
+        self.txs.insert(
+            id,
+            Tx {
+                domid: conn.domid,
+                view: self.nodes.clone(),
+                start: self.nodes.clone(),
+                touched: BTreeSet::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Runs `op` on transaction `id`'s copy of the tree (`ENOENT` if
+    /// `conn` has no such transaction), recording as looked at: `path`
+    /// (canonical for `conn`), everything under it before and after, and
+    /// for a node missing before or after, its ancestors up to the first
+    /// that exists (their children change, as Xen's generation counts
+    /// would say).
+    fn in_tx<R>(
+        &mut self,
+        conn: Conn,
+        id: u32,
+        path: &str,
+        op: impl FnOnce(&mut Store) -> Result<R, XsError>,
+    ) -> Result<R, XsError> {
+        let p = Self::canonical(conn, path)?;
+        let tx = self
+            .txs
+            .get_mut(&id)
+            .filter(|t| t.domid == conn.domid)
+            .ok_or("ENOENT")?;
+        let mut view = Store {
+            nodes: core::mem::take(&mut tx.view),
+            watches: Vec::new(),
+            events: Vec::new(),
+            txs: BTreeMap::new(),
+            last_tx: 0,
+        };
+        let below = |nodes: &BTreeMap<String, Node>| -> Vec<String> {
+            nodes.keys().filter(|k| under(&p, k)).cloned().collect()
+        };
+        let existed = view.nodes.contains_key(&p);
+        let mut touched = below(&view.nodes);
+        let r = op(&mut view);
+        touched.extend(below(&view.nodes));
+        touched.push(p.clone());
+        // A node that was missing: the ancestors up to the first existing
+        // one (created, or what made it missing); a removal: the parent
+        // (its children changed).
+        if !existed || !view.nodes.contains_key(&p) {
+            let mut at = p.as_str();
+            while at != "/" {
+                at = parent(at);
+                touched.push(at.to_string());
+                if existed || view.nodes.contains_key(at) {
+                    break;
+                }
+            }
+        }
+        tx.view = view.nodes;
+        tx.touched.extend(touched);
+        r
+    }
+
+    /// `XS_TRANSACTION_END`: commits (`commit`) or drops transaction `id`.
+    /// A commit whose looked-at paths changed since it began is `EAGAIN`
+    /// (and the transaction is gone, as on Xen: the client starts again);
+    /// otherwise its changes land and their watches fire.
+    pub fn transaction_end(&mut self, conn: Conn, id: u32, commit: bool) -> Result<(), XsError> {
+        let tx = match self.txs.get(&id) {
+            Some(t) if t.domid == conn.domid => self.txs.remove(&id).ok_or("ENOENT")?,
+            _ => return Err("ENOENT"),
+        };
+        if !commit {
+            return Ok(());
+        }
+        let changed = |k: &String| {
+            self.nodes.get(k) != tx.start.get(k)
+                || children(&self.nodes, k) != children(&tx.start, k)
+        };
+        if tx.touched.iter().any(changed) {
+            return Err("EAGAIN");
+        }
+        for k in &tx.touched {
+            let (before, after) = (tx.start.get(k), tx.view.get(k));
+            if before == after {
+                continue;
+            }
+            match after {
+                Some(n) => {
+                    self.nodes.insert(k.clone(), n.clone());
+                    let perms = n.perms.clone();
+                    self.fire(k, &perms, false);
+                }
+                None => {
+                    self.nodes.remove(k);
+                    let perms = before.map(|n| n.perms.clone()).unwrap_or_default();
+                    self.fire(k, &perms, true);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The watch events produced so far, in order, for the caller to
@@ -483,19 +642,9 @@ impl Store {
     pub fn directory(&self, conn: Conn, path: &str) -> Result<Vec<String>, XsError> {
         let p = Self::canonical(conn, path)?;
         self.node(conn, &p, Access::reads)?;
-        let prefix = if p == "/" {
-            String::from("/")
-        } else {
-            format!("{p}/")
-        };
-        Ok(self
-            .nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, _)| {
-                let rest = &k[prefix.len()..];
-                (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
-            })
+        Ok(children(&self.nodes, &p)
+            .into_iter()
+            .map(ToString::to_string)
             .collect())
     }
 
@@ -543,7 +692,7 @@ impl Store {
                     payload: Vec::new(),
                 })
         };
-        match self.answer(conn, h.ty, &req.payload) {
+        match self.answer(conn, h, &req.payload) {
             Ok(payload) => reply(h.ty, &payload),
             Err(e) => {
                 let mut p = e.as_bytes().to_vec();
@@ -553,7 +702,50 @@ impl Store {
         }
     }
 
-    fn answer(&mut self, conn: Conn, kind: u32, payload: &[u8]) -> Result<Vec<u8>, XsError> {
+    fn answer(&mut self, conn: Conn, h: Header, payload: &[u8]) -> Result<Vec<u8>, XsError> {
+        let id = h.tx_id;
+        match h.ty {
+            ty::TRANSACTION_START => {
+                if id != 0 || args(payload)?.as_slice() != [""] {
+                    return Err(if id != 0 { "EBUSY" } else { "EINVAL" });
+                }
+                let t = self.transaction_start(conn)?;
+                let mut out = format!("{t}").into_bytes();
+                out.push(0);
+                return Ok(out);
+            }
+            ty::TRANSACTION_END => {
+                let commit = match one_arg(payload)? {
+                    "T" => true,
+                    "F" => false,
+                    _ => return Err("EINVAL"),
+                };
+                return self
+                    .transaction_end(conn, id, commit)
+                    .map(|()| b"OK\0".to_vec());
+            }
+            ty::READ
+            | ty::WRITE
+            | ty::MKDIR
+            | ty::RM
+            | ty::DIRECTORY
+            | ty::GET_PERMS
+            | ty::SET_PERMS
+                if id != 0 =>
+            {
+                let path = first_string(payload)?;
+                let kind = h.ty;
+                return self.in_tx(conn, id, &path, |view| {
+                    view.answer_plain(conn, kind, payload)
+                });
+            }
+            _ => {}
+        }
+        self.answer_plain(conn, h.ty, payload)
+    }
+
+    /// [`answer`](Self::answer) of a request outside any transaction.
+    fn answer_plain(&mut self, conn: Conn, kind: u32, payload: &[u8]) -> Result<Vec<u8>, XsError> {
         let ok = || b"OK\0".to_vec();
         let joined = |items: Vec<String>| {
             let mut out = Vec::new();
@@ -606,9 +798,7 @@ impl Store {
                 };
                 self.unwatch(conn, path, token).map(|()| ok())
             }
-            ty::TRANSACTION_START
-            | ty::TRANSACTION_END
-            | ty::INTRODUCE
+            ty::INTRODUCE
             | ty::RELEASE
             | ty::IS_DOMAIN_INTRODUCED
             | ty::RESUME
@@ -627,6 +817,15 @@ fn args(payload: &[u8]) -> Result<Vec<&str>, XsError> {
     body.split(|&b| b == 0)
         .map(|s| core::str::from_utf8(s).map_err(|_| "EINVAL"))
         .collect()
+}
+
+/// The payload's first NUL-terminated string (the path of a request
+/// that names one).
+fn first_string(payload: &[u8]) -> Result<String, XsError> {
+    let nul = payload.iter().position(|&b| b == 0).ok_or("EINVAL")?;
+    core::str::from_utf8(&payload[..nul])
+        .map(ToString::to_string)
+        .map_err(|_| "EINVAL")
 }
 
 /// The payload's one NUL-terminated string (Xen's `onearg`).

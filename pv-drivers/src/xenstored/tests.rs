@@ -201,7 +201,7 @@ fn requests_get_xens_replies_and_error_names() {
     assert_eq!(r.payload, b"EINVAL\0");
     let r = s.handle(D1, &request(ty::GET_DOMAIN_PATH, b"5\0"));
     assert_eq!(r.payload, b"/local/domain/5\0");
-    let r = s.handle(D1, &request(ty::TRANSACTION_START, b"\0"));
+    let r = s.handle(D1, &request(ty::INTRODUCE, b"3\x005\x006\0"));
     assert_eq!(r.payload, b"ENOSYS\0");
     let r = s.handle(D1, &request(99, b""));
     assert_eq!(r.payload, b"EINVAL\0");
@@ -343,4 +343,120 @@ fn watches_are_limited_per_domain_and_go_with_it() {
     assert_eq!(s.watch(D1, "@introduceDomain", "i"), Ok(()));
     let r = s.handle(D1, &request(ty::WATCH, b"only-one-arg\0"));
     assert_eq!(r.payload, b"EINVAL\0");
+}
+
+fn in_tx(kind: u32, tx: u32, payload: &[u8]) -> Message {
+    Message::new(kind, 9, tx, payload).unwrap()
+}
+
+/// Starts a transaction through the wire: its id.
+fn start(s: &mut Store, c: Conn) -> u32 {
+    let r = s.handle(c, &request(ty::TRANSACTION_START, b"\0"));
+    assert_eq!(r.header.ty, ty::TRANSACTION_START, "{:?}", r.payload);
+    let text = String::from_utf8(r.payload[..r.payload.len() - 1].to_vec()).unwrap();
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_transaction_sees_its_own_changes_and_lands_them_at_commit() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    s.watch(D1, "dev", "w").unwrap();
+    let _ = events(&mut s);
+    let t = start(&mut s, D1);
+    assert_ne!(t, 0);
+    let r = s.handle(D1, &in_tx(ty::WRITE, t, b"dev/state\x004"));
+    assert_eq!(r.payload, b"OK\0");
+    assert_eq!(
+        s.handle(D1, &in_tx(ty::READ, t, b"dev/state\0")).payload,
+        b"4"
+    );
+    assert_eq!(s.read(D1, "dev/state"), Err("ENOENT"), "not outside it yet");
+    assert_eq!(events(&mut s), [], "no event before the commit");
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"OK\0");
+    assert_eq!(s.read(D1, "dev/state").unwrap(), b"4");
+    let mut got = events(&mut s);
+    got.sort();
+    assert_eq!(got, [ev(1, "dev", "w"), ev(1, "dev/state", "w")]);
+    // Ended: gone.
+    let r = s.handle(D1, &in_tx(ty::READ, t, b"dev/state\0"));
+    assert_eq!(r.payload, b"ENOENT\0");
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"ENOENT\0");
+}
+
+#[test]
+fn a_conflicting_commit_is_eagain_and_an_abort_changes_nothing() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    s.write(D1, "a", b"1").unwrap();
+    // Read in the transaction, changed outside: EAGAIN.
+    let t = start(&mut s, D1);
+    assert_eq!(s.handle(D1, &in_tx(ty::READ, t, b"a\0")).payload, b"1");
+    s.write(D1, "a", b"2").unwrap();
+    s.handle(D1, &in_tx(ty::WRITE, t, b"b\0x"));
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"EAGAIN\0");
+    assert_eq!(s.read(D1, "b"), Err("ENOENT"), "nothing of it landed");
+    // A directory listed in the transaction gains a child outside.
+    let t = start(&mut s, D1);
+    s.handle(D1, &in_tx(ty::DIRECTORY, t, b"dir\0"));
+    s.write(D1, "dir/new", b"").unwrap();
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"EAGAIN\0");
+    // A sibling created outside while the transaction creates a node: the
+    // parent's children changed, as Xen's generation count says.
+    let t = start(&mut s, D1);
+    s.handle(D1, &in_tx(ty::WRITE, t, b"new1\0n"));
+    s.write(D1, "new2", b"n").unwrap();
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"EAGAIN\0");
+    // Unrelated changes outside are no conflict, and survive the commit.
+    s.write(D1, "mine", b"0").unwrap();
+    let t = start(&mut s, D1);
+    s.handle(D1, &in_tx(ty::WRITE, t, b"mine\0m"));
+    s.write(D1, "theirs", b"t").unwrap();
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"OK\0");
+    assert_eq!(
+        (s.read(D1, "mine").unwrap(), s.read(D1, "theirs").unwrap()),
+        (b"m".to_vec(), b"t".to_vec())
+    );
+    // An abort.
+    let t = start(&mut s, D1);
+    s.handle(D1, &in_tx(ty::RM, t, b"mine\0"));
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"F\0"));
+    assert_eq!(r.payload, b"OK\0");
+    assert_eq!(s.read(D1, "mine").unwrap(), b"m");
+    // A removal in a transaction lands.
+    let t = start(&mut s, D1);
+    s.handle(D1, &in_tx(ty::RM, t, b"mine\0"));
+    s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(s.read(D1, "mine"), Err("ENOENT"));
+}
+
+#[test]
+fn transactions_are_the_callers_and_limited() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    home(&mut s, 2);
+    let t = start(&mut s, D1);
+    let r = s.handle(D2, &in_tx(ty::READ, t, b"/local/domain/1\0"));
+    assert_eq!(r.payload, b"ENOENT\0", "another domain's transaction");
+    let r = s.handle(D2, &in_tx(ty::TRANSACTION_END, t, b"T\0"));
+    assert_eq!(r.payload, b"ENOENT\0");
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_START, t, b"\0"));
+    assert_eq!(r.payload, b"EBUSY\0", "no nesting");
+    let r = s.handle(D1, &in_tx(ty::TRANSACTION_END, t, b"X\0"));
+    assert_eq!(r.payload, b"EINVAL\0");
+    for _ in 1..TRANSACTION_QUOTA {
+        start(&mut s, D1);
+    }
+    let r = s.handle(D1, &request(ty::TRANSACTION_START, b"\0"));
+    assert_eq!(r.payload, b"ENOSPC\0");
+    // Permissions hold inside a transaction too.
+    let t2 = start(&mut s, D2);
+    let r = s.handle(D2, &in_tx(ty::WRITE, t2, b"/local/domain/1/x\0v"));
+    assert_eq!(r.payload, b"EACCES\0");
 }
