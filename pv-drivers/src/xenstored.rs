@@ -17,8 +17,13 @@
 //!   `DIRECTORY`, `GET_PERMS`, `SET_PERMS`, `GET_DOMAIN_PATH`, `WATCH`,
 //!   `UNWATCH`, `TRANSACTION_START`/`END`; an argument that is not a
 //!   NUL-terminated string where one is due is `EINVAL`, an unknown
-//!   request `EINVAL`, a request this store does not serve yet
-//!   (introductions) `ENOSYS`.
+//!   request `EINVAL`; `INTRODUCE`, `RELEASE` and `IS_DOMAIN_INTRODUCED`
+//!   for the toolstack (a release takes the domain's watches,
+//!   transactions and the nodes it owns with it); `RESUME`, `SET_TARGET`,
+//!   `RESET_WATCHES`, `DIRECTORY_PART` and `CONTROL` are `ENOSYS`.
+//! - Quotas for unprivileged domains, Xen 4.17's defaults: 1000 nodes
+//!   owned, 2048-byte values, 5 permission entries (`ENOSPC`), 128
+//!   watches (`E2BIG`), 10 open transactions (`ENOSPC`).
 //! - Transactions: each works on its own copy of the tree; a commit
 //!   lands only if nothing it looked at (the paths it named, what lay
 //!   under them, and the parents whose children it changed) changed
@@ -33,8 +38,9 @@
 //!   (after the change; before a removal). A watch registered with a
 //!   relative path hears relative paths. A new watch fires once at once.
 //!
-//! Missing (the rest of #12's xenstored): domain introduction and release (`@introduceDomain`/`@releaseDomain` can be
-//! watched but nothing fires them yet), node and memory quotas.
+//! Missing (the rest of #12's xenstored): the daemon around the store
+//! (its connections over the store pages, outstanding-request and memory
+//! limits per connection).
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
@@ -132,6 +138,8 @@ pub struct Store {
     /// Open transactions, by id.
     txs: BTreeMap<u32, Tx>,
     last_tx: u32,
+    /// Domains introduced by the toolstack.
+    introduced: BTreeSet<u16>,
 }
 
 /// A transaction: its own copy of the tree, the tree as it was when it
@@ -147,6 +155,12 @@ struct Tx {
 /// Transactions one domain may have open (Xen 4.17's
 /// `quota_max_transaction`).
 pub const TRANSACTION_QUOTA: usize = 10;
+/// Nodes one domain may own (`quota_nb_entry_per_domain`).
+pub const NODE_QUOTA: usize = 1000;
+/// Bytes of one node's value (`quota_max_entry_size`).
+pub const NODE_SIZE_QUOTA: usize = 2048;
+/// Entries of one node's permissions (`quota_nb_perms_per_node`).
+pub const PERMS_QUOTA: usize = 5;
 
 /// A registered watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +242,71 @@ impl Store {
             events: Vec::new(),
             txs: BTreeMap::new(),
             last_tx: 0,
+            introduced: BTreeSet::new(),
+        }
+    }
+
+    /// Nodes domain `domid` owns.
+    fn owned(&self, domid: u16) -> usize {
+        self.nodes
+            .values()
+            .filter(|n| n.perms.first().is_some_and(|o| o.domid == domid))
+            .count()
+    }
+
+    /// `XS_INTRODUCE` (the toolstack, privileged: `EACCES` otherwise):
+    /// domain `domid` has a store connection from now on; `@introduceDomain`
+    /// fires. Introducing it again is no error (Xen rebinds its channel).
+    pub fn introduce(&mut self, conn: Conn, domid: u16) -> Result<(), XsError> {
+        if !conn.privileged {
+            return Err("EACCES");
+        }
+        self.introduced.insert(domid);
+        self.fire_special("@introduceDomain");
+        Ok(())
+    }
+
+    /// `XS_RELEASE` (privileged): domain `domid` is gone; its watches,
+    /// transactions and pending events go, and so do the nodes it owns
+    /// (with what is under them); `@releaseDomain` fires. `ENOENT` if it
+    /// was never introduced.
+    pub fn release(&mut self, conn: Conn, domid: u16) -> Result<(), XsError> {
+        if !conn.privileged {
+            return Err("EACCES");
+        }
+        if !self.introduced.remove(&domid) {
+            return Err("ENOENT");
+        }
+        self.forget(domid);
+        self.txs.retain(|_, t| t.domid != domid);
+        let gone: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(k, n)| *k != "/" && n.perms.first().is_some_and(|o| o.domid == domid))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.nodes.retain(|x, _| x != &k && !under(&k, x));
+        }
+        self.fire_special("@releaseDomain");
+        Ok(())
+    }
+
+    pub fn is_introduced(&self, domid: u16) -> bool {
+        self.introduced.contains(&domid)
+    }
+
+    /// Fires the watches on special path `p` (every domain may hear of
+    /// introductions and releases).
+    fn fire_special(&mut self, p: &str) {
+        let hit: Vec<Watch> = self
+            .watches
+            .iter()
+            .filter(|w| w.path == p)
+            .cloned()
+            .collect();
+        for w in &hit {
+            self.event(w, p);
         }
     }
 
@@ -280,6 +359,7 @@ impl Store {
             events: Vec::new(),
             txs: BTreeMap::new(),
             last_tx: 0,
+            introduced: BTreeSet::new(),
         };
         let below = |nodes: &BTreeMap<String, Node>| -> Vec<String> {
             nodes.keys().filter(|k| under(&p, k)).cloned().collect()
@@ -563,6 +643,9 @@ impl Store {
             if let Some(owner) = perms.first_mut() {
                 owner.domid = conn.domid;
             }
+            if self.owned(conn.domid) + missing.len() > NODE_QUOTA {
+                return Err("ENOSPC");
+            }
         }
         for path in missing.into_iter().rev() {
             let v = if path == p {
@@ -583,6 +666,9 @@ impl Store {
 
     pub fn write(&mut self, conn: Conn, path: &str, value: &[u8]) -> Result<(), XsError> {
         let p = Self::canonical(conn, path)?;
+        if !conn.privileged && value.len() > NODE_SIZE_QUOTA {
+            return Err("ENOSPC");
+        }
         match self.node(conn, &p, Access::writes) {
             Ok(_) => {
                 if let Some(n) = self.nodes.get_mut(&p) {
@@ -668,6 +754,9 @@ impl Store {
         }
         if !conn.privileged && first.domid != owner {
             return Err("EPERM");
+        }
+        if !conn.privileged && perms.len() > PERMS_QUOTA {
+            return Err("ENOSPC");
         }
         if let Some(n) = self.nodes.get_mut(&p) {
             n.perms = perms.to_vec();
@@ -798,14 +887,35 @@ impl Store {
                 };
                 self.unwatch(conn, path, token).map(|()| ok())
             }
-            ty::INTRODUCE
-            | ty::RELEASE
-            | ty::IS_DOMAIN_INTRODUCED
-            | ty::RESUME
-            | ty::SET_TARGET
-            | ty::RESET_WATCHES
-            | ty::DIRECTORY_PART
-            | ty::CONTROL => Err("ENOSYS"),
+            ty::INTRODUCE => {
+                // domid, the store page's frame, its event channel.
+                let a = args(payload)?;
+                let [id, frame, port] = a.as_slice() else {
+                    return Err("EINVAL");
+                };
+                let ok_num = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if !ok_num(frame) || !ok_num(port) {
+                    return Err("EINVAL");
+                }
+                self.introduce(conn, id.parse().map_err(|_| "EINVAL")?)
+                    .map(|()| ok())
+            }
+            ty::RELEASE => {
+                let id = one_arg(payload)?.parse().map_err(|_| "EINVAL")?;
+                self.release(conn, id).map(|()| ok())
+            }
+            ty::IS_DOMAIN_INTRODUCED => {
+                let id = one_arg(payload)?.parse().map_err(|_| "EINVAL")?;
+                Ok(if self.is_introduced(id) {
+                    b"T\0"
+                } else {
+                    b"F\0"
+                }
+                .to_vec())
+            }
+            ty::RESUME | ty::SET_TARGET | ty::RESET_WATCHES | ty::DIRECTORY_PART | ty::CONTROL => {
+                Err("ENOSYS")
+            }
             _ => Err("EINVAL"),
         }
     }

@@ -201,7 +201,7 @@ fn requests_get_xens_replies_and_error_names() {
     assert_eq!(r.payload, b"EINVAL\0");
     let r = s.handle(D1, &request(ty::GET_DOMAIN_PATH, b"5\0"));
     assert_eq!(r.payload, b"/local/domain/5\0");
-    let r = s.handle(D1, &request(ty::INTRODUCE, b"3\x005\x006\0"));
+    let r = s.handle(D1, &request(ty::RESUME, b"3\0"));
     assert_eq!(r.payload, b"ENOSYS\0");
     let r = s.handle(D1, &request(99, b""));
     assert_eq!(r.payload, b"EINVAL\0");
@@ -459,4 +459,84 @@ fn transactions_are_the_callers_and_limited() {
     let t2 = start(&mut s, D2);
     let r = s.handle(D2, &in_tx(ty::WRITE, t2, b"/local/domain/1/x\0v"));
     assert_eq!(r.payload, b"EACCES\0");
+}
+
+#[test]
+fn the_toolstack_introduces_and_releases_domains() {
+    let mut s = Store::new();
+    s.watch(DOM0, "@releaseDomain", "rel").unwrap();
+    s.watch(D2, "@introduceDomain", "intro").unwrap();
+    let _ = events(&mut s);
+    let r = s.handle(D1, &request(ty::INTRODUCE, b"3\x00123\x005\0"));
+    assert_eq!(r.payload, b"EACCES\0", "not the toolstack");
+    let r = s.handle(DOM0, &request(ty::INTRODUCE, b"3\x00123\x005\0"));
+    assert_eq!(r.payload, b"OK\0");
+    assert_eq!(events(&mut s), [ev(2, "@introduceDomain", "intro")]);
+    let r = s.handle(DOM0, &request(ty::INTRODUCE, b"3\x00x\x005\0"));
+    assert_eq!(r.payload, b"EINVAL\0");
+    let r = s.handle(DOM0, &request(ty::IS_DOMAIN_INTRODUCED, b"3\0"));
+    assert_eq!(r.payload, b"T\0");
+    // Domain 3 owns its home and watches; dom0 writes a node there too.
+    home(&mut s, 3);
+    let d3 = Conn {
+        domid: 3,
+        privileged: false,
+    };
+    s.write(d3, "data/x", b"1").unwrap();
+    s.watch(d3, "data", "mine").unwrap();
+    let t = s.transaction_start(d3).unwrap();
+    let _ = events(&mut s);
+    let r = s.handle(DOM0, &request(ty::RELEASE, b"3\0"));
+    assert_eq!(r.payload, b"OK\0");
+    assert_eq!(events(&mut s), [ev(0, "@releaseDomain", "rel")]);
+    assert_eq!(
+        s.read(DOM0, "/local/domain/3"),
+        Err("ENOENT"),
+        "its nodes went"
+    );
+    assert_eq!(s.read(DOM0, "/local/domain").unwrap(), b"", "dom0's stay");
+    assert_eq!(
+        s.transaction_end(d3, t, true),
+        Err("ENOENT"),
+        "its transaction went"
+    );
+    assert_eq!(
+        s.unwatch(d3, "data", "mine"),
+        Err("ENOENT"),
+        "its watch went"
+    );
+    let r = s.handle(DOM0, &request(ty::RELEASE, b"3\0"));
+    assert_eq!(r.payload, b"ENOENT\0");
+    let r = s.handle(DOM0, &request(ty::IS_DOMAIN_INTRODUCED, b"3\0"));
+    assert_eq!(r.payload, b"F\0");
+}
+
+#[test]
+fn quotas_hold_at_the_limit_and_refuse_one_past_it() {
+    let mut s = Store::new();
+    home(&mut s, 1);
+    // Its home counts: 999 more nodes are its 1000th.
+    for i in 0..NODE_QUOTA - 1 {
+        s.write(D1, &format!("n{i}"), b"").unwrap();
+    }
+    assert_eq!(s.write(D1, "one-more", b""), Err("ENOSPC"));
+    assert_eq!(s.mkdir(D1, "a/b"), Err("ENOSPC"), "two at once");
+    assert_eq!(s.write(D1, "n0", b"rewrite"), Ok(()), "no new node");
+    s.rm(D1, "n0").unwrap();
+    assert_eq!(s.write(D1, "one-more", b""), Ok(()), "room again");
+    assert_eq!(
+        s.write(DOM0, "/local/domain/1/dom0s", b""),
+        Ok(()),
+        "dom0 has no quota"
+    );
+    let big = [b'v'; NODE_SIZE_QUOTA];
+    assert_eq!(s.write(D1, "n1", &big), Ok(()));
+    assert_eq!(
+        s.write(D1, "n1", &[b'v'; NODE_SIZE_QUOTA + 1]),
+        Err("ENOSPC")
+    );
+    let five = perms(&["n1", "r2", "r3", "r4", "r5"]);
+    assert_eq!(s.set_perms(D1, "n2", &five), Ok(()));
+    let six = perms(&["n1", "r2", "r3", "r4", "r5", "r6"]);
+    assert_eq!(s.set_perms(D1, "n2", &six), Err("ENOSPC"));
 }
