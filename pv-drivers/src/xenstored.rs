@@ -946,5 +946,7 @@ fn one_arg(payload: &[u8]) -> Result<&str, XsError> {
     }
 }
 
+pub mod daemon;
+
 #[cfg(test)]
 mod tests;
