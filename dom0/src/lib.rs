@@ -12,6 +12,11 @@
 //! with those shutdown reasons instead.
 #![no_std]
 
+extern crate alloc;
+
+pub mod support;
+
+use alloc::format;
 use guest_abi::hypercall::{
     xen_version_capabilities, xen_version_extraversion, xen_version_version,
 };
@@ -102,12 +107,13 @@ fn run_module(si: StartInfoRef) {
         println!("dom0: the boot module is not a PV kernel: nothing to run");
         return;
     }
-    // Three pages of our initial mapping's padding (at least 512 KiB,
+    // Four pages of our initial mapping's padding (at least 512 KiB,
     // after the bootstrap tables and the boot stack page, on hv as on
     // Xen; nothing of ours uses it): our shared-info page, the domU's
-    // console ring and the builder's scratch page.
+    // console ring, the builder's scratch page and the domU's store page.
     let padding = si.pt_base + (si.nr_pt_frames + 2) * 4096;
     let (shared, ring, scratch) = (padding, padding + 4096, padding + 2 * 4096);
+    let store_va = padding + 3 * 4096;
     // SAFETY: the hypervisor checks the frame (our own shared-info page).
     let rc = unsafe {
         guest_abi::hypercall::hypercall3(
@@ -142,11 +148,110 @@ fn run_module(si: StartInfoRef) {
             core::str::from_utf8(line).unwrap_or("<not utf-8>")
         );
     };
-    match toolstack::serve::run(&built, shared, ring, shown) {
+    let Some(store) = Xenstore::start(&built, store_va) else {
+        return;
+    };
+    let mut xs = store;
+    let r = toolstack::serve::run_with(&built, shared, ring, Some(xs.port), || xs.serve(), shown);
+    xs.stop();
+    match r {
         Ok(reason) => println!(
             "dom0: domain {id} shut down ({}) and is destroyed",
             guest_abi::sched::shutdown_reason_name(reason)
         ),
         Err(e) => println!("dom0: running domain {id}: {e}"),
+    }
+}
+
+/// The xenstore of the domU dom0 runs: the store with the domU's
+/// skeleton (`/local/domain/<id>` owned by it, its name and memory
+/// target), its connection over its store page (mapped at `va`) and our
+/// end of its store channel.
+struct Xenstore {
+    daemon: pv_drivers::xenstored::daemon::Daemon,
+    domid: u16,
+    page: support::MappedPage,
+    va: u64,
+    port: u32,
+}
+
+const TOOLSTACK: pv_drivers::xenstored::Conn = pv_drivers::xenstored::Conn {
+    domid: 0,
+    privileged: true,
+};
+
+impl Xenstore {
+    fn start(b: &toolstack::Built, va: u64) -> Option<Self> {
+        let id = b.domid;
+        let mut daemon = pv_drivers::xenstored::daemon::Daemon::new();
+        let home = format!("/local/domain/{id}");
+        let owner = pv_drivers::xenstored::Perm {
+            access: pv_drivers::xenstored::Access::None,
+            domid: id,
+        };
+        let s = &mut daemon.store;
+        let skeleton = s
+            .mkdir(TOOLSTACK, &home)
+            .and_then(|()| s.set_perms(TOOLSTACK, &home, &[owner]))
+            .and_then(|()| s.write(TOOLSTACK, &format!("{home}/name"), b"hello-domu"))
+            .and_then(|()| {
+                let kib = b.layout.nr_pages * 4;
+                s.write(
+                    TOOLSTACK,
+                    &format!("{home}/memory/target"),
+                    format!("{kib}").as_bytes(),
+                )
+            })
+            .and_then(|()| s.introduce(TOOLSTACK, id));
+        if let Err(e) = skeleton {
+            println!("dom0: xenstore skeleton for domain {id}: {e}");
+            return None;
+        }
+        daemon.connect(id, false);
+        if let Err(e) = toolstack::serve::map_page(va, b.store_mfn, id) {
+            println!("dom0: mapping domain {id}'s store page: {e}");
+            return None;
+        }
+        let port = match toolstack::serve::bind(id, b.store_port) {
+            Ok(p) => p,
+            Err(e) => {
+                println!("dom0: binding domain {id}'s store channel: {e}");
+                let _ = toolstack::serve::unmap_page(va);
+                return None;
+            }
+        };
+        // SAFETY: `va` is a page of our padding, mapped to the domU's store
+        // page until `stop`, and nothing of ours refers into it.
+        let page = unsafe { support::MappedPage::new(va) };
+        Some(Self {
+            daemon,
+            domid: id,
+            page,
+            va,
+            port,
+        })
+    }
+
+    /// Serves the domU's requests; notifies it if anything moved.
+    fn serve(&mut self) {
+        let ring = pv_drivers::xs_wire::StoreRing::new(&self.page);
+        match self.daemon.service(self.domid, &ring) {
+            Ok(true) => toolstack::serve::notify(self.port),
+            Ok(false) => {}
+            Err(e) => {
+                println!(
+                    "dom0: xenstore: domain {}: {e:?}; not served any more",
+                    self.domid
+                );
+                self.daemon.disconnect(self.domid);
+            }
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.daemon.store.release(TOOLSTACK, self.domid);
+        self.daemon.disconnect(self.domid);
+        toolstack::serve::close_port(self.port);
+        let _ = toolstack::serve::unmap_page(self.va);
     }
 }

@@ -51,6 +51,43 @@ fn unmap(va: u64) -> i64 {
     unsafe { hypercall3(UPDATE_VA_MAPPING, va, 0, UVMF_INVLPG) }
 }
 
+/// Maps frame `mfn` of domain `dom` writable at our page `va` (which
+/// has an L1 entry; its old translation is dropped).
+pub fn map_page(va: u64, mfn: u64, dom: u16) -> Result<(), Error> {
+    step("update_va_mapping_otherdomain", map_foreign(va, mfn, dom))
+}
+
+/// Unmaps our page `va`.
+pub fn unmap_page(va: u64) -> Result<(), Error> {
+    step("update_va_mapping: unmap", unmap(va))
+}
+
+/// Binds port `port` of domain `dom` (allocated unbound for us): our end.
+pub fn bind(dom: u16, port: u32) -> Result<u32, Error> {
+    let mut b = EvtchnBindInterdomain {
+        remote_dom: dom,
+        _pad: 0,
+        remote_port: port,
+        local_port: 0,
+    };
+    step(
+        "bind_interdomain",
+        evtchn(EVTCHNOP_BIND_INTERDOMAIN, &mut b),
+    )?;
+    Ok(b.local_port)
+}
+
+/// Notifies the other end of our port `port`.
+pub fn notify(port: u32) {
+    let mut s = guest_abi::event_channel::EvtchnSend { port };
+    evtchn(guest_abi::event_channel::EVTCHNOP_SEND, &mut s);
+}
+
+/// Closes our port `port`.
+pub fn close_port(port: u32) {
+    close(port);
+}
+
 fn step(what: &'static str, rc: i64) -> Result<(), Error> {
     if rc == 0 {
         Ok(())
@@ -194,14 +231,35 @@ fn poll(ports: &[u32]) {
 /// `ring` a page of ours (as [`Scratch`]) for its console ring. On an
 /// error the domain is destroyed too.
 pub fn run(b: &Built, shared: u64, ring: u64, line: impl FnMut(&[u8])) -> Result<u32, Error> {
-    let r = serve(b, shared, ring, line);
+    run_with(b, shared, ring, None, || {}, line)
+}
+
+/// [`run`], also waking for the caller's port `extra` (say, the domU's
+/// xenstore channel, bound by the caller): `on_wake` runs at every
+/// wake-up, after the pending bits were cleared.
+pub fn run_with(
+    b: &Built,
+    shared: u64,
+    ring: u64,
+    extra: Option<u32>,
+    on_wake: impl FnMut(),
+    line: impl FnMut(&[u8]),
+) -> Result<u32, Error> {
+    let r = serve(b, shared, ring, extra, on_wake, line);
     let destroyed = domctl(XEN_DOMCTL_DESTROYDOMAIN, b.domid).map(|_| ());
     let reason = r?;
     step("destroydomain", destroyed.err().unwrap_or(0))?;
     Ok(reason)
 }
 
-fn serve(b: &Built, shared: u64, ring: u64, mut line: impl FnMut(&[u8])) -> Result<u32, Error> {
+fn serve(
+    b: &Built,
+    shared: u64,
+    ring: u64,
+    extra: Option<u32>,
+    mut on_wake: impl FnMut(),
+    mut line: impl FnMut(&[u8]),
+) -> Result<u32, Error> {
     let mut bind = EvtchnBindInterdomain {
         remote_dom: b.domid,
         _pad: 0,
@@ -223,9 +281,9 @@ fn serve(b: &Built, shared: u64, ring: u64, mut line: impl FnMut(&[u8])) -> Resu
         close(console);
         return Err(Error::new("bind_virq: VIRQ_DOM_EXC", rc));
     }
-    let ports = [console, virq.port];
-    let r = relay_until_down(b, shared, ring, &ports, &mut line);
-    for p in ports {
+    let ports = [console, virq.port, extra.unwrap_or(console)];
+    let r = relay_until_down(b, shared, ring, &ports, &mut on_wake, &mut line);
+    for p in [console, virq.port] {
         close(p);
     }
     r
@@ -235,7 +293,8 @@ fn relay_until_down(
     b: &Built,
     shared: u64,
     ring: u64,
-    ports: &[u32; 2],
+    ports: &[u32; 3],
+    on_wake: &mut impl FnMut(),
     line: &mut impl FnMut(&[u8]),
 ) -> Result<u32, Error> {
     step(
@@ -254,6 +313,7 @@ fn relay_until_down(
             for &p in ports {
                 clear_pending(shared, p);
             }
+            on_wake();
             relay.drain(ring, &mut *line);
             let info = domctl(XEN_DOMCTL_GETDOMAININFO, b.domid)
                 .map_err(|rc| Error::new("getdomaininfo", rc))?
