@@ -5,7 +5,8 @@
 //! - [`xs_wire`]: the xenstore protocol's messages and the store page's
 //!   byte rings.
 //! - [`xenstored`]: the store dom0's xenstored serves (its tree,
-//!   permissions and requests).
+//!   permissions and requests) and the daemon around it.
+//! - [`xenbus`]: the device handshake's two state machines.
 //!
 //! The xenbus client and the console, block and network drivers arrive
 //! with their issues.
@@ -15,6 +16,7 @@
 extern crate alloc;
 
 pub mod ring;
+pub mod xenbus;
 pub mod xenstored;
 pub mod xs_wire;
 

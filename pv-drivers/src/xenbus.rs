@@ -1,0 +1,175 @@
+//! The xenbus device handshake (`io/xenbus.h`): each end of a split
+//! device publishes its `state` node, and reacts to the other's. The two
+//! machines here decide what an end does next; the caller does the
+//! xenstore writes and the ring work they ask for ([`Step`]).
+//!
+//! - [`Backend`]: `Initialising` → `InitWait` (its features published);
+//!   once the front end is `Initialised` (or `Connected`) it connects
+//!   (maps the ring, binds the channel) → `Connected`; the front end
+//!   `Closing` or `Closed` → it disconnects → `Closing`, and `Closed`
+//!   once the front end is; a front end `Initialising` again after that
+//!   → `InitWait` (reconnect).
+//! - [`Frontend`]: `Initialising`; once the back end is `InitWait` (or
+//!   later) it sets up (grants the ring, allocates the channel, writes
+//!   their references) → `Initialised`; the back end `Connected` →
+//!   `Connected`; the back end `Closing` or `Closed` → it tears down →
+//!   `Closing`, then `Closed` (as Linux's front ends, which close once
+//!   the back end is closing); [`Frontend::reset`] starts it over.
+//!
+//! Either end may start first: each machine looks only at the other's
+//! state now. A state value that is none of Xen's is `Unknown`, which
+//! changes nothing.
+
+/// `enum xenbus_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Unknown = 0,
+    Initialising = 1,
+    InitWait = 2,
+    Initialised = 3,
+    Connected = 4,
+    Closing = 5,
+    Closed = 6,
+    Reconfiguring = 7,
+    Reconfigured = 8,
+}
+
+impl State {
+    /// The state a `state` node's value names (a decimal number);
+    /// `Unknown` for anything else.
+    pub fn parse(value: &[u8]) -> Self {
+        let n = core::str::from_utf8(value)
+            .ok()
+            .and_then(|s| s.trim_end_matches('\0').parse::<u32>().ok());
+        match n {
+            Some(1) => Self::Initialising,
+            Some(2) => Self::InitWait,
+            Some(3) => Self::Initialised,
+            Some(4) => Self::Connected,
+            Some(5) => Self::Closing,
+            Some(6) => Self::Closed,
+            Some(7) => Self::Reconfiguring,
+            Some(8) => Self::Reconfigured,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// The value the `state` node holds for it.
+    pub fn value(self) -> u8 {
+        b'0' + self as u8
+    }
+}
+
+/// What an end must do before publishing its next state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing: stay.
+    Stay,
+    /// Back end: publish the features, then `InitWait`.
+    Publish,
+    /// Back end: read the front end's references, map, bind, then
+    /// `Connected`.
+    Connect,
+    /// Front end: grant the ring, allocate the channel, write their
+    /// references, then `Initialised`.
+    Setup,
+    /// Front end: the back end is connected: `Connected`.
+    Connected,
+    /// Either: unmap / revoke, unbind, then `Closing` (and `Closed` when
+    /// the machine says so).
+    Teardown,
+    /// Either: publish `Closed`.
+    Close,
+}
+
+/// A back end's side of the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backend {
+    pub state: State,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Self {
+            state: State::Initialising,
+        }
+    }
+}
+
+impl Backend {
+    /// What to do given the front end's state now; the caller does it and
+    /// then calls [`done`](Self::done).
+    pub fn next(&self, front: State) -> Step {
+        use State::*;
+        match (self.state, front) {
+            (Initialising, _) => Step::Publish,
+            (InitWait, Initialised | Connected) => Step::Connect,
+            (InitWait | Connected, Closing | Closed) => Step::Teardown,
+            (Closing, Closed) => Step::Close,
+            (Closed, Initialising) => Step::Publish,
+            _ => Step::Stay,
+        }
+    }
+
+    /// Records that `step` was done: the state to publish.
+    pub fn done(&mut self, step: Step) -> State {
+        self.state = match step {
+            Step::Publish => State::InitWait,
+            Step::Connect => State::Connected,
+            Step::Teardown => State::Closing,
+            Step::Close => State::Closed,
+            _ => self.state,
+        };
+        self.state
+    }
+}
+
+/// A front end's side of the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frontend {
+    pub state: State,
+}
+
+impl Default for Frontend {
+    fn default() -> Self {
+        Self {
+            state: State::Initialising,
+        }
+    }
+}
+
+impl Frontend {
+    /// What to do given the back end's state now.
+    pub fn next(&self, back: State) -> Step {
+        use State::*;
+        match (self.state, back) {
+            (Initialising, InitWait | Initialised | Connected) => Step::Setup,
+            (Initialised, Connected) => Step::Connected,
+            (Initialised | Connected, Closing | Closed) => Step::Teardown,
+            (Closing, Closing | Closed) => Step::Close,
+            _ => Step::Stay,
+        }
+    }
+
+    /// Starts over after a close (the device probed again): the state
+    /// to publish, `Initialising`.
+    pub fn reset(&mut self) -> State {
+        self.state = State::Initialising;
+        self.state
+    }
+
+    /// Records that `step` was done: the state to publish.
+    pub fn done(&mut self, step: Step) -> State {
+        self.state = match step {
+            Step::Setup => State::Initialised,
+            Step::Connected => State::Connected,
+            Step::Teardown => State::Closing,
+            Step::Close => State::Closed,
+            _ => self.state,
+        };
+        self.state
+    }
+}
+
+#[cfg(test)]
+mod tests;
