@@ -7,6 +7,7 @@
 //! - [`xenstored`]: the store dom0's xenstored serves (its tree,
 //!   permissions and requests) and the daemon around it.
 //! - [`xenbus`]: the device handshake's two state machines.
+//! - [`blkif`]: the block protocol and a back end's checked core.
 //!
 //! The xenbus client and the console, block and network drivers arrive
 //! with their issues.
@@ -15,6 +16,7 @@
 
 extern crate alloc;
 
+pub mod blkif;
 pub mod ring;
 pub mod xenbus;
 pub mod xenstored;

@@ -1,0 +1,219 @@
+//! Host tests of the block back end's core: Xen's layouts, reads and
+//! writes through grants, and every check a lying front end meets.
+
+extern crate std;
+
+use super::*;
+use std::collections::BTreeMap;
+use std::vec;
+use std::vec::Vec;
+
+struct MemDisk {
+    bytes: Vec<u8>,
+    ro: bool,
+    flushed: u32,
+}
+
+impl MemDisk {
+    fn new(sectors: u64, ro: bool) -> Self {
+        let bytes = (0..sectors * SECTOR).map(|i| (i % 253) as u8).collect();
+        Self {
+            bytes,
+            ro,
+            flushed: 0,
+        }
+    }
+}
+
+impl Disk for MemDisk {
+    fn sectors(&self) -> u64 {
+        self.bytes.len() as u64 / SECTOR
+    }
+    fn read_only(&self) -> bool {
+        self.ro
+    }
+    fn read(&mut self, offset: u64, out: &mut [u8]) -> Result<(), IoError> {
+        let at = usize::try_from(offset).map_err(|_| IoError)?;
+        out.copy_from_slice(self.bytes.get(at..at + out.len()).ok_or(IoError)?);
+        Ok(())
+    }
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), IoError> {
+        let at = usize::try_from(offset).map_err(|_| IoError)?;
+        self.bytes
+            .get_mut(at..at + data.len())
+            .ok_or(IoError)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), IoError> {
+        self.flushed += 1;
+        Ok(())
+    }
+    fn discard(&mut self, offset: u64, len: u64) -> Result<(), IoError> {
+        let at = usize::try_from(offset).map_err(|_| IoError)?;
+        let n = usize::try_from(len).map_err(|_| IoError)?;
+        self.bytes.get_mut(at..at + n).ok_or(IoError)?.fill(0);
+        Ok(())
+    }
+}
+
+/// Granted pages by reference; a reference not granted fails.
+#[derive(Default)]
+struct Pages(BTreeMap<u32, Vec<u8>>);
+
+impl Grants for Pages {
+    fn copy_from(&mut self, gref: u32, offset: u16, out: &mut [u8]) -> Result<(), IoError> {
+        let p = self.0.get(&gref).ok_or(IoError)?;
+        let at = usize::from(offset);
+        out.copy_from_slice(p.get(at..at + out.len()).ok_or(IoError)?);
+        Ok(())
+    }
+    fn copy_to(&mut self, gref: u32, offset: u16, data: &[u8]) -> Result<(), IoError> {
+        let p = self.0.get_mut(&gref).ok_or(IoError)?;
+        let at = usize::from(offset);
+        p.get_mut(at..at + data.len())
+            .ok_or(IoError)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+}
+
+fn seg(gref: u32, first: u8, last: u8) -> Segment {
+    Segment {
+        gref,
+        first_sect: first,
+        last_sect: last,
+        _pad: 0,
+    }
+}
+
+fn req(op: u8, sector: u64, segs: &[Segment]) -> Request {
+    let mut r = Request {
+        operation: op,
+        nr_segments: u8::try_from(segs.len()).unwrap(),
+        id: 77,
+        sector_number: sector,
+        ..Default::default()
+    };
+    r.seg[..segs.len()].copy_from_slice(segs);
+    r
+}
+
+#[test]
+fn layouts_are_xens() {
+    assert_eq!(core::mem::size_of::<Request>(), 112);
+    assert_eq!(core::mem::size_of::<Response>(), 16);
+    assert_eq!(core::mem::size_of::<Segment>(), 8);
+    let r = Response {
+        id: 1,
+        operation: 1,
+        status: -1,
+        ..Default::default()
+    };
+    assert_eq!(&r.as_bytes()[8..12], &[1, 0, 0xff, 0xff]);
+    assert_eq!(crate::ring::ring_size(4096, 112), 32);
+}
+
+#[test]
+fn reads_and_writes_go_through_the_granted_sectors() {
+    let mut disk = MemDisk::new(64, false);
+    let mut pages = Pages::default();
+    pages.0.insert(5, vec![0; 4096]);
+    pages.0.insert(6, vec![0; 4096]);
+    // Sectors 10-12 into page 5 (its sectors 2-4), 13-20 into page 6.
+    let r = serve(
+        &req(OP_READ, 10, &[seg(5, 2, 4), seg(6, 0, 7)]),
+        &mut disk,
+        &mut pages,
+    );
+    assert_eq!((r.id, r.operation, r.status), (77, OP_READ, RSP_OKAY));
+    assert_eq!(&pages.0[&5][1024..2560], &disk.bytes[10 * 512..13 * 512]);
+    assert_eq!(pages.0[&5][1023], 0, "sector 1 of the page untouched");
+    assert_eq!(&pages.0[&6][..], &disk.bytes[13 * 512..21 * 512]);
+    // Write page 6's last sector to sector 63, the disk's last.
+    pages.0.get_mut(&6).unwrap()[3584..].fill(0xab);
+    let r = serve(&req(OP_WRITE, 63, &[seg(6, 7, 7)]), &mut disk, &mut pages);
+    assert_eq!(r.status, RSP_OKAY);
+    assert!(disk.bytes[63 * 512..].iter().all(|&b| b == 0xab));
+    let r = serve(&req(OP_FLUSH_DISKCACHE, 0, &[]), &mut disk, &mut pages);
+    assert_eq!((r.status, disk.flushed), (RSP_OKAY, 1));
+    let mut d = req(OP_DISCARD, 60, &[]);
+    d.seg[0] = Segment::read_from_bytes(&4u64.to_le_bytes()).unwrap();
+    assert_eq!(serve(&d, &mut disk, &mut pages).status, RSP_OKAY);
+    assert!(disk.bytes[60 * 512..].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn every_lie_is_an_error_and_changes_nothing() {
+    let mut disk = MemDisk::new(64, false);
+    let before = disk.bytes.clone();
+    let mut pages = Pages::default();
+    pages.0.insert(5, vec![0xcc; 4096]);
+    let mut discard_past = req(OP_DISCARD, 60, &[]);
+    discard_past.seg[0] = Segment::read_from_bytes(&5u64.to_le_bytes()).unwrap();
+    let mut twelve = req(OP_WRITE, 0, &[seg(5, 0, 0)]);
+    twelve.nr_segments = 12;
+    let cases = [
+        ("no segment", req(OP_WRITE, 0, &[]), RSP_ERROR),
+        ("twelve segments", twelve, RSP_ERROR),
+        (
+            "first after last",
+            req(OP_WRITE, 0, &[seg(5, 3, 2)]),
+            RSP_ERROR,
+        ),
+        (
+            "a sector past the page",
+            req(OP_WRITE, 0, &[seg(5, 0, 8)]),
+            RSP_ERROR,
+        ),
+        (
+            "past the disk's end",
+            req(OP_WRITE, 63, &[seg(5, 0, 1)]),
+            RSP_ERROR,
+        ),
+        (
+            "wrapping",
+            req(OP_WRITE, u64::MAX, &[seg(5, 0, 0)]),
+            RSP_ERROR,
+        ),
+        (
+            "an ungranted page",
+            req(OP_WRITE, 0, &[seg(9, 0, 0)]),
+            RSP_ERROR,
+        ),
+        ("a discard past the end", discard_past, RSP_ERROR),
+        (
+            "a barrier",
+            req(OP_WRITE_BARRIER, 0, &[seg(5, 0, 0)]),
+            RSP_EOPNOTSUPP,
+        ),
+        (
+            "indirect descriptors",
+            req(OP_INDIRECT, 0, &[seg(5, 0, 0)]),
+            RSP_EOPNOTSUPP,
+        ),
+        (
+            "an unknown operation",
+            req(200, 0, &[seg(5, 0, 0)]),
+            RSP_EOPNOTSUPP,
+        ),
+    ];
+    for (what, r, want) in cases {
+        assert_eq!(serve(&r, &mut disk, &mut pages).status, want, "{what}");
+        assert_eq!(disk.bytes, before, "{what} changed the disk");
+    }
+    // A read-only disk: reads only.
+    let mut ro = MemDisk::new(8, true);
+    let before = ro.bytes.clone();
+    for op in [OP_WRITE, OP_FLUSH_DISKCACHE, OP_DISCARD] {
+        assert_eq!(
+            serve(&req(op, 0, &[seg(5, 0, 0)]), &mut ro, &mut pages).status,
+            RSP_ERROR
+        );
+    }
+    assert_eq!(ro.bytes, before);
+    assert_eq!(
+        serve(&req(OP_READ, 0, &[seg(5, 0, 0)]), &mut ro, &mut pages).status,
+        RSP_OKAY
+    );
+}
