@@ -67,7 +67,7 @@ fn xenstore(si: StartInfoRef) {
         next: 1,
     };
     let show = |what: &str, reply: Option<Message>| match reply {
-        Some(m) if m.header.ty == ty::ERROR => {
+        Some(m) if m.header.type_ == ty::ERROR => {
             let name = m.payload.split(|&b| b == 0).next().unwrap_or(&[]);
             println!("hello-domu: xenstore: {what}: {}", text(name));
         }
@@ -76,7 +76,7 @@ fn xenstore(si: StartInfoRef) {
     };
     show("name", xs.request(ty::READ, b"name\0"));
     let wrote = xs.request(ty::WRITE, b"data/greeting\0hello from a domU");
-    if wrote.is_some_and(|m| m.header.ty == ty::WRITE) {
+    if wrote.is_some_and(|m| m.header.type_ == ty::WRITE) {
         show("data/greeting", xs.request(ty::READ, b"data/greeting\0"));
     }
     show(
@@ -114,7 +114,7 @@ impl Client<'_> {
                 self.notify();
             }
             match self.input.pull(&self.ring, Direction::Responses).ok()? {
-                Some(m) if m.header.req_id == id && m.header.ty != ty::WATCH_EVENT => {
+                Some(m) if m.header.req_id == id && m.header.type_ != ty::WATCH_EVENT => {
                     return Some(m)
                 }
                 Some(_) => {}

@@ -1,4 +1,5 @@
-//! The block device protocol (`io/blkif.h`) and the core of a back end:
+//! The core of a block back end (the protocol's types are
+//! `guest_abi::io::blkif`'s):
 //! each request, copied off the ring, is checked against the disk before
 //! anything is read or written, and then carried out through grant copies
 //! the caller makes ([`Grants`]) on a disk it provides ([`Disk`]).
@@ -11,66 +12,20 @@
 //! does not offer (barriers, indirect descriptors: not advertised) is
 //! `BLKIF_RSP_EOPNOTSUPP`.
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::IntoBytes;
 
-pub const OP_READ: u8 = 0;
-pub const OP_WRITE: u8 = 1;
-pub const OP_WRITE_BARRIER: u8 = 2;
-pub const OP_FLUSH_DISKCACHE: u8 = 3;
-pub const OP_DISCARD: u8 = 5;
-pub const OP_INDIRECT: u8 = 6;
+pub use guest_abi::io::blkif::{
+    BlkifRequest as Request, BlkifRequestSegment as Segment, BlkifResponse as Response,
+    BLKIF_MAX_SEGMENTS_PER_REQUEST as MAX_SEGMENTS, BLKIF_OP_DISCARD as OP_DISCARD,
+    BLKIF_OP_FLUSH_DISKCACHE as OP_FLUSH_DISKCACHE, BLKIF_OP_INDIRECT as OP_INDIRECT,
+    BLKIF_OP_READ as OP_READ, BLKIF_OP_WRITE as OP_WRITE,
+    BLKIF_OP_WRITE_BARRIER as OP_WRITE_BARRIER, BLKIF_RSP_EOPNOTSUPP as RSP_EOPNOTSUPP,
+    BLKIF_RSP_ERROR as RSP_ERROR, BLKIF_RSP_OKAY as RSP_OKAY,
+};
 
-pub const RSP_OKAY: i16 = 0;
-pub const RSP_ERROR: i16 = -1;
-pub const RSP_EOPNOTSUPP: i16 = -2;
-
-/// `BLKIF_MAX_SEGMENTS_PER_REQUEST`.
-pub const MAX_SEGMENTS: usize = 11;
 /// Bytes of a sector, and sectors of a page.
 pub const SECTOR: u64 = 512;
 pub const SECTORS_PER_PAGE: u8 = 8;
-
-/// `struct blkif_request_segment`.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct Segment {
-    pub gref: u32,
-    pub first_sect: u8,
-    pub last_sect: u8,
-    pub _pad: u16,
-}
-
-/// `struct blkif_request` (x86_64: 112 bytes). A discard request
-/// (`blkif_request_discard`) shares its first 24 bytes and keeps its
-/// sector count where the first segment is.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct Request {
-    pub operation: u8,
-    pub nr_segments: u8,
-    pub handle: u16,
-    pub _pad: u32,
-    pub id: u64,
-    pub sector_number: u64,
-    pub seg: [Segment; MAX_SEGMENTS],
-}
-
-/// `struct blkif_response` (16 bytes).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct Response {
-    pub id: u64,
-    pub operation: u8,
-    pub _pad: u8,
-    pub status: i16,
-    pub _pad2: u32,
-}
 
 /// An I/O that failed (the disk's or a grant copy's): the request's
 /// response is `BLKIF_RSP_ERROR`.

@@ -17,47 +17,26 @@
 //!   the back end is closing); [`Frontend::reset`] starts it over.
 //!
 //! Either end may start first: each machine looks only at the other's
-//! state now. A state value that is none of Xen's is `Unknown`, which
-//! changes nothing.
+//! state now. A state value that is none of Xen's is `UNKNOWN`, which
+//! changes nothing. The states are `guest_abi::io::xenbus::XenbusState`.
 
-/// `enum xenbus_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
-    Unknown = 0,
-    Initialising = 1,
-    InitWait = 2,
-    Initialised = 3,
-    Connected = 4,
-    Closing = 5,
-    Closed = 6,
-    Reconfiguring = 7,
-    Reconfigured = 8,
+pub use guest_abi::io::xenbus::XenbusState as State;
+
+/// The state a `state` node's value names (a decimal number);
+/// `UNKNOWN` for anything else.
+pub fn parse_state(value: &[u8]) -> State {
+    let n = core::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.trim_end_matches('\0').parse::<u32>().ok());
+    match n {
+        Some(n @ 1..=8) => State(n),
+        _ => State::UNKNOWN,
+    }
 }
 
-impl State {
-    /// The state a `state` node's value names (a decimal number);
-    /// `Unknown` for anything else.
-    pub fn parse(value: &[u8]) -> Self {
-        let n = core::str::from_utf8(value)
-            .ok()
-            .and_then(|s| s.trim_end_matches('\0').parse::<u32>().ok());
-        match n {
-            Some(1) => Self::Initialising,
-            Some(2) => Self::InitWait,
-            Some(3) => Self::Initialised,
-            Some(4) => Self::Connected,
-            Some(5) => Self::Closing,
-            Some(6) => Self::Closed,
-            Some(7) => Self::Reconfiguring,
-            Some(8) => Self::Reconfigured,
-            _ => Self::Unknown,
-        }
-    }
-
-    /// The value the `state` node holds for it.
-    pub fn value(self) -> u8 {
-        b'0' + self as u8
-    }
+/// The value the `state` node holds for `s` (one digit).
+pub fn state_value(s: State) -> u8 {
+    b'0' + u8::try_from(s.0 % 10).unwrap_or(0)
 }
 
 /// What an end must do before publishing its next state.
@@ -91,7 +70,7 @@ pub struct Backend {
 impl Default for Backend {
     fn default() -> Self {
         Self {
-            state: State::Initialising,
+            state: State::INITIALISING,
         }
     }
 }
@@ -100,13 +79,12 @@ impl Backend {
     /// What to do given the front end's state now; the caller does it and
     /// then calls [`done`](Self::done).
     pub fn next(&self, front: State) -> Step {
-        use State::*;
         match (self.state, front) {
-            (Initialising, _) => Step::Publish,
-            (InitWait, Initialised | Connected) => Step::Connect,
-            (InitWait | Connected, Closing | Closed) => Step::Teardown,
-            (Closing, Closed) => Step::Close,
-            (Closed, Initialising) => Step::Publish,
+            (State::INITIALISING, _) => Step::Publish,
+            (State::INIT_WAIT, State::INITIALISED | State::CONNECTED) => Step::Connect,
+            (State::INIT_WAIT | State::CONNECTED, State::CLOSING | State::CLOSED) => Step::Teardown,
+            (State::CLOSING, State::CLOSED) => Step::Close,
+            (State::CLOSED, State::INITIALISING) => Step::Publish,
             _ => Step::Stay,
         }
     }
@@ -114,10 +92,10 @@ impl Backend {
     /// Records that `step` was done: the state to publish.
     pub fn done(&mut self, step: Step) -> State {
         self.state = match step {
-            Step::Publish => State::InitWait,
-            Step::Connect => State::Connected,
-            Step::Teardown => State::Closing,
-            Step::Close => State::Closed,
+            Step::Publish => State::INIT_WAIT,
+            Step::Connect => State::CONNECTED,
+            Step::Teardown => State::CLOSING,
+            Step::Close => State::CLOSED,
             _ => self.state,
         };
         self.state
@@ -133,7 +111,7 @@ pub struct Frontend {
 impl Default for Frontend {
     fn default() -> Self {
         Self {
-            state: State::Initialising,
+            state: State::INITIALISING,
         }
     }
 }
@@ -141,12 +119,15 @@ impl Default for Frontend {
 impl Frontend {
     /// What to do given the back end's state now.
     pub fn next(&self, back: State) -> Step {
-        use State::*;
         match (self.state, back) {
-            (Initialising, InitWait | Initialised | Connected) => Step::Setup,
-            (Initialised, Connected) => Step::Connected,
-            (Initialised | Connected, Closing | Closed) => Step::Teardown,
-            (Closing, Closing | Closed) => Step::Close,
+            (State::INITIALISING, State::INIT_WAIT | State::INITIALISED | State::CONNECTED) => {
+                Step::Setup
+            }
+            (State::INITIALISED, State::CONNECTED) => Step::Connected,
+            (State::INITIALISED | State::CONNECTED, State::CLOSING | State::CLOSED) => {
+                Step::Teardown
+            }
+            (State::CLOSING, State::CLOSING | State::CLOSED) => Step::Close,
             _ => Step::Stay,
         }
     }
@@ -154,17 +135,17 @@ impl Frontend {
     /// Starts over after a close (the device probed again): the state
     /// to publish, `Initialising`.
     pub fn reset(&mut self) -> State {
-        self.state = State::Initialising;
+        self.state = State::INITIALISING;
         self.state
     }
 
     /// Records that `step` was done: the state to publish.
     pub fn done(&mut self, step: Step) -> State {
         self.state = match step {
-            Step::Setup => State::Initialised,
-            Step::Connected => State::Connected,
-            Step::Teardown => State::Closing,
-            Step::Close => State::Closed,
+            Step::Setup => State::INITIALISED,
+            Step::Connected => State::CONNECTED,
+            Step::Teardown => State::CLOSING,
+            Step::Close => State::CLOSED,
             _ => self.state,
         };
         self.state

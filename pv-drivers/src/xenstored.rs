@@ -782,7 +782,7 @@ impl Store {
                 })
         };
         match self.answer(conn, h, &req.payload) {
-            Ok(payload) => reply(h.ty, &payload),
+            Ok(payload) => reply(h.type_, &payload),
             Err(e) => {
                 let mut p = e.as_bytes().to_vec();
                 p.push(0);
@@ -793,7 +793,7 @@ impl Store {
 
     fn answer(&mut self, conn: Conn, h: Header, payload: &[u8]) -> Result<Vec<u8>, XsError> {
         let id = h.tx_id;
-        match h.ty {
+        match h.type_ {
             ty::TRANSACTION_START => {
                 if id != 0 || args(payload)?.as_slice() != [""] {
                     return Err(if id != 0 { "EBUSY" } else { "EINVAL" });
@@ -823,14 +823,14 @@ impl Store {
                 if id != 0 =>
             {
                 let path = first_string(payload)?;
-                let kind = h.ty;
+                let kind = h.type_;
                 return self.in_tx(conn, id, &path, |view| {
                     view.answer_plain(conn, kind, payload)
                 });
             }
             _ => {}
         }
-        self.answer_plain(conn, h.ty, payload)
+        self.answer_plain(conn, h.type_, payload)
     }
 
     /// [`answer`](Self::answer) of a request outside any transaction.

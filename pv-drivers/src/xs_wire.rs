@@ -14,78 +14,51 @@
 
 use alloc::vec::Vec;
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::ring::SharedRing;
 
-/// `xsd_sockmsg_type`.
+/// `xsd_sockmsg_type` (`guest_abi::io::xs_wire::XsType`) as the header's
+/// `type_` holds it.
 pub mod ty {
-    pub const CONTROL: u32 = 0;
-    pub const DIRECTORY: u32 = 1;
-    pub const READ: u32 = 2;
-    pub const GET_PERMS: u32 = 3;
-    pub const WATCH: u32 = 4;
-    pub const UNWATCH: u32 = 5;
-    pub const TRANSACTION_START: u32 = 6;
-    pub const TRANSACTION_END: u32 = 7;
-    pub const INTRODUCE: u32 = 8;
-    pub const RELEASE: u32 = 9;
-    pub const GET_DOMAIN_PATH: u32 = 10;
-    pub const WRITE: u32 = 11;
-    pub const MKDIR: u32 = 12;
-    pub const RM: u32 = 13;
-    pub const SET_PERMS: u32 = 14;
-    pub const WATCH_EVENT: u32 = 15;
-    pub const ERROR: u32 = 16;
-    pub const IS_DOMAIN_INTRODUCED: u32 = 17;
-    pub const RESUME: u32 = 18;
-    pub const SET_TARGET: u32 = 19;
-    pub const RESET_WATCHES: u32 = 21;
-    pub const DIRECTORY_PART: u32 = 22;
+    use guest_abi::io::xs_wire::XsType;
+
+    pub const CONTROL: u32 = XsType::CONTROL.0;
+    pub const DIRECTORY: u32 = XsType::DIRECTORY.0;
+    pub const READ: u32 = XsType::READ.0;
+    pub const GET_PERMS: u32 = XsType::GET_PERMS.0;
+    pub const WATCH: u32 = XsType::WATCH.0;
+    pub const UNWATCH: u32 = XsType::UNWATCH.0;
+    pub const TRANSACTION_START: u32 = XsType::TRANSACTION_START.0;
+    pub const TRANSACTION_END: u32 = XsType::TRANSACTION_END.0;
+    pub const INTRODUCE: u32 = XsType::INTRODUCE.0;
+    pub const RELEASE: u32 = XsType::RELEASE.0;
+    pub const GET_DOMAIN_PATH: u32 = XsType::GET_DOMAIN_PATH.0;
+    pub const WRITE: u32 = XsType::WRITE.0;
+    pub const MKDIR: u32 = XsType::MKDIR.0;
+    pub const RM: u32 = XsType::RM.0;
+    pub const SET_PERMS: u32 = XsType::SET_PERMS.0;
+    pub const WATCH_EVENT: u32 = XsType::WATCH_EVENT.0;
+    pub const ERROR: u32 = XsType::ERROR.0;
+    pub const IS_DOMAIN_INTRODUCED: u32 = XsType::IS_DOMAIN_INTRODUCED.0;
+    pub const RESUME: u32 = XsType::RESUME.0;
+    pub const SET_TARGET: u32 = XsType::SET_TARGET.0;
+    pub const RESET_WATCHES: u32 = XsType::RESET_WATCHES.0;
+    pub const DIRECTORY_PART: u32 = XsType::DIRECTORY_PART.0;
 }
 
-/// `XENSTORE_PAYLOAD_MAX`.
-pub const PAYLOAD_MAX: usize = 4096;
-/// `XENSTORE_RING_SIZE`: each direction's ring.
+use guest_abi::io::xs_wire::{XenstoreDomainInterface, XENSTORE_RING_SIZE};
+pub use guest_abi::io::xs_wire::{
+    XsdSockmsg as Header, XENSTORE_ABS_PATH_MAX as ABS_PATH_MAX,
+    XENSTORE_PAYLOAD_MAX as PAYLOAD_MAX, XENSTORE_REL_PATH_MAX as REL_PATH_MAX,
+};
+
+/// `XENSTORE_RING_SIZE`, as the ring indices count.
 pub const RING_SIZE: u32 = 1024;
-/// `XENSTORE_ABS_PATH_MAX` and `XENSTORE_REL_PATH_MAX`.
-pub const ABS_PATH_MAX: usize = 3072;
-pub const REL_PATH_MAX: usize = 2048;
-
-/// The error names an `XS_ERROR` reply carries (`xsd_errors`).
-pub const ERRORS: [&str; 16] = [
-    "EINVAL",
-    "EACCES",
-    "EEXIST",
-    "EISDIR",
-    "ENOENT",
-    "ENOMEM",
-    "ENOSPC",
-    "EIO",
-    "ENOTEMPTY",
-    "ENOSYS",
-    "EROFS",
-    "EBUSY",
-    "EAGAIN",
-    "EISCONN",
-    "E2BIG",
-    "EPERM",
-];
-
-/// `struct xsd_sockmsg`.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct Header {
-    pub ty: u32,
-    pub req_id: u32,
-    pub tx_id: u32,
-    pub len: u32,
-}
+const _: () = assert!(RING_SIZE as usize == XENSTORE_RING_SIZE);
 
 /// Bytes of a [`Header`].
-pub const HEADER: usize = 16;
+pub const HEADER: usize = core::mem::size_of::<Header>();
 
 /// A whole message, its payload in private memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +76,7 @@ impl Message {
         }
         Some(Self {
             header: Header {
-                ty,
+                type_: ty,
                 req_id,
                 tx_id,
                 len: u32::try_from(payload.len()).ok()?,
@@ -132,12 +105,12 @@ pub enum WireError {
 }
 
 /// Offsets in the store page (`struct xenstore_domain_interface`).
-const REQ: usize = 0;
-const RSP: usize = 1024;
-const REQ_CONS: usize = 2048;
-const REQ_PROD: usize = 2052;
-const RSP_CONS: usize = 2056;
-const RSP_PROD: usize = 2060;
+const REQ: usize = core::mem::offset_of!(XenstoreDomainInterface, req);
+const RSP: usize = core::mem::offset_of!(XenstoreDomainInterface, rsp);
+const REQ_CONS: usize = core::mem::offset_of!(XenstoreDomainInterface, req_cons);
+const REQ_PROD: usize = core::mem::offset_of!(XenstoreDomainInterface, req_prod);
+const RSP_CONS: usize = core::mem::offset_of!(XenstoreDomainInterface, rsp_cons);
+const RSP_PROD: usize = core::mem::offset_of!(XenstoreDomainInterface, rsp_prod);
 
 /// One direction of a store page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use super::*;
 use std::collections::BTreeMap;
 use std::vec;
 use std::vec::Vec;
+use zerocopy::FromBytes;
 
 struct MemDisk {
     bytes: Vec<u8>,

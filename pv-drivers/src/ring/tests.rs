@@ -122,14 +122,8 @@ fn a_lying_front_end_is_caught() {
     let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
     // More requests than the ring holds.
     a.store(0, 129);
-    assert_eq!(
-        b.next_request(),
-        Err(RingError::Overflow { prod: 129, cons: 0 })
-    );
-    assert_eq!(
-        b.final_check(),
-        Err(RingError::Overflow { prod: 129, cons: 0 })
-    );
+    assert_eq!(b.next_request(), Err(RingError::Overflow));
+    assert_eq!(b.final_check(), Err(RingError::Overflow));
     // A producer index behind the consumer (wrapped): also a lie.
     a.store(0, u32::MAX);
     assert!(b.next_request().is_err());
@@ -137,8 +131,11 @@ fn a_lying_front_end_is_caught() {
     a.store(0, 128);
     let n = core::iter::from_fn(|| b.next_request().unwrap()).count();
     assert_eq!(n, 128);
-    a.store(0, 200);
-    assert_eq!(b.next_request(), Ok(None), "no response slot left");
+    assert_eq!(b.next_request(), Ok(None), "all taken");
+    // Past a ring ahead of the responses: a lie (Xen's
+    // RING_REQUEST_PROD_OVERFLOW).
+    a.store(0, 129);
+    assert_eq!(b.next_request(), Err(RingError::Overflow));
     assert!(b.queue(&Rsp::default()));
     assert!(b.next_request().unwrap().is_some(), "one slot freed");
 }
@@ -152,10 +149,7 @@ fn a_lying_back_end_is_caught() {
     f.push();
     // Three responses to two requests.
     a.store(8, 3);
-    assert_eq!(
-        f.next_response(),
-        Err(RingError::Overflow { prod: 3, cons: 0 })
-    );
+    assert_eq!(f.next_response(), Err(RingError::Overflow));
     a.store(8, 2);
     assert!(f.next_response().unwrap().is_some());
     assert!(f.next_response().unwrap().is_some());
@@ -189,7 +183,7 @@ fn random_lies_never_yield_more_than_the_ring_holds() {
             }
             match b.next_request() {
                 Ok(Some(_)) => taken += 1,
-                Ok(None) | Err(RingError::Overflow { .. }) => {}
+                Ok(None) | Err(RingError::Overflow) => {}
             }
             assert!(taken <= b.size(), "more requests held than slots");
         }

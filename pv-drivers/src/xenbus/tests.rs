@@ -35,21 +35,21 @@ fn both_start_orders_connect() {
     for back_first in [true, false] {
         let (mut b, mut f) = (Backend::default(), Frontend::default());
         settle(&mut b, &mut f, back_first);
-        assert_eq!((b.state, f.state), (State::Connected, State::Connected));
+        assert_eq!((b.state, f.state), (State::CONNECTED, State::CONNECTED));
     }
 }
 
 #[test]
 fn the_front_end_waits_for_the_back_ends_features() {
     let f = Frontend::default();
-    assert_eq!(f.next(State::Initialising), Step::Stay);
-    assert_eq!(f.next(State::Unknown), Step::Stay);
-    assert_eq!(f.next(State::InitWait), Step::Setup);
+    assert_eq!(f.next(State::INITIALISING), Step::Stay);
+    assert_eq!(f.next(State::UNKNOWN), Step::Stay);
+    assert_eq!(f.next(State::INIT_WAIT), Step::Setup);
     let b = Backend {
-        state: State::InitWait,
+        state: State::INIT_WAIT,
     };
-    assert_eq!(b.next(State::Initialising), Step::Stay, "no references yet");
-    assert_eq!(b.next(State::Initialised), Step::Connect);
+    assert_eq!(b.next(State::INITIALISING), Step::Stay, "no references yet");
+    assert_eq!(b.next(State::INITIALISED), Step::Connect);
 }
 
 #[test]
@@ -58,25 +58,25 @@ fn a_close_from_either_side_ends_closed_and_a_reset_reconnects() {
         let (mut b, mut f) = (Backend::default(), Frontend::default());
         settle(&mut b, &mut f, true);
         if front_closes {
-            assert_eq!(f.done(Step::Teardown), State::Closing);
+            assert_eq!(f.done(Step::Teardown), State::CLOSING);
         } else {
-            assert_eq!(b.done(Step::Teardown), State::Closing);
+            assert_eq!(b.done(Step::Teardown), State::CLOSING);
         }
         settle(&mut b, &mut f, !front_closes);
-        assert_eq!((b.state, f.state), (State::Closed, State::Closed));
+        assert_eq!((b.state, f.state), (State::CLOSED, State::CLOSED));
         f.reset();
         settle(&mut b, &mut f, false);
-        assert_eq!((b.state, f.state), (State::Connected, State::Connected));
+        assert_eq!((b.state, f.state), (State::CONNECTED, State::CONNECTED));
     }
 }
 
 #[test]
 fn state_values_are_xens() {
-    assert_eq!(State::parse(b"4"), State::Connected);
-    assert_eq!(State::parse(b"6\0"), State::Closed);
-    assert_eq!(State::parse(b"9"), State::Unknown);
-    assert_eq!(State::parse(b"x"), State::Unknown);
-    assert_eq!(State::parse(b""), State::Unknown);
-    assert_eq!(State::InitWait.value(), b'2');
-    assert_eq!(State::Reconfigured.value(), b'8');
+    assert_eq!(parse_state(b"4"), State::CONNECTED);
+    assert_eq!(parse_state(b"6\0"), State::CLOSED);
+    assert_eq!(parse_state(b"9"), State::UNKNOWN);
+    assert_eq!(parse_state(b"x"), State::UNKNOWN);
+    assert_eq!(parse_state(b""), State::UNKNOWN);
+    assert_eq!(state_value(State::INIT_WAIT), b'2');
+    assert_eq!(state_value(State::RECONFIGURED), b'8');
 }

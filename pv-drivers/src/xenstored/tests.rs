@@ -171,7 +171,7 @@ fn requests_get_xens_replies_and_error_names() {
     home(&mut s, 1);
     let r = s.handle(D1, &request(ty::WRITE, b"name\0guest\0one"));
     assert_eq!(
-        (r.header.ty, r.header.req_id, r.payload.as_slice()),
+        (r.header.type_, r.header.req_id, r.payload.as_slice()),
         (ty::WRITE, 42, &b"OK\0"[..])
     );
     let r = s.handle(D1, &request(ty::READ, b"name\0"));
@@ -181,7 +181,7 @@ fn requests_get_xens_replies_and_error_names() {
     );
     let r = s.handle(D1, &request(ty::READ, b"nothing\0"));
     assert_eq!(
-        (r.header.ty, r.payload.as_slice()),
+        (r.header.type_, r.payload.as_slice()),
         (ty::ERROR, &b"ENOENT\0"[..])
     );
     let r = s.handle(D1, &request(ty::READ, b"name"));
@@ -220,7 +220,7 @@ fn a_reply_too_long_for_a_message_is_e2big() {
     }
     let r = s.handle(D1, &request(ty::DIRECTORY, b"many\0"));
     assert_eq!(
-        (r.header.ty, r.payload.as_slice()),
+        (r.header.type_, r.payload.as_slice()),
         (ty::ERROR, &b"E2BIG\0"[..])
     );
     let h: Header = r.header;
@@ -232,7 +232,7 @@ fn events(s: &mut Store) -> Vec<(u16, String, String)> {
     s.take_events()
         .into_iter()
         .map(|(d, m)| {
-            assert_eq!(m.header.ty, ty::WATCH_EVENT);
+            assert_eq!(m.header.type_, ty::WATCH_EVENT);
             let parts: Vec<&[u8]> = m.payload.split(|&b| b == 0).collect();
             assert_eq!(parts.len(), 3, "path\\0token\\0");
             let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
@@ -352,7 +352,7 @@ fn in_tx(kind: u32, tx: u32, payload: &[u8]) -> Message {
 /// Starts a transaction through the wire: its id.
 fn start(s: &mut Store, c: Conn) -> u32 {
     let r = s.handle(c, &request(ty::TRANSACTION_START, b"\0"));
-    assert_eq!(r.header.ty, ty::TRANSACTION_START, "{:?}", r.payload);
+    assert_eq!(r.header.type_, ty::TRANSACTION_START, "{:?}", r.payload);
     let text = String::from_utf8(r.payload[..r.payload.len() - 1].to_vec()).unwrap();
     text.parse().unwrap()
 }

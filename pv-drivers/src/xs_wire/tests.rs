@@ -104,7 +104,7 @@ fn a_lying_peer_is_caught() {
     // A header announcing more than the protocol allows is refused before
     // any payload is taken.
     let h = Header {
-        ty: ty::WRITE,
+        type_: ty::WRITE,
         req_id: 1,
         tx_id: 0,
         len: 4097,

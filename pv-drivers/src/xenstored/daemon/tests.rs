@@ -58,7 +58,7 @@ fn requests_are_answered_in_order_and_events_reach_the_watcher() {
     assert_eq!(d.service(0, &c0.ring), Ok(true));
     let got = c0.received();
     assert_eq!(
-        got.iter().map(|m| m.header.ty).collect::<Vec<_>>(),
+        got.iter().map(|m| m.header.type_).collect::<Vec<_>>(),
         [ty::WATCH, ty::WATCH_EVENT]
     );
     // Three pipelined requests from domain 1.
@@ -67,7 +67,10 @@ fn requests_are_answered_in_order_and_events_reach_the_watcher() {
     c1.send(ty::READ, 12, b"nothing\0");
     assert_eq!(d.service(1, &c1.ring), Ok(true));
     let got = c1.received();
-    let ids: Vec<(u32, u32)> = got.iter().map(|m| (m.header.req_id, m.header.ty)).collect();
+    let ids: Vec<(u32, u32)> = got
+        .iter()
+        .map(|m| (m.header.req_id, m.header.type_))
+        .collect();
     assert_eq!(ids, [(10, ty::WRITE), (11, ty::READ), (12, ty::ERROR)]);
     assert_eq!(got[1].payload, b"one");
     // dom0 hears of the write once its output is flushed.
@@ -112,14 +115,14 @@ fn a_client_that_stops_reading_stops_being_served_and_costs_bounded_memory() {
         replies += c1
             .received()
             .iter()
-            .filter(|m| m.header.ty == ty::READ)
+            .filter(|m| m.header.type_ == ty::READ)
             .count();
         d.service(1, &c1.ring).unwrap();
     }
     replies += c1
         .received()
         .iter()
-        .filter(|m| m.header.ty == ty::READ)
+        .filter(|m| m.header.type_ == ty::READ)
         .count();
     assert_eq!(replies, 30);
 }
