@@ -7,6 +7,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::vec::Vec;
+
 use dom0::support::MappedPage;
 use guest_abi::arch::MACH2PHYS_VIRT_START;
 use guest_abi::hypercall::{hypercall2, hypercall3, EVENT_CHANNEL_OP, SCHED_OP, UPDATE_VA_MAPPING};
@@ -14,7 +18,7 @@ use guest_abi::println;
 use guest_abi::rt::{shutdown, StartInfoRef, VIRT_BASE};
 use guest_abi::sched::{SCHEDOP_YIELD, SHUTDOWN_POWEROFF};
 use guest_abi::xen::{SIF_INITDOMAIN, UVMF_INVLPG};
-use pv_drivers::xs_wire::{ty, Assembler, Direction, Message, StoreRing};
+use pv_drivers::xs_client::{XsClient, XsError};
 
 guest_abi::pv_guest!(main, name = "hello-domu");
 
@@ -60,72 +64,9 @@ fn xenstore(si: StartInfoRef) {
     // SAFETY: the builder mapped the store page writable at this address
     // for good; nothing of ours refers into it.
     let page = unsafe { MappedPage::new(VIRT_BASE + pfn * 4096) };
-    let mut xs = Client {
-        ring: StoreRing::new(&page),
-        input: Assembler::default(),
-        port: si.store_evtchn,
-        next: 1,
-    };
-    let show = |what: &str, reply: Option<Message>| match reply {
-        Some(m) if m.header.type_ == ty::ERROR => {
-            let name = m.payload.split(|&b| b == 0).next().unwrap_or(&[]);
-            println!("hello-domu: xenstore: {what}: {}", text(name));
-        }
-        Some(m) => println!("hello-domu: xenstore: {what} = {}", text(&m.payload)),
-        None => println!("hello-domu: xenstore: {what}: no reply"),
-    };
-    show("name", xs.request(ty::READ, b"name\0"));
-    let wrote = xs.request(ty::WRITE, b"data/greeting\0hello from a domU");
-    if wrote.is_some_and(|m| m.header.type_ == ty::WRITE) {
-        show("data/greeting", xs.request(ty::READ, b"data/greeting\0"));
-    }
-    show(
-        "/local/domain/0/name",
-        xs.request(ty::READ, b"/local/domain/0/name\0"),
-    );
-}
-
-fn text(b: &[u8]) -> &str {
-    core::str::from_utf8(b).unwrap_or("<not utf-8>")
-}
-
-/// A xenstore client over the store page.
-struct Client<'a> {
-    ring: StoreRing<'a, MappedPage>,
-    input: Assembler,
-    port: u32,
-    next: u32,
-}
-
-impl Client<'_> {
-    /// Sends a request and waits (yielding) for its reply; watch events
-    /// are skipped.
-    fn request(&mut self, kind: u32, payload: &[u8]) -> Option<Message> {
-        let id = self.next;
-        self.next += 1;
-        let bytes = Message::new(kind, id, 0, payload)?.to_bytes();
-        let mut sent = 0;
-        for _ in 0..100_000 {
-            if sent < bytes.len() {
-                sent += self
-                    .ring
-                    .write(Direction::Requests, bytes.get(sent..)?)
-                    .ok()?;
-                self.notify();
-            }
-            match self.input.pull(&self.ring, Direction::Responses).ok()? {
-                Some(m) if m.header.req_id == id && m.header.type_ != ty::WATCH_EVENT => {
-                    return Some(m)
-                }
-                Some(_) => {}
-                None => yield_now(),
-            }
-        }
-        None
-    }
-
-    fn notify(&self) {
-        let mut send = guest_abi::event_channel::EvtchnSend { port: self.port };
+    let port = si.store_evtchn;
+    let notify = || {
+        let mut send = guest_abi::event_channel::EvtchnSend { port };
         // SAFETY: a live `evtchn_send` Xen only reads.
         unsafe {
             hypercall2(
@@ -134,10 +75,24 @@ impl Client<'_> {
                 core::ptr::from_mut(&mut send) as u64,
             )
         };
+    };
+    let idle = || {
+        // SAFETY: no argument.
+        unsafe { hypercall2(SCHED_OP, u64::from(SCHEDOP_YIELD), 0) };
+    };
+    let mut xs = XsClient::new(&page, notify, idle, 100_000);
+    let show = |what: &str, r: Result<Vec<u8>, XsError>| match r {
+        Ok(v) => println!("hello-domu: xenstore: {what} = {}", text(&v)),
+        Err(XsError::Store(name)) => println!("hello-domu: xenstore: {what}: {name}"),
+        Err(e) => println!("hello-domu: xenstore: {what}: {e:?}"),
+    };
+    show("name", xs.read("name"));
+    if xs.write("data/greeting", b"hello from a domU").is_ok() {
+        show("data/greeting", xs.read("data/greeting"));
     }
+    show("/local/domain/0/name", xs.read("/local/domain/0/name"));
 }
 
-fn yield_now() {
-    // SAFETY: no argument.
-    unsafe { hypercall2(SCHED_OP, u64::from(SCHEDOP_YIELD), 0) };
+fn text(b: &[u8]) -> &str {
+    core::str::from_utf8(b).unwrap_or("<not utf-8>")
 }

@@ -7,6 +7,7 @@
 //! - [`xenstored`]: the store dom0's xenstored serves (its tree,
 //!   permissions and requests) and the daemon around it.
 //! - [`xenbus`]: the device handshake's two state machines.
+//! - [`xs_client`]: a xenstore client over a store page.
 //! - [`blkif`]: the block protocol and a back end's checked core.
 //!
 //! The xenbus client and the console, block and network drivers arrive
@@ -20,6 +21,7 @@ pub mod blkif;
 pub mod ring;
 pub mod xenbus;
 pub mod xenstored;
+pub mod xs_client;
 pub mod xs_wire;
 
 #[cfg(test)]
