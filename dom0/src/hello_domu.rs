@@ -12,12 +12,11 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use dom0::support::MappedPage;
-use guest_abi::arch::MACH2PHYS_VIRT_START;
-use guest_abi::hypercall::{hypercall2, hypercall3, EVENT_CHANNEL_OP, SCHED_OP, UPDATE_VA_MAPPING};
+use guest_abi::hypercall::{hypercall2, SCHED_OP};
 use guest_abi::println;
-use guest_abi::rt::{shutdown, StartInfoRef, VIRT_BASE};
+use guest_abi::rt::{shutdown, StartInfoRef};
 use guest_abi::sched::{SCHEDOP_YIELD, SHUTDOWN_POWEROFF};
-use guest_abi::xen::{SIF_INITDOMAIN, UVMF_INVLPG};
+use guest_abi::xen::SIF_INITDOMAIN;
 use pv_drivers::xs_client::{XsClient, XsError};
 
 guest_abi::pv_guest!(main, name = "hello-domu");
@@ -41,41 +40,16 @@ fn main(si: StartInfoRef) -> ! {
 
 fn xenstore(si: StartInfoRef) {
     // No event upcalls: it has no callback; it polls its store ring.
-    let padding = si.pt_base + (si.nr_pt_frames + 2) * 4096;
-    // SAFETY: replaces the mapping of a padding page nothing uses with our
-    // shared-info frame.
-    let rc = unsafe {
-        hypercall3(
-            UPDATE_VA_MAPPING,
-            padding,
-            si.shared_info | 0x67,
-            UVMF_INVLPG,
-        )
-    };
+    let rc = dom0::support::mask_upcalls(si);
     if rc != 0 {
         println!("hello-domu: cannot map shared_info ({rc})");
         return;
     }
-    // SAFETY: vCPU 0's `evtchn_upcall_mask`, a byte of the mapped page.
-    unsafe { ((padding + 1) as *mut u8).write_volatile(1) };
-    // Its store page is in its initial mapping, at the pfn the M2P names.
-    // SAFETY: the M2P is mapped read-only in every PV guest.
-    let pfn = unsafe { ((MACH2PHYS_VIRT_START + si.store_mfn * 8) as *const u64).read_volatile() };
-    // SAFETY: the builder mapped the store page writable at this address
-    // for good; nothing of ours refers into it.
-    let page = unsafe { MappedPage::new(VIRT_BASE + pfn * 4096) };
+    // SAFETY: the builder mapped the store page writable there for good;
+    // nothing of ours refers into it.
+    let page = unsafe { MappedPage::new(dom0::support::store_page_va(si)) };
     let port = si.store_evtchn;
-    let notify = || {
-        let mut send = guest_abi::event_channel::EvtchnSend { port };
-        // SAFETY: a live `evtchn_send` Xen only reads.
-        unsafe {
-            hypercall2(
-                EVENT_CHANNEL_OP,
-                u64::from(guest_abi::event_channel::EVTCHNOP_SEND),
-                core::ptr::from_mut(&mut send) as u64,
-            )
-        };
-    };
+    let notify = || toolstack::serve::notify(port);
     let idle = || {
         // SAFETY: no argument.
         unsafe { hypercall2(SCHED_OP, u64::from(SCHEDOP_YIELD), 0) };

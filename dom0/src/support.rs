@@ -110,3 +110,36 @@ impl SharedRing for MappedPage {
         fence(Ordering::SeqCst);
     }
 }
+
+/// For a domU that takes no event upcall (it has no callback): maps its
+/// shared-info page at a page of its initial mapping's padding (after
+/// the bootstrap tables and the boot stack page, as our toolstack lays
+/// it out) and sets vCPU 0's `evtchn_upcall_mask`. The mapping's result
+/// (0 or an errno).
+pub fn mask_upcalls(si: &guest_abi::xen::StartInfo) -> i64 {
+    let padding = si.pt_base + (si.nr_pt_frames + 2) * 4096;
+    // SAFETY: replaces the mapping of a padding page nothing uses with the
+    // domain's own shared-info frame.
+    let rc = unsafe {
+        guest_abi::hypercall::hypercall3(
+            guest_abi::hypercall::UPDATE_VA_MAPPING,
+            padding,
+            si.shared_info | 0x67,
+            guest_abi::xen::UVMF_INVLPG,
+        )
+    };
+    if rc == 0 {
+        // SAFETY: vCPU 0's `evtchn_upcall_mask`, a byte of the mapped page.
+        unsafe { ((padding + 1) as *mut u8).write_volatile(1) };
+    }
+    rc
+}
+
+/// Where a domU built by our toolstack finds its store page: in its
+/// initial mapping, at the pfn the M2P names for `store_mfn`.
+pub fn store_page_va(si: &guest_abi::xen::StartInfo) -> u64 {
+    let m2p = guest_abi::arch::MACH2PHYS_VIRT_START + si.store_mfn * 8;
+    // SAFETY: the M2P is mapped read-only in every PV guest.
+    let pfn = unsafe { (m2p as *const u64).read_volatile() };
+    guest_abi::rt::VIRT_BASE + pfn * 4096
+}
