@@ -8,7 +8,8 @@
 //!   permissions and requests) and the daemon around it.
 //! - [`xenbus`]: the device handshake's two state machines.
 //! - [`xs_client`]: a xenstore client over a store page.
-//! - [`blkif`]: the block protocol and a back end's checked core.
+//! - [`blkif`]: a block back end's checked core; [`blkfront`]: a block
+//!   front end's.
 //!
 //! The xenbus client and the console, block and network drivers arrive
 //! with their issues.
@@ -17,6 +18,7 @@
 
 extern crate alloc;
 
+pub mod blkfront;
 pub mod blkif;
 pub mod ring;
 pub mod xenbus;

@@ -4,80 +4,9 @@
 extern crate std;
 
 use super::*;
-use std::collections::BTreeMap;
+use crate::testing::{MemDisk, Pages};
 use std::vec;
-use std::vec::Vec;
 use zerocopy::FromBytes;
-
-struct MemDisk {
-    bytes: Vec<u8>,
-    ro: bool,
-    flushed: u32,
-}
-
-impl MemDisk {
-    fn new(sectors: u64, ro: bool) -> Self {
-        let bytes = (0..sectors * SECTOR).map(|i| (i % 253) as u8).collect();
-        Self {
-            bytes,
-            ro,
-            flushed: 0,
-        }
-    }
-}
-
-impl Disk for MemDisk {
-    fn sectors(&self) -> u64 {
-        self.bytes.len() as u64 / SECTOR
-    }
-    fn read_only(&self) -> bool {
-        self.ro
-    }
-    fn read(&mut self, offset: u64, out: &mut [u8]) -> Result<(), IoError> {
-        let at = usize::try_from(offset).map_err(|_| IoError)?;
-        out.copy_from_slice(self.bytes.get(at..at + out.len()).ok_or(IoError)?);
-        Ok(())
-    }
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), IoError> {
-        let at = usize::try_from(offset).map_err(|_| IoError)?;
-        self.bytes
-            .get_mut(at..at + data.len())
-            .ok_or(IoError)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<(), IoError> {
-        self.flushed += 1;
-        Ok(())
-    }
-    fn discard(&mut self, offset: u64, len: u64) -> Result<(), IoError> {
-        let at = usize::try_from(offset).map_err(|_| IoError)?;
-        let n = usize::try_from(len).map_err(|_| IoError)?;
-        self.bytes.get_mut(at..at + n).ok_or(IoError)?.fill(0);
-        Ok(())
-    }
-}
-
-/// Granted pages by reference; a reference not granted fails.
-#[derive(Default)]
-struct Pages(BTreeMap<u32, Vec<u8>>);
-
-impl Grants for Pages {
-    fn copy_from(&mut self, gref: u32, offset: u16, out: &mut [u8]) -> Result<(), IoError> {
-        let p = self.0.get(&gref).ok_or(IoError)?;
-        let at = usize::from(offset);
-        out.copy_from_slice(p.get(at..at + out.len()).ok_or(IoError)?);
-        Ok(())
-    }
-    fn copy_to(&mut self, gref: u32, offset: u16, data: &[u8]) -> Result<(), IoError> {
-        let p = self.0.get_mut(&gref).ok_or(IoError)?;
-        let at = usize::from(offset);
-        p.get_mut(at..at + data.len())
-            .ok_or(IoError)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-}
 
 fn seg(gref: u32, first: u8, last: u8) -> Segment {
     Segment {
