@@ -16,7 +16,6 @@ extern crate alloc;
 
 pub mod support;
 
-use alloc::format;
 use guest_abi::hypercall::{
     xen_version_capabilities, xen_version_extraversion, xen_version_version,
 };
@@ -164,8 +163,8 @@ fn run_module(si: StartInfoRef) {
 }
 
 /// The xenstore of the domU dom0 runs: the store with the domU's
-/// skeleton (`/local/domain/<id>` owned by it, its name and memory
-/// target), its connection over its store page (mapped at `va`) and our
+/// skeleton (`pv_drivers::xenstored::toolstack::skeleton`, as libxl lays
+/// it out), its connection over its store page (mapped at `va`) and our
 /// end of its store channel.
 struct Xenstore {
     daemon: pv_drivers::xenstored::daemon::Daemon,
@@ -184,24 +183,9 @@ impl Xenstore {
     fn start(b: &toolstack::Built, va: u64) -> Option<Self> {
         let id = b.domid;
         let mut daemon = pv_drivers::xenstored::daemon::Daemon::new();
-        let home = format!("/local/domain/{id}");
-        let owner = pv_drivers::xenstored::Perm {
-            access: pv_drivers::xenstored::Access::None,
-            domid: id,
-        };
         let s = &mut daemon.store;
-        let skeleton = s
-            .mkdir(TOOLSTACK, &home)
-            .and_then(|()| s.set_perms(TOOLSTACK, &home, &[owner]))
-            .and_then(|()| s.write(TOOLSTACK, &format!("{home}/name"), b"hello-domu"))
-            .and_then(|()| {
-                let kib = b.layout.nr_pages * 4;
-                s.write(
-                    TOOLSTACK,
-                    &format!("{home}/memory/target"),
-                    format!("{kib}").as_bytes(),
-                )
-            })
+        let kib = b.layout.nr_pages * 4;
+        let skeleton = pv_drivers::xenstored::toolstack::skeleton(s, id, "hello-domu", kib, 1)
             .and_then(|()| s.introduce(TOOLSTACK, id));
         if let Err(e) = skeleton {
             println!("dom0: xenstore skeleton for domain {id}: {e}");

@@ -947,6 +947,7 @@ fn one_arg(payload: &[u8]) -> Result<&str, XsError> {
 }
 
 pub mod daemon;
+pub mod toolstack;
 
 #[cfg(test)]
 mod tests;

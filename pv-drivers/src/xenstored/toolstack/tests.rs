@@ -1,0 +1,58 @@
+//! Host tests: who may read and write what the toolstack lays out.
+
+use super::*;
+
+fn conn(domid: u16) -> Conn {
+    Conn {
+        domid,
+        privileged: false,
+    }
+}
+
+#[test]
+fn a_domu_reads_its_home_and_writes_only_its_own_parts() {
+    let mut s = Store::new();
+    skeleton(&mut s, 3, "guest", 8192, 2).unwrap();
+    let d = conn(3);
+    assert_eq!(s.read(d, "name").unwrap(), b"guest");
+    assert_eq!(s.read(d, "memory/target").unwrap(), b"8192");
+    assert_eq!(s.read(d, "cpu/1/availability").unwrap(), b"online");
+    assert_eq!(s.read(d, "domid").unwrap(), b"3");
+    assert_eq!(s.write(d, "name", b"x"), Err("EACCES"));
+    assert_eq!(s.write(d, "memory/target", b"1"), Err("EACCES"));
+    assert_eq!(s.write(d, "control/shutdown", b"poweroff"), Ok(()));
+    assert_eq!(s.write(d, "data/x", b"1"), Ok(()));
+    assert_eq!(s.write(d, "new", b"1"), Err("EACCES"), "its home is dom0's");
+    assert_eq!(s.read(conn(4), "/local/domain/3/name"), Err("EACCES"));
+}
+
+#[test]
+fn a_vbd_is_shared_between_its_front_and_back_ends_only() {
+    let mut s = Store::new();
+    skeleton(&mut s, 3, "guest", 8192, 1).unwrap();
+    // A driver domain (5, unprivileged) serves it.
+    add_vbd(&mut s, 3, 5, 51712, "disk.img", true).unwrap();
+    let (front, back) = vbd_paths(3, 5, 51712);
+    let (fe, be, other) = (conn(3), conn(5), conn(7));
+    assert_eq!(
+        s.read(fe, &format!("{front}/backend")).unwrap(),
+        back.as_bytes()
+    );
+    assert_eq!(
+        s.read(be, &format!("{back}/frontend")).unwrap(),
+        front.as_bytes()
+    );
+    assert_eq!(s.read(be, &format!("{back}/mode")).unwrap(), b"w");
+    // The front end publishes its ring; the back end reads it.
+    s.write(fe, &format!("{front}/ring-ref"), b"8").unwrap();
+    s.write(fe, &format!("{front}/state"), b"3").unwrap();
+    assert_eq!(s.read(be, &format!("{front}/ring-ref")).unwrap(), b"8");
+    assert_eq!(s.write(be, &format!("{front}/state"), b"6"), Err("EACCES"));
+    // The back end publishes its state; the front end reads it.
+    s.write(be, &format!("{back}/state"), b"4").unwrap();
+    assert_eq!(s.read(fe, &format!("{back}/state")).unwrap(), b"4");
+    assert_eq!(s.write(fe, &format!("{back}/state"), b"6"), Err("EACCES"));
+    // Nobody else.
+    assert_eq!(s.read(other, &format!("{front}/ring-ref")), Err("EACCES"));
+    assert_eq!(s.read(other, &format!("{back}/state")), Err("EACCES"));
+}
