@@ -10,6 +10,8 @@
 //! - [`xs_client`]: a xenstore client over a store page.
 //! - [`blkif`]: a block back end's checked core; [`blkfront`]: a block
 //!   front end's.
+//! - [`netback`]: packets from a front end's transmit requests, checked
+//!   as Linux's netback checks them.
 //!
 //! The xenbus client and the console, block and network drivers arrive
 //! with their issues.
@@ -20,6 +22,7 @@ extern crate alloc;
 
 pub mod blkfront;
 pub mod blkif;
+pub mod netback;
 pub mod ring;
 pub mod xenbus;
 pub mod xenstored;
