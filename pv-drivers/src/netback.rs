@@ -1,6 +1,8 @@
-//! The transmit side of a network back end's core: packets assembled
-//! from a front end's transmit requests (`io/netif.h`, the types are
-//! `guest_abi::io::netif`'s), checked as Linux's netback checks them.
+//! A network back end's core (`io/netif.h`, the types are
+//! `guest_abi::io::netif`'s): packets assembled from a front end's
+//! transmit requests, checked as Linux's netback checks them
+//! ([`assemble`]), and packets delivered into the pages its receive
+//! requests grant ([`deliver`]).
 //!
 //! A packet is a first request (its `size` the whole packet's), its
 //! extra-info slots if it says `NETTXF_extra_info` (each chained with
@@ -19,10 +21,12 @@
 use alloc::vec::Vec;
 
 use guest_abi::io::netif::{
-    NetifExtraInfo, NetifGso, NetifTxRequest, NetifTxResponse, NETIF_RSP_ERROR, NETIF_RSP_NULL,
-    NETIF_RSP_OKAY, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA,
-    XEN_NETIF_EXTRA_FLAG_MORE, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_MAX,
-    XEN_NETIF_EXTRA_TYPE_NONE, XEN_NETIF_NR_SLOTS_MIN,
+    NetifExtraInfo, NetifGso, NetifRxRequest, NetifRxResponse, NetifTxRequest, NetifTxResponse,
+    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED,
+    NETRXF_MORE_DATA, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO,
+    NETTXF_MORE_DATA, XEN_NETIF_EXTRA_FLAG_MORE, XEN_NETIF_EXTRA_TYPE_GSO,
+    XEN_NETIF_EXTRA_TYPE_MAX, XEN_NETIF_EXTRA_TYPE_NONE, XEN_NETIF_MAX_TX_SIZE,
+    XEN_NETIF_NR_SLOTS_MIN,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -175,6 +179,68 @@ pub fn copy(p: &Packet, grants: &mut impl Grants) -> Result<Vec<u8>, IoError> {
         at += len;
     }
     Ok(out)
+}
+
+/// Why a packet was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxError {
+    /// The front end has not posted enough receive requests: this many
+    /// are needed (none was used).
+    NoRoom(usize),
+    /// Over the largest packet a front end takes (64 KiB - 1).
+    TooBig,
+}
+
+/// Delivers `packet` into the pages the receive requests `rx` grant
+/// (copies, in ring order), a page each from offset 0, by grant copy: the
+/// responses for the requests used (as many as the packet needs pages),
+/// the first carrying the checksum flags, each but the last
+/// `NETRXF_more_data`, each status the bytes it holds or
+/// `NETIF_RSP_ERROR` where the copy failed.
+pub fn deliver(
+    packet: &[u8],
+    csum_blank: bool,
+    data_validated: bool,
+    rx: &[NetifRxRequest],
+    grants: &mut impl Grants,
+) -> Result<Vec<NetifRxResponse>, RxError> {
+    if packet.len() > XEN_NETIF_MAX_TX_SIZE as usize {
+        return Err(RxError::TooBig);
+    }
+    let chunks: Vec<&[u8]> = packet.chunks(PAGE as usize).collect();
+    let need = chunks.len().max(1);
+    if rx.len() < need {
+        return Err(RxError::NoRoom(need));
+    }
+    let last = need - 1;
+    Ok(rx
+        .iter()
+        .zip(chunks.iter().copied().chain(core::iter::once(&[][..])))
+        .take(need)
+        .enumerate()
+        .map(|(i, (req, chunk))| {
+            let mut flags = 0;
+            if i == 0 && csum_blank {
+                flags |= NETRXF_CSUM_BLANK;
+            }
+            if i == 0 && data_validated {
+                flags |= NETRXF_DATA_VALIDATED;
+            }
+            if i != last {
+                flags |= NETRXF_MORE_DATA;
+            }
+            let status = match grants.copy_to(req.gref, 0, chunk) {
+                Ok(()) => i16::try_from(chunk.len()).unwrap_or(NETIF_RSP_ERROR),
+                Err(IoError) => NETIF_RSP_ERROR,
+            };
+            NetifRxResponse {
+                id: req.id,
+                offset: 0,
+                flags,
+                status,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ extern crate std;
 
 use super::*;
 use crate::testing::Pages;
+use guest_abi::io::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_MORE_DATA};
 use std::vec;
 
 fn req(id: u16, gref: u32, offset: u16, size: u16, flags: u16) -> NetifTxRequest {
@@ -113,4 +114,42 @@ fn lies_are_dropped_or_fatal_as_netbacks() {
         panic!()
     };
     assert_eq!(copy(&p, &mut Pages::default()), Err(IoError));
+}
+
+fn rx(id: u16, gref: u32) -> NetifRxRequest {
+    NetifRxRequest { id, pad: 0, gref }
+}
+
+#[test]
+fn a_packet_is_delivered_across_the_posted_pages() {
+    let mut pages = Pages::default();
+    for g in [20, 21, 22] {
+        pages.0.insert(g, vec![0; 4096]);
+    }
+    let packet: std::vec::Vec<u8> = (0..5000u32).map(|i| b"abcdefg"[(i % 7) as usize]).collect();
+    let posted = [rx(1, 20), rx(2, 21), rx(3, 22)];
+    let r = deliver(&packet, true, false, &posted, &mut pages).unwrap();
+    let got: std::vec::Vec<(u16, u16, i16)> = r.iter().map(|x| (x.id, x.flags, x.status)).collect();
+    assert_eq!(
+        got,
+        [(1, NETRXF_CSUM_BLANK | NETRXF_MORE_DATA, 4096), (2, 0, 904)],
+        "two pages used, the third left posted"
+    );
+    assert_eq!(&pages.0[&20][..], &packet[..4096]);
+    assert_eq!(&pages.0[&21][..904], &packet[4096..]);
+    // Not enough pages posted: nothing used.
+    assert_eq!(
+        deliver(&packet, false, false, &posted[..1], &mut pages),
+        Err(RxError::NoRoom(2))
+    );
+    assert_eq!(
+        deliver(&[0; 70000], false, false, &posted, &mut pages),
+        Err(RxError::TooBig)
+    );
+    // A page not granted: that response is an error.
+    let r = deliver(&packet[..100], false, true, &[rx(9, 99)], &mut pages).unwrap();
+    assert_eq!(
+        (r[0].id, r[0].flags, r[0].status),
+        (9, NETRXF_DATA_VALIDATED, NETIF_RSP_ERROR)
+    );
 }
