@@ -128,7 +128,8 @@ const OUT_CONS: u64 = 3080;
 const OUT_PROD: u64 = 3084;
 
 /// A console ring's output, line by line (a line longer than 200 bytes
-/// is cut).
+/// is cut; a producer index more than the ring ahead of the consumer
+/// drops what it claims, with a line saying so).
 #[derive(Debug)]
 pub struct Relay {
     buf: [u8; 200],
@@ -155,6 +156,14 @@ impl Relay {
         };
         let prod = word(OUT_PROD);
         let mut c = word(OUT_CONS);
+        // A producer more than the ring ahead (or behind) is a lie: what
+        // it claims is dropped, not read (a domU must not keep dom0
+        // copying for ever).
+        if prod.wrapping_sub(c) > OUT_SIZE {
+            line(b"<console ring index out of range: output dropped>");
+            self.len = 0;
+            c = prod;
+        }
         while c != prod {
             // SAFETY: inside the ring's `out` array.
             let b =
