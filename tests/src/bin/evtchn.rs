@@ -29,11 +29,13 @@
 //! pending gets the upcall's frame on top of its own: the event callback
 //! runs first, interrupting the exception handler's first instruction.
 //! With `nocallback`, an upcall due with no event callback
-//! registered crashes the domain.
+//! registered crashes the domain. The report names the vector that took
+//! hv in: the hypercall that unmasking makes, or an interrupt landing
+//! between the unmask and that hypercall.
 //!
 //! @covers: event_channel_op.alloc_unbound event_channel_op.bind_interdomain event_channel_op.bind_virq event_channel_op.bind_ipi event_channel_op.bind_vcpu event_channel_op.send event_channel_op.close event_channel_op.status event_channel_op.unmask event_channel_op.reset event_channel_op.reset_cont event_channel_op.set_priority event_channel_op.expand_array
 //! @covers: event_channel_op_compat callback_op.register iret
-//! @variant: nocallback cmdline=nocallback expect-result=none expect-exit=crash expect-line="unmasking with an IPI pending and no event callback" expect-line="(hv) ERROR: CPU0: domain 0 crashed: event upcall (vector 256)" expect-line="(XEN) domain_crash_sync called from entry.S" expect-line="(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds."
+//! @variant: nocallback cmdline=nocallback expect-result=none expect-exit=crash expect-line="unmasking with an IPI pending and no event callback" expect-line="(hv) ERROR: CPU0: domain 0 crashed: event upcall (vector " expect-line="(XEN) domain_crash_sync called from entry.S" expect-line="(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds."
 //! @variant: smp4 smp=4
 #![no_std]
 #![no_main]
