@@ -2,10 +2,13 @@
 //!
 //! It reports what the domain builder gave it (start_info, its memory,
 //! its command line and boot module) and what the hypervisor says it is.
-//! A boot module that is a PV kernel (ELF with Xen's notes) it builds and
-//! runs as a domU with the toolstack (crate `toolstack`): 8 MiB, the
-//! module's kernel, its console lines shown here as `domU<id>| ...`,
-//! until it shuts down; then destroys it. Then it powers the machine off.
+//! A boot module that is a PV kernel (ELF with Xen's notes, or a bzImage
+//! that `kernel-image` unpacks into a [`window`] of our memory), or a boot
+//! bundle of kernel, command line and ramdisk, it builds and runs as a
+//! domU with the toolstack (crate `toolstack`): 8 MiB unless the command
+//! line says `domu_mib=N`, its console lines shown here as
+//! `domU<id>| ...`, its xenstore served, until it shuts down; then
+//! destroys it. Then it powers the machine off.
 //! Later issues grow it into the driver, xenstore and backend domain.
 //!
 //! Command line: `halt` powers off (the default); `reboot` and `crash` end
@@ -15,6 +18,7 @@
 extern crate alloc;
 
 pub mod support;
+pub mod window;
 
 use guest_abi::hypercall::{
     xen_version_capabilities, xen_version_extraversion, xen_version_version,
@@ -92,8 +96,34 @@ pub fn main(si: StartInfoRef) -> ! {
     shutdown(reason)
 }
 
-/// Memory of the domU built from the boot module.
+/// Memory of the domU built from the boot module, unless dom0's command
+/// line says `domu_mib=N`.
 const DOMU_PAGES: u64 = 2048;
+
+/// The domU's kernel, command line and ramdisk, from the boot module: a
+/// boot bundle (`boot-bundle`: entry 0 the kernel and its command line,
+/// entry 1 the ramdisk), or a kernel by itself.
+fn domu_images(module: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    match boot_bundle::parse(module) {
+        Ok(b) => {
+            let k = b.kernel().map_or(&[][..], |e| e.data);
+            let c = b.kernel().map_or(&[][..], |e| e.cmdline.as_bytes());
+            let r = b.module().map_or(&[][..], |e| e.data);
+            (k, c, r)
+        }
+        Err(_) => (module, b"", b""),
+    }
+}
+
+/// The domU's memory in pages: `domu_mib=N` on dom0's command line, or
+/// [`DOMU_PAGES`].
+fn domu_pages(si: StartInfoRef) -> u64 {
+    c_str(&si.cmd_line)
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("domu_mib="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(DOMU_PAGES, |mib| mib * 256)
+}
 
 /// Builds the boot module as a domU and runs it to its shutdown, if it is
 /// a PV kernel.
@@ -101,18 +131,52 @@ fn run_module(si: StartInfoRef) {
     let len = usize::try_from(si.mod_len).unwrap_or(0);
     // SAFETY: the domain builder mapped the module at `mod_start`,
     // `mod_len` bytes, for good.
-    let image = unsafe { core::slice::from_raw_parts(si.mod_start as *const u8, len) };
+    let module = unsafe { core::slice::from_raw_parts(si.mod_start as *const u8, len) };
+    let (packed, cmdline, ramdisk) = domu_images(module);
+    // Four pages of our initial mapping's padding (at least 512 KiB,
+    // after the bootstrap tables and the boot stack page, on hv as on
+    // Xen; nothing of ours uses it): our shared-info page, the domU's
+    // console ring, the builder's scratch page and the domU's store page;
+    // a fifth for the window's own scratch work.
+    let padding = si.pt_base + (si.nr_pt_frames + 2) * 4096;
+    let (shared, ring, scratch) = (padding, padding + 4096, padding + 2 * 4096);
+    let store_va = padding + 3 * 4096;
+    let image = match kernel_image::classify(packed) {
+        Ok(kernel_image::KernelImage::Elf { image, .. }) => image,
+        Ok(kernel_image::KernelImage::Packed(p)) => {
+            let out = match window::map(si, padding + 4 * 4096, p.unpacked_len as u64) {
+                Ok(out) => out,
+                Err(e) => {
+                    println!(
+                        "dom0: no room to unpack the domU's {} kernel ({} bytes): {e}",
+                        p.compression.name(),
+                        p.unpacked_len
+                    );
+                    return;
+                }
+            };
+            let out = &mut out[..p.unpacked_len];
+            if let Err(e) = kernel_image::unpack(&p, out, &mut []) {
+                println!("dom0: unpacking the domU's kernel: {e}");
+                return;
+            }
+            println!(
+                "dom0: the domU's kernel: {} bytes unpacked from {} ({} bytes)",
+                out.len(),
+                p.compression.name(),
+                packed.len()
+            );
+            out
+        }
+        Err(e) => {
+            println!("dom0: the boot module is not a PV kernel ({e}): nothing to run");
+            return;
+        }
+    };
     if toolstack::elf::parse(image).is_err() {
         println!("dom0: the boot module is not a PV kernel: nothing to run");
         return;
     }
-    // Four pages of our initial mapping's padding (at least 512 KiB,
-    // after the bootstrap tables and the boot stack page, on hv as on
-    // Xen; nothing of ours uses it): our shared-info page, the domU's
-    // console ring, the builder's scratch page and the domU's store page.
-    let padding = si.pt_base + (si.nr_pt_frames + 2) * 4096;
-    let (shared, ring, scratch) = (padding, padding + 4096, padding + 2 * 4096);
-    let store_va = padding + 3 * 4096;
     // SAFETY: the hypervisor checks the frame (our own shared-info page).
     let rc = unsafe {
         guest_abi::hypercall::hypercall3(
@@ -126,13 +190,16 @@ fn run_module(si: StartInfoRef) {
         println!("dom0: cannot map our shared-info page at {shared:#x} ({rc})");
         return;
     }
+    let pages = domu_pages(si);
     let cfg = toolstack::Config {
         image,
-        pages: DOMU_PAGES,
-        cmdline: b"",
-        ramdisk: &[],
+        pages,
+        cmdline,
+        ramdisk,
     };
-    let built = match toolstack::build(&cfg, &mut toolstack::serve::Scratch { va: scratch }) {
+    let mut p2m = alloc::vec![0u64; usize::try_from(pages).unwrap_or(0)];
+    let mut mapper = toolstack::serve::Scratch { va: scratch };
+    let built = match toolstack::build_into(&cfg, &mut p2m, &mut mapper) {
         Ok(b) => b,
         Err(e) => {
             println!("dom0: building the domU: {e}");
@@ -140,7 +207,8 @@ fn run_module(si: StartInfoRef) {
         }
     };
     let id = built.domid;
-    println!("dom0: built domain {id} from the boot module ({DOMU_PAGES} pages); running it");
+    drop(p2m);
+    println!("dom0: built domain {id} from the boot module ({pages} pages); running it");
     let shown = |line: &[u8]| {
         println!(
             "domU{id}| {}",

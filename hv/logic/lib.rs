@@ -27,7 +27,8 @@ pub mod vmce;
 pub mod watchdog;
 
 pub mod bundle;
-pub mod bzimage;
+/// The boot kernel's container and its unpacking, shared with the toolstack.
+pub use kernel_image as bzimage;
 pub mod domctl;
 pub mod elf;
 pub mod layout;

@@ -9,15 +9,16 @@ use guest_abi::hypercall::{
 };
 use guest_abi::memory::{XenMemoryReservation, XENMEM_POPULATE_PHYSMAP};
 use guest_abi::xen::{
-    MmuUpdate, MmuextOp, StartInfo, StartInfoConsole, VcpuGuestContext, MMUEXT_PIN_L4_TABLE,
-    MMU_MACHPHYS_UPDATE,
+    MmuUpdate, MmuextOp, StartInfo, StartInfoConsole, VcpuGuestContext, VcpuInfo,
+    MMUEXT_PIN_L4_TABLE, MMU_MACHPHYS_UPDATE, XEN_LEGACY_MAX_VCPUS,
 };
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::layout::{layout, Layout};
 use crate::{elf, Error};
 
-/// Most memory a domU built here may have (its P2M is kept on the stack).
+/// Most memory a domU built by [`build`] may have (its P2M is kept on the
+/// stack); [`build_into`] takes the caller's P2M buffer instead.
 pub const MAX_PAGES: u64 = 4096;
 const PAGE: usize = 4096;
 
@@ -44,7 +45,8 @@ pub trait FrameMapper {
 pub struct Config<'a> {
     /// The ELF kernel image.
     pub image: &'a [u8],
-    /// Memory, in pages (at most [`MAX_PAGES`]).
+    /// Memory, in pages (at most [`MAX_PAGES`], or the P2M buffer's
+    /// length).
     pub pages: u64,
     /// The kernel's command line.
     pub cmdline: &'a [u8],
@@ -88,8 +90,20 @@ fn step<T>(what: &'static str, r: Result<T, i64>) -> Result<T, Error> {
 /// Builds a domU from `cfg` through `map`, paused. On a failure after
 /// `createdomain` the domain is destroyed again.
 pub fn build(cfg: &Config<'_>, map: &mut impl FrameMapper) -> Result<Built, Error> {
+    let mut p2m = [0u64; 4096];
+    const _: () = assert!(MAX_PAGES == 4096);
+    build_into(cfg, &mut p2m, map)
+}
+
+/// [`build`] keeping the domain's P2M (a machine frame per page) in `p2m`,
+/// which must hold `cfg.pages` entries.
+pub fn build_into(
+    cfg: &Config<'_>,
+    p2m: &mut [u64],
+    map: &mut impl FrameMapper,
+) -> Result<Built, Error> {
     let kernel = elf::parse(cfg.image)?;
-    if cfg.pages > MAX_PAGES {
+    if cfg.pages > p2m.len() as u64 {
         return Err(Error::new(
             "more memory than the builder keeps a P2M for",
             0,
@@ -111,7 +125,7 @@ pub fn build(cfg: &Config<'_>, map: &mut impl FrameMapper) -> Result<Built, Erro
         ),
     )?;
     let d = created.domain;
-    let built = fill(cfg, &kernel, &l, d, map);
+    let built = fill(cfg, &kernel, &l, d, p2m, map);
     if built.is_err() {
         let _ = domctl(XEN_DOMCTL_DESTROYDOMAIN, d, &0u64);
     }
@@ -124,6 +138,7 @@ fn fill(
     k: &elf::Kernel<'_>,
     l: &Layout,
     d: u16,
+    p2m: &mut [u64],
     map: &mut impl FrameMapper,
 ) -> Result<Built, Error> {
     step(
@@ -138,9 +153,25 @@ fn fill(
         .u
         .get::<XenDomctlGetdomaininfo>()
         .shared_info_frame;
+    // Its shared-info page: cleared, with every legacy vCPU's events
+    // masked (`libxenguest`'s `shared_info_x86_64`). A kernel's first
+    // instructions then take no upcall before they can: Linux has no
+    // interrupt stack yet when it registers its vcpu_info, which Xen
+    // answers by marking events pending.
+    map.with_frame(d, shared, &mut |page| {
+        page.fill(0);
+        let masked = VcpuInfo {
+            evtchn_upcall_mask: 1,
+            ..Default::default()
+        };
+        for vcpu in page
+            .chunks_exact_mut(size_of::<VcpuInfo>())
+            .take(XEN_LEGACY_MAX_VCPUS)
+        {
+            vcpu.copy_from_slice(masked.as_bytes());
+        }
+    })?;
     // Its memory, frame by frame: the list comes back as machine frames.
-    let mut p2m = [0u64; 4096];
-    const _: () = assert!(MAX_PAGES == 4096);
     let p2m = p2m.get_mut(..ix(l.nr_pages)).ok_or(Error::new("P2M", 0))?;
     for (i, chunk) in p2m.chunks_mut(512).enumerate() {
         for (j, slot) in chunk.iter_mut().enumerate() {

@@ -27,7 +27,7 @@ pub mod build;
 pub mod serve;
 
 #[cfg(target_os = "none")]
-pub use build::{build, Built, Config, FrameMapper};
+pub use build::{build, build_into, Built, Config, FrameMapper};
 
 /// Why a build failed: the step and what it returned (an errno for a
 /// hypercall, 0 for an image or layout refused before any).

@@ -353,6 +353,8 @@ fn host_unit_tests(ws: &Workspace) -> Verdict {
             "-p",
             "toolstack",
             "-p",
+            "kernel-image",
+            "-p",
             "hv-fuzz",
             "-p",
             "xtask",
@@ -819,9 +821,17 @@ fn linux_entries(
             return;
         }
     };
+    // hv alone: the kernels were built above only with guests to run; a
+    // domU boot runs our dom0 on either side.
+    let mut kernels = Vec::new();
     if opts.hv {
-        // hv alone: the kernels were built above only with guests to run.
-        if let Err(e) = crate::build_kernels(ws, opts.profile, &["hv"]) {
+        kernels.push("hv");
+    }
+    if boots.iter().any(|b| b.domu) {
+        kernels.push("dom0");
+    }
+    if !kernels.is_empty() {
+        if let Err(e) = crate::build_kernels(ws, opts.profile, &kernels) {
             println!("test linux ... FAILED (hv build: {e})");
             tally.failed.push("linux".into());
             return;

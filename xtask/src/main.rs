@@ -139,8 +139,8 @@ cargo xtask <command> [options]
       hypercall fuzzer on hv for seeds 1..N, M calls each.
       `cargo xtask fuzz --help` for details.
 
-  linux [--vcpus N] [--evtchn fifo|2l] [--xen] [--hv] [--timeout SECS]
-        [--debug] [--no-build]
+  linux [--vcpus N] [--evtchn fifo|2l] [--domu] [--xen] [--hv]
+        [--timeout SECS] [--debug] [--no-build]
       Debian 12's stock kernel (linux-image-amd64, fetched with apt-get
       download, SHA256 checked against the index, cached in target/linux/)
       as dom0 with a busybox initramfs whose /init prints
@@ -150,6 +150,9 @@ cargo xtask <command> [options]
       its linux/* entries.
         --vcpus N          dom0's vCPUs and the machine's CPUs (default 1)
         --evtchn ABI       xen.fifo_events=1 (fifo, default) or 0 (2l)
+        --domu             Debian's cloud kernel (linux-image-cloud-amd64) as
+                           a domU that the project's dom0 builds and serves
+                           (console, xenstore), its lines shown as `domU1| `
         --timeout SECS     per boot (default 600)
 
   lint
@@ -472,6 +475,8 @@ fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
         "-p",
         "toolstack",
         "-p",
+        "kernel-image",
+        "-p",
         "boot-bundle",
     ];
     let steps: [(&str, Vec<&str>); 5] = [
@@ -504,6 +509,8 @@ fn cmd_lint(ws: &Workspace, p: Parser) -> Result<(), Error> {
                     "boot-bundle",
                     "-p",
                     "toolstack",
+                    "-p",
+                    "kernel-image",
                     "-p",
                     "hv-fuzz",
                     "--all-targets",

@@ -224,10 +224,41 @@ impl Img {
     }
 }
 
-/// xen-facts.md's "full" variant, for other modules' tests (the bzImage
-/// unpacker's end-to-end checks).
-pub(crate) fn full_image() -> Vec<u8> {
-    Img::full().build()
+/// xen-facts.md's "full" variant packed as Linux packs `vmlinux`: a gzip
+/// and an LZ4 (legacy) payload in a bzImage. What `kernel-image` unpacks
+/// is the ELF again, which this parser takes.
+#[test]
+fn a_packed_kernel_unpacks_to_what_the_parser_takes() {
+    use crate::bzimage::{classify, unpack, KernelImage};
+    let elf = Img::full().build();
+    let len = u32::try_from(elf.len()).unwrap().to_le_bytes();
+    let mut gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    gzip.extend(miniz_oxide::deflate::compress_to_vec(&elf, 9));
+    gzip.extend(crc32fast::hash(&elf).to_le_bytes());
+    gzip.extend(len);
+    let mut lz4 = crate::bzimage::LZ4_LEGACY_MAGIC.to_vec();
+    for chunk in elf.chunks(crate::bzimage::LZ4_LEGACY_BLOCK) {
+        let block = lz4_flex::block::compress(chunk);
+        lz4.extend(u32::try_from(block.len()).unwrap().to_le_bytes());
+        lz4.extend(block);
+    }
+    lz4.extend(len);
+    for payload in [gzip, lz4] {
+        let mut image = vec![0u8; 1024];
+        image[0x1f1] = 1; // setup_sects
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+        image[0x248..0x24c].copy_from_slice(&0u32.to_le_bytes());
+        image[0x24c..0x250].copy_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+        image.extend(&payload);
+        let Ok(KernelImage::Packed(p)) = classify(&image) else {
+            panic!("not a packed kernel")
+        };
+        let mut out = vec![0u8; p.unpacked_len];
+        unpack(&p, &mut out, &mut []).unwrap();
+        assert_eq!(out, elf);
+        assert!(parse(&out, Policy::XEN_DOM0).is_ok());
+    }
 }
 
 fn parse_dom0(img: &[u8]) -> Result<PvKernel<'_>, ElfError> {

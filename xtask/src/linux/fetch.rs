@@ -164,8 +164,33 @@ fn hex(bytes: &[u8]) -> String {
 /// The first file of the `.deb`'s `data.tar.xz` whose path starts with
 /// `prefix`. The tar stream is read only as far as that file.
 fn extract(deb: &Path, prefix: &str) -> Result<Vec<u8>, String> {
+    extract_all(deb, &[Name::Prefix(prefix)]).map(|mut v| v.remove(0))
+}
+
+/// How a file of a `.deb` is named: by the start of its path, or by its
+/// end (a module deep in `lib/modules/<version>/`).
+#[derive(Clone, Copy, Debug)]
+pub enum Name<'a> {
+    Prefix(&'a str),
+    Suffix(&'a str),
+}
+
+impl Name<'_> {
+    fn matches(self, path: &str) -> bool {
+        match self {
+            Name::Prefix(p) => path.starts_with(p),
+            Name::Suffix(s) => path.ends_with(s),
+        }
+    }
+}
+
+/// For each of `names`, the first file of the `.deb`'s `data.tar.xz` it
+/// matches; every name must find one. The tar stream is read only as far
+/// as the last of them.
+fn extract_all(deb: &Path, names: &[Name<'_>]) -> Result<Vec<Vec<u8>>, String> {
     let file =
         std::fs::File::open(deb).map_err(|e| format!("cannot open {}: {e}", deb.display()))?;
+    let mut found: Vec<Option<Vec<u8>>> = vec![None; names.len()];
     let mut ar = ar::Archive::new(file);
     while let Some(entry) = ar.next_entry() {
         let entry = entry.map_err(|e| format!("{}: {e}", deb.display()))?;
@@ -183,16 +208,84 @@ fn extract(deb: &Path, prefix: &str) -> Result<Vec<u8>, String> {
                 .map_err(|e| e.to_string())?
                 .to_string_lossy()
                 .into_owned();
-            if path.starts_with(prefix) && file.header().entry_type().is_file() {
-                let mut data = Vec::new();
-                file.read_to_end(&mut data)
-                    .map_err(|e| format!("{}: {path}: {e}", deb.display()))?;
-                return Ok(data);
+            let slot = names
+                .iter()
+                .zip(found.iter_mut())
+                .find(|(p, f)| f.is_none() && p.matches(&path));
+            if let Some((_, slot)) = slot {
+                if file.header().entry_type().is_file() {
+                    let mut data = Vec::new();
+                    file.read_to_end(&mut data)
+                        .map_err(|e| format!("{}: {path}: {e}", deb.display()))?;
+                    *slot = Some(data);
+                }
+            }
+            if found.iter().all(Option::is_some) {
+                break;
             }
         }
         break;
     }
-    Err(format!("{}: no {prefix}* in data.tar.xz", deb.display()))
+    names
+        .iter()
+        .zip(found)
+        .map(|(p, f)| f.ok_or_else(|| format!("{}: no {p:?} in data.tar.xz", deb.display())))
+        .collect()
+}
+
+/// Debian's cloud kernel (`linux-image-cloud-amd64`: `CONFIG_XEN_PV`, an
+/// LZ4 bzImage, `hvc_xen` built in) and its two Xen frontend modules,
+/// cached in `dir`.
+pub struct CloudCached {
+    pub kernel: PathBuf,
+    pub blkfront: PathBuf,
+    pub netfront: PathBuf,
+    /// `package version sha256`.
+    pub version: String,
+}
+
+const CLOUD_META: &str = "linux-image-cloud-amd64";
+
+/// The cached cloud kernel and modules, fetching them when missing and
+/// `fetch` allows it.
+pub fn cloud_cached_or_fetch(dir: &Path, fetch: bool) -> Result<CloudCached, String> {
+    let kernel = dir.join("vmlinuz-cloud");
+    let blkfront = dir.join("xen-blkfront.ko");
+    let netfront = dir.join("xen-netfront.ko");
+    let version_path = dir.join("versions-cloud");
+    let cached = CloudCached {
+        kernel: kernel.clone(),
+        blkfront: blkfront.clone(),
+        netfront: netfront.clone(),
+        version: std::fs::read_to_string(&version_path).unwrap_or_default(),
+    };
+    if [&kernel, &blkfront, &netfront].iter().all(|p| p.is_file()) {
+        return Ok(cached);
+    }
+    if !fetch {
+        return Err(format!("{} is not cached", kernel.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let image = first_dependency(CLOUD_META)?;
+    let (deb, line) = download(dir, &image)?;
+    let files = extract_all(
+        &deb,
+        &[
+            Name::Prefix("./boot/vmlinuz-"),
+            Name::Suffix("/xen-blkfront.ko"),
+            Name::Suffix("/xen-netfront.ko"),
+        ],
+    )?;
+    for (data, out) in files.iter().zip([&kernel, &blkfront, &netfront]) {
+        write_atomic(out, data)?;
+        println!("linux: {line} -> {} ({} bytes)", out.display(), data.len());
+    }
+    let _ = std::fs::remove_file(&deb);
+    write_atomic(&version_path, format!("{line}\n").as_bytes())?;
+    Ok(CloudCached {
+        version: format!("{line}\n"),
+        ..cached
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,14 @@
 //! dom0's first module and the initramfs its second (start_info's
 //! `mod_start`/`mod_len`), on both hypervisors.
 //!
+//! `linux/domu` boots Debian's cloud kernel (`linux-image-cloud-amd64`, an
+//! LZ4 bzImage) as a domU instead: the project's own dom0 is the boot
+//! domain, and its module a boot bundle of the cloud kernel, its command
+//! line and the same initramfs. dom0 unpacks the kernel, builds the domU
+//! ([`DOMU_MIB`]) with the toolstack, serves its console and xenstore, and
+//! shows its console lines as `domU1| ...`; the marker must come through
+//! there, and the domU's poweroff must end in dom0 destroying it.
+//!
 //! A run passes when the marker shows the vCPUs and the ABI asked for and
 //! the machine then powers off. Both sides count; should hv fall behind
 //! again, [`HV_KNOWN_FAILING`] makes its side report how far Linux got
@@ -42,6 +50,15 @@ const XEN_S5_LINE: &str = "Entering ACPI S5 state";
 /// and builds with 512 MiB on both hypervisors.
 const DOM0_MEM_MIB: u32 = 512;
 const MACHINE_MEM_MIB: u32 = 1024;
+/// The domU boot: dom0's memory (its module holds the 14 MiB kernel, which
+/// unpacks to 53 MiB in dom0) and the domU's.
+const DOMU_DOM0_MEM_MIB: u32 = 160;
+pub const DOMU_MIB: u32 = 128;
+/// What dom0 prints once the domU is gone.
+const DOMU_DESTROYED: &str = "dom0: domain 1 shut down (poweroff) and is destroyed";
+/// The prefix of the domU's console lines as dom0 shows them.
+const DOMU_PREFIX: &str = "domU1| ";
+
 /// Seconds a boot may take under TCG (Xen boots all four in under 30).
 pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// Seconds an hv boot may take while it is known to fail: Linux reaches
@@ -78,35 +95,52 @@ impl Evtchn {
 pub struct Boot {
     pub vcpus: u32,
     pub evtchn: Evtchn,
+    /// Booted as a domU of our dom0 rather than as dom0.
+    pub domu: bool,
 }
 
 impl Boot {
-    /// The test entries: 1 and 2 vCPUs, each ABI.
-    pub const ALL: [Boot; 4] = [
+    /// The test entries: as dom0 with 1 and 2 vCPUs, each ABI; the cloud
+    /// kernel as a domU.
+    pub const ALL: [Boot; 5] = [
         Boot {
             vcpus: 1,
             evtchn: Evtchn::Fifo,
+            domu: false,
         },
         Boot {
             vcpus: 1,
             evtchn: Evtchn::TwoLevel,
+            domu: false,
         },
         Boot {
             vcpus: 2,
             evtchn: Evtchn::Fifo,
+            domu: false,
         },
         Boot {
             vcpus: 2,
             evtchn: Evtchn::TwoLevel,
+            domu: false,
+        },
+        Boot {
+            vcpus: 1,
+            evtchn: Evtchn::Fifo,
+            domu: true,
         },
     ];
 
-    /// `linux/1vcpu-fifo`.
+    /// `linux/1vcpu-fifo`, or `linux/domu`.
     pub fn name(self) -> String {
+        if self.domu {
+            return "linux/domu".into();
+        }
         format!("linux/{}vcpu-{}", self.vcpus, self.evtchn.name())
     }
 
-    /// Linux's command line.
+    /// Linux's command line. `earlyprintk=xen` in a domU writes to its
+    /// console ring (Xen refuses `console_io` to all but the hardware
+    /// domain), so dom0 shows those lines too, as `domU1| (early) ...`.
     pub fn cmdline(self) -> String {
         let fifo = u32::from(self.evtchn == Evtchn::Fifo);
         format!("console=hvc0 earlyprintk=xen xen.fifo_events={fifo} panic=-1 rdinit=/init")
@@ -131,12 +165,23 @@ echo "HV-LINUX-INIT-OK cpus=$cpus evtchn=$ev"
 $B poweroff -f
 "#;
 
-/// Writes the initramfs (busybox, `/init`, `/dev/console`) to `out`.
-pub fn make_initramfs(busybox: &Path, out: &Path) -> Result<(), String> {
+/// Writes the initramfs (busybox, `/init`, `/dev/console`, and the cloud
+/// kernel's Xen frontend modules in `/lib/modules/`) to `out`.
+pub fn make_initramfs(busybox: &Path, modules: &[&Path], out: &Path) -> Result<(), String> {
     use cpio::Entry;
-    let bb =
-        std::fs::read(busybox).map_err(|e| format!("cannot read {}: {e}", busybox.display()))?;
-    let archive = cpio::archive(&[
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let bb = read(busybox)?;
+    let modules = modules
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("module.ko");
+            Ok((format!("lib/modules/{name}"), read(p)?))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut entries = vec![
         Entry::Dir { path: "bin" },
         Entry::Dir { path: "dev" },
         Entry::Dir { path: "proc" },
@@ -156,7 +201,17 @@ pub fn make_initramfs(busybox: &Path, out: &Path) -> Result<(), String> {
             mode: 0o755,
             data: INIT.as_bytes(),
         },
-    ])?;
+        Entry::Dir { path: "lib" },
+        Entry::Dir {
+            path: "lib/modules",
+        },
+    ];
+    entries.extend(modules.iter().map(|(path, data)| Entry::File {
+        path,
+        mode: 0o644,
+        data,
+    }));
+    let archive = cpio::archive(&entries)?;
     std::fs::write(out, archive).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
@@ -169,17 +224,25 @@ pub fn dir(ws: &Workspace) -> PathBuf {
 pub struct Images {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
+    /// The cloud kernel, for `linux/domu`.
+    pub cloud: PathBuf,
     pub versions: String,
 }
 
 pub fn images(ws: &Workspace, fetch: bool) -> Result<Images, String> {
     let cached = fetch::cached_or_fetch(&dir(ws), fetch)?;
+    let cloud = fetch::cloud_cached_or_fetch(&dir(ws), fetch)?;
     let initrd = dir(ws).join("initramfs.cpio");
-    make_initramfs(&cached.busybox, &initrd)?;
+    make_initramfs(
+        &cached.busybox,
+        &[&cloud.blkfront, &cloud.netfront],
+        &initrd,
+    )?;
     Ok(Images {
         kernel: cached.kernel,
         initrd,
-        versions: cached.versions,
+        cloud: cloud.kernel,
+        versions: format!("{}{}", cached.versions, cloud.version),
     })
 }
 
@@ -219,35 +282,56 @@ pub fn run(
     xen: Option<&Path>,
     timeout: Duration,
 ) -> Result<Outcome, String> {
-    let stem = format!("{}vcpu-{}.{}", boot.vcpus, boot.evtchn.name(), on.name());
+    let stem = if boot.domu {
+        format!("domu.{}", on.name())
+    } else {
+        format!("{}vcpu-{}.{}", boot.vcpus, boot.evtchn.name(), on.name())
+    };
+    // As dom0, Linux boots with the initramfs; as a domU, our dom0 boots
+    // with a bundle of Linux, its command line and the initramfs.
+    let bundles = ws.xtask_dir().join("bundles");
+    let (kernel, cmdline, module, dom0_mib) = if boot.domu {
+        let module = bundles.join(format!("linux-domu-module.{}.bundle", on.name()));
+        crate::write_bundle(
+            &images.cloud,
+            &boot.cmdline(),
+            Some(&images.initrd),
+            &module,
+        )
+        .map_err(|e| e.to_string())?;
+        (
+            ws.kernel(profile, "dom0"),
+            format!("domu_mib={DOMU_MIB}"),
+            module,
+            DOMU_DOM0_MEM_MIB,
+        )
+    } else {
+        (
+            images.kernel.clone(),
+            boot.cmdline(),
+            images.initrd.clone(),
+            DOM0_MEM_MIB,
+        )
+    };
     let logs = ws.xtask_dir().join("logs").join("linux");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
     let log = logs.join(format!("{stem}.log"));
     let (mut cfg, stop_on) = match on {
         On::Hv => {
-            let bundle = ws
-                .xtask_dir()
-                .join("bundles")
-                .join(format!("linux-{stem}.bundle"));
-            crate::write_bundle(
-                &images.kernel,
-                &boot.cmdline(),
-                Some(&images.initrd),
-                &bundle,
-            )
-            .map_err(|e| e.to_string())?;
+            let bundle = bundles.join(format!("linux-{stem}.bundle"));
+            crate::write_bundle(&kernel, &cmdline, Some(&module), &bundle)
+                .map_err(|e| e.to_string())?;
             let mut cfg = qemu::Config::new(ws.kernel(profile, "hv"), &bundle);
             cfg.append = format!(
-                "console=com1 dom0_mem={DOM0_MEM_MIB}M dom0_max_vcpus={}",
+                "console=com1 dom0_mem={dom0_mib}M dom0_max_vcpus={}",
                 boot.vcpus
             );
             (cfg, &[][..])
         }
         On::Xen => {
             let xen = xen.ok_or("no Xen image")?;
-            let mut cfg =
-                crate::xen::config(xen, &images.kernel, &boot.cmdline(), Some(&images.initrd))?;
-            cfg.append = crate::xen::with_dom0_mem(&cfg.append, DOM0_MEM_MIB).replace(
+            let mut cfg = crate::xen::config(xen, &kernel, &cmdline, Some(&module))?;
+            cfg.append = crate::xen::with_dom0_mem(&cfg.append, dom0_mib).replace(
                 "dom0_max_vcpus=1",
                 &format!("dom0_max_vcpus={}", boot.vcpus),
             );
@@ -279,10 +363,16 @@ pub fn run(
 /// powered off as the hypervisor reports it.
 pub fn judge(boot: Boot, on: On, log: &str, ending: Ending) -> Verdict {
     let want = boot.expected_marker();
+    // A domU's lines come through dom0 with its prefix.
+    let prefix = if boot.domu { DOMU_PREFIX } else { "" };
     let marker = log
         .lines()
         .map(str::trim_end)
+        .filter_map(|l| l.strip_prefix(prefix))
         .find(|l| l.starts_with(MARKER));
+    if boot.domu && marker.is_some_and(|m| m == want) && !log.contains(DOMU_DESTROYED) {
+        return Verdict::Fail(format!("/init ran, then no {DOMU_DESTROYED:?}"));
+    }
     let powered_off = match on {
         On::Hv => ending == Ending::Exited(0),
         // Linux as dom0 powers off through ACPI (XENPF_enter_acpi_sleep):
@@ -332,6 +422,7 @@ pub fn cmd(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     let (mut hv, mut xen) = (false, false);
     let mut timeout = DEFAULT_TIMEOUT_SECS;
     let mut build = true;
+    let mut domu = false;
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => return Err(crate::help()),
@@ -341,6 +432,7 @@ pub fn cmd(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
                 evtchn = Evtchn::parse(&v)
                     .ok_or_else(|| Error::Usage(format!("--evtchn: fifo or 2l, not {v:?}")))?;
             }
+            Long("domu") => domu = true,
             Long("hv") => hv = true,
             Long("xen") => xen = true,
             Long("timeout") => timeout = args::positive(&mut p, "--timeout")?,
@@ -362,15 +454,28 @@ pub fn cmd(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
     crate::ensure(ws, &needs)?;
     let images = images(ws, true).map_err(Error::Failed)?;
     print!("{}", images.versions);
-    if hv && build {
-        crate::build_kernels(ws, profile, &["hv"])?;
+    if build {
+        // The domU boot's dom0 is ours, on either side.
+        let kernels: &[&str] = match (hv, domu) {
+            (true, true) => &["hv", "dom0"],
+            (true, false) => &["hv"],
+            (false, true) => &["dom0"],
+            (false, false) => &[],
+        };
+        if !kernels.is_empty() {
+            crate::build_kernels(ws, profile, kernels)?;
+        }
     }
     let xen_image = if xen {
         Some(crate::xen::image(ws)?)
     } else {
         None
     };
-    let boot = Boot { vcpus, evtchn };
+    let boot = Boot {
+        vcpus,
+        evtchn,
+        domu,
+    };
     let mut failed = false;
     for on in [On::Xen, On::Hv] {
         if (on == On::Hv && !hv) || (on == On::Xen && !xen) {
@@ -418,6 +523,12 @@ mod tests {
     const ONE_FIFO: Boot = Boot {
         vcpus: 1,
         evtchn: Evtchn::Fifo,
+        domu: false,
+    };
+    const DOMU: Boot = Boot {
+        vcpus: 1,
+        evtchn: Evtchn::Fifo,
+        domu: true,
     };
 
     #[test]
@@ -429,9 +540,11 @@ mod tests {
                 "linux/1vcpu-fifo",
                 "linux/1vcpu-2l",
                 "linux/2vcpu-fifo",
-                "linux/2vcpu-2l"
+                "linux/2vcpu-2l",
+                "linux/domu"
             ]
         );
+        assert_eq!(DOMU.cmdline(), ONE_FIFO.cmdline());
         assert!(ONE_FIFO.cmdline().contains("xen.fifo_events=1"));
         assert!(Boot::ALL[1].cmdline().contains("xen.fifo_events=0"));
         assert!(
@@ -473,6 +586,26 @@ mod tests {
         ));
         assert!(matches!(
             judge(ONE_FIFO, On::Hv, "", Ending::Exited(37)),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn a_domu_marker_comes_through_dom0_and_the_domu_is_destroyed() {
+        let marker = "domU1| HV-LINUX-INIT-OK cpus=1 evtchn=fifo\n";
+        let good = format!("{marker}{DOMU_DESTROYED}\n");
+        assert!(matches!(
+            judge(DOMU, On::Hv, &good, Ending::Exited(0)),
+            Verdict::Pass { .. }
+        ));
+        // dom0's own line is not the domU's; nor is a domU left running.
+        let bare = format!("HV-LINUX-INIT-OK cpus=1 evtchn=fifo\n{DOMU_DESTROYED}\n");
+        assert!(matches!(
+            judge(DOMU, On::Hv, &bare, Ending::Exited(0)),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            judge(DOMU, On::Hv, marker, Ending::Exited(0)),
             Verdict::Fail(_)
         ));
     }

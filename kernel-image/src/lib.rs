@@ -1,4 +1,4 @@
-//! What a boot kernel image is before the ELF loader sees it: an ELF, a
+//! What a PV kernel image is before the ELF loader sees it: an ELF, a
 //! bzImage (Linux's x86 boot format) whose payload is an ELF, plain or
 //! compressed, or a bare compressed ELF. As Xen 4.17 does
 //! (`xen/arch/x86/bzimage.c`, `bzimage_parse`), [`classify`] finds the ELF
@@ -22,15 +22,20 @@
 //!
 //! Stricter than Xen, on purpose: the payload must lie inside the image (Xen
 //! does not check); a bzImage payload that is neither ELF nor compressed in
-//! a known format, or a stream hv does not unpack, is refused here with its
+//! a known format, or a stream not unpacked here, is refused here with its
 //! name instead of reaching the ELF parser as garbage; the unpacked length
 //! must be non-zero and at most [`MAX_UNPACKED_LEN`], and the stream must
 //! produce exactly that many bytes.
 //!
-//! hv unpacks gzip, XZ and LZ4 (legacy format): what Debian's kernels use
-//! (XZ for `linux-image-amd64`, LZ4 for the cloud kernel) and the
-//! long-standing default (gzip). Xen also knows bzip2, LZMA, LZO and zstd;
-//! hv names them in its refusal.
+//! `hv` (for domain 0) and the toolstack (for domUs) share this crate. They
+//! unpack gzip, XZ and LZ4 (legacy format): what Debian's kernels use (XZ
+//! for `linux-image-amd64`, LZ4 for the cloud kernel) and the long-standing
+//! default (gzip). Xen also knows bzip2, LZMA, LZO and zstd; the refusal
+//! names them.
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 #[cfg(test)]
 mod tests;
@@ -121,7 +126,7 @@ impl Compression {
             .map(|&(_, c)| c)
     }
 
-    /// Whether hv unpacks it.
+    /// Whether it is unpacked here.
     pub fn supported(self) -> bool {
         matches!(self, Self::Gzip | Self::Xz | Self::Lz4Legacy)
     }
@@ -185,7 +190,7 @@ pub enum BzImageError {
     },
     /// A bzImage payload that is neither an ELF nor a compressed stream.
     UnknownPayload { magic: [u8; 4] },
-    /// Compressed in a format hv does not unpack.
+    /// Compressed in a format not unpacked here.
     Unsupported(Compression),
     /// Too short to hold a stream and its four-byte unpacked length.
     PayloadTooShort { len: usize },
@@ -217,12 +222,12 @@ impl core::fmt::Display for BzImageError {
                  (starts {magic:02x?})"
             ),
             Self::Unsupported(Compression::Lz4Frame) => f.write_str(
-                "kernel compressed with LZ4 (frame format): hv, like Linux and Xen, \
-                 unpacks LZ4's legacy format (lz4 -l) only",
+                "kernel compressed with LZ4 (frame format): like Linux and Xen, \
+                 this unpacks LZ4's legacy format (lz4 -l) only",
             ),
             Self::Unsupported(c) => write!(
                 f,
-                "kernel compressed with {}: hv unpacks gzip, XZ and LZ4 only",
+                "kernel compressed with {}: only gzip, XZ and LZ4 are unpacked",
                 c.name()
             ),
             Self::PayloadTooShort { len } => {

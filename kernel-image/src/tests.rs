@@ -3,7 +3,14 @@
 //! from the fixtures in `tests/data/bzimage/` (see its README).
 
 use super::*;
-use crate::elf::{self, Policy};
+
+/// Bytes that start as an ELF does (the parser's own tests, in `hv`, run
+/// it on what these unpack to).
+fn an_elf() -> Vec<u8> {
+    let mut v = b"\x7fELF\x02\x01\x01".to_vec();
+    v.extend(pattern(50_000));
+    v
+}
 
 /// The fixtures' pattern (see `tests/data/bzimage/README.md`).
 fn pattern(n: usize) -> Vec<u8> {
@@ -126,7 +133,7 @@ fn setup_header_fields_at_the_boot_protocol_offsets() {
 
 #[test]
 fn an_elf_is_itself() {
-    let elf = elf::tests::full_image();
+    let elf = an_elf();
     assert_eq!(
         classify(&elf),
         Ok(KernelImage::Elf {
@@ -138,7 +145,7 @@ fn an_elf_is_itself() {
 
 #[test]
 fn a_bzimage_with_an_elf_payload_gives_the_payload() {
-    let elf = elf::tests::full_image();
+    let elf = an_elf();
     let image = bzimage(&elf, 0x0208);
     assert_eq!(
         classify(&image),
@@ -261,7 +268,7 @@ fn unpacked_length_checked() {
 
 #[test]
 fn gzip_payload_unpacks_to_the_elf() {
-    let elf = elf::tests::full_image();
+    let elf = an_elf();
     let image = bzimage(&gzip(&elf), 0x020f);
     let p = packed(&image);
     assert_eq!(p.compression, Compression::Gzip);
@@ -269,7 +276,6 @@ fn gzip_payload_unpacks_to_the_elf() {
     assert_eq!(p.unpacked_len, elf.len());
     let out = unpack_all(&p).unwrap();
     assert_eq!(out, elf);
-    assert!(elf::parse(&out, Policy::XEN_DOM0).is_ok());
 }
 
 #[test]
@@ -383,13 +389,12 @@ fn corrupt_gzip_refused_never_a_panic() {
 
 #[test]
 fn lz4_legacy_payload_unpacks_to_the_elf() {
-    let elf = elf::tests::full_image();
+    let elf = an_elf();
     let image = bzimage(&lz4_legacy(&elf), 0x020f);
     let p = packed(&image);
     assert_eq!(p.compression, Compression::Lz4Legacy);
     let out = unpack_all(&p).unwrap();
     assert_eq!(out, elf);
-    assert!(elf::parse(&out, Policy::XEN_DOM0).is_ok());
 }
 
 #[test]
