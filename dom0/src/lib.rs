@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+pub mod blkback;
 pub mod support;
 pub mod window;
 
@@ -100,18 +101,82 @@ pub fn main(si: StartInfoRef) -> ! {
 /// line says `domu_mib=N`.
 const DOMU_PAGES: u64 = 2048;
 
-/// The domU's kernel, command line and ramdisk, from the boot module: a
-/// boot bundle (`boot-bundle`: entry 0 the kernel and its command line,
-/// entry 1 the ramdisk), or a kernel by itself.
-fn domu_images(module: &[u8]) -> (&[u8], &[u8], &[u8]) {
-    match boot_bundle::parse(module) {
+/// What the boot module holds for the domU.
+struct DomuImages {
+    kernel: &'static [u8],
+    cmdline: alloc::string::String,
+    ramdisk: &'static [u8],
+    /// A disk image and how to offer it (`xvda w`: the device's name and
+    /// `w` or `r`).
+    disk: Option<(&'static mut [u8], alloc::string::String)>,
+}
+
+/// The domU's kernel, command line, ramdisk and disk from the boot module:
+/// a boot bundle (`boot-bundle`: entry 0 the kernel and its command line,
+/// entry 1 the ramdisk, entry 2 a disk image whose command line says how
+/// to offer it), or a kernel by itself. The disk is the module's own
+/// memory, written in place: it must not overlap the other entries.
+fn domu_images(module: &'static mut [u8]) -> Result<DomuImages, &'static str> {
+    let base = module.as_ptr() as usize;
+    let at = |d: &[u8]| (d.as_ptr() as usize - base, d.len());
+    let (kernel, cmdline, ramdisk, disk) = match boot_bundle::parse(module) {
         Ok(b) => {
-            let k = b.kernel().map_or(&[][..], |e| e.data);
-            let c = b.kernel().map_or(&[][..], |e| e.cmdline.as_bytes());
-            let r = b.module().map_or(&[][..], |e| e.data);
-            (k, c, r)
+            let k = b.kernel().map_or((0, 0), |e| at(e.data));
+            let c = b.kernel().map_or("", |e| e.cmdline).into();
+            let r = b.module().map_or((0, 0), |e| at(e.data));
+            let d = b
+                .entry(2)
+                .map(|e| (at(e.data), alloc::string::String::from(e.cmdline)));
+            (k, c, r, d)
         }
-        Err(_) => (module, b"", b""),
+        Err(_) => {
+            return Ok(DomuImages {
+                kernel: module,
+                cmdline: alloc::string::String::new(),
+                ramdisk: &[],
+                disk: None,
+            })
+        }
+    };
+    let Some(((ds, dl), how)) = disk else {
+        let module: &'static [u8] = module;
+        return Ok(DomuImages {
+            kernel: &module[kernel.0..kernel.0 + kernel.1],
+            cmdline,
+            ramdisk: &module[ramdisk.0..ramdisk.0 + ramdisk.1],
+            disk: None,
+        });
+    };
+    let apart = |(s, l): (usize, usize)| l == 0 || s + l <= ds || s >= ds + dl;
+    if !apart(kernel) || !apart(ramdisk) {
+        return Err("the disk image overlaps the kernel or the ramdisk");
+    }
+    let (head, rest) = module.split_at_mut(ds);
+    let (disk, tail) = rest.split_at_mut(dl);
+    let (head, tail): (&'static [u8], &'static [u8]) = (head, tail);
+    let pick = |(s, l): (usize, usize)| {
+        if l == 0 {
+            &[][..]
+        } else if s + l <= ds {
+            &head[s..s + l]
+        } else {
+            &tail[s - ds - dl..s - ds - dl + l]
+        }
+    };
+    Ok(DomuImages {
+        kernel: pick(kernel),
+        cmdline,
+        ramdisk: pick(ramdisk),
+        disk: Some((disk, how)),
+    })
+}
+
+/// `xvdX` as a Xen virtual device number (major 202, 16 minors each).
+fn xvd_number(name: &str) -> Option<u32> {
+    let letter = name.strip_prefix("xvd")?.as_bytes();
+    match letter {
+        [c @ b'a'..=b'z'] => Some(202 << 8 | u32::from(c - b'a') << 4),
+        _ => None,
     }
 }
 
@@ -130,14 +195,23 @@ fn domu_pages(si: StartInfoRef) -> u64 {
 fn run_module(si: StartInfoRef) {
     let len = usize::try_from(si.mod_len).unwrap_or(0);
     // SAFETY: the domain builder mapped the module at `mod_start`,
-    // `mod_len` bytes, for good.
-    let module = unsafe { core::slice::from_raw_parts(si.mod_start as *const u8, len) };
-    let (packed, cmdline, ramdisk) = domu_images(module);
+    // `mod_len` bytes, writable, for good; nothing else refers to it.
+    let module = unsafe { core::slice::from_raw_parts_mut(si.mod_start as *mut u8, len) };
+    let images = match domu_images(module) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("dom0: the boot module: {e}");
+            return;
+        }
+    };
+    let (packed, ramdisk) = (images.kernel, images.ramdisk);
+    let cmdline = images.cmdline.as_bytes();
     // Four pages of our initial mapping's padding (at least 512 KiB,
     // after the bootstrap tables and the boot stack page, on hv as on
     // Xen; nothing of ours uses it): our shared-info page, the domU's
     // console ring, the builder's scratch page and the domU's store page;
-    // a fifth for the window's own scratch work.
+    // a fifth for the window's own scratch work, a sixth for the domU's
+    // block ring.
     let padding = si.pt_base + (si.nr_pt_frames + 2) * 4096;
     let (shared, ring, scratch) = (padding, padding + 4096, padding + 2 * 4096);
     let store_va = padding + 3 * 4096;
@@ -219,7 +293,10 @@ fn run_module(si: StartInfoRef) {
         return;
     };
     let mut xs = store;
-    let r = toolstack::serve::run_with(&built, shared, ring, Some(xs.port), || xs.serve(), shown);
+    if let Some((bytes, how)) = images.disk {
+        xs.add_disk(si, bytes, &how, padding + 5 * 4096);
+    }
+    let r = toolstack::serve::run_with(&built, shared, ring, |ports| xs.serve(ports), shown);
     xs.stop();
     match r {
         Ok(reason) => println!(
@@ -240,6 +317,8 @@ struct Xenstore {
     page: support::MappedPage,
     va: u64,
     port: u32,
+    /// The domU's disk, if the boot module has one.
+    vbd: Option<blkback::Vbd>,
 }
 
 const TOOLSTACK: pv_drivers::xenstored::Conn = pv_drivers::xenstored::Conn {
@@ -281,26 +360,75 @@ impl Xenstore {
             page,
             va,
             port,
+            vbd: None,
         })
     }
 
-    /// Serves the domU's requests; notifies it if anything moved.
-    fn serve(&mut self) {
+    /// Offers `bytes` to the domU as a virtual block device, as `how`
+    /// says (`xvda w`: the name, and `w` for writable or `r`); its ring
+    /// is to be mapped at our page `ring_va`.
+    fn add_disk(&mut self, si: StartInfoRef, bytes: &'static mut [u8], how: &str, ring_va: u64) {
+        let mut words = how.split_ascii_whitespace();
+        let name = words.next().unwrap_or("xvda");
+        let writable = words.next() != Some("r");
+        let Some(dev) = xvd_number(name) else {
+            println!("dom0: disk {name:?}: not a name of the form xvdX");
+            return;
+        };
+        let s = &mut self.daemon.store;
+        if let Err(e) =
+            pv_drivers::xenstored::toolstack::add_vbd(s, self.domid, 0, dev, name, writable)
+        {
+            println!("dom0: disk {name} for domain {}: {e}", self.domid);
+            return;
+        }
+        println!(
+            "dom0: disk {name} ({} bytes, {}) for domain {}",
+            bytes.len(),
+            if writable { "writable" } else { "read-only" },
+            self.domid
+        );
+        let disk = blkback::MemDisk::new(bytes, !writable);
+        self.vbd = Some(blkback::Vbd::new(si, self.domid, dev, disk, ring_va));
+    }
+
+    /// Serves the domU's store requests and its disk; notifies it if
+    /// anything moved; names our ports to wake for.
+    fn serve(&mut self, ports: &mut toolstack::serve::Ports) {
         let ring = pv_drivers::xs_wire::StoreRing::new(&self.page);
-        match self.daemon.service(self.domid, &ring) {
-            Ok(true) => toolstack::serve::notify(self.port),
-            Ok(false) => {}
+        let mut moved = match self.daemon.service(self.domid, &ring) {
+            Ok(moved) => moved,
             Err(e) => {
                 println!(
                     "dom0: xenstore: domain {}: {e:?}; not served any more",
                     self.domid
                 );
                 self.daemon.disconnect(self.domid);
+                false
             }
+        };
+        if let Some(vbd) = &mut self.vbd {
+            // The handshake may take several steps in a row.
+            while vbd.poll(&mut self.daemon.store) {
+                self.daemon.route_events();
+                moved |= self.daemon.flush(self.domid, &ring).unwrap_or(false);
+            }
+            vbd.serve();
+        }
+        if moved {
+            toolstack::serve::notify(self.port);
+        }
+        ports.push(self.port);
+        if let Some(p) = self.vbd.as_ref().and_then(blkback::Vbd::port) {
+            ports.push(p);
         }
     }
 
     fn stop(mut self) {
+        if let Some(mut vbd) = self.vbd.take() {
+            vbd.disconnect();
+            vbd.disk.dump_written("dom0: xvda-written");
+        }
         let _ = self.daemon.store.release(TOOLSTACK, self.domid);
         self.daemon.disconnect(self.domid);
         toolstack::serve::close_port(self.port);

@@ -197,6 +197,23 @@ where
         })
     }
 
+    /// A back end taken up again over the same ring with the private
+    /// indices [`indices`](Self::indices) gave (a caller that cannot keep
+    /// the borrow of the ring between passes).
+    pub fn resume(ring: &'a R, idx: BackRing) -> Self {
+        Self {
+            ring,
+            idx,
+            slot: slot_size::<Req, Rsp>(),
+            _types: core::marker::PhantomData,
+        }
+    }
+
+    /// The private indices, for [`resume`](Self::resume).
+    pub fn indices(&self) -> BackRing {
+        self.idx
+    }
+
     pub fn size(&self) -> u32 {
         self.idx.size()
     }

@@ -240,21 +240,51 @@ fn poll(ports: &[u32]) {
 /// `ring` a page of ours (as [`Scratch`]) for its console ring. On an
 /// error the domain is destroyed too.
 pub fn run(b: &Built, shared: u64, ring: u64, line: impl FnMut(&[u8])) -> Result<u32, Error> {
-    run_with(b, shared, ring, None, || {}, line)
+    run_with(b, shared, ring, |_: &mut Ports| {}, line)
 }
 
-/// [`run`], also waking for the caller's port `extra` (say, the domU's
-/// xenstore channel, bound by the caller): `on_wake` runs at every
-/// wake-up, after the pending bits were cleared.
+/// Most ports [`run_with`]'s caller may add besides its own two.
+pub const MAX_EXTRA_PORTS: usize = 6;
+
+/// The caller's ports [`run_with`] also wakes for, named afresh at every
+/// wake-up (a device's channel is bound only once its front end is
+/// ready).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ports {
+    list: [u32; MAX_EXTRA_PORTS],
+    n: usize,
+}
+
+impl Ports {
+    /// Adds `port`; false when [`MAX_EXTRA_PORTS`] are there already.
+    pub fn push(&mut self, port: u32) -> bool {
+        match self.list.get_mut(self.n) {
+            Some(slot) => {
+                *slot = port;
+                self.n += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.list[..self.n]
+    }
+}
+
+/// [`run`], also serving the caller: `on_wake` runs at every wake-up,
+/// after the pending bits were cleared, and names the caller's ports
+/// (say, the domU's xenstore channel and its devices' channels, bound by
+/// the caller) to wake for next.
 pub fn run_with(
     b: &Built,
     shared: u64,
     ring: u64,
-    extra: Option<u32>,
-    on_wake: impl FnMut(),
+    on_wake: impl FnMut(&mut Ports),
     line: impl FnMut(&[u8]),
 ) -> Result<u32, Error> {
-    let r = serve(b, shared, ring, extra, on_wake, line);
+    let r = serve(b, shared, ring, on_wake, line);
     let destroyed = domctl(XEN_DOMCTL_DESTROYDOMAIN, b.domid).map(|_| ());
     let reason = r?;
     step("destroydomain", destroyed.err().unwrap_or(0))?;
@@ -265,8 +295,7 @@ fn serve(
     b: &Built,
     shared: u64,
     ring: u64,
-    extra: Option<u32>,
-    mut on_wake: impl FnMut(),
+    mut on_wake: impl FnMut(&mut Ports),
     mut line: impl FnMut(&[u8]),
 ) -> Result<u32, Error> {
     let mut bind = EvtchnBindInterdomain {
@@ -290,8 +319,14 @@ fn serve(
         close(console);
         return Err(Error::new("bind_virq: VIRQ_DOM_EXC", rc));
     }
-    let ports = [console, virq.port, extra.unwrap_or(console)];
-    let r = relay_until_down(b, shared, ring, &ports, &mut on_wake, &mut line);
+    let r = relay_until_down(
+        b,
+        shared,
+        ring,
+        [console, virq.port],
+        &mut on_wake,
+        &mut line,
+    );
     for p in [console, virq.port] {
         close(p);
     }
@@ -302,8 +337,8 @@ fn relay_until_down(
     b: &Built,
     shared: u64,
     ring: u64,
-    ports: &[u32; 3],
-    on_wake: &mut impl FnMut(),
+    own: [u32; 2],
+    on_wake: &mut impl FnMut(&mut Ports),
     line: &mut impl FnMut(&[u8]),
 ) -> Result<u32, Error> {
     step(
@@ -316,13 +351,17 @@ fn relay_until_down(
             domctl(XEN_DOMCTL_UNPAUSEDOMAIN, b.domid).err().unwrap_or(0),
         )?;
         let mut relay = Relay::default();
+        let mut extra = Ports::default();
         loop {
             // Cleared before looking: a notification after the look
-            // leaves its port pending, and the poll returns at once.
-            for &p in ports {
+            // leaves its port pending, and the poll returns at once (a
+            // port new this time is looked at before it was cleared: at
+            // worst one more turn).
+            for &p in own.iter().chain(extra.as_slice()) {
                 clear_pending(shared, p);
             }
-            on_wake();
+            extra = Ports::default();
+            on_wake(&mut extra);
             relay.drain(ring, &mut *line);
             let info = domctl(XEN_DOMCTL_GETDOMAININFO, b.domid)
                 .map_err(|rc| Error::new("getdomaininfo", rc))?
@@ -335,7 +374,14 @@ fn relay_until_down(
                 relay.drain(ring, &mut *line);
                 return Ok(info.shutdown_reason());
             }
-            poll(ports);
+            let mut all = [0u32; 2 + MAX_EXTRA_PORTS];
+            let ports = own.iter().chain(extra.as_slice());
+            let n = all
+                .iter_mut()
+                .zip(ports)
+                .map(|(slot, &p)| *slot = p)
+                .count();
+            poll(&all[..n]);
         }
     })();
     let unmapped = unmap(ring);

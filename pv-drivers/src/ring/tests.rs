@@ -238,3 +238,29 @@ fn two_threads_over_one_ring() {
     back.join().unwrap();
     assert_eq!(f.outstanding(), 0);
 }
+
+#[test]
+fn a_resumed_back_end_goes_on_where_it_stopped() {
+    let a = Area::new(4096);
+    let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();
+    for id in 0..3 {
+        assert!(f.queue(&Req { id, value: id * 10 }));
+    }
+    f.push();
+    let idx = {
+        let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+        assert_eq!(b.next_request().unwrap().map(|r| r.id), Some(0));
+        b.indices()
+    };
+    // A fresh back end would take request 0 again; the resumed one takes
+    // request 1, and answers in the slot after nothing was answered.
+    let mut b = Back::<_, Req, Rsp>::resume(&a, idx);
+    assert_eq!(b.next_request().unwrap().map(|r| r.id), Some(1));
+    assert!(b.queue(&Rsp {
+        id: 0,
+        status: 0,
+        pad: 0
+    }));
+    b.push();
+    assert_eq!(f.next_response().unwrap().map(|r| r.id), Some(0));
+}

@@ -146,6 +146,17 @@ impl Daemon {
         Ok(moved)
     }
 
+    /// Queues the watch events that the store's in-process callers (dom0's
+    /// toolstack and back ends, which use [`Store`] directly) caused, for
+    /// the domains watching; deliver them with [`flush`](Self::flush).
+    pub fn route_events(&mut self) {
+        for (to, event) in self.store.take_events() {
+            if let Some(target) = self.conns.get_mut(&to) {
+                target.queue(&event);
+            }
+        }
+    }
+
     /// Writes what `domid` has waiting (events from others' requests) to
     /// its page; whether anything went.
     pub fn flush<R: SharedRing>(

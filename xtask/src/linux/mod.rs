@@ -54,6 +54,15 @@ const MACHINE_MEM_MIB: u32 = 1024;
 /// unpacks to 53 MiB in dom0) and the domU's.
 const DOMU_DOM0_MEM_MIB: u32 = 160;
 pub const DOMU_MIB: u32 = 128;
+/// The domU's disk: an ext4 image of this size holding [`DISK_FILE`], its
+/// writes printed by dom0 after the domU is gone as
+/// `<DISK_WRITTEN><offset> <hex>` lines.
+const DISK_MIB: u32 = 16;
+const DISK_FILE: (&str, &str) = ("hello.txt", "hello from the host");
+const DISK_WRITTEN: &str = "dom0: xvda-written ";
+/// What the domU writes to its disk.
+const DOMU_FILE: (&str, &str) = ("from-domu.txt", "written by the domU");
+
 /// What dom0 prints once the domU is gone.
 const DOMU_DESTROYED: &str = "dom0: domain 1 shut down (poweroff) and is destroyed";
 /// The prefix of the domU's console lines as dom0 shows them.
@@ -143,7 +152,8 @@ impl Boot {
     /// domain), so dom0 shows those lines too, as `domU1| (early) ...`.
     pub fn cmdline(self) -> String {
         let fifo = u32::from(self.evtchn == Evtchn::Fifo);
-        format!("console=hvc0 earlyprintk=xen xen.fifo_events={fifo} panic=-1 rdinit=/init")
+        let vbd = if self.domu { " hvtest=vbd" } else { "" };
+        format!("console=hvc0 earlyprintk=xen xen.fifo_events={fifo} panic=-1 rdinit=/init{vbd}")
     }
 
     /// The marker a good run prints.
@@ -162,6 +172,19 @@ if $B dmesg | $B grep -q "Using FIFO-based ABI"; then ev=fifo
 elif $B dmesg | $B grep -q "Using 2-level ABI"; then ev=2l
 else ev=unknown; fi
 echo "HV-LINUX-INIT-OK cpus=$cpus evtchn=$ev"
+if $B grep -q hvtest=vbd /proc/cmdline; then
+  $B mount -t devtmpfs devtmpfs /dev
+  $B insmod /lib/modules/xen-blkfront.ko
+  n=0
+  while [ ! -b /dev/xvda ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
+  echo "HV-VBD-SHA256 $($B sha256sum /dev/xvda | $B cut -d' ' -f1)"
+  $B mkdir -p /mnt
+  $B mount -t ext4 /dev/xvda /mnt
+  echo "HV-VBD-READ $($B cat /mnt/hello.txt)"
+  echo "written by the domU" > /mnt/from-domu.txt
+  $B umount /mnt
+  echo "HV-VBD-DONE"
+fi
 $B poweroff -f
 "#;
 
@@ -213,6 +236,168 @@ pub fn make_initramfs(busybox: &Path, modules: &[&Path], out: &Path) -> Result<(
     }));
     let archive = cpio::archive(&entries)?;
     std::fs::write(out, archive).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// Makes the domU's disk: a fresh ext4 image of [`DISK_MIB`] MiB holding
+/// [`DISK_FILE`] (e2fsprogs' `mkfs.ext4 -d`).
+fn make_disk(out: &Path) -> Result<(), String> {
+    let staging = out.with_extension("d");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+    std::fs::write(staging.join(DISK_FILE.0), format!("{}\n", DISK_FILE.1))
+        .map_err(|e| format!("cannot write the disk's file: {e}"))?;
+    let _ = std::fs::remove_file(out);
+    let status = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "hvtest", "-d"])
+        .arg(&staging)
+        .arg(out)
+        .arg(format!("{DISK_MIB}M"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run mkfs.ext4 (package e2fsprogs): {e}"))?;
+    if !status.success() {
+        return Err(format!("mkfs.ext4 {}: {status}", out.display()));
+    }
+    Ok(())
+}
+
+/// dom0's module for the domU boot: a boot bundle of the cloud kernel and
+/// its command line, the initramfs, and the disk (`xvda w`).
+fn write_domu_module(
+    images: &Images,
+    cmdline: &str,
+    disk: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let (kernel, initrd, disk) = (read(&images.cloud)?, read(&images.initrd)?, read(disk)?);
+    let bytes = boot_bundle::build(&[
+        boot_bundle::Image {
+            data: &kernel,
+            cmdline,
+        },
+        boot_bundle::Image {
+            data: &initrd,
+            cmdline: "",
+        },
+        boot_bundle::Image {
+            data: &disk,
+            cmdline: "xvda w",
+        },
+    ])
+    .map_err(|e| format!("cannot bundle the domU's images: {e}"))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(out, bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// The domU's disk checks: what it read through `/dev/xvda` is the image
+/// (its SHA-256, and the host's file in it), and the image with the
+/// blocks dom0 reports written is a clean ext4 (`e2fsck -fn`) holding the
+/// domU's file (`debugfs`).
+fn check_disk(image: &Path, log: &str) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let original =
+        std::fs::read(image).map_err(|e| format!("cannot read {}: {e}", image.display()))?;
+    let want: String = Sha256::digest(&original)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let domu = |tag: &str| {
+        log.lines()
+            .map(str::trim_end)
+            .filter_map(|l| l.strip_prefix(DOMU_PREFIX))
+            .find_map(|l| l.strip_prefix(tag))
+            .map(str::to_owned)
+    };
+    match domu("HV-VBD-SHA256 ") {
+        Some(got) if got == want => {}
+        Some(got) => {
+            return Err(format!(
+                "/dev/xvda read as sha256 {got}, the image is {want}"
+            ))
+        }
+        None => return Err("no HV-VBD-SHA256 line from the domU".into()),
+    }
+    if domu("HV-VBD-READ ").as_deref() != Some(DISK_FILE.1) {
+        return Err(format!(
+            "the domU did not read {:?} from the disk",
+            DISK_FILE.1
+        ));
+    }
+    if domu("HV-VBD-DONE").is_none() {
+        return Err("the domU did not finish with its disk".into());
+    }
+    let mut disk = original;
+    apply_written(&mut disk, log)?;
+    let after = image.with_extension("after.img");
+    std::fs::write(&after, &disk).map_err(|e| format!("cannot write {}: {e}", after.display()))?;
+    let fsck = std::process::Command::new("e2fsck")
+        .args(["-f", "-n"])
+        .arg(&after)
+        .output()
+        .map_err(|e| format!("cannot run e2fsck (package e2fsprogs): {e}"))?;
+    if !fsck.status.success() {
+        return Err(format!(
+            "e2fsck -fn on the disk after the domU: {} ({})",
+            fsck.status,
+            String::from_utf8_lossy(&fsck.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    let cat = std::process::Command::new("debugfs")
+        .args(["-R", &format!("cat /{}", DOMU_FILE.0)])
+        .arg(&after)
+        .output()
+        .map_err(|e| format!("cannot run debugfs (package e2fsprogs): {e}"))?;
+    let text = String::from_utf8_lossy(&cat.stdout);
+    if text.trim_end() != DOMU_FILE.1 {
+        return Err(format!(
+            "/{} on the disk after the domU holds {text:?}",
+            DOMU_FILE.0
+        ));
+    }
+    Ok(())
+}
+
+/// Applies dom0's `<DISK_WRITTEN><offset> <hex>` lines to `disk`: how many
+/// there were. Every line must be whole and inside the disk, and dom0's
+/// closing count line must be there.
+fn apply_written(disk: &mut [u8], log: &str) -> Result<usize, String> {
+    let mut lines = 0;
+    let mut ended = false;
+    for l in log.lines().map(str::trim_end) {
+        let Some(rest) = l.strip_prefix(DISK_WRITTEN) else {
+            continue;
+        };
+        if rest.starts_with("end:") {
+            ended = true;
+            continue;
+        }
+        let bad = || format!("a bad line from dom0: {l:?}");
+        let (offset, hex) = rest.split_once(' ').ok_or_else(bad)?;
+        let offset = usize::from_str_radix(offset, 16).map_err(|_| bad())?;
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        disk.get_mut(offset..offset.saturating_add(bytes.len()))
+            .ok_or_else(bad)?
+            .copy_from_slice(&bytes);
+        lines += 1;
+    }
+    if !ended {
+        return Err("dom0 did not report the disk's writes".into());
+    }
+    Ok(lines)
 }
 
 /// The cache directory: `target/linux/`.
@@ -292,13 +477,9 @@ pub fn run(
     let bundles = ws.xtask_dir().join("bundles");
     let (kernel, cmdline, module, dom0_mib) = if boot.domu {
         let module = bundles.join(format!("linux-domu-module.{}.bundle", on.name()));
-        crate::write_bundle(
-            &images.cloud,
-            &boot.cmdline(),
-            Some(&images.initrd),
-            &module,
-        )
-        .map_err(|e| e.to_string())?;
+        let disk = bundles.join(format!("linux-domu-disk.{}.img", on.name()));
+        make_disk(&disk)?;
+        write_domu_module(images, &boot.cmdline(), &disk, &module)?;
         (
             ws.kernel(profile, "dom0"),
             format!("domu_mib={DOMU_MIB}"),
@@ -345,7 +526,13 @@ pub fn run(
     let secs = start.elapsed().as_secs_f64();
     let text = std::fs::read(&log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
     let text = String::from_utf8_lossy(&text);
-    let verdict = judge(boot, on, &text, ending);
+    let mut verdict = judge(boot, on, &text, ending);
+    if boot.domu && matches!(verdict, Verdict::Pass { .. }) {
+        let disk = bundles.join(format!("linux-domu-disk.{}.img", on.name()));
+        if let Err(why) = check_disk(&disk, &text) {
+            verdict = Verdict::Fail(why);
+        }
+    }
     let progress = if matches!(verdict, Verdict::Fail(_)) {
         progress(&text)
     } else {
@@ -544,7 +731,7 @@ mod tests {
                 "linux/domu"
             ]
         );
-        assert_eq!(DOMU.cmdline(), ONE_FIFO.cmdline());
+        assert_eq!(DOMU.cmdline(), format!("{} hvtest=vbd", ONE_FIFO.cmdline()));
         assert!(ONE_FIFO.cmdline().contains("xen.fifo_events=1"));
         assert!(Boot::ALL[1].cmdline().contains("xen.fifo_events=0"));
         assert!(
@@ -608,6 +795,22 @@ mod tests {
             judge(DOMU, On::Hv, marker, Ending::Exited(0)),
             Verdict::Fail(_)
         ));
+    }
+
+    #[test]
+    fn dom0s_written_blocks_apply_to_the_image() {
+        let mut disk = vec![0u8; 256];
+        let log = format!(
+            "x\n{DISK_WRITTEN}40 aabb\r\ndomU1| {DISK_WRITTEN}0 ff\n{DISK_WRITTEN}end: 1 blocks\n"
+        );
+        assert_eq!(apply_written(&mut disk, &log), Ok(1));
+        assert_eq!((disk[0x40], disk[0x41], disk[0]), (0xaa, 0xbb, 0));
+        // Past the end, odd or bad hex, or no closing line: refused.
+        for bad in ["100 00", "ff 0011", "0 abc", "0 zz", "zz 00"] {
+            let log = format!("{DISK_WRITTEN}{bad}\n{DISK_WRITTEN}end: 1 blocks\n");
+            assert!(apply_written(&mut disk, &log).is_err(), "{bad}");
+        }
+        assert!(apply_written(&mut disk, &format!("{DISK_WRITTEN}0 00\n")).is_err());
     }
 
     #[test]

@@ -143,3 +143,24 @@ fn a_lying_ring_index_ends_the_service() {
     assert_eq!(d.service(1, &c1.ring), Ok(false));
     assert_eq!(d.domains(), [0]);
 }
+
+#[test]
+fn a_write_in_process_reaches_the_watcher_once_routed() {
+    let (mut d, _p0, p1) = setup();
+    let mut c1 = Client::new(&p1);
+    c1.send(ty::WATCH, 1, b"/local/domain/1/backend-state\0b\0");
+    assert_eq!(d.service(1, &c1.ring), Ok(true));
+    assert_eq!(c1.received().len(), 2, "the reply and the first event");
+    // A back end in dom0 writes through the store itself: nothing moves
+    // until the daemon routes the event.
+    d.store
+        .write(DOM0, "/local/domain/1/backend-state", b"4")
+        .unwrap();
+    assert_eq!(d.flush(1, &c1.ring), Ok(false));
+    d.route_events();
+    assert_eq!(d.flush(1, &c1.ring), Ok(true));
+    let ev = c1.received();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].header.type_, ty::WATCH_EVENT);
+    assert_eq!(ev[0].payload, b"/local/domain/1/backend-state\0b\0");
+}
