@@ -76,11 +76,27 @@ pub fn build(images: &[Image<'_>]) -> Result<Vec<u8>, BuildError> {
         cmdline_offsets.push(cursor);
         cursor += image.cmdline.len();
     }
-    let mut image_offsets = Vec::with_capacity(images.len());
-    for image in images {
-        cursor = cursor.next_multiple_of(IMAGE_ALIGN);
-        image_offsets.push(cursor);
-        cursor += image.data.len();
+    // An image byte-identical to an earlier non-empty one shares its
+    // bytes (a parsed bundle may have overlapping ranges): two domains
+    // booted from one kernel carry it once.
+    let mut image_offsets: Vec<usize> = Vec::with_capacity(images.len());
+    let mut stored = Vec::with_capacity(images.len());
+    for (i, image) in images.iter().enumerate() {
+        let same = images[..i]
+            .iter()
+            .position(|e| !e.data.is_empty() && e.data == image.data);
+        match same {
+            Some(j) => {
+                image_offsets.push(image_offsets[j]);
+                stored.push(false);
+            }
+            None => {
+                cursor = cursor.next_multiple_of(IMAGE_ALIGN);
+                image_offsets.push(cursor);
+                stored.push(true);
+                cursor += image.data.len();
+            }
+        }
     }
 
     let mut out = Vec::with_capacity(cursor);
@@ -97,7 +113,7 @@ pub fn build(images: &[Image<'_>]) -> Result<Vec<u8>, BuildError> {
     for image in images {
         out.extend_from_slice(image.cmdline.as_bytes());
     }
-    for (i, image) in images.iter().enumerate() {
+    for (i, image) in images.iter().enumerate().filter(|&(i, _)| stored[i]) {
         out.resize(image_offsets[i], 0);
         out.extend_from_slice(image.data);
     }
@@ -114,6 +130,30 @@ mod tests {
     /// Where `part` starts inside `whole`.
     fn offset_in(whole: &[u8], part: &[u8]) -> usize {
         part.as_ptr() as usize - whole.as_ptr() as usize
+    }
+
+    #[test]
+    fn identical_images_are_stored_once() {
+        let kernel = vec![7u8; 50_000];
+        let other = vec![8u8; 100];
+        let img = |data: &'static [u8], cmdline| Image { data, cmdline };
+        let (k, o): (&'static [u8], &'static [u8]) = (kernel.leak(), other.leak());
+        let bundle = build(&[
+            img(k, "a"),
+            img(o, ""),
+            img(k, "b"),
+            img(&[], ""),
+            img(&[], ""),
+        ])
+        .unwrap();
+        assert!(bundle.len() < 2 * 50_000, "the kernel is there once");
+        let parsed = parse(&bundle).unwrap();
+        let e: Vec<_> = parsed.entries().collect();
+        assert_eq!((e[0].data, e[0].cmdline), (k, "a"));
+        assert_eq!((e[2].data, e[2].cmdline), (k, "b"));
+        assert_eq!(offset_in(&bundle, e[0].data), offset_in(&bundle, e[2].data));
+        assert_eq!(e[1].data, o);
+        assert!(e[3].data.is_empty() && e[4].data.is_empty());
     }
 
     #[test]

@@ -244,7 +244,7 @@ pub fn run(b: &Built, shared: u64, ring: u64, line: impl FnMut(&[u8])) -> Result
 }
 
 /// Most ports [`run_with`]'s caller may add besides its own two.
-pub const MAX_EXTRA_PORTS: usize = 6;
+pub const MAX_EXTRA_PORTS: usize = 16;
 
 /// The caller's ports [`run_with`] also wakes for, named afresh at every
 /// wake-up (a device's channel is bound only once its front end is
@@ -282,110 +282,201 @@ pub fn run_with(
     shared: u64,
     ring: u64,
     on_wake: impl FnMut(&mut Ports),
-    line: impl FnMut(&[u8]),
-) -> Result<u32, Error> {
-    let r = serve(b, shared, ring, on_wake, line);
-    let destroyed = domctl(XEN_DOMCTL_DESTROYDOMAIN, b.domid).map(|_| ());
-    let reason = r?;
-    step("destroydomain", destroyed.err().unwrap_or(0))?;
-    Ok(reason)
-}
-
-fn serve(
-    b: &Built,
-    shared: u64,
-    ring: u64,
-    mut on_wake: impl FnMut(&mut Ports),
     mut line: impl FnMut(&[u8]),
 ) -> Result<u32, Error> {
-    let mut bind = EvtchnBindInterdomain {
-        remote_dom: b.domid,
-        _pad: 0,
-        remote_port: b.console_port,
-        local_port: 0,
-    };
-    step(
-        "bind_interdomain: its console",
-        evtchn(EVTCHNOP_BIND_INTERDOMAIN, &mut bind),
+    let mut reason = Err(Error::new("the domain did not shut down", 0));
+    run_many(
+        &[(*b, ring)],
+        shared,
+        on_wake,
+        |_, l| line(l),
+        |_, r| reason = r,
     )?;
-    let console = bind.local_port;
+    reason
+}
+
+/// One domU [`run_many`] runs.
+struct Guest {
+    built: Built,
+    /// Our page its console ring is mapped at.
+    ring: u64,
+    /// Our end of its console channel.
+    console: u32,
+    relay: Relay,
+    down: bool,
+}
+
+/// Runs the built, paused domains `guests` (each with a page of ours for
+/// its console ring, as [`Scratch`]) until every one has shut down: their
+/// console lines go to `line` with their domain's id; as each shuts down
+/// it is destroyed and `down` gets its shutdown reason (`SHUTDOWN_*`), or
+/// the error that ended it. `on_wake` is [`run_with`]'s. An error before
+/// the domains run destroys them all.
+pub fn run_many(
+    guests: &[(Built, u64)],
+    shared: u64,
+    mut on_wake: impl FnMut(&mut Ports),
+    mut line: impl FnMut(u16, &[u8]),
+    mut down: impl FnMut(u16, Result<u32, Error>),
+) -> Result<(), Error> {
     let mut virq = EvtchnBindVirq {
         virq: VIRQ_DOM_EXC,
         vcpu: 0,
         port: 0,
     };
     let rc = evtchn(EVTCHNOP_BIND_VIRQ, &mut virq);
-    if rc != 0 {
-        close(console);
-        return Err(Error::new("bind_virq: VIRQ_DOM_EXC", rc));
-    }
-    let r = relay_until_down(
-        b,
-        shared,
-        ring,
-        [console, virq.port],
-        &mut on_wake,
-        &mut line,
-    );
-    for p in [console, virq.port] {
-        close(p);
-    }
-    r
-}
-
-fn relay_until_down(
-    b: &Built,
-    shared: u64,
-    ring: u64,
-    own: [u32; 2],
-    on_wake: &mut impl FnMut(&mut Ports),
-    line: &mut impl FnMut(&[u8]),
-) -> Result<u32, Error> {
-    step(
-        "update_va_mapping_otherdomain: its console ring",
-        map_foreign(ring, b.console_mfn, b.domid),
-    )?;
-    let r = (|| {
-        step(
-            "unpausedomain",
-            domctl(XEN_DOMCTL_UNPAUSEDOMAIN, b.domid).err().unwrap_or(0),
-        )?;
-        let mut relay = Relay::default();
+    let started = if rc == 0 {
+        start(guests)
+    } else {
+        Err(Error::new("bind_virq: VIRQ_DOM_EXC", rc))
+    };
+    let mut running = match started {
+        Ok(r) => r,
+        Err(e) => {
+            for (b, _) in guests {
+                let _ = domctl(XEN_DOMCTL_DESTROYDOMAIN, b.domid);
+            }
+            if rc == 0 {
+                close(virq.port);
+            }
+            return Err(e);
+        }
+    };
+    let mut polled = Ports::default();
+    while running.iter().any(|g| !g.down) {
+        // Cleared before looking: a notification after the look leaves
+        // its port pending, and the poll returns at once (a port new this
+        // time is looked at before it was cleared: at worst one more
+        // turn).
+        clear_pending(shared, virq.port);
+        for &p in polled.as_slice() {
+            clear_pending(shared, p);
+        }
         let mut extra = Ports::default();
-        loop {
-            // Cleared before looking: a notification after the look
-            // leaves its port pending, and the poll returns at once (a
-            // port new this time is looked at before it was cleared: at
-            // worst one more turn).
-            for &p in own.iter().chain(extra.as_slice()) {
-                clear_pending(shared, p);
+        on_wake(&mut extra);
+        for g in running.iter_mut().filter(|g| !g.down) {
+            let id = g.built.domid;
+            g.relay.drain(g.ring, |l| line(id, l));
+            let shut = match domctl(XEN_DOMCTL_GETDOMAININFO, id) {
+                Ok(op) => {
+                    let info = op.u.get::<XenDomctlGetdomaininfo>();
+                    if info.domain != id {
+                        Some(Err(Error::new("getdomaininfo: the domain is gone", 0)))
+                    } else if info.flags & XEN_DOMINF_SHUTDOWN != 0 {
+                        g.relay.drain(g.ring, |l| line(id, l));
+                        Some(Ok(info.shutdown_reason()))
+                    } else {
+                        None
+                    }
+                }
+                Err(rc) => Some(Err(Error::new("getdomaininfo", rc))),
+            };
+            if let Some(r) = shut {
+                g.down = true;
+                close(g.console);
+                let unmapped = unmap(g.ring);
+                let destroyed = domctl(XEN_DOMCTL_DESTROYDOMAIN, id).err().unwrap_or(0);
+                let r = r.and_then(|reason| {
+                    step("destroydomain", destroyed)?;
+                    step("update_va_mapping: unmap its console ring", unmapped)?;
+                    Ok(reason)
+                });
+                down(id, r);
             }
-            extra = Ports::default();
-            on_wake(&mut extra);
-            relay.drain(ring, &mut *line);
-            let info = domctl(XEN_DOMCTL_GETDOMAININFO, b.domid)
-                .map_err(|rc| Error::new("getdomaininfo", rc))?
-                .u
-                .get::<XenDomctlGetdomaininfo>();
-            if info.domain != b.domid {
-                return Err(Error::new("getdomaininfo: the domain is gone", 0));
-            }
-            if info.flags & XEN_DOMINF_SHUTDOWN != 0 {
-                relay.drain(ring, &mut *line);
-                return Ok(info.shutdown_reason());
-            }
-            let mut all = [0u32; 2 + MAX_EXTRA_PORTS];
-            let ports = own.iter().chain(extra.as_slice());
-            let n = all
+        }
+        polled = extra;
+        for g in running.iter().filter(|g| !g.down) {
+            polled.push(g.console);
+        }
+        if running.iter().any(|g| !g.down) {
+            let mut all = [virq.port; 1 + MAX_EXTRA_PORTS];
+            let n = all[1..]
                 .iter_mut()
-                .zip(ports)
+                .zip(polled.as_slice())
                 .map(|(slot, &p)| *slot = p)
                 .count();
-            poll(&all[..n]);
+            poll(&all[..=n]);
         }
-    })();
-    let unmapped = unmap(ring);
-    let reason = r?;
-    step("update_va_mapping: unmap its console ring", unmapped)?;
-    Ok(reason)
+    }
+    close(virq.port);
+    Ok(())
+}
+
+/// Most domains [`run_many`] runs at once.
+pub const MAX_GUESTS: usize = 4;
+
+/// The guests being run (no allocator needed).
+struct Guests {
+    list: [Option<Guest>; MAX_GUESTS],
+}
+
+impl Guests {
+    fn iter(&self) -> impl Iterator<Item = &Guest> {
+        self.list.iter().flatten()
+    }
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Guest> {
+        self.list.iter_mut().flatten()
+    }
+    fn push(&mut self, g: Guest) {
+        if let Some(slot) = self.list.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(g);
+        }
+    }
+}
+
+/// Binds each guest's console, maps its ring and unpauses it; undoes
+/// what it did on an error.
+fn start(guests: &[(Built, u64)]) -> Result<Guests, Error> {
+    if guests.len() > MAX_GUESTS {
+        return Err(Error::new("more domains than run_many runs at once", 0));
+    }
+    let mut running = Guests {
+        list: [const { None }; MAX_GUESTS],
+    };
+    let undo = |running: &mut Guests| {
+        for g in running.list.iter_mut().filter_map(Option::take) {
+            close(g.console);
+            unmap(g.ring);
+        }
+    };
+    for &(built, ring) in guests {
+        let mut bind = EvtchnBindInterdomain {
+            remote_dom: built.domid,
+            _pad: 0,
+            remote_port: built.console_port,
+            local_port: 0,
+        };
+        let rc = evtchn(EVTCHNOP_BIND_INTERDOMAIN, &mut bind);
+        if rc != 0 {
+            undo(&mut running);
+            return Err(Error::new("bind_interdomain: its console", rc));
+        }
+        let rc = map_foreign(ring, built.console_mfn, built.domid);
+        if rc != 0 {
+            close(bind.local_port);
+            undo(&mut running);
+            return Err(Error::new(
+                "update_va_mapping_otherdomain: its console ring",
+                rc,
+            ));
+        }
+        running.push(Guest {
+            built,
+            ring,
+            console: bind.local_port,
+            relay: Relay::default(),
+            down: false,
+        });
+    }
+    let ids = running.iter().map(|g| g.built.domid);
+    let mut ids_copy = [0u16; MAX_GUESTS];
+    let n = ids_copy.iter_mut().zip(ids).map(|(s, id)| *s = id).count();
+    for &id in &ids_copy[..n] {
+        let rc = domctl(XEN_DOMCTL_UNPAUSEDOMAIN, id).err().unwrap_or(0);
+        if rc != 0 {
+            undo(&mut running);
+            return Err(Error::new("unpausedomain", rc));
+        }
+    }
+    Ok(running)
 }

@@ -11,7 +11,8 @@
 //!   by the back end's domain, and the back-end directory
 //!   `/local/domain/<backend>/backend/vbd/<id>/<dev>` owned by the back
 //!   end's domain and readable by the domU, each naming the other, both
-//!   `Initialising`.
+//!   `Initialising`; a network interface ([`add_vif`]) the same way under
+//!   `vif`.
 
 use alloc::format;
 use alloc::string::String;
@@ -66,12 +67,57 @@ pub fn skeleton(
     Ok(())
 }
 
+/// Paths of device `dev` of kind `kind` (`vbd`, `vif`) of domain `id`
+/// served by `backend`: (front end, back end).
+pub fn device_paths(kind: &str, id: u16, backend: u16, dev: u32) -> (String, String) {
+    (
+        format!("/local/domain/{id}/device/{kind}/{dev}"),
+        format!("/local/domain/{backend}/backend/{kind}/{id}/{dev}"),
+    )
+}
+
 /// Paths of a virtual block device: (front end, back end).
 pub fn vbd_paths(id: u16, backend: u16, dev: u32) -> (String, String) {
-    (
-        format!("/local/domain/{id}/device/vbd/{dev}"),
-        format!("/local/domain/{backend}/backend/vbd/{id}/{dev}"),
-    )
+    device_paths("vbd", id, backend, dev)
+}
+
+/// Adds device `dev` of kind `kind` to domain `id`, served by domain
+/// `backend`: both directories (see the module documentation), each naming
+/// the other and `Initialising`, with the extra nodes given for each.
+pub fn add_device(
+    s: &mut Store,
+    kind: &str,
+    (id, backend, dev): (u16, u16, u32),
+    front_nodes: &[(&str, &str)],
+    back_nodes: &[(&str, &str)],
+) -> Result<(), XsError> {
+    let (front, back) = device_paths(kind, id, backend, dev);
+    let fp = [perm(Access::None, id), perm(Access::Read, backend)];
+    let bp = [perm(Access::None, backend), perm(Access::Read, id)];
+    node(s, &front, b"", &fp)?;
+    node(s, &format!("{front}/backend"), back.as_bytes(), &fp)?;
+    node(
+        s,
+        &format!("{front}/backend-id"),
+        format!("{backend}").as_bytes(),
+        &fp,
+    )?;
+    for (k, v) in front_nodes {
+        node(s, &format!("{front}/{k}"), v.as_bytes(), &fp)?;
+    }
+    node(s, &format!("{front}/state"), b"1", &fp)?;
+    node(s, &back, b"", &bp)?;
+    node(s, &format!("{back}/frontend"), front.as_bytes(), &bp)?;
+    node(
+        s,
+        &format!("{back}/frontend-id"),
+        format!("{id}").as_bytes(),
+        &bp,
+    )?;
+    for (k, v) in back_nodes {
+        node(s, &format!("{back}/{k}"), v.as_bytes(), &bp)?;
+    }
+    node(s, &format!("{back}/state"), b"1", &bp)
 }
 
 /// Adds virtual block device `dev` of domain `id`, served by domain
@@ -84,40 +130,42 @@ pub fn add_vbd(
     params: &str,
     writable: bool,
 ) -> Result<(), XsError> {
-    let (front, back) = vbd_paths(id, backend, dev);
-    let fp = [perm(Access::None, id), perm(Access::Read, backend)];
-    let bp = [perm(Access::None, backend), perm(Access::Read, id)];
-    node(s, &front, b"", &fp)?;
-    node(s, &format!("{front}/backend"), back.as_bytes(), &fp)?;
-    node(
+    let virtual_device = format!("{dev}");
+    add_device(
         s,
-        &format!("{front}/backend-id"),
-        format!("{backend}").as_bytes(),
-        &fp,
-    )?;
-    node(
+        "vbd",
+        (id, backend, dev),
+        &[("virtual-device", &virtual_device)],
+        &[
+            ("params", params),
+            ("mode", if writable { "w" } else { "r" }),
+        ],
+    )
+}
+
+/// Adds network interface `handle` of domain `id` with MAC address `mac`,
+/// served by domain `backend` (libxl's nodes: `handle` and `mac` on both
+/// sides, the back end `online`).
+pub fn add_vif(
+    s: &mut Store,
+    id: u16,
+    backend: u16,
+    handle: u32,
+    mac: [u8; 6],
+) -> Result<(), XsError> {
+    let m = mac;
+    let mac = format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    );
+    let h = format!("{handle}");
+    add_device(
         s,
-        &format!("{front}/virtual-device"),
-        format!("{dev}").as_bytes(),
-        &fp,
-    )?;
-    node(s, &format!("{front}/state"), b"1", &fp)?;
-    node(s, &back, b"", &bp)?;
-    node(s, &format!("{back}/frontend"), front.as_bytes(), &bp)?;
-    node(
-        s,
-        &format!("{back}/frontend-id"),
-        format!("{id}").as_bytes(),
-        &bp,
-    )?;
-    node(s, &format!("{back}/params"), params.as_bytes(), &bp)?;
-    node(
-        s,
-        &format!("{back}/mode"),
-        if writable { b"w" } else { b"r" },
-        &bp,
-    )?;
-    node(s, &format!("{back}/state"), b"1", &bp)
+        "vif",
+        (id, backend, handle),
+        &[("handle", &h), ("mac", &mac)],
+        &[("handle", &h), ("mac", &mac), ("online", "1")],
+    )
 }
 
 #[cfg(test)]

@@ -63,8 +63,6 @@ const DISK_WRITTEN: &str = "dom0: xvda-written ";
 /// What the domU writes to its disk.
 const DOMU_FILE: (&str, &str) = ("from-domu.txt", "written by the domU");
 
-/// What dom0 prints once the domU is gone.
-const DOMU_DESTROYED: &str = "dom0: domain 1 shut down (poweroff) and is destroyed";
 /// The prefix of the domU's console lines as dom0 shows them.
 const DOMU_PREFIX: &str = "domU1| ";
 
@@ -152,8 +150,18 @@ impl Boot {
     /// domain), so dom0 shows those lines too, as `domU1| (early) ...`.
     pub fn cmdline(self) -> String {
         let fifo = u32::from(self.evtchn == Evtchn::Fifo);
-        let vbd = if self.domu { " hvtest=vbd" } else { "" };
-        format!("console=hvc0 earlyprintk=xen xen.fifo_events={fifo} panic=-1 rdinit=/init{vbd}")
+        format!("console=hvc0 earlyprintk=xen xen.fifo_events={fifo} panic=-1 rdinit=/init")
+    }
+
+    /// The domU boot's two command lines: the first domU tests its disk
+    /// and serves a MiB over HTTP at 10.0.0.1, the second pings it and
+    /// fetches the MiB from 10.0.0.2.
+    pub fn domu_cmdlines(self) -> [String; 2] {
+        let base = self.cmdline();
+        [
+            format!("{base} hvtest=vbd hvnet=10.0.0.1 hvrole=serve"),
+            format!("{base} hvnet=10.0.0.2 hvrole=fetch"),
+        ]
     }
 
     /// The marker a good run prints.
@@ -184,6 +192,41 @@ if $B grep -q hvtest=vbd /proc/cmdline; then
   echo "written by the domU" > /mnt/from-domu.txt
   $B umount /mnt
   echo "HV-VBD-DONE"
+fi
+ip=; role=
+for w in $($B cat /proc/cmdline); do
+  case $w in hvnet=*) ip=${w#hvnet=};; hvrole=*) role=${w#hvrole=};; esac
+done
+if [ -n "$ip" ]; then
+  $B insmod /lib/modules/xen-netfront.ko
+  n=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
+  $B ip addr add $ip/24 dev eth0
+  $B ip link set eth0 up
+  $B mkdir -p /tmp /www/cgi-bin
+  if [ "$role" = serve ]; then
+    $B dd if=/dev/urandom of=/www/data bs=1024 count=1024 2>/dev/null
+    echo "HV-NET-SERVING $($B sha256sum /www/data | $B cut -d' ' -f1)"
+    printf '#!/bin/busybox sh
+/bin/busybox touch /tmp/fetched
+echo "Content-Type: text/plain"
+echo
+echo ok
+' > /www/cgi-bin/done
+    $B chmod +x /www/cgi-bin/done
+    $B httpd -p 8080 -h /www
+    n=0
+    while [ ! -e /tmp/fetched ] && [ $n -lt 3000 ]; do $B sleep 0.2; n=$((n+1)); done
+    echo "HV-NET-SERVED"
+  else
+    n=0
+    until $B ping -c 1 -W 2 10.0.0.1 >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n+1)); done
+    $B ping -c 3 10.0.0.1 | $B grep -q " 0% packet loss" && echo "HV-NET-PING-OK"
+    n=0
+    until $B wget -q -O /tmp/data http://10.0.0.1:8080/data || [ $n -ge 60 ]; do $B sleep 1; n=$((n+1)); done
+    echo "HV-NET-FETCHED $($B sha256sum /tmp/data | $B cut -d' ' -f1)"
+    $B wget -q -O /dev/null http://10.0.0.1:8080/cgi-bin/done
+  fi
 fi
 $B poweroff -f
 "#;
@@ -262,31 +305,32 @@ fn make_disk(out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// dom0's module for the domU boot: a boot bundle of the cloud kernel and
-/// its command line, the initramfs, and the disk (`xvda w`).
+/// dom0's module for the domU boot: a boot bundle (entries tagged as
+/// `dom0::domus` reads them) of two domUs, each the cloud kernel with its
+/// command line, the initramfs and a network interface; the first also
+/// has the disk (`xvda w`). The kernel and initramfs are stored once.
 fn write_domu_module(
     images: &Images,
-    cmdline: &str,
+    cmdlines: &[String; 2],
     disk: &Path,
     out: &Path,
 ) -> Result<(), String> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let (kernel, initrd, disk) = (read(&images.cloud)?, read(&images.initrd)?, read(disk)?);
+    fn image<'a>(data: &'a [u8], cmdline: &'a str) -> boot_bundle::Image<'a> {
+        boot_bundle::Image { data, cmdline }
+    }
+    let tagged: Vec<String> = cmdlines.iter().map(|c| format!("kernel {c}")).collect();
     let bytes = boot_bundle::build(&[
-        boot_bundle::Image {
-            data: &kernel,
-            cmdline,
-        },
-        boot_bundle::Image {
-            data: &initrd,
-            cmdline: "",
-        },
-        boot_bundle::Image {
-            data: &disk,
-            cmdline: "xvda w",
-        },
+        image(&kernel, &tagged[0]),
+        image(&initrd, "ramdisk"),
+        image(&disk, "disk xvda w"),
+        image(&[], "vif"),
+        image(&kernel, &tagged[1]),
+        image(&initrd, "ramdisk"),
+        image(&[], "vif"),
     ])
-    .map_err(|e| format!("cannot bundle the domU's images: {e}"))?;
+    .map_err(|e| format!("cannot bundle the domUs' images: {e}"))?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -331,6 +375,7 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
     if domu("HV-VBD-DONE").is_none() {
         return Err("the domU did not finish with its disk".into());
     }
+    check_network(log)?;
     let mut disk = original;
     apply_written(&mut disk, log)?;
     let after = image.with_extension("after.img");
@@ -361,6 +406,36 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
             "/{} on the disk after the domU holds {text:?}",
             DOMU_FILE.0
         ));
+    }
+    Ok(())
+}
+
+/// The network checks: the second domU pinged the first without a loss,
+/// and fetched over TCP the MiB the first served, byte for byte (their
+/// SHA-256s).
+fn check_network(log: &str) -> Result<(), String> {
+    let line = |id: u16, tag: &str| {
+        let prefix = format!("domU{id}| {tag}");
+        log.lines()
+            .map(str::trim_end)
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
+    };
+    if line(2, "HV-NET-PING-OK").is_none() {
+        return Err("domU 2 did not ping domU 1 without a loss".into());
+    }
+    let served = line(1, "HV-NET-SERVING ").ok_or("domU 1 did not serve its data")?;
+    match line(2, "HV-NET-FETCHED ") {
+        Some(got) if got == served => {}
+        Some(got) => {
+            return Err(format!(
+                "domU 2 fetched sha256 {got}, domU 1 served {served}"
+            ))
+        }
+        None => return Err("domU 2 did not fetch domU 1's data".into()),
+    }
+    if line(1, "HV-NET-SERVED").is_none() {
+        return Err("domU 1 did not see the fetch finish".into());
     }
     Ok(())
 }
@@ -479,7 +554,7 @@ pub fn run(
         let module = bundles.join(format!("linux-domu-module.{}.bundle", on.name()));
         let disk = bundles.join(format!("linux-domu-disk.{}.img", on.name()));
         make_disk(&disk)?;
-        write_domu_module(images, &boot.cmdline(), &disk, &module)?;
+        write_domu_module(images, &boot.domu_cmdlines(), &disk, &module)?;
         (
             ws.kernel(profile, "dom0"),
             format!("domu_mib={DOMU_MIB}"),
@@ -557,8 +632,13 @@ pub fn judge(boot: Boot, on: On, log: &str, ending: Ending) -> Verdict {
         .map(str::trim_end)
         .filter_map(|l| l.strip_prefix(prefix))
         .find(|l| l.starts_with(MARKER));
-    if boot.domu && marker.is_some_and(|m| m == want) && !log.contains(DOMU_DESTROYED) {
-        return Verdict::Fail(format!("/init ran, then no {DOMU_DESTROYED:?}"));
+    if boot.domu && marker.is_some_and(|m| m == want) {
+        for id in [1, 2] {
+            let destroyed = format!("dom0: domain {id} shut down (poweroff) and is destroyed");
+            if !log.contains(&destroyed) {
+                return Verdict::Fail(format!("/init ran, then no {destroyed:?}"));
+            }
+        }
     }
     let powered_off = match on {
         On::Hv => ending == Ending::Exited(0),
@@ -731,7 +811,10 @@ mod tests {
                 "linux/domu"
             ]
         );
-        assert_eq!(DOMU.cmdline(), format!("{} hvtest=vbd", ONE_FIFO.cmdline()));
+        assert_eq!(DOMU.cmdline(), ONE_FIFO.cmdline());
+        let [one, two] = DOMU.domu_cmdlines();
+        assert!(one.contains("hvtest=vbd") && one.contains("hvrole=serve"));
+        assert!(!two.contains("hvtest=vbd") && two.contains("hvnet=10.0.0.2"));
         assert!(ONE_FIFO.cmdline().contains("xen.fifo_events=1"));
         assert!(Boot::ALL[1].cmdline().contains("xen.fifo_events=0"));
         assert!(
@@ -780,19 +863,26 @@ mod tests {
     #[test]
     fn a_domu_marker_comes_through_dom0_and_the_domu_is_destroyed() {
         let marker = "domU1| HV-LINUX-INIT-OK cpus=1 evtchn=fifo\n";
-        let good = format!("{marker}{DOMU_DESTROYED}\n");
+        let destroyed = "dom0: domain 1 shut down (poweroff) and is destroyed\n\
+                         dom0: domain 2 shut down (poweroff) and is destroyed\n";
+        let good = format!("{marker}{destroyed}");
         assert!(matches!(
             judge(DOMU, On::Hv, &good, Ending::Exited(0)),
             Verdict::Pass { .. }
         ));
         // dom0's own line is not the domU's; nor is a domU left running.
-        let bare = format!("HV-LINUX-INIT-OK cpus=1 evtchn=fifo\n{DOMU_DESTROYED}\n");
+        let bare = format!("HV-LINUX-INIT-OK cpus=1 evtchn=fifo\n{destroyed}");
         assert!(matches!(
             judge(DOMU, On::Hv, &bare, Ending::Exited(0)),
             Verdict::Fail(_)
         ));
         assert!(matches!(
             judge(DOMU, On::Hv, marker, Ending::Exited(0)),
+            Verdict::Fail(_)
+        ));
+        let one_left = format!("{marker}dom0: domain 1 shut down (poweroff) and is destroyed\n");
+        assert!(matches!(
+            judge(DOMU, On::Hv, &one_left, Ending::Exited(0)),
             Verdict::Fail(_)
         ));
     }

@@ -56,3 +56,27 @@ fn a_vbd_is_shared_between_its_front_and_back_ends_only() {
     assert_eq!(s.read(other, &format!("{front}/ring-ref")), Err("EACCES"));
     assert_eq!(s.read(other, &format!("{back}/state")), Err("EACCES"));
 }
+
+#[test]
+fn a_vif_names_its_mac_on_both_sides() {
+    let mut s = Store::new();
+    skeleton(&mut s, 2, "guest", 8192, 1).unwrap();
+    add_vif(&mut s, 2, 0, 0, [0x00, 0x16, 0x3e, 0, 0, 0x0a]).unwrap();
+    let (front, back) = device_paths("vif", 2, 0, 0);
+    assert_eq!(front, "/local/domain/2/device/vif/0");
+    assert_eq!(back, "/local/domain/0/backend/vif/2/0");
+    let fe = conn(2);
+    assert_eq!(
+        s.read(fe, &format!("{front}/mac")).unwrap(),
+        b"00:16:3e:00:00:0a"
+    );
+    assert_eq!(s.read(fe, &format!("{front}/handle")).unwrap(), b"0");
+    assert_eq!(s.read(fe, &format!("{front}/state")).unwrap(), b"1");
+    assert_eq!(s.read(fe, &format!("{back}/online")).unwrap(), b"1");
+    assert_eq!(s.write(fe, &format!("{back}/state"), b"4"), Err("EACCES"));
+    s.write(fe, &format!("{front}/tx-ring-ref"), b"9").unwrap();
+    assert_eq!(
+        s.read(conn(3), &format!("{front}/tx-ring-ref")),
+        Err("EACCES")
+    );
+}
