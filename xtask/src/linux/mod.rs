@@ -173,22 +173,40 @@ impl Boot {
 /// `/init`: a busybox shell script.
 const INIT: &str = r#"#!/bin/busybox sh
 B=/bin/busybox
+# Runs "$@" up to three times while it fails: a command that crashed is
+# run again, and says so (see the README on linux/domu).
+retry() {
+  for t in 1 2 3; do
+    "$@" && return 0
+    echo "HV-RETRY $* failed ($t)" >&2
+  done
+  return 1
+}
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
-cpus=$($B grep -c ^processor /proc/cpuinfo)
-if $B dmesg | $B grep -q "Using FIFO-based ABI"; then ev=fifo
-elif $B dmesg | $B grep -q "Using 2-level ABI"; then ev=2l
-else ev=unknown; fi
+$B mkdir -p /tmp
+sum() { $B sha256sum "$1" > /tmp/sum && $B cut -d' ' -f1 /tmp/sum; }
+abi() {
+  d=$($B dmesg) || return 1
+  case "$d" in
+    *"Using FIFO-based ABI"*) ev=fifo;;
+    *"Using 2-level ABI"*) ev=2l;;
+    *) ev=unknown;;
+  esac
+}
+cpus=$(retry $B grep -c ^processor /proc/cpuinfo)
+ev=unknown
+retry abi
 echo "HV-LINUX-INIT-OK cpus=$cpus evtchn=$ev"
 if $B grep -q hvtest=vbd /proc/cmdline; then
   $B mount -t devtmpfs devtmpfs /dev
   $B insmod /lib/modules/xen-blkfront.ko
   n=0
   while [ ! -b /dev/xvda ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
-  echo "HV-VBD-SHA256 $($B sha256sum /dev/xvda | $B cut -d' ' -f1)"
+  echo "HV-VBD-SHA256 $(retry sum /dev/xvda)"
   $B mkdir -p /mnt
   $B mount -t ext4 /dev/xvda /mnt
-  echo "HV-VBD-READ $($B cat /mnt/hello.txt)"
+  echo "HV-VBD-READ $(retry $B cat /mnt/hello.txt)"
   echo "written by the domU" > /mnt/from-domu.txt
   $B umount /mnt
   echo "HV-VBD-DONE"
@@ -203,16 +221,15 @@ if [ -n "$ip" ]; then
   while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
   $B ip addr add $ip/24 dev eth0
   $B ip link set eth0 up
-  $B mkdir -p /tmp /www/cgi-bin
+  $B mkdir -p /www/cgi-bin
   if [ "$role" = serve ]; then
-    $B dd if=/dev/urandom of=/www/data bs=1024 count=1024 2>/dev/null
-    echo "HV-NET-SERVING $($B sha256sum /www/data | $B cut -d' ' -f1)"
-    printf '#!/bin/busybox sh
-/bin/busybox touch /tmp/fetched
-echo "Content-Type: text/plain"
-echo
-echo ok
-' > /www/cgi-bin/done
+    retry $B dd if=/dev/urandom of=/www/data bs=1024 count=1024 2>/dev/null
+    echo "HV-NET-SERVING $(retry sum /www/data)"
+    {
+      echo '#!/bin/busybox sh'
+      echo '/bin/busybox touch /tmp/fetched'
+      echo 'echo "Content-Type: text/plain"; echo; echo ok'
+    } > /www/cgi-bin/done
     $B chmod +x /www/cgi-bin/done
     $B httpd -p 8080 -h /www
     n=0
@@ -221,11 +238,11 @@ echo ok
   else
     n=0
     until $B ping -c 1 -W 2 10.0.0.1 >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n+1)); done
-    $B ping -c 3 10.0.0.1 | $B grep -q " 0% packet loss" && echo "HV-NET-PING-OK"
+    $B ping -c 3 10.0.0.1 > /tmp/ping && $B grep -q " 0% packet loss" /tmp/ping && echo "HV-NET-PING-OK"
     n=0
     until $B wget -q -O /tmp/data http://10.0.0.1:8080/data || [ $n -ge 60 ]; do $B sleep 1; n=$((n+1)); done
-    echo "HV-NET-FETCHED $($B sha256sum /tmp/data | $B cut -d' ' -f1)"
-    $B wget -q -O /dev/null http://10.0.0.1:8080/cgi-bin/done
+    echo "HV-NET-FETCHED $(retry sum /tmp/data)"
+    retry $B wget -q -O /dev/null http://10.0.0.1:8080/cgi-bin/done
   fi
 fi
 $B poweroff -f
