@@ -16,7 +16,9 @@
 //!   (written in place: it must not overlap any other entry);
 //! - `vif`: a network interface (no data), MAC `00:16:3e:00:00:<id>`.
 //!
-//! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB.
+//! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB. For tests,
+//! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
+//! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`.
 
 use alloc::format;
 use alloc::string::String;
@@ -154,14 +156,34 @@ fn xvd_number(name: &str) -> Option<u32> {
     }
 }
 
+/// The number dom0's command line gives `key` (`domu_mib=` ...).
+fn option(si: StartInfoRef, key: &str) -> Option<u64> {
+    crate::c_str(&si.cmd_line)
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// The domU's memory in pages: `domu_mib=N` on dom0's command line, or
 /// [`DOMU_PAGES`].
 fn domu_pages(si: StartInfoRef) -> u64 {
-    crate::c_str(&si.cmd_line)
-        .split_ascii_whitespace()
-        .find_map(|w| w.strip_prefix("domu_mib="))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(DOMU_PAGES, |mib| mib * 256)
+    option(si, "domu_mib=").map_or(DOMU_PAGES, |mib| mib * 256)
+}
+
+/// The byte every byte of sector `n` of a test disk holds.
+pub fn test_disk_byte(n: u64) -> u8 {
+    (n.wrapping_mul(7).wrapping_add(1) & 0xff) as u8
+}
+
+/// A test disk of `kib` KiB (at most 1 MiB) from our heap, each sector
+/// filled with [`test_disk_byte`] of its number.
+fn test_disk(kib: u64) -> &'static mut [u8] {
+    let len = usize::try_from(kib.min(1024) * 1024).unwrap_or(0);
+    let disk = alloc::vec![0u8; len].leak();
+    for (n, sector) in disk.chunks_mut(512).enumerate() {
+        sector.fill(test_disk_byte(n as u64));
+    }
+    disk
 }
 
 /// A running domU's services.
@@ -188,13 +210,19 @@ pub fn run(si: StartInfoRef) {
     // SAFETY: the domain builder mapped the module at `mod_start`,
     // `mod_len` bytes, writable, for good; nothing else refers to it.
     let module = unsafe { core::slice::from_raw_parts_mut(si.mod_start as *mut u8, len) };
-    let specs = match specs(module) {
+    let mut specs = match specs(module) {
         Ok(s) => s,
         Err(e) => {
             println!("dom0: the boot module: {e}");
             return;
         }
     };
+    // A disk of our own for the first domU, for tests: `domu_disk_kib=N`.
+    if let (Some(kib), Some(first)) = (option(si, "domu_disk_kib="), specs.first_mut()) {
+        if first.disk.is_none() {
+            first.disk = Some((test_disk(kib), String::from("xvda w")));
+        }
+    }
     // Pages of our initial mapping's padding (at least 512 KiB, after the
     // bootstrap tables and the boot stack page, on hv as on Xen; nothing
     // of ours uses it): our shared-info page, the builder's scratch page,
