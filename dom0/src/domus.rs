@@ -18,7 +18,8 @@
 //!
 //! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB. For tests,
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
-//! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`.
+//! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
+//! and `domu_vif=1` a network interface.
 
 use alloc::format;
 use alloc::string::String;
@@ -217,11 +218,13 @@ pub fn run(si: StartInfoRef) {
             return;
         }
     };
-    // A disk of our own for the first domU, for tests: `domu_disk_kib=N`.
-    if let (Some(kib), Some(first)) = (option(si, "domu_disk_kib="), specs.first_mut()) {
-        if first.disk.is_none() {
+    // For tests: a disk of our own for the first domU (`domu_disk_kib=N`),
+    // a network interface (`domu_vif=1`).
+    if let Some(first) = specs.first_mut() {
+        if let (Some(kib), None) = (option(si, "domu_disk_kib="), &first.disk) {
             first.disk = Some((test_disk(kib), String::from("xvda w")));
         }
+        first.vif |= option(si, "domu_vif=") == Some(1);
     }
     // Pages of our initial mapping's padding (at least 512 KiB, after the
     // bootstrap tables and the boot stack page, on hv as on Xen; nothing

@@ -26,7 +26,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use guest_abi::io::netif::{NetifRxRequest, NetifRxResponse, NetifTxRequest, NetifTxResponse};
+use guest_abi::io::netif::{
+    NetifRxRequest, NetifRxResponse, NetifTxRequest, NetifTxResponse, NETIF_RSP_ERROR,
+};
 use guest_abi::io::ring::BackRing;
 use guest_abi::println;
 use pv_drivers::netback::{self, Tx};
@@ -165,7 +167,7 @@ impl Vif {
                         self.counters.tx_dropped += 1;
                         responses
                     }
-                    Tx::Packet(p, responses) => {
+                    Tx::Packet(p, mut responses) => {
                         match netback::copy(&p, &mut self.grants) {
                             Ok(data) => {
                                 self.counters.tx_packets += 1;
@@ -175,7 +177,15 @@ impl Vif {
                                     data_validated: p.data_validated,
                                 });
                             }
-                            Err(_) => self.counters.tx_dropped += 1,
+                            // A grant that would not copy: the packet is
+                            // dropped and every slot says so, as Linux's
+                            // netback answers a failed copy.
+                            Err(_) => {
+                                self.counters.tx_dropped += 1;
+                                for r in &mut responses {
+                                    r.status = NETIF_RSP_ERROR;
+                                }
+                            }
                         }
                         responses
                     }

@@ -3,6 +3,8 @@
 //! `guest_abi::rt::report`.
 #![no_std]
 
+extern crate alloc;
+
 #[cfg(target_os = "none")]
 pub mod clock;
 #[cfg(target_os = "none")]
@@ -17,6 +19,8 @@ pub mod evtchn;
 pub mod expect;
 #[cfg(target_os = "none")]
 pub mod fixup;
+#[cfg(target_os = "none")]
+pub mod frontend;
 #[cfg(target_os = "none")]
 pub mod grants;
 #[cfg(target_os = "none")]

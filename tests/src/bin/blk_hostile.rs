@@ -21,25 +21,19 @@
 extern crate alloc;
 
 use alloc::format;
-use alloc::string::String;
 
 use dom0::support::MappedPage;
-use guest_abi::grant_table::{GnttabSetupTable, GNTTABOP_SETUP_TABLE, GTF_PERMIT_ACCESS};
-use guest_abi::hypercall::{hypercall2, hypercall3, SCHED_OP, UPDATE_VA_MAPPING};
 use guest_abi::io::blkif::{
     BlkifRequest as Request, BlkifRequestSegment as Segment, BlkifResponse as Response,
     BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
 };
-use guest_abi::println;
 use guest_abi::rt::{shutdown, StartInfoRef};
-use guest_abi::sched::{SCHEDOP_YIELD, SHUTDOWN_POWEROFF};
-use guest_abi::xen::{DOMID_SELF, UVMF_INVLPG};
+use guest_abi::sched::SHUTDOWN_POWEROFF;
 use pv_drivers::ring::{Front, SharedRing};
-use pv_drivers::xs_client::XsClient;
+use tests::frontend::{self as fe, yield_now, Checks, GrantTable, Page, PAGE};
 
 guest_abi::pv_guest!(main, name = "blk_hostile");
 
-const PAGE: usize = 4096;
 /// The grants it makes: its ring and its data page.
 const RING_REF: u32 = 8;
 const DATA_REF: u32 = 9;
@@ -47,36 +41,12 @@ const DATA_REF: u32 = 9;
 const BOGUS_REF: u32 = 500;
 const DEV: &str = "device/vbd/51712";
 
-#[repr(C, align(4096))]
-struct Page([u8; PAGE]);
-
 static mut RING: Page = Page([0; PAGE]);
 static mut DATA: Page = Page([0; PAGE]);
-
-fn yield_now() {
-    // SAFETY: no argument.
-    unsafe { hypercall2(SCHED_OP, u64::from(SCHEDOP_YIELD), 0) };
-}
 
 /// The byte dom0's test disk holds in sector `n`.
 fn disk_byte(n: u64) -> u8 {
     dom0::domus::test_disk_byte(n)
-}
-
-struct Checks {
-    passed: u32,
-}
-
-impl Checks {
-    fn check(&mut self, what: &str, ok: bool) {
-        if ok {
-            self.passed += 1;
-            println!("blk_hostile: ok: {what}");
-        } else {
-            println!("blk_hostile: FAILED: {what}");
-            shutdown(SHUTDOWN_POWEROFF);
-        }
-    }
 }
 
 /// Its end of the ring.
@@ -154,87 +124,30 @@ fn with_op(mut r: Request, operation: u8) -> Request {
 }
 
 fn main(si: StartInfoRef) -> ! {
-    let mut c = Checks { passed: 0 };
-    c.check("mask upcalls", dom0::support::mask_upcalls(si) == 0);
-    // SAFETY: the builder mapped the store page writable for good.
-    let store = unsafe { MappedPage::new(dom0::support::store_page_va(si)) };
-    let store_port = si.store_evtchn;
-    let mut xs = XsClient::new(
-        &store,
-        || toolstack::serve::notify(store_port),
-        yield_now,
-        200_000,
-    );
-    let backend = xs
-        .read(&format!("{DEV}/backend"))
-        .ok()
-        .and_then(|v| String::from_utf8(v).ok());
-    c.check("the toolstack named the disk's back end", backend.is_some());
-    let backend = backend.unwrap_or_default();
-    let state = format!("{backend}/state");
-    let wait_state = |xs: &mut XsClient<'_, MappedPage, _, _>, want: &[u8]| {
-        (0..2000).any(|_| {
-            let done = xs.read(&state).ok().as_deref() == Some(want);
-            if !done {
-                yield_now();
-            }
-            done
-        })
+    let mut c = Checks {
+        name: "blk_hostile",
+        passed: 0,
     };
-    c.check("the back end is InitWait", wait_state(&mut xs, b"2"));
-    let sectors = xs.read(&format!("{backend}/sectors")).ok();
+    let store = fe::store_page(&mut c, si);
+    let mut xs = fe::client(&store, si.store_evtchn);
+    let backend = fe::read(&mut xs, &format!("{DEV}/backend"));
+    c.check(
+        "the toolstack named the disk's back end",
+        !backend.is_empty(),
+    );
+    let state = format!("{backend}/state");
+    c.check(
+        "the back end is InitWait",
+        fe::wait_for(&mut xs, &state, b"2"),
+    );
     c.check(
         "the back end offers 128 sectors",
-        sectors.as_deref() == Some(&b"128"[..]),
+        fe::read(&mut xs, &format!("{backend}/sectors")) == "128",
     );
-
-    // Its grant table (one frame) at the padding page after the one
-    // `mask_upcalls` took.
-    let gt_va = si.pt_base + (si.nr_pt_frames + 3) * 4096;
-    let mut frame = [0u64; 1];
-    let mut setup = GnttabSetupTable {
-        dom: DOMID_SELF,
-        nr_frames: 1,
-        frame_list: frame.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    // SAFETY: `setup` and its frame list are live.
-    let rc = unsafe {
-        guest_abi::hypercall::typed::grant_table_op(
-            GNTTABOP_SETUP_TABLE,
-            core::ptr::from_mut(&mut setup).cast(),
-            1,
-        )
-    };
-    // SAFETY: replaces the mapping of a padding page nothing uses.
-    let mapped = unsafe {
-        hypercall3(
-            UPDATE_VA_MAPPING,
-            gt_va,
-            (frame[0] << 12) | 0x67,
-            UVMF_INVLPG,
-        )
-    };
-    c.check(
-        "its grant table",
-        rc == 0 && setup.status == 0 && mapped == 0,
-    );
+    let gt = GrantTable::new(&mut c, si);
     let ring_va = core::ptr::addr_of!(RING) as u64;
-    let data_va = core::ptr::addr_of!(DATA) as u64;
-    let grant = |gref: u32, va: u64| {
-        let mfn = dom0::grants::own_mfn(si, va);
-        let entry = (gt_va + u64::from(gref) * 8) as *mut u32;
-        // SAFETY: entry `gref` of the mapped grant table (v1: flags and
-        // domid in the first word, the frame in the second); the frame
-        // first, then the flags (dom0 is domid 0).
-        unsafe {
-            entry.add(1).write_volatile(u32::try_from(mfn).unwrap_or(0));
-            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-            entry.write_volatile(u32::from(GTF_PERMIT_ACCESS));
-        }
-    };
-    grant(RING_REF, ring_va);
-    grant(DATA_REF, data_va);
+    gt.grant(si, RING_REF, ring_va);
+    gt.grant(si, DATA_REF, core::ptr::addr_of!(DATA) as u64);
     // SAFETY: the ring page is ours, shared with dom0 only through the
     // grant.
     let ring_page = unsafe { MappedPage::new(ring_va) };
@@ -242,21 +155,16 @@ fn main(si: StartInfoRef) -> ! {
         c.check("a ring", false);
         shutdown(SHUTDOWN_POWEROFF)
     };
-    let port = tests::evtchn::alloc_unbound(DOMID_SELF, 0).unwrap_or(0);
-    c.check("an unbound channel for dom0", port != 0);
-    let published = xs
-        .write(&format!("{DEV}/ring-ref"), format!("{RING_REF}").as_bytes())
-        .is_ok()
-        && xs
-            .write(
-                &format!("{DEV}/event-channel"),
-                format!("{port}").as_bytes(),
-            )
-            .is_ok()
-        && xs.write(&format!("{DEV}/protocol"), b"x86_64-abi").is_ok()
-        && xs.write(&format!("{DEV}/state"), b"3").is_ok();
-    c.check("ring, channel and Initialised published", published);
-    c.check("the back end is Connected", wait_state(&mut xs, b"4"));
+    let port = fe::connect(
+        &mut c,
+        &mut xs,
+        (DEV, &state),
+        &[
+            ("ring-ref", format!("{RING_REF}")),
+            ("protocol", "x86_64-abi".into()),
+        ],
+        "3",
+    );
 
     let mut blk = Blk {
         front,
@@ -343,6 +251,5 @@ fn main(si: StartInfoRef) -> ! {
         xs.write("data/after", b"still here").is_ok()
             && xs.read("data/after").ok().as_deref() == Some(&b"still here"[..]),
     );
-    println!("blk_hostile: {} checks passed", c.passed);
-    shutdown(SHUTDOWN_POWEROFF)
+    c.done()
 }
