@@ -124,6 +124,23 @@ where
         })
     }
 
+    /// A front end taken up again over the same ring with the private
+    /// indices [`indices`](Self::indices) gave (the ring is not
+    /// initialised again).
+    pub fn resume(ring: &'a R, idx: FrontRing) -> Self {
+        Self {
+            ring,
+            idx,
+            slot: slot_size::<Req, Rsp>(),
+            _types: core::marker::PhantomData,
+        }
+    }
+
+    /// The private indices, for [`resume`](Self::resume).
+    pub fn indices(&self) -> FrontRing {
+        self.idx
+    }
+
     /// Slots in the ring.
     pub fn size(&self) -> u32 {
         self.idx.size()

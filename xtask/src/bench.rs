@@ -46,7 +46,7 @@ const GUEST: &str = "bench";
 /// Domain 0's vCPUs on both sides: the `vcpu_switch_yield` row runs a
 /// second one and the `ipi_pingpong` row a third (each down for every
 /// other row: a context, once given, stays the vCPU's).
-const BENCH_VCPUS: u32 = 3;
+const BENCH_VCPUS: u32 = 4;
 
 pub const HELP: &str = "\
 cargo xtask bench [--filter S] [--iterations N] [--repeats R] [--wallclock]

@@ -240,6 +240,25 @@ fn two_threads_over_one_ring() {
 }
 
 #[test]
+fn a_resumed_front_end_goes_on_where_it_stopped() {
+    let a = Area::new(4096);
+    let idx = {
+        let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();
+        assert!(f.queue(&Req { id: 1, value: 0 }));
+        f.push();
+        f.indices()
+    };
+    let mut f = Front::<_, Req, Rsp>::resume(&a, idx);
+    assert!(f.queue(&Req { id: 2, value: 0 }));
+    f.push();
+    // Not initialised again: both requests are there, in order.
+    let mut b = Back::<_, Req, Rsp>::new(&a).unwrap();
+    assert_eq!(b.next_request().unwrap().map(|r| r.id), Some(1));
+    assert_eq!(b.next_request().unwrap().map(|r| r.id), Some(2));
+    assert_eq!(b.next_request().unwrap(), None);
+}
+
+#[test]
 fn a_resumed_back_end_goes_on_where_it_stopped() {
     let a = Area::new(4096);
     let mut f = Front::<_, Req, Rsp>::new(&a).unwrap();

@@ -47,6 +47,8 @@
 //! | `set_timer_op_arm` | `set_timer_op` for a deadline far ahead |
 //! | `grant_map_unmap` | `grant_table_op(GNTTABOP_map_grant_ref)` of a grant of our own, writable, at a virtual address, then `GNTTABOP_unmap_grant_ref` of it (its handle copied from the map's result) |
 //! | `grant_copy_4k` | `grant_table_op(GNTTABOP_copy)` of a whole page from a grant of our own to a frame of ours |
+//! | `blk_ring_read_4k` | a 4 KiB read at a random page of the disk, a round trip on a block ring: vCPU 0, the front end (`pv_drivers::ring`), queues a one-page read and notifies vCPU 3, the back end, through an IPI port and polls its own; vCPU 3 wakes, serves it as dom0's back end does (`pv_drivers::blkif::serve` on dom0's `MemDisk`, a grant copy into the page the request grants), responds and notifies back (dom0 has 4 vCPUs; vCPU 3 keeps this context) |
+//! | `blk_read_1m` | the same for 1 MiB read sequentially: 24 requests of up to 11 pages queued at once, one notification each way |
 //! | `domu_pingpong` | `ipi_pingpong` between dom0 and a domU (built with `tests::domu`, running vCPU 2's half of the loop) over an interdomain channel |
 //! | `domu_create_first_byte` | `createdomain` to the first byte a new domU stores, dom0 yielding meanwhile: the whole build of `tests::domu`, `setvcpucontext`, `unpausedomain` and the domU's first instructions (10 domains, timed one by one) |
 //!
@@ -55,6 +57,7 @@
 //!
 //! @cmdline: iterations=20 repeats=1
 //! @timeout: 120
+//! @vcpus: 4
 #![no_std]
 #![no_main]
 
@@ -563,6 +566,14 @@ const ROWS: &[Row] = &[
     Row {
         name: "grant_copy_4k",
         run: grant_copy_4k,
+    },
+    Row {
+        name: "blk_ring_read_4k",
+        run: |c| blk_row(c, 1),
+    },
+    Row {
+        name: "blk_read_1m",
+        run: |c| blk_row(c, 256),
     },
     Row {
         name: "domu_pingpong",
@@ -1651,5 +1662,295 @@ fn tsc() -> u64 {
         let (lo, hi): (u32, u32);
         core::arch::asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack));
         u64::from(hi) << 32 | u64::from(lo)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Block ring rows: our ring code and dom0's block back end core
+
+/// The vCPU the block rows run the back end on (vCPUs 1 and 2 keep the
+/// contexts of `vcpu_switch_yield` and `ipi_pingpong`).
+const BLK_VCPU: u32 = 3;
+static BLK_STACK: Pages<16> = Pages::new();
+/// The ring page both ends share (one domain: no grant needed for it).
+static BLK_RING: Pages<1> = Pages::new();
+/// The back end's disk: 1 MiB.
+static BLK_DISK: Pages<256> = Pages::new();
+const BLK_DISK_SECTORS: u64 = 256 * 8;
+/// What the back end's vCPU needs: its port, the front end's port, the
+/// pending word and bit mask of its port, its `vcpu_info`, and start_info.
+static BLK_ARGS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+/// The front end's state between runs, once the back end runs (vCPU 3
+/// keeps that context).
+static BLK_FRONT: spin::Mutex<Option<BlkFrontEnd>> = spin::Mutex::new(None);
+
+type BlkRing<'a> = pv_drivers::ring::Front<
+    'a,
+    dom0::support::MappedPage,
+    pv_drivers::blkif::Request,
+    pv_drivers::blkif::Response,
+>;
+
+#[derive(Clone, Copy)]
+struct BlkFrontEnd {
+    idx: guest_abi::io::ring::FrontRing,
+    to_back: u32,
+    own: u32,
+    word: u64,
+    keep: u64,
+    vcpu_info: u64,
+}
+
+/// vCPU 3: the back end. Waits on its port, serves every request on the
+/// ring (`pv_drivers::blkif::serve`: the checks, then grant copies from
+/// the disk into the page the request grants), publishes the responses
+/// and notifies the front end, for ever.
+extern "C" fn blk_backend(args: &[AtomicU64; 6]) -> ! {
+    use core::sync::atomic::Ordering::SeqCst;
+    let [own, to_front, word, keep, vcpu_info, si] = args.each_ref().map(|a| a.load(SeqCst));
+    // SAFETY: vCPU 0 stored the address of our start_info, which the
+    // builder mapped for good.
+    let si = unsafe { &*(si as *const guest_abi::xen::StartInfo) };
+    // SAFETY: the ring page is static and shared only with vCPU 0's front
+    // end, through atomic and volatile accesses.
+    let page = unsafe { dom0::support::MappedPage::new(BLK_RING.addr()) };
+    let back =
+        pv_drivers::ring::Back::<_, pv_drivers::blkif::Request, pv_drivers::blkif::Response>::new(
+            &page,
+        );
+    let Some(mut back) = back else {
+        loop {
+            core::hint::spin_loop();
+        }
+    };
+    // SAFETY: the disk pages are this vCPU's alone.
+    let disk = unsafe { core::slice::from_raw_parts_mut(BLK_DISK.addr() as *mut u8, 256 * 4096) };
+    let mut disk = dom0::blkback::MemDisk::new(disk, false);
+    let mut grants = dom0::grants::CopyGrants::new(si, DOMID_SELF);
+    let ports = [u32::try_from(own).unwrap_or(0)];
+    let poll = SchedPoll {
+        ports: addr(&ports),
+        nr_ports: 1,
+        _pad: 0,
+        timeout: 0,
+    };
+    let send = EvtchnSend {
+        port: u32::try_from(to_front).unwrap_or(0),
+    };
+    loop {
+        let _ = call(&[SCHED_OP, u64::from(SCHEDOP_POLL), addr(&poll), 0, 0, 0]);
+        // SAFETY: our port's pending word and our vcpu_info's first byte,
+        // in the mapped shared-info page.
+        unsafe {
+            (*(word as *const AtomicU64)).fetch_and(keep, SeqCst);
+            (vcpu_info as *mut u8).write_volatile(0);
+        }
+        while let Ok(Some(req)) = back.next_request() {
+            let rsp = pv_drivers::blkif::serve(&req, &mut disk, &mut grants);
+            back.queue(&rsp);
+        }
+        back.push();
+        let _ = back.final_check();
+        let _ = call(&[
+            EVENT_CHANNEL_OP,
+            u64::from(EVTCHNOP_SEND),
+            addr(&send),
+            0,
+            0,
+            0,
+        ]);
+    }
+}
+
+/// The front end, its back end running on vCPU 3 (started on first use).
+fn blk_front_end(c: &mut Ctx) -> Result<BlkFrontEnd, Outcome> {
+    use core::sync::atomic::Ordering::SeqCst;
+    if let Some(f) = *BLK_FRONT.lock() {
+        return Ok(f);
+    }
+    match vcpu_op(VCPUOP_IS_UP, BLK_VCPU, 0) {
+        0 => {}
+        rc if rc == -errno::ENOSYS => return Err(Outcome::Unsupported("vcpu_op returns -ENOSYS")),
+        _ => return Err(Outcome::Unsupported("no vCPU 3 down (dom0_max_vcpus=4)")),
+    }
+    grant_setup(c.si)?;
+    let shared = SharedInfo::map(c.si).ok_or(Outcome::Failed(Failure::Setup(
+        "shared_info could not be mapped",
+    )))?;
+    let (mut to_back, mut to_front) = (
+        EvtchnBindIpi {
+            vcpu: BLK_VCPU,
+            port: 0,
+        },
+        EvtchnBindIpi { vcpu: 0, port: 0 },
+    );
+    for b in [&mut to_back, &mut to_front] {
+        match evtchn_op(EVTCHNOP_BIND_IPI, b) {
+            0 => {}
+            rc => {
+                return Err(Outcome::Failed(Failure::Hypercall(
+                    "event_channel_op(EVTCHNOP_bind_ipi)",
+                    rc,
+                )))
+            }
+        }
+    }
+    let word = |port: u32| shared.va + SHARED_EVTCHN_PENDING + u64::from(port / 64) * 8;
+    let keep = |port: u32| !(1u64 << (port % 64));
+    // SAFETY: the ring page is static and shared only with vCPU 3.
+    let page = unsafe { dom0::support::MappedPage::new(BLK_RING.addr()) };
+    let front = BlkRing::new(&page).ok_or(Outcome::Failed(Failure::Setup("the ring")))?;
+    let args = [
+        u64::from(to_back.port),
+        u64::from(to_front.port),
+        word(to_back.port),
+        keep(to_back.port),
+        shared.va + 64 * u64::from(BLK_VCPU),
+        addr(c.si),
+    ];
+    for (slot, v) in BLK_ARGS.iter().zip(args) {
+        slot.store(v, SeqCst);
+    }
+    let l4_mfn =
+        mfn_of(c.si, c.si.pt_base).ok_or(Outcome::Failed(Failure::Setup("the L4's frame")))?;
+    let mut ctx = kernel_context(
+        blk_backend as extern "C" fn(&[AtomicU64; 6]) -> ! as usize as u64,
+        BLK_STACK.top() - 8,
+        l4_mfn,
+    );
+    ctx.user_regs.rdi = addr(&BLK_ARGS);
+    match vcpu_op(VCPUOP_INITIALISE, BLK_VCPU, addr(&ctx)) {
+        0 => {}
+        rc => {
+            return Err(Outcome::Failed(Failure::Hypercall(
+                "vcpu_op(VCPUOP_initialise)",
+                rc,
+            )))
+        }
+    }
+    let rc = vcpu_op(VCPUOP_UP, BLK_VCPU, 0);
+    if rc != 0 {
+        return Err(Outcome::Failed(Failure::Hypercall(
+            "vcpu_op(VCPUOP_up)",
+            rc,
+        )));
+    }
+    let f = BlkFrontEnd {
+        idx: front.indices(),
+        to_back: to_back.port,
+        own: to_front.port,
+        word: word(to_front.port),
+        keep: keep(to_front.port),
+        vcpu_info: shared.va,
+    };
+    *BLK_FRONT.lock() = Some(f);
+    Ok(f)
+}
+
+/// Times `n` operations of `pages` 4 KiB pages each, read in requests of
+/// up to 11 pages (`BLKIF_MAX_SEGMENTS_PER_REQUEST`) all queued before one
+/// notification, every page into our granted page: the TSC delta.
+fn blk_reads(f: &mut BlkFrontEnd, n: u64, pages: u64) -> Result<u64, Outcome> {
+    use core::sync::atomic::Ordering::SeqCst;
+    // SAFETY: the ring page is static and shared only with vCPU 3.
+    let page = unsafe { dom0::support::MappedPage::new(BLK_RING.addr()) };
+    let mut front = BlkRing::resume(&page, f.idx);
+    let ports = [f.own];
+    let poll = SchedPoll {
+        ports: addr(&ports),
+        nr_ports: 1,
+        _pad: 0,
+        timeout: 0,
+    };
+    let send = EvtchnSend { port: f.to_back };
+    let mut sector = 0u64;
+    let mut failed = false;
+    let start = tsc();
+    for _ in 0..n {
+        let mut left = pages;
+        let mut sent = 0;
+        while left > 0 {
+            let segs = left.min(11);
+            let mut req = pv_drivers::blkif::Request {
+                operation: pv_drivers::blkif::OP_READ,
+                nr_segments: u8::try_from(segs).unwrap_or(0),
+                id: sent,
+                sector_number: sector,
+                ..Default::default()
+            };
+            for s in req.seg.iter_mut().take(usize::try_from(segs).unwrap_or(0)) {
+                *s = pv_drivers::blkif::Segment {
+                    gref: GRANT,
+                    first_sect: 0,
+                    last_sect: 7,
+                    _pad: 0,
+                };
+            }
+            failed |= !front.queue(&req);
+            // One page at a time: a page-aligned sector anywhere on the
+            // disk (a random read); more: the next sectors (sequential).
+            sector = if pages == 1 {
+                (sector / 8)
+                    .wrapping_mul(1_103_515_245)
+                    .wrapping_add(12_345)
+                    % (BLK_DISK_SECTORS / 8)
+                    * 8
+            } else {
+                (sector + segs * 8) % (BLK_DISK_SECTORS - 88)
+            };
+            left -= segs;
+            sent += 1;
+        }
+        front.push();
+        let _ = call(&[
+            EVENT_CHANNEL_OP,
+            u64::from(EVTCHNOP_SEND),
+            addr(&send),
+            0,
+            0,
+            0,
+        ]);
+        let mut got = 0;
+        while got < sent {
+            let _ = call(&[SCHED_OP, u64::from(SCHEDOP_POLL), addr(&poll), 0, 0, 0]);
+            // SAFETY: our port's pending word and vCPU 0's vcpu_info's
+            // first byte, in the mapped shared-info page.
+            unsafe {
+                (*(f.word as *const AtomicU64)).fetch_and(f.keep, SeqCst);
+                (f.vcpu_info as *mut u8).write_volatile(0);
+            }
+            while let Ok(Some(rsp)) = front.next_response() {
+                failed |= rsp.status != pv_drivers::blkif::RSP_OKAY;
+                got += 1;
+            }
+        }
+    }
+    let total = tsc() - start;
+    f.idx = front.indices();
+    if failed {
+        return Err(Outcome::Failed(Failure::Setup("a read's status")));
+    }
+    Ok(total)
+}
+
+/// A block row: `pages` pages per operation.
+fn blk_row(c: &mut Ctx, pages: u64) -> Outcome {
+    let mut f = match blk_front_end(c) {
+        Ok(f) => f,
+        Err(o) => return o,
+    };
+    let mut best = u64::MAX;
+    for _ in 0..c.repeats.max(1) {
+        match blk_reads(&mut f, c.iterations, pages) {
+            Ok(t) => best = best.min(t),
+            Err(o) => return o,
+        }
+    }
+    *BLK_FRONT.lock() = Some(f);
+    // SAFETY: the empty loop only reads the TSC.
+    let overhead = fastest(c, |n| unsafe { bench_loop_empty(n, 0) });
+    Outcome::Measured {
+        total: best,
+        overhead,
     }
 }
