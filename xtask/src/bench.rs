@@ -533,6 +533,64 @@ pub fn cmd(ws: &Workspace, mut p: Parser) -> Result<(), Error> {
 }
 
 /// The guest's command line.
+/// The row two Debian domUs of our dom0 measure (`crate::linux`).
+const TCP_ROW: &str = "domu_tcp_1m";
+
+/// Whether `--filter` lets row `name` run.
+fn wanted(opts: &Options, name: &str) -> bool {
+    opts.filter
+        .as_deref()
+        .is_none_or(|f| f.split(',').any(|w| name.contains(w)))
+}
+
+/// `domu_tcp_1m` on hv and on Xen, side by side (under icount the two
+/// cannot disturb each other's figures): `linux/domu`'s two cloud-kernel
+/// domUs, the second fetching the first's MiB over TCP 64 times more
+/// (busybox `wget` from `httpd`, through dom0's network back end and
+/// switch), timed by its uptime. Without the kernel the row is
+/// unsupported.
+fn tcp_row(ws: &Workspace, xen_image: &Path, mode: Mode, timeout: Duration) -> [Cell; 2] {
+    let images = match crate::linux::images(ws, true) {
+        Ok(i) => i,
+        Err(why) => {
+            let c = Cell::Unsupported(format!("no Debian cloud kernel: {why}"));
+            return [c.clone(), c];
+        }
+    };
+    if let Err(e) = crate::build_kernels(ws, Profile::Release, &["dom0"]) {
+        let c = Cell::Failed(format!("building dom0: {e}"));
+        return [c.clone(), c];
+    }
+    let extra: Vec<String> = mode.qemu_args().iter().map(|s| (*s).to_owned()).collect();
+    let one = |on| {
+        let log = crate::linux::bench_tcp(ws, &images, on, Some(xen_image), (timeout, &extra));
+        match log {
+            Ok(text) => {
+                let lines: String = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("domU2| "))
+                    .flat_map(|l| [l, "\n"])
+                    .collect();
+                parse_log(&lines)
+                    .rows
+                    .into_iter()
+                    .find(|(n, _)| n == TCP_ROW)
+                    .map_or(Cell::Failed("no domu_tcp_1m line".into()), |(_, c)| c)
+            }
+            Err(e) => Cell::Failed(e),
+        }
+    };
+    std::thread::scope(|scope| {
+        let hv = scope.spawn(|| one(crate::linux::On::Hv));
+        let xen = scope.spawn(|| one(crate::linux::On::Xen));
+        let join = |h: std::thread::ScopedJoinHandle<'_, Cell>| {
+            h.join()
+                .unwrap_or_else(|_| Cell::Failed("runner panicked".into()))
+        };
+        [join(hv), join(xen)]
+    })
+}
+
 pub fn guest_cmdline(opts: &Options) -> String {
     let mut s = format!("iterations={} repeats={}", opts.iterations, opts.repeats);
     if let Some(f) = &opts.filter {
@@ -681,7 +739,21 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         }
         // Under icount the two runs cannot disturb each other's figures, so
         // they share the machine; wall-clock runs take turns.
-        let reports: Vec<Result<GuestReport, String>> = if mode == Mode::Icount {
+        // A filter naming only the TCP row needs no bench guest run.
+        let tcp_only = opts
+            .filter
+            .as_deref()
+            .is_some_and(|f| f.split(',').all(|w| TCP_ROW.contains(w)));
+        let reports: Vec<Result<GuestReport, String>> = if tcp_only {
+            let empty = || {
+                Ok(GuestReport {
+                    complete: true,
+                    result: Some("SUCCESS".into()),
+                    ..Default::default()
+                })
+            };
+            vec![empty(), empty()]
+        } else if mode == Mode::Icount {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = specs
                     .iter()
@@ -699,10 +771,15 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         let (Some(hv_report), Some(xen_report)) = (reports.next(), reports.next()) else {
             return Err(Error::Failed("a bench run went missing".into()));
         };
-        let (hv_report, xen_report) = match (hv_report, xen_report) {
+        let (mut hv_report, mut xen_report) = match (hv_report, xen_report) {
             (Ok(h), Ok(x)) => (h, x),
             (Err(e), _) | (_, Err(e)) => return Err(Error::Failed(e)),
         };
+        if mode == Mode::Icount && wanted(opts, TCP_ROW) {
+            let [h, x] = tcp_row(ws, &xen_image, mode, timeout);
+            hv_report.rows.push((TCP_ROW.into(), h));
+            xen_report.rows.push((TCP_ROW.into(), x));
+        }
         let rows = merge(&hv_report, &xen_report);
         println!(
             "\n{} ({}; {} iterations, fastest of {})\n",

@@ -242,6 +242,15 @@ if [ -n "$ip" ]; then
     n=0
     until $B wget -q -O /tmp/data http://10.0.0.1:8080/data || [ $n -ge 60 ]; do $B sleep 1; n=$((n+1)); done
     echo "HV-NET-FETCHED $(retry sum /tmp/data)"
+    if $B grep -q hvbench=tcp /proc/cmdline; then
+      # The MiB 64 times more; the uptime's milliseconds (10 ms steps)
+      # under icount are millions of instructions.
+      ms() { $B awk '{printf "%d", $1 * 1000}' /proc/uptime; }
+      t0=$(ms); i=0
+      while [ $i -lt 64 ]; do $B wget -q -O /dev/null http://10.0.0.1:8080/data; i=$((i+1)); done
+      t1=$(ms)
+      echo "bench domu_tcp_1m iterations=64 cycles_per_op=$(( (t1 - t0) * 1000000 / 64 )) total=$(( (t1 - t0) * 1000000 )) overhead=0"
+    fi
     retry $B wget -q -O /dev/null http://10.0.0.1:8080/cgi-bin/done
   fi
 fi
@@ -559,7 +568,51 @@ pub fn run(
     xen: Option<&Path>,
     timeout: Duration,
 ) -> Result<Outcome, String> {
-    let stem = if boot.domu {
+    run_with(ws, profile, images, (boot, false), on, xen, (timeout, &[]))
+}
+
+/// The domU boot with the TCP bench (`hvbench=tcp`) on the second domU,
+/// with QEMU's `extra` arguments (the bench's `-icount`): the log's text.
+pub fn bench_tcp(
+    ws: &Workspace,
+    images: &Images,
+    on: On,
+    xen: Option<&Path>,
+    (timeout, extra): (Duration, &[String]),
+) -> Result<String, String> {
+    let domu = Boot::ALL[4];
+    let out = run_with(
+        ws,
+        Profile::Release,
+        images,
+        (domu, true),
+        on,
+        xen,
+        (timeout, extra),
+    )?;
+    if let Verdict::Fail(why) = out.verdict {
+        return Err(format!(
+            "the domU boot failed: {why}; log {}",
+            out.log.display()
+        ));
+    }
+    std::fs::read(&out.log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| format!("cannot read {}: {e}", out.log.display()))
+}
+
+fn run_with(
+    ws: &Workspace,
+    profile: Profile,
+    images: &Images,
+    (boot, bench): (Boot, bool),
+    on: On,
+    xen: Option<&Path>,
+    (timeout, extra): (Duration, &[String]),
+) -> Result<Outcome, String> {
+    let stem = if boot.domu && bench {
+        format!("domu-bench.{}", on.name())
+    } else if boot.domu {
         format!("domu.{}", on.name())
     } else {
         format!("{}vcpu-{}.{}", boot.vcpus, boot.evtchn.name(), on.name())
@@ -571,7 +624,11 @@ pub fn run(
         let module = bundles.join(format!("linux-domu-module.{}.bundle", on.name()));
         let disk = bundles.join(format!("linux-domu-disk.{}.img", on.name()));
         make_disk(&disk)?;
-        write_domu_module(images, &boot.domu_cmdlines(), &disk, &module)?;
+        let mut cmdlines = boot.domu_cmdlines();
+        if bench {
+            cmdlines[1].push_str(" hvbench=tcp");
+        }
+        write_domu_module(images, &cmdlines, &disk, &module)?;
         (
             ws.kernel(profile, "dom0"),
             format!("domu_mib={DOMU_MIB}"),
@@ -613,6 +670,7 @@ pub fn run(
     };
     cfg.smp = boot.vcpus;
     cfg.mem_mib = MACHINE_MEM_MIB;
+    cfg.extra = extra.to_vec();
     let start = Instant::now();
     let ending = cfg.run_logged(&log, timeout, stop_on)?;
     let secs = start.elapsed().as_secs_f64();
