@@ -19,7 +19,9 @@
 //! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB. For tests,
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
 //! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
-//! and `domu_vif=1` a network interface.
+//! and `domu_vif=1` a network interface. Serial input (what the
+//! hypervisor hands dom0 through `VIRQ_CONSOLE` and `CONSOLEIO_read`) goes
+//! to the first domU's console, or domain N's with `console_domu=N`.
 
 use alloc::format;
 use alloc::string::String;
@@ -202,6 +204,10 @@ struct Domu {
 struct Services {
     daemon: Daemon,
     domus: Vec<Domu>,
+    /// Our port of `VIRQ_CONSOLE`: serial input for the domU it is
+    /// attached to (`console_domu=N`, or the first).
+    console_virq: Option<u32>,
+    console_to: Option<u16>,
 }
 
 /// Builds the domUs the boot module asks for and runs them to their
@@ -254,6 +260,8 @@ pub fn run(si: StartInfoRef) {
     let mut services = Services {
         daemon: Daemon::new(),
         domus: Vec::new(),
+        console_virq: bind_console_virq(),
+        console_to: option(si, "console_domu=").and_then(|d| u16::try_from(d).ok()),
     };
     let mut built = Vec::new();
     let mut unpacked: Option<&'static mut [u8]> = None;
@@ -324,6 +332,25 @@ pub fn run(si: StartInfoRef) {
             s.stop(id);
         }
     }
+}
+
+/// `VIRQ_CONSOLE` bound on vCPU 0 (serial input for the initial
+/// domain), if it can be.
+fn bind_console_virq() -> Option<u32> {
+    let mut b = guest_abi::event_channel::EvtchnBindVirq {
+        virq: xen::VIRQ_CONSOLE,
+        vcpu: 0,
+        port: 0,
+    };
+    // SAFETY: `b` is a live evtchn_bind_virq.
+    let rc = unsafe {
+        guest_abi::hypercall::hypercall2(
+            guest_abi::hypercall::EVENT_CHANNEL_OP,
+            u64::from(guest_abi::event_channel::EVTCHNOP_BIND_VIRQ),
+            core::ptr::from_mut(&mut b) as u64,
+        )
+    };
+    (rc == 0).then_some(b.port)
 }
 
 fn destroy(id: u16) {
@@ -551,6 +578,7 @@ impl Services {
             .filter_map(|d| d.vif.as_mut())
             .collect();
         crate::netback::switch(&mut vifs);
+        self.forward_input(ports);
         for d in self.domus.iter().filter(|d| d.up) {
             ports.push(d.store_port);
             for p in [
@@ -562,6 +590,33 @@ impl Services {
             {
                 ports.push(p);
             }
+        }
+        if let Some(p) = self.console_virq {
+            ports.push(p);
+        }
+    }
+
+    /// Serial input (`CONSOLEIO_read`) to the attached domU's console.
+    fn forward_input(&mut self, ports: &mut toolstack::serve::Ports) {
+        if self.console_virq.is_none() {
+            return;
+        }
+        let to = self
+            .console_to
+            .or_else(|| self.domus.iter().find(|d| d.up).map(|d| d.id));
+        let mut buf = [0u8; toolstack::serve::MAX_INPUT];
+        let n = u32::try_from(buf.len()).unwrap_or(0);
+        // SAFETY: the hypervisor writes at most `n` bytes into `buf`.
+        let got = unsafe {
+            guest_abi::hypercall::console_io(
+                guest_abi::console::CONSOLEIO_READ,
+                n,
+                buf.as_mut_ptr(),
+            )
+        };
+        let got = usize::try_from(got).unwrap_or(0).min(buf.len());
+        if let (Some(to), true) = (to, got > 0) {
+            ports.feed(to, &buf[..got]);
         }
     }
 

@@ -138,7 +138,16 @@ pub fn mask_upcalls(si: &guest_abi::xen::StartInfo) -> i64 {
 /// Where a domU built by our toolstack finds its store page: in its
 /// initial mapping, at the pfn the M2P names for `store_mfn`.
 pub fn store_page_va(si: &guest_abi::xen::StartInfo) -> u64 {
-    let m2p = guest_abi::arch::MACH2PHYS_VIRT_START + si.store_mfn * 8;
+    own_page_va(si.store_mfn)
+}
+
+/// The same for its console ring page.
+pub fn console_page_va(si: &guest_abi::xen::StartInfo) -> u64 {
+    own_page_va(si.console.dom_u_mfn())
+}
+
+fn own_page_va(mfn: u64) -> u64 {
+    let m2p = guest_abi::arch::MACH2PHYS_VIRT_START + mfn * 8;
     // SAFETY: the M2P is mapped read-only in every PV guest.
     let pfn = unsafe { (m2p as *const u64).read_volatile() };
     guest_abi::rt::VIRT_BASE + pfn * 4096

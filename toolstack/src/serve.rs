@@ -182,6 +182,38 @@ impl Relay {
     }
 }
 
+/// Offsets of a console ring's input (`xencons_interface`).
+const IN: u64 = 0;
+const IN_SIZE: u32 = 1024;
+const IN_CONS: u64 = 3072;
+const IN_PROD: u64 = 3076;
+
+/// Writes what fits of `bytes` into the `in` ring of the console ring
+/// mapped at `ring`: the bytes written. A consumer index the domU moved
+/// more than the ring ahead of the producer is a lie: nothing is written.
+pub fn feed_ring(ring: u64, bytes: &[u8]) -> usize {
+    let word = |off: u64| {
+        // SAFETY: the ring page is mapped at `ring`; its indexes are u32s.
+        unsafe { ((ring + off) as *const u32).read_volatile() }
+    };
+    let cons = word(IN_CONS);
+    let mut prod = word(IN_PROD);
+    let used = prod.wrapping_sub(cons);
+    if used > IN_SIZE {
+        return 0;
+    }
+    let n = bytes.len().min((IN_SIZE - used) as usize);
+    for &b in &bytes[..n] {
+        // SAFETY: inside the ring's `in` array.
+        unsafe { ((ring + IN + u64::from(prod % IN_SIZE)) as *mut u8).write_volatile(b) };
+        prod = prod.wrapping_add(1);
+    }
+    core::sync::atomic::fence(Ordering::SeqCst);
+    // SAFETY: `in_prod`, a u32 of the mapped ring.
+    unsafe { ((ring + IN_PROD) as *mut u32).write_volatile(prod) };
+    n
+}
+
 fn evtchn<T>(cmd: u32, arg: &mut T) -> i64 {
     // SAFETY: `arg` is the live struct of the command.
     unsafe {
@@ -246,16 +278,51 @@ pub fn run(b: &Built, shared: u64, ring: u64, line: impl FnMut(&[u8])) -> Result
 /// Most ports [`run_with`]'s caller may add besides its own two.
 pub const MAX_EXTRA_PORTS: usize = 16;
 
+/// Bytes [`Ports::feed`] takes in one wake-up.
+pub const MAX_INPUT: usize = 256;
+
 /// The caller's ports [`run_with`] also wakes for, named afresh at every
 /// wake-up (a device's channel is bound only once its front end is
-/// ready).
-#[derive(Debug, Default, Clone, Copy)]
+/// ready), and console input for one of the domains.
+#[derive(Debug, Clone, Copy)]
 pub struct Ports {
     list: [u32; MAX_EXTRA_PORTS],
     n: usize,
+    input: [u8; MAX_INPUT],
+    input_len: usize,
+    input_to: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self {
+            list: [0; MAX_EXTRA_PORTS],
+            n: 0,
+            input: [0; MAX_INPUT],
+            input_len: 0,
+            input_to: 0,
+        }
+    }
 }
 
 impl Ports {
+    /// Console input for domain `domid`: written into its console ring's
+    /// `in` after this wake-up, as far as there is room (the rest is
+    /// dropped: a domU that does not read its input cannot hold dom0
+    /// up), and the domain notified. At most [`MAX_INPUT`] bytes, for one
+    /// domain, per wake-up; more is dropped. The bytes taken.
+    pub fn feed(&mut self, domid: u16, bytes: &[u8]) -> usize {
+        if self.input_len != 0 && self.input_to != domid {
+            return 0;
+        }
+        self.input_to = domid;
+        let room = &mut self.input[self.input_len..];
+        let n = room.len().min(bytes.len());
+        room[..n].copy_from_slice(&bytes[..n]);
+        self.input_len += n;
+        n
+    }
+
     /// Adds `port`; false when [`MAX_EXTRA_PORTS`] are there already.
     pub fn push(&mut self, port: u32) -> bool {
         match self.list.get_mut(self.n) {
@@ -354,6 +421,17 @@ pub fn run_many(
         }
         let mut extra = Ports::default();
         on_wake(&mut extra);
+        if extra.input_len != 0 {
+            let input = &extra.input[..extra.input_len];
+            if let Some(g) = running
+                .iter_mut()
+                .find(|g| !g.down && g.built.domid == extra.input_to)
+            {
+                if feed_ring(g.ring, input) != 0 {
+                    notify(g.console);
+                }
+            }
+        }
         for g in running.iter_mut().filter(|g| !g.down) {
             let id = g.built.domid;
             g.relay.drain(g.ring, |l| line(id, l));
