@@ -17,9 +17,10 @@
 //! - `vif`: a network interface (no data), MAC `00:16:3e:00:00:<id>`.
 //!
 //! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB. For tests,
+//! `domu_count=N` runs N domUs of a lone kernel,
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
 //! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
-//! and `domu_vif=1` a network interface. Serial input (what the
+//! and `domu_vif=1` each domU a network interface. Serial input (what the
 //! hypervisor hands dom0 through `VIRQ_CONSOLE` and `CONSOLEIO_read`) goes
 //! to the first domU's console, or domain N's with `console_domu=N`.
 
@@ -224,13 +225,30 @@ pub fn run(si: StartInfoRef) {
             return;
         }
     };
-    // For tests: a disk of our own for the first domU (`domu_disk_kib=N`),
-    // a network interface (`domu_vif=1`).
+    // For tests: more domUs of a lone kernel (`domu_count=N`), a disk of
+    // our own for the first (`domu_disk_kib=N`), a network interface for
+    // each (`domu_vif=1`).
+    if let ([one], Some(n)) = (specs.as_slice(), option(si, "domu_count=")) {
+        let (kernel, cmdline) = (one.kernel, one.cmdline.clone());
+        for _ in 1..n.min(toolstack::serve::MAX_GUESTS as u64) {
+            specs.push(Spec {
+                kernel,
+                cmdline: cmdline.clone(),
+                ramdisk: &[],
+                disk: None,
+                vif: false,
+            });
+        }
+    }
     if let Some(first) = specs.first_mut() {
         if let (Some(kib), None) = (option(si, "domu_disk_kib="), &first.disk) {
             first.disk = Some((test_disk(kib), String::from("xvda w")));
         }
-        first.vif |= option(si, "domu_vif=") == Some(1);
+    }
+    if option(si, "domu_vif=") == Some(1) {
+        for s in &mut specs {
+            s.vif = true;
+        }
     }
     // Pages of our initial mapping's padding (at least 512 KiB, after the
     // bootstrap tables and the boot stack page, on hv as on Xen; nothing

@@ -23,6 +23,7 @@ extern crate alloc;
 pub mod blkfront;
 pub mod blkif;
 pub mod netback;
+pub mod netfront;
 pub mod ring;
 pub mod xenbus;
 pub mod xenstored;

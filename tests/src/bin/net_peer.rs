@@ -1,0 +1,259 @@
+//! A domU kernel for `dom0_frontends` (not a case of its own): our own
+//! front ends (`pv_drivers::blkfront`, `pv_drivers::netfront`) against
+//! dom0's back ends. dom0 runs two of it (`domu_count=2`), each with a
+//! network interface, the first with a test disk. The first reads the
+//! disk through its block front end (sector `n` holds `7n + 1` in every
+//! byte), writes a page and reads it back. Both connect their network
+//! front ends and send frames to each other's MAC address
+//! (`00:16:3e:00:00:<id>`) through dom0's switch until each has heard
+//! the other and the other has said it heard it.
+//!
+//! @role: domu
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+
+use dom0::support::MappedPage;
+use guest_abi::io::netif::NETIF_RSP_OKAY;
+use guest_abi::rt::StartInfoRef;
+use pv_drivers::blkfront::{BlkFront, Page as BlkPage};
+use pv_drivers::netfront::NetFront;
+use tests::frontend::{self as fe, yield_now, Checks, GrantTable, Page, PAGE};
+
+guest_abi::pv_guest!(main, name = "net_peer");
+
+static mut BLK_RING: Page = Page([0; PAGE]);
+static mut BLK_DATA: Page = Page([0; PAGE]);
+static mut TX_RING: Page = Page([0; PAGE]);
+static mut RX_RING: Page = Page([0; PAGE]);
+static mut TX_BUF: Page = Page([0; PAGE]);
+static mut RX_BUF: [Page; 4] = [const { Page([0; PAGE]) }; 4];
+
+const BLK_RING_REF: u32 = 8;
+const BLK_DATA_REF: u32 = 9;
+const TX_RING_REF: u32 = 10;
+const RX_RING_REF: u32 = 11;
+const TX_BUF_REF: u32 = 12;
+const RX_BUF_REF: u32 = 13;
+const ETHERTYPE: [u8; 2] = [0x88, 0xb5];
+
+fn va<T>(p: *const T) -> u64 {
+    p as u64
+}
+
+/// The bytes it writes to its disk.
+fn pattern(i: usize) -> u8 {
+    u8::try_from(i % 253).unwrap_or(0)
+}
+
+fn mac(id: u16) -> [u8; 6] {
+    [0x00, 0x16, 0x3e, 0, 0, u8::try_from(id).unwrap_or(0)]
+}
+
+/// Waits for `done` (yielding), a while: whether it came.
+fn wait(mut done: impl FnMut() -> bool) -> bool {
+    (0..200_000).any(|_| {
+        let d = done();
+        if !d {
+            yield_now();
+        }
+        d
+    })
+}
+
+fn main(si: StartInfoRef) -> ! {
+    let mut c = Checks {
+        name: "net_peer",
+        passed: 0,
+    };
+    let store = fe::store_page(&mut c, si);
+    let mut xs = fe::client(&store, si.store_evtchn);
+    let id: u16 = fe::read(&mut xs, "domid").parse().unwrap_or(0);
+    c.check("its domain id from its home", id == 1 || id == 2);
+    let peer = 3 - id;
+    let gt = GrantTable::new(&mut c, si);
+
+    if id == 1 {
+        let dev = "device/vbd/51712";
+        let backend = fe::read(&mut xs, &format!("{dev}/backend"));
+        let state = format!("{backend}/state");
+        c.check(
+            "the disk's back end is InitWait",
+            fe::wait_for(&mut xs, &state, b"2"),
+        );
+        gt.grant(si, BLK_RING_REF, va(core::ptr::addr_of!(BLK_RING)));
+        gt.grant(si, BLK_DATA_REF, va(core::ptr::addr_of!(BLK_DATA)));
+        // SAFETY: the page is ours, shared with dom0 through the grant.
+        let ring = unsafe { MappedPage::new(va(core::ptr::addr_of!(BLK_RING))) };
+        let Some(mut f) = BlkFront::new(&ring) else {
+            c.check("a block ring", false);
+            c.done()
+        };
+        let port = fe::connect(
+            &mut c,
+            &mut xs,
+            (dev, &state),
+            &[
+                ("ring-ref", format!("{BLK_RING_REF}")),
+                ("protocol", "x86_64-abi".into()),
+            ],
+            "3",
+        );
+        let page = BlkPage {
+            gref: BLK_DATA_REF,
+            first_sect: 0,
+            last_sect: 7,
+        };
+        let io = |f: &mut BlkFront<'_, MappedPage>, id: Result<u64, _>| {
+            let Ok(id) = id else { return false };
+            f.push();
+            let _ = tests::evtchn::send(port);
+            let mut status = None;
+            let done = wait(|| {
+                if let Ok(done) = f.completions() {
+                    status = done.iter().find(|d| d.id == id).map(|d| d.status);
+                }
+                status.is_some()
+            });
+            done && status == Some(pv_drivers::blkif::RSP_OKAY)
+        };
+        // SAFETY: the data page is ours; dom0 writes it only while a read
+        // is in flight.
+        let data = || unsafe { &mut *core::ptr::addr_of_mut!(BLK_DATA) };
+        let read = f.read(5, &[page]);
+        c.check(
+            "blkfront: sectors 5-12 read, as dom0's test disk holds them",
+            io(&mut f, read)
+                && data()
+                    .0
+                    .chunks(512)
+                    .zip(5u64..)
+                    .all(|(s, n)| s.iter().all(|&b| b == dom0::domus::test_disk_byte(n))),
+        );
+        for (i, b) in data().0.iter_mut().enumerate() {
+            *b = pattern(i);
+        }
+        let write = f.write(64, &[page]);
+        let wrote = io(&mut f, write);
+        data().0.fill(0);
+        let read = f.read(64, &[page]);
+        c.check(
+            "blkfront: a page written and read back",
+            wrote && io(&mut f, read) && data().0.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        );
+    }
+
+    let dev = "device/vif/0";
+    let backend = fe::read(&mut xs, &format!("{dev}/backend"));
+    let state = format!("{backend}/state");
+    c.check(
+        "the interface's back end is InitWait",
+        fe::wait_for(&mut xs, &state, b"2"),
+    );
+    gt.grant(si, TX_RING_REF, va(core::ptr::addr_of!(TX_RING)));
+    gt.grant(si, RX_RING_REF, va(core::ptr::addr_of!(RX_RING)));
+    gt.grant(si, TX_BUF_REF, va(core::ptr::addr_of!(TX_BUF)));
+    for i in 0..4u32 {
+        // SAFETY: only the buffer's address is taken.
+        let b = unsafe { core::ptr::addr_of!(RX_BUF[i as usize]) };
+        gt.grant(si, RX_BUF_REF + i, va(b));
+    }
+    // SAFETY: both ring pages are ours, shared with dom0 through grants.
+    let (txp, rxp) = unsafe {
+        (
+            MappedPage::new(va(core::ptr::addr_of!(TX_RING))),
+            MappedPage::new(va(core::ptr::addr_of!(RX_RING))),
+        )
+    };
+    let Some(mut net) = NetFront::new(&txp, &rxp) else {
+        c.check("network rings", false);
+        c.done()
+    };
+    let port = fe::connect(
+        &mut c,
+        &mut xs,
+        (dev, &state),
+        &[
+            ("tx-ring-ref", format!("{TX_RING_REF}")),
+            ("rx-ring-ref", format!("{RX_RING_REF}")),
+            ("request-rx-copy", "1".into()),
+        ],
+        "4",
+    );
+    for i in 0..4 {
+        let _ = net.post(RX_BUF_REF + i);
+    }
+    net.push();
+    let _ = tests::evtchn::send(port);
+    // Frames to the peer: "net_peer <id> heard=<0|1>".
+    // SAFETY: the transmit buffer is ours; dom0 only reads it.
+    let tx = unsafe { &mut *core::ptr::addr_of_mut!(TX_BUF) };
+    let (mut heard, mut heard_back, mut sent_ok) = (false, false, 0u32);
+    let mut send = |net: &mut NetFront<'_, MappedPage>, heard: bool| {
+        if net.sending() != 0 {
+            return;
+        }
+        let text = format!("net_peer {id} heard={}", u8::from(heard));
+        tx.0[..6].copy_from_slice(&mac(peer));
+        tx.0[6..12].copy_from_slice(&mac(id));
+        tx.0[12..14].copy_from_slice(&ETHERTYPE);
+        tx.0[14..14 + text.len()].copy_from_slice(text.as_bytes());
+        let len = u16::try_from((14 + text.len()).max(60)).unwrap_or(60);
+        if net.send(TX_BUF_REF, 0, len, false).is_ok() {
+            net.push();
+            let _ = tests::evtchn::send(port);
+        }
+    };
+    let mut round = 0u32;
+    let mut extra = 0;
+    let done = wait(|| {
+        round += 1;
+        if round % 500 == 1 {
+            send(&mut net, heard);
+        }
+        if let Ok(s) = net.sent() {
+            sent_ok += u32::try_from(s.iter().filter(|&&(_, st)| st == NETIF_RSP_OKAY).count())
+                .unwrap_or(0);
+        }
+        if let Ok(got) = net.received() {
+            for r in got {
+                let i = (r.gref - RX_BUF_REF) as usize;
+                // SAFETY: the buffer was filled and handed back to us.
+                let b = unsafe { &(*core::ptr::addr_of!(RX_BUF))[i].0 };
+                let frame = &b[usize::from(r.offset)..usize::from(r.offset) + usize::from(r.len)];
+                let want = format!("net_peer {peer} heard=");
+                if frame.get(6..12) == Some(&mac(peer)[..])
+                    && frame.get(14..14 + want.len()) == Some(want.as_bytes())
+                {
+                    heard = true;
+                    heard_back |= frame.get(14 + want.len()) == Some(&b'1');
+                }
+                let _ = net.post(r.gref);
+            }
+            net.push();
+            let _ = tests::evtchn::send(port);
+        }
+        if heard && heard_back {
+            // A few more frames saying so, for a peer still waiting.
+            if round % 500 == 1 {
+                extra += 1;
+            }
+            return extra > 3;
+        }
+        false
+    });
+    c.check(
+        &format!("netfront: heard domU{peer} through dom0's switch"),
+        heard,
+    );
+    c.check(
+        &format!("netfront: domU{peer} heard us"),
+        done && heard_back,
+    );
+    c.check("netfront: frames answered NETIF_RSP_OKAY", sent_ok > 0);
+    c.check("netfront: no response it did not ask for", net.bogus() == 0);
+    c.done()
+}
