@@ -7,8 +7,9 @@
 //!   of the store (dom0 serves the store in-process). The back end
 //!   publishes `sectors`, `info`, `sector-size` and `feature-flush-cache`
 //!   at `InitWait`; once the front end is `Initialised` it maps the ring
-//!   its `ring-ref` grants (one page: no `max-ring-page-order` is
-//!   offered), binds its `event-channel`, and is `Connected`.
+//!   its `ring-ref` grants (or `ring-ref0` ... for a ring of
+//!   2^`ring-page-order` pages, at most the 4 `max-ring-page-order`
+//!   offers), binds its `event-channel`, and is `Connected`.
 //! - Requests are `pv_drivers::blkif`'s: each copied off the ring, checked
 //!   against the disk, carried out by grant copy through a bounce page
 //!   (no indirect descriptors or persistent grants are offered).
@@ -33,6 +34,8 @@ use crate::handshake::{BackEnd, Handshake};
 use crate::support::MappedPage;
 
 const PAGE: usize = 4096;
+/// The largest ring offered: 2^2 pages (`max-ring-page-order`).
+pub const MAX_RING_ORDER: u32 = 2;
 /// `info`'s `VDISK_READONLY`.
 const VDISK_READONLY: u32 = 4;
 
@@ -132,7 +135,9 @@ impl Disk for MemDisk {
 
 /// The ring once connected.
 struct Connection {
-    handle: u32,
+    /// The ring's pages' grant handles, `pages` of them.
+    handles: [u32; 1 << MAX_RING_ORDER],
+    pages: usize,
     port: u32,
     idx: guest_abi::io::ring::BackRing,
     /// The front end lied about the ring: not served any more.
@@ -144,7 +149,7 @@ pub struct Vbd {
     front: u16,
     hs: Handshake,
     connection: Option<Connection>,
-    /// A page of ours the ring is mapped at.
+    /// Where the ring is mapped: [`MAX_RING_ORDER`]'s pages of ours.
     ring_va: u64,
     pub disk: MemDisk,
     grants: CopyGrants,
@@ -153,7 +158,7 @@ pub struct Vbd {
 impl Vbd {
     /// Device `dev` of domain `front` (its store nodes made by
     /// `xenstored::toolstack::add_vbd`), served from `disk`, its ring to be
-    /// mapped at our page `ring_va`.
+    /// mapped at our pages from `ring_va` (room for 2^[`MAX_RING_ORDER`]).
     pub fn new(
         si: &guest_abi::xen::StartInfo,
         front: u16,
@@ -182,8 +187,9 @@ impl Vbd {
         let Some(c) = self.connection.as_mut().filter(|c| !c.broken) else {
             return;
         };
-        // SAFETY: the ring page is mapped at `ring_va` while connected.
-        let page = unsafe { MappedPage::new(self.ring_va) };
+        // SAFETY: the ring's pages are mapped from `ring_va` while
+        // connected.
+        let page = unsafe { MappedPage::pages(self.ring_va, c.pages) };
         let mut back = Back::<_, Request, Response>::resume(&page, c.idx);
         let mut notify = false;
         let r: Result<(), pv_drivers::ring::RingError> = (|| loop {
@@ -210,6 +216,19 @@ impl Vbd {
     }
 }
 
+impl Vbd {
+    /// Our page `i` of the ring.
+    fn page_va(&self, i: usize) -> u64 {
+        self.ring_va + i as u64 * PAGE as u64
+    }
+
+    fn unmap(&self, handles: &[u32]) {
+        for (i, &h) in handles.iter().enumerate() {
+            crate::grants::unmap_ring(self.page_va(i), h);
+        }
+    }
+}
+
 impl BackEnd for Vbd {
     fn handshake(&mut self) -> &mut Handshake {
         &mut self.hs
@@ -226,6 +245,11 @@ impl BackEnd for Vbd {
         self.hs.write(s, "sector-size", b"512");
         self.hs.write(s, "info", format!("{info}").as_bytes());
         self.hs.write(s, "feature-flush-cache", b"1");
+        self.hs.write(
+            s,
+            "max-ring-page-order",
+            format!("{MAX_RING_ORDER}").as_bytes(),
+        );
     }
 
     fn connect(&mut self, s: &Store) -> Result<(), String> {
@@ -235,30 +259,63 @@ impl BackEnd for Vbd {
                 .and_then(|v| v.trim_end_matches('\0').parse::<u32>().ok())
                 .ok_or_else(|| format!("no {node} from the front end"))
         };
-        let gref = number("ring-ref")?;
+        // One page (`ring-ref`), or 2^order (`ring-page-order`,
+        // `ring-ref0` ...), at most what we offered.
+        let order = match self.hs.front_value(s, "ring-page-order") {
+            None => None,
+            Some(_) => Some(number("ring-page-order")?),
+        };
+        if order.is_some_and(|o| o > MAX_RING_ORDER) {
+            return Err(format!("ring-page-order {order:?} over {MAX_RING_ORDER}"));
+        }
+        let pages = 1usize << order.unwrap_or(0);
+        let mut grefs = [0u32; 1 << MAX_RING_ORDER];
+        for (i, g) in grefs.iter_mut().take(pages).enumerate() {
+            *g = match order {
+                None => number("ring-ref")?,
+                Some(_) => number(&format!("ring-ref{i}"))?,
+            };
+        }
         let evtchn = number("event-channel")?;
         if let Some(p) = self.hs.front_value(s, "protocol") {
             if p.trim_end_matches('\0') != "x86_64-abi" {
                 return Err(format!("protocol {p:?} is not x86_64-abi"));
             }
         }
-        let handle = crate::grants::map_ring(self.ring_va, self.front, gref)?;
+        let mut handles = [0u32; 1 << MAX_RING_ORDER];
+        for i in 0..pages {
+            match crate::grants::map_ring(self.page_va(i), self.front, grefs[i]) {
+                Ok(h) => handles[i] = h,
+                Err(e) => {
+                    self.unmap(&handles[..i]);
+                    return Err(e);
+                }
+            }
+        }
         let port = match toolstack::serve::bind(self.front, evtchn) {
             Ok(p) => p,
             Err(e) => {
-                crate::grants::unmap_ring(self.ring_va, handle);
+                self.unmap(&handles[..pages]);
                 return Err(format!("binding event-channel {evtchn}: {e}"));
             }
         };
-        // SAFETY: the ring page is mapped at `ring_va` until `disconnect`.
-        let page = unsafe { MappedPage::new(self.ring_va) };
-        let Some(back) = Back::<_, Request, Response>::new(&page) else {
-            crate::grants::unmap_ring(self.ring_va, handle);
+        // SAFETY: the ring's pages are mapped from `ring_va` until
+        // `disconnect`.
+        let ring = unsafe { MappedPage::pages(self.ring_va, pages) };
+        let Some(back) = Back::<_, Request, Response>::new(&ring) else {
+            self.unmap(&handles[..pages]);
             toolstack::serve::close_port(port);
             return Err("no ring fits".into());
         };
+        println!(
+            "dom0: vbd of domain {}: connected, a ring of {pages} page{} ({} slots)",
+            self.front,
+            if pages == 1 { "" } else { "s" },
+            back.size()
+        );
         self.connection = Some(Connection {
-            handle,
+            handles,
+            pages,
             port,
             idx: back.indices(),
             broken: false,
@@ -269,7 +326,7 @@ impl BackEnd for Vbd {
     /// Unmaps the ring and closes the channel.
     fn disconnect(&mut self) {
         if let Some(c) = self.connection.take() {
-            crate::grants::unmap_ring(self.ring_va, c.handle);
+            self.unmap(&c.handles[..c.pages]);
             toolstack::serve::close_port(c.port);
         }
     }

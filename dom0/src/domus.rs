@@ -44,8 +44,9 @@ use crate::window;
 /// A domU's memory unless dom0's command line says `domu_mib=N`.
 const DOMU_PAGES: u64 = 2048;
 /// Pages of our initial mapping's padding each domU takes: its console
-/// ring, its store page, its block ring, its two network rings.
-const PAGES_PER_DOMU: u64 = 5;
+/// ring, its store page, its block ring (up to 4 pages), its two network
+/// rings.
+const PAGES_PER_DOMU: u64 = 8;
 
 const TOOLSTACK: Conn = Conn {
     domid: 0,
@@ -438,8 +439,8 @@ fn kernel(
 
 impl Services {
     /// Lays out domU `b`'s store and devices and connects its store page
-    /// (our pages: `page(1)` its store, `page(2)` its block ring, `page(3)`
-    /// and `page(4)` its network rings).
+    /// (our pages: `page(1)` its store, `page(2)` to `page(5)` its block
+    /// ring, `page(6)` and `page(7)` its network rings).
     fn start(
         &mut self,
         si: StartInfoRef,
@@ -500,7 +501,7 @@ impl Services {
                         "dom0: vif for domain {id}: {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
                         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
                     );
-                    d.vif = Some(Vif::new(si, id, 0, mac, page(3), page(4)));
+                    d.vif = Some(Vif::new(si, id, 0, mac, page(6), page(7)));
                 }
                 Err(e) => println!("dom0: vif for domain {id}: {e}"),
             }

@@ -68,13 +68,19 @@ impl Handshake {
     }
 
     /// `step` was done (`Ok`) and our next state is published, or it
-    /// failed: the reason goes to our `error` node and the state stays.
+    /// failed: the reason goes to our `error` node and we are `Closing`,
+    /// as Linux's back ends do on a fatal error (the front end may close
+    /// and start again; a front end that keeps its bad state gets no
+    /// second try, nor a line per wake-up).
     pub fn finish(&mut self, s: &mut Store, step: Step, done: Result<(), String>) {
-        if let Err(why) = done {
-            println!("dom0: {} of domain {}: {why}", self.kind, self.front);
-            self.write(s, "error", why.as_bytes());
-            return;
-        }
+        let step = match done {
+            Ok(()) => step,
+            Err(why) => {
+                println!("dom0: {} of domain {}: {why}", self.kind, self.front);
+                self.write(s, "error", why.as_bytes());
+                Step::Teardown
+            }
+        };
         let state = self.machine.done(step);
         self.write(s, "state", &[state_value(state)]);
     }

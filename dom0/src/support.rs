@@ -57,12 +57,14 @@ fn init_heap() {
     });
 }
 
-/// A page of ours (mapped at `va`, writable) that another domain shares:
-/// every access is a volatile or atomic one, since the other side
-/// changes it at any time.
+/// A page of ours (mapped at `va`, writable) that another domain shares,
+/// or several in a row ([`MappedPage::pages`]: a multi-page ring): every
+/// access is a volatile or atomic one, since the other side changes it at
+/// any time.
 #[derive(Debug, Clone, Copy)]
 pub struct MappedPage {
     va: u64,
+    len: usize,
 }
 
 impl MappedPage {
@@ -70,19 +72,30 @@ impl MappedPage {
     /// `va` is page aligned and stays mapped writable, to a page nothing
     /// of ours holds references into, for as long as the value is used.
     pub unsafe fn new(va: u64) -> Self {
-        Self { va }
+        Self { va, len: 4096 }
+    }
+
+    /// `n` pages from `va` (at least one).
+    ///
+    /// # Safety
+    /// As [`new`](Self::new), for each of the `n` pages.
+    pub unsafe fn pages(va: u64, n: usize) -> Self {
+        Self {
+            va,
+            len: 4096 * n.max(1),
+        }
     }
 
     fn word(&self, offset: usize) -> &AtomicU32 {
-        let at = self.va + (offset.min(4092) as u64 & !3);
-        // SAFETY: aligned, inside the mapped page (`new`'s contract).
+        let at = self.va + (offset.min(self.len - 4) as u64 & !3);
+        // SAFETY: aligned, inside the mapped pages (`new`'s contract).
         unsafe { &*(at as *const AtomicU32) }
     }
 }
 
 impl SharedRing for MappedPage {
     fn size(&self) -> usize {
-        4096
+        self.len
     }
     fn load(&self, offset: usize) -> u32 {
         self.word(offset).load(Ordering::SeqCst)
@@ -92,16 +105,16 @@ impl SharedRing for MappedPage {
     }
     fn read(&self, offset: usize, out: &mut [u8]) {
         for (i, b) in out.iter_mut().enumerate() {
-            if let Some(at) = offset.checked_add(i).filter(|&a| a < 4096) {
-                // SAFETY: inside the mapped page.
+            if let Some(at) = offset.checked_add(i).filter(|&a| a < self.len) {
+                // SAFETY: inside the mapped pages.
                 *b = unsafe { ((self.va + at as u64) as *const u8).read_volatile() };
             }
         }
     }
     fn write(&self, offset: usize, data: &[u8]) {
         for (i, &b) in data.iter().enumerate() {
-            if let Some(at) = offset.checked_add(i).filter(|&a| a < 4096) {
-                // SAFETY: inside the mapped page, mapped writable.
+            if let Some(at) = offset.checked_add(i).filter(|&a| a < self.len) {
+                // SAFETY: inside the mapped pages, mapped writable.
                 unsafe { ((self.va + at as u64) as *mut u8).write_volatile(b) };
             }
         }

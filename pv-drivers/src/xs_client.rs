@@ -109,6 +109,11 @@ impl<'a, R: SharedRing, N: FnMut(), I: FnMut()> XsClient<'a, R, N, I> {
         self.request(ty::WRITE, 0, &p).map(|_| ())
     }
 
+    /// `XS_RM` of `path` (and what is under it).
+    pub fn rm(&mut self, path: &str) -> Result<(), XsError> {
+        self.request(ty::RM, 0, &nul_terminated(path)).map(|_| ())
+    }
+
     /// `XS_DIRECTORY` of `path`: its children's names.
     pub fn directory(&mut self, path: &str) -> Result<Vec<alloc::string::String>, XsError> {
         let m = self.request(ty::DIRECTORY, 0, &nul_terminated(path))?;

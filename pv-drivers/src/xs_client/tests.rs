@@ -43,6 +43,9 @@ fn a_client_talks_to_the_daemon() {
     assert_eq!(c.read("name"), Ok(b"guest".to_vec()));
     assert_eq!(c.write("device/vbd/768/state", b"1"), Ok(()));
     assert_eq!(c.directory("device/vbd"), Ok(vec!["768".to_string()]));
+    assert_eq!(c.write("device/vbd/769/state", b"1"), Ok(()));
+    assert_eq!(c.rm("device/vbd/769"), Ok(()));
+    assert_eq!(c.directory("device/vbd"), Ok(vec!["768".to_string()]));
     assert_eq!(
         c.read("/local/domain/0"),
         Err(XsError::Store("EACCES".to_string()))

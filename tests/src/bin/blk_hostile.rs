@@ -155,6 +155,28 @@ fn main(si: StartInfoRef) -> ! {
         c.check("a ring", false);
         shutdown(SHUTDOWN_POWEROFF)
     };
+    // First a ring of 2^5 pages, more than dom0 offers: refused, the
+    // back end Closing with an error; closing and starting again is
+    // allowed.
+    let order = fe::read(&mut xs, &format!("{backend}/max-ring-page-order"));
+    c.check("the back end offers rings of up to 2^2 pages", order == "2");
+    let bad = xs.write(&format!("{DEV}/ring-page-order"), b"5").is_ok()
+        && xs.write(&format!("{DEV}/ring-ref0"), b"8").is_ok()
+        && xs.write(&format!("{DEV}/event-channel"), b"1").is_ok()
+        && xs.write(&format!("{DEV}/state"), b"3").is_ok();
+    c.check(
+        "a ring of 2^5 pages: the back end is Closing, with an error",
+        bad && fe::wait_for(&mut xs, &state, b"5")
+            && !fe::read(&mut xs, &format!("{backend}/error")).is_empty(),
+    );
+    let again = xs.rm(&format!("{DEV}/ring-page-order")).is_ok()
+        && xs.write(&format!("{DEV}/state"), b"6").is_ok()
+        && fe::wait_for(&mut xs, &state, b"6")
+        && xs.write(&format!("{DEV}/state"), b"1").is_ok();
+    c.check(
+        "closed and started again: the back end is InitWait",
+        again && fe::wait_for(&mut xs, &state, b"2"),
+    );
     let port = fe::connect(
         &mut c,
         &mut xs,

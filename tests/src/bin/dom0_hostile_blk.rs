@@ -1,6 +1,8 @@
 //! dom0's block back end against a lying front end: dom0's own `main`,
 //! booted with `blk_hostile` as its module and a 64 KiB test disk for it
-//! (`domu_disk_kib=64`). Every bad request gets an error with its id and
+//! (`domu_disk_kib=64`). A ring larger than offered is refused once (the
+//! back end Closing, with an error), and closing and starting again
+//! works. Every bad request gets an error with its id and
 //! changes nothing; the ring whose producer index lies is dropped with a
 //! line saying so; dom0 still serves the domU's xenstore, destroys it at
 //! its poweroff and goes on, on hv and on Xen.
@@ -9,7 +11,9 @@
 //! @cmdline: domu_disk_kib=64
 //! @expect-result: none
 //! @expect-line: dom0: disk xvda (65536 bytes, writable) for domain 1
-//! @expect-line: domU1| blk_hostile: 23 checks passed
+//! @expect-line: domU1| blk_hostile: 26 checks passed
+//! @expect-line: dom0: vbd of domain 1: ring-page-order Some(5) over 2
+//! @max-lines: 1 ring-page-order Some(5)
 //! @expect-line: dom0: vbd of domain 1: the ring's indices lie
 //! @expect-line: dom0: domain 1 shut down (poweroff) and is destroyed
 //! @reject-line: blk_hostile: FAILED

@@ -60,6 +60,9 @@ pub const DOMU_MIB: u32 = 128;
 const DISK_MIB: u32 = 16;
 const DISK_FILE: (&str, &str) = ("hello.txt", "hello from the host");
 const DISK_WRITTEN: &str = "dom0: xvda-written ";
+/// What dom0 says of the first domU's block ring: Linux's front end
+/// loaded with `max_ring_page_order=2` takes the 4 pages dom0 offers.
+const VBD_RING: &str = "dom0: vbd of domain 1: connected, a ring of 4 pages (128 slots)";
 /// What the domU writes to its disk.
 const DOMU_FILE: (&str, &str) = ("from-domu.txt", "written by the domU");
 
@@ -200,7 +203,7 @@ retry abi
 echo "HV-LINUX-INIT-OK cpus=$cpus evtchn=$ev"
 if $B grep -q hvtest=vbd /proc/cmdline; then
   $B mount -t devtmpfs devtmpfs /dev
-  $B insmod /lib/modules/xen-blkfront.ko
+  $B insmod /lib/modules/xen-blkfront.ko max_ring_page_order=2
   n=0
   while [ ! -b /dev/xvda ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
   echo "HV-VBD-SHA256 $(retry sum /dev/xvda)"
@@ -400,6 +403,9 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
     }
     if domu("HV-VBD-DONE").is_none() {
         return Err("the domU did not finish with its disk".into());
+    }
+    if !log.contains(VBD_RING) {
+        return Err(format!("no {VBD_RING:?} from dom0"));
     }
     check_network(log)?;
     let mut disk = original;
