@@ -5,14 +5,16 @@
 //! - The handshake is `pv_drivers::xenbus::Backend`'s, driven by the
 //!   front end's `state` node, which [`Vbd::poll`] reads after every pass
 //!   of the store (dom0 serves the store in-process). The back end
-//!   publishes `sectors`, `info`, `sector-size` and `feature-flush-cache`
-//!   at `InitWait`; once the front end is `Initialised` it maps the ring
+//!   publishes `sectors`, `info`, `sector-size`, `feature-flush-cache`,
+//!   `max-ring-page-order` and `feature-max-indirect-segments` at
+//!   `InitWait`; once the front end is `Initialised` it maps the ring
 //!   its `ring-ref` grants (or `ring-ref0` ... for a ring of
 //!   2^`ring-page-order` pages, at most the 4 `max-ring-page-order`
 //!   offers), binds its `event-channel`, and is `Connected`.
 //! - Requests are `pv_drivers::blkif`'s: each copied off the ring, checked
 //!   against the disk, carried out by grant copy through a bounce page
-//!   (no indirect descriptors or persistent grants are offered).
+//!   (indirect requests of up to 32 segments too; no persistent grants
+//!   are offered).
 //! - A front end that lies about the ring's indices is reported and not
 //!   served any more; a bad request gets `BLKIF_RSP_ERROR`.
 //! - The disk's writes stay in dom0's memory; the 4 KiB blocks written are
@@ -249,6 +251,12 @@ impl BackEnd for Vbd {
             s,
             "max-ring-page-order",
             format!("{MAX_RING_ORDER}").as_bytes(),
+        );
+        let indirect = pv_drivers::blkif::MAX_INDIRECT_SEGMENTS;
+        self.hs.write(
+            s,
+            "feature-max-indirect-segments",
+            format!("{indirect}").as_bytes(),
         );
     }
 

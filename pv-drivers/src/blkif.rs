@@ -8,19 +8,26 @@
 //! nothing done): 1 to 11 segments for a read or write; each segment's
 //! sectors within its page (`first_sect <= last_sect <= 7`); the whole
 //! range inside the disk (no wrap); no write, flush or discard to a
-//! read-only disk; a discard inside the disk. An operation the back end
-//! does not offer (barriers, indirect descriptors: not advertised) is
+//! read-only disk; a discard inside the disk; an indirect request (its
+//! segment descriptors in pages it grants, copied in once) a read or write
+//! of 1 to [`MAX_INDIRECT_SEGMENTS`] segments whose descriptor pages copy.
+//! An operation the back end does not offer (barriers) is
 //! `BLKIF_RSP_EOPNOTSUPP`.
 
 use zerocopy::IntoBytes;
 
+use alloc::vec::Vec;
+use zerocopy::FromBytes;
+
 pub use guest_abi::io::blkif::{
-    BlkifRequest as Request, BlkifRequestSegment as Segment, BlkifResponse as Response,
+    BlkifRequest as Request, BlkifRequestIndirect as RequestIndirect,
+    BlkifRequestSegment as Segment, BlkifResponse as Response,
     BLKIF_MAX_SEGMENTS_PER_REQUEST as MAX_SEGMENTS, BLKIF_OP_DISCARD as OP_DISCARD,
     BLKIF_OP_FLUSH_DISKCACHE as OP_FLUSH_DISKCACHE, BLKIF_OP_INDIRECT as OP_INDIRECT,
     BLKIF_OP_READ as OP_READ, BLKIF_OP_WRITE as OP_WRITE,
     BLKIF_OP_WRITE_BARRIER as OP_WRITE_BARRIER, BLKIF_RSP_EOPNOTSUPP as RSP_EOPNOTSUPP,
     BLKIF_RSP_ERROR as RSP_ERROR, BLKIF_RSP_OKAY as RSP_OKAY,
+    BLKIF_SEGS_PER_INDIRECT_FRAME as SEGS_PER_INDIRECT_FRAME,
 };
 
 /// Bytes of a sector, and sectors of a page.
@@ -53,25 +60,46 @@ pub trait Grants {
     fn copy_to(&mut self, gref: u32, offset: u16, data: &[u8]) -> Result<(), IoError>;
 }
 
+/// Most segments an indirect request may carry here
+/// (`feature-max-indirect-segments`; Linux's front end asks for 32 by
+/// default): one page of descriptors.
+pub const MAX_INDIRECT_SEGMENTS: usize = 32;
+
 /// A request that passed the checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Plan {
-    Transfer { write: bool },
+    Transfer {
+        write: bool,
+        sector: u64,
+        segs: Vec<Segment>,
+    },
     Flush,
-    Discard { sector: u64, count: u64 },
+    Discard {
+        sector: u64,
+        count: u64,
+    },
 }
 
-/// The checks of the module documentation.
-fn check(req: &Request, disk: &impl Disk) -> Result<Plan, i16> {
-    let writes = matches!(req.operation, OP_WRITE | OP_FLUSH_DISKCACHE | OP_DISCARD);
-    match req.operation {
-        OP_READ | OP_WRITE | OP_FLUSH_DISKCACHE | OP_DISCARD => {}
+/// The checks of the module documentation; an indirect request's
+/// descriptors are copied in first (through `grants`).
+fn check(req: &Request, disk: &impl Disk, grants: &mut impl Grants) -> Result<Plan, i16> {
+    let (op, segs) = match req.operation {
+        OP_INDIRECT => indirect_segments(req, grants)?,
+        OP_READ | OP_WRITE => {
+            let n = usize::from(req.nr_segments);
+            if n == 0 || n > MAX_SEGMENTS {
+                return Err(RSP_ERROR);
+            }
+            (req.operation, req.seg[..n].to_vec())
+        }
+        OP_FLUSH_DISKCACHE | OP_DISCARD => (req.operation, Vec::new()),
         _ => return Err(RSP_EOPNOTSUPP),
-    }
+    };
+    let writes = matches!(op, OP_WRITE | OP_FLUSH_DISKCACHE | OP_DISCARD);
     if writes && disk.read_only() {
         return Err(RSP_ERROR);
     }
-    match req.operation {
+    match op {
         OP_FLUSH_DISKCACHE => return Ok(Plan::Flush),
         OP_DISCARD => {
             // `nr_sectors` sits where the first segment is.
@@ -88,12 +116,8 @@ fn check(req: &Request, disk: &impl Disk) -> Result<Plan, i16> {
         }
         _ => {}
     }
-    let n = usize::from(req.nr_segments);
-    if n == 0 || n > MAX_SEGMENTS {
-        return Err(RSP_ERROR);
-    }
     let mut total = 0u64;
-    for s in &req.seg[..n] {
+    for s in &segs {
         if s.first_sect > s.last_sect || s.last_sect >= SECTORS_PER_PAGE {
             return Err(RSP_ERROR);
         }
@@ -104,51 +128,91 @@ fn check(req: &Request, disk: &impl Disk) -> Result<Plan, i16> {
         return Err(RSP_ERROR);
     }
     Ok(Plan::Transfer {
-        write: req.operation == OP_WRITE,
+        write: op == OP_WRITE,
+        sector: req.sector_number,
+        segs,
     })
+}
+
+/// An indirect request's operation and segments: 1 to
+/// [`MAX_INDIRECT_SEGMENTS`] of a read or write, their descriptors copied
+/// once from the front end's pages (one grant copy each, into private
+/// memory).
+fn indirect_segments(req: &Request, grants: &mut impl Grants) -> Result<(u8, Vec<Segment>), i16> {
+    let ind = RequestIndirect::read_from_prefix(req.as_bytes())
+        .map_err(|_| RSP_ERROR)?
+        .0;
+    if !matches!(ind.indirect_op, OP_READ | OP_WRITE) {
+        return Err(RSP_ERROR);
+    }
+    let n = usize::from(ind.nr_segments);
+    if n == 0 || n > MAX_INDIRECT_SEGMENTS {
+        return Err(RSP_ERROR);
+    }
+    let per_page = SEGS_PER_INDIRECT_FRAME;
+    let mut bytes = alloc::vec![0u8; n * size_of::<Segment>()];
+    for (page, chunk) in bytes
+        .chunks_mut(per_page * size_of::<Segment>())
+        .enumerate()
+    {
+        let gref = *ind.indirect_grefs.get(page).ok_or(RSP_ERROR)?;
+        grants
+            .copy_from(gref, 0, chunk)
+            .map_err(|IoError| RSP_ERROR)?;
+    }
+    let segs = bytes
+        .chunks_exact(size_of::<Segment>())
+        .map(|c| Segment::read_from_bytes(c).map_err(|_| RSP_ERROR))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((ind.indirect_op, segs))
 }
 
 /// Carries out `req` (a private copy) on `disk` through `grants`: the
 /// response to queue.
 pub fn serve(req: &Request, disk: &mut impl Disk, grants: &mut impl Grants) -> Response {
-    let status = match check(req, disk) {
+    let status = match check(req, disk, grants) {
         Err(status) => status,
-        Ok(plan) => match execute(req, plan, disk, grants) {
+        Ok(plan) => match execute(plan, disk, grants) {
             Ok(()) => RSP_OKAY,
             Err(IoError) => RSP_ERROR,
         },
     };
+    // An indirect request is answered with the operation it carried, as
+    // Linux's back end answers (its front end checks it).
+    let operation = match req.operation {
+        OP_INDIRECT => RequestIndirect::read_from_prefix(req.as_bytes())
+            .map_or(req.operation, |(ind, _)| ind.indirect_op),
+        op => op,
+    };
     Response {
         id: req.id,
-        operation: req.operation,
+        operation,
         status,
         ..Default::default()
     }
 }
 
-fn execute(
-    req: &Request,
-    plan: Plan,
-    disk: &mut impl Disk,
-    grants: &mut impl Grants,
-) -> Result<(), IoError> {
+fn execute(plan: Plan, disk: &mut impl Disk, grants: &mut impl Grants) -> Result<(), IoError> {
     match plan {
         Plan::Flush => disk.flush(),
         Plan::Discard { sector, count } => disk.discard(sector * SECTOR, count * SECTOR),
-        Plan::Transfer { write } => {
-            let segs = &req.seg[..usize::from(req.nr_segments)];
+        Plan::Transfer {
+            write,
+            sector,
+            segs,
+        } => {
             let span = |s: &Segment| {
                 let offset = u16::from(s.first_sect) * 512;
                 (offset, (usize::from(s.last_sect - s.first_sect) + 1) * 512)
             };
             let total = segs.iter().map(|s| span(s).1).sum();
             let mut buf = alloc::vec![0u8; total];
-            let at = req.sector_number * SECTOR;
+            let at = sector * SECTOR;
             let mut done = 0;
             if write {
                 // Every granted page first: a grant that fails leaves the
                 // disk untouched.
-                for s in segs {
+                for s in &segs {
                     let (offset, len) = span(s);
                     grants.copy_from(
                         s.gref,
@@ -160,7 +224,7 @@ fn execute(
                 disk.write(at, &buf)
             } else {
                 disk.read(at, &mut buf)?;
-                for s in segs {
+                for s in &segs {
                     let (offset, len) = span(s);
                     grants.copy_to(s.gref, offset, buf.get(done..done + len).ok_or(IoError)?)?;
                     done += len;

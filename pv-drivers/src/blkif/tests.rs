@@ -118,9 +118,9 @@ fn every_lie_is_an_error_and_changes_nothing() {
             RSP_EOPNOTSUPP,
         ),
         (
-            "indirect descriptors",
+            "an indirect request of no segment",
             req(OP_INDIRECT, 0, &[seg(5, 0, 0)]),
-            RSP_EOPNOTSUPP,
+            RSP_ERROR,
         ),
         (
             "an unknown operation",
@@ -146,4 +146,96 @@ fn every_lie_is_an_error_and_changes_nothing() {
         serve(&req(OP_READ, 0, &[seg(5, 0, 0)]), &mut ro, &mut pages).status,
         RSP_OKAY
     );
+}
+
+/// An indirect request of `op` for `n` segments whose descriptors are in
+/// page `desc` (put there by the caller), from `sector`.
+fn indirect(op: u8, n: u16, sector: u64, desc: u32) -> Request {
+    let ind = RequestIndirect {
+        operation: OP_INDIRECT,
+        indirect_op: op,
+        nr_segments: n,
+        id: 88,
+        sector_number: sector,
+        indirect_grefs: [desc, 0, 0, 0, 0, 0, 0, 0],
+        ..Default::default()
+    };
+    let mut r = Request::default();
+    r.as_mut_bytes()[..64].copy_from_slice(ind.as_bytes());
+    r
+}
+
+/// Page `desc` holding descriptors of whole pages `first..first + n`.
+fn descriptors(pages: &mut Pages, desc: u32, first: u32, n: u32) {
+    let mut page = vec![0u8; 4096];
+    for i in 0..n {
+        let s = seg(first + i, 0, 7);
+        page[i as usize * 8..][..8].copy_from_slice(s.as_bytes());
+    }
+    pages.0.insert(desc, page);
+}
+
+#[test]
+fn an_indirect_read_and_write_of_twenty_pages() {
+    let mut disk = MemDisk::new(256, false);
+    let mut pages = Pages::default();
+    descriptors(&mut pages, 50, 100, 20);
+    for g in 100..120 {
+        pages.0.insert(g, vec![0; 4096]);
+    }
+    let rsp = serve(&indirect(OP_READ, 20, 16, 50), &mut disk, &mut pages);
+    // Answered with the operation it carried, as Linux's front end checks.
+    assert_eq!((rsp.id, rsp.operation, rsp.status), (88, OP_READ, RSP_OKAY));
+    for (i, g) in (100..120).enumerate() {
+        let at = (16 + i * 8) * 512;
+        assert_eq!(pages.0[&g], disk.bytes[at..at + 4096], "page {g}");
+    }
+    for g in 100..120u32 {
+        pages.0.insert(g, vec![u8::try_from(g).unwrap(); 4096]);
+    }
+    let rsp = serve(&indirect(OP_WRITE, 20, 40, 50), &mut disk, &mut pages);
+    assert_eq!(rsp.status, RSP_OKAY);
+    assert!(disk.bytes[40 * 512..][..4096].iter().all(|&b| b == 100));
+    assert!(disk.bytes[(40 + 19 * 8) * 512..][..4096]
+        .iter()
+        .all(|&b| b == 119));
+}
+
+#[test]
+fn lying_indirect_requests_are_errors_and_change_nothing() {
+    let mut disk = MemDisk::new(256, false);
+    let mut pages = Pages::default();
+    descriptors(&mut pages, 50, 100, 33);
+    for g in 100..133 {
+        pages.0.insert(g, vec![9; 4096]);
+    }
+    // Descriptors naming an ungranted page for a write.
+    descriptors(&mut pages, 51, 500, 2);
+    // A descriptor out of order.
+    let mut bad = vec![0u8; 4096];
+    bad[..8].copy_from_slice(seg(100, 6, 2).as_bytes());
+    pages.0.insert(52, bad);
+    let before = disk.bytes.clone();
+    for (what, r) in [
+        ("33 segments", indirect(OP_WRITE, 33, 0, 50)),
+        ("no segment", indirect(OP_WRITE, 0, 0, 50)),
+        (
+            "a descriptor page never granted",
+            indirect(OP_WRITE, 2, 0, 77),
+        ),
+        ("a flush inside", indirect(OP_FLUSH_DISKCACHE, 2, 0, 50)),
+        ("an indirect inside", indirect(OP_INDIRECT, 2, 0, 50)),
+        (
+            "a segment from an ungranted page",
+            indirect(OP_WRITE, 2, 0, 51),
+        ),
+        ("a segment out of order", indirect(OP_WRITE, 1, 0, 52)),
+        (
+            "past the disk's end",
+            indirect(OP_WRITE, 20, 256 - 8 * 19, 50),
+        ),
+    ] {
+        assert_eq!(serve(&r, &mut disk, &mut pages).status, RSP_ERROR, "{what}");
+        assert_eq!(disk.bytes, before, "{what} changed the disk");
+    }
 }

@@ -63,6 +63,8 @@ const DISK_WRITTEN: &str = "dom0: xvda-written ";
 /// What dom0 says of the first domU's block ring: Linux's front end
 /// loaded with `max_ring_page_order=2` takes the 4 pages dom0 offers.
 const VBD_RING: &str = "dom0: vbd of domain 1: connected, a ring of 4 pages (128 slots)";
+/// What Linux's front end says once it uses dom0's indirect requests.
+const VBD_INDIRECT: &str = "indirect descriptors: enabled";
 /// What the domU writes to its disk.
 const DOMU_FILE: (&str, &str) = ("from-domu.txt", "written by the domU");
 
@@ -406,6 +408,9 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
     }
     if !log.contains(VBD_RING) {
         return Err(format!("no {VBD_RING:?} from dom0"));
+    }
+    if !log.contains(VBD_INDIRECT) {
+        return Err(format!("no {VBD_INDIRECT:?} from the domU"));
     }
     check_network(log)?;
     let mut disk = original;
