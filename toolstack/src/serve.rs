@@ -9,6 +9,10 @@
 //!   its console ring, unpauses it and relays its lines, sleeping in
 //!   `SCHEDOP_poll` on the two ports, until it has shut down; then closes
 //!   both ports and destroys it.
+//! - [`run_many`]: the same for up to [`MAX_GUESTS`] domains at once, each
+//!   destroyed as it shuts down; at every wake-up the caller serves its
+//!   own work (store, devices) and names its [`Ports`] to wake for, and
+//!   may [`Ports::feed`] console input to one domain ([`feed_ring`]).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
