@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 
 use guest_abi::println;
 use pv_drivers::blkif::{self, Disk, IoError, Request, Response, SECTOR};
-use pv_drivers::ring::Back;
+use pv_drivers::ring::{Back, SharedRing};
 use pv_drivers::xenstored::Store;
 
 use crate::grants::CopyGrants;
@@ -146,8 +146,31 @@ struct Connection {
     broken: bool,
 }
 
+/// How a back end lies, for tests of front ends (dom0's `vbd_hostile=`):
+/// it never answers, answers each request under an id never sent, or
+/// claims a thousand responses more than it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    Silent,
+    BogusIds,
+    Lie,
+}
+
+impl Hostile {
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "silent" => Some(Self::Silent),
+            "bogus-ids" => Some(Self::BogusIds),
+            "lie" => Some(Self::Lie),
+            _ => None,
+        }
+    }
+}
+
 /// One virtual block device of domain `front`.
 pub struct Vbd {
+    /// A test's lying back end (`None`: an honest one).
+    pub hostile: Option<Hostile>,
     front: u16,
     hs: Handshake,
     connection: Option<Connection>,
@@ -170,6 +193,7 @@ impl Vbd {
     ) -> Self {
         Self {
             front,
+            hostile: None,
             hs: Handshake::new("vbd", front, dev),
             connection: None,
             ring_va,
@@ -194,9 +218,15 @@ impl Vbd {
         let page = unsafe { MappedPage::pages(self.ring_va, c.pages) };
         let mut back = Back::<_, Request, Response>::resume(&page, c.idx);
         let mut notify = false;
+        let hostile = self.hostile;
         let r: Result<(), pv_drivers::ring::RingError> = (|| loop {
             while let Some(req) = back.next_request()? {
-                let rsp = blkif::serve(&req, &mut self.disk, &mut self.grants);
+                let mut rsp = blkif::serve(&req, &mut self.disk, &mut self.grants);
+                match hostile {
+                    Some(Hostile::Silent) => continue,
+                    Some(Hostile::BogusIds) => rsp.id = rsp.id.wrapping_add(1000),
+                    None | Some(Hostile::Lie) => {}
+                }
                 back.queue(&rsp);
             }
             notify |= back.push();
@@ -205,6 +235,11 @@ impl Vbd {
             }
         })();
         c.idx = back.indices();
+        if hostile == Some(Hostile::Lie) && notify {
+            // After the real responses, a producer index a thousand past
+            // what was produced.
+            page.store(8, page.load(8).wrapping_add(1000));
+        }
         if let Err(e) = r {
             println!(
                 "dom0: vbd of domain {}: the ring's indices lie ({e:?}): not served any more",

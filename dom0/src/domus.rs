@@ -20,7 +20,8 @@
 //! `domu_count=N` runs N domUs of a lone kernel,
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
 //! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
-//! and `domu_vif=1` each domU a network interface. Serial input (what the
+//! and `domu_vif=1` each domU a network interface; `vbd_hostile=silent`,
+//! `bogus-ids` or `lie` makes the block back end lie to its front end. Serial input (what the
 //! hypervisor hands dom0 through `VIRQ_CONSOLE` and `CONSOLEIO_read`) goes
 //! to the first domU's console, or domain N's with `console_domu=N`.
 
@@ -210,6 +211,9 @@ struct Services {
     /// attached to (`console_domu=N`, or the first).
     console_virq: Option<u32>,
     console_to: Option<u16>,
+    /// For tests: a block back end that lies (`vbd_hostile=silent`,
+    /// `bogus-ids` or `lie`).
+    vbd_hostile: Option<crate::blkback::Hostile>,
 }
 
 /// Builds the domUs the boot module asks for and runs them to their
@@ -281,6 +285,10 @@ pub fn run(si: StartInfoRef) {
         domus: Vec::new(),
         console_virq: bind_console_virq(),
         console_to: option(si, "console_domu=").and_then(|d| u16::try_from(d).ok()),
+        vbd_hostile: crate::c_str(&si.cmd_line)
+            .split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix("vbd_hostile="))
+            .and_then(crate::blkback::Hostile::parse),
     };
     let mut built = Vec::new();
     let mut unpacked: Option<&'static mut [u8]> = None;
@@ -537,7 +545,9 @@ impl Services {
             if writable { "writable" } else { "read-only" },
         );
         let disk = MemDisk::new(bytes, !writable);
-        Some(Vbd::new(si, id, dev, disk, ring_va))
+        let mut vbd = Vbd::new(si, id, dev, disk, ring_va);
+        vbd.hostile = self.vbd_hostile;
+        Some(vbd)
     }
 
     /// One wake-up: every domU's store requests, the devices' handshakes,
