@@ -6,8 +6,8 @@
 //!   front end's `state` node, which [`Vbd::poll`] reads after every pass
 //!   of the store (dom0 serves the store in-process). The back end
 //!   publishes `sectors`, `info`, `sector-size`, `feature-flush-cache`,
-//!   `max-ring-page-order` and `feature-max-indirect-segments` at
-//!   `InitWait`; once the front end is `Initialised` it maps the ring
+//!   `feature-discard` (writable disks), `max-ring-page-order` and
+//!   `feature-max-indirect-segments` at `InitWait`; once the front end is `Initialised` it maps the ring
 //!   its `ring-ref` grants (or `ring-ref0` ... for a ring of
 //!   2^`ring-page-order` pages, at most the 4 `max-ring-page-order`
 //!   offers), binds its `event-channel`, and is `Connected`.
@@ -47,6 +47,9 @@ pub struct MemDisk {
     read_only: bool,
     /// One bit per 4 KiB block: written since boot.
     written: Vec<u64>,
+    /// Sectors discarded (zeroed) since boot, and the byte ranges.
+    pub discarded: u64,
+    discards: Vec<core::ops::Range<usize>>,
 }
 
 impl MemDisk {
@@ -56,6 +59,8 @@ impl MemDisk {
             bytes,
             read_only,
             written: vec![0; blocks.div_ceil(64)],
+            discarded: 0,
+            discards: Vec::new(),
         }
     }
 
@@ -79,10 +84,16 @@ impl MemDisk {
         }
     }
 
-    /// Prints every block written, 64 bytes a line, as
-    /// `<tag> <byte offset, hex> <bytes, hex>`: the host applies them to
-    /// its copy of the image.
+    /// Prints every range discarded as `<tag> <byte offset, hex> zeros
+    /// <length, hex>`, then every block written, 64 bytes a line, as
+    /// `<tag> <byte offset, hex> <bytes, hex>`: the host applies them, in
+    /// that order, to its copy of the image.
     pub fn dump_written(&self, tag: &str) {
+        // First the ranges discarded (zeros now unless written since: the
+        // blocks written follow with what they hold).
+        for r in &self.discards {
+            println!("{tag} {:x} zeros {:x}", r.start, r.len());
+        }
         let mut blocks = 0;
         for (i, &w) in self.written.iter().enumerate() {
             for bit in 0..64 {
@@ -130,7 +141,12 @@ impl Disk for MemDisk {
     fn discard(&mut self, offset: u64, len: u64) -> Result<(), IoError> {
         let r = self.range(offset, usize::try_from(len).map_err(|_| IoError)?)?;
         self.bytes[r.clone()].fill(0);
-        self.mark(&r);
+        self.discarded += len / SECTOR;
+        // Kept as ranges, not written blocks: a discard covers megabytes.
+        match self.discards.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => self.discards.push(r),
+        }
         Ok(())
     }
 }
@@ -287,6 +303,12 @@ impl BackEnd for Vbd {
             "max-ring-page-order",
             format!("{MAX_RING_ORDER}").as_bytes(),
         );
+        // Discard in whole sectors; a discarded range reads back as zeros.
+        if !self.disk.read_only {
+            self.hs.write(s, "feature-discard", b"1");
+            self.hs.write(s, "discard-granularity", b"512");
+            self.hs.write(s, "discard-alignment", b"0");
+        }
         let indirect = pv_drivers::blkif::MAX_INDIRECT_SEGMENTS;
         self.hs.write(
             s,

@@ -659,6 +659,10 @@ impl Services {
         if let Some(mut v) = d.vbd.take() {
             v.disconnect();
             v.disk.dump_written("dom0: xvda-written");
+            println!(
+                "dom0: vbd of domain {id}: {} sectors discarded",
+                v.disk.discarded
+            );
         }
         if let Some(mut v) = d.vif.take() {
             v.disconnect();

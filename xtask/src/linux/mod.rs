@@ -65,6 +65,8 @@ const DISK_WRITTEN: &str = "dom0: xvda-written ";
 const VBD_RING: &str = "dom0: vbd of domain 1: connected, a ring of 4 pages (128 slots)";
 /// What Linux's front end says once it uses dom0's indirect requests.
 const VBD_INDIRECT: &str = "indirect descriptors: enabled";
+/// What dom0 says of the discards (`-o discard`, a file removed).
+const VBD_DISCARDED: &str = "dom0: vbd of domain 1: ";
 /// What the domU writes to its disk.
 const DOMU_FILE: (&str, &str) = ("from-domu.txt", "written by the domU");
 
@@ -210,9 +212,14 @@ if $B grep -q hvtest=vbd /proc/cmdline; then
   while [ ! -b /dev/xvda ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
   echo "HV-VBD-SHA256 $(retry sum /dev/xvda)"
   $B mkdir -p /mnt
-  $B mount -t ext4 /dev/xvda /mnt
+  $B mount -t ext4 -o discard /dev/xvda /mnt
   echo "HV-VBD-READ $(retry $B cat /mnt/hello.txt)"
   echo "written by the domU" > /mnt/from-domu.txt
+  # A file written and removed: its blocks are discarded (-o discard).
+  $B dd if=/dev/zero of=/mnt/scratch bs=4096 count=64 2>/dev/null
+  $B sync
+  $B rm /mnt/scratch
+  $B sync
   $B umount /mnt
   echo "HV-VBD-DONE"
 fi
@@ -412,6 +419,16 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
     if !log.contains(VBD_INDIRECT) {
         return Err(format!("no {VBD_INDIRECT:?} from the domU"));
     }
+    let discarded = log.lines().find_map(|l| {
+        l.trim_end()
+            .strip_prefix(VBD_DISCARDED)?
+            .strip_suffix(" sectors discarded")?
+            .parse::<u64>()
+            .ok()
+    });
+    if discarded.is_none_or(|n| n == 0) {
+        return Err(format!("no sector discarded ({VBD_DISCARDED:?} ...)"));
+    }
     check_network(log)?;
     let mut disk = original;
     apply_written(&mut disk, log)?;
@@ -494,6 +511,14 @@ fn apply_written(disk: &mut [u8], log: &str) -> Result<usize, String> {
         let bad = || format!("a bad line from dom0: {l:?}");
         let (offset, hex) = rest.split_once(' ').ok_or_else(bad)?;
         let offset = usize::from_str_radix(offset, 16).map_err(|_| bad())?;
+        if let Some(len) = hex.strip_prefix("zeros ") {
+            let len = usize::from_str_radix(len, 16).map_err(|_| bad())?;
+            disk.get_mut(offset..offset.saturating_add(len))
+                .ok_or_else(bad)?
+                .fill(0);
+            lines += 1;
+            continue;
+        }
         if hex.len() % 2 != 0 || !hex.is_ascii() {
             return Err(bad());
         }
@@ -981,6 +1006,21 @@ mod tests {
         );
         assert_eq!(apply_written(&mut disk, &log), Ok(1));
         assert_eq!((disk[0x40], disk[0x41], disk[0]), (0xaa, 0xbb, 0));
+        // A discarded range, then a block written inside it.
+        let mut disk = vec![7u8; 256];
+        let log = format!(
+            "{DISK_WRITTEN}10 zeros 20\n{DISK_WRITTEN}18 0102\n{DISK_WRITTEN}end: 1 blocks\n"
+        );
+        assert_eq!(apply_written(&mut disk, &log), Ok(2));
+        assert_eq!(
+            (disk[0xf], disk[0x10], disk[0x18], disk[0x19], disk[0x2f], disk[0x30]),
+            (7, 0, 1, 2, 0, 7)
+        );
+        assert!(apply_written(
+            &mut disk,
+            &format!("{DISK_WRITTEN}f0 zeros 20\n{DISK_WRITTEN}end: 0 blocks\n")
+        )
+        .is_err());
         // Past the end, odd or bad hex, or no closing line: refused.
         for bad in ["100 00", "ff 0011", "0 abc", "0 zz", "zz 00"] {
             let log = format!("{DISK_WRITTEN}{bad}\n{DISK_WRITTEN}end: 1 blocks\n");
