@@ -16,7 +16,6 @@
 
 use zerocopy::IntoBytes;
 
-use alloc::vec::Vec;
 use zerocopy::FromBytes;
 
 pub use guest_abi::io::blkif::{
@@ -65,13 +64,38 @@ pub trait Grants {
 /// default): one page of descriptors.
 pub const MAX_INDIRECT_SEGMENTS: usize = 32;
 
+/// A request's segments, kept without allocating (a ring loop serves
+/// one request after another): the first `len` of `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segments {
+    list: [Segment; MAX_INDIRECT_SEGMENTS],
+    len: usize,
+}
+
+impl Segments {
+    fn of(segs: &[Segment]) -> Self {
+        let mut list = [Segment::default(); MAX_INDIRECT_SEGMENTS];
+        let len = segs.len().min(MAX_INDIRECT_SEGMENTS);
+        list[..len].copy_from_slice(&segs[..len]);
+        Self { list, len }
+    }
+
+    fn as_slice(&self) -> &[Segment] {
+        &self.list[..self.len]
+    }
+}
+
 /// A request that passed the checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a plan lives on the stack for one request; boxing would allocate per request"
+)]
 enum Plan {
     Transfer {
         write: bool,
         sector: u64,
-        segs: Vec<Segment>,
+        segs: Segments,
     },
     Flush,
     Discard {
@@ -90,9 +114,9 @@ fn check(req: &Request, disk: &impl Disk, grants: &mut impl Grants) -> Result<Pl
             if n == 0 || n > MAX_SEGMENTS {
                 return Err(RSP_ERROR);
             }
-            (req.operation, req.seg[..n].to_vec())
+            (req.operation, Segments::of(&req.seg[..n]))
         }
-        OP_FLUSH_DISKCACHE | OP_DISCARD => (req.operation, Vec::new()),
+        OP_FLUSH_DISKCACHE | OP_DISCARD => (req.operation, Segments::of(&[])),
         _ => return Err(RSP_EOPNOTSUPP),
     };
     let writes = matches!(op, OP_WRITE | OP_FLUSH_DISKCACHE | OP_DISCARD);
@@ -117,7 +141,7 @@ fn check(req: &Request, disk: &impl Disk, grants: &mut impl Grants) -> Result<Pl
         _ => {}
     }
     let mut total = 0u64;
-    for s in &segs {
+    for s in segs.as_slice() {
         if s.first_sect > s.last_sect || s.last_sect >= SECTORS_PER_PAGE {
             return Err(RSP_ERROR);
         }
@@ -138,7 +162,7 @@ fn check(req: &Request, disk: &impl Disk, grants: &mut impl Grants) -> Result<Pl
 /// [`MAX_INDIRECT_SEGMENTS`] of a read or write, their descriptors copied
 /// once from the front end's pages (one grant copy each, into private
 /// memory).
-fn indirect_segments(req: &Request, grants: &mut impl Grants) -> Result<(u8, Vec<Segment>), i16> {
+fn indirect_segments(req: &Request, grants: &mut impl Grants) -> Result<(u8, Segments), i16> {
     let ind = RequestIndirect::read_from_prefix(req.as_bytes())
         .map_err(|_| RSP_ERROR)?
         .0;
@@ -149,21 +173,13 @@ fn indirect_segments(req: &Request, grants: &mut impl Grants) -> Result<(u8, Vec
     if n == 0 || n > MAX_INDIRECT_SEGMENTS {
         return Err(RSP_ERROR);
     }
-    let per_page = SEGS_PER_INDIRECT_FRAME;
-    let mut bytes = alloc::vec![0u8; n * size_of::<Segment>()];
-    for (page, chunk) in bytes
-        .chunks_mut(per_page * size_of::<Segment>())
-        .enumerate()
-    {
-        let gref = *ind.indirect_grefs.get(page).ok_or(RSP_ERROR)?;
-        grants
-            .copy_from(gref, 0, chunk)
-            .map_err(|IoError| RSP_ERROR)?;
-    }
-    let segs = bytes
-        .chunks_exact(size_of::<Segment>())
-        .map(|c| Segment::read_from_bytes(c).map_err(|_| RSP_ERROR))
-        .collect::<Result<Vec<_>, _>>()?;
+    // One page of descriptors holds them all.
+    const _: () = assert!(MAX_INDIRECT_SEGMENTS <= SEGS_PER_INDIRECT_FRAME);
+    let mut segs = Segments::of(&[]);
+    grants
+        .copy_from(ind.indirect_grefs[0], 0, segs.list[..n].as_mut_bytes())
+        .map_err(|IoError| RSP_ERROR)?;
+    segs.len = n;
     Ok((ind.indirect_op, segs))
 }
 
@@ -205,6 +221,7 @@ fn execute(plan: Plan, disk: &mut impl Disk, grants: &mut impl Grants) -> Result
                 let offset = u16::from(s.first_sect) * 512;
                 (offset, (usize::from(s.last_sect - s.first_sect) + 1) * 512)
             };
+            let segs = segs.as_slice();
             let total = segs.iter().map(|s| span(s).1).sum();
             let mut buf = alloc::vec![0u8; total];
             let at = sector * SECTOR;
@@ -212,7 +229,7 @@ fn execute(plan: Plan, disk: &mut impl Disk, grants: &mut impl Grants) -> Result
             if write {
                 // Every granted page first: a grant that fails leaves the
                 // disk untouched.
-                for s in &segs {
+                for s in segs {
                     let (offset, len) = span(s);
                     grants.copy_from(
                         s.gref,
@@ -224,7 +241,7 @@ fn execute(plan: Plan, disk: &mut impl Disk, grants: &mut impl Grants) -> Result
                 disk.write(at, &buf)
             } else {
                 disk.read(at, &mut buf)?;
-                for s in &segs {
+                for s in segs {
                     let (offset, len) = span(s);
                     grants.copy_to(s.gref, offset, buf.get(done..done + len).ok_or(IoError)?)?;
                     done += len;

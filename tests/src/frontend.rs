@@ -15,11 +15,18 @@ use guest_abi::sched::{SCHEDOP_YIELD, SHUTDOWN_POWEROFF};
 use guest_abi::xen::{DOMID_SELF, UVMF_INVLPG};
 use pv_drivers::xs_client::XsClient;
 
+use crate::pages::Pages;
+
 pub const PAGE: usize = 4096;
 
-/// A page of ours to grant.
-#[repr(C, align(4096))]
-pub struct Page(pub [u8; PAGE]);
+/// Our pages `p`, to grant to dom0 and reach only as it is reached: by
+/// volatile and atomic accesses (`MappedPage`), never a reference.
+pub fn shared<const N: usize>(p: &'static Pages<N>) -> MappedPage {
+    // SAFETY: the pages are static, page aligned and mapped writable for
+    // good; `Pages` never hands out a reference into them, so every
+    // access is `MappedPage`'s.
+    unsafe { MappedPage::pages(p.addr(), N) }
+}
 
 pub fn yield_now() {
     // SAFETY: no argument.

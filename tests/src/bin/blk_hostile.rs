@@ -30,7 +30,8 @@ use guest_abi::io::blkif::{
 use guest_abi::rt::{shutdown, StartInfoRef};
 use guest_abi::sched::SHUTDOWN_POWEROFF;
 use pv_drivers::ring::{Front, SharedRing};
-use tests::frontend::{self as fe, yield_now, Checks, GrantTable, Page, PAGE};
+use tests::frontend::{self as fe, yield_now, Checks, GrantTable, PAGE};
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "blk_hostile");
 
@@ -41,8 +42,8 @@ const DATA_REF: u32 = 9;
 const BOGUS_REF: u32 = 500;
 const DEV: &str = "device/vbd/51712";
 
-static mut RING: Page = Page([0; PAGE]);
-static mut DATA: Page = Page([0; PAGE]);
+static RING: Pages<1> = Pages::new();
+static DATA: Pages<1> = Pages::new();
 
 /// The byte dom0's test disk holds in sector `n`.
 fn disk_byte(n: u64) -> u8 {
@@ -87,10 +88,10 @@ impl Blk<'_> {
         if !self.answered(read_req(first, &[seg(DATA_REF, 0, 7)]), BLKIF_RSP_OKAY) {
             return false;
         }
-        // SAFETY: the data page is ours; dom0 wrote it for the read, which
-        // is answered.
-        let d = unsafe { &*core::ptr::addr_of!(DATA) };
-        d.0.chunks(512)
+        // dom0 wrote the data page for the read, which is answered.
+        let mut d = [0u8; PAGE];
+        fe::shared(&DATA).read(0, &mut d);
+        d.chunks(512)
             .zip(first..)
             .all(|(sector, n)| sector.iter().all(|&b| b == disk_byte(n)))
     }
@@ -145,12 +146,9 @@ fn main(si: StartInfoRef) -> ! {
         fe::read(&mut xs, &format!("{backend}/sectors")) == "128",
     );
     let gt = GrantTable::new(&mut c, si);
-    let ring_va = core::ptr::addr_of!(RING) as u64;
-    gt.grant(si, RING_REF, ring_va);
-    gt.grant(si, DATA_REF, core::ptr::addr_of!(DATA) as u64);
-    // SAFETY: the ring page is ours, shared with dom0 only through the
-    // grant.
-    let ring_page = unsafe { MappedPage::new(ring_va) };
+    gt.grant(si, RING_REF, RING.addr());
+    gt.grant(si, DATA_REF, DATA.addr());
+    let ring_page = fe::shared(&RING);
     let Some(front) = Front::<_, Request, Response>::new(&ring_page) else {
         c.check("a ring", false);
         shutdown(SHUTDOWN_POWEROFF)

@@ -15,15 +15,15 @@ extern crate alloc;
 
 use alloc::format;
 
-use dom0::support::MappedPage;
 use guest_abi::rt::StartInfoRef;
 use pv_drivers::blkfront::{BlkFront, Page as BlkPage};
-use tests::frontend::{self as fe, yield_now, Checks, GrantTable, Page, PAGE};
+use tests::frontend::{self as fe, yield_now, Checks, GrantTable};
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "blk_victim");
 
-static mut RING: Page = Page([0; PAGE]);
-static mut DATA: Page = Page([0; PAGE]);
+static RING: Pages<1> = Pages::new();
+static DATA: Pages<1> = Pages::new();
 const RING_REF: u32 = 8;
 const DATA_REF: u32 = 9;
 const DEV: &str = "device/vbd/51712";
@@ -42,10 +42,9 @@ fn main(si: StartInfoRef) -> ! {
         fe::wait_for(&mut xs, &state, b"2"),
     );
     let gt = GrantTable::new(&mut c, si);
-    gt.grant(si, RING_REF, core::ptr::addr_of!(RING) as u64);
-    gt.grant(si, DATA_REF, core::ptr::addr_of!(DATA) as u64);
-    // SAFETY: the page is ours, shared with dom0 through the grant.
-    let ring = unsafe { MappedPage::new(core::ptr::addr_of!(RING) as u64) };
+    gt.grant(si, RING_REF, RING.addr());
+    gt.grant(si, DATA_REF, DATA.addr());
+    let ring = fe::shared(&RING);
     let Some(mut f) = BlkFront::new(&ring) else {
         c.check("a ring", false);
         c.done()

@@ -26,8 +26,9 @@ use guest_abi::io::netif::{
 };
 use guest_abi::rt::{shutdown, StartInfoRef};
 use guest_abi::sched::SHUTDOWN_POWEROFF;
-use pv_drivers::ring::Front;
-use tests::frontend::{self as fe, yield_now, Checks, GrantTable, Page, PAGE};
+use pv_drivers::ring::{Front, SharedRing};
+use tests::frontend::{self as fe, yield_now, Checks, GrantTable};
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "net_hostile");
 
@@ -37,9 +38,9 @@ const DATA_REF: u32 = 10;
 const BOGUS_REF: u32 = 500;
 const DEV: &str = "device/vif/0";
 
-static mut TX: Page = Page([0; PAGE]);
-static mut RX: Page = Page([0; PAGE]);
-static mut DATA: Page = Page([0; PAGE]);
+static TX: Pages<1> = Pages::new();
+static RX: Pages<1> = Pages::new();
+static DATA: Pages<1> = Pages::new();
 
 /// Its transmit ring.
 struct Net<'a> {
@@ -125,23 +126,15 @@ fn main(si: StartInfoRef) -> ! {
         fe::read(&mut xs, &format!("{backend}/feature-rx-copy")) == "1",
     );
     let gt = GrantTable::new(&mut c, si);
-    let (tx_va, rx_va) = (
-        core::ptr::addr_of!(TX) as u64,
-        core::ptr::addr_of!(RX) as u64,
-    );
-    let data_va = core::ptr::addr_of!(DATA) as u64;
-    gt.grant(si, TX_REF, tx_va);
-    gt.grant(si, RX_REF, rx_va);
-    gt.grant(si, DATA_REF, data_va);
+    gt.grant(si, TX_REF, TX.addr());
+    gt.grant(si, RX_REF, RX.addr());
+    gt.grant(si, DATA_REF, DATA.addr());
     // The honest frame: broadcast, from its MAC, a made-up EtherType.
-    // SAFETY: the data page is ours; dom0 only reads it, by grant copy.
-    let data = unsafe { &mut *core::ptr::addr_of_mut!(DATA) };
-    data.0[..6].fill(0xff);
-    data.0[6..12].copy_from_slice(&[0x00, 0x16, 0x3e, 0, 0, 1]);
-    data.0[12..14].copy_from_slice(&[0x88, 0xb5]);
-    // SAFETY: both ring pages are ours, shared with dom0 only through the
-    // grants.
-    let (tx_page, rx_page) = unsafe { (MappedPage::new(tx_va), MappedPage::new(rx_va)) };
+    let data = fe::shared(&DATA);
+    data.write(0, &[0xff; 6]);
+    data.write(6, &[0x00, 0x16, 0x3e, 0, 0, 1]);
+    data.write(12, &[0x88, 0xb5]);
+    let (tx_page, rx_page) = (fe::shared(&TX), fe::shared(&RX));
     let tx = Front::<_, NetifTxRequest, NetifTxResponse>::new(&tx_page);
     let rx = Front::<_, NetifRxRequest, NetifRxResponse>::new(&rx_page);
     let (Some(tx), Some(_rx)) = (tx, rx) else {
@@ -225,6 +218,5 @@ fn main(si: StartInfoRef) -> ! {
 
 /// The transmit ring's `rsp_prod`.
 fn tx_page_rsp_prod(page: &MappedPage) -> u32 {
-    use pv_drivers::ring::SharedRing;
     page.load(8)
 }

@@ -21,16 +21,19 @@ use guest_abi::io::netif::NETIF_RSP_OKAY;
 use guest_abi::rt::StartInfoRef;
 use pv_drivers::blkfront::{BlkFront, Page as BlkPage};
 use pv_drivers::netfront::NetFront;
-use tests::frontend::{self as fe, yield_now, Checks, GrantTable, Page, PAGE};
+use pv_drivers::ring::SharedRing;
+use tests::frontend::{self as fe, yield_now, Checks, GrantTable, PAGE};
+use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "net_peer");
 
-static mut BLK_RING: Page = Page([0; PAGE]);
-static mut BLK_DATA: Page = Page([0; PAGE]);
-static mut TX_RING: Page = Page([0; PAGE]);
-static mut RX_RING: Page = Page([0; PAGE]);
-static mut TX_BUF: Page = Page([0; PAGE]);
-static mut RX_BUF: [Page; 4] = [const { Page([0; PAGE]) }; 4];
+static BLK_RING: Pages<1> = Pages::new();
+static BLK_DATA: Pages<1> = Pages::new();
+static TX_RING: Pages<1> = Pages::new();
+static RX_RING: Pages<1> = Pages::new();
+static TX_BUF: Pages<1> = Pages::new();
+/// Four receive buffers, a page each.
+static RX_BUF: Pages<4> = Pages::new();
 
 const BLK_RING_REF: u32 = 8;
 const BLK_DATA_REF: u32 = 9;
@@ -39,10 +42,6 @@ const RX_RING_REF: u32 = 11;
 const TX_BUF_REF: u32 = 12;
 const RX_BUF_REF: u32 = 13;
 const ETHERTYPE: [u8; 2] = [0x88, 0xb5];
-
-fn va<T>(p: *const T) -> u64 {
-    p as u64
-}
 
 /// The bytes it writes to its disk.
 fn pattern(i: usize) -> u8 {
@@ -84,10 +83,9 @@ fn main(si: StartInfoRef) -> ! {
             "the disk's back end is InitWait",
             fe::wait_for(&mut xs, &state, b"2"),
         );
-        gt.grant(si, BLK_RING_REF, va(core::ptr::addr_of!(BLK_RING)));
-        gt.grant(si, BLK_DATA_REF, va(core::ptr::addr_of!(BLK_DATA)));
-        // SAFETY: the page is ours, shared with dom0 through the grant.
-        let ring = unsafe { MappedPage::new(va(core::ptr::addr_of!(BLK_RING))) };
+        gt.grant(si, BLK_RING_REF, BLK_RING.addr());
+        gt.grant(si, BLK_DATA_REF, BLK_DATA.addr());
+        let ring = fe::shared(&BLK_RING);
         let Some(mut f) = BlkFront::new(&ring) else {
             c.check("a block ring", false);
             c.done()
@@ -120,29 +118,32 @@ fn main(si: StartInfoRef) -> ! {
             });
             done && status == Some(pv_drivers::blkif::RSP_OKAY)
         };
-        // SAFETY: the data page is ours; dom0 writes it only while a read
-        // is in flight.
-        let data = || unsafe { &mut *core::ptr::addr_of_mut!(BLK_DATA) };
+        // dom0 writes the data page only while a read is in flight.
+        let data = fe::shared(&BLK_DATA);
+        let mut buf = [0u8; PAGE];
         let read = f.read(5, &[page]);
+        let read = io(&mut f, read);
+        data.read(0, &mut buf);
         c.check(
             "blkfront: sectors 5-12 read, as dom0's test disk holds them",
-            io(&mut f, read)
-                && data()
-                    .0
-                    .chunks(512)
-                    .zip(5u64..)
-                    .all(|(s, n)| s.iter().all(|&b| b == dom0::domus::test_disk_byte(n))),
+            read && buf
+                .chunks(512)
+                .zip(5u64..)
+                .all(|(s, n)| s.iter().all(|&b| b == dom0::domus::test_disk_byte(n))),
         );
-        for (i, b) in data().0.iter_mut().enumerate() {
+        for (i, b) in buf.iter_mut().enumerate() {
             *b = pattern(i);
         }
+        data.write(0, &buf);
         let write = f.write(64, &[page]);
         let wrote = io(&mut f, write);
-        data().0.fill(0);
+        data.write(0, &[0; PAGE]);
         let read = f.read(64, &[page]);
+        let read = io(&mut f, read);
+        data.read(0, &mut buf);
         c.check(
             "blkfront: a page written and read back",
-            wrote && io(&mut f, read) && data().0.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+            wrote && read && buf.iter().enumerate().all(|(i, &b)| b == pattern(i)),
         );
     }
 
@@ -153,21 +154,18 @@ fn main(si: StartInfoRef) -> ! {
         "the interface's back end is InitWait",
         fe::wait_for(&mut xs, &state, b"2"),
     );
-    gt.grant(si, TX_RING_REF, va(core::ptr::addr_of!(TX_RING)));
-    gt.grant(si, RX_RING_REF, va(core::ptr::addr_of!(RX_RING)));
-    gt.grant(si, TX_BUF_REF, va(core::ptr::addr_of!(TX_BUF)));
+    gt.grant(si, TX_RING_REF, TX_RING.addr());
+    gt.grant(si, RX_RING_REF, RX_RING.addr());
+    gt.grant(si, TX_BUF_REF, TX_BUF.addr());
     for i in 0..4u32 {
-        // SAFETY: only the buffer's address is taken.
-        let b = unsafe { core::ptr::addr_of!(RX_BUF[i as usize]) };
-        gt.grant(si, RX_BUF_REF + i, va(b));
+        gt.grant(
+            si,
+            RX_BUF_REF + i,
+            RX_BUF.addr() + u64::from(i) * PAGE as u64,
+        );
     }
-    // SAFETY: both ring pages are ours, shared with dom0 through grants.
-    let (txp, rxp) = unsafe {
-        (
-            MappedPage::new(va(core::ptr::addr_of!(TX_RING))),
-            MappedPage::new(va(core::ptr::addr_of!(RX_RING))),
-        )
-    };
+    let (txp, rxp) = (fe::shared(&TX_RING), fe::shared(&RX_RING));
+    let rx_bufs = fe::shared(&RX_BUF);
     let Some(mut net) = NetFront::new(&txp, &rxp) else {
         c.check("network rings", false);
         c.done()
@@ -189,18 +187,17 @@ fn main(si: StartInfoRef) -> ! {
     net.push();
     let _ = tests::evtchn::send(port);
     // Frames to the peer: "net_peer <id> heard=<0|1>".
-    // SAFETY: the transmit buffer is ours; dom0 only reads it.
-    let tx = unsafe { &mut *core::ptr::addr_of_mut!(TX_BUF) };
+    let tx = fe::shared(&TX_BUF);
     let (mut heard, mut heard_back, mut sent_ok) = (false, false, 0u32);
-    let mut send = |net: &mut NetFront<'_, MappedPage>, heard: bool| {
+    let send = |net: &mut NetFront<'_, MappedPage>, heard: bool| {
         if net.sending() != 0 {
             return;
         }
         let text = format!("net_peer {id} heard={}", u8::from(heard));
-        tx.0[..6].copy_from_slice(&mac(peer));
-        tx.0[6..12].copy_from_slice(&mac(id));
-        tx.0[12..14].copy_from_slice(&ETHERTYPE);
-        tx.0[14..14 + text.len()].copy_from_slice(text.as_bytes());
+        tx.write(0, &mac(peer));
+        tx.write(6, &mac(id));
+        tx.write(12, &ETHERTYPE);
+        tx.write(14, text.as_bytes());
         let len = u16::try_from((14 + text.len()).max(60)).unwrap_or(60);
         if net.send(TX_BUF_REF, 0, len, false).is_ok() {
             net.push();
@@ -220,10 +217,12 @@ fn main(si: StartInfoRef) -> ! {
         }
         if let Ok(got) = net.received() {
             for r in got {
-                let i = (r.gref - RX_BUF_REF) as usize;
-                // SAFETY: the buffer was filled and handed back to us.
-                let b = unsafe { &(*core::ptr::addr_of!(RX_BUF))[i].0 };
-                let frame = &b[usize::from(r.offset)..usize::from(r.offset) + usize::from(r.len)];
+                // The buffer was filled and handed back to us.
+                let at = (r.gref - RX_BUF_REF) as usize * PAGE + usize::from(r.offset);
+                let mut b = [0u8; 128];
+                let frame = &mut b[..usize::from(r.len).min(128)];
+                rx_bufs.read(at, frame);
+                let frame = &*frame;
                 let want = format!("net_peer {peer} heard=");
                 if frame.get(6..12) == Some(&mac(peer)[..])
                     && frame.get(14..14 + want.len()) == Some(want.as_bytes())
