@@ -360,6 +360,14 @@ impl<S: AsRef<[FrameSlot]>> FrameTable<S> {
         self.slot(mfn).ok().map(FrameSlot::snapshot)
     }
 
+    /// A frame's owner now (one word read: cheaper than
+    /// [`get`](Self::get) where nothing else is needed).
+    #[inline(always)]
+    pub fn owner_now(&self, mfn: u64) -> Option<u16> {
+        let c = self.slot(mfn).ok()?.count.load(Ordering::Acquire);
+        (c & OWNED != 0).then_some(owner_of(c))
+    }
+
     /// A frame's type and type count now (one word read: cheaper than
     /// [`get`](Self::get) where nothing else is needed).
     #[inline(always)]

@@ -55,6 +55,7 @@ use hv::pt;
 
 use crate::domain::{self, DomId, Domain};
 use crate::mm::{self, FrameWrite, GrantWords, PageRef, WritableRef};
+use hv::page_info::PageError;
 
 /// A domain's grant table.
 #[derive(Debug)]
@@ -615,7 +616,7 @@ fn pin_grant(
         };
         let mfn = if pinned { act.mfn } else { g.entry_frame(gref) };
         // The frame must be the granter's (Xen: `get_paged_frame`).
-        let owned = mm::with_frame_table(|ft| ft.get(mfn).is_some_and(|p| p.owner == Some(owner)));
+        let owned = mm::with_frame_table(|ft| ft.owner_now(mfn) == Some(owner));
         if owned != Some(true) {
             return Err(undo(GNTST_BAD_PAGE));
         }
@@ -978,8 +979,10 @@ pub fn copy(ld: &Domain, src: CopyEnd, dst: CopyEnd, len: u16) -> Result<(), i16
     // table, say): a general error.
     let readable = |mfn, owner| PageRef::take(mfn, owner).map_err(|_| GNTST_BAD_PAGE);
     let writable = |mfn, owner| {
-        let _owned = readable(mfn, owner)?;
-        WritableRef::take(mfn, owner).map_err(|_| GNTST_GENERAL_ERROR)
+        WritableRef::take(mfn, owner).map_err(|e| match e {
+            PageError::TypeConflict { .. } | PageError::Overflow => GNTST_GENERAL_ERROR,
+            _ => GNTST_BAD_PAGE,
+        })
     };
     let from = claim(ld, src_dom, src, true, readable)?;
     let to = match claim(ld, dst_dom, dst, false, writable) {

@@ -65,7 +65,13 @@ pub fn grant_table_op(cmd: u32, uop: u64, count: u32) -> Outcome {
         GNTTABOP_UNMAP_GRANT_REF => {
             return batch::<GnttabUnmapGrantRef>(cmd, uop, count, unmap_one)
         }
-        GNTTABOP_COPY => return batch::<GnttabCopy>(cmd, uop, count, copy_one),
+        // Only the status goes back, as Xen writes it.
+        GNTTABOP_COPY => {
+            return batch_with::<GnttabCopy>(cmd, uop, count, copy_one, |at, op| {
+                let field = core::mem::offset_of!(GnttabCopy, status) as u64;
+                write_arg(at + field, &op.status)
+            })
+        }
         GNTTABOP_TRANSFER => return batch::<GnttabTransfer>(cmd, uop, count, transfer_one),
         GNTTABOP_SWAP_GRANT_REF => return batch::<GnttabSwapGrantRef>(cmd, uop, count, swap_one),
         GNTTABOP_UNMAP_AND_REPLACE => {
@@ -242,6 +248,17 @@ fn batch<T: GuestValue + zerocopy::IntoBytes>(
     count: u32,
     one: fn(&Domain, bool, &mut T),
 ) -> Outcome {
+    batch_with(cmd, uop, count, one, |at, op| write_arg(at, op))
+}
+
+/// [`batch`], each element written back by `back` (at its address).
+fn batch_with<T: GuestValue + zerocopy::IntoBytes>(
+    cmd: u32,
+    uop: u64,
+    count: u32,
+    one: fn(&Domain, bool, &mut T),
+    back: impl Fn(u64, &T) -> Result<(), Errno>,
+) -> Outcome {
     let size = core::mem::size_of::<T>() as u64;
     if !hv::guest_handle::range_ok(uop, u64::from(count) * size) {
         return Outcome::Err(Errno::EFAULT);
@@ -260,7 +277,7 @@ fn batch<T: GuestValue + zerocopy::IntoBytes>(
             Err(e) => return Outcome::Err(e),
         };
         one(me, io_caps, &mut op);
-        if let Err(e) = write_arg(at, &op) {
+        if let Err(e) = back(at, &op) {
             return Outcome::Err(e);
         }
     }

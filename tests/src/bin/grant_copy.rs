@@ -7,7 +7,8 @@
 //! did not make, a page table as the destination, a read-only
 //! grant or another domain's grant as the destination. Afterwards no
 //! grant is left marked in use; a copy into a grant that is also mapped
-//! leaves the mapping's marks alone.
+//! leaves the mapping's marks alone. Only an element's status is written
+//! back (its other fields may lie on a read-only page).
 //!
 //! @covers: grant_table_op.copy
 #![no_std]
@@ -186,6 +187,28 @@ fn main(si: StartInfoRef) -> ! {
         // SAFETY: as above.
         check!(r, "destroy it", unsafe { typed::domctl(&mut destroy) } => 0);
     }
+
+    // Only the status is written back, as Xen writes it: an element
+    // whose other fields lie on a read-only page still copies and gets
+    // its status.
+    let (_, c) = env.spare();
+    let (_, d) = env.spare();
+    check!(r, "map frame C", w.map(5, c, P | RW | US | A) => 0);
+    check!(r, "map frame D after it", w.map(6, d, P | RW | US | A) => 0);
+    // The element's 40 bytes from 36 bytes before D: its status (at 36)
+    // is D's first two bytes.
+    let at = w.va(6) - 36;
+    write_u64(at, a);
+    write_u64(at + 8, u64::from(DOMID_SELF));
+    write_u64(at + 16, b);
+    write_u64(at + 24, u64::from(DOMID_SELF) | 3000 << 16);
+    write_u64(at + 32, 8 | 0x7777 << 32);
+    check!(r, "C read-only", w.map(5, c, P | US | A) => 0);
+    // SAFETY: the element is mapped (its first 36 bytes read-only).
+    let rc = unsafe { typed::grant_table_op(GNTTABOP_COPY, at as *mut u8, 1) };
+    check!(r, "a copy whose element straddles a read-only page", rc => 0);
+    check!(r, "its status, in the writable page", read_u64(at + 32) >> 32 & 0xffff => 0);
+    check!(r, "B[3000..3008] = A[0..8]", read_u64(w.va(3) + 3000) => 0xa000_0000_0000_0000);
 
     let mut none: [GnttabCopy; 0] = [];
     check!(r, "an empty batch", gnt(GNTTABOP_COPY, &mut none) => 0);
