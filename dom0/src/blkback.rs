@@ -12,9 +12,10 @@
 //!   2^`ring-page-order` pages, at most the 4 `max-ring-page-order`
 //!   offers), binds its `event-channel`, and is `Connected`.
 //! - Requests are `pv_drivers::blkif`'s: each copied off the ring, checked
-//!   against the disk, carried out by grant copy through a bounce page
-//!   (indirect requests of up to 32 segments too; no persistent grants
-//!   are offered).
+//!   against the disk, carried out by grant copy through staging pages
+//!   of ours, a request's segments in one `GNTTABOP_copy` (indirect
+//!   requests of up to 32 segments too; no persistent grants are
+//!   offered).
 //! - A front end that lies about the ring's indices is reported and not
 //!   served any more; a bad request gets `BLKIF_RSP_ERROR`.
 //! - The disk's writes stay in dom0's memory; the 4 KiB blocks written are
@@ -214,7 +215,7 @@ impl Vbd {
             connection: None,
             ring_va,
             disk,
-            grants: CopyGrants::new(si, front),
+            grants: CopyGrants::new(si, front, blkif::MAX_INDIRECT_SEGMENTS),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Grant work dom0's back ends share: copies to and from a front end's
-//! granted pages (`GNTTABOP_copy`), and mapping one granted page (a ring)
-//! at a page of ours.
+//! granted pages (`GNTTABOP_copy`, a request's segments in one batch),
+//! and mapping one granted page (a ring) at a page of ours.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use guest_abi::grant_table::{
     GnttabCopy, GnttabCopyPtr, GnttabMapGrantRef, GnttabUnmapGrantRef, GNTCOPY_DEST_GREF,
@@ -11,7 +12,7 @@ use guest_abi::grant_table::{
 };
 use guest_abi::hypercall::typed;
 use guest_abi::xen::DOMID_SELF;
-use pv_drivers::blkif::{Grants, IoError};
+use pv_drivers::blkif::{Grants, IoError, Piece, MAX_INDIRECT_SEGMENTS};
 
 const PAGE: usize = 4096;
 
@@ -19,86 +20,123 @@ const PAGE: usize = 4096;
 #[repr(C, align(4096))]
 struct Bounce([u8; PAGE]);
 
-/// The front end's pages reached by `GNTTABOP_copy`, one segment at a
-/// time, through a bounce page of ours.
+/// The front end's pages reached by `GNTTABOP_copy`, through staging
+/// pages of ours: a request's segments in one batch.
 pub struct CopyGrants {
     front: u16,
-    bounce: Box<Bounce>,
-    bounce_mfn: u64,
+    staging: Box<[Bounce]>,
+    /// Each staging page's machine frame.
+    mfns: Vec<u64>,
 }
 
 impl CopyGrants {
-    /// Copies to and from domain `front`'s grants, through a bounce page
-    /// of ours.
-    pub fn new(si: &guest_abi::xen::StartInfo, front: u16) -> Self {
-        let bounce = Box::new(Bounce([0; PAGE]));
-        let bounce_mfn = own_mfn(si, core::ptr::from_ref(&*bounce) as u64);
+    /// Copies to and from domain `front`'s grants, through `pages`
+    /// staging pages of ours (at least 1).
+    pub fn new(si: &guest_abi::xen::StartInfo, front: u16, pages: usize) -> Self {
+        let staging: Box<[Bounce]> = (0..pages.max(1)).map(|_| Bounce([0; PAGE])).collect();
+        let mfns = staging
+            .iter()
+            .map(|b| own_mfn(si, core::ptr::from_ref(b) as u64))
+            .collect();
         Self {
             front,
-            bounce,
-            bounce_mfn,
+            staging,
+            mfns,
         }
     }
 
-    fn copy(&mut self, op: GnttabCopy) -> Result<(), IoError> {
-        let mut ops = [op];
-        // SAFETY: `ops` is a live gnttab_copy; its local end is our bounce
-        // page.
-        let rc = unsafe { typed::grant_table_op(GNTTABOP_COPY, ops.as_mut_ptr().cast(), 1) };
-        if rc == 0 && ops[0].status == 0 {
+    /// Carries out `ops` (at most [`MAX_INDIRECT_SEGMENTS`]) in one
+    /// `GNTTABOP_copy`: whether every one copied.
+    fn copy(&mut self, ops: &mut [GnttabCopy]) -> Result<(), IoError> {
+        let n = u32::try_from(ops.len()).map_err(|_| IoError)?;
+        // SAFETY: `ops` are live gnttab_copy entries; each local end is
+        // one of our staging pages.
+        let rc = unsafe { typed::grant_table_op(GNTTABOP_COPY, ops.as_mut_ptr().cast(), n) };
+        if rc == 0 && ops.iter().all(|o| o.status == 0) {
             Ok(())
         } else {
             Err(IoError)
         }
     }
 
-    fn ends(&self, gref: u32, offset: u16) -> (GnttabCopyPtr, GnttabCopyPtr) {
+    /// A copy of `len` bytes between byte `theirs` of their `gref` and
+    /// byte `ours` of our staging page `i`; `to_them`: towards their page.
+    fn op(
+        &self,
+        (gref, theirs): (u32, u16),
+        (i, ours): (usize, u16),
+        len: u16,
+        to_them: bool,
+    ) -> Result<GnttabCopy, IoError> {
         let theirs = GnttabCopyPtr {
             u: u64::from(gref),
             domid: self.front,
-            offset,
+            offset: theirs,
             _pad: 0,
         };
         let ours = GnttabCopyPtr {
-            u: self.bounce_mfn,
+            u: *self.mfns.get(i).ok_or(IoError)?,
             domid: DOMID_SELF,
-            offset: 0,
+            offset: ours,
             _pad: 0,
         };
-        (theirs, ours)
+        let (source, dest, flags) = if to_them {
+            (ours, theirs, GNTCOPY_DEST_GREF)
+        } else {
+            (theirs, ours, GNTCOPY_SOURCE_GREF)
+        };
+        Ok(GnttabCopy {
+            source,
+            dest,
+            len,
+            flags,
+            ..Default::default()
+        })
+    }
+
+    /// One batch of copies, each piece between their grant and the same
+    /// offset of our staging page of its index.
+    fn batch(&mut self, pieces: &[Piece], to_them: bool) -> Result<(), IoError> {
+        let mut ops = [GnttabCopy::default(); MAX_INDIRECT_SEGMENTS];
+        let ops = ops.get_mut(..pieces.len()).ok_or(IoError)?;
+        for (i, (op, p)) in ops.iter_mut().zip(pieces).enumerate() {
+            *op = self.op((p.gref, p.offset), (i, p.offset), p.len, to_them)?;
+        }
+        self.copy(ops)
     }
 }
 
 impl Grants for CopyGrants {
     fn copy_from(&mut self, gref: u32, offset: u16, out: &mut [u8]) -> Result<(), IoError> {
         let len = u16::try_from(out.len()).map_err(|_| IoError)?;
-        let (source, dest) = self.ends(gref, offset);
-        self.copy(GnttabCopy {
-            source,
-            dest,
-            len,
-            flags: GNTCOPY_SOURCE_GREF,
-            ..Default::default()
-        })?;
-        out.copy_from_slice(self.bounce.0.get(..out.len()).ok_or(IoError)?);
+        let mut op = [self.op((gref, offset), (0, 0), len, false)?];
+        self.copy(&mut op)?;
+        let page = self.staging.first().ok_or(IoError)?;
+        out.copy_from_slice(page.0.get(..out.len()).ok_or(IoError)?);
         Ok(())
     }
 
     fn copy_to(&mut self, gref: u32, offset: u16, data: &[u8]) -> Result<(), IoError> {
         let len = u16::try_from(data.len()).map_err(|_| IoError)?;
-        self.bounce
-            .0
+        let page = self.staging.first_mut().ok_or(IoError)?;
+        page.0
             .get_mut(..data.len())
             .ok_or(IoError)?
             .copy_from_slice(data);
-        let (dest, source) = self.ends(gref, offset);
-        self.copy(GnttabCopy {
-            source,
-            dest,
-            len,
-            flags: GNTCOPY_DEST_GREF,
-            ..Default::default()
-        })
+        let mut op = [self.op((gref, offset), (0, 0), len, true)?];
+        self.copy(&mut op)
+    }
+
+    fn gather(&mut self, pieces: &[Piece]) -> Result<(), IoError> {
+        self.batch(pieces, false)
+    }
+
+    fn scatter(&mut self, pieces: &[Piece]) -> Result<(), IoError> {
+        self.batch(pieces, true)
+    }
+
+    fn staging(&mut self, i: usize) -> Option<&mut [u8; PAGE]> {
+        self.staging.get_mut(i).map(|b| &mut b.0)
     }
 }
 

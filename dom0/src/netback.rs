@@ -117,7 +117,7 @@ impl Vif {
             connection: None,
             tx_va,
             rx_va,
-            grants: CopyGrants::new(si, front),
+            grants: CopyGrants::new(si, front, 1),
             tx_pending: Vec::new(),
             rx_posted: VecDeque::new(),
             inbox: VecDeque::new(),

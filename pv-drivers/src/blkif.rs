@@ -50,13 +50,33 @@ pub trait Disk {
     fn discard(&mut self, offset: u64, len: u64) -> Result<(), IoError>;
 }
 
+/// One segment of a request: `len` bytes at `offset` of the front end's
+/// granted page `gref`. It is staged at the same offset of the back
+/// end's staging page of the segment's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Piece {
+    pub gref: u32,
+    pub offset: u16,
+    pub len: u16,
+}
+
 /// The front end's granted pages, reached by grant copy (`GNTTABOP_copy`
-/// with the reference on the front end's side).
+/// with the reference on the front end's side), and the back end's
+/// staging pages, [`MAX_INDIRECT_SEGMENTS`] of them, where a request's
+/// data waits between the disk and the grants.
 pub trait Grants {
     /// Copies `out.len()` bytes from byte `offset` of granted page `gref`.
     fn copy_from(&mut self, gref: u32, offset: u16, out: &mut [u8]) -> Result<(), IoError>;
     /// Copies `data` to byte `offset` of granted page `gref`.
     fn copy_to(&mut self, gref: u32, offset: u16, data: &[u8]) -> Result<(), IoError>;
+    /// Copies every piece from its granted page to its staging page (the
+    /// `i`th piece to page `i`), all in one batch: an error if any fails.
+    fn gather(&mut self, pieces: &[Piece]) -> Result<(), IoError>;
+    /// Copies every piece from its staging page to its granted page, all
+    /// in one batch: an error if any fails.
+    fn scatter(&mut self, pieces: &[Piece]) -> Result<(), IoError>;
+    /// Staging page `i` (below [`MAX_INDIRECT_SEGMENTS`]).
+    fn staging(&mut self, i: usize) -> Option<&mut [u8; 4096]>;
 }
 
 /// Most segments an indirect request may carry here
@@ -208,7 +228,7 @@ pub fn serve(req: &Request, disk: &mut impl Disk, grants: &mut impl Grants) -> R
     }
 }
 
-fn execute(plan: Plan, disk: &mut impl Disk, grants: &mut impl Grants) -> Result<(), IoError> {
+fn execute<G: Grants>(plan: Plan, disk: &mut impl Disk, grants: &mut G) -> Result<(), IoError> {
     match plan {
         Plan::Flush => disk.flush(),
         Plan::Discard { sector, count } => disk.discard(sector * SECTOR, count * SECTOR),
@@ -217,36 +237,43 @@ fn execute(plan: Plan, disk: &mut impl Disk, grants: &mut impl Grants) -> Result
             sector,
             segs,
         } => {
-            let span = |s: &Segment| {
-                let offset = u16::from(s.first_sect) * 512;
-                (offset, (usize::from(s.last_sect - s.first_sect) + 1) * 512)
-            };
+            let mut pieces = [Piece::default(); MAX_INDIRECT_SEGMENTS];
             let segs = segs.as_slice();
-            let total = segs.iter().map(|s| span(s).1).sum();
-            let mut buf = alloc::vec![0u8; total];
-            let at = sector * SECTOR;
-            let mut done = 0;
+            for (p, s) in pieces.iter_mut().zip(segs) {
+                *p = Piece {
+                    gref: s.gref,
+                    offset: u16::from(s.first_sect) * 512,
+                    len: (u16::from(s.last_sect - s.first_sect) + 1) * 512,
+                };
+            }
+            let pieces = &pieces[..segs.len()];
+            // Each piece's bytes on the disk, in order from `sector`.
+            let mut disk_at = sector * SECTOR;
+            let mut each = |i: usize, p: &Piece, grants: &mut G| {
+                let at = disk_at;
+                disk_at += u64::from(p.len);
+                let page = grants.staging(i).ok_or(IoError)?;
+                let r = usize::from(p.offset)..usize::from(p.offset) + usize::from(p.len);
+                let bytes = page.get_mut(r).ok_or(IoError)?;
+                if write {
+                    disk.write(at, bytes)
+                } else {
+                    disk.read(at, bytes)
+                }
+            };
             if write {
                 // Every granted page first: a grant that fails leaves the
                 // disk untouched.
-                for s in segs {
-                    let (offset, len) = span(s);
-                    grants.copy_from(
-                        s.gref,
-                        offset,
-                        buf.get_mut(done..done + len).ok_or(IoError)?,
-                    )?;
-                    done += len;
-                }
-                disk.write(at, &buf)
-            } else {
-                disk.read(at, &mut buf)?;
-                for s in segs {
-                    let (offset, len) = span(s);
-                    grants.copy_to(s.gref, offset, buf.get(done..done + len).ok_or(IoError)?)?;
-                    done += len;
+                grants.gather(pieces)?;
+                for (i, p) in pieces.iter().enumerate() {
+                    each(i, p, grants)?;
                 }
                 Ok(())
+            } else {
+                for (i, p) in pieces.iter().enumerate() {
+                    each(i, p, grants)?;
+                }
+                grants.scatter(pieces)
             }
         }
     }

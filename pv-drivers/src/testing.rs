@@ -7,7 +7,7 @@ use std::vec::Vec;
 
 use std::collections::BTreeMap;
 
-use crate::blkif::{Disk, Grants, IoError, SECTOR};
+use crate::blkif::{Disk, Grants, IoError, Piece, MAX_INDIRECT_SEGMENTS, SECTOR};
 use crate::ring::SharedRing;
 
 /// A shared area in host memory: 32-bit words, each byte reached through
@@ -100,9 +100,17 @@ impl Disk for MemDisk {
     }
 }
 
-/// Granted pages by reference; a reference not granted fails.
+/// Granted pages by reference; a reference not granted fails. The
+/// second field is the back end's staging pages, and how many batches
+/// of copies moved them.
 #[derive(Default)]
-pub struct Pages(pub BTreeMap<u32, Vec<u8>>);
+pub struct Pages(pub BTreeMap<u32, Vec<u8>>, pub Staging);
+
+#[derive(Default)]
+pub struct Staging {
+    pub pages: Vec<[u8; 4096]>,
+    pub batches: u32,
+}
 
 impl Grants for Pages {
     fn copy_from(&mut self, gref: u32, offset: u16, out: &mut [u8]) -> Result<(), IoError> {
@@ -118,5 +126,38 @@ impl Grants for Pages {
             .ok_or(IoError)?
             .copy_from_slice(data);
         Ok(())
+    }
+    fn gather(&mut self, pieces: &[Piece]) -> Result<(), IoError> {
+        self.1.batches += 1;
+        for (i, p) in pieces.iter().enumerate() {
+            let (at, n) = (usize::from(p.offset), usize::from(p.len));
+            let mut bytes = std::vec![0; n];
+            self.copy_from(p.gref, p.offset, &mut bytes)?;
+            self.staging(i).ok_or(IoError)?[at..at + n].copy_from_slice(&bytes);
+        }
+        Ok(())
+    }
+    fn scatter(&mut self, pieces: &[Piece]) -> Result<(), IoError> {
+        self.1.batches += 1;
+        for (i, p) in pieces.iter().enumerate() {
+            let (at, n) = (usize::from(p.offset), usize::from(p.len));
+            let bytes = self
+                .staging(i)
+                .ok_or(IoError)?
+                .get(at..at + n)
+                .ok_or(IoError)?
+                .to_vec();
+            self.copy_to(p.gref, p.offset, &bytes)?;
+        }
+        Ok(())
+    }
+    fn staging(&mut self, i: usize) -> Option<&mut [u8; 4096]> {
+        if i >= MAX_INDIRECT_SEGMENTS {
+            return None;
+        }
+        if self.1.pages.len() <= i {
+            self.1.pages.resize(i + 1, [0; 4096]);
+        }
+        self.1.pages.get_mut(i)
     }
 }

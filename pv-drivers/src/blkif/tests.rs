@@ -190,6 +190,8 @@ fn an_indirect_read_and_write_of_twenty_pages() {
         let at = (16 + i * 8) * 512;
         assert_eq!(pages.0[&g], disk.bytes[at..at + 4096], "page {g}");
     }
+    // The twenty pages moved in one batch of copies.
+    assert_eq!(pages.1.batches, 1);
     for g in 100..120u32 {
         pages.0.insert(g, vec![u8::try_from(g).unwrap(); 4096]);
     }
@@ -199,6 +201,7 @@ fn an_indirect_read_and_write_of_twenty_pages() {
     assert!(disk.bytes[(40 + 19 * 8) * 512..][..4096]
         .iter()
         .all(|&b| b == 119));
+    assert_eq!(pages.1.batches, 2);
 }
 
 #[test]

@@ -1726,7 +1726,8 @@ extern "C" fn blk_backend(args: &[AtomicU64; 6]) -> ! {
     // SAFETY: the disk pages are this vCPU's alone.
     let disk = unsafe { core::slice::from_raw_parts_mut(BLK_DISK.addr() as *mut u8, 256 * 4096) };
     let mut disk = dom0::blkback::MemDisk::new(disk, false);
-    let mut grants = dom0::grants::CopyGrants::new(si, DOMID_SELF);
+    let mut grants =
+        dom0::grants::CopyGrants::new(si, DOMID_SELF, pv_drivers::blkif::MAX_INDIRECT_SEGMENTS);
     let ports = [u32::try_from(own).unwrap_or(0)];
     let poll = SchedPoll {
         ports: addr(&ports),
