@@ -24,6 +24,8 @@ pub mod frontend;
 #[cfg(target_os = "none")]
 pub mod grants;
 #[cfg(target_os = "none")]
+pub mod netstack;
+#[cfg(target_os = "none")]
 pub mod pages;
 #[cfg(target_os = "none")]
 pub mod pvmm;
