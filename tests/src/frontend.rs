@@ -175,3 +175,21 @@ pub fn connect<N: FnMut(), I: FnMut()>(
     c.check("the back end is Connected", wait_for(xs, back_state, b"4"));
     port
 }
+
+/// [`connect`] for a network front end: its transmit and receive rings
+/// (granted as `tx_ring_ref` and `rx_ring_ref`) and receive by copy, the
+/// only receive path dom0's back end offers. The channel.
+pub fn connect_vif<N: FnMut(), I: FnMut()>(
+    c: &mut Checks,
+    xs: &mut XsClient<'_, MappedPage, N, I>,
+    dev: (&str, &str),
+    tx_ring_ref: u32,
+    rx_ring_ref: u32,
+) -> u32 {
+    let nodes = [
+        ("tx-ring-ref", format!("{tx_ring_ref}")),
+        ("rx-ring-ref", format!("{rx_ring_ref}")),
+        ("request-rx-copy", "1".into()),
+    ];
+    connect(c, xs, dev, &nodes, "4")
+}

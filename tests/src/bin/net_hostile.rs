@@ -141,17 +141,7 @@ fn main(si: StartInfoRef) -> ! {
         c.check("both rings", false);
         shutdown(SHUTDOWN_POWEROFF)
     };
-    let port = fe::connect(
-        &mut c,
-        &mut xs,
-        (DEV, &state),
-        &[
-            ("tx-ring-ref", format!("{TX_REF}")),
-            ("rx-ring-ref", format!("{RX_REF}")),
-            ("request-rx-copy", "1".into()),
-        ],
-        "4",
-    );
+    let port = fe::connect_vif(&mut c, &mut xs, (DEV, &state), TX_REF, RX_REF);
 
     let mut net = Net {
         tx,

@@ -170,17 +170,7 @@ fn main(si: StartInfoRef) -> ! {
         c.check("network rings", false);
         c.done()
     };
-    let port = fe::connect(
-        &mut c,
-        &mut xs,
-        (dev, &state),
-        &[
-            ("tx-ring-ref", format!("{TX_RING_REF}")),
-            ("rx-ring-ref", format!("{RX_RING_REF}")),
-            ("request-rx-copy", "1".into()),
-        ],
-        "4",
-    );
+    let port = fe::connect_vif(&mut c, &mut xs, (dev, &state), TX_RING_REF, RX_RING_REF);
     for i in 0..4 {
         let _ = net.post(RX_BUF_REF + i);
     }
