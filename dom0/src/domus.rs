@@ -14,13 +14,17 @@
 //! - `ramdisk`: its ramdisk;
 //! - `disk xvdX w|r`: a disk image offered as `xvdX`, writable or not
 //!   (written in place: it must not overlap any other entry);
-//! - `vif`: a network interface (no data), MAC `00:16:3e:00:00:<id>`.
+//! - `vif`: a network interface (no data), MAC `00:16:3e:00:00:<id>`;
+//! - `console`: an extra console (no data), `device/console/<n>` from
+//!   `n` = 1, at most [`MAX_EXTRA_CONSOLES`]; its lines are relayed as
+//!   `domU<id>.<n>| ...`.
 //!
 //! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB. For tests,
 //! `domu_count=N` runs N domUs of a lone kernel,
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
 //! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
-//! and `domu_vif=1` each domU a network interface; `vbd_hostile=silent`,
+//! `domu_vif=1` each domU a network interface and `domu_consoles=N` each
+//! domU N extra consoles; `vbd_hostile=silent`,
 //! `bogus-ids` or `lie` makes the block back end lie to its front end. Serial input (what the
 //! hypervisor hands dom0 through `VIRQ_CONSOLE` and `CONSOLEIO_read`) goes
 //! to the first domU's console, or domain N's with `console_domu=N`.
@@ -37,6 +41,7 @@ use pv_drivers::xenstored::daemon::Daemon;
 use pv_drivers::xenstored::Conn;
 
 use crate::blkback::{MemDisk, Vbd};
+use crate::consback::Vcon;
 use crate::handshake::BackEnd;
 use crate::netback::Vif;
 use crate::support::MappedPage;
@@ -44,10 +49,12 @@ use crate::window;
 
 /// A domU's memory unless dom0's command line says `domu_mib=N`.
 const DOMU_PAGES: u64 = 2048;
+/// Extra consoles a domU may have.
+pub const MAX_EXTRA_CONSOLES: u32 = 2;
 /// Pages of our initial mapping's padding each domU takes: its console
 /// ring, its store page, its block ring (up to 4 pages), its two network
-/// rings.
-const PAGES_PER_DOMU: u64 = 8;
+/// rings, its extra consoles' pages.
+const PAGES_PER_DOMU: u64 = 8 + MAX_EXTRA_CONSOLES as u64;
 
 const TOOLSTACK: Conn = Conn {
     domid: 0,
@@ -62,6 +69,8 @@ struct Spec {
     /// A disk image and its name and mode (`xvda w`).
     disk: Option<(&'static mut [u8], String)>,
     vif: bool,
+    /// Extra consoles.
+    consoles: u32,
 }
 
 /// What an entry is.
@@ -71,6 +80,7 @@ enum Kind {
     Ramdisk,
     Disk,
     Vif,
+    Console,
 }
 
 /// The domUs the boot module asks for (see the module documentation).
@@ -87,6 +97,7 @@ fn specs(module: &'static mut [u8]) -> Result<Vec<Spec>, String> {
                     "ramdisk" => Kind::Ramdisk,
                     "disk" => Kind::Disk,
                     "vif" => Kind::Vif,
+                    "console" => Kind::Console,
                     _ => return Err(format!("bundle entry {i}: no kind in {:?}", e.cmdline)),
                 };
                 let at = e.data.as_ptr() as usize - base;
@@ -101,6 +112,7 @@ fn specs(module: &'static mut [u8]) -> Result<Vec<Spec>, String> {
                 ramdisk: &[],
                 disk: None,
                 vif: false,
+                consoles: 0,
             }]);
         }
     }
@@ -133,6 +145,7 @@ fn specs(module: &'static mut [u8]) -> Result<Vec<Spec>, String> {
                 ramdisk: &[],
                 disk: None,
                 vif: false,
+                consoles: 0,
             });
             continue;
         }
@@ -147,6 +160,7 @@ fn specs(module: &'static mut [u8]) -> Result<Vec<Spec>, String> {
                 spec.disk = Some((disk, rest));
             }
             Kind::Vif => spec.vif = true,
+            Kind::Console => spec.consoles = (spec.consoles + 1).min(MAX_EXTRA_CONSOLES),
             Kind::Kernel => {}
         }
     }
@@ -200,6 +214,7 @@ struct Domu {
     store_port: u32,
     vbd: Option<Vbd>,
     vif: Option<Vif>,
+    vcons: Vec<Vcon>,
     up: bool,
 }
 
@@ -242,6 +257,7 @@ pub fn run(si: StartInfoRef) {
                 ramdisk: &[],
                 disk: None,
                 vif: false,
+                consoles: 0,
             });
         }
     }
@@ -253,6 +269,11 @@ pub fn run(si: StartInfoRef) {
     if option(si, "domu_vif=") == Some(1) {
         for s in &mut specs {
             s.vif = true;
+        }
+    }
+    if let Some(n) = option(si, "domu_consoles=") {
+        for s in &mut specs {
+            s.consoles = u32::try_from(n).unwrap_or(0).min(MAX_EXTRA_CONSOLES);
         }
     }
     // Pages of our initial mapping's padding (at least 512 KiB, after the
@@ -448,7 +469,8 @@ fn kernel(
 impl Services {
     /// Lays out domU `b`'s store and devices and connects its store page
     /// (our pages: `page(1)` its store, `page(2)` to `page(5)` its block
-    /// ring, `page(6)` and `page(7)` its network rings).
+    /// ring, `page(6)` and `page(7)` its network rings, `page(8)` on its
+    /// extra consoles' pages).
     fn start(
         &mut self,
         si: StartInfoRef,
@@ -495,6 +517,7 @@ impl Services {
             store_port,
             vbd: None,
             vif: None,
+            vcons: Vec::new(),
             up: true,
         };
         if let Some((bytes, how)) = spec.disk {
@@ -512,6 +535,16 @@ impl Services {
                     d.vif = Some(Vif::new(si, id, 0, mac, page(6), page(7)));
                 }
                 Err(e) => println!("dom0: vif for domain {id}: {e}"),
+            }
+        }
+        for n in 1..=spec.consoles {
+            let s = &mut self.daemon.store;
+            match pv_drivers::xenstored::toolstack::add_console(s, id, 0, n, &name) {
+                Ok(()) => {
+                    println!("dom0: console {n} for domain {id}");
+                    d.vcons.push(Vcon::new(id, n, page(7 + u64::from(n))));
+                }
+                Err(e) => println!("dom0: console {n} for domain {id}: {e}"),
             }
         }
         Some(d)
@@ -580,6 +613,9 @@ impl Services {
                 if let Some(v) = &mut d.vif {
                     stepped |= v.poll(s);
                 }
+                for v in &mut d.vcons {
+                    stepped |= v.poll(s);
+                }
             }
             if !stepped {
                 break;
@@ -599,6 +635,16 @@ impl Services {
             if let Some(v) = &mut d.vbd {
                 v.serve();
             }
+            let id = d.id;
+            for v in &mut d.vcons {
+                let n = v.n;
+                v.serve(|l| {
+                    println!(
+                        "domU{id}.{n}| {}",
+                        core::str::from_utf8(l).unwrap_or("<not utf-8>")
+                    );
+                });
+            }
         }
         let mut vifs: Vec<&mut Vif> = self
             .domus
@@ -616,6 +662,7 @@ impl Services {
             ]
             .into_iter()
             .flatten()
+            .chain(d.vcons.iter().filter_map(Vcon::port))
             {
                 ports.push(p);
             }
@@ -671,6 +718,9 @@ impl Services {
                 "dom0: vif of domain {id}: {} packets sent, {} dropped; {} received, {} dropped",
                 c.tx_packets, c.tx_dropped, c.rx_packets, c.rx_dropped
             );
+        }
+        for v in &mut d.vcons {
+            v.disconnect();
         }
         toolstack::serve::close_port(d.store_port);
         let _ = toolstack::serve::unmap_page(d.store_va);

@@ -18,6 +18,7 @@
 extern crate alloc;
 
 pub mod blkback;
+pub mod consback;
 pub mod domus;
 pub mod grants;
 pub mod handshake;

@@ -151,8 +151,8 @@ impl Default for Relay {
 
 impl Relay {
     /// Consumes what the ring mapped at `ring` holds, handing each whole
-    /// line (without its newline) to `line`.
-    pub fn drain(&mut self, ring: u64, mut line: impl FnMut(&[u8])) {
+    /// line (without its newline) to `line`: whether it consumed any.
+    pub fn drain(&mut self, ring: u64, mut line: impl FnMut(&[u8])) -> bool {
         let word = |off: u64| {
             // SAFETY: the ring page is mapped at `ring`; its indexes are
             // u32s the domU writes.
@@ -181,8 +181,10 @@ impl Relay {
             }
             c = c.wrapping_add(1);
         }
+        let consumed = word(OUT_CONS) != prod;
         // SAFETY: `out_cons`, a u32 of the mapped ring.
         unsafe { ((ring + OUT_CONS) as *mut u32).write_volatile(prod) };
+        consumed
     }
 }
 
@@ -280,7 +282,7 @@ pub fn run(b: &Built, shared: u64, ring: u64, line: impl FnMut(&[u8])) -> Result
 }
 
 /// Most ports [`run_with`]'s caller may add besides its own two.
-pub const MAX_EXTRA_PORTS: usize = 16;
+pub const MAX_EXTRA_PORTS: usize = 32;
 
 /// Bytes [`Ports::feed`] takes in one wake-up.
 pub const MAX_INPUT: usize = 256;

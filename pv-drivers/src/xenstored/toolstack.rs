@@ -12,7 +12,9 @@
 //!   `/local/domain/<backend>/backend/vbd/<id>/<dev>` owned by the back
 //!   end's domain and readable by the domU, each naming the other, both
 //!   `Initialising`; a network interface ([`add_vif`]) the same way under
-//!   `vif`.
+//!   `vif`, and an extra console ([`add_console`], `device/console/<n>`
+//!   for `n` from 1: the first console is the start-of-day ring) under
+//!   `console`.
 
 use alloc::format;
 use alloc::string::String;
@@ -165,6 +167,25 @@ pub fn add_vif(
         (id, backend, handle),
         &[("handle", &h), ("mac", &mac)],
         &[("handle", &h), ("mac", &mac), ("online", "1")],
+    )
+}
+
+/// Adds extra console `n` (from 1) of domain `id`, served by domain
+/// `backend` (libxl's nodes: the front end's `limit` and `type`, the back
+/// end's `protocol`, `online` and `name`).
+pub fn add_console(
+    s: &mut Store,
+    id: u16,
+    backend: u16,
+    n: u32,
+    name: &str,
+) -> Result<(), XsError> {
+    add_device(
+        s,
+        "console",
+        (id, backend, n),
+        &[("limit", "1048576"), ("type", "xenconsoled")],
+        &[("protocol", "vt100"), ("online", "1"), ("name", name)],
     )
 }
 

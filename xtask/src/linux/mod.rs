@@ -37,6 +37,9 @@ use crate::Error;
 
 /// What `/init` prints once user space runs.
 pub const MARKER: &str = "HV-LINUX-INIT-OK";
+/// What the first domU writes to `/dev/hvc1` (its extra console,
+/// `device/console/1`), as dom0 relays it.
+const HVC1_LINE: &str = "domU1.1| HV-HVC1 on the second console";
 
 /// The hv side fails until hv has what Linux needs on its way to `/init`
 /// (see the README's "Hypercalls Linux makes that hv refuses"); while
@@ -207,6 +210,10 @@ retry abi
 echo "HV-LINUX-INIT-OK cpus=$cpus evtchn=$ev"
 if $B grep -q hvtest=vbd /proc/cmdline; then
   $B mount -t devtmpfs devtmpfs /dev
+  # The extra console dom0 offers (device/console/1): hvc_xen's hvc1.
+  n=0
+  while [ ! -e /dev/hvc1 ] && [ $n -lt 100 ]; do $B sleep 0.1; n=$((n+1)); done
+  echo "HV-HVC1 on the second console" > /dev/hvc1
   $B insmod /lib/modules/xen-blkfront.ko max_ring_page_order=2
   n=0
   while [ ! -b /dev/xvda ] && [ $n -lt 200 ]; do $B sleep 0.1; n=$((n+1)); done
@@ -346,7 +353,7 @@ fn make_disk(out: &Path) -> Result<(), String> {
 /// dom0's module for the domU boot: a boot bundle (entries tagged as
 /// `dom0::domus` reads them) of two domUs, each the cloud kernel with its
 /// command line, the initramfs and a network interface; the first also
-/// has the disk (`xvda w`). The kernel and initramfs are stored once.
+/// has the disk (`xvda w`) and an extra console. The kernel and initramfs are stored once.
 fn write_domu_module(
     images: &Images,
     cmdlines: &[String; 2],
@@ -364,6 +371,7 @@ fn write_domu_module(
         image(&initrd, "ramdisk"),
         image(&disk, "disk xvda w"),
         image(&[], "vif"),
+        image(&[], "console"),
         image(&kernel, &tagged[1]),
         image(&initrd, "ramdisk"),
         image(&[], "vif"),
@@ -430,6 +438,9 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
         return Err(format!("no sector discarded ({VBD_DISCARDED:?} ...)"));
     }
     check_network(log)?;
+    if !log.lines().any(|l| l.trim_end() == HVC1_LINE) {
+        return Err(format!("no {HVC1_LINE:?}: the domU's extra console"));
+    }
     let mut disk = original;
     apply_written(&mut disk, log)?;
     let after = image.with_extension("after.img");

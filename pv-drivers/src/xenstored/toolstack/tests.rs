@@ -80,3 +80,26 @@ fn a_vif_names_its_mac_on_both_sides() {
         Err("EACCES")
     );
 }
+
+#[test]
+fn an_extra_console_is_laid_out_as_a_device() {
+    let mut s = Store::new();
+    skeleton(&mut s, 3, "guest", 8192, 1).unwrap();
+    add_console(&mut s, 3, 0, 1, "guest").unwrap();
+    let (front, back) = device_paths("console", 3, 0, 1);
+    assert_eq!(front, "/local/domain/3/device/console/1");
+    assert_eq!(back, "/local/domain/0/backend/console/3/1");
+    let fe = conn(3);
+    assert_eq!(
+        s.read(fe, &format!("{front}/backend")).unwrap(),
+        back.as_bytes()
+    );
+    assert_eq!(s.read(fe, &format!("{front}/state")).unwrap(), b"1");
+    assert_eq!(s.read(fe, &format!("{back}/protocol")).unwrap(), b"vt100");
+    // The front end publishes its ring and channel; the back end reads them.
+    s.write(fe, &format!("{front}/ring-ref"), b"8").unwrap();
+    s.write(fe, &format!("{front}/port"), b"5").unwrap();
+    assert_eq!(s.read(conn(0), &format!("{front}/port")).unwrap(), b"5");
+    assert_eq!(s.write(fe, &format!("{back}/state"), b"4"), Err("EACCES"));
+    assert_eq!(s.read(conn(4), &format!("{front}/port")), Err("EACCES"));
+}
