@@ -151,6 +151,21 @@ impl GrantTable {
     }
 }
 
+impl GrantTable {
+    /// Takes grant `gref` back as a hostile front end may at any time: its
+    /// entry's flags and frame overwritten with zeros, whether or not dom0
+    /// is using it (Linux's front ends refuse while it is in use; this is
+    /// no such front end).
+    pub fn revoke(&self, gref: u32) {
+        let entry = (self.va + u64::from(gref) * 8) as *mut u32;
+        // SAFETY: entry `gref` (below 512) of the mapped grant table.
+        unsafe {
+            entry.write_volatile(0);
+            entry.add(1).write_volatile(0);
+        }
+    }
+}
+
 /// Allocates an unbound channel for dom0 and publishes `nodes` (name,
 /// value), the channel as `event-channel` and then `state` under `dir`;
 /// checks that the back end (its state node `back_state`) is then

@@ -6,10 +6,14 @@
 //! then sends what a hostile front end sends: sectors past the disk, a
 //! range that wraps, no segment and too many, a segment's sectors out of
 //! order or past its page, a grant it never made, an operation that does
-//! not exist, and a flood of notifications; each must be answered (with
-//! its id) by an error and change nothing, the disk still read right
-//! after them. Last it lies about its ring's producer index: dom0 must
-//! stop serving the ring and say so, and still serve its xenstore.
+//! not exist, a flood of notifications, and grants taken back early (the
+//! data page's before dom0 served the request, the ring's while dom0 has
+//! it mapped); each must be answered (with its id) by an error and change
+//! nothing, the disk still read right after them. Then it lies about its
+//! ring's producer index: dom0 must stop serving the ring and say so, and
+//! still serve its xenstore. Last it gives the ring's frame back
+//! (`decrease_reservation`) while dom0 still maps it: the frame stays
+//! counted as its own until dom0 lets go.
 //!
 //! It prints `blk_hostile: ok: ...` per check and, at the end,
 //! `blk_hostile: N checks passed` or `blk_hostile: FAILED: ...`.
@@ -23,15 +27,19 @@ extern crate alloc;
 use alloc::format;
 
 use dom0::support::MappedPage;
+use guest_abi::hypercall::{hypercall3, UPDATE_VA_MAPPING};
 use guest_abi::io::blkif::{
     BlkifRequest as Request, BlkifRequestSegment as Segment, BlkifResponse as Response,
     BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
 };
+use guest_abi::memory::XENMEM_CURRENT_RESERVATION;
 use guest_abi::rt::{shutdown, StartInfoRef};
 use guest_abi::sched::SHUTDOWN_POWEROFF;
+use guest_abi::xen::UVMF_INVLPG;
 use pv_drivers::ring::{Front, SharedRing};
 use tests::frontend::{self as fe, yield_now, Checks, GrantTable, PAGE};
 use tests::pages::Pages;
+use tests::pvmm::{decrease, reservation};
 
 guest_abi::pv_guest!(main, name = "blk_hostile");
 
@@ -254,6 +262,35 @@ fn main(si: StartInfoRef) -> ! {
         blk.honest_read(0),
     );
 
+    // Grants taken back early. The data page's before the request is
+    // queued: an error, and nothing read or written; granted again, the
+    // disk reads right.
+    gt.revoke(DATA_REF);
+    c.check(
+        "a read into a grant revoked before dom0 served it: BLKIF_RSP_ERROR",
+        blk.answered(read_req(0, &[seg(DATA_REF, 0, 7)]), BLKIF_RSP_ERROR),
+    );
+    c.check(
+        "a write from a grant revoked before dom0 served it: BLKIF_RSP_ERROR",
+        blk.answered(
+            with_op(read_req(8, &[seg(DATA_REF, 0, 7)]), BLKIF_OP_WRITE),
+            BLKIF_RSP_ERROR,
+        ),
+    );
+    gt.grant(si, DATA_REF, DATA.addr());
+    c.check(
+        "granted again, sectors 8-15 read as they were",
+        blk.honest_read(8),
+    );
+    // The ring's, while dom0 has it mapped: its mapping stays (the frame
+    // is held for it until it unmaps), and it serves on.
+    gt.revoke(RING_REF);
+    c.check(
+        "the ring's grant revoked while dom0 maps it: dom0 serves on",
+        blk.honest_read(2),
+    );
+    gt.grant(si, RING_REF, RING.addr());
+
     // The lie: a producer index a thousand requests ahead.
     let rsp_prod = ring_page.load(8);
     let req_prod = ring_page.load(0);
@@ -270,6 +307,27 @@ fn main(si: StartInfoRef) -> ! {
         "after the lie, dom0 still serves its xenstore",
         xs.write("data/after", b"still here").is_ok()
             && xs.read("data/after").ok().as_deref() == Some(&b"still here"[..]),
+    );
+
+    // Last, the ring's frame given back while dom0 still maps it: our
+    // grant revoked, our own mapping of it gone, the frame handed to
+    // `decrease_reservation`. The call succeeds, but dom0's mapping holds
+    // the frame: it stays counted as ours until dom0 lets go (when we are
+    // destroyed), as on Xen.
+    let mfn = dom0::grants::own_mfn(si, RING.addr());
+    gt.revoke(RING_REF);
+    let before = reservation(XENMEM_CURRENT_RESERVATION);
+    // SAFETY: the ring page is not touched again (`ring_page` and
+    // `front` are not used after this).
+    let unmapped = unsafe { hypercall3(UPDATE_VA_MAPPING, RING.addr(), 0, UVMF_INVLPG) };
+    c.check("our own mapping of the ring's page gone", unmapped == 0);
+    c.check(
+        "the ring's frame given back while dom0 maps it: decrease_reservation takes it",
+        decrease(mfn, 0) == 1,
+    );
+    c.check(
+        "dom0's mapping keeps the frame: our reservation does not drop",
+        reservation(XENMEM_CURRENT_RESERVATION) == before,
     );
     c.done()
 }
