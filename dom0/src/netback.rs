@@ -356,8 +356,18 @@ pub fn switch(vifs: &mut [&mut Vif]) {
         let to = f.destination();
         let known = vifs.iter().position(|v| v.mac == to);
         let group = to[0] & 1 != 0;
+        let wants = |i: usize| i != from && (group || known.is_none() || known == Some(i));
+        // The last interface that wants it takes the frame itself; any
+        // before it (a flood) a copy.
+        let Some(last) = (0..vifs.len()).rev().find(|&i| wants(i)) else {
+            continue;
+        };
         for (i, v) in vifs.iter_mut().enumerate() {
-            if i != from && (group || known.is_none() || known == Some(i)) {
+            if i == last {
+                v.enqueue(f);
+                break;
+            }
+            if wants(i) {
                 v.enqueue(f.clone());
             }
         }
