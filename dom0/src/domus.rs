@@ -24,8 +24,10 @@
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
 //! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
 //! `domu_vif=1` each domU a network interface and `domu_consoles=N` each
-//! domU N extra consoles; `vbd_hostile=silent`,
-//! `bogus-ids` or `lie` makes the block back end lie to its front end. Serial input (what the
+//! domU N extra consoles; `vbd_hostile=silent`, `bogus-ids` or `lie`
+//! makes the block back end lie to its front end, and `vif_hostile=`
+//! (those or `bad-rx`) the first domU's network back end (the others'
+//! stay honest). Serial input (what the
 //! hypervisor hands dom0 through `VIRQ_CONSOLE` and `CONSOLEIO_read`) goes
 //! to the first domU's console, or domain N's with `console_domu=N`.
 
@@ -229,6 +231,8 @@ struct Services {
     /// For tests: a block back end that lies (`vbd_hostile=silent`,
     /// `bogus-ids` or `lie`).
     vbd_hostile: Option<crate::blkback::Hostile>,
+    /// For tests: the first domU's network back end lies (`vif_hostile=`).
+    vif_hostile: Option<crate::netback::Hostile>,
 }
 
 /// Builds the domUs the boot module asks for and runs them to their
@@ -310,6 +314,10 @@ pub fn run(si: StartInfoRef) {
             .split_ascii_whitespace()
             .find_map(|w| w.strip_prefix("vbd_hostile="))
             .and_then(crate::blkback::Hostile::parse),
+        vif_hostile: crate::c_str(&si.cmd_line)
+            .split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix("vif_hostile="))
+            .and_then(crate::netback::Hostile::parse),
     };
     let mut built = Vec::new();
     let mut unpacked: Option<&'static mut [u8]> = None;
@@ -532,7 +540,11 @@ impl Services {
                         "dom0: vif for domain {id}: {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
                         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
                     );
-                    d.vif = Some(Vif::new(si, id, 0, mac, page(6), page(7)));
+                    let mut vif = Vif::new(si, id, 0, mac, page(6), page(7));
+                    if self.domus.is_empty() {
+                        vif.hostile = self.vif_hostile;
+                    }
+                    d.vif = Some(vif);
                 }
                 Err(e) => println!("dom0: vif for domain {id}: {e}"),
             }

@@ -20,6 +20,9 @@
 //!   requests, and go into their pages by grant copy with the checksum
 //!   flags the sender gave (`NETRXF_csum_blank`/`data_validated`, as
 //!   Linux's netback passes them on).
+//! - For tests of front ends, an interface's back end can lie
+//!   ([`Hostile`], dom0's `vif_hostile=`); the switch still carries what
+//!   it transmits.
 
 use alloc::collections::VecDeque;
 use alloc::format;
@@ -32,7 +35,7 @@ use guest_abi::io::netif::{
 use guest_abi::io::ring::BackRing;
 use guest_abi::println;
 use pv_drivers::netback::{self, Tx};
-use pv_drivers::ring::{Back, RingError};
+use pv_drivers::ring::{Back, RingError, SharedRing};
 use pv_drivers::xenstored::Store;
 
 use crate::grants::{map_ring, unmap_ring, CopyGrants};
@@ -80,8 +83,92 @@ pub struct Counters {
     pub rx_dropped: u64,
 }
 
+/// How a back end lies, for tests of front ends (dom0's `vif_hostile=`),
+/// as `blkback::Hostile` does for disks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// Takes every request and answers none: no transmit response, no
+    /// receive buffer filled.
+    Silent,
+    /// Answers each transmit request under an id never sent, and each
+    /// posted receive buffer at once, a frame's length under an id never
+    /// posted.
+    BogusIds,
+    /// Claims a thousand responses more than it made on a ring.
+    Lie,
+    /// Answers each posted receive buffer at once with bytes that do not
+    /// fit its page: alternately running past its end and longer than a
+    /// page.
+    BadRx,
+}
+
+impl Hostile {
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "silent" => Some(Self::Silent),
+            "bogus-ids" => Some(Self::BogusIds),
+            "lie" => Some(Self::Lie),
+            "bad-rx" => Some(Self::BadRx),
+            _ => None,
+        }
+    }
+
+    /// The transmit response this back end gives for `rsp`, if any.
+    fn tx(self, rsp: &NetifTxResponse) -> Option<NetifTxResponse> {
+        match self {
+            Self::Silent => None,
+            Self::BogusIds => Some(NetifTxResponse {
+                id: rsp.id.wrapping_add(BOGUS),
+                ..*rsp
+            }),
+            Self::Lie | Self::BadRx => Some(*rsp),
+        }
+    }
+
+    /// What this back end does with a posted receive buffer.
+    fn rx(self, req: NetifRxRequest) -> Posted {
+        let frame = |id, offset, len| {
+            Posted::Answer(NetifRxResponse {
+                id,
+                offset,
+                flags: 0,
+                status: len,
+            })
+        };
+        match self {
+            Self::Silent => Posted::Drop,
+            Self::BogusIds => frame(req.id.wrapping_add(BOGUS), 0, 60),
+            Self::BadRx if req.id.is_multiple_of(2) => frame(req.id, 4000, 200),
+            Self::BadRx => frame(req.id, 0, 5000),
+            Self::Lie => Posted::Keep(req),
+        }
+    }
+}
+
+/// What becomes of a posted receive buffer.
+enum Posted {
+    /// Kept for a packet (an honest back end's way).
+    Keep(NetifRxRequest),
+    /// Answered at once, with no packet.
+    Answer(NetifRxResponse),
+    /// Never answered.
+    Drop,
+}
+
+/// How far a lying back end's ids are from the true ones.
+const BOGUS: u16 = 1000;
+
+/// After the real responses on the ring at `page`, a producer index
+/// (`rsp_prod`, at byte 8) a thousand past what was produced
+/// (`Hostile::Lie`).
+fn overclaim(page: &MappedPage) {
+    page.store(8, page.load(8).wrapping_add(1000));
+}
+
 /// Network interface `handle` of domain `front`.
 pub struct Vif {
+    /// A test's lying back end (`None`: an honest one).
+    pub hostile: Option<Hostile>,
     pub front: u16,
     pub mac: [u8; 6],
     hs: Handshake,
@@ -111,6 +198,7 @@ impl Vif {
         rx_va: u64,
     ) -> Self {
         Self {
+            hostile: None,
             front,
             mac,
             hs: Handshake::new("vif", front, handle),
@@ -151,6 +239,7 @@ impl Vif {
         let mut back = Back::<_, NetifTxRequest, NetifTxResponse>::resume(&page, c.tx);
         let mut notify = false;
         let mut fatal = None;
+        let hostile = self.hostile;
         let r: Result<(), RingError> = (|| loop {
             while let Some(req) = back.next_request()? {
                 self.tx_pending.push(req);
@@ -191,7 +280,9 @@ impl Vif {
                     }
                 };
                 for rsp in &responses {
-                    back.queue(rsp);
+                    if let Some(rsp) = hostile.map_or(Some(*rsp), |h| h.tx(rsp)) {
+                        back.queue(&rsp);
+                    }
                 }
                 self.tx_pending.drain(..used.min(self.tx_pending.len()));
             }
@@ -201,6 +292,9 @@ impl Vif {
             }
         })();
         c.tx = back.indices();
+        if hostile == Some(Hostile::Lie) && notify {
+            overclaim(&page);
+        }
         let port = c.port;
         if notify {
             toolstack::serve::notify(port);
@@ -231,9 +325,16 @@ impl Vif {
         let page = unsafe { MappedPage::new(self.rx_va) };
         let mut back = Back::<_, NetifRxRequest, NetifRxResponse>::resume(&page, c.rx);
         let mut notify = false;
+        let hostile = self.hostile;
         let r: Result<(), RingError> = (|| loop {
             while let Some(req) = back.next_request()? {
-                self.rx_posted.push_back(req);
+                match hostile.map_or(Posted::Keep(req), |h| h.rx(req)) {
+                    Posted::Keep(req) => self.rx_posted.push_back(req),
+                    Posted::Answer(rsp) => {
+                        back.queue(&rsp);
+                    }
+                    Posted::Drop => {}
+                }
             }
             while let Some(f) = self.inbox.front() {
                 let posted = self.rx_posted.make_contiguous();
@@ -265,6 +366,9 @@ impl Vif {
             }
         })();
         c.rx = back.indices();
+        if hostile == Some(Hostile::Lie) && notify {
+            overclaim(&page);
+        }
         if notify {
             toolstack::serve::notify(c.port);
         }
