@@ -113,3 +113,30 @@ fn frames_outside_their_page_or_empty_are_refused() {
     tb.push();
     assert_eq!(f.sent().unwrap(), [(r.id, NETIF_RSP_ERROR)]);
 }
+
+#[test]
+fn receive_answers_that_do_not_fit_their_page_are_errors() {
+    let (ta, ra) = (Area::new(4096), Area::new(4096));
+    let mut f = NetFront::new(&ta, &ra).unwrap();
+    let mut rb = Back::<_, NetifRxRequest, NetifRxResponse>::new(&ra).unwrap();
+    for gref in 20..24 {
+        f.post(gref).unwrap();
+    }
+    f.push();
+    // Longer than a page, starting past its end, running one byte past
+    // it, and one that fits exactly to the page's last byte.
+    for (offset, status) in [(0, 5000), (4096, 1), (4000, 97), (4000, 96)] {
+        let id = rb.next_request().unwrap().unwrap().id;
+        assert!(rb.queue(&NetifRxResponse {
+            id,
+            offset,
+            flags: 0,
+            status,
+        }));
+    }
+    rb.push();
+    let got = f.received().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].gref, got[0].offset, got[0].len), (23, 4000, 96));
+    assert_eq!((f.rx_errors(), f.posted(), f.bogus()), (3, 0, 0));
+}
