@@ -164,13 +164,16 @@ struct Connection {
 }
 
 /// How a back end lies, for tests of front ends (dom0's `vbd_hostile=`):
-/// it never answers, answers each request under an id never sent, or
-/// claims a thousand responses more than it made.
+/// it never answers, answers each request under an id never sent,
+/// claims a thousand responses more than it made, or vanishes at the
+/// first request (unmaps the ring and closes its channel, the front end
+/// told nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hostile {
     Silent,
     BogusIds,
     Lie,
+    Vanish,
 }
 
 impl Hostile {
@@ -179,6 +182,7 @@ impl Hostile {
             "silent" => Some(Self::Silent),
             "bogus-ids" => Some(Self::BogusIds),
             "lie" => Some(Self::Lie),
+            "vanish" => Some(Self::Vanish),
             _ => None,
         }
     }
@@ -227,6 +231,22 @@ impl Vbd {
     /// Serves the requests on the ring, if connected; notifies the front
     /// end when it must be.
     pub fn serve(&mut self) {
+        if self.hostile == Some(Hostile::Vanish) {
+            let asked = self.connection.as_ref().is_some_and(|c| {
+                // SAFETY: the ring's pages are mapped from `ring_va` while
+                // connected.
+                let page = unsafe { MappedPage::pages(self.ring_va, c.pages) };
+                page.load(0) != c.idx.req_cons
+            });
+            if asked {
+                println!(
+                    "dom0: vbd of domain {}: vanishing at the first request (vbd_hostile=vanish)",
+                    self.front
+                );
+                self.disconnect();
+            }
+            return;
+        }
         let Some(c) = self.connection.as_mut().filter(|c| !c.broken) else {
             return;
         };
@@ -242,7 +262,7 @@ impl Vbd {
                 match hostile {
                     Some(Hostile::Silent) => continue,
                     Some(Hostile::BogusIds) => rsp.id = rsp.id.wrapping_add(1000),
-                    None | Some(Hostile::Lie) => {}
+                    None | Some(Hostile::Lie | Hostile::Vanish) => {}
                 }
                 back.queue(&rsp);
             }

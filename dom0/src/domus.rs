@@ -24,10 +24,10 @@
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
 //! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
 //! `domu_vif=1` each domU a network interface and `domu_consoles=N` each
-//! domU N extra consoles; `vbd_hostile=silent`, `bogus-ids` or `lie`
-//! makes the block back end lie to its front end, and `vif_hostile=`
-//! (those or `bad-rx`) the first domU's network back end (the others'
-//! stay honest). Serial input (what the
+//! domU N extra consoles; `vbd_hostile=silent`, `bogus-ids`, `lie` or
+//! `vanish` makes the block back end lie to its front end, and
+//! `vif_hostile=` (`silent`, `bogus-ids`, `lie` or `bad-rx`) the first
+//! domU's network back end (the others' stay honest). Serial input (what the
 //! hypervisor hands dom0 through `VIRQ_CONSOLE` and `CONSOLEIO_read`) goes
 //! to the first domU's console, or domain N's with `console_domu=N`.
 
