@@ -14,8 +14,10 @@
 //! - Requests are `pv_drivers::blkif`'s: each copied off the ring, checked
 //!   against the disk, carried out by grant copy through staging pages
 //!   of ours, a request's segments in one `GNTTABOP_copy` (indirect
-//!   requests of up to 32 segments too; no persistent grants are
-//!   offered).
+//!   requests of up to 32 segments too). With slots for them, persistent
+//!   grants are offered (`feature-persistent`): if the front end takes
+//!   them, each grant it uses stays mapped at one of our slots, and its
+//!   data moves by the CPU's copy (`grants::CopyGrants::keep_mapped`).
 //! - A front end that lies about the ring's indices is reported and not
 //!   served any more; a bad request gets `BLKIF_RSP_ERROR`.
 //! - The disk's writes stay in dom0's memory; the 4 KiB blocks written are
@@ -199,18 +201,23 @@ pub struct Vbd {
     ring_va: u64,
     pub disk: MemDisk,
     grants: CopyGrants,
+    /// Our slots for persistent grants (the first's address, how many),
+    /// if there are any: then `feature-persistent` is offered.
+    slots: Option<(u64, usize)>,
 }
 
 impl Vbd {
     /// Device `dev` of domain `front` (its store nodes made by
     /// `xenstored::toolstack::add_vbd`), served from `disk`, its ring to be
-    /// mapped at our pages from `ring_va` (room for 2^[`MAX_RING_ORDER`]).
+    /// mapped at our pages from `ring_va` (room for 2^[`MAX_RING_ORDER`]),
+    /// persistent grants offered if there are `slots` for them (the
+    /// first's address, how many).
     pub fn new(
         si: &guest_abi::xen::StartInfo,
         front: u16,
         dev: u32,
-        disk: MemDisk,
-        ring_va: u64,
+        (disk, ring_va): (MemDisk, u64),
+        slots: Option<(u64, usize)>,
     ) -> Self {
         Self {
             front,
@@ -220,6 +227,7 @@ impl Vbd {
             ring_va,
             disk,
             grants: CopyGrants::new(si, front, blkif::MAX_INDIRECT_SEGMENTS),
+            slots,
         }
     }
 
@@ -336,6 +344,9 @@ impl BackEnd for Vbd {
             "feature-max-indirect-segments",
             format!("{indirect}").as_bytes(),
         );
+        if self.slots.is_some() {
+            self.hs.write(s, "feature-persistent", b"1");
+        }
     }
 
     fn connect(&mut self, s: &Store) -> Result<(), String> {
@@ -393,8 +404,20 @@ impl BackEnd for Vbd {
             toolstack::serve::close_port(port);
             return Err("no ring fits".into());
         };
+        // Persistent grants if both offer them: kept mapped at our slots.
+        let persistent = self
+            .hs
+            .front_value(s, "feature-persistent")
+            .is_some_and(|v| v.trim_end_matches('\0') == "1");
+        let kept = match (persistent, self.slots) {
+            (true, Some((base, room))) => {
+                self.grants.keep_mapped(base, room);
+                format!(", persistent grants (up to {room} kept mapped)")
+            }
+            _ => String::new(),
+        };
         println!(
-            "dom0: vbd of domain {}: connected, a ring of {pages} page{} ({} slots)",
+            "dom0: vbd of domain {}: connected, a ring of {pages} page{} ({} slots){kept}",
             self.front,
             if pages == 1 { "" } else { "s" },
             back.size()
@@ -409,11 +432,20 @@ impl BackEnd for Vbd {
         Ok(())
     }
 
-    /// Unmaps the ring and closes the channel.
+    /// Unmaps the ring and the grants kept mapped, and closes the
+    /// channel.
     fn disconnect(&mut self) {
         if let Some(c) = self.connection.take() {
             self.unmap(&c.handles[..c.pages]);
             toolstack::serve::close_port(c.port);
         }
+        let kept = self.grants.kept();
+        if kept != 0 {
+            println!(
+                "dom0: vbd of domain {}: {kept} persistent grants were kept mapped",
+                self.front
+            );
+        }
+        self.grants.unmap_kept();
     }
 }

@@ -228,6 +228,9 @@ struct Services {
     /// attached to (`console_domu=N`, or the first).
     console_virq: Option<u32>,
     console_to: Option<u16>,
+    /// Whether `window::SLOTS_VA` has page-table entries (for persistent
+    /// grants).
+    slots: bool,
     /// For tests: a block back end that lies (`vbd_hostile=silent`,
     /// `bogus-ids` or `lie`).
     vbd_hostile: Option<crate::blkback::Hostile>,
@@ -309,6 +312,13 @@ pub fn run(si: StartInfoRef) {
         daemon: Daemon::new(),
         domus: Vec::new(),
         console_virq: bind_console_virq(),
+        slots: match window::slots(si, window_scratch) {
+            Ok(()) => true,
+            Err(e) => {
+                println!("dom0: no slots for persistent grants: {e}");
+                false
+            }
+        },
         console_to: option(si, "console_domu=").and_then(|d| u16::try_from(d).ok()),
         vbd_hostile: crate::c_str(&si.cmd_line)
             .split_ascii_whitespace()
@@ -590,7 +600,13 @@ impl Services {
             if writable { "writable" } else { "read-only" },
         );
         let disk = MemDisk::new(bytes, !writable);
-        let mut vbd = Vbd::new(si, id, dev, disk, ring_va);
+        // Persistent grants: this domU's share of the slots.
+        let k = self.domus.len();
+        let room = usize::try_from(window::SLOTS).unwrap_or(0) / toolstack::serve::MAX_GUESTS;
+        let slots = self
+            .slots
+            .then(|| (window::SLOTS_VA + (k * room * 4096) as u64, room));
+        let mut vbd = Vbd::new(si, id, dev, (disk, ring_va), slots);
         vbd.hostile = self.vbd_hostile;
         Some(vbd)
     }

@@ -1,8 +1,18 @@
 //! Grant work dom0's back ends share: copies to and from a front end's
 //! granted pages (`GNTTABOP_copy`, a request's segments in one batch),
 //! and mapping one granted page (a ring) at a page of ours.
+//!
+//! A block back end may keep the front end's grants mapped (persistent
+//! grants, Linux's `feature-persistent`): [`CopyGrants::keep_mapped`].
+//! The first use of a reference maps it at one of our slots
+//! (`window::SLOTS_VA`), and later uses copy with the CPU; a reference
+//! that will not map, or one past the slots' room, goes by grant copy.
+//! As with Linux's back end, a front end that grants another page under
+//! a reference we keep mapped still gets the first page: it harms only
+//! itself.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use guest_abi::grant_table::{
@@ -27,6 +37,14 @@ pub struct CopyGrants {
     staging: Box<[Bounce]>,
     /// Each staging page's machine frame.
     mfns: Vec<u64>,
+    kept: Option<Kept>,
+}
+
+/// Grants kept mapped: reference to (slot, handle), the slots from `base`.
+struct Kept {
+    base: u64,
+    room: usize,
+    mapped: BTreeMap<u32, (usize, u32)>,
 }
 
 impl CopyGrants {
@@ -42,7 +60,52 @@ impl CopyGrants {
             front,
             staging,
             mfns,
+            kept: None,
         }
+    }
+
+    /// From now on, keeps each grant used mapped, at our slots from
+    /// `base` (pages with page-table entries and nothing mapped), at most
+    /// `room` of them.
+    pub fn keep_mapped(&mut self, base: u64, room: usize) {
+        self.unmap_kept();
+        self.kept = Some(Kept {
+            base,
+            room,
+            mapped: BTreeMap::new(),
+        });
+    }
+
+    /// Grants kept mapped now.
+    pub fn kept(&self) -> usize {
+        self.kept.as_ref().map_or(0, |k| k.mapped.len())
+    }
+
+    /// Unmaps every grant kept and keeps none from now on.
+    pub fn unmap_kept(&mut self) {
+        if let Some(k) = self.kept.take() {
+            for (slot, handle) in k.mapped.into_values() {
+                unmap_ring(k.base + slot as u64 * PAGE as u64, handle);
+            }
+        }
+    }
+
+    /// Where grant `gref` is mapped, if it is kept (mapped now if there
+    /// is room and it maps writable).
+    fn kept_va(&mut self, gref: u32) -> Option<u64> {
+        let front = self.front;
+        let k = self.kept.as_mut()?;
+        let slot = match k.mapped.get(&gref) {
+            Some(&(slot, _)) => slot,
+            None if k.mapped.len() < k.room => {
+                let slot = k.mapped.len();
+                let handle = map_ring(k.base + slot as u64 * PAGE as u64, front, gref).ok()?;
+                k.mapped.insert(gref, (slot, handle));
+                slot
+            }
+            None => return None,
+        };
+        Some(k.base + slot as u64 * PAGE as u64)
     }
 
     /// Carries out `ops` (at most [`MAX_INDIRECT_SEGMENTS`]) in one
@@ -98,11 +161,38 @@ impl CopyGrants {
     /// offset of our staging page of its index.
     fn batch(&mut self, pieces: &[Piece], to_them: bool) -> Result<(), IoError> {
         let mut ops = [GnttabCopy::default(); MAX_INDIRECT_SEGMENTS];
-        let ops = ops.get_mut(..pieces.len()).ok_or(IoError)?;
-        for (i, (op, p)) in ops.iter_mut().zip(pieces).enumerate() {
+        let mut n = 0;
+        for (i, p) in pieces.iter().enumerate() {
+            let (at, len) = (usize::from(p.offset), usize::from(p.len));
+            if at + len > PAGE {
+                return Err(IoError);
+            }
+            if let Some(va) = self.kept_va(p.gref) {
+                let ours = self.staging.get_mut(i).ok_or(IoError)?;
+                let ours = ours.0.get_mut(at..at + len).ok_or(IoError)?;
+                let theirs = (va + u64::from(p.offset)) as *mut u8;
+                // SAFETY: `theirs` is `len` bytes inside the page their
+                // grant is mapped at (writable, until `unmap_kept`); they
+                // may change it meanwhile, so no reference to it is
+                // formed: the bytes are copied to or from our staging
+                // page, and nothing here reads them twice.
+                unsafe {
+                    if to_them {
+                        core::ptr::copy_nonoverlapping(ours.as_ptr(), theirs, len);
+                    } else {
+                        core::ptr::copy_nonoverlapping(theirs, ours.as_mut_ptr(), len);
+                    }
+                }
+                continue;
+            }
+            let op = ops.get_mut(n).ok_or(IoError)?;
             *op = self.op((p.gref, p.offset), (i, p.offset), p.len, to_them)?;
+            n += 1;
         }
-        self.copy(ops)
+        if n == 0 {
+            return Ok(());
+        }
+        self.copy(&mut ops[..n])
     }
 }
 

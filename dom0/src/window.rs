@@ -10,6 +10,10 @@
 //! the L2 that maps the kernel's 1 GiB, by `mmu_update` as any PV kernel
 //! extends its page tables), the rest the window's pages. The frames stay
 //! the window's for good: dom0 has one such piece of work per boot.
+//!
+//! The top frame is left for [`slots`]: the L1 table of the kernel
+//! region's last 2 MiB, entries with no page of ours behind them, where
+//! dom0 maps grants it keeps.
 
 use guest_abi::hypercall::{hypercall3, hypercall4, MMU_UPDATE, UPDATE_VA_MAPPING};
 use guest_abi::rt::VIRT_BASE;
@@ -18,8 +22,18 @@ use guest_abi::xen::{MmuUpdate, StartInfo, DOMID_SELF, MMU_NORMAL_PT_UPDATE, UVM
 /// Where the window starts: 512 MiB into the kernel's 1 GiB region (the
 /// initial mapping, from [`VIRT_BASE`], is far smaller).
 pub const WINDOW_VA: u64 = VIRT_BASE + (512 << 20);
-/// The most the window can hold: the rest of that 1 GiB.
-pub const MAX_WINDOW_BYTES: u64 = 512 << 20;
+/// The most the window can hold: the rest of that 1 GiB but its last
+/// 2 MiB ([`SLOTS_VA`]).
+pub const MAX_WINDOW_BYTES: u64 = 510 << 20;
+/// The last 2 MiB of the kernel's 1 GiB: page-table entries with no page
+/// behind them ([`slots`]), where dom0 maps other domains' grants it
+/// keeps (a block back end's persistent grants).
+pub const SLOTS_VA: u64 = VIRT_BASE + (1 << 30) - (2 << 20);
+/// Pages of [`SLOTS_VA`].
+pub const SLOTS: u64 = 512;
+/// Frames at the top of our memory the window leaves alone: the slots'
+/// L1 table.
+const TOP_RESERVED: u64 = 1;
 
 const PAGE: u64 = 4096;
 /// Present, writable, user (a PV kernel runs in ring 3), accessed, dirty.
@@ -43,7 +57,7 @@ pub fn map(si: &StartInfo, scratch_va: u64, bytes: u64) -> Result<&'static mut [
     let mapped = si.pt_base.saturating_sub(VIRT_BASE) / PAGE + si.nr_pt_frames + SLACK_PAGES;
     let first = si
         .nr_pages
-        .checked_sub(pages + l1s)
+        .checked_sub(TOP_RESERVED + pages + l1s)
         .filter(|&f| f >= mapped)
         .ok_or("not enough memory beyond the initial mapping")?;
     let p2m = si.mfn_list as *const u64;
@@ -81,6 +95,37 @@ pub fn map(si: &StartInfo, scratch_va: u64, bytes: u64) -> Result<&'static mut [
     // SAFETY: `[WINDOW_VA, +pages)` now maps frames of ours that nothing
     // else maps or uses, for the rest of dom0's life; this is called once.
     Ok(unsafe { core::slice::from_raw_parts_mut(WINDOW_VA as *mut u8, to_usize(pages * PAGE)) })
+}
+
+/// Makes [`SLOTS_VA`]'s [`SLOTS`] page-table entries, empty: our top
+/// frame (beyond the initial mapping, left alone by [`map`]) zeroed
+/// through `scratch_va` (borrowed for the call) and hooked into the L2
+/// that maps the kernel's 1 GiB. Call it once; the entries are then for
+/// grant mappings only.
+pub fn slots(si: &StartInfo, scratch_va: u64) -> Result<(), &'static str> {
+    let mapped = si.pt_base.saturating_sub(VIRT_BASE) / PAGE + si.nr_pt_frames + SLACK_PAGES;
+    let top = si
+        .nr_pages
+        .checked_sub(TOP_RESERVED)
+        .filter(|&f| f >= mapped)
+        .ok_or("no frame of ours beyond the initial mapping")?;
+    // SAFETY: the builder maps the P2M list, one entry per page of ours;
+    // `top` is below `nr_pages`.
+    let l1 = unsafe {
+        (si.mfn_list as *const u64)
+            .add(to_usize(top))
+            .read_volatile()
+    };
+    let l2 = kernel_l2_maddr(si.pt_base)?;
+    map_at(scratch_va, (l1 << 12) | PTE_RW)?;
+    // SAFETY: `scratch_va` maps frame `l1`, ours and referenced by nothing
+    // else yet.
+    unsafe { core::ptr::write_bytes(scratch_va as *mut u8, 0, to_usize(PAGE)) };
+    map_at(scratch_va, 0)?;
+    update(&[MmuUpdate {
+        ptr: (l2 + ((SLOTS_VA >> 21) & 511) * 8) | MMU_NORMAL_PT_UPDATE,
+        val: (l1 << 12) | PTE_RW,
+    }])
 }
 
 fn to_usize(v: u64) -> usize {

@@ -49,6 +49,8 @@
 //! | `grant_copy_4k` | `grant_table_op(GNTTABOP_copy)` of a whole page from a grant of our own to a frame of ours |
 //! | `blk_ring_read_4k` | a 4 KiB read at a random page of the disk, a round trip on a block ring: vCPU 0, the front end (`pv_drivers::ring`), queues a one-page read and notifies vCPU 3, the back end, through an IPI port and polls its own; vCPU 3 wakes, serves it as dom0's back end does (`pv_drivers::blkif::serve` on dom0's `MemDisk`, a grant copy into the page the request grants), responds and notifies back (dom0 has 4 vCPUs; vCPU 3 keeps this context) |
 //! | `blk_read_1m` | the same for 1 MiB read sequentially: 24 requests of up to 11 pages queued at once, one notification each way |
+//! | `blk_ring_read_4k_persistent` | `blk_ring_read_4k` with persistent grants: the back end keeps the page the requests grant mapped (`grants::CopyGrants::keep_mapped`, at `window::SLOTS_VA`), mapped on first use, and copies with the CPU |
+//! | `blk_read_1m_persistent` | `blk_read_1m` the same way |
 //! | `domu_pingpong` | `ipi_pingpong` between dom0 and a domU (built with `tests::domu`, running vCPU 2's half of the loop) over an interdomain channel |
 //! | `domu_create_first_byte` | `createdomain` to the first byte a new domU stores, dom0 yielding meanwhile: the whole build of `tests::domu`, `setvcpucontext`, `unpausedomain` and the domU's first instructions (10 domains, timed one by one) |
 //!
@@ -569,11 +571,19 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "blk_ring_read_4k",
-        run: |c| blk_row(c, 1),
+        run: |c| blk_row(c, 1, false),
     },
     Row {
         name: "blk_read_1m",
-        run: |c| blk_row(c, 256),
+        run: |c| blk_row(c, 256, false),
+    },
+    Row {
+        name: "blk_ring_read_4k_persistent",
+        run: |c| blk_row(c, 1, true),
+    },
+    Row {
+        name: "blk_read_1m_persistent",
+        run: |c| blk_row(c, 256, true),
     },
     Row {
         name: "domu_pingpong",
@@ -1683,6 +1693,13 @@ static BLK_ARGS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 /// The front end's state between runs, once the back end runs (vCPU 3
 /// keeps that context).
 static BLK_FRONT: spin::Mutex<Option<BlkFrontEnd>> = spin::Mutex::new(None);
+/// While set, the back end keeps the front end's grants mapped
+/// (persistent grants); cleared, it unmaps them and copies by grant.
+static BLK_PERSISTENT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Whether `window::SLOTS_VA` has its page-table entries (made once).
+static BLK_SLOTS: spin::Once<bool> = spin::Once::new();
+/// The page whose entry `window::slots` borrows (unmapped after).
+static BLK_SLOT_SCRATCH: Pages<1> = Pages::new();
 
 type BlkRing<'a> = pv_drivers::ring::Front<
     'a,
@@ -1726,8 +1743,10 @@ extern "C" fn blk_backend(args: &[AtomicU64; 6]) -> ! {
     // SAFETY: the disk pages are this vCPU's alone.
     let disk = unsafe { core::slice::from_raw_parts_mut(BLK_DISK.addr() as *mut u8, 256 * 4096) };
     let mut disk = dom0::blkback::MemDisk::new(disk, false);
-    let mut grants =
-        dom0::grants::CopyGrants::new(si, DOMID_SELF, pv_drivers::blkif::MAX_INDIRECT_SEGMENTS);
+    // Our own grants, named by our id (0: we are the initial domain), not
+    // `DOMID_SELF`, which a map refuses (`GNTST_bad_domain`, on Xen too).
+    let mut grants = dom0::grants::CopyGrants::new(si, 0, pv_drivers::blkif::MAX_INDIRECT_SEGMENTS);
+    let mut kept = false;
     let ports = [u32::try_from(own).unwrap_or(0)];
     let poll = SchedPoll {
         ports: addr(&ports),
@@ -1745,6 +1764,15 @@ extern "C" fn blk_backend(args: &[AtomicU64; 6]) -> ! {
         unsafe {
             (*(word as *const AtomicU64)).fetch_and(keep, SeqCst);
             (vcpu_info as *mut u8).write_volatile(0);
+        }
+        let persistent = BLK_PERSISTENT.load(SeqCst);
+        if persistent != kept {
+            if persistent {
+                grants.keep_mapped(dom0::window::SLOTS_VA, 8);
+            } else {
+                grants.unmap_kept();
+            }
+            kept = persistent;
         }
         while let Ok(Some(req)) = back.next_request() {
             let rsp = pv_drivers::blkif::serve(&req, &mut disk, &mut grants);
@@ -1934,19 +1962,32 @@ fn blk_reads(f: &mut BlkFrontEnd, n: u64, pages: u64) -> Result<u64, Outcome> {
     Ok(total)
 }
 
-/// A block row: `pages` pages per operation.
-fn blk_row(c: &mut Ctx, pages: u64) -> Outcome {
+/// A block row: `pages` pages per operation, with persistent grants or
+/// not.
+fn blk_row(c: &mut Ctx, pages: u64, persistent: bool) -> Outcome {
+    use core::sync::atomic::Ordering::SeqCst;
     let mut f = match blk_front_end(c) {
         Ok(f) => f,
         Err(o) => return o,
     };
+    let si = c.si;
+    if persistent
+        && !*BLK_SLOTS.call_once(|| dom0::window::slots(si, BLK_SLOT_SCRATCH.addr()).is_ok())
+    {
+        return Outcome::Failed(Failure::Setup("no slots for persistent grants"));
+    }
+    BLK_PERSISTENT.store(persistent, SeqCst);
     let mut best = u64::MAX;
     for _ in 0..c.repeats.max(1) {
         match blk_reads(&mut f, c.iterations, pages) {
             Ok(t) => best = best.min(t),
-            Err(o) => return o,
+            Err(o) => {
+                BLK_PERSISTENT.store(false, SeqCst);
+                return o;
+            }
         }
     }
+    BLK_PERSISTENT.store(false, SeqCst);
     *BLK_FRONT.lock() = Some(f);
     // SAFETY: the empty loop only reads the TSC.
     let overhead = fastest(c, |n| unsafe { bench_loop_empty(n, 0) });

@@ -6,7 +6,9 @@
 //! byte), writes a page and reads it back. Both connect their network
 //! front ends and send frames to each other's MAC address
 //! (`00:16:3e:00:00:<id>`) through dom0's switch until each has heard
-//! the other and the other has said it heard it.
+//! the other and the other has said it heard it. Its disk is connected
+//! with persistent grants (its data page stays granted), which dom0
+//! offers and keeps mapped.
 //!
 //! @role: domu
 #![no_std]
@@ -97,6 +99,8 @@ fn main(si: StartInfoRef) -> ! {
             &[
                 ("ring-ref", format!("{BLK_RING_REF}")),
                 ("protocol", "x86_64-abi".into()),
+                // Its data page stays granted: dom0 may keep it mapped.
+                ("feature-persistent", "1".into()),
             ],
             "3",
         );

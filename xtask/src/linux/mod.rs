@@ -68,6 +68,14 @@ const DISK_WRITTEN: &str = "dom0: xvda-written ";
 const VBD_RING: &str = "dom0: vbd of domain 1: connected, a ring of 4 pages (128 slots)";
 /// What Linux's front end says once it uses dom0's indirect requests.
 const VBD_INDIRECT: &str = "indirect descriptors: enabled";
+/// Linux's front end took the persistent grants dom0 offered, and dom0
+/// kept some mapped (`dom0: vbd of domain 1: N persistent grants were
+/// kept mapped`).
+const VBD_PERSISTENT: &str = "persistent grants: enabled";
+const VBD_KEPT: (&str, &str) = (
+    "dom0: vbd of domain 1: ",
+    " persistent grants were kept mapped",
+);
 /// What dom0 says of the discards (`-o discard`, a file removed).
 const VBD_DISCARDED: &str = "dom0: vbd of domain 1: ";
 /// What the domU writes to its disk.
@@ -426,6 +434,19 @@ fn check_disk(image: &Path, log: &str) -> Result<(), String> {
     }
     if !log.contains(VBD_INDIRECT) {
         return Err(format!("no {VBD_INDIRECT:?} from the domU"));
+    }
+    if !log.contains(VBD_PERSISTENT) {
+        return Err(format!("no {VBD_PERSISTENT:?} from the domU"));
+    }
+    let kept = log.lines().find_map(|l| {
+        l.trim_end()
+            .strip_prefix(VBD_KEPT.0)?
+            .strip_suffix(VBD_KEPT.1)?
+            .parse::<u64>()
+            .ok()
+    });
+    if kept.is_none_or(|n| n == 0) {
+        return Err(format!("no grant kept mapped ({:?})", VBD_KEPT.1));
     }
     let discarded = log.lines().find_map(|l| {
         l.trim_end()
