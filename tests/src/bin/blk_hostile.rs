@@ -11,7 +11,10 @@
 //! it mapped); each must be answered (with its id) by an error and change
 //! nothing, the disk still read right after them. Then it lies about its
 //! ring's producer index: dom0 must stop serving the ring and say so, and
-//! still serve its xenstore. Last it gives the ring's frame back
+//! still serve its xenstore. It closes and starts again with persistent
+//! grants: dom0 keeps its grants mapped (a grant revoked after still
+//! reaches the page dom0 keeps), 128 of them, and serves the rest by
+//! grant copy. Last it gives the ring's frame back
 //! (`decrease_reservation`) while dom0 still maps it: the frame stays
 //! counted as its own until dom0 lets go.
 //!
@@ -37,6 +40,7 @@ use guest_abi::rt::{shutdown, StartInfoRef};
 use guest_abi::sched::SHUTDOWN_POWEROFF;
 use guest_abi::xen::UVMF_INVLPG;
 use pv_drivers::ring::{Front, SharedRing};
+use pv_drivers::xs_client::XsClient;
 use tests::frontend::{self as fe, yield_now, Checks, GrantTable, PAGE};
 use tests::pages::Pages;
 use tests::pvmm::{decrease, reservation};
@@ -48,6 +52,9 @@ const RING_REF: u32 = 8;
 const DATA_REF: u32 = 9;
 /// A reference it never granted.
 const BOGUS_REF: u32 = 500;
+/// The first of the 130 references to its data page it grants for the
+/// persistent grants' room.
+const EXTRA_REFS: u32 = 20;
 const DEV: &str = "device/vbd/51712";
 
 static RING: Pages<1> = Pages::new();
@@ -102,6 +109,31 @@ impl Blk<'_> {
         d.chunks(512)
             .zip(first..)
             .all(|(sector, n)| sector.iter().all(|&b| b == disk_byte(n)))
+    }
+}
+
+/// Connects `front` (its ring granted as `RING_REF`), asking for
+/// persistent grants or not: its end of the ring, the back end
+/// `Connected` (its state node `state`).
+fn connect<'a, N: FnMut(), I: FnMut()>(
+    c: &mut Checks,
+    xs: &mut XsClient<'_, MappedPage, N, I>,
+    state: &str,
+    front: Front<'a, MappedPage, Request, Response>,
+    persistent: bool,
+) -> Blk<'a> {
+    let mut nodes = alloc::vec![
+        ("ring-ref", format!("{RING_REF}")),
+        ("protocol", "x86_64-abi".into()),
+    ];
+    if persistent {
+        nodes.push(("feature-persistent", "1".into()));
+    }
+    let port = fe::connect(c, xs, (DEV, state), &nodes, "3");
+    Blk {
+        front,
+        port,
+        next_id: 100,
     }
 }
 
@@ -183,22 +215,7 @@ fn main(si: StartInfoRef) -> ! {
         "closed and started again: the back end is InitWait",
         again && fe::wait_for(&mut xs, &state, b"2"),
     );
-    let port = fe::connect(
-        &mut c,
-        &mut xs,
-        (DEV, &state),
-        &[
-            ("ring-ref", format!("{RING_REF}")),
-            ("protocol", "x86_64-abi".into()),
-        ],
-        "3",
-    );
-
-    let mut blk = Blk {
-        front,
-        port,
-        next_id: 100,
-    };
+    let mut blk = connect(&mut c, &mut xs, &state, front, false);
     c.check(
         "an honest read of sectors 2-9 gives the disk's bytes",
         blk.honest_read(2),
@@ -251,7 +268,7 @@ fn main(si: StartInfoRef) -> ! {
         ),
     );
     for _ in 0..5000 {
-        let _ = tests::evtchn::send(port);
+        let _ = tests::evtchn::send(blk.port);
     }
     c.check(
         "after 5000 notifications in a row, reads still give the disk's bytes",
@@ -295,7 +312,7 @@ fn main(si: StartInfoRef) -> ! {
     let rsp_prod = ring_page.load(8);
     let req_prod = ring_page.load(0);
     ring_page.store(0, req_prod.wrapping_add(1000));
-    let _ = tests::evtchn::send(port);
+    let _ = tests::evtchn::send(blk.port);
     for _ in 0..3000 {
         yield_now();
     }
@@ -307,6 +324,57 @@ fn main(si: StartInfoRef) -> ! {
         "after the lie, dom0 still serves its xenstore",
         xs.write("data/after", b"still here").is_ok()
             && xs.read("data/after").ok().as_deref() == Some(&b"still here"[..]),
+    );
+
+    // Persistent grants: closed and started again, asking for them.
+    let again = xs.write(&format!("{DEV}/state"), b"6").is_ok()
+        && fe::wait_for(&mut xs, &state, b"6")
+        && xs.write(&format!("{DEV}/state"), b"1").is_ok()
+        && fe::wait_for(&mut xs, &state, b"2");
+    c.check(
+        "after the lie, closed and started again: the back end is InitWait",
+        again,
+    );
+    c.check(
+        "the back end offers persistent grants",
+        fe::read(&mut xs, &format!("{backend}/feature-persistent")) == "1",
+    );
+    let Some(front) = Front::<_, Request, Response>::new(&ring_page) else {
+        c.check("a fresh ring", false);
+        shutdown(SHUTDOWN_POWEROFF)
+    };
+    let mut blk = connect(&mut c, &mut xs, &state, front, true);
+    c.check(
+        "with persistent grants, sectors 2-9 read right",
+        blk.honest_read(2),
+    );
+    // dom0 keeps the data page mapped now: taking the grant back does not
+    // take the page from it (as with Linux's back end).
+    gt.revoke(DATA_REF);
+    c.check(
+        "a kept grant revoked: dom0 still reads into the page it keeps mapped",
+        blk.honest_read(10),
+    );
+    gt.grant(si, DATA_REF, DATA.addr());
+    // More grants than dom0 keeps (128): the data page under 130 more
+    // references, one read each; past the room they go by grant copy.
+    let refs = EXTRA_REFS..EXTRA_REFS + 130;
+    for gref in refs.clone() {
+        gt.grant(si, gref, DATA.addr());
+    }
+    let all = refs
+        .clone()
+        .all(|gref| blk.answered(read_req(0, &[seg(gref, 0, 7)]), BLKIF_RSP_OKAY));
+    c.check(
+        "130 more grants, past the 128 dom0 keeps mapped: every read served",
+        all,
+    );
+    for gref in refs {
+        gt.revoke(gref);
+    }
+    c.check(
+        "with persistent grants, a grant never made: BLKIF_RSP_ERROR",
+        blk.answered(read_req(0, &[seg(BOGUS_REF, 0, 7)]), BLKIF_RSP_ERROR),
     );
 
     // Last, the ring's frame given back while dom0 still maps it: our
