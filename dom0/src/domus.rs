@@ -22,7 +22,8 @@
 //! Each domU has `domu_mib=N` (dom0's command line) or 8 MiB. For tests,
 //! `domu_count=N` runs N domUs of a lone kernel,
 //! `domu_disk_kib=N` gives the first domU a disk of N KiB from dom0's
-//! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`,
+//! heap (at most 1 MiB), sector `n` filled with [`test_disk_byte`]`(n)`
+//! (read-only with `domu_disk_ro=1`),
 //! `domu_vif=1` each domU a network interface and `domu_consoles=N` each
 //! domU N extra consoles; `vbd_hostile=silent`, `bogus-ids`, `lie` or
 //! `vanish` makes the block back end lie to its front end, and
@@ -270,7 +271,12 @@ pub fn run(si: StartInfoRef) {
     }
     if let Some(first) = specs.first_mut() {
         if let (Some(kib), None) = (option(si, "domu_disk_kib="), &first.disk) {
-            first.disk = Some((test_disk(kib), String::from("xvda w")));
+            let mode = if option(si, "domu_disk_ro=") == Some(1) {
+                "xvda r"
+            } else {
+                "xvda w"
+            };
+            first.disk = Some((test_disk(kib), String::from(mode)));
         }
     }
     if option(si, "domu_vif=") == Some(1) {

@@ -267,6 +267,26 @@ fn main(si: StartInfoRef) -> ! {
             BLKIF_RSP_EOPNOTSUPP,
         ),
     );
+    // A write of what the disk holds: served on a writable disk, refused
+    // on a read-only one (`info` has VDISK_READONLY); the disk is the
+    // same either way.
+    let read_only = fe::read(&mut xs, &format!("{backend}/info"))
+        .parse::<u32>()
+        .is_ok_and(|info| info & 4 != 0);
+    let (kind, want, name) = if read_only {
+        ("read-only", BLKIF_RSP_ERROR, "BLKIF_RSP_ERROR")
+    } else {
+        ("writable", BLKIF_RSP_OKAY, "BLKIF_RSP_OKAY")
+    };
+    let held = blk.honest_read(40);
+    let written = blk.answered(
+        with_op(read_req(40, &[seg(DATA_REF, 0, 7)]), BLKIF_OP_WRITE),
+        want,
+    );
+    c.check(
+        &format!("the disk is {kind}: a write of what it holds is answered {name}"),
+        held && written && blk.honest_read(40),
+    );
     for _ in 0..5000 {
         let _ = tests::evtchn::send(blk.port);
     }

@@ -9,17 +9,21 @@
 //! rest by grant copy; the ring's frame given back while dom0 maps it
 //! stays the domU's until dom0 unmaps it; dom0 still serves the domU's
 //! xenstore, destroys it at its poweroff and goes on, on hv and on Xen.
+//! Variant `read-only` offers the disk read-only (`domu_disk_ro=1`):
+//! every check holds, and an honest write is refused.
 //!
 //! @module: guest:blk_hostile
 //! @cmdline: domu_disk_kib=64
 //! @expect-result: none
 //! @expect-line: dom0: disk xvda (65536 bytes, writable) for domain 1
-//! @expect-line: domU1| blk_hostile: 42 checks passed
+//! @expect-line: domU1| blk_hostile: 43 checks passed
 //! @expect-line: dom0: vbd of domain 1: ring-page-order Some(5) over 2
 //! @max-lines: 1 ring-page-order Some(5)
 //! @expect-line: dom0: vbd of domain 1: the ring's indices lie
 //! @expect-line: dom0: vbd of domain 1: connected, a ring of 1 page (32 slots), persistent grants (up to 128 kept mapped)
 //! @expect-line: dom0: vbd of domain 1: 128 persistent grants were kept mapped
+//! @expect-line: domU1| blk_hostile: ok: the disk is writable: a write of what it holds is answered BLKIF_RSP_OKAY
+//! @variant: read-only cmdline="domu_disk_kib=64 domu_disk_ro=1" expect-line="dom0: disk xvda (65536 bytes, read-only) for domain 1" expect-line="domU1| blk_hostile: ok: the disk is read-only: a write of what it holds is answered BLKIF_RSP_ERROR" expect-line="domU1| blk_hostile: 43 checks passed" expect-line="dom0: vbd of domain 1: the ring's indices lie" expect-line="dom0: vbd of domain 1: 128 persistent grants were kept mapped" expect-line="dom0: domain 1 shut down (poweroff) and is destroyed"
 //! @expect-line: dom0: domain 1 shut down (poweroff) and is destroyed
 //! @reject-line: blk_hostile: FAILED
 //! @reject-line: panicked
