@@ -160,8 +160,8 @@ impl CopyGrants {
     /// One batch of copies, each piece between their grant and the same
     /// offset of our staging page of its index.
     fn batch(&mut self, pieces: &[Piece], to_them: bool) -> Result<(), IoError> {
-        let mut ops = [GnttabCopy::default(); MAX_INDIRECT_SEGMENTS];
-        let mut n = 0;
+        // Only the copies made (a ring loop's batch: no array zeroed).
+        let mut ops = heapless::Vec::<GnttabCopy, MAX_INDIRECT_SEGMENTS>::new();
         for (i, p) in pieces.iter().enumerate() {
             let (at, len) = (usize::from(p.offset), usize::from(p.len));
             if at + len > PAGE {
@@ -185,14 +185,13 @@ impl CopyGrants {
                 }
                 continue;
             }
-            let op = ops.get_mut(n).ok_or(IoError)?;
-            *op = self.op((p.gref, p.offset), (i, p.offset), p.len, to_them)?;
-            n += 1;
+            let op = self.op((p.gref, p.offset), (i, p.offset), p.len, to_them)?;
+            ops.push(op).map_err(|_| IoError)?;
         }
-        if n == 0 {
+        if ops.is_empty() {
             return Ok(());
         }
-        self.copy(&mut ops[..n])
+        self.copy(&mut ops)
     }
 }
 

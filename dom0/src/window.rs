@@ -67,11 +67,7 @@ pub fn map(si: &StartInfo, scratch_va: u64, bytes: u64) -> Result<&'static mut [
     let l2 = kernel_l2_maddr(si.pt_base)?;
     for k in 0..l1s {
         let l1 = mfn(k);
-        map_at(scratch_va, (l1 << 12) | PTE_RW)?;
-        // SAFETY: `scratch_va` maps frame `l1`, ours and referenced by
-        // nothing else yet.
-        unsafe { core::ptr::write_bytes(scratch_va as *mut u8, 0, to_usize(PAGE)) };
-        map_at(scratch_va, 0)?;
+        zero(scratch_va, l1)?;
         let slot = ((WINDOW_VA >> 21) & 511) + k;
         update(&[MmuUpdate {
             ptr: (l2 + slot * 8) | MMU_NORMAL_PT_UPDATE,
@@ -117,11 +113,7 @@ pub fn slots(si: &StartInfo, scratch_va: u64) -> Result<(), &'static str> {
             .read_volatile()
     };
     let l2 = kernel_l2_maddr(si.pt_base)?;
-    map_at(scratch_va, (l1 << 12) | PTE_RW)?;
-    // SAFETY: `scratch_va` maps frame `l1`, ours and referenced by nothing
-    // else yet.
-    unsafe { core::ptr::write_bytes(scratch_va as *mut u8, 0, to_usize(PAGE)) };
-    map_at(scratch_va, 0)?;
+    zero(scratch_va, l1)?;
     update(&[MmuUpdate {
         ptr: (l2 + ((SLOTS_VA >> 21) & 511) * 8) | MMU_NORMAL_PT_UPDATE,
         val: (l1 << 12) | PTE_RW,
@@ -158,6 +150,16 @@ fn table_va(entry: u64) -> Result<*const u64, &'static str> {
     // guest; the entry is one of our frames.
     let pfn = unsafe { (m2p as *const u64).read_volatile() };
     Ok((VIRT_BASE + pfn * PAGE) as *const u64)
+}
+
+/// Zeroes our frame `frame`, which nothing refers to yet, through
+/// `scratch_va` (left unmapped).
+fn zero(scratch_va: u64, frame: u64) -> Result<(), &'static str> {
+    map_at(scratch_va, (frame << 12) | PTE_RW)?;
+    // SAFETY: `scratch_va` maps `frame`, ours and referenced by nothing
+    // else yet.
+    unsafe { core::ptr::write_bytes(scratch_va as *mut u8, 0, to_usize(PAGE)) };
+    map_at(scratch_va, 0)
 }
 
 fn map_at(va: u64, pte: u64) -> Result<(), &'static str> {

@@ -94,6 +94,31 @@ pub fn wait_for<N: FnMut(), I: FnMut()>(
     })
 }
 
+/// Device `dev`'s back end's `state` node, once (a while) it is
+/// `InitWait`, checked as `<what> is InitWait`.
+pub fn back_end_waiting<N: FnMut(), I: FnMut()>(
+    c: &mut Checks,
+    xs: &mut XsClient<'_, MappedPage, N, I>,
+    dev: &str,
+    what: &str,
+) -> String {
+    let backend = read(xs, &format!("{dev}/backend"));
+    let state = format!("{backend}/state");
+    c.check(&format!("{what} is InitWait"), wait_for(xs, &state, b"2"));
+    state
+}
+
+/// Waits (a while, yielding) for `done`: whether it came.
+pub fn until(mut done: impl FnMut() -> bool) -> bool {
+    (0..200_000).any(|_| {
+        let d = done();
+        if !d {
+            yield_now();
+        }
+        d
+    })
+}
+
 /// The text of `path`, if any.
 pub fn read<N: FnMut(), I: FnMut()>(xs: &mut XsClient<'_, MappedPage, N, I>, path: &str) -> String {
     xs.read(path)

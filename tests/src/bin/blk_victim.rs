@@ -35,12 +35,7 @@ fn main(si: StartInfoRef) -> ! {
     };
     let store = fe::store_page(&mut c, si);
     let mut xs = fe::client(&store, si.store_evtchn);
-    let backend = fe::read(&mut xs, &format!("{DEV}/backend"));
-    let state = format!("{backend}/state");
-    c.check(
-        "the back end is InitWait",
-        fe::wait_for(&mut xs, &state, b"2"),
-    );
+    let state = fe::back_end_waiting(&mut c, &mut xs, DEV, "the back end");
     let gt = GrantTable::new(&mut c, si);
     gt.grant(si, RING_REF, RING.addr());
     gt.grant(si, DATA_REF, DATA.addr());

@@ -65,17 +65,6 @@ fn put(page: &MappedPage, port: u32, text: &[u8]) -> bool {
     false
 }
 
-/// Waits (a while, yielding) for `done`: whether it came.
-fn until(mut done: impl FnMut() -> bool) -> bool {
-    (0..200_000).any(|_| {
-        let d = done();
-        if !d {
-            yield_now();
-        }
-        d
-    })
-}
-
 fn main(si: guest_abi::rt::StartInfoRef) -> ! {
     let mut c = Checks {
         name: "console_extra",
@@ -139,13 +128,13 @@ fn main(si: guest_abi::rt::StartInfoRef) -> ! {
         all,
     );
     // Room for all of it, once dom0 has drained the ring.
-    let drained = until(|| one.load(OUT_CONS) == one.load(OUT_PROD));
+    let drained = fe::until(|| one.load(OUT_CONS) == one.load(OUT_PROD));
     c.check("console 1: dom0 consumed every byte", drained);
     // A producer 5000 bytes ahead of what we wrote: dom0 drops it.
     let lie = one.load(OUT_PROD).wrapping_add(5000);
     one.store(OUT_PROD, lie);
     let _ = tests::evtchn::send(ports[0]);
-    let skipped = until(|| one.load(OUT_CONS) == lie);
+    let skipped = fe::until(|| one.load(OUT_CONS) == lie);
     c.check("console 1: dom0 skipped the bytes we lied about", skipped);
     c.check(
         "console 1: a line after the lie",
@@ -162,7 +151,7 @@ fn main(si: guest_abi::rt::StartInfoRef) -> ! {
     let empty = |p: &MappedPage| p.load(OUT_CONS) == p.load(OUT_PROD);
     c.check(
         "both consoles drained",
-        until(|| empty(&one) && empty(&two)),
+        fe::until(|| empty(&one) && empty(&two)),
     );
     c.done()
 }

@@ -24,7 +24,7 @@ use guest_abi::rt::StartInfoRef;
 use pv_drivers::blkfront::{BlkFront, Page as BlkPage};
 use pv_drivers::netfront::NetFront;
 use pv_drivers::ring::SharedRing;
-use tests::frontend::{self as fe, yield_now, Checks, GrantTable, PAGE};
+use tests::frontend::{self as fe, Checks, GrantTable, PAGE};
 use tests::pages::Pages;
 
 guest_abi::pv_guest!(main, name = "net_peer");
@@ -54,17 +54,6 @@ fn mac(id: u16) -> [u8; 6] {
     [0x00, 0x16, 0x3e, 0, 0, u8::try_from(id).unwrap_or(0)]
 }
 
-/// Waits for `done` (yielding), a while: whether it came.
-fn wait(mut done: impl FnMut() -> bool) -> bool {
-    (0..200_000).any(|_| {
-        let d = done();
-        if !d {
-            yield_now();
-        }
-        d
-    })
-}
-
 fn main(si: StartInfoRef) -> ! {
     let mut c = Checks {
         name: "net_peer",
@@ -79,12 +68,7 @@ fn main(si: StartInfoRef) -> ! {
 
     if id == 1 {
         let dev = "device/vbd/51712";
-        let backend = fe::read(&mut xs, &format!("{dev}/backend"));
-        let state = format!("{backend}/state");
-        c.check(
-            "the disk's back end is InitWait",
-            fe::wait_for(&mut xs, &state, b"2"),
-        );
+        let state = fe::back_end_waiting(&mut c, &mut xs, dev, "the disk's back end");
         gt.grant(si, BLK_RING_REF, BLK_RING.addr());
         gt.grant(si, BLK_DATA_REF, BLK_DATA.addr());
         let ring = fe::shared(&BLK_RING);
@@ -114,7 +98,7 @@ fn main(si: StartInfoRef) -> ! {
             f.push();
             let _ = tests::evtchn::send(port);
             let mut status = None;
-            let done = wait(|| {
+            let done = fe::until(|| {
                 if let Ok(done) = f.completions() {
                     status = done.iter().find(|d| d.id == id).map(|d| d.status);
                 }
@@ -152,12 +136,7 @@ fn main(si: StartInfoRef) -> ! {
     }
 
     let dev = "device/vif/0";
-    let backend = fe::read(&mut xs, &format!("{dev}/backend"));
-    let state = format!("{backend}/state");
-    c.check(
-        "the interface's back end is InitWait",
-        fe::wait_for(&mut xs, &state, b"2"),
-    );
+    let state = fe::back_end_waiting(&mut c, &mut xs, dev, "the interface's back end");
     gt.grant(si, TX_RING_REF, TX_RING.addr());
     gt.grant(si, RX_RING_REF, RX_RING.addr());
     gt.grant(si, TX_BUF_REF, TX_BUF.addr());
@@ -200,7 +179,7 @@ fn main(si: StartInfoRef) -> ! {
     };
     let mut round = 0u32;
     let mut extra = 0;
-    let done = wait(|| {
+    let done = fe::until(|| {
         round += 1;
         if round % 500 == 1 {
             send(&mut net, heard);

@@ -138,12 +138,7 @@ fn main(si: StartInfoRef) -> ! {
         &format!("its MAC address {} from {dev}/mac", colons(mac(id))),
         our_mac == Some(mac(id)),
     );
-    let backend = fe::read(&mut xs, &format!("{dev}/backend"));
-    let state = format!("{backend}/state");
-    c.check(
-        "the interface's back end is InitWait",
-        fe::wait_for(&mut xs, &state, b"2"),
-    );
+    let state = fe::back_end_waiting(&mut c, &mut xs, dev, "the interface's back end");
     gt.grant(si, TX_RING_REF, TX_RING.addr());
     gt.grant(si, RX_RING_REF, RX_RING.addr());
     for (i, page) in (0u64..).zip(TX_BUF_REF..RX_BUF_REF) {

@@ -57,12 +57,7 @@ fn main(si: StartInfoRef) -> ! {
     let mut xs = fe::client(&store, si.store_evtchn);
     let id: u16 = fe::read(&mut xs, "domid").parse().unwrap_or(0);
     let dev = "device/vif/0";
-    let backend = fe::read(&mut xs, &format!("{dev}/backend"));
-    let state = format!("{backend}/state");
-    c.check(
-        "the back end is InitWait",
-        fe::wait_for(&mut xs, &state, b"2"),
-    );
+    let state = fe::back_end_waiting(&mut c, &mut xs, dev, "the back end");
     let gt = GrantTable::new(&mut c, si);
     gt.grant(si, TX_RING_REF, TX_RING.addr());
     gt.grant(si, RX_RING_REF, RX_RING.addr());
